@@ -1,0 +1,140 @@
+"""The one data-access layer: every derivation reads a dataset through :class:`Dataset`.
+
+Tables are Ibis expressions over an engine. DuckDB is the embedded default; PySpark is selected
+with ``backend="pyspark"`` and gets the same expressions, so derivations are written once. Keep
+derivations portable: no ``asof_join`` (use a join and ``row_number``), no ``delta(unit="year")``
+for ages (use :func:`age_years`), and windows over days with an explicit ``range=``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow.parquet as pq
+
+from careval.data.schema import TABLES
+from careval.errors import ConfigError, DatasetError
+
+Backend = Literal["duckdb", "pyspark"]
+MANIFEST = "dataset.json"
+
+
+@dataclass
+class Dataset:
+    """A canonical dataset directory opened on an engine.
+
+    Parameters
+    ----------
+    path
+        Directory with one ``<table>.parquet`` per table and an optional ``dataset.json``.
+    backend
+        ``"duckdb"`` (default, in-process) or ``"pyspark"`` (needs the ``spark`` extra and a
+        running session passed as ``spark``).
+    """
+
+    path: Path
+    backend: Backend = "duckdb"
+    spark: Any = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    con: Any = field(init=False, repr=False)
+    _tables: dict[str, ir.Table] = field(init=False, default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if not self.path.exists():
+            raise DatasetError(f"{self.path}: no such directory")
+        if not self.path.is_dir():
+            raise DatasetError(f"{self.path}: is a file; a dataset is a directory of Parquet files")
+        manifest_path = self.path / MANIFEST
+        if manifest_path.exists():
+            try:
+                self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise DatasetError(f"{manifest_path}: not valid JSON ({exc})") from None
+            if not isinstance(self.manifest, dict):
+                raise DatasetError(f"{manifest_path}: must hold a JSON object")
+        present = [n for n in TABLES if (self.path / f"{n}.parquet").exists()]
+        if not present:
+            raise DatasetError(
+                f"{self.path}: no canonical tables found; expected files such as "
+                + ", ".join(f"{n}.parquet" for n in list(TABLES)[:3])
+                + " (see docs/data-model.md)"
+            )
+        self.con = _connect(self.backend, self.spark)
+        for name in present:
+            file = self.path / f"{name}.parquet"
+            try:
+                pq.read_schema(file)
+            except Exception as exc:  # pyarrow raises several types for a bad file
+                raise DatasetError(f"{file}: not a readable Parquet file ({exc})") from None
+            self._tables[name] = self.con.read_parquet(str(file), table_name=name)
+
+    @property
+    def tables(self) -> list[str]:
+        """Names of the canonical tables present, in model order."""
+        return list(self._tables)
+
+    @property
+    def synthetic(self) -> bool:
+        """True only when the manifest says the data are synthetic (disclosure control off)."""
+        return bool(self.manifest.get("synthetic", False))
+
+    def has(self, name: str) -> bool:
+        """Whether table ``name`` is present."""
+        return name in self._tables
+
+    def table(self, name: str) -> ir.Table:
+        """The Ibis table expression for canonical table ``name``."""
+        if name not in TABLES:
+            raise KeyError(f"{name!r} is not a canonical table")
+        if name not in self._tables:
+            raise DatasetError(
+                f"{self.path}: table {name!r} is needed but {name}.parquet is absent"
+            )
+        return self._tables[name]
+
+    def file(self, name: str) -> Path:
+        """Path of a table's Parquet file."""
+        return self.path / f"{name}.parquet"
+
+    def close(self) -> None:
+        """Release the engine connection."""
+        disconnect = getattr(self.con, "disconnect", None)
+        if disconnect is not None:
+            disconnect()
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _connect(backend: str, spark: Any) -> Any:
+    if backend == "duckdb":
+        con = ibis.duckdb.connect()
+        con.raw_sql("SET preserve_insertion_order = false")
+        return con
+    if backend == "pyspark":
+        try:
+            return ibis.pyspark.connect(spark)
+        except Exception as exc:
+            raise ConfigError(
+                f"backend 'pyspark' needs the spark extra and a SparkSession ({exc})"
+            ) from None
+    raise ConfigError(f"backend {backend!r} is not allowed; allowed: duckdb, pyspark")
+
+
+def month_index(date: ir.DateValue) -> ir.IntegerValue:
+    """Months since year 0 (``year*12 + month - 1``): portable month arithmetic."""
+    return date.year() * 12 + date.month() - 1
+
+
+def age_years(birth_month: ir.DateValue, at: ir.DateValue) -> ir.IntegerValue:
+    """Completed years of age at ``at`` from a birth month (explicit formula, any engine)."""
+    return ((month_index(at) - month_index(birth_month)) / 12).floor().cast("int64")

@@ -1,0 +1,201 @@
+"""Hospital and community activity, care-plan selection and the injected effect.
+
+Emergency admissions are drawn on a person-month panel from a rate that combines a persistent
+frailty, age, deprivation and conditions with a transient quarterly shock (an AR(1) on the log
+scale). Care plans go preferentially to people with recent admissions, whose shock is often high
+and then fades: naive before-after comparisons of the care-planned show a fall even when the
+plan does nothing (regression to the mean). The effect of a plan is applied by thinning the
+untreated counts, so the treated rate is exactly ``(1 + effect)`` times the untreated one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import poisson
+
+from careval.data.schema import AREAS
+from careval.synthetic.population import CONDITION_MODEL, NEVER, Population
+from careval.synthetic.settings import (
+    CARE_PLAN_RAMP,
+    CARE_PLAN_STEADY,
+    CARE_PLANS_FROM,
+    PILOT_LAUNCH,
+    SynthSettings,
+    month_text,
+    parse_month,
+)
+
+# Secular trend in emergency admissions per year by area (log scale) and winter seasonality.
+AREA_TREND = {
+    "pilot": 0.010,
+    "inner_nwl_other": -0.012,
+    "outer_nwl": 0.040,
+    "south_west_london": 0.006,
+    "rest_of_england": 0.004,
+}
+SHOCK_SD = 0.75  # sd of the transient log-rate shock
+SHOCK_RHO = 0.45  # its correlation from one quarter to the next
+FRAILTY_LOADING = 0.7  # log-rate per sd of persistent frailty
+CHUNK = 250_000  # people per block when filling N x T matrices
+
+
+@dataclass
+class Emergency:
+    """The emergency-admission panel and the care plans chosen from it."""
+
+    rate: np.ndarray  # N x T float32: true monthly rate after any treatment effect
+    count: np.ndarray  # N x T uint8: emergency admissions observed
+    plan_month: np.ndarray  # window month of care plan (NEVER: none)
+    scale: float  # calibration constant of the rate
+    eligible_at_launch: int  # pilot people eligible at launch (the ramp's denominator)
+
+
+def eligible(pop: Population, month: int, first: int) -> np.ndarray:
+    """Programme eligibility at a window month: aged 75+ or diagnosed with diabetes."""
+    return (pop.age_months(month, first) >= 75 * 12) | (pop.diabetes_onset <= month)
+
+
+def person_multiplier(pop: Population, launch: int) -> np.ndarray:
+    """Persistent part of the emergency rate: frailty, deprivation and conditions."""
+    mult = np.exp(FRAILTY_LOADING * pop.frailty - FRAILTY_LOADING**2 / 2).astype(np.float32)
+    mult *= np.exp(0.06 * (5.5 - pop.imd)).astype(np.float32)
+    for name, (_a0, _a1, rr) in CONDITION_MODEL.items():
+        mult *= np.where(pop.conditions[name] <= launch, rr, 1.0).astype(np.float32)
+    mult *= np.where(pop.diabetes_onset <= launch, 1.3, 1.0).astype(np.float32)
+    mult *= np.where(pop.dementia_onset <= launch, 1.35, 1.0).astype(np.float32)
+    return mult
+
+
+def age_factor(age_years: np.ndarray) -> np.ndarray:
+    """Relative emergency rate by age: flat to 45, about 3% a year after, higher under 5."""
+    return np.exp(0.03 * np.maximum(age_years - 45.0, 0.0)) * np.where(age_years < 5, 1.8, 1.0)
+
+
+def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator) -> Emergency:
+    """Untreated rates, counts, care-plan selection, then the treated counts."""
+    n, t_months, first = pop.n, s.n_months, s.first_month
+    launch = min(max(parse_month(PILOT_LAUNCH, "launch") - first, 0), t_months - 1)
+    months = np.arange(t_months)
+    cal = (first + months) % 12
+    season = (1 + 0.08 * np.cos(2 * np.pi * (cal - 0) / 12)).astype(np.float32)  # peak January
+    trend = (
+        np.stack([np.exp(AREA_TREND[a] * (months - launch) / 12.0) for a in AREAS]).astype(
+            np.float32
+        )
+        * season
+    )
+    n_q = (t_months + 2) // 3
+    persist = person_multiplier(pop, launch)
+
+    rate = np.empty((n, t_months), dtype=np.float32)
+    for lo in range(0, n, CHUNK):
+        hi = min(lo + CHUNK, n)
+        k = hi - lo
+        shock = np.empty((k, n_q), dtype=np.float32)
+        shock[:, 0] = rng.standard_normal(k) * SHOCK_SD
+        innov = np.sqrt(1 - SHOCK_RHO**2) * SHOCK_SD
+        for q in range(1, n_q):
+            shock[:, q] = SHOCK_RHO * shock[:, q - 1] + innov * rng.standard_normal(k)
+        shock = np.exp(shock - SHOCK_SD**2 / 2)
+        age = (first + months[None, :] - pop.birth_month[lo:hi, None]) / 12.0
+        block = age_factor(age).astype(np.float32)
+        block *= trend[pop.area[lo:hi]]
+        block *= np.repeat(shock, 3, axis=1)[:, :t_months]
+        block *= persist[lo:hi, None]
+        block *= exposed(pop, lo, hi, t_months)
+        rate[lo:hi] = block
+    # Calibrate: the first twelve months average the target rate per person-year.
+    exp12 = exposed(pop, 0, n, 12).sum()
+    scale = float(s.emergency_rate / 12.0 * exp12 / rate[:, :12].sum(dtype=np.float64))
+    rate *= np.float32(scale)
+
+    count = draw_counts(rate, rng)
+    plan_month, n_elig = select_care_plans(s, pop, count, rng)
+    treated = np.flatnonzero(plan_month < NEVER)
+    if treated.size and s.effect != 0:
+        start = plan_month[treated] + s.effect_lag_months
+        after = months[None, :] >= start[:, None]
+        sub_rate, sub_count = rate[treated], count[treated].astype(np.int64)
+        if s.effect < 0:  # thinning keeps each admission with probability 1 + effect
+            kept = rng.binomial(sub_count, 1 + s.effect)
+        else:  # extra admissions at rate effect x untreated rate
+            kept = sub_count + rng.poisson(sub_rate * s.effect)
+        count[treated] = np.where(after, kept, sub_count).astype(np.uint8)
+        rate[treated] = np.where(after, sub_rate * np.float32(1 + s.effect), sub_rate)
+    return Emergency(rate, count, plan_month, scale, n_elig)
+
+
+def exposed(pop: Population, lo: int, hi: int, t_months: int) -> np.ndarray:
+    """N x T mask (float32) of months registered and alive."""
+    m = np.arange(t_months)[None, :]
+    ok = (m >= pop.reg_start[lo:hi, None]) & (m < pop.leave_month[lo:hi, None])
+    ok &= m < pop.death_month[lo:hi, None]
+    return ok.astype(np.float32)
+
+
+def draw_counts(rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Exact Poisson counts by inverse CDF: uniforms everywhere, quantiles only where non-zero."""
+    count = np.zeros(rate.shape, dtype=np.uint8)
+    for lo in range(0, rate.shape[0], CHUNK):
+        block = rate[lo : lo + CHUNK]
+        u = rng.random(block.shape, dtype=np.float32)
+        r, c = np.nonzero(u > np.exp(-block))
+        q = poisson.ppf(u[r, c].astype(np.float64), block[r, c].astype(np.float64))
+        count[lo + r, c] = np.minimum(q, 250).astype(np.uint8)
+    return count
+
+
+def select_care_plans(
+    s: SynthSettings, pop: Population, count: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """Each month, care-plan a quota of eligible pilot people, favouring recent high users."""
+    first, t_months = s.first_month, s.n_months
+    launch = min(max(parse_month(PILOT_LAUNCH, "launch") - first, 0), t_months - 1)
+    plan_month = np.full(pop.n, NEVER, dtype=np.int32)
+    pilot = np.flatnonzero(pop.area == 0)
+    n_elig = int((eligible(pop, launch, first) & pop.registered_alive(launch))[pilot].sum())
+    cs = np.zeros((len(pilot), t_months + 1), dtype=np.int16)
+    np.cumsum(count[pilot], axis=1, out=cs[:, 1:])
+    mdg = pop.practice_mdg[pop.practice[pilot]]
+    engagement = pop.practice_engagement[mdg]
+    n_cond = sum((pop.conditions[c][pilot] <= launch).astype(np.int8) for c in CONDITION_MODEL)
+    static = engagement * np.exp(0.08 * n_cond + 0.1 * pop.frailty[pilot])
+    start = parse_month(CARE_PLANS_FROM, "care plans") - first
+    for m in range(max(start, 0), t_months):
+        share = CARE_PLAN_RAMP.get(month_text(first + m), CARE_PLAN_STEADY)
+        quota = int(round(share * n_elig))
+        ok = eligible(pop, m, first)[pilot] & pop.registered_alive(m)[pilot]
+        ok &= plan_month[pilot] == NEVER
+        cand = np.flatnonzero(ok)
+        if quota <= 0 or cand.size == 0:
+            continue
+        recent = cs[cand, m] - cs[cand, max(m - 6, 0)]
+        earlier = cs[cand, max(m - 6, 0)] - cs[cand, max(m - 18, 0)]
+        w = static[cand] * np.exp(0.45 * np.minimum(recent, 3) + 0.15 * np.minimum(earlier, 3))
+        keys = np.log(rng.random(cand.size)) / w  # Efraimidis-Spirakis weighted sampling
+        take = cand[np.argsort(-keys)[: min(quota, cand.size)]]
+        plan_month[pilot[take]] = m
+    return plan_month, n_elig
+
+
+def person_events(
+    rate_per_year: np.ndarray,
+    lo_month: np.ndarray,
+    hi_month: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Events at a constant personal rate over months [lo, hi): (person index, window month)."""
+    span = np.maximum(hi_month - lo_month, 0)
+    k = rng.poisson(rate_per_year * span / 12.0)
+    person = np.repeat(np.arange(len(k), dtype=np.int32), k)
+    month = lo_month[person] + np.floor(rng.random(person.size) * span[person]).astype(np.int32)
+    return person, month.astype(np.int32)
+
+
+def exposure_bounds(pop: Population, t_months: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last window month each person is registered and alive."""
+    lo = np.clip(pop.reg_start, 0, t_months)
+    hi = np.minimum(np.minimum(pop.leave_month, pop.death_month), t_months)
+    return lo.astype(np.int32), np.maximum(hi, lo).astype(np.int32)

@@ -1,0 +1,159 @@
+"""Settings of the synthetic population and the month calendar the generator works on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from careval.errors import ConfigError
+
+EPOCH = dt.date(1970, 1, 1)
+_YM = re.compile(r"^(\d{4})-(\d{2})$")
+
+# The pilot's shape, from the seed evaluation and its business case.
+PILOT_PRACTICES = 103
+PILOT_MDGS = 9
+PILOT_LAUNCH = "2011-07"  # eligibility counts are calibrated here
+CARE_PLANS_FROM = "2011-09"
+# Share of the eligible population (counted at launch) care-planned in each calendar month:
+# a slow start to December 2011 (the seed's 1,494 plans), most plans in January-April 2012,
+# about 30% covered by the end of April 2012, then a steady 1.2% a month.
+CARE_PLAN_RAMP = {
+    "2011-09": 0.005,
+    "2011-10": 0.010,
+    "2011-11": 0.015,
+    "2011-12": 0.022,
+    "2012-01": 0.055,
+    "2012-02": 0.065,
+    "2012-03": 0.070,
+    "2012-04": 0.058,
+}
+CARE_PLAN_STEADY = 0.012
+
+
+def parse_month(text: str, what: str) -> int:
+    """``YYYY-MM`` to a month number (``year*12 + month - 1``)."""
+    m = _YM.match(str(text))
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise ConfigError(f"{what} must be a month as YYYY-MM (e.g. 2009-04); got {text!r}")
+    return int(m.group(1)) * 12 + int(m.group(2)) - 1
+
+
+def month_text(month: int) -> str:
+    """Month number back to ``YYYY-MM``."""
+    return f"{month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def month_start_days(months: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of the first day of each month number (vectorised)."""
+    years = months // 12
+    mons = months % 12 + 1
+    out = np.empty(len(months), dtype=np.int32)
+    # Few distinct months: compute each once.
+    uniq, inv = np.unique(months, return_inverse=True)
+    firsts = np.array(
+        [(dt.date(int(u // 12), int(u % 12 + 1), 1) - EPOCH).days for u in uniq], dtype=np.int32
+    )
+    out[:] = firsts[inv]
+    del years, mons
+    return out
+
+
+def days_in_month(months: np.ndarray) -> np.ndarray:
+    """Number of days in each month number."""
+    return month_start_days(months + 1) - month_start_days(months)
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """Everything that shapes a synthetic population; written into ``truth.json``.
+
+    Parameters
+    ----------
+    persons
+        People generated across all areas. The pilot's 103 practices get ``pilot_share`` of them
+        (the default 1,100,000 gives the seed's 550,000 in the pilot); the rest are registered in
+        the four comparator areas.
+    seed
+        Random seed; the same settings and seed give identical tables.
+    effect
+        True effect of a care plan on the emergency admission rate, as ``rate_ratio - 1``,
+        from ``effect_lag_months`` after the plan (default -0.10; 0 means no effect).
+    diabetes_effect
+        Multiplier of the stated diabetes-process effects; ``None`` scales them with ``effect``
+        (``effect / -0.10``), so ``effect=0`` switches every injected effect off.
+    start, end
+        First and last month of the data window (``YYYY-MM``).
+    """
+
+    persons: int = 1_100_000
+    seed: int = 2011
+    effect: float = -0.10
+    diabetes_effect: float | None = None
+    start: str = "2009-04"
+    end: str = "2014-03"
+    pilot_share: float = 0.5
+    effect_lag_months: int = 3
+    emergency_rate: float = 0.11  # emergency admissions per person-year overall, baseline year
+    comparator_shares: dict[str, float] = field(
+        default_factory=lambda: {
+            "inner_nwl_other": 0.15,
+            "outer_nwl": 0.35,
+            "south_west_london": 0.25,
+            "rest_of_england": 0.25,
+        }
+    )
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.persons, int) or self.persons < 1000:
+            problems.append(f"persons must be a whole number of at least 1,000; got {self.persons}")
+        if self.persons > 20_000_000:
+            problems.append(f"persons must be at most 20,000,000; got {self.persons:,}")
+        if not -0.9 <= self.effect <= 2.0:
+            problems.append(
+                f"effect must be between -0.9 and 2.0 (a rate ratio - 1); got {self.effect}"
+            )
+        if not 0.05 <= self.pilot_share <= 0.95:
+            problems.append(f"pilot_share must be between 0.05 and 0.95; got {self.pilot_share}")
+        if not 0 <= self.effect_lag_months <= 24:
+            problems.append("effect_lag_months must be between 0 and 24")
+        if not 0.01 <= self.emergency_rate <= 2:
+            problems.append("emergency_rate must be between 0.01 and 2 per person-year")
+        try:
+            first, last = parse_month(self.start, "start"), parse_month(self.end, "end")
+            if last - first < 23:
+                problems.append(
+                    f"the window {self.start} to {self.end} must span at least 24 months"
+                )
+            if first < parse_month("1990-01", "start") or last > parse_month("2100-12", "end"):
+                problems.append("the window must lie between 1990-01 and 2100-12")
+        except ConfigError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    @property
+    def first_month(self) -> int:
+        """Month number of the first month of the window."""
+        return parse_month(self.start, "start")
+
+    @property
+    def n_months(self) -> int:
+        """Months in the window."""
+        return parse_month(self.end, "end") - self.first_month + 1
+
+    @property
+    def diabetes_scale(self) -> float:
+        """Multiplier of the stated diabetes-process effects."""
+        if self.diabetes_effect is not None:
+            return float(self.diabetes_effect)
+        return float(self.effect / -0.10)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings."""
+        return asdict(self)
