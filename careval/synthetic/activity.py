@@ -90,6 +90,8 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
     persist = person_multiplier(pop, launch)
 
     rate = np.empty((n, t_months), dtype=np.float32)
+    level = np.zeros((len(AREAS), t_months))
+    person_months = np.zeros((len(AREAS), t_months))
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         k = hi - lo
@@ -101,12 +103,23 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
         shock = np.exp(shock - SHOCK_SD**2 / 2)
         age = (first + months[None, :] - pop.birth_month[lo:hi, None]) / 12.0
         block = age_factor(age).astype(np.float32)
-        block *= trend[pop.area[lo:hi]]
-        block *= np.repeat(shock, 3, axis=1)[:, :t_months]
         block *= persist[lo:hi, None]
-        block *= exposed(pop, lo, hi, t_months)
+        mask = exposed(pop, lo, hi, t_months)
+        block *= mask
+        for a in range(len(AREAS)):  # case-mix level by area and month, before the shocks
+            rows = pop.area[lo:hi] == a
+            level[a] += block[rows].sum(axis=0, dtype=np.float64)
+            person_months[a] += mask[rows].sum(axis=0, dtype=np.float64)
+        block *= np.repeat(shock, 3, axis=1)[:, :t_months]
         rate[lo:hi] = block
-    # Calibrate: the first twelve months average the target rate per person-year.
+    # Hold each area's case-mix level at its first-year value: with a fixed frailty per person,
+    # deaths of the frailest would otherwise lower the rate year by year (real populations
+    # replenish it). Then apply the designed trend and season, and calibrate the overall rate.
+    mean = level / np.maximum(person_months, 1)
+    steady = mean[:, :12].mean(axis=1, keepdims=True) / np.maximum(mean, 1e-12)
+    factor = (steady * trend).astype(np.float32)
+    for lo in range(0, n, CHUNK):
+        rate[lo : lo + CHUNK] *= factor[pop.area[lo : lo + CHUNK]]
     exp12 = exposed(pop, 0, n, 12).sum()
     scale = float(s.emergency_rate / 12.0 * exp12 / rate[:, :12].sum(dtype=np.float64))
     rate *= np.float32(scale)

@@ -22,7 +22,7 @@ from careval.synthetic.settings import (
 )
 
 # Age bands (years) and their shares by area: inner London is young; England is older.
-AGE_EDGES = np.array([0, 16, 30, 45, 60, 75, 85, 101])
+AGE_EDGES = np.array([0, 16, 30, 45, 60, 75, 85, 105])
 AGE_SHARES = {
     "pilot": [0.190, 0.217, 0.257, 0.168, 0.112, 0.040, 0.016],
     "inner_nwl_other": [0.190, 0.217, 0.257, 0.168, 0.112, 0.040, 0.016],
@@ -173,6 +173,10 @@ def make_population(s: SynthSettings, rng: np.random.Generator) -> Population:
         )
         lo, hi = AGE_EDGES[band] * 12, AGE_EDGES[band + 1] * 12
         age0 = lo + np.floor(rng.random(k) * (hi - lo)).astype(np.int32)
+        # Within 85+, numbers fall steeply with age (mean 90), not evenly to 100.
+        top = band == len(AGE_EDGES) - 2
+        tail = np.minimum(rng.exponential(5.0 * 12, int(top.sum())), 19 * 12)
+        age0[top] = 85 * 12 + np.floor(tail).astype(np.int32)
         birth_month[sel] = first - age0
         p_f = np.where(age0 >= 85 * 12, 0.63, np.where(age0 >= 75 * 12, 0.57, 0.50))
         female[sel] = rng.random(k) < p_f
