@@ -1,0 +1,145 @@
+"""Command line: parses arguments, calls one function per command, turns bad input into exit 2."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from careval.errors import CarevalError, ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Evaluate integrated health and social care programmes.")
+err = Console(stderr=True)
+out = Console()
+
+
+@contextmanager
+def _steps(total: int) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar advanced by a callback (plain lines when not a terminal)."""
+    if not err.is_terminal:
+        yield lambda step: err.print(f"careval: {step}", highlight=False)
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=total)
+
+        def advance(step: str) -> None:
+            bar.update(task, advance=1, description=step)
+
+        yield advance
+
+
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to create")],
+    persons: Annotated[int, typer.Option(help="People across all areas (pilot gets half)")]
+    = 1_100_000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 2011,
+    effect: Annotated[float, typer.Option(help="True care-plan effect on the emergency "
+                                          "admission rate (rate ratio - 1)")] = -0.10,
+    diabetes_effect: Annotated[float | None, typer.Option(
+        help="Multiplier of the stated diabetes-process effects (default: effect / -0.10)")]
+    = None,
+    start: Annotated[str, typer.Option(help="First month, YYYY-MM")] = "2009-04",
+    end: Annotated[str, typer.Option(help="Last month, YYYY-MM")] = "2014-03",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing directory")] = False,
+) -> None:
+    """Generate the synthetic North West London population with known true effects."""
+    from careval.synthetic.generate import STEPS, generate
+    from careval.synthetic.settings import SynthSettings
+
+    settings = SynthSettings(persons=persons, seed=seed, effect=effect,
+                             diabetes_effect=diabetes_effect, start=start, end=end)
+    with _steps(STEPS) as step:
+        truth = generate(out_dir, settings, overwrite=overwrite, progress=step)
+    rows = truth["rows"]
+    out.print(f"wrote {out_dir} ({rows['persons']:,} people, "
+              f"{rows['inpatient_spells']:,} inpatient spells, {rows['care_plans']:,} care plans)")
+
+
+@app.command()
+def validate(data: Annotated[Path, typer.Argument(help="Dataset directory")]) -> None:
+    """Check every table against the canonical model; exit 2 when any problem is found."""
+    from careval.data.validate import require_valid
+
+    warnings = require_valid(data)
+    for w in warnings:
+        err.print(f"warning: {w.line()}", highlight=False)
+    out.print(f"{data}: valid")
+
+
+@app.command()
+def run(
+    data: Annotated[Path, typer.Option("--data", help="Dataset directory")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.html and "
+                                          "results.json")],
+    reference_date: Annotated[str, typer.Option(help="Date eligibility is counted, YYYY-MM-DD")]
+    = "2011-07-01",
+) -> None:
+    """Validate a dataset, run the evaluation, write report.html and results.json."""
+    from careval.cohort.summary import SummarySettings
+    from careval.run import run as run_
+
+    settings = SummarySettings(reference_date=_date(reference_date, "--reference-date"))
+    with _steps(3) as step:
+        report = run_(data, out_dir, settings, progress=step)
+    out.print(str(report))
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory")] = Path("careval-demo"),
+    persons: Annotated[int | None, typer.Option(help="People (default: the full 1,100,000)")]
+    = None,
+) -> None:
+    """Make or reuse the default synthetic dataset and evaluate it; prints the report's path."""
+    from careval.run import demo as demo_
+    from careval.synthetic.generate import STEPS
+
+    with _steps(STEPS + 3) as step:
+        report = demo_(out_dir, persons=persons, progress=step)
+    out.print(str(report.resolve()))
+
+
+def _date(text: str, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{what} must be a date as YYYY-MM-DD; got {text!r}") from None
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: known problems become one message and exit code 2, never a traceback."""
+    try:
+        return app(args=argv, standalone_mode=False)
+    except CarevalError as exc:
+        err.print(f"careval: error: {exc}", highlight=False, markup=False)
+        sys.exit(2)
+    except OSError as exc:
+        err.print(f"careval: error: {exc.strerror or exc}: {exc.filename or ''}",
+                  highlight=False, markup=False)
+        sys.exit(2)
+    except typer.Abort:
+        err.print("careval: aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

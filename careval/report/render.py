@@ -1,0 +1,101 @@
+"""Render result blocks into one self-contained HTML page (inline SVG charts, no network)."""
+
+from __future__ import annotations
+
+import html
+import io
+from dataclasses import dataclass
+from importlib import resources
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from jinja2 import Environment  # noqa: E402
+
+AREA_LABELS = {
+    "pilot": "Integrated care pilot",
+    "inner_nwl_other": "Inner NWL (other)",
+    "outer_nwl": "Outer NWL",
+    "south_west_london": "South-west London",
+    "rest_of_england": "Rest of England",
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """One report section: anchor id, title and its HTML body."""
+
+    id: str
+    title: str
+    html: str
+
+
+def table_html(
+    df: pd.DataFrame, labels: dict[str, str] | None = None, table_id: str = "",
+    text_columns: tuple[str, ...] = (),
+) -> str:
+    """A DataFrame as an HTML table with readable headings and thousands separators."""
+    labels = labels or {}
+    head = "".join(
+        f'<th class="{"text" if c in text_columns else ""}">'
+        f"{html.escape(labels.get(c, c.replace('_', ' ')))}</th>"
+        for c in df.columns
+    )
+    rows = []
+    for rec in df.itertuples(index=False):
+        cells = []
+        for col, v in zip(df.columns, rec, strict=True):
+            cls = ' class="text"' if col in text_columns else ""
+            cells.append(f'<td{cls} data-col="{html.escape(col)}">{_fmt(v)}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    ident = f' id="{table_id}"' if table_id else ""
+    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _fmt(v: object) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "&ndash;"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.4g}"
+    return html.escape(str(AREA_LABELS.get(str(v), v)))
+
+
+def svg(fig: plt.Figure) -> str:
+    """A matplotlib figure as inline SVG text (and closes it)."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def line_chart(
+    df: pd.DataFrame, x: str, y: str, series: str, title: str, ylabel: str
+) -> str:
+    """One line per ``series`` value, as inline SVG."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for key, part in df.groupby(series, sort=False):
+        lw = 2.6 if key == "pilot" else 1.4
+        ax.plot(part[x], part[y], marker="o", lw=lw, label=AREA_LABELS.get(str(key), str(key)))
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False, ncol=2)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return svg(fig)
+
+
+def render(title: str, sections: list[Section], synthetic: bool, provenance: dict) -> str:
+    """The whole page."""
+    env = Environment(autoescape=True)
+    text = resources.files("careval.report").joinpath("templates/report.html").read_text("utf-8")
+    return env.from_string(text).render(
+        title=title, sections=sections, synthetic=synthetic, provenance=provenance
+    )

@@ -1,0 +1,125 @@
+"""The main job: validate a dataset, run every analysis, write ``results.json`` and ``report.html``.
+
+Outputs are written to a temporary directory beside ``OUT`` and moved into place only when all
+of them are complete, so a failed run leaves the previous outputs (or nothing) behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from careval import __version__
+from careval.cohort.summary import SummarySettings, summarise
+from careval.data.access import Dataset
+from careval.data.validate import require_valid
+from careval.errors import ConfigError
+from careval.report import sections
+from careval.report.render import render
+from careval.synthetic.generate import generate
+from careval.synthetic.settings import SynthSettings
+
+OUTPUTS = ("results.json", "report.html")
+DEMO_DIR = Path("careval-demo")
+Progress = Callable[[str], None]
+
+
+def run(data: str | Path, out: str | Path, settings: SummarySettings | None = None,
+        progress: Progress | None = None) -> Path:
+    """Evaluate the dataset in ``data`` into ``out``; returns the path of the report."""
+    say = progress or (lambda _step: None)
+    data, out = Path(data), Path(out)
+    st = settings or SummarySettings()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; --out must be a directory")
+    if out.resolve() == data.resolve():
+        raise ConfigError("--out must not be the dataset directory")
+    started = time.time()
+    say("validating the dataset")
+    warnings = require_valid(data)
+    say("summarising the data")
+    with Dataset(data) as ds:
+        summary = summarise(ds, st)
+        synthetic = ds.synthetic
+        dataset_manifest = ds.manifest
+        files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
+    say("writing the report")
+    provenance: dict[str, Any] = {
+        "careval_version": __version__,
+        "dataset": str(data),
+        "synthetic": synthetic,
+        "seed": dataset_manifest.get("settings", {}).get("seed"),
+        "settings": {"reference_date": st.reference_date.isoformat(),
+                     "eligibility_min_age": st.eligibility.min_age,
+                     "eligibility_condition": st.eligibility.condition},
+        "input_files": files,
+    }
+    tables = sections.published(summary, synthetic)
+    data_block = summary.to_dict()
+    for name, df in tables.items():
+        data_block[name] = [dict(r) for r in df.to_dict(orient="records")]
+    data_block["validation_warnings"] = [p.line() for p in warnings]
+    results = {"careval_version": __version__, "synthetic": synthetic,
+               "provenance": {k: v for k, v in provenance.items() if k != "dataset"},
+               "data": data_block}
+    page_provenance = {**provenance, "run_at": dt.datetime.now(dt.UTC).strftime(
+        "%Y-%m-%d %H:%M UTC"), "run_seconds": round(time.time() - started, 1)}
+    page = render(
+        "Evaluation of the integrated care programme",
+        [sections.summary_section(summary, tables), sections.data_section(summary, tables),
+         sections.provenance_section(page_provenance)],
+        synthetic, page_provenance,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".careval-run.", dir=out))
+    try:
+        (tmp / "results.json").write_text(
+            json.dumps(results, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        (tmp / "report.html").write_text(page, encoding="utf-8")
+        for name in OUTPUTS:
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out / "report.html"
+
+
+def demo(out: str | Path = DEMO_DIR, persons: int | None = None,
+         progress: Progress | None = None) -> Path:
+    """Make (or reuse) the default synthetic dataset in ``out/data`` and run on it into ``out``."""
+    out = Path(out)
+    data = out / "data"
+    settings = SynthSettings() if persons is None else SynthSettings(persons=persons)
+    manifest = data / "dataset.json"
+    reuse = False
+    if manifest.exists():
+        try:
+            reuse = json.loads(manifest.read_text("utf-8")).get("settings") == settings.to_dict()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            reuse = False
+    if not reuse:
+        generate(data, settings, overwrite=True, progress=progress)
+    return run(data, out, progress=progress)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _json_default(v: object) -> object:
+    if hasattr(v, "isoformat"):
+        return v.isoformat()  # type: ignore[no-any-return]
+    if hasattr(v, "item"):
+        return v.item()  # type: ignore[no-any-return]
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
