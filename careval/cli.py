@@ -15,10 +15,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from careval.errors import CarevalError, ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Evaluate integrated health and social care programmes.")
-err = Console(stderr=True)
-out = Console()
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Evaluate integrated health and social care programmes.",
+)
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 @contextmanager
@@ -27,8 +31,13 @@ def _steps(total: int) -> Iterator[Callable[[str], None]]:
     if not err.is_terminal:
         yield lambda step: err.print(f"careval: {step}", highlight=False)
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task("starting", total=total)
 
         def advance(step: str) -> None:
@@ -40,14 +49,20 @@ def _steps(total: int) -> Iterator[Callable[[str], None]]:
 @app.command()
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to create")],
-    persons: Annotated[int, typer.Option(help="People across all areas (pilot gets half)")]
-    = 1_100_000,
+    persons: Annotated[
+        int, typer.Option(help="People across all areas (pilot gets half)")
+    ] = 1_100_000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 2011,
-    effect: Annotated[float, typer.Option(help="True care-plan effect on the emergency "
-                                          "admission rate (rate ratio - 1)")] = -0.10,
-    diabetes_effect: Annotated[float | None, typer.Option(
-        help="Multiplier of the stated diabetes-process effects (default: effect / -0.10)")]
-    = None,
+    effect: Annotated[
+        float,
+        typer.Option(help="True care-plan effect on the emergency admission rate (rate ratio - 1)"),
+    ] = -0.10,
+    diabetes_effect: Annotated[
+        float | None,
+        typer.Option(
+            help="Multiplier of the stated diabetes-process effects (default: effect / -0.10)"
+        ),
+    ] = None,
     start: Annotated[str, typer.Option(help="First month, YYYY-MM")] = "2009-04",
     end: Annotated[str, typer.Option(help="Last month, YYYY-MM")] = "2014-03",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing directory")] = False,
@@ -56,13 +71,21 @@ def synth(
     from careval.synthetic.generate import STEPS, generate
     from careval.synthetic.settings import SynthSettings
 
-    settings = SynthSettings(persons=persons, seed=seed, effect=effect,
-                             diabetes_effect=diabetes_effect, start=start, end=end)
+    settings = SynthSettings(
+        persons=persons,
+        seed=seed,
+        effect=effect,
+        diabetes_effect=diabetes_effect,
+        start=start,
+        end=end,
+    )
     with _steps(STEPS) as step:
         truth = generate(out_dir, settings, overwrite=overwrite, progress=step)
     rows = truth["rows"]
-    out.print(f"wrote {out_dir} ({rows['persons']:,} people, "
-              f"{rows['inpatient_spells']:,} inpatient spells, {rows['care_plans']:,} care plans)")
+    out.print(
+        f"wrote {out_dir} ({rows['persons']:,} people, "
+        f"{rows['inpatient_spells']:,} inpatient spells, {rows['care_plans']:,} care plans)"
+    )
 
 
 @app.command()
@@ -79,10 +102,12 @@ def validate(data: Annotated[Path, typer.Argument(help="Dataset directory")]) ->
 @app.command()
 def run(
     data: Annotated[Path, typer.Option("--data", help="Dataset directory")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.html and "
-                                          "results.json")],
-    reference_date: Annotated[str, typer.Option(help="Date eligibility is counted, YYYY-MM-DD")]
-    = "2011-07-01",
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for report.html and results.json")
+    ],
+    reference_date: Annotated[
+        str, typer.Option(help="Date eligibility is counted, YYYY-MM-DD")
+    ] = "2011-07-01",
 ) -> None:
     """Validate a dataset, run the evaluation, write report.html and results.json."""
     from careval.cohort.summary import SummarySettings
@@ -97,8 +122,9 @@ def run(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory")] = Path("careval-demo"),
-    persons: Annotated[int | None, typer.Option(help="People (default: the full 1,100,000)")]
-    = None,
+    persons: Annotated[
+        int | None, typer.Option(help="People (default: the full 1,100,000)")
+    ] = None,
 ) -> None:
     """Make or reuse the default synthetic dataset and evaluate it; prints the report's path."""
     from careval.run import demo as demo_
@@ -124,22 +150,24 @@ def main(argv: list[str] | None = None) -> Any:
         err.print(f"careval: error: {exc}", highlight=False, markup=False)
         sys.exit(2)
     except OSError as exc:
-        err.print(f"careval: error: {exc.strerror or exc}: {exc.filename or ''}",
-                  highlight=False, markup=False)
+        err.print(
+            f"careval: error: {exc.strerror or exc}: {exc.filename or ''}",
+            highlight=False,
+            markup=False,
+        )
         sys.exit(2)
     except typer.Abort:
         err.print("careval: aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    except Exception as exc:
+        # Usage errors of the (vendored) click: they show themselves and carry an exit code.
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+        if type(exc).__name__ == "Exit" and isinstance(code, int):
+            sys.exit(code)
         raise
-
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -32,8 +32,12 @@ DEMO_DIR = Path("careval-demo")
 Progress = Callable[[str], None]
 
 
-def run(data: str | Path, out: str | Path, settings: SummarySettings | None = None,
-        progress: Progress | None = None) -> Path:
+def run(
+    data: str | Path,
+    out: str | Path,
+    settings: SummarySettings | None = None,
+    progress: Progress | None = None,
+) -> Path:
     """Evaluate the dataset in ``data`` into ``out``; returns the path of the report."""
     say = progress or (lambda _step: None)
     data, out = Path(data), Path(out)
@@ -57,9 +61,11 @@ def run(data: str | Path, out: str | Path, settings: SummarySettings | None = No
         "dataset": str(data),
         "synthetic": synthetic,
         "seed": dataset_manifest.get("settings", {}).get("seed"),
-        "settings": {"reference_date": st.reference_date.isoformat(),
-                     "eligibility_min_age": st.eligibility.min_age,
-                     "eligibility_condition": st.eligibility.condition},
+        "settings": {
+            "reference_date": st.reference_date.isoformat(),
+            "eligibility_min_age": st.eligibility.min_age,
+            "eligibility_condition": st.eligibility.condition,
+        },
         "input_files": files,
     }
     tables = sections.published(summary, synthetic)
@@ -67,22 +73,33 @@ def run(data: str | Path, out: str | Path, settings: SummarySettings | None = No
     for name, df in tables.items():
         data_block[name] = [dict(r) for r in df.to_dict(orient="records")]
     data_block["validation_warnings"] = [p.line() for p in warnings]
-    results = {"careval_version": __version__, "synthetic": synthetic,
-               "provenance": {k: v for k, v in provenance.items() if k != "dataset"},
-               "data": data_block}
-    page_provenance = {**provenance, "run_at": dt.datetime.now(dt.UTC).strftime(
-        "%Y-%m-%d %H:%M UTC"), "run_seconds": round(time.time() - started, 1)}
+    results = {
+        "careval_version": __version__,
+        "synthetic": synthetic,
+        "provenance": {k: v for k, v in provenance.items() if k != "dataset"},
+        "data": data_block,
+    }
+    page_provenance = {
+        **provenance,
+        "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "run_seconds": round(time.time() - started, 1),
+    }
     page = render(
         "Evaluation of the integrated care programme",
-        [sections.summary_section(summary, tables), sections.data_section(summary, tables),
-         sections.provenance_section(page_provenance)],
-        synthetic, page_provenance,
+        [
+            sections.summary_section(summary, tables),
+            sections.data_section(summary, tables),
+            sections.provenance_section(page_provenance),
+        ],
+        synthetic,
+        page_provenance,
     )
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".careval-run.", dir=out))
     try:
         (tmp / "results.json").write_text(
-            json.dumps(results, indent=2, default=_json_default) + "\n", encoding="utf-8")
+            json.dumps(results, indent=2, default=_json_default) + "\n", encoding="utf-8"
+        )
         (tmp / "report.html").write_text(page, encoding="utf-8")
         for name in OUTPUTS:
             os.replace(tmp / name, out / name)
@@ -91,8 +108,9 @@ def run(data: str | Path, out: str | Path, settings: SummarySettings | None = No
     return out / "report.html"
 
 
-def demo(out: str | Path = DEMO_DIR, persons: int | None = None,
-         progress: Progress | None = None) -> Path:
+def demo(
+    out: str | Path = DEMO_DIR, persons: int | None = None, progress: Progress | None = None
+) -> Path:
     """Make (or reuse) the default synthetic dataset in ``out/data`` and run on it into ``out``."""
     out = Path(out)
     data = out / "data"

@@ -55,7 +55,8 @@ def test_same_seed_gives_identical_tables(tmp_path: Path) -> None:
     for extra in ("truth.json", "dataset.json"):
         assert (tmp_path / "a" / extra).read_bytes() == (tmp_path / "b" / extra).read_bytes()
     assert pq.read_table(tmp_path / "a" / "true_risk.parquet").equals(
-        pq.read_table(tmp_path / "b" / "true_risk.parquet"))
+        pq.read_table(tmp_path / "b" / "true_risk.parquet")
+    )
     other = pq.read_table(tmp_path / "c" / "inpatient_spells.parquet")
     assert not other.equals(pq.read_table(tmp_path / "a" / "inpatient_spells.parquet"))
 
@@ -86,8 +87,14 @@ def test_emergency_admission_rate_is_about_011(shape_dir: Path) -> None:
     lo, hi = pd.Timestamp("2009-04-01"), pd.Timestamp("2014-03-31")
     r = r.merge(p[["person_id", "death_date"]], on="person_id")
     start = pd.to_datetime(r.start_date).clip(lower=lo)
-    end = pd.concat([pd.to_datetime(r.end_date).fillna(hi), pd.to_datetime(r.death_date).fillna(hi),
-                     pd.Series(hi, index=r.index)], axis=1).min(axis=1)
+    end = pd.concat(
+        [
+            pd.to_datetime(r.end_date).fillna(hi),
+            pd.to_datetime(r.death_date).fillna(hi),
+            pd.Series(hi, index=r.index),
+        ],
+        axis=1,
+    ).min(axis=1)
     person_years = ((end - start).dt.days + 1).clip(lower=0).sum() / 365.25
     rate = len(em) / person_years
     assert 0.10 <= rate <= 0.125
@@ -141,7 +148,12 @@ def test_naive_before_after_falls_without_any_effect(tmp_path: Path) -> None:
 def test_true_risk_is_calibrated_to_the_outcomes(shape_dir: Path, shape_truth: dict) -> None:
     risk = pq.read_table(shape_dir / shape_truth["true_risk_file"]).to_pandas()
     assert sorted(risk.index_date.astype(str).unique()) == [
-        "2009-04-01", "2010-04-01", "2011-04-01", "2012-04-01", "2013-04-01"]
+        "2009-04-01",
+        "2010-04-01",
+        "2011-04-01",
+        "2012-04-01",
+        "2013-04-01",
+    ]
     r = risk[risk.index_date.astype(str) == "2011-04-01"]
     s = read(shape_dir, "inpatient_spells")
     s = s[s.admission_method.isin(EMERGENCY_METHODS)]

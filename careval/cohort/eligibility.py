@@ -37,7 +37,7 @@ class EligibilitySettings:
         if not 0 <= self.min_age <= 120:
             raise ConfigError(f"min_age must be between 0 and 120; got {self.min_age}")
         codes_for(self.condition)  # raises KeyError for an unknown condition
-        
+
 
 def condition_predicate(t: ir.Table, condition: str, system_col: str | None, code_col: str):
     """Boolean expression: the row's code belongs to ``condition``'s code list."""
@@ -96,7 +96,9 @@ def population_at(
     reg = r.filter((r.start_date <= d) & (r.end_date.isnull() | (r.end_date >= d)))
     # One practice per person on the date: the latest registration starting on or before it.
     reg = reg.mutate(
-        _rn=ibis.row_number().over(ibis.window(group_by="person_id", order_by=ibis.desc("start_date")))
+        _rn=ibis.row_number().over(
+            ibis.window(group_by="person_id", order_by=ibis.desc("start_date"))
+        )
     ).filter(ibis._._rn == 0)
     alive = p.filter(p.death_date.isnull() | (p.death_date > d))
     base = alive.join(reg, "person_id").join(pr, "practice_code")
@@ -111,9 +113,11 @@ def population_at(
     )
     for cond in dict.fromkeys([st.condition, *conditions]):
         first = first_diagnosis(ds, cond).filter(ibis._.first_date <= d)
-        out = out.left_join(first, "person_id").mutate(
-            **{f"has_{cond}": ibis._.first_date.notnull()}
-        ).drop("first_date", "person_id_right")
+        out = (
+            out.left_join(first, "person_id")
+            .mutate(**{f"has_{cond}": ibis._.first_date.notnull()})
+            .drop("first_date", "person_id_right")
+        )
     old = out.age >= st.min_age
     cond = out[f"has_{st.condition}"]
     return out.mutate(

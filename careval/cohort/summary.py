@@ -12,7 +12,7 @@ import pandas as pd
 
 from careval.cohort.eligibility import GROUPS, EligibilitySettings, emergency_spells, population_at
 from careval.data.access import Dataset
-from careval.data.schema import AREAS, EMERGENCY_METHODS, ELECTIVE_METHODS
+from careval.data.schema import AREAS, ELECTIVE_METHODS, EMERGENCY_METHODS
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,12 @@ class DataSummary:
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for row in df.to_dict(orient="records"):
-        out.append({k: (None if pd.isna(v) else (round(v, 6) if isinstance(v, float) else v))
-                    for k, v in row.items()})
+        out.append(
+            {
+                k: (None if pd.isna(v) else (round(v, 6) if isinstance(v, float) else v))
+                for k, v in row.items()
+            }
+        )
     return out
 
 
@@ -127,9 +131,7 @@ def _activity_by_year(ds: Dataset, window: tuple[dt.date, dt.date]) -> pd.DataFr
     exposure = x.group_by(["area", "fy"]).agg(person_years=(days.sum() / 365.25))
 
     def by_area_year(t: ir.Table, date_col: str, name: str) -> ir.Table:
-        t = t.join(
-            reg.select("person_id", "area").distinct(on="person_id"), "person_id"
-        )
+        t = t.join(reg.select("person_id", "area").distinct(on="person_id"), "person_id")
         return t.group_by(["area", ibis._[date_col].pipe(_fy).name("fy")]).agg(
             **{name: ibis._.count()}
         )
@@ -169,8 +171,9 @@ def _activity_by_year(ds: Dataset, window: tuple[dt.date, dt.date]) -> pd.DataFr
     df["emergency_per_1000_py"] = (1000 * df["emergency_admissions"] / df["person_years"]).round(2)
     df.insert(1, "year", df.pop("fy").map(lambda y: f"{y}/{(y + 1) % 100:02d}"))
     order = {a: i for i, a in enumerate(AREAS)}
-    return df.sort_values(["area", "year"], key=lambda s: s.map(order) if s.name == "area" else s
-                          ).reset_index(drop=True)
+    return df.sort_values(
+        ["area", "year"], key=lambda s: s.map(order) if s.name == "area" else s
+    ).reset_index(drop=True)
 
 
 def _attrition(ds: Dataset, pop: ir.Table, st: SummarySettings) -> pd.DataFrame:
@@ -203,14 +206,17 @@ def _attrition(ds: Dataset, pop: ir.Table, st: SummarySettings) -> pd.DataFrame:
         cp = ds.table("care_plans").select("person_id").distinct()
         planned = el.join(cp, "person_id")
         steps.append(
-            ("of whom care-planned by the end of the data",
-             planned.group_by("area").agg(n=ibis._.count()).to_pandas())
+            (
+                "of whom care-planned by the end of the data",
+                planned.group_by("area").agg(n=ibis._.count()).to_pandas(),
+            )
         )
     rows = []
     for i, (label, df) in enumerate(steps):
         counts = dict(zip(df["area"], df["n"], strict=True))
-        rows.append({"step": i + 1, "description": label,
-                     **{a: int(counts.get(a, 0)) for a in AREAS}})
+        rows.append(
+            {"step": i + 1, "description": label, **{a: int(counts.get(a, 0)) for a in AREAS}}
+        )
     out = pd.DataFrame(rows)
     _ = EMERGENCY_METHODS  # the emergency definition lives in cohort.eligibility
     return out

@@ -33,7 +33,9 @@ class Section:
 
 
 def table_html(
-    df: pd.DataFrame, labels: dict[str, str] | None = None, table_id: str = "",
+    df: pd.DataFrame,
+    labels: dict[str, str] | None = None,
+    table_id: str = "",
     text_columns: tuple[str, ...] = (),
 ) -> str:
     """A DataFrame as an HTML table with readable headings and thousands separators."""
@@ -75,9 +77,7 @@ def svg(fig: plt.Figure) -> str:
     return text[text.index("<svg") :]
 
 
-def line_chart(
-    df: pd.DataFrame, x: str, y: str, series: str, title: str, ylabel: str
-) -> str:
+def line_chart(df: pd.DataFrame, x: str, y: str, series: str, title: str, ylabel: str) -> str:
     """One line per ``series`` value, as inline SVG."""
     fig, ax = plt.subplots(figsize=(8, 3.6))
     for key, part in df.groupby(series, sort=False):

@@ -231,7 +231,9 @@ def make_population(s: SynthSettings, rng: np.random.Generator) -> Population:
     leave = np.floor(rng.exponential(12 / 0.04, n)).astype(np.int64) + np.maximum(reg_start, 0) + 1
     leave_month = np.minimum(leave, NEVER).astype(np.int32)
 
-    death_month = _deaths(birth_month, first, t_months, frailty, dementia_onset, conditions, rng)
+    death_month = _deaths(
+        birth_month, reg_start, first, t_months, frailty, dementia_onset, conditions, rng
+    )
     reg_start_day = np.zeros(n, dtype=np.int32)  # filled by the writer from reg_start
     return Population(
         n=n,
@@ -271,6 +273,7 @@ def annual_death_probability(age_years: np.ndarray) -> np.ndarray:
 
 def _deaths(
     birth_month: np.ndarray,
+    reg_start: np.ndarray,
     first: int,
     t_months: int,
     frailty: np.ndarray,
@@ -278,7 +281,10 @@ def _deaths(
     conditions: dict[str, np.ndarray],
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Window month of death (NEVER when alive at the end), by monthly hazards."""
+    """Window month of death (NEVER when alive at the end), by monthly hazards.
+
+    The hazard accrues from registration (people joining mid-window are alive when they join).
+    """
     n = len(birth_month)
     mult = np.exp(0.35 * frailty - 0.06).astype(np.float32)
     mult *= np.where(dementia_onset < t_months, 1.6, 1.0).astype(np.float32)
@@ -290,7 +296,8 @@ def _deaths(
     for m in range(t_months):  # T passes over N (cheaper than an N x T matrix)
         age = (first + m - birth_month) / 12.0
         q = annual_death_probability(age).astype(np.float32)
-        cum += -np.log1p(-np.minimum(q * mult, 0.95)) / 12.0
+        at_risk = (reg_start <= m).astype(np.float32)
+        cum += -np.log1p(-np.minimum(q * mult, 0.95)) / 12.0 * at_risk
         newly = (cum >= threshold) & (death == NEVER) & (age >= 0)
         death[newly] = m
     return death
