@@ -169,5 +169,6 @@ def main(argv: list[str] | None = None) -> Any:
             sys.exit(code)
         raise
 
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -27,8 +27,9 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_synth_command_writes_a_dataset(tmp_path: Path) -> None:
-    res = cli("synth", "--out", str(tmp_path / "d"), "--persons", "2000", "--seed", "5",
-              "--effect", "0")
+    res = cli(
+        "synth", "--out", str(tmp_path / "d"), "--persons", "2000", "--seed", "5", "--effect", "0"
+    )
     assert res.returncode == 0, res.stderr
     truth = json.loads((tmp_path / "d" / "truth.json").read_text())
     assert truth["effects"]["emergency_admissions"]["rate_ratio"] == 1.0
@@ -44,8 +45,9 @@ def test_synth_command_writes_a_dataset(tmp_path: Path) -> None:
         (["--start", "2012-01", "--end", "2012-06"], "at least 24 months"),
     ],
 )
-def test_synth_rejects_bad_settings_with_exit_2(tmp_path: Path, args: list[str],
-                                                expected: str) -> None:
+def test_synth_rejects_bad_settings_with_exit_2(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
     res = cli("synth", "--out", str(tmp_path / "d"), *args)
     assert res.returncode == 2
     assert expected in res.stderr
@@ -78,8 +80,10 @@ def test_run_writes_report_and_results(synth_dir: Path, tmp_path: Path) -> None:
     r = pq.read_table(synth_dir / "registrations.parquet").to_pandas()
     pr = pq.read_table(synth_dir / "practices.parquet").to_pandas()
     day = pd.Timestamp("2011-07-01")
-    r = r[(pd.to_datetime(r.start_date) <= day)
-          & (r.end_date.isna() | (pd.to_datetime(r.end_date) >= day))]
+    r = r[
+        (pd.to_datetime(r.start_date) <= day)
+        & (r.end_date.isna() | (pd.to_datetime(r.end_date) >= day))
+    ]
     df = r.merge(pr, on="practice_code").merge(p, on="person_id")
     df = df[df.death_date.isna() | (pd.to_datetime(df.death_date) > day)]
     expected = df.groupby("area").size().reindex(list(AREAS), fill_value=0)
@@ -91,14 +95,18 @@ def test_run_writes_report_and_results(synth_dir: Path, tmp_path: Path) -> None:
 
     # Emergency admissions by financial year for the pilot, by pandas.
     s = pq.read_table(synth_dir / "inpatient_spells.parquet").to_pandas()
-    s = s[s.admission_method.str.match(r"^(2[1-5A-D]|28)$") & ~s.patient_classification.isin(
-        ["3", "4"])].merge(r.merge(pr, on="practice_code")[["person_id", "area"]], how="inner",
-                           on="person_id")
+    s = s[
+        s.admission_method.str.match(r"^(2[1-5A-D]|28)$")
+        & ~s.patient_classification.isin(["3", "4"])
+    ].merge(r.merge(pr, on="practice_code")[["person_id", "area"]], how="inner", on="person_id")
     adm = pd.to_datetime(s.admission_date)
     fy = adm.dt.year - (adm.dt.month < 4)
     pilot_2010 = int(((s.area == "pilot") & (fy == 2010)).sum())
-    rows = [x for x in results["data"]["activity_by_year"]
-            if x["area"] == "pilot" and x["year"] == "2010/11"]
+    rows = [
+        x
+        for x in results["data"]["activity_by_year"]
+        if x["area"] == "pilot" and x["year"] == "2010/11"
+    ]
     # People who left before 2011-07-01 are in the engine's count but not in this pandas
     # subset (registered at that date), so the engine's figure is at least as large.
     assert rows and rows[0]["emergency_admissions"] >= pilot_2010 > 0
@@ -159,3 +167,24 @@ def test_demo_makes_then_reuses_its_dataset(tmp_path: Path) -> None:
 
 def test_data_model_doc_is_generated_from_the_schema() -> None:
     assert (ROOT / "docs" / "data-model.md").read_text() == markdown()
+
+
+def test_run_summary_reproduces_the_seed_shape(shape_dir: Path, tmp_path: Path) -> None:
+    """The run's own summary (engine derivations) shows the seed's eligible counts and ramp."""
+    assert main(["run", "--data", str(shape_dir), "--out", str(tmp_path / "o")]) is None
+    data = json.loads((tmp_path / "o" / "results.json").read_text())["data"]
+    pilot = next(r for r in data["people_by_area"] if r["area"] == "pilot")
+    per = 380_000 / pilot["registered"]
+    diabetes = pilot["under_75_with_diabetes"] + pilot["aged_75_plus_with_diabetes"]
+    old = pilot["aged_75_plus_without_diabetes"] + pilot["aged_75_plus_with_diabetes"]
+    # Hospital diagnoses count too, so diabetes may run a little above the GP-coded figure.
+    assert diabetes * per == pytest.approx(15_200, rel=0.12)
+    assert old * per == pytest.approx(22_800, rel=0.08)
+    assert pilot["aged_75_plus_with_diabetes"] * per == pytest.approx(8_700, rel=0.14)
+    years = [r for r in data["activity_by_year"] if r["area"] == "pilot"]
+    rate = sum(r["emergency_admissions"] for r in years) / sum(r["person_years"] for r in years)
+    assert 0.10 <= rate <= 0.125
+    cov = {r["month"]: r["coverage_of_eligible"] for r in data["care_plan_coverage"]}
+    assert min(cov) == "2011-09"
+    assert 0.03 <= cov["2011-12"] <= 0.08
+    assert 0.26 <= cov["2012-04"] <= 0.35

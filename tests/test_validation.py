@@ -42,16 +42,23 @@ def corrupt(d: Path) -> dict[tuple[str, str, str], int]:
     _edit(d, "ae_attendances", lambda t: t.drop_columns(["disposal"]))
     expected[("ae_attendances", "disposal", "required column missing")] = 1
     # 2. A column of the wrong type (cost as text).
-    _edit(d, "outpatient_appointments", lambda t: t.set_column(
-        t.schema.get_field_index("cost"), "cost", pc.cast(t.column("cost"), pa.string())))
+    _edit(
+        d,
+        "outpatient_appointments",
+        lambda t: t.set_column(
+            t.schema.get_field_index("cost"), "cost", pc.cast(t.column("cost"), pa.string())
+        ),
+    )
     expected[("outpatient_appointments", "cost", "wrong type")] = 1
     # 3. Missing values in a non-nullable column (3 rows).
     _edit(d, "persons", lambda t: _set(t, "sex", [0, 5, 9], None))
     expected[("persons", "sex", "missing values")] = 3
+
     # 4. Duplicate key: two spells share an id (2 rows share one key).
     def dup(t: pa.Table) -> pa.Table:
         sid = t.column("spell_id").to_pylist()
         return _set(t, "spell_id", [1], sid[0])
+
     _edit(d, "inpatient_spells", dup)
     expected[("inpatient_spells", "spell_id", "duplicate key")] = 2
     # 5. A value not allowed (admission method 99, 4 rows).
@@ -64,24 +71,36 @@ def corrupt(d: Path) -> dict[tuple[str, str, str], int]:
     _edit(d, "inpatient_spells", lambda t: _set(t, "primary_diagnosis", [30, 31, 32], "9X9"))
     expected[("inpatient_spells", "primary_diagnosis", "malformed value")] = 3
     # 8. Discharge before admission (2 rows).
-    _edit(d, "inpatient_spells", lambda t: _set(
-        t, "discharge_date", [40, 41], lambda v: v.replace(year=v.year - 1)))
-    expected[("inpatient_spells", "admission_date,discharge_date",
-              "discharge_date before admission_date")] = 2
+    _edit(
+        d,
+        "inpatient_spells",
+        lambda t: _set(t, "discharge_date", [40, 41], lambda v: v.replace(year=v.year - 1)),
+    )
+    expected[
+        (
+            "inpatient_spells",
+            "admission_date,discharge_date",
+            "discharge_date before admission_date",
+        )
+    ] = 2
     # 9. Orphan: measurements of a person who does not exist (5 rows).
     _edit(d, "measurements", lambda t: _set(t, "person_id", [0, 1, 2, 3, 4], "P999999999"))
     expected[("measurements", "person_id", "not found in persons.person_id")] = 5
     # 10. Events after death: A&E arrivals after the person died (2 rows).
     persons = pq.read_table(d / "persons.parquet")
     dead = persons.filter(pc.is_valid(persons.column("death_date")))
-    death = dict(zip(dead.column("person_id").to_pylist(), dead.column("death_date").to_pylist(),
-                     strict=True))
+    death = dict(
+        zip(
+            dead.column("person_id").to_pylist(), dead.column("death_date").to_pylist(), strict=True
+        )
+    )
     ae = pq.read_table(d / "ae_attendances.parquet")
     ids = ae.column("person_id").to_pylist()
     rows = [i for i, p in enumerate(ids) if p in death][:2]
     assert len(rows) == 2
-    _edit(d, "ae_attendances", lambda t: _set(
-        t, "arrival_date", rows, lambda v: v.replace(year=2015)))
+    _edit(
+        d, "ae_attendances", lambda t: _set(t, "arrival_date", rows, lambda v: v.replace(year=2015))
+    )
     expected[("ae_attendances", "arrival_date", "arrival_date after death")] = 2
     # 11. Implausible measurement for its kind (HbA1c of 500, 1 row).
     m = pq.read_table(d / "measurements.parquet")
@@ -115,8 +134,10 @@ def test_every_corruption_is_listed_with_its_count(synth_dir: Path, tmp_path: Pa
     for k in expected:  # examples name the offending row (except whole-column problems)
         if found[k].rule not in ("required column missing", "wrong type"):
             assert "=" in found[k].example, found[k]
-    assert "P999999999" in found[("measurements", "person_id",
-                                  "not found in persons.person_id")].example
+    assert (
+        "P999999999"
+        in found[("measurements", "person_id", "not found in persons.person_id")].example
+    )
     with pytest.raises(DataValidationError) as info:
         require_valid(d)
     message = str(info.value)
@@ -130,8 +151,9 @@ def test_validate_command_lists_all_and_exits_2(synth_dir: Path, tmp_path: Path)
     shutil.copytree(synth_dir, d)
     expected = corrupt(d)
     exe = Path(sys.executable).with_name("careval")
-    res = subprocess.run([str(exe), "validate", str(d)], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [str(exe), "validate", str(d)], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     lines = [x for x in res.stderr.splitlines() if x.startswith("  - ")]

@@ -32,6 +32,7 @@ class DataSummary:
     people_by_area: pd.DataFrame
     activity_by_year: pd.DataFrame
     attrition: pd.DataFrame
+    care_plan_coverage: pd.DataFrame
     tables_present: list[str]
     warnings: list[str] = field(default_factory=list)
 
@@ -44,6 +45,7 @@ class DataSummary:
             "people_by_area": _records(self.people_by_area),
             "activity_by_year": _records(self.activity_by_year),
             "attrition": _records(self.attrition),
+            "care_plan_coverage": _records(self.care_plan_coverage),
             "warnings": self.warnings,
         }
 
@@ -74,7 +76,24 @@ def summarise(ds: Dataset, settings: SummarySettings | None = None) -> DataSumma
     people = _people_by_area(pop)
     activity = _activity_by_year(ds, window)
     attrition = _attrition(ds, pop, st)
-    return DataSummary(st, window, people, activity, attrition, ds.tables, warnings)
+    coverage = _coverage(ds, people)
+    return DataSummary(st, window, people, activity, attrition, coverage, ds.tables, warnings)
+
+
+def _coverage(ds: Dataset, people: pd.DataFrame) -> pd.DataFrame:
+    """Care plans created each month and cumulative coverage of the pilot's eligible people."""
+    cols = ["month", "care_plans", "cumulative", "coverage_of_eligible"]
+    if not ds.has("care_plans"):
+        return pd.DataFrame(columns=cols)
+    cp = ds.table("care_plans")
+    month = cp.created_date.truncate("M").name("month")
+    df = cp.group_by(month).agg(care_plans=ibis._.count()).order_by("month").to_pandas()
+    pilot = people.loc[people["area"] == "pilot", "eligible"]
+    eligible = int(pilot.iloc[0]) if len(pilot) else 0
+    df["month"] = pd.to_datetime(df["month"]).dt.strftime("%Y-%m")
+    df["cumulative"] = df["care_plans"].cumsum()
+    df["coverage_of_eligible"] = (df["cumulative"] / eligible).round(4) if eligible else None
+    return df[cols]
 
 
 def _window(ds: Dataset) -> tuple[dt.date, dt.date]:

@@ -46,18 +46,27 @@ def _column_rules(col: Column) -> list[_Rule]:
     n = col.name
     rules = []
     if not col.nullable:
-        rules.append(_Rule(n, "missing values", "a value in every row",
-                           lambda t, n=n: t[n].isnull(), (n,)))
+        rules.append(
+            _Rule(n, "missing values", "a value in every row", lambda t, n=n: t[n].isnull(), (n,))
+        )
     if col.allowed:
         allowed = list(col.allowed)
-        rules.append(_Rule(n, "value not allowed", "one of " + ", ".join(allowed),
-                           lambda t, n=n, a=allowed: t[n].notnull() & ~t[n].isin(a), (n,)))
+        rules.append(
+            _Rule(
+                n,
+                "value not allowed",
+                "one of " + ", ".join(allowed),
+                lambda t, n=n, a=allowed: t[n].notnull() & ~t[n].isin(a),
+                (n,),
+            )
+        )
     if col.min is not None or col.max is not None:
         lo, hi = col.min, col.max
         text = f"{lo:g} to {hi:g}" if lo is not None and hi is not None else f"at least {lo:g}"
 
-        def out_of_range(t: ir.Table, n: str = n, lo: float | None = lo,
-                         hi: float | None = hi) -> ir.BooleanValue:
+        def out_of_range(
+            t: ir.Table, n: str = n, lo: float | None = lo, hi: float | None = hi
+        ) -> ir.BooleanValue:
             bad = ibis.literal(False)
             if lo is not None:
                 bad = bad | (t[n] < lo)
@@ -68,8 +77,15 @@ def _column_rules(col: Column) -> list[_Rule]:
         rules.append(_Rule(n, "value out of range", text, out_of_range, (n,)))
     if col.pattern:
         pat = col.pattern
-        rules.append(_Rule(n, "malformed value", f"matches {pat}",
-                           lambda t, n=n, p=pat: t[n].notnull() & ~t[n].re_search(p), (n,)))
+        rules.append(
+            _Rule(
+                n,
+                "malformed value",
+                f"matches {pat}",
+                lambda t, n=n, p=pat: t[n].notnull() & ~t[n].re_search(p),
+                (n,),
+            )
+        )
     return rules
 
 
@@ -77,12 +93,26 @@ def _table_rules(table: Table, cols: set[str]) -> list[_Rule]:
     rules = [r for c in table.columns if c.name in cols for r in _column_rules(c)]
     for a, b in table.date_order:
         if {a, b} <= cols:
-            rules.append(_Rule(f"{a},{b}", f"{b} before {a}", f"{b} on or after {a}",
-                               lambda t, a=a, b=b: t[b] < t[a], (a, b)))
+            rules.append(
+                _Rule(
+                    f"{a},{b}",
+                    f"{b} before {a}",
+                    f"{b} on or after {a}",
+                    lambda t, a=a, b=b: t[b] < t[a],
+                    (a, b),
+                )
+            )
     for a, b in table.value_le:
         if {a, b} <= cols:
-            rules.append(_Rule(f"{a},{b}", f"{a} greater than {b}", f"{a} at most {b}",
-                               lambda t, a=a, b=b: t[a] > t[b], (a, b)))
+            rules.append(
+                _Rule(
+                    f"{a},{b}",
+                    f"{a} greater than {b}",
+                    f"{a} at most {b}",
+                    lambda t, a=a, b=b: t[a] > t[b],
+                    (a, b),
+                )
+            )
     if table.code_patterns and {table.code_patterns[0], table.code_patterns[1]} <= cols:
         sys_col, code_col, pats = table.code_patterns
 
@@ -93,8 +123,11 @@ def _table_rules(table: Table, cols: set[str]) -> list[_Rule]:
             return bad
 
         text = "; ".join(f"{k}: {v}" for k, v in pats.items())
-        rules.append(_Rule(code_col, f"code malformed for its {sys_col}", text, bad_code,
-                           (sys_col, code_col)))
+        rules.append(
+            _Rule(
+                code_col, f"code malformed for its {sys_col}", text, bad_code, (sys_col, code_col)
+            )
+        )
     if table.ranges_by and {table.ranges_by[0], table.ranges_by[1]} <= cols:
         by, val, ranges = table.ranges_by
 
@@ -109,8 +142,7 @@ def _table_rules(table: Table, cols: set[str]) -> list[_Rule]:
     return rules
 
 
-def _example(t: ir.Table, bad: ir.BooleanValue, show: tuple[str, ...], key: tuple[str, ...]
-             ) -> str:
+def _example(t: ir.Table, bad: ir.BooleanValue, show: tuple[str, ...], key: tuple[str, ...]) -> str:
     cols = list(dict.fromkeys([*key, *show]))
     row = t.filter(bad).select(*cols).limit(1).to_pyarrow().to_pylist()
     if not row:
@@ -134,25 +166,51 @@ def _check_table(ds: Dataset, table: Table) -> list[Problem]:
     usable: set[str] = set()
     for col in table.columns:
         if col.name not in found:
-            problems.append(Problem(name, col.name, "required column missing", 1,
-                                    f"columns present: {', '.join(found)}"[:EXAMPLE_CHARS],
-                                    f"a {col.type} column"))
+            problems.append(
+                Problem(
+                    name,
+                    col.name,
+                    "required column missing",
+                    1,
+                    f"columns present: {', '.join(found)}"[:EXAMPLE_CHARS],
+                    f"a {col.type} column",
+                )
+            )
         elif not _type_ok(col.type, found[col.name]):
-            problems.append(Problem(name, col.name, "wrong type", 1, "",
-                                    f"{col.type} (found {found[col.name]})"))
+            problems.append(
+                Problem(
+                    name, col.name, "wrong type", 1, "", f"{col.type} (found {found[col.name]})"
+                )
+            )
         else:
             usable.add(col.name)
     extra = [c for c in found if c not in table.column_names]
     if extra:
-        problems.append(Problem(name, ",".join(extra), "columns not in the model (ignored)",
-                                len(extra), "", "", severity="warning"))
+        problems.append(
+            Problem(
+                name,
+                ",".join(extra),
+                "columns not in the model (ignored)",
+                len(extra),
+                "",
+                "",
+                severity="warning",
+            )
+        )
     t = ds.table(name)
     key = _key_of(table, usable)
     rules = _table_rules(table, usable)
     if rules:
-        counts = t.aggregate(
-            **{f"r{i}": r.bad(t).fill_null(False).cast("int64").sum() for i, r in enumerate(rules)}
-        ).to_pyarrow().to_pylist()[0]
+        counts = (
+            t.aggregate(
+                **{
+                    f"r{i}": r.bad(t).fill_null(False).cast("int64").sum()
+                    for i, r in enumerate(rules)
+                }
+            )
+            .to_pyarrow()
+            .to_pylist()[0]
+        )
         for i, r in enumerate(rules):
             n = int(counts[f"r{i}"] or 0)
             if n:
@@ -163,24 +221,43 @@ def _check_table(ds: Dataset, table: Table) -> list[Problem]:
         dup = t.group_by(k).agg(_n=ibis._.count()).filter(ibis._._n > 1)
         n = int(dup._n.sum().execute() or 0)
         if n:
-            ex = ", ".join(f"{c}={v}" for c, v in dup.limit(1).to_pyarrow().to_pylist()[0].items()
-                           if c != "_n")
-            problems.append(Problem(name, ",".join(k), "duplicate key", n, ex,
-                                    "each key once (count: rows sharing a key)"))
+            ex = ", ".join(
+                f"{c}={v}" for c, v in dup.limit(1).to_pyarrow().to_pylist()[0].items() if c != "_n"
+            )
+            problems.append(
+                Problem(
+                    name,
+                    ",".join(k),
+                    "duplicate key",
+                    n,
+                    ex,
+                    "each key once (count: rows sharing a key)",
+                )
+            )
     problems += _links(ds, table, t, usable, key)
     return problems
 
 
-def _links(ds: Dataset, table: Table, t: ir.Table, usable: set[str], key: tuple[str, ...]
-           ) -> list[Problem]:
+def _links(
+    ds: Dataset, table: Table, t: ir.Table, usable: set[str], key: tuple[str, ...]
+) -> list[Problem]:
     problems = []
     for col in table.columns:
         if not col.references or col.name not in usable:
             continue
         ref_table, ref_col = col.references.split(".")
         if not ds.has(ref_table):
-            problems.append(Problem(table.name, col.name, f"cannot check: {ref_table} absent", 1,
-                                    "", "", severity="warning"))
+            problems.append(
+                Problem(
+                    table.name,
+                    col.name,
+                    f"cannot check: {ref_table} absent",
+                    1,
+                    "",
+                    "",
+                    severity="warning",
+                )
+            )
             continue
         ref = ds.table(ref_table).select(_ref=ds.table(ref_table)[ref_col]).distinct()
         orphans = t.filter(t[col.name].notnull()).anti_join(ref, t[col.name] == ref._ref)
@@ -188,8 +265,16 @@ def _links(ds: Dataset, table: Table, t: ir.Table, usable: set[str], key: tuple[
         if n:
             row = orphans.select(*dict.fromkeys([*key, col.name])).limit(1).to_pyarrow()
             ex = ", ".join(f"{c}={v}" for c, v in row.to_pylist()[0].items())
-            problems.append(Problem(table.name, col.name, f"not found in {col.references}", n,
-                                    ex, f"values present in {col.references}"))
+            problems.append(
+                Problem(
+                    table.name,
+                    col.name,
+                    f"not found in {col.references}",
+                    n,
+                    ex,
+                    f"values present in {col.references}",
+                )
+            )
     if table.life_events and ds.has("persons") and "person_id" in usable:
         p = ds.table("persons").select("person_id", _birth="birth_month", _death="death_date")
         joined = t.join(p, "person_id")
@@ -197,10 +282,18 @@ def _links(ds: Dataset, table: Table, t: ir.Table, usable: set[str], key: tuple[
             if d not in usable:
                 continue
             rules = (
-                (f"{d} after death", "on or before death_date", joined[d] > joined._death,
-                 "_death"),
-                (f"{d} before birth month", "on or after birth_month",
-                 joined[d] < joined._birth, "_birth"),
+                (
+                    f"{d} after death",
+                    "on or before death_date",
+                    joined[d] > joined._death,
+                    "_death",
+                ),
+                (
+                    f"{d} before birth month",
+                    "on or after birth_month",
+                    joined[d] < joined._birth,
+                    "_birth",
+                ),
             )
             for rule, allowed, bad, other in rules:
                 rows = joined.filter(bad.fill_null(False))
@@ -208,8 +301,10 @@ def _links(ds: Dataset, table: Table, t: ir.Table, usable: set[str], key: tuple[
                 if n:
                     cols = list(dict.fromkeys([*key, "person_id", d, other]))
                     first = rows.select(*cols).limit(1).to_pyarrow().to_pylist()[0]
-                    ex = ", ".join(f"{c.lstrip('_')}{'_date' if c == '_death' else ''}={v}"
-                                   for c, v in first.items())
+                    ex = ", ".join(
+                        f"{c.lstrip('_')}{'_date' if c == '_death' else ''}={v}"
+                        for c, v in first.items()
+                    )
                     problems.append(Problem(table.name, d, rule, n, ex, allowed))
     return problems
 
@@ -221,8 +316,16 @@ def validate(path: str | Path) -> list[Problem]:
         for table in TABLES.values():
             if not ds.has(table.name):
                 if table.required:
-                    problems.append(Problem(table.name, "*", "required table missing", 1, "",
-                                            f"{table.name}.parquet in {path}"))
+                    problems.append(
+                        Problem(
+                            table.name,
+                            "*",
+                            "required table missing",
+                            1,
+                            "",
+                            f"{table.name}.parquet in {path}",
+                        )
+                    )
                 continue
             problems += _check_table(ds, table)
     return problems

@@ -83,6 +83,10 @@ def line_chart(df: pd.DataFrame, x: str, y: str, series: str, title: str, ylabel
     for key, part in df.groupby(series, sort=False):
         lw = 2.6 if key == "pilot" else 1.4
         ax.plot(part[x], part[y], marker="o", lw=lw, label=AREA_LABELS.get(str(key), str(key)))
+    labels = list(dict.fromkeys(df[x].astype(str)))
+    if len(labels) > 12:  # thin crowded category labels
+        step = -(-len(labels) // 12)
+        ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=45, ha="right")
     ax.set_title(title, fontsize=11, loc="left")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

@@ -33,7 +33,13 @@ def published(summary: DataSummary, synthetic: bool) -> dict[str, pd.DataFrame]:
         small = summary.activity_by_year["emergency_admissions"] < 8
         activity["emergency_per_1000_py"] = activity["emergency_per_1000_py"].where(~small, None)
     attrition = protect_counts(summary.attrition, list(AREAS), protect)
-    return {"people_by_area": people, "activity_by_year": activity, "attrition": attrition}
+    coverage = protect_counts(summary.care_plan_coverage, ["care_plans", "cumulative"], protect)
+    return {
+        "people_by_area": people,
+        "activity_by_year": activity,
+        "attrition": attrition,
+        "care_plan_coverage": coverage,
+    }
 
 
 def summary_section(summary: DataSummary, tables: dict[str, pd.DataFrame]) -> Section:
@@ -123,6 +129,23 @@ def data_section(summary: DataSummary, tables: dict[str, pd.DataFrame]) -> Secti
             ("area", "year"),
         )
     )
+    cov = summary.care_plan_coverage
+    if len(cov):
+        parts.append("<h3>Care plans: cumulative coverage of the pilot's eligible people</h3>")
+        chart = line_chart(
+            cov.assign(series="pilot"),
+            "month",
+            "coverage_of_eligible",
+            "series",
+            f"Share of the eligible (on {ref:%d %B %Y}) with a care plan",
+            "share",
+        )
+        parts.append(f"<figure>{chart}</figure>")
+        parts.append(
+            table_html(
+                tables["care_plan_coverage"], {"month": "Month"}, "care-plan-coverage", ("month",)
+            )
+        )
     parts.append(
         "<p class='note'>Emergency admissions are spells with admission method 21-2D "
         "or 28, regular day and night attenders (patient classification 3, 4) "
