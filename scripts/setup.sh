@@ -14,5 +14,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -r requirements.lock
   echo "$want" > "$stamp"
 fi
-.venv/bin/python -m pip install --quiet --no-deps -e . 2>&1 | grep -v -i warning || true
-.venv/bin/python -c "import careval" 
+log=$(mktemp)
+if ! .venv/bin/python -m pip install --quiet --no-deps -e . >"$log" 2>&1; then
+  cat "$log"; rm -f "$log"; exit 1
+fi
+rm -f "$log"

@@ -12,7 +12,7 @@ import pandas as pd
 
 from careval.cohort.eligibility import GROUPS, EligibilitySettings, emergency_spells, population_at
 from careval.data.access import Dataset
-from careval.data.schema import AREAS, ELECTIVE_METHODS, EMERGENCY_METHODS
+from careval.data.schema import AREAS, ELECTIVE_METHODS
 
 
 @dataclass(frozen=True)
@@ -236,6 +236,4 @@ def _attrition(ds: Dataset, pop: ir.Table, st: SummarySettings) -> pd.DataFrame:
         rows.append(
             {"step": i + 1, "description": label, **{a: int(counts.get(a, 0)) for a in AREAS}}
         )
-    out = pd.DataFrame(rows)
-    _ = EMERGENCY_METHODS  # the emergency definition lives in cohort.eligibility
-    return out
+    return pd.DataFrame(rows)

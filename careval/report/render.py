@@ -90,7 +90,14 @@ def line_chart(df: pd.DataFrame, x: str, y: str, series: str, title: str, ylabel
     ax.set_title(title, fontsize=11, loc="left")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, frameon=False, ncol=2)
+    if df[series].nunique() > 1:
+        ax.legend(
+            fontsize=8,
+            frameon=False,
+            ncol=3,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18 if len(labels) <= 12 else -0.3),
+        )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return svg(fig)

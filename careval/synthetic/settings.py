@@ -50,17 +50,11 @@ def month_text(month: int) -> str:
 
 def month_start_days(months: np.ndarray) -> np.ndarray:
     """Days since 1970-01-01 of the first day of each month number (vectorised)."""
-    years = months // 12
-    mons = months % 12 + 1
-    out = np.empty(len(months), dtype=np.int32)
-    # Few distinct months: compute each once.
-    uniq, inv = np.unique(months, return_inverse=True)
+    uniq, inv = np.unique(np.asarray(months), return_inverse=True)  # few distinct months
     firsts = np.array(
         [(dt.date(int(u // 12), int(u % 12 + 1), 1) - EPOCH).days for u in uniq], dtype=np.int32
     )
-    out[:] = firsts[inv]
-    del years, mons
-    return out
+    return firsts[inv.reshape(-1)]
 
 
 def days_in_month(months: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ def event_days(
 
 
 def dates(days: np.ndarray) -> pa.Array:
-    """Days since 1970-01-01 as an Arrow date32 array (nulls where negative sentinel -1)."""
+    """Days since 1970-01-01 as an Arrow date32 array (null where ``NULL_DAY``)."""
     days = np.asarray(days, dtype=np.int32)
     return pa.array(days, type=pa.date32(), mask=days == np.int32(-(2**31)))
 
