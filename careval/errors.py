@@ -28,11 +28,13 @@ class Problem:
     example: str
     allowed: str = ""
     severity: str = "error"  # "error" stops every command; "warning" is reported only
+    counts_rows: bool = True  # False for whole-table or whole-column problems
 
     def line(self) -> str:
         """Human-readable one-line description."""
-        rows = "row" if self.count == 1 else "rows"
-        text = f"{self.table}.{self.column}: {self.rule} ({self.count:,} {rows})"
+        text = f"{self.table}.{self.column}: {self.rule}"
+        if self.counts_rows:
+            text += f" ({self.count:,} {'row' if self.count == 1 else 'rows'})"
         if self.allowed:
             text += f"; allowed: {self.allowed}"
         if self.example:

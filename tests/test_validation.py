@@ -176,3 +176,11 @@ def test_extra_columns_are_a_warning_only(synth_dir: Path, tmp_path: Path) -> No
     _edit(d, "practices", lambda t: t.append_column("note", pa.array(["x"] * t.num_rows)))
     warnings = require_valid(d)
     assert [(w.table, w.column) for w in warnings] == [("practices", "note")]
+
+
+def test_nan_costs_are_reported(synth_dir: Path, tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    shutil.copytree(synth_dir, d)
+    _edit(d, "inpatient_spells", lambda t: _set(t, "cost", [3, 4], float("nan")))
+    found = {(p.table, p.column, p.rule): p.count for p in validate(d)}
+    assert found[("inpatient_spells", "cost", "not a number (NaN)")] == 2

@@ -119,6 +119,7 @@ def _connect(backend: str, spark: Any) -> Any:
     if backend == "duckdb":
         con = ibis.duckdb.connect()
         con.raw_sql("SET preserve_insertion_order = false")
+        con.raw_sql("SET enable_progress_bar = false")  # careval draws its own progress
         return con
     if backend == "pyspark":
         try:

@@ -408,8 +408,12 @@ def markdown() -> str:
             rule = []
             if c.allowed:
                 rule.append("one of " + ", ".join(f"`{a}`" for a in c.allowed))
-            if c.min is not None or c.max is not None:
-                rule.append(f"{c.min:g} to {c.max:g}" if c.max is not None else f">= {c.min:g}")
+            if c.min is not None and c.max is not None:
+                rule.append(f"{c.min:g} to {c.max:g}")
+            elif c.min is not None:
+                rule.append(f">= {c.min:g}")
+            elif c.max is not None:
+                rule.append(f"<= {c.max:g}")
             if c.pattern:
                 rule.append(f"matches `{c.pattern}`")
             if c.references:
