@@ -39,6 +39,7 @@ SHOCK_SD = 0.75  # sd of the transient log-rate shock
 SHOCK_RHO = 0.45  # its correlation from one quarter to the next
 FRAILTY_LOADING = 0.7  # log-rate per sd of persistent frailty
 CHUNK = 250_000  # people per block when filling N x T matrices
+MAX_MONTHLY_RATE = 1.0  # cap on the true emergency-admission rate per person-month
 
 
 @dataclass
@@ -123,6 +124,9 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
     exp12 = exposed(pop, 0, n, 12).sum()
     scale = float(s.emergency_rate / 12.0 * exp12 / rate[:, :12].sum(dtype=np.float64))
     rate *= np.float32(scale)
+    # The product of log-normal frailty, conditions, age and shock has an explosive tail; no one
+    # is admitted as an emergency more than about once a month for long.
+    np.minimum(rate, np.float32(MAX_MONTHLY_RATE), out=rate)
 
     count = draw_counts(rate, rng)
     plan_month, n_elig = select_care_plans(s, pop, count, rng)

@@ -210,6 +210,7 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
                 "quarterly_correlation": activity.SHOCK_RHO,
             },
             "frailty_loading": activity.FRAILTY_LOADING,
+            "max_monthly_emergency_rate": activity.MAX_MONTHLY_RATE,
         },
         "calibration": {
             "emergency_rate_scale": em.scale,
