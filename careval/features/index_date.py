@@ -1,0 +1,184 @@
+"""Person features at an index date, computed in the engine, with nothing from after the date.
+
+Every event is filtered to ``date < index_date`` before it is counted, so the features of a
+dataset and of the same dataset cut at the index date are identical (a test proves it). The
+outcome (an emergency admission in the 12 months from the index date) is computed separately by
+:func:`outcome_12m` and never joined into the feature expression.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from careval.cohort.eligibility import (
+    EligibilitySettings,
+    emergency_spells,
+    first_diagnosis,
+    population_at,
+)
+from careval.data.access import Dataset
+from careval.data.codelists import HEALTH_NEEDS
+from careval.data.schema import ELECTIVE_METHODS
+
+WINDOWS = (3, 6, 12, 24)  # months of history counted before the index date
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Which history windows and conditions feed the features."""
+
+    windows: tuple[int, ...] = WINDOWS
+    conditions: tuple[str, ...] = HEALTH_NEEDS + ("dementia",)
+    eligibility: EligibilitySettings = EligibilitySettings()
+
+
+def _months_before(index_date: dt.date, months: int) -> dt.date:
+    m = index_date.year * 12 + index_date.month - 1 - months
+    return dt.date(m // 12, m % 12 + 1, min(index_date.day, 28))
+
+
+def _windowed(
+    events: ir.Table,
+    date_col: str,
+    index_date: dt.date,
+    windows: Sequence[int],
+    measures: dict[str, ir.Value | None],
+    prefix: str,
+) -> ir.Table:
+    """Per person: for each window, the count (and sums of ``measures``) of events before."""
+    d = ibis.date(index_date)
+    start = ibis.date(_months_before(index_date, max(windows)))
+    e = events.filter((events[date_col] < d) & (events[date_col] >= start))
+    aggs = {}
+    for w in windows:
+        inside = e[date_col] >= ibis.date(_months_before(index_date, w))
+        aggs[f"{prefix}_{w}m"] = inside.cast("int64").sum()
+        for name, value in measures.items():
+            aggs[f"{name}_{w}m"] = ibis.ifelse(
+                inside, e[value] if isinstance(value, str) else value, 0
+            ).sum()
+    return e.group_by("person_id").agg(**aggs)
+
+
+def features_at(
+    ds: Dataset, index_date: dt.date, settings: FeatureSettings | None = None
+) -> ir.Table:
+    """One row per person registered and alive on ``index_date``, with history features."""
+    st = settings or FeatureSettings()
+    d = ibis.date(index_date)
+    base = population_at(ds, index_date, st.eligibility)
+    base = base.select(
+        "person_id",
+        "practice_code",
+        "area",
+        "mdg",
+        "age",
+        "imd_decile",
+        "eligible",
+        female=(base.sex == "F").cast("int64"),
+    )
+    emerg = emergency_spells(ds)
+    # Bed days up to the index date only: a stay still going on then is not yet known in full.
+    emerg = emerg.mutate(
+        _bed_days=ibis.least(emerg.discharge_date, d).delta(emerg.admission_date, unit="day")
+    )
+    parts = [
+        _windowed(
+            emerg,
+            "admission_date",
+            index_date,
+            st.windows,
+            {"emergency_bed_days": "_bed_days", "emergency_cost": "cost"},
+            "emergency_admissions",
+        )
+    ]
+    s = ds.table("inpatient_spells")
+    elective = s.filter(
+        s.admission_method.isin(list(ELECTIVE_METHODS)) & ~s.patient_classification.isin(["3", "4"])
+    )
+    parts.append(
+        _windowed(
+            elective,
+            "admission_date",
+            index_date,
+            st.windows,
+            {"elective_cost": "cost"},
+            "elective_admissions",
+        )
+    )
+    if ds.has("ae_attendances"):
+        parts.append(
+            _windowed(
+                ds.table("ae_attendances"),
+                "arrival_date",
+                index_date,
+                st.windows,
+                {},
+                "ae_attendances",
+            )
+        )
+    if ds.has("outpatient_appointments"):
+        op = ds.table("outpatient_appointments")
+        parts.append(
+            _windowed(
+                op.filter(op.attended),
+                "appointment_date",
+                index_date,
+                st.windows,
+                {},
+                "outpatient_attendances",
+            )
+        )
+    out = base
+    for part in parts:
+        out = out.left_join(part, "person_id").drop("person_id_right")
+    last = (
+        emerg.filter(emerg.admission_date < d)
+        .group_by("person_id")
+        .agg(_last=emerg.admission_date.max())
+    )
+    out = out.left_join(last, "person_id").drop("person_id_right")
+    months = (d.year() * 12 + d.month()) - (out._last.year() * 12 + out._last.month())
+    out = out.mutate(months_since_emergency=ibis.coalesce(months, 999).cast("int64")).drop("_last")
+    cond_cols = []
+    for cond in st.conditions:
+        first = first_diagnosis(ds, cond).filter(ibis._.first_date < d)
+        col = f"has_{cond}"
+        out = (
+            out.left_join(first, "person_id")
+            .mutate(**{col: ibis._.first_date.notnull().cast("int64")})
+            .drop("first_date", "person_id_right")
+        )
+        cond_cols.append(col)
+    dm = first_diagnosis(ds, st.eligibility.condition).filter(ibis._.first_date < d)
+    out = (
+        out.left_join(dm, "person_id")
+        .mutate(has_diabetes=ibis._.first_date.notnull().cast("int64"))
+        .drop("first_date", "person_id_right")
+    )
+    n_ltc = sum((out[c] for c in [*cond_cols, "has_diabetes"]), ibis.literal(0))
+    numeric = [c for c in out.columns if c.endswith("m") and c[-2:-1].isdigit()]
+    out = out.mutate(n_long_term_conditions=n_ltc, **{c: ibis.coalesce(out[c], 0) for c in numeric})
+    return out
+
+
+def outcome_12m(ds: Dataset, index_date: dt.date) -> ir.Table:
+    """Per person with any: 1 when an emergency admission falls in the 12 months from the date.
+
+    People who die in the year without an admission count as 0; they stay in the denominator
+    (the list is for the living on the index date, and death is not an admission).
+    """
+    d = ibis.date(index_date)
+    end = ibis.date(_months_before(index_date, -12))
+    e = emergency_spells(ds)
+    return (
+        e.filter((e.admission_date >= d) & (e.admission_date < end))
+        .select("person_id")
+        .distinct()
+        .mutate(emergency_12m=ibis.literal(1))
+    )
