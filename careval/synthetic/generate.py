@@ -114,7 +114,9 @@ def generate(
         for name, table in tables.items():
             pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
         truth = _truth(s, pop, em, tables)
-        pq.write_table(_true_risk(s, pop, em, pid), tmp / "true_risk.parquet", compression="zstd")
+        pq.write_table(
+            _true_risk(s, pop, em, pid, death_day), tmp / "true_risk.parquet", compression="zstd"
+        )
         (tmp / "truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
         manifest = {
             "careval_dataset": 1,
@@ -133,14 +135,22 @@ def generate(
     return truth
 
 
-def _true_risk(s: SynthSettings, pop, em: activity.Emergency, pid: pa.Array) -> pa.Table:
-    """True 12-month emergency-admission probability at each April index date with follow-up."""
+def _true_risk(
+    s: SynthSettings, pop, em: activity.Emergency, pid: pa.Array, death_day: np.ndarray
+) -> pa.Table:
+    """True 12-month emergency-admission probability at each April index date with follow-up.
+
+    Everyone registered and alive on the 1st of April is included, those who die later that
+    month too (their true rate is zero from their death month).
+    """
     first, t_months = s.first_month, s.n_months
     parts = []
     for k in range(t_months - 11):
         if (first + k) % 12 != 3:  # April
             continue
-        who = np.flatnonzero(pop.registered_alive(k))
+        day = month_start_days(np.array([first + k]))[0]
+        dies_later = (pop.death_month == k) & (death_day > day) & (pop.reg_start <= k)
+        who = np.flatnonzero(pop.registered_alive(k) | (dies_later & (pop.leave_month > k)))
         expected = em.rate[who, k : k + 12].sum(axis=1, dtype=np.float64)
         parts.append(
             pa.table(
