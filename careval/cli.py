@@ -114,7 +114,7 @@ def run(
     from careval.run import run as run_
 
     settings = SummarySettings(reference_date=_date(reference_date, "--reference-date"))
-    with _steps(3) as step:
+    with _steps(4) as step:
         report = run_(data, out_dir, settings, progress=step)
     out.print(str(report))
 
@@ -130,7 +130,7 @@ def demo(
     from careval.run import demo as demo_
     from careval.synthetic.generate import STEPS
 
-    with _steps(STEPS + 3) as step:
+    with _steps(STEPS + 4) as step:
         report = demo_(out_dir, persons=persons, progress=step)
     out.print(str(report.resolve()))
 

@@ -23,7 +23,9 @@ from careval.data.access import Dataset
 from careval.data.validate import require_valid
 from careval.errors import ConfigError
 from careval.report import sections
+from careval.report.disclosure import protect_counts
 from careval.report.render import render
+from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk, risk_section
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
 
@@ -52,6 +54,8 @@ def run(
     say("summarising the data")
     with Dataset(data) as ds:
         summary = summarise(ds, st)
+        say("risk model and targeting")
+        risk, risk_warning = _risk(ds, summary.window)
         synthetic = ds.synthetic
         dataset_manifest = ds.manifest
         files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
@@ -79,6 +83,17 @@ def run(
         "provenance": {k: v for k, v in provenance.items() if k != "dataset"},
         "data": data_block,
     }
+    page_sections = [
+        sections.summary_section(summary, tables),
+        sections.data_section(summary, tables),
+    ]
+    if risk is not None:
+        if not synthetic and len(risk.targeting):
+            risk.targeting = protect_counts(risk.targeting, ["people"])
+        results["risk"] = risk.to_dict()
+        page_sections.append(risk_section(risk))
+    else:
+        results["risk"] = {"skipped": risk_warning}
     page_provenance = {
         **provenance,
         "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -86,11 +101,7 @@ def run(
     }
     page = render(
         "Evaluation of the integrated care programme",
-        [
-            sections.summary_section(summary, tables),
-            sections.data_section(summary, tables),
-            sections.provenance_section(page_provenance),
-        ],
+        [*page_sections, sections.provenance_section(page_provenance)],
         synthetic,
         page_provenance,
     )
@@ -125,6 +136,21 @@ def demo(
     if not reuse:
         generate(data, settings, overwrite=True, progress=progress)
     return run(data, out, progress=progress)
+
+
+def _risk(ds: Dataset, window: tuple[dt.date, dt.date]) -> tuple[RiskResult | None, str]:
+    """Temporal validation when the data cover both index dates and a year of follow-up."""
+    st = RiskSettings()
+    follow_end = dt.date(st.validate_date.year + 1, st.validate_date.month, 1)
+    if st.train_date < window[0] or follow_end > window[1] + dt.timedelta(days=1):
+        return None, (
+            f"the data ({window[0]} to {window[1]}) do not cover training on {st.train_date} "
+            f"and validation on {st.validate_date} with 12 months of follow-up"
+        )
+    try:
+        return evaluate_risk(ds, st), ""
+    except ValueError as exc:  # e.g. no outcomes at all in a tiny dataset
+        return None, f"risk model not fitted: {exc}"
 
 
 def _sha256(path: Path) -> str:

@@ -33,3 +33,13 @@ def shape_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shape_truth(shape_dir: Path) -> dict:
     """truth.json of the larger dataset."""
     return json.loads((shape_dir / "truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def shape_run(shape_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``careval run`` on the larger dataset, once: the directory with its outputs."""
+    from careval.cli import main
+
+    out = tmp_path_factory.mktemp("shape-run")
+    assert main(["run", "--data", str(shape_dir), "--out", str(out)]) is None
+    return out

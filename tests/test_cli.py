@@ -169,10 +169,9 @@ def test_data_model_doc_is_generated_from_the_schema() -> None:
     assert (ROOT / "docs" / "data-model.md").read_text() == markdown()
 
 
-def test_run_summary_reproduces_the_seed_shape(shape_dir: Path, tmp_path: Path) -> None:
+def test_run_summary_reproduces_the_seed_shape(shape_run: Path) -> None:
     """The run's own summary (engine derivations) shows the seed's eligible counts and ramp."""
-    assert main(["run", "--data", str(shape_dir), "--out", str(tmp_path / "o")]) is None
-    data = json.loads((tmp_path / "o" / "results.json").read_text())["data"]
+    data = json.loads((shape_run / "results.json").read_text())["data"]
     pilot = next(r for r in data["people_by_area"] if r["area"] == "pilot")
     per = 380_000 / pilot["registered"]
     diabetes = pilot["under_75_with_diabetes"] + pilot["aged_75_plus_with_diabetes"]
@@ -188,3 +187,27 @@ def test_run_summary_reproduces_the_seed_shape(shape_dir: Path, tmp_path: Path) 
     assert min(cov) == "2011-09"
     assert 0.03 <= cov["2011-12"] <= 0.08
     assert 0.26 <= cov["2012-04"] <= 0.35
+
+
+def test_run_reports_risk_below_the_oracle(shape_run: Path) -> None:
+    results = json.loads((shape_run / "results.json").read_text())
+    risk = results["risk"]
+    for key in (
+        "auc",
+        "oracle_auc",
+        "calibration_slope",
+        "brier",
+        "ppv_top_1pct",
+        "sensitivity_top_1pct",
+    ):
+        assert isinstance(risk[key], float), key
+    assert 0.70 <= risk["auc"] < risk["oracle_auc"]
+    groups = {t["group"]: t for t in risk["targeting"]}
+    assert (
+        groups["care-planned"]["emergency_per_person_year_prior"]
+        > groups["eligible"]["emergency_per_person_year_prior"]
+        > groups["everyone"]["emergency_per_person_year_prior"]
+    )
+    page = (shape_run / "report.html").read_text()
+    assert '<section id="risk">' in page
+    assert f"<b id='risk-auc'>{risk['auc']:.3f}</b>" in page
