@@ -30,27 +30,23 @@ def _cut(src: Path, dst: Path, day: dt.date) -> None:
             pq.write_table(t.filter(pc.less(t.column(col), d)), f)
     spells = pq.read_table(dst / "inpatient_spells.parquet")
     clipped = pc.min_element_wise(spells.column("discharge_date"), d)
-    i = spells.schema.get_field_index("discharge_date")
-    pq.write_table(
-        spells.set_column(i, spells.schema.field(i), clipped), dst / "inpatient_spells.parquet"
-    )
+    _replace(dst, "inpatient_spells", spells, "discharge_date", clipped)
     reg = pq.read_table(dst / "registrations.parquet")
     reg = reg.filter(pc.less_equal(reg.column("start_date"), d))
-    end = pc.if_else(
-        pc.fill_null(pc.greater_equal(reg.column("end_date"), d), False),
-        pa.scalar(None, pa.date32()),
-        reg.column("end_date"),
-    )
-    i = reg.schema.get_field_index("end_date")
-    pq.write_table(reg.set_column(i, reg.schema.field(i), end), dst / "registrations.parquet")
+    _replace(dst, "registrations", reg, "end_date", _unknown_yet(reg, "end_date", d, True))
     p = pq.read_table(dst / "persons.parquet")
-    death = pc.if_else(
-        pc.fill_null(pc.greater(p.column("death_date"), d), False),
-        pa.scalar(None, pa.date32()),
-        p.column("death_date"),
-    )
-    i = p.schema.get_field_index("death_date")
-    pq.write_table(p.set_column(i, p.schema.field(i), death), dst / "persons.parquet")
+    _replace(dst, "persons", p, "death_date", _unknown_yet(p, "death_date", d, False))
+
+
+def _unknown_yet(t: pa.Table, col: str, d: pa.Scalar, same_day: bool) -> pa.Array:
+    """The date column with dates after ``d`` (or on it, when ``same_day``) made null."""
+    later = (pc.greater_equal if same_day else pc.greater)(t.column(col), d)
+    return pc.if_else(pc.fill_null(later, False), pa.scalar(None, pa.date32()), t.column(col))
+
+
+def _replace(dst: Path, name: str, t: pa.Table, col: str, values: pa.Array) -> None:
+    i = t.schema.get_field_index(col)
+    pq.write_table(t.set_column(i, t.schema.field(i), values), dst / f"{name}.parquet")
 
 
 def _frame(d: Path) -> pd.DataFrame:
