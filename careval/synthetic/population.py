@@ -97,7 +97,6 @@ class Population:
     lsoa: np.ndarray  # int32 LSOA number
     frailty: np.ndarray  # float32 latent persistent risk, N(0, 1)
     reg_start: np.ndarray  # window month registration starts (may be negative: before window)
-    reg_start_day: np.ndarray  # days since epoch of registration start
     leave_month: np.ndarray  # window month registration ends by leaving (>= T: not in window)
     death_month: np.ndarray  # window month of death (>= T: alive at the end)
     conditions: dict[str, np.ndarray]  # condition -> onset window month (large: never)
@@ -234,7 +233,6 @@ def make_population(s: SynthSettings, rng: np.random.Generator) -> Population:
     death_month = _deaths(
         birth_month, reg_start, first, t_months, frailty, dementia_onset, conditions, rng
     )
-    reg_start_day = np.zeros(n, dtype=np.int32)  # filled by the writer from reg_start
     return Population(
         n=n,
         area=area,
@@ -246,7 +244,6 @@ def make_population(s: SynthSettings, rng: np.random.Generator) -> Population:
         lsoa=lsoa,
         frailty=frailty,
         reg_start=reg_start,
-        reg_start_day=reg_start_day,
         leave_month=leave_month,
         death_month=death_month,
         conditions=conditions,
