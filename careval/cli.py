@@ -135,6 +135,108 @@ def demo(
     out.print(str(report.resolve()))
 
 
+@app.command("match")
+def match_cmd(
+    csv: Annotated[Path, typer.Option("--csv", help="CSV file, one row per unit")],
+    treatment: Annotated[str, typer.Option(help="0/1 column: 1 treated, 0 potential control")],
+    covariates: Annotated[str, typer.Option(help="Comma-separated propensity-score covariates")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results")],
+    exact: Annotated[str, typer.Option(help="Comma-separated exact-matching columns")] = "",
+    ratio: Annotated[int, typer.Option(help="Controls per treated unit")] = 1,
+    caliper: Annotated[
+        float | None, typer.Option(help="Caliper in SDs of the score (default: none)")
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Match with replacement")] = False,
+    distance: Annotated[str, typer.Option(help="ps, logit_ps or mahalanobis")] = "ps",
+    outcome: Annotated[str | None, typer.Option(help="Outcome column for the ATT")] = None,
+) -> None:
+    """Nearest-neighbour matching (MatchIt's defaults): counts, balance, and the ATT."""
+    from careval.impact.generic import match_csv
+
+    if distance not in ("ps", "logit_ps", "mahalanobis"):
+        raise ConfigError(f"--distance must be ps, logit_ps or mahalanobis; got {distance!r}")
+    result = match_csv(
+        csv,
+        treatment,
+        _names(covariates),
+        _names(exact),
+        ratio,
+        caliper,
+        replace,
+        distance,  # type: ignore[arg-type]
+        outcome,
+    )
+    _write_json(json_out, result)
+    att = result.get("att")
+    line = (
+        f"matched {result['n_treated_matched']:,} of {result['n_treated']:,} treated to "
+        f"{result['n_controls_matched']:,} controls; max |SMD| after "
+        f"{result['max_abs_smd_after']:.3f}"
+    )
+    if att:
+        line += f"; ATT {att['estimate']:.4g} (95% CI {att['ci_low']:.4g} to {att['ci_high']:.4g})"
+    out.print(line, highlight=False)
+
+
+@app.command("did")
+def did_cmd(
+    csv: Annotated[Path, typer.Option("--csv", help="CSV panel, one row per unit and period")],
+    unit: Annotated[str, typer.Option(help="Unit column")],
+    time: Annotated[str, typer.Option(help="Period column (integers or dates)")],
+    outcome: Annotated[str, typer.Option(help="Outcome column")],
+    first_treated: Annotated[
+        str, typer.Option(help="First treated period; empty for never-treated units")
+    ],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results")],
+    model: Annotated[str, typer.Option(help="ols or poisson")] = "ols",
+    cluster: Annotated[str | None, typer.Option(help="Cluster column (default: the unit)")] = None,
+) -> None:
+    """Two-way fixed-effects difference-in-differences: the ATT and an event study."""
+    from careval.impact.generic import did_csv
+
+    result = did_csv(csv, unit, time, outcome, first_treated, model, cluster)  # type: ignore[arg-type]
+    _write_json(json_out, result)
+    att = result["att"]
+    out.print(
+        f"ATT {att['estimate']:.4g} (95% CI {att['ci_low']:.4g} to {att['ci_high']:.4g}), "
+        f"{result['n_units']:,} units, {result['n_treated_units']:,} treated",
+        highlight=False,
+    )
+
+
+def _names(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON to a temporary file beside ``path`` and move it into place."""
+    import json
+    import os
+    import tempfile
+
+    if path.is_dir():
+        raise ConfigError(f"--json {path} is a directory; give a file name")
+    if not path.parent.exists():
+        raise ConfigError(f"--json {path}: the directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2, default=_plain)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _plain(v: object) -> object:
+    if hasattr(v, "item"):
+        return v.item()  # type: ignore[no-any-return]
+    if hasattr(v, "isoformat"):
+        return v.isoformat()  # type: ignore[no-any-return]
+    return str(v)
+
+
 def _date(text: str, what: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)

@@ -22,6 +22,8 @@ from careval.cohort.summary import SummarySettings, summarise
 from careval.data.access import Dataset
 from careval.data.validate import require_valid
 from careval.errors import ConfigError
+from careval.impact.report import impact_section
+from careval.impact.study import ImpactResult, evaluate_impact
 from careval.report import sections
 from careval.report.disclosure import protect_counts
 from careval.report.render import render
@@ -56,6 +58,8 @@ def run(
         summary = summarise(ds, st)
         say("risk model and targeting")
         risk, risk_warning = _risk(ds, summary.window)
+        say("matched-control impact study")
+        impact, impact_warning = _impact(ds, summary.window, risk)
         synthetic = ds.synthetic
         dataset_manifest = ds.manifest
         files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
@@ -94,6 +98,15 @@ def run(
         page_sections.append(risk_section(risk))
     else:
         results["risk"] = {"skipped": risk_warning}
+    if impact is not None:
+        block = impact.to_dict()
+        if not synthetic:
+            block["attrition"] = _protect_dict(block["attrition"])
+        results["impact"] = block
+        results["naive"] = block["naive"]
+        page_sections.append(impact_section(impact))
+    else:
+        results["impact"] = {"skipped": impact_warning}
     page_provenance = {
         **provenance,
         "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -151,6 +164,27 @@ def _risk(ds: Dataset, window: tuple[dt.date, dt.date]) -> tuple[RiskResult | No
         return evaluate_risk(ds, st), ""
     except ValueError as exc:  # e.g. no outcomes at all in a tiny dataset
         return None, f"risk model not fitted: {exc}"
+
+
+def _impact(
+    ds: Dataset, window: tuple[dt.date, dt.date], risk: RiskResult | None
+) -> tuple[ImpactResult | None, str]:
+    """The matched study when there are care plans and comparator-area people to match."""
+    if not ds.has("care_plans"):
+        return None, "no care_plans table: the matched study needs care plans"
+    try:
+        return evaluate_impact(ds, window, risk_model=risk.model if risk else None), ""
+    except ValueError as exc:  # too few people, no comparator area, no plans in the window
+        return None, f"matched study not run: {exc}"
+
+
+def _protect_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """Counts of people in a dict made safe to publish (suppress 1-7, round to 5)."""
+    out = dict(d)
+    for k, v in d.items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            out[k] = None if 1 <= v <= 7 else int(5 * round(v / 5))
+    return out
 
 
 def _sha256(path: Path) -> str:

@@ -65,6 +65,27 @@ def _windowed(
     return e.group_by("person_id").agg(**aggs)
 
 
+def _occupied(
+    spells: ir.Table, index_date: dt.date, windows: Sequence[int], prefix: str
+) -> ir.Table:
+    """Per person: for each window, the days spent in hospital inside it (occupied bed days).
+
+    A night counts in the window it falls in, so the figures over months add up, and a stay
+    still going on at the index date counts only up to it (the rest is not yet known).
+    """
+    d = ibis.date(index_date)
+    lo = ibis.date(_months_before(index_date, max(windows)))
+    s = spells.filter((spells.admission_date < d) & (spells.discharge_date > lo))
+    aggs = {}
+    for w in windows:
+        start = ibis.date(_months_before(index_date, w))
+        days = ibis.least(s.discharge_date, d).delta(
+            ibis.greatest(s.admission_date, start), unit="day"
+        )
+        aggs[f"{prefix}_{w}m"] = ibis.greatest(days, 0).sum()
+    return s.group_by("person_id").agg(**aggs)
+
+
 def features_at(
     ds: Dataset, index_date: dt.date, settings: FeatureSettings | None = None
 ) -> ir.Table:
@@ -83,19 +104,16 @@ def features_at(
         female=(base.sex == "F").cast("int64"),
     )
     emerg = emergency_spells(ds)
-    # Bed days up to the index date only: a stay still going on then is not yet known in full.
-    emerg = emerg.mutate(
-        _bed_days=ibis.least(emerg.discharge_date, d).delta(emerg.admission_date, unit="day")
-    )
     parts = [
         _windowed(
             emerg,
             "admission_date",
             index_date,
             st.windows,
-            {"emergency_bed_days": "_bed_days", "emergency_cost": "cost"},
+            {"emergency_cost": "cost"},
             "emergency_admissions",
-        )
+        ),
+        _occupied(emerg, index_date, st.windows, "emergency_bed_days"),
     ]
     s = ds.table("inpatient_spells")
     elective = s.filter(

@@ -433,7 +433,7 @@ def match(
         )
     x = df[covariates]
     if st.exact:
-        key = df[list(st.exact)].astype(str).agg("\x1f".join, axis=1).to_numpy()
+        key = df.groupby(list(st.exact), sort=True, dropna=False).ngroup().to_numpy()
     else:
         key = np.zeros(len(df), dtype=np.int64)
     kt, kc = _strata_codes(key[tr_rows], key[co_rows], tr_rows.size, co_rows.size)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from careval.data.access import Dataset
 from careval.report.render import Section, svg, table_html
 from careval.risk.metrics import auc_delong
-from careval.risk.model import OUTCOME, temporal_validation
+from careval.risk.model import OUTCOME, RiskModel, temporal_validation
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class RiskResult:
     coefficients: pd.DataFrame
     targeting: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    model: RiskModel | None = None  # the fitted model, for scoring at other dates
 
     def to_dict(self) -> dict[str, Any]:
         """The ``risk`` block of ``results.json``."""
@@ -79,7 +80,7 @@ def evaluate_risk(ds: Dataset, settings: RiskSettings | None = None) -> RiskResu
         .reset_index()
     )
     targeting = _targeting(ds, valid, st.validate_date)
-    return RiskResult(st, fig, cal, model.coefficients(), targeting, warnings)
+    return RiskResult(st, fig, cal, model.coefficients(), targeting, warnings, model)
 
 
 def _targeting(ds: Dataset, valid: pd.DataFrame, date: dt.date) -> pd.DataFrame:

@@ -1,0 +1,233 @@
+"""A person-by-month panel of hospital use, from which features at any month start are sums.
+
+The impact study needs each person's history at their own entry month and their outcomes month
+by month around it, for tens of thousands of people and dozens of entry months. Computing
+:func:`careval.features.index_date.features_at` once per month would scan the whole dataset each
+time; instead the engine aggregates every measure once per person and calendar month, and the
+features at the start of month ``m`` are differences of cumulative sums. On a month-start index
+date they equal ``features_at`` exactly (a test checks it), so the risk model can score them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from careval.cohort.eligibility import emergency_spells, first_diagnosis
+from careval.data.access import Dataset, month_index
+from careval.data.codelists import HEALTH_NEEDS
+from careval.data.schema import ELECTIVE_METHODS, EMERGENCY_METHODS
+from careval.features.index_date import WINDOWS
+
+# Monthly measures: the outcomes of the impact study and the inputs of the features.
+MEASURES = (
+    "emergency_admissions",
+    "emergency_bed_days",
+    "emergency_cost",
+    "elective_admissions",
+    "elective_cost",
+    "ae_attendances",
+    "outpatient_attendances",
+    "bed_days",
+    "inpatient_cost",
+)
+# Measures that feed features_at, in its naming.
+FEATURE_MEASURES = (
+    "emergency_admissions",
+    "emergency_cost",
+    "emergency_bed_days",
+    "elective_admissions",
+    "elective_cost",
+    "ae_attendances",
+    "outpatient_attendances",
+)
+CONDITIONS = HEALTH_NEEDS + ("dementia",)
+NEVER = np.iinfo(np.int32).max
+
+
+def month_of(date: dt.date) -> int:
+    """Month number (``year*12 + month - 1``) of a date."""
+    return date.year * 12 + date.month - 1
+
+
+def month_start(month: int | np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of the first day of month number(s)."""
+    m = np.asarray(month, dtype=np.int64) - 1970 * 12
+    return m.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    return values.to_numpy(dtype="datetime64[D]").astype(np.int64)
+
+
+@dataclass
+class Panel:
+    """Monthly measures for a set of people over months ``first_month`` .. + ``n_months`` - 1."""
+
+    person_id: np.ndarray  # sorted
+    first_month: int
+    n_months: int
+    values: dict[str, np.ndarray]  # measure -> (people, months) float64
+    birth_month: np.ndarray  # month numbers
+    female: np.ndarray
+    imd_decile: np.ndarray
+    death_day: np.ndarray  # days since epoch; NEVER when alive
+    first_day: dict[str, np.ndarray]  # condition -> first recorded day; NEVER when none
+    _cum: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def rows(self, ids: Sequence[str] | np.ndarray) -> np.ndarray:
+        """Row positions of person ids (all must be in the panel)."""
+        pos = np.searchsorted(self.person_id, np.asarray(ids, dtype=object))
+        pos = np.clip(pos, 0, len(self.person_id) - 1)
+        if not (self.person_id[pos] == np.asarray(ids, dtype=object)).all():
+            raise KeyError("some people are not in the panel")
+        return pos
+
+    def cumulative(self, measure: str) -> np.ndarray:
+        """(people, months + 1) cumulative sums: column j holds the total before month j."""
+        if measure not in self._cum:
+            v = self.values[measure]
+            c = np.zeros((v.shape[0], v.shape[1] + 1))
+            np.cumsum(v, axis=1, out=c[:, 1:])
+            self._cum[measure] = c
+        return self._cum[measure]
+
+    def features(
+        self, rows: np.ndarray, months: np.ndarray, windows: Sequence[int] = WINDOWS
+    ) -> pd.DataFrame:
+        """The columns of ``features_at`` for each (row, month start) pair."""
+        rows = np.asarray(rows, dtype=np.int64)
+        j = np.asarray(months, dtype=np.int64) - self.first_month
+        jj = np.clip(j, 0, self.n_months)
+        out: dict[str, np.ndarray] = {}
+        for name in FEATURE_MEASURES:
+            c = self.cumulative(name)
+            for w in windows:
+                out[f"{name}_{w}m"] = c[rows, jj] - c[rows, np.clip(j - w, 0, self.n_months)]
+        # Months since the last emergency admission before the month (999 when none).
+        e = self.values["emergency_admissions"]
+        last = np.where(e > 0, np.arange(e.shape[1])[None, :], -1)
+        last = np.maximum.accumulate(last, axis=1)
+        before = np.where(jj > 0, last[rows, np.maximum(jj - 1, 0)], -1)
+        out["months_since_emergency"] = np.where(before >= 0, j - before, 999)
+        day = month_start(np.asarray(months))
+        n_ltc = np.zeros(rows.size, dtype=np.int64)
+        for cond in (*CONDITIONS, "diabetes"):
+            has = (self.first_day[cond][rows] < day).astype(np.int64)
+            out[f"has_{cond}"] = has
+            n_ltc += has
+        out["n_long_term_conditions"] = n_ltc
+        out["age"] = (np.asarray(months) - self.birth_month[rows]) // 12
+        out["imd_decile"] = self.imd_decile[rows]
+        out["female"] = self.female[rows]
+        return pd.DataFrame(out)
+
+    def alive_at(self, rows: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """Whether each person is alive on the first day of the month."""
+        return self.death_day[rows] > month_start(np.asarray(months))
+
+
+def build_panel(
+    ds: Dataset, person_ids: Sequence[str] | np.ndarray, first_month: int, last_month: int
+) -> Panel:
+    """Aggregate every measure by person and calendar month for ``person_ids``."""
+    ids = np.sort(pd.unique(np.asarray(person_ids, dtype=object)))
+    n_months = last_month - first_month + 1
+    who = ibis.memtable(pd.DataFrame({"person_id": ids.astype(str)}))
+    lo = ibis.date(dt.date(first_month // 12, first_month % 12 + 1, 1))
+    nxt = last_month + 1
+    hi = ibis.date(dt.date(nxt // 12, nxt % 12 + 1, 1))
+    index = pd.Index(ids)
+    values = {m: np.zeros((ids.size, n_months)) for m in MEASURES}
+
+    def add(t: ibis.Table, date_col: str, measures: dict[str, ibis.Value | None]) -> None:
+        t = t.filter((t[date_col] >= lo) & (t[date_col] < hi)).semi_join(who, "person_id")
+        agg = {k: (v.sum() if v is not None else t.count()) for k, v in measures.items()}
+        df = (
+            t.group_by(t.person_id, _m=month_index(t[date_col])).agg(**agg).to_pyarrow().to_pandas()
+        )
+        r = index.get_indexer(df.person_id)
+        c = df._m.to_numpy(dtype=np.int64) - first_month
+        for k in measures:
+            np.add.at(values[k], (r, c), df[k].to_numpy(dtype=float))
+
+    em = emergency_spells(ds)
+    add(em, "admission_date", {"emergency_admissions": None, "emergency_cost": em.cost})
+    s = ds.table("inpatient_spells")
+    el = s.filter(
+        s.admission_method.isin(list(ELECTIVE_METHODS)) & ~s.patient_classification.isin(["3", "4"])
+    )
+    add(el, "admission_date", {"elective_admissions": None, "elective_cost": el.cost})
+    add(s, "admission_date", {"inpatient_cost": s.cost})
+    if ds.has("ae_attendances"):
+        add(ds.table("ae_attendances"), "arrival_date", {"ae_attendances": None})
+    if ds.has("outpatient_appointments"):
+        op = ds.table("outpatient_appointments")
+        add(op.filter(op.attended), "appointment_date", {"outpatient_attendances": None})
+    # Occupied bed days by calendar month, for emergency spells and for all spells.
+    lo_day, hi_day = int(month_start(first_month)), int(month_start(nxt))
+    sp = (
+        s.filter((s.admission_date < hi) & (s.discharge_date > lo))
+        .semi_join(who, "person_id")
+        .mutate(
+            emergency=s.admission_method.isin(list(EMERGENCY_METHODS))
+            & ~s.patient_classification.isin(["3", "4"])
+        )
+        .select("person_id", "admission_date", "discharge_date", "emergency")
+        .to_pyarrow()
+        .to_pandas()
+    )
+    if len(sp):
+        r = index.get_indexer(sp.person_id)
+        a = np.maximum(_days(sp.admission_date), lo_day)
+        d = np.minimum(_days(sp.discharge_date), hi_day)
+        emerg = sp.emergency.to_numpy(dtype=bool)
+        m0 = (a.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)) + 1970 * 12
+        k = 0
+        while True:
+            m = m0 + k
+            start = np.maximum(a, month_start(m))
+            end = np.minimum(d, month_start(m + 1))
+            days = end - start
+            live = days > 0
+            if not live.any():
+                break
+            c = m[live] - first_month
+            np.add.at(values["bed_days"], (r[live], c), days[live])
+            ee = live & emerg
+            np.add.at(values["emergency_bed_days"], (r[ee], m[ee] - first_month), days[ee])
+            k += 1
+    p = (
+        ds.table("persons")
+        .semi_join(who, "person_id")
+        .select("person_id", "birth_month", "sex", "imd_decile", "death_date")
+        .to_pyarrow()
+        .to_pandas()
+    )
+    p = p.set_index("person_id").reindex(ids)
+    birth = p.birth_month.to_numpy(dtype="datetime64[M]").astype(np.int64) + 1970 * 12
+    death = p.death_date.to_numpy(dtype="datetime64[D]")
+    death_day = np.where(np.isnat(death), NEVER, death.astype(np.int64))
+    first_day = {}
+    for cond in (*CONDITIONS, "diabetes"):
+        fd = first_diagnosis(ds, cond).semi_join(who, "person_id").to_pyarrow().to_pandas()
+        arr = np.full(ids.size, NEVER, dtype=np.int64)
+        if len(fd):
+            arr[index.get_indexer(fd.person_id)] = _days(fd.first_date)
+        first_day[cond] = arr
+    return Panel(
+        person_id=ids,
+        first_month=first_month,
+        n_months=n_months,
+        values=values,
+        birth_month=birth,
+        female=(p.sex == "F").to_numpy(dtype=np.int64),
+        imd_decile=p.imd_decile.to_numpy(dtype=np.int64),
+        death_day=death_day,
+        first_day=first_day,
+    )

@@ -1,0 +1,192 @@
+"""The matched study on synthetic data with a known effect, and the generic CLI entry points."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from careval.cli import main
+from careval.data.access import Dataset
+from careval.features.index_date import features_at
+from careval.impact.did import did
+from careval.impact.panel import build_panel, month_of
+from careval.impact.study import ImpactResult, evaluate_impact
+from careval.synthetic.generate import generate
+from careval.synthetic.settings import SynthSettings
+
+FIX = Path(__file__).parent / "fixtures" / "matchit"
+WINDOW = (dt.date(2009, 4, 1), dt.date(2014, 3, 31))
+
+
+def test_panel_features_equal_features_at(synth_dir: Path) -> None:
+    index = dt.date(2012, 1, 1)
+    with Dataset(synth_dir) as ds:
+        f = features_at(ds, index).to_pandas().sort_values("person_id", ignore_index=True)
+        panel = build_panel(ds, f.person_id.to_numpy(), month_of(WINDOW[0]), month_of(WINDOW[1]))
+    g = panel.features(panel.rows(f.person_id.to_numpy()), np.full(len(f), month_of(index)))
+    assert set(f.columns) - set(g.columns) == {
+        "person_id",
+        "practice_code",
+        "area",
+        "mdg",
+        "eligible",
+    }
+    for c in g.columns:
+        np.testing.assert_allclose(g[c].to_numpy(float), f[c].to_numpy(float), err_msg=c)
+    assert g.emergency_bed_days_12m.sum() > 0
+
+
+def test_default_study_covers_the_true_effect(shape_run: Path, shape_truth: dict) -> None:
+    r = json.loads((shape_run / "results.json").read_text())
+    imp = r["impact"]
+    truth = shape_truth["effects"]["emergency_admissions"]["rate_ratio"]
+    e = imp["outcomes"]["emergency_admissions"]
+    assert e["rate_ratio_ci_low"] <= truth <= e["rate_ratio_ci_high"]
+    assert imp["truth_rate_ratio"] == truth
+    for name in (
+        "ae_attendances",
+        "elective_admissions",
+        "outpatient_attendances",
+        "bed_days",
+        "emergency_cost",
+        "inpatient_cost",
+    ):
+        o = imp["outcomes"][name]
+        for key in (
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "n_treated",
+            "n_controls",
+            "max_abs_smd_after",
+        ):
+            assert o[key] is not None, (name, key)
+        assert o["ci_low"] <= o["estimate"] <= o["ci_high"]
+    assert imp["n_treated"] > 1000 and imp["n_controls"] > imp["n_treated"]
+    assert imp["max_abs_smd_after"] < 0.1
+    before = max(abs(b["smd_before"]) for b in imp["balance"])
+    assert before > 0.1  # the care-planned were not like the comparator population
+    assert [h["horizon_months"] for h in imp["horizons"]] == [3, 6, 12, 24]
+    assert r["naive"]["rate_ratio"] < e["rate_ratio"]  # regression to the mean adds a fall
+    page = (shape_run / "report.html").read_text()
+    assert 'id="impact"' in page and f"{e['rate_ratio']:.3f}" in page
+
+
+@pytest.fixture(scope="module")
+def null_result(tmp_path_factory: pytest.TempPathFactory) -> ImpactResult:
+    out = tmp_path_factory.mktemp("null") / "data"
+    generate(out, SynthSettings(persons=120_000, seed=11, effect=0.0))
+    with Dataset(out) as ds:
+        return evaluate_impact(ds, WINDOW)
+
+
+def test_no_effect_covers_one_while_naive_falls(null_result: ImpactResult) -> None:
+    e = null_result.outcomes["emergency_admissions"]
+    assert e["rate_ratio_ci_low"] <= 1.0 <= e["rate_ratio_ci_high"]
+    n = null_result.naive
+    assert n["rate_ratio_ci_high"] < 1.0  # a spurious fall: regression to the mean
+    assert null_result.truth_rate_ratio == 1.0
+    pre = null_result.event_study[null_result.event_study.to_month < -1]
+    assert (pre.ci_low <= 0).all() and (pre.ci_high >= 0).all()  # no pre-trend
+
+
+def test_match_cli_reproduces_matchit(tmp_path: Path) -> None:
+    out = tmp_path / "m.json"
+    ref = json.loads((FIX / "results.json").read_text())["models"]["B"]
+    argv = [
+        "match",
+        "--csv",
+        str(FIX / "lalonde.csv"),
+        "--treatment",
+        "treat",
+        "--covariates",
+        "age,educ,hispan,white,married,nodegree,re74,re75",
+        "--ratio",
+        "2",
+        "--caliper",
+        "0.1",
+        "--replace",
+        "--outcome",
+        "re78",
+        "--json",
+        str(out),
+    ]
+    assert main(argv) is None
+    got = json.loads(out.read_text())
+    assert got["att"]["estimate"] == pytest.approx(ref["att"], rel=1e-9)
+    assert got["att"]["se"] == pytest.approx(ref["se"], rel=1e-6)
+    assert got["n_treated_matched"] == ref["n_treated_matched"]
+    assert got["n_controls_matched"] == ref["n_controls_matched"]
+    assert {b["covariate"] for b in got["balance"]} >= {"age", "re74"}
+
+
+def test_match_cli_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.csv"
+    df = pd.read_csv(FIX / "lalonde.csv")
+    df.loc[3, "treat"] = 2
+    df.loc[[5, 9], "age"] = np.nan
+    df.to_csv(bad, index=False)
+    out = tmp_path / "m.json"
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "match",
+                "--csv",
+                str(bad),
+                "--treatment",
+                "treat",
+                "--covariates",
+                "age,educ",
+                "--json",
+                str(out),
+            ]
+        )
+    assert exc.value.code == 2
+    msg = capsys.readouterr().err
+    assert "'age'" in msg and "2 rows" in msg and "'treat'" in msg and "row 5" in msg
+    assert not out.exists()
+
+
+def test_did_cli_equals_the_library(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    units, periods = 300, 10
+    u = np.repeat(np.arange(units), periods)
+    t = np.tile(np.arange(periods), units)
+    first = np.where(np.arange(units) % 2 == 0, rng.integers(4, 8, units), np.nan)[u]
+    y = rng.poisson(np.exp(rng.normal(-1, 0.5, units)[u] + np.log(0.8) * (t >= first)))
+    df = pd.DataFrame({"id": u, "period": t, "y": y, "first": first})
+    df.to_csv(tmp_path / "p.csv", index=False)
+    assert (
+        main(
+            [
+                "did",
+                "--csv",
+                str(tmp_path / "p.csv"),
+                "--unit",
+                "id",
+                "--time",
+                "period",
+                "--outcome",
+                "y",
+                "--first-treated",
+                "first",
+                "--model",
+                "poisson",
+                "--json",
+                str(tmp_path / "d.json"),
+            ]
+        )
+        is None
+    )
+    got = json.loads((tmp_path / "d.json").read_text())
+    want = did(
+        df, unit="id", time="period", outcome="y", first_treated="first", model="poisson"
+    ).to_dict()
+    assert got["att"] == want["att"]
+    assert len(got["event_study"]) == len(want["event_study"])
