@@ -21,9 +21,11 @@ from careval import __version__
 from careval.cohort.summary import SummarySettings, summarise
 from careval.data.access import Dataset
 from careval.data.validate import require_valid
+from careval.design.power import DesignResult, DesignSettings, plan
+from careval.design.report import design_section
 from careval.errors import ConfigError
 from careval.impact.report import impact_section
-from careval.impact.study import ImpactResult, evaluate_impact
+from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, evaluate_impact
 from careval.report import sections
 from careval.report.disclosure import protect_counts
 from careval.report.render import render
@@ -107,6 +109,12 @@ def run(
         page_sections.append(impact_section(impact))
     else:
         results["impact"] = {"skipped": impact_warning}
+    design, design_warning = _design(impact)
+    if design is not None:
+        results["design"] = design.to_dict()
+        page_sections.append(design_section(design))
+    else:
+        results["design"] = {"skipped": design_warning}
     page_provenance = {
         **provenance,
         "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -176,6 +184,25 @@ def _impact(
         return evaluate_impact(ds, window, risk_model=risk.model if risk else None), ""
     except ValueError as exc:  # too few people, no comparator area, no plans in the window
         return None, f"matched study not run: {exc}"
+
+
+def _design(impact: ImpactResult | None) -> tuple[DesignResult | None, str]:
+    """Power and minimum detectable effects from the matched controls' untreated histories."""
+    if impact is None or not impact.untreated:
+        return None, "no matched study: the design needs untreated histories of matched people"
+    try:
+        return (
+            plan(
+                impact.untreated,
+                DESIGN_PRE_MONTHS,
+                DesignSettings(),
+                impact.attrition["treated_matched"],
+                "the matched controls (untreated people like the care-planned)",
+            ),
+            "",
+        )
+    except ValueError as exc:
+        return None, f"design not computed: {exc}"
 
 
 def _protect_dict(d: dict[str, Any]) -> dict[str, Any]:

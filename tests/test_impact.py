@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from careval.cli import main
+from careval.cohort.eligibility import population_at
 from careval.data.access import Dataset
 from careval.features.index_date import features_at
 from careval.impact.did import did
 from careval.impact.panel import build_panel, month_of
-from careval.impact.study import ImpactResult, evaluate_impact
+from careval.impact.study import COMPARATORS, ImpactResult, candidates, evaluate_impact
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
 
@@ -39,6 +40,22 @@ def test_panel_features_equal_features_at(synth_dir: Path) -> None:
     for c in g.columns:
         np.testing.assert_allclose(g[c].to_numpy(float), f[c].to_numpy(float), err_msg=c)
     assert g.emergency_bed_days_12m.sum() > 0
+
+
+def test_candidates_follow_population_at(synth_dir: Path) -> None:
+    month = month_of(dt.date(2012, 2, 1))
+    with Dataset(synth_dir) as ds:
+        cp = ds.table("care_plans").to_pandas()
+        cp["entry_month"] = [month_of(d) for d in pd.to_datetime(cp.created_date).dt.date]
+        entries = cp[cp.entry_month == month][["person_id", "entry_month"]]
+        got = candidates(ds, entries, COMPARATORS)[0]
+        pop = population_at(ds, dt.date(2012, 2, 1)).to_pandas()
+    want = pop[(pop.area.isin(COMPARATORS) & pop.eligible) | pop.person_id.isin(entries.person_id)]
+    cols = ["person_id", "area", "practice_code", "mdg", "eligible"]
+    a = got[cols].sort_values("person_id", ignore_index=True)
+    b = want[cols].sort_values("person_id", ignore_index=True)
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    assert len(entries) > 0 and got.treated.sum() == len(entries)
 
 
 def test_default_study_covers_the_true_effect(shape_run: Path, shape_truth: dict) -> None:

@@ -96,6 +96,11 @@ def _coverage(ds: Dataset, people: pd.DataFrame) -> pd.DataFrame:
     return df[cols]
 
 
+def data_window(ds: Dataset) -> tuple[dt.date, dt.date]:
+    """The analysis window of a dataset (see :func:`_window`)."""
+    return _window(ds)
+
+
 def _window(ds: Dataset) -> tuple[dt.date, dt.date]:
     """First and last admission date: the span of hospital data (the analysis window)."""
     s = ds.table("inpatient_spells")

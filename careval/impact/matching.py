@@ -12,6 +12,7 @@ about a second. With replacement every treated unit simply takes its k nearest c
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -308,20 +309,36 @@ class MatchSettings:
 
 
 def propensity_score(x: pd.DataFrame, treated: np.ndarray) -> np.ndarray:
-    """Fitted probabilities of a (unpenalised) logistic regression of treatment on ``x``.
+    """Fitted probabilities of an unpenalised logistic regression of treatment on ``x``.
 
-    Fitted by iteratively reweighted least squares (statsmodels GLM), as R's ``glm``.
+    Newton's method with a Cholesky solve (scikit-learn's ``newton-cholesky``) on standardised
+    columns, converged to 1e-10: the same maximum-likelihood fit as R's ``glm`` (the LaLonde
+    fixtures agree to 1e-8) and fast on a million rows. Constant columns are dropped.
     """
-    import statsmodels.api as sm
+    from scipy.linalg import LinAlgWarning
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
 
-    design = sm.add_constant(x.astype(float), has_constant="add")
-    keep = design.std(ddof=0).gt(0) | (design.columns == "const")
-    design = design.loc[:, keep]
-    try:
-        fit = sm.GLM(np.asarray(treated, dtype=float), design, family=sm.families.Binomial()).fit()
-    except Exception as exc:  # perfect separation, singular design
-        raise ConfigError(f"the propensity-score model could not be fitted ({exc})") from None
-    return np.asarray(fit.fittedvalues, dtype=float)
+    xv = x.to_numpy(dtype=float)
+    sd = xv.std(axis=0)
+    keep = sd > 0
+    z = (xv[:, keep] - xv[:, keep].mean(axis=0)) / sd[keep]
+    y = np.asarray(treated, dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        # Collinear columns make the Hessian singular; scikit-learn then finishes with lbfgs.
+        # The fitted probabilities are unique even when the coefficients are not.
+        warnings.simplefilter("ignore", LinAlgWarning)
+        try:
+            fit = LogisticRegression(
+                C=np.inf, solver="newton-cholesky", tol=1e-10, max_iter=200
+            ).fit(z, y)
+        except (ConvergenceWarning, ValueError, np.linalg.LinAlgError) as exc:
+            raise ConfigError(
+                f"the propensity-score model could not be fitted ({exc}); check for covariates "
+                "that separate treated from controls or that duplicate each other"
+            ) from None
+    return np.asarray(fit.predict_proba(z)[:, 1], dtype=float)
 
 
 @dataclass

@@ -163,9 +163,14 @@ def impact_section(r: ImpactResult) -> Section:
             else ""
         )
         n = r.naive
+        clustered = (
+            "the matched set and the person (controls are shared between sets)"
+            if st.person_level
+            else "the matched set"
+        )
         parts.append(
             "<p>Difference-in-differences on the matched panel (unit and calendar-month fixed "
-            "effects, Poisson, standard errors clustered on the matched set): from month "
+            f"effects, Poisson, standard errors clustered on {clustered}): from month "
             f"{st.effect_from_month} after the plan, emergency admissions changed by a rate "
             f"ratio of <b id='impact-rr'>{e['rate_ratio']:.3f}</b> (95% CI "
             f"{e['rate_ratio_ci_low']:.3f} to {e['rate_ratio_ci_high']:.3f}, p = "
@@ -187,8 +192,8 @@ def impact_section(r: ImpactResult) -> Section:
             ("outcome", "measure"),
         ),
         "<p class='note'>Rate ratios for counts (Poisson), differences in pounds a "
-        "person-month for costs (linear). The months before "
-        f"{st.effect_from_month} after the plan are estimated separately as an implementation "
+        f"person-month for costs (linear), from month {st.effect_from_month} after the plan; "
+        f"months 0 to {st.effect_from_month - 1} are estimated separately as an implementation "
         "period.</p>",
     ]
     if r.horizons:

@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 
-from careval.cohort.eligibility import population_at
+from careval.cohort.eligibility import EligibilitySettings, first_diagnosis
 from careval.data.access import Dataset
 from careval.errors import ConfigError
 from careval.features.index_date import WINDOWS
@@ -46,6 +48,9 @@ from careval.risk.model import RiskModel, design_matrix
 
 COMPARATORS = ("south_west_london", "rest_of_england")  # outside North West London
 AGE_BANDS = (0, 65, 75, 85, 200)
+FIT_TOL = 1e-8  # convergence of the fixed-effect fits (see fit_fe)
+DESIGN_PRE_MONTHS = 12  # untreated history kept for the design module: 12 months before entry
+DESIGN_MAX_POST = 36  # and up to 36 after
 # Outcome -> model. Counts are Poisson (rate ratios); costs linear (pounds a person-month).
 OUTCOMES: dict[str, Model] = {
     "emergency_admissions": "poisson",
@@ -88,6 +93,7 @@ class ImpactSettings:
     horizons: tuple[int, ...] = (3, 6, 12, 24)
     event_window: tuple[int, int] = (-12, 23)
     event_bin_months: int = 3
+    person_level: bool = True  # one unit per control (two-way clustered) or one per set
     match: MatchSettings = field(
         default_factory=lambda: MatchSettings(
             ratio=5,
@@ -152,6 +158,63 @@ def _age_band(age: pd.Series) -> pd.Series:
     return pd.cut(age, AGE_BANDS, right=False, labels=labels).astype(str)
 
 
+def candidates(
+    ds: Dataset,
+    entries: pd.DataFrame,
+    control_areas: Sequence[str],
+    eligibility: EligibilitySettings | None = None,
+) -> list[pd.DataFrame]:
+    """For each entry month: the treated entering then and the eligible comparator-area people.
+
+    The same rules as :func:`careval.cohort.eligibility.population_at` (registered on the 1st
+    of the month, at the practice of the latest registration starting by then; alive; aged
+    ``min_age`` or over, or with the condition recorded by then), evaluated for every month
+    from one read of the relevant registrations instead of one engine query per month (a
+    test checks the two agree).
+    """
+    el = eligibility or EligibilitySettings()
+    who = ibis.memtable(pd.DataFrame({"person_id": entries.person_id.astype(str).unique()}))
+    r, pr, p = ds.table("registrations"), ds.table("practices"), ds.table("persons")
+    reg = r.join(pr, "practice_code")
+    cols = ["person_id", "practice_code", "area", "mdg", "start_date", "end_date"]
+    reg = ibis.union(
+        reg.filter(reg.area.isin(list(control_areas))).select(*cols),
+        reg.semi_join(who, "person_id").select(*cols),
+    ).to_pandas()
+    ids = ibis.memtable(pd.DataFrame({"person_id": reg.person_id.unique()}))
+    people = (
+        p.semi_join(ids, "person_id")
+        .select("person_id", "birth_month", "death_date")
+        .to_pandas()
+        .set_index("person_id")
+    )
+    dx = first_diagnosis(ds, el.condition).to_pandas().set_index("person_id").first_date
+    reg = reg.join(people, on="person_id")
+    reg["_dx"] = pd.to_datetime(reg.person_id.map(dx))
+    reg["_birth"] = (
+        pd.to_datetime(reg.birth_month).dt.year * 12 + pd.to_datetime(reg.birth_month).dt.month - 1
+    )
+    start, end = pd.to_datetime(reg.start_date), pd.to_datetime(reg.end_date)
+    death = pd.to_datetime(reg.death_date)
+    out = []
+    for m in sorted(entries.entry_month.unique()):
+        d = pd.Timestamp(_first_of(int(m)))
+        entering = set(entries.person_id[entries.entry_month == m].astype(str))
+        on = ((start <= d) & (end.isna() | (end >= d)) & (death.isna() | (death > d))).to_numpy()
+        g = reg[on].sort_values(["person_id", "start_date"], ascending=[True, False])
+        g = g.drop_duplicates("person_id")
+        age = (int(m) - g._birth) // 12
+        eligible = (age >= el.min_age) | (g._dx <= d)
+        is_t = g.person_id.isin(entering)
+        keep = (g.area.isin(list(control_areas)) & eligible) | is_t
+        got = g.loc[keep, ["person_id", "area", "practice_code", "mdg"]].copy()
+        got["eligible"] = eligible[keep].to_numpy()
+        got["entry_month"] = int(m)
+        got["treated"] = is_t[keep].astype(np.int64).to_numpy()
+        out.append(got)
+    return out
+
+
 def study_population(
     ds: Dataset,
     window: tuple[dt.date, dt.date],
@@ -174,21 +237,7 @@ def study_population(
     attrition = {"care_planned": int(len(first))}
     first = first[(first.entry_month >= max(lo, data_first + 12)) & (first.entry_month <= hi)]
     attrition["entered_in_study_window"] = int(len(first))
-    rows = []
-    for m in sorted(first.entry_month.unique()):
-        who = first.person_id[first.entry_month == m].astype(str).tolist()
-        pop = population_at(ds, _first_of(int(m)))
-        keep = (pop.area.isin(list(settings.control_areas)) & pop.eligible) | pop.person_id.isin(
-            who
-        )
-        got = (
-            pop.filter(keep)
-            .select("person_id", "area", "practice_code", "mdg", "eligible")
-            .to_pandas()
-        )
-        got["entry_month"] = int(m)
-        got["treated"] = got.person_id.isin(set(who)).astype(np.int64)
-        rows.append(got)
+    rows = candidates(ds, first, settings.control_areas)
     if not rows:
         raise ConfigError("no care plans fall in the study window")
     # The engine returns rows in no set order: sort, so that ties break the same way each run.
@@ -229,7 +278,14 @@ def covariates(frame: pd.DataFrame) -> list[str]:
 def matched_panel(
     study: StudyPopulation, result: MatchResult, settings: ImpactSettings, measures: list[str]
 ) -> pd.DataFrame:
-    """Long panel: per matched set, the treated person and the mean of their controls."""
+    """Long panel around each set's entry month.
+
+    Person-level (the default): one unit per treated person and one per (set, control), the
+    controls weighted 1 / (controls alive in the set that month), so each set's controls count
+    as one person, as MatchIt's weights do. Aggregated: the treated person and the mean of the
+    set's living controls as a second unit (faster; the same estimating equation for the
+    treatment terms, but standard errors cannot see controls shared between sets).
+    """
     f = study.frame
     pn = study.panel
     tr = result.treated_rows[result.pairs.treated]  # frame row of the treated, per pair
@@ -240,6 +296,7 @@ def matched_panel(
     c_row = f.panel_row.to_numpy()[co]
     lo_k = -settings.pre_months
     hi_k = pn.first_month + pn.n_months - 1 - int(entry.min())
+    n_sets = sets.size
     parts = []
     for k in range(lo_k, hi_k + 1):
         month = entry + k
@@ -250,34 +307,72 @@ def matched_panel(
         t_alive = inside & pn.alive_at(t_row, month)
         c_month = month[set_of_pair]
         c_alive = inside[set_of_pair] & pn.alive_at(c_row, c_month)
-        n_alive = np.bincount(set_of_pair, weights=c_alive, minlength=sets.size)
+        n_alive = np.bincount(set_of_pair, weights=c_alive, minlength=n_sets)
         both = t_alive & (n_alive > 0)
         if not both.any():
             continue
         idx = np.flatnonzero(both)
-        block: dict[str, np.ndarray] = {
-            "set": np.r_[idx, idx],
-            "treated": np.r_[np.ones(idx.size), np.zeros(idx.size)],
-            "k": np.full(2 * idx.size, k),
-            "month": np.r_[month[idx], month[idx]],
-        }
         jc = j[set_of_pair]
-        for name in measures:
-            v = pn.values[name]
-            tv = v[t_row, j]
-            cv = np.bincount(
-                set_of_pair, weights=np.where(c_alive, v[c_row, jc], 0.0), minlength=sets.size
-            ) / np.maximum(n_alive, 1)
-            block[name] = np.r_[tv[idx], cv[idx]]
+        if settings.person_level:
+            pidx = np.flatnonzero(both[set_of_pair] & c_alive)
+            ps = set_of_pair[pidx]
+            block: dict[str, np.ndarray] = {
+                "set": np.r_[idx, ps],
+                "unit": np.r_[idx, n_sets + pidx],
+                "person": np.r_[t_row[idx], c_row[pidx]],
+                "weight": np.r_[np.ones(idx.size), 1.0 / n_alive[ps]],
+                "treated": np.r_[np.ones(idx.size), np.zeros(pidx.size)],
+                "k": np.full(idx.size + pidx.size, k),
+                "month": np.r_[month[idx], month[ps]],
+            }
+            for name in measures:
+                v = pn.values[name]
+                block[name] = np.r_[v[t_row[idx], j[idx]], v[c_row[pidx], jc[pidx]]]
+        else:
+            block = {
+                "set": np.r_[idx, idx],
+                "unit": np.r_[2 * idx + 1, 2 * idx],
+                "treated": np.r_[np.ones(idx.size), np.zeros(idx.size)],
+                "k": np.full(2 * idx.size, k),
+                "month": np.r_[month[idx], month[idx]],
+            }
+            for name in measures:
+                v = pn.values[name]
+                tv = v[t_row, j]
+                cv = np.bincount(
+                    set_of_pair, weights=np.where(c_alive, v[c_row, jc], 0.0), minlength=n_sets
+                ) / np.maximum(n_alive, 1)
+                block[name] = np.r_[tv[idx], cv[idx]]
         parts.append(pd.DataFrame(block))
     out = pd.concat(parts, ignore_index=True)
-    out["unit"] = out["set"] * 2 + out["treated"].astype(np.int64)
     lag = settings.effect_from_month
     out["impl"] = ((out.k >= 0) & (out.k < lag)).astype(float)
     out["post"] = (out.k >= lag).astype(float)
     out["impl_treated"] = out.impl * out.treated
     out["post_treated"] = out.post * out.treated
     return out
+
+
+def control_series(
+    study: StudyPopulation, result: MatchResult, measure: str, pre: int, post: int
+) -> np.ndarray:
+    """Matched controls' monthly ``measure`` aligned on their set's entry month.
+
+    One row per distinct (control, entry month); columns are months ``-pre`` .. ``post - 1``
+    since entry; NaN where the month is outside the data or the person has died. These are
+    untreated histories of people like the care-planned: the design module resamples them.
+    """
+    f, pn = study.frame, study.panel
+    rows = np.unique(result.control_rows[result.pairs.control])
+    entry = f.entry_month.to_numpy()[rows]
+    prow = f.panel_row.to_numpy()[rows]
+    ks = np.arange(-pre, post)
+    month = entry[:, None] + ks[None, :]
+    inside = (month >= pn.first_month) & (month < pn.first_month + pn.n_months)
+    j = np.clip(month - pn.first_month, 0, pn.n_months - 1)
+    alive = pn.alive_at(np.repeat(prow, ks.size), month.ravel()).reshape(month.shape)
+    v = pn.values[measure][prow[:, None], j]
+    return np.where(inside & alive, v, np.nan)
 
 
 def _coef(fit: Any, term: str) -> dict[str, Any]:
@@ -307,6 +402,8 @@ class ImpactResult:
     score_overlap: pd.DataFrame
     truth_rate_ratio: float | None = None
     warnings: list[str] = field(default_factory=list)
+    # Untreated monthly series of the matched controls (for the design module), not published.
+    untreated: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def max_abs_smd_after(self) -> float:
@@ -398,6 +495,8 @@ def evaluate_impact(
             fe=["unit", "month"],
             model=model,
             cluster="set",
+            tol=FIT_TOL,
+            **_clustering(st),
         )
         o = _coef(fit, "post_treated")
         o["implementation_period"] = _coef(fit, "impl_treated")
@@ -418,17 +517,22 @@ def evaluate_impact(
             fe=["unit", "month"],
             model=outs[main],
             cluster="set",
+            tol=FIT_TOL,
+            **_clustering(st),
         )
         row = {"horizon_months": h, "outcome": main, **_coef(fit, "after_treated")}
         row["treated_with_full_horizon"] = int(
             panel[(panel.treated == 1) & (panel.k == h - 1)]["set"].nunique()
         )
         horizons.append(row)
-    event = _event_study(panel, main, outs[main], st.event_window, st.event_bin_months)
+    event = _event_study(panel, main, outs[main], st)
+    win = panel[(panel.k >= st.event_window[0]) & (panel.k <= st.event_window[1])]
+    w = win["weight"] if "weight" in win else pd.Series(1.0, index=win.index)
     monthly = (
-        panel[(panel.k >= st.event_window[0]) & (panel.k <= st.event_window[1])]
-        .groupby(["k", "treated"])[main]
-        .mean()
+        win.assign(_wy=win[main] * w, _w=w)
+        .groupby(["k", "treated"])[["_wy", "_w"]]
+        .sum()
+        .pipe(lambda g: g["_wy"] / g["_w"])  # matching-weighted monthly means
         .unstack("treated")
         .rename(columns={0.0: "matched_controls", 1.0: "treated"})
         .reset_index()
@@ -455,13 +559,33 @@ def evaluate_impact(
     if tf.exists():
         t = json.loads(tf.read_text("utf-8"))
         truth = t.get("effects", {}).get("emergency_admissions", {}).get("rate_ratio")
+    untreated = {
+        m: control_series(study, res, m, DESIGN_PRE_MONTHS, DESIGN_MAX_POST)
+        for m in ("emergency_admissions", "emergency_cost")
+    }
     return ImpactResult(
-        st, attrition, balance, results, horizons, event, monthly, naive, follow, overlap, truth
+        st,
+        attrition,
+        balance,
+        results,
+        horizons,
+        event,
+        monthly,
+        naive,
+        follow,
+        overlap,
+        truth,
+        untreated=untreated,
     )
 
 
+def _clustering(settings: ImpactSettings) -> dict[str, Any]:
+    """Weights and the second clustering dimension of the person-level panel."""
+    return {"weights": "weight", "cluster2": "person"} if settings.person_level else {}
+
+
 def _event_study(
-    panel: pd.DataFrame, outcome: str, model: Model, window: tuple[int, int], width: int
+    panel: pd.DataFrame, outcome: str, model: Model, settings: ImpactSettings
 ) -> pd.DataFrame:
     """Treated-arm contrast by months since entry, in bins of ``width`` months.
 
@@ -469,10 +593,13 @@ def _event_study(
     after the window are pooled into its end bins. Common bin terms for both arms carry the
     shared path around entry (the pre-entry rise and regression to the mean).
     """
-    lo, hi = window
+    (lo, hi), width = settings.event_window, settings.event_bin_months
     k = panel.k.clip(lo, hi).to_numpy()
     b = np.floor_divide(k, width)  # bin -1 holds months -width..-1: the reference
-    d = panel[[outcome, "unit", "month", "set", "treated"]].copy()
+    keep = [
+        c for c in (outcome, "unit", "month", "set", "treated", "person", "weight") if c in panel
+    ]
+    d = panel[keep].copy()
     regs = []
     bins = sorted(set(b.tolist()) - {-1})
     tr = d.treated.to_numpy()
@@ -488,6 +615,8 @@ def _event_study(
         fe=["unit", "month"],
         model=model,
         cluster="set",
+        tol=FIT_TOL,
+        **_clustering(settings),
     )
     coefs = fit.coefficients.set_index("term")
     rows = []
@@ -529,6 +658,7 @@ def _naive(panel: pd.DataFrame, outcome: str, model: Model, st: ImpactSettings) 
         fe=["unit"],
         model=model,
         cluster="set",
+        tol=FIT_TOL,
     )
     out = _coef(fit, "after")
     out["mean_before"] = float(t[outcome][t.after == 0].mean())
