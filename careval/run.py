@@ -26,6 +26,11 @@ from careval.design.report import design_section
 from careval.errors import ConfigError
 from careval.impact.report import impact_section
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, evaluate_impact
+from careval.monitoring.areas import AreaResult, evaluate_areas
+from careval.monitoring.indicators import IndicatorsResult, evaluate_indicators
+from careval.monitoring.indicators_report import indicators_section
+from careval.monitoring.programme import evaluate_programme
+from careval.monitoring.report import programme_section, table2_section
 from careval.report import sections
 from careval.report.disclosure import protect_counts
 from careval.report.render import render
@@ -60,6 +65,11 @@ def run(
         summary = summarise(ds, st)
         say("risk model and targeting")
         risk, risk_warning = _risk(ds, summary.window)
+        say("area comparison and programme monitoring")
+        areas, areas_warning = _areas(ds, summary.window)
+        programme = evaluate_programme(ds, summary)
+        say("clinical indicators")
+        indicators, indicators_warning = _indicators(ds, summary.window)
         say("matched-control impact study")
         impact, impact_warning = _impact(ds, summary.window, risk)
         synthetic = ds.synthetic
@@ -100,6 +110,13 @@ def run(
         page_sections.append(risk_section(risk))
     else:
         results["risk"] = {"skipped": risk_warning}
+    if areas is not None:
+        if not synthetic:
+            _protect_table2(areas)
+        results["monitoring"] = areas.to_dict()
+        page_sections.append(table2_section(areas))
+    else:
+        results["monitoring"] = {"skipped": areas_warning}
     if impact is not None:
         block = impact.to_dict()
         if not synthetic:
@@ -109,6 +126,13 @@ def run(
         page_sections.append(impact_section(impact))
     else:
         results["impact"] = {"skipped": impact_warning}
+    if indicators is not None:
+        results["indicators"] = indicators.to_dict(protect=not synthetic)
+        page_sections.append(indicators_section(indicators, protect=not synthetic))
+    else:
+        results["indicators"] = {"skipped": indicators_warning}
+    results["programme"] = programme.to_dict()
+    page_sections.append(programme_section(programme))
     design, design_warning = _design(impact)
     if design is not None:
         results["design"] = design.to_dict()
@@ -184,6 +208,34 @@ def _impact(
         return evaluate_impact(ds, window, risk_model=risk.model if risk else None), ""
     except ValueError as exc:  # too few people, no comparator area, no plans in the window
         return None, f"matched study not run: {exc}"
+
+
+def _areas(ds: Dataset, window: tuple[dt.date, dt.date]) -> tuple[AreaResult | None, str]:
+    """Table 2 when the data cover at least one start date with a year before it."""
+    try:
+        return evaluate_areas(ds, window), ""
+    except ValueError as exc:
+        return None, f"area comparison not run: {exc}"
+
+
+def _indicators(
+    ds: Dataset, window: tuple[dt.date, dt.date]
+) -> tuple[IndicatorsResult | None, str]:
+    """Diabetes and dementia indicators when the measurements and conditions are there."""
+    try:
+        return evaluate_indicators(ds, window), ""
+    except ValueError as exc:
+        return None, f"clinical indicators not computed: {exc}"
+
+
+def _protect_table2(areas: AreaResult) -> None:
+    """Counts in Table 2 made safe to publish; rates from fewer than 8 people withheld."""
+    t = areas.table
+    small = t.people_after < 8
+    for col in ("pct_change", "ci_low", "ci_high", "rate_before", "rate_after"):
+        t.loc[small, col] = float("nan")
+    for col in ("people_after", "admissions_after", "admissions_before"):
+        t[col] = [None if 1 <= v <= 7 else int(5 * round(v / 5)) for v in t[col]]
 
 
 def _design(impact: ImpactResult | None) -> tuple[DesignResult | None, str]:

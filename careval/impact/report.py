@@ -163,11 +163,7 @@ def impact_section(r: ImpactResult) -> Section:
             else ""
         )
         n = r.naive
-        clustered = (
-            "the matched set and the person (controls are shared between sets)"
-            if st.person_level
-            else "the matched set"
-        )
+        clustered = "the matched set and the person (controls are shared between sets)"
         parts.append(
             "<p>Difference-in-differences on the matched panel (unit and calendar-month fixed "
             f"effects, Poisson, standard errors clustered on {clustered}): from month "

@@ -25,6 +25,7 @@ Design (the seed's, made rigorous):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from careval.cohort.eligibility import EligibilitySettings, first_diagnosis
 from careval.data.access import Dataset
@@ -44,6 +46,7 @@ from careval.impact.balance import balance_table
 from careval.impact.did import Model, fit_fe
 from careval.impact.matching import MatchResult, MatchSettings, match
 from careval.impact.panel import Panel, build_panel, month_of
+from careval.impact.variance import two_way_vcov
 from careval.risk.model import RiskModel, design_matrix
 
 COMPARATORS = ("south_west_london", "rest_of_england")  # outside North West London
@@ -93,7 +96,6 @@ class ImpactSettings:
     horizons: tuple[int, ...] = (3, 6, 12, 24)
     event_window: tuple[int, int] = (-12, 23)
     event_bin_months: int = 3
-    person_level: bool = True  # one unit per control (two-way clustered) or one per set
     match: MatchSettings = field(
         default_factory=lambda: MatchSettings(
             ratio=5,
@@ -277,14 +279,14 @@ def covariates(frame: pd.DataFrame) -> list[str]:
 
 def matched_panel(
     study: StudyPopulation, result: MatchResult, settings: ImpactSettings, measures: list[str]
-) -> pd.DataFrame:
-    """Long panel around each set's entry month.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long panel around each set's entry month, and the people behind its control units.
 
-    Person-level (the default): one unit per treated person and one per (set, control), the
-    controls weighted 1 / (controls alive in the set that month), so each set's controls count
-    as one person, as MatchIt's weights do. Aggregated: the treated person and the mean of the
-    set's living controls as a second unit (faster; the same estimating equation for the
-    treatment terms, but standard errors cannot see controls shared between sets).
+    Per matched set and month: the treated person as one unit and the mean of the set's living
+    controls as another (``person`` is the treated person's panel row, -1 on control units).
+    The second frame has one row per living control behind each control-unit row (``row``,
+    ``person``, ``n_alive`` and the measures), for standard errors that see controls shared
+    between sets (:mod:`careval.impact.variance`).
     """
     f = study.frame
     pn = study.panel
@@ -297,7 +299,8 @@ def matched_panel(
     lo_k = -settings.pre_months
     hi_k = pn.first_month + pn.n_months - 1 - int(entry.min())
     n_sets = sets.size
-    parts = []
+    parts, piece_parts = [], []
+    offset = 0
     for k in range(lo_k, hi_k + 1):
         month = entry + k
         inside = (month >= pn.first_month) & (month < pn.first_month + pn.n_months)
@@ -313,44 +316,74 @@ def matched_panel(
             continue
         idx = np.flatnonzero(both)
         jc = j[set_of_pair]
-        if settings.person_level:
-            pidx = np.flatnonzero(both[set_of_pair] & c_alive)
-            ps = set_of_pair[pidx]
-            block: dict[str, np.ndarray] = {
-                "set": np.r_[idx, ps],
-                "unit": np.r_[idx, n_sets + pidx],
-                "person": np.r_[t_row[idx], c_row[pidx]],
-                "weight": np.r_[np.ones(idx.size), 1.0 / n_alive[ps]],
-                "treated": np.r_[np.ones(idx.size), np.zeros(pidx.size)],
-                "k": np.full(idx.size + pidx.size, k),
-                "month": np.r_[month[idx], month[ps]],
-            }
-            for name in measures:
-                v = pn.values[name]
-                block[name] = np.r_[v[t_row[idx], j[idx]], v[c_row[pidx], jc[pidx]]]
-        else:
-            block = {
-                "set": np.r_[idx, idx],
-                "unit": np.r_[2 * idx + 1, 2 * idx],
-                "treated": np.r_[np.ones(idx.size), np.zeros(idx.size)],
-                "k": np.full(2 * idx.size, k),
-                "month": np.r_[month[idx], month[idx]],
-            }
-            for name in measures:
-                v = pn.values[name]
-                tv = v[t_row, j]
-                cv = np.bincount(
-                    set_of_pair, weights=np.where(c_alive, v[c_row, jc], 0.0), minlength=n_sets
-                ) / np.maximum(n_alive, 1)
-                block[name] = np.r_[tv[idx], cv[idx]]
+        block: dict[str, np.ndarray] = {
+            "set": np.r_[idx, idx],
+            "unit": np.r_[2 * idx + 1, 2 * idx],
+            "person": np.r_[t_row[idx], np.full(idx.size, -1)],
+            "treated": np.r_[np.ones(idx.size), np.zeros(idx.size)],
+            "k": np.full(2 * idx.size, k),
+            "month": np.r_[month[idx], month[idx]],
+        }
+        pidx = np.flatnonzero(both[set_of_pair] & c_alive)
+        ps = set_of_pair[pidx]
+        piece: dict[str, np.ndarray] = {
+            "row": offset + idx.size + np.searchsorted(idx, ps),
+            "person": c_row[pidx],
+            "n_alive": n_alive[ps],
+        }
+        for name in measures:
+            v = pn.values[name]
+            cv = np.bincount(
+                set_of_pair, weights=np.where(c_alive, v[c_row, jc], 0.0), minlength=n_sets
+            ) / np.maximum(n_alive, 1)
+            block[name] = np.r_[v[t_row, j][idx], cv[idx]]
+            piece[name] = v[c_row[pidx], jc[pidx]]
         parts.append(pd.DataFrame(block))
+        piece_parts.append(pd.DataFrame(piece))
+        offset += 2 * idx.size
     out = pd.concat(parts, ignore_index=True)
     lag = settings.effect_from_month
     out["impl"] = ((out.k >= 0) & (out.k < lag)).astype(float)
     out["post"] = (out.k >= lag).astype(float)
     out["impl_treated"] = out.impl * out.treated
     out["post_treated"] = out.post * out.treated
-    return out
+    return out, pd.concat(piece_parts, ignore_index=True)
+
+
+def _fit(
+    panel: pd.DataFrame,
+    pieces: pd.DataFrame,
+    outcome: str,
+    regressors: list[str],
+    model: Model,
+    fe: tuple[str, ...] = ("unit", "month"),
+) -> Any:
+    """``fit_fe`` for the estimates, then standard errors two-way clustered on set and person
+    (shared controls), with intervals and p-values recomputed from them (normal)."""
+    fit = fit_fe(
+        panel,
+        outcome=outcome,
+        regressors=regressors,
+        fe=list(fe),
+        model=model,
+        cluster="set",
+        tol=FIT_TOL,
+    )
+    coefs = fit.coefficients.set_index("term")
+    terms = [r for r in regressors if r in coefs.index and np.isfinite(coefs.loc[r, "estimate"])]
+    beta = np.array([coefs.loc[r, "estimate"] for r in terms])
+    v = two_way_vcov(panel, pieces, outcome, terms, beta, model)
+    z = stats.norm.ppf(0.975)
+    for i, r in enumerate(terms):
+        se = float(np.sqrt(v[i, i]))
+        est = float(coefs.loc[r, "estimate"])
+        coefs.loc[r, "se"] = se
+        coefs.loc[r, "ci_low"] = est - z * se
+        coefs.loc[r, "ci_high"] = est + z * se
+        coefs.loc[r, "p_value"] = float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else np.nan
+    return dataclasses.replace(
+        fit, coefficients=coefs.reset_index(), vcov="CRV1 two-way", cluster="set+person"
+    )
 
 
 def control_series(
@@ -485,19 +518,10 @@ def evaluate_impact(
     )
     bal_cols = list(dict.fromkeys(c for c in bal_cols if c != "risk_logit"))
     balance = balance_table(f, "treated", bal_cols, res.weights)
-    panel = matched_panel(study, res, st, list(outs))
+    panel, pieces = matched_panel(study, res, st, list(outs))
     results: dict[str, dict[str, Any]] = {}
     for name, model in outs.items():
-        fit = fit_fe(
-            panel,
-            outcome=name,
-            regressors=["impl", "post", "impl_treated", "post_treated"],
-            fe=["unit", "month"],
-            model=model,
-            cluster="set",
-            tol=FIT_TOL,
-            **_clustering(st),
-        )
+        fit = _fit(panel, pieces, name, ["impl", "post", "impl_treated", "post_treated"], model)
         o = _coef(fit, "post_treated")
         o["implementation_period"] = _coef(fit, "impl_treated")
         o["model"] = model
@@ -506,33 +530,22 @@ def evaluate_impact(
     horizons = []
     main = next(iter(outs))
     for h in st.horizons:
-        sub = panel[panel.k < h].assign(after=lambda d: (d.k >= 0).astype(float))
+        sub, sub_pieces = _subset(panel, pieces, (panel.k < h).to_numpy())
+        sub["after"] = (sub.k >= 0).astype(float)
         sub["after_treated"] = sub.after * sub.treated
         if not (sub.after_treated > 0).any():
             continue
-        fit = fit_fe(
-            sub,
-            outcome=main,
-            regressors=["after", "after_treated"],
-            fe=["unit", "month"],
-            model=outs[main],
-            cluster="set",
-            tol=FIT_TOL,
-            **_clustering(st),
-        )
+        fit = _fit(sub, sub_pieces, main, ["after", "after_treated"], outs[main])
         row = {"horizon_months": h, "outcome": main, **_coef(fit, "after_treated")}
         row["treated_with_full_horizon"] = int(
             panel[(panel.treated == 1) & (panel.k == h - 1)]["set"].nunique()
         )
         horizons.append(row)
-    event = _event_study(panel, main, outs[main], st)
+    event = _event_study(panel, pieces, main, outs[main], st)
     win = panel[(panel.k >= st.event_window[0]) & (panel.k <= st.event_window[1])]
-    w = win["weight"] if "weight" in win else pd.Series(1.0, index=win.index)
     monthly = (
-        win.assign(_wy=win[main] * w, _w=w)
-        .groupby(["k", "treated"])[["_wy", "_w"]]
-        .sum()
-        .pipe(lambda g: g["_wy"] / g["_w"])  # matching-weighted monthly means
+        win.groupby(["k", "treated"])[main]
+        .mean()
         .unstack("treated")
         .rename(columns={0.0: "matched_controls", 1.0: "treated"})
         .reset_index()
@@ -579,13 +592,19 @@ def evaluate_impact(
     )
 
 
-def _clustering(settings: ImpactSettings) -> dict[str, Any]:
-    """Weights and the second clustering dimension of the person-level panel."""
-    return {"weights": "weight", "cluster2": "person"} if settings.person_level else {}
+def _subset(
+    panel: pd.DataFrame, pieces: pd.DataFrame, mask: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of the panel where ``mask`` holds, with the pieces re-pointed at them."""
+    new_pos = np.cumsum(mask) - 1
+    keep = mask[pieces["row"].to_numpy()]
+    sub_pieces = pieces[keep].copy()
+    sub_pieces["row"] = new_pos[sub_pieces["row"].to_numpy()]
+    return panel[mask].reset_index(drop=True), sub_pieces.reset_index(drop=True)
 
 
 def _event_study(
-    panel: pd.DataFrame, outcome: str, model: Model, settings: ImpactSettings
+    panel: pd.DataFrame, pieces: pd.DataFrame, outcome: str, model: Model, settings: ImpactSettings
 ) -> pd.DataFrame:
     """Treated-arm contrast by months since entry, in bins of ``width`` months.
 
@@ -596,10 +615,7 @@ def _event_study(
     (lo, hi), width = settings.event_window, settings.event_bin_months
     k = panel.k.clip(lo, hi).to_numpy()
     b = np.floor_divide(k, width)  # bin -1 holds months -width..-1: the reference
-    keep = [
-        c for c in (outcome, "unit", "month", "set", "treated", "person", "weight") if c in panel
-    ]
-    d = panel[keep].copy()
+    d = panel[[outcome, "unit", "month", "set", "treated", "person"]].copy()
     regs = []
     bins = sorted(set(b.tolist()) - {-1})
     tr = d.treated.to_numpy()
@@ -608,16 +624,7 @@ def _event_study(
         d[f"b_{bb + 1000}"] = ind
         d[f"bt_{bb + 1000}"] = ind * tr
         regs += [f"b_{bb + 1000}", f"bt_{bb + 1000}"]
-    fit = fit_fe(
-        d,
-        outcome=outcome,
-        regressors=regs,
-        fe=["unit", "month"],
-        model=model,
-        cluster="set",
-        tol=FIT_TOL,
-        **_clustering(settings),
-    )
+    fit = _fit(d, pieces, outcome, regs, model)
     coefs = fit.coefficients.set_index("term")
     rows = []
     for bb in sorted([*bins, -1]):

@@ -22,6 +22,9 @@ DIABETES_EFFECTS = {
     "hba1c": -2.0,  # mmol/mol
     "review_probability": 0.10,  # added to the chance of a six-monthly review
 }
+# Diastolic pressure follows systolic (so the systolic effect also lowers it: the total effect
+# on diastolic is DIABETES_EFFECTS["dbp"] + DBP_FROM_SBP * DIABETES_EFFECTS["sbp"]).
+DBP_FROM_SBP = 0.45
 # Person-level means, yearly secular trends and visit-to-visit noise.
 MEASURE_MODEL = {
     "hba1c": (54.0, 11.0, 0.5, 6.0),
@@ -71,7 +74,7 @@ def diabetes_measurements(
         value = person_level[person] + trend * years + noise * rng.standard_normal(person.size)
         value += np.where(after, DIABETES_EFFECTS[name] * scale, 0.0)
         level[name] = value
-    level["dbp"] = 0.45 * level["sbp"] + 16.0 + 6.0 * rng.standard_normal(person.size)
+    level["dbp"] = DBP_FROM_SBP * level["sbp"] + 16.0 + 6.0 * rng.standard_normal(person.size)
     level["dbp"] += np.where(after, DIABETES_EFFECTS["dbp"] * scale, 0.0)
     bounds = {
         "hba1c": (25, 160, 0),

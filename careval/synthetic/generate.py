@@ -197,6 +197,13 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
             "diabetes": {
                 "from_months_after_care_plan": s.effect_lag_months,
                 **{k: v * scale for k, v in clinical.DIABETES_EFFECTS.items()},
+                # Diastolic follows systolic, so its total effect includes the systolic one.
+                "dbp": scale
+                * (
+                    clinical.DIABETES_EFFECTS["dbp"]
+                    + clinical.DBP_FROM_SBP * clinical.DIABETES_EFFECTS["sbp"]
+                ),
+                "dbp_direct": clinical.DIABETES_EFFECTS["dbp"] * scale,
                 "units": {
                     "total_cholesterol": "mmol/l",
                     "sbp": "mmHg",

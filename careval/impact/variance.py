@@ -1,0 +1,136 @@
+"""Standard errors of the matched DiD when controls are shared between matched sets.
+
+The study fits one unit per set for its controls (the mean of the set's living controls). With
+matching with replacement one person can be a control in several sets, so those sets are not
+independent, and clustering on the set alone understates the uncertainty (the replicate
+benchmark found the spread of estimates 18% wider than their standard errors).
+
+This module recomputes the sandwich variance of the fitted coefficients with the score of each
+control unit split into its people: a control unit's residual ``mean_c(y_c) - mu`` is the mean
+of ``y_c - mu`` over its living controls, so its score is a sum of per-person pieces. The meat
+is then two-way clustered on the matched set and the person (Cameron, Gelbach and Miller:
+``V_set + V_person - V_set*person``, each with its ``G/(G-1)`` factor), which is what MatchIt's
+vignette recommends for matching with replacement. With no shared controls it reduces to
+clustering on the set (a test checks it against pyfixest's CRV1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from careval.errors import ConfigError
+
+_TOL = 1e-10
+
+
+def _codes(s: pd.Series) -> np.ndarray:
+    return pd.factorize(s, sort=False)[0].astype(np.int64)
+
+
+def _poisson_fe_means(
+    y: np.ndarray, eta: np.ndarray, u: np.ndarray, m: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    """Fitted means of a Poisson model with unit and month effects, given ``eta = X b``.
+
+    Alternates the two sets of effects to their score equations (iterative proportional
+    fitting); rows of units with no events get mean 0 (they carry no information).
+    """
+    nu, nm = int(u.max()) + 1, int(m.max()) + 1
+    ysum_u = np.bincount(u, weights=w * y, minlength=nu)
+    ysum_m = np.bincount(m, weights=w * y, minlength=nm)
+    a = np.zeros(nu)
+    g = np.zeros(nm)
+    ok_u = ysum_u > 0
+    for _ in range(2000):
+        e = np.exp(eta + g[m])
+        a_new = np.full(nu, -np.inf)
+        a_new[ok_u] = np.log(ysum_u[ok_u]) - np.log(
+            np.bincount(u, weights=w * e, minlength=nu)[ok_u]
+        )
+        e = np.exp(eta + np.where(ok_u[u], a_new[u], -np.inf))
+        den = np.bincount(m, weights=w * e, minlength=nm)
+        g_new = np.where(den > 0, np.log(np.maximum(ysum_m, 1e-300)) - np.log(den + 1e-300), 0.0)
+        g_new = np.where(ysum_m > 0, g_new, -30.0)
+        step_a = float(np.abs(a_new[ok_u] - a[ok_u]).max()) if ok_u.any() else 0.0
+        done = step_a < _TOL and float(np.max(np.abs(g_new - g))) < _TOL
+        a, g = a_new, g_new
+        if done:
+            break
+    return np.where(ok_u[u], np.exp(eta + a[u] + g[m]), 0.0)
+
+
+def two_way_vcov(
+    panel: pd.DataFrame,
+    pieces: pd.DataFrame,
+    outcome: str,
+    regressors: Sequence[str],
+    beta: np.ndarray,
+    model: str,
+) -> np.ndarray:
+    """Two-way (set, person) clustered covariance of ``beta`` for the set-mean panel.
+
+    ``panel`` has columns ``unit``, ``month``, ``set``, ``person`` (the treated person on
+    treated rows, -1 on control-unit rows), the outcome and the regressors; ``pieces`` has one
+    row per living control per control-unit row: ``row`` (position in ``panel``), ``person``,
+    ``n_alive`` and the outcome.
+    """
+    from pyfixest.estimation import demean
+
+    x = panel[list(regressors)].to_numpy(dtype=float)
+    y = panel[outcome].to_numpy(dtype=float)
+    u, m = _codes(panel["unit"]), _codes(panel["month"])
+    flist = np.column_stack([u, m]).astype(np.uint64)
+    ones = np.ones(len(panel))
+    if model == "poisson":
+        mu = _poisson_fe_means(y, x @ beta, u, m, ones)
+        keep = mu > 0
+        xt, ok = demean(x[keep], flist[keep], mu[keep], tol=_TOL)
+        xtil = np.zeros_like(x)
+        xtil[keep] = xt
+        w = mu
+        fitted = mu
+    elif model == "ols":
+        xtil, ok = demean(x, flist, ones, tol=_TOL)
+        r, ok2 = demean((y - x @ beta)[:, None], flist, ones, tol=_TOL)
+        ok = ok and ok2
+        w = ones
+        fitted = y - r[:, 0]
+    else:
+        raise ConfigError(f"model must be ols or poisson; got {model!r}")
+    if not ok:
+        raise ConfigError("the fixed-effect projections did not converge")
+    bread = np.linalg.pinv((xtil * w[:, None]).T @ xtil)
+    # Pieces: treated rows are their own person; control-unit rows split into their people.
+    is_t = panel["person"].to_numpy() >= 0
+    t_rows = np.flatnonzero(is_t)
+    s_t = xtil[t_rows] * (y[t_rows] - fitted[t_rows])[:, None]
+    rows = pieces["row"].to_numpy()
+    yc = pieces[outcome].to_numpy(dtype=float)
+    s_c = xtil[rows] * ((yc - fitted[rows]) / pieces["n_alive"].to_numpy())[:, None]
+    score = np.vstack([s_t, s_c])
+    set_ = np.r_[panel["set"].to_numpy()[t_rows], panel["set"].to_numpy()[rows]]
+    # Treated and control people are distinct: offset the treated codes.
+    pc = pieces["person"].to_numpy().astype(np.int64)
+    person = np.r_[panel["person"].to_numpy()[t_rows].astype(np.int64) + pc.max() + 1, pc]
+
+    def meat(groups: np.ndarray) -> np.ndarray:
+        codes, inv = np.unique(groups, return_inverse=True)
+        g = codes.size
+        sums = np.zeros((g, score.shape[1]))
+        np.add.at(sums, inv, score)
+        return (g / (g - 1)) * (sums.T @ sums) if g > 1 else sums.T @ sums
+
+    both = set_ * (int(person.max()) + 1) + person
+    v = bread @ (meat(set_) + meat(person) - meat(both)) @ bread
+    # A two-way meat can lose positive definiteness in small samples: fall back to the larger
+    # of the one-way variances on the diagonal, as fixest and Cameron-Gelbach-Miller suggest.
+    one = np.maximum(np.diag(bread @ meat(set_) @ bread), np.diag(bread @ meat(person) @ bread))
+    d = np.diag(v).copy()
+    bad = d <= 0
+    if bad.any():
+        d[bad] = one[bad]
+        np.fill_diagonal(v, d)
+    return v

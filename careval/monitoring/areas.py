@@ -1,0 +1,266 @@
+"""Population monitoring against comparator areas: the seed evaluation's Table 2.
+
+For each eligibility group and area: emergency admissions per eligible person-year in the
+months after a start date, against the same months a year earlier, as a percentage change with
+a 95% CI, and the pilot's change minus each comparator's. Eligibility is taken afresh each
+month (a rolling cohort): a person counts in a month's denominator when registered, alive and
+eligible on its first day, and their emergency admissions that month count in the numerator.
+
+Confidence intervals: the log rate ratio has variance ``phi_a / A_a + phi_b / A_b`` (``A`` the
+admissions in each period, ``phi`` the overdispersion of a person's admissions over the period,
+estimated as variance / mean of the per-person totals, at least 1). Both periods hold many of
+the same people, whose positive correlation would narrow the interval; ignoring it keeps the
+interval conservative. Differences between areas are independent: their variances add.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from careval.cohort.eligibility import (
+    GROUPS,
+    EligibilitySettings,
+    emergency_spells,
+    first_diagnosis,
+)
+from careval.data.access import Dataset
+from careval.errors import ConfigError
+
+AREAS = ("pilot", "inner_nwl_other", "outer_nwl", "south_west_london", "rest_of_england")
+ALL = "all_eligible"
+
+
+@dataclass(frozen=True)
+class AreaSettings:
+    """Start dates and the length of each period (months)."""
+
+    starts: tuple[dt.date, ...] = (dt.date(2011, 4, 1), dt.date(2011, 7, 1), dt.date(2011, 9, 1))
+    months: int = 12
+    eligibility: EligibilitySettings = field(default_factory=EligibilitySettings)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.months <= 24:
+            raise ConfigError(f"months must be between 1 and 24; got {self.months}")
+        if not self.starts or any(s.day != 1 for s in self.starts):
+            raise ConfigError("start dates must be first days of months")
+
+
+def _month(d: dt.date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def _first(m: int) -> pd.Timestamp:
+    return pd.Timestamp(dt.date(m // 12, m % 12 + 1, 1))
+
+
+def monthly_eligible(
+    ds: Dataset, months: list[int], eligibility: EligibilitySettings
+) -> pd.DataFrame:
+    """Per month: every eligible person registered and alive on its first day, with area and
+    group, and their emergency admissions that month (one row per person-month)."""
+    r, pr, p = ds.table("registrations"), ds.table("practices"), ds.table("persons")
+    reg = (
+        r.join(pr, "practice_code")
+        .select("person_id", "area", "start_date", "end_date")
+        .to_pandas()
+    )
+    people = p.select("person_id", "birth_month", "death_date").to_pandas().set_index("person_id")
+    dx = first_diagnosis(ds, eligibility.condition).to_pandas().set_index("person_id").first_date
+    reg = reg.join(people, on="person_id")
+    birth = pd.to_datetime(reg.birth_month)
+    reg["_birth"] = birth.dt.year * 12 + birth.dt.month - 1
+    reg["_dx"] = pd.to_datetime(reg.person_id.map(dx))
+    start, end = pd.to_datetime(reg.start_date), pd.to_datetime(reg.end_date)
+    death = pd.to_datetime(reg.death_date)
+    e = emergency_spells(ds)
+    lo, hi = _first(min(months)), _first(max(months) + 1)
+    adm = (
+        e.filter((e.admission_date >= lo.date()) & (e.admission_date < hi.date()))
+        .select("person_id", "admission_date")
+        .to_pandas()
+    )
+    ad = pd.to_datetime(adm.admission_date)
+    adm["_m"] = ad.dt.year * 12 + ad.dt.month - 1
+    counts = adm.groupby(["person_id", "_m"]).size()
+    out = []
+    for m in months:
+        d = _first(m)
+        on = (start <= d) & (end.isna() | (end >= d)) & (death.isna() | (death > d))
+        g = reg[on.to_numpy()].sort_values(["person_id", "start_date"], ascending=[True, False])
+        g = g.drop_duplicates("person_id")
+        old = ((m - g._birth) // 12) >= eligibility.min_age
+        cond = (g._dx <= d).to_numpy()
+        keep = old.to_numpy() | cond
+        g = g[keep]
+        old, cond = old.to_numpy()[keep], cond[keep]
+        grp = np.where(~old & cond, GROUPS[0], np.where(old & ~cond, GROUPS[1], GROUPS[2]))
+        idx = pd.MultiIndex.from_arrays([g.person_id.to_numpy(), np.full(len(g), m)])
+        n = counts.reindex(idx, fill_value=0).to_numpy()
+        out.append(
+            pd.DataFrame(
+                {
+                    "person_id": g.person_id.to_numpy(),
+                    "area": g.area.to_numpy(),
+                    "group": grp,
+                    "month": m,
+                    "admissions": n,
+                }
+            )
+        )
+    return pd.concat(out, ignore_index=True)
+
+
+def _period_stats(pm: pd.DataFrame) -> pd.DataFrame:
+    """Per area and group (and all eligible): admissions, person-years, overdispersion."""
+    rows = []
+    for grp_name, part in [(ALL, pm), *((g, pm[pm.group == g]) for g in GROUPS)]:
+        for area, a in part.groupby("area", sort=False):
+            per = a.groupby("person_id").admissions.sum()
+            mean = per.mean()
+            phi = max(1.0, float(per.var(ddof=1) / mean)) if mean > 0 and len(per) > 1 else 1.0
+            rows.append(
+                {
+                    "group": grp_name,
+                    "area": area,
+                    "admissions": int(a.admissions.sum()),
+                    "person_years": len(a) / 12.0,
+                    "people": int(per.size),
+                    "phi": phi,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def log_rate_ratio(
+    a1: float, t1: float, phi1: float, a0: float, t0: float, phi0: float
+) -> tuple[float, float]:
+    """Log of (a1/t1)/(a0/t0) and its standard error ``sqrt(phi1/a1 + phi0/a0)`` (Wald, on
+    the log scale; ``phi`` = 1 is the Poisson case)."""
+    return float(np.log((a1 / t1) / (a0 / t0))), float(np.sqrt(phi1 / a1 + phi0 / a0))
+
+
+@dataclass
+class AreaResult:
+    """The Table 2 rows and the pilot-minus-comparator differences."""
+
+    settings: AreaSettings
+    table: pd.DataFrame
+    differences: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``monitoring`` block: ``table2`` (group, start, area, pct_change, ci_low, ci_high)
+        and ``differences``."""
+
+        def recs(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return [
+                {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+                for r in df.to_dict(orient="records")
+            ]
+
+        return {
+            "settings": {
+                "starts": [s.isoformat() for s in self.settings.starts],
+                "months": self.settings.months,
+            },
+            "table2": recs(self.table),
+            "differences": recs(self.differences),
+            "warnings": self.warnings,
+        }
+
+
+def evaluate_areas(
+    ds: Dataset, window: tuple[dt.date, dt.date], settings: AreaSettings | None = None
+) -> AreaResult:
+    """Percentage change in emergency admissions per eligible person, by area and group."""
+    st = settings or AreaSettings()
+    first, last = _month(window[0]), _month(window[1])
+    warnings = []
+    starts = []
+    for s in st.starts:
+        m = _month(s)
+        if m - 12 < first or m + st.months - 1 > last:
+            warnings.append(
+                f"start {s.isoformat()} skipped: the data ({window[0]} to {window[1]}) do not "
+                f"cover {st.months} months after it and the same months a year before"
+            )
+            continue
+        starts.append(m)
+    if not starts:
+        raise ConfigError("no start date leaves a full period after it and a year before it")
+    months = sorted({m + k - d for m in starts for k in range(st.months) for d in (0, 12)})
+    pm = monthly_eligible(ds, months, st.eligibility)
+    z = stats.norm.ppf(0.975)
+    rows = []
+    for m in starts:
+        after = _period_stats(pm[pm.month.between(m, m + st.months - 1)])
+        before = _period_stats(pm[pm.month.between(m - 12, m + st.months - 13)])
+        both = after.merge(before, on=["group", "area"], suffixes=("_after", "_before"))
+        for r in both.itertuples():
+            if r.admissions_after == 0 or r.admissions_before == 0:
+                continue
+            rate_a = r.admissions_after / r.person_years_after
+            rate_b = r.admissions_before / r.person_years_before
+            lrr, se = log_rate_ratio(
+                r.admissions_after,
+                r.person_years_after,
+                r.phi_after,
+                r.admissions_before,
+                r.person_years_before,
+                r.phi_before,
+            )
+            rows.append(
+                {
+                    "group": r.group,
+                    "start": _first(m).date().isoformat(),
+                    "area": r.area,
+                    "rate_before": rate_b,
+                    "rate_after": rate_a,
+                    "pct_change": 100 * (np.exp(lrr) - 1),
+                    "ci_low": 100 * (np.exp(lrr - z * se) - 1),
+                    "ci_high": 100 * (np.exp(lrr + z * se) - 1),
+                    "se_log_rate_ratio": float(se),
+                    "people_after": r.people_after,
+                    "admissions_after": r.admissions_after,
+                    "admissions_before": r.admissions_before,
+                }
+            )
+    table = pd.DataFrame(rows)
+    order = {a: i for i, a in enumerate(AREAS)}
+    gorder = {g: i for i, g in enumerate((ALL, *GROUPS))}
+    table = table.sort_values(
+        ["start", "group", "area"],
+        key=lambda c: (
+            c.map(gorder) if c.name == "group" else (c.map(order) if c.name == "area" else c)
+        ),
+        ignore_index=True,
+    )
+    diffs = []
+    for (grp, start), part in table.groupby(["group", "start"], sort=False):
+        p = part[part.area == "pilot"]
+        if p.empty:
+            continue
+        p0 = p.iloc[0]
+        var_p = (p0["pct_change"] / 100 + 1) ** 2 * p0["se_log_rate_ratio"] ** 2
+        for c in part[part.area != "pilot"].itertuples():
+            var_c = (c.pct_change / 100 + 1) ** 2 * c.se_log_rate_ratio**2
+            d = p0["pct_change"] - c.pct_change
+            se = 100 * np.sqrt(var_p + var_c)
+            diffs.append(
+                {
+                    "group": grp,
+                    "start": start,
+                    "comparator": c.area,
+                    "difference": d,
+                    "ci_low": d - z * se,
+                    "ci_high": d + z * se,
+                    "p_value": float(2 * stats.norm.sf(abs(d) / se)) if se > 0 else float("nan"),
+                }
+            )
+    return AreaResult(st, table, pd.DataFrame(diffs), warnings)
