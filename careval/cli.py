@@ -294,6 +294,11 @@ def spc(
     )
 
 
+from careval.risk.commands import risk_app  # noqa: E402
+
+app.add_typer(risk_app, name="risk", help="Risk stratification and case finding.")
+
+
 def _names(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from careval.data.access import Dataset
-from careval.risk.metrics import auc_delong, calibration, summarise_score, top_share_yield
-from careval.risk.model import OUTCOME, temporal_validation
+from careval.report.disclosure import SUPPRESSED
+from careval.risk.evaluate import (
+    AGE_BANDS,
+    RiskSettings,
+    evaluate_risk,
+    protect_subgroups,
+    risk_section,
+)
+from careval.risk.metrics import (
+    auc_delong,
+    auc_difference_delong,
+    calibration,
+    subgroup_table,
+    summarise_score,
+    top_share_yield,
+)
+from careval.risk.model import OUTCOME, design_matrix, risk_frame, temporal_validation
 
 
 def _simulated(n: int, seed: int, slope: float = 1.0):
@@ -73,3 +90,128 @@ def test_temporal_validation_is_realistic_and_below_the_oracle(shape_dir: Path) 
     # past emergency admissions must raise the risk.
     windows = [f"emergency_admissions_{w}m" for w in (3, 6, 12, 24)]
     assert coef[windows].sum() > 0
+
+
+def test_subgroup_table_flags_the_top_of_everyone() -> None:
+    y, p, _ = _simulated(3000, 5)
+    group = np.random.default_rng(6).integers(0, 3, y.size)
+    groups = [("all", "everyone", np.ones(y.size, bool))]
+    groups += [("g", str(g), group == g) for g in range(3)]
+    table = subgroup_table(y, p, groups).set_index("group")
+    flagged = p >= np.sort(p)[-30]  # the top 1% of everyone: 30 people (no ties)
+    for g in range(3):
+        m = group == g
+        row = table.loc[str(g)]
+        assert row.people == m.sum() and row.events == y[m].sum()
+        assert row.auc == pytest.approx(roc_auc_score(y[m], p[m]), abs=1e-12)
+        assert row.brier == pytest.approx(brier_score_loss(y[m], p[m]))
+        assert row.flagged_top_1pct == (flagged & m).sum()
+        assert row.ppv_top_1pct == pytest.approx(y[flagged & m].mean())
+        assert row.sensitivity_top_1pct == pytest.approx(y[flagged & m].sum() / y[m].sum())
+    assert table.flagged_top_5pct.iloc[1:].sum() == table.loc["everyone"].flagged_top_5pct == 150
+    assert table.loc["everyone"].ppv_top_5pct == pytest.approx(top_share_yield(y, p, 0.05)[0])
+    # A group without events has no AUC, calibration nor sensitivity; nobody flagged, no PPV.
+    empty = subgroup_table(y, p, [("g", "none", (p < np.median(p)) & ~y)]).iloc[0]
+    assert empty.auc is None and empty.calibration_slope is None
+    assert empty.sensitivity_top_1pct is None and empty.ppv_top_1pct is None
+
+
+def test_paired_auc_difference_matches_bootstrap() -> None:
+    y, p_true, _ = _simulated(3000, 7)
+    rng = np.random.default_rng(8)
+    p_noisy = p_true * np.exp(rng.normal(0, 0.6, y.size))  # a worse, correlated score
+    d = auc_difference_delong(y, p_true, p_noisy)
+    assert d.difference == pytest.approx(roc_auc_score(y, p_noisy) - roc_auc_score(y, p_true))
+    boots = []
+    for _ in range(300):
+        i = rng.integers(0, y.size, y.size)
+        boots.append(roc_auc_score(y[i], p_noisy[i]) - roc_auc_score(y[i], p_true[i]))
+    assert d.se == pytest.approx(np.std(boots), rel=0.2)
+    assert d.ci_high < 0 and d.p_value < 0.05
+    same = auc_difference_delong(y, p_true, p_true)
+    assert same.difference == 0 and same.p_value == 1.0
+
+
+def test_published_subgroups_protect_small_counts() -> None:
+    df = pd.DataFrame(
+        {
+            "dimension": ["age", "age"],
+            "group": ["under 65", "85+"],
+            "people": [1234, 40],
+            "events": [101, 6],
+            "flagged_top_1pct": [3, 12],
+            "flagged_top_5pct": [52, 30],
+            "ppv_top_1pct": [2 / 3, 0.5],
+            "sensitivity_top_1pct": [0.02, 1 / 6],
+            "ppv_top_5pct": [0.3, 0.2],
+            "sensitivity_top_5pct": [0.15, 0.5],
+        }
+    )
+    out = protect_subgroups(df, True)
+    assert out.people.tolist() == [1235, 40] and out.events.tolist() == [100, SUPPRESSED]
+    assert out.flagged_top_1pct.tolist() == [SUPPRESSED, 10]
+    assert out.ppv_top_1pct.tolist() == [None, 0.5]  # 2 of 3 flagged would show the count
+    assert out.sensitivity_top_1pct.tolist()[1] is None  # 1 of 6 events likewise
+    assert protect_subgroups(df, False) is df
+
+
+@pytest.fixture(scope="module")
+def small_risk(synth_dir: Path):
+    with Dataset(synth_dir) as ds:
+        result = evaluate_risk(ds)
+        valid = risk_frame(ds, result.settings.validate_date)
+    assert result.model is not None
+    valid["risk"] = result.model.predict_proba(design_matrix(valid))[:, 1]
+    return result, valid
+
+
+def test_evaluate_risk_by_subgroup_equals_sklearn(small_risk) -> None:
+    result, valid = small_risk
+    table = result.by_subgroup.set_index("group")
+    y, p, age = valid[OUTCOME].to_numpy(), valid.risk.to_numpy(), valid.age.to_numpy()
+    assert table.loc["everyone"].auc == pytest.approx(result.figures["auc"], abs=1e-12)
+    for label, lo, hi in AGE_BANDS:
+        m = (age >= lo) & (age < (hi if hi is not None else 200))
+        assert table.loc[label].people == m.sum()
+        assert table.loc[label].auc == pytest.approx(roc_auc_score(y[m], p[m]), abs=1e-12)
+    for label, value in (("female", 1), ("male", 0)):
+        m = valid.female.to_numpy() == value
+        assert table.loc[label].auc == pytest.approx(roc_auc_score(y[m], p[m]), abs=1e-12)
+    assert table.loc["female"].people + table.loc["male"].people == len(valid)
+    block = result.to_dict()
+    assert [r["group"] for r in block["by_subgroup"]] == list(table.index)
+    assert block["auc"] == pytest.approx(result.figures["auc"], abs=1e-6)  # still the logistic
+
+
+def test_evaluate_risk_compares_lightgbm(small_risk) -> None:
+    result, valid = small_risk
+    g = result.lightgbm
+    assert 0.5 < g["auc_ci_low"] < g["auc"] < g["auc_ci_high"] < 1
+    assert g["auc_difference"] == pytest.approx(g["auc"] - result.figures["auc"], abs=1e-12)
+    assert g["auc_difference_ci_low"] < g["auc_difference"] < g["auc_difference_ci_high"]
+    assert g["params"]["n_estimators"] == 300 and "n" not in g
+    block = result.to_dict()["lightgbm"]
+    assert block["auc"] == pytest.approx(g["auc"], abs=1e-6)
+    page = risk_section(result).html
+    assert 'id="risk-subgroups"' in page and 'id="risk-models"' in page
+    assert "aged 85+" in page and "LightGBM" in page
+    off = RiskSettings(compare_lightgbm=False)
+    assert not off.compare_lightgbm  # the comparison can be turned off (run on demand)
+
+
+def test_run_publishes_subgroups_and_lightgbm(shape_run: Path) -> None:
+    risk = json.loads((shape_run / "results.json").read_text())["risk"]
+    groups = {g["group"]: g for g in risk["by_subgroup"]}
+    assert list(groups) == ["everyone", "under 65", "65-74", "75-84", "85+", "female", "male"]
+    assert sum(groups[b]["people"] for b in ("under 65", "65-74", "75-84", "85+")) == risk["n"]
+    assert groups["everyone"]["auc"] == pytest.approx(risk["auc"], abs=1e-6)
+    # The list favours the old: the oldest band's share of admissions caught is far above the
+    # youngest's, and among the under-65s (most of the population) age separates little, so the
+    # AUC there is below the overall one.
+    assert groups["85+"]["sensitivity_top_5pct"] > 3 * groups["under 65"]["sensitivity_top_5pct"]
+    assert groups["under 65"]["auc"] < risk["auc"]
+    g = risk["lightgbm"]
+    assert 0.68 <= g["auc"] < risk["oracle_auc"]
+    assert abs(g["auc_difference"]) < 0.03  # boosting finds little the logistic model misses
+    page = (shape_run / "report.html").read_text()
+    assert 'id="risk-subgroups"' in page and 'id="risk-models"' in page

@@ -9,21 +9,43 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from careval.data.access import Dataset
+from careval.errors import ConfigError
+from careval.report.disclosure import protect_count, protect_counts
 from careval.report.render import Section, svg, table_html
-from careval.risk.metrics import auc_delong
-from careval.risk.model import OUTCOME, RiskModel, temporal_validation
+from careval.risk.metrics import (
+    SUBGROUP_SHARES,
+    auc_delong,
+    auc_difference_delong,
+    share_tag,
+    subgroup_table,
+)
+from careval.risk.model import OUTCOME, RiskModel, fit_validate, risk_frame
+
+# Age bands of the subgroup table: label, lowest age, first age above the band (None: open).
+AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
+    ("under 65", 0, 65),
+    ("65-74", 65, 75),
+    ("75-84", 75, 85),
+    ("85+", 85, None),
+)
 
 
 @dataclass(frozen=True)
 class RiskSettings:
-    """Index dates of training and validation (12 months apart by default)."""
+    """Index dates of training and validation (12 months apart by default).
+
+    ``compare_lightgbm`` also fits the gradient-boosted model on the same training frame and
+    reports it beside the logistic one, which stays the published model.
+    """
 
     train_date: dt.date = dt.date(2011, 4, 1)
     validate_date: dt.date = dt.date(2012, 4, 1)
+    compare_lightgbm: bool = True
 
 
 @dataclass
@@ -37,50 +59,183 @@ class RiskResult:
     targeting: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     model: RiskModel | None = None  # the fitted model, for scoring at other dates
+    by_subgroup: pd.DataFrame = field(default_factory=pd.DataFrame)  # see subgroup_table
+    lightgbm: dict[str, Any] = field(default_factory=dict)  # the comparison; empty when not run
+    disclosure_control: bool = False  # protect the subgroup counts when published (real data)
+
+    def published_subgroups(self) -> pd.DataFrame:
+        """The subgroup table as published (see :func:`protect_subgroups`)."""
+        return protect_subgroups(self.by_subgroup, self.disclosure_control)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``risk`` block of ``results.json``."""
-        return {
+        out = {
             "train_date": self.settings.train_date.isoformat(),
             "validate_date": self.settings.validate_date.isoformat(),
-            **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.figures.items()},
+            **{k: _rounded(v) for k, v in self.figures.items()},
             "targeting": _records(self.targeting),
             "coefficients": _records(self.coefficients),
-            "warnings": self.warnings,
+            "by_subgroup": _records(self.published_subgroups()),
         }
+        if self.lightgbm:
+            out["lightgbm"] = _rounded(self.lightgbm)
+        out["warnings"] = self.warnings
+        return out
+
+
+def _rounded(v: Any) -> Any:
+    if isinstance(v, float):
+        return round(v, 6)
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    return v
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [
-        {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+        {k: (None if _missing(v) else _rounded(v)) for k, v in r.items()}
         for r in df.to_dict(orient="records")
     ]
 
 
-def evaluate_risk(ds: Dataset, settings: RiskSettings | None = None) -> RiskResult:
-    """Train at one date, validate 12 months later; compare with the truth when there is one."""
-    st = settings or RiskSettings()
-    model, valid, fig = temporal_validation(ds, st.train_date, st.validate_date)
-    warnings = []
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
+def subgroups(frame: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
+    """Everyone, then each age band (:data:`AGE_BANDS`), then each sex, as masks of ``frame``.
+
+    ``frame`` has the ``age`` (whole years on the index date) and ``female`` (0/1) features.
+    """
+    age = frame["age"].to_numpy()
+    female = frame["female"].to_numpy()
+    out = [("all", "everyone", np.ones(len(frame), dtype=bool))]
+    for label, lo, hi in AGE_BANDS:
+        out.append(("age", label, (age >= lo) & (age < hi if hi is not None else True)))
+    out += [("sex", "female", female == 1), ("sex", "male", female == 0)]
+    return out
+
+
+def protect_subgroups(df: pd.DataFrame, enabled: bool) -> pd.DataFrame:
+    """The subgroup table with small-number disclosure control (unchanged when not ``enabled``).
+
+    People, events and flagged counts are protected (:func:`protect_counts`: 1-7 suppressed,
+    others rounded to 5). A PPV whose flagged count was suppressed and a sensitivity whose event
+    count was suppressed are left out too, since each would give its small count away.
+    """
+    if not enabled or df.empty:
+        return df
+    counts = ["people", "events", *(f"flagged_top_{share_tag(s)}pct" for s in SUBGROUP_SHARES)]
+    out = protect_counts(df, counts).astype({c: object for c in counts})
+    out = out.astype({c: object for c in out.columns if c.startswith(("ppv_", "sensitivity_"))})
+    for s in SUBGROUP_SHARES:
+        tag = share_tag(s)
+        small_flagged = df[f"flagged_top_{tag}pct"].map(_suppressed)
+        out.loc[small_flagged, f"ppv_top_{tag}pct"] = None
+        out.loc[df["events"].map(_suppressed), f"sensitivity_top_{tag}pct"] = None
+    return out
+
+
+def _suppressed(v: Any) -> bool:
+    return isinstance(protect_count(int(v)), str)
+
+
+def oracle_figures(ds: Dataset, valid: pd.DataFrame, date: dt.date) -> tuple[dict, list[str]]:
+    """The oracle AUC from ``true_risk.parquet`` (synthetic data) and the model's share of it.
+
+    Parameters
+    ----------
+    ds
+        The dataset; nothing is returned when it has no ``true_risk.parquet``.
+    valid
+        The scored frame (``person_id``, the outcome and ``risk``).
+    date
+        Its index date.
+
+    Returns
+    -------
+    tuple of dict and list of str
+        ``oracle_auc`` and ``auc_ratio_to_oracle`` (or nothing), and any warning.
+    """
     truth_file = Path(ds.path) / "true_risk.parquet"
-    if truth_file.exists():
-        truth = pq.read_table(truth_file).to_pandas()
-        truth = truth[pd.to_datetime(truth.index_date).dt.date == st.validate_date]
-        both = valid.merge(truth[["person_id", "p_emergency_12m"]], on="person_id")
-        if len(both) == len(valid) and len(both):
-            oracle = auc_delong(both[OUTCOME].to_numpy(), both.p_emergency_12m.to_numpy())
-            fig["oracle_auc"] = oracle.auc
-            fig["auc_ratio_to_oracle"] = fig["auc"] / oracle.auc
-        else:
-            warnings.append("true risk does not cover everyone scored; oracle AUC not shown")
+    if not truth_file.exists():
+        return {}, []
+    truth = pq.read_table(
+        truth_file,
+        columns=["person_id", "index_date", "p_emergency_12m"],
+        filters=[("index_date", "=", date)],
+    ).to_pandas()
+    both = valid.merge(truth[["person_id", "p_emergency_12m"]], on="person_id")
+    if len(both) != len(valid) or not len(both):
+        return {}, [f"true risk does not cover everyone scored on {date}; oracle AUC not shown"]
+    oracle = auc_delong(both[OUTCOME].to_numpy(), both.p_emergency_12m.to_numpy())
+    model_auc = auc_delong(valid[OUTCOME].to_numpy(), valid["risk"].to_numpy()).auc
+    return {"oracle_auc": oracle.auc, "auc_ratio_to_oracle": model_auc / oracle.auc}, []
+
+
+def calibration_deciles(valid: pd.DataFrame) -> pd.DataFrame:
+    """Mean predicted risk and observed share admitted by tenth of risk (1 lowest)."""
     deciles = valid.assign(decile=pd.qcut(valid.risk.rank(method="first"), 10, labels=False) + 1)
-    cal = (
+    return (
         deciles.groupby("decile")
         .agg(predicted=("risk", "mean"), observed=(OUTCOME, "mean"), people=(OUTCOME, "size"))
         .reset_index()
     )
+
+
+def evaluate_risk(ds: Dataset, settings: RiskSettings | None = None) -> RiskResult:
+    """Train at one date, validate 12 months later; compare with the truth when there is one.
+
+    The logistic model is the published one. Its validation figures are also given by age
+    band and sex (:func:`subgroups`, :func:`careval.risk.metrics.subgroup_table`), and, unless
+    ``settings.compare_lightgbm`` is off, LightGBM is fitted on the same training frame and
+    validated on the same people for comparison (``lightgbm``: its figures and the paired DeLong
+    difference of its AUC from the logistic one).
+    """
+    st = settings or RiskSettings()
+    if st.validate_date <= st.train_date:
+        raise ConfigError("the validation date must come after the training date")
+    train = risk_frame(ds, st.train_date)
+    valid_frame = risk_frame(ds, st.validate_date)
+    model, valid, fig = fit_validate(train, valid_frame, "logistic")
+    extra, warnings = oracle_figures(ds, valid, st.validate_date)
+    fig.update(extra)
+    y, p = valid[OUTCOME].to_numpy(), valid["risk"].to_numpy()
+    by_subgroup = subgroup_table(y, p, subgroups(valid))
+    comparison: dict[str, Any] = {}
+    if st.compare_lightgbm:
+        try:
+            gbm, gbm_valid, gbm_fig = fit_validate(train, valid_frame, "lightgbm")
+        except Exception as exc:  # the comparison must never cost the published model
+            warnings.append(f"LightGBM comparison not run: {type(exc).__name__}: {exc}")
+        else:
+            diff = auc_difference_delong(y, p, gbm_valid["risk"].to_numpy())
+            comparison = {k: v for k, v in gbm_fig.items() if k not in ("n", "events")}
+            comparison.update(
+                auc_difference=diff.difference,
+                auc_difference_ci_low=diff.ci_low,
+                auc_difference_ci_high=diff.ci_high,
+                auc_difference_p=diff.p_value,
+                params={
+                    "n_estimators": gbm.estimator_.n_estimators,
+                    "learning_rate": gbm.estimator_.learning_rate,
+                    "num_leaves": gbm.estimator_.num_leaves,
+                    "min_child_samples": gbm.estimator_.min_child_samples,
+                },
+            )
     targeting = _targeting(ds, valid, st.validate_date)
-    return RiskResult(st, fig, cal, model.coefficients(), targeting, warnings, model)
+    return RiskResult(
+        st,
+        fig,
+        calibration_deciles(valid),
+        model.coefficients(),
+        targeting,
+        warnings,
+        model,
+        by_subgroup=by_subgroup,
+        lightgbm=comparison,
+        disclosure_control=not ds.synthetic,
+    )
 
 
 def _targeting(ds: Dataset, valid: pd.DataFrame, date: dt.date) -> pd.DataFrame:
@@ -172,8 +327,96 @@ def risk_section(result: RiskResult) -> Section:
             "person-year among the care-planned against 0.11 in the population, where "
             "schemes elsewhere targeted rates 16 times the population's.</p>",
         ]
+    parts += _subgroup_parts(result)
+    parts += _comparison_parts(result)
     parts += [
         "<h3>Published coefficients (standardised inputs)</h3>",
         table_html(result.coefficients, {}, "risk-coefficients", ("term",)),
     ]
     return Section("risk", "Targeting and risk", "".join(parts))
+
+
+def _ci(est: Any, lo: Any, hi: Any, digits: int = 3) -> str | None:
+    if _missing(est):
+        return None
+    return f"{est:.{digits}f} ({lo:.{digits}f} to {hi:.{digits}f})"
+
+
+def _subgroup_parts(result: RiskResult) -> list[str]:
+    df = result.published_subgroups()
+    if df.empty:
+        return []
+    names = [g if d != "age" else f"aged {g}" for d, g in zip(df.dimension, df.group, strict=True)]
+    show = pd.DataFrame(
+        {
+            "group": names,
+            "people": df.people,
+            "events": df.events,
+            "auc": [_ci(*r) for r in zip(df.auc, df.auc_ci_low, df.auc_ci_high, strict=True)],
+            "calibration_slope": df.calibration_slope,
+            "calibration_intercept": df.calibration_intercept,
+            "brier": df.brier,
+        }
+    )
+    for s in SUBGROUP_SHARES:
+        tag = share_tag(s)
+        show[f"flagged_top_{tag}pct"] = df[f"flagged_top_{tag}pct"]
+        show[f"ppv_top_{tag}pct"] = df[f"ppv_top_{tag}pct"]
+        show[f"sensitivity_top_{tag}pct"] = df[f"sensitivity_top_{tag}pct"]
+    labels = {"auc": "AUC (95% CI)", "events": "admitted in 12 months"}
+    for s in SUBGROUP_SHARES:
+        tag, pct = share_tag(s), f"{s * 100:g}%"
+        labels[f"flagged_top_{tag}pct"] = f"in top {pct}"
+        labels[f"ppv_top_{tag}pct"] = f"PPV top {pct}"
+        labels[f"sensitivity_top_{tag}pct"] = f"sensitivity top {pct}"
+    return [
+        "<h3>By age band and sex</h3>",
+        table_html(show, labels, "risk-subgroups", ("group", "auc")),
+        "<p class='note'>The top 1% and 5% are of everyone scored: one list for the whole "
+        "population, as the programme would use it. Within each group, <i>in top</i> counts "
+        "its people on that list, PPV is the share of them admitted in the 12 months, and "
+        "sensitivity the share of the group's admitted people who are on the list. AUC, "
+        "calibration and Brier score are of the group alone, so an AUC within a narrow age "
+        "band is lower than overall (age itself no longer separates the people in it)."
+        + (" Counts are rounded to 5, 1 to 7 suppressed." if result.disclosure_control else "")
+        + "</p>",
+    ]
+
+
+def _comparison_parts(result: RiskResult) -> list[str]:
+    g, f = result.lightgbm, result.figures
+    if not g:
+        return []
+    rows = []
+    for name, fig in (("logistic (published)", f), ("LightGBM", g)):
+        rows.append(
+            {
+                "model": name,
+                "auc": _ci(fig["auc"], fig["auc_ci_low"], fig["auc_ci_high"]),
+                "calibration_slope": fig["calibration_slope"],
+                "calibration_intercept": fig["calibration_intercept"],
+                "brier": fig["brier"],
+                "ppv_top_1pct": fig["ppv_top_1pct"],
+                "ppv_top_5pct": fig["ppv_top_5pct"],
+                "sensitivity_top_5pct": fig["sensitivity_top_5pct"],
+            }
+        )
+    labels = {
+        "auc": "AUC (95% CI)",
+        "ppv_top_1pct": "PPV top 1%",
+        "ppv_top_5pct": "PPV top 5%",
+        "sensitivity_top_5pct": "sensitivity top 5%",
+    }
+    text = (
+        f"<p>Gradient-boosted trees (LightGBM, {g['params']['n_estimators']} trees) on the same "
+        f"training people and inputs, validated on the same people: AUC difference "
+        f"{g['auc_difference']:+.3f} (95% CI {g['auc_difference_ci_low']:+.3f} to "
+        f"{g['auc_difference_ci_high']:+.3f}, paired DeLong p = {g['auc_difference_p']:.2g}). "
+        "The logistic model stays the published one: each of its coefficients can be read, "
+        "checked and explained to the people it flags.</p>"
+    )
+    return [
+        "<h3>Logistic against gradient boosting</h3>",
+        text,
+        table_html(pd.DataFrame(rows), labels, "risk-models", ("model", "auc")),
+    ]

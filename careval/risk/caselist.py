@@ -1,0 +1,210 @@
+"""Case finding: score everyone registered on a date and list the highest-risk people to plan.
+
+The lists are clinical working lists for the programme's practices and multidisciplinary groups
+(MDGs): they name people (``person_id``) so that their teams can act, and are never published.
+Only :func:`score_summary` is meant to leave the programme, with disclosure control on real data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from careval.data.access import Dataset
+from careval.features.index_date import FeatureSettings, features_at
+from careval.report.disclosure import protect_count, protect_counts
+from careval.risk.model import BASELINE, RiskModel, design_matrix
+
+DRIVERS = 3  # drivers shown per listed person
+SCORE_COLUMNS = ("person_id", "practice_code", "mdg", "eligible", "on_care_plan", "risk")
+
+
+def care_planned_before(ds: Dataset, date: dt.date) -> set[str]:
+    """People with a care plan created before ``date`` (none when there is no care_plans table)."""
+    if not ds.has("care_plans"):
+        return set()
+    cp = ds.table("care_plans")
+    rows = cp.filter(cp.created_date < ibis.date(date)).select("person_id").distinct().to_pandas()
+    return set(rows.person_id)
+
+
+def score_people(
+    ds: Dataset, model: RiskModel, date: dt.date, settings: FeatureSettings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Features and risk of everyone registered and alive on ``date``.
+
+    Parameters
+    ----------
+    ds
+        The dataset.
+    model
+        A fitted model whose inputs are those of ``settings`` (see
+        :func:`careval.risk.model.load_model`).
+    date
+        The scoring date: only events before it count.
+    settings
+        The model's feature definitions.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        The people (sorted by ``person_id``) with their features, ``on_care_plan`` (a plan
+        created before ``date``) and ``risk``; and their design matrix (same index).
+    """
+    frame = features_at(ds, date, settings).to_pandas()
+    frame = frame.sort_values("person_id", kind="stable").reset_index(drop=True)
+    frame["eligible"] = frame["eligible"].astype(bool)
+    frame["on_care_plan"] = frame.person_id.isin(care_planned_before(ds, date))
+    x = design_matrix(frame.drop(columns=["on_care_plan"]))
+    frame["risk"] = model.predict_proba(x)[:, 1] if len(frame) else np.array([], dtype=float)
+    return frame, x
+
+
+def case_list(
+    scored: pd.DataFrame, x: pd.DataFrame, model: RiskModel, by: str, top: int
+) -> pd.DataFrame:
+    """The ``top`` highest-risk eligible people without a care plan, per value of ``by``.
+
+    Parameters
+    ----------
+    scored, x
+        From :func:`score_people`.
+    model
+        The model that scored them (for the drivers).
+    by
+        ``"practice_code"`` or ``"mdg"``.
+    top
+        People listed per practice or MDG at most.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by ``by`` then ``rank`` (1 = highest risk; ties by ``person_id``), with
+        ``person_id``, ``practice_code``, ``mdg``, ``age``, ``female``, ``risk`` and, for
+        ``k`` = 1 to :data:`DRIVERS`, ``driver_k`` (an input of the model), ``driver_k_value``
+        (the person's value of it as counted, before the transforms of
+        :func:`~careval.risk.model.design_matrix`; ``age_squared`` is ``(age / 10)^2``) and
+        ``driver_k_contribution`` (to the log-odds of the score: coefficient x standardised
+        value for the logistic model, SHAP value for LightGBM). Drivers are the largest
+        contributions, so the inputs that raise this person's score the most; when fewer than
+        three raise it, the others are those that lower it least.
+    """
+    pool = scored[scored.eligible & ~scored.on_care_plan]
+    pool = pool.sort_values([by, "risk", "person_id"], ascending=[True, False, True])
+    listed = pool.groupby(by, sort=True).head(top).copy()
+    listed.insert(0, "rank", listed.groupby(by).cumcount() + 1)
+    cols = [by, "rank", "person_id", "practice_code", "mdg", "age", "female", "risk"]
+    out = listed[list(dict.fromkeys(cols))].reset_index(drop=True)
+    contrib = model.contributions(x.loc[listed.index]).drop(columns=[BASELINE])
+    raw = x.loc[listed.index, contrib.columns].copy()
+    for col in raw.columns:
+        if col in scored.columns:  # as counted, not log(1 + x) nor capped
+            raw[col] = scored.loc[listed.index, col].astype(float)
+    values = raw.to_numpy()
+    c = contrib.to_numpy()
+    order = np.argsort(-c, axis=1, kind="stable")[:, :DRIVERS]
+    rows = np.arange(len(c))[:, None]
+    names = np.asarray(contrib.columns)[order]
+    for k in range(min(DRIVERS, c.shape[1])):
+        out[f"driver_{k + 1}"] = names[:, k]
+        out[f"driver_{k + 1}_value"] = values[rows[:, 0], order[:, k]]
+        out[f"driver_{k + 1}_contribution"] = c[rows[:, 0], order[:, k]]
+    return out
+
+
+def scores_table(scored: pd.DataFrame) -> pd.DataFrame:
+    """What ``scores.parquet`` holds: :data:`SCORE_COLUMNS` of everyone scored."""
+    return scored[list(SCORE_COLUMNS)].reset_index(drop=True)
+
+
+def score_summary(
+    scored: pd.DataFrame,
+    by_practice: pd.DataFrame,
+    by_mdg: pd.DataFrame,
+    top: int,
+    disclosure_control: bool,
+) -> dict[str, Any]:
+    """Counts of a scoring run, protected (1-7 suppressed, rounded to 5) on real data.
+
+    Parameters
+    ----------
+    scored
+        From :func:`score_people`.
+    by_practice, by_mdg
+        The two case lists.
+    top
+        People listed per practice or MDG at most.
+    disclosure_control
+        Protect the counts (real data); off for synthetic data.
+
+    Returns
+    -------
+    dict
+        Whole-population counts and mean risks, and ``by_practice`` / ``by_mdg`` rows of
+        counts (``registered``, ``eligible``, ``on_care_plan``, ``eligible_without_plan``,
+        ``listed``) with the mean risk of those listed.
+    """
+    pool = scored.eligible & ~scored.on_care_plan
+
+    def count(v: int) -> int | str:
+        return protect_count(int(v)) if disclosure_control else int(v)
+
+    totals = {
+        "registered": count(len(scored)),
+        "eligible": count(scored.eligible.sum()),
+        "on_care_plan": count(scored.on_care_plan.sum()),
+        "eligible_without_plan": count(pool.sum()),
+        "listed_by_practice": count(len(by_practice)),
+        "listed_by_mdg": count(len(by_mdg)),
+        "practices": int(scored.practice_code.nunique()),
+        "mdgs": int(scored.mdg.nunique()),
+    }
+    means = {
+        "mean_risk_everyone": _mean(scored.risk),
+        "mean_risk_eligible_without_plan": _mean(scored.risk[pool]),
+        "mean_risk_listed_by_practice": _mean(by_practice.risk),
+        "expected_admissions_listed_by_practice": float(by_practice.risk.sum()),
+    }
+    return {
+        "top": top,
+        "counts": totals,
+        **means,
+        "by_practice": _unit_rows(scored, by_practice, "practice_code", disclosure_control),
+        "by_mdg": _unit_rows(scored, by_mdg, "mdg", disclosure_control),
+    }
+
+
+def _mean(s: pd.Series) -> float | None:
+    return float(s.mean()) if len(s) else None
+
+
+def _unit_rows(
+    scored: pd.DataFrame, listed: pd.DataFrame, by: str, disclosure_control: bool
+) -> list[dict[str, Any]]:
+    g = scored.assign(pool=scored.eligible & ~scored.on_care_plan).groupby(by)
+    df = pd.DataFrame(
+        {
+            "registered": g.size(),
+            "eligible": g.eligible.sum(),
+            "on_care_plan": g.on_care_plan.sum(),
+            "eligible_without_plan": g["pool"].sum(),
+        }
+    )
+    lg = listed.groupby(by)
+    df["listed"] = lg.size().reindex(df.index, fill_value=0)
+    df["mean_risk_listed"] = lg.risk.mean().reindex(df.index)
+    df = df.reset_index()
+    counts = ["registered", "eligible", "on_care_plan", "eligible_without_plan", "listed"]
+    df = protect_counts(df, counts, disclosure_control)
+    return [
+        {k: (None if isinstance(v, float) and np.isnan(v) else _plain(v)) for k, v in r.items()}
+        for r in df.to_dict(orient="records")
+    ]
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
