@@ -24,6 +24,12 @@ from careval.cohort.eligibility import (
 from careval.data.access import Dataset
 from careval.data.codelists import HEALTH_NEEDS
 from careval.data.schema import ELECTIVE_METHODS
+from careval.features.comorbidity import (
+    LATEST_COLUMNS,
+    charlson_at,
+    hfrs_at,
+    latest_measurements_at,
+)
 
 WINDOWS = (3, 6, 12, 24)  # months of history counted before the index date
 
@@ -182,6 +188,17 @@ def features_at(
     n_ltc = sum((out[c] for c in [*cond_cols, "has_diabetes"]), ibis.literal(0))
     numeric = [c for c in out.columns if c.endswith("m") and c[-2:-1].isdigit()]
     out = out.mutate(n_long_term_conditions=n_ltc, **{c: ibis.coalesce(out[c], 0) for c in numeric})
+    for part in (charlson_at(ds, index_date), hfrs_at(ds, index_date)):
+        out = out.left_join(part, "person_id").drop("person_id_right")
+    out = out.mutate(
+        charlson_index=ibis.coalesce(out.charlson_index, 0.0),
+        hfrs=ibis.coalesce(out.hfrs, 0.0),
+    )
+    if ds.has("measurements"):
+        latest = latest_measurements_at(ds, index_date)
+        out = out.left_join(latest, "person_id").drop("person_id_right")
+    else:
+        out = out.mutate(**{c: ibis.null("float64") for c in LATEST_COLUMNS})
     return out
 
 

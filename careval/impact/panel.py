@@ -22,6 +22,15 @@ from careval.cohort.eligibility import emergency_spells, first_diagnosis
 from careval.data.access import Dataset, month_index
 from careval.data.codelists import HEALTH_NEEDS
 from careval.data.schema import ELECTIVE_METHODS, EMERGENCY_METHODS
+from careval.data.schema import MEASURES as CLINICAL_MEASURES
+from careval.features.comorbidity import (
+    FRAILTY_MONTHS,
+    HIERARCHY,
+    MEASUREMENT_MONTHS,
+    charlson_first,
+    charlson_weights,
+    hfrs_events,
+)
 from careval.features.index_date import WINDOWS
 
 # Monthly measures: the outcomes of the impact study and the inputs of the features.
@@ -78,6 +87,9 @@ class Panel:
     imd_decile: np.ndarray
     death_day: np.ndarray  # days since epoch; NEVER when alive
     first_day: dict[str, np.ndarray]  # condition -> first recorded day; NEVER when none
+    charlson_day: dict[str, np.ndarray]  # Charlson category -> first recorded day; NEVER if none
+    hfrs: pd.DataFrame  # HFRS diagnoses in the panel's months: row, day, code, weight
+    measurements: pd.DataFrame  # row, day, measure, value (sorted by day, then value)
     _cum: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def rows(self, ids: Sequence[str] | np.ndarray) -> np.ndarray:
@@ -125,7 +137,64 @@ class Panel:
         out["age"] = (np.asarray(months) - self.birth_month[rows]) // 12
         out["imd_decile"] = self.imd_decile[rows]
         out["female"] = self.female[rows]
+        has = {c: (d[rows] < day).astype(np.int64) for c, d in self.charlson_day.items()}
+        charlson = np.zeros(rows.size)
+        for category, weight in charlson_weights().items():
+            term = has[category]
+            if category in HIERARCHY:
+                term = term * (1 - has[HIERARCHY[category]])
+            charlson += weight * term
+        out["charlson_index"] = charlson
+        months = np.asarray(months, dtype=np.int64)
+        out["hfrs"] = self._hfrs(rows, months, day)
+        out.update(self._latest(rows, months, day))
         return pd.DataFrame(out)
+
+    def _hfrs(self, rows: np.ndarray, months: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """HFRS at each (row, month start): listed codes in the previous 24 months, once each."""
+        score = np.zeros(rows.size)
+        if not len(self.hfrs):
+            return score
+        q = pd.DataFrame(
+            {
+                "q": np.arange(rows.size),
+                "row": rows,
+                "qday": day,
+                "lo": month_start(months - FRAILTY_MONTHS),
+            }
+        )
+        m = q.merge(self.hfrs, on="row")
+        m = m[(m.day < m.qday) & (m.day >= m.lo)]
+        w = m.drop_duplicates(["q", "code"]).groupby("q").weight.sum()
+        score[w.index.to_numpy()] = w.to_numpy()
+        return score
+
+    def _latest(
+        self, rows: np.ndarray, months: np.ndarray, day: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The latest value of each measure in the 24 months before each month start."""
+        out = {f"latest_{name}": np.full(rows.size, np.nan) for name in CLINICAL_MEASURES}
+        q = pd.DataFrame(
+            {
+                "q": np.arange(rows.size),
+                "row": rows,
+                "qday": day,
+                "lo": month_start(months - MEASUREMENT_MONTHS),
+            }
+        ).sort_values("qday", kind="stable")
+        for name, ev in self.measurements.groupby("measure", sort=False):
+            got = pd.merge_asof(
+                q,
+                ev[["row", "day", "value"]],
+                left_on="qday",
+                right_on="day",
+                by="row",
+                allow_exact_matches=False,
+                direction="backward",
+            )
+            ok = got.day.notna().to_numpy() & (got.day.to_numpy() >= got.lo.to_numpy())
+            out[f"latest_{name}"][got.q.to_numpy()[ok]] = got.value.to_numpy()[ok]
+        return out
 
     def alive_at(self, rows: np.ndarray, months: np.ndarray) -> np.ndarray:
         """Whether each person is alive on the first day of the month."""
@@ -220,6 +289,46 @@ def build_panel(
         if len(fd):
             arr[index.get_indexer(fd.person_id)] = _days(fd.first_date)
         first_day[cond] = arr
+    charlson_day = {}
+    cf = charlson_first(ds).semi_join(who, "person_id").to_pyarrow().to_pandas()
+    for category in charlson_weights():
+        arr = np.full(ids.size, NEVER, dtype=np.int64)
+        sub = cf[cf.category == category]
+        if len(sub):
+            arr[index.get_indexer(sub.person_id)] = _days(sub.first_date)
+        charlson_day[category] = arr
+    hf = hfrs_events(ds)
+    hf = (
+        hf.filter((hf.date >= lo) & (hf.date < hi))
+        .semi_join(who, "person_id")
+        .to_pyarrow()
+        .to_pandas()
+    )
+    hfrs = pd.DataFrame(
+        {
+            "row": index.get_indexer(hf.person_id),
+            "day": _days(hf.date),
+            "code": hf.code.to_numpy(dtype=object),
+            "weight": hf.weight.to_numpy(dtype=float),
+        }
+    )
+    measurements = pd.DataFrame({"row": [], "day": [], "measure": [], "value": []})
+    if ds.has("measurements"):
+        mt = ds.table("measurements")
+        mt = (
+            mt.filter((mt.date >= lo) & (mt.date < hi))
+            .semi_join(who, "person_id")
+            .to_pyarrow()
+            .to_pandas()
+        )
+        measurements = pd.DataFrame(
+            {
+                "row": index.get_indexer(mt.person_id),
+                "day": _days(mt.date),
+                "measure": mt.measure.to_numpy(dtype=object),
+                "value": mt.value.to_numpy(dtype=float),
+            }
+        ).sort_values(["day", "value"], kind="stable", ignore_index=True)
     return Panel(
         person_id=ids,
         first_month=first_month,
@@ -230,4 +339,7 @@ def build_panel(
         imd_decile=p.imd_decile.to_numpy(dtype=np.int64),
         death_day=death_day,
         first_day=first_day,
+        charlson_day=charlson_day,
+        hfrs=hfrs,
+        measurements=measurements,
     )

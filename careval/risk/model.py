@@ -34,7 +34,16 @@ ID_COLUMNS = ("person_id", "practice_code", "area", "mdg", "eligible")
 OUTCOME = "emergency_12m"
 MODEL_FILE = "model.joblib"  # the fitted RiskModel (joblib pickle: load only files you trust)
 META_FILE = "model.json"  # what the model is, readable without unpickling anything
-BASELINE = "(baseline)"  # column of :meth:`RiskModel.contributions` that is not a feature
+BASELINE = "(baseline)"
+# Stand-in for a measurement not taken in the window (its "_recorded" indicator carries the
+# difference): typical healthy values, so a linear term reads sensibly.
+UNRECORDED_VALUE = {
+    "hba1c": 40.0,
+    "total_cholesterol": 5.0,
+    "sbp": 130.0,
+    "dbp": 80.0,
+    "six_cit": 0.0,
+}  # column of :meth:`RiskModel.contributions` that is not a feature
 
 
 def _lightgbm() -> ModuleType:
@@ -116,6 +125,11 @@ def design_matrix(df: pd.DataFrame) -> pd.DataFrame:
             x[c] = np.log1p(x[c].clip(lower=0))
     x["months_since_emergency"] = x["months_since_emergency"].clip(upper=25)
     x["age_squared"] = (x["age"] / 10.0) ** 2
+    for c in cols:  # latest measurements: whether recorded, and the value (a fixed one if not)
+        if c.startswith("latest_"):
+            recorded = x[c].notna()
+            x[f"{c}_recorded"] = recorded.astype(float)
+            x[c] = x[c].where(recorded, UNRECORDED_VALUE.get(c[len("latest_") :], 0.0))
     return x
 
 
