@@ -114,7 +114,11 @@ def corrupt(d: Path) -> dict[tuple[str, str, str], int]:
 
 
 def _hashes(d: Path) -> dict[str, str]:
-    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(d.iterdir())}
+    return {
+        str(f.relative_to(d)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(d.rglob("*"))
+        if f.is_file()
+    }
 
 
 def test_generated_dataset_has_no_problems(synth_dir: Path) -> None:

@@ -113,6 +113,11 @@ def generate(
         say("writing Parquet files and truth")
         for name, table in tables.items():
             pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+        from careval.synthetic.surveys import write_surveys  # surveys/ and qualitative/
+
+        write_surveys(
+            tmp, s.seed, tables["mdg_meetings"].to_pandas(), tables["mdg_attendance"].to_pandas()
+        )
         truth = _truth(s, pop, em, tables)
         pq.write_table(
             _true_risk(s, pop, em, pid, death_day), tmp / "true_risk.parquet", compression="zstd"

@@ -1,0 +1,111 @@
+"""``careval transcripts`` and ``careval qda``: MDG utterance analysis and thematic coding.
+
+Kept light at import (``careval.cli`` imports this module when it starts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def transcripts(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Transcript files (.txt, .csv) or directories of them")
+    ],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results")],
+    attendance: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of meeting_id, role, attendees (default: a directory's attendance.csv)"
+        ),
+    ] = None,
+    protect: Annotated[
+        bool, typer.Option("--protect", help="Disclosure control: suppress and round counts")
+    ] = False,
+) -> None:
+    """Utterances and words by participant type, chi-square tests, turn matrix, levels."""
+    from careval.cli import _write_json, out
+    from careval.qualitative.transcripts import transcripts_from_paths
+
+    result = transcripts_from_paths(paths, attendance)
+    _write_json(json_out, result.to_dict(protect))
+    top = result.overall.iloc[0]
+    out.print(
+        f"{len(result.meetings)} meetings, {int(result.overall['utterances'].sum()):,} "
+        f"utterances; most from {top['role']} ({100 * top['share_utterances']:.1f}%)",
+        highlight=False,
+    )
+
+
+def qda(
+    segments: Annotated[
+        Path, typer.Option(help="Coded segments: CSV, or a REFI-QDA project (.qdpx, .qde)")
+    ],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results")],
+    codebook: Annotated[
+        Path | None, typer.Option(help="Codebook: CSV (code, parent, description) or .qdc")
+    ] = None,
+    by: Annotated[str, typer.Option(help="Framework matrix columns: group or case")] = "group",
+    coder: Annotated[
+        str | None, typer.Option(help="Whose codings to count (default: first coder)")
+    ] = None,
+    coders: Annotated[
+        str | None, typer.Option(help="Two coders to compare, comma-separated")
+    ] = None,
+    group_variable: Annotated[
+        str, typer.Option(help="REFI-QDA case or source variable holding the group")
+    ] = "group",
+    export_qdpx: Annotated[Path | None, typer.Option(help="Write a REFI-QDA project")] = None,
+    export_qdc: Annotated[Path | None, typer.Option(help="Write a REFI-QDA codebook")] = None,
+    export_csv: Annotated[Path | None, typer.Option(help="Write the coded segments as CSV")] = None,
+    export_codebook_csv: Annotated[
+        Path | None, typer.Option(help="Write the codebook as CSV")
+    ] = None,
+    protect: Annotated[
+        bool, typer.Option("--protect", help="Disclosure control: suppress and round counts")
+    ] = False,
+) -> None:
+    """Code frequencies by group, framework matrix, co-occurrence and inter-coder agreement."""
+    from careval.cli import _names, _write_json, out
+    from careval.errors import ConfigError
+    from careval.qualitative import refi
+    from careval.qualitative.coding import analyse_coding
+    from careval.qualitative.evaluate import read_coding_inputs
+    from careval.surveys.common import write_atomic
+
+    pair = None
+    if coders is not None:
+        names = _names(coders)
+        if len(names) != 2:
+            raise ConfigError(f"--coders must name two coders, e.g. ann,bob; got {coders!r}")
+        pair = (names[0], names[1])
+    seg, book, warnings = read_coding_inputs(segments, codebook, group_variable)
+    result = analyse_coding(
+        seg, book, by=by, primary_coder=coder, coders=pair, source=str(segments)
+    )
+    result.warnings.extend(warnings)
+    exports: list[tuple[Path, bytes]] = []  # built (and validated) before anything is written
+    if export_qdc is not None:
+        exports.append((export_qdc, refi.codebook_xml(result.codebook)))
+    if export_csv is not None:
+        exports.append((export_csv, result.segments.to_csv(index=False).encode("utf-8")))
+    if export_codebook_csv is not None:
+        exports.append(
+            (export_codebook_csv, result.codebook.to_frame().to_csv(index=False).encode("utf-8"))
+        )
+    _write_json(json_out, result.to_dict(protect))
+    for path, data in exports:
+        write_atomic(path, data)
+    if export_qdpx is not None:
+        refi.write_project(export_qdpx, result.codebook, result.segments)
+    text = (
+        f"{result.segments['segment_id'].nunique():,} segments, {len(result.codebook.codes)} codes"
+    )
+    if result.agreement is not None:
+        o = result.agreement[result.agreement["code"] == "(overall)"].iloc[0]
+        if o["kappa"] is not None and o["alpha"] is not None:
+            text += f"; agreement kappa {o['kappa']:.3f}, alpha {o['alpha']:.3f}"
+    out.print(text, highlight=False)

@@ -1,0 +1,533 @@
+"""MDG meeting transcripts: who speaks, how much, after whom, and at what level.
+
+Input: one file per meeting, each utterance attributed to a participant type (role).
+
+- Plain text (``.txt``): one utterance per line as ``ROLE: words`` or ``ROLE [level]: words``;
+  a line starting with whitespace continues the utterance above; ``# key: value`` lines give the
+  meeting's ``meeting`` id (default: the file name), ``mdg`` and ``date``; other ``#`` lines and
+  blank lines are ignored.
+- CSV (``.csv``): columns ``role`` and ``text``, optionally ``level``; one row per utterance in
+  the order spoken.
+
+Roles are compared in lower case with spaces and hyphens as underscores (``Presenting GP`` is
+``presenting_gp``). ``level`` codes the discussion as ``individual`` (one patient's care),
+``collective`` (a group of patients or the team's practice) or ``system`` (services and how the
+organisations work together); it may be blank.
+
+An utterance is one line (a unit of meaning as the transcriber marked it); words are runs of
+letters, digits and apostrophes. Outputs: utterances and words per role per meeting and overall,
+a chi-square goodness-of-fit test of the utterance counts against equal shares across the roles
+present and, when attendance is given, against shares in proportion to the people attending in
+each role; a who-follows-whom turn matrix; and the share of coded utterances (and words) at each
+level.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from careval.errors import ConfigError
+from careval.surveys.common import (
+    bad_rows,
+    count_out,
+    raise_problems,
+    read_text_table,
+    records,
+    require_columns,
+    require_file,
+    share_out,
+)
+
+LEVELS: tuple[str, ...] = ("individual", "collective", "system")
+TRANSCRIPT_SUFFIXES = (".txt", ".csv")
+_LINE = re.compile(
+    r"^(?P<role>[A-Za-z][A-Za-z0-9 _/&-]{0,60}?)\s*(?:\[(?P<level>[^\]]*)\])?\s*:\s*(?P<text>.*)$"
+)
+_HEADER = re.compile(r"^#\s*(?P<key>meeting|mdg|date)\s*:\s*(?P<value>.+?)\s*$", re.I)
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+
+
+def normalise_role(text: str) -> str:
+    """``Presenting GP`` -> ``presenting_gp``."""
+    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+
+
+def word_count(text: str) -> int:
+    """Words in ``text``: runs of letters and digits, with inner apostrophes."""
+    return len(_WORD.findall(text))
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """One meeting: utterances in order (``role``, ``level``, ``text``, ``words``)."""
+
+    meeting: str
+    utterances: pd.DataFrame
+    path: Path
+    mdg: str = ""
+    date: str = ""
+
+
+def read_transcript(path: str | Path) -> Transcript:
+    """Read one transcript (``.txt`` or ``.csv``).
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, has lines that are not ``ROLE: words``, unknown level codes, or
+        no utterances; every problem is reported at once.
+    """
+    path = require_file(Path(path), "transcript")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path)
+    if suffix != ".txt":
+        raise ConfigError(f"{path}: transcripts must be .txt (ROLE: words lines) or .csv files")
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e})") from None
+    meta = {"meeting": path.stem, "mdg": "", "date": ""}
+    rows: list[dict[str, Any]] = []
+    bad: list[int] = []
+    bad_level: list[int] = []
+    for k, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("#"):
+            m = _HEADER.match(line.strip())
+            if m:
+                meta[m.group("key").lower()] = m.group("value")
+            continue
+        if line[0].isspace():
+            if rows:
+                rows[-1]["text"] += " " + line.strip()
+            else:
+                bad.append(k)
+            continue
+        m = _LINE.match(line)
+        if not m:
+            bad.append(k)
+            continue
+        level = (m.group("level") or "").strip().lower()
+        if level and level not in LEVELS:
+            bad_level.append(k)
+        rows.append(
+            {
+                "role": normalise_role(m.group("role")),
+                "level": level,
+                "text": m.group("text"),
+                "line": k,
+            }
+        )
+    problems = []
+    if bad:
+        problems.append(
+            f"{path}: {len(bad):,} line{'s' if len(bad) != 1 else ''} not in the form "
+            f"'ROLE: words' (or 'ROLE [level]: words'); e.g. line {bad[0]}: "
+            f"{lines[bad[0] - 1].strip()[:80]!r}; allowed: a role of letters, digits, spaces, "
+            "_ / & -, then a colon; indented lines continue the utterance above; # comments"
+        )
+    if bad_level:
+        problems.append(
+            f"{path}: {len(bad_level):,} utterance{'s' if len(bad_level) != 1 else ''} with an "
+            f"unknown level code; e.g. line {bad_level[0]}: "
+            f"{lines[bad_level[0] - 1].strip()[:80]!r}; allowed: {', '.join(LEVELS)} or none"
+        )
+    if not rows and not problems:
+        problems.append(f"{path}: no utterances found; expected lines such as 'CHAIR: Welcome'")
+    raise_problems(problems)
+    return _transcript(path, meta, rows)
+
+
+def _read_csv(path: Path) -> Transcript:
+    df = read_text_table(path)
+    require_columns(path, df, ["role", "text"], "a transcript needs role and text")
+    problems = []
+    role = df["role"].str.strip()
+    msg = bad_rows(path, df, "role", (role == "").to_numpy(), "is blank", "a participant role")
+    if msg:
+        problems.append(msg)
+    level = (
+        df["level"].str.strip().str.lower() if "level" in df.columns else pd.Series([""] * len(df))
+    )
+    msg = bad_rows(
+        path,
+        df,
+        "level",
+        (~level.isin([*LEVELS, ""])).to_numpy(),
+        "is not a level code",
+        f"{', '.join(LEVELS)} or blank",
+    )
+    if msg:
+        problems.append(msg)
+    if df.empty:
+        problems.append(f"{path}: no utterances (a header but no rows)")
+    raise_problems(problems)
+    meta = {"meeting": path.stem, "mdg": "", "date": ""}
+    for key in ("meeting", "mdg", "date"):
+        if key in df.columns and df[key].nunique() == 1:
+            meta[key] = str(df[key].iloc[0])
+    rows = [
+        {"role": normalise_role(r), "level": lv, "text": t, "line": i + 2}
+        for i, (r, lv, t) in enumerate(zip(role, level, df["text"], strict=True))
+    ]
+    return _transcript(path, meta, rows)
+
+
+def _transcript(path: Path, meta: dict[str, str], rows: list[dict[str, Any]]) -> Transcript:
+    frame = pd.DataFrame(rows, columns=["role", "level", "text", "line"])
+    frame["words"] = [word_count(t) for t in frame["text"]]
+    return Transcript(
+        meeting=str(meta["meeting"]),
+        utterances=frame,
+        path=path,
+        mdg=meta["mdg"],
+        date=meta["date"],
+    )
+
+
+def transcript_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files given, and the ``.txt``/``.csv`` files of directories given (sorted), attendance
+    files (``attendance.csv``) excepted."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(
+                f
+                for f in sorted(p.iterdir())
+                if f.suffix.lower() in TRANSCRIPT_SUFFIXES and f.name != ATTENDANCE_FILE
+            )
+        else:
+            out.append(p)
+    if not out:
+        raise ConfigError(
+            "no transcripts found; give .txt or .csv files, or directories holding them"
+        )
+    return out
+
+
+ATTENDANCE_FILE = "attendance.csv"
+
+
+def read_attendance(path: str | Path) -> pd.DataFrame:
+    """Attendance per meeting and role: a CSV with ``meeting_id``, ``role``, ``attendees``."""
+    path = require_file(Path(path), "attendance file")
+    df = read_text_table(path)
+    require_columns(path, df, ["meeting_id", "role", "attendees"])
+    n = pd.to_numeric(df["attendees"].str.strip(), errors="coerce")
+    bad = (n.isna() | (n < 0) | (n != n.round())).to_numpy()
+    raise_problems(
+        [
+            m
+            for m in [
+                bad_rows(path, df, "attendees", bad, "is not a whole number >= 0", "0, 1, 2, ...")
+            ]
+            if m
+        ]
+    )
+    return pd.DataFrame(
+        {
+            "meeting": df["meeting_id"].str.strip(),
+            "role": [normalise_role(r) for r in df["role"]],
+            "attendees": n.astype(int),
+        }
+    )
+
+
+@dataclass
+class TranscriptResult:
+    """Utterance analysis of a set of meeting transcripts.
+
+    Attributes
+    ----------
+    meetings : pandas.DataFrame
+        One row per meeting: ``meeting``, ``mdg``, ``date``, ``file``, ``utterances``, ``words``.
+    by_meeting : pandas.DataFrame
+        ``meeting``, ``role``, ``utterances``, ``words``, ``share_utterances``, ``share_words``.
+    overall : pandas.DataFrame
+        ``role``, ``utterances``, ``words``, ``share_utterances``, ``share_words``, and with
+        attendance ``attendees`` (people attending, summed over meetings) and
+        ``share_attendees``; sorted by utterances, largest first.
+    tests : list of dict
+        Chi-square goodness-of-fit tests: ``against`` ("equal shares" or "attendance"),
+        ``statistic``, ``dof``, ``p_value``, ``roles``, ``observed``, ``expected``, ``n``.
+    turns : pandas.DataFrame
+        Who follows whom: rows the earlier speaker's role, columns the next speaker's role.
+    levels : pandas.DataFrame or None
+        ``level``, ``utterances``, ``share_utterances``, ``words``, ``share_words`` over coded
+        utterances; None when no utterance is coded.
+    warnings : list of str
+    """
+
+    meetings: pd.DataFrame
+    by_meeting: pd.DataFrame
+    overall: pd.DataFrame
+    tests: list[dict[str, Any]]
+    turns: pd.DataFrame
+    levels: pd.DataFrame | None
+    warnings: list[str] = field(default_factory=list)
+
+    def tidy(self) -> pd.DataFrame:
+        """The overall table, one row per role."""
+        return self.overall.copy()
+
+    def summary(self) -> str:
+        """Plain text: shares of utterances by role and the tests."""
+        lines = [
+            f"{len(self.meetings)} meetings, {int(self.meetings['utterances'].sum()):,} utterances"
+        ]
+        for r in self.overall.itertuples():
+            lines.append(f"  {r.role}: {100 * r.share_utterances:.1f}% of utterances")
+        for t in self.tests:
+            lines.append(
+                f"  chi-square against {t['against']}: {t['statistic']:.1f} on {t['dof']} df, "
+                f"p = {t['p_value']:.3g}"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self, protect: bool) -> dict[str, Any]:
+        """JSON-ready block; with ``protect`` counts are protected and small shares withheld."""
+        total = int(self.overall["utterances"].sum())
+
+        def table(df: pd.DataFrame, counts: tuple[str, ...], base: int) -> list[dict]:
+            """Rows with counts protected and shares (of ``base`` people) withheld if small."""
+            out = []
+            for rec in records(df):
+                for c in counts:
+                    if rec.get(c) is not None:
+                        rec[c] = count_out(rec[c], protect)
+                for k in [k for k in rec if k.startswith("share_")]:
+                    rec[k] = share_out(rec[k], base, protect)
+                out.append(rec)
+            return out
+
+        per_meeting_total = self.by_meeting.groupby("meeting")["utterances"].transform("sum")
+        bm = self.by_meeting.assign(_base=per_meeting_total)
+        by_meeting = []
+        for rec in records(bm):
+            base = int(rec.pop("_base"))
+            rec["utterances"] = count_out(rec["utterances"], protect)
+            rec["words"] = count_out(rec["words"], protect)
+            rec["share_utterances"] = share_out(rec["share_utterances"], base, protect)
+            rec["share_words"] = share_out(rec["share_words"], base, protect)
+            by_meeting.append(rec)
+        turns = {
+            str(a): {str(b): count_out(int(v), protect) for b, v in row.items()}
+            for a, row in self.turns.iterrows()
+        }
+        levels: dict[str, Any] | None = None
+        if self.levels is not None:
+            coded = int(self.levels["utterances"].sum())
+            level_rows = []
+            for rec in records(self.levels):
+                rec["utterances"] = count_out(rec["utterances"], protect)
+                rec["words"] = count_out(rec["words"], protect)
+                rec["share_utterances"] = share_out(rec["share_utterances"], coded, protect)
+                rec["share_words"] = share_out(rec["share_words"], coded, protect)
+                level_rows.append(rec)
+            levels = {
+                "n_coded_utterances": count_out(coded, protect),
+                "share_of_utterances_coded": share_out(
+                    coded / total if total else None, total, protect
+                ),
+                "levels": level_rows,
+            }
+        return {
+            "method": "utterances = transcript lines attributed to a participant type; "
+            "chi-square goodness of fit (scipy.stats.chisquare) against equal shares and against "
+            "attendance",
+            "n_meetings": len(self.meetings),
+            "n_utterances": count_out(total, protect),
+            "meetings": table(self.meetings, ("utterances", "words"), total),
+            "overall": table(self.overall, ("utterances", "words", "attendees"), total),
+            "by_meeting": by_meeting,
+            "tests": [
+                {
+                    **t,
+                    "observed": [count_out(v, protect) for v in t["observed"]],
+                    "n": count_out(t["n"], protect),
+                }
+                for t in self.tests
+            ],
+            "turns": turns,
+            "levels": levels,
+            "warnings": list(self.warnings),
+        }
+
+
+def analyse_transcripts(
+    transcripts: list[Transcript], attendance: pd.DataFrame | None = None
+) -> TranscriptResult:
+    """Utterances and words by participant type, tests, turn matrix and discussion levels.
+
+    Parameters
+    ----------
+    transcripts : list of Transcript
+        One per meeting (meeting ids must be distinct).
+    attendance : pandas.DataFrame, optional
+        ``meeting``, ``role``, ``attendees`` (from :func:`read_attendance`); meetings without
+        attendance rows are left out of the test against attendance (with a warning).
+
+    Returns
+    -------
+    TranscriptResult
+    """
+    from scipy import stats
+
+    if not transcripts:
+        raise ConfigError("no transcripts to analyse")
+    ids = [t.meeting for t in transcripts]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        files = [str(t.path) for t in transcripts if t.meeting == dup[0]]
+        raise ConfigError(f"meeting ids must be distinct; {dup[0]!r} is used by {', '.join(files)}")
+    warnings: list[str] = []
+    utt = pd.concat(
+        [t.utterances.assign(meeting=t.meeting) for t in transcripts], ignore_index=True
+    )
+    meetings = pd.DataFrame(
+        {
+            "meeting": ids,
+            "mdg": [t.mdg for t in transcripts],
+            "date": [t.date for t in transcripts],
+            "file": [t.path.name for t in transcripts],
+            "utterances": [len(t.utterances) for t in transcripts],
+            "words": [int(t.utterances["words"].sum()) for t in transcripts],
+        }
+    )
+    grp = (
+        utt.groupby(["meeting", "role"], sort=False)
+        .agg(utterances=("text", "size"), words=("words", "sum"))
+        .reset_index()
+    )
+    tot = grp.groupby("meeting")[["utterances", "words"]].transform("sum")
+    grp["share_utterances"] = grp["utterances"] / tot["utterances"]
+    grp["share_words"] = grp["words"] / tot["words"].where(tot["words"] > 0)
+    overall = utt.groupby("role").agg(utterances=("text", "size"), words=("words", "sum"))
+    overall["share_utterances"] = overall["utterances"] / overall["utterances"].sum()
+    overall["share_words"] = overall["words"] / max(int(overall["words"].sum()), 1)
+
+    tests = []
+    att_roles: list[str] = []
+    if attendance is not None:
+        att = attendance[attendance["meeting"].isin(ids)]
+        missing = sorted(set(ids) - set(att["meeting"]))
+        if missing:
+            warnings.append(
+                f"{len(missing)} meeting(s) without attendance, left out of the test against "
+                f"attendance: e.g. {missing[0]}"
+            )
+        people = att.groupby("role")["attendees"].sum()
+        overall = overall.join(people.rename("attendees"), how="outer").fillna(
+            {
+                "utterances": 0,
+                "words": 0,
+                "share_utterances": 0.0,
+                "share_words": 0.0,
+                "attendees": 0,
+            }
+        )
+        overall["attendees"] = overall["attendees"].astype(int)
+        overall["share_attendees"] = overall["attendees"] / max(int(people.sum()), 1)
+        with_att = utt[utt["meeting"].isin(set(att["meeting"]))]
+        obs = with_att.groupby("role").size().reindex(people.index, fill_value=0)
+        silent_speakers = sorted(set(with_att["role"]) - set(people[people > 0].index))
+        if silent_speakers:
+            warnings.append(
+                "roles that speak but have no attendance recorded, left out of the test against "
+                f"attendance: {', '.join(silent_speakers)}"
+            )
+        present = people[people > 0].index
+        o = obs.reindex(present).to_numpy(float)
+        e_share = people.reindex(present).to_numpy(float)
+        if len(present) >= 2 and o.sum() > 0:
+            expected = e_share / e_share.sum() * o.sum()
+            res = stats.chisquare(o, expected)
+            tests.append(_test("attendance", present, o, expected, res))
+        att_roles = list(present)
+    overall["utterances"] = overall["utterances"].astype(int)
+    overall["words"] = overall["words"].astype(int)
+    overall = overall.sort_values(["utterances", "words"], ascending=False).reset_index()
+    overall = overall.rename(columns={"index": "role"})
+
+    roles = sorted(set(utt["role"]) | set(att_roles))
+    obs_all = utt.groupby("role").size().reindex(roles, fill_value=0).to_numpy(float)
+    if len(roles) >= 2:
+        expected = np.full(len(roles), obs_all.sum() / len(roles))
+        res = stats.chisquare(obs_all, expected)
+        tests.insert(0, _test("equal shares", roles, obs_all, expected, res))
+
+    prev = utt.groupby("meeting", sort=False)["role"].shift(1)
+    pairs = pd.DataFrame({"from": prev, "to": utt["role"]}).dropna()
+    order = list(overall["role"])
+    turns = (
+        pd.crosstab(pairs["from"], pairs["to"])
+        .reindex(index=order, columns=order, fill_value=0)
+        .astype(int)
+    )
+    turns.index.name, turns.columns.name = "from", "to"
+
+    levels = None
+    coded = utt[utt["level"] != ""]
+    if len(coded):
+        lv = coded.groupby("level").agg(utterances=("text", "size"), words=("words", "sum"))
+        lv = lv.reindex(list(LEVELS), fill_value=0)
+        lv["share_utterances"] = lv["utterances"] / lv["utterances"].sum()
+        lv["share_words"] = lv["words"] / max(int(lv["words"].sum()), 1)
+        levels = lv.reset_index().rename(columns={"index": "level"})[
+            ["level", "utterances", "share_utterances", "words", "share_words"]
+        ]
+        if len(coded) < len(utt):
+            warnings.append(
+                f"{len(utt) - len(coded):,} of {len(utt):,} utterances carry no level code; "
+                "level shares are of coded utterances"
+            )
+    return TranscriptResult(
+        meetings=meetings,
+        by_meeting=grp,
+        overall=overall,
+        tests=tests,
+        turns=turns,
+        levels=levels,
+        warnings=warnings,
+    )
+
+
+def _test(against: str, roles: Iterable[str], o: np.ndarray, e: np.ndarray, res: Any) -> dict:
+    return {
+        "against": against,
+        "test": "chi-square goodness of fit",
+        "statistic": float(res.statistic),
+        "dof": len(o) - 1,
+        "p_value": float(res.pvalue),
+        "roles": [str(r) for r in roles],
+        "observed": [int(v) for v in o],
+        "expected": [round(float(v), 3) for v in e],
+        "n": int(o.sum()),
+    }
+
+
+def transcripts_from_paths(
+    paths: Iterable[str | Path], attendance: str | Path | None = None
+) -> TranscriptResult:
+    """Read transcript files or directories (and an attendance CSV) and analyse them.
+
+    A directory's own ``attendance.csv`` is used when no attendance file is given.
+    """
+    paths = list(paths)
+    files = transcript_files(paths)
+    if attendance is None:
+        for p in map(Path, paths):
+            if p.is_dir() and (p / ATTENDANCE_FILE).is_file():
+                attendance = p / ATTENDANCE_FILE
+                break
+    att = read_attendance(attendance) if attendance is not None else None
+    return analyse_transcripts([read_transcript(f) for f in files], att)

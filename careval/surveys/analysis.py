@@ -1,0 +1,676 @@
+"""Survey summaries: response rates, item distributions, share agreeing, group comparisons.
+
+Methods
+-------
+- Every answer is one of: a substantive answer (a code of the scale), "don't know" (answered
+  but without an opinion), user-missing (a code declared missing by the file or the scale, such
+  as 9 "No answer") or blank (system missing). The share agreeing is agreeing answers over
+  substantive answers: "don't know" and missing are left out of the denominator and reported
+  apart.
+- Confidence intervals are Wilson score intervals (95%). With weights the proportion is
+  weighted and the interval uses Kish's effective sample size ``(sum w)^2 / sum w^2``; with a
+  finite population of size N that sample size is divided by ``(N - n) / (N - 1)`` (n the
+  respondents answering), so a census (n = N) has no sampling error.
+- Groups are compared with Pearson's chi-square test of independence (no continuity correction)
+  when every expected count is at least 5, otherwise with Fisher's exact test (2 x 2 tables) or
+  the Fisher-Freeman-Halton exact test by Monte Carlo (larger tables; 9,999 random tables, fixed
+  seed). Tests use unweighted counts; with weights this is said in the warnings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from careval.surveys.common import bad_rows, code_text, raise_problems
+from careval.surveys.definition import Question, Scale, SurveyDefinition
+from careval.surveys.readers import Responses, read_responses
+
+Z95 = 1.959963984540054
+NO_GROUP = "(no group)"
+MIN_EXPECTED = 5.0
+MONTE_CARLO_TABLES = 9_999
+MONTE_CARLO_SEED = 20111
+
+
+def wilson_interval(p: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a proportion ``p`` from an (effective) sample size ``n``.
+
+    Parameters
+    ----------
+    p : float
+        Observed proportion, 0 to 1.
+    n : float
+        Sample size (may be an effective, non-integer size); ``inf`` gives ``(p, p)``.
+    z : float
+        Normal quantile (1.96 for 95%).
+
+    Returns
+    -------
+    tuple of float
+        Lower and upper limits.
+
+    Examples
+    --------
+    >>> [round(x, 4) for x in wilson_interval(0.5, 100)]
+    [0.4038, 0.5962]
+    """
+    if n <= 0 or not math.isfinite(p):
+        return (math.nan, math.nan)
+    if math.isinf(n):
+        return (p, p)
+    z2 = z * z
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def effective_n(weights: np.ndarray, population: int | None = None) -> float:
+    """Kish's effective sample size, divided by the finite population correction if given."""
+    w = np.asarray(weights, float)
+    if w.size == 0 or w.sum() <= 0:
+        return 0.0
+    n_eff = float(w.sum() ** 2 / (w**2).sum())
+    if population:
+        n = w.size
+        if n >= population:
+            return math.inf
+        n_eff /= (population - n) / (population - 1)
+    return n_eff
+
+
+@dataclass
+class SurveyResult:
+    """One survey summarised.
+
+    Attributes
+    ----------
+    definition : SurveyDefinition
+    n_responses : int
+    response_rates : pandas.DataFrame
+        ``group``, ``label``, ``invited``, ``responded``, ``response_rate`` (None when the number
+        invited is not known); the last row is ``group == "all"``.
+    items : pandas.DataFrame
+        One row per likert or choice question: ``question``, ``text``, ``type``,
+        ``n_respondents``, ``n_valid`` (substantive answers), ``n_agree``, ``share_agree``,
+        ``ci_low``, ``ci_high`` (Wilson 95%), ``n_dont_know``, ``share_dont_know`` (of those
+        answering, don't know included), ``n_user_missing``, ``n_blank``, ``n_effective``.
+    distribution : pandas.DataFrame
+        Per question and category: ``question``, ``code``, ``label``, ``kind`` (answer,
+        dont_know, user_missing, blank), ``role`` (agree, disagree, neutral, other), ``count``,
+        ``weighted``, ``share_of_valid`` (answers only), ``share_of_respondents``.
+    by_group : pandas.DataFrame
+        Share agreeing per question and group: ``question``, ``group``, ``label``, ``n_valid``,
+        ``n_agree``, ``share_agree``, ``ci_low``, ``ci_high``.
+    comparisons : pandas.DataFrame
+        Per question: ``question``, ``test``, ``statistic``, ``dof``, ``p_value``, ``n``,
+        ``min_expected``, ``table`` (the rows x columns counted), ``note``.
+    open_text : pandas.DataFrame
+        Non-blank answers to open questions: ``question``, ``respondent``, ``group``, ``text``.
+    warnings : list of str
+    """
+
+    definition: SurveyDefinition
+    n_responses: int
+    response_rates: pd.DataFrame
+    items: pd.DataFrame
+    distribution: pd.DataFrame
+    by_group: pd.DataFrame
+    comparisons: pd.DataFrame
+    open_text: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The survey's short name."""
+        return self.definition.name
+
+    def tidy(self) -> pd.DataFrame:
+        """The item table (one row per question)."""
+        return self.items.copy()
+
+    def summary(self) -> str:
+        """Plain-text summary: response rate and share agreeing per item."""
+        overall = self.response_rates.iloc[-1]
+        rate = overall["response_rate"]
+        head = f"{self.definition.title}: {self.n_responses:,} responses"
+        if rate is not None and not pd.isna(rate):
+            head += f" of {int(overall['invited']):,} invited ({100 * rate:.1f}%)"
+        lines = [head]
+        for r in self.items.itertuples():
+            if pd.isna(r.share_agree):
+                continue
+            lines.append(
+                f"  {r.question}: {100 * r.share_agree:.1f}% agree "
+                f"(95% CI {100 * r.ci_low:.1f} to {100 * r.ci_high:.1f}; n={r.n_valid})"
+            )
+        return "\n".join(lines)
+
+
+def analyse(defn: SurveyDefinition, responses: Responses | None = None) -> SurveyResult:
+    """Summarise one survey.
+
+    Parameters
+    ----------
+    defn : SurveyDefinition
+    responses : Responses, optional
+        Already-read responses (default: read ``defn.data``).
+
+    Returns
+    -------
+    SurveyResult
+
+    Raises
+    ------
+    ConfigError
+        With every problem found in the file at once: answers outside a scale, unknown groups,
+        weights that are not positive numbers.
+    """
+    resp = responses if responses is not None else read_responses(defn)
+    df = resp.frame
+    problems: list[str] = []
+    groups, group_labels = _groups(defn, resp, problems)
+    weights = _weights(defn, resp, problems)
+    coded: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]] = {}
+    for q in defn.questions:
+        if q.type == "open":
+            continue
+        coded[q.id] = _code_question(q, defn.scales[q.scale or ""], resp, problems)
+    raise_problems(problems)
+
+    warnings: list[str] = []
+    if defn.weight:
+        warnings.append(
+            "group comparison tests use unweighted counts; shares and intervals are weighted"
+        )
+    rates = _response_rates(defn, groups, group_labels, warnings)
+    item_rows, dist_rows, group_rows, comp_rows = [], [], [], []
+    for q in defn.questions:
+        if q.type == "open":
+            continue
+        scale = defn.scales[q.scale or ""]
+        kind, codes, cats = coded[q.id]
+        item, dist = _item(q, scale, kind, codes, cats, weights, defn.population)
+        item_rows.append(item)
+        dist_rows.extend(dist)
+        if defn.group:
+            group_rows.extend(_by_group(q, scale, kind, codes, weights, groups, group_labels))
+            comp = _compare(q, scale, kind, codes, cats, groups)
+            if comp:
+                comp_rows.append(comp)
+    open_rows = []
+    ids = (
+        df[defn.respondent_id]
+        if defn.respondent_id
+        else pd.Series([str(i + 1) for i in range(len(df))])
+    )
+    for q in defn.questions:
+        if q.type != "open":
+            continue
+        text = df[q.column].astype(str).str.strip()
+        for i in np.flatnonzero((text != "").to_numpy()):
+            if resp.is_user_missing(q.column, text.iloc[i]):
+                continue
+            open_rows.append(
+                {
+                    "question": q.id,
+                    "respondent": str(ids.iloc[i]),
+                    "group": group_labels.get(groups[i], groups[i]),
+                    "text": text.iloc[i],
+                }
+            )
+    return SurveyResult(
+        definition=defn,
+        n_responses=len(df),
+        response_rates=rates,
+        items=pd.DataFrame(item_rows, columns=_ITEM_COLUMNS),
+        distribution=pd.DataFrame(dist_rows, columns=_DIST_COLUMNS),
+        by_group=pd.DataFrame(group_rows, columns=_GROUP_COLUMNS),
+        comparisons=pd.DataFrame(comp_rows, columns=_COMP_COLUMNS),
+        open_text=pd.DataFrame(open_rows, columns=["question", "respondent", "group", "text"]),
+        warnings=warnings,
+    )
+
+
+_ITEM_COLUMNS = [
+    "question",
+    "text",
+    "type",
+    "n_respondents",
+    "n_valid",
+    "n_agree",
+    "share_agree",
+    "ci_low",
+    "ci_high",
+    "n_dont_know",
+    "share_dont_know",
+    "n_user_missing",
+    "n_blank",
+    "n_effective",
+]
+_DIST_COLUMNS = [
+    "question",
+    "code",
+    "label",
+    "kind",
+    "role",
+    "count",
+    "weighted",
+    "share_of_valid",
+    "share_of_respondents",
+]
+_GROUP_COLUMNS = [
+    "question",
+    "group",
+    "label",
+    "n_valid",
+    "n_agree",
+    "share_agree",
+    "ci_low",
+    "ci_high",
+]
+_COMP_COLUMNS = [
+    "question",
+    "test",
+    "statistic",
+    "dof",
+    "p_value",
+    "n",
+    "min_expected",
+    "table",
+    "note",
+]
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+def _groups(
+    defn: SurveyDefinition, resp: Responses, problems: list[str]
+) -> tuple[np.ndarray, dict[str, str]]:
+    """Each respondent's group code, and code -> label."""
+    n = len(resp.frame)
+    if not defn.group:
+        return np.full(n, NO_GROUP, dtype=object), {NO_GROUP: NO_GROUP}
+    raw = resp.frame[defn.group].astype(str).str.strip().to_numpy(object)
+    file_labels = resp.value_labels.get(defn.group, {})
+    labels: dict[str, str] = {}
+    lookup: dict[str, str] = {}
+    if defn.groups:
+        for g in defn.groups:
+            labels[g.code] = g.label
+            for key in (g.code, g.label, file_labels.get(g.code, "")):
+                if key:
+                    lookup[key.casefold()] = g.code
+    else:
+        values = sorted({v for v in raw if v}, key=_sort_key)
+        for v in values:
+            labels[v] = file_labels.get(v, v)
+            lookup[v.casefold()] = v
+            lookup[labels[v].casefold()] = v
+    out = np.empty(n, dtype=object)
+    bad = np.zeros(n, bool)
+    for i, v in enumerate(raw):
+        if v == "" or resp.is_user_missing(defn.group, v):
+            out[i] = NO_GROUP
+            continue
+        code = lookup.get(v.casefold()) or lookup.get(file_labels.get(v, "").casefold())
+        if code is None:
+            bad[i] = True
+            out[i] = NO_GROUP
+        else:
+            out[i] = code
+    msg = bad_rows(
+        resp.path,
+        resp.frame,
+        defn.group,
+        bad,
+        "has a value that is not one of the survey's groups",
+        ", ".join(f"{g.code} ({g.label})" for g in defn.groups) + ", or blank",
+    )
+    if msg:
+        problems.append(msg)
+    if (out == NO_GROUP).any():
+        labels[NO_GROUP] = NO_GROUP
+    return out, labels
+
+
+def _weights(defn: SurveyDefinition, resp: Responses, problems: list[str]) -> np.ndarray:
+    n = len(resp.frame)
+    if not defn.weight:
+        return np.ones(n)
+    raw = resp.frame[defn.weight].astype(str).str.strip()
+    w = pd.to_numeric(raw.mask(raw == ""), errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(w) | (w <= 0)
+    msg = bad_rows(
+        resp.path,
+        resp.frame,
+        defn.weight,
+        bad,
+        "is not a positive number",
+        "numbers above 0 such as 1.25",
+    )
+    if msg:
+        problems.append(msg)
+    return np.where(bad, 1.0, w)
+
+
+def _categories(scale: Scale, resp: Responses, column: str) -> list[tuple[str, str]]:
+    """(code, label) of the scale's substantive answers in display order."""
+    file_labels = resp.value_labels.get(column, {})
+    if scale.labels:  # the definition lists the categories: nothing else is allowed
+        cats = list(scale.labels)
+    else:  # every code labelled in the file, declared in the scale or seen in the data
+        seen = {code_text(v) for v in resp.frame[column]} - {""}
+        declared = set(scale.agree) | set(scale.disagree) | set(file_labels)
+        labelled = {lab.casefold() for lab in file_labels.values()}
+        seen = {c for c in seen if c.casefold() not in labelled}  # labels written as text
+        cats = [(c, file_labels.get(c, c)) for c in sorted(seen | declared, key=_sort_key)]
+    skip = set(scale.dont_know) | set(scale.missing)
+    return [(c, lab) for c, lab in cats if c not in skip and not resp.is_user_missing(column, c)]
+
+
+def _code_question(
+    q: Question, scale: Scale, resp: Responses, problems: list[str]
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """Per respondent: kind (answer/dont_know/user_missing/blank) and the answer code."""
+    cats = _categories(scale, resp, q.column)
+    file_labels = resp.value_labels.get(q.column, {})
+    lookup: dict[str, str] = {}
+    for c, lab in cats:
+        lookup[c.casefold()] = c
+        lookup[lab.casefold()] = c
+    dk = {c.casefold() for c in scale.dont_know}
+    dk |= {lab.casefold() for c, lab in scale.labels if c in scale.dont_know}
+    dk |= {lab.casefold() for c, lab in file_labels.items() if c in scale.dont_know}
+    miss = {c.casefold() for c in scale.missing}
+    raw = [code_text(v) for v in resp.frame[q.column]]
+    n = len(raw)
+    kind = np.empty(n, dtype=object)
+    codes = np.full(n, "", dtype=object)
+    bad = np.zeros(n, bool)
+    for i, v in enumerate(raw):
+        key = v.casefold()
+        if v == "":
+            kind[i] = "blank"
+        elif key in miss or resp.is_user_missing(q.column, v):
+            kind[i] = "user_missing"
+        elif key in dk:
+            kind[i] = "dont_know"
+        elif key in lookup:
+            kind[i], codes[i] = "answer", lookup[key]
+        else:
+            kind[i], bad[i] = "blank", True
+    allowed = ", ".join(f"{c} ({lab})" if lab != c else c for c, lab in cats)
+    extra = [*scale.dont_know, *scale.missing]
+    if extra:
+        allowed += ", " + ", ".join(extra)
+    msg = bad_rows(
+        resp.path,
+        resp.frame,
+        q.column,
+        bad,
+        f"has answers outside scale {scale.name!r} (question {q.id!r})",
+        (allowed or "(no categories)") + ", or blank",
+    )
+    if msg:
+        problems.append(msg)
+    return kind, codes, cats
+
+
+# ----------------------------------------------------------------------------------- summaries
+
+
+def _response_rates(
+    defn: SurveyDefinition,
+    groups: np.ndarray,
+    labels: dict[str, str],
+    warnings: list[str],
+) -> pd.DataFrame:
+    rows = []
+    if defn.group:
+        listed = [g.code for g in defn.groups] or [k for k in labels if k != NO_GROUP]
+        invited = {g.code: g.invited for g in defn.groups}
+        if NO_GROUP in labels:
+            listed.append(NO_GROUP)
+        for code in listed:
+            n = int((groups == code).sum())
+            inv = invited.get(code)
+            rows.append((code, labels.get(code, code), inv, n, n / inv if inv else None))
+            if inv is not None and n > inv:
+                warnings.append(
+                    f"group {code!r}: {n} responses but {inv} invited; check the numbers invited"
+                )
+    total = defn.total_invited
+    n_all = len(groups)
+    rows.append(("all", "All respondents", total, n_all, n_all / total if total else None))
+    if total is not None and n_all > total:
+        warnings.append(f"{n_all} responses but {total} invited; check the number invited")
+    return pd.DataFrame(rows, columns=["group", "label", "invited", "responded", "response_rate"])
+
+
+def _role(scale: Scale, code: str) -> str:
+    if code in scale.agree:
+        return "agree"
+    if code in scale.disagree:
+        return "disagree"
+    if scale.agree and not scale.disagree:
+        return "disagree"  # e.g. "No" on a yes/no item: every other answer is not agreeing
+    if scale.agree:
+        return "neutral"
+    return "other"
+
+
+def _item(
+    q: Question,
+    scale: Scale,
+    kind: np.ndarray,
+    codes: np.ndarray,
+    cats: list[tuple[str, str]],
+    weights: np.ndarray,
+    population: int | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    n_resp = len(kind)
+    valid = kind == "answer"
+    w_valid = weights[valid]
+    n_valid = int(valid.sum())
+    n_dk = int((kind == "dont_know").sum())
+    agree = valid & np.isin(codes, list(scale.agree))
+    share = ci = None
+    n_eff = effective_n(w_valid, population) if n_valid else 0.0
+    if scale.agree and n_valid:
+        share = float(weights[agree].sum() / w_valid.sum())
+        ci = wilson_interval(share, n_eff)
+    item = {
+        "question": q.id,
+        "text": q.text,
+        "type": q.type,
+        "n_respondents": n_resp,
+        "n_valid": n_valid,
+        "n_agree": int(agree.sum()) if scale.agree else None,
+        "share_agree": share,
+        "ci_low": ci[0] if ci else None,
+        "ci_high": ci[1] if ci else None,
+        "n_dont_know": n_dk,
+        "share_dont_know": n_dk / (n_valid + n_dk) if n_valid + n_dk else None,
+        "n_user_missing": int((kind == "user_missing").sum()),
+        "n_blank": int((kind == "blank").sum()),
+        "n_effective": n_eff if math.isfinite(n_eff) else None,
+    }
+    dist = []
+    for c, lab in cats:
+        hit = valid & (codes == c)
+        dist.append(
+            {
+                "question": q.id,
+                "code": c,
+                "label": lab,
+                "kind": "answer",
+                "role": _role(scale, c),
+                "count": int(hit.sum()),
+                "weighted": float(weights[hit].sum()),
+                "share_of_valid": float(weights[hit].sum() / w_valid.sum()) if n_valid else None,
+                "share_of_respondents": float(hit.sum() / n_resp),
+            }
+        )
+    dk_label = dict(scale.labels).get(scale.dont_know[0], "Don't know") if scale.dont_know else ""
+    for k, code, lab in (
+        ("dont_know", ",".join(scale.dont_know), dk_label or "Don't know"),
+        ("user_missing", ",".join(scale.missing), "Missing (coded)"),
+        ("blank", "", "No answer (blank)"),
+    ):
+        hit = kind == k
+        dist.append(
+            {
+                "question": q.id,
+                "code": code,
+                "label": lab,
+                "kind": k,
+                "role": "none",
+                "count": int(hit.sum()),
+                "weighted": float(weights[hit].sum()),
+                "share_of_valid": None,
+                "share_of_respondents": float(hit.sum() / n_resp),
+            }
+        )
+    return item, dist
+
+
+def _by_group(
+    q: Question,
+    scale: Scale,
+    kind: np.ndarray,
+    codes: np.ndarray,
+    weights: np.ndarray,
+    groups: np.ndarray,
+    labels: dict[str, str],
+) -> list[dict[str, Any]]:
+    if not scale.agree:
+        return []
+    rows = []
+    for g, lab in labels.items():
+        valid = (kind == "answer") & (groups == g)
+        n = int(valid.sum())
+        agree = valid & np.isin(codes, list(scale.agree))
+        share = float(weights[agree].sum() / weights[valid].sum()) if n else None
+        ci = wilson_interval(share, effective_n(weights[valid])) if share is not None else None
+        rows.append(
+            {
+                "question": q.id,
+                "group": g,
+                "label": lab,
+                "n_valid": n,
+                "n_agree": int(agree.sum()),
+                "share_agree": share,
+                "ci_low": ci[0] if ci else None,
+                "ci_high": ci[1] if ci else None,
+            }
+        )
+    return rows
+
+
+def contingency_test(table: np.ndarray) -> dict[str, Any]:
+    """Chi-square or Fisher test of independence for a table of counts (rows x columns).
+
+    Pearson's chi-square (no continuity correction) when every expected count is at least 5;
+    otherwise Fisher's exact test for a 2 x 2 table, or the Fisher-Freeman-Halton exact test by
+    Monte Carlo (9,999 tables, fixed seed) for a larger one.
+
+    Returns
+    -------
+    dict
+        ``test``, ``statistic`` (chi-square, or the odds ratio for 2 x 2 Fisher, or None),
+        ``dof``, ``p_value``, ``min_expected``.
+    """
+    from scipy import stats
+
+    t = np.asarray(table, dtype=np.int64)
+    expected = stats.contingency.expected_freq(t)
+    min_exp = float(expected.min())
+    if min_exp >= MIN_EXPECTED:
+        res = stats.chi2_contingency(t, correction=False)
+        return {
+            "test": "Pearson chi-square",
+            "statistic": float(res.statistic),
+            "dof": int(res.dof),
+            "p_value": float(res.pvalue),
+            "min_expected": min_exp,
+        }
+    if t.shape == (2, 2):
+        odds, p = stats.fisher_exact(t)
+        return {
+            "test": "Fisher's exact test",
+            "statistic": float(odds),
+            "dof": None,
+            "p_value": float(p),
+            "min_expected": min_exp,
+        }
+    method = stats.MonteCarloMethod(
+        n_resamples=MONTE_CARLO_TABLES, rng=np.random.default_rng(MONTE_CARLO_SEED)
+    )
+    res = stats.fisher_exact(t, method=method)
+    return {
+        "test": "Fisher-Freeman-Halton exact test (Monte Carlo, 9,999 tables)",
+        "statistic": None,
+        "dof": None,
+        "p_value": float(np.asarray(res.pvalue).ravel()[0]),  # scipy may return shape (1,)
+        "min_expected": min_exp,
+    }
+
+
+def _compare(
+    q: Question,
+    scale: Scale,
+    kind: np.ndarray,
+    codes: np.ndarray,
+    cats: list[tuple[str, str]],
+    groups: np.ndarray,
+) -> dict[str, Any] | None:
+    valid = (kind == "answer") & (groups != NO_GROUP)
+    gs = [g for g in dict.fromkeys(groups[valid])]
+    if scale.agree:
+        cols = ["agree", "not agree"]
+        is_agree = np.isin(codes, list(scale.agree))
+        table = np.array(
+            [
+                [
+                    int((valid & (groups == g) & is_agree).sum()),
+                    int((valid & (groups == g) & ~is_agree).sum()),
+                ]
+                for g in gs
+            ]
+        )
+    else:
+        cols = [c for c, _ in cats]
+        table = np.array(
+            [[int((valid & (groups == g) & (codes == c)).sum()) for c in cols] for g in gs]
+        ).reshape(len(gs), len(cols))
+    base = {"question": q.id, "n": int(valid.sum()), "note": ""}
+    if table.size:
+        keep = table.sum(axis=0) > 0
+        table, cols = table[:, keep], [c for c, k in zip(cols, keep, strict=True) if k]
+    if len(gs) < 2 or len(cols) < 2:
+        return {
+            **base,
+            "test": None,
+            "statistic": None,
+            "dof": None,
+            "p_value": None,
+            "min_expected": None,
+            "table": {"rows": gs, "columns": cols, "counts": table.tolist()},
+            "note": "not tested: fewer than two groups or answer categories with answers",
+        }
+    res = contingency_test(table)
+    return {**base, **res, "table": {"rows": gs, "columns": cols, "counts": table.tolist()}}
+
+
+def _sort_key(code: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(code), code)
+    except ValueError:
+        return (1, 0.0, code)

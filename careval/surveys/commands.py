@@ -1,0 +1,46 @@
+"""``careval survey``: response rates, item summaries and group comparisons from a definition.
+
+Kept light at import (``careval.cli`` imports this module when it starts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def survey(
+    definitions: Annotated[
+        list[Path],
+        typer.Argument(help="Survey definition TOML files, or directories of them"),
+    ],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results")],
+    open_text: Annotated[
+        Path | None,
+        typer.Option(help="Also write the open-text answers as segments CSV (for careval qda)"),
+    ] = None,
+    protect: Annotated[
+        bool, typer.Option("--protect", help="Disclosure control: suppress and round counts")
+    ] = False,
+) -> None:
+    """Summarise surveys: response rates, share agreeing with Wilson CIs, group tests."""
+    from careval.cli import _write_json, out
+    from careval.surveys.common import write_atomic
+    from careval.surveys.evaluate import analyse_definitions, definition_files
+
+    files = [f for d in definitions for f in definition_files(d)]
+    result = analyse_definitions(files)
+    payload = result.to_dict(protect)
+    csv = result.open_text().to_csv(index=False).encode("utf-8") if open_text else None
+    _write_json(json_out, payload)
+    if open_text is not None and csv is not None:
+        write_atomic(open_text, csv)
+    for s in result.surveys:
+        overall = s.response_rates.iloc[-1]
+        rate = overall["response_rate"]
+        text = f"{s.name}: {s.n_responses:,} responses"
+        if rate is not None and rate == rate:
+            text += f" ({100 * rate:.1f}% of {int(overall['invited']):,} invited)"
+        out.print(f"{text}, {len(s.items)} items", highlight=False)

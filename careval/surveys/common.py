@@ -1,0 +1,153 @@
+"""Helpers shared by the survey and qualitative readers: tables of text, problems, safe writes."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from careval.errors import ConfigError
+from careval.report.disclosure import SUPPRESSED, protect_count
+
+MIN_PERCENT_BASE = 8  # percentages from fewer people are withheld under disclosure control
+
+
+def require_file(path: Path, what: str = "file") -> Path:
+    """``path`` as a Path if it is an existing file, else a ConfigError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: {what} not found")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file")
+    return path
+
+
+def read_text_table(path: Path) -> pd.DataFrame:
+    """A CSV or XLSX file as text cells (blank cells as ""), headers stripped."""
+    path = require_file(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".xlsx":
+            df = pd.read_excel(path, dtype=str, engine="openpyxl").fillna("")
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ConfigError(f"{path}: the file is empty; expected a header row") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as e:
+        kind = "an Excel workbook (.xlsx)" if suffix == ".xlsx" else "CSV"
+        raise ConfigError(f"{path}: cannot be read as {kind} ({e})") from None
+    except Exception as e:  # openpyxl raises its own errors for broken workbooks
+        raise ConfigError(f"{path}: cannot be read ({type(e).__name__}: {e})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def require_columns(path: Path, df: pd.DataFrame, columns: Iterable[str], what: str = "") -> None:
+    """A ConfigError naming every missing column and the columns the file has."""
+    absent = [c for c in columns if c not in df.columns]
+    if absent:
+        have = ", ".join(map(repr, df.columns)) or "(no columns)"
+        raise ConfigError(
+            f"{path}: column{'s' if len(absent) > 1 else ''} not found: "
+            f"{', '.join(map(repr, absent))}{' (' + what + ')' if what else ''}; "
+            f"the file has: {have}"
+        )
+
+
+def bad_rows(
+    path: Path, df: pd.DataFrame, column: str, bad: np.ndarray, rule: str, allowed: str
+) -> str | None:
+    """``file: column: rule (n rows); allowed: ...; e.g. line k: ...`` or None when none bad."""
+    count = int(np.asarray(bad, bool).sum())
+    if not count:
+        return None
+    pos = int(np.argmax(bad))
+    row = ", ".join(f"{c}={df[c].iloc[pos]!r}" for c in df.columns[:6])
+    more = ", ..." if len(df.columns) > 6 else ""
+    return (
+        f"{path}: column {column!r} {rule} ({count:,} row{'s' if count != 1 else ''}); "
+        f"allowed: {allowed}; e.g. line {pos + 2}: {row}{more}"
+    )
+
+
+def raise_problems(problems: list[str]) -> None:
+    """Raise one ConfigError listing every problem (nothing when the list is empty)."""
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    raise ConfigError(
+        f"{len(problems)} problems in the input:\n" + "\n".join(f"  - {p}" for p in problems)
+    )
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and move it into place."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give a file name")
+    if not path.parent.exists():
+        raise ConfigError(f"{path}: the directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def count_out(n: int, protect: bool) -> int | str:
+    """A count as published: protected (1-7 as "*", others rounded to 5) when ``protect``."""
+    return protect_count(int(n)) if protect else int(n)
+
+
+def share_out(value: float | None, base: int, protect: bool, digits: int = 4) -> float | None:
+    """A proportion as published: withheld (None) under protection when ``base`` < 8."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if protect and base < MIN_PERCENT_BASE:
+        return None
+    return round(float(value), digits)
+
+
+def plain(v: Any) -> Any:
+    """A JSON-ready scalar: numpy to Python, NaN to None."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame rows as JSON-ready dicts."""
+    return [{k: plain(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
+
+
+def code_text(v: Any) -> str:
+    """A response value as a code string: 4.0 -> "4", " yes " -> "yes", missing -> ""."""
+    if v is None:
+        return ""
+    if isinstance(v, float | np.floating):
+        if not math.isfinite(float(v)):
+            return ""
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    text = str(v).strip()
+    try:
+        f = float(text)
+    except ValueError:
+        return text
+    return str(int(f)) if math.isfinite(f) and f.is_integer() and "e" not in text.lower() else text
+
+
+__all__ = ["SUPPRESSED"]

@@ -1,0 +1,430 @@
+"""Surveys of a dataset: ``evaluate_surveys(dataset_dir)``, the results block and report section.
+
+A dataset directory holds its surveys in ``surveys/``: one TOML definition per survey (see
+:mod:`careval.surveys.definition`), each naming its responses file beside it.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from careval.errors import ConfigError
+from careval.surveys.analysis import SurveyResult, analyse
+from careval.surveys.common import count_out, plain, share_out
+from careval.surveys.definition import load_definition
+
+SURVEYS_DIR = "surveys"
+METHOD = (
+    "Share agreeing = agreeing answers / substantive answers ('don't know' and missing apart); "
+    "Wilson 95% intervals (Kish effective n with weights; finite population correction when a "
+    "population is given); groups compared by Pearson chi-square when all expected counts >= 5, "
+    "else Fisher's exact (2x2) or Fisher-Freeman-Halton by Monte Carlo"
+)
+
+
+@dataclass
+class SurveysResult:
+    """All surveys of an evaluation, in the order of their definition files."""
+
+    surveys: list[SurveyResult]
+    warnings: list[str] = field(default_factory=list)
+
+    def tidy(self) -> pd.DataFrame:
+        """Every item of every survey, one row each, with a ``survey`` column first."""
+        parts = [s.items.assign(survey=s.name) for s in self.surveys]
+        if not parts:
+            return pd.DataFrame()
+        out = pd.concat(parts, ignore_index=True)
+        return out[["survey", *[c for c in out.columns if c != "survey"]]]
+
+    def summary(self) -> str:
+        """Plain-text summary of every survey."""
+        return "\n\n".join(s.summary() for s in self.surveys)
+
+    def open_text(self) -> pd.DataFrame:
+        """Open-text answers as uncoded segments for the qualitative layer.
+
+        Columns ``segment_id``, ``document`` (survey/question), ``case`` (respondent),
+        ``group``, ``coder`` and ``code`` (blank: not yet coded), ``text``: the coded-segments
+        CSV that :func:`careval.qualitative.coding.read_segments_csv` and ``careval qda`` read.
+        """
+        rows = []
+        for s in self.surveys:
+            for r in s.open_text.itertuples():
+                rows.append(
+                    {
+                        "segment_id": f"{s.name}-{r.question}-{r.respondent}",
+                        "document": f"{s.name}/{r.question}",
+                        "case": r.respondent,
+                        "group": r.group,
+                        "coder": "",
+                        "code": "",
+                        "text": r.text,
+                    }
+                )
+        cols = ["segment_id", "document", "case", "group", "coder", "code", "text"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def to_dict(self, protect: bool) -> dict[str, Any]:
+        """The ``surveys`` block of results.json.
+
+        Parameters
+        ----------
+        protect : bool
+            Disclosure control: counts 1-7 as "*", others rounded to 5, shares from fewer than
+            8 people withheld (None), open-text answers withheld (only their number is given).
+        """
+        return {
+            "method": METHOD,
+            "disclosure_control": bool(protect),
+            "surveys": {s.name: survey_to_dict(s, protect) for s in self.surveys},
+            "warnings": list(self.warnings),
+        }
+
+
+def analyse_definitions(paths: list[Path]) -> SurveysResult:
+    """Read and summarise every survey definition in ``paths`` (TOML files)."""
+    results = []
+    for p in paths:
+        results.append(analyse(load_definition(p)))
+    names = [r.name for r in results]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"survey names must be distinct; repeated: {', '.join(dup)}")
+    return SurveysResult(results, [f"{r.name}: {w}" for r in results for w in r.warnings])
+
+
+def definition_files(path: Path) -> list[Path]:
+    """A TOML file itself, or the ``*.toml`` files of a directory (sorted)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.toml"))
+        if not files:
+            raise ConfigError(f"{path}: no survey definitions (*.toml) in this directory")
+        return files
+    if not path.exists():
+        raise ConfigError(f"{path}: survey definition not found")
+    return [path]
+
+
+def evaluate_surveys(dataset_dir: Path) -> SurveysResult | None:
+    """Summarise the surveys of a dataset directory (``surveys/*.toml``); None when it has none."""
+    folder = Path(dataset_dir) / SURVEYS_DIR
+    if not folder.is_dir() or not any(folder.glob("*.toml")):
+        return None
+    return analyse_definitions(definition_files(folder))
+
+
+def survey_to_dict(s: SurveyResult, protect: bool) -> dict[str, Any]:
+    """One survey as JSON (see :meth:`SurveysResult.to_dict`)."""
+    d = s.definition
+    rates = []
+    for r in s.response_rates.itertuples():
+        invited = None if pd.isna(r.invited) else int(r.invited)
+        small = 0 < r.responded < 8
+        rates.append(
+            {
+                "group": r.group,
+                "label": r.label,
+                "invited": invited,
+                "responded": count_out(r.responded, protect),
+                "response_rate": None
+                if (protect and small) or invited is None
+                else share_out(_num(r.response_rate), invited, protect),
+            }
+        )
+    items = []
+    for r in s.items.itertuples():
+        items.append(
+            {
+                "question": r.question,
+                "text": r.text,
+                "type": r.type,
+                "n_respondents": count_out(r.n_respondents, protect),
+                "n_valid": count_out(r.n_valid, protect),
+                "n_agree": None if pd.isna(r.n_agree) else count_out(int(r.n_agree), protect),
+                "share_agree": share_out(_num(r.share_agree), r.n_valid, protect),
+                "ci_low": share_out(_num(r.ci_low), r.n_valid, protect),
+                "ci_high": share_out(_num(r.ci_high), r.n_valid, protect),
+                "n_dont_know": count_out(r.n_dont_know, protect),
+                "share_dont_know": share_out(
+                    _num(r.share_dont_know), r.n_valid + r.n_dont_know, protect
+                ),
+                "n_user_missing": count_out(r.n_user_missing, protect),
+                "n_blank": count_out(r.n_blank, protect),
+                "n_effective": None if pd.isna(r.n_effective) else round(float(r.n_effective), 2),
+            }
+        )
+    n_valid = dict(zip(s.items["question"], s.items["n_valid"], strict=True))
+    dist = [
+        {
+            "question": r.question,
+            "code": r.code,
+            "label": r.label,
+            "kind": r.kind,
+            "role": r.role,
+            "count": count_out(r.count, protect),
+            "share_of_valid": share_out(_num(r.share_of_valid), n_valid[r.question], protect),
+            "share_of_respondents": share_out(_num(r.share_of_respondents), s.n_responses, protect),
+        }
+        for r in s.distribution.itertuples()
+    ]
+    groups = [
+        {
+            "question": r.question,
+            "group": r.group,
+            "label": r.label,
+            "n_valid": count_out(r.n_valid, protect),
+            "n_agree": count_out(r.n_agree, protect),
+            "share_agree": share_out(_num(r.share_agree), r.n_valid, protect),
+            "ci_low": share_out(_num(r.ci_low), r.n_valid, protect),
+            "ci_high": share_out(_num(r.ci_high), r.n_valid, protect),
+        }
+        for r in s.by_group.itertuples()
+    ]
+    comps = []
+    for r in s.comparisons.itertuples():
+        table = dict(r.table)
+        table["counts"] = [[count_out(v, protect) for v in row] for row in table["counts"]]
+        comps.append(
+            {
+                "question": r.question,
+                "test": r.test,
+                "statistic": plain(r.statistic),
+                "dof": None if pd.isna(r.dof) else int(r.dof),
+                "p_value": plain(r.p_value),
+                "n": count_out(r.n, protect),
+                "min_expected": plain(r.min_expected),
+                "table": table,
+                "note": r.note,
+            }
+        )
+    out: dict[str, Any] = {
+        "title": d.title,
+        "data_format": d.format,
+        "n_responses": count_out(s.n_responses, protect),
+        "weighted": d.weight is not None,
+        "population": d.population,
+        "response_rates": rates,
+        "items": items,
+        "distribution": dist,
+        "by_group": groups,
+        "comparisons": comps,
+        "n_open_text_answers": count_out(len(s.open_text), protect),
+        "warnings": list(s.warnings),
+    }
+    if not protect:
+        out["open_text"] = [
+            {k: plain(v) for k, v in rec.items()} for rec in s.open_text.to_dict("records")
+        ]
+    return out
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
+# --------------------------------------------------------------------------------- the section
+
+# Diverging palette (ColorBrewer RdBu, 5 classes): disagree red, neutral grey, agree blue.
+_NEG = ["#ca0020", "#f4a582"]
+_NEUTRAL = "#d9d9d9"
+_POS = ["#92c5de", "#0571b0"]
+
+
+def likert_chart_svg(s: SurveyResult, protect: bool) -> str:
+    """A diverging stacked bar chart of the likert items of one survey, as inline SVG.
+
+    Disagreeing answers extend left of the centre line, agreeing answers right, neutral answers
+    straddle it; shares are of substantive answers. Items withheld under disclosure control (fewer
+    than 8 answers) are listed without a bar.
+    """
+    items = s.items[s.items["type"] == "likert"]
+    if items.empty:
+        return ""
+    width, left, right, bar_h, gap, top = 760, 300, 40, 18, 8, 46
+    plot_w = width - left - right
+    height = top + len(items) * (bar_h + gap) + 20
+    cx = left + plot_w / 2
+    scale = plot_w / 2  # 100% each side
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(s.definition.title)}'
+        ': answers per item" font-family="sans-serif" font-size="11">'
+    ]
+    legend_x = left
+    for colour, text in ((_NEG[0], "Disagree"), (_NEUTRAL, "Neutral"), (_POS[1], "Agree")):
+        parts.append(
+            f'<rect x="{legend_x}" y="8" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{legend_x + 16}" y="18">{text}</text>'
+        )
+        legend_x += 90
+    for pct in (-100, -50, 0, 50, 100):
+        x = cx + pct / 100 * scale
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 16}" '
+            f'stroke="#bbb" stroke-width="{1.2 if pct == 0 else 0.5}"/>'
+            f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle">{abs(pct)}%</text>'
+        )
+    dist = s.distribution[s.distribution["kind"] == "answer"]
+    for k, r in enumerate(items.itertuples()):
+        y = top + k * (bar_h + gap)
+        label = r.text if len(r.text) <= 46 else r.text[:45] + "\u2026"
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">'
+            f"<title>{html.escape(r.text)}</title>{html.escape(label)}</text>"
+        )
+        if r.n_valid == 0 or (protect and r.n_valid < 8):
+            parts.append(
+                f'<text x="{cx + 6:.1f}" y="{y + 13}" fill="#666">withheld (fewer than 8)</text>'
+            )
+            continue
+        rows = dist[dist["question"] == r.question]
+        neg = rows[rows["role"] == "disagree"]
+        neu = rows[rows["role"] == "neutral"]
+        pos = rows[rows["role"] == "agree"]
+        half_neutral = float(neu["share_of_valid"].sum()) / 2
+        x = cx - (float(neg["share_of_valid"].sum()) + half_neutral) * scale
+        segs = [
+            (row, _NEG[min(i, 1)] if len(neg) > 1 else _NEG[1])
+            for i, row in enumerate(neg.itertuples())
+        ]
+        segs += [(row, _NEUTRAL) for row in neu.itertuples()]
+        segs += [
+            (row, _POS[min(i, 1)] if len(pos) > 1 else _POS[0])
+            for i, row in enumerate(pos.itertuples())
+        ]
+        for row, colour in segs:
+            w = float(row.share_of_valid) * scale
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
+                f"<title>{html.escape(row.label)}: {100 * row.share_of_valid:.1f}%</title></rect>"
+            )
+            x += w
+        parts.append(
+            f'<text x="{width - right + 4}" y="{y + 13}" font-size="10">'
+            f"{100 * r.share_agree:.0f}%</text>"
+            if not pd.isna(r.share_agree)
+            else ""
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def surveys_section(result: SurveysResult, protect: bool) -> Any:
+    """The report section: response rates, item tables with intervals, charts, comparisons.
+
+    Returns
+    -------
+    careval.report.render.Section
+    """
+    from careval.report.render import Section, table_html
+
+    blocks = [
+        "<p>Share agreeing is of substantive answers: &lsquo;don&rsquo;t know&rsquo; and missing "
+        "answers are counted apart. Intervals are Wilson 95% intervals. "
+        + (
+            "Counts 1&ndash;7 are shown as *, others rounded to 5; percentages from fewer than "
+            "8 people are withheld."
+            if protect
+            else ""
+        )
+        + "</p>"
+    ]
+    for s in result.surveys:
+        d = survey_to_dict(s, protect)
+        blocks.append(
+            f'<h3 id="survey-{html.escape(s.name)}">{html.escape(s.definition.title)}</h3>'
+        )
+        rates = pd.DataFrame(d["response_rates"])
+        rates["response_rate"] = [
+            "\u2013" if inv is None or pd.isna(inv) else _pct(v)
+            for v, inv in zip(rates["response_rate"], rates["invited"], strict=True)
+        ]
+        blocks.append(
+            table_html(
+                rates[["label", "invited", "responded", "response_rate"]],
+                labels={"label": "Group", "response_rate": "Response rate"},
+                table_id=f"survey-{s.name}-rates",
+                text_columns=("label", "response_rate"),
+            )
+        )
+        items = pd.DataFrame(d["items"])
+        if not items.empty:
+            items["agree"] = [_pct(v) for v in items["share_agree"]]
+            items["95% CI"] = [
+                f"{_pct(lo)} to {_pct(hi)}" if lo is not None and hi is not None else "\u2013"
+                for lo, hi in zip(items["ci_low"], items["ci_high"], strict=True)
+            ]
+            items["don't know"] = [_pct(v) for v in items["share_dont_know"]]
+            items["missing"] = [
+                _add(a, b) for a, b in zip(items["n_user_missing"], items["n_blank"], strict=True)
+            ]
+            blocks.append(likert_chart_svg(s, protect))
+            blocks.append(
+                table_html(
+                    items[["text", "n_valid", "agree", "95% CI", "don't know", "missing"]],
+                    labels={"text": "Item", "n_valid": "Answers"},
+                    table_id=f"survey-{s.name}-items",
+                    text_columns=("text", "agree", "95% CI", "don't know", "missing"),
+                )
+            )
+        comps = [c for c in d["comparisons"] if c["test"]]
+        if comps:
+            texts = dict(zip(s.items["question"], s.items["text"], strict=True))
+            frame = pd.DataFrame(
+                {
+                    "item": [texts.get(c["question"], c["question"]) for c in comps],
+                    "test": [c["test"] for c in comps],
+                    "p_value": [_p(c["p_value"]) for c in comps],
+                }
+            )
+            blocks.append(
+                "<p>Differences between respondent groups (share agreeing, or the answer "
+                "distribution for other items):</p>"
+                + table_html(
+                    frame,
+                    labels={"p_value": "p-value"},
+                    table_id=f"survey-{s.name}-comparisons",
+                    text_columns=("item", "test", "p_value"),
+                )
+            )
+        if s.open_text.shape[0]:
+            if protect:
+                blocks.append(
+                    f"<p>{d['n_open_text_answers']} open-text answers (withheld under disclosure "
+                    "control; see the qualitative analysis).</p>"
+                )
+            else:
+                quotes = "".join(
+                    f"<li>{html.escape(r.text)} <small>({html.escape(str(r.group))})</small></li>"
+                    for r in s.open_text.head(10).itertuples()
+                )
+                blocks.append(
+                    f"<p>Open-text answers ({len(s.open_text):,}; the first 10):</p>"
+                    f"<ul>{quotes}</ul>"
+                )
+        for w in s.warnings:
+            blocks.append(f'<p class="warning">{html.escape(w)}</p>')
+    return Section(id="surveys", title="Surveys", html="\n".join(blocks))
+
+
+def _pct(v: Any) -> str:
+    return "withheld" if v is None or pd.isna(v) else f"{100 * float(v):.1f}%"
+
+
+def _p(v: Any) -> str:
+    if v is None:
+        return "\u2013"
+    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    return "*" if "*" in (a, b) else f"{a} + {b}"

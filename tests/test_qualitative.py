@@ -1,0 +1,547 @@
+"""Qualitative analysis: MDG transcripts, thematic coding, agreement and REFI-QDA exchange.
+
+References: scipy's ``chisquare`` for the goodness-of-fit tests; scikit-learn's
+``cohen_kappa_score`` and the worked example of Cohen's kappa with 50 items (20 yes-yes, 5 yes-no,
+10 no-yes, 15 no-no: kappa 0.4; e.g. Wikipedia "Cohen's kappa"); Krippendorff (2011), "Computing
+Krippendorff's alpha-reliability", section A, binary data from two observers on ten units
+(alpha = 0.095); the REFI-QDA 1.0 Project schema via xmlschema; and a project exported by f4
+2025.2.9 (tests/fixtures/qda).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xmlschema
+from scipy import stats
+from sklearn.metrics import cohen_kappa_score
+
+from careval.errors import ConfigError
+from careval.qualitative.coding import (
+    Code,
+    Codebook,
+    agreement_table,
+    analyse_coding,
+    read_codebook_csv,
+    read_segments_csv,
+)
+from careval.qualitative.evaluate import evaluate_qualitative, qualitative_section
+from careval.qualitative.refi import (
+    codebook_xml,
+    project_xml,
+    read_codebook,
+    read_project,
+    write_codebook,
+    write_project,
+)
+from careval.qualitative.refi_schema import CODEBOOK_XSD, PROJECT_XSD
+from careval.qualitative.transcripts import (
+    analyse_transcripts,
+    read_attendance,
+    read_transcript,
+    transcripts_from_paths,
+)
+from careval.synthetic.surveys import UTTERANCE_SHARES, write_surveys
+
+FIXTURES = Path(__file__).parent / "fixtures" / "qda"
+F4_CODE = "206750b8-d3c8-4bc6-a922-5c8c1475f36f"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from careval.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("qual-synth")
+    write_surveys(out, seed=11)
+    return out
+
+
+TRANSCRIPT = """# meeting: M1
+# mdg: MDG03
+CHAIR: Welcome, first patient please.
+Presenting GP [individual]: Mrs A was admitted twice
+   last month with a chest infection.
+CONSULTANT [individual]: I would review her inhaler technique.
+presenting_gp [individual]: We could ask the community matron.
+NURSE [collective]: Several of our patients have the same problem.
+CHAIR: Thank you. Next case.
+PRESENTING-GP [system]: The fund could pay for a rapid response team.
+"""
+
+
+def write(tmp: Path, name: str, text: str) -> Path:
+    p = tmp / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+# --------------------------------------------------------------------------------- transcripts
+
+
+def test_transcript_lines_roles_levels_and_words(tmp_path: Path) -> None:
+    t = read_transcript(write(tmp_path, "m1.txt", TRANSCRIPT))
+    u = t.utterances
+    assert t.meeting == "M1" and t.mdg == "MDG03"
+    assert list(u["role"]) == [
+        "chair",
+        "presenting_gp",
+        "consultant",
+        "presenting_gp",
+        "nurse",
+        "chair",
+        "presenting_gp",
+    ]
+    assert list(u["level"]) == [
+        "",
+        "individual",
+        "individual",
+        "individual",
+        "collective",
+        "",
+        "system",
+    ]
+    assert u["text"].iloc[1] == "Mrs A was admitted twice last month with a chest infection."
+    assert list(u["words"]) == [4, 11, 6, 6, 8, 4, 9]
+
+
+def test_counts_and_chi_square_against_equal_shares_match_scipy(tmp_path: Path) -> None:
+    write(tmp_path, "m1.txt", TRANSCRIPT)
+    pd.DataFrame(
+        {
+            "role": ["chair", "consultant", "presenting_gp", "presenting_gp", "social worker"],
+            "text": ["Next.", "Stop the statin", "Agreed", "Will do", "I can visit on Monday"],
+        }
+    ).to_csv(tmp_path / "m2.csv", index=False)
+    r = transcripts_from_paths([tmp_path])
+    # Independent count: role prefixes of the lines, by hand.
+    expected = {"presenting_gp": 5, "chair": 3, "consultant": 2, "nurse": 1, "social_worker": 1}
+    got = dict(zip(r.overall["role"], r.overall["utterances"], strict=True))
+    assert got == expected
+    test = r.tests[0]
+    assert test["against"] == "equal shares"
+    ref = stats.chisquare([expected[k] for k in sorted(expected)])  # equal expected by default
+    assert test["statistic"] == pytest.approx(ref.statistic) and test["dof"] == 4
+    assert test["p_value"] == pytest.approx(ref.pvalue)
+    per = r.by_meeting.set_index(["meeting", "role"])
+    assert per.loc[("m2", "presenting_gp"), "share_utterances"] == pytest.approx(2 / 5)
+    assert per.loc[("M1", "presenting_gp"), "words"] == 11 + 6 + 9
+
+
+def test_chi_square_against_attendance_matches_scipy(tmp_path: Path) -> None:
+    write(tmp_path, "m1.txt", TRANSCRIPT)
+    att = pd.DataFrame(
+        {
+            "meeting_id": ["M1"] * 4,
+            "role": ["chair", "presenting_gp", "consultant", "nurse"],
+            "attendees": [1, 3, 2, 4],
+        }
+    )
+    att.to_csv(tmp_path / "att.csv", index=False)
+    r = transcripts_from_paths([tmp_path / "m1.txt"], tmp_path / "att.csv")
+    test = next(t for t in r.tests if t["against"] == "attendance")
+    obs = {"chair": 2, "consultant": 1, "nurse": 1, "presenting_gp": 3}
+    people = {"chair": 1, "consultant": 2, "nurse": 4, "presenting_gp": 3}
+    roles = sorted(people)
+    f_obs = np.array([obs[k] for k in roles], float)
+    f_exp = np.array([people[k] for k in roles], float) / 10 * f_obs.sum()
+    ref = stats.chisquare(f_obs, f_exp)
+    assert test["roles"] == roles
+    assert test["statistic"] == pytest.approx(ref.statistic)
+    assert test["p_value"] == pytest.approx(ref.pvalue)
+    shares = dict(zip(r.overall["role"], r.overall["share_attendees"], strict=True))
+    assert shares["nurse"] == pytest.approx(0.4)
+
+
+def test_turn_matrix_counts_who_follows_whom_within_meetings(tmp_path: Path) -> None:
+    write(tmp_path, "a.txt", "A: one\nB: two\nA: three\nC: four\n")
+    write(tmp_path, "b.txt", "C: five\nA: six\n")
+    r = transcripts_from_paths([tmp_path / "a.txt", tmp_path / "b.txt"])
+    t = r.turns
+    assert t.loc["a", "b"] == 1 and t.loc["b", "a"] == 1 and t.loc["a", "c"] == 1
+    assert t.loc["c", "a"] == 1  # in meeting b; no turn from a's last speaker to b's first
+    assert int(t.to_numpy().sum()) == (4 - 1) + (2 - 1)
+
+
+def test_levels_are_shares_of_coded_utterances(tmp_path: Path) -> None:
+    r = analyse_transcripts([read_transcript(write(tmp_path, "m1.txt", TRANSCRIPT))])
+    lv = r.levels.set_index("level")
+    assert list(lv["utterances"]) == [3, 1, 1]
+    assert lv.loc["individual", "share_utterances"] == pytest.approx(3 / 5)
+    assert any("2 of 7 utterances carry no level code" in w for w in r.warnings)
+
+
+def test_a_malformed_transcript_is_one_clear_error(tmp_path: Path) -> None:
+    bad = write(
+        tmp_path,
+        "bad.txt",
+        "CHAIR: Welcome\nthis line has no speaker\nCONSULTANT [patient]: hmm\nno speaker again\n",
+    )
+    with pytest.raises(ConfigError) as e:
+        read_transcript(bad)
+    msg = str(e.value)
+    assert "2 problems" in msg and "bad.txt" in msg
+    assert "2 lines not in the form 'ROLE: words'" in msg and "line 2" in msg
+    assert (
+        "unknown level code" in msg and "line 3" in msg and "individual, collective, system" in msg
+    )
+    res = cli("transcripts", str(bad), "--json", str(tmp_path / "t.json"))
+    assert res.returncode == 2 and "bad.txt" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "t.json").exists()
+    pd.DataFrame({"role": ["chair", ""], "text": ["a", "b"], "level": ["", "team"]}).to_csv(
+        tmp_path / "bad.csv", index=False
+    )
+    with pytest.raises(ConfigError, match="'role' is blank.*\n.*'level' is not a level code"):
+        read_transcript(tmp_path / "bad.csv")
+    with pytest.raises(ConfigError, match="attendees' is not a whole number"):
+        (tmp_path / "att.csv").write_text("meeting_id,role,attendees\nM1,chair,one\n")
+        read_attendance(tmp_path / "att.csv")
+
+
+def test_synthetic_transcripts_follow_the_seed_shares(synth: Path) -> None:
+    result = evaluate_qualitative(synth)
+    assert result is not None and result.transcripts is not None
+    t = result.transcripts
+    assert len(t.meetings) == 10
+    assert {f[-3:] for f in t.meetings["file"]} == {"txt", "csv"}
+    shares = dict(zip(t.overall["role"], t.overall["share_utterances"], strict=True))
+    for role, share in UTTERANCE_SHARES.items():
+        assert shares[role] == pytest.approx(share, abs=0.005), role
+    assert [x["against"] for x in t.tests] == ["equal shares", "attendance"]
+    assert all(x["p_value"] < 0.001 for x in t.tests)
+    lv = t.levels.set_index("level")["share_utterances"]
+    assert lv["individual"] > 0.7 and lv["system"] < 0.1
+
+
+# ------------------------------------------------------------------------------------- coding
+
+
+def small_segments() -> pd.DataFrame:
+    rows = [
+        # segment, document, case, group, coder, code, text
+        ("s1", "int1", "p1", "GP", "ann", "Role clarity", "Not sure of my role; meetings drag"),
+        ("s1", "int1", "p1", "GP", "ann", "Time", "Not sure of my role; meetings drag"),
+        ("s2", "int1", "p1", "GP", "ann", "Access", "The tool is slow"),
+        ("s3", "int2", "p2", "Nurse", "ann", "Role clarity", "Nobody said who follows up"),
+        ("s4", "int2", "p2", "Nurse", "ann", "Time", "Two hours away from clinic"),
+        ("s4", "int2", "p2", "Nurse", "ann", "Access", "Two hours away from clinic"),
+        ("s5", "fg1", "p3", "Nurse", "ann", "", "An uncoded remark"),
+    ]
+    df = pd.DataFrame(
+        rows, columns=["segment_id", "document", "case", "group", "coder", "code", "text"]
+    )
+    df["start"] = pd.array([pd.NA] * len(df), dtype="Int64")
+    df["end"] = pd.array([pd.NA] * len(df), dtype="Int64")
+    return df
+
+
+BOOK = Codebook(
+    [
+        Code("Governance", "", "Leadership"),
+        Code("Role clarity", "Governance", "Roles"),
+        Code("MDG", "", "Meetings"),
+        Code("Time", "MDG", "Time taken"),
+        Code("IT", "", "Technology"),
+        Code("Access", "IT", "Access to data"),
+    ]
+)
+
+
+def test_frequencies_framework_and_cooccurrence_by_hand() -> None:
+    r = analyse_coding(small_segments(), BOOK)
+    f = r.frequencies.set_index("code")
+    assert f.loc["Role clarity", "segments"] == 2 and f.loc["Governance", "segments"] == 2
+    assert f.loc["Access", "group:GP"] == 1 and f.loc["Access", "group:Nurse"] == 1
+    assert f.loc["Time", "documents"] == 2 and f.loc["MDG", "depth"] == 0
+    fw = r.framework.set_index(["theme", "column"])
+    assert fw.loc[("MDG", "Nurse"), "segments"] == 1
+    assert fw.loc[("MDG", "Nurse"), "items"][0]["text"] == "Two hours away from clinic"
+    co = r.cooccurrence
+    assert co.loc["Role clarity", "Time"] == 1 and co.loc["Time", "Access"] == 1
+    assert co.loc["Role clarity", "Access"] == 0 and co.loc["Access", "Access"] == 2
+    assert (co.to_numpy() == co.to_numpy().T).all()
+    by_case = analyse_coding(small_segments(), BOOK, by="case").framework
+    assert set(by_case["column"]) == {"p1", "p2"}
+
+
+def test_overlapping_positions_co_occur() -> None:
+    seg = small_segments().iloc[:3].copy()
+    seg["segment_id"] = ["a", "b", "c"]
+    seg["document"] = "int1"
+    seg["start"] = pd.array([0, 10, 40], dtype="Int64")
+    seg["end"] = pd.array([20, 30, 50], dtype="Int64")
+    co = analyse_coding(seg, BOOK).cooccurrence
+    assert co.loc["Role clarity", "Time"] == 1  # 0-20 overlaps 10-30
+    assert co.loc["Time", "Access"] == 0  # 10-30 does not reach 40-50
+
+
+def test_kappa_matches_sklearn_and_the_worked_example() -> None:
+    # Worked example: 50 items, yes-yes 20, yes-no 5, no-yes 10, no-no 15 -> kappa = 0.4.
+    a = ["Yes"] * 25 + ["No"] * 25
+    b = ["Yes"] * 20 + ["No"] * 5 + ["Yes"] * 10 + ["No"] * 15
+    rows = [
+        (f"u{i}", "d", "", "", c, code, "t")
+        for i, (x, y) in enumerate(zip(a, b, strict=True))
+        for c, code in (("A", x), ("B", y))
+    ]
+    seg = pd.DataFrame(
+        rows, columns=["segment_id", "document", "case", "group", "coder", "code", "text"]
+    )
+    book = Codebook([Code("Yes"), Code("No")])
+    table, method = agreement_table(seg, book, "A", "B")
+    overall = table.set_index("code").loc["(overall)"]
+    assert "one code per unit" in method
+    assert overall["kappa"] == pytest.approx(0.4)
+    assert overall["kappa"] == pytest.approx(cohen_kappa_score(a, b))
+    assert overall["percent_agreement"] == pytest.approx(35 / 50)
+
+
+def test_alpha_matches_krippendorffs_published_binary_example() -> None:
+    # Krippendorff (2011) section A: two observers, ten units, alpha = 0.095.
+    obs_a = [0, 1, 0, 0, 0, 0, 0, 0, 1, 0]
+    obs_b = [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]
+    rows = []
+    for i, (x, y) in enumerate(zip(obs_a, obs_b, strict=True)):
+        for coder, v in (("A", x), ("B", y)):
+            rows.append((f"u{i}", "d", "", "", coder, "Theme" if v else "", "t"))
+    seg = pd.DataFrame(
+        rows, columns=["segment_id", "document", "case", "group", "coder", "code", "text"]
+    )
+    table, method = agreement_table(seg, Codebook([Code("Theme")]), "A", "B")
+    row = table.set_index("code").loc["Theme"]
+    assert row["alpha"] == pytest.approx(0.095, abs=5e-4)
+    assert row["kappa"] == pytest.approx(cohen_kappa_score(obs_a, obs_b))
+    assert (row["units"], row["n_a"], row["n_b"], row["both"]) == (10, 2, 4, 1)
+    assert "presence or absence" in method
+
+
+def test_coding_input_errors_are_clear(tmp_path: Path) -> None:
+    small_segments().to_csv(tmp_path / "seg.csv", index=False)
+    with pytest.raises(ConfigError) as e:
+        analyse_coding(
+            read_segments_csv(tmp_path / "seg.csv"),
+            Codebook([Code("Role clarity")]),
+            source="seg.csv",
+        )
+    msg = str(e.value)
+    assert "seg.csv" in msg and "4 coded segment row(s) use 2 code(s) not in the codebook" in msg
+    assert "allowed: Role clarity" in msg
+    pd.DataFrame({"code": ["A", "B"], "parent": ["", "Z"]}).to_csv(tmp_path / "cb.csv", index=False)
+    with pytest.raises(ConfigError, match="'parent' names a code that is not in the codebook"):
+        read_codebook_csv(tmp_path / "cb.csv")
+    pd.DataFrame(
+        {"segment_id": ["s"], "code": ["A"], "text": ["x"], "start": ["5"], "end": ["2"]}
+    ).to_csv(tmp_path / "pos.csv", index=False)
+    with pytest.raises(ConfigError, match="'end' is before start"):
+        read_segments_csv(tmp_path / "pos.csv")
+
+
+# ------------------------------------------------------------------------------------ REFI-QDA
+
+
+def test_reads_the_f4_project_as_qde_and_as_qdpx() -> None:
+    for name in ("f4-project.qde", "f4-project.qdpx"):
+        book, seg, warnings = read_project(FIXTURES / name)
+        (code,) = book.codes
+        assert code.name == "Dies ist ein Test-Code" and code.guid == F4_CODE
+        assert code.description == "Dies ist der Kommentar vom Test-Code"
+        assert code.colour == "#044B9B"
+        assert list(seg["document"]) == ["Interview 60mins"] * 2
+        assert list(seg["start"]) == [320, 995] and list(seg["end"]) == [416, 1260]
+        assert (seg["code"] == code.name).all()
+        assert any("no plain text" in w for w in warnings)  # f4 left the sources out
+    assert read_codebook(FIXTURES / "f4-project.qdpx").codes == book.codes
+
+
+def test_malformed_refi_files_give_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "not-zip.qdpx").write_bytes(b"PK? no")
+    with pytest.raises(ConfigError, match="not a .qdpx archive"):
+        read_project(tmp_path / "not-zip.qdpx")
+    with zipfile.ZipFile(tmp_path / "empty.qdpx", "w") as z:
+        z.writestr("readme.txt", "nothing")
+    with pytest.raises(ConfigError, match="exactly one project.qde; found 0"):
+        read_project(tmp_path / "empty.qdpx")
+    text = (FIXTURES / "f4-project.qde").read_text(encoding="utf-8")
+    broken = text.replace(' isCodable="true"', "").replace(
+        'startPosition="320"', 'startPosition="x"'
+    )
+    (tmp_path / "invalid.qde").write_text(broken, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        read_project(tmp_path / "invalid.qde")
+    msg = str(e.value)
+    assert "invalid.qde: not a valid REFI-QDA project (2 schema errors)" in msg
+    assert "isCodable" in msg and "startPosition" in msg
+    (tmp_path / "cut.qde").write_text(text[:500], encoding="utf-8")
+    with pytest.raises(ConfigError, match="not well-formed XML"):
+        read_project(tmp_path / "cut.qde")
+    res = cli(
+        "qda", "--segments", str(tmp_path / "invalid.qde"), "--json", str(tmp_path / "q.json")
+    )
+    assert res.returncode == 2 and "schema error" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "q.json").exists()
+
+
+def test_exports_validate_against_the_schemas_and_read_back(tmp_path: Path) -> None:
+    seg = small_segments()
+    extra = seg.copy()
+    extra["coder"] = "bob"
+    both = pd.concat([seg, extra], ignore_index=True)
+    write_project(tmp_path / "p.qdpx", BOOK, both)
+    write_codebook(tmp_path / "c.qdc", BOOK)
+    with zipfile.ZipFile(tmp_path / "p.qdpx") as z:
+        names = z.namelist()
+        xml = z.read("project.qde")
+    assert "project.qde" in names and sum(n.startswith("sources/") for n in names) == 3
+    xmlschema.XMLSchema(PROJECT_XSD).validate(xml.decode("utf-8"))  # raises if invalid
+    xmlschema.XMLSchema(CODEBOOK_XSD).validate((tmp_path / "c.qdc").read_text("utf-8"))
+    book, back, _ = read_project(tmp_path / "p.qdpx")
+    assert [(c.name, c.parent, c.description) for c in book.codes] == [
+        (c.name, c.parent, c.description) for c in BOOK.codes
+    ]
+    coded = back[back["code"] != ""]
+    orig = both[both["code"] != ""]
+    key = ["coder", "document", "case", "group", "code", "text"]
+    assert sorted(map(tuple, coded[key].to_numpy())) == sorted(map(tuple, orig[key].to_numpy()))
+    again = read_codebook(tmp_path / "c.qdc")
+    assert [(c.name, c.parent) for c in again.codes] == [(c.name, c.parent) for c in BOOK.codes]
+    # A round trip through REFI-QDA keeps the agreement figures.
+    a1 = analyse_coding(both, BOOK).agreement
+    a2 = analyse_coding(back, book).agreement
+    assert a1 is not None and a2 is not None
+    assert list(a1["kappa"].fillna(-9)) == pytest.approx(list(a2["kappa"].fillna(-9)))
+    assert project_xml(BOOK, both)[0] == project_xml(BOOK, both)[0]  # reproducible
+
+
+def test_synthetic_codebook_is_valid_refi_and_coders_agree_about_85_percent(synth: Path) -> None:
+    xmlschema.XMLSchema(CODEBOOK_XSD).validate(
+        (synth / "qualitative" / "codebook.qdc").read_text("utf-8")
+    )
+    assert codebook_xml(read_codebook(synth / "qualitative" / "codebook.qdc"))
+    result = evaluate_qualitative(synth)
+    assert result is not None and result.coding is not None
+    c = result.coding
+    assert len(c.codebook.themes) == 4 and c.primary_coder == "coder_a"
+    overall = c.agreement.set_index("code").loc["(overall)"]
+    seg = pd.read_csv(synth / "qualitative" / "coded_segments.csv", keep_default_na=False)
+    wide = seg.pivot(index="segment_id", columns="coder", values="code")
+    assert overall["kappa"] == pytest.approx(cohen_kappa_score(wide["coder_a"], wide["coder_b"]))
+    assert 0.7 < overall["kappa"] < 0.95
+
+
+def test_block_and_section_content(synth: Path) -> None:
+    result = evaluate_qualitative(synth)
+    assert result is not None
+    open_block = json.loads(json.dumps(result.to_dict(protect=False)))
+    block = json.loads(json.dumps(result.to_dict(protect=True)))
+    t = block["transcripts"]
+    assert t["n_meetings"] == 10 and t["n_utterances"] == 2400
+    nph = next(r for r in t["overall"] if r["role"] == "non_presenting_gp")
+    assert nph["utterances"] == 50 and nph["share_utterances"] == pytest.approx(0.02)
+    assert "items" not in block["coding"]["framework"][0]
+    assert "items" in open_block["coding"]["framework"][0]
+    section = qualitative_section(result, protect=True)
+    assert section.id == "qualitative"
+    html = section.html
+    for anchor in (
+        "mdg-utterances",
+        "mdg-turns",
+        "mdg-levels",
+        "qda-frequencies",
+        "qda-framework",
+        "qda-cooccurrence",
+        "qda-agreement",
+    ):
+        assert f'id="{anchor}"' in html
+    assert "39.0%" in html and "Presenting GP" in html and "<svg" in html
+    assert "An example segment per cell" not in html  # verbatim text withheld when protected
+    assert "An example segment per cell" in qualitative_section(result, protect=False).html
+
+
+def test_qda_command_exports_and_agreement(synth: Path, tmp_path: Path) -> None:
+    q = synth / "qualitative"
+    res = cli(
+        "qda",
+        "--segments",
+        str(q / "coded_segments.csv"),
+        "--codebook",
+        str(q / "codebook.qdc"),
+        "--json",
+        str(tmp_path / "q.json"),
+        "--export-qdpx",
+        str(tmp_path / "p.qdpx"),
+        "--export-qdc",
+        str(tmp_path / "c.qdc"),
+        "--export-csv",
+        str(tmp_path / "s.csv"),
+        "--coders",
+        "coder_b,coder_a",
+    )
+    assert res.returncode == 0, res.stderr
+    data = json.loads((tmp_path / "q.json").read_text())
+    overall = next(r for r in data["agreement"] if r["code"] == "(overall)")
+    assert overall["coders"] == "coder_b vs coder_a" and "agreement kappa" in res.stdout
+    assert read_segments_csv(tmp_path / "s.csv").shape[0] == 300
+    res = cli("transcripts", str(q / "transcripts"), "--json", str(tmp_path / "t.json"))
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "t.json").read_text())["n_meetings"] == 10
+    bad = cli(
+        "qda",
+        "--segments",
+        str(q / "coded_segments.csv"),
+        "--json",
+        str(tmp_path / "x.json"),
+        "--coders",
+        "coder_a",
+    )
+    assert bad.returncode == 2 and "--coders must name two coders" in bad.stderr
+
+
+def test_evaluate_qualitative_is_none_without_inputs(tmp_path: Path) -> None:
+    assert evaluate_qualitative(tmp_path) is None
+    (tmp_path / "qualitative").mkdir()
+    assert evaluate_qualitative(tmp_path) is None
+
+
+def test_generated_dataset_carries_surveys_and_transcripts_of_its_own_meetings(
+    synth_dir: Path,
+) -> None:
+    meetings = pd.read_parquet(synth_dir / "mdg_meetings.parquet")
+    attendance = pd.read_parquet(synth_dir / "mdg_attendance.parquet")
+    result = evaluate_qualitative(synth_dir)
+    assert result is not None and result.transcripts is not None
+    ids = set(result.transcripts.meetings["meeting"])
+    assert len(ids) == 10 and ids <= set(meetings["meeting_id"])
+    dates = pd.to_datetime(meetings.set_index("meeting_id").loc[sorted(ids), "meeting_date"])
+    assert dates.min() >= pd.Timestamp("2011-11-01") and dates.max() < pd.Timestamp("2012-05-01")
+    copied = read_attendance(synth_dir / "qualitative" / "transcripts" / "attendance.csv")
+    original = attendance[attendance["meeting_id"].isin(ids)]
+    assert copied["attendees"].sum() == original["attendees"].sum()
+    spoke = result.transcripts.by_meeting[["meeting", "role"]]
+    present = set(zip(copied["meeting"], copied["role"], strict=True)) - set(
+        zip(
+            copied.loc[copied["attendees"] == 0, "meeting"],
+            copied.loc[copied["attendees"] == 0, "role"],
+            strict=True,
+        )
+    )
+    assert set(zip(spoke["meeting"], spoke["role"], strict=True)) <= present  # only attendees speak
+    assert {p.name for p in (synth_dir / "surveys").iterdir()} >= {
+        "professionals.sav",
+        "patients.csv",
+        "early_adopters.xlsx",
+        "gps.dta",
+        "gps.toml",
+    }

@@ -1,0 +1,487 @@
+"""Surveys: readers (CSV, XLSX, SPSS, Stata), Wilson intervals, group tests, synthetic surveys.
+
+References: statsmodels' ``proportion_confint(method="wilson")`` for the intervals, scipy's
+``chi2_contingency`` and ``fisher_exact`` for the group tests (and Fisher's own tea-tasting table,
+p = 0.4857), pyreadstat's sample files (SPSS and Stata, in tests/fixtures/surveys) for the
+readers, and the seed evaluation's reported percentages for the synthetic surveys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from careval.errors import ConfigError
+from careval.report.disclosure import protect_count
+from careval.surveys.analysis import analyse, contingency_test, effective_n, wilson_interval
+from careval.surveys.definition import definition_from_dict, load_definition
+from careval.surveys.evaluate import (
+    SurveysResult,
+    analyse_definitions,
+    evaluate_surveys,
+    likert_chart_svg,
+    surveys_section,
+)
+from careval.synthetic.surveys import write_surveys
+
+FIXTURES = Path(__file__).parent / "fixtures" / "surveys"
+AGREE5 = {
+    "agree": [4, 5],
+    "disagree": [1, 2],
+    "dont_know": [8],
+    "missing": [9],
+    "labels": {
+        "1": "Strongly disagree",
+        "2": "Disagree",
+        "3": "Neither",
+        "4": "Agree",
+        "5": "Strongly agree",
+        "8": "Don't know",
+    },
+}
+
+
+def define(tmp: Path, data: str, **extra: object) -> Path:
+    """Write a TOML survey definition beside ``data`` from keyword settings."""
+    lines = [f'name = "{extra.pop("name", "s")}"', f'data = "{data}"']
+    for key, value in extra.pop("top", {}).items():  # type: ignore[attr-defined]
+        lines.append(f"{key} = {json.dumps(value)}")
+    for g in extra.pop("groups", []):  # type: ignore[attr-defined]
+        lines.append("[[groups]]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in g.items()]
+    for name, scale in extra.pop("scales", {"agree5": AGREE5}).items():  # type: ignore[attr-defined]
+        lines.append(f"[scales.{name}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in scale.items() if k != "labels"]
+        if scale.get("labels"):
+            lines.append(f"[scales.{name}.labels]")
+            lines += [f'{k} = "{v}"' for k, v in scale["labels"].items()]
+    for q in extra.pop("questions", []):  # type: ignore[attr-defined]
+        lines.append("[[questions]]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in q.items()]
+    path = tmp / "survey.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from careval.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("surveys-synth")
+    write_surveys(out, seed=7)
+    return out
+
+
+@pytest.fixture(scope="module")
+def synth_result(synth: Path) -> SurveysResult:
+    result = evaluate_surveys(synth)
+    assert result is not None
+    return result
+
+
+# ------------------------------------------------------------------ intervals against statsmodels
+
+
+@pytest.mark.parametrize(("count", "n"), [(13, 47), (312, 400), (0, 20), (20, 20), (1, 3)])
+def test_wilson_interval_matches_statsmodels(count: int, n: int) -> None:
+    lo, hi = proportion_confint(count, n, alpha=0.05, method="wilson")
+    assert wilson_interval(count / n, n) == pytest.approx((lo, hi), abs=1e-12)
+
+
+def test_weights_use_kish_effective_n_and_fpc_divides_it() -> None:
+    w = np.array([1.0, 1.0, 2.0, 2.0, 4.0])
+    assert effective_n(w) == pytest.approx(w.sum() ** 2 / (w**2).sum())  # Kish (1965)
+    # Finite population: n = 5 of N = 20, factor (N - n) / (N - 1) = 15/19.
+    assert effective_n(w, population=20) == pytest.approx(w.sum() ** 2 / (w**2).sum() / (15 / 19))
+    assert math.isinf(effective_n(np.ones(20), population=20))  # a census: no sampling error
+
+
+def test_weighted_share_and_interval_in_an_item(tmp_path: Path) -> None:
+    answers = [4, 5, 1, 2, 4, 3, 4, 8, 9, ""]
+    weights = [1.0, 2.0, 1.5, 0.5, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0]
+    pd.DataFrame({"q": answers, "w": weights}).to_csv(tmp_path / "r.csv", index=False)
+    defn = load_definition(
+        define(
+            tmp_path,
+            "r.csv",
+            top={"weight": "w", "population": 40},
+            questions=[{"id": "q", "text": "Item", "scale": "agree5"}],
+        )
+    )
+    item = analyse(defn).items.iloc[0]
+    valid = np.array([0, 1, 2, 3, 4, 5, 6])  # substantive answers
+    w = np.array(weights)[valid]
+    agree = np.isin(np.array(answers, dtype=object)[valid], [4, 5])
+    p = w[agree].sum() / w.sum()
+    n_star = w.sum() ** 2 / (w**2).sum() / ((40 - 7) / (40 - 1))
+    lo, hi = proportion_confint(p * n_star, n_star, method="wilson")
+    assert item["share_agree"] == pytest.approx(p)
+    assert (item["ci_low"], item["ci_high"]) == pytest.approx((lo, hi), abs=1e-12)
+    assert (item["n_valid"], item["n_dont_know"], item["n_user_missing"], item["n_blank"]) == (
+        7,
+        1,
+        1,
+        1,
+    )
+
+
+# ----------------------------------------------------------------- "don't know" and missing
+
+
+def test_dont_know_and_missing_are_kept_out_of_the_share(tmp_path: Path) -> None:
+    answers = ["Agree", "Strongly agree", "agree", "Disagree", "Don't know", "8", "", "9"]
+    pd.DataFrame({"q": answers}).to_csv(tmp_path / "r.csv", index=False)
+    defn = load_definition(
+        define(tmp_path, "r.csv", questions=[{"id": "q", "text": "Item", "scale": "agree5"}])
+    )
+    r = analyse(defn)
+    item = r.items.iloc[0]
+    assert item["n_valid"] == 4 and item["n_agree"] == 3
+    assert item["share_agree"] == pytest.approx(0.75)
+    assert item["n_dont_know"] == 2 and item["share_dont_know"] == pytest.approx(2 / 6)
+    assert item["n_user_missing"] == 1 and item["n_blank"] == 1
+    dist = r.distribution.set_index("label")
+    assert dist.loc["Agree", "count"] == 2 and dist.loc["Strongly agree", "count"] == 1
+    assert dist.loc["Agree", "share_of_valid"] == pytest.approx(0.5)
+    assert dist["count"].sum() == len(answers)  # every respondent is in exactly one row
+
+
+def test_answers_outside_the_scale_are_one_clear_error(tmp_path: Path) -> None:
+    pd.DataFrame({"q": ["4", "7", "Maybe", "7", "5"]}).to_csv(tmp_path / "r.csv", index=False)
+    defn = load_definition(
+        define(tmp_path, "r.csv", questions=[{"id": "q", "text": "Item", "scale": "agree5"}])
+    )
+    with pytest.raises(ConfigError) as e:
+        analyse(defn)
+    msg = str(e.value)
+    assert "r.csv" in msg and "'q'" in msg and "(3 rows)" in msg
+    assert "line 3" in msg and "4 (Agree)" in msg and "agree5" in msg
+
+
+def test_definition_errors_name_the_problem(tmp_path: Path) -> None:
+    pd.DataFrame({"q": ["4"]}).to_csv(tmp_path / "r.csv", index=False)
+    bad = define(tmp_path, "r.csv", questions=[{"id": "q", "text": "x", "scale": "nope"}])
+    with pytest.raises(ConfigError, match="scale 'nope', which is not defined"):
+        load_definition(bad)
+    (tmp_path / "broken.toml").write_text("name = \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a valid TOML"):
+        load_definition(tmp_path / "broken.toml")
+    missing = define(tmp_path, "r.csv", questions=[{"id": "q2", "text": "x", "scale": "agree5"}])
+    with pytest.raises(ConfigError, match="column not found: 'q2'"):
+        analyse(load_definition(missing))
+
+
+def test_definition_survives_a_json_round_trip(synth: Path) -> None:
+    defn = load_definition(synth / "surveys" / "professionals.toml")
+    text = json.dumps(defn.to_dict())
+    again = json.loads(text)
+    assert again["name"] == "professionals" and len(again["questions"]) == 11
+    rebuilt = definition_from_dict(
+        {
+            "name": again["name"],
+            "data": again["data"],
+            "group": again["group"],
+            "groups": again["groups"],
+            "scales": {
+                k: {
+                    **{r: v[r] for r in ("agree", "disagree", "dont_know", "missing")},
+                    "labels": dict(v["labels"]),
+                }
+                for k, v in again["scales"].items()
+            },
+            "questions": [
+                {k: q[k] for k in ("id", "column", "text", "type") if q[k]}
+                | ({"scale": q["scale"]} if q["scale"] else {})
+                for q in again["questions"]
+            ],
+        }
+    )
+    assert rebuilt.questions == defn.questions and rebuilt.groups == defn.groups
+
+
+# ------------------------------------------------------------------ files made by other programs
+
+
+def test_spss_value_labels_are_read_from_a_real_sav(tmp_path: Path) -> None:
+    # sample.sav (SPSS, via pyreadstat's test data): mylabl 1 Male / 2 Female; myord 1 low,
+    # 2 medium, 3 high; the five rows hold mylabl 1,2,1,2,1 and myord 1,2,3,1,1.
+    path = define(
+        FIXTURES,
+        "sample.sav",
+        top={"group": "mylabl"},
+        scales={"order": {"agree": [3]}},
+        questions=[{"id": "myord", "text": "Order", "type": "choice", "scale": "order"}],
+    )
+    try:
+        r = analyse(load_definition(path))
+    finally:
+        path.unlink()
+    rates = r.response_rates.set_index("group")
+    assert rates.loc["1", "label"] == "Male" and rates.loc["1", "responded"] == 3
+    assert rates.loc["2", "label"] == "Female" and rates.loc["2", "responded"] == 2
+    dist = r.distribution[r.distribution["kind"] == "answer"]
+    assert list(dist["label"]) == ["low", "medium", "high"]
+    assert list(dist["count"]) == [3, 1, 1]
+    assert r.items.iloc[0]["share_agree"] == pytest.approx(1 / 5)
+
+
+def test_the_same_content_read_from_stata(tmp_path: Path) -> None:
+    path = define(
+        FIXTURES,
+        "sample.dta",
+        top={"group": "mylabl"},
+        scales={"order": {}},
+        questions=[{"id": "myord", "text": "Order", "type": "choice", "scale": "order"}],
+    )
+    try:
+        r = analyse(load_definition(path))
+    finally:
+        path.unlink()
+    dist = r.distribution[r.distribution["kind"] == "answer"]
+    assert list(dist["label"]) == ["low", "medium", "high"] and list(dist["count"]) == [3, 1, 1]
+    assert list(r.response_rates["label"]) == ["Male", "Female", "All respondents"]
+    assert list(r.response_rates["responded"]) == [3, 2, 5]
+
+
+def test_spss_user_missing_codes_are_missing_not_answers() -> None:
+    # missing_test.sav (SPSS): var1 holds 1 and 2, and 1 is declared user-missing ("missing").
+    path = define(
+        FIXTURES,
+        "missing_test.sav",
+        scales={"yn": {"agree": [2]}},
+        questions=[{"id": "var1", "text": "Var 1", "scale": "yn"}],
+    )
+    try:
+        r = analyse(load_definition(path))
+    finally:
+        path.unlink()
+    item = r.items.iloc[0]
+    assert item["n_valid"] == 1 and item["n_user_missing"] == 1 and item["n_blank"] == 0
+    assert item["share_agree"] == pytest.approx(1.0)
+    assert list(r.distribution.loc[r.distribution["kind"] == "answer", "code"]) == ["2"]
+
+
+def test_a_malformed_sav_gives_a_clear_error_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "broken.sav").write_bytes((FIXTURES / "sample.sav").read_bytes()[:300])
+    path = define(tmp_path, "broken.sav", questions=[{"id": "q", "text": "x", "scale": "agree5"}])
+    with pytest.raises(ConfigError, match=r"broken\.sav: cannot be read as an SPSS \.sav file"):
+        analyse(load_definition(path))
+    res = cli("survey", str(path), "--json", str(tmp_path / "out.json"))
+    assert res.returncode == 2, res.stderr
+    assert "broken.sav" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_xlsx_responses_are_read(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["id", "grp", "q"])
+    for i, (g, a) in enumerate([("a", 4), ("a", 5), ("b", 1), ("b", None), ("b", 4)]):
+        ws.append([f"R{i}", g, a])
+    wb.save(tmp_path / "r.xlsx")
+    defn = load_definition(
+        define(
+            tmp_path,
+            "r.xlsx",
+            top={"group": "grp", "respondent_id": "id"},
+            questions=[{"id": "q", "text": "x", "scale": "agree5"}],
+        )
+    )
+    r = analyse(defn)
+    assert r.items.iloc[0]["n_valid"] == 4 and r.items.iloc[0]["n_agree"] == 3
+    by = r.by_group.set_index("group")
+    assert by.loc["a", "share_agree"] == pytest.approx(1.0)
+    assert by.loc["b", "share_agree"] == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------------------ group comparisons
+
+
+def test_chi_square_between_groups_matches_scipy(synth: Path, synth_result: SurveysResult) -> None:
+    pat = next(s for s in synth_result.surveys if s.name == "patients")
+    raw = pd.read_csv(synth / "surveys" / "patients.csv", dtype=str, keep_default_na=False)
+    answered = raw[
+        raw["communication_improved"].isin(
+            [
+                "Strongly disagree",
+                "Disagree",
+                "Neither agree nor disagree",
+                "Agree",
+                "Strongly agree",
+            ]
+        )
+    ]
+    table = pd.crosstab(
+        answered["has_care_plan"],
+        answered["communication_improved"].isin(["Agree", "Strongly agree"]),
+    )
+    ref = stats.chi2_contingency(table.to_numpy(), correction=False)
+    row = pat.comparisons.set_index("question").loc["communication_improved"]
+    assert row["test"] == "Pearson chi-square"
+    assert row["statistic"] == pytest.approx(ref.statistic, rel=1e-12)
+    assert row["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
+    assert row["dof"] == 1 and row["p_value"] < 0.001  # 73% with a plan against 43% without
+
+
+def test_small_tables_use_fisher_and_say_so() -> None:
+    # Fisher's lady tasting tea (Fisher 1935): 3 of 4 cups right, one-sided p = 0.2429, the
+    # two-sided p 0.4857.
+    tea = contingency_test(np.array([[3, 1], [1, 3]]))
+    assert tea["test"] == "Fisher's exact test"
+    assert tea["p_value"] == pytest.approx(0.4857, abs=5e-5)
+    assert tea["p_value"] == pytest.approx(stats.fisher_exact([[3, 1], [1, 3]]).pvalue)
+    big = contingency_test(np.array([[8, 2, 1], [2, 6, 1]]))
+    assert big["test"].startswith("Fisher-Freeman-Halton")
+    assert 0 < big["p_value"] < 0.1
+    assert contingency_test(np.array([[8, 2, 1], [2, 6, 1]]))["p_value"] == big["p_value"]
+
+
+# ---------------------------------------------------------------------------- the synthetic surveys
+
+
+def test_synthetic_surveys_echo_the_seed(synth_result: SurveysResult) -> None:
+    by = {s.name: s for s in synth_result.surveys}
+    rates = {n: s.response_rates.iloc[-1] for n, s in by.items()}
+    assert (rates["professionals"]["responded"], rates["professionals"]["invited"]) == (51, 200)
+    assert rates["patients"]["response_rate"] == pytest.approx(0.2025)
+    assert rates["early_adopters"]["responded"] == 109
+    assert rates["early_adopters"]["response_rate"] == pytest.approx(0.60, abs=0.005)
+    assert rates["gps"]["responded"] == 160
+    assert rates["gps"]["response_rate"] == pytest.approx(0.39, abs=0.005)
+    share = {
+        (n, q): v
+        for n, s in by.items()
+        for q, v in zip(s.items["question"], s.items["share_agree"], strict=True)
+    }
+    assert round(100 * share["patients", "favourable_integration"]) == 78
+    assert round(100 * share["professionals", "role_unclear"], 1) == 27.7
+    assert round(100 * share["professionals", "not_involved_planning"]) == 64
+    assert round(100 * share["patients", "cannot_recall_joining"], 1) == 53.5
+    plan = by["patients"].by_group.set_index(["question", "group"])
+    assert round(100 * plan.loc[("communication_improved", "Yes"), "share_agree"]) == 73
+    pro = by["professionals"].response_rates.set_index("label")
+    assert pro.loc["General practitioner", "responded"] == 31
+    assert len(by["professionals"].open_text) > 0
+    assert synth_result.open_text()["document"].str.startswith("professionals/").any()
+
+
+def test_synthetic_surveys_are_deterministic_and_cheap(tmp_path: Path) -> None:
+    t0 = time.perf_counter()
+    write_surveys(tmp_path / "a", seed=3)
+    elapsed = time.perf_counter() - t0
+    write_surveys(tmp_path / "b", seed=3)
+    write_surveys(tmp_path / "c", seed=4)
+    files = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    assert len(files) > 20
+    same = [
+        (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+        for f in files
+        if f.suffix in (".csv", ".txt", ".toml", ".qdc")
+    ]
+    assert all(same)
+    a = pd.read_csv(tmp_path / "a" / "surveys" / "patients.csv")
+    c = pd.read_csv(tmp_path / "c" / "surveys" / "patients.csv")
+    assert not a.equals(c)  # another seed shuffles who says what...
+    agree = ["Agree", "Strongly agree"]
+    assert (
+        a["favourable_integration"].isin(agree).sum()
+        == c["favourable_integration"].isin(agree).sum()
+        == 312
+    )  # ...not how many
+    assert elapsed < 1.0
+
+
+# ----------------------------------------------------------------- disclosure, JSON and report
+
+
+def test_protected_block_suppresses_small_counts_and_withholds_small_shares(
+    synth_result: SurveysResult,
+) -> None:
+    open_block = synth_result.to_dict(protect=False)
+    block = json.loads(json.dumps(synth_result.to_dict(protect=True)))
+    pro = block["surveys"]["professionals"]
+    assert pro["n_responses"] == protect_count(51) == 50
+    rates = {r["label"]: r for r in pro["response_rates"]}
+    assert rates["Manager or other"]["responded"] == "*"  # 3 people
+    assert rates["Manager or other"]["response_rate"] is None
+    assert rates["General practitioner"]["responded"] == 30  # 31 rounded to 5
+    small = [g for g in pro["by_group"] if g["label"] == "Hospital consultant"]
+    assert small and all(g["share_agree"] is None for g in small)  # fewer than 8 answers
+    item = {i["question"]: i for i in pro["items"]}["role_unclear"]
+    assert item["share_agree"] == pytest.approx(13 / 47, abs=1e-4)
+    assert "open_text" not in pro and "open_text" in open_block["surveys"]["professionals"]
+    assert open_block["surveys"]["professionals"]["n_responses"] == 51
+
+
+def test_section_shows_rates_items_chart_and_tests(synth_result: SurveysResult) -> None:
+    section = surveys_section(synth_result, protect=False)
+    assert section.id == "surveys"
+    body = section.html
+    assert 'id="survey-patients-items"' in body and 'id="survey-professionals-rates"' in body
+    assert "78.0%" in body and "27.7%" in body and "25.5%" in body
+    assert "Pearson chi-square" in body and body.count("<svg") == 4
+    pro = next(s for s in synth_result.surveys if s.name == "professionals")
+    svg = likert_chart_svg(pro, protect=False)
+    assert svg.count("<rect") >= 3 * 10  # legend and at least two segments per item
+    protected = surveys_section(synth_result, protect=True).html
+    assert "withheld under disclosure control" in protected and "Fewer meetings" not in protected
+
+
+def test_survey_command_writes_json_and_open_text(synth: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s.json"
+    res = cli(
+        "survey",
+        str(synth / "surveys" / "patients.toml"),
+        "--json",
+        str(out),
+        "--open-text",
+        str(tmp_path / "open.csv"),
+    )
+    assert res.returncode == 0, res.stderr
+    data = json.loads(out.read_text())
+    items = {i["question"]: i for i in data["surveys"]["patients"]["items"]}
+    assert items["favourable_integration"]["n_agree"] == 312
+    open_text = pd.read_csv(tmp_path / "open.csv", keep_default_na=False)
+    assert list(open_text.columns) == [
+        "segment_id",
+        "document",
+        "case",
+        "group",
+        "coder",
+        "code",
+        "text",
+    ]
+    assert (open_text["code"] == "").all() and len(open_text) > 0
+
+
+def test_evaluate_surveys_is_none_without_surveys(tmp_path: Path) -> None:
+    assert evaluate_surveys(tmp_path) is None
+    (tmp_path / "surveys").mkdir()
+    assert evaluate_surveys(tmp_path) is None
+
+
+def test_duplicate_survey_names_are_refused(synth: Path, tmp_path: Path) -> None:
+    p = synth / "surveys" / "gps.toml"
+    with pytest.raises(ConfigError, match="repeated: gps"):
+        analyse_definitions([p, p])
