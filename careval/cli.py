@@ -111,10 +111,11 @@ def run(
 ) -> None:
     """Validate a dataset, run the evaluation, write report.html and results.json."""
     from careval.cohort.summary import SummarySettings
+    from careval.run import RUN_STEPS
     from careval.run import run as run_
 
     settings = SummarySettings(reference_date=_date(reference_date, "--reference-date"))
-    with _steps(4) as step:
+    with _steps(RUN_STEPS) as step:
         report = run_(data, out_dir, settings, progress=step)
     out.print(str(report))
 
@@ -127,10 +128,11 @@ def demo(
     ] = None,
 ) -> None:
     """Make or reuse the default synthetic dataset and evaluate it; prints the report's path."""
+    from careval.run import RUN_STEPS
     from careval.run import demo as demo_
     from careval.synthetic.generate import STEPS
 
-    with _steps(STEPS + 4) as step:
+    with _steps(STEPS + RUN_STEPS) as step:
         report = demo_(out_dir, persons=persons, progress=step)
     out.print(str(report.resolve()))
 
@@ -297,6 +299,14 @@ def spc(
 from careval.risk.commands import risk_app  # noqa: E402
 
 app.add_typer(risk_app, name="risk", help="Risk stratification and case finding.")
+
+from careval.qualitative.commands import qda as _qda  # noqa: E402
+from careval.qualitative.commands import transcripts as _transcripts  # noqa: E402
+from careval.surveys.commands import survey as _survey  # noqa: E402
+
+app.command("survey")(_survey)
+app.command("transcripts")(_transcripts)
+app.command("qda")(_qda)
 
 
 def _names(text: str) -> list[str]:

@@ -19,3 +19,19 @@ if ! .venv/bin/python -m pip install --quiet --no-deps -e . >"$log" 2>&1; then
   cat "$log"; rm -f "$log"; exit 1
 fi
 rm -f "$log"
+# Headless Chromium for the report test (tests/test_report_run.py). Debian's package, installed
+# only when missing and only where apt-get can run as root; setup never fails because of it (the
+# test then skips, saying no Chromium binary was found).
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "setup: installing chromium (apt-get) for the report test" >&2
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+          chromium; } >/tmp/careval-apt-chromium.log 2>&1; then
+      echo "setup: could not install chromium (see /tmp/careval-apt-chromium.log);" \
+        "the browser test will be skipped" >&2
+    fi
+  else
+    echo "setup: chromium not found and apt-get unavailable; the browser test will be skipped" >&2
+  fi
+fi

@@ -128,13 +128,13 @@ def test_run_on_invalid_data_exits_2_and_writes_nothing(synth_dir: Path, tmp_pat
     areas[0] = "mars"
     t = t.set_column(t.schema.get_field_index("area"), "area", pa.array(areas))
     pq.write_table(t, bad / "practices.parquet")
-    before = {f.name: f.read_bytes() for f in bad.iterdir()}
+    before = {f: f.read_bytes() for f in bad.rglob("*") if f.is_file()}
     res = cli("run", "--data", str(bad), "--out", str(tmp_path / "out"))
     assert res.returncode == 2
     assert "practices" in res.stderr and "area" in res.stderr and "mars" in res.stderr
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-    assert {f.name: f.read_bytes() for f in bad.iterdir()} == before  # input untouched
+    assert {f: f.read_bytes() for f in bad.rglob("*") if f.is_file()} == before  # untouched
 
 
 @pytest.mark.parametrize("make", ["missing", "empty", "garbage"])

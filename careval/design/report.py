@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from careval.design.power import DesignResult
-from careval.report.render import Section, svg, table_html
+from careval.report.render import Section, fmt_count, svg, table_html
 
 
 def _chart(d: DesignResult) -> str:
@@ -57,8 +57,9 @@ def design_section(d: DesignResult) -> Section:
             f"{100 * st.power:.0f}% power within the follow-up these data allow."
         )
         parts.append(
-            f"<p>With {d.enrolled:,} care-planned people, each matched to {st.ratio} controls, "
-            f"and their emergency admission rate of {d.baseline_rate_per_person_year:.2f} a "
+            f"<p>With {fmt_count(d.enrolled)} care-planned people, each matched to {st.ratio} "
+            "controls, and their emergency admission rate of "
+            f"{d.baseline_rate_per_person_year:.2f} a "
             f"person-year, a matched study with {three['followup_months']} months of follow-up "
             f"could only detect a rate ratio of <b id='design-mde-3'>"
             f"{three['mde_rate_ratio']:.2f}</b> or below (a fall of "

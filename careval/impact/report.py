@@ -10,7 +10,7 @@ import pandas as pd
 
 from careval.impact.balance import SMD_THRESHOLD
 from careval.impact.study import ImpactResult
-from careval.report.render import AREA_LABELS, Section, svg, table_html
+from careval.report.render import AREA_LABELS, Section, fmt_count, svg, table_html
 
 EXACT_LABELS = {"entry_month": "month of entry", "female": "sex", "age_band": "age band"}
 LABELS = {
@@ -22,6 +22,10 @@ LABELS = {
     "emergency_cost": "Emergency admission costs (£ a person-month)",
     "inpatient_cost": "Total inpatient costs (£ a person-month)",
 }
+
+
+def _r3(v: object) -> float | None:
+    return round(float(v), 3) if isinstance(v, int | float) else None
 
 
 def _effect_table(r: ImpactResult) -> pd.DataFrame:
@@ -146,10 +150,12 @@ def impact_section(r: ImpactResult) -> Section:
         "then up to "
         f"{st.match.ratio} nearest neighbours on the logit of a propensity score (caliper "
         f"{st.match.caliper} SD, {'with' if st.match.replace else 'without'} replacement). "
-        f"<b>{a['treated_matched']:,}</b> of {a['treated_alive_and_registered_at_entry']:,} "
-        f"care-planned people were matched to <b>{a['controls_matched']:,}</b> controls; "
-        f"{a['unmatched_outside_caliper']:,} had no control within the caliper and "
-        f"{a['unmatched_no_control_in_stratum']:,} none in their exact stratum. Entry ran "
+        f"<b>{fmt_count(a['treated_matched'])}</b> of "
+        f"{fmt_count(a['treated_alive_and_registered_at_entry'])} "
+        f"care-planned people were matched to <b>{fmt_count(a['controls_matched'])}</b> "
+        f"controls; {fmt_count(a['unmatched_outside_caliper'])} had no control within the "
+        f"caliper and {fmt_count(a['unmatched_no_control_in_stratum'])} none in their exact "
+        "stratum. Entry ran "
         f"from {f['first_entry']} to {f['last_entry']}; median follow-up "
         f"{f['median_months']:.0f} months (range {f['min_months']:.0f} to "
         f"{f['max_months']:.0f}).</p>"
@@ -197,9 +203,9 @@ def impact_section(r: ImpactResult) -> Section:
             [
                 {
                     "follow_up_months": x["horizon_months"],
-                    "rate_ratio": round(x.get("rate_ratio", np.nan), 3),
-                    "ci_low": round(x.get("rate_ratio_ci_low", np.nan), 3),
-                    "ci_high": round(x.get("rate_ratio_ci_high", np.nan), 3),
+                    "rate_ratio": _r3(x.get("rate_ratio")),
+                    "ci_low": _r3(x.get("rate_ratio_ci_low")),
+                    "ci_high": _r3(x.get("rate_ratio_ci_high")),
                     "treated_with_full_follow_up": x["treated_with_full_horizon"],
                 }
                 for x in r.horizons

@@ -1104,7 +1104,10 @@ def _before_after_pairs(
         warnings.append("care_plans table absent: no before/after analysis")
         return empty, cohort
     cp = ds.table("care_plans")
-    plans = cp.group_by("person_id").agg(plan_date=cp.created_date.min()).to_pandas()
+    # Ordered: the random index dates below are drawn by position in this frame.
+    plans = (
+        cp.group_by("person_id").agg(plan_date=cp.created_date.min()).order_by("person_id")
+    ).to_pandas()
     cohort["care_planned"] = len(plans)
     planned = plans.person_id.to_numpy()
     people = dreg.drop_duplicates("person_id").set_index("person_id")

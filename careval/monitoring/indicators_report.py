@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 from typing import Any
@@ -11,9 +12,15 @@ import numpy as np
 import pandas as pd
 
 from careval.data.schema import AREAS
-from careval.monitoring.indicators import COMPARATORS, INDICATORS, IndicatorsResult
-from careval.report.disclosure import protect_count
-from careval.report.render import AREA_LABELS, Section, svg, table_html
+from careval.monitoring.indicators import (
+    COMPARATORS,
+    INDICATORS,
+    IndicatorsResult,
+    _protected,
+)
+from careval.report.disclosure import protect_value
+from careval.report.publish import before_after_published
+from careval.report.render import AREA_LABELS, Section, fmt_count, svg, table_html
 
 TITLES = {
     "hba1c": "HbA1c",
@@ -136,24 +143,17 @@ def dementia_chart(r: IndicatorsResult) -> str:
     return svg(fig)
 
 
-def _protect_rows(df: pd.DataFrame) -> pd.DataFrame:
-    out = df.copy().astype(object)
-    for col in COUNT_COLUMNS + ("neither",):
-        if col in out:
-            out[col] = [None if pd.isna(v) else protect_count(int(v)) for v in df[col]]
-    return out
-
-
 def _before_after_table(r: IndicatorsResult, protect: bool) -> pd.DataFrame:
-    t = r.before_after.copy()
+    t = before_after_published(r.before_after) if protect else r.before_after.copy()
     shares = t.quantity.str.startswith("share")
     for col in ("before", "after", "change", "comparison_change", "estimate", "ci_low", "ci_high"):
-        t[col] = np.where(shares, 100 * t[col], t[col])  # shares as percentages
+        v = pd.to_numeric(t[col])  # withheld values (None) become NaN
+        t[col] = np.where(shares, 100 * v, v)  # shares as percentages
+    for col in ("statistic", "p_value"):
+        t[col] = pd.to_numeric(t[col])
     t["quantity"] = np.where(shares, t.quantity.str.replace("share", "%", n=1), t.quantity)
     t = t.round({c: 3 for c in ("before", "after", "change", "comparison_change", "estimate")})
     t = t.round({"ci_low": 3, "ci_high": 3, "statistic": 3, "p_value": 4})
-    if protect:
-        t = _protect_rows(t)
     keep = [
         "quantity",
         "analysis",
@@ -222,6 +222,26 @@ def _snapshot(r: IndicatorsResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _as_published(r: IndicatorsResult) -> IndicatorsResult:
+    """``r`` with its monthly tables as published: charts and the snapshot then show gaps
+    where disclosure control withholds a share, a rate or a count."""
+
+    def numeric(pub: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+        out = pub.copy()
+        for col in raw.columns:
+            if pd.api.types.is_numeric_dtype(raw[col]):
+                out[col] = pd.to_numeric(pub[col], errors="coerce")
+        return out
+
+    dm, _, de, plans = _protected(r)
+    return dataclasses.replace(
+        r,
+        diabetes_monthly=numeric(dm, r.diabetes_monthly),
+        dementia_monthly=numeric(de, r.dementia_monthly),
+        dementia_care_plans=numeric(plans, r.dementia_care_plans),
+    )
+
+
 def indicators_section(r: IndicatorsResult, protect: bool = False) -> Section:
     """Figure 3 (diabetes control), the before/after table and Figure 4 (dementia, ITS).
 
@@ -232,6 +252,8 @@ def indicators_section(r: IndicatorsResult, protect: bool = False) -> Section:
     protect
         Apply small-number disclosure control to the counts in the tables (real data).
     """
+    if protect:
+        r = _as_published(r)
     st = r.settings
     defs = st.definitions()
     parts = [
@@ -248,12 +270,13 @@ def indicators_section(r: IndicatorsResult, protect: bool = False) -> Section:
     snap = _snapshot(r)
     if not snap.empty:
         parts.append(table_html(snap, {"area": "area"}, "indicators-diabetes-snapshot", ("area",)))
-    c = r.cohort
+    c = {k: (protect_value(v) if protect else v) for k, v in r.cohort.items()}
     comp = ", ".join(AREA_LABELS.get(a, a) for a in st.comparison_areas)
     parts += [
         "<h3>Before and after a care plan</h3>",
-        f"<p>Of {c['care_planned']:,} care-planned people, {c['care_planned_with_diabetes']:,} "
-        f"had diabetes coded by the plan date and <b>{c['eligible']:,}</b> had at least "
+        f"<p>Of {fmt_count(c['care_planned'])} care-planned people, "
+        f"{fmt_count(c['care_planned_with_diabetes'])} had diabetes coded by the plan date "
+        f"and <b>{fmt_count(c['eligible'])}</b> had at least "
         f"{st.min_months_on_plan} months on a plan within the data. Each person's latest value "
         f"in the {st.lookback_months} months before the plan is compared with their latest "
         f"from {st.min_months_on_plan} to {st.min_months_on_plan + st.lookback_months} months "
@@ -262,8 +285,9 @@ def indicators_section(r: IndicatorsResult, protect: bool = False) -> Section:
         f"than {st.mcnemar_exact_below}); <i>unpaired (as the seed)</i> rows use everyone with "
         "a value before against everyone with a value after (Welch t-test, two-proportion "
         "z-test). A before-after change also contains any secular trend, so <i>change vs "
-        f"comparison</i> rows subtract the change among {c['comparison_eligible']:,} people "
-        f"with diabetes in {html.escape(comp)} given random index dates drawn from the plan "
+        "comparison</i> rows subtract the change among "
+        f"{fmt_count(c['comparison_eligible'])} people with diabetes in {html.escape(comp)} "
+        "given random index dates drawn from the plan "
         "dates (Welch t-test of the person-level changes). Shares are in percent.</p>",
         table_html(
             _before_after_table(r, protect),

@@ -17,7 +17,9 @@ GROUP_LABELS = {
 }
 
 
-def _cell(pct: float, lo: float, hi: float) -> str:
+def _cell(pct: float | None, lo: float | None, hi: float | None) -> str:
+    if any(v is None or pd.isna(v) for v in (pct, lo, hi)):
+        return "withheld"  # a change from fewer than 8 people (disclosure control)
     return f"{pct:+.1f}% ({lo:+.1f} to {hi:+.1f})"
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from dataclasses import dataclass
 from importlib import resources
 
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams["svg.hashsalt"] = "careval"  # stable SVG ids: the same run, the same page
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from jinja2 import Environment  # noqa: E402
@@ -66,6 +68,26 @@ def _fmt(v: object) -> str:
     if isinstance(v, float):
         return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.4g}"
     return html.escape(str(AREA_LABELS.get(str(v), v)))
+
+
+def fmt_count(v: object) -> str:
+    """A count in prose: thousands separators, ``*`` when suppressed, a dash when withheld."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, int | float) and not isinstance(v, bool) and not pd.isna(v):
+        return f"<span class='n'>{int(v):,}</span>"
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "&ndash;"
+    return f"<span class='n'>{html.escape(str(v))}</span>"
+
+
+def figures(sections: list[Section]) -> list[tuple[str, str]]:
+    """Every inline SVG chart of the page as ``(file name, SVG document)``, in page order."""
+    out = []
+    for s in sections:
+        for i, m in enumerate(re.finditer(r"<svg\b.*?</svg>", s.html, flags=re.S), start=1):
+            out.append((f"{s.id}-{i}.svg", '<?xml version="1.0" encoding="utf-8"?>\n' + m[0]))
+    return out
 
 
 def svg(fig: plt.Figure) -> str:

@@ -3,73 +3,60 @@
 from __future__ import annotations
 
 import html
+import json
 
 import pandas as pd
 
 from careval.cohort.eligibility import GROUPS
 from careval.cohort.summary import DataSummary
 from careval.data.schema import AREAS
-from careval.report.disclosure import protect_counts
+from careval.report.disclosure import protect_table
 from careval.report.render import AREA_LABELS, Section, line_chart, table_html
 
 COUNT_COLUMNS_PEOPLE = ["registered", "eligible", *GROUPS]
 
 
 def published(summary: DataSummary, synthetic: bool) -> dict[str, pd.DataFrame]:
-    """The summary tables as published: counts protected unless the data are synthetic."""
-    protect = not synthetic
-    people = protect_counts(summary.people_by_area, COUNT_COLUMNS_PEOPLE, protect)
-    if protect:  # a share from a suppressed or tiny count is withheld
-        small = summary.people_by_area["eligible"] < 8
-        people["eligible_share"] = people["eligible_share"].where(~small, None)
-    activity = summary.activity_by_year.copy()
+    """The summary tables as published: disclosure control unless the data are synthetic.
+
+    People by area has a margin (eligible = the three groups), so it gets secondary
+    suppression; a share from fewer than 8 people, or from a suppressed count, is withheld.
+    """
+    if synthetic:
+        return {
+            "people_by_area": summary.people_by_area.copy(),
+            "activity_by_year": summary.activity_by_year.copy(),
+            "attrition": summary.attrition.copy(),
+            "care_plan_coverage": summary.care_plan_coverage.copy(),
+        }
+    people = protect_table(
+        summary.people_by_area,
+        COUNT_COLUMNS_PEOPLE,
+        row_margins=[(list(GROUPS), "eligible")],
+        rates=["eligible_share"],
+        denominator="eligible",
+        rate_counts={"eligible_share": ["eligible", "registered"]},
+    )
+    activity = summary.activity_by_year
     counts = [
         c
         for c in activity.columns
         if c not in ("area", "year", "person_years") and not c.endswith("_py")
     ]
-    activity = protect_counts(activity, counts, protect)
-    if protect:
-        small = summary.activity_by_year["emergency_admissions"] < 8
-        activity["emergency_per_1000_py"] = activity["emergency_per_1000_py"].where(~small, None)
-    attrition = protect_counts(summary.attrition, list(AREAS), protect)
-    coverage = protect_counts(summary.care_plan_coverage, ["care_plans", "cumulative"], protect)
+    activity = protect_table(
+        activity,
+        counts,
+        rates=["emergency_per_1000_py"],
+        denominator="emergency_admissions",
+    )
+    attrition = protect_table(summary.attrition, list(AREAS))
+    coverage = protect_table(summary.care_plan_coverage, ["care_plans", "cumulative"])
     return {
         "people_by_area": people,
         "activity_by_year": activity,
         "attrition": attrition,
         "care_plan_coverage": coverage,
     }
-
-
-def summary_section(summary: DataSummary, tables: dict[str, pd.DataFrame]) -> Section:
-    """Key figures at the top of the report."""
-    rows = {r["area"]: r for r in tables["people_by_area"].to_dict(orient="records")}
-    pilot = rows.get("pilot")
-    items: list[tuple[str, object]] = []
-    if pilot is not None:  # counts keep their own type (int, or "*" when suppressed)
-        items.append(("People registered with pilot practices", pilot["registered"]))
-        items.append(("Eligible (75+ and/or diabetes)", pilot["eligible"]))
-    act = summary.activity_by_year
-    rate = act.loc[act["area"] == "pilot", "emergency_per_1000_py"]
-    if len(rate):
-        items.append(
-            (
-                "Pilot emergency admissions per 1,000 person-years (latest year)",
-                float(rate.iloc[-1]),
-            )
-        )
-    figs = "".join(
-        f'<div class="keyfig" data-key="{html.escape(k)}"><b>{_num(v)}</b>{html.escape(k)}</div>'
-        for k, v in items
-    )
-    lo, hi = summary.window
-    text = (
-        f"<p>Data from {lo:%d %B %Y} to {hi:%d %B %Y}; eligibility counted on "
-        f"{summary.settings.reference_date:%d %B %Y}.</p>"
-    )
-    warn = "".join(f"<p class='banner'>{html.escape(w)}</p>" for w in summary.warnings)
-    return Section("summary", "Summary", figs + text + warn)
 
 
 def _num(v: object) -> str:
@@ -107,8 +94,9 @@ def data_section(summary: DataSummary, tables: dict[str, pd.DataFrame]) -> Secti
         ),
         "<h3>Activity by financial year</h3>",
     ]
-    act = summary.activity_by_year
+    act = tables["activity_by_year"]  # as published: withheld rates are gaps
     if len(act):
+        act = act.assign(emergency_per_1000_py=pd.to_numeric(act.emergency_per_1000_py))
         parts.append(
             "<figure>"
             + line_chart(
@@ -155,21 +143,61 @@ def data_section(summary: DataSummary, tables: dict[str, pd.DataFrame]) -> Secti
 
 
 def provenance_section(provenance: dict) -> Section:
-    """Version, settings, input files and their hashes, run time."""
-    rows = [(k, v) for k, v in provenance.items() if k not in ("input_files", "settings")]
+    """Version, seed, settings, input files and their hashes, and the run's time stamp.
+
+    The time stamp is the only part of the page that differs between two runs of the same data
+    and settings; it sits in ``<span id="run-time">``.
+    """
+    rows = [
+        ("careval version", provenance.get("careval_version")),
+        ("dataset", provenance.get("dataset")),
+        ("synthetic data", "yes" if provenance.get("synthetic") else "no"),
+        ("disclosure control", "off" if provenance.get("synthetic") else "on"),
+        ("random seed of the data", provenance.get("seed")),
+    ]
     body = "".join(
         f"<tr><td class='text'>{html.escape(str(k))}</td>"
         f"<td class='text'>{html.escape(str(v))}</td></tr>"
         for k, v in rows
     )
+    body += (
+        "<tr><td class='text'>run at</td><td class='text'><span id='run-time'>"
+        f"{html.escape(str(provenance.get('run_at', '')))}</span></td></tr>"
+    )
     files = "".join(
         f"<tr><td class='text'>{html.escape(f)}</td><td class='text'><code>{h}</code></td></tr>"
         for f, h in provenance.get("input_files", {}).items()
     )
-    settings = html.escape(str(provenance.get("settings", {})))
+    settings = "".join(
+        f"<tr><td class='text'>{html.escape(str(k))}</td>"
+        f"<td class='text'><code>{html.escape(json.dumps(v, default=str))}</code></td></tr>"
+        for k, v in _flat(provenance.get("settings", {}))
+    )
     return Section(
         "provenance",
         "Provenance",
-        f"<table>{body}</table><h3>Input files (SHA-256)</h3><table>{files}</table>"
-        f"<h3>Settings</h3><p><code>{settings}</code></p>",
+        f"<table id='provenance-table'>{body}</table>"
+        f"<h3>Settings</h3><table id='provenance-settings'>{settings}</table>"
+        f"<h3>Input files (SHA-256)</h3><table id='provenance-files'>{files}</table>",
+    )
+
+
+def _flat(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += _flat(v, f"{key}.")
+        else:
+            out.append((key, v))
+    return out
+
+
+def not_run_section(section_id: str, title: str, reason: str) -> Section:
+    """A section whose analysis did not run, saying why (keeps the navigation complete)."""
+    return Section(
+        section_id,
+        title,
+        f"<p class='not-run' data-not-run='{html.escape(section_id)}'>Not run: "
+        f"{html.escape(reason)}.</p>",
     )

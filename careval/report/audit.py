@@ -1,0 +1,60 @@
+"""A last check of a page before it is published: no count of 1-7 in any count cell.
+
+Every table cell is written with ``data-col`` naming its column and every count in prose with
+``<span class='n'>``; on real data, a cell of a count column (:func:`is_count_key`) or such a
+span showing a number from 1 to 7 means a table escaped disclosure control, and the run stops
+rather than publish it (fail closed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from careval.errors import CarevalError
+from careval.report.disclosure import HIGH, LOW, is_count_key
+
+CELL = re.compile(r"<td[^>]*\bdata-col=\"([^\"]+)\"[^>]*>(.*?)</td>", re.S)
+SPAN = re.compile(r"<span class='n'>(.*?)</span>", re.S)
+KEYFIG = re.compile(r'<div class="keyfig"[^>]*data-path="([^"]+)"[^>]*><b>(.*?)</b>', re.S)
+
+
+class DisclosureError(CarevalError):
+    """A published output would show a count that disclosure control suppresses."""
+
+
+def _number(text: str) -> float | None:
+    t = re.sub(r"<[^>]+>", "", text).replace(",", "").strip()
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+def small_counts(page: str) -> Iterator[tuple[str, str]]:
+    """``(where, text)`` of every count of 1-7 shown in ``page``."""
+    for m in CELL.finditer(page):
+        col, text = m[1], m[2]
+        v = _number(text)
+        if is_count_key(col) and v is not None and LOW <= v <= HIGH:
+            yield f"table column {col}", text
+    for m in SPAN.finditer(page):
+        v = _number(m[1])
+        if v is not None and LOW <= v <= HIGH:
+            yield "count in the text", m[1]
+    for m in KEYFIG.finditer(page):
+        leaf = m[1].rsplit(".", 1)[-1]
+        v = _number(m[2])
+        if is_count_key(leaf) and v is not None and LOW <= v <= HIGH:
+            yield f"key figure {m[1]}", m[2]
+
+
+def audit_page(page: str) -> None:
+    """Raise :class:`DisclosureError` when ``page`` shows a count of 1-7 (see module doc)."""
+    found = list(small_counts(page))
+    if found:
+        where = "; ".join(f"{w}: {t}" for w, t in found[:5])
+        raise DisclosureError(
+            f"the report would show {len(found)} count(s) of 1-7 under disclosure control "
+            f"({where}); nothing was written"
+        )

@@ -1,0 +1,259 @@
+"""The report's reading sections: summary of findings, Table 3, methods and limitations.
+
+They are written from the published ``results.json`` blocks (never from unpublished values),
+and every key figure names the place in ``results.json`` it shows (``data-path``), so a test or
+a reader can check the page against the file.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pandas as pd
+
+from careval.report.disclosure import MIN_PEOPLE, SUPPRESSED
+from careval.report.objectives import RULES, Objective
+from careval.report.publish import MARGINS
+from careval.report.render import Section, table_html
+
+
+def lookup(results: dict[str, Any], path: str) -> Any:
+    """The value at a dotted ``path`` (list items as ``[i]``) of ``results``, or None."""
+    cur: Any = results
+    for part in path.replace("[", ".[").split("."):
+        if not part:
+            continue
+        if part.startswith("["):
+            i = int(part[1:-1])
+            cur = cur[i] if isinstance(cur, list) and -len(cur) <= i < len(cur) else None
+        else:
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        if cur is None:
+            return None
+    return cur
+
+
+def keyfig(results: dict[str, Any], path: str, label: str, fmt: str, scale: float = 1) -> str:
+    """One key figure: the value at ``path`` formatted with ``fmt`` (after ``scale``)."""
+    v = lookup(results, path)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        shown = SUPPRESSED if v == SUPPRESSED else "&ndash;"
+    else:
+        shown = html.escape(format(v * scale, fmt))
+    return (
+        f'<div class="keyfig" data-key="{html.escape(label)}" data-path="{html.escape(path)}" '
+        f'data-scale="{scale:g}"><b>{shown}</b>{html.escape(label)}</div>'
+    )
+
+
+def _last_coverage(results: dict[str, Any]) -> str | None:
+    rows = lookup(results, "data.care_plan_coverage") or []
+    ok = [i for i, r in enumerate(rows) if isinstance(r.get("coverage_of_eligible"), float)]
+    return f"data.care_plan_coverage[{ok[-1]}].coverage_of_eligible" if ok else None
+
+
+def findings_section(
+    results: dict[str, Any], objectives: list[Objective], window: str, warnings: list[str]
+) -> Section:
+    """Key figures, the main findings in plain words and the objectives at a glance."""
+    people = lookup(results, "data.people_by_area") or []
+    pilot = next((i for i, r in enumerate(people) if r.get("area") == "pilot"), None)
+    figs = []
+    if pilot is not None:
+        base = f"data.people_by_area[{pilot}]"
+        figs.append(
+            keyfig(results, f"{base}.registered", "People registered with pilot practices", ",")
+        )
+        figs.append(keyfig(results, f"{base}.eligible", "Eligible (75+ and/or diabetes)", ","))
+    act = lookup(results, "data.activity_by_year") or []
+    pilot_years = [i for i, r in enumerate(act) if r.get("area") == "pilot"]
+    if pilot_years:
+        figs.append(
+            keyfig(
+                results,
+                f"data.activity_by_year[{pilot_years[-1]}].emergency_per_1000_py",
+                "Pilot emergency admissions per 1,000 person-years (latest year)",
+                ",.1f",
+            )
+        )
+    cov = _last_coverage(results)
+    if cov:
+        figs.append(keyfig(results, cov, "Eligible with a care plan (%), latest month", ".1f", 100))
+    if lookup(results, "impact.outcomes.emergency_admissions.rate_ratio") is not None:
+        figs.append(
+            keyfig(
+                results,
+                "impact.outcomes.emergency_admissions.rate_ratio",
+                "Emergency admissions, matched-control rate ratio",
+                ".3f",
+            )
+        )
+        figs.append(keyfig(results, "naive.rate_ratio", "Naive before-after rate ratio", ".3f"))
+    if lookup(results, "risk.auc") is not None:
+        figs.append(keyfig(results, "risk.auc", "Risk model AUC at validation", ".3f"))
+    if lookup(results, "design.mde[0].mde_rate_ratio") is not None:
+        months = lookup(results, "design.mde[0].followup_months")
+        figs.append(
+            keyfig(
+                results,
+                "design.mde[0].mde_rate_ratio",
+                f"Smallest detectable rate ratio with {months} months of follow-up",
+                ".2f",
+            )
+        )
+    points = _findings(results)
+    glance = pd.DataFrame([{"objective": o.objective, "progress": o.progress} for o in objectives])
+    parts = [
+        "<div class='keyfigs'>" + "".join(figs) + "</div>",
+        f"<p>{html.escape(window)}</p>",
+        "<h3>Main findings</h3><ul id='findings'>"
+        + "".join(f"<li>{html.escape(p)}</li>" for p in points)
+        + "</ul>",
+        "<h3>Progress against the eight objectives at a glance</h3>",
+        table_html(glance, {}, "objectives-glance", ("objective", "progress")),
+        "<p class='note'>How each judgement is reached is in "
+        "<a href='#objectives'>Progress against objectives</a>.</p>",
+    ]
+    parts += [f"<p class='banner'>{html.escape(w)}</p>" for w in warnings]
+    return Section("summary", "Summary of findings", "".join(parts))
+
+
+def _findings(results: dict[str, Any]) -> list[str]:
+    out = []
+    e = lookup(results, "impact.outcomes.emergency_admissions")
+    if isinstance(e, dict) and isinstance(e.get("rate_ratio"), float):
+        out.append(
+            f"Among the care-planned, emergency admissions changed by a rate ratio of "
+            f"{e['rate_ratio']:.3f} (95% CI {e['rate_ratio_ci_low']:.3f} to "
+            f"{e['rate_ratio_ci_high']:.3f}) against matched controls."
+        )
+        n = lookup(results, "naive.rate_ratio")
+        if isinstance(n, float):
+            out.append(
+                f"A naive before-after comparison of the care-planned alone gives {n:.3f}; "
+                "the difference is what regression to the mean and secular change would have "
+                "credited to the programme."
+            )
+    diffs = lookup(results, "monitoring.differences") or []
+    rest = [
+        d
+        for d in diffs
+        if d.get("group") == "all_eligible" and d.get("comparator") == "rest_of_england"
+    ]
+    if rest and isinstance(rest[-1].get("difference"), float):
+        d = rest[-1]
+        out.append(
+            f"Across the whole eligible population (Table 2, from {d['start']}), the pilot's "
+            f"change in emergency admissions minus the rest of England's was "
+            f"{d['difference']:+.1f} percentage points (95% CI {d['ci_low']:+.1f} to "
+            f"{d['ci_high']:+.1f})."
+        )
+    mde = lookup(results, "design.mde[0]")
+    if isinstance(mde, dict) and isinstance(mde.get("mde_rate_ratio"), float):
+        out.append(
+            f"With {mde['followup_months']} months of follow-up the matched study could detect "
+            f"only a rate ratio of {mde['mde_rate_ratio']:.2f} or below."
+        )
+    if not out:
+        out.append("No effect estimates were produced by this run (see the sections below).")
+    return out
+
+
+def objectives_section(objectives: list[Objective]) -> Section:
+    """The seed's Table 3 shape: objective, evidence, progress, challenges; then the rules."""
+    t = pd.DataFrame([o.to_dict() for o in objectives])
+    rules = "".join(
+        f"<li><b>{html.escape(label)}</b>: {html.escape(rule)}.</li>" for label, rule in RULES
+    )
+    return Section(
+        "objectives",
+        "Progress against objectives",
+        "<p>The eight objectives of the pilot, with the evidence this run measured. Every "
+        "judgement follows one of the rules listed below the table from the published "
+        "results; where the run has no evidence, the row says so.</p>"
+        + table_html(
+            t,
+            {"objective": "Objective", "evidence": "Evidence from this run"},
+            "table3",
+            ("objective", "evidence", "progress", "challenges"),
+        )
+        + f"<h3>Rules</h3><ul id='objective-rules'>{rules}</ul>",
+    )
+
+
+def methods_section(results: dict[str, Any], synthetic: bool) -> Section:
+    """Methods, assumptions and limitations: follow-up, power, regression to the mean, privacy."""
+    parts = ["<h3>Follow-up</h3>"]
+    f = lookup(results, "impact.follow_up")
+    if isinstance(f, dict) and f.get("median_months") is not None:
+        parts.append(
+            f"<p id='limit-follow-up'>The care-planned were followed for a median of "
+            f"{f['median_months']:.0f} months (range {f['min_months']:.0f} to "
+            f"{f['max_months']:.0f}); the seed evaluation had about three. Effects that take "
+            "longer to appear cannot be seen in a short follow-up.</p>"
+        )
+    else:
+        parts.append("<p id='limit-follow-up'>No matched study: no follow-up to report.</p>")
+    parts.append("<h3>Power</h3>")
+    rows = lookup(results, "design.mde") or []
+    if rows:
+        first, last = rows[0], rows[-1]
+        needed = lookup(results, "design.followup_needed_months")
+        planned = 1 + lookup(results, "design.settings.effect")
+        parts.append(
+            f"<p id='limit-power'>For the planned rate ratio of {planned:.2f}, the smallest "
+            f"detectable rate ratio was {first['mde_rate_ratio']:.2f} with "
+            f"{first['followup_months']} months of follow-up and {last['mde_rate_ratio']:.2f} "
+            f"with {last['followup_months']}. "
+            + (
+                f"About {needed} months would be needed. "
+                if needed
+                else "The planned effect could not be detected within the follow-up modelled. "
+            )
+            + "An interval that includes no effect from an underpowered study is reported as "
+            "'too early to tell', not as evidence of no effect.</p>"
+        )
+    else:
+        parts.append("<p id='limit-power'>No design block: power not computed.</p>")
+    parts.append(
+        "<h3>Regression to the mean</h3><p id='limit-rtm'>People are often given a care plan "
+        "just after a spell of heavy use, which would fall anyway. A before-after comparison of "
+        "the care-planned alone credits that fall to the programme; the matched controls, "
+        "chosen with the same recent history, fall too, and only the difference is taken as the "
+        "effect. The naive contrast is shown beside the matched estimate for this reason.</p>"
+        "<h3>Other assumptions</h3><ul>"
+        "<li>Matching balances measured characteristics only; unmeasured differences between "
+        "care-planned people and controls remain (balance table in the matched-control "
+        "results).</li>"
+        "<li>Difference-in-differences assumes the two groups would have followed parallel "
+        "paths; the event study shows the months before the plan as a check.</li>"
+        "<li>Table 2 uses a rolling cohort of everyone eligible, so it shows population-level "
+        "change, diluted by the many eligible people without a plan.</li>"
+        "<li>Interrupted time series assume the pre-programme trend would have continued.</li>"
+        "</ul>"
+    )
+    margins = "".join(
+        f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>" for k, v in MARGINS.items()
+    )
+    if synthetic:
+        privacy = (
+            "<p id='disclosure-rules'>These are synthetic data: disclosure control is "
+            "<b>off</b> and exact counts are shown. On real data it is on by default.</p>"
+        )
+    else:
+        privacy = "<p id='disclosure-rules'>Disclosure control is <b>on</b>.</p>"
+    parts.append(
+        "<h3>Privacy and disclosure control</h3>"
+        + privacy
+        + "<p>Rules on real data: every count of 1-7 is shown as <b>*</b> and other counts "
+        "are rounded to the nearest 5; in tables with totals, when one cell of a margin is "
+        "suppressed the smallest other cell of that margin is suppressed too (or the total, "
+        "when no other cell is left), repeated until no total gives a suppressed cell away; "
+        f"means, rates and estimates from fewer than {MIN_PEOPLE} people are withheld, as "
+        "are rates resting on a suppressed count. Tables with totals:</p>"
+        f"<ul id='margins'>{margins}</ul>"
+        "<p class='note'>No identifier (person, NHS number, date of birth) appears in the "
+        "report, the workbook, results.json or the run's messages.</p>"
+    )
+    return Section("methods", "Methods, assumptions and limitations", "".join(parts))

@@ -1,0 +1,349 @@
+"""Progress against the pilot's eight objectives (the seed's Table 3), judged by stated rules.
+
+Each objective is a row: the evidence this run measured, a progress judgement and the
+challenges the results point to. Judgements come only from the published results
+(``results.json`` blocks) through the rules in :data:`RULES`, which the report prints, so a
+reader can check every one. Where the run has no evidence (no survey inputs, no qualitative
+data, nothing in routine data), the row says so rather than guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Direction = Literal["decrease", "increase"]
+
+ACHIEVED = "achieved"
+PARTLY = "partly achieved"
+NOT_SHOWN = "not shown"
+TOO_EARLY = "too early to tell"
+OPPOSITE = "moved the wrong way"
+IN_PLACE = "in place"
+PARTLY_IN_PLACE = "partly in place"
+NOT_IN_PLACE = "not in place"
+NO_EVIDENCE = "no evidence in this run"
+DESCRIBED = "described, not judged"
+WITHHELD = "withheld (disclosure control)"
+
+COVERAGE_IN_PLACE = 0.5  # care plans for at least half the eligible: the process is in place
+COVERAGE_STARTED = 0.1  # at least a tenth: partly in place
+FUND_UNDERSPENT = 0.5  # less than half the first year's budget allocated in that year
+TOP_RISK_SHARE = 0.5  # fewer than half the care-planned in the top 5% of risk: low-risk targeting
+
+RULES: tuple[tuple[str, str], ...] = (
+    (
+        ACHIEVED,
+        "the 95% confidence interval of the effect lies wholly on the intended side of no effect",
+    ),
+    (OPPOSITE, "the interval lies wholly on the other side of no effect"),
+    (
+        TOO_EARLY,
+        "the interval includes no effect and the study design says the smallest effect "
+        "detectable with the follow-up available is larger than the effect the programme "
+        "expected (minimum detectable rate ratio below the planned one)",
+    ),
+    (NOT_SHOWN, "the interval includes no effect although the study could have detected it"),
+    (
+        PARTLY,
+        "for objectives judged on several measures: some measures achieved, none the wrong way",
+    ),
+    (
+        IN_PLACE,
+        f"process objectives: care plans for at least {COVERAGE_IN_PLACE:.0%} of the eligible "
+        f"by the last month ({PARTLY_IN_PLACE}: at least {COVERAGE_STARTED:.0%}; "
+        f"{NOT_IN_PLACE}: less); governance: every MDG that made care plans held meetings",
+    ),
+    (NO_EVIDENCE, "nothing in this run's inputs bears on the objective"),
+    (DESCRIBED, "survey and qualitative findings are shown, not scored, in their own sections"),
+    (WITHHELD, "the numbers needed rest on fewer than 8 people and are not published"),
+)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One row of Table 3."""
+
+    objective: str
+    evidence: str
+    progress: str
+    challenges: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def judge(
+    ci_low: Any, ci_high: Any, direction: Direction, null: float, underpowered: bool = False
+) -> str:
+    """The judgement of one effect by the rules in :data:`RULES`.
+
+    Examples
+    --------
+    >>> judge(0.80, 0.95, "decrease", 1.0)
+    'achieved'
+    >>> judge(0.85, 1.10, "decrease", 1.0, underpowered=True)
+    'too early to tell'
+    >>> judge(-0.01, 0.05, "increase", 0.0)
+    'not shown'
+    """
+    if not isinstance(ci_low, int | float) or not isinstance(ci_high, int | float):
+        return WITHHELD
+    good = ci_high < null if direction == "decrease" else ci_low > null
+    bad = ci_low > null if direction == "decrease" else ci_high < null
+    if good:
+        return ACHIEVED
+    if bad:
+        return OPPOSITE
+    return TOO_EARLY if underpowered else NOT_SHOWN
+
+
+def combine(judgements: list[str]) -> str:
+    """One judgement of an objective from those of its measures."""
+    real = [j for j in judgements if j not in (WITHHELD, NO_EVIDENCE)]
+    if not real:
+        return judgements[0] if judgements else NO_EVIDENCE
+    achieved = real.count(ACHIEVED)
+    if achieved == len(real):
+        return ACHIEVED
+    if achieved and OPPOSITE not in real:
+        return PARTLY
+    if OPPOSITE in real and not achieved:
+        return OPPOSITE
+    if achieved:
+        return PARTLY
+    return TOO_EARLY if TOO_EARLY in real else NOT_SHOWN
+
+
+def _ok(block: Any) -> bool:
+    return isinstance(block, dict) and "skipped" not in block
+
+
+def _block(results: dict[str, Any], name: str) -> dict[str, Any]:
+    """A block of ``results``, or an empty dict when it is missing or was skipped."""
+    b = results.get(name)
+    return b if isinstance(b, dict) and "skipped" not in b else {}
+
+
+def _num(v: Any, fmt: str = ".2f") -> str:
+    return format(v, fmt) if isinstance(v, int | float) else "withheld"
+
+
+def underpowered(results: dict[str, Any]) -> tuple[bool, str]:
+    """Whether the matched study was too small or too short for the expected effect."""
+    design, impact = _block(results, "design"), _block(results, "impact")
+    if not impact or not design.get("mde"):
+        return False, ""
+    months = impact.get("follow_up", {}).get("median_months")
+    rows = design["mde"]
+    usable = [r for r in rows if isinstance(months, int | float) and r["followup_months"] <= months]
+    row = usable[-1] if usable else rows[0]
+    planned = 1 + design["settings"]["effect"]
+    mde = row.get("mde_rate_ratio")
+    if not isinstance(mde, int | float):
+        return False, ""
+    text = (
+        f"with {row['followup_months']} months of follow-up the smallest detectable rate "
+        f"ratio is {mde:.2f}, against a planned {planned:.2f}"
+    )
+    return mde < planned, text
+
+
+def _shift_care(results: dict[str, Any]) -> Objective:
+    prog = _block(results, "programme")
+    cov = [r for r in prog.get("coverage", []) if isinstance(r.get("coverage_of_eligible"), float)]
+    evidence, challenges = [], []
+    progress = NO_EVIDENCE
+    if cov:
+        last = cov[-1]
+        share = last["coverage_of_eligible"]
+        evidence.append(f"care plans for {share:.0%} of the eligible by {last['month']}")
+        progress = (
+            IN_PLACE
+            if share >= COVERAGE_IN_PLACE
+            else PARTLY_IN_PLACE
+            if share >= COVERAGE_STARTED
+            else NOT_IN_PLACE
+        )
+        if share < COVERAGE_IN_PLACE:
+            challenges.append("care planning reached less than half the eligible")
+    spc = prog.get("spc", {}).get("care_plans_per_month", {})
+    if spc.get("variation_label"):
+        evidence.append(f"care plans a month, latest point: {spc['variation_label'].lower()}")
+        if str(spc.get("variation", "")).startswith("concern"):
+            challenges.append("the monthly number of care plans shows special cause concern")
+    fund = prog.get("fund_summary", {})
+    if isinstance(fund.get("share_allocated_first_year"), float):
+        s = fund["share_allocated_first_year"]
+        evidence.append(f"innovation fund: {s:.0%} of the first year's budget allocated")
+        if s < FUND_UNDERSPENT:
+            challenges.append("the innovation fund was underspent in its first year")
+    return Objective(
+        "Shift care out of hospital (MDGs, risk stratification, care planning, innovation fund)",
+        "; ".join(evidence) or "no care-plan or fund records",
+        progress,
+        "; ".join(challenges) or "none measured",
+    )
+
+
+def _admissions(results: dict[str, Any]) -> Objective:
+    impact, naive = _block(results, "impact"), _block(results, "naive")
+    slow, power_text = underpowered(results)
+    evidence, challenges, judgements = [], [], []
+    if "emergency_admissions" in impact.get("outcomes", {}):
+        e = impact["outcomes"]["emergency_admissions"]
+        lo, hi = e.get("rate_ratio_ci_low"), e.get("rate_ratio_ci_high")
+        evidence.append(
+            f"matched-control rate ratio {_num(e.get('rate_ratio'))} "
+            f"(95% CI {_num(lo)} to {_num(hi)})"
+        )
+        judgements.append(judge(lo, hi, "decrease", 1.0, slow))
+        months = impact.get("follow_up", {}).get("median_months")
+        if isinstance(months, int | float):
+            evidence.append(f"median follow-up {months:.0f} months")
+        if power_text:
+            evidence.append(power_text)
+        if slow:
+            challenges.append("too few people or too short a follow-up to detect the planned fall")
+        if isinstance(naive.get("rate_ratio"), float):
+            evidence.append(f"naive before-after rate ratio {naive['rate_ratio']:.2f}")
+    mon = _block(results, "monitoring")
+    if mon:
+        rows = [r for r in mon.get("differences", []) if r.get("group") == "all_eligible"]
+        if rows:
+            latest = max(r["start"] for r in rows)
+            for r in rows:
+                if r["start"] == latest and r["comparator"] == "rest_of_england":
+                    evidence.append(
+                        f"Table 2 (from {latest}): pilot change minus rest of England "
+                        f"{_num(r.get('difference'), '+.1f')} points"
+                    )
+    risk = _block(results, "risk")
+    if risk:
+        groups = {t["group"]: t for t in risk.get("targeting", [])}
+        cp = groups.get("care-planned", {}).get("share_in_top_5pct")
+        if isinstance(cp, float):
+            evidence.append(f"{cp:.0%} of the care-planned were in the top 5% of risk")
+            if cp < TOP_RISK_SHARE:
+                challenges.append("care plans went mostly to people at lower risk of admission")
+    if not judgements:
+        return Objective(
+            "Reduce emergency admissions to hospital",
+            "; ".join(evidence) or "the matched study was not run",
+            NO_EVIDENCE,
+            "; ".join(challenges) or "none measured",
+        )
+    return Objective(
+        "Reduce emergency admissions to hospital",
+        "; ".join(evidence),
+        combine(judgements),
+        "; ".join(challenges) or "none measured",
+    )
+
+
+def _processes(results: dict[str, Any]) -> Objective:
+    ind = _block(results, "indicators")
+    if not ind:
+        return Objective(
+            "Improve care processes and clinical outcomes",
+            "clinical indicators not computed",
+            NO_EVIDENCE,
+            "none measured",
+        )
+    evidence, judgements = [], []
+    for row in ind.get("before_after", {}).get("table", []):
+        if row.get("analysis") != "change vs comparison":
+            continue
+        q = str(row["quantity"])
+        direction: Direction = "increase" if q.startswith("share") else "decrease"
+        j = judge(row.get("ci_low"), row.get("ci_high"), direction, 0.0)
+        judgements.append(j)
+        name = q.split(" (")[0] if not q.startswith("share") else q.replace("share in control ", "")
+        evidence.append(f"{name}: {j}")
+    its = ind.get("dementia", {}).get("its", {}).get("pilot_minus_comparators", {})
+    level = its.get("ols", {}).get("coefficients", {}).get("level_change")
+    if level:
+        j = judge(level.get("ci_low"), level.get("ci_high"), "increase", 0.0)
+        judgements.append(j)
+        evidence.append(f"dementia diagnoses (level change against comparators): {j}")
+    progress = combine(judgements)
+    return Objective(
+        "Improve care processes and clinical outcomes",
+        "; ".join(evidence) or "no comparisons",
+        progress,
+        "few measures improved beyond the comparison group"
+        if progress != ACHIEVED
+        else "sustain the improvement",
+    )
+
+
+def _governance(results: dict[str, Any]) -> Objective:
+    prog = _block(results, "programme")
+    meetings = prog.get("meetings", [])
+    planned = {k for r in prog.get("plans_by_mdg", []) for k in r if k.startswith("MDG")}
+    met = {r["mdg"] for r in meetings}
+    if not meetings:
+        progress, evidence = NO_EVIDENCE, "no MDG meeting records"
+    else:
+        progress = IN_PLACE if planned <= met else PARTLY_IN_PLACE
+        evidence = f"{len(met)} MDGs recorded meetings ({len(planned)} made care plans)"
+    return Objective(
+        "Establish governance structures following a network approach",
+        evidence + _qualitative_note(results),
+        progress,
+        "decision-making and accountability need interviews or observation",
+    )
+
+
+def _qualitative_note(results: dict[str, Any]) -> str:
+    return (
+        "; see the qualitative findings"
+        if _ok(results.get("qualitative"))
+        else "; qualitative findings not run"
+    )
+
+
+def _survey_row(results: dict[str, Any], objective: str, what: str) -> Objective:
+    if _ok(results.get("surveys")):
+        return Objective(objective, f"see the survey findings ({what})", DESCRIBED, "")
+    return Objective(objective, "not run: no survey inputs", NO_EVIDENCE, f"needs {what}")
+
+
+def table3(results: dict[str, Any]) -> list[Objective]:
+    """The eight objectives of the seed's Table 3, in its order, judged from ``results``."""
+    culture = _survey_row(
+        results,
+        "Bring about cultural change and create a shared vision",
+        "professionals' and steering committees' surveys, interviews",
+    )
+    att = _block(results, "programme").get("attendance_share", [])
+    if att:
+        shares = {r["role"]: r["share_of_attendees"] for r in att}
+        top = sum(v for k, v in shares.items() if k in ("presenting_gp", "consultant"))
+        culture = Objective(
+            culture.objective,
+            f"{culture.evidence}; GPs presenting and consultants were {top:.0%} of MDG attendees",
+            culture.progress,
+            culture.challenges,
+        )
+    return [
+        _governance(results),
+        Objective(
+            "Align financial incentives across all organisations",
+            "not in routine data (needs the pilot's agreements on shared savings)",
+            NO_EVIDENCE,
+            "needs documents and interviews",
+        ),
+        culture,
+        _survey_row(results, "Improve patient experience", "the patient survey"),
+        Objective(
+            "Facilitate information sharing",
+            "not in routine data (needs records of the information-sharing tool)",
+            NO_EVIDENCE,
+            "needs system logs and interviews",
+        ),
+        _shift_care(results),
+        _admissions(results),
+        _processes(results),
+    ]

@@ -1,0 +1,248 @@
+"""The report's building blocks: disclosure rules, secondary suppression, Table 3 rules, outputs.
+
+Hand-made tables check each rule where the answer is known; the run-based tests (browser,
+reproducibility) are in ``test_report_run.py`` and the real-data disclosure test in
+``test_report_disclosure.py``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from careval.report.audit import DisclosureError, audit_page
+from careval.report.disclosure import (
+    SUPPRESSED,
+    Margin,
+    protect_json,
+    protect_mapping,
+    protect_table,
+    protect_value,
+    secondary_suppression,
+)
+from careval.report.objectives import (
+    ACHIEVED,
+    NO_EVIDENCE,
+    NOT_SHOWN,
+    OPPOSITE,
+    PARTLY,
+    TOO_EARLY,
+    combine,
+    judge,
+    table3,
+)
+from careval.report.render import Section, table_html
+from careval.report.workbook import write_workbook
+from careval.run import SECTION_ORDER, canonical, in_order
+
+
+def test_primary_rule_suppresses_1_to_7_and_rounds_the_rest() -> None:
+    assert [protect_value(v) for v in (0, 1, 7, 8, 12, 13, 1234)] == [
+        0,
+        SUPPRESSED,
+        SUPPRESSED,
+        10,
+        10,
+        15,
+        1235,
+    ]
+    # Idempotent: a published value is published unchanged.
+    assert [protect_value(protect_value(v)) for v in range(40)] == [
+        protect_value(v) for v in range(40)
+    ]
+    assert protect_value(None) is None and protect_value(float("nan")) is None
+
+
+def test_secondary_suppression_stops_recovery_by_subtraction() -> None:
+    # 3 + 40 + 55 = 98: with only "a" hidden, 98 - 40 - 55 would give it away.
+    raw = {"a": 3, "b": 40, "c": 55, "total": 98}
+    hidden = secondary_suppression(raw, {"a"}, [Margin(("a", "b", "c"), "total")])
+    assert hidden == {"a", "b"}  # the smallest other part
+    # Two hidden already: nothing more to do.
+    assert secondary_suppression({**raw, "b": 5}, {"a", "b"}, [Margin(("a", "b", "c"), "total")])
+    assert secondary_suppression(
+        {**raw, "b": 5}, {"a", "b"}, [Margin(("a", "b", "c"), "total")]
+    ) == {"a", "b"}
+    # A single part: the total goes (it equals the part).
+    assert secondary_suppression({"a": 4, "t": 4}, {"a"}, [Margin(("a",), "t")]) == {"a", "t"}
+
+
+def test_secondary_suppression_in_a_two_way_table_cascades_until_safe() -> None:
+    # Rows r1, r2 with a total column; and a total row. r1c1 = 2 is small.
+    raw = {
+        ("r1", "c1"): 2, ("r1", "c2"): 30, ("r1", "t"): 32,
+        ("r2", "c1"): 20, ("r2", "c2"): 50, ("r2", "t"): 70,
+        ("t", "c1"): 22, ("t", "c2"): 80, ("t", "t"): 102,
+    }  # fmt: skip
+    margins = [Margin(((r, "c1"), (r, "c2")), (r, "t")) for r in ("r1", "r2", "t")] + [
+        Margin((("r1", c), ("r2", c)), ("t", c)) for c in ("c1", "c2", "t")
+    ]
+    hidden = secondary_suppression(raw, {("r1", "c1")}, margins)
+    # Every margin now has none or at least two hidden entries.
+    for m in margins:
+        assert sum(c in hidden for c in (*m.parts, m.total)) != 1
+    # In particular r1c1 cannot be had from its row or its column.
+    assert ("r1", "c2") in hidden and ("r2", "c1") in hidden
+
+
+def test_protect_table_with_row_and_group_margins() -> None:
+    people = pd.DataFrame(
+        {
+            "area": ["a", "b"],
+            "eligible": [48, 200],
+            "g1": [3, 100],
+            "g2": [20, 60],
+            "g3": [25, 40],
+            "share": [0.2, 0.3],
+        }
+    )
+    out = protect_table(
+        people,
+        ["eligible", "g1", "g2", "g3"],
+        row_margins=[(["g1", "g2", "g3"], "eligible")],
+        rate_counts={"share": ["eligible"]},
+    )
+    first = out.iloc[0].to_dict()
+    assert first["g1"] == SUPPRESSED and first["g2"] == SUPPRESSED  # 20 < 25: the smaller
+    assert first["g3"] == 25 and first["eligible"] == 50
+    assert out.iloc[1].tolist()[1:5] == [200, 100, 60, 40]
+    # Across rows: "all" is the sum of the groups within each area.
+    t2 = pd.DataFrame(
+        {
+            "area": ["x"] * 4,
+            "group": ["all", "g1", "g2", "g3"],
+            "people_after": [90, 6, 44, 40],
+            "rate": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
+    pub = protect_table(
+        t2,
+        ["people_after"],
+        group_margin=("group", ["area"], ["g1", "g2", "g3"], "all"),
+        rates=["rate"],
+        denominator="people_after",
+    )
+    assert pub.people_after.tolist() == [90, SUPPRESSED, 45, SUPPRESSED]
+    assert pub.rate.tolist() == [0.1, None, 0.3, 0.4]  # withheld: from fewer than 8 people
+
+
+def test_protect_mapping_and_json() -> None:
+    attrition = {
+        "treated_alive_and_registered_at_entry": 230,
+        "treated_matched": 185,
+        "unmatched_outside_caliper": 45,
+        "unmatched_no_control_in_stratum": 0,
+        "care_planned": 3,
+    }
+    # 0 is shown, so one hidden part would be recoverable: the rule hides the next smallest.
+    attrition["unmatched_outside_caliper"] = 5
+    attrition["treated_alive_and_registered_at_entry"] = 190
+    pub = protect_mapping(
+        attrition,
+        [
+            (
+                ("treated_matched", "unmatched_outside_caliper", "unmatched_no_control_in_stratum"),
+                "treated_alive_and_registered_at_entry",
+            )
+        ],
+    )
+    assert pub["unmatched_outside_caliper"] == SUPPRESSED
+    assert pub["unmatched_no_control_in_stratum"] == SUPPRESSED
+    assert pub["care_planned"] == SUPPRESSED and pub["treated_matched"] == 185
+    block = {
+        "n": 5,
+        "auc": 0.7,
+        "rows": [{"people": 100, "events": 3, "mean": 0.5}, {"people": 4, "mean": 0.25}],
+        "settings": {"replicates": 5},
+    }
+    out = protect_json(block)
+    assert out["n"] == SUPPRESSED and out["auc"] is None  # a figure from fewer than 8
+    assert out["rows"][0] == {"people": 100, "events": SUPPRESSED, "mean": 0.5}
+    assert out["rows"][1] == {"people": SUPPRESSED, "mean": None}
+    assert out["settings"] == {"replicates": 5}  # settings are not counts
+    assert protect_json(out) == out
+
+
+def test_audit_refuses_a_page_with_a_small_count() -> None:
+    df = pd.DataFrame({"area": ["pilot"], "people": [4]})
+    with pytest.raises(DisclosureError, match="people"):
+        audit_page(table_html(df))
+    audit_page(table_html(pd.DataFrame({"area": ["pilot"], "people": [SUPPRESSED]})))
+    with pytest.raises(DisclosureError):
+        audit_page("<p>Of <span class='n'>6</span> people</p>")
+
+
+def test_judgement_rules() -> None:
+    assert judge(0.80, 0.95, "decrease", 1.0) == ACHIEVED
+    assert judge(1.05, 1.30, "decrease", 1.0) == OPPOSITE
+    assert judge(0.85, 1.10, "decrease", 1.0) == NOT_SHOWN
+    assert judge(0.85, 1.10, "decrease", 1.0, underpowered=True) == TOO_EARLY
+    assert judge(0.01, 0.2, "increase", 0.0) == ACHIEVED
+    assert combine([ACHIEVED, NOT_SHOWN]) == PARTLY
+    assert combine([ACHIEVED, ACHIEVED]) == ACHIEVED
+    assert combine([NOT_SHOWN, TOO_EARLY]) == TOO_EARLY
+    assert combine([]) == NO_EVIDENCE
+
+
+def _results(rr_ci: tuple[float, float], mde: float) -> dict:
+    return {
+        "impact": {
+            "outcomes": {
+                "emergency_admissions": {
+                    "rate_ratio": sum(rr_ci) / 2,
+                    "rate_ratio_ci_low": rr_ci[0],
+                    "rate_ratio_ci_high": rr_ci[1],
+                }
+            },
+            "follow_up": {"median_months": 3.0},
+        },
+        "naive": {"rate_ratio": 0.7},
+        "design": {
+            "settings": {"effect": -0.1},
+            "mde": [{"followup_months": 3, "mde_rate_ratio": mde}],
+        },
+        "surveys": {"skipped": "no survey inputs"},
+    }
+
+
+def test_table3_has_the_eight_objectives_judged_by_the_rules() -> None:
+    rows = table3(_results((0.8, 1.2), mde=0.6))
+    assert len(rows) == 8
+    assert rows[6].objective.startswith("Reduce emergency admissions")
+    assert rows[6].progress == TOO_EARLY  # MDE 0.6 is a larger fall than the planned 0.9
+    assert table3(_results((0.8, 1.2), mde=0.95))[6].progress == NOT_SHOWN
+    assert table3(_results((0.8, 0.95), mde=0.6))[6].progress == ACHIEVED
+    patient = rows[3]
+    assert patient.objective == "Improve patient experience"
+    assert patient.progress == NO_EVIDENCE and "no survey inputs" in patient.evidence
+
+
+def test_sections_keep_their_order_and_say_why_one_did_not_run() -> None:
+    built = {"summary": Section("summary", "Summary of findings", "<p>x</p>")}
+    out = in_order(built, {"surveys": "no survey inputs"})
+    assert [s.id for s in out] == [sid for sid, _ in SECTION_ORDER]
+    surveys = next(s for s in out if s.id == "surveys")
+    assert "Not run: no survey inputs" in surveys.html
+    assert out.index(surveys) < [s.id for s in out].index("qualitative")
+
+
+def test_canonical_rounds_floats_to_significant_digits() -> None:
+    a = canonical({"x": [0.1 + 0.2, 1e-12 * (0.1 + 0.2)], "y": float("nan"), "n": 3})
+    assert a == {"x": [0.3, 3e-13], "y": None, "n": 3}
+
+
+def test_workbook_holds_every_table_of_the_results(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    results = {
+        "data": {"people_by_area": [{"area": "pilot", "registered": 100}], "window": ["a", "b"]},
+        "risk": {"auc": 0.7, "targeting": [{"group": "all", "people": SUPPRESSED}]},
+        "provenance": {"seed": 7},
+    }
+    names = write_workbook(results, tmp_path / "t.xlsx")
+    wb = load_workbook(tmp_path / "t.xlsx")
+    assert names == ["data.people_by_area", "risk.targeting"]
+    assert [c.value for c in wb["risk.targeting"][2]] == ["all", SUPPRESSED]
+    contents = [tuple(c.value for c in r) for r in wb["contents"].iter_rows(min_row=2)]
+    assert contents[0] == ("data.people_by_area", "data.people_by_area", 1)
+    figures = {r[0].value: r[1].value for r in wb["key figures"].iter_rows(min_row=2)}
+    assert figures["risk.auc"] == 0.7 and figures["provenance.seed"] == 7
