@@ -32,7 +32,11 @@ from careval.qualitative.coding import (
     read_codebook_csv,
     read_segments_csv,
 )
-from careval.qualitative.evaluate import evaluate_qualitative, qualitative_section
+from careval.qualitative.evaluate import (
+    QualitativeResult,
+    evaluate_qualitative,
+    qualitative_section,
+)
 from careval.qualitative.refi import (
     codebook_xml,
     project_xml,
@@ -182,6 +186,45 @@ def test_levels_are_shares_of_coded_utterances(tmp_path: Path) -> None:
     assert list(lv["utterances"]) == [3, 1, 1]
     assert lv.loc["individual", "share_utterances"] == pytest.approx(3 / 5)
     assert any("2 of 7 utterances carry no level code" in w for w in r.warnings)
+
+
+def test_protected_transcripts_withhold_shares_of_small_counts_and_protect_warnings(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "# meeting: M1\n"
+        + "CHAIR [individual]: ok\n" * 20
+        + "PRESENTING GP [collective]: yes indeed\n" * 17
+        + "NURSE: fine\n" * 3
+    )
+    write(tmp_path, "m1.txt", text)
+    write(tmp_path, "m2.txt", "# meeting: M2\nCHAIR [system]: hello\n")
+    pd.DataFrame({"meeting_id": ["M1"], "role": ["chair"], "attendees": [12]}).to_csv(
+        tmp_path / "att.csv", index=False
+    )
+    r = transcripts_from_paths([tmp_path / "m1.txt", tmp_path / "m2.txt"], tmp_path / "att.csv")
+    assert any("3 of 41 utterances carry no level code" in w for w in r.warnings)
+    assert any(w.startswith("1 meeting(s) without attendance") for w in r.warnings)
+    raw = {x["role"]: x for x in r.to_dict(protect=False)["overall"]}
+    assert raw["nurse"]["share_utterances"] == pytest.approx(3 / 41, abs=1e-4)
+    d = r.to_dict(protect=True)
+    nurse = {x["role"]: x for x in d["overall"]}["nurse"]
+    # 3 of 41 utterances: the count is suppressed, so its share (x 41) is withheld too.
+    assert nurse["utterances"] == "*" and nurse["words"] == "*"
+    assert nurse["share_utterances"] is None and nurse["share_words"] is None
+    for rec in d["overall"] + d["by_meeting"] + d["levels"]["levels"]:
+        for k in ("utterances", "words"):
+            if rec[k] == "*":
+                assert rec[f"share_{k}"] is None, rec
+    assert d["n_meetings"] == "*"  # 2 meetings
+    assert (
+        "* of 40 utterances carry no level code; level shares are of coded utterances"
+        in (d["warnings"])
+    )
+    assert any(w.startswith("* meeting(s) without attendance") for w in d["warnings"])
+    page = qualitative_section(QualitativeResult(transcripts=r), protect=True).html
+    assert "3 of 41" not in page and "* of 40 utterances" in page
+    assert "<span class='n'>*</span> transcribed meetings" in page
 
 
 def test_a_malformed_transcript_is_one_clear_error(tmp_path: Path) -> None:

@@ -7,8 +7,15 @@ removed, as real data would have none) is run end to end. Then every count is sc
   plus the per-MDG columns) and the values of the SPC charts of counts;
 - ``tables.xlsx``: every cell in a column named as a count, and count figures of the
   ``key figures`` sheet;
-- ``report.html``: every table cell of a count column (``data-col``), every count in prose
-  (``<span class='n'>``) and every key figure that is a count.
+- ``report.html``: every table cell of a count column (``data-col``) or of a table of counts
+  (:data:`careval.report.audit.COUNT_TABLES`), every count in prose (``<span class='n'>``) and
+  every key figure that is a count;
+- the surveys and qualitative blocks: no share (or rate) is published beside a suppressed
+  count it is a share of, and the survey charts in ``figures/`` show no share that
+  ``results.json`` withholds.
+
+The surveys and qualitative inputs of the synthetic dataset (``surveys/``, ``qualitative/``) are
+part of the run, and the scan is checked to have reached their blocks, sheets and sections.
 
 The same scan of the synthetic run finds small counts (``test_report_run.py``), so the scan
 itself is shown to work.
@@ -16,6 +23,7 @@ itself is shown to work.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -29,6 +37,7 @@ from careval.report.audit import small_counts
 from careval.report.disclosure import (
     SUPPRESSED,
     is_count_key,
+    is_count_path,
     published_counts,
     small_count,
 )
@@ -51,9 +60,7 @@ def scan(out: Path) -> dict[str, list[Any]]:
         rows = list(ws.iter_rows(values_only=True))
         if ws.title == "key figures":
             found["xlsx"] += [
-                (path, v)
-                for path, v in rows[1:]
-                if is_count_key(str(path).rsplit(".", 1)[-1]) and small_count(v)
+                (path, v) for path, v in rows[1:] if is_count_path(str(path)) and small_count(v)
             ]
             continue
         if not rows:
@@ -64,8 +71,65 @@ def scan(out: Path) -> dict[str, list[Any]]:
             for h, v in zip(head, row, strict=False):
                 if (is_count_key(h) or (chart and h == "value")) and small_count(v):
                     found["xlsx"].append((ws.title, h, v))
+                elif isinstance(v, str) and v[:1] in "[{":  # a nested table, as JSON text
+                    found["xlsx"] += [
+                        (ws.title, p, x)
+                        for p, x in published_counts({h: json.loads(v)})
+                        if small_count(x)
+                    ]
     found["html"] = list(small_counts((out / "report.html").read_text()))
     return found
+
+
+# Share (or rate) -> the count it is a share of, in the surveys and qualitative blocks.
+SHARE_OF = {
+    "share_agree": "n_agree",
+    "ci_low": "n_agree",
+    "ci_high": "n_agree",
+    "share_dont_know": "n_dont_know",
+    "share_of_valid": "count",
+    "share_of_respondents": "count",
+    "response_rate": "responded",
+    "share_utterances": "utterances",
+    "share_words": "words",
+    "share_attendees": "attendees",
+}
+
+
+def shares_of_suppressed_counts(obj: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every share published beside a suppressed count it is a share of (share x base = it)."""
+    out: list[tuple[str, Any]] = []
+    if isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += shares_of_suppressed_counts(v, f"{path}[{i}]")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, dict | list):
+                out += shares_of_suppressed_counts(v, f"{path}.{k}")
+            elif k in SHARE_OF and obj.get(SHARE_OF[k]) == SUPPRESSED and v is not None:
+                out.append((f"{path}.{k}", v))
+    return out
+
+
+def chart_shares_withheld(out: Path, results: dict[str, Any]) -> list[tuple[str, str]]:
+    """Shares drawn in a survey chart (``figures/``) that ``results.json`` withholds."""
+    surveys = results["surveys"]["surveys"]
+    by_title = {s["title"]: s for s in surveys.values()}
+    bad = []
+    for f in sorted((out / "figures").glob("surveys-*.svg")):
+        text = f.read_text()
+        m = re.search(r'aria-label="(.*?): answers per item"', text)
+        assert m is not None, f.name
+        title = html.unescape(m[1])
+        shown = {
+            (d["label"], f"{100 * d['share_of_valid']:.1f}")
+            for d in by_title[title]["distribution"]
+            if d["share_of_valid"] is not None
+        }
+        for label, pct in re.findall(r"<title>([^<]*): ([0-9.]+)%</title></rect>", text):
+            if (html.unescape(label), pct) not in shown:
+                bad.append((f.name, f"{label}: {pct}%"))
+    return bad
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +160,57 @@ def test_no_count_of_1_to_7_in_any_published_output(real_run: Path) -> None:
     assert "Disclosure control is <b>on</b>" in page
 
 
+def test_surveys_and_qualitative_outputs_are_scanned_and_protected(real_run: Path) -> None:
+    results = json.loads((real_run / "results.json").read_text())
+    surveys, qual = results["surveys"], results["qualitative"]
+    assert surveys["disclosure_control"] is True and len(surveys["surveys"]) >= 4
+    assert qual["transcripts"] is not None and qual["coding"] is not None
+    # The scan reaches every kind of count in these blocks...
+    paths = [p for p, _ in published_counts({"surveys": surveys, "qualitative": qual})]
+    for part in (
+        ".n_effective",
+        ".n_valid",
+        ".n_agree",
+        ".responded",
+        ".count",
+        ".table.counts[",
+        ".utterances",
+        ".words",
+        ".attendees",
+        ".observed[",
+        ".turns.",
+        ".segments",
+        ".group:",
+        ".cooccurrence.",
+    ):
+        assert any(part in p for p in paths), part
+    # ...and they are all published protected (scan() covers json, xlsx and html).
+    suppressed = [p for p, v in published_counts(surveys) if v == SUPPRESSED]
+    assert suppressed and any(".distribution" in p for p in suppressed)
+    wb = load_workbook(real_run / "tables.xlsx", read_only=True)
+    where = {r[1] for r in wb["contents"].iter_rows(min_row=2, values_only=True)}
+    assert any(w.startswith("surveys.surveys.") and w.endswith(".items") for w in where)
+    assert any(w.startswith("qualitative.") for w in where)
+    page = (real_run / "report.html").read_text()
+    for table in ("survey-professionals-rates", "mdg-utterances", "mdg-turns", "qda-frequencies"):
+        assert f'id="{table}"' in page, table
+    # No share or rate is published beside a suppressed count it is a share of.
+    assert shares_of_suppressed_counts(surveys) == []
+    assert shares_of_suppressed_counts(qual) == []
+    # Kish's effective n is a count too: never a number of 1-7, never unrounded.
+    for s in surveys["surveys"].values():
+        for item in s["items"]:
+            assert item["n_effective"] is None or item["n_effective"] % 5 == 0, item
+    # The survey charts draw only shares that results.json publishes.
+    assert sorted((real_run / "figures").glob("surveys-*.svg"))
+    assert chart_shares_withheld(real_run, results) == []
+    # Warnings carry no exact count either.
+    for w in surveys["warnings"] + (qual["transcripts"] or {}).get("warnings", []):
+        for n in re.findall(r"\b\d[\d,]*\b", w):
+            v = int(n.replace(",", ""))
+            assert not 1 <= v <= 7 and (v == 0 or v % 5 == 0), w
+
+
 def test_secondary_suppression_holds_in_the_published_tables(real_run: Path) -> None:
     results = json.loads((real_run / "results.json").read_text())
     # Care plans by MDG: in each month the total and the MDG cells never have exactly one
@@ -114,6 +229,12 @@ def test_secondary_suppression_holds_in_the_published_tables(real_run: Path) -> 
     for r in results["monitoring"]["table2"]:
         if r["people_after"] == SUPPRESSED:
             assert r["pct_change"] is None and r["rate_after"] is None
+    # Survey response rates: the groups add up to "all respondents".
+    for s in results["surveys"]["surveys"].values():
+        rows = s["response_rates"]
+        if len(rows) > 1:
+            cells = [r["responded"] for r in rows]
+            assert sum(v == SUPPRESSED for v in cells) != 1, rows
 
 
 def test_no_identifier_in_the_outputs(real_run: Path, synth_dir: Path) -> None:
@@ -125,3 +246,39 @@ def test_no_identifier_in_the_outputs(real_run: Path, synth_dir: Path) -> None:
     cells = {str(c) for ws in wb.worksheets for r in ws.iter_rows(values_only=True) for c in r}
     words = set(re.findall(r"[A-Za-z0-9_-]{6,}", text))
     assert not ids & words and not ids & cells
+
+
+def test_audit_and_json_protection_cover_count_tables_lists_and_matrices() -> None:
+    from careval.report.disclosure import protect_json
+
+    page = (
+        '<table id="mdg-turns"><tbody><tr><td class="text" data-col="speaker">Chair</td>'
+        '<td data-col="Nurse">3</td></tr></tbody></table>'
+        '<table id="survey-s-items"><tbody><tr><td data-col="n_valid">4</td></tr></tbody></table>'
+    )
+    assert [w for w, _ in small_counts(page)] == ["table column n_valid", "table mdg-turns"]
+    block = {
+        "turns": {"chair": {"nurse": 3, "chair": 12}},
+        "cooccurrence": {"A": {"B": 2}},
+        "tests": [{"observed": [3, 40], "n": 43}],
+        "comparisons": [{"table": {"rows": ["a"], "counts": [[2, 9]]}, "n": 11}],
+        "frequencies": [{"code": "A", "segments": 6, "group:Nurse": 4}],
+        "items": [{"n_effective": 5.0, "n_valid": 5}],
+    }
+    assert sorted(v for _, v in published_counts(block) if small_count(v)) == [
+        2,
+        2,
+        3,
+        3,
+        4,
+        5,
+        5,
+        6,
+    ]
+    protected = protect_json(block)
+    assert not [p for p, v in published_counts(protected) if small_count(v)]
+    assert protected["turns"]["chair"] == {"nurse": "*", "chair": 10}
+    assert protected["comparisons"][0]["table"]["counts"] == [["*", 10]]
+    assert is_count_path("qualitative.coding.cooccurrence.A.B")
+    assert is_count_path("surveys.surveys.s.n_responses")
+    assert not is_count_path("qualitative.coding.primary_coder")

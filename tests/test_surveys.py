@@ -434,6 +434,102 @@ def test_protected_block_suppresses_small_counts_and_withholds_small_shares(
     assert open_block["surveys"]["professionals"]["n_responses"] == 51
 
 
+def small_survey(tmp: Path) -> SurveysResult:
+    """40 respondents in groups a (25), b (3: more than the 2 invited) and c (12).
+
+    Item q1 is answered by everyone: 3 agree (4), 2 neither (3), 35 strongly disagree (1);
+    item q2 by 5 people only (the rest blank).
+    """
+    groups = ["a"] * 25 + ["b"] * 3 + ["c"] * 12
+    q1 = [4] * 3 + [3] * 2 + [1] * 35
+    q2 = [5, 4, 2, 1, 1] + [""] * 35
+    pd.DataFrame({"g": groups, "q1": q1, "q2": q2}).to_csv(tmp / "r.csv", index=False)
+    path = define(
+        tmp,
+        "r.csv",
+        top={"group": "g"},
+        groups=[
+            {"code": "a", "label": "A", "invited": 40},
+            {"code": "b", "label": "B", "invited": 2},
+            {"code": "c", "label": "C", "invited": 20},
+        ],
+        questions=[
+            {"id": "q1", "text": "First item", "scale": "agree5"},
+            {"id": "q2", "text": "Second item", "scale": "agree5"},
+        ],
+    )
+    return analyse_definitions([path])
+
+
+def test_protection_covers_effective_n_and_shares_of_suppressed_counts(tmp_path: Path) -> None:
+    result = small_survey(tmp_path)
+    raw = result.to_dict(protect=False)["surveys"]["s"]
+    items = {i["question"]: i for i in raw["items"]}
+    assert items["q2"]["n_effective"] == 5.0  # unweighted: Kish's n is the number of answers
+    assert items["q1"]["share_agree"] == pytest.approx(3 / 40)
+    block = json.loads(json.dumps(result.to_dict(protect=True)))["surveys"]["s"]
+    items = {i["question"]: i for i in block["items"]}
+    # Effective n is a count: withheld below 8, rounded to 5 otherwise.
+    assert items["q2"]["n_valid"] == "*" and items["q2"]["n_effective"] is None
+    assert items["q1"]["n_effective"] == 40
+    # A share of a suppressed count (3 agree of 40) would give the count back: withheld.
+    assert items["q1"]["n_agree"] == "*"
+    assert items["q1"]["share_agree"] is None
+    assert items["q1"]["ci_low"] is None and items["q1"]["ci_high"] is None
+    dist = {(d["question"], d["code"]): d for d in block["distribution"]}
+    for key in (("q1", "4"), ("q1", "3")):  # 3 and 2 answers of 40
+        assert dist[key]["count"] == "*"
+        assert dist[key]["share_of_valid"] is None
+        assert dist[key]["share_of_respondents"] is None  # small count, though 40 responded
+    # 35 of 40 strongly disagree: shown (rounded), but its share would give back the other 5.
+    assert dist[("q1", "1")]["count"] == 35 and dist[("q1", "1")]["share_of_valid"] is None
+    for d in block["distribution"]:
+        if d["count"] == "*":
+            assert d["share_of_valid"] is None and d["share_of_respondents"] is None, d
+    by_group = [g for g in block["by_group"] if g["n_agree"] == "*"]
+    assert by_group and all(g["share_agree"] is None for g in by_group)
+
+
+def test_response_rates_have_secondary_suppression_against_the_total(tmp_path: Path) -> None:
+    rates = {
+        r["group"]: r
+        for r in small_survey(tmp_path).to_dict(protect=True)["surveys"]["s"]["response_rates"]
+    }
+    assert rates["all"]["responded"] == 40 and rates["a"]["responded"] == 25
+    assert rates["b"]["responded"] == "*"  # 3 people
+    # 40 - 25 - 12 would give b's 3 back: c (the smallest other group shown) is suppressed too.
+    assert rates["c"]["responded"] == "*"
+    assert rates["b"]["response_rate"] is None and rates["c"]["response_rate"] is None
+    assert rates["a"]["response_rate"] == pytest.approx(25 / 40)
+    assert rates["b"]["invited"] == "*"  # 2 invited: a count like any other
+    shown = [rates[g]["responded"] for g in ("a", "b", "c", "all")]
+    assert sum(v == "*" for v in shown) != 1
+
+
+def test_warnings_publish_their_counts_protected(tmp_path: Path) -> None:
+    result = small_survey(tmp_path)
+    assert any("group 'b': 3 responses but 2 invited" in w for w in result.warnings)
+    raw = json.dumps(result.to_dict(protect=False))
+    assert "group 'b': 3 responses but 2 invited" in raw
+    block = result.to_dict(protect=True)
+    published = block["warnings"] + block["surveys"]["s"]["warnings"]
+    assert "s: group 'b': * responses but * invited; check the numbers invited" in published
+    assert "group 'b': * responses but * invited; check the numbers invited" in published
+    assert "3 responses" not in json.dumps(block)
+    page = surveys_section(result, protect=True).html
+    assert "* responses but * invited" in page and "3 responses" not in page
+
+
+def test_chart_shows_no_share_that_is_withheld(tmp_path: Path) -> None:
+    result = small_survey(tmp_path)
+    s = result.surveys[0]
+    open_svg = likert_chart_svg(s, protect=False)
+    assert "Agree: 7.5%" in open_svg  # 3 of 40
+    svg = likert_chart_svg(s, protect=True)
+    assert "7.5%" not in svg and "5.0%" not in svg and "8%" not in svg
+    assert "withheld (small counts)" in svg and "withheld (fewer than 8)" in svg
+
+
 def test_section_shows_rates_items_chart_and_tests(synth_result: SurveysResult) -> None:
     section = surveys_section(synth_result, protect=False)
     assert section.id == "surveys"

@@ -32,6 +32,7 @@ from careval.errors import ConfigError
 from careval.surveys.common import (
     bad_rows,
     count_out,
+    published_notes,
     raise_problems,
     read_text_table,
     records,
@@ -335,7 +336,7 @@ class CodingResult:
             "cooccurrence": co,
             "agreement": agreement,
             "agreement_method": self.agreement_method,
-            "warnings": list(self.warnings),
+            "warnings": published_notes(self.warnings, protect),
         }
 
 

@@ -25,6 +25,7 @@ from careval.qualitative.coding import (
     read_segments_csv,
 )
 from careval.qualitative.transcripts import TranscriptResult, transcripts_from_paths
+from careval.surveys.common import published_notes
 
 QUALITATIVE_DIR = "qualitative"
 ROLE_LABELS = {
@@ -59,7 +60,7 @@ class QualitativeResult:
             "disclosure_control": bool(protect),
             "transcripts": self.transcripts.to_dict(protect) if self.transcripts else None,
             "coding": self.coding.to_dict(protect) if self.coding else None,
-            "warnings": list(self.warnings),
+            "warnings": published_notes(self.warnings, protect),
         }
 
 
@@ -185,15 +186,15 @@ def qualitative_section(result: QualitativeResult, protect: bool) -> Any:
     -------
     careval.report.render.Section
     """
-    from careval.report.render import Section, table_html
+    from careval.report.render import Section, fmt_count, table_html
 
     blocks: list[str] = []
     t = result.transcripts
     if t is not None:
         d = t.to_dict(protect)
         blocks.append(
-            f"<h3>MDG meetings: who speaks</h3><p>{d['n_meetings']} transcribed meetings, "
-            f"{_n(d['n_utterances'])} utterances (one transcript line each).</p>"
+            f"<h3>MDG meetings: who speaks</h3><p>{fmt_count(d['n_meetings'])} transcribed "
+            f"meetings, {fmt_count(d['n_utterances'])} utterances (one transcript line each).</p>"
         )
         blocks.append(utterance_chart_svg(t, protect))
         ov = pd.DataFrame(d["overall"])
@@ -244,12 +245,12 @@ def qualitative_section(result: QualitativeResult, protect: bool) -> Any:
                     text_columns=("level", "share_utterances", "share_words"),
                 )
             )
-        blocks.extend(f'<p class="warning">{html.escape(w)}</p>' for w in t.warnings)
+        blocks.extend(f'<p class="warning">{html.escape(w)}</p>' for w in d["warnings"])
     cod = result.coding
     if cod is not None:
         d = cod.to_dict(protect)
         blocks.append(
-            f"<h3>Thematic coding</h3><p>{_n(d['n_segments'])} coded segments; "
+            f"<h3>Thematic coding</h3><p>{fmt_count(d['n_segments'])} coded segments; "
             f"{len(cod.codebook.codes)} codes in {len(cod.codebook.themes)} themes"
             + (
                 f"; counts are {html.escape(cod.primary_coder)}'s codings"
@@ -314,17 +315,16 @@ def qualitative_section(result: QualitativeResult, protect: bool) -> Any:
                     text_columns=("code", "coders", "percent_agreement"),
                 )
             )
-        blocks.extend(f'<p class="warning">{html.escape(w)}</p>' for w in cod.warnings)
-    blocks.extend(f'<p class="warning">{html.escape(w)}</p>' for w in result.warnings)
+        blocks.extend(f'<p class="warning">{html.escape(w)}</p>' for w in d["warnings"])
+    blocks.extend(
+        f'<p class="warning">{html.escape(w)}</p>'
+        for w in published_notes(result.warnings, protect)
+    )
     return Section(id="qualitative", title="Qualitative findings", html="\n".join(blocks))
 
 
 def _pct(v: Any) -> str:
     return "withheld" if v is None or pd.isna(v) else f"{100 * float(v):.1f}%"
-
-
-def _n(v: Any) -> str:
-    return f"{v:,}" if isinstance(v, int) else str(v)
 
 
 def _p(v: float) -> str:

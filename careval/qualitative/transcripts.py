@@ -35,8 +35,10 @@ import pandas as pd
 
 from careval.errors import ConfigError
 from careval.surveys.common import (
+    Note,
     bad_rows,
     count_out,
+    published_notes,
     raise_problems,
     read_text_table,
     records,
@@ -297,27 +299,38 @@ class TranscriptResult:
         """JSON-ready block; with ``protect`` counts are protected and small shares withheld."""
         total = int(self.overall["utterances"].sum())
 
+        def shares(
+            rec: dict[str, Any], true: dict[str, Any], bases: dict[str, int], base: int
+        ) -> None:
+            """Shares withheld when ``base`` is small, or their own count or the rest of it is."""
+            for k in [k for k in rec if k.startswith("share_")]:
+                c = k.removeprefix("share_")
+                own = true.get(c)
+                rec[k] = share_out(rec[k], base, protect)
+                if rec[k] is not None and c in bases and own is not None:
+                    rec[k] = share_out(rec[k], bases[c], protect, count=int(own))
+
         def table(df: pd.DataFrame, counts: tuple[str, ...], base: int) -> list[dict]:
-            """Rows with counts protected and shares (of ``base`` people) withheld if small."""
+            """Rows with counts protected and shares (of ``base``) withheld if small."""
+            bases = {c: int(df[c].sum()) for c in counts if c in df}
             out = []
-            for rec in records(df):
+            for true in records(df):
+                rec = dict(true)
                 for c in counts:
                     if rec.get(c) is not None:
                         rec[c] = count_out(rec[c], protect)
-                for k in [k for k in rec if k.startswith("share_")]:
-                    rec[k] = share_out(rec[k], base, protect)
+                shares(rec, true, bases, base)
                 out.append(rec)
             return out
 
-        per_meeting_total = self.by_meeting.groupby("meeting")["utterances"].transform("sum")
-        bm = self.by_meeting.assign(_base=per_meeting_total)
+        totals = self.by_meeting.groupby("meeting")[["utterances", "words"]].transform("sum")
         by_meeting = []
-        for rec in records(bm):
-            base = int(rec.pop("_base"))
+        for true, (_, tot) in zip(records(self.by_meeting), totals.iterrows(), strict=True):
+            bases = {c: int(tot[c]) for c in ("utterances", "words")}
+            rec = dict(true)
             rec["utterances"] = count_out(rec["utterances"], protect)
             rec["words"] = count_out(rec["words"], protect)
-            rec["share_utterances"] = share_out(rec["share_utterances"], base, protect)
-            rec["share_words"] = share_out(rec["share_words"], base, protect)
+            shares(rec, true, bases, bases["utterances"])
             by_meeting.append(rec)
         turns = {
             str(a): {str(b): count_out(int(v), protect) for b, v in row.items()}
@@ -327,16 +340,17 @@ class TranscriptResult:
         if self.levels is not None:
             coded = int(self.levels["utterances"].sum())
             level_rows = []
-            for rec in records(self.levels):
+            level_bases = {c: int(self.levels[c].sum()) for c in ("utterances", "words")}
+            for true in records(self.levels):
+                rec = dict(true)
                 rec["utterances"] = count_out(rec["utterances"], protect)
                 rec["words"] = count_out(rec["words"], protect)
-                rec["share_utterances"] = share_out(rec["share_utterances"], coded, protect)
-                rec["share_words"] = share_out(rec["share_words"], coded, protect)
+                shares(rec, true, level_bases, coded)
                 level_rows.append(rec)
             levels = {
                 "n_coded_utterances": count_out(coded, protect),
                 "share_of_utterances_coded": share_out(
-                    coded / total if total else None, total, protect
+                    coded / total if total else None, total, protect, count=coded
                 ),
                 "levels": level_rows,
             }
@@ -344,7 +358,7 @@ class TranscriptResult:
             "method": "utterances = transcript lines attributed to a participant type; "
             "chi-square goodness of fit (scipy.stats.chisquare) against equal shares and against "
             "attendance",
-            "n_meetings": len(self.meetings),
+            "n_meetings": count_out(len(self.meetings), protect),
             "n_utterances": count_out(total, protect),
             "meetings": table(self.meetings, ("utterances", "words"), total),
             "overall": table(self.overall, ("utterances", "words", "attendees"), total),
@@ -359,7 +373,7 @@ class TranscriptResult:
             ],
             "turns": turns,
             "levels": levels,
-            "warnings": list(self.warnings),
+            "warnings": published_notes(self.warnings, protect),
         }
 
 
@@ -421,9 +435,13 @@ def analyse_transcripts(
         att = attendance[attendance["meeting"].isin(ids)]
         missing = sorted(set(ids) - set(att["meeting"]))
         if missing:
+            example = str(missing[0]).replace("{", "{{").replace("}", "}}")
             warnings.append(
-                f"{len(missing)} meeting(s) without attendance, left out of the test against "
-                f"attendance: e.g. {missing[0]}"
+                Note(
+                    "{n} meeting(s) without attendance, left out of the test against "
+                    f"attendance: e.g. {example}",
+                    n=len(missing),
+                )
             )
         people = att.groupby("role")["attendees"].sum()
         overall = overall.join(people.rename("attendees"), how="outer").fillna(
@@ -487,8 +505,12 @@ def analyse_transcripts(
         ]
         if len(coded) < len(utt):
             warnings.append(
-                f"{len(utt) - len(coded):,} of {len(utt):,} utterances carry no level code; "
-                "level shares are of coded utterances"
+                Note(
+                    "{uncoded} of {total} utterances carry no level code; "
+                    "level shares are of coded utterances",
+                    uncoded=len(utt) - len(coded),
+                    total=len(utt),
+                )
             )
     return TranscriptResult(
         meetings=meetings,

@@ -1,9 +1,10 @@
 """A last check of a page before it is published: no count of 1-7 in any count cell.
 
 Every table cell is written with ``data-col`` naming its column and every count in prose with
-``<span class='n'>``; on real data, a cell of a count column (:func:`is_count_key`) or such a
-span showing a number from 1 to 7 means a table escaped disclosure control, and the run stops
-rather than publish it (fail closed).
+``<span class='n'>``; on real data, a cell of a count column (:func:`is_count_key`), a cell of
+a table of counts (:data:`COUNT_TABLES`, whose columns are named after codes, groups or roles)
+or such a span showing a number from 1 to 7 means a table escaped disclosure control, and the
+run stops rather than publish it (fail closed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from careval.report.disclosure import HIGH, LOW, is_count_key
 CELL = re.compile(r"<td[^>]*\bdata-col=\"([^\"]+)\"[^>]*>(.*?)</td>", re.S)
 SPAN = re.compile(r"<span class='n'>(.*?)</span>", re.S)
 KEYFIG = re.compile(r'<div class="keyfig"[^>]*data-path="([^"]+)"[^>]*><b>(.*?)</b>', re.S)
+TABLE = re.compile(r'<table id="([^"]+)">(.*?)</table>', re.S)
+TD = re.compile(r"<td([^>]*)>(.*?)</td>", re.S)
+# Tables whose columns are named after codes, groups or roles rather than count keys, and in
+# which every cell that is not text (``class="text"``) is a count: who speaks after whom in MDG
+# meetings, and the thematic coding's frequencies, framework matrix and co-occurrence.
+COUNT_TABLES = re.compile(r"^(mdg-turns|qda-frequencies|qda-framework|qda-cooccurrence)$")
 
 
 class DisclosureError(CarevalError):
@@ -38,6 +45,13 @@ def small_counts(page: str) -> Iterator[tuple[str, str]]:
         v = _number(text)
         if is_count_key(col) and v is not None and LOW <= v <= HIGH:
             yield f"table column {col}", text
+    for t in TABLE.finditer(page):
+        if not COUNT_TABLES.match(t[1]):
+            continue
+        for m in TD.finditer(t[2]):
+            v = _number(m[2])
+            if 'class="text"' not in m[1] and v is not None and LOW <= v <= HIGH:
+                yield f"table {t[1]}", m[2]
     for m in SPAN.finditer(page):
         v = _number(m[1])
         if v is not None and LOW <= v <= HIGH:

@@ -15,8 +15,9 @@ data are synthetic:
    :data:`MIN_PEOPLE`.
 
 Which JSON keys and table columns are counts is data, in :data:`COUNT_KEYS` (plus the
-per-MDG columns matched by :func:`is_count_key`); which counts are denominators for rule 3 is
-:data:`DENOMINATOR_KEYS`.
+per-MDG and per-group columns matched by :func:`is_count_key`, the lists of counts in
+:data:`COUNT_LIST_KEYS` and the count matrices in :data:`COUNT_MATRIX_KEYS`); which counts are
+denominators for rule 3 is :data:`DENOMINATOR_KEYS`.
 """
 
 from __future__ import annotations
@@ -114,9 +115,43 @@ COUNT_KEYS: frozenset[str] = frozenset(
         # design
         "enrolled",
         "people_with_full_history",
+        # surveys (careval.surveys.evaluate)
+        "n_responses",
+        "n_respondents",
+        "n_valid",
+        "n_agree",
+        "n_dont_know",
+        "n_user_missing",
+        "n_blank",
+        "n_effective",
+        "n_open_text_answers",
+        "invited",
+        "responded",
+        "count",
+        # qualitative (careval.qualitative)
+        "n_meetings",
+        "n_utterances",
+        "n_coded_utterances",
+        "utterances",
+        "words",
+        "attendees",
+        "n_segments",
+        "segments",
+        "documents",
+        "cases",
+        "units",
+        "n_a",
+        "n_b",
     }
 )
 MDG_COLUMN = re.compile(r"^MDG\w*$")  # care plans by MDG: one count column per group
+GROUP_COLUMN = re.compile(r"^group:")  # coded segments by respondent group: one column each
+# Keys whose value is a list (or a list of lists) of counts: the cells of a contingency table
+# (surveys' group comparisons) and the observed counts of a goodness-of-fit test.
+COUNT_LIST_KEYS: frozenset[str] = frozenset({"counts", "observed"})
+# Keys whose value is a matrix of counts as ``{row: {column: count}}``: who speaks after whom
+# in MDG meetings, and code co-occurrence in thematic coding.
+COUNT_MATRIX_KEYS: frozenset[str] = frozenset({"turns", "cooccurrence"})
 # Counts of people that make the means and rates beside them "from fewer than 8 people".
 DENOMINATOR_KEYS: tuple[str, ...] = (
     "people",
@@ -132,7 +167,19 @@ DENOMINATOR_KEYS: tuple[str, ...] = (
 
 def is_count_key(key: object) -> bool:
     """Whether a JSON key or column name holds a published count (see :data:`COUNT_KEYS`)."""
-    return isinstance(key, str) and (key in COUNT_KEYS or bool(MDG_COLUMN.match(key)))
+    return isinstance(key, str) and (
+        key in COUNT_KEYS or bool(MDG_COLUMN.match(key)) or bool(GROUP_COLUMN.match(key))
+    )
+
+
+def is_count_path(path: str) -> bool:
+    """Whether a dotted ``results.json`` path (as in the workbook's key figures) is a count.
+
+    Its last key is a count key, or it is a cell ``matrix.row.column`` of a count matrix
+    (:data:`COUNT_MATRIX_KEYS`).
+    """
+    keys = path.split(".")
+    return is_count_key(keys[-1]) or (len(keys) >= 3 and keys[-3] in COUNT_MATRIX_KEYS)
 
 
 def protect_count(value: int, low: int = LOW, high: int = HIGH, base: int = BASE) -> int | str:
@@ -353,7 +400,13 @@ def protect_json(obj: Any) -> Any:
     small = den is not None and is_small(obj[den])
     out: dict[str, Any] = {}
     for k, v in obj.items():
-        if isinstance(v, dict | list):
+        if k in COUNT_LIST_KEYS and isinstance(v, list):
+            out[k] = _protect_nested(v)
+        elif k in COUNT_MATRIX_KEYS and isinstance(v, dict):
+            out[k] = {
+                r: _protect_nested(row) if isinstance(row, dict) else row for r, row in v.items()
+            }
+        elif isinstance(v, dict | list):
             out[k] = protect_json(v)
         elif is_count_key(k):
             out[k] = protect_value(v)
@@ -364,14 +417,40 @@ def protect_json(obj: Any) -> Any:
     return out
 
 
+def _protect_nested(v: Any) -> Any:
+    """Every number in nested lists and dicts of counts protected (rule 1)."""
+    if isinstance(v, list):
+        return [_protect_nested(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _protect_nested(x) for k, x in v.items()}
+    return protect_value(v)
+
+
+def _nested(v: Any, path: str) -> Iterable[tuple[str, Any]]:
+    if isinstance(v, list):
+        for i, x in enumerate(v):
+            yield from _nested(x, f"{path}[{i}]")
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            yield from _nested(x, f"{path}.{k}")
+    else:
+        yield path, v
+
+
 def published_counts(obj: Any, path: str = "") -> Iterable[tuple[str, Any]]:
-    """Every ``(path, value)`` under a count key in JSON-ready ``obj`` (for audits and tests)."""
+    """Every ``(path, value)`` under a count key in JSON-ready ``obj`` (for audits and tests).
+
+    Count keys are those of :func:`is_count_key`, plus every cell of the lists of counts
+    (:data:`COUNT_LIST_KEYS`) and count matrices (:data:`COUNT_MATRIX_KEYS`).
+    """
     if isinstance(obj, list):
         for i, v in enumerate(obj):
             yield from published_counts(v, f"{path}[{i}]")
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            if isinstance(v, dict | list):
+            if k in COUNT_LIST_KEYS | COUNT_MATRIX_KEYS and isinstance(v, dict | list):
+                yield from _nested(v, f"{path}.{k}")
+            elif isinstance(v, dict | list):
                 yield from published_counts(v, f"{path}.{k}")
             elif is_count_key(k):
                 yield f"{path}.{k}", v

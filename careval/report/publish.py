@@ -83,6 +83,7 @@ def publish_risk(r: RiskResult) -> None:
         )
         r.by_subgroup = out
         r.disclosure_control = False  # already applied here (with secondary suppression)
+        r.counts_protected = True
 
 
 def _subgroup_margin(

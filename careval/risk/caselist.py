@@ -16,7 +16,7 @@ import pandas as pd
 
 from careval.data.access import Dataset
 from careval.features.index_date import FeatureSettings, features_at
-from careval.report.disclosure import protect_count, protect_counts
+from careval.report.disclosure import MIN_PEOPLE, protect_count, protect_counts
 from careval.risk.model import BASELINE, RiskModel, design_matrix
 
 DRIVERS = 3  # drivers shown per listed person
@@ -163,10 +163,11 @@ def score_summary(
         "practices": int(scored.practice_code.nunique()),
         "mdgs": int(scored.mdg.nunique()),
     }
+    least = MIN_PEOPLE if disclosure_control else 1  # means from fewer people are withheld
     means = {
-        "mean_risk_everyone": _mean(scored.risk),
-        "mean_risk_eligible_without_plan": _mean(scored.risk[pool]),
-        "mean_risk_listed_by_practice": _mean(by_practice.risk),
+        "mean_risk_everyone": _mean(scored.risk, least),
+        "mean_risk_eligible_without_plan": _mean(scored.risk[pool], least),
+        "mean_risk_listed_by_practice": _mean(by_practice.risk, least),
         "expected_admissions_listed_by_practice": float(by_practice.risk.sum()),
     }
     return {
@@ -178,8 +179,8 @@ def score_summary(
     }
 
 
-def _mean(s: pd.Series) -> float | None:
-    return float(s.mean()) if len(s) else None
+def _mean(s: pd.Series, least: int = 1) -> float | None:
+    return float(s.mean()) if len(s) >= least else None
 
 
 def _unit_rows(
@@ -197,6 +198,8 @@ def _unit_rows(
     lg = listed.groupby(by)
     df["listed"] = lg.size().reindex(df.index, fill_value=0)
     df["mean_risk_listed"] = lg.risk.mean().reindex(df.index)
+    if disclosure_control:  # a mean of fewer than 8 people is withheld; every count is rounded
+        df.loc[df.listed < MIN_PEOPLE, "mean_risk_listed"] = np.nan
     df = df.reset_index()
     counts = ["registered", "eligible", "on_care_plan", "eligible_without_plan", "listed"]
     df = protect_counts(df, counts, disclosure_control)

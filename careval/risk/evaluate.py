@@ -62,6 +62,7 @@ class RiskResult:
     by_subgroup: pd.DataFrame = field(default_factory=pd.DataFrame)  # see subgroup_table
     lightgbm: dict[str, Any] = field(default_factory=dict)  # the comparison; empty when not run
     disclosure_control: bool = False  # protect the subgroup counts when published (real data)
+    counts_protected: bool = False  # protected already (careval.report.publish): say so
 
     def published_subgroups(self) -> pd.DataFrame:
         """The subgroup table as published (see :func:`protect_subgroups`)."""
@@ -376,9 +377,13 @@ def _subgroup_parts(result: RiskResult) -> list[str]:
         "population, as the programme would use it. Within each group, <i>in top</i> counts "
         "its people on that list, PPV is the share of them admitted in the 12 months, and "
         "sensitivity the share of the group's admitted people who are on the list. AUC, "
-        "calibration and Brier score are of the group alone, so an AUC within a narrow age "
-        "band is lower than overall (age itself no longer separates the people in it)."
-        + (" Counts are rounded to 5, 1 to 7 suppressed." if result.disclosure_control else "")
+        "calibration and Brier score are of the group alone: within a narrow age band age "
+        "itself no longer separates people, so its AUC measures the rest of the model."
+        + (
+            " Counts are rounded to 5, 1 to 7 suppressed."
+            if result.disclosure_control or result.counts_protected
+            else ""
+        )
         + "</p>",
     ]
 

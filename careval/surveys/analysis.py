@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from careval.surveys.common import bad_rows, code_text, raise_problems
+from careval.surveys.common import Note, bad_rows, code_text, raise_problems
 from careval.surveys.definition import Question, Scale, SurveyDefinition
 from careval.surveys.readers import Responses, read_responses
 
@@ -443,14 +443,26 @@ def _response_rates(
             inv = invited.get(code)
             rows.append((code, labels.get(code, code), inv, n, n / inv if inv else None))
             if inv is not None and n > inv:
+                label = repr(code).replace("{", "{{").replace("}", "}}")
                 warnings.append(
-                    f"group {code!r}: {n} responses but {inv} invited; check the numbers invited"
+                    Note(
+                        f"group {label}: {{n}} responses but {{invited}} invited; "
+                        "check the numbers invited",
+                        n=n,
+                        invited=inv,
+                    )
                 )
     total = defn.total_invited
     n_all = len(groups)
     rows.append(("all", "All respondents", total, n_all, n_all / total if total else None))
     if total is not None and n_all > total:
-        warnings.append(f"{n_all} responses but {total} invited; check the number invited")
+        warnings.append(
+            Note(
+                "{n} responses but {invited} invited; check the number invited",
+                n=n_all,
+                invited=total,
+            )
+        )
     return pd.DataFrame(rows, columns=["group", "label", "invited", "responded", "response_rate"])
 
 

@@ -109,13 +109,83 @@ def count_out(n: int, protect: bool) -> int | str:
     return protect_count(int(n)) if protect else int(n)
 
 
-def share_out(value: float | None, base: int, protect: bool, digits: int = 4) -> float | None:
-    """A proportion as published: withheld (None) under protection when ``base`` < 8."""
+def share_out(
+    value: float | None,
+    base: int,
+    protect: bool,
+    digits: int = 4,
+    count: int | None = None,
+) -> float | None:
+    """A proportion as published: withheld (None) under protection when ``base`` < 8.
+
+    With ``count`` (the count the share is of, out of ``base``), the share is withheld too when
+    that count or the rest of the base (``base - count``) is a suppressed count (1-7): share x
+    base would give it back.
+    """
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
     if protect and base < MIN_PERCENT_BASE:
         return None
+    if protect and count is not None and (small(count) or small(int(base) - int(count))):
+        return None
     return round(float(value), digits)
+
+
+def small(n: Any) -> bool:
+    """Whether a true count is one that disclosure control suppresses (1-7)."""
+    return isinstance(protect_count(int(n)), str)
+
+
+def effective_n_out(value: float | None, protect: bool) -> float | int | None:
+    """Kish's effective sample size as published.
+
+    Unprotected: to 2 decimals. Protected it is treated as a count (without weights it equals
+    the number of answers): withheld below 8, otherwise rounded to the nearest 5.
+    """
+    if value is None or not math.isfinite(float(value)):
+        return None
+    if not protect:
+        return round(float(value), 2)
+    published = protect_count(round(float(value)))
+    return published if isinstance(published, int) and value >= MIN_PERCENT_BASE else None
+
+
+class Note(str):
+    """A warning whose text holds counts: the text is exact, :meth:`published` protects them.
+
+    ``Note("{n} of {total} lines", n=3, total=40)`` reads "3 of 40 lines"; published under
+    disclosure control it reads "* of 40 lines". Counts are written with thousands separators.
+    """
+
+    template: str
+    counts: dict[str, int]
+
+    def __new__(cls, template: str, **counts: int) -> Note:
+        self = super().__new__(cls, template.format(**{k: f"{v:,}" for k, v in counts.items()}))
+        self.template = template
+        self.counts = dict(counts)
+        return self
+
+    def prefixed(self, prefix: str) -> Note:
+        """The same note with ``prefix`` (plain text) in front."""
+        return Note(prefix.replace("{", "{{").replace("}", "}}") + self.template, **self.counts)
+
+    def published(self, protect: bool) -> str:
+        """The text as published: counts protected (1-7 as "*", others rounded to 5)."""
+        if not protect:
+            return str(self)
+        return self.template.format(
+            **{k: _plain_count(count_out(v, True)) for k, v in self.counts.items()}
+        )
+
+
+def _plain_count(v: int | str) -> str:
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def published_notes(notes: Iterable[str], protect: bool) -> list[str]:
+    """Warnings as published: the counts in each :class:`Note` protected when ``protect``."""
+    return [n.published(protect) if isinstance(n, Note) else str(n) for n in notes]
 
 
 def plain(v: Any) -> Any:

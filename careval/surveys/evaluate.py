@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from careval.errors import ConfigError
+from careval.report.disclosure import protect_table
 from careval.surveys.analysis import SurveyResult, analyse
-from careval.surveys.common import count_out, plain, share_out
+from careval.surveys.common import (
+    Note,
+    count_out,
+    effective_n_out,
+    plain,
+    published_notes,
+    share_out,
+)
 from careval.surveys.definition import load_definition
 
 SURVEYS_DIR = "surveys"
@@ -83,7 +92,7 @@ class SurveysResult:
             "method": METHOD,
             "disclosure_control": bool(protect),
             "surveys": {s.name: survey_to_dict(s, protect) for s in self.surveys},
-            "warnings": list(self.warnings),
+            "warnings": published_notes(self.warnings, protect),
         }
 
 
@@ -96,7 +105,14 @@ def analyse_definitions(paths: list[Path]) -> SurveysResult:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"survey names must be distinct; repeated: {', '.join(dup)}")
-    return SurveysResult(results, [f"{r.name}: {w}" for r in results for w in r.warnings])
+    return SurveysResult(
+        results,
+        [
+            w.prefixed(f"{r.name}: ") if isinstance(w, Note) else f"{r.name}: {w}"
+            for r in results
+            for w in r.warnings
+        ],
+    )
 
 
 def definition_files(path: Path) -> list[Path]:
@@ -121,25 +137,19 @@ def evaluate_surveys(dataset_dir: Path) -> SurveysResult | None:
 
 
 def survey_to_dict(s: SurveyResult, protect: bool) -> dict[str, Any]:
-    """One survey as JSON (see :meth:`SurveysResult.to_dict`)."""
+    """One survey as JSON (see :meth:`SurveysResult.to_dict`).
+
+    Under protection a share is withheld when its base is below 8, or when the count it is a
+    share of, or the rest of its base, is a suppressed count (1-7); Kish's effective n is
+    published like a count (withheld below 8, else rounded to 5); the response-rate table has
+    secondary suppression against its "all respondents" row.
+    """
     d = s.definition
-    rates = []
-    for r in s.response_rates.itertuples():
-        invited = None if pd.isna(r.invited) else int(r.invited)
-        small = 0 < r.responded < 8
-        rates.append(
-            {
-                "group": r.group,
-                "label": r.label,
-                "invited": invited,
-                "responded": count_out(r.responded, protect),
-                "response_rate": None
-                if (protect and small) or invited is None
-                else share_out(_num(r.response_rate), invited, protect),
-            }
-        )
+    rates = response_rates_out(s, protect)
     items = []
     for r in s.items.itertuples():
+        agree = None if pd.isna(r.n_agree) else int(r.n_agree)
+        agree_share = partial(share_out, base=r.n_valid, protect=protect, count=agree)
         items.append(
             {
                 "question": r.question,
@@ -147,20 +157,24 @@ def survey_to_dict(s: SurveyResult, protect: bool) -> dict[str, Any]:
                 "type": r.type,
                 "n_respondents": count_out(r.n_respondents, protect),
                 "n_valid": count_out(r.n_valid, protect),
-                "n_agree": None if pd.isna(r.n_agree) else count_out(int(r.n_agree), protect),
-                "share_agree": share_out(_num(r.share_agree), r.n_valid, protect),
-                "ci_low": share_out(_num(r.ci_low), r.n_valid, protect),
-                "ci_high": share_out(_num(r.ci_high), r.n_valid, protect),
+                "n_agree": None if agree is None else count_out(agree, protect),
+                "share_agree": agree_share(_num(r.share_agree)),
+                "ci_low": agree_share(_num(r.ci_low)),
+                "ci_high": agree_share(_num(r.ci_high)),
                 "n_dont_know": count_out(r.n_dont_know, protect),
                 "share_dont_know": share_out(
-                    _num(r.share_dont_know), r.n_valid + r.n_dont_know, protect
+                    _num(r.share_dont_know),
+                    r.n_valid + r.n_dont_know,
+                    protect,
+                    count=r.n_dont_know,
                 ),
                 "n_user_missing": count_out(r.n_user_missing, protect),
                 "n_blank": count_out(r.n_blank, protect),
-                "n_effective": None if pd.isna(r.n_effective) else round(float(r.n_effective), 2),
+                "n_effective": effective_n_out(_num(r.n_effective), protect),
             }
         )
     n_valid = dict(zip(s.items["question"], s.items["n_valid"], strict=True))
+    n_resp = dict(zip(s.items["question"], s.items["n_respondents"], strict=True))
     dist = [
         {
             "question": r.question,
@@ -169,24 +183,30 @@ def survey_to_dict(s: SurveyResult, protect: bool) -> dict[str, Any]:
             "kind": r.kind,
             "role": r.role,
             "count": count_out(r.count, protect),
-            "share_of_valid": share_out(_num(r.share_of_valid), n_valid[r.question], protect),
-            "share_of_respondents": share_out(_num(r.share_of_respondents), s.n_responses, protect),
+            "share_of_valid": share_out(
+                _num(r.share_of_valid), n_valid[r.question], protect, count=r.count
+            ),
+            "share_of_respondents": share_out(
+                _num(r.share_of_respondents), n_resp[r.question], protect, count=r.count
+            ),
         }
         for r in s.distribution.itertuples()
     ]
-    groups = [
-        {
-            "question": r.question,
-            "group": r.group,
-            "label": r.label,
-            "n_valid": count_out(r.n_valid, protect),
-            "n_agree": count_out(r.n_agree, protect),
-            "share_agree": share_out(_num(r.share_agree), r.n_valid, protect),
-            "ci_low": share_out(_num(r.ci_low), r.n_valid, protect),
-            "ci_high": share_out(_num(r.ci_high), r.n_valid, protect),
-        }
-        for r in s.by_group.itertuples()
-    ]
+    groups = []
+    for r in s.by_group.itertuples():
+        agree_share = partial(share_out, base=r.n_valid, protect=protect, count=r.n_agree)
+        groups.append(
+            {
+                "question": r.question,
+                "group": r.group,
+                "label": r.label,
+                "n_valid": count_out(r.n_valid, protect),
+                "n_agree": count_out(r.n_agree, protect),
+                "share_agree": agree_share(_num(r.share_agree)),
+                "ci_low": agree_share(_num(r.ci_low)),
+                "ci_high": agree_share(_num(r.ci_high)),
+            }
+        )
     comps = []
     for r in s.comparisons.itertuples():
         table = dict(r.table)
@@ -216,13 +236,53 @@ def survey_to_dict(s: SurveyResult, protect: bool) -> dict[str, Any]:
         "by_group": groups,
         "comparisons": comps,
         "n_open_text_answers": count_out(len(s.open_text), protect),
-        "warnings": list(s.warnings),
+        "warnings": published_notes(s.warnings, protect),
     }
     if not protect:
         out["open_text"] = [
             {k: plain(v) for k, v in rec.items()} for rec in s.open_text.to_dict("records")
         ]
     return out
+
+
+def response_rates_out(s: SurveyResult, protect: bool) -> list[dict[str, Any]]:
+    """The response-rate table as published.
+
+    Under protection the numbers invited and responding are counts (rule 1) with secondary
+    suppression against the "all respondents" row (rule 2), so no suppressed group can be
+    worked out from the total; a response rate is withheld when its group's responses are
+    suppressed (primary or secondary) or fewer than 8 were invited.
+    """
+    df = s.response_rates.copy()
+    df["response_rate"] = pd.Series([_num(v) for v in df["response_rate"]], dtype=object)
+    df["invited"] = pd.Series([None if pd.isna(v) else int(v) for v in df["invited"]], dtype=object)
+    df["responded"] = [int(v) for v in df["responded"]]
+    if protect:
+        df["_total"] = [i == len(df) - 1 for i in range(len(df))]  # the last row: all
+        out = protect_table(
+            df,
+            ["invited", "responded"],
+            group_margin=("_total", (), (False,), True),
+            rate_counts={"response_rate": ["responded"]},
+        )
+    else:
+        out = df
+    rows = []
+    for r, true in zip(out.itertuples(), df.itertuples(), strict=True):
+        rows.append(
+            {
+                "group": r.group,
+                "label": r.label,
+                "invited": None if true.invited is None else r.invited,
+                "responded": r.responded,
+                "response_rate": None
+                if true.invited is None or r.response_rate is None
+                else share_out(
+                    _num(r.response_rate), int(true.invited), protect, count=true.responded
+                ),
+            }
+        )
+    return rows
 
 
 def _num(v: Any) -> float | None:
@@ -241,8 +301,9 @@ def likert_chart_svg(s: SurveyResult, protect: bool) -> str:
     """A diverging stacked bar chart of the likert items of one survey, as inline SVG.
 
     Disagreeing answers extend left of the centre line, agreeing answers right, neutral answers
-    straddle it; shares are of substantive answers. Items withheld under disclosure control (fewer
-    than 8 answers) are listed without a bar.
+    straddle it; shares are of substantive answers, as published (:func:`survey_to_dict`). Under
+    disclosure control an item is listed without a bar when it has fewer than 8 answers, or when
+    an answer's share is withheld (given by 1-7 people, or all but 1-7): the bar would show it.
     """
     items = s.items[s.items["type"] == "likert"]
     if items.empty:
@@ -271,7 +332,12 @@ def likert_chart_svg(s: SurveyResult, protect: bool) -> str:
             f'stroke="#bbb" stroke-width="{1.2 if pct == 0 else 0.5}"/>'
             f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle">{abs(pct)}%</text>'
         )
-    dist = s.distribution[s.distribution["kind"] == "answer"]
+    published = survey_to_dict(s, protect)
+    shown = {i["question"]: i for i in published["items"]}
+    dist = pd.DataFrame(
+        [x for x in published["distribution"] if x["kind"] == "answer"],
+        columns=["question", "label", "role", "count", "share_of_valid"],
+    )
     for k, r in enumerate(items.itertuples()):
         y = top + k * (bar_h + gap)
         label = r.text if len(r.text) <= 46 else r.text[:45] + "\u2026"
@@ -285,6 +351,11 @@ def likert_chart_svg(s: SurveyResult, protect: bool) -> str:
             )
             continue
         rows = dist[dist["question"] == r.question]
+        if rows["share_of_valid"].isna().any():  # an answer given by 1-7 people (protected)
+            parts.append(
+                f'<text x="{cx + 6:.1f}" y="{y + 13}" fill="#666">withheld (small counts)</text>'
+            )
+            continue
         neg = rows[rows["role"] == "disagree"]
         neu = rows[rows["role"] == "neutral"]
         pos = rows[rows["role"] == "agree"]
@@ -306,10 +377,10 @@ def likert_chart_svg(s: SurveyResult, protect: bool) -> str:
                 f"<title>{html.escape(row.label)}: {100 * row.share_of_valid:.1f}%</title></rect>"
             )
             x += w
+        agree = shown[r.question]["share_agree"]
         parts.append(
-            f'<text x="{width - right + 4}" y="{y + 13}" font-size="10">'
-            f"{100 * r.share_agree:.0f}%</text>"
-            if not pd.isna(r.share_agree)
+            f'<text x="{width - right + 4}" y="{y + 13}" font-size="10">{100 * agree:.0f}%</text>'
+            if agree is not None
             else ""
         )
     parts.append("</svg>")
@@ -323,7 +394,7 @@ def surveys_section(result: SurveysResult, protect: bool) -> Any:
     -------
     careval.report.render.Section
     """
-    from careval.report.render import Section, table_html
+    from careval.report.render import Section, fmt_count, table_html
 
     blocks = [
         "<p>Share agreeing is of substantive answers: &lsquo;don&rsquo;t know&rsquo; and missing "
@@ -397,8 +468,8 @@ def surveys_section(result: SurveysResult, protect: bool) -> Any:
         if s.open_text.shape[0]:
             if protect:
                 blocks.append(
-                    f"<p>{d['n_open_text_answers']} open-text answers (withheld under disclosure "
-                    "control; see the qualitative analysis).</p>"
+                    f"<p>{fmt_count(d['n_open_text_answers'])} open-text answers (withheld under "
+                    "disclosure control; see the qualitative analysis).</p>"
                 )
             else:
                 quotes = "".join(
@@ -409,7 +480,7 @@ def surveys_section(result: SurveysResult, protect: bool) -> Any:
                     f"<p>Open-text answers ({len(s.open_text):,}; the first 10):</p>"
                     f"<ul>{quotes}</ul>"
                 )
-        for w in s.warnings:
+        for w in d["warnings"]:
             blocks.append(f'<p class="warning">{html.escape(w)}</p>')
     return Section(id="surveys", title="Surveys", html="\n".join(blocks))
 
