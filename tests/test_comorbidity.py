@@ -82,7 +82,7 @@ def _diagnoses(data: Path) -> pd.DataFrame:
     icd = c[c.code_system == "ICD10"]
     dx = pd.concat(
         [
-            pd.DataFrame({"person_id": s.person_id, "date": s.admission_date,
+            pd.DataFrame({"person_id": s.person_id, "date": s.discharge_date,
                           "code": s.primary_diagnosis}),
             pd.DataFrame({"person_id": icd.person_id, "date": icd.date, "code": icd.code}),
         ]
@@ -109,23 +109,22 @@ def test_engine_matches_a_pandas_reading(synth_dir: Path) -> None:
     np.testing.assert_allclose(f.hfrs.to_numpy(), want.to_numpy(), atol=1e-9)
     assert (f.hfrs > 0).sum() > 100
 
-    # Charlson: any listed prefix before the date, or a mapped GP condition.
+    # Charlson: any listed ICD-10 prefix before the date, or a GP (SNOMED) code of a mapped
+    # condition.
     present: dict[str, set[str]] = {c: set() for c in charlson_weights()}
     for code in charlson_codes():
         hit = before[before.code.str.startswith(code.code)]
         present[code.category] |= set(hit.person_id)
     gp = pd.read_parquet(synth_dir / "conditions.parquet")
     gp["date"] = pd.to_datetime(gp.date)
-    gp = gp[gp.date < d]
+    gp = gp[(gp.date < d) & (gp.code_system == "SNOMED")]
     for condition, category in GP_CATEGORIES.items():
-        for code in codes_for(condition):
-            same = gp[gp.code_system == code.code_system]
-            hit = same.code.str.startswith(code.code) if code.match == "prefix" else (
-                same.code == code.code)  # fmt: skip
-            present[category] |= set(same.person_id[hit])
-            if code.code_system == "ICD10":
-                spells = dx[(dx.date < d) & dx.code.str.startswith(code.code.replace(".", ""))]
-                present[category] |= set(spells.person_id)
+        for code in codes_for(condition, "SNOMED"):
+            hit = gp.code.str.startswith(code.code) if code.match == "prefix" else (
+                gp.code == code.code)  # fmt: skip
+            present[category] |= set(gp.person_id[hit])
+    # Quan leaves out non-melanoma skin cancer: a C44 alone scores nothing.
+    assert not any(c.code.startswith("C44") for c in charlson_codes())
     severe = {"diabetes": "diabetes_complicated", "mild_liver": "severe_liver",
               "malignancy": "metastatic"}  # fmt: skip
     score = pd.Series(0.0, index=f.index)

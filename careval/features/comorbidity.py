@@ -2,9 +2,11 @@
 
 - **Charlson comorbidity index**: the 17 categories of Quan et al.'s ICD-10 coding (Med Care
   2005;43:1130-9) with Charlson's 1987 weights, from every ICD-10 diagnosis recorded before the
-  date (hospital primary diagnoses and ICD-10 rows of ``conditions``) and from GP-coded
-  conditions mapped to a category (:data:`GP_CATEGORIES`). A milder form does not count when
-  its severe form is present (:data:`HIERARCHY`). Code list: ``codelists/charlson_icd10.csv``.
+  date (hospital primary diagnoses, dated at discharge, and ICD-10 rows of ``conditions``) and
+  from GP-coded (SNOMED) conditions mapped to a category (:data:`GP_CATEGORIES`); ICD-10 codes
+  reach a category only through Quan's list, so that, say, C44 is not a malignancy. A milder
+  form does not count when its severe form is present (:data:`HIERARCHY`). Code list:
+  ``codelists/charlson_icd10.csv``.
 - **Hospital Frailty Risk Score** (Gilbert et al., Lancet 2018;391:1775-82): the weights of the
   109 ICD-10 three-character codes recorded in the 24 months before the date, each code counted
   once. Developed for people aged 75 and over; computed for everyone, and the report reads it
@@ -26,7 +28,7 @@ from importlib import resources
 import ibis
 import ibis.expr.types as ir
 
-from careval.cohort.eligibility import first_diagnosis
+from careval.cohort.eligibility import condition_predicate
 from careval.data.access import Dataset
 from careval.data.schema import MEASURES
 
@@ -95,9 +97,13 @@ def _months_before(index_date: dt.date, months: int) -> dt.date:
 
 
 def icd10_diagnoses(ds: Dataset) -> ir.Table:
-    """Every ICD-10 diagnosis with its date: ``person_id``, ``date``, ``code`` (upper, no dot)."""
+    """Every ICD-10 diagnosis with its date: ``person_id``, ``date``, ``code`` (upper, no dot).
+
+    A spell's diagnosis is dated by its discharge, when it is coded: a stay running over the
+    index date does not tell the features what it was for.
+    """
     s = ds.table("inpatient_spells")
-    parts = [s.select("person_id", date=s.admission_date, code=s.primary_diagnosis)]
+    parts = [s.select("person_id", date=s.discharge_date, code=s.primary_diagnosis)]
     if ds.has("conditions"):
         c = ds.table("conditions")
         parts.append(c.filter(c.code_system == "ICD10").select("person_id", "date", "code"))
@@ -119,9 +125,12 @@ def charlson_first(ds: Dataset) -> ir.Table:
         )
         part = dx.mutate(_code=dx.code.substr(0, n)).join(lst, "_code")
         parts.append(part.select("person_id", "category", "date"))
-    for condition, category in GP_CATEGORIES.items():
-        fd = first_diagnosis(ds, condition)
-        parts.append(fd.select("person_id", category=ibis.literal(category), date=fd.first_date))
+    if ds.has("conditions"):  # GP (SNOMED) codes; ICD-10 ones went through Quan's list above
+        c = ds.table("conditions")
+        for condition, category in GP_CATEGORIES.items():
+            gp = c.filter(condition_predicate(c, condition, "code_system", "code"))
+            gp = gp.filter(gp.code_system != "ICD10")
+            parts.append(gp.select("person_id", category=ibis.literal(category), date=gp.date))
     u = ibis.union(*parts)
     return u.group_by("person_id", "category").agg(first_date=u.date.min())
 
