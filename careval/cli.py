@@ -108,15 +108,25 @@ def run(
     reference_date: Annotated[
         str, typer.Option(help="Date eligibility is counted, YYYY-MM-DD")
     ] = "2011-07-01",
+    not_yet_treated: Annotated[
+        bool,
+        typer.Option(
+            "--not-yet-treated",
+            help="Matched study: also take pilot-practice people not yet care-planned as "
+            "controls (each censored at their own plan)",
+        ),
+    ] = False,
 ) -> None:
     """Validate a dataset, run the evaluation, write report.html and results.json."""
     from careval.cohort.summary import SummarySettings
+    from careval.impact.study import ImpactSettings
     from careval.run import RUN_STEPS
     from careval.run import run as run_
 
     settings = SummarySettings(reference_date=_date(reference_date, "--reference-date"))
+    impact = ImpactSettings(not_yet_treated=not_yet_treated)
     with _steps(RUN_STEPS) as step:
-        report = run_(data, out_dir, settings, progress=step)
+        report = run_(data, out_dir, settings, progress=step, impact_settings=impact)
     out.print(str(report))
 
 

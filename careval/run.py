@@ -31,7 +31,12 @@ from careval.design.power import DesignResult, DesignSettings, plan
 from careval.design.report import design_section
 from careval.errors import ConfigError, Problem
 from careval.impact.report import impact_section
-from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, evaluate_impact
+from careval.impact.study import (
+    DESIGN_PRE_MONTHS,
+    ImpactResult,
+    ImpactSettings,
+    evaluate_impact,
+)
 from careval.monitoring.areas import AreaResult, evaluate_areas
 from careval.monitoring.indicators import IndicatorsResult, evaluate_indicators
 from careval.monitoring.indicators_report import indicators_section
@@ -108,6 +113,7 @@ def run(
     out: str | Path,
     settings: SummarySettings | None = None,
     progress: Progress | None = None,
+    impact_settings: ImpactSettings | None = None,
 ) -> Path:
     """Evaluate the dataset in ``data`` into ``out``; returns the path of the report.
 
@@ -136,7 +142,9 @@ def run(
         say("clinical indicators")
         a.indicators, a.skipped["indicators"] = _indicators(ds, summary.window)
         say("matched-control impact study")
-        a.impact, a.skipped["impact"] = _impact(ds, summary.window, a.risk)
+        a.impact, a.skipped["impact"] = _impact(
+            ds, summary.window, a.risk, impact_settings or ImpactSettings()
+        )
         synthetic = ds.synthetic
         dataset_manifest = ds.manifest
         files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
@@ -165,6 +173,7 @@ def run(
             "eligibility_condition": st.eligibility.condition,
             "risk": _settings_dict(RiskSettings()),
             "design": DesignSettings().to_dict(),
+            "impact": (impact_settings or ImpactSettings()).to_dict(),
             "disclosure_control": not synthetic,
         },
         "input_files": files,
@@ -391,13 +400,13 @@ def _risk(ds: Dataset, window: tuple[dt.date, dt.date]) -> tuple[RiskResult | No
 
 
 def _impact(
-    ds: Dataset, window: tuple[dt.date, dt.date], risk: RiskResult | None
+    ds: Dataset, window: tuple[dt.date, dt.date], risk: RiskResult | None, st: ImpactSettings
 ) -> tuple[ImpactResult | None, str]:
     """The matched study when there are care plans and comparator-area people to match."""
     if not ds.has("care_plans"):
         return None, "no care_plans table: the matched study needs care plans"
     try:
-        return evaluate_impact(ds, window, risk_model=risk.model if risk else None), ""
+        return evaluate_impact(ds, window, st, risk_model=risk.model if risk else None), ""
     except ValueError as exc:  # too few people, no comparator area, no plans in the window
         return None, f"matched study not run: {exc}"
 

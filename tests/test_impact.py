@@ -15,8 +15,19 @@ from careval.cohort.eligibility import population_at
 from careval.data.access import Dataset
 from careval.features.index_date import features_at
 from careval.impact.did import did
+from careval.impact.matching import match
 from careval.impact.panel import build_panel, month_of
-from careval.impact.study import COMPARATORS, ImpactResult, candidates, evaluate_impact
+from careval.impact.study import (
+    COMPARATORS,
+    NEVER_MONTH,
+    ImpactResult,
+    ImpactSettings,
+    candidates,
+    covariates,
+    evaluate_impact,
+    matched_panel,
+    study_population,
+)
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
 
@@ -207,3 +218,32 @@ def test_did_cli_equals_the_library(tmp_path: Path) -> None:
     ).to_dict()
     assert got["att"] == want["att"]
     assert len(got["event_study"]) == len(want["event_study"])
+
+
+def test_not_yet_treated_controls_are_censored_at_their_own_plan(shape_dir: Path) -> None:
+    st = ImpactSettings(not_yet_treated=True)
+    with Dataset(shape_dir) as ds:
+        study = study_population(ds, WINDOW, st, None)
+        result = evaluate_impact(ds, WINDOW, st)
+        default = study_population(ds, WINDOW, ImpactSettings(), None).frame
+    f = study.frame
+    res = match(f, "treated", covariates(f), st.match)
+    panel, pieces = matched_panel(study, res, st, ["emergency_admissions"])
+    controls = f.iloc[res.control_rows[res.pairs.control]]
+    # Pilot people not yet care-planned are in the pool and some are matched; some of those
+    # are care-planned later, so the censoring is exercised.
+    assert (controls.area == "pilot").sum() > 100
+    later = controls[controls.censor_month < NEVER_MONTH]
+    assert len(later) > 10 and (later.censor_month > later.entry_month).all()
+    # No control month at or after the control's own plan enters the panel.
+    censor = pd.Series(f.censor_month.to_numpy(), index=f.panel_row.to_numpy())
+    censor = censor[~censor.index.duplicated()]
+    month = panel.month.to_numpy()[pieces.row.to_numpy()]
+    assert (month < censor.loc[pieces.person.to_numpy()].to_numpy()).all()
+    # Without the option nobody with a plan is a control.
+    assert (default[default.treated == 0].censor_month == NEVER_MONTH).all()
+    assert (default.treated == 0).sum() > 1000
+    # The estimate still finds the truth.
+    e = result.outcomes["emergency_admissions"]
+    assert e["rate_ratio_ci_low"] <= result.truth_rate_ratio <= e["rate_ratio_ci_high"]
+    assert result.settings.not_yet_treated

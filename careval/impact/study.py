@@ -5,9 +5,13 @@ Design (the seed's, made rigorous):
 1. **Treated**: everyone with a care plan, entering at the month of their first plan (rolling
    entry), alive and registered at the start of that month.
 2. **Potential controls**: people in the comparator areas (default: outside North West London)
-   who are eligible, alive and registered at the start of the same month. Everyone's history is
-   taken at that month start, so a treated person picked after a recent spike in admissions is
-   compared with controls who had the same spike (regression to the mean is mirrored).
+   who are eligible, alive and registered at the start of the same month. With
+   ``not_yet_treated`` the pool also takes eligible pilot-practice people who have no care plan
+   yet at that month; a control who is care-planned later stops counting as a control from
+   their own plan's month (their months from then on leave the set's control mean).
+   Everyone's history is taken at that month start, so a treated person picked after a recent
+   spike in admissions is compared with controls who had the same spike (regression to the
+   mean is mirrored).
 3. **Matching**: exact on entry month, sex and age band, then nearest neighbour on the logit of
    a propensity score (logistic, on the risk score, age, prior use, conditions and
    deprivation), with a caliper, up to five controls each, with replacement by default (the
@@ -50,6 +54,8 @@ from careval.impact.variance import two_way_vcov
 from careval.risk.model import RiskModel, design_matrix
 
 COMPARATORS = ("south_west_london", "rest_of_england")  # outside North West London
+PILOT = "pilot"
+NEVER_MONTH = 10**9  # censor month (a month number) of someone never care-planned
 AGE_BANDS = (0, 65, 75, 85, 200)
 FIT_TOL = 1e-8  # convergence of the fixed-effect fits (see fit_fe)
 DESIGN_PRE_MONTHS = 12  # untreated history kept for the design module: 12 months before entry
@@ -88,6 +94,9 @@ class ImpactSettings:
     """Settings of the matched study; every default is stated in the report."""
 
     control_areas: tuple[str, ...] = COMPARATORS
+    # Also take eligible people of the pilot practices not yet care-planned at the entry month
+    # (censored at their own plan). Off: nobody with a plan, ever, is a control.
+    not_yet_treated: bool = False
     entry_from: dt.date | None = None  # first month of entry (default: the first care plan)
     entry_to: dt.date | None = None  # last (default: the data's end less min_follow_up)
     min_follow_up: int = 3
@@ -122,6 +131,7 @@ class ImpactSettings:
         m = self.match
         return {
             "control_areas": list(self.control_areas),
+            "not_yet_treated": self.not_yet_treated,
             "entry_from": self.entry_from.isoformat() if self.entry_from else None,
             "entry_to": self.entry_to.isoformat() if self.entry_to else None,
             "min_follow_up": self.min_follow_up,
@@ -231,6 +241,7 @@ def study_population(
     if first.empty:
         raise ConfigError("the impact study needs care plans; the care_plans table is empty")
     first["entry_month"] = [month_of(d) for d in pd.to_datetime(first.created).dt.date]
+    plan_months = first[["person_id", "entry_month"]].copy()
     data_first, data_last = month_of(window[0]), month_of(window[1])
     lo = month_of(settings.entry_from) if settings.entry_from else int(first.entry_month.min())
     hi = (
@@ -239,16 +250,25 @@ def study_population(
     attrition = {"care_planned": int(len(first))}
     first = first[(first.entry_month >= max(lo, data_first + 12)) & (first.entry_month <= hi)]
     attrition["entered_in_study_window"] = int(len(first))
-    rows = candidates(ds, first, settings.control_areas)
+    pool = tuple(settings.control_areas)
+    if settings.not_yet_treated and PILOT not in pool:
+        pool += (PILOT,)
+    rows = candidates(ds, first, pool)
     if not rows:
         raise ConfigError("no care plans fall in the study window")
     # The engine returns rows in no set order: sort, so that ties break the same way each run.
     frame = pd.concat(rows, ignore_index=True).sort_values(
         ["entry_month", "person_id"], kind="stable", ignore_index=True
     )
-    # People with a plan are never controls (also outside the pilot, if any there).
-    planned = set(ds.table("care_plans").select("person_id").distinct().to_pandas().person_id)
-    frame = frame[(frame.treated == 1) | ~frame.person_id.isin(planned)]
+    # A person's first plan month, all plans counted (also any outside the study window).
+    plan_month = plan_months.set_index("person_id").entry_month
+    censor = frame.person_id.map(plan_month).fillna(NEVER_MONTH).astype(np.int64).to_numpy()
+    if settings.not_yet_treated:  # controls only before their own plan
+        keep = (frame.treated == 1).to_numpy() | (censor > frame.entry_month.to_numpy())
+    else:  # people with a plan are never controls (also outside the pilot, if any there)
+        keep = (frame.treated == 1).to_numpy() | (censor == NEVER_MONTH)
+    frame = frame[keep].reset_index(drop=True)
+    frame["censor_month"] = censor[keep]
     attrition["treated_alive_and_registered_at_entry"] = int(frame.treated.sum())
     panel = build_panel(ds, frame.person_id.to_numpy(), data_first, data_last)
     rows_p = panel.rows(frame.person_id.to_numpy())
@@ -296,6 +316,7 @@ def matched_panel(
     entry = f.entry_month.to_numpy()[sets]
     t_row = f.panel_row.to_numpy()[sets]
     c_row = f.panel_row.to_numpy()[co]
+    c_censor = f.censor_month.to_numpy()[co]  # a control's own plan month (or NEVER_MONTH)
     lo_k = -settings.pre_months
     hi_k = pn.first_month + pn.n_months - 1 - int(entry.min())
     n_sets = sets.size
@@ -309,7 +330,7 @@ def matched_panel(
         j = np.clip(month - pn.first_month, 0, pn.n_months - 1)
         t_alive = inside & pn.alive_at(t_row, month)
         c_month = month[set_of_pair]
-        c_alive = inside[set_of_pair] & pn.alive_at(c_row, c_month)
+        c_alive = inside[set_of_pair] & pn.alive_at(c_row, c_month) & (c_month < c_censor)
         n_alive = np.bincount(set_of_pair, weights=c_alive, minlength=n_sets)
         both = t_alive & (n_alive > 0)
         if not both.any():
@@ -404,6 +425,7 @@ def control_series(
     inside = (month >= pn.first_month) & (month < pn.first_month + pn.n_months)
     j = np.clip(month - pn.first_month, 0, pn.n_months - 1)
     alive = pn.alive_at(np.repeat(prow, ks.size), month.ravel()).reshape(month.shape)
+    alive &= month < f.censor_month.to_numpy()[rows][:, None]  # untreated months only
     v = pn.values[measure][prow[:, None], j]
     return np.where(inside & alive, v, np.nan)
 
