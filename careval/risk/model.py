@@ -122,7 +122,11 @@ def history_warning(
 def design_matrix(df: pd.DataFrame) -> pd.DataFrame:
     """Model inputs: counts and costs on log(1 + x), months since admission capped at 25."""
     cols = [c for c in df.columns if c not in (*ID_COLUMNS, OUTCOME)]
-    x = df[cols].astype(float)
+    # One C-ordered float block, whatever the frame's layout: the fits' floating-point sums
+    # then run in the same order on every call, so the same data give the same model bit for bit.
+    x = pd.DataFrame(
+        np.ascontiguousarray(df[cols].to_numpy(dtype=float)), columns=cols, index=df.index
+    )
     for c in cols:
         if c[-1] == "m" and c[-2].isdigit():
             x[c] = np.log1p(x[c].clip(lower=0))
