@@ -297,37 +297,23 @@ def build_panel(
         if len(sub):
             arr[index.get_indexer(sub.person_id)] = _days(sub.first_date)
         charlson_day[category] = arr
-    hf = hfrs_events(ds)
-    hf = (
-        hf.filter((hf.date >= lo) & (hf.date < hi))
-        .semi_join(who, "person_id")
-        .to_pyarrow()
-        .to_pandas()
-    )
-    hfrs = pd.DataFrame(
-        {
-            "row": index.get_indexer(hf.person_id),
-            "day": _days(hf.date),
-            "code": hf.code.to_numpy(dtype=object),
-            "weight": hf.weight.to_numpy(dtype=float),
-        }
-    )
-    measurements = pd.DataFrame({"row": [], "day": [], "measure": [], "value": []})
-    if ds.has("measurements"):
-        mt = ds.table("measurements")
-        mt = (
-            mt.filter((mt.date >= lo) & (mt.date < hi))
+
+    def events(t: ibis.Table, columns: dict[str, type]) -> pd.DataFrame:
+        """Dated events of the panel's people and months: row, day and ``columns``."""
+        df = (
+            t.filter((t.date >= lo) & (t.date < hi))
             .semi_join(who, "person_id")
             .to_pyarrow()
             .to_pandas()
         )
-        measurements = pd.DataFrame(
-            {
-                "row": index.get_indexer(mt.person_id),
-                "day": _days(mt.date),
-                "measure": mt.measure.to_numpy(dtype=object),
-                "value": mt.value.to_numpy(dtype=float),
-            }
+        out = {"row": index.get_indexer(df.person_id), "day": _days(df.date)}
+        return pd.DataFrame(out | {c: df[c].to_numpy(dtype=d) for c, d in columns.items()})
+
+    hfrs = events(hfrs_events(ds), {"code": object, "weight": float})
+    measurements = pd.DataFrame({"row": [], "day": [], "measure": [], "value": []})
+    if ds.has("measurements"):
+        measurements = events(
+            ds.table("measurements"), {"measure": object, "value": float}
         ).sort_values(["day", "value"], kind="stable", ignore_index=True)
     return Panel(
         person_id=ids,
