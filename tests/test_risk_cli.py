@@ -114,7 +114,8 @@ def test_model_from_disk_scores_like_the_one_in_memory(
     # tests in the process have changed the BLAS thread pool, sums run in another order and
     # L-BFGS stops a hair away (seen: 3e-10 relative). Any real difference (data, features,
     # their order, the settings) moves scores by far more than 1e-7.
-    np.testing.assert_allclose(loaded.predict_proba(x)[:, 1], expected, rtol=1e-7, atol=0)
+    from_disk = loaded.predict_proba(x)[:, 1]
+    np.testing.assert_allclose(from_disk, expected, rtol=1e-7, atol=0)
     scores = pd.read_parquet(trip["score"] / "scores.parquet")
     assert list(scores.columns) == [
         "person_id",
@@ -125,7 +126,7 @@ def test_model_from_disk_scores_like_the_one_in_memory(
         "risk",
     ]
     assert scores.person_id.tolist() == frame.person_id.tolist()
-    assert np.array_equal(scores.risk.to_numpy(), expected)
+    assert np.array_equal(scores.risk.to_numpy(), from_disk)  # the saved model, exactly
     assert (scores.eligible == frame.eligible.astype(bool)).all()
 
 
