@@ -246,3 +246,30 @@ def test_workbook_holds_every_table_of_the_results(tmp_path) -> None:  # type: i
     assert contents[0] == ("data.people_by_area", "data.people_by_area", 1)
     figures = {r[0].value: r[1].value for r in wb["key figures"].iter_rows(min_row=2)}
     assert figures["risk.auc"] == 0.7 and figures["provenance.seed"] == 7
+
+
+def test_figure_2_withholds_months_from_fewer_than_8_treated() -> None:
+    from types import SimpleNamespace
+
+    from careval.report.publish import publish_impact
+
+    months = pd.DataFrame(
+        {
+            "k": [-1, 0, 1, 2],
+            "treated": [0.05, 0.04, 0.03, 0.02],
+            "matched_controls": [0.05, 0.05, 0.04, 0.04],
+            "treated_people": [40, 12, 8, 7],
+        }
+    )
+    attrition = {
+        "treated_alive_and_registered_at_entry": 40,
+        "treated_matched": 40,
+        "unmatched_outside_caliper": 0,
+        "unmatched_no_control_in_stratum": 0,
+    }
+    r = SimpleNamespace(attrition=attrition, horizons=[], monthly_means=months)
+    publish_impact(r)  # type: ignore[arg-type]
+    m = r.monthly_means
+    assert m.treated.isna().tolist() == [False, False, False, True]
+    assert m.matched_controls.isna().tolist() == [False, False, False, True]
+    assert m.treated_people.tolist() == [40, 10, 10, "*"]

@@ -572,6 +572,9 @@ def evaluate_impact(
         .rename(columns={0.0: "matched_controls", 1.0: "treated"})
         .reset_index()
     )
+    # Treated people behind each month's means (the far months rest on the early entrants).
+    n_k = win[win.treated == 1].groupby("k")["set"].nunique()
+    monthly["treated_people"] = n_k.reindex(monthly.k, fill_value=0).to_numpy()
     naive = _naive(panel, main, outs[main], st)
     post_k = panel[(panel.treated == 1) & (panel.k >= 0)].groupby("set").k.max() + 1
     follow = {

@@ -21,6 +21,7 @@ from careval.monitoring.indicators import COMPARATORS, IndicatorsResult
 from careval.monitoring.programme import ProgrammeResult
 from careval.monitoring.spc import xmr
 from careval.report.disclosure import (
+    MIN_PEOPLE,
     SUPPRESSED,
     is_small,
     protect_json,
@@ -131,6 +132,10 @@ def publish_areas(a: AreaResult) -> None:
 def publish_impact(r: ImpactResult) -> None:
     """Attrition (with its margin) and the horizons' counts as published."""
     r.attrition = protect_mapping(r.attrition, [IMPACT_MARGIN])
+    m = r.monthly_means  # Figure 2: no month's means from fewer than 8 treated people
+    small = m.treated_people < MIN_PEOPLE
+    m.loc[small, ["treated", "matched_controls"]] = float("nan")
+    m["treated_people"] = [protect_value(int(v)) for v in m.treated_people]
     for h in r.horizons:
         n = h.get("treated_with_full_horizon")
         if is_small(n):
