@@ -120,6 +120,16 @@ def test_two_runs_give_identical_results(synth_dir: Path, tmp_path: Path) -> Non
     assert a == b
 
 
+def test_run_with_not_yet_treated_controls(synth_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "nyt"
+    assert main(["run", "--data", str(synth_dir), "--out", str(out), "--not-yet-treated"]) is None
+    results = json.loads((out / "results.json").read_text())
+    assert results["provenance"]["settings"]["impact"]["not_yet_treated"] is True
+    impact = results["impact"]
+    assert impact["settings"]["not_yet_treated"] is True
+    assert impact["n_controls"] > 0 and "rate_ratio" in impact["outcomes"]["emergency_admissions"]
+
+
 def test_run_on_invalid_data_exits_2_and_writes_nothing(synth_dir: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     shutil.copytree(synth_dir, bad)
