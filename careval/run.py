@@ -130,8 +130,13 @@ def run(
         raise ConfigError("--out must not be the dataset directory")
     say("validating the dataset")
     warnings = require_valid(data)
-    say("summarising the data")
+    # Surveys and transcripts first: they are quick, and a broken file should stop the run
+    # before the long analyses rather than after them.
+    say("surveys and qualitative analysis")
     a = Analyses()
+    a.surveys = evaluate_surveys(data)
+    a.qualitative = evaluate_qualitative(data)
+    say("summarising the data")
     with Dataset(data) as ds:
         summary = summarise(ds, st)
         say("risk model and targeting")
@@ -148,17 +153,14 @@ def run(
         synthetic = ds.synthetic
         dataset_manifest = ds.manifest
         files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
-    say("surveys and qualitative analysis")
-    a.surveys = evaluate_surveys(data)
-    a.qualitative = evaluate_qualitative(data)
-    for sub in ("surveys", "qualitative"):
-        files.update(
-            {
-                str(f.relative_to(data)): _sha256(f)
-                for f in sorted((data / sub).rglob("*"))
-                if f.is_file()
-            }
-        )
+    files.update(
+        {
+            str(f.relative_to(data)): _sha256(f)
+            for sub in ("surveys", "qualitative")
+            for f in sorted((data / sub).rglob("*"))
+            if f.is_file()
+        }
+    )
     say("study design and power")
     a.design, a.skipped["design"] = _design(a.impact)
     say("writing the report")

@@ -147,6 +147,22 @@ def test_run_on_invalid_data_exits_2_and_writes_nothing(synth_dir: Path, tmp_pat
     assert {f: f.read_bytes() for f in bad.rglob("*") if f.is_file()} == before  # untouched
 
 
+def test_run_with_a_broken_survey_file_stops_before_the_analyses(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(synth_dir, bad)
+    sav = bad / "surveys" / "professionals.sav"
+    sav.write_bytes(sav.read_bytes()[:100])  # truncated
+    before = {f: f.read_bytes() for f in bad.rglob("*") if f.is_file()}
+    res = cli("run", "--data", str(bad), "--out", str(tmp_path / "out"))
+    assert res.returncode == 2
+    assert "professionals.sav" in res.stderr and "Traceback" not in res.stderr
+    assert "risk model" not in res.stderr  # stopped before the long steps
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert {f: f.read_bytes() for f in bad.rglob("*") if f.is_file()} == before
+
+
 @pytest.mark.parametrize("make", ["missing", "empty", "garbage"])
 def test_unreadable_datasets_exit_2(tmp_path: Path, make: str) -> None:
     d = tmp_path / "d"
