@@ -15,6 +15,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ from careval.qualitative.evaluate import (
     QualitativeResult,
     evaluate_qualitative,
     qualitative_section,
+    utterance_chart_svg,
 )
 from careval.qualitative.refi import (
     codebook_xml,
@@ -52,6 +54,7 @@ from careval.qualitative.transcripts import (
     read_transcript,
     transcripts_from_paths,
 )
+from careval.report.disclosure import protect_count
 from careval.synthetic.surveys import UTTERANCE_SHARES, write_surveys
 
 FIXTURES = Path(__file__).parent / "fixtures" / "qda"
@@ -225,6 +228,156 @@ def test_protected_transcripts_withhold_shares_of_small_counts_and_protect_warni
     page = qualitative_section(QualitativeResult(transcripts=r), protect=True).html
     assert "3 of 41" not in page and "* of 40 utterances" in page
     assert "<span class='n'>*</span> transcribed meetings" in page
+
+
+# (role line, times) per meeting; words per line: 4, 5, 3, 1 in M1 and 3, 4, 3 in M2.
+HAND_MEETINGS = {
+    "M1": [
+        ("CHAIR [individual]: shall we start now", 23),
+        ("PRESENTING GP [collective]: the practice list is long", 41),
+        ("CONSULTANT [system]: the hospital pathway", 18),
+        ("NURSE: agreed", 12),
+    ],
+    "M2": [
+        ("CHAIR [individual]: next case please", 18),
+        ("PRESENTING GP [individual]: she was admitted twice", 28),
+        ("SOCIAL WORKER: I can visit", 11),
+    ],
+}
+HAND_ATTENDANCE = [  # people attending: chair 12, presenting GP 23, consultant 9, nurse 7, SW 8
+    ("M1", "chair", 1),
+    ("M1", "presenting_gp", 6),
+    ("M1", "consultant", 9),
+    ("M1", "nurse", 7),
+    ("M2", "chair", 11),
+    ("M2", "presenting_gp", 17),
+    ("M2", "social_worker", 8),
+]
+
+
+def hand_transcripts(tmp: Path) -> Any:
+    """Two meetings written out from :data:`HAND_MEETINGS`, with attendance."""
+    for meeting, lines in HAND_MEETINGS.items():
+        text = f"# meeting: {meeting}\n" + "".join((line + "\n") * n for line, n in lines)
+        write(tmp, f"{meeting.lower()}.txt", text)
+    pd.DataFrame(HAND_ATTENDANCE, columns=["meeting_id", "role", "attendees"]).to_csv(
+        tmp / "attendance.csv", index=False
+    )
+    return transcripts_from_paths([tmp])
+
+
+def hand_totals() -> dict[str, Any]:
+    """Utterances and words per role, meeting and level, counted from HAND_MEETINGS by hand."""
+    by_role: dict[str, dict[str, int]] = {}
+    by_meeting: dict[tuple[str, str], dict[str, int]] = {}
+    by_level: dict[str, dict[str, int]] = {}
+    for meeting, lines in HAND_MEETINGS.items():
+        for line, n in lines:
+            head, text = line.split(":", 1)
+            level = head.split("[")[1].rstrip("]") if "[" in head else ""
+            role = head.split("[")[0].strip().lower().replace(" ", "_")
+            words = len(text.split()) * n
+            for key, table in ((role, by_role), ((meeting, role), by_meeting)):
+                cell = table.setdefault(key, {"utterances": 0, "words": 0})  # type: ignore[attr-defined]
+                cell["utterances"] += n
+                cell["words"] += words
+            if level:
+                cell = by_level.setdefault(level, {"utterances": 0, "words": 0})
+                cell["utterances"] += n
+                cell["words"] += words
+    people: dict[str, int] = {}
+    for _, role, k in HAND_ATTENDANCE:
+        people[role] = people.get(role, 0) + k
+    return {"role": by_role, "meeting": by_meeting, "level": by_level, "people": people}
+
+
+def test_protected_transcript_shares_are_of_the_published_counts(tmp_path: Path) -> None:
+    r = hand_transcripts(tmp_path)
+    raw = hand_totals()
+    pc = protect_count
+    d = json.loads(json.dumps(r.to_dict(protect=True)))
+    n_utt = sum(c["utterances"] for c in raw["role"].values())
+    n_words = sum(c["words"] for c in raw["role"].values())
+    n_people = sum(raw["people"].values())
+    assert (n_utt, n_words, n_people) == (151, 562, 59)
+    assert d["n_utterances"] == pc(151) == 150
+    checked: list[tuple[str, Any, Any, Any]] = []
+    for rec in d["overall"]:
+        true = raw["role"][rec["role"]]
+        assert (rec["utterances"], rec["words"]) == (pc(true["utterances"]), pc(true["words"]))
+        checked.append(("utterances", rec["share_utterances"], rec["utterances"], pc(n_utt)))
+        checked.append(("words", rec["share_words"], rec["words"], pc(n_words)))
+        assert rec["attendees"] == pc(raw["people"][rec["role"]])
+        if rec["attendees"] == "*":  # the nurses' 7: withheld, as before
+            assert rec["share_attendees"] is None
+        else:
+            checked.append(("attendees", rec["share_attendees"], rec["attendees"], pc(n_people)))
+    meetings = {m["meeting"]: m for m in d["meetings"]}
+    for rec in d["by_meeting"]:
+        true = raw["meeting"][(rec["meeting"], rec["role"])]
+        assert (rec["utterances"], rec["words"]) == (pc(true["utterances"]), pc(true["words"]))
+        m = meetings[rec["meeting"]]
+        checked.append(("by meeting", rec["share_utterances"], rec["utterances"], m["utterances"]))
+        checked.append(("by meeting", rec["share_words"], rec["words"], m["words"]))
+    lv = d["levels"]
+    coded_words = sum(c["words"] for c in raw["level"].values())
+    for rec in lv["levels"]:
+        base = lv["n_coded_utterances"]
+        checked.append(("level", rec["share_utterances"], rec["utterances"], base))
+        checked.append(("level", rec["share_words"], rec["words"], pc(coded_words)))
+    share_coded = lv["share_of_utterances_coded"]
+    checked.append(("coded", share_coded, lv["n_coded_utterances"], d["n_utterances"]))
+    assert len(checked) == 5 * 2 + 4 + 7 * 2 + 3 * 2 + 1
+    for where, share, count, base in checked:
+        assert isinstance(count, int) and isinstance(base, int), where
+        assert share == round(count / base, 4), (where, share, count, base)
+        implied = share * base
+        assert abs(implied - round(implied)) < 0.05 and round(implied) % 5 == 0, where
+    # The goodness-of-fit tests' expected counts are of the published total, not the true one.
+    for t in d["tests"]:
+        assert t["n"] == pc(sum(raw["role"][r]["utterances"] for r in t["roles"]))
+        assert sum(t["expected"]) == pytest.approx(t["n"], abs=0.01)
+        if t["against"] == "equal shares":
+            assert t["expected"] == [round(150 / len(t["roles"]), 3)] * len(t["roles"])
+    assert r.tests[0]["expected"][0] == round(151 / len(r.tests[0]["roles"]), 3)  # unprotected
+    # The gap closed: the chair's 41 of 151 utterances is published as 40 of 150.
+    chair = next(rec for rec in d["overall"] if rec["role"] == "chair")
+    assert chair["share_utterances"] == round(40 / 150, 4) != round(41 / 151, 4)
+    # The page and the chart show the published shares.
+    page = qualitative_section(QualitativeResult(transcripts=r), protect=True).html
+    assert f"{100 * 40 / 150:.1f}%" in page and f"{100 * 41 / 151:.1f}%" not in page
+    svg = utterance_chart_svg(r, protect=True)
+    assert f">{100 * 70 / 150:.0f}%<" in svg and f">{100 * 69 / 151:.0f}%<" not in svg
+    assert f">{100 * 25 / 60:.0f}%<" in svg and f">{100 * 23 / 59:.0f}%<" not in svg
+
+
+def test_unprotected_transcript_shares_are_the_raw_ones(tmp_path: Path) -> None:
+    r = hand_transcripts(tmp_path)
+    raw = hand_totals()
+    d = json.loads(json.dumps(r.to_dict(protect=False)))
+    for rec in d["overall"]:
+        true = raw["role"][rec["role"]]
+        assert (rec["utterances"], rec["words"]) == (true["utterances"], true["words"])
+        assert rec["share_utterances"] == round(true["utterances"] / 151, 4)
+        assert rec["share_words"] == round(true["words"] / 562, 4)
+        assert rec["attendees"] == raw["people"][rec["role"]]
+        assert rec["share_attendees"] == round(raw["people"][rec["role"]] / 59, 4)
+    totals: dict[str, dict[str, int]] = {}
+    for (meeting, _), c in raw["meeting"].items():
+        t = totals.setdefault(meeting, {"utterances": 0, "words": 0})
+        t["utterances"] += c["utterances"]
+        t["words"] += c["words"]
+    for rec in d["by_meeting"]:
+        true, t = raw["meeting"][(rec["meeting"], rec["role"])], totals[rec["meeting"]]
+        assert rec["share_utterances"] == round(true["utterances"] / t["utterances"], 4)
+        assert rec["share_words"] == round(true["words"] / t["words"], 4)
+    coded = sum(c["utterances"] for c in raw["level"].values())
+    coded_words = sum(c["words"] for c in raw["level"].values())
+    for rec in d["levels"]["levels"]:
+        true = raw["level"][rec["level"]]
+        assert rec["share_utterances"] == round(true["utterances"] / coded, 4)
+        assert rec["share_words"] == round(true["words"] / coded_words, 4)
+    assert d["levels"]["share_of_utterances_coded"] == round(coded / 151, 4)
 
 
 def test_a_malformed_transcript_is_one_clear_error(tmp_path: Path) -> None:
@@ -492,7 +645,11 @@ def test_block_and_section_content(synth: Path) -> None:
     t = block["transcripts"]
     assert t["n_meetings"] == 10 and t["n_utterances"] == 2400
     nph = next(r for r in t["overall"] if r["role"] == "non_presenting_gp")
-    assert nph["utterances"] == 50 and nph["share_utterances"] == pytest.approx(0.02)
+    # 48 of 2,400 utterances, published as 50 of 2,400: the share is of the published counts
+    # (48 / 2400 = 0.02 would give the 48 back).
+    assert nph["utterances"] == 50 and nph["share_utterances"] == round(50 / 2400, 4)
+    raw_nph = next(r for r in open_block["transcripts"]["overall"] if r["role"] == nph["role"])
+    assert raw_nph["utterances"] == 48 and raw_nph["share_utterances"] == 0.02
     assert "items" not in block["coding"]["framework"][0]
     assert "items" in open_block["coding"]["framework"][0]
     section = qualitative_section(result, protect=True)

@@ -11,8 +11,9 @@ removed, as real data would have none) is run end to end. Then every count is sc
   (:data:`careval.report.audit.COUNT_TABLES`), every count in prose (``<span class='n'>``) and
   every key figure that is a count;
 - the surveys and qualitative blocks: no share (or rate) is published beside a suppressed
-  count it is a share of, and the survey charts in ``figures/`` show no share that
-  ``results.json`` withholds.
+  count it is a share of, every share published is the published count over the published base
+  (weighted survey shares: rounded to what their base allows), and the survey charts in
+  ``figures/`` show no share that ``results.json`` withholds.
 
 The surveys and qualitative inputs of the synthetic dataset (``surveys/``, ``qualitative/``) are
 part of the run, and the scan is checked to have reached their blocks, sheets and sections.
@@ -43,6 +44,7 @@ from careval.report.disclosure import (
 )
 from careval.report.publish import COUNT_CHARTS
 from careval.run import run as run_
+from careval.surveys.common import weighted_share_step
 
 
 def scan(out: Path) -> dict[str, list[Any]]:
@@ -209,6 +211,76 @@ def test_surveys_and_qualitative_outputs_are_scanned_and_protected(real_run: Pat
         for n in re.findall(r"\b\d[\d,]*\b", w):
             v = int(n.replace(",", ""))
             assert not 1 <= v <= 7 and (v == 0 or v % 5 == 0), w
+
+
+def test_published_shares_are_of_the_published_counts(real_run: Path) -> None:
+    """A share x its published base gives back only the rounded count (survey, transcripts)."""
+    results = json.loads((real_run / "results.json").read_text())
+    checked: list[tuple[str, Any, Any, Any]] = []  # (where, share, count, base)
+    weighted: list[tuple[str, Any, Any]] = []  # (where, share, unweighted base)
+    for name, s in results["surveys"]["surveys"].items():
+        agree = weighted if s["weighted"] else None
+        for i in s["items"]:
+            where = f"{name}.{i['question']}"
+            if agree is not None:
+                agree.append((where, i["share_agree"], i["n_valid"]))
+            else:
+                checked.append((where, i["share_agree"], i["n_agree"], i["n_valid"]))
+            if i["share_dont_know"] is not None:  # withheld when either count is suppressed
+                base = i["n_valid"] + i["n_dont_know"]
+                checked.append((where, i["share_dont_know"], i["n_dont_know"], base))
+        valid = {i["question"]: i["n_valid"] for i in s["items"]}
+        resp = {i["question"]: i["n_respondents"] for i in s["items"]}
+        for d in s["distribution"]:
+            where = f"{name}.{d['question']}.{d['code']}"
+            if d["kind"] == "answer" and agree is not None:
+                agree.append((where, d["share_of_valid"], valid[d["question"]]))
+            elif d["kind"] == "answer":
+                checked.append((where, d["share_of_valid"], d["count"], valid[d["question"]]))
+            checked.append((where, d["share_of_respondents"], d["count"], resp[d["question"]]))
+        for g in s["by_group"]:
+            where = f"{name}.{g['question']}.{g['group']}"
+            if agree is not None:
+                agree.append((where, g["share_agree"], g["n_valid"]))
+            else:
+                checked.append((where, g["share_agree"], g["n_agree"], g["n_valid"]))
+        for r in s["response_rates"]:
+            checked.append(
+                (f"{name}.rate.{r['group']}", r["response_rate"], r["responded"], r["invited"])
+            )
+    t = results["qualitative"]["transcripts"]
+    for rec in t["overall"]:
+        checked.append(
+            ("mdg." + rec["role"], rec["share_utterances"], rec["utterances"], t["n_utterances"])
+        )
+    lv = t["levels"]
+    for rec in lv["levels"]:
+        where = "level." + rec["level"]
+        checked.append(
+            (where, rec["share_utterances"], rec["utterances"], lv["n_coded_utterances"])
+        )
+    checked.append(
+        ("coded", lv["share_of_utterances_coded"], lv["n_coded_utterances"], t["n_utterances"])
+    )
+    meetings = {m["meeting"]: m for m in t["meetings"]}
+    for rec in t["by_meeting"]:
+        for k in ("utterances", "words"):
+            base = meetings[rec["meeting"]][k]
+            checked.append((f"{rec['meeting']}.{rec['role']}", rec[f"share_{k}"], rec[k], base))
+    shown = [c for c in checked if c[1] is not None]
+    assert len(shown) > 50 and weighted and any(w[1] is not None for w in weighted)
+    for where, share, count, base in shown:
+        assert share == round(count / base, 4), (where, share, count, base)
+        assert round(share * base) % 5 == 0, where
+    for where, share, base in weighted:
+        if share is not None:
+            steps = share / weighted_share_step(base)
+            assert abs(steps - round(steps)) < 1e-9, (where, share, base)
+    # The page shows the same shares: e.g. every published share of utterances.
+    page = (real_run / "report.html").read_text()
+    for rec in t["overall"]:
+        if rec["share_utterances"] is not None:
+            assert f"{100 * rec['share_utterances']:.1f}%" in page, rec
 
 
 def test_secondary_suppression_holds_in_the_published_tables(real_run: Path) -> None:

@@ -24,6 +24,7 @@ from statsmodels.stats.proportion import proportion_confint
 from careval.errors import ConfigError
 from careval.report.disclosure import protect_count
 from careval.surveys.analysis import analyse, contingency_test, effective_n, wilson_interval
+from careval.surveys.common import weighted_share_step
 from careval.surveys.definition import definition_from_dict, load_definition
 from careval.surveys.evaluate import (
     SurveysResult,
@@ -429,7 +430,11 @@ def test_protected_block_suppresses_small_counts_and_withholds_small_shares(
     small = [g for g in pro["by_group"] if g["label"] == "Hospital consultant"]
     assert small and all(g["share_agree"] is None for g in small)  # fewer than 8 answers
     item = {i["question"]: i for i in pro["items"]}["role_unclear"]
-    assert item["share_agree"] == pytest.approx(13 / 47, abs=1e-4)
+    # 13 of 47 agree, published as 15 of 45: the share is of the published counts.
+    assert (item["n_agree"], item["n_valid"]) == (protect_count(13), protect_count(47)) == (15, 45)
+    assert item["share_agree"] == round(15 / 45, 4)
+    raw_item = {i["question"]: i for i in open_block["surveys"]["professionals"]["items"]}
+    assert raw_item["role_unclear"]["share_agree"] == round(13 / 47, 4)
     assert "open_text" not in pro and "open_text" in open_block["surveys"]["professionals"]
     assert open_block["surveys"]["professionals"]["n_responses"] == 51
 
@@ -581,3 +586,177 @@ def test_duplicate_survey_names_are_refused(synth: Path, tmp_path: Path) -> None
     p = synth / "surveys" / "gps.toml"
     with pytest.raises(ConfigError, match="repeated: gps"):
         analyse_definitions([p, p])
+
+
+# ------------------------------------------- protected shares are of the published counts
+
+
+def hand_survey(tmp: Path, weighted: bool = False) -> tuple[SurveysResult, pd.DataFrame]:
+    """403 respondents in groups a (every row but each third) and b (each third row).
+
+    Item q1: 101 agree (4), 52 strongly agree (5), 33 neither (3), 119 disagree (2), 71 strongly
+    disagree (1), 14 don't know (8), 13 blank; weights (when used) alternate 2.5 and 1.
+    """
+    q1: list[object] = [4] * 101 + [5] * 52 + [3] * 33 + [2] * 119 + [1] * 71
+    q1 += [8] * 14 + [""] * 13
+    frame = pd.DataFrame(
+        {
+            "g": ["b" if i % 3 == 0 else "a" for i in range(len(q1))],
+            "q1": q1,
+            "w": [1.0 if i % 2 else 2.5 for i in range(len(q1))],
+        }
+    )
+    frame.to_csv(tmp / "r.csv", index=False)
+    path = define(
+        tmp,
+        "r.csv",
+        top={"group": "g", **({"weight": "w"} if weighted else {})},
+        groups=[
+            {"code": "a", "label": "A", "invited": 331},
+            {"code": "b", "label": "B", "invited": 212},
+        ],
+        questions=[{"id": "q1", "text": "First item", "scale": "agree5"}],
+    )
+    return analyse_definitions([path]), frame
+
+
+def raw_counts(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """Boolean columns of the hand survey, counted independently of careval."""
+    q = frame["q1"].astype(str)
+    valid = q.isin(["1", "2", "3", "4", "5"])
+    return {"valid": valid, "agree": q.isin(["4", "5"]), "dk": q == "8", "q": q}
+
+
+def wilson(count: float, n: float) -> tuple[float, float]:
+    lo, hi = proportion_confint(count, n, alpha=0.05, method="wilson")
+    return round(float(lo), 4), round(float(hi), 4)
+
+
+def shares_beside_bases(block: dict) -> list[tuple[str, object, object, object]]:
+    """(where, share, published count, published base) for every share of one survey block."""
+    out: list[tuple[str, object, object, object]] = []
+    for i in block["items"]:
+        out.append(("share_agree", i["share_agree"], i["n_agree"], i["n_valid"]))
+        base = i["n_valid"] + i["n_dont_know"]
+        out.append(("share_dont_know", i["share_dont_know"], i["n_dont_know"], base))
+    valid = {i["question"]: i["n_valid"] for i in block["items"]}
+    resp = {i["question"]: i["n_respondents"] for i in block["items"]}
+    for d in block["distribution"]:
+        if d["kind"] == "answer":
+            out.append(("share_of_valid", d["share_of_valid"], d["count"], valid[d["question"]]))
+        where = "share_of_respondents"
+        out.append((where, d["share_of_respondents"], d["count"], resp[d["question"]]))
+    for g in block["by_group"]:
+        out.append(("by_group", g["share_agree"], g["n_agree"], g["n_valid"]))
+    for r in block["response_rates"]:
+        out.append(("response_rate", r["response_rate"], r["responded"], r["invited"]))
+    return out
+
+
+def test_protected_shares_and_intervals_are_of_the_published_counts(tmp_path: Path) -> None:
+    result, frame = hand_survey(tmp_path)
+    raw = raw_counts(frame)
+    pc = protect_count
+    block = json.loads(json.dumps(result.to_dict(protect=True)))["surveys"]["s"]
+    item = block["items"][0]
+    n_valid, n_agree = int(raw["valid"].sum()), int(raw["agree"].sum())
+    assert (n_agree, n_valid) == (153, 376)
+    assert (item["n_agree"], item["n_valid"]) == (pc(153), pc(376)) == (155, 375)
+    # The gap closed: the share is 155 / 375, not 153 / 376 (which x 375 gives back 153).
+    assert item["share_agree"] == round(155 / 375, 4) != round(153 / 376, 4)
+    assert (item["ci_low"], item["ci_high"]) == wilson(155, 375)
+    for g in block["by_group"]:
+        in_g = frame["g"] == g["group"]
+        nv, na = int((raw["valid"] & in_g).sum()), int((raw["agree"] & in_g).sum())
+        assert (g["n_valid"], g["n_agree"]) == (pc(nv), pc(na))
+        assert (g["ci_low"], g["ci_high"]) == wilson(pc(na), pc(nv))
+    rates = {r["group"]: r for r in block["response_rates"]}
+    n_a = int((frame["g"] == "a").sum())
+    assert (rates["a"]["responded"], rates["a"]["invited"]) == (pc(n_a), pc(331))
+    assert rates["all"]["response_rate"] == round(pc(403) / pc(543), 4) == round(405 / 545, 4)
+    checked = shares_beside_bases(block)
+    assert len(checked) == 2 + 8 + 5 + 2 + 3
+    for where, share, count, base in checked:
+        assert isinstance(count, int) and isinstance(base, int), where
+        assert share == round(count / base, 4), (where, share, count, base)
+        # No published share x its published base gives a count the rounding does not show.
+        implied = share * base
+        assert abs(implied - round(implied)) < 0.05 and round(implied) % 5 == 0, where
+    # The page and the chart show the same published shares.
+    page = surveys_section(result, protect=True).html
+    assert f"{100 * 155 / 375:.1f}%" in page and f"{100 * 153 / 376:.1f}%" not in page
+    assert f"{100 * 405 / 545:.1f}%" in page and f"{100 * 403 / 543:.1f}%" not in page
+    svg = likert_chart_svg(result.surveys[0], protect=True)
+    assert f"Agree: {100 * 100 / 375:.1f}%" in svg  # 101 agree, published as 100
+    assert f"Agree: {100 * 101 / 376:.1f}%" not in svg
+
+
+def test_unprotected_shares_are_the_raw_ones(tmp_path: Path) -> None:
+    result, frame = hand_survey(tmp_path)
+    raw = raw_counts(frame)
+    block = json.loads(json.dumps(result.to_dict(protect=False)))["surveys"]["s"]
+    item = block["items"][0]
+    assert (item["n_agree"], item["n_valid"], item["n_dont_know"]) == (153, 376, 14)
+    assert item["share_agree"] == round(153 / 376, 4)
+    assert (item["ci_low"], item["ci_high"]) == pytest.approx(wilson(153, 376), abs=1e-12)
+    assert item["share_dont_know"] == round(14 / 390, 4)
+    for d in block["distribution"]:
+        hit = (raw["q"] == d["code"]) if d["kind"] == "answer" else None
+        if d["kind"] == "answer":
+            assert hit is not None
+            assert d["count"] == int((raw["valid"] & hit).sum())
+            assert d["share_of_valid"] == round(d["count"] / 376, 4)
+        assert d["share_of_respondents"] == round(d["count"] / 403, 4)
+    for g in block["by_group"]:
+        in_g = frame["g"] == g["group"]
+        nv, na = int((raw["valid"] & in_g).sum()), int((raw["agree"] & in_g).sum())
+        assert (g["n_valid"], g["n_agree"], g["share_agree"]) == (nv, na, round(na / nv, 4))
+        assert (g["ci_low"], g["ci_high"]) == pytest.approx(wilson(na, nv), abs=1e-12)
+    invited = {"a": 331, "b": 212, "all": 543}
+    for r in block["response_rates"]:
+        n = len(frame) if r["group"] == "all" else int((frame["g"] == r["group"]).sum())
+        assert (r["responded"], r["invited"]) == (n, invited[r["group"]])
+        assert r["response_rate"] == round(n / invited[r["group"]], 4)
+
+
+@pytest.mark.parametrize(
+    ("base", "step"),
+    [(8, 1.0), (49, 1.0), (50, 0.1), (400, 0.1), (499, 0.1), (500, 0.01), (5000, 0.001)],
+)
+def test_weighted_share_step_keeps_the_implied_count_at_least_as_coarse_as_5(
+    base: int, step: float
+) -> None:
+    assert weighted_share_step(base) == step
+    assert step * base >= 5  # share x base is uncertain by at least +-2.5
+
+
+def test_protected_weighted_shares_are_rounded_to_what_their_base_allows(tmp_path: Path) -> None:
+    result, frame = hand_survey(tmp_path, weighted=True)
+    raw = raw_counts(frame)
+    w = frame["w"].to_numpy(float)
+    valid, agree = raw["valid"].to_numpy(), raw["agree"].to_numpy()
+    p = w[agree].sum() / w[valid].sum()
+    kish = w[valid].sum() ** 2 / (w[valid] ** 2).sum()
+    open_item = result.to_dict(protect=False)["surveys"]["s"]["items"][0]
+    assert open_item["share_agree"] == round(p, 4)  # unprotected: as before
+    block = json.loads(json.dumps(result.to_dict(protect=True)))["surveys"]["s"]
+    item = block["items"][0]
+    assert item["n_valid"] == 375 and weighted_share_step(375) == 0.1
+    assert item["share_agree"] == round(p, 1)
+    m = protect_count(round(kish))
+    assert item["n_effective"] == m
+    assert (item["ci_low"], item["ci_high"]) == wilson(round(p, 1) * m, m)
+    for d in block["distribution"]:
+        if d["kind"] == "answer":
+            hit = valid & (raw["q"] == d["code"]).to_numpy()
+            assert d["share_of_valid"] == round(w[hit].sum() / w[valid].sum(), 1)
+        # share of respondents is unweighted: of the published counts
+        assert d["share_of_respondents"] == round(d["count"] / protect_count(403), 4)
+    for g in block["by_group"]:
+        in_g = (frame["g"] == g["group"]).to_numpy()
+        v, a = valid & in_g, agree & in_g
+        step = weighted_share_step(g["n_valid"])
+        share = round(w[a].sum() / w[v].sum(), round(-math.log10(step)))
+        assert g["share_agree"] == share
+        m_g = protect_count(round(w[v].sum() ** 2 / (w[v] ** 2).sum()))
+        assert (g["ci_low"], g["ci_high"]) == wilson(share * m_g, m_g)

@@ -296,19 +296,37 @@ class TranscriptResult:
         return "\n".join(lines)
 
     def to_dict(self, protect: bool) -> dict[str, Any]:
-        """JSON-ready block; with ``protect`` counts are protected and small shares withheld."""
+        """JSON-ready block; with ``protect`` counts are protected and small shares withheld.
+
+        Under protection every share published is computed from the published counts: a
+        role's (or level's, or meeting's) published count over the published total of its
+        column (utterances, words or people attending; the meeting's own totals in
+        ``by_meeting``), so that share x total gives back only the rounded count.
+        """
         total = int(self.overall["utterances"].sum())
 
         def shares(
             rec: dict[str, Any], true: dict[str, Any], bases: dict[str, int], base: int
         ) -> None:
-            """Shares withheld when ``base`` is small, or their own count or the rest of it is."""
+            """Shares withheld when ``base`` is small, or their own count or the rest of it is.
+
+            ``rec`` holds the counts as published; under protection a share that is published
+            is its published count over its base (the column's total) as published.
+            """
             for k in [k for k in rec if k.startswith("share_")]:
                 c = k.removeprefix("share_")
                 own = true.get(c)
                 rec[k] = share_out(rec[k], base, protect)
                 if rec[k] is not None and c in bases and own is not None:
-                    rec[k] = share_out(rec[k], bases[c], protect, count=int(own))
+                    rec[k] = share_out(
+                        rec[k],
+                        bases[c],
+                        protect,
+                        count=int(own),
+                        published=(rec[c], count_out(bases[c], protect)),
+                    )
+                elif protect:  # no count to recompute it from: not published
+                    rec[k] = None
 
         def table(df: pd.DataFrame, counts: tuple[str, ...], base: int) -> list[dict]:
             """Rows with counts protected and shares (of ``base``) withheld if small."""
@@ -350,7 +368,11 @@ class TranscriptResult:
             levels = {
                 "n_coded_utterances": count_out(coded, protect),
                 "share_of_utterances_coded": share_out(
-                    coded / total if total else None, total, protect, count=coded
+                    coded / total if total else None,
+                    total,
+                    protect,
+                    count=coded,
+                    published=(count_out(coded, protect), count_out(total, protect)),
                 ),
                 "levels": level_rows,
             }
@@ -367,6 +389,9 @@ class TranscriptResult:
                 {
                     **t,
                     "observed": [count_out(v, protect) for v in t["observed"]],
+                    "expected": _expected_out(t["expected"], count_out(t["n"], protect))
+                    if protect
+                    else t["expected"],
                     "n": count_out(t["n"], protect),
                 }
                 for t in self.tests
@@ -521,6 +546,15 @@ def analyse_transcripts(
         levels=levels,
         warnings=warnings,
     )
+
+
+def _expected_out(expected: list[float], n_published: Any) -> list[float] | None:
+    """Expected counts as published: their shares of the published total (the true total
+    would otherwise show through them); withheld when the total is suppressed."""
+    total = sum(expected)
+    if not isinstance(n_published, int) or total <= 0:
+        return None
+    return [round(v / total * n_published, 3) for v in expected]
 
 
 def _test(against: str, roles: Iterable[str], o: np.ndarray, e: np.ndarray, res: Any) -> dict:

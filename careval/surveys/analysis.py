@@ -106,7 +106,8 @@ class SurveyResult:
         ``weighted``, ``share_of_valid`` (answers only), ``share_of_respondents``.
     by_group : pandas.DataFrame
         Share agreeing per question and group: ``question``, ``group``, ``label``, ``n_valid``,
-        ``n_agree``, ``share_agree``, ``ci_low``, ``ci_high``.
+        ``n_agree``, ``share_agree``, ``ci_low``, ``ci_high``, ``n_effective`` (Kish's, no
+        finite population correction, as the interval uses; None without answers).
     comparisons : pandas.DataFrame
         Per question: ``question``, ``test``, ``statistic``, ``dof``, ``p_value``, ``n``,
         ``min_expected``, ``table`` (the rows x columns counted), ``note``.
@@ -273,6 +274,7 @@ _GROUP_COLUMNS = [
     "share_agree",
     "ci_low",
     "ci_high",
+    "n_effective",
 ]
 _COMP_COLUMNS = [
     "question",
@@ -581,6 +583,7 @@ def _by_group(
                 "share_agree": share,
                 "ci_low": ci[0] if ci else None,
                 "ci_high": ci[1] if ci else None,
+                "n_effective": effective_n(weights[valid]) if n else None,
             }
         )
     return rows

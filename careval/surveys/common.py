@@ -115,12 +115,18 @@ def share_out(
     protect: bool,
     digits: int = 4,
     count: int | None = None,
+    published: tuple[Any, Any] | None = None,
 ) -> float | None:
     """A proportion as published: withheld (None) under protection when ``base`` < 8.
 
     With ``count`` (the count the share is of, out of ``base``), the share is withheld too when
     that count or the rest of the base (``base - count``) is a suppressed count (1-7): share x
     base would give it back.
+
+    With ``published`` (the count and the base as published, e.g. ``(100, 400)``), a share that
+    is not withheld is, under protection, the published count over the published base instead
+    of ``value``, so that it gives back no more than the rounded counts do; it is withheld when
+    either is suppressed (``*``) or the base is 0. Without protection ``published`` is ignored.
     """
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
@@ -128,7 +134,54 @@ def share_out(
         return None
     if protect and count is not None and (small(count) or small(int(base) - int(count))):
         return None
+    if protect and published is not None:
+        value = share_of_published(*published)
+        if value is None:
+            return None
     return round(float(value), digits)
+
+
+def share_of_published(count: Any, base: Any) -> float | None:
+    """Published ``count`` / published ``base``; None when either is suppressed or the base 0."""
+    if not _is_int(count) or not _is_int(base) or int(base) <= 0:
+        return None
+    return int(count) / int(base)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def weighted_share_step(base: int) -> float:
+    """The precision a weighted share with published unweighted ``base`` is published to.
+
+    The power of ten ``10^ceil(log10(5 / base))``: the smallest step of at least ``5 / base``, so
+    that share x base is no sharper than a count rounded to 5 (+-2.5). A base of 8-49 gives 1
+    (the share shows as 0 or 1), 50-499 gives 0.1, 500-4,999 gives 0.01, and so on.
+    """
+    decimals = 0
+    while 5 * 10 ** (decimals + 1) <= base:
+        decimals += 1
+    return 10.0**-decimals
+
+
+def weighted_share_out(
+    value: float | None, base: int, protect: bool, count: int | None, published_base: Any
+) -> float | None:
+    """A weighted proportion as published.
+
+    Unprotected as :func:`share_out`. Under protection it is withheld as :func:`share_out`
+    withholds (and when ``published_base`` is suppressed); otherwise, since a weighted share
+    cannot be recomputed from the rounded counts, it is rounded to
+    :func:`weighted_share_step` of ``published_base`` (the unweighted base as published).
+    """
+    out = share_out(value, base, protect, count=count)
+    if not protect or out is None or value is None:
+        return out
+    if not _is_int(published_base) or int(published_base) <= 0:
+        return None
+    decimals = round(-math.log10(weighted_share_step(int(published_base))))
+    return round(round(float(value), decimals), 4)
 
 
 def small(n: Any) -> bool:

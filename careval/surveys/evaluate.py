@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from careval.errors import ConfigError
-from careval.report.disclosure import protect_table
+from careval.report.disclosure import SUPPRESSED, protect_table
 from careval.surveys.analysis import SurveyResult, analyse
 from careval.surveys.common import (
     Note,
@@ -24,6 +24,7 @@ from careval.surveys.common import (
     plain,
     published_notes,
     share_out,
+    weighted_share_out,
 )
 from careval.surveys.definition import load_definition
 
@@ -142,69 +143,116 @@ def survey_to_dict(s: SurveyResult, protect: bool) -> dict[str, Any]:
     Under protection a share is withheld when its base is below 8, or when the count it is a
     share of, or the rest of its base, is a suppressed count (1-7); Kish's effective n is
     published like a count (withheld below 8, else rounded to 5); the response-rate table has
-    secondary suppression against its "all respondents" row.
+    secondary suppression against its "all respondents" row. A share that is published is the
+    published count over the published base (so share x base gives back only the rounded
+    count), and its Wilson interval is computed from those published counts; a weighted share,
+    which the counts cannot give, is rounded to the precision its published unweighted base
+    allows (:func:`careval.surveys.common.weighted_share_step`), and its interval is computed
+    from that share and the published effective n.
     """
     d = s.definition
+    weighted = bool(d.weight)
     rates = response_rates_out(s, protect)
     items = []
     for r in s.items.itertuples():
         agree = None if pd.isna(r.n_agree) else int(r.n_agree)
-        agree_share = partial(share_out, base=r.n_valid, protect=protect, count=agree)
+        n_valid = count_out(r.n_valid, protect)
+        n_agree = None if agree is None else count_out(agree, protect)
+        n_dk = count_out(r.n_dont_know, protect)
+        share, lo, hi = shares_with_interval(
+            (_num(r.share_agree), _num(r.ci_low), _num(r.ci_high)),
+            base=int(r.n_valid),
+            count=agree,
+            published=(n_agree, n_valid),
+            protect=protect,
+            weighted=weighted,
+            n_effective=_num(r.n_effective),
+            population=d.population,
+        )
         items.append(
             {
                 "question": r.question,
                 "text": r.text,
                 "type": r.type,
                 "n_respondents": count_out(r.n_respondents, protect),
-                "n_valid": count_out(r.n_valid, protect),
-                "n_agree": None if agree is None else count_out(agree, protect),
-                "share_agree": agree_share(_num(r.share_agree)),
-                "ci_low": agree_share(_num(r.ci_low)),
-                "ci_high": agree_share(_num(r.ci_high)),
-                "n_dont_know": count_out(r.n_dont_know, protect),
+                "n_valid": n_valid,
+                "n_agree": n_agree,
+                "share_agree": share,
+                "ci_low": lo,
+                "ci_high": hi,
+                "n_dont_know": n_dk,
                 "share_dont_know": share_out(
                     _num(r.share_dont_know),
                     r.n_valid + r.n_dont_know,
                     protect,
                     count=r.n_dont_know,
+                    published=(n_dk, _published_sum(n_valid, n_dk)),
                 ),
                 "n_user_missing": count_out(r.n_user_missing, protect),
                 "n_blank": count_out(r.n_blank, protect),
                 "n_effective": effective_n_out(_num(r.n_effective), protect),
             }
         )
-    n_valid = dict(zip(s.items["question"], s.items["n_valid"], strict=True))
-    n_resp = dict(zip(s.items["question"], s.items["n_respondents"], strict=True))
-    dist = [
-        {
-            "question": r.question,
-            "code": r.code,
-            "label": r.label,
-            "kind": r.kind,
-            "role": r.role,
-            "count": count_out(r.count, protect),
-            "share_of_valid": share_out(
-                _num(r.share_of_valid), n_valid[r.question], protect, count=r.count
-            ),
-            "share_of_respondents": share_out(
-                _num(r.share_of_respondents), n_resp[r.question], protect, count=r.count
-            ),
-        }
-        for r in s.distribution.itertuples()
-    ]
+    n_valid_of = dict(zip(s.items["question"], s.items["n_valid"], strict=True))
+    n_resp_of = dict(zip(s.items["question"], s.items["n_respondents"], strict=True))
+    dist = []
+    for r in s.distribution.itertuples():
+        count = count_out(r.count, protect)
+        n_valid = int(n_valid_of[r.question])
+        n_resp = int(n_resp_of[r.question])
+        of_valid = _num(r.share_of_valid)
+        dist.append(
+            {
+                "question": r.question,
+                "code": r.code,
+                "label": r.label,
+                "kind": r.kind,
+                "role": r.role,
+                "count": count,
+                "share_of_valid": weighted_share_out(
+                    of_valid, n_valid, protect, r.count, count_out(n_valid, protect)
+                )
+                if weighted
+                else share_out(
+                    of_valid,
+                    n_valid,
+                    protect,
+                    count=r.count,
+                    published=(count, count_out(n_valid, protect)),
+                ),
+                "share_of_respondents": share_out(
+                    _num(r.share_of_respondents),
+                    n_resp,
+                    protect,
+                    count=r.count,
+                    published=(count, count_out(n_resp, protect)),
+                ),
+            }
+        )
     groups = []
     for r in s.by_group.itertuples():
-        agree_share = partial(share_out, base=r.n_valid, protect=protect, count=r.n_agree)
+        n_valid = count_out(r.n_valid, protect)
+        n_agree = count_out(r.n_agree, protect)
+        share, lo, hi = shares_with_interval(
+            (_num(r.share_agree), _num(r.ci_low), _num(r.ci_high)),
+            base=int(r.n_valid),
+            count=int(r.n_agree),
+            published=(n_agree, n_valid),
+            protect=protect,
+            weighted=weighted,
+            n_effective=_num(r.n_effective),
+            population=None,  # the groups' intervals have no finite population correction
+        )
         groups.append(
             {
                 "question": r.question,
                 "group": r.group,
                 "label": r.label,
-                "n_valid": count_out(r.n_valid, protect),
-                "n_agree": count_out(r.n_agree, protect),
-                "share_agree": agree_share(_num(r.share_agree)),
-                "ci_low": agree_share(_num(r.ci_low)),
-                "ci_high": agree_share(_num(r.ci_high)),
+                "n_valid": n_valid,
+                "n_agree": n_agree,
+                "share_agree": share,
+                "ci_low": lo,
+                "ci_high": hi,
             }
         )
     comps = []
@@ -251,7 +299,8 @@ def response_rates_out(s: SurveyResult, protect: bool) -> list[dict[str, Any]]:
     Under protection the numbers invited and responding are counts (rule 1) with secondary
     suppression against the "all respondents" row (rule 2), so no suppressed group can be
     worked out from the total; a response rate is withheld when its group's responses are
-    suppressed (primary or secondary) or fewer than 8 were invited.
+    suppressed (primary or secondary) or fewer than 8 were invited; a rate that is published is
+    the published number responding over the published number invited.
     """
     df = s.response_rates.copy()
     df["response_rate"] = pd.Series([_num(v) for v in df["response_rate"]], dtype=object)
@@ -278,11 +327,78 @@ def response_rates_out(s: SurveyResult, protect: bool) -> list[dict[str, Any]]:
                 "response_rate": None
                 if true.invited is None or r.response_rate is None
                 else share_out(
-                    _num(r.response_rate), int(true.invited), protect, count=true.responded
+                    _num(r.response_rate),
+                    int(true.invited),
+                    protect,
+                    count=true.responded,
+                    published=(r.responded, r.invited),
                 ),
             }
         )
     return rows
+
+
+def shares_with_interval(
+    values: tuple[float | None, float | None, float | None],
+    *,
+    base: int,
+    count: int | None,
+    published: tuple[Any, Any],
+    protect: bool,
+    weighted: bool,
+    n_effective: float | None,
+    population: int | None,
+) -> tuple[float | None, float | None, float | None]:
+    """A share and its Wilson 95% interval as published.
+
+    Parameters
+    ----------
+    values
+        The share, lower and upper limit from the true data (used as they are unprotected).
+    base, count
+        The true base and the true count the share is of (rules for withholding).
+    published
+        That count and base as published.
+    weighted
+        Whether the share is weighted (it then cannot be recomputed from the counts).
+    n_effective
+        Kish's effective n behind the true interval; None for a census (no sampling error).
+    population
+        The finite population of the survey, when its correction enters the interval.
+
+    Under protection an unweighted share is published count / published base, and its
+    interval is statsmodels' Wilson interval on those counts (with a finite population, on that
+    share and the published effective n); a weighted share is rounded to the precision its
+    published base allows and its interval is the Wilson interval on it and the published
+    effective n. The interval is withheld with the share, and when the effective n is.
+    """
+    share, lo, hi = values
+    if not protect:
+        out = partial(share_out, base=base, protect=False, count=count)
+        return out(share), out(lo), out(hi)
+    if weighted:
+        p = weighted_share_out(share, base, True, count, published[1])
+    else:
+        p = share_out(share, base, True, count=count, published=published)
+    if p is None:
+        return None, None, None
+    from statsmodels.stats.proportion import proportion_confint
+
+    if not weighted and population is None:
+        limits = proportion_confint(published[0], published[1], alpha=0.05, method="wilson")
+    elif n_effective is None:  # a census: no sampling error
+        limits = (p, p)
+    else:
+        m = effective_n_out(n_effective, True)
+        if m is None:
+            return p, None, None
+        limits = proportion_confint(p * m, m, alpha=0.05, method="wilson")
+    return p, round(float(limits[0]), 4), round(float(limits[1]), 4)
+
+
+def _published_sum(a: Any, b: Any) -> Any:
+    """The sum of two published counts (``*`` when either is suppressed)."""
+    return a + b if isinstance(a, int) and isinstance(b, int) else SUPPRESSED
 
 
 def _num(v: Any) -> float | None:
@@ -400,8 +516,9 @@ def surveys_section(result: SurveysResult, protect: bool) -> Any:
         "<p>Share agreeing is of substantive answers: &lsquo;don&rsquo;t know&rsquo; and missing "
         "answers are counted apart. Intervals are Wilson 95% intervals. "
         + (
-            "Counts 1&ndash;7 are shown as *, others rounded to 5; percentages from fewer than "
-            "8 people are withheld."
+            "Counts 1&ndash;7 are shown as *, others rounded to 5; percentages are computed "
+            "from the rounded counts (weighted ones are rounded to the precision their base "
+            "allows) and withheld when from fewer than 8 people or a count shown as *."
             if protect
             else ""
         )
