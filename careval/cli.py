@@ -91,11 +91,7 @@ def synth(
 @app.command()
 def validate(data: Annotated[Path, typer.Argument(help="Dataset directory")]) -> None:
     """Check every table against the canonical model; exit 2 when any problem is found."""
-    from careval.data.validate import require_valid
-
-    warnings = require_valid(data)
-    for w in warnings:
-        err.print(f"warning: {w.line()}", highlight=False)
+    _validated(data)
     out.print(f"{data}: valid")
 
 
@@ -323,25 +319,31 @@ def _names(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+def _validated(data: Path) -> None:
+    """Validate a dataset (exit 2 on any error) and print its warnings."""
+    from careval.data.validate import require_valid
+
+    for w in require_valid(data):
+        err.print(f"warning: {w.line()}", highlight=False)
+
+
+def _check_json(path: Path) -> None:
+    """Refuse a ``--json`` path that cannot be written, before any work is done."""
+    if path.is_dir():
+        raise ConfigError(f"--json {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--json {path}: the directory {path.parent} does not exist")
+
+
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write JSON to a temporary file beside ``path`` and move it into place."""
     import json
-    import os
-    import tempfile
 
-    if path.is_dir():
-        raise ConfigError(f"--json {path} is a directory; give a file name")
-    if not path.parent.exists():
-        raise ConfigError(f"--json {path}: the directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, default=_plain)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from careval.files import write_atomic
+
+    _check_json(path)
+    text = json.dumps(payload, indent=2, default=_plain) + "\n"
+    write_atomic(path, text.encode("utf-8"))
 
 
 def _plain(v: object) -> object:

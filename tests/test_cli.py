@@ -128,6 +128,22 @@ def test_run_with_not_yet_treated_controls(synth_dir: Path, tmp_path: Path) -> N
     impact = results["impact"]
     assert impact["settings"]["not_yet_treated"] is True
     assert impact["n_controls"] > 0 and "rate_ratio" in impact["outcomes"]["emergency_admissions"]
+    # The pool is the comparator areas' eligible people plus the pilot's not yet care-planned:
+    # the candidate controls are exactly those of a study population built with the option.
+    from careval.cohort.summary import data_window
+    from careval.data.access import Dataset
+    from careval.impact.study import ImpactSettings, study_population
+
+    with Dataset(synth_dir) as ds:
+        window = data_window(ds)
+        frames = {
+            nyt: study_population(ds, window, ImpactSettings(not_yet_treated=nyt), None).frame
+            for nyt in (False, True)
+        }
+    pooled = frames[True][frames[True].treated == 0]
+    assert impact["attrition"]["candidate_control_rows"] == len(pooled)
+    assert len(pooled) > (frames[False].treated == 0).sum()
+    assert (pooled.area == "pilot").any()
 
 
 def test_run_on_invalid_data_exits_2_and_writes_nothing(synth_dir: Path, tmp_path: Path) -> None:

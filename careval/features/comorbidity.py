@@ -31,6 +31,7 @@ import ibis.expr.types as ir
 from careval.cohort.eligibility import condition_predicate
 from careval.data.access import Dataset
 from careval.data.schema import MEASURES
+from careval.features.dates import months_before
 
 FRAILTY_MONTHS = 24  # HFRS look-back (Gilbert et al.)
 MEASUREMENT_MONTHS = 24  # how old a "latest" measurement may be
@@ -89,11 +90,6 @@ def charlson_weights() -> dict[str, float]:
 def hfrs_codes() -> tuple[ListedCode, ...]:
     """The 109 HFRS ICD-10 three-character codes and their weights."""
     return tuple(ListedCode(r["code"], float(r["weight"])) for r in _read("hfrs_icd10.csv"))
-
-
-def _months_before(index_date: dt.date, months: int) -> dt.date:
-    m = index_date.year * 12 + index_date.month - 1 - months
-    return dt.date(m // 12, m % 12 + 1, min(index_date.day, 28))
 
 
 def icd10_diagnoses(ds: Dataset) -> ir.Table:
@@ -172,7 +168,7 @@ def hfrs_at(ds: Dataset, index_date: dt.date, months: int = FRAILTY_MONTHS) -> i
     """``person_id``, ``hfrs``: each listed code in the ``months`` before the date, once."""
     e = hfrs_events(ds)
     e = e.filter(
-        (e.date < ibis.date(index_date)) & (e.date >= ibis.date(_months_before(index_date, months)))
+        (e.date < ibis.date(index_date)) & (e.date >= ibis.date(months_before(index_date, months)))
     )
     codes = e.group_by("person_id", "code").agg(weight=e.weight.max())
     return codes.group_by("person_id").agg(hfrs=codes.weight.sum())
@@ -184,7 +180,7 @@ def latest_measurements_at(
     """``person_id`` and ``latest_<measure>`` for each measure (null when none in the window)."""
     m = ds.table("measurements")
     m = m.filter(
-        (m.date < ibis.date(index_date)) & (m.date >= ibis.date(_months_before(index_date, months)))
+        (m.date < ibis.date(index_date)) & (m.date >= ibis.date(months_before(index_date, months)))
     )
     last = m.group_by("person_id", "measure").agg(_last=m.date.max())
     at = m.join(last, ["person_id", "measure"]).filter(ibis._.date == ibis._._last)

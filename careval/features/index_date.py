@@ -30,6 +30,7 @@ from careval.features.comorbidity import (
     hfrs_at,
     latest_measurements_at,
 )
+from careval.features.dates import months_before
 
 WINDOWS = (3, 6, 12, 24)  # months of history counted before the index date
 
@@ -43,11 +44,6 @@ class FeatureSettings:
     eligibility: EligibilitySettings = EligibilitySettings()
 
 
-def _months_before(index_date: dt.date, months: int) -> dt.date:
-    m = index_date.year * 12 + index_date.month - 1 - months
-    return dt.date(m // 12, m % 12 + 1, min(index_date.day, 28))
-
-
 def _windowed(
     events: ir.Table,
     date_col: str,
@@ -58,11 +54,11 @@ def _windowed(
 ) -> ir.Table:
     """Per person: for each window, the count (and sums of ``measures``) of events before."""
     d = ibis.date(index_date)
-    start = ibis.date(_months_before(index_date, max(windows)))
+    start = ibis.date(months_before(index_date, max(windows)))
     e = events.filter((events[date_col] < d) & (events[date_col] >= start))
     aggs = {}
     for w in windows:
-        inside = e[date_col] >= ibis.date(_months_before(index_date, w))
+        inside = e[date_col] >= ibis.date(months_before(index_date, w))
         aggs[f"{prefix}_{w}m"] = inside.cast("int64").sum()
         for name, value in measures.items():
             aggs[f"{name}_{w}m"] = ibis.ifelse(
@@ -80,11 +76,11 @@ def _occupied(
     still going on at the index date counts only up to it (the rest is not yet known).
     """
     d = ibis.date(index_date)
-    lo = ibis.date(_months_before(index_date, max(windows)))
+    lo = ibis.date(months_before(index_date, max(windows)))
     s = spells.filter((spells.admission_date < d) & (spells.discharge_date > lo))
     aggs = {}
     for w in windows:
-        start = ibis.date(_months_before(index_date, w))
+        start = ibis.date(months_before(index_date, w))
         days = ibis.least(s.discharge_date, d).delta(
             ibis.greatest(s.admission_date, start), unit="day"
         )
@@ -209,7 +205,7 @@ def outcome_12m(ds: Dataset, index_date: dt.date) -> ir.Table:
     (the list is for the living on the index date, and death is not an admission).
     """
     d = ibis.date(index_date)
-    end = ibis.date(_months_before(index_date, -12))
+    end = ibis.date(months_before(index_date, -12))
     e = emergency_spells(ds)
     return (
         e.filter((e.admission_date >= d) & (e.admission_date < end))

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from careval.errors import ConfigError
+from careval.files import atomic_dir
 
 risk_app = typer.Typer(
     no_args_is_help=True,
@@ -48,10 +44,9 @@ def train(
     The data must cover the 12 months after the index date (the outcome). model.json holds
     the feature definitions, training counts and, for the logistic model, its coefficients.
     """
-    from careval.cli import _date, _steps, err, out
+    from careval.cli import _date, _steps, _validated, err, out
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
-    from careval.data.validate import require_valid
     from careval.features.index_date import FeatureSettings
     from careval.risk.model import (
         MODEL_KINDS,
@@ -72,8 +67,7 @@ def train(
     settings = FeatureSettings()
     with _steps(4) as step:
         step("validating the dataset")
-        for w in require_valid(data):
-            err.print(f"warning: {w.line()}", highlight=False)
+        _validated(data)
         step("features at the index date and the 12-month outcome")
         with Dataset(data) as ds:
             window = data_window(ds)
@@ -92,7 +86,7 @@ def train(
         step(f"fitting the {model} model")
         fitted = RiskModel(model).fit(design_matrix(frame), y)  # type: ignore[arg-type]
         meta = model_metadata(fitted, date, settings, frame, data, synthetic)
-        with _atomic_dir(out_dir) as tmp:
+        with atomic_dir(out_dir) as tmp:
             save_model(fitted, meta, tmp)
     out.print(
         f"trained {model} on {len(y):,} people registered on {date} ({int(y.sum()):,} admitted "
@@ -116,10 +110,9 @@ def validate_cmd(
     and 5%, overall and by age band and sex; the oracle AUC when the dataset has the true risks
     (synthetic data). The data must cover 12 months after the date.
     """
-    from careval.cli import _date, _steps, _write_json, err, out
+    from careval.cli import _check_json, _date, _steps, _validated, _write_json, err, out
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
-    from careval.data.validate import require_valid
     from careval.report.disclosure import protect_count, protect_counts
     from careval.risk.evaluate import (
         _records,
@@ -158,8 +151,7 @@ def validate_cmd(
         )
     with _steps(3) as step:
         step("validating the dataset")
-        for w in require_valid(data):
-            err.print(f"warning: {w.line()}", highlight=False)
+        _validated(data)
         step("features and 12-month outcome at the validation date")
         with Dataset(data) as ds:
             require_follow_up(data_window(ds), date, "--index-date")
@@ -174,11 +166,11 @@ def validate_cmd(
                     f"cannot validate on {date}: {len(y):,} people, {int(y.sum()):,} admitted; "
                     "the figures need people with and without an admission"
                 )
-            valid["risk"] = model.predict_proba(design_matrix(valid))[:, 1]
-            oracle, oracle_warnings = oracle_figures(ds, valid, date)
+            p = model.predict_proba(design_matrix(valid))[:, 1]
+            valid["risk"] = p
+            figures = summarise_score(y, p)
+            oracle, oracle_warnings = oracle_figures(ds, valid, date, figures["auc"])
     warnings += oracle_warnings
-    p = valid["risk"].to_numpy()
-    figures = summarise_score(y, p)
     figures.update(oracle)
     if not synthetic:
         figures["n"], figures["events"] = protect_count(len(y)), protect_count(int(y.sum()))
@@ -224,10 +216,9 @@ def score(
     keep them within the programme's information governance. Only summary.json (counts, with
     small-number disclosure control on real data) may be shared more widely.
     """
-    from careval.cli import _date, _steps, err, out
+    from careval.cli import _date, _steps, _validated, err, out
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
-    from careval.data.validate import require_valid
     from careval.risk.caselist import case_list, score_people, score_summary, scores_table
     from careval.risk.model import load_model, read_metadata, settings_from_dict
 
@@ -245,8 +236,7 @@ def score(
         )
     with _steps(4) as step:
         step("validating the dataset")
-        for w in require_valid(data):
-            err.print(f"warning: {w.line()}", highlight=False)
+        _validated(data)
         step("features on the scoring date")
         with Dataset(data) as ds:
             window = data_window(ds)
@@ -278,7 +268,7 @@ def score(
             "warnings": warnings,
         }
         step("writing")
-        with _atomic_dir(out_dir) as tmp:
+        with atomic_dir(out_dir) as tmp:
             by_practice.to_csv(tmp / SCORE_FILES[0], index=False, float_format="%.6g")
             by_mdg.to_csv(tmp / SCORE_FILES[1], index=False, float_format="%.6g")
             scores_table(scored).to_parquet(tmp / SCORE_FILES[2], index=False)
@@ -305,13 +295,6 @@ def _model_block(model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_json(path: Path) -> None:
-    if path.is_dir():
-        raise ConfigError(f"--json {path} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise ConfigError(f"--json {path}: the directory {path.parent} does not exist")
-
-
 def _check_out_dir(path: Path, overwrite: bool) -> None:
     """Refuse an output directory that cannot be made, before any work is done."""
     if path.exists() and not path.is_dir():
@@ -320,29 +303,3 @@ def _check_out_dir(path: Path, overwrite: bool) -> None:
         raise ConfigError(f"--out {path} exists and is not empty; pass --overwrite to replace it")
     if not path.parent.is_dir():
         raise ConfigError(f"--out {path}: the directory {path.parent} does not exist")
-
-
-@contextmanager
-def _atomic_dir(path: Path) -> Iterator[Path]:
-    """A temporary directory beside ``path`` that replaces it when the block ends without error.
-
-    Nothing is left behind when the block fails: ``path`` keeps what it had (or stays absent).
-    """
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    old: Path | None = None
-    try:
-        yield tmp
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.replace(path, old / path.name)
-        try:
-            os.replace(tmp, path)
-        except OSError:
-            if old is not None:  # put the previous contents back
-                os.replace(old / path.name, path)
-            raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)

@@ -141,7 +141,9 @@ def _suppressed(v: Any) -> bool:
     return isinstance(protect_count(int(v)), str)
 
 
-def oracle_figures(ds: Dataset, valid: pd.DataFrame, date: dt.date) -> tuple[dict, list[str]]:
+def oracle_figures(
+    ds: Dataset, valid: pd.DataFrame, date: dt.date, model_auc: float
+) -> tuple[dict, list[str]]:
     """The oracle AUC from ``true_risk.parquet`` (synthetic data) and the model's share of it.
 
     Parameters
@@ -152,6 +154,8 @@ def oracle_figures(ds: Dataset, valid: pd.DataFrame, date: dt.date) -> tuple[dic
         The scored frame (``person_id``, the outcome and ``risk``).
     date
         Its index date.
+    model_auc
+        The model's AUC on ``valid`` (already computed by the caller).
 
     Returns
     -------
@@ -170,7 +174,6 @@ def oracle_figures(ds: Dataset, valid: pd.DataFrame, date: dt.date) -> tuple[dic
     if len(both) != len(valid) or not len(both):
         return {}, [f"true risk does not cover everyone scored on {date}; oracle AUC not shown"]
     oracle = auc_delong(both[OUTCOME].to_numpy(), both.p_emergency_12m.to_numpy())
-    model_auc = auc_delong(valid[OUTCOME].to_numpy(), valid["risk"].to_numpy()).auc
     return {"oracle_auc": oracle.auc, "auc_ratio_to_oracle": model_auc / oracle.auc}, []
 
 
@@ -199,7 +202,7 @@ def evaluate_risk(ds: Dataset, settings: RiskSettings | None = None) -> RiskResu
     train = risk_frame(ds, st.train_date)
     valid_frame = risk_frame(ds, st.validate_date)
     model, valid, fig = fit_validate(train, valid_frame, "logistic")
-    extra, warnings = oracle_figures(ds, valid, st.validate_date)
+    extra, warnings = oracle_figures(ds, valid, st.validate_date, fig["auc"])
     fig.update(extra)
     y, p = valid[OUTCOME].to_numpy(), valid["risk"].to_numpy()
     by_subgroup = subgroup_table(y, p, subgroups(valid))

@@ -20,9 +20,9 @@ import careval
 from careval.cohort.eligibility import EligibilitySettings
 from careval.data.access import Dataset
 from careval.errors import ConfigError
+from careval.features.dates import months_before
 from careval.features.index_date import (
     FeatureSettings,
-    _months_before,
     features_at,
     outcome_12m,
 )
@@ -77,7 +77,7 @@ def risk_frame(
 
 def follow_up_end(index_date: dt.date) -> dt.date:
     """First day after the 12-month outcome period of ``index_date`` (as :func:`outcome_12m`)."""
-    return _months_before(index_date, -12)
+    return months_before(index_date, -12)
 
 
 def require_follow_up(window: tuple[dt.date, dt.date], index_date: dt.date, what: str) -> None:
@@ -102,7 +102,7 @@ def require_follow_up(window: tuple[dt.date, dt.date], index_date: dt.date, what
         raise ConfigError(
             f"{what} {index_date}: the data ({window[0]} to {window[1]}) do not cover the 12 "
             f"months of follow-up after it (to {end - dt.timedelta(days=1)}); choose a date "
-            f"between {window[0]} and {_months_before(window[1] + dt.timedelta(days=1), 12)}"
+            f"between {window[0]} and {months_before(window[1] + dt.timedelta(days=1), 12)}"
         )
 
 
@@ -110,7 +110,7 @@ def history_warning(
     window: tuple[dt.date, dt.date], index_date: dt.date, settings: FeatureSettings
 ) -> str | None:
     """A warning when the data start less than the longest history window before the date."""
-    start = _months_before(index_date, max(settings.windows))
+    start = months_before(index_date, max(settings.windows))
     if start < window[0]:
         return (
             f"the data start on {window[0]}, less than {max(settings.windows)} months before "

@@ -9,8 +9,6 @@ directory appears only when complete.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import pyarrow.parquet as pq
 from careval import __version__
 from careval.data.schema import AREAS, ETHNIC_GROUPS, SEXES
 from careval.errors import ConfigError
+from careval.files import atomic_dir
 from careval.synthetic import activity, clinical, events, programme
 from careval.synthetic.population import NEVER, make_population
 from careval.synthetic.settings import (
@@ -32,6 +31,7 @@ from careval.synthetic.settings import (
     month_start_days,
     parse_month,
 )
+from careval.synthetic.surveys import write_surveys
 from careval.synthetic.tables import NULL_DAY, build, event_days, ids
 
 Progress = Callable[[str], None]
@@ -66,8 +66,7 @@ def generate(
     dm_meas = clinical.diabetes_measurements(s, pop, em.plan_month, rng[3])
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         pid = ids("P", rng[4].permutation(pop.n) + 1, 9)
         death_day = np.where(
             pop.death_month < t_months,
@@ -113,9 +112,7 @@ def generate(
         say("writing Parquet files and truth")
         for name, table in tables.items():
             pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
-        from careval.synthetic.surveys import write_surveys  # surveys/ and qualitative/
-
-        write_surveys(
+        write_surveys(  # surveys/ and qualitative/
             tmp, s.seed, tables["mdg_meetings"].to_pandas(), tables["mdg_attendance"].to_pandas()
         )
         truth = _truth(s, pop, em, tables)
@@ -131,12 +128,6 @@ def generate(
             "rows": {name: t.num_rows for name, t in tables.items()},
         }
         (tmp / "dataset.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return truth
 
 
