@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,21 @@ from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
 
 SMALL = 12_000  # people in the shared dataset: seconds to make, enough for shape checks
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``careval ARGS`` in a fresh interpreter, capturing its exit code and output."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from careval.cli import main; main()", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run
 
 
 @pytest.fixture(scope="session")

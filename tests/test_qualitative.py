@@ -11,10 +11,10 @@ Krippendorff's alpha-reliability", section A, binary data from two observers on 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 import numpy as np
@@ -57,17 +57,9 @@ from careval.qualitative.transcripts import (
 from careval.report.disclosure import protect_count
 from careval.synthetic.surveys import UTTERANCE_SHARES, write_surveys
 
+Cli = Callable[..., CompletedProcess[str]]  # the ``cli`` fixture (conftest.py)
 FIXTURES = Path(__file__).parent / "fixtures" / "qda"
 F4_CODE = "206750b8-d3c8-4bc6-a922-5c8c1475f36f"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from careval.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -380,7 +372,7 @@ def test_unprotected_transcript_shares_are_the_raw_ones(tmp_path: Path) -> None:
     assert d["levels"]["share_of_utterances_coded"] == round(coded / 151, 4)
 
 
-def test_a_malformed_transcript_is_one_clear_error(tmp_path: Path) -> None:
+def test_a_malformed_transcript_is_one_clear_error(tmp_path: Path, cli: Cli) -> None:
     bad = write(
         tmp_path,
         "bad.txt",
@@ -562,7 +554,7 @@ def test_reads_the_f4_project_as_qde_and_as_qdpx() -> None:
     assert read_codebook(FIXTURES / "f4-project.qdpx").codes == book.codes
 
 
-def test_malformed_refi_files_give_clear_errors(tmp_path: Path) -> None:
+def test_malformed_refi_files_give_clear_errors(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "not-zip.qdpx").write_bytes(b"PK? no")
     with pytest.raises(ConfigError, match="not a .qdpx archive"):
         read_project(tmp_path / "not-zip.qdpx")
@@ -626,6 +618,10 @@ def test_synthetic_codebook_is_valid_refi_and_coders_agree_about_85_percent(synt
         (synth / "qualitative" / "codebook.qdc").read_text("utf-8")
     )
     assert codebook_xml(read_codebook(synth / "qualitative" / "codebook.qdc"))
+    # Read back and written again, the codebook is the same file, byte for byte.
+    qdc = synth / "qualitative" / "codebook.qdc"
+    assert codebook_xml(read_codebook(qdc), origin="careval synth") == qdc.read_bytes()
+    assert len(read_codebook(qdc).codes) == 14
     result = evaluate_qualitative(synth)
     assert result is not None and result.coding is not None
     c = result.coding
@@ -670,7 +666,7 @@ def test_block_and_section_content(synth: Path) -> None:
     assert "An example segment per cell" in qualitative_section(result, protect=False).html
 
 
-def test_qda_command_exports_and_agreement(synth: Path, tmp_path: Path) -> None:
+def test_qda_command_exports_and_agreement(synth: Path, tmp_path: Path, cli: Cli) -> None:
     q = synth / "qualitative"
     res = cli(
         "qda",
@@ -694,6 +690,15 @@ def test_qda_command_exports_and_agreement(synth: Path, tmp_path: Path) -> None:
     overall = next(r for r in data["agreement"] if r["code"] == "(overall)")
     assert overall["coders"] == "coder_b vs coder_a" and "agreement kappa" in res.stdout
     assert read_segments_csv(tmp_path / "s.csv").shape[0] == 300
+    assert "150 segments, 14 codes" in res.stdout
+    assert f"agreement kappa {overall['kappa']:.3f}, alpha {overall['alpha']:.3f}" in res.stdout
+    # The exports read back: the codebook's 14 codes, and every one of the 300 codings.
+    exported = read_codebook(tmp_path / "c.qdc")
+    assert [c.name for c in exported.codes] == [
+        c.name for c in read_codebook(q / "codebook.qdc").codes
+    ]
+    book, codings, _ = read_project(tmp_path / "p.qdpx")
+    assert len(book.codes) == 14 and len(codings) == 300
     res = cli("transcripts", str(q / "transcripts"), "--json", str(tmp_path / "t.json"))
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path / "t.json").read_text())["n_meetings"] == 10

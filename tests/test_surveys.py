@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import numpy as np
 import pandas as pd
+import pyreadstat
 import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
@@ -35,6 +36,7 @@ from careval.surveys.evaluate import (
 )
 from careval.synthetic.surveys import write_surveys
 
+Cli = Callable[..., CompletedProcess[str]]  # the ``cli`` fixture (conftest.py)
 FIXTURES = Path(__file__).parent / "fixtures" / "surveys"
 AGREE5 = {
     "agree": [4, 5],
@@ -72,15 +74,6 @@ def define(tmp: Path, data: str, **extra: object) -> Path:
     path = tmp / "survey.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from careval.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +272,7 @@ def test_spss_user_missing_codes_are_missing_not_answers() -> None:
     assert list(r.distribution.loc[r.distribution["kind"] == "answer", "code"]) == ["2"]
 
 
-def test_a_malformed_sav_gives_a_clear_error_and_exit_2(tmp_path: Path) -> None:
+def test_a_malformed_sav_gives_a_clear_error_and_exit_2(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "broken.sav").write_bytes((FIXTURES / "sample.sav").read_bytes()[:300])
     path = define(tmp_path, "broken.sav", questions=[{"id": "q", "text": "x", "scale": "agree5"}])
     with pytest.raises(ConfigError, match=r"broken\.sav: cannot be read as an SPSS \.sav file"):
@@ -359,7 +352,7 @@ def test_small_tables_use_fisher_and_say_so() -> None:
 # ---------------------------------------------------------------------------- the synthetic surveys
 
 
-def test_synthetic_surveys_echo_the_seed(synth_result: SurveysResult) -> None:
+def test_synthetic_surveys_echo_the_seed(synth: Path, synth_result: SurveysResult) -> None:
     by = {s.name: s for s in synth_result.surveys}
     rates = {n: s.response_rates.iloc[-1] for n, s in by.items()}
     assert (rates["professionals"]["responded"], rates["professionals"]["invited"]) == (51, 200)
@@ -383,6 +376,12 @@ def test_synthetic_surveys_echo_the_seed(synth_result: SurveysResult) -> None:
     assert pro.loc["General practitioner", "responded"] == 31
     assert len(by["professionals"].open_text) > 0
     assert synth_result.open_text()["document"].str.startswith("professionals/").any()
+    # Every non-blank answer to the open question, counted in the .sav itself, is handed on.
+    sav, _ = pyreadstat.read_sav(str(synth / "surveys" / "professionals.sav"))
+    n_open = int((sav["improve_pilot"].str.strip() != "").sum())
+    assert n_open > 0 and len(by["professionals"].open_text) == n_open
+    documents = synth_result.open_text()["document"]
+    assert int(documents.str.startswith("professionals/").sum()) == n_open
 
 
 def test_synthetic_surveys_are_deterministic_and_cheap(tmp_path: Path) -> None:
@@ -395,6 +394,8 @@ def test_synthetic_surveys_are_deterministic_and_cheap(tmp_path: Path) -> None:
         p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
     )
     assert len(files) > 20
+    # 4 definitions and 4 response files; 10 transcripts and attendance; codebook and segments.
+    assert len(files) == 4 + 4 + 10 + 1 + 2
     same = [
         (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
         for f in files
@@ -545,11 +546,13 @@ def test_section_shows_rates_items_chart_and_tests(synth_result: SurveysResult) 
     pro = next(s for s in synth_result.surveys if s.name == "professionals")
     svg = likert_chart_svg(pro, protect=False)
     assert svg.count("<rect") >= 3 * 10  # legend and at least two segments per item
+    # Exactly: 3 legend boxes and one segment per answer category (1-5) of each of 10 items.
+    assert svg.count("<rect") == 3 + 5 * 10
     protected = surveys_section(synth_result, protect=True).html
     assert "withheld under disclosure control" in protected and "Fewer meetings" not in protected
 
 
-def test_survey_command_writes_json_and_open_text(synth: Path, tmp_path: Path) -> None:
+def test_survey_command_writes_json_and_open_text(synth: Path, tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "s.json"
     res = cli(
         "survey",
@@ -574,6 +577,9 @@ def test_survey_command_writes_json_and_open_text(synth: Path, tmp_path: Path) -
         "text",
     ]
     assert (open_text["code"] == "").all() and len(open_text) > 0
+    raw = pd.read_csv(synth / "surveys" / "patients.csv", dtype=str, keep_default_na=False)
+    assert len(open_text) == int((raw["comments"].str.strip() != "").sum())
+    assert set(open_text["document"]) == {"patients/comments"}
 
 
 def test_evaluate_surveys_is_none_without_surveys(tmp_path: Path) -> None:

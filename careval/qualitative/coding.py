@@ -31,6 +31,7 @@ import pandas as pd
 from careval.errors import ConfigError
 from careval.surveys.common import (
     bad_rows,
+    count_matrix_out,
     count_out,
     published_notes,
     raise_problems,
@@ -40,17 +41,9 @@ from careval.surveys.common import (
     share_out,
 )
 
-SEGMENT_COLUMNS = (
-    "segment_id",
-    "document",
-    "case",
-    "group",
-    "coder",
-    "code",
-    "text",
-    "start",
-    "end",
-)
+# The text columns of a coded segment, then its character positions (nullable integers).
+TEXT_COLUMNS = ("segment_id", "document", "case", "group", "coder", "code", "text")
+SEGMENT_COLUMNS = (*TEXT_COLUMNS, "start", "end")
 _NS = uuid.UUID("6f1c1c1e-4d0e-5b8a-9a51-2011c0de0001")
 
 
@@ -81,8 +74,8 @@ class Codebook:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ConfigError(f"codebook: code names must be distinct; repeated: {dup[0]!r}")
-        known = set(names)
-        orphans = [c for c in self.codes if c.parent and c.parent not in known]
+        by = self.by_name
+        orphans = [c for c in self.codes if c.parent and c.parent not in by]
         if orphans:
             raise ConfigError(
                 f"codebook: {len(orphans)} code(s) name a parent that is not a code, e.g. "
@@ -94,7 +87,7 @@ class Codebook:
                 if p in seen:
                     raise ConfigError(f"codebook: code {c.name!r} is its own ancestor")
                 seen.add(p)
-                p = self.by_name[p].parent
+                p = by[p].parent
 
     @property
     def by_name(self) -> dict[str, Code]:
@@ -142,14 +135,13 @@ def read_codebook_csv(path: str | Path) -> Codebook:
     path = Path(path)
     df = read_text_table(path)
     require_columns(path, df, ["code"], "a codebook needs a code column")
-    problems = []
+    problems: list[str] = []
     name = df["code"].str.strip()
-    msg = bad_rows(path, df, "code", (name == "").to_numpy(), "is blank", "a code name")
-    if msg:
-        problems.append(msg)
+    bad_rows(problems, path, df, "code", (name == "").to_numpy(), "is blank", "a code name")
     parent = df["parent"].str.strip() if "parent" in df.columns else pd.Series([""] * len(df))
     known = set(name)
-    msg = bad_rows(
+    bad_rows(
+        problems,
         path,
         df,
         "parent",
@@ -157,8 +149,6 @@ def read_codebook_csv(path: str | Path) -> Codebook:
         "names a code that is not in the codebook",
         "a code of this file or blank",
     )
-    if msg:
-        problems.append(msg)
     raise_problems(problems)
     desc = df["description"] if "description" in df.columns else pd.Series([""] * len(df))
     try:
@@ -176,22 +166,27 @@ def read_segments_csv(path: str | Path) -> pd.DataFrame:
     require_columns(
         path, df, ["segment_id", "code", "text"], "coded segments need segment_id, code and text"
     )
-    problems = []
+    problems: list[str] = []
     sid = df["segment_id"].str.strip()
-    msg = bad_rows(
-        path, df, "segment_id", (sid == "").to_numpy(), "is blank", "an identifier per segment"
+    bad_rows(
+        problems,
+        path,
+        df,
+        "segment_id",
+        (sid == "").to_numpy(),
+        "is blank",
+        "an identifier per segment",
     )
-    if msg:
-        problems.append(msg)
     out = pd.DataFrame({"segment_id": sid})
-    for col in ("document", "case", "group", "coder", "code", "text"):
+    for col in TEXT_COLUMNS[1:]:
         out[col] = df[col].str.strip() if col in df.columns else ""
     for col in ("start", "end"):
         if col in df.columns:
             raw = df[col].str.strip()
             num = pd.to_numeric(raw.mask(raw == ""), errors="coerce")
             bad = (raw != "") & (num.isna() | (num < 0) | (num != num.round()))
-            msg = bad_rows(
+            bad_rows(
+                problems,
                 path,
                 df,
                 col,
@@ -199,8 +194,6 @@ def read_segments_csv(path: str | Path) -> pd.DataFrame:
                 "is not a whole number >= 0",
                 "character positions 0, 1, 2, ... or blank",
             )
-            if msg:
-                problems.append(msg)
             out[col] = num.astype("Int64")
         else:
             out[col] = pd.array([pd.NA] * len(df), dtype="Int64")
@@ -208,9 +201,7 @@ def read_segments_csv(path: str | Path) -> pd.DataFrame:
         bad = (out["start"].notna() & out["end"].notna() & (out["end"] < out["start"])).fillna(
             False
         )
-        msg = bad_rows(path, df, "end", bad.to_numpy(bool), "is before start", "end >= start")
-        if msg:
-            problems.append(msg)
+        bad_rows(problems, path, df, "end", bad.to_numpy(bool), "is before start", "end >= start")
     if df.empty:
         problems.append(f"{path}: no segments (a header but no rows)")
     raise_problems(problems)
@@ -311,10 +302,6 @@ class CodingResult:
             if not protect:
                 item["items"] = rec["items"]
             frame.append(item)
-        co = {
-            str(a): {str(b): count_out(int(v), protect) for b, v in row.items()}
-            for a, row in self.cooccurrence.iterrows()
-        }
         agreement = None
         if self.agreement is not None:
             agreement = []
@@ -333,7 +320,7 @@ class CodingResult:
             "framework_by": self.by,
             "frequencies": freq,
             "framework": frame,
-            "cooccurrence": co,
+            "cooccurrence": count_matrix_out(self.cooccurrence, protect),
             "agreement": agreement,
             "agreement_method": self.agreement_method,
             "warnings": published_notes(self.warnings, protect),
@@ -367,7 +354,7 @@ def analyse_coding(
     if by not in ("group", "case"):
         raise ConfigError(f"the framework matrix is by group or case; got {by!r}")
     seg = segments.copy()
-    for col in ("segment_id", "document", "case", "group", "coder", "code", "text"):
+    for col in TEXT_COLUMNS:
         seg[col] = seg[col].fillna("").astype(str)
     book = codebook or infer_codebook(seg)
     check_codes(seg, book, source)

@@ -71,10 +71,10 @@ def qda(
     """Code frequencies by group, framework matrix, co-occurrence and inter-coder agreement."""
     from careval.cli import _names, _write_json, out
     from careval.errors import ConfigError
+    from careval.files import write_atomic
     from careval.qualitative import refi
     from careval.qualitative.coding import analyse_coding
     from careval.qualitative.evaluate import read_coding_inputs
-    from careval.surveys.common import write_atomic
 
     pair = None
     if coders is not None:

@@ -24,8 +24,13 @@ from careval.qualitative.coding import (
     read_codebook_csv,
     read_segments_csv,
 )
-from careval.qualitative.transcripts import TranscriptResult, transcripts_from_paths
-from careval.surveys.common import published_notes
+from careval.qualitative.transcripts import (
+    ATTENDANCE_FILE,
+    TRANSCRIPT_SUFFIXES,
+    TranscriptResult,
+    transcripts_from_paths,
+)
+from careval.surveys.common import percent, published_notes
 
 QUALITATIVE_DIR = "qualitative"
 ROLE_LABELS = {
@@ -100,7 +105,8 @@ def evaluate_qualitative(dataset_dir: Path) -> QualitativeResult | None:
     result = QualitativeResult()
     tdir = folder / "transcripts"
     if tdir.is_dir() and any(
-        f.suffix.lower() in (".txt", ".csv") and f.name != "attendance.csv" for f in tdir.iterdir()
+        f.suffix.lower() in TRANSCRIPT_SUFFIXES and f.name != ATTENDANCE_FILE
+        for f in tdir.iterdir()
     ):
         result.transcripts = transcripts_from_paths([tdir])
     project = folder / "project.qdpx"
@@ -127,9 +133,14 @@ def role_label(role: str) -> str:
     return ROLE_LABELS.get(role, role.replace("_", " ").capitalize())
 
 
-def utterance_chart_svg(t: TranscriptResult, protect: bool) -> str:
-    """Horizontal bars: share of utterances by participant type (and of people attending)."""
-    d = t.to_dict(protect)["overall"]
+def utterance_chart_svg(
+    t: TranscriptResult, protect: bool, published: dict[str, Any] | None = None
+) -> str:
+    """Horizontal bars: share of utterances by participant type (and of people attending).
+
+    The shares are as published: ``t.to_dict(protect)``, or ``published`` when the caller has it.
+    """
+    d = (published if published is not None else t.to_dict(protect))["overall"]
     width, left, bar_h, gap, top = 720, 200, 12, 10, 30
     has_att = any("share_attendees" in r for r in d)
     row_h = bar_h * (2 if has_att else 1) + gap
@@ -196,14 +207,14 @@ def qualitative_section(result: QualitativeResult, protect: bool) -> Any:
             f"<h3>MDG meetings: who speaks</h3><p>{fmt_count(d['n_meetings'])} transcribed "
             f"meetings, {fmt_count(d['n_utterances'])} utterances (one transcript line each).</p>"
         )
-        blocks.append(utterance_chart_svg(t, protect))
+        blocks.append(utterance_chart_svg(t, protect, d))
         ov = pd.DataFrame(d["overall"])
         ov["participant"] = [role_label(r) for r in ov["role"]]
         cols = ["participant", "utterances", "share_utterances", "words", "share_words"]
         if "attendees" in ov.columns:
             cols += ["attendees", "share_attendees"]
         for c in [c for c in cols if c.startswith("share_")]:
-            ov[c] = [_pct(v) for v in ov[c]]
+            ov[c] = [percent(v) for v in ov[c]]
         blocks.append(
             table_html(
                 ov[cols],
@@ -235,7 +246,7 @@ def qualitative_section(result: QualitativeResult, protect: bool) -> Any:
         if d["levels"]:
             lv = pd.DataFrame(d["levels"]["levels"])
             for c in ("share_utterances", "share_words"):
-                lv[c] = [_pct(v) for v in lv[c]]
+                lv[c] = [percent(v) for v in lv[c]]
             blocks.append(
                 "<p>Level of discussion (coded utterances):</p>"
                 + table_html(
@@ -306,7 +317,7 @@ def qualitative_section(result: QualitativeResult, protect: bool) -> Any:
         )
         if d["agreement"]:
             ag = pd.DataFrame(d["agreement"])
-            ag["percent_agreement"] = [_pct(v) for v in ag["percent_agreement"]]
+            ag["percent_agreement"] = [percent(v) for v in ag["percent_agreement"]]
             blocks.append(
                 f"<p>Inter-coder agreement ({html.escape(d['agreement_method'])}):</p>"
                 + table_html(
@@ -321,10 +332,6 @@ def qualitative_section(result: QualitativeResult, protect: bool) -> Any:
         for w in published_notes(result.warnings, protect)
     )
     return Section(id="qualitative", title="Qualitative findings", html="\n".join(blocks))
-
-
-def _pct(v: Any) -> str:
-    return "withheld" if v is None or pd.isna(v) else f"{100 * float(v):.1f}%"
 
 
 def _p(v: float) -> str:

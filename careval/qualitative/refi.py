@@ -15,6 +15,7 @@ holding the selection or its source, and the case's or source's ``group`` variab
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -23,9 +24,16 @@ from typing import Any
 import pandas as pd
 
 from careval.errors import ConfigError
-from careval.qualitative.coding import SEGMENT_COLUMNS, Code, Codebook, stable_guid
+from careval.files import write_atomic
+from careval.qualitative.coding import (
+    SEGMENT_COLUMNS,
+    TEXT_COLUMNS,
+    Code,
+    Codebook,
+    stable_guid,
+)
 from careval.qualitative.refi_schema import CODEBOOK_NS, CODEBOOK_XSD, PROJECT_NS, PROJECT_XSD
-from careval.surveys.common import require_file, write_atomic
+from careval.surveys.common import require_file
 
 _P = "{" + PROJECT_NS + "}"
 _C = "{" + CODEBOOK_NS + "}"
@@ -51,11 +59,10 @@ def validate(root: ET.Element, kind: str, source: str) -> None:
     ConfigError
         Naming the file, the number of schema errors and the first few (path and reason).
     """
-    expected = (_P if kind == "project" else _C) + ("Project" if kind == "project" else "CodeBook")
+    expected = _P + "Project" if kind == "project" else _C + "CodeBook"
     if root.tag != expected:
         raise ConfigError(
-            f"{source}: the root element is {root.tag!r}; a REFI-QDA "
-            f"{'project' if kind == 'project' else 'codebook'} has {expected!r}"
+            f"{source}: the root element is {root.tag!r}; a REFI-QDA {kind} has {expected!r}"
         )
     errors = list(_schema(kind).iter_errors(root))
     if errors:
@@ -253,13 +260,13 @@ def codebook_xml(book: Codebook, origin: str = "careval", check: bool = True) ->
     """The codebook as REFI-QDA Codebook XML (validated against the schema when ``check``)."""
     ET.register_namespace("", CODEBOOK_NS)
     root = ET.Element(_C + "CodeBook", {"origin": origin})
-    _code_elements(ET.SubElement(root, _C + "Codes"), book, _C, notes=False)
+    _code_elements(ET.SubElement(root, _C + "Codes"), book, _C)
     if check:
         validate(root, "codebook", "codebook export")
     return _bytes(root)
 
 
-def _code_elements(parent_el: ET.Element, book: Codebook, ns: str, notes: bool) -> None:
+def _code_elements(parent_el: ET.Element, book: Codebook, ns: str) -> None:
     by_parent: dict[str, list[Code]] = {}
     for c in book.codes:
         by_parent.setdefault(c.parent, []).append(c)
@@ -278,8 +285,6 @@ def _code_elements(parent_el: ET.Element, book: Codebook, ns: str, notes: bool) 
 
 
 def _guid(c: Code) -> str:
-    import re
-
     if re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", c.guid or ""):
         return c.guid
     return stable_guid("code", c.name)
@@ -299,7 +304,7 @@ def project_xml(
     ET.register_namespace("", PROJECT_NS)
     root = ET.Element(_P + "Project", {"name": name, "origin": "careval"})
     seg = segments.copy()
-    for col in ("document", "case", "group", "coder", "code", "text", "segment_id"):
+    for col in TEXT_COLUMNS:
         seg[col] = seg[col].fillna("").astype(str)
     seg.loc[seg["document"] == "", "document"] = "(no document)"
     coders = sorted(c for c in seg["coder"].unique() if c)
@@ -309,9 +314,7 @@ def project_xml(
         for c in coders:
             ET.SubElement(users, _P + "User", {"guid": user_guid[c], "name": c})
     if book.codes:
-        _code_elements(
-            ET.SubElement(ET.SubElement(root, _P + "CodeBook"), _P + "Codes"), book, _P, notes=False
-        )
+        _code_elements(ET.SubElement(ET.SubElement(root, _P + "CodeBook"), _P + "Codes"), book, _P)
     code_guid = {c.name: _guid(c) for c in book.codes}
     has_groups = (seg["group"] != "").any()
     var_guid = stable_guid("variable", "group")

@@ -37,6 +37,7 @@ from careval.errors import ConfigError
 from careval.surveys.common import (
     Note,
     bad_rows,
+    count_matrix_out,
     count_out,
     published_notes,
     raise_problems,
@@ -152,15 +153,14 @@ def read_transcript(path: str | Path) -> Transcript:
 def _read_csv(path: Path) -> Transcript:
     df = read_text_table(path)
     require_columns(path, df, ["role", "text"], "a transcript needs role and text")
-    problems = []
+    problems: list[str] = []
     role = df["role"].str.strip()
-    msg = bad_rows(path, df, "role", (role == "").to_numpy(), "is blank", "a participant role")
-    if msg:
-        problems.append(msg)
+    bad_rows(problems, path, df, "role", (role == "").to_numpy(), "is blank", "a participant role")
     level = (
         df["level"].str.strip().str.lower() if "level" in df.columns else pd.Series([""] * len(df))
     )
-    msg = bad_rows(
+    bad_rows(
+        problems,
         path,
         df,
         "level",
@@ -168,8 +168,6 @@ def _read_csv(path: Path) -> Transcript:
         "is not a level code",
         f"{', '.join(LEVELS)} or blank",
     )
-    if msg:
-        problems.append(msg)
     if df.empty:
         problems.append(f"{path}: no utterances (a header but no rows)")
     raise_problems(problems)
@@ -226,15 +224,9 @@ def read_attendance(path: str | Path) -> pd.DataFrame:
     require_columns(path, df, ["meeting_id", "role", "attendees"])
     n = pd.to_numeric(df["attendees"].str.strip(), errors="coerce")
     bad = (n.isna() | (n < 0) | (n != n.round())).to_numpy()
-    raise_problems(
-        [
-            m
-            for m in [
-                bad_rows(path, df, "attendees", bad, "is not a whole number >= 0", "0, 1, 2, ...")
-            ]
-            if m
-        ]
-    )
+    problems: list[str] = []
+    bad_rows(problems, path, df, "attendees", bad, "is not a whole number >= 0", "0, 1, 2, ...")
+    raise_problems(problems)
     return pd.DataFrame(
         {
             "meeting": df["meeting_id"].str.strip(),
@@ -341,30 +333,15 @@ class TranscriptResult:
                 out.append(rec)
             return out
 
-        totals = self.by_meeting.groupby("meeting")[["utterances", "words"]].transform("sum")
-        by_meeting = []
-        for true, (_, tot) in zip(records(self.by_meeting), totals.iterrows(), strict=True):
-            bases = {c: int(tot[c]) for c in ("utterances", "words")}
-            rec = dict(true)
-            rec["utterances"] = count_out(rec["utterances"], protect)
-            rec["words"] = count_out(rec["words"], protect)
-            shares(rec, true, bases, bases["utterances"])
-            by_meeting.append(rec)
-        turns = {
-            str(a): {str(b): count_out(int(v), protect) for b, v in row.items()}
-            for a, row in self.turns.iterrows()
-        }
+        counts = ("utterances", "words")
+        by_meeting = [  # each meeting's shares are of its own totals
+            rec
+            for _, part in self.by_meeting.groupby("meeting", sort=False)
+            for rec in table(part, counts, int(part["utterances"].sum()))
+        ]
         levels: dict[str, Any] | None = None
         if self.levels is not None:
             coded = int(self.levels["utterances"].sum())
-            level_rows = []
-            level_bases = {c: int(self.levels[c].sum()) for c in ("utterances", "words")}
-            for true in records(self.levels):
-                rec = dict(true)
-                rec["utterances"] = count_out(rec["utterances"], protect)
-                rec["words"] = count_out(rec["words"], protect)
-                shares(rec, true, level_bases, coded)
-                level_rows.append(rec)
             levels = {
                 "n_coded_utterances": count_out(coded, protect),
                 "share_of_utterances_coded": share_out(
@@ -374,7 +351,7 @@ class TranscriptResult:
                     count=coded,
                     published=(count_out(coded, protect), count_out(total, protect)),
                 ),
-                "levels": level_rows,
+                "levels": table(self.levels, counts, coded),
             }
         return {
             "method": "utterances = transcript lines attributed to a participant type; "
@@ -382,7 +359,7 @@ class TranscriptResult:
             "attendance",
             "n_meetings": count_out(len(self.meetings), protect),
             "n_utterances": count_out(total, protect),
-            "meetings": table(self.meetings, ("utterances", "words"), total),
+            "meetings": table(self.meetings, counts, total),
             "overall": table(self.overall, ("utterances", "words", "attendees"), total),
             "by_meeting": by_meeting,
             "tests": [
@@ -396,7 +373,7 @@ class TranscriptResult:
                 }
                 for t in self.tests
             ],
-            "turns": turns,
+            "turns": count_matrix_out(self.turns, protect),
             "levels": levels,
             "warnings": published_notes(self.warnings, protect),
         }

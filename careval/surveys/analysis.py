@@ -201,9 +201,7 @@ def analyse(defn: SurveyDefinition, responses: Responses | None = None) -> Surve
         dist_rows.extend(dist)
         if defn.group:
             group_rows.extend(_by_group(q, scale, kind, codes, weights, groups, group_labels))
-            comp = _compare(q, scale, kind, codes, cats, groups)
-            if comp:
-                comp_rows.append(comp)
+            comp_rows.append(_compare(q, scale, kind, codes, cats, groups))
     open_rows = []
     ids = (
         df[defn.respondent_id]
@@ -327,7 +325,8 @@ def _groups(
             out[i] = NO_GROUP
         else:
             out[i] = code
-    msg = bad_rows(
+    bad_rows(
+        problems,
         resp.path,
         resp.frame,
         defn.group,
@@ -335,8 +334,6 @@ def _groups(
         "has a value that is not one of the survey's groups",
         ", ".join(f"{g.code} ({g.label})" for g in defn.groups) + ", or blank",
     )
-    if msg:
-        problems.append(msg)
     if (out == NO_GROUP).any():
         labels[NO_GROUP] = NO_GROUP
     return out, labels
@@ -349,7 +346,8 @@ def _weights(defn: SurveyDefinition, resp: Responses, problems: list[str]) -> np
     raw = resp.frame[defn.weight].astype(str).str.strip()
     w = pd.to_numeric(raw.mask(raw == ""), errors="coerce").to_numpy(float)
     bad = ~np.isfinite(w) | (w <= 0)
-    msg = bad_rows(
+    bad_rows(
+        problems,
         resp.path,
         resp.frame,
         defn.weight,
@@ -357,8 +355,6 @@ def _weights(defn: SurveyDefinition, resp: Responses, problems: list[str]) -> np
         "is not a positive number",
         "numbers above 0 such as 1.25",
     )
-    if msg:
-        problems.append(msg)
     return np.where(bad, 1.0, w)
 
 
@@ -412,7 +408,8 @@ def _code_question(
     extra = [*scale.dont_know, *scale.missing]
     if extra:
         allowed += ", " + ", ".join(extra)
-    msg = bad_rows(
+    bad_rows(
+        problems,
         resp.path,
         resp.frame,
         q.column,
@@ -420,8 +417,6 @@ def _code_question(
         f"has answers outside scale {scale.name!r} (question {q.id!r})",
         (allowed or "(no categories)") + ", or blank",
     )
-    if msg:
-        problems.append(msg)
     return kind, codes, cats
 
 
@@ -572,7 +567,8 @@ def _by_group(
         n = int(valid.sum())
         agree = valid & np.isin(codes, list(scale.agree))
         share = float(weights[agree].sum() / weights[valid].sum()) if n else None
-        ci = wilson_interval(share, effective_n(weights[valid])) if share is not None else None
+        n_eff = effective_n(weights[valid]) if n else None
+        ci = wilson_interval(share, n_eff) if share is not None and n_eff is not None else None
         rows.append(
             {
                 "question": q.id,
@@ -583,7 +579,7 @@ def _by_group(
                 "share_agree": share,
                 "ci_low": ci[0] if ci else None,
                 "ci_high": ci[1] if ci else None,
-                "n_effective": effective_n(weights[valid]) if n else None,
+                "n_effective": n_eff,
             }
         )
     return rows
@@ -645,9 +641,9 @@ def _compare(
     codes: np.ndarray,
     cats: list[tuple[str, str]],
     groups: np.ndarray,
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     valid = (kind == "answer") & (groups != NO_GROUP)
-    gs = [g for g in dict.fromkeys(groups[valid])]
+    gs = list(dict.fromkeys(groups[valid]))
     if scale.agree:
         cols = ["agree", "not agree"]
         is_agree = np.isin(codes, list(scale.agree))
@@ -665,10 +661,14 @@ def _compare(
         table = np.array(
             [[int((valid & (groups == g) & (codes == c)).sum()) for c in cols] for g in gs]
         ).reshape(len(gs), len(cols))
-    base = {"question": q.id, "n": int(valid.sum()), "note": ""}
     if table.size:
         keep = table.sum(axis=0) > 0
         table, cols = table[:, keep], [c for c, k in zip(cols, keep, strict=True) if k]
+    base = {
+        "question": q.id,
+        "n": int(valid.sum()),
+        "table": {"rows": gs, "columns": cols, "counts": table.tolist()},
+    }
     if len(gs) < 2 or len(cols) < 2:
         return {
             **base,
@@ -677,11 +677,9 @@ def _compare(
             "dof": None,
             "p_value": None,
             "min_expected": None,
-            "table": {"rows": gs, "columns": cols, "counts": table.tolist()},
             "note": "not tested: fewer than two groups or answer categories with answers",
         }
-    res = contingency_test(table)
-    return {**base, **res, "table": {"rows": gs, "columns": cols, "counts": table.tolist()}}
+    return {**base, **contingency_test(table), "note": ""}
 
 
 def _sort_key(code: str) -> tuple[int, float, str]:

@@ -27,7 +27,7 @@ def survey(
 ) -> None:
     """Summarise surveys: response rates, share agreeing with Wilson CIs, group tests."""
     from careval.cli import _write_json, out
-    from careval.surveys.common import write_atomic
+    from careval.files import write_atomic
     from careval.surveys.evaluate import analyse_definitions, definition_files
 
     files = [f for d in definitions for f in definition_files(d)]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -13,9 +11,7 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError
-from careval.report.disclosure import SUPPRESSED, protect_count
-
-MIN_PERCENT_BASE = 8  # percentages from fewer people are withheld under disclosure control
+from careval.report.disclosure import MIN_PEOPLE, protect_count
 
 
 def require_file(path: Path, what: str = "file") -> Path:
@@ -61,16 +57,23 @@ def require_columns(path: Path, df: pd.DataFrame, columns: Iterable[str], what: 
 
 
 def bad_rows(
-    path: Path, df: pd.DataFrame, column: str, bad: np.ndarray, rule: str, allowed: str
-) -> str | None:
-    """``file: column: rule (n rows); allowed: ...; e.g. line k: ...`` or None when none bad."""
+    problems: list[str],
+    path: Path,
+    df: pd.DataFrame,
+    column: str,
+    bad: np.ndarray,
+    rule: str,
+    allowed: str,
+) -> None:
+    """Add ``file: column: rule (n rows); allowed: ...; e.g. line k: ...`` to ``problems`` when
+    any row is ``bad`` (nothing when none is)."""
     count = int(np.asarray(bad, bool).sum())
     if not count:
-        return None
+        return
     pos = int(np.argmax(bad))
     row = ", ".join(f"{c}={df[c].iloc[pos]!r}" for c in df.columns[:6])
     more = ", ..." if len(df.columns) > 6 else ""
-    return (
+    problems.append(
         f"{path}: column {column!r} {rule} ({count:,} row{'s' if count != 1 else ''}); "
         f"allowed: {allowed}; e.g. line {pos + 2}: {row}{more}"
     )
@@ -85,23 +88,6 @@ def raise_problems(problems: list[str]) -> None:
     raise ConfigError(
         f"{len(problems)} problems in the input:\n" + "\n".join(f"  - {p}" for p in problems)
     )
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and move it into place."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{path} is a directory; give a file name")
-    if not path.parent.exists():
-        raise ConfigError(f"{path}: the directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def count_out(n: int, protect: bool) -> int | str:
@@ -130,7 +116,7 @@ def share_out(
     """
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
-    if protect and base < MIN_PERCENT_BASE:
+    if protect and base < MIN_PEOPLE:
         return None
     if protect and count is not None and (small(count) or small(int(base) - int(count))):
         return None
@@ -200,7 +186,7 @@ def effective_n_out(value: float | None, protect: bool) -> float | int | None:
     if not protect:
         return round(float(value), 2)
     published = protect_count(round(float(value)))
-    return published if isinstance(published, int) and value >= MIN_PERCENT_BASE else None
+    return published if isinstance(published, int) and value >= MIN_PEOPLE else None
 
 
 class Note(str):
@@ -255,6 +241,19 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: plain(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 
 
+def count_matrix_out(df: pd.DataFrame, protect: bool) -> dict[str, dict[str, int | str]]:
+    """A square table of counts as ``{row: {column: count}}``, counts as published."""
+    return {
+        str(a): {str(b): count_out(int(v), protect) for b, v in row.items()}
+        for a, row in df.iterrows()
+    }
+
+
+def percent(v: Any) -> str:
+    """A share as a percentage to one decimal for the report; "withheld" when None or NaN."""
+    return "withheld" if v is None or pd.isna(v) else f"{100 * float(v):.1f}%"
+
+
 def code_text(v: Any) -> str:
     """A response value as a code string: 4.0 -> "4", " yes " -> "yes", missing -> ""."""
     if v is None:
@@ -271,6 +270,3 @@ def code_text(v: Any) -> str:
     except ValueError:
         return text
     return str(int(f)) if math.isfinite(f) and f.is_integer() and "e" not in text.lower() else text
-
-
-__all__ = ["SUPPRESSED"]

@@ -269,12 +269,7 @@ def definition_from_dict(
 def _scale(name: str, spec: Any) -> Scale:
     if not isinstance(spec, dict):
         raise ConfigError(f"scale {name!r} must be a table")
-    allowed = {"labels", "agree", "disagree", "dont_know", "missing"}
-    extra = sorted(set(spec) - allowed)
-    if extra:
-        raise ConfigError(
-            f"scale {name!r}: unknown key {extra[0]!r}; allowed: {', '.join(sorted(allowed))}"
-        )
+    _known_keys(f"scale {name!r}", spec, {"labels", "agree", "disagree", "dont_know", "missing"})
     labels = spec.get("labels", {})
     if not isinstance(labels, dict):
         raise ConfigError(f'scale {name!r}: labels must be a table of code = "label"')
@@ -286,6 +281,15 @@ def _scale(name: str, spec: Any) -> Scale:
     )
 
 
+def _known_keys(what: str, table: dict[str, Any], allowed: set[str]) -> None:
+    """A ConfigError naming the first key of ``table`` (``what``) that is not ``allowed``."""
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise ConfigError(
+            f"{what}: unknown key {extra[0]!r}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
 def _codes(scale: str, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ConfigError(f"scale {scale!r}: {key} must be a list of codes, e.g. [4, 5]")
@@ -295,12 +299,7 @@ def _codes(scale: str, key: str, value: Any) -> tuple[str, ...]:
 def _question(i: int, q: Any) -> Question:
     if not isinstance(q, dict) or not isinstance(q.get("id"), str):
         raise ConfigError(f"question {i + 1} must be a table with an 'id' (text)")
-    allowed = {"id", "column", "text", "type", "scale"}
-    extra = sorted(set(q) - allowed)
-    if extra:
-        raise ConfigError(
-            f"question {q['id']!r}: unknown key {extra[0]!r}; allowed: {', '.join(sorted(allowed))}"
-        )
+    _known_keys(f"question {q['id']!r}", q, {"id", "column", "text", "type", "scale"})
     qtype = q.get("type", "likert" if q.get("scale") else "open")
     return Question(
         id=q["id"],
@@ -333,8 +332,6 @@ def _opt_int(raw: dict[str, Any], key: str) -> int | None:
     v = raw.get(key)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise ConfigError(f"{key!r} must be a whole number; got {v!r}")
-    if int(v) != v:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or int(v) != v:
         raise ConfigError(f"{key!r} must be a whole number; got {v!r}")
     return int(v)

@@ -15,14 +15,17 @@ from typing import Any
 import pandas as pd
 
 from careval.errors import ConfigError
-from careval.report.disclosure import SUPPRESSED, protect_table
+from careval.qualitative.coding import TEXT_COLUMNS
+from careval.report.disclosure import MIN_PEOPLE, SUPPRESSED, protect_table
 from careval.surveys.analysis import SurveyResult, analyse
 from careval.surveys.common import (
     Note,
     count_out,
     effective_n_out,
+    percent,
     plain,
     published_notes,
+    records,
     share_out,
     weighted_share_out,
 )
@@ -77,8 +80,7 @@ class SurveysResult:
                         "text": r.text,
                     }
                 )
-        cols = ["segment_id", "document", "case", "group", "coder", "code", "text"]
-        return pd.DataFrame(rows, columns=cols)
+        return pd.DataFrame(rows, columns=list(TEXT_COLUMNS))
 
     def to_dict(self, protect: bool) -> dict[str, Any]:
         """The ``surveys`` block of results.json.
@@ -276,7 +278,7 @@ def survey_to_dict(s: SurveyResult, protect: bool) -> dict[str, Any]:
         "title": d.title,
         "data_format": d.format,
         "n_responses": count_out(s.n_responses, protect),
-        "weighted": d.weight is not None,
+        "weighted": weighted,
         "population": d.population,
         "response_rates": rates,
         "items": items,
@@ -287,9 +289,7 @@ def survey_to_dict(s: SurveyResult, protect: bool) -> dict[str, Any]:
         "warnings": published_notes(s.warnings, protect),
     }
     if not protect:
-        out["open_text"] = [
-            {k: plain(v) for k, v in rec.items()} for rec in s.open_text.to_dict("records")
-        ]
+        out["open_text"] = records(s.open_text)
     return out
 
 
@@ -413,13 +413,16 @@ _NEUTRAL = "#d9d9d9"
 _POS = ["#92c5de", "#0571b0"]
 
 
-def likert_chart_svg(s: SurveyResult, protect: bool) -> str:
+def likert_chart_svg(
+    s: SurveyResult, protect: bool, published: dict[str, Any] | None = None
+) -> str:
     """A diverging stacked bar chart of the likert items of one survey, as inline SVG.
 
     Disagreeing answers extend left of the centre line, agreeing answers right, neutral answers
-    straddle it; shares are of substantive answers, as published (:func:`survey_to_dict`). Under
-    disclosure control an item is listed without a bar when it has fewer than 8 answers, or when
-    an answer's share is withheld (given by 1-7 people, or all but 1-7): the bar would show it.
+    straddle it; shares are of substantive answers, as published (:func:`survey_to_dict`, or
+    ``published`` when the caller has it already). Under disclosure control an item is listed
+    without a bar when it has fewer than 8 answers, or when an answer's share is withheld (given
+    by 1-7 people, or all but 1-7): the bar would show it.
     """
     items = s.items[s.items["type"] == "likert"]
     if items.empty:
@@ -448,7 +451,8 @@ def likert_chart_svg(s: SurveyResult, protect: bool) -> str:
             f'stroke="#bbb" stroke-width="{1.2 if pct == 0 else 0.5}"/>'
             f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle">{abs(pct)}%</text>'
         )
-    published = survey_to_dict(s, protect)
+    if published is None:
+        published = survey_to_dict(s, protect)
     shown = {i["question"]: i for i in published["items"]}
     dist = pd.DataFrame(
         [x for x in published["distribution"] if x["kind"] == "answer"],
@@ -461,7 +465,7 @@ def likert_chart_svg(s: SurveyResult, protect: bool) -> str:
             f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">'
             f"<title>{html.escape(r.text)}</title>{html.escape(label)}</text>"
         )
-        if r.n_valid == 0 or (protect and r.n_valid < 8):
+        if r.n_valid == 0 or (protect and r.n_valid < MIN_PEOPLE):
             parts.append(
                 f'<text x="{cx + 6:.1f}" y="{y + 13}" fill="#666">withheld (fewer than 8)</text>'
             )
@@ -531,7 +535,7 @@ def surveys_section(result: SurveysResult, protect: bool) -> Any:
         )
         rates = pd.DataFrame(d["response_rates"])
         rates["response_rate"] = [
-            "\u2013" if inv is None or pd.isna(inv) else _pct(v)
+            "\u2013" if inv is None or pd.isna(inv) else percent(v)
             for v, inv in zip(rates["response_rate"], rates["invited"], strict=True)
         ]
         blocks.append(
@@ -544,16 +548,17 @@ def surveys_section(result: SurveysResult, protect: bool) -> Any:
         )
         items = pd.DataFrame(d["items"])
         if not items.empty:
-            items["agree"] = [_pct(v) for v in items["share_agree"]]
+            items["agree"] = [percent(v) for v in items["share_agree"]]
             items["95% CI"] = [
-                f"{_pct(lo)} to {_pct(hi)}" if lo is not None and hi is not None else "\u2013"
+                f"{percent(lo)} to {percent(hi)}" if lo is not None and hi is not None else "\u2013"
                 for lo, hi in zip(items["ci_low"], items["ci_high"], strict=True)
             ]
-            items["don't know"] = [_pct(v) for v in items["share_dont_know"]]
+            items["don't know"] = [percent(v) for v in items["share_dont_know"]]
             items["missing"] = [
-                _add(a, b) for a, b in zip(items["n_user_missing"], items["n_blank"], strict=True)
+                _published_sum(a, b)
+                for a, b in zip(items["n_user_missing"], items["n_blank"], strict=True)
             ]
-            blocks.append(likert_chart_svg(s, protect))
+            blocks.append(likert_chart_svg(s, protect, d))
             blocks.append(
                 table_html(
                     items[["text", "n_valid", "agree", "95% CI", "don't know", "missing"]],
@@ -602,17 +607,7 @@ def surveys_section(result: SurveysResult, protect: bool) -> Any:
     return Section(id="surveys", title="Surveys", html="\n".join(blocks))
 
 
-def _pct(v: Any) -> str:
-    return "withheld" if v is None or pd.isna(v) else f"{100 * float(v):.1f}%"
-
-
 def _p(v: Any) -> str:
     if v is None:
         return "\u2013"
     return "< 0.001" if v < 0.001 else f"{v:.3f}"
-
-
-def _add(a: Any, b: Any) -> Any:
-    if isinstance(a, int) and isinstance(b, int):
-        return a + b
-    return "*" if "*" in (a, b) else f"{a} + {b}"

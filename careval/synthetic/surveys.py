@@ -145,6 +145,21 @@ def _toml_scale(name: str, labels: dict[int, str] | None, agree: str, extra: str
     return text
 
 
+def _toml_groups(groups: list[tuple[Any, str, int, int]]) -> str:
+    """``[[groups]]`` tables from (code, label, invited, responded); text codes are quoted."""
+    text = ""
+    for c, lab, inv, _ in groups:
+        code = f'"{c}"' if isinstance(c, str) else c
+        text += f'\n[[groups]]\ncode = {code}\nlabel = "{lab}"\ninvited = {inv}\n'
+    return text
+
+
+def _open_answers(rng: np.random.Generator, n: int, share: float, answers: list[str]) -> list[str]:
+    """``n`` open-text cells: about ``share`` of them one of ``answers``, the rest blank."""
+    answered = rng.random(n) < share
+    return [answers[int(rng.integers(len(answers)))] if a else "" for a in answered]
+
+
 def _questions(items: list[tuple[str, str, str]]) -> str:
     return "".join(
         f'\n[[questions]]\nid = "{qid}"\ntext = "{text}"\n'
@@ -218,10 +233,7 @@ def _professionals(folder: Path, rng: np.random.Generator) -> int:
     }
     for qid, _, (agree, valid, dk) in PROFESSIONAL_ITEMS:
         data[qid] = _likert(rng, n, agree, valid, dk).astype(float)
-    answered = rng.random(n) < 0.4
-    data["improve_pilot"] = [
-        OPEN_PRO[int(rng.integers(len(OPEN_PRO)))] if a else "" for a in answered
-    ]
+    data["improve_pilot"] = _open_answers(rng, n, 0.4, OPEN_PRO)
     df = pd.DataFrame(data)
     labels: dict[str, dict[Any, str]] = {q[0]: dict(AGREE5) for q in PROFESSIONAL_ITEMS}
     labels["profession"] = {float(g[0]): g[1] for g in PROFESSION_GROUPS}
@@ -232,14 +244,10 @@ def _professionals(folder: Path, rng: np.random.Generator) -> int:
         variable_value_labels=labels,
         missing_ranges={q[0]: [9] for q in PROFESSIONAL_ITEMS},
     )
-    groups = "".join(
-        f'\n[[groups]]\ncode = {c}\nlabel = "{lab}"\ninvited = {inv}\n'
-        for c, lab, inv, _ in PROFESSION_GROUPS
-    )
     toml = (
         'name = "professionals"\ntitle = "Survey of health and social care professionals"\n'
         'data = "professionals.sav"\nrespondent_id = "respondent_id"\ngroup = "profession"\n'
-        + groups
+        + _toml_groups(PROFESSION_GROUPS)
         + _toml_scale("agree5", None, "[4, 5]", "disagree = [1, 2]\ndont_know = [8]\n")
         + _questions(
             [(q[0], q[1], "agree5") for q in PROFESSIONAL_ITEMS]
@@ -330,10 +338,7 @@ def _patients(folder: Path, rng: np.random.Generator) -> int:
     for qid, _, spec in PATIENT_ITEMS:
         codes = _grouped_likert(rng, plan, spec, dk=2)
         data[qid] = [text[int(c)] for c in codes]
-    answered = rng.random(n) < 0.1
-    data["comments"] = [
-        OPEN_PATIENT[int(rng.integers(len(OPEN_PATIENT)))] if a else "" for a in answered
-    ]
+    data["comments"] = _open_answers(rng, n, 0.1, OPEN_PATIENT)
     pd.DataFrame(data).to_csv(folder / "patients.csv", index=False)
     labels = {k: v for k, v in AGREE5.items() if k != 9}
     toml = (
@@ -394,15 +399,11 @@ def _early_adopters(folder: Path, rng: np.random.Generator) -> int:
     for qid, _, spec in EA_ITEMS:
         data[qid] = _grouped_likert(rng, sector, spec, dk=3)
     _write_xlsx(folder / "early_adopters.xlsx", pd.DataFrame(data))
-    groups = "".join(
-        f'\n[[groups]]\ncode = "{c}"\nlabel = "{lab}"\ninvited = {inv}\n'
-        for c, lab, inv, _ in EA_GROUPS
-    )
     toml = (
         'name = "early_adopters"\ntitle = "Survey of Early Adopter steering committee members"\n'
         'data = "early_adopters.xlsx"\nrespondent_id = "respondent_id"\ngroup = "sector"\n'
         "population = 182\n"
-        + groups
+        + _toml_groups(EA_GROUPS)
         + _toml_scale(
             "agree5", AGREE5, "[4, 5]", "disagree = [1, 2]\ndont_know = [8]\nmissing = [9]\n"
         )
@@ -495,15 +496,11 @@ def _gps(folder: Path, rng: np.random.Generator) -> int:
         column_labels={"ccg": "Clinical commissioning group", "weight": "Non-response weight"},
         variable_value_labels=gp_labels,
     )
-    groups = "".join(
-        f'\n[[groups]]\ncode = {c}\nlabel = "{lab}"\ninvited = {inv}\n'
-        for c, lab, inv, _ in GP_CCGS
-    )
     toml = (
         'name = "gps"\ntitle = "Survey of GPs in North West London (one per practice)"\n'
         'data = "gps.dta"\nrespondent_id = "practice_id"\ngroup = "ccg"\nweight = "weight"\n'
         "population = 410\n"
-        + groups
+        + _toml_groups(GP_CCGS)
         + _toml_scale(
             "agree5", None, "[4, 5]", "disagree = [1, 2]\ndont_know = [8]\nmissing = [9]\n"
         )
