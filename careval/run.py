@@ -124,6 +124,7 @@ def run(
     say = progress or (lambda _step: None)
     data, out = Path(data), Path(out)
     st = settings or SummarySettings()
+    impact_st = impact_settings or ImpactSettings()
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; --out must be a directory")
     if out.resolve() == data.resolve():
@@ -147,9 +148,7 @@ def run(
         say("clinical indicators")
         a.indicators, a.skipped["indicators"] = _indicators(ds, summary.window)
         say("matched-control impact study")
-        a.impact, a.skipped["impact"] = _impact(
-            ds, summary.window, a.risk, impact_settings or ImpactSettings()
-        )
+        a.impact, a.skipped["impact"] = _impact(ds, summary.window, a.risk, impact_st)
         synthetic = ds.synthetic
         dataset_manifest = ds.manifest
         files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
@@ -175,7 +174,7 @@ def run(
             "eligibility_condition": st.eligibility.condition,
             "risk": _settings_dict(RiskSettings()),
             "design": DesignSettings().to_dict(),
-            "impact": (impact_settings or ImpactSettings()).to_dict(),
+            "impact": impact_st.to_dict(),
             "disclosure_control": not synthetic,
         },
         "input_files": files,
@@ -186,7 +185,10 @@ def run(
     results, built = _blocks(a, summary, tables, warnings, synthetic)
     results["provenance"] = {k: v for k, v in provenance.items() if k != "dataset"}
     if not synthetic:
-        results = protect_json(results)  # rules 1 and 3 on every block, whatever its source
+        # Rules 1 and 3 on every block, whatever its source. Not only a safety net: it is the
+        # one protection of counts no publish_* function touches (risk.n and risk.events, the
+        # n_obs of impact.outcomes and naive). Idempotent, so published tables are unchanged.
+        results = protect_json(results)
     results = canonical(results)
     objectives = table3(results)
     results["objectives"] = [o.to_dict() for o in objectives]

@@ -22,7 +22,12 @@ rm -f "$log"
 # Headless Chromium for the report test (tests/test_report_run.py). Debian's package, installed
 # only when missing and only where apt-get can run as root; setup never fails because of it (the
 # test then skips, saying no Chromium binary was found).
-if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+# The names are those tests/test_report_run.py looks for (BROWSERS), so any of them will do.
+found_browser=""
+for b in chromium chromium-browser google-chrome google-chrome-stable; do
+  command -v "$b" >/dev/null 2>&1 && found_browser="$b"
+done
+if [ -z "$found_browser" ] && [ ! -x /usr/bin/chromium ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
     echo "setup: installing chromium (apt-get) for the report test" >&2
     if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq \

@@ -7,6 +7,7 @@ reproducibility) are in ``test_report_run.py`` and the real-data disclosure test
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
@@ -32,7 +33,7 @@ from careval.report.objectives import (
     judge,
     table3,
 )
-from careval.report.render import Section, table_html
+from careval.report.render import Section, fmt_count, table_html
 from careval.report.workbook import write_workbook
 from careval.run import SECTION_ORDER, canonical, in_order
 
@@ -216,6 +217,11 @@ def test_table3_has_the_eight_objectives_judged_by_the_rules() -> None:
     patient = rows[3]
     assert patient.objective == "Improve patient experience"
     assert patient.progress == NO_EVIDENCE and "no survey inputs" in patient.evidence
+    # No matched study, no Table 2, no risk block: the admissions row says so.
+    admissions = table3({"impact": {"skipped": "no care_plans table"}})[6]
+    assert admissions.progress == NO_EVIDENCE
+    assert admissions.evidence == "the matched study was not run"
+    assert admissions.challenges == "none measured"
 
 
 def test_sections_keep_their_order_and_say_why_one_did_not_run() -> None:
@@ -225,6 +231,14 @@ def test_sections_keep_their_order_and_say_why_one_did_not_run() -> None:
     surveys = next(s for s in out if s.id == "surveys")
     assert "Not run: no survey inputs" in surveys.html
     assert out.index(surveys) < [s.id for s in out].index("qualitative")
+
+
+def test_fmt_count_shows_counts_suppressed_and_withheld() -> None:
+    assert fmt_count(1234) == "<span class='n'>1,234</span>"
+    assert fmt_count(np.int64(15)) == "<span class='n'>15</span>"
+    assert fmt_count(20.0) == "<span class='n'>20</span>"
+    assert fmt_count(SUPPRESSED) == "<span class='n'>*</span>"
+    assert fmt_count(None) == fmt_count(float("nan")) == "&ndash;"
 
 
 def test_canonical_rounds_floats_to_significant_digits() -> None:
@@ -244,6 +258,9 @@ def test_workbook_holds_every_table_of_the_results(tmp_path) -> None:  # type: i
     assert [c.value for c in wb["risk.targeting"][2]] == ["all", SUPPRESSED]
     contents = [tuple(c.value for c in r) for r in wb["contents"].iter_rows(min_row=2)]
     assert contents[0] == ("data.people_by_area", "data.people_by_area", 1)
+    assert len(contents) == 2  # provenance is no sheet
+    assert [c.value for c in wb["data.people_by_area"][1]] == ["area", "registered"]
+    assert [c.value for c in wb["data.people_by_area"][2]] == ["pilot", 100]
     figures = {r[0].value: r[1].value for r in wb["key figures"].iter_rows(min_row=2)}
     assert figures["risk.auc"] == 0.7 and figures["provenance.seed"] == 7
 

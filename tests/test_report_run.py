@@ -249,6 +249,13 @@ def test_two_runs_give_the_same_results_and_report(
         assert (report_run / "figures" / name).read_bytes() == (
             tmp_path / "figures" / name
         ).read_bytes()
+    assert _cells(report_run / "tables.xlsx") == _cells(tmp_path / "tables.xlsx")
+
+
+def _cells(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every sheet of a workbook as its rows of cell values."""
+    wb = load_workbook(path, read_only=True)
+    return {ws.title: list(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
 
 
 def test_the_disclosure_scan_finds_small_counts_when_control_is_off(report_run: Path) -> None:

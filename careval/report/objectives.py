@@ -227,17 +227,10 @@ def _admissions(results: dict[str, Any]) -> Objective:
             evidence.append(f"{cp:.0%} of the care-planned were in the top 5% of risk")
             if cp < TOP_RISK_SHARE:
                 challenges.append("care plans went mostly to people at lower risk of admission")
-    if not judgements:
-        return Objective(
-            "Reduce emergency admissions to hospital",
-            "; ".join(evidence) or "the matched study was not run",
-            NO_EVIDENCE,
-            "; ".join(challenges) or "none measured",
-        )
     return Objective(
         "Reduce emergency admissions to hospital",
-        "; ".join(evidence),
-        combine(judgements),
+        "; ".join(evidence) or "the matched study was not run",
+        combine(judgements),  # no evidence when there are no judgements
         "; ".join(challenges) or "none measured",
     )
 

@@ -24,7 +24,6 @@ from careval.report.disclosure import (
     MIN_PEOPLE,
     SUPPRESSED,
     is_small,
-    protect_json,
     protect_mapping,
     protect_table,
     protect_value,
@@ -38,6 +37,18 @@ IMPACT_MARGIN = (
     "treated_alive_and_registered_at_entry",
 )
 PAIRED_MARGIN = (("both", "before_only", "after_only", "neither"), "n_before")
+# The before/after table's estimates and tests: withheld where they rest on fewer than 8 people.
+BEFORE_AFTER_RATES = (
+    "before",
+    "after",
+    "change",
+    "comparison_change",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "statistic",
+    "p_value",
+)
 # Tables with totals: where secondary suppression applies and what adds up to what.
 MARGINS: dict[str, str] = {
     "data.people_by_area": "eligible = the three eligibility groups (in each area)",
@@ -181,10 +192,7 @@ def publish_indicators(r: IndicatorsResult) -> dict[str, Any]:
     for rec, (_, pub) in zip(block["before_after"]["table"], table.iterrows(), strict=True):
         for c in (*PAIRED_MARGIN[0], "n_before", "n_after", "comparison_n"):
             rec[c] = _plain(pub[c])
-        for c in ("before", "after", "change", "comparison_change", "estimate", "ci_low"):
-            if c in rec and _plain(pub.get(c)) is None:
-                rec[c] = None
-        for c in ("ci_high", "statistic", "p_value"):
+        for c in BEFORE_AFTER_RATES:
             if c in rec and _plain(pub.get(c)) is None:
                 rec[c] = None
     return block
@@ -193,13 +201,8 @@ def publish_indicators(r: IndicatorsResult) -> dict[str, Any]:
 def before_after_published(t: pd.DataFrame) -> pd.DataFrame:
     """The before/after table with rules 1-3: pairs margin; estimates from < 8 people withheld."""
     counts = ["n_before", "n_after", "comparison_n", *PAIRED_MARGIN[0]]
-    rates = ["before", "after", "change", "comparison_change", "estimate", "ci_low", "ci_high"]
     return protect_table(
-        t,
-        counts,
-        row_margins=[PAIRED_MARGIN],
-        rates=[*rates, "statistic", "p_value"],
-        denominator="n_before",
+        t, counts, row_margins=[PAIRED_MARGIN], rates=BEFORE_AFTER_RATES, denominator="n_before"
     )
 
 
@@ -251,6 +254,3 @@ def publish_design(d: DesignResult) -> None:
     for row in d.rows:
         if "people_with_full_history" in row:
             row["people_with_full_history"] = protect_value(row["people_with_full_history"])
-
-
-__all__ = ["MARGINS", "protect_json"]

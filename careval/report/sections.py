@@ -59,16 +59,6 @@ def published(summary: DataSummary, synthetic: bool) -> dict[str, pd.DataFrame]:
     }
 
 
-def _num(v: object) -> str:
-    if hasattr(v, "item"):  # numpy scalar
-        v = v.item()
-    if isinstance(v, float):
-        return f"{v:,.1f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return html.escape(str(v))
-
-
 def data_section(summary: DataSummary, tables: dict[str, pd.DataFrame]) -> Section:
     """People by area and group, attrition, and activity by financial year with a chart."""
     people = tables["people_by_area"]
