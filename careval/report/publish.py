@@ -29,7 +29,6 @@ from careval.report.disclosure import (
     protect_value,
 )
 from careval.risk.evaluate import RiskResult
-from careval.risk.metrics import SUBGROUP_SHARES, share_tag
 
 GROUPS = ("under_75_with_diabetes", "aged_75_plus_without_diabetes", "aged_75_plus_with_diabetes")
 IMPACT_MARGIN = (
@@ -62,13 +61,12 @@ MARGINS: dict[str, str] = {
     "programme.plans_by_mdg": "total = the MDGs (each month)",
 }
 TARGETING_RATES = ("emergency_per_person_year_prior", "mean_risk", "share_in_top_5pct")
-SUBGROUP_RATES = ("auc", "auc_ci_low", "auc_ci_high", "calibration_slope", "brier")
 TABLE2_RATES = ("rate_before", "rate_after", "pct_change", "ci_low", "ci_high", "se_log_rate_ratio")
 COUNT_CHARTS = ("care_plans_per_month", "mdg_meetings_per_month")
 
 
 def publish_risk(r: RiskResult) -> None:
-    """Targeting and subgroup tables as published (rules 1-3, margins of the subgroups)."""
+    """The targeting table as published (rules 1-3)."""
     if len(r.targeting):
         r.targeting = protect_table(
             r.targeting,
@@ -76,40 +74,7 @@ def publish_risk(r: RiskResult) -> None:
             rates=[*TARGETING_RATES, "share_in_top_1pct"],
             denominator="people",
         )
-    if len(r.by_subgroup):
-        flagged = [f"flagged_top_{share_tag(s)}pct" for s in SUBGROUP_SHARES]
-        rates: dict[str, list[str]] = {}
-        for s in SUBGROUP_SHARES:
-            tag = share_tag(s)
-            rates[f"ppv_top_{tag}pct"] = [f"flagged_top_{tag}pct"]
-            rates[f"sensitivity_top_{tag}pct"] = ["events"]
-        out = r.by_subgroup
-        for dim in ("age", "sex"):
-            out = _subgroup_margin(out, r.by_subgroup, ["people", "events", *flagged], dim)
-        out = protect_table(
-            r.by_subgroup.assign(**{c: out[c] for c in ["people", "events", *flagged]}),
-            [],
-            rates=[*SUBGROUP_RATES, "calibration_intercept", *rates],
-            denominator="people",
-            rate_counts=rates,
-        )
-        r.by_subgroup = out
-        r.disclosure_control = False  # already applied here (with secondary suppression)
-        r.counts_protected = True
-
-
-def _subgroup_margin(
-    published: pd.DataFrame, raw: pd.DataFrame, counts: list[str], dim: str
-) -> pd.DataFrame:
-    """Secondary suppression of one breakdown (age or sex) against the ``all`` row."""
-    part = raw[raw["dimension"].isin(["all", dim])]
-    done = protect_table(part, counts, group_margin=("dimension", [], [dim], "all"))
-    out = published.copy().astype({c: object for c in counts})
-    for c in counts:
-        for i in done.index:
-            if out.at[i, c] != SUPPRESSED:
-                out.at[i, c] = done.at[i, c]
-    return out
+    # The subgroup table is published by RiskResult itself (risk.evaluate.protect_subgroups).
 
 
 def publish_areas(a: AreaResult) -> None:

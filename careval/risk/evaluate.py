@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from careval.data.access import Dataset
 from careval.errors import ConfigError
-from careval.report.disclosure import protect_count, protect_counts
+from careval.report.disclosure import SUPPRESSED, protect_table
 from careval.report.render import Section, svg, table_html
 from careval.risk.metrics import (
     SUBGROUP_SHARES,
@@ -62,7 +62,6 @@ class RiskResult:
     by_subgroup: pd.DataFrame = field(default_factory=pd.DataFrame)  # see subgroup_table
     lightgbm: dict[str, Any] = field(default_factory=dict)  # the comparison; empty when not run
     disclosure_control: bool = False  # protect the subgroup counts when published (real data)
-    counts_protected: bool = False  # protected already (careval.report.publish): say so
 
     def published_subgroups(self) -> pd.DataFrame:
         """The subgroup table as published (see :func:`protect_subgroups`)."""
@@ -117,28 +116,51 @@ def subgroups(frame: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
     return out
 
 
-def protect_subgroups(df: pd.DataFrame, enabled: bool) -> pd.DataFrame:
-    """The subgroup table with small-number disclosure control (unchanged when not ``enabled``).
+SUBGROUP_RATES = ("auc", "auc_ci_low", "auc_ci_high", "calibration_slope", "brier")
 
-    People, events and flagged counts are protected (:func:`protect_counts`: 1-7 suppressed,
-    others rounded to 5). A PPV whose flagged count was suppressed and a sensitivity whose event
-    count was suppressed are left out too, since each would give its small count away.
+
+def protect_subgroups(df: pd.DataFrame, enabled: bool) -> pd.DataFrame:
+    """The subgroup table with disclosure control (unchanged when not ``enabled``).
+
+    Rules 1-3 of :mod:`careval.report.disclosure`: people, events and flagged counts are
+    suppressed (1-7) or rounded to 5, with secondary suppression of each breakdown (age bands,
+    sexes) against the ``everyone`` row; AUC, calibration and Brier of fewer than 8 people are
+    withheld, and so are a PPV whose flagged count and a sensitivity whose event count is
+    suppressed (each would give its small count away).
     """
     if not enabled or df.empty:
         return df
-    counts = ["people", "events", *(f"flagged_top_{share_tag(s)}pct" for s in SUBGROUP_SHARES)]
-    out = protect_counts(df, counts).astype({c: object for c in counts})
-    out = out.astype({c: object for c in out.columns if c.startswith(("ppv_", "sensitivity_"))})
+    flagged = [f"flagged_top_{share_tag(s)}pct" for s in SUBGROUP_SHARES]
+    counts = ["people", "events", *flagged]
+    rates: dict[str, list[str]] = {}
     for s in SUBGROUP_SHARES:
         tag = share_tag(s)
-        small_flagged = df[f"flagged_top_{tag}pct"].map(_suppressed)
-        out.loc[small_flagged, f"ppv_top_{tag}pct"] = None
-        out.loc[df["events"].map(_suppressed), f"sensitivity_top_{tag}pct"] = None
+        rates[f"ppv_top_{tag}pct"] = [f"flagged_top_{tag}pct"]
+        rates[f"sensitivity_top_{tag}pct"] = ["events"]
+    published = df
+    for dim in ("age", "sex"):
+        published = _subgroup_margin(published, df, counts, dim)
+    return protect_table(
+        df.assign(**{c: published[c] for c in counts}),
+        [],
+        rates=[*SUBGROUP_RATES, "calibration_intercept", *rates],
+        denominator="people",
+        rate_counts=rates,
+    )
+
+
+def _subgroup_margin(
+    published: pd.DataFrame, raw: pd.DataFrame, counts: list[str], dim: str
+) -> pd.DataFrame:
+    """Secondary suppression of one breakdown (age or sex) against the ``all`` row."""
+    part = raw[raw["dimension"].isin(["all", dim])]
+    done = protect_table(part, counts, group_margin=("dimension", [], [dim], "all"))
+    out = published.copy().astype({c: object for c in counts})
+    for c in counts:
+        for i in done.index:
+            if out.at[i, c] != SUPPRESSED:
+                out.at[i, c] = done.at[i, c]
     return out
-
-
-def _suppressed(v: Any) -> bool:
-    return isinstance(protect_count(int(v)), str)
 
 
 def oracle_figures(
@@ -382,11 +404,7 @@ def _subgroup_parts(result: RiskResult) -> list[str]:
         "sensitivity the share of the group's admitted people who are on the list. AUC, "
         "calibration and Brier score are of the group alone: within a narrow age band age "
         "itself no longer separates people, so its AUC measures the rest of the model."
-        + (
-            " Counts are rounded to 5, 1 to 7 suppressed."
-            if result.disclosure_control or result.counts_protected
-            else ""
-        )
+        + (" Counts are rounded to 5, 1 to 7 suppressed." if result.disclosure_control else "")
         + "</p>",
     ]
 
