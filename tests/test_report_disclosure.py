@@ -354,3 +354,31 @@ def test_audit_and_json_protection_cover_count_tables_lists_and_matrices() -> No
     assert is_count_path("qualitative.coding.cooccurrence.A.B")
     assert is_count_path("surveys.surveys.s.n_responses")
     assert not is_count_path("qualitative.coding.primary_coder")
+
+
+def test_indicator_charts_show_what_results_json_publishes(synth_dir: Path) -> None:
+    """The page's monthly diabetes data (charts, snapshot) withholds what the JSON withholds,
+    the comparators' secondary suppression included."""
+    import math
+
+    from careval.cohort.summary import data_window
+    from careval.data.access import Dataset
+    from careval.monitoring.indicators import evaluate_indicators
+    from careval.monitoring.indicators_report import _as_published
+    from careval.report.publish import comparator_margin_suppressed, publish_indicators
+
+    with Dataset(synth_dir) as ds:
+        r = evaluate_indicators(ds, data_window(ds))
+    margin = comparator_margin_suppressed(r)
+    page = _as_published(r).diabetes_monthly
+    records = publish_indicators(r)["diabetes"]["monthly"]
+    assert len(records) == len(page) and margin.to_numpy().any()  # the margin bites here
+    for rec, (_, shown) in zip(records, page.iterrows(), strict=True):
+        for c in ("people", "with_reading", "in_control"):
+            if rec[c] == SUPPRESSED:
+                assert math.isnan(shown[c]), (rec, c)
+            else:
+                assert shown[c] == rec[c], (rec, c)
+        for c in ("share_with_reading", "share_in_control"):
+            for col in (c, f"{c}_rolling"):
+                assert (rec[col] is None) == math.isnan(shown[col]), (rec, col)

@@ -18,8 +18,8 @@ from careval.monitoring.indicators import (
     IndicatorsResult,
     _protected,
 )
-from careval.report.disclosure import protect_value
-from careval.report.publish import before_after_published
+from careval.report.disclosure import SUPPRESSED, protect_value
+from careval.report.publish import before_after_published, comparator_margin_suppressed
 from careval.report.render import AREA_LABELS, Section, fmt_count, svg, table_html
 
 TITLES = {
@@ -234,6 +234,11 @@ def _as_published(r: IndicatorsResult) -> IndicatorsResult:
         return out
 
     dm, _, de, plans = _protected(r)
+    for c, hide in comparator_margin_suppressed(r).items():  # as in results.json
+        newly = hide & (dm[c] != SUPPRESSED)
+        dm.loc[newly, c] = SUPPRESSED
+        for share in ("share_with_reading", "share_in_control"):
+            dm.loc[newly, [share, f"{share}_rolling"]] = None
     return dataclasses.replace(
         r,
         diabetes_monthly=numeric(dm, r.diabetes_monthly),

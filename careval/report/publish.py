@@ -136,20 +136,10 @@ def publish_indicators(r: IndicatorsResult) -> dict[str, Any]:
     :func:`before_after_published`); the monthly diabetes table gets the comparators margin.
     """
     block = r.to_dict(protect=True)
-    monthly = protect_table(
-        r.diabetes_monthly,
-        ["people", "with_reading", "in_control"],
-        group_margin=(
-            "area",
-            ["month", "indicator"],
-            list(r.settings.comparison_areas),
-            COMPARATORS,
-        ),
-    )
-    rows = block["diabetes"]["monthly"]
-    for rec, (_, pub) in zip(rows, monthly.iterrows(), strict=True):
+    margin = comparator_margin_suppressed(r)
+    for rec, hide in zip(block["diabetes"]["monthly"], margin.to_dict("records"), strict=True):
         for c in ("people", "with_reading", "in_control"):
-            if pub[c] == SUPPRESSED and rec[c] != SUPPRESSED:
+            if hide[c] and rec[c] != SUPPRESSED:
                 rec[c] = SUPPRESSED
                 for s in ("share_with_reading", "share_in_control"):
                     rec[s] = rec[f"{s}_rolling"] = None
@@ -161,6 +151,26 @@ def publish_indicators(r: IndicatorsResult) -> dict[str, Any]:
             if c in rec and _plain(pub.get(c)) is None:
                 rec[c] = None
     return block
+
+
+def comparator_margin_suppressed(r: IndicatorsResult) -> pd.DataFrame:
+    """Which monthly diabetes counts the comparators margin suppresses (True: shown as ``*``).
+
+    The pooled comparison areas add up the four areas (each month, indicator and count), so
+    secondary suppression applies across them. The JSON and the report section both use this.
+    """
+    counts = ["people", "with_reading", "in_control"]
+    monthly = protect_table(
+        r.diabetes_monthly,
+        counts,
+        group_margin=(
+            "area",
+            ["month", "indicator"],
+            list(r.settings.comparison_areas),
+            COMPARATORS,
+        ),
+    )
+    return pd.DataFrame({c: monthly[c] == SUPPRESSED for c in counts}, index=monthly.index)
 
 
 def before_after_published(t: pd.DataFrame) -> pd.DataFrame:
