@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 
 class CarevalError(ValueError):
@@ -56,3 +62,43 @@ class DataValidationError(CarevalError):
         errors = [p for p in self.problems if p.severity == "error"]
         head = f"{self.path}: {len(errors)} problem{'s' if len(errors) != 1 else ''} found"
         return "\n".join([head] + ["  - " + p.line() for p in errors])
+
+
+# --- problems in an input file (CSV, survey files): collected, then raised as one message
+
+
+def bad_rows(
+    problems: list[str],
+    path: Path,
+    df: pd.DataFrame,
+    column: str,
+    bad: np.ndarray,
+    rule: str,
+    allowed: str,
+    shown: int = 6,
+) -> None:
+    """Add ``file: column: rule (n rows); allowed: ...; e.g. line k: ...`` to ``problems`` when
+    any row is ``bad`` (nothing when none is); the example shows the first ``shown`` columns."""
+    import numpy as np
+
+    count = int(np.asarray(bad, bool).sum())
+    if not count:
+        return
+    pos = int(np.argmax(bad))
+    row = ", ".join(f"{c}={df[c].iloc[pos]!r}" for c in df.columns[:shown])
+    more = ", ..." if len(df.columns) > shown else ""
+    problems.append(
+        f"{path}: column {column!r} {rule} ({count:,} row{'s' if count != 1 else ''}); "
+        f"allowed: {allowed}; e.g. line {pos + 2}: {row}{more}"
+    )
+
+
+def raise_problems(problems: list[str]) -> None:
+    """Raise one ConfigError listing every problem (nothing when the list is empty)."""
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    raise ConfigError(
+        f"{len(problems)} problems in the input:\n" + "\n".join(f"  - {p}" for p in problems)
+    )

@@ -42,7 +42,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-from careval.errors import ConfigError
+from careval.errors import ConfigError, bad_rows, raise_problems
 
 Improvement = Literal["increase", "decrease", "neutral"]
 IMPROVEMENTS: tuple[str, ...] = ("increase", "decrease", "neutral")
@@ -516,10 +516,10 @@ def spc_csv(
     bad_values = ~np.isfinite(numbers.to_numpy(float))
     date_rule = "is missing or not a date"
     value_rule = "is missing or not a finite number"
-    _problem(problems, path, df, date, bad_dates, date_rule, "ISO 8601 dates such as 2019-03-01")
-    _problem(problems, path, df, value, bad_values, value_rule, _NUMBERS)
-    if problems:
-        raise ConfigError(_join(problems))
+    iso = "ISO 8601 dates such as 2019-03-01"
+    bad_rows(problems, path, df, date, bad_dates, date_rule, iso, shown=8)
+    bad_rows(problems, path, df, value, bad_values, value_rule, _NUMBERS, shown=8)
+    raise_problems(problems)
 
     dup = dates.duplicated(keep=False).to_numpy(bool)
     if dup.any():
@@ -561,34 +561,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise ConfigError(f"{path}: cannot be read as CSV ({e})") from None
     df.columns = [str(c).strip() for c in df.columns]
     return df
-
-
-def _problem(
-    problems: list[str],
-    path: Path,
-    df: pd.DataFrame,
-    column: str,
-    bad: np.ndarray,
-    rule: str,
-    allowed: str,
-) -> None:
-    """Add ``file: column: rule (n rows); allowed: ...; e.g. line k: ...`` if any row is bad."""
-    count = int(bad.sum())
-    if not count:
-        return
-    pos = int(np.argmax(bad))
-    row = ", ".join(f"{c}={df[c].iloc[pos]!r}" for c in df.columns[:8])
-    more = ", ..." if len(df.columns) > 8 else ""
-    problems.append(
-        f"{path}: column {column!r} {rule} ({count:,} row{'s' if count != 1 else ''}); "
-        f"allowed: {allowed}; e.g. line {pos + 2}: {row}{more}"
-    )
-
-
-def _join(problems: list[str]) -> str:
-    if len(problems) == 1:
-        return problems[0]
-    return f"{len(problems)} problems in the input:\n" + "\n".join(f"  - {p}" for p in problems)
 
 
 # -------------------------------------------------------------------------------------- chart

@@ -33,14 +33,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from careval.errors import ConfigError
+from careval.errors import ConfigError, bad_rows, raise_problems
 from careval.surveys.common import (
     Note,
-    bad_rows,
     count_matrix_out,
     count_out,
     published_notes,
-    raise_problems,
     read_text_table,
     records,
     require_columns,

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from careval.surveys.common import Note, bad_rows, code_text, raise_problems
+from careval.errors import bad_rows, raise_problems
+from careval.surveys.common import Note, code_text
 from careval.surveys.definition import Question, Scale, SurveyDefinition
 from careval.surveys.readers import Responses, read_responses
 

@@ -56,40 +56,6 @@ def require_columns(path: Path, df: pd.DataFrame, columns: Iterable[str], what: 
         )
 
 
-def bad_rows(
-    problems: list[str],
-    path: Path,
-    df: pd.DataFrame,
-    column: str,
-    bad: np.ndarray,
-    rule: str,
-    allowed: str,
-) -> None:
-    """Add ``file: column: rule (n rows); allowed: ...; e.g. line k: ...`` to ``problems`` when
-    any row is ``bad`` (nothing when none is)."""
-    count = int(np.asarray(bad, bool).sum())
-    if not count:
-        return
-    pos = int(np.argmax(bad))
-    row = ", ".join(f"{c}={df[c].iloc[pos]!r}" for c in df.columns[:6])
-    more = ", ..." if len(df.columns) > 6 else ""
-    problems.append(
-        f"{path}: column {column!r} {rule} ({count:,} row{'s' if count != 1 else ''}); "
-        f"allowed: {allowed}; e.g. line {pos + 2}: {row}{more}"
-    )
-
-
-def raise_problems(problems: list[str]) -> None:
-    """Raise one ConfigError listing every problem (nothing when the list is empty)."""
-    if not problems:
-        return
-    if len(problems) == 1:
-        raise ConfigError(problems[0])
-    raise ConfigError(
-        f"{len(problems)} problems in the input:\n" + "\n".join(f"  - {p}" for p in problems)
-    )
-
-
 def count_out(n: int, protect: bool) -> int | str:
     """A count as published: protected (1-7 as "*", others rounded to 5) when ``protect``."""
     return protect_count(int(n)) if protect else int(n)
