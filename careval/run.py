@@ -65,6 +65,7 @@ from careval.report.render import Section, figures, render
 from careval.report.sections import not_run_section
 from careval.report.workbook import write_workbook
 from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk, risk_section
+from careval.risk.model import follow_up_end
 from careval.surveys.evaluate import SurveysResult, evaluate_surveys, surveys_section
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
@@ -137,11 +138,12 @@ def run(
     a = Analyses()
     a.surveys = evaluate_surveys(data)
     a.qualitative = evaluate_qualitative(data)
+    risk_st, design_st = RiskSettings(), DesignSettings()
     say("summarising the data")
     with Dataset(data) as ds:
         summary = summarise(ds, st)
         say("risk model and targeting")
-        a.risk, a.skipped["risk"] = _risk(ds, summary.window)
+        a.risk, a.skipped["risk"] = _risk(ds, summary.window, risk_st)
         say("area comparison and programme monitoring")
         a.areas, a.skipped["monitoring"] = _areas(ds, summary.window)
         a.programme = evaluate_programme(ds, summary)
@@ -161,7 +163,7 @@ def run(
         }
     )
     say("study design and power")
-    a.design, a.skipped["design"] = _design(a.impact)
+    a.design, a.skipped["design"] = _design(a.impact, design_st)
     say("writing the report")
     provenance: dict[str, Any] = {
         "careval_version": __version__,
@@ -172,8 +174,8 @@ def run(
             "reference_date": st.reference_date.isoformat(),
             "eligibility_min_age": st.eligibility.min_age,
             "eligibility_condition": st.eligibility.condition,
-            "risk": _settings_dict(RiskSettings()),
-            "design": DesignSettings().to_dict(),
+            "risk": _settings_dict(risk_st),
+            "design": design_st.to_dict(),
             "impact": impact_st.to_dict(),
             "disclosure_control": not synthetic,
         },
@@ -388,10 +390,11 @@ def demo(
     return run(data, out, progress=progress)
 
 
-def _risk(ds: Dataset, window: tuple[dt.date, dt.date]) -> tuple[RiskResult | None, str]:
+def _risk(
+    ds: Dataset, window: tuple[dt.date, dt.date], st: RiskSettings
+) -> tuple[RiskResult | None, str]:
     """Temporal validation when the data cover both index dates and a year of follow-up."""
-    st = RiskSettings()
-    follow_end = dt.date(st.validate_date.year + 1, st.validate_date.month, 1)
+    follow_end = follow_up_end(st.validate_date)
     if st.train_date < window[0] or follow_end > window[1] + dt.timedelta(days=1):
         return None, (
             f"the data ({window[0]} to {window[1]}) do not cover training on {st.train_date} "
@@ -433,7 +436,7 @@ def _indicators(
         return None, f"clinical indicators not computed: {exc}"
 
 
-def _design(impact: ImpactResult | None) -> tuple[DesignResult | None, str]:
+def _design(impact: ImpactResult | None, st: DesignSettings) -> tuple[DesignResult | None, str]:
     """Power and minimum detectable effects from the matched controls' untreated histories."""
     if impact is None or not impact.untreated:
         return None, "no matched study: the design needs untreated histories of matched people"
@@ -442,7 +445,7 @@ def _design(impact: ImpactResult | None) -> tuple[DesignResult | None, str]:
             plan(
                 impact.untreated,
                 DESIGN_PRE_MONTHS,
-                DesignSettings(),
+                st,
                 impact.attrition["treated_matched"],
                 "the matched controls (untreated people like the care-planned)",
             ),

@@ -313,7 +313,7 @@ class IndicatorsResult:
         )
         cohort: dict[str, Any] = dict(self.cohort)
         if protect:
-            diabetes, before_after, dementia, plans = _protected(self)
+            diabetes, before_after, dementia, plans = protected_tables(self)
             cohort = {k: protect_count(int(v)) for k, v in cohort.items()}
         return _clean(
             {
@@ -357,7 +357,7 @@ class IndicatorsResult:
         )
 
 
-def _protected(
+def protected_tables(
     r: IndicatorsResult,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The published tables under small-number disclosure control."""

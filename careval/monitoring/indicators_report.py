@@ -16,7 +16,7 @@ from careval.monitoring.indicators import (
     COMPARATORS,
     INDICATORS,
     IndicatorsResult,
-    _protected,
+    protected_tables,
 )
 from careval.report.disclosure import SUPPRESSED, protect_value
 from careval.report.publish import before_after_published, comparator_margin_suppressed
@@ -233,7 +233,7 @@ def _as_published(r: IndicatorsResult) -> IndicatorsResult:
                 out[col] = pd.to_numeric(pub[col], errors="coerce")
         return out
 
-    dm, _, de, plans = _protected(r)
+    dm, _, de, plans = protected_tables(r)
     for c, hide in comparator_margin_suppressed(r).items():  # as in results.json
         newly = hide & (dm[c] != SUPPRESSED)
         dm.loc[newly, c] = SUPPRESSED
