@@ -3,7 +3,7 @@
 Outputs (``report.html``, ``results.json``, ``tables.xlsx``, ``figures/``) are written to a
 temporary directory inside ``OUT`` and moved into place only when all of them are complete, so
 a failed run leaves the previous outputs (or nothing) behind. On data not flagged synthetic,
-disclosure control (:mod:`careval.report.disclosure`) is applied to the result objects after
+disclosure control (:mod:`careval.report.publish.rules`) is applied to the result objects after
 every analysis has run, so the page, the workbook and the JSON publish the same numbers.
 """
 
@@ -28,9 +28,7 @@ from careval.cohort.summary import DataSummary, SummarySettings, summarise
 from careval.data.access import Dataset
 from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
-from careval.design.report import design_section
 from careval.errors import ConfigError, Problem
-from careval.impact.report import impact_section
 from careval.impact.study import (
     DESIGN_PRE_MONTHS,
     ImpactResult,
@@ -39,30 +37,29 @@ from careval.impact.study import (
 )
 from careval.monitoring.areas import AreaResult, evaluate_areas
 from careval.monitoring.indicators import IndicatorsResult, evaluate_indicators
-from careval.monitoring.indicators_report import indicators_section
 from careval.monitoring.programme import ProgrammeResult, evaluate_programme
-from careval.monitoring.report import programme_section, table2_section
 from careval.qualitative.evaluate import (
     QualitativeResult,
     evaluate_qualitative,
     qualitative_section,
 )
-from careval.report import sections
-from careval.report.audit import audit_page
-from careval.report.disclosure import protect_json, protect_value
-from careval.report.findings import findings_section, methods_section, objectives_section
 from careval.report.objectives import table3
-from careval.report.publish import (
-    impact_withheld,
-    publish_areas,
-    publish_design,
-    publish_impact,
-    publish_indicators,
-    publish_programme,
-    publish_risk,
-)
-from careval.report.render import Section, figures, render
-from careval.report.sections import not_run_section
+from careval.report.page import Section, figures, render
+from careval.report.publish.areas import publish_areas
+from careval.report.publish.audit import audit_page
+from careval.report.publish.design import publish_design
+from careval.report.publish.impact import impact_withheld, publish_impact
+from careval.report.publish.indicators import publish_indicators
+from careval.report.publish.programme import publish_programme
+from careval.report.publish.risk import publish_risk
+from careval.report.publish.rules import protect_json, protect_value
+from careval.report.sections import data as sections
+from careval.report.sections.data import not_run_section
+from careval.report.sections.design import design_section
+from careval.report.sections.findings import findings_section, methods_section, objectives_section
+from careval.report.sections.impact import impact_section
+from careval.report.sections.indicators import indicators_section
+from careval.report.sections.monitoring import programme_section, table2_section
 from careval.report.workbook import write_workbook
 from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk, risk_section
 from careval.risk.model import follow_up_end

@@ -28,7 +28,7 @@ from careval.monitoring.indicators import (
     mcnemar_test,
     newey_west_lags,
 )
-from careval.monitoring.indicators_report import indicators_section
+from careval.report.sections.indicators import indicators_section
 from careval.synthetic import clinical
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings

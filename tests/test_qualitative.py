@@ -54,7 +54,7 @@ from careval.qualitative.transcripts import (
     read_transcript,
     transcripts_from_paths,
 )
-from careval.report.disclosure import protect_count
+from careval.report.publish.rules import protect_count
 from careval.synthetic.surveys import UTTERANCE_SHARES, write_surveys
 
 Cli = Callable[..., CompletedProcess[str]]  # the ``cli`` fixture (conftest.py)

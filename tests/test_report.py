@@ -12,16 +12,6 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from careval.report.audit import DisclosureError, audit_page
-from careval.report.disclosure import (
-    SUPPRESSED,
-    Margin,
-    protect_json,
-    protect_mapping,
-    protect_table,
-    protect_value,
-    secondary_suppression,
-)
 from careval.report.objectives import (
     ACHIEVED,
     NO_EVIDENCE,
@@ -33,7 +23,17 @@ from careval.report.objectives import (
     judge,
     table3,
 )
-from careval.report.render import Section, fmt_count, table_html
+from careval.report.page import Section, fmt_count, table_html
+from careval.report.publish.audit import DisclosureError, audit_page
+from careval.report.publish.rules import (
+    SUPPRESSED,
+    Margin,
+    protect_json,
+    protect_mapping,
+    protect_table,
+    protect_value,
+    secondary_suppression,
+)
 from careval.report.workbook import write_workbook
 from careval.run import SECTION_ORDER, canonical, in_order
 
@@ -268,7 +268,7 @@ def test_workbook_holds_every_table_of_the_results(tmp_path) -> None:  # type: i
 def test_figure_2_withholds_months_from_fewer_than_8_treated() -> None:
     from types import SimpleNamespace
 
-    from careval.report.publish import publish_impact
+    from careval.report.publish.impact import publish_impact
 
     months = pd.DataFrame(
         {

@@ -3,13 +3,13 @@
 A copy of the small generated dataset with its synthetic flag turned off (and its truth files
 removed, as real data would have none) is run end to end. Then every count is scanned:
 
-- ``results.json``: every value under a count key (:data:`careval.report.disclosure.COUNT_KEYS`,
+- ``results.json``: every value under a count key (:data:`careval.report.publish.rules.COUNT_KEYS`,
   plus the per-MDG columns) and the values of the SPC charts of counts;
 - ``tables.xlsx``: every cell in a column named as a count, and count figures of the
   ``key figures`` sheet;
 - ``report.html``: every table cell of a count column (``data-col``) or of a table of counts
-  (:data:`careval.report.audit.COUNT_TABLES`), every count in prose (``<span class='n'>``) and
-  every key figure that is a count;
+  (:data:`careval.report.publish.audit.COUNT_TABLES`), every count in prose
+  (``<span class='n'>``) and every key figure that is a count;
 - the surveys and qualitative blocks: no share (or rate) is published beside a suppressed
   count it is a share of, every share published is the published count over the published base
   (weighted survey shares: rounded to what their base allows), and the survey charts in
@@ -34,15 +34,15 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from careval.report.audit import small_counts
-from careval.report.disclosure import (
+from careval.report.publish.audit import small_counts
+from careval.report.publish.programme import COUNT_CHARTS
+from careval.report.publish.rules import (
     SUPPRESSED,
     is_count_key,
     is_count_path,
     published_counts,
     small_count,
 )
-from careval.report.publish import COUNT_CHARTS
 from careval.run import run as run_
 from careval.surveys.common import weighted_share_step
 
@@ -321,7 +321,7 @@ def test_no_identifier_in_the_outputs(real_run: Path, synth_dir: Path) -> None:
 
 
 def test_audit_and_json_protection_cover_count_tables_lists_and_matrices() -> None:
-    from careval.report.disclosure import protect_json
+    from careval.report.publish.rules import protect_json
 
     page = (
         '<table id="mdg-turns"><tbody><tr><td class="text" data-col="speaker">Chair</td>'
@@ -364,8 +364,8 @@ def test_indicator_charts_show_what_results_json_publishes(synth_dir: Path) -> N
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
     from careval.monitoring.indicators import evaluate_indicators
-    from careval.monitoring.indicators_report import _as_published
-    from careval.report.publish import comparator_margin_suppressed, publish_indicators
+    from careval.report.publish.indicators import comparator_margin_suppressed, publish_indicators
+    from careval.report.sections.indicators import _as_published
 
     with Dataset(synth_dir) as ds:
         r = evaluate_indicators(ds, data_window(ds))

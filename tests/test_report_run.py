@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from careval.report.findings import lookup
+from careval.report.sections.findings import lookup
 from careval.run import SECTION_ORDER
 from careval.run import run as run_
 

@@ -13,7 +13,7 @@ import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from careval.data.access import Dataset
-from careval.report.disclosure import SUPPRESSED
+from careval.report.publish.rules import SUPPRESSED
 from careval.risk.evaluate import (
     AGE_BANDS,
     RiskSettings,

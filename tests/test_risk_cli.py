@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 from careval.cli import main
 from careval.data.access import Dataset
 from careval.features.index_date import FeatureSettings
-from careval.report.disclosure import SUPPRESSED
+from careval.report.publish.rules import SUPPRESSED
 from careval.risk.caselist import score_summary
 from careval.risk.evaluate import AGE_BANDS
 from careval.risk.model import (

@@ -23,7 +23,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from careval.errors import ConfigError
-from careval.report.disclosure import protect_count
+from careval.report.publish.rules import protect_count
 from careval.surveys.analysis import analyse, contingency_test, effective_n, wilson_interval
 from careval.surveys.common import weighted_share_step
 from careval.surveys.definition import definition_from_dict, load_definition

@@ -71,7 +71,7 @@ from careval.cohort.eligibility import first_diagnosis
 from careval.data.access import Dataset
 from careval.data.schema import AREAS, MEASURE_RANGES
 from careval.errors import ConfigError
-from careval.report.disclosure import protect_count
+from careval.report.publish.rules import protect_count
 
 COMPARATORS = "comparators"  # the comparison areas pooled
 INDICATORS = ("hba1c", "total_cholesterol", "bp")
@@ -302,7 +302,7 @@ class IndicatorsResult:
         """The ``indicators`` block of ``results.json`` (JSON-ready: NaN is ``null``).
 
         With ``protect`` (real data), counts of 1-7 are suppressed and others rounded to 5
-        (``careval.report.disclosure``), and a share or rate resting on a count of 1-7 is
+        (``careval.report.publish.rules``), and a share or rate resting on a count of 1-7 is
         withheld.
         """
         diabetes, before_after, dementia, plans = (

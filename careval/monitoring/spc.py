@@ -588,7 +588,7 @@ def xmr_chart_svg(result: SPCResult, title: str, ylabel: str) -> str:
     from matplotlib.lines import Line2D
     from matplotlib.ticker import StrMethodFormatter
 
-    from careval.report.render import plt, svg
+    from careval.report.page import plt, svg
 
     p = result.points
     fig, ax = plt.subplots(figsize=(8, 3.8))

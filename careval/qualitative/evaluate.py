@@ -195,9 +195,9 @@ def qualitative_section(result: QualitativeResult, protect: bool) -> Any:
 
     Returns
     -------
-    careval.report.render.Section
+    careval.report.page.Section
     """
-    from careval.report.render import Section, fmt_count, table_html
+    from careval.report.page import Section, fmt_count, table_html
 
     blocks: list[str] = []
     t = result.transcripts

@@ -16,7 +16,7 @@ import pandas as pd
 
 from careval.data.access import Dataset
 from careval.features.index_date import FeatureSettings, features_at
-from careval.report.disclosure import MIN_PEOPLE, protect_count, protect_counts
+from careval.report.publish.rules import MIN_PEOPLE, protect_count, protect_counts
 from careval.risk.model import BASELINE, RiskModel, design_matrix
 
 DRIVERS = 3  # drivers shown per listed person

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 
 from careval.data.access import Dataset
 from careval.errors import ConfigError
-from careval.report.disclosure import SUPPRESSED, protect_table
-from careval.report.render import Section, svg, table_html
+from careval.report.page import Section, svg, table_html
+from careval.report.publish.rules import SUPPRESSED, protect_table
 from careval.risk.metrics import (
     SUBGROUP_SHARES,
     auc_delong,
@@ -122,7 +122,7 @@ SUBGROUP_RATES = ("auc", "auc_ci_low", "auc_ci_high", "calibration_slope", "brie
 def protect_subgroups(df: pd.DataFrame, enabled: bool) -> pd.DataFrame:
     """The subgroup table with disclosure control (unchanged when not ``enabled``).
 
-    Rules 1-3 of :mod:`careval.report.disclosure`: people, events and flagged counts are
+    Rules 1-3 of :mod:`careval.report.publish.rules`: people, events and flagged counts are
     suppressed (1-7) or rounded to 5, with secondary suppression of each breakdown (age bands,
     sexes) against the ``everyone`` row; AUC, calibration and Brier of fewer than 8 people are
     withheld, and so are a PPV whose flagged count and a sensitivity whose event count is

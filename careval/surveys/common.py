@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError
-from careval.report.disclosure import MIN_PEOPLE, protect_count
+from careval.report.publish.rules import MIN_PEOPLE, protect_count
 
 
 def require_file(path: Path, what: str = "file") -> Path:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from careval.errors import ConfigError
 from careval.qualitative.coding import TEXT_COLUMNS
-from careval.report.disclosure import MIN_PEOPLE, SUPPRESSED, protect_table
+from careval.report.publish.rules import MIN_PEOPLE, SUPPRESSED, protect_table
 from careval.surveys.analysis import SurveyResult, analyse
 from careval.surveys.common import (
     Note,
@@ -512,9 +512,9 @@ def surveys_section(result: SurveysResult, protect: bool) -> Any:
 
     Returns
     -------
-    careval.report.render.Section
+    careval.report.page.Section
     """
-    from careval.report.render import Section, fmt_count, table_html
+    from careval.report.page import Section, fmt_count, table_html
 
     blocks = [
         "<p>Share agreeing is of substantive answers: &lsquo;don&rsquo;t know&rsquo; and missing "

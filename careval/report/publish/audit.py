@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 
 from careval.errors import CarevalError
-from careval.report.disclosure import HIGH, LOW, is_count_key
+from careval.report.publish.rules import HIGH, LOW, is_count_key
 
 CELL = re.compile(r"<td[^>]*\bdata-col=\"([^\"]+)\"[^>]*>(.*?)</td>", re.S)
 SPAN = re.compile(r"<span class='n'>(.*?)</span>", re.S)

@@ -18,9 +18,9 @@ from careval.monitoring.indicators import (
     IndicatorsResult,
     protected_tables,
 )
-from careval.report.disclosure import SUPPRESSED, protect_value
-from careval.report.publish import before_after_published, comparator_margin_suppressed
-from careval.report.render import AREA_LABELS, Section, fmt_count, svg, table_html
+from careval.report.page import AREA_LABELS, Section, fmt_count, svg, table_html
+from careval.report.publish.indicators import before_after_published, comparator_margin_suppressed
+from careval.report.publish.rules import SUPPRESSED, protect_value
 
 TITLES = {
     "hba1c": "HbA1c",

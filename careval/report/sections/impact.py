@@ -10,7 +10,7 @@ import pandas as pd
 
 from careval.impact.balance import SMD_THRESHOLD
 from careval.impact.study import ImpactResult
-from careval.report.render import AREA_LABELS, Section, fmt_count, svg, table_html
+from careval.report.page import AREA_LABELS, Section, fmt_count, svg, table_html
 
 EXACT_LABELS = {"entry_month": "month of entry", "female": "sex", "age_band": "age band"}
 LABELS = {

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from careval.cli.common import check_json, err, out, parse_date, steps, validated, write_json
 from careval.errors import ConfigError
 from careval.files import atomic_dir
 
@@ -44,7 +45,6 @@ def train(
     The data must cover the 12 months after the index date (the outcome). model.json holds
     the feature definitions, training counts and, for the logistic model, its coefficients.
     """
-    from careval.cli import _date, _steps, _validated, err, out
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
     from careval.features.index_date import FeatureSettings
@@ -60,14 +60,14 @@ def train(
         save_model,
     )
 
-    date = _date(index_date, "--index-date")
+    date = parse_date(index_date, "--index-date")
     if model not in MODEL_KINDS:
         raise ConfigError(f"--model must be {' or '.join(MODEL_KINDS)}; got {model!r}")
     _check_out_dir(out_dir, overwrite)
     settings = FeatureSettings()
-    with _steps(4) as step:
+    with steps(4) as step:
         step("validating the dataset")
-        _validated(data)
+        validated(data)
         step("features at the index date and the 12-month outcome")
         with Dataset(data) as ds:
             window = data_window(ds)
@@ -110,10 +110,9 @@ def validate_cmd(
     and 5%, overall and by age band and sex; the oracle AUC when the dataset has the true risks
     (synthetic data). The data must cover 12 months after the date.
     """
-    from careval.cli import _check_json, _date, _steps, _validated, _write_json, err, out
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
-    from careval.report.disclosure import protect_count, protect_counts
+    from careval.report.publish.rules import protect_count, protect_counts
     from careval.risk.evaluate import (
         _records,
         _rounded,
@@ -134,7 +133,7 @@ def validate_cmd(
         settings_from_dict,
     )
 
-    date = _date(index_date, "--index-date")
+    date = parse_date(index_date, "--index-date")
     meta = read_metadata(model_dir)
     trained = dt.date.fromisoformat(meta["index_date"])
     if date <= trained:
@@ -142,16 +141,16 @@ def validate_cmd(
             f"--index-date {date} must be after the model's training date {trained} "
             "(temporal validation scores people at a later date than the model learnt from)"
         )
-    _check_json(json_out)
+    check_json(json_out)
     warnings: list[str] = []
     if date < follow_up_end(trained):
         warnings.append(
             f"the validation year from {date} overlaps the training outcome year from {trained}: "
             "a weaker test than a full year apart"
         )
-    with _steps(3) as step:
+    with steps(3) as step:
         step("validating the dataset")
-        _validated(data)
+        validated(data)
         step("features and 12-month outcome at the validation date")
         with Dataset(data) as ds:
             require_follow_up(data_window(ds), date, "--index-date")
@@ -185,7 +184,7 @@ def validate_cmd(
         "calibration_deciles": _records(deciles),
         "warnings": warnings,
     }
-    _write_json(json_out, payload)
+    write_json(json_out, payload)
     for note in warnings:
         err.print(f"warning: {note}", highlight=False)
     line = (
@@ -216,13 +215,12 @@ def score(
     keep them within the programme's information governance. Only summary.json (counts, with
     small-number disclosure control on real data) may be shared more widely.
     """
-    from careval.cli import _date, _steps, _validated, err, out
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
     from careval.risk.caselist import case_list, score_people, score_summary, scores_table
     from careval.risk.model import load_model, read_metadata, settings_from_dict
 
-    day = _date(date, "--date")
+    day = parse_date(date, "--date")
     if top < 1:
         raise ConfigError(f"--top must be at least 1; got {top}")
     meta = read_metadata(model_dir)
@@ -234,9 +232,9 @@ def score(
             f"scoring on {day}, before the model's training date {trained}: the model learnt "
             "from admissions after this date, so the lists are not a fair retrospective test"
         )
-    with _steps(4) as step:
+    with steps(4) as step:
         step("validating the dataset")
-        _validated(data)
+        validated(data)
         step("features on the scoring date")
         with Dataset(data) as ds:
             window = data_window(ds)

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from careval.cli.common import out, write_json
+
 
 def survey(
     definitions: Annotated[
@@ -26,7 +28,6 @@ def survey(
     ] = False,
 ) -> None:
     """Summarise surveys: response rates, share agreeing with Wilson CIs, group tests."""
-    from careval.cli import _write_json, out
     from careval.files import write_atomic
     from careval.surveys.evaluate import analyse_definitions, definition_files
 
@@ -34,7 +35,7 @@ def survey(
     result = analyse_definitions(files)
     payload = result.to_dict(protect)
     csv = result.open_text().to_csv(index=False).encode("utf-8") if open_text else None
-    _write_json(json_out, payload)
+    write_json(json_out, payload)
     if open_text is not None and csv is not None:
         write_atomic(open_text, csv)
     for s in result.surveys:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from careval.report.disclosure import MIN_PEOPLE, SUPPRESSED
 from careval.report.objectives import RULES, Objective
-from careval.report.publish import MARGINS
-from careval.report.render import Section, table_html
+from careval.report.page import Section, table_html
+from careval.report.publish.margins import MARGINS
+from careval.report.publish.rules import MIN_PEOPLE, SUPPRESSED
 
 
 def lookup(results: dict[str, Any], path: str) -> Any:

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from careval.cli.common import names, out, write_json
+
 
 def transcripts(
     paths: Annotated[
@@ -27,11 +29,10 @@ def transcripts(
     ] = False,
 ) -> None:
     """Utterances and words by participant type, chi-square tests, turn matrix, levels."""
-    from careval.cli import _write_json, out
     from careval.qualitative.transcripts import transcripts_from_paths
 
     result = transcripts_from_paths(paths, attendance)
-    _write_json(json_out, result.to_dict(protect))
+    write_json(json_out, result.to_dict(protect))
     top = result.overall.iloc[0]
     out.print(
         f"{len(result.meetings)} meetings, {int(result.overall['utterances'].sum()):,} "
@@ -69,7 +70,6 @@ def qda(
     ] = False,
 ) -> None:
     """Code frequencies by group, framework matrix, co-occurrence and inter-coder agreement."""
-    from careval.cli import _names, _write_json, out
     from careval.errors import ConfigError
     from careval.files import write_atomic
     from careval.qualitative import refi
@@ -78,10 +78,10 @@ def qda(
 
     pair = None
     if coders is not None:
-        names = _names(coders)
-        if len(names) != 2:
+        two = names(coders)
+        if len(two) != 2:
             raise ConfigError(f"--coders must name two coders, e.g. ann,bob; got {coders!r}")
-        pair = (names[0], names[1])
+        pair = (two[0], two[1])
     seg, book, warnings = read_coding_inputs(segments, codebook, group_variable)
     result = analyse_coding(
         seg, book, by=by, primary_coder=coder, coders=pair, source=str(segments)
@@ -96,7 +96,7 @@ def qda(
         exports.append(
             (export_codebook_csv, result.codebook.to_frame().to_csv(index=False).encode("utf-8"))
         )
-    _write_json(json_out, result.to_dict(protect))
+    write_json(json_out, result.to_dict(protect))
     for path, data in exports:
         write_atomic(path, data)
     if export_qdpx is not None:

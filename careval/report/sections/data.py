@@ -10,8 +10,8 @@ import pandas as pd
 from careval.cohort.eligibility import GROUPS
 from careval.cohort.summary import DataSummary
 from careval.data.schema import AREAS
-from careval.report.disclosure import protect_table
-from careval.report.render import AREA_LABELS, Section, line_chart, table_html
+from careval.report.page import AREA_LABELS, Section, line_chart, table_html
+from careval.report.publish.rules import protect_table
 
 COUNT_COLUMNS_PEOPLE = ["registered", "eligible", *GROUPS]
 

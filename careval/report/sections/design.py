@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from careval.design.power import DesignResult
-from careval.report.render import Section, fmt_count, svg, table_html
+from careval.report.page import Section, fmt_count, svg, table_html
 
 
 def _chart(d: DesignResult) -> str:

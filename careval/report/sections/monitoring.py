@@ -7,7 +7,7 @@ import pandas as pd
 from careval.monitoring.areas import AreaResult
 from careval.monitoring.programme import ProgrammeResult
 from careval.monitoring.spc import xmr_chart_svg
-from careval.report.render import AREA_LABELS, Section, table_html
+from careval.report.page import AREA_LABELS, Section, table_html
 
 GROUP_LABELS = {
     "all_eligible": "All eligible",

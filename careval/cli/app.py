@@ -1,0 +1,59 @@
+"""The ``careval`` application: every command group registered on one Typer app, and ``main``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from careval.cli import data, design, qualitative, risk, run, surveys, tables
+from careval.cli.common import err
+from careval.errors import CarevalError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Evaluate integrated health and social care programmes.",
+)
+app.command()(data.synth)
+app.command()(data.validate)
+app.command()(run.run)
+app.command()(run.demo)
+app.command("match")(tables.match_cmd)
+app.command("did")(tables.did_cmd)
+app.command()(design.design)
+app.command()(tables.spc)
+app.add_typer(risk.risk_app, name="risk", help="Risk stratification and case finding.")
+app.command("survey")(surveys.survey)
+app.command("transcripts")(qualitative.transcripts)
+app.command("qda")(qualitative.qda)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: known problems become one message and exit code 2, never a traceback."""
+    try:
+        return app(args=argv, standalone_mode=False)
+    except CarevalError as exc:
+        err.print(f"careval: error: {exc}", highlight=False, markup=False)
+        sys.exit(2)
+    except OSError as exc:
+        err.print(
+            f"careval: error: {exc.strerror or exc}: {exc.filename or ''}",
+            highlight=False,
+            markup=False,
+        )
+        sys.exit(2)
+    except typer.Abort:
+        err.print("careval: aborted")
+        sys.exit(130)
+    except Exception as exc:
+        # Usage errors of the (vendored) click: they show themselves and carry an exit code.
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(2)
+        if type(exc).__name__ == "Exit" and isinstance(code, int):
+            sys.exit(code)
+        raise

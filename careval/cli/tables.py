@@ -1,0 +1,104 @@
+"""``careval match``, ``careval did`` and ``careval spc``: the methods on any table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from careval.cli.common import names, out, write_json
+from careval.errors import ConfigError
+
+
+def match_cmd(
+    csv: Annotated[Path, typer.Option("--csv", help="CSV file, one row per unit")],
+    treatment: Annotated[str, typer.Option(help="0/1 column: 1 treated, 0 potential control")],
+    covariates: Annotated[str, typer.Option(help="Comma-separated propensity-score covariates")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results")],
+    exact: Annotated[str, typer.Option(help="Comma-separated exact-matching columns")] = "",
+    ratio: Annotated[int, typer.Option(help="Controls per treated unit")] = 1,
+    caliper: Annotated[
+        float | None, typer.Option(help="Caliper in SDs of the score (default: none)")
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Match with replacement")] = False,
+    distance: Annotated[str, typer.Option(help="ps, logit_ps or mahalanobis")] = "ps",
+    outcome: Annotated[str | None, typer.Option(help="Outcome column for the ATT")] = None,
+) -> None:
+    """Nearest-neighbour matching (MatchIt's defaults): counts, balance, and the ATT."""
+    from careval.impact.generic import match_csv
+
+    if distance not in ("ps", "logit_ps", "mahalanobis"):
+        raise ConfigError(f"--distance must be ps, logit_ps or mahalanobis; got {distance!r}")
+    result = match_csv(
+        csv,
+        treatment,
+        names(covariates),
+        names(exact),
+        ratio,
+        caliper,
+        replace,
+        distance,  # type: ignore[arg-type]
+        outcome,
+    )
+    write_json(json_out, result)
+    att = result.get("att")
+    line = (
+        f"matched {result['n_treated_matched']:,} of {result['n_treated']:,} treated to "
+        f"{result['n_controls_matched']:,} controls; max |SMD| after "
+        f"{result['max_abs_smd_after']:.3f}"
+    )
+    if att:
+        line += f"; ATT {att['estimate']:.4g} (95% CI {att['ci_low']:.4g} to {att['ci_high']:.4g})"
+    out.print(line, highlight=False)
+
+
+def did_cmd(
+    csv: Annotated[Path, typer.Option("--csv", help="CSV panel, one row per unit and period")],
+    unit: Annotated[str, typer.Option(help="Unit column")],
+    time: Annotated[str, typer.Option(help="Period column (integers or dates)")],
+    outcome: Annotated[str, typer.Option(help="Outcome column")],
+    first_treated: Annotated[
+        str, typer.Option(help="First treated period; empty for never-treated units")
+    ],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results")],
+    model: Annotated[str, typer.Option(help="ols or poisson")] = "ols",
+    cluster: Annotated[str | None, typer.Option(help="Cluster column (default: the unit)")] = None,
+) -> None:
+    """Two-way fixed-effects difference-in-differences: the ATT and an event study."""
+    from careval.impact.generic import did_csv
+
+    result = did_csv(csv, unit, time, outcome, first_treated, model, cluster)  # type: ignore[arg-type]
+    write_json(json_out, result)
+    att = result["att"]
+    out.print(
+        f"ATT {att['estimate']:.4g} (95% CI {att['ci_low']:.4g} to {att['ci_high']:.4g}), "
+        f"{result['n_units']:,} units, {result['n_treated_units']:,} treated",
+        highlight=False,
+    )
+
+
+def spc(
+    csv: Annotated[Path, typer.Option("--csv", help="CSV file with one row per period")],
+    date: Annotated[str, typer.Option(help="Date column")],
+    value: Annotated[str, typer.Option(help="Value column")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results")],
+    improvement: Annotated[
+        str, typer.Option(help="Which direction is better: increase, decrease or neutral")
+    ] = "neutral",
+    target: Annotated[float | None, typer.Option(help="Target, for the assurance icon")] = None,
+) -> None:
+    """XmR chart with the Making Data Count rules for any monthly (or other) series."""
+    from careval.monitoring.spc import spc_csv
+
+    if improvement not in ("increase", "decrease", "neutral"):
+        raise ConfigError(
+            f"--improvement must be increase, decrease or neutral; got {improvement!r}"
+        )
+    result = spc_csv(csv, date, value, improvement, target)
+    write_json(json_out, result)
+    out.print(
+        f"{csv}: variation {result['variation']}"
+        + (f", assurance {result['assurance']}" if result.get("assurance") else ""),
+        highlight=False,
+    )

@@ -1,0 +1,42 @@
+"""Publication of Table 2: counts with the groups' margin; a withheld change's differences too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from careval.monitoring.areas import AreaResult
+from careval.report.publish.rules import protect_table
+
+GROUPS = ("under_75_with_diabetes", "aged_75_plus_without_diabetes", "aged_75_plus_with_diabetes")
+
+
+TABLE2_RATES = ("rate_before", "rate_after", "pct_change", "ci_low", "ci_high", "se_log_rate_ratio")
+
+
+def publish_areas(a: AreaResult) -> None:
+    """Table 2 as published; the differences of a withheld change are withheld too."""
+    t = a.table
+    a.table = protect_table(
+        t,
+        ["people_after", "admissions_after", "admissions_before"],
+        group_margin=("group", ["start", "area"], GROUPS, "all_eligible"),
+        rates=TABLE2_RATES,
+        denominator="people_after",
+    )
+    gone = {
+        (g, str(s), ar)
+        for g, s, ar, v in zip(
+            t["group"], t["start"], t["area"], a.table["pct_change"], strict=True
+        )
+        if v is None or (isinstance(v, float) and np.isnan(v))
+    }
+    d = a.differences.copy().astype({c: object for c in ("difference", "ci_low", "ci_high")})
+    drop = [
+        (g, str(s), "pilot") in gone or (g, str(s), c) in gone
+        for g, s, c in zip(d["group"], d["start"], d["comparator"], strict=True)
+    ]
+    for col in ("difference", "ci_low", "ci_high", "p_value"):
+        if col in d:
+            d[col] = d[col].astype(object).where(~pd.Series(drop, index=d.index), None)
+    a.differences = d

@@ -1,0 +1,41 @@
+"""Publication of the matched study: attrition with its margin, Figure 2, the horizons."""
+
+from __future__ import annotations
+
+from careval.impact.study import ImpactResult
+from careval.report.publish.rules import (
+    MIN_PEOPLE,
+    SUPPRESSED,
+    is_small,
+    protect_mapping,
+    protect_value,
+)
+
+IMPACT_MARGIN = (
+    ("treated_matched", "unmatched_outside_caliper", "unmatched_no_control_in_stratum"),
+    "treated_alive_and_registered_at_entry",
+)
+
+
+def publish_impact(r: ImpactResult) -> None:
+    """Attrition (with its margin) and the horizons' counts as published."""
+    r.attrition = protect_mapping(r.attrition, [IMPACT_MARGIN])
+    m = r.monthly_means  # Figure 2: no month's means from fewer than 8 treated people
+    small = m.treated_people < MIN_PEOPLE
+    m.loc[small, ["treated", "matched_controls"]] = float("nan")
+    m["treated_people"] = [protect_value(int(v)) for v in m.treated_people]
+    for h in r.horizons:
+        n = h.get("treated_with_full_horizon")
+        if is_small(n):
+            for k, v in h.items():
+                if isinstance(v, float):
+                    h[k] = None
+        h["treated_with_full_horizon"] = protect_value(n)
+        if "n_obs" in h:
+            h["n_obs"] = protect_value(h["n_obs"])
+
+
+def impact_withheld(r: ImpactResult) -> bool:
+    """Whether the matched study rests on fewer than 8 people (then it is not published)."""
+    n = r.attrition.get("treated_matched")
+    return n == SUPPRESSED or is_small(n)

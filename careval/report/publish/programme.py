@@ -1,0 +1,48 @@
+"""Publication of programme monitoring: counts by MDG with totals, meetings, fund, count charts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from careval.monitoring.programme import ProgrammeResult
+from careval.monitoring.spc import xmr
+from careval.report.publish.rules import protect_table, protect_value
+
+COUNT_CHARTS = ("care_plans_per_month", "mdg_meetings_per_month")
+
+
+def publish_programme(p: ProgrammeResult) -> None:
+    """Counts by MDG (with monthly totals), meetings and the fund as published.
+
+    The SPC charts of counts are redrawn from the published monthly counts (suppressed months
+    left out), so no chart or JSON point carries a count the tables withhold.
+    """
+    if len(p.plans_by_mdg):
+        mdgs = [c for c in p.plans_by_mdg.columns if c != "month"]
+        t = p.plans_by_mdg.assign(total=p.plans_by_mdg[mdgs].sum(axis=1))
+        p.plans_by_mdg = protect_table(t, [*mdgs, "total"], row_margins=[(mdgs, "total")])
+    if len(p.coverage):
+        p.coverage = protect_table(p.coverage, ["care_plans", "cumulative"])
+    if len(p.meetings):
+        counts = [c for c in p.meetings.columns if c not in ("mdg", "mean_minutes")]
+        p.meetings = protect_table(p.meetings, counts)
+    if len(p.fund):
+        p.fund = protect_table(p.fund, ["allocations"])
+    for name in COUNT_CHARTS:
+        chart = p.charts.get(name)
+        if chart is None:
+            continue
+        pts = chart.points
+        values = [protect_value(v) for v in pts["value"]]
+        keep = [isinstance(v, int) for v in values]
+        if sum(keep) < 2:
+            del p.charts[name]
+            p.warnings.append(f"{name.replace('_', ' ')}: not charted (small counts)")
+            continue
+        p.charts[name] = xmr(
+            np.array([v for v, k in zip(values, keep, strict=True) if k], dtype=float),
+            pd.Series(pts["date"])[keep].to_numpy(),
+            improvement=chart.improvement,  # type: ignore[arg-type]
+            target=chart.target,
+        )
