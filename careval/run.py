@@ -50,6 +50,7 @@ from careval.report.publish.audit import audit_page
 from careval.report.publish.design import publish_design
 from careval.report.publish.impact import impact_withheld, publish_impact
 from careval.report.publish.indicators import publish_indicators
+from careval.report.publish.model import Published
 from careval.report.publish.programme import publish_programme
 from careval.report.publish.risk import publish_risk
 from careval.report.publish.rules import protect_json, protect_value
@@ -189,17 +190,18 @@ def run(
         # n_obs of impact.outcomes and naive). Idempotent, so published tables are unchanged.
         results = protect_json(results)
     results = canonical(results)
-    objectives = table3(results)
+    objectives = table3(Published.read(results))
     results["objectives"] = [o.to_dict() for o in objectives]
+    pub = Published.read(results)  # the one published copy: page, workbook and JSON
     lo, hi = summary.window
     window = (
         f"Data from {lo:%d %B %Y} to {hi:%d %B %Y}; eligibility counted on "
         f"{st.reference_date:%d %B %Y}."
     )
-    built["summary"] = findings_section(results, objectives, window, summary.warnings)
+    built["summary"] = findings_section(pub, objectives, window, summary.warnings)
     built["data"] = sections.data_section(summary, tables)
     built["objectives"] = objectives_section(objectives)
-    built["methods"] = methods_section(results, synthetic)
+    built["methods"] = methods_section(pub)
     page_provenance = {
         **provenance,
         "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
@@ -211,7 +213,7 @@ def run(
     )
     if not synthetic:
         audit_page(page)
-    _write(out, results, page, page_sections)
+    _write(out, pub.to_json(), page, page_sections)
     return out / "report.html"
 
 

@@ -19,12 +19,14 @@ from careval.report.objectives import (
     OPPOSITE,
     PARTLY,
     TOO_EARLY,
+    WITHHELD,
     combine,
     judge,
     table3,
 )
 from careval.report.page import Section, fmt_count, table_html
 from careval.report.publish.audit import DisclosureError, audit_page
+from careval.report.publish.model import ABSENT, Published, ResultsModelError
 from careval.report.publish.rules import (
     SUPPRESSED,
     Margin,
@@ -208,20 +210,38 @@ def _results(rr_ci: tuple[float, float], mde: float) -> dict:
 
 
 def test_table3_has_the_eight_objectives_judged_by_the_rules() -> None:
-    rows = table3(_results((0.8, 1.2), mde=0.6))
+    rows = table3(Published.read(_results((0.8, 1.2), mde=0.6)))
     assert len(rows) == 8
     assert rows[6].objective.startswith("Reduce emergency admissions")
     assert rows[6].progress == TOO_EARLY  # MDE 0.6 is a larger fall than the planned 0.9
-    assert table3(_results((0.8, 1.2), mde=0.95))[6].progress == NOT_SHOWN
-    assert table3(_results((0.8, 0.95), mde=0.6))[6].progress == ACHIEVED
+    assert table3(Published.read(_results((0.8, 1.2), mde=0.95)))[6].progress == NOT_SHOWN
+    assert table3(Published.read(_results((0.8, 0.95), mde=0.6)))[6].progress == ACHIEVED
     patient = rows[3]
     assert patient.objective == "Improve patient experience"
     assert patient.progress == NO_EVIDENCE and "no survey inputs" in patient.evidence
     # No matched study, no Table 2, no risk block: the admissions row says so.
-    admissions = table3({"impact": {"skipped": "no care_plans table"}})[6]
+    admissions = table3(Published.read({"impact": {"skipped": "no care_plans table"}}))[6]
     assert admissions.progress == NO_EVIDENCE
     assert admissions.evidence == "the matched study was not run"
     assert admissions.challenges == "none measured"
+
+
+def test_a_renamed_key_fails_instead_of_reading_as_withheld() -> None:
+    """The typed copy refuses a key it does not declare, wherever it is typed."""
+    doc = _results((0.8, 0.95), mde=0.6)
+    est = doc["impact"]["outcomes"]["emergency_admissions"]
+    est["rr_ci_low"] = est.pop("rate_ratio_ci_low")  # a rename in the analysis's to_dict
+    with pytest.raises(
+        ResultsModelError, match=r"impact\.outcomes\.emergency_admissions.*rr_ci_low"
+    ):
+        Published.read(doc)
+    # A declared key the run did not produce reads as ABSENT (falsy, not a number), and the
+    # objective it feeds is then judged withheld, not achieved.
+    del est["rr_ci_low"]
+    pub = Published.read(doc)
+    assert pub.impact.outcomes["emergency_admissions"].rate_ratio_ci_low is ABSENT
+    assert table3(pub)[6].progress == WITHHELD
+    assert pub.to_json() == doc  # and the copy gives back the document it was read from
 
 
 def test_sections_keep_their_order_and_say_why_one_did_not_run() -> None:

@@ -2,15 +2,28 @@
 
 Each objective is a row: the evidence this run measured, a progress judgement and the
 challenges the results point to. Judgements come only from the published results
-(``results.json`` blocks) through the rules in :data:`RULES`, which the report prints, so a
-reader can check every one. Where the run has no evidence (no survey inputs, no qualitative
-data, nothing in routine data), the row says so rather than guessing.
+(the typed copy of ``results.json``) through the rules in :data:`RULES`, which the report
+prints, so a reader can check every one. Where the run has no evidence (no survey inputs, no
+qualitative data, nothing in routine data), the row says so rather than guessing.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from careval.report.publish.model import (
+    DesignBlock,
+    Estimate,
+    ImpactBlock,
+    IndicatorsBlock,
+    MonitoringBlock,
+    ProgrammeBlock,
+    Published,
+    QualitativeBlock,
+    RiskBlock,
+    SurveysBlock,
+)
 
 Direction = Literal["decrease", "increase"]
 
@@ -116,49 +129,43 @@ def combine(judgements: list[str]) -> str:
     return TOO_EARLY if TOO_EARLY in real else NOT_SHOWN
 
 
-def _ok(block: Any) -> bool:
-    return isinstance(block, dict) and "skipped" not in block
-
-
-def _block(results: dict[str, Any], name: str) -> dict[str, Any]:
-    """A block of ``results``, or an empty dict when it is missing or was skipped."""
-    b = results.get(name)
-    return b if isinstance(b, dict) and "skipped" not in b else {}
-
-
 def _num(v: Any, fmt: str = ".2f") -> str:
     return format(v, fmt) if isinstance(v, int | float) else "withheld"
 
 
-def underpowered(results: dict[str, Any]) -> tuple[bool, str]:
+def underpowered(pub: Published) -> tuple[bool, str]:
     """Whether the matched study was too small or too short for the expected effect."""
-    design, impact = _block(results, "design"), _block(results, "impact")
-    if not impact or not design.get("mde"):
+    impact, design = pub.impact, pub.design
+    if not isinstance(impact, ImpactBlock) or not isinstance(design, DesignBlock):
         return False, ""
-    months = impact.get("follow_up", {}).get("median_months")
-    rows = design["mde"]
-    usable = [r for r in rows if isinstance(months, int | float) and r["followup_months"] <= months]
+    if not design.mde:
+        return False, ""
+    months = impact.follow_up.median_months if impact.follow_up else None
+    rows = design.mde
+    usable = [r for r in rows if isinstance(months, int | float) and r.followup_months <= months]
     row = usable[-1] if usable else rows[0]
-    planned = 1 + design["settings"]["effect"]
-    mde = row.get("mde_rate_ratio")
+    planned = 1 + design.settings.effect
+    mde = row.mde_rate_ratio
     if not isinstance(mde, int | float):
         return False, ""
     text = (
-        f"with {row['followup_months']} months of follow-up the smallest detectable rate "
+        f"with {row.followup_months} months of follow-up the smallest detectable rate "
         f"ratio is {mde:.2f}, against a planned {planned:.2f}"
     )
     return mde < planned, text
 
 
-def _shift_care(results: dict[str, Any]) -> Objective:
-    prog = _block(results, "programme")
-    cov = [r for r in prog.get("coverage", []) if isinstance(r.get("coverage_of_eligible"), float)]
+def _shift_care(pub: Published) -> Objective:
+    prog = pub.programme if isinstance(pub.programme, ProgrammeBlock) else None
     evidence, challenges = [], []
     progress = NO_EVIDENCE
-    if cov:
-        last = cov[-1]
-        share = last["coverage_of_eligible"]
-        evidence.append(f"care plans for {share:.0%} of the eligible by {last['month']}")
+    last: tuple[str, float] | None = None
+    for r in (prog.coverage or []) if prog else []:
+        if isinstance(r.coverage_of_eligible, float):
+            last = (r.month, r.coverage_of_eligible)
+    if last is not None:
+        month, share = last
+        evidence.append(f"care plans for {share:.0%} of the eligible by {month}")
         progress = (
             IN_PLACE
             if share >= COVERAGE_IN_PLACE
@@ -168,14 +175,14 @@ def _shift_care(results: dict[str, Any]) -> Objective:
         )
         if share < COVERAGE_IN_PLACE:
             challenges.append("care planning reached less than half the eligible")
-    spc = prog.get("spc", {}).get("care_plans_per_month", {})
-    if spc.get("variation_label"):
-        evidence.append(f"care plans a month, latest point: {spc['variation_label'].lower()}")
-        if str(spc.get("variation", "")).startswith("concern"):
+    spc = (prog.spc or {}).get("care_plans_per_month") if prog else None
+    if spc is not None and spc.variation_label:
+        evidence.append(f"care plans a month, latest point: {spc.variation_label.lower()}")
+        if str(spc.variation or "").startswith("concern"):
             challenges.append("the monthly number of care plans shows special cause concern")
-    fund = prog.get("fund_summary", {})
-    if isinstance(fund.get("share_allocated_first_year"), float):
-        s = fund["share_allocated_first_year"]
+    fund = prog.fund_summary if prog else None
+    if fund and isinstance(fund.share_allocated_first_year, float):
+        s = fund.share_allocated_first_year
         evidence.append(f"innovation fund: {s:.0%} of the first year's budget allocated")
         if s < FUND_UNDERSPENT:
             challenges.append("the innovation fund was underspent in its first year")
@@ -187,42 +194,41 @@ def _shift_care(results: dict[str, Any]) -> Objective:
     )
 
 
-def _admissions(results: dict[str, Any]) -> Objective:
-    impact, naive = _block(results, "impact"), _block(results, "naive")
-    slow, power_text = underpowered(results)
+def _admissions(pub: Published) -> Objective:
+    slow, power_text = underpowered(pub)
     evidence, challenges, judgements = [], [], []
-    if "emergency_admissions" in impact.get("outcomes", {}):
-        e = impact["outcomes"]["emergency_admissions"]
-        lo, hi = e.get("rate_ratio_ci_low"), e.get("rate_ratio_ci_high")
+    impact = pub.impact if isinstance(pub.impact, ImpactBlock) else None
+    outcomes = (impact.outcomes or {}) if impact else {}
+    if "emergency_admissions" in outcomes:
+        e = outcomes["emergency_admissions"]
+        lo, hi = e.rate_ratio_ci_low, e.rate_ratio_ci_high
         evidence.append(
-            f"matched-control rate ratio {_num(e.get('rate_ratio'))} "
-            f"(95% CI {_num(lo)} to {_num(hi)})"
+            f"matched-control rate ratio {_num(e.rate_ratio)} (95% CI {_num(lo)} to {_num(hi)})"
         )
         judgements.append(judge(lo, hi, "decrease", 1.0, slow))
-        months = impact.get("follow_up", {}).get("median_months")
+        months = impact.follow_up.median_months if impact and impact.follow_up else None
         if isinstance(months, int | float):
             evidence.append(f"median follow-up {months:.0f} months")
         if power_text:
             evidence.append(power_text)
         if slow:
             challenges.append("too few people or too short a follow-up to detect the planned fall")
-        if isinstance(naive.get("rate_ratio"), float):
-            evidence.append(f"naive before-after rate ratio {naive['rate_ratio']:.2f}")
-    mon = _block(results, "monitoring")
-    if mon:
-        rows = [r for r in mon.get("differences", []) if r.get("group") == "all_eligible"]
+        naive = pub.naive.rate_ratio if isinstance(pub.naive, Estimate) else None
+        if isinstance(naive, float):
+            evidence.append(f"naive before-after rate ratio {naive:.2f}")
+    if isinstance(pub.monitoring, MonitoringBlock):
+        rows = [r for r in (pub.monitoring.differences or []) if r.group == "all_eligible"]
         if rows:
-            latest = max(r["start"] for r in rows)
+            latest = max(r.start for r in rows)
             for r in rows:
-                if r["start"] == latest and r["comparator"] == "rest_of_england":
+                if r.start == latest and r.comparator == "rest_of_england":
                     evidence.append(
                         f"Table 2 (from {latest}): pilot change minus rest of England "
-                        f"{_num(r.get('difference'), '+.1f')} points"
+                        f"{_num(r.difference, '+.1f')} points"
                     )
-    risk = _block(results, "risk")
-    if risk:
-        groups = {t["group"]: t for t in risk.get("targeting", [])}
-        cp = groups.get("care-planned", {}).get("share_in_top_5pct")
+    if isinstance(pub.risk, RiskBlock):
+        groups = {t.group: t for t in (pub.risk.targeting or [])}
+        cp = groups["care-planned"].share_in_top_5pct if "care-planned" in groups else None
         if isinstance(cp, float):
             evidence.append(f"{cp:.0%} of the care-planned were in the top 5% of risk")
             if cp < TOP_RISK_SHARE:
@@ -235,29 +241,32 @@ def _admissions(results: dict[str, Any]) -> Objective:
     )
 
 
-def _processes(results: dict[str, Any]) -> Objective:
-    ind = _block(results, "indicators")
-    if not ind:
+def _processes(pub: Published) -> Objective:
+    if not isinstance(pub.indicators, IndicatorsBlock):
         return Objective(
             "Improve care processes and clinical outcomes",
             "clinical indicators not computed",
             NO_EVIDENCE,
             "none measured",
         )
+    ind = pub.indicators
     evidence, judgements = [], []
-    for row in ind.get("before_after", {}).get("table", []):
-        if row.get("analysis") != "change vs comparison":
+    table = (ind.before_after.table or []) if ind.before_after else []
+    for row in table:
+        if row.analysis != "change vs comparison":
             continue
-        q = str(row["quantity"])
+        q = str(row.quantity)
         direction: Direction = "increase" if q.startswith("share") else "decrease"
-        j = judge(row.get("ci_low"), row.get("ci_high"), direction, 0.0)
+        j = judge(row.ci_low, row.ci_high, direction, 0.0)
         judgements.append(j)
         name = q.split(" (")[0] if not q.startswith("share") else q.replace("share in control ", "")
         evidence.append(f"{name}: {j}")
-    its = ind.get("dementia", {}).get("its", {}).get("pilot_minus_comparators", {})
-    level = its.get("ols", {}).get("coefficients", {}).get("level_change")
+    its = ind.dementia.its if ind.dementia else None
+    series = its.pilot_minus_comparators if its else None
+    ols = series.ols if series else None
+    level = (ols.coefficients or {}).get("level_change") if ols else None
     if level:
-        j = judge(level.get("ci_low"), level.get("ci_high"), "increase", 0.0)
+        j = judge(level.ci_low, level.ci_high, "increase", 0.0)
         judgements.append(j)
         evidence.append(f"dementia diagnoses (level change against comparators): {j}")
     progress = combine(judgements)
@@ -271,10 +280,11 @@ def _processes(results: dict[str, Any]) -> Objective:
     )
 
 
-def _governance(results: dict[str, Any]) -> Objective:
-    prog = _block(results, "programme")
-    meetings = prog.get("meetings", [])
-    planned = {k for r in prog.get("plans_by_mdg", []) for k in r if k.startswith("MDG")}
+def _governance(pub: Published) -> Objective:
+    prog = pub.programme if isinstance(pub.programme, ProgrammeBlock) else None
+    meetings = (prog.meetings or []) if prog else []
+    plans = (prog.plans_by_mdg or []) if prog else []
+    planned = {k for r in plans for k in r if k.startswith("MDG")}
     met = {r["mdg"] for r in meetings}
     if not meetings:
         progress, evidence = NO_EVIDENCE, "no MDG meeting records"
@@ -283,37 +293,43 @@ def _governance(results: dict[str, Any]) -> Objective:
         evidence = f"{len(met)} MDGs recorded meetings ({len(planned)} made care plans)"
     return Objective(
         "Establish governance structures following a network approach",
-        evidence + _qualitative_note(results),
+        evidence + _qualitative_note(pub),
         progress,
         "decision-making and accountability need interviews or observation",
     )
 
 
-def _qualitative_note(results: dict[str, Any]) -> str:
+def _qualitative_note(pub: Published) -> str:
     return (
         "; see the qualitative findings"
-        if _ok(results.get("qualitative"))
+        if isinstance(pub.qualitative, QualitativeBlock)
         else "; qualitative findings not run"
     )
 
 
-def _survey_row(results: dict[str, Any], objective: str, what: str) -> Objective:
-    if _ok(results.get("surveys")):
+def _survey_row(pub: Published, objective: str, what: str) -> Objective:
+    if isinstance(pub.surveys, SurveysBlock):
         return Objective(objective, f"see the survey findings ({what})", DESCRIBED, "")
     return Objective(objective, "not run: no survey inputs", NO_EVIDENCE, f"needs {what}")
 
 
-def table3(results: dict[str, Any]) -> list[Objective]:
-    """The eight objectives of the seed's Table 3, in its order, judged from ``results``."""
+def table3(pub: Published) -> list[Objective]:
+    """The eight objectives of the seed's Table 3, in its order, judged from ``pub``."""
     culture = _survey_row(
-        results,
+        pub,
         "Bring about cultural change and create a shared vision",
         "professionals' and steering committees' surveys, interviews",
     )
-    att = _block(results, "programme").get("attendance_share", [])
+    att = (
+        (pub.programme.attendance_share or []) if isinstance(pub.programme, ProgrammeBlock) else []
+    )
     if att:
-        shares = {r["role"]: r["share_of_attendees"] for r in att}
-        top = sum(v for k, v in shares.items() if k in ("presenting_gp", "consultant"))
+        shares = {r.role: r.share_of_attendees for r in att}
+        top = sum(
+            v
+            for k, v in shares.items()
+            if k in ("presenting_gp", "consultant") and isinstance(v, int | float)
+        )
         culture = Objective(
             culture.objective,
             f"{culture.evidence}; GPs presenting and consultants were {top:.0%} of MDG attendees",
@@ -321,7 +337,7 @@ def table3(results: dict[str, Any]) -> list[Objective]:
             culture.challenges,
         )
     return [
-        _governance(results),
+        _governance(pub),
         Objective(
             "Align financial incentives across all organisations",
             "not in routine data (needs the pilot's agreements on shared savings)",
@@ -329,14 +345,14 @@ def table3(results: dict[str, Any]) -> list[Objective]:
             "needs documents and interviews",
         ),
         culture,
-        _survey_row(results, "Improve patient experience", "the patient survey"),
+        _survey_row(pub, "Improve patient experience", "the patient survey"),
         Objective(
             "Facilitate information sharing",
             "not in routine data (needs records of the information-sharing tool)",
             NO_EVIDENCE,
             "needs system logs and interviews",
         ),
-        _shift_care(results),
-        _admissions(results),
-        _processes(results),
+        _shift_care(pub),
+        _admissions(pub),
+        _processes(pub),
     ]

@@ -15,11 +15,25 @@ import pandas as pd
 from careval.report.objectives import RULES, Objective
 from careval.report.page import Section, table_html
 from careval.report.publish.margins import MARGINS
+from careval.report.publish.model import (
+    ABSENT,
+    DesignBlock,
+    Estimate,
+    ImpactBlock,
+    Mde,
+    MonitoringBlock,
+    Published,
+    RiskBlock,
+)
 from careval.report.publish.rules import MIN_PEOPLE, SUPPRESSED
 
 
 def lookup(results: dict[str, Any], path: str) -> Any:
-    """The value at a dotted ``path`` (list items as ``[i]``) of ``results``, or None."""
+    """The value at a dotted ``path`` (list items as ``[i]``) of ``results``, or None.
+
+    For tests and readers checking a page's ``data-path`` against ``results.json``; the
+    sections themselves read the typed copy (:class:`~careval.report.publish.model.Published`).
+    """
     cur: Any = results
     for part in path.replace("[", ".[").split("."):
         if not part:
@@ -34,9 +48,8 @@ def lookup(results: dict[str, Any], path: str) -> Any:
     return cur
 
 
-def keyfig(results: dict[str, Any], path: str, label: str, fmt: str, scale: float = 1) -> str:
-    """One key figure: the value at ``path`` formatted with ``fmt`` (after ``scale``)."""
-    v = lookup(results, path)
+def keyfig(v: Any, path: str, label: str, fmt: str, scale: float = 1) -> str:
+    """One key figure: ``v`` (the value at ``path`` of results.json) formatted with ``fmt``."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         shown = SUPPRESSED if v == SUPPRESSED else "&ndash;"
     else:
@@ -47,62 +60,78 @@ def keyfig(results: dict[str, Any], path: str, label: str, fmt: str, scale: floa
     )
 
 
-def _last_coverage(results: dict[str, Any]) -> str | None:
-    rows = lookup(results, "data.care_plan_coverage") or []
-    ok = [i for i, r in enumerate(rows) if isinstance(r.get("coverage_of_eligible"), float)]
-    return f"data.care_plan_coverage[{ok[-1]}].coverage_of_eligible" if ok else None
+def _emergency(pub: Published) -> Estimate | None:
+    """The matched estimate for emergency admissions, when the study ran and has one."""
+    if not isinstance(pub.impact, ImpactBlock) or not pub.impact.outcomes:
+        return None
+    return pub.impact.outcomes.get("emergency_admissions")
 
 
 def findings_section(
-    results: dict[str, Any], objectives: list[Objective], window: str, warnings: list[str]
+    pub: Published, objectives: list[Objective], window: str, warnings: list[str]
 ) -> Section:
     """Key figures, the main findings in plain words and the objectives at a glance."""
-    people = lookup(results, "data.people_by_area") or []
-    pilot = next((i for i, r in enumerate(people) if r.get("area") == "pilot"), None)
     figs = []
+    people = pub.data.people_by_area or []
+    pilot = next((i for i, r in enumerate(people) if r.area == "pilot"), None)
     if pilot is not None:
         base = f"data.people_by_area[{pilot}]"
-        figs.append(
-            keyfig(results, f"{base}.registered", "People registered with pilot practices", ",")
-        )
-        figs.append(keyfig(results, f"{base}.eligible", "Eligible (75+ and/or diabetes)", ","))
-    act = lookup(results, "data.activity_by_year") or []
-    pilot_years = [i for i, r in enumerate(act) if r.get("area") == "pilot"]
-    if pilot_years:
+        row = people[pilot]
         figs.append(
             keyfig(
-                results,
-                f"data.activity_by_year[{pilot_years[-1]}].emergency_per_1000_py",
+                row.registered, f"{base}.registered", "People registered with pilot practices", ","
+            )
+        )
+        figs.append(keyfig(row.eligible, f"{base}.eligible", "Eligible (75+ and/or diabetes)", ","))
+    act = pub.data.activity_by_year or []
+    pilot_years = [i for i, r in enumerate(act) if r.area == "pilot"]
+    if pilot_years:
+        i = pilot_years[-1]
+        figs.append(
+            keyfig(
+                act[i].emergency_per_1000_py,
+                f"data.activity_by_year[{i}].emergency_per_1000_py",
                 "Pilot emergency admissions per 1,000 person-years (latest year)",
                 ",.1f",
             )
         )
-    cov = _last_coverage(results)
-    if cov:
-        figs.append(keyfig(results, cov, "Eligible with a care plan (%), latest month", ".1f", 100))
-    if lookup(results, "impact.outcomes.emergency_admissions.rate_ratio") is not None:
+    cov = pub.data.care_plan_coverage or []
+    ok = [i for i, r in enumerate(cov) if isinstance(r.coverage_of_eligible, float)]
+    if ok:
         figs.append(
             keyfig(
-                results,
+                cov[ok[-1]].coverage_of_eligible,
+                f"data.care_plan_coverage[{ok[-1]}].coverage_of_eligible",
+                "Eligible with a care plan (%), latest month",
+                ".1f",
+                100,
+            )
+        )
+    e = _emergency(pub)
+    if e is not None and _given(e.rate_ratio):
+        figs.append(
+            keyfig(
+                e.rate_ratio,
                 "impact.outcomes.emergency_admissions.rate_ratio",
                 "Emergency admissions, matched-control rate ratio",
                 ".3f",
             )
         )
-        figs.append(keyfig(results, "naive.rate_ratio", "Naive before-after rate ratio", ".3f"))
-    if lookup(results, "risk.auc") is not None:
-        figs.append(keyfig(results, "risk.auc", "Risk model AUC at validation", ".3f"))
-    if lookup(results, "design.mde[0].mde_rate_ratio") is not None:
-        months = lookup(results, "design.mde[0].followup_months")
+        naive = pub.naive.rate_ratio if isinstance(pub.naive, Estimate) else None
+        figs.append(keyfig(naive, "naive.rate_ratio", "Naive before-after rate ratio", ".3f"))
+    if isinstance(pub.risk, RiskBlock) and _given(pub.risk.auc):
+        figs.append(keyfig(pub.risk.auc, "risk.auc", "Risk model AUC at validation", ".3f"))
+    mde = _first_mde(pub)
+    if mde is not None and _given(mde.mde_rate_ratio):
         figs.append(
             keyfig(
-                results,
+                mde.mde_rate_ratio,
                 "design.mde[0].mde_rate_ratio",
-                f"Smallest detectable rate ratio with {months} months of follow-up",
+                f"Smallest detectable rate ratio with {mde.followup_months} months of follow-up",
                 ".2f",
             )
         )
-    points = _findings(results)
+    points = _findings(pub)
     glance = pd.DataFrame([{"objective": o.objective, "progress": o.progress} for o in objectives])
     parts = [
         "<div class='keyfigs'>" + "".join(figs) + "</div>",
@@ -119,41 +148,48 @@ def findings_section(
     return Section("summary", "Summary of findings", "".join(parts))
 
 
-def _findings(results: dict[str, Any]) -> list[str]:
+def _given(v: Any) -> bool:
+    """A value results.json holds (not null, not a key the run did not produce)."""
+    return v is not None and v is not ABSENT
+
+
+def _first_mde(pub: Published) -> Mde | None:
+    return pub.design.mde[0] if isinstance(pub.design, DesignBlock) and pub.design.mde else None
+
+
+def _findings(pub: Published) -> list[str]:
     out = []
-    e = lookup(results, "impact.outcomes.emergency_admissions")
-    if isinstance(e, dict) and isinstance(e.get("rate_ratio"), float):
+    e = _emergency(pub)
+    if e is not None and isinstance(e.rate_ratio, float):
         out.append(
             f"Among the care-planned, emergency admissions changed by a rate ratio of "
-            f"{e['rate_ratio']:.3f} (95% CI {e['rate_ratio_ci_low']:.3f} to "
-            f"{e['rate_ratio_ci_high']:.3f}) against matched controls."
+            f"{e.rate_ratio:.3f} (95% CI {e.rate_ratio_ci_low:.3f} to "
+            f"{e.rate_ratio_ci_high:.3f}) against matched controls."
         )
-        n = lookup(results, "naive.rate_ratio")
+        n = pub.naive.rate_ratio if isinstance(pub.naive, Estimate) else None
         if isinstance(n, float):
             out.append(
                 f"A naive before-after comparison of the care-planned alone gives {n:.3f}; "
                 "the difference is what regression to the mean and secular change would have "
                 "credited to the programme."
             )
-    diffs = lookup(results, "monitoring.differences") or []
-    rest = [
-        d
-        for d in diffs
-        if d.get("group") == "all_eligible" and d.get("comparator") == "rest_of_england"
-    ]
-    if rest and isinstance(rest[-1].get("difference"), float):
+    diffs = (
+        (pub.monitoring.differences or []) if isinstance(pub.monitoring, MonitoringBlock) else []
+    )
+    rest = [d for d in diffs if d.group == "all_eligible" and d.comparator == "rest_of_england"]
+    if rest and isinstance(rest[-1].difference, float):
         d = rest[-1]
         out.append(
-            f"Across the whole eligible population (Table 2, from {d['start']}), the pilot's "
+            f"Across the whole eligible population (Table 2, from {d.start}), the pilot's "
             f"change in emergency admissions minus the rest of England's was "
-            f"{d['difference']:+.1f} percentage points (95% CI {d['ci_low']:+.1f} to "
-            f"{d['ci_high']:+.1f})."
+            f"{d.difference:+.1f} percentage points (95% CI {d.ci_low:+.1f} to "
+            f"{d.ci_high:+.1f})."
         )
-    mde = lookup(results, "design.mde[0]")
-    if isinstance(mde, dict) and isinstance(mde.get("mde_rate_ratio"), float):
+    mde = _first_mde(pub)
+    if mde is not None and isinstance(mde.mde_rate_ratio, float):
         out.append(
-            f"With {mde['followup_months']} months of follow-up the matched study could detect "
-            f"only a rate ratio of {mde['mde_rate_ratio']:.2f} or below."
+            f"With {mde.followup_months} months of follow-up the matched study could detect "
+            f"only a rate ratio of {mde.mde_rate_ratio:.2f} or below."
         )
     if not out:
         out.append("No effect estimates were produced by this run (see the sections below).")
@@ -182,30 +218,32 @@ def objectives_section(objectives: list[Objective]) -> Section:
     )
 
 
-def methods_section(results: dict[str, Any], synthetic: bool) -> Section:
+def methods_section(pub: Published) -> Section:
     """Methods, assumptions and limitations: follow-up, power, regression to the mean, privacy."""
+    synthetic = bool(pub.synthetic)
     parts = ["<h3>Follow-up</h3>"]
-    f = lookup(results, "impact.follow_up")
-    if isinstance(f, dict) and f.get("median_months") is not None:
+    f = pub.impact.follow_up if isinstance(pub.impact, ImpactBlock) else None
+    if f and _given(f.median_months):
         parts.append(
             f"<p id='limit-follow-up'>The care-planned were followed for a median of "
-            f"{f['median_months']:.0f} months (range {f['min_months']:.0f} to "
-            f"{f['max_months']:.0f}); the seed evaluation had about three. Effects that take "
+            f"{f.median_months:.0f} months (range {f.min_months:.0f} to "
+            f"{f.max_months:.0f}); the seed evaluation had about three. Effects that take "
             "longer to appear cannot be seen in a short follow-up.</p>"
         )
     else:
         parts.append("<p id='limit-follow-up'>No matched study: no follow-up to report.</p>")
     parts.append("<h3>Power</h3>")
-    rows = lookup(results, "design.mde") or []
-    if rows:
+    design = pub.design if isinstance(pub.design, DesignBlock) else None
+    rows = (design.mde or []) if design else []
+    if design and rows:
         first, last = rows[0], rows[-1]
-        needed = lookup(results, "design.followup_needed_months")
-        planned = 1 + lookup(results, "design.settings.effect")
+        needed = design.followup_needed_months
+        planned = 1 + design.settings.effect
         parts.append(
             f"<p id='limit-power'>For the planned rate ratio of {planned:.2f}, the smallest "
-            f"detectable rate ratio was {first['mde_rate_ratio']:.2f} with "
-            f"{first['followup_months']} months of follow-up and {last['mde_rate_ratio']:.2f} "
-            f"with {last['followup_months']}. "
+            f"detectable rate ratio was {first.mde_rate_ratio:.2f} with "
+            f"{first.followup_months} months of follow-up and {last.mde_rate_ratio:.2f} "
+            f"with {last.followup_months}. "
             + (
                 f"About {needed} months would be needed. "
                 if needed

@@ -1,0 +1,605 @@
+"""The published results as typed objects: the one copy the page's reading sections, the
+workbook and ``results.json`` are made from.
+
+:func:`careval.report.publish.publish` builds the ``results.json`` document from the published
+result objects (disclosure control on real data, floats canonicalised); :meth:`Published.from_json`
+then reads it into the dataclasses below. Every typed node is **strict**: a key the model does
+not declare is an error (:class:`ResultsModelError`), so a key renamed in an analysis's
+``to_dict`` fails the run's tests instead of quietly becoming "withheld" on the page. A declared
+key that a run does not produce (an optional figure, a table the data lacked) reads as
+:data:`ABSENT`, which is falsy and not a number. :meth:`Published.to_json` gives back the same
+document, keys in the same order (tested on synthetic and real-flagged runs).
+
+Nodes that nothing reads by name (settings, whole tables, nested statistics) stay JSON: lists of
+records (:data:`Records`) or :data:`Json` objects. A reading section that needs a figure from one
+declares it here first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin
+
+from careval.errors import CarevalError
+
+Json = dict[str, Any]
+Records = list[dict[str, Any]]
+Count = int | str | None  # a published count: a number, "*" (suppressed) or null
+Num = float | int | str | None  # a published figure: null or "*" where withheld
+
+
+class ResultsModelError(CarevalError):
+    """``results.json`` does not fit the typed results model (a bug in careval, not the data)."""
+
+
+class _Absent:
+    """A declared key the run did not produce."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+B = TypeVar("B", bound="Node")
+
+
+class Node:
+    """A typed JSON object: declared keys only, the source's key order kept for ``to_json``."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    _order: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls: type[B], data: Any, path: str) -> B:
+        """Read ``data`` (the JSON object at ``path``) strictly."""
+        if not isinstance(data, dict):
+            raise ResultsModelError(f"{path}: expected an object; got {type(data).__name__}")
+        hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        unknown = [k for k in data if k not in names]
+        if unknown:
+            raise ResultsModelError(
+                f"{path}: {', '.join(map(repr, unknown))} not in the results model "
+                f"({cls.__name__} declares {', '.join(names)})"
+            )
+        values = {n: _read(data[n], hints[n], f"{path}.{n}") for n in names if n in data}
+        obj = cls(**{n: values.get(n, ABSENT) for n in names})
+        obj._order = tuple(data)
+        return obj
+
+    def to_json(self) -> Json:
+        """The JSON object this node was read from (keys in their order)."""
+        return {k: _write(getattr(self, k)) for k in self._order}
+
+
+@dataclass
+class Skipped(Node):
+    """A block whose analysis did not run (or was withheld), with the reason."""
+
+    skipped: str = ""
+
+
+def _read(v: Any, hint: Any, path: str) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        nodes = [a for a in args if isinstance(a, type) and issubclass(a, Node)]
+        if nodes:
+            if isinstance(v, dict) and list(v) == ["skipped"] and Skipped in nodes:
+                return Skipped.from_json(v, path)
+            rest = [a for a in nodes if a is not Skipped]
+            if v is None and type(None) in args:
+                return None
+            return _read(v, rest[0], path)
+        return v
+    if isinstance(hint, type) and issubclass(hint, Node):
+        return hint.from_json(v, path)
+    if origin is list and args and isinstance(args[0], type) and issubclass(args[0], Node):
+        if not isinstance(v, list):
+            raise ResultsModelError(f"{path}: expected a list; got {type(v).__name__}")
+        return [args[0].from_json(x, f"{path}[{i}]") for i, x in enumerate(v)]
+    if origin is dict and len(args) == 2 and isinstance(args[1], type):
+        if issubclass(args[1], Node):
+            if not isinstance(v, dict):
+                raise ResultsModelError(f"{path}: expected an object; got {type(v).__name__}")
+            return {k: args[1].from_json(x, f"{path}.{k}") for k, x in v.items()}
+    return v
+
+
+def _write(v: Any) -> Any:
+    if isinstance(v, Node):
+        return v.to_json()
+    if isinstance(v, list):
+        return [_write(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _write(x) for k, x in v.items()}
+    return v
+
+
+# ---- data -------------------------------------------------------------------------------
+
+
+@dataclass
+class AreaPeople(Node):
+    """One row of ``data.people_by_area``."""
+
+    area: str = ABSENT
+    registered: Count = ABSENT
+    eligible: Count = ABSENT
+    under_75_with_diabetes: Count = ABSENT
+    aged_75_plus_without_diabetes: Count = ABSENT
+    aged_75_plus_with_diabetes: Count = ABSENT
+    eligible_share: Num = ABSENT
+
+
+@dataclass
+class AreaYear(Node):
+    """One row of ``data.activity_by_year``."""
+
+    area: str = ABSENT
+    year: int = ABSENT
+    person_years: Num = ABSENT
+    emergency_admissions: Count = ABSENT
+    elective_admissions: Count = ABSENT
+    ae_attendances: Count = ABSENT
+    outpatient_attendances: Count = ABSENT
+    community_contacts: Count = ABSENT
+    care_plans: Count = ABSENT
+    emergency_per_1000_py: Num = ABSENT
+
+
+@dataclass
+class Coverage(Node):
+    """One month of care-plan coverage (``data.care_plan_coverage``, ``programme.coverage``)."""
+
+    month: str = ABSENT
+    care_plans: Count = ABSENT
+    cumulative: Count = ABSENT
+    coverage_of_eligible: Num = ABSENT
+
+
+@dataclass
+class DataBlock(Node):
+    """``data``: the window, the tables present and the data summary's published tables."""
+
+    reference_date: str = ABSENT
+    window: list[str] = ABSENT
+    tables_present: list[str] = ABSENT
+    people_by_area: list[AreaPeople] = ABSENT
+    activity_by_year: list[AreaYear] = ABSENT
+    attrition: Records = ABSENT
+    care_plan_coverage: list[Coverage] = ABSENT
+    warnings: list[str] = ABSENT
+    validation_warnings: list[str] = ABSENT
+
+
+# ---- risk -------------------------------------------------------------------------------
+
+
+@dataclass
+class Targeting(Node):
+    """One row of ``risk.targeting``: who got care plans, by their risk."""
+
+    group: str = ABSENT
+    people: Count = ABSENT
+    emergency_per_person_year_prior: Num = ABSENT
+    mean_risk: Num = ABSENT
+    share_in_top_5pct: Num = ABSENT
+    share_in_top_1pct: Num = ABSENT
+
+
+@dataclass
+class RiskBlock(Node):
+    """``risk``: temporal validation of the emergency-admission model, and targeting."""
+
+    train_date: str = ABSENT
+    validate_date: str = ABSENT
+    n: Count = ABSENT
+    events: Count = ABSENT
+    auc: Num = ABSENT
+    auc_ci_low: Num = ABSENT
+    auc_ci_high: Num = ABSENT
+    brier: Num = ABSENT
+    calibration_intercept: Num = ABSENT
+    calibration_slope: Num = ABSENT
+    ppv_top_0_5pct: Num = ABSENT
+    sensitivity_top_0_5pct: Num = ABSENT
+    ppv_top_1pct: Num = ABSENT
+    sensitivity_top_1pct: Num = ABSENT
+    ppv_top_2pct: Num = ABSENT
+    sensitivity_top_2pct: Num = ABSENT
+    ppv_top_5pct: Num = ABSENT
+    sensitivity_top_5pct: Num = ABSENT
+    oracle_auc: Num = ABSENT
+    auc_ratio_to_oracle: Num = ABSENT
+    targeting: list[Targeting] = ABSENT
+    coefficients: Records = ABSENT
+    by_subgroup: Records = ABSENT
+    lightgbm: Json = ABSENT
+    warnings: list[str] = ABSENT
+
+
+# ---- area comparison (Table 2) ----------------------------------------------------------
+
+
+@dataclass
+class Difference(Node):
+    """One row of ``monitoring.differences``: pilot's change minus a comparator's."""
+
+    group: str = ABSENT
+    start: str = ABSENT
+    comparator: str = ABSENT
+    difference: Num = ABSENT
+    ci_low: Num = ABSENT
+    ci_high: Num = ABSENT
+    p_value: Num = ABSENT
+
+
+@dataclass
+class MonitoringBlock(Node):
+    """``monitoring``: Table 2 and the pilot-minus-comparator differences."""
+
+    settings: Json = ABSENT
+    table2: Records = ABSENT
+    differences: list[Difference] = ABSENT
+    warnings: list[str] = ABSENT
+
+
+# ---- the matched study ------------------------------------------------------------------
+
+
+@dataclass
+class Estimate(Node):
+    """One outcome's matched difference-in-differences (``impact.outcomes.*``), or the naive
+    before-after contrast (``naive``)."""
+
+    estimate: Num = ABSENT
+    se: Num = ABSENT
+    ci_low: Num = ABSENT
+    ci_high: Num = ABSENT
+    p_value: Num = ABSENT
+    rate_ratio: Num = ABSENT
+    rate_ratio_ci_low: Num = ABSENT
+    rate_ratio_ci_high: Num = ABSENT
+    n_obs: Count = ABSENT
+    implementation_period: Any = ABSENT
+    model: str = ABSENT
+    mean_treated_before: Num = ABSENT
+    mean_before: Num = ABSENT
+    mean_after: Num = ABSENT
+    n_treated: Count = ABSENT
+    n_controls: Count = ABSENT
+    max_abs_smd_after: Num = ABSENT
+    description: str = ABSENT
+
+
+@dataclass
+class FollowUp(Node):
+    """``impact.follow_up``: how long the care-planned were followed."""
+
+    median_months: Num = ABSENT
+    min_months: Num = ABSENT
+    max_months: Num = ABSENT
+    treated_person_months_after: Num = ABSENT
+    first_entry: str = ABSENT
+    last_entry: str = ABSENT
+
+
+@dataclass
+class ImpactBlock(Node):
+    """``impact``: the matched-control study."""
+
+    settings: Json = ABSENT
+    attrition: Json = ABSENT
+    follow_up: FollowUp = ABSENT
+    n_treated: Count = ABSENT
+    n_controls: Count = ABSENT
+    max_abs_smd_after: Num = ABSENT
+    outcomes: dict[str, Estimate] = ABSENT
+    horizons: Records = ABSENT
+    event_study: Records = ABSENT
+    balance: Records = ABSENT
+    naive: Estimate = ABSENT
+    truth_rate_ratio: Num = ABSENT
+    warnings: list[str] = ABSENT
+
+
+# ---- clinical indicators ----------------------------------------------------------------
+
+
+@dataclass
+class BeforeAfterRow(Node):
+    """One row of ``indicators.before_after.table``."""
+
+    indicator: str = ABSENT
+    quantity: str = ABSENT
+    analysis: str = ABSENT
+    test: str = ABSENT
+    n_before: Count = ABSENT
+    n_after: Count = ABSENT
+    before: Num = ABSENT
+    after: Num = ABSENT
+    change: Num = ABSENT
+    comparison_n: Count = ABSENT
+    comparison_change: Num = ABSENT
+    estimate: Num = ABSENT
+    ci_low: Num = ABSENT
+    ci_high: Num = ABSENT
+    statistic: Num = ABSENT
+    p_value: Num = ABSENT
+    both: Count = ABSENT
+    before_only: Count = ABSENT
+    after_only: Count = ABSENT
+    neither: Count = ABSENT
+
+
+@dataclass
+class BeforeAfter(Node):
+    """``indicators.before_after``."""
+
+    definition: str = ABSENT
+    cohort: Json = ABSENT
+    table: list[BeforeAfterRow] = ABSENT
+
+
+@dataclass
+class Coefficient(Node):
+    """One coefficient of an interrupted time series."""
+
+    estimate: Num = ABSENT
+    se: Num = ABSENT
+    ci_low: Num = ABSENT
+    ci_high: Num = ABSENT
+    p_value: Num = ABSENT
+    rate_ratio: Num = ABSENT
+    rate_ratio_ci_low: Num = ABSENT
+    rate_ratio_ci_high: Num = ABSENT
+
+
+@dataclass
+class ItsModel(Node):
+    """One model of an interrupted time series (OLS or Poisson)."""
+
+    outcome: str = ABSENT
+    standard_errors: str = ABSENT
+    coefficients: dict[str, Coefficient] = ABSENT
+    r_squared: Num = ABSENT
+
+
+@dataclass
+class ItsSeries(Node):
+    """One series' interrupted time series (``indicators.dementia.its.*``)."""
+
+    months: int = ABSENT
+    months_before: int = ABSENT
+    months_after: int = ABSENT
+    ols: ItsModel = ABSENT
+    mean_rate_before: Num = ABSENT
+    mean_rate_after: Num = ABSENT
+    poisson: ItsModel = ABSENT
+    hac_lags: int = ABSENT
+
+
+@dataclass
+class Its(Node):
+    """``indicators.dementia.its``: the controlled interrupted time series."""
+
+    programme_start: str = ABSENT
+    model: str = ABSENT
+    series: Json = ABSENT
+    pilot: ItsSeries = ABSENT
+    comparators: ItsSeries = ABSENT
+    pilot_minus_comparators: ItsSeries = ABSENT
+
+
+@dataclass
+class Dementia(Node):
+    """``indicators.dementia``."""
+
+    population: str = ABSENT
+    monthly: Records = ABSENT
+    care_plans: Records = ABSENT
+    care_plans_definition: str = ABSENT
+    its: Its = ABSENT
+
+
+@dataclass
+class IndicatorsBlock(Node):
+    """``indicators``: diabetes control (Figure 3), before/after tests, dementia (Figure 4)."""
+
+    settings: Json = ABSENT
+    window: list[str] = ABSENT
+    diabetes: Json = ABSENT
+    before_after: BeforeAfter = ABSENT
+    dementia: Dementia = ABSENT
+    truth: Json = ABSENT
+    warnings: list[str] = ABSENT
+
+
+# ---- programme monitoring ---------------------------------------------------------------
+
+
+@dataclass
+class AttendanceShare(Node):
+    """One role's row of ``programme.attendance_share``."""
+
+    role: str = ABSENT
+    share_of_attendees: Num = ABSENT
+
+
+@dataclass
+class SpcChart(Node):
+    """One XmR chart (``programme.spc.*``) with its Making Data Count icons."""
+
+    method: str = ABSENT
+    improvement: str = ABSENT
+    target: Num = ABSENT
+    settings: Json = ABSENT
+    variation: str = ABSENT
+    variation_label: str = ABSENT
+    assurance: str | None = ABSENT
+    assurance_label: str | None = ABSENT
+    n_points: int = ABSENT
+    point_type_counts: Json = ABSENT
+    segments: Records = ABSENT
+    points: Records = ABSENT
+    warnings: list[str] = ABSENT
+
+
+@dataclass
+class FundSummary(Node):
+    """``programme.fund_summary``: the innovation fund's first year and totals."""
+
+    first_allocation: str | None = ABSENT
+    allocated_first_year: Num = ABSENT
+    budget_first_year: Num = ABSENT
+    share_allocated_first_year: Num = ABSENT
+    allocated_total: Num = ABSENT
+    spent_total: Num = ABSENT
+
+
+@dataclass
+class ProgrammeBlock(Node):
+    """``programme``: care plans by MDG, coverage, quality, meetings, the fund, SPC charts."""
+
+    plans_by_mdg: Records = ABSENT  # one column per MDG: read as records
+    coverage: list[Coverage] = ABSENT
+    quality: Records = ABSENT
+    meetings: Records = ABSENT  # one column per role: read as records
+    attendance_share: list[AttendanceShare] = ABSENT
+    fund: Records = ABSENT
+    fund_summary: FundSummary = ABSENT
+    spc: dict[str, SpcChart] = ABSENT
+    warnings: list[str] = ABSENT
+
+
+# ---- design -----------------------------------------------------------------------------
+
+
+@dataclass
+class Mde(Node):
+    """One follow-up length of ``design.mde``."""
+
+    followup_months: int = ABSENT
+    people_with_full_history: Count = ABSENT
+    se_log_rate_ratio: Num = ABSENT
+    mde_rate_ratio: Num = ABSENT
+    power_at_effect: Num = ABSENT
+    sim_sd_log_rate_ratio: Num = ABSENT
+    sim_mde_rate_ratio: Num = ABSENT
+    sim_power_at_effect: Num = ABSENT
+    sim_coverage: Num = ABSENT
+    sim_mean_rate_ratio: Num = ABSENT
+    sim_replicates: int = ABSENT
+
+
+@dataclass
+class DesignSettingsBlock(Node):
+    """``design.settings``: what the power analysis planned for."""
+
+    enrolled: Count = ABSENT
+    ratio: int = ABSENT
+    followup_months: list[int] = ABSENT
+    effect: float = ABSENT
+    alpha: float = ABSENT
+    power: float = ABSENT
+    pre_months: int = ABSENT
+    replicates: int = ABSENT
+    seed: int = ABSENT
+
+
+@dataclass
+class DesignBlock(Node):
+    """``design``: minimum detectable effects by follow-up and the follow-up needed."""
+
+    settings: DesignSettingsBlock = ABSENT
+    enrolled: Count = ABSENT
+    source: str = ABSENT
+    baseline_rate_per_person_year: Num = ABSENT
+    mde: list[Mde] = ABSENT
+    followup_needed_months: int | None = ABSENT
+    costs: Records = ABSENT
+
+
+# ---- surveys and qualitative ------------------------------------------------------------
+
+
+@dataclass
+class SurveysBlock(Node):
+    """``surveys``: every survey's response rates, items and comparisons (by survey name)."""
+
+    method: str = ABSENT
+    disclosure_control: bool = ABSENT
+    surveys: dict[str, Json] = ABSENT
+    warnings: list[str] = ABSENT
+
+
+@dataclass
+class QualitativeBlock(Node):
+    """``qualitative``: MDG transcripts and thematic coding."""
+
+    disclosure_control: bool = ABSENT
+    transcripts: Json = ABSENT
+    coding: Json = ABSENT
+    warnings: list[str] = ABSENT
+
+
+# ---- the document -----------------------------------------------------------------------
+
+
+@dataclass
+class Provenance(Node):
+    """``provenance``: version, seed, settings and the hash of every input file."""
+
+    careval_version: str = ABSENT
+    synthetic: bool = ABSENT
+    seed: int | None = ABSENT
+    settings: Json = ABSENT
+    input_files: dict[str, str] = ABSENT
+
+
+@dataclass
+class ObjectiveRow(Node):
+    """One row of Table 3 (``objectives``)."""
+
+    objective: str = ABSENT
+    evidence: str = ABSENT
+    progress: str = ABSENT
+    challenges: str = ABSENT
+
+
+@dataclass
+class Published(Node):
+    """The whole ``results.json`` document: one block per analysis (or why it did not run)."""
+
+    careval_version: str = ABSENT
+    synthetic: bool = ABSENT
+    disclosure_control: bool = ABSENT
+    data: DataBlock = ABSENT
+    risk: RiskBlock | Skipped = ABSENT
+    monitoring: MonitoringBlock | Skipped = ABSENT
+    impact: ImpactBlock | Skipped = ABSENT
+    naive: Estimate | Skipped = ABSENT
+    indicators: IndicatorsBlock | Skipped = ABSENT
+    programme: ProgrammeBlock = ABSENT
+    design: DesignBlock | Skipped = ABSENT
+    surveys: SurveysBlock | Skipped = ABSENT
+    qualitative: QualitativeBlock | Skipped = ABSENT
+    provenance: Provenance = ABSENT
+    objectives: list[ObjectiveRow] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, document: Json) -> Published:
+        """The typed copy of a ``results.json`` document."""
+        return cls.from_json(document, "results")
+
+
+def ran(block: Any) -> bool:
+    """Whether a block holds results (it is there and its analysis was not skipped)."""
+    return isinstance(block, Node) and not isinstance(block, Skipped)
