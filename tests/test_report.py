@@ -27,6 +27,7 @@ from careval.report.objectives import (
 from careval.report.page import Section, fmt_count, table_html
 from careval.report.publish.audit import DisclosureError, audit_page
 from careval.report.publish.model import ABSENT, Published, ResultsModelError
+from careval.report.publish.publication import canonical
 from careval.report.publish.rules import (
     SUPPRESSED,
     Margin,
@@ -36,8 +37,8 @@ from careval.report.publish.rules import (
     protect_value,
     secondary_suppression,
 )
+from careval.report.sections import SECTION_ORDER, in_order
 from careval.report.workbook import write_workbook
-from careval.run import SECTION_ORDER, canonical, in_order
 
 
 def test_primary_rule_suppresses_1_to_7_and_rounds_the_rest() -> None:

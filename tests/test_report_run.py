@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from careval.report.sections import SECTION_ORDER
 from careval.report.sections.findings import lookup
-from careval.run import SECTION_ORDER
 from careval.run import run as run_
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

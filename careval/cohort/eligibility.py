@@ -18,6 +18,7 @@ from careval.data.access import Dataset, age_years
 from careval.data.codelists import codes_for
 from careval.data.schema import EMERGENCY_METHODS
 from careval.errors import ConfigError
+from careval.settings import Settings
 
 GROUPS = (
     "under_75_with_diabetes",
@@ -27,7 +28,7 @@ GROUPS = (
 
 
 @dataclass(frozen=True)
-class EligibilitySettings:
+class EligibilitySettings(Settings):
     """Programme eligibility: aged ``min_age`` or over, and/or with diabetes."""
 
     min_age: int = 75

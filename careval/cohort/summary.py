@@ -8,15 +8,17 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from careval.cohort.eligibility import GROUPS, EligibilitySettings, emergency_spells, population_at
 from careval.data.access import Dataset
 from careval.data.schema import AREAS, ELECTIVE_METHODS
+from careval.settings import Settings
 
 
 @dataclass(frozen=True)
-class SummarySettings:
+class SummarySettings(Settings):
     """When eligibility is counted, and the programme's eligibility rule."""
 
     reference_date: dt.date = dt.date(2011, 7, 1)
@@ -36,6 +38,22 @@ class DataSummary:
     tables_present: list[str]
     warnings: list[str] = field(default_factory=list)
 
+    def tidy(self) -> pd.DataFrame:
+        """People by area and eligibility group on the reference date (one row per area)."""
+        return self.people_by_area.copy()
+
+    def summary(self) -> str:
+        """The window, the tables present, and who is registered and eligible."""
+        lines = [
+            f"Data from {self.window[0]} to {self.window[1]}; "
+            f"{len(self.tables_present)} tables: {', '.join(self.tables_present)}",
+            f"Eligibility ({self.settings.eligibility.min_age}+ and/or "
+            f"{self.settings.eligibility.condition}) counted on {self.settings.reference_date}:",
+        ]
+        for r in self.people_by_area.to_dict(orient="records"):
+            lines.append(f"  {r['area']}: {r['registered']} registered, {r['eligible']} eligible")
+        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready block for ``results.json``."""
         return {
@@ -51,15 +69,11 @@ class DataSummary:
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for row in df.to_dict(orient="records"):
-        out.append(
-            {
-                k: (None if pd.isna(v) else (round(v, 6) if isinstance(v, float) else v))
-                for k, v in row.items()
-            }
-        )
-    return out
+    """A table as JSON records: NaN as null, values as they are (canonicalised at publishing)."""
+    return [
+        {str(k): (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        for r in df.to_dict(orient="records")
+    ]
 
 
 def summarise(ds: Dataset, settings: SummarySettings | None = None) -> DataSummary:

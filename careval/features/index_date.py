@@ -31,12 +31,13 @@ from careval.features.comorbidity import (
     latest_measurements_at,
 )
 from careval.features.dates import months_before
+from careval.settings import Settings
 
 WINDOWS = (3, 6, 12, 24)  # months of history counted before the index date
 
 
 @dataclass(frozen=True)
-class FeatureSettings:
+class FeatureSettings(Settings):
     """Which history windows and conditions feed the features."""
 
     windows: tuple[int, ...] = WINDOWS

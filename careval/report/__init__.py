@@ -1,0 +1,6 @@
+"""The report: the edge that publishes an evaluation and shows it to its readers.
+
+``publish/`` makes the one published copy (disclosure control, the typed results model);
+``sections/`` renders one section per analysis; ``page.py`` lays out the page; ``workbook.py``
+writes ``tables.xlsx``; :func:`~careval.report.build.write_report` does all of it for one run.
+"""

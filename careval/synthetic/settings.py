@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from careval.errors import ConfigError
+from careval.settings import Settings
 
 EPOCH = dt.date(1970, 1, 1)
 _YM = re.compile(r"^(\d{4})-(\d{2})$")
@@ -63,7 +63,7 @@ def days_in_month(months: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SynthSettings:
+class SynthSettings(Settings):
     """Everything that shapes a synthetic population; written into ``truth.json``.
 
     Parameters
@@ -147,7 +147,3 @@ class SynthSettings:
         if self.diabetes_effect is not None:
             return float(self.diabetes_effect)
         return float(self.effect / -0.10)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings."""
-        return asdict(self)

@@ -18,7 +18,6 @@ declares it here first.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ class Node:
         """Read ``data`` (the JSON object at ``path``) strictly."""
         if not isinstance(data, dict):
             raise ResultsModelError(f"{path}: expected an object; got {type(data).__name__}")
-        hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+        hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
         unknown = [k for k in data if k not in names]
         if unknown:

@@ -7,60 +7,23 @@ import json
 
 import pandas as pd
 
-from careval.cohort.eligibility import GROUPS
 from careval.cohort.summary import DataSummary
 from careval.data.schema import AREAS
 from careval.report.page import AREA_LABELS, Section, line_chart, table_html
-from careval.report.publish.rules import protect_table
-
-COUNT_COLUMNS_PEOPLE = ["registered", "eligible", *GROUPS]
 
 
-def published(summary: DataSummary, synthetic: bool) -> dict[str, pd.DataFrame]:
-    """The summary tables as published: disclosure control unless the data are synthetic.
+def data_section(summary: DataSummary) -> Section:
+    """People by area and group, attrition, and activity by financial year with a chart.
 
-    People by area has a margin (eligible = the three groups), so it gets secondary
-    suppression; a share from fewer than 8 people, or from a suppressed count, is withheld.
+    ``summary`` is the published copy on real data (:func:`~careval.report.publish.data.
+    publish_summary`): its tables are shown as they are.
     """
-    if synthetic:
-        return {
-            "people_by_area": summary.people_by_area.copy(),
-            "activity_by_year": summary.activity_by_year.copy(),
-            "attrition": summary.attrition.copy(),
-            "care_plan_coverage": summary.care_plan_coverage.copy(),
-        }
-    people = protect_table(
-        summary.people_by_area,
-        COUNT_COLUMNS_PEOPLE,
-        row_margins=[(list(GROUPS), "eligible")],
-        rates=["eligible_share"],
-        denominator="eligible",
-        rate_counts={"eligible_share": ["eligible", "registered"]},
-    )
-    activity = summary.activity_by_year
-    counts = [
-        c
-        for c in activity.columns
-        if c not in ("area", "year", "person_years") and not c.endswith("_py")
-    ]
-    activity = protect_table(
-        activity,
-        counts,
-        rates=["emergency_per_1000_py"],
-        denominator="emergency_admissions",
-    )
-    attrition = protect_table(summary.attrition, list(AREAS))
-    coverage = protect_table(summary.care_plan_coverage, ["care_plans", "cumulative"])
-    return {
-        "people_by_area": people,
-        "activity_by_year": activity,
-        "attrition": attrition,
-        "care_plan_coverage": coverage,
+    tables = {
+        "people_by_area": summary.people_by_area,
+        "activity_by_year": summary.activity_by_year,
+        "attrition": summary.attrition,
+        "care_plan_coverage": summary.care_plan_coverage,
     }
-
-
-def data_section(summary: DataSummary, tables: dict[str, pd.DataFrame]) -> Section:
-    """People by area and group, attrition, and activity by financial year with a chart."""
     people = tables["people_by_area"]
     labels = {
         "area": "Area",

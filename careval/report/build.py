@@ -1,0 +1,104 @@
+"""The report of one evaluation: publish it, render every section, write the outputs.
+
+:func:`write_report` writes ``report.html`` (one self-contained page), ``results.json`` (every
+block), ``tables.xlsx`` (every published table) and ``figures/`` (each chart as SVG) to a
+temporary directory inside ``out`` and moves them into place only when all are complete, so a
+failed run leaves the previous outputs (or nothing) behind. All of them come from the one
+published copy (:func:`careval.report.publish.publish`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from careval.evaluation import NOT_RUN, Evaluation
+from careval.qualitative.evaluate import qualitative_section
+from careval.report.page import Section, figures, render
+from careval.report.publish.audit import audit_page
+from careval.report.publish.publication import Publication, publish
+from careval.report.sections import data as data_sections
+from careval.report.sections import in_order
+from careval.report.sections.design import design_section
+from careval.report.sections.findings import findings_section, methods_section, objectives_section
+from careval.report.sections.impact import impact_section
+from careval.report.sections.indicators import indicators_section
+from careval.report.sections.monitoring import programme_section, table2_section
+from careval.report.workbook import write_workbook
+from careval.risk.evaluate import risk_section
+from careval.surveys.evaluate import surveys_section
+
+OUTPUTS = ("results.json", "report.html", "tables.xlsx", "figures")
+TITLE = "Evaluation of the integrated care programme"
+
+
+def write_report(ev: Evaluation, out: str | Path) -> Path:
+    """Publish ``ev`` and write the report and its companions into ``out``; the page's path."""
+    out = Path(out)
+    p = publish(ev)
+    built = analysis_sections(p)
+    lo, hi = p.summary.window
+    ref = p.summary.settings.reference_date
+    window = f"Data from {lo:%d %B %Y} to {hi:%d %B %Y}; eligibility counted on {ref:%d %B %Y}."
+    built["summary"] = findings_section(p.results, p.objectives, window, p.summary.warnings)
+    built["data"] = data_sections.data_section(p.summary)
+    built["objectives"] = objectives_section(p.objectives)
+    built["methods"] = methods_section(p.results)
+    page_provenance = {
+        **p.provenance,
+        "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    }
+    built["provenance"] = data_sections.provenance_section(page_provenance)
+    page_sections = in_order(built, {**NOT_RUN, **p.skipped})
+    page = render(TITLE, page_sections, p.synthetic, page_provenance)
+    if not p.synthetic:
+        audit_page(page)
+    _write(out, p.results.to_json(), page, page_sections)
+    return out / "report.html"
+
+
+def analysis_sections(p: Publication) -> dict[str, Section]:
+    """The section of every analysis that ran, from its published result."""
+    protect = not p.synthetic
+    built: dict[str, Section] = {}
+    if p.risk is not None:
+        built["risk"] = risk_section(p.risk)
+    if p.areas is not None:
+        built["monitoring"] = table2_section(p.areas)
+    if p.impact is not None:
+        built["impact"] = impact_section(p.impact)
+    if p.indicators is not None:
+        built["indicators"] = indicators_section(p.indicators, protect=protect)
+    if p.programme is not None:
+        built["programme"] = programme_section(p.programme)
+    if p.design is not None:
+        built["design"] = design_section(p.design)
+    if p.surveys is not None:
+        built["surveys"] = surveys_section(p.surveys, protect=protect)
+    if p.qualitative is not None:
+        built["qualitative"] = qualitative_section(p.qualitative, protect=protect)
+    return built
+
+
+def _write(out: Path, results: dict[str, Any], page: str, page_sections: list[Section]) -> None:
+    """Write every output to a temporary directory in ``out``, then move each into place."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".careval-run.", dir=out))
+    try:
+        (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        (tmp / "report.html").write_text(page, encoding="utf-8")
+        write_workbook(results, tmp / "tables.xlsx")
+        (tmp / "figures").mkdir()
+        for name, text in figures(page_sections):
+            (tmp / "figures" / name).write_text(text, encoding="utf-8")
+        if (out / "figures").is_dir():
+            shutil.rmtree(out / "figures")
+        for name in OUTPUTS:
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

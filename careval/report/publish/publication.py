@@ -1,0 +1,192 @@
+"""The publication of one run: :func:`publish` and the :class:`Publication` it returns."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from careval import __version__
+from careval.cohort.summary import DataSummary
+from careval.design.power import DesignResult
+from careval.errors import Problem
+from careval.evaluation import NOT_RUN, Evaluation
+from careval.impact.study import ImpactResult
+from careval.monitoring.areas import AreaResult
+from careval.monitoring.indicators import IndicatorsResult
+from careval.monitoring.programme import ProgrammeResult
+from careval.qualitative.evaluate import QualitativeResult
+from careval.report.objectives import Objective, table3
+from careval.report.publish.areas import publish_areas
+from careval.report.publish.data import publish_summary, published_warning
+from careval.report.publish.design import publish_design
+from careval.report.publish.impact import impact_withheld, publish_impact
+from careval.report.publish.indicators import publish_indicators
+from careval.report.publish.model import Published
+from careval.report.publish.programme import publish_programme
+from careval.report.publish.risk import publish_risk
+from careval.report.publish.rules import protect_json
+from careval.risk.evaluate import RiskResult
+from careval.surveys.evaluate import SurveysResult
+
+SIGNIFICANT_DIGITS = 10  # of every float in results.json (see canonical)
+
+
+@dataclass
+class Publication:
+    """The published copy of one run: result copies for the sections, the typed document."""
+
+    synthetic: bool
+    summary: DataSummary
+    provenance: dict[str, Any]
+    results: Published
+    objectives: list[Objective]
+    risk: RiskResult | None = None
+    areas: AreaResult | None = None
+    impact: ImpactResult | None = None
+    indicators: IndicatorsResult | None = None
+    indicators_block: dict[str, Any] | None = None
+    programme: ProgrammeResult | None = None
+    design: DesignResult | None = None
+    surveys: SurveysResult | None = None
+    qualitative: QualitativeResult | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def publish(ev: Evaluation) -> Publication:
+    """The published copy of ``ev``; ``ev`` itself is not changed."""
+    synthetic = ev.synthetic
+    p = Publication(
+        synthetic=synthetic,
+        summary=ev.summary if synthetic else publish_summary(ev.summary),
+        provenance=provenance(ev),
+        results=Published(),
+        objectives=[],
+        skipped=dict(ev.skipped),
+    )
+    for name in ("risk", "areas", "impact", "indicators", "programme", "design"):
+        setattr(p, name, getattr(ev, name) if synthetic else copy.deepcopy(getattr(ev, name)))
+    p.surveys, p.qualitative = ev.surveys, ev.qualitative
+    if not synthetic:
+        _protect(p)
+    document = _document(p, ev.validation_warnings)
+    document["provenance"] = {k: v for k, v in p.provenance.items() if k != "dataset"}
+    if not synthetic:
+        # Rules 1 and 3 on every block, whatever its source. Not only a safety net: it is the
+        # one protection of counts no publish_* function touches (risk.n and risk.events, the
+        # n_obs of impact.outcomes and naive). Idempotent, so published tables are unchanged.
+        document = protect_json(document)
+    document = canonical(document)
+    p.objectives = table3(Published.read(document))
+    document["objectives"] = [o.to_dict() for o in p.objectives]
+    p.results = Published.read(document)
+    return p
+
+
+def provenance(ev: Evaluation) -> dict[str, Any]:
+    """Version, dataset, seed, settings and input files of a run."""
+    st = ev.summary_settings
+    return {
+        "careval_version": __version__,
+        "dataset": ev.dataset,
+        "synthetic": ev.synthetic,
+        "seed": ev.manifest.get("settings", {}).get("seed"),
+        "settings": {
+            "reference_date": st.reference_date.isoformat(),
+            "eligibility_min_age": st.eligibility.min_age,
+            "eligibility_condition": st.eligibility.condition,
+            "risk": _settings(ev.risk_settings),
+            "design": ev.design_settings.to_dict(),
+            "impact": ev.impact_settings.to_dict(),
+            "disclosure_control": not ev.synthetic,
+        },
+        "input_files": ev.input_files,
+    }
+
+
+def _settings(st: Any) -> dict[str, Any]:
+    if hasattr(st, "to_dict"):
+        return st.to_dict()  # type: ignore[no-any-return]
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(st).items()}
+
+
+def _protect(p: Publication) -> None:
+    """Disclosure control on the publication's own copies of the results (real data)."""
+    if p.risk is not None:
+        publish_risk(p.risk)
+    if p.areas is not None:
+        publish_areas(p.areas)
+    if p.impact is not None:
+        publish_impact(p.impact)
+    if p.programme is not None:
+        publish_programme(p.programme)
+    if p.design is not None:
+        publish_design(p.design)
+    if p.indicators is not None:
+        p.indicators_block = publish_indicators(p.indicators)
+
+
+def _document(p: Publication, warnings: list[Problem]) -> dict[str, Any]:
+    """The ``results.json`` blocks, from the publication's result copies."""
+    data_block = p.summary.to_dict()
+    data_block["validation_warnings"] = [published_warning(w, p.synthetic) for w in warnings]
+    doc: dict[str, Any] = {
+        "careval_version": __version__,
+        "synthetic": p.synthetic,
+        "disclosure_control": not p.synthetic,
+        "data": data_block,
+    }
+    doc["risk"] = p.risk.to_dict() if p.risk is not None else {"skipped": p.skipped["risk"]}
+    doc["monitoring"] = (
+        p.areas.to_dict() if p.areas is not None else {"skipped": p.skipped["monitoring"]}
+    )
+    if p.impact is not None and (p.synthetic or not impact_withheld(p.impact)):
+        block = p.impact.to_dict()
+        doc["impact"], doc["naive"] = block, block["naive"]
+    else:
+        reason = p.skipped.get("impact") or "withheld: fewer than 8 matched care-planned people"
+        p.skipped["impact"] = reason
+        p.impact = None
+        doc["impact"] = doc["naive"] = {"skipped": reason}
+    if p.indicators is not None:
+        doc["indicators"] = p.indicators_block or p.indicators.to_dict()
+    else:
+        doc["indicators"] = {"skipped": p.skipped["indicators"]}
+    if p.programme is not None:
+        doc["programme"] = p.programme.to_dict()
+    doc["design"] = p.design.to_dict() if p.design is not None else {"skipped": p.skipped["design"]}
+    protect = not p.synthetic
+    doc["surveys"] = (
+        p.surveys.to_dict(protect=protect)
+        if p.surveys is not None
+        else {"skipped": NOT_RUN["surveys"]}
+    )
+    doc["qualitative"] = (
+        p.qualitative.to_dict(protect=protect)
+        if p.qualitative is not None
+        else {"skipped": NOT_RUN["qualitative"]}
+    )
+    return doc
+
+
+def canonical(obj: Any, digits: int = SIGNIFICANT_DIGITS) -> Any:
+    """``obj`` with every float rounded to ``digits`` significant digits (NaN and inf: null).
+
+    Multithreaded numerical libraries can sum in a different order from one run to the next,
+    which changes the last bits of a result; rounding the published figures keeps two runs of
+    the same data, settings and seed byte-identical.
+    """
+    if isinstance(obj, dict):
+        return {k: canonical(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [canonical(v, digits) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, str):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}") if np.isfinite(obj) else None
+    if isinstance(obj, dt.date):
+        return obj.isoformat()
+    return obj
