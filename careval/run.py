@@ -35,8 +35,8 @@ from careval.impact.study import (
     ImpactSettings,
     evaluate_impact,
 )
+from careval.indicators import IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, evaluate_areas
-from careval.monitoring.indicators import IndicatorsResult, evaluate_indicators
 from careval.monitoring.programme import ProgrammeResult, evaluate_programme
 from careval.qualitative.evaluate import (
     QualitativeResult,
@@ -58,7 +58,7 @@ from careval.report.sections.data import not_run_section
 from careval.report.sections.design import design_section
 from careval.report.sections.findings import findings_section, methods_section, objectives_section
 from careval.report.sections.impact import impact_section
-from careval.report.sections.indicators import indicators_section
+from careval.report.sections.indicators import section as indicators_section
 from careval.report.sections.monitoring import programme_section, table2_section
 from careval.report.workbook import write_workbook
 from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk, risk_section
@@ -238,6 +238,8 @@ def _publish(a: Analyses) -> None:
         publish_programme(a.programme)
     if a.design is not None:
         publish_design(a.design)
+    if a.indicators is not None:
+        a.indicators = publish_indicators(a.indicators)
 
 
 def _blocks(
@@ -279,10 +281,8 @@ def _blocks(
         a.skipped["impact"] = reason
         results["impact"] = results["naive"] = {"skipped": reason}
     if a.indicators is not None:
-        results["indicators"] = (
-            a.indicators.to_dict() if synthetic else publish_indicators(a.indicators)
-        )
-        built["indicators"] = indicators_section(a.indicators, protect=not synthetic)
+        results["indicators"] = a.indicators.to_dict()
+        built["indicators"] = indicators_section(a.indicators)
     else:
         results["indicators"] = {"skipped": a.skipped["indicators"]}
     if a.programme is not None:
