@@ -26,7 +26,6 @@ import dataclasses
 import datetime as dt
 import difflib
 import json
-import sys
 import types
 import typing
 from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
@@ -59,7 +58,7 @@ class Settings:
         """
         if not isinstance(data, dict):
             raise ConfigError(f"{where or cls.__name__}: expected a table; got {data!r}")
-        hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+        hints = typing.get_type_hints(cls)  # each class's annotations in its own module
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         problems, values = [], {}
         for key, value in data.items():
