@@ -24,8 +24,8 @@ from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
 from careval.errors import Problem
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
+from careval.indicators import IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, evaluate_areas
-from careval.monitoring.indicators import IndicatorsResult, evaluate_indicators
 from careval.monitoring.programme import ProgrammeResult, evaluate_programme
 from careval.qualitative.evaluate import QualitativeResult, evaluate_qualitative
 from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk

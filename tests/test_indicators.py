@@ -20,15 +20,16 @@ from careval.cohort.summary import data_window
 from careval.data.access import Dataset
 from careval.data.codelists import codes_for
 from careval.errors import ConfigError
-from careval.monitoring.indicators import (
+from careval.indicators import (
     IndicatorSettings,
     IndicatorsResult,
-    _add_months,
     evaluate_indicators,
     mcnemar_test,
     newey_west_lags,
 )
-from careval.report.sections.indicators import indicators_section
+from careval.indicators.readings import _add_months
+from careval.report.publish.indicators import publish_indicators
+from careval.report.sections.indicators import section as indicators_section
 from careval.synthetic import clinical
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
@@ -428,7 +429,7 @@ def test_to_dict_is_json_and_section_renders(result: IndicatorsResult) -> None:
     assert "care_plans_definition" in block["dementia"]
     assert block["truth"]["diabetes"]["hba1c"] == -2.0
     assert '"monthly"' in text
-    protected = result.to_dict(protect=True)
+    protected = publish_indicators(result).to_dict()
     json.dumps(protected, allow_nan=False)
     for row in protected["dementia"]["monthly"]:
         assert row["new_diagnoses"] == "*" or row["new_diagnoses"] % 5 == 0
@@ -440,6 +441,72 @@ def test_to_dict_is_json_and_section_renders(result: IndicatorsResult) -> None:
     assert 'id="indicators-before-after"' in sec.html
     assert 'id="indicators-its"' in sec.html
     assert "McNemar" in sec.html and "ttest_rel" in sec.html
+
+
+def test_tidy_and_summary(result: IndicatorsResult) -> None:
+    tidy = result.tidy()
+    assert list(tidy.columns) == [
+        "indicator", "quantity", "analysis", "test", "n_before", "n_after", "before", "after",
+        "change", "comparison_n", "comparison_change", "estimate", "ci_low", "ci_high",
+        "statistic", "p_value", "both", "before_only", "after_only", "neither",
+    ]  # fmt: skip
+    row = tidy[(tidy.quantity == "mean hba1c (mmol/mol)") & (tidy.analysis == "paired")].iloc[0]
+    assert row.estimate == pytest.approx(row.after - row.before)
+    assert row.estimate < 0  # the injected HbA1c fall
+    tidy.loc[:, "estimate"] = 0.0  # a copy: the result keeps its table
+    assert result.before_after.estimate.ne(0.0).any()
+    text = result.summary()
+    assert f"{result.cohort['eligible']} eligible" in text
+    assert f"change {row.estimate:+.3g}" in text
+    level = result.its["pilot"]["ols"]["coefficients"]["level_change"]["estimate"]
+    assert f"level change {level:+.3g}" in text
+
+
+def test_published_copy(result: IndicatorsResult) -> None:
+    """publish_indicators returns a protected copy and leaves the true result alone."""
+    before = json.dumps(result.to_dict(), allow_nan=False)
+    pub = publish_indicators(result)
+    assert pub is not result and json.dumps(result.to_dict(), allow_nan=False) == before
+    assert pub.pairs == {} and result.pairs
+    assert all(v == "*" or v % 5 == 0 for v in pub.cohort.values())
+    assert pub.cohort["eligible"] == 5 * round(result.cohort["eligible"] / 5)
+    block = pub.to_dict()
+    assert block["settings"] == result.to_dict()["settings"]
+    assert all(
+        rec[c] == "*" or rec[c] % 5 == 0
+        for rec in block["diabetes"]["monthly"]
+        for c in ("people", "with_reading", "in_control")
+    )
+    assert "pilot" in pub.summary()
+    sec = indicators_section(pub)
+    assert sec.html.count("<svg") == 2
+
+
+def test_settings_round_trip_and_published_keys() -> None:
+    st = IndicatorSettings(hba1c_max_mmol_mol=53.0, hac_lags=2, comparison_areas=("outer_nwl",))
+    assert IndicatorSettings.from_json(st.to_json()) == st
+    assert IndicatorSettings.from_dict(IndicatorSettings().to_dict()) == IndicatorSettings()
+    with pytest.raises(ConfigError, match="hba1c_max_mmol_mol"):
+        IndicatorSettings.from_dict({"hba1c_max": 50.0})
+    assert list(IndicatorSettings().to_dict())[:4] == [
+        "hba1c_max_mmol_mol",
+        "total_cholesterol_max_mmol_l",
+        "sbp_max_mmhg",
+        "dbp_max_mmhg",
+    ]
+    assert st.after_window_months() == [3, 15]
+
+
+def test_settings_block_keeps_the_published_keys(result: IndicatorsResult) -> None:
+    block = result.to_dict()["settings"]
+    assert list(block) == [
+        "hba1c_max_mmol_mol", "total_cholesterol_max_mmol_l", "sbp_max_mmhg", "dbp_max_mmhg",
+        "lookback_months", "rolling_months", "comparison_areas", "min_months_on_plan",
+        "after_window_months", "programme_start", "dementia_min_age", "hac_lags",
+        "mcnemar_exact_below", "comparison_seed", "min_its_months",
+    ]  # fmt: skip
+    assert block["after_window_months"] == [3, 15]
+    assert block["programme_start"] == "2011-09-01"
 
 
 def test_add_months_is_dateoffset() -> None:
@@ -456,9 +523,9 @@ def test_add_months_is_dateoffset() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
-        ({"hba1c_max": -1.0}, "hba1c_max"),
-        ({"cholesterol_max": float("nan")}, "cholesterol_max"),
-        ({"sbp_max": "140"}, "sbp_max"),
+        ({"hba1c_max_mmol_mol": -1.0}, "hba1c_max_mmol_mol"),
+        ({"total_cholesterol_max_mmol_l": float("nan")}, "total_cholesterol_max_mmol_l"),
+        ({"sbp_max_mmhg": "140"}, "sbp_max_mmhg"),
         ({"rolling_months": 0}, "rolling_months"),
         ({"lookback_months": True}, "lookback_months"),
         ({"min_months_on_plan": 36}, "min_months_on_plan"),
@@ -485,7 +552,7 @@ def test_bad_window_raises(data_dir: Path) -> None:
         with pytest.raises(ConfigError, match="window"):
             evaluate_indicators(ds, ("2010-01-01", "2014-01-01"))  # type: ignore[arg-type]
         with pytest.raises(ConfigError, match="IndicatorSettings"):
-            evaluate_indicators(ds, data_window(ds), {"hba1c_max": 50})  # type: ignore[arg-type]
+            evaluate_indicators(ds, data_window(ds), {"hba1c_max_mmol_mol": 50})  # type: ignore[arg-type]
 
 
 def test_short_window_warns_instead_of_failing(data_dir: Path) -> None:

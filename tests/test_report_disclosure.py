@@ -363,15 +363,16 @@ def test_indicator_charts_show_what_results_json_publishes(synth_dir: Path) -> N
 
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
-    from careval.monitoring.indicators import evaluate_indicators
+    from careval.indicators import evaluate_indicators
     from careval.report.publish.indicators import comparator_margin_suppressed, publish_indicators
-    from careval.report.sections.indicators import _as_published
+    from careval.report.sections.indicators import as_plotted
 
     with Dataset(synth_dir) as ds:
         r = evaluate_indicators(ds, data_window(ds))
     margin = comparator_margin_suppressed(r)
-    page = _as_published(r).diabetes_monthly
-    records = publish_indicators(r)["diabetes"]["monthly"]
+    published = publish_indicators(r)
+    page = as_plotted(published).diabetes_monthly
+    records = published.to_dict()["diabetes"]["monthly"]
     assert len(records) == len(page) and margin.to_numpy().any()  # the margin bites here
     for rec, (_, shown) in zip(records, page.iterrows(), strict=True):
         for c in ("people", "with_reading", "in_control"):

@@ -27,7 +27,7 @@ from careval.report.sections import in_order
 from careval.report.sections.design import design_section
 from careval.report.sections.findings import findings_section, methods_section, objectives_section
 from careval.report.sections.impact import impact_section
-from careval.report.sections.indicators import indicators_section
+from careval.report.sections.indicators import section as indicators_section
 from careval.report.sections.monitoring import programme_section, table2_section
 from careval.report.workbook import write_workbook
 from careval.risk.evaluate import risk_section
@@ -73,7 +73,7 @@ def analysis_sections(p: Publication) -> dict[str, Section]:
     if p.impact is not None:
         built["impact"] = impact_section(p.impact)
     if p.indicators is not None:
-        built["indicators"] = indicators_section(p.indicators, protect=protect)
+        built["indicators"] = indicators_section(p.indicators)
     if p.programme is not None:
         built["programme"] = programme_section(p.programme)
     if p.design is not None:

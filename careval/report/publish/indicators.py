@@ -1,19 +1,27 @@
-"""Publication of the clinical indicators: the comparators' margin and the paired table's margin."""
+"""Publication of the clinical indicators: disclosure control of every table, then the margins.
+
+:func:`publish_indicators` returns the published copy of an
+:class:`~careval.indicators.IndicatorsResult` (real data only): counts of 1-7 suppressed (``*``)
+and others rounded to 5 (:mod:`careval.report.publish.rules`), a share or rate resting on a
+count of 1-7 withheld (``None``), the comparators' margin on the monthly diabetes table (the
+pooled comparison areas add up the four areas, so secondary suppression applies across them)
+and the pairs' margin on the before/after table. Its ``to_dict()`` is the published
+``indicators`` block, and the report section draws its charts and tables from the same copy, so
+the page withholds exactly what ``results.json`` withholds.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import dataclasses
 
-import numpy as np
 import pandas as pd
 
-from careval.monitoring.indicators import COMPARATORS, IndicatorsResult
-from careval.report.publish.rules import SUPPRESSED, protect_table
+from careval.indicators import COMPARATORS, IndicatorsResult
+from careval.report.publish.rules import SUPPRESSED, protect_count, protect_table
 
 PAIRED_MARGIN = (("both", "before_only", "after_only", "neither"), "n_before")
 # The before/after table's estimates and tests: withheld where they rest on fewer than 8 people.
-
-
 BEFORE_AFTER_RATES = (
     "before",
     "after",
@@ -25,43 +33,83 @@ BEFORE_AFTER_RATES = (
     "statistic",
     "p_value",
 )
-# Tables with totals: where secondary suppression applies and what adds up to what.
+DIABETES_COUNTS = ["people", "with_reading", "in_control"]
+DIABETES_SHARES = ("share_with_reading", "share_in_control")
 
 
-def publish_indicators(r: IndicatorsResult) -> dict[str, Any]:
-    """The ``indicators`` block as published: the module's own protection, then margins.
+def publish_indicators(r: IndicatorsResult) -> IndicatorsResult:
+    """The published copy of ``r`` (``r`` itself is not changed).
 
-    The before/after table is protected by the report section itself (with the same margin,
-    :func:`before_after_published`); the monthly diabetes table gets the comparators margin.
+    The tables hold what is published: protected counts (object columns, ``*`` where
+    suppressed) and ``None`` for a withheld share or rate; the cohort counts are protected; the
+    person-level ``pairs`` are left out (never published).
     """
-    block = r.to_dict(protect=True)
-    margin = comparator_margin_suppressed(r)
-    for rec, hide in zip(block["diabetes"]["monthly"], margin.to_dict("records"), strict=True):
-        for c in ("people", "with_reading", "in_control"):
-            if hide[c] and rec[c] != SUPPRESSED:
-                rec[c] = SUPPRESSED
-                for s in ("share_with_reading", "share_in_control"):
-                    rec[s] = rec[f"{s}_rolling"] = None
-    table = before_after_published(r.before_after)
-    for rec, (_, pub) in zip(block["before_after"]["table"], table.iterrows(), strict=True):
-        for c in (*PAIRED_MARGIN[0], "n_before", "n_after", "comparison_n"):
-            rec[c] = _plain(pub[c])
-        for c in BEFORE_AFTER_RATES:
-            if c in rec and _plain(pub.get(c)) is None:
-                rec[c] = None
-    return block
+    dm, de, plans = protected_tables(r)
+    for c, hide in comparator_margin_suppressed(r).items():
+        newly = hide & (dm[c] != SUPPRESSED)
+        dm.loc[newly, c] = SUPPRESSED
+        for share in DIABETES_SHARES:
+            dm.loc[newly, [share, f"{share}_rolling"]] = None
+    out = copy.deepcopy(dataclasses.replace(r, pairs={}))
+    out.diabetes_monthly = dm
+    out.before_after = before_after_published(r.before_after)
+    out.dementia_monthly = de
+    out.dementia_care_plans = plans
+    out.cohort = {k: protect_count(int(v)) for k, v in r.cohort.items()}
+    return out
+
+
+def protected_tables(r: IndicatorsResult) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The monthly diabetes, monthly dementia and care-plan tables under rules 1 and 3.
+
+    Counts of 1-7 are suppressed and others rounded to 5; a share resting on a count of 1-7 is
+    withheld (a rolling share when any month of its window has one), and so is a rate whose
+    new diagnoses or registered are 1-7.
+    """
+
+    def small(v: pd.Series) -> pd.Series:
+        return v.between(1, 7)
+
+    def counts(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+        out = df.copy()
+        for col in cols:
+            if col in out:
+                out[col] = pd.Series(
+                    [None if pd.isna(v) else protect_count(int(v)) for v in df[col]],
+                    index=df.index,
+                    dtype=object,
+                )
+        return out
+
+    d = r.diabetes_monthly
+    hidden = small(d.people) | small(d.in_control) | small(d.with_reading)
+    dm = counts(d, DIABETES_COUNTS).astype(object)
+    k = r.settings.rolling_months
+    rolled = (
+        hidden.groupby([d.area, d.indicator], sort=False)
+        .transform(lambda s: s.rolling(k, min_periods=1).max())
+        .astype(bool)
+    )
+    for col in DIABETES_SHARES:
+        dm[col] = dm[col].where(~hidden, None)
+        dm[f"{col}_rolling"] = dm[f"{col}_rolling"].where(~rolled, None)
+    e = r.dementia_monthly
+    reg = "registered"
+    de = counts(e, [reg, "new_diagnoses", "six_cit_tests"]).astype(object)
+    de["rate_per_1000"] = de.rate_per_1000.where(~(small(e.new_diagnoses) | small(e[reg])), None)
+    plans = counts(r.dementia_care_plans, ["care_plans", "care_plans_dementia"])
+    return dm, de, plans
 
 
 def comparator_margin_suppressed(r: IndicatorsResult) -> pd.DataFrame:
     """Which monthly diabetes counts the comparators margin suppresses (True: shown as ``*``).
 
-    The pooled comparison areas add up the four areas (each month, indicator and count), so
-    secondary suppression applies across them. The JSON and the report section both use this.
+    ``r`` holds the true counts. The pooled comparison areas add up the four areas (each month,
+    indicator and count), so secondary suppression applies across them.
     """
-    counts = ["people", "with_reading", "in_control"]
     monthly = protect_table(
         r.diabetes_monthly,
-        counts,
+        DIABETES_COUNTS,
         group_margin=(
             "area",
             ["month", "indicator"],
@@ -69,7 +117,7 @@ def comparator_margin_suppressed(r: IndicatorsResult) -> pd.DataFrame:
             COMPARATORS,
         ),
     )
-    return pd.DataFrame({c: monthly[c] == SUPPRESSED for c in counts}, index=monthly.index)
+    return pd.DataFrame({c: monthly[c] == SUPPRESSED for c in DIABETES_COUNTS}, index=monthly.index)
 
 
 def before_after_published(t: pd.DataFrame) -> pd.DataFrame:
@@ -78,9 +126,3 @@ def before_after_published(t: pd.DataFrame) -> pd.DataFrame:
     return protect_table(
         t, counts, row_margins=[PAIRED_MARGIN], rates=BEFORE_AFTER_RATES, denominator="n_before"
     )
-
-
-def _plain(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return None
-    return v.item() if hasattr(v, "item") else v

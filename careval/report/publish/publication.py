@@ -15,8 +15,8 @@ from careval.design.power import DesignResult
 from careval.errors import Problem
 from careval.evaluation import NOT_RUN, Evaluation
 from careval.impact.study import ImpactResult
+from careval.indicators import IndicatorsResult
 from careval.monitoring.areas import AreaResult
-from careval.monitoring.indicators import IndicatorsResult
 from careval.monitoring.programme import ProgrammeResult
 from careval.qualitative.evaluate import QualitativeResult
 from careval.report.objectives import Objective, table3
@@ -48,7 +48,6 @@ class Publication:
     areas: AreaResult | None = None
     impact: ImpactResult | None = None
     indicators: IndicatorsResult | None = None
-    indicators_block: dict[str, Any] | None = None
     programme: ProgrammeResult | None = None
     design: DesignResult | None = None
     surveys: SurveysResult | None = None
@@ -126,7 +125,7 @@ def _protect(p: Publication) -> None:
     if p.design is not None:
         publish_design(p.design)
     if p.indicators is not None:
-        p.indicators_block = publish_indicators(p.indicators)
+        p.indicators = publish_indicators(p.indicators)
 
 
 def _document(p: Publication, warnings: list[Problem]) -> dict[str, Any]:
@@ -152,7 +151,7 @@ def _document(p: Publication, warnings: list[Problem]) -> dict[str, Any]:
         p.impact = None
         doc["impact"] = doc["naive"] = {"skipped": reason}
     if p.indicators is not None:
-        doc["indicators"] = p.indicators_block or p.indicators.to_dict()
+        doc["indicators"] = p.indicators.to_dict()
     else:
         doc["indicators"] = {"skipped": p.skipped["indicators"]}
     if p.programme is not None:

@@ -12,15 +12,8 @@ import numpy as np
 import pandas as pd
 
 from careval.data.schema import AREAS
-from careval.monitoring.indicators import (
-    COMPARATORS,
-    INDICATORS,
-    IndicatorsResult,
-    protected_tables,
-)
+from careval.indicators import COMPARATORS, INDICATORS, IndicatorsResult
 from careval.report.page import AREA_LABELS, Section, fmt_count, svg, table_html
-from careval.report.publish.indicators import before_after_published, comparator_margin_suppressed
-from careval.report.publish.rules import SUPPRESSED, protect_value
 
 TITLES = {
     "hba1c": "HbA1c",
@@ -44,9 +37,9 @@ def _start_line(ax: Any, start: dt.date) -> None:
 def _short(r: IndicatorsResult, ind: str) -> str:
     st = r.settings
     return {
-        "hba1c": f"HbA1c <= {st.hba1c_max:g} mmol/mol",
-        "total_cholesterol": f"Total cholesterol <= {st.cholesterol_max:g} mmol/l",
-        "bp": f"Blood pressure <= {st.sbp_max:g}/{st.dbp_max:g} mmHg",
+        "hba1c": f"HbA1c <= {st.hba1c_max_mmol_mol:g} mmol/mol",
+        "total_cholesterol": f"Total cholesterol <= {st.total_cholesterol_max_mmol_l:g} mmol/l",
+        "bp": f"Blood pressure <= {st.sbp_max_mmhg:g}/{st.dbp_max_mmhg:g} mmHg",
     }[ind]
 
 
@@ -143,8 +136,8 @@ def dementia_chart(r: IndicatorsResult) -> str:
     return svg(fig)
 
 
-def _before_after_table(r: IndicatorsResult, protect: bool) -> pd.DataFrame:
-    t = before_after_published(r.before_after) if protect else r.before_after.copy()
+def _before_after_table(r: IndicatorsResult) -> pd.DataFrame:
+    t = r.before_after.copy()
     shares = t.quantity.str.startswith("share")
     for col in ("before", "after", "change", "comparison_change", "estimate", "ci_low", "ci_high"):
         v = pd.to_numeric(t[col])  # withheld values (None) become NaN
@@ -222,43 +215,42 @@ def _snapshot(r: IndicatorsResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _as_published(r: IndicatorsResult) -> IndicatorsResult:
-    """``r`` with its monthly tables as published: charts and the snapshot then show gaps
-    where disclosure control withholds a share, a rate or a count."""
+LABEL_COLUMNS = ("month", "area", "indicator")
 
-    def numeric(pub: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
-        out = pub.copy()
-        for col in raw.columns:
-            if pd.api.types.is_numeric_dtype(raw[col]):
-                out[col] = pd.to_numeric(pub[col], errors="coerce")
+
+def as_plotted(r: IndicatorsResult) -> IndicatorsResult:
+    """``r`` with its monthly tables numeric for the charts and the snapshot.
+
+    On the published copy a suppressed count (``*``) or a withheld share or rate (``None``)
+    becomes NaN, so the charts and the snapshot show gaps exactly where ``results.json``
+    withholds; true numbers (synthetic data) pass through unchanged.
+    """
+
+    def numeric(df: pd.DataFrame) -> pd.DataFrame:
+        out = df.copy()
+        for col in out.columns:
+            if col not in LABEL_COLUMNS and out[col].dtype == object:
+                out[col] = pd.to_numeric(out[col], errors="coerce")
         return out
 
-    dm, _, de, plans = protected_tables(r)
-    for c, hide in comparator_margin_suppressed(r).items():  # as in results.json
-        newly = hide & (dm[c] != SUPPRESSED)
-        dm.loc[newly, c] = SUPPRESSED
-        for share in ("share_with_reading", "share_in_control"):
-            dm.loc[newly, [share, f"{share}_rolling"]] = None
     return dataclasses.replace(
         r,
-        diabetes_monthly=numeric(dm, r.diabetes_monthly),
-        dementia_monthly=numeric(de, r.dementia_monthly),
-        dementia_care_plans=numeric(plans, r.dementia_care_plans),
+        diabetes_monthly=numeric(r.diabetes_monthly),
+        dementia_monthly=numeric(r.dementia_monthly),
+        dementia_care_plans=numeric(r.dementia_care_plans),
     )
 
 
-def indicators_section(r: IndicatorsResult, protect: bool = False) -> Section:
+def section(r: IndicatorsResult) -> Section:
     """Figure 3 (diabetes control), the before/after table and Figure 4 (dementia, ITS).
 
     Parameters
     ----------
     r
-        The result of :func:`careval.monitoring.indicators.evaluate_indicators`.
-    protect
-        Apply small-number disclosure control to the counts in the tables (real data).
+        The result of :func:`careval.indicators.evaluate_indicators`; on real data its
+        published copy (:func:`careval.report.publish.indicators.publish_indicators`).
     """
-    if protect:
-        r = _as_published(r)
+    r = as_plotted(r)
     st = r.settings
     defs = st.definitions()
     parts = [
@@ -275,7 +267,7 @@ def indicators_section(r: IndicatorsResult, protect: bool = False) -> Section:
     snap = _snapshot(r)
     if not snap.empty:
         parts.append(table_html(snap, {"area": "area"}, "indicators-diabetes-snapshot", ("area",)))
-    c = {k: (protect_value(v) if protect else v) for k, v in r.cohort.items()}
+    c = r.cohort
     comp = ", ".join(AREA_LABELS.get(a, a) for a in st.comparison_areas)
     parts += [
         "<h3>Before and after a care plan</h3>",
@@ -295,7 +287,7 @@ def indicators_section(r: IndicatorsResult, protect: bool = False) -> Section:
         "given random index dates drawn from the plan "
         "dates (Welch t-test of the person-level changes). Shares are in percent.</p>",
         table_html(
-            _before_after_table(r, protect),
+            _before_after_table(r),
             {
                 "n_before": "n before",
                 "n_after": "n after",
