@@ -14,6 +14,22 @@ from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
 
 SMALL = 12_000  # people in the shared dataset: seconds to make, enough for shape checks
+# Fixtures behind the slow tier: the 120,000-person dataset and the runs made on it. The fast tier
+# (``bash scripts/test.sh -m "not slow"``) leaves the tests that use them out.
+SLOW_FIXTURES = {"shape_dir", "shape_truth", "shape_run"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: uses the 120,000-person dataset (minutes, not seconds)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a slow fixture, directly or through another fixture."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -383,3 +383,17 @@ def test_indicator_charts_show_what_results_json_publishes(synth_dir: Path) -> N
         for c in ("share_with_reading", "share_in_control"):
             for col in (c, f"{c}_rolling"):
                 assert (rec[col] is None) == math.isnan(shown[col]), (rec, col)
+
+
+def test_the_typed_copy_reads_the_whole_real_results_and_gives_them_back(real_run: Path) -> None:
+    """Every key of a real-data results.json is declared in the typed model, and its copy
+    gives back the document byte for byte (the page and the workbook read that copy)."""
+    from careval.report.publish.model import ImpactBlock, Published, Skipped
+
+    text = (real_run / "results.json").read_text()
+    doc = json.loads(text)
+    pub = Published.read(doc)
+    assert json.dumps(pub.to_json(), indent=2) + "\n" == text
+    # The small dataset's matched study is published or withheld, never half of each.
+    assert isinstance(pub.impact, ImpactBlock | Skipped)
+    assert isinstance(pub.naive, Skipped) == isinstance(pub.impact, Skipped)

@@ -265,3 +265,17 @@ def test_the_disclosure_scan_finds_small_counts_when_control_is_off(report_run: 
     found = scan(report_run)
     assert found["json"] and found["xlsx"] and found["html"]
     assert "synthetic-banner" in (report_run / "report.html").read_text()
+
+
+def test_the_typed_copy_reads_the_whole_results_and_gives_them_back(report_run: Path) -> None:
+    """Every key of results.json is declared in the typed model (an undeclared one would fail
+    the run), and the copy gives back the document byte for byte."""
+    from careval.report.publish.model import Published
+
+    text = (report_run / "results.json").read_text()
+    pub = Published.read(json.loads(text))
+    assert json.dumps(pub.to_json(), indent=2) + "\n" == text
+    assert (
+        pub.impact.outcomes["emergency_admissions"].rate_ratio
+        == json.loads(text)["impact"]["outcomes"]["emergency_admissions"]["rate_ratio"]
+    )
