@@ -38,11 +38,7 @@ from careval.impact.study import (
 from careval.monitoring.areas import AreaResult, evaluate_areas
 from careval.monitoring.indicators import IndicatorsResult, evaluate_indicators
 from careval.monitoring.programme import ProgrammeResult, evaluate_programme
-from careval.qualitative.evaluate import (
-    QualitativeResult,
-    evaluate_qualitative,
-    qualitative_section,
-)
+from careval.qualitative.evaluate import QualitativeResult, evaluate_qualitative
 from careval.report.objectives import table3
 from careval.report.page import Section, figures, render
 from careval.report.publish.areas import publish_areas
@@ -51,8 +47,10 @@ from careval.report.publish.design import publish_design
 from careval.report.publish.impact import impact_withheld, publish_impact
 from careval.report.publish.indicators import publish_indicators
 from careval.report.publish.programme import publish_programme
+from careval.report.publish.qualitative import publish_qualitative
 from careval.report.publish.risk import publish_risk
 from careval.report.publish.rules import protect_json, protect_value
+from careval.report.publish.surveys import publish_surveys
 from careval.report.sections import data as sections
 from careval.report.sections.data import not_run_section
 from careval.report.sections.design import design_section
@@ -60,10 +58,12 @@ from careval.report.sections.findings import findings_section, methods_section, 
 from careval.report.sections.impact import impact_section
 from careval.report.sections.indicators import indicators_section
 from careval.report.sections.monitoring import programme_section, table2_section
+from careval.report.sections.qualitative import section as qualitative_section
+from careval.report.sections.surveys import section as surveys_section
 from careval.report.workbook import write_workbook
 from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk, risk_section
 from careval.risk.model import follow_up_end
-from careval.surveys.evaluate import SurveysResult, evaluate_surveys, surveys_section
+from careval.surveys.evaluate import SurveysResult, evaluate_surveys
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
 
@@ -238,6 +238,10 @@ def _publish(a: Analyses) -> None:
         publish_programme(a.programme)
     if a.design is not None:
         publish_design(a.design)
+    if a.surveys is not None:
+        a.surveys = publish_surveys(a.surveys)
+    if a.qualitative is not None:
+        a.qualitative = publish_qualitative(a.qualitative)
 
 
 def _blocks(
@@ -294,13 +298,13 @@ def _blocks(
     else:
         results["design"] = {"skipped": a.skipped["design"]}
     if a.surveys is not None:
-        results["surveys"] = a.surveys.to_dict(protect=not synthetic)
-        built["surveys"] = surveys_section(a.surveys, protect=not synthetic)
+        results["surveys"] = a.surveys.to_dict()
+        built["surveys"] = surveys_section(a.surveys)
     else:
         results["surveys"] = {"skipped": NOT_RUN["surveys"]}
     if a.qualitative is not None:
-        results["qualitative"] = a.qualitative.to_dict(protect=not synthetic)
-        built["qualitative"] = qualitative_section(a.qualitative, protect=not synthetic)
+        results["qualitative"] = a.qualitative.to_dict()
+        built["qualitative"] = qualitative_section(a.qualitative)
     else:
         results["qualitative"] = {"skipped": NOT_RUN["qualitative"]}
     return results, built
