@@ -33,12 +33,7 @@ from careval.qualitative.coding import (
     read_codebook_csv,
     read_segments_csv,
 )
-from careval.qualitative.evaluate import (
-    QualitativeResult,
-    evaluate_qualitative,
-    qualitative_section,
-    utterance_chart_svg,
-)
+from careval.qualitative.evaluate import QualitativeResult, evaluate_qualitative
 from careval.qualitative.refi import (
     codebook_xml,
     project_xml,
@@ -54,7 +49,10 @@ from careval.qualitative.transcripts import (
     read_transcript,
     transcripts_from_paths,
 )
+from careval.report.publish.qualitative import publish_qualitative, publish_transcripts
 from careval.report.publish.rules import protect_count
+from careval.report.sections.qualitative import section as qualitative_section
+from careval.report.sections.qualitative import utterance_chart_svg
 from careval.synthetic.surveys import UTTERANCE_SHARES, write_surveys
 
 Cli = Callable[..., CompletedProcess[str]]  # the ``cli`` fixture (conftest.py)
@@ -200,9 +198,9 @@ def test_protected_transcripts_withhold_shares_of_small_counts_and_protect_warni
     r = transcripts_from_paths([tmp_path / "m1.txt", tmp_path / "m2.txt"], tmp_path / "att.csv")
     assert any("3 of 41 utterances carry no level code" in w for w in r.warnings)
     assert any(w.startswith("1 meeting(s) without attendance") for w in r.warnings)
-    raw = {x["role"]: x for x in r.to_dict(protect=False)["overall"]}
+    raw = {x["role"]: x for x in r.to_dict()["overall"]}
     assert raw["nurse"]["share_utterances"] == pytest.approx(3 / 41, abs=1e-4)
-    d = r.to_dict(protect=True)
+    d = publish_transcripts(r).to_dict()
     nurse = {x["role"]: x for x in d["overall"]}["nurse"]
     # 3 of 41 utterances: the count is suppressed, so its share (x 41) is withheld too.
     assert nurse["utterances"] == "*" and nurse["words"] == "*"
@@ -217,7 +215,7 @@ def test_protected_transcripts_withhold_shares_of_small_counts_and_protect_warni
         in (d["warnings"])
     )
     assert any(w.startswith("* meeting(s) without attendance") for w in d["warnings"])
-    page = qualitative_section(QualitativeResult(transcripts=r), protect=True).html
+    page = qualitative_section(publish_qualitative(QualitativeResult(transcripts=r))).html
     assert "3 of 41" not in page and "* of 40 utterances" in page
     assert "<span class='n'>*</span> transcribed meetings" in page
 
@@ -287,7 +285,7 @@ def test_protected_transcript_shares_are_of_the_published_counts(tmp_path: Path)
     r = hand_transcripts(tmp_path)
     raw = hand_totals()
     pc = protect_count
-    d = json.loads(json.dumps(r.to_dict(protect=True)))
+    d = json.loads(json.dumps(publish_transcripts(r).to_dict()))
     n_utt = sum(c["utterances"] for c in raw["role"].values())
     n_words = sum(c["words"] for c in raw["role"].values())
     n_people = sum(raw["people"].values())
@@ -336,9 +334,9 @@ def test_protected_transcript_shares_are_of_the_published_counts(tmp_path: Path)
     chair = next(rec for rec in d["overall"] if rec["role"] == "chair")
     assert chair["share_utterances"] == round(40 / 150, 4) != round(41 / 151, 4)
     # The page and the chart show the published shares.
-    page = qualitative_section(QualitativeResult(transcripts=r), protect=True).html
+    page = qualitative_section(publish_qualitative(QualitativeResult(transcripts=r))).html
     assert f"{100 * 40 / 150:.1f}%" in page and f"{100 * 41 / 151:.1f}%" not in page
-    svg = utterance_chart_svg(r, protect=True)
+    svg = utterance_chart_svg(publish_transcripts(r))
     assert f">{100 * 70 / 150:.0f}%<" in svg and f">{100 * 69 / 151:.0f}%<" not in svg
     assert f">{100 * 25 / 60:.0f}%<" in svg and f">{100 * 23 / 59:.0f}%<" not in svg
 
@@ -346,7 +344,7 @@ def test_protected_transcript_shares_are_of_the_published_counts(tmp_path: Path)
 def test_unprotected_transcript_shares_are_the_raw_ones(tmp_path: Path) -> None:
     r = hand_transcripts(tmp_path)
     raw = hand_totals()
-    d = json.loads(json.dumps(r.to_dict(protect=False)))
+    d = json.loads(json.dumps(r.to_dict()))
     for rec in d["overall"]:
         true = raw["role"][rec["role"]]
         assert (rec["utterances"], rec["words"]) == (true["utterances"], true["words"])
@@ -636,8 +634,8 @@ def test_synthetic_codebook_is_valid_refi_and_coders_agree_about_85_percent(synt
 def test_block_and_section_content(synth: Path) -> None:
     result = evaluate_qualitative(synth)
     assert result is not None
-    open_block = json.loads(json.dumps(result.to_dict(protect=False)))
-    block = json.loads(json.dumps(result.to_dict(protect=True)))
+    open_block = json.loads(json.dumps(result.to_dict()))
+    block = json.loads(json.dumps(publish_qualitative(result).to_dict()))
     t = block["transcripts"]
     assert t["n_meetings"] == 10 and t["n_utterances"] == 2400
     nph = next(r for r in t["overall"] if r["role"] == "non_presenting_gp")
@@ -648,7 +646,7 @@ def test_block_and_section_content(synth: Path) -> None:
     assert raw_nph["utterances"] == 48 and raw_nph["share_utterances"] == 0.02
     assert "items" not in block["coding"]["framework"][0]
     assert "items" in open_block["coding"]["framework"][0]
-    section = qualitative_section(result, protect=True)
+    section = qualitative_section(publish_qualitative(result))
     assert section.id == "qualitative"
     html = section.html
     for anchor in (
@@ -663,7 +661,7 @@ def test_block_and_section_content(synth: Path) -> None:
         assert f'id="{anchor}"' in html
     assert "39.0%" in html and "Presenting GP" in html and "<svg" in html
     assert "An example segment per cell" not in html  # verbatim text withheld when protected
-    assert "An example segment per cell" in qualitative_section(result, protect=False).html
+    assert "An example segment per cell" in qualitative_section(result).html
 
 
 def test_qda_command_exports_and_agreement(synth: Path, tmp_path: Path, cli: Cli) -> None:
@@ -750,3 +748,44 @@ def test_generated_dataset_carries_surveys_and_transcripts_of_its_own_meetings(
         "gps.dta",
         "gps.toml",
     }
+
+
+# ------------------------------------------------------------------ result classes and publishing
+
+
+def test_qualitative_results_have_tidy_summary_and_to_dict(synth: Path) -> None:
+    result = evaluate_qualitative(synth)
+    assert result is not None and result.transcripts is not None and result.coding is not None
+    t = result.transcripts
+    tidy = t.tidy()
+    assert list(tidy.columns[:5]) == [
+        "role",
+        "utterances",
+        "words",
+        "share_utterances",
+        "share_words",
+    ]
+    assert tidy.iloc[0]["role"] == "presenting_gp" and tidy["utterances"].sum() == 2400
+    assert "2,400 utterances" in t.summary()
+    c = result.coding
+    ctidy = c.tidy()
+    assert list(ctidy.columns[:5]) == ["code", "parent", "theme", "depth", "segments"]
+    assert int(ctidy[ctidy["depth"] == 0]["segments"].sum()) == 150
+    assert "150 segments" in c.summary()
+    assert list(result.tidy().columns) == list(tidy.columns)
+    assert "2,400 utterances" in result.summary() and "150 segments" in result.summary()
+    assert result.to_dict()["disclosure_control"] is False
+
+
+def test_publishing_qualitative_makes_a_protected_copy(synth: Path) -> None:
+    result = evaluate_qualitative(synth)
+    assert result is not None and result.transcripts is not None and result.coding is not None
+    before = json.dumps(result.to_dict())
+    published = publish_qualitative(result)
+    assert json.dumps(result.to_dict()) == before  # the input is not changed
+    block = published.to_dict()
+    assert block["disclosure_control"] is True
+    assert block["transcripts"]["n_utterances"] == protect_count(2400)
+    assert all("items" not in cell for cell in block["coding"]["framework"])
+    assert published.coding is not None and set(published.coding.segments["text"]) == {""}
+    assert block["coding"]["n_segments"] == protect_count(150)

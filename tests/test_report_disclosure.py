@@ -43,8 +43,8 @@ from careval.report.publish.rules import (
     published_counts,
     small_count,
 )
+from careval.report.publish.shares import weighted_share_step
 from careval.run import run as run_
-from careval.surveys.common import weighted_share_step
 
 
 def scan(out: Path) -> dict[str, list[Any]]:

@@ -24,16 +24,14 @@ from statsmodels.stats.proportion import proportion_confint
 
 from careval.errors import ConfigError
 from careval.report.publish.rules import protect_count
-from careval.surveys.analysis import analyse, contingency_test, effective_n, wilson_interval
-from careval.surveys.common import weighted_share_step
+from careval.report.publish.shares import weighted_share_step
+from careval.report.publish.surveys import publish_survey, publish_surveys
+from careval.report.sections.surveys import likert_chart_svg
+from careval.report.sections.surveys import section as surveys_section
+from careval.surveys.analysis import analyse
 from careval.surveys.definition import definition_from_dict, load_definition
-from careval.surveys.evaluate import (
-    SurveysResult,
-    analyse_definitions,
-    evaluate_surveys,
-    likert_chart_svg,
-    surveys_section,
-)
+from careval.surveys.evaluate import SurveysResult, analyse_definitions, evaluate_surveys
+from careval.surveys.intervals import contingency_test, effective_n, wilson_interval
 from careval.synthetic.surveys import write_surveys
 
 Cli = Callable[..., CompletedProcess[str]]  # the ``cli`` fixture (conftest.py)
@@ -420,8 +418,8 @@ def test_synthetic_surveys_are_deterministic_and_cheap(tmp_path: Path) -> None:
 def test_protected_block_suppresses_small_counts_and_withholds_small_shares(
     synth_result: SurveysResult,
 ) -> None:
-    open_block = synth_result.to_dict(protect=False)
-    block = json.loads(json.dumps(synth_result.to_dict(protect=True)))
+    open_block = synth_result.to_dict()
+    block = json.loads(json.dumps(publish_surveys(synth_result).to_dict()))
     pro = block["surveys"]["professionals"]
     assert pro["n_responses"] == protect_count(51) == 50
     rates = {r["label"]: r for r in pro["response_rates"]}
@@ -469,11 +467,11 @@ def small_survey(tmp: Path) -> SurveysResult:
 
 def test_protection_covers_effective_n_and_shares_of_suppressed_counts(tmp_path: Path) -> None:
     result = small_survey(tmp_path)
-    raw = result.to_dict(protect=False)["surveys"]["s"]
+    raw = result.to_dict()["surveys"]["s"]
     items = {i["question"]: i for i in raw["items"]}
     assert items["q2"]["n_effective"] == 5.0  # unweighted: Kish's n is the number of answers
     assert items["q1"]["share_agree"] == pytest.approx(3 / 40)
-    block = json.loads(json.dumps(result.to_dict(protect=True)))["surveys"]["s"]
+    block = json.loads(json.dumps(publish_surveys(result).to_dict()))["surveys"]["s"]
     items = {i["question"]: i for i in block["items"]}
     # Effective n is a count: withheld below 8, rounded to 5 otherwise.
     assert items["q2"]["n_valid"] == "*" and items["q2"]["n_effective"] is None
@@ -499,7 +497,7 @@ def test_protection_covers_effective_n_and_shares_of_suppressed_counts(tmp_path:
 def test_response_rates_have_secondary_suppression_against_the_total(tmp_path: Path) -> None:
     rates = {
         r["group"]: r
-        for r in small_survey(tmp_path).to_dict(protect=True)["surveys"]["s"]["response_rates"]
+        for r in publish_surveys(small_survey(tmp_path)).to_dict()["surveys"]["s"]["response_rates"]
     }
     assert rates["all"]["responded"] == 40 and rates["a"]["responded"] == 25
     assert rates["b"]["responded"] == "*"  # 3 people
@@ -515,40 +513,40 @@ def test_response_rates_have_secondary_suppression_against_the_total(tmp_path: P
 def test_warnings_publish_their_counts_protected(tmp_path: Path) -> None:
     result = small_survey(tmp_path)
     assert any("group 'b': 3 responses but 2 invited" in w for w in result.warnings)
-    raw = json.dumps(result.to_dict(protect=False))
+    raw = json.dumps(result.to_dict())
     assert "group 'b': 3 responses but 2 invited" in raw
-    block = result.to_dict(protect=True)
+    block = publish_surveys(result).to_dict()
     published = block["warnings"] + block["surveys"]["s"]["warnings"]
     assert "s: group 'b': * responses but * invited; check the numbers invited" in published
     assert "group 'b': * responses but * invited; check the numbers invited" in published
     assert "3 responses" not in json.dumps(block)
-    page = surveys_section(result, protect=True).html
+    page = surveys_section(publish_surveys(result)).html
     assert "* responses but * invited" in page and "3 responses" not in page
 
 
 def test_chart_shows_no_share_that_is_withheld(tmp_path: Path) -> None:
     result = small_survey(tmp_path)
     s = result.surveys[0]
-    open_svg = likert_chart_svg(s, protect=False)
+    open_svg = likert_chart_svg(s)
     assert "Agree: 7.5%" in open_svg  # 3 of 40
-    svg = likert_chart_svg(s, protect=True)
+    svg = likert_chart_svg(publish_survey(s))
     assert "7.5%" not in svg and "5.0%" not in svg and "8%" not in svg
     assert "withheld (small counts)" in svg and "withheld (fewer than 8)" in svg
 
 
 def test_section_shows_rates_items_chart_and_tests(synth_result: SurveysResult) -> None:
-    section = surveys_section(synth_result, protect=False)
+    section = surveys_section(synth_result)
     assert section.id == "surveys"
     body = section.html
     assert 'id="survey-patients-items"' in body and 'id="survey-professionals-rates"' in body
     assert "78.0%" in body and "27.7%" in body and "25.5%" in body
     assert "Pearson chi-square" in body and body.count("<svg") == 4
     pro = next(s for s in synth_result.surveys if s.name == "professionals")
-    svg = likert_chart_svg(pro, protect=False)
+    svg = likert_chart_svg(pro)
     assert svg.count("<rect") >= 3 * 10  # legend and at least two segments per item
     # Exactly: 3 legend boxes and one segment per answer category (1-5) of each of 10 items.
     assert svg.count("<rect") == 3 + 5 * 10
-    protected = surveys_section(synth_result, protect=True).html
+    protected = surveys_section(publish_surveys(synth_result)).html
     assert "withheld under disclosure control" in protected and "Fewer meetings" not in protected
 
 
@@ -663,7 +661,7 @@ def test_protected_shares_and_intervals_are_of_the_published_counts(tmp_path: Pa
     result, frame = hand_survey(tmp_path)
     raw = raw_counts(frame)
     pc = protect_count
-    block = json.loads(json.dumps(result.to_dict(protect=True)))["surveys"]["s"]
+    block = json.loads(json.dumps(publish_surveys(result).to_dict()))["surveys"]["s"]
     item = block["items"][0]
     n_valid, n_agree = int(raw["valid"].sum()), int(raw["agree"].sum())
     assert (n_agree, n_valid) == (153, 376)
@@ -689,10 +687,10 @@ def test_protected_shares_and_intervals_are_of_the_published_counts(tmp_path: Pa
         implied = share * base
         assert abs(implied - round(implied)) < 0.05 and round(implied) % 5 == 0, where
     # The page and the chart show the same published shares.
-    page = surveys_section(result, protect=True).html
+    page = surveys_section(publish_surveys(result)).html
     assert f"{100 * 155 / 375:.1f}%" in page and f"{100 * 153 / 376:.1f}%" not in page
     assert f"{100 * 405 / 545:.1f}%" in page and f"{100 * 403 / 543:.1f}%" not in page
-    svg = likert_chart_svg(result.surveys[0], protect=True)
+    svg = likert_chart_svg(publish_survey(result.surveys[0]))
     assert f"Agree: {100 * 100 / 375:.1f}%" in svg  # 101 agree, published as 100
     assert f"Agree: {100 * 101 / 376:.1f}%" not in svg
 
@@ -700,7 +698,7 @@ def test_protected_shares_and_intervals_are_of_the_published_counts(tmp_path: Pa
 def test_unprotected_shares_are_the_raw_ones(tmp_path: Path) -> None:
     result, frame = hand_survey(tmp_path)
     raw = raw_counts(frame)
-    block = json.loads(json.dumps(result.to_dict(protect=False)))["surveys"]["s"]
+    block = json.loads(json.dumps(result.to_dict()))["surveys"]["s"]
     item = block["items"][0]
     assert (item["n_agree"], item["n_valid"], item["n_dont_know"]) == (153, 376, 14)
     assert item["share_agree"] == round(153 / 376, 4)
@@ -743,9 +741,9 @@ def test_protected_weighted_shares_are_rounded_to_what_their_base_allows(tmp_pat
     valid, agree = raw["valid"].to_numpy(), raw["agree"].to_numpy()
     p = w[agree].sum() / w[valid].sum()
     kish = w[valid].sum() ** 2 / (w[valid] ** 2).sum()
-    open_item = result.to_dict(protect=False)["surveys"]["s"]["items"][0]
+    open_item = result.to_dict()["surveys"]["s"]["items"][0]
     assert open_item["share_agree"] == round(p, 4)  # unprotected: as before
-    block = json.loads(json.dumps(result.to_dict(protect=True)))["surveys"]["s"]
+    block = json.loads(json.dumps(publish_surveys(result).to_dict()))["surveys"]["s"]
     item = block["items"][0]
     assert item["n_valid"] == 375 and weighted_share_step(375) == 0.1
     assert item["share_agree"] == round(p, 1)
@@ -766,3 +764,38 @@ def test_protected_weighted_shares_are_rounded_to_what_their_base_allows(tmp_pat
         assert g["share_agree"] == share
         m_g = protect_count(round(w[v].sum() ** 2 / (w[v] ** 2).sum()))
         assert (g["ci_low"], g["ci_high"]) == wilson(share * m_g, m_g)
+
+
+# ------------------------------------------------------------------ result classes and publishing
+
+
+def test_survey_results_have_tidy_summary_and_to_dict(synth_result: SurveysResult) -> None:
+    tidy = synth_result.tidy()
+    assert list(tidy.columns[:4]) == ["survey", "question", "text", "type"]
+    assert {"n_valid", "n_agree", "share_agree", "ci_low", "ci_high"} <= set(tidy.columns)
+    row = tidy[(tidy["survey"] == "professionals") & (tidy["question"] == "vision_right_direction")]
+    assert (int(row["n_agree"].iloc[0]), int(row["n_valid"].iloc[0])) == (41, 50)
+    assert "82.0% agree" in synth_result.summary()
+    pro = next(s for s in synth_result.surveys if s.name == "professionals")
+    assert list(pro.tidy()["question"])[:1] == ["vision_right_direction"]
+    assert "51 responses of 200 invited (25.5%)" in pro.summary()
+    block = synth_result.to_dict()
+    assert block["disclosure_control"] is False
+    assert block["surveys"]["professionals"] == pro.to_dict()
+
+
+def test_publishing_makes_a_protected_copy_and_leaves_the_result(
+    synth_result: SurveysResult,
+) -> None:
+    before = json.dumps(synth_result.to_dict())
+    published = publish_surveys(synth_result)
+    assert json.dumps(synth_result.to_dict()) == before  # the input is not changed
+    assert published.disclosure_control and not synth_result.disclosure_control
+    block = published.to_dict()
+    assert block["disclosure_control"] is True
+    pro = block["surveys"]["professionals"]
+    assert pro["n_responses"] == protect_count(51) and "open_text" not in pro
+    tidy = published.tidy()
+    row = tidy[(tidy["survey"] == "professionals") & (tidy["question"] == "role_unclear")]
+    assert (row["n_agree"].iloc[0], row["n_valid"].iloc[0]) == (15, 45)
+    assert all(len(s.open_text) == 0 for s in published.surveys)

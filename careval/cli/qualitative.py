@@ -30,9 +30,10 @@ def transcripts(
 ) -> None:
     """Utterances and words by participant type, chi-square tests, turn matrix, levels."""
     from careval.qualitative.transcripts import transcripts_from_paths
+    from careval.report.publish.qualitative import publish_transcripts
 
     result = transcripts_from_paths(paths, attendance)
-    write_json(json_out, result.to_dict(protect))
+    write_json(json_out, (publish_transcripts(result) if protect else result).to_dict())
     top = result.overall.iloc[0]
     out.print(
         f"{len(result.meetings)} meetings, {int(result.overall['utterances'].sum()):,} "
@@ -75,6 +76,7 @@ def qda(
     from careval.qualitative import refi
     from careval.qualitative.coding import analyse_coding
     from careval.qualitative.evaluate import read_coding_inputs
+    from careval.report.publish.qualitative import publish_coding
 
     pair = None
     if coders is not None:
@@ -96,7 +98,7 @@ def qda(
         exports.append(
             (export_codebook_csv, result.codebook.to_frame().to_csv(index=False).encode("utf-8"))
         )
-    write_json(json_out, result.to_dict(protect))
+    write_json(json_out, (publish_coding(result) if protect else result).to_dict())
     for path, data in exports:
         write_atomic(path, data)
     if export_qdpx is not None:

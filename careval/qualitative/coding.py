@@ -30,13 +30,13 @@ import pandas as pd
 
 from careval.errors import ConfigError, bad_rows, raise_problems
 from careval.surveys.common import (
-    count_matrix_out,
-    count_out,
-    published_notes,
+    count_matrix,
+    count_value,
+    notes_text,
     read_text_table,
     records,
     require_columns,
-    share_out,
+    share_value,
 )
 
 # The text columns of a coded segment, then its character positions (nullable integers).
@@ -253,6 +253,11 @@ class CodingResult:
         (units each coder gave the code), ``both``, ``percent_agreement``, ``kappa``, ``alpha``.
     agreement_method : str
     warnings : list of str
+    n_segments : int or str, optional
+        The number of segments as published (the published copy only; else counted).
+    disclosure_control : bool
+        Set only by :func:`careval.report.publish.qualitative.publish_coding`, whose copy holds
+        published counts, no segment texts and a framework without its items.
     """
 
     codebook: Codebook
@@ -265,6 +270,8 @@ class CodingResult:
     agreement: pd.DataFrame | None
     agreement_method: str = ""
     warnings: list[str] = field(default_factory=list)
+    n_segments: int | str | None = None
+    disclosure_control: bool = False
 
     def tidy(self) -> pd.DataFrame:
         """Code frequencies, one row per code."""
@@ -282,46 +289,48 @@ class CodingResult:
             lines.append(f"  agreement: kappa {o['kappa']:.3f}, alpha {o['alpha']:.3f}")
         return "\n".join(lines)
 
-    def to_dict(self, protect: bool) -> dict[str, Any]:
-        """JSON-ready block; with ``protect`` counts protected and segment texts withheld."""
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready block: counts as the tables hold them (published on the published copy,
+        whose framework has no segment texts)."""
         freq = []
         groups = [c for c in self.frequencies.columns if c.startswith("group:")]
         for rec in records(self.frequencies):
             for k in ("segments", "documents", "cases", *groups):
-                rec[k] = count_out(int(rec[k]), protect)
+                rec[k] = count_value(rec[k])
             freq.append(rec)
         frame = []
         for rec in self.framework.to_dict("records"):
             item = {
                 "theme": rec["theme"],
                 "column": rec["column"],
-                "segments": count_out(int(rec["segments"]), protect),
+                "segments": count_value(rec["segments"]),
             }
-            if not protect:
+            if "items" in rec:
                 item["items"] = rec["items"]
             frame.append(item)
         agreement = None
         if self.agreement is not None:
             agreement = []
             for rec in records(self.agreement):
-                rec["percent_agreement"] = share_out(
-                    rec["percent_agreement"], int(rec["units"]), protect
-                )
+                rec["percent_agreement"] = share_value(rec["percent_agreement"])
                 for k in ("units", "n_a", "n_b", "both"):
-                    rec[k] = count_out(int(rec[k]), protect)
+                    rec[k] = count_value(rec[k])
                 agreement.append(rec)
+        n_segments = self.n_segments
+        if n_segments is None:
+            n_segments = int(self.segments["segment_id"].nunique())
         return {
             "codebook": records(self.codebook.to_frame()),
-            "n_segments": count_out(int(self.segments["segment_id"].nunique()), protect),
+            "n_segments": count_value(n_segments),
             "coders": sorted(c for c in self.segments["coder"].unique() if c),
             "primary_coder": self.primary_coder,
             "framework_by": self.by,
             "frequencies": freq,
             "framework": frame,
-            "cooccurrence": count_matrix_out(self.cooccurrence, protect),
+            "cooccurrence": count_matrix(self.cooccurrence),
             "agreement": agreement,
             "agreement_method": self.agreement_method,
-            "warnings": published_notes(self.warnings, protect),
+            "warnings": notes_text(self.warnings),
         }
 
 

@@ -36,14 +36,14 @@ import pandas as pd
 from careval.errors import ConfigError, bad_rows, raise_problems
 from careval.surveys.common import (
     Note,
-    count_matrix_out,
-    count_out,
-    published_notes,
+    count_matrix,
+    count_value,
+    notes_text,
     read_text_table,
     records,
     require_columns,
     require_file,
-    share_out,
+    share_value,
 )
 
 LEVELS: tuple[str, ...] = ("individual", "collective", "system")
@@ -257,6 +257,11 @@ class TranscriptResult:
         ``level``, ``utterances``, ``share_utterances``, ``words``, ``share_words`` over coded
         utterances; None when no utterance is coded.
     warnings : list of str
+    published_totals : dict
+        Empty, except on the published copy: ``n_meetings``, ``n_utterances``,
+        ``n_coded_utterances`` and ``share_of_utterances_coded`` as published.
+    disclosure_control : bool
+        Set only by :func:`careval.report.publish.qualitative.publish_transcripts`.
     """
 
     meetings: pd.DataFrame
@@ -266,6 +271,8 @@ class TranscriptResult:
     turns: pd.DataFrame
     levels: pd.DataFrame | None
     warnings: list[str] = field(default_factory=list)
+    published_totals: dict[str, Any] = field(default_factory=dict)
+    disclosure_control: bool = False
 
     def tidy(self) -> pd.DataFrame:
         """The overall table, one row per role."""
@@ -285,49 +292,23 @@ class TranscriptResult:
             )
         return "\n".join(lines)
 
-    def to_dict(self, protect: bool) -> dict[str, Any]:
-        """JSON-ready block; with ``protect`` counts are protected and small shares withheld.
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready block: counts and shares (to 4 decimals) as the tables hold them.
 
-        Under protection every share published is computed from the published counts: a
-        role's (or level's, or meeting's) published count over the published total of its
-        column (utterances, words or people attending; the meeting's own totals in
-        ``by_meeting``), so that share x total gives back only the rounded count.
+        On the published copy (:func:`careval.report.publish.qualitative.publish_transcripts`)
+        the tables hold the published counts and shares, and ``published_totals`` the totals.
         """
-        total = int(self.overall["utterances"].sum())
+        total = int(self.overall["utterances"].sum()) if not self.published_totals else 0
+        tot = self.published_totals
 
-        def shares(
-            rec: dict[str, Any], true: dict[str, Any], bases: dict[str, int], base: int
-        ) -> None:
-            """Shares withheld when ``base`` is small, or their own count or the rest of it is.
-
-            ``rec`` holds the counts as published; under protection a share that is published
-            is its published count over its base (the column's total) as published.
-            """
-            for k in [k for k in rec if k.startswith("share_")]:
-                c = k.removeprefix("share_")
-                own = true.get(c)
-                rec[k] = share_out(rec[k], base, protect)
-                if rec[k] is not None and c in bases and own is not None:
-                    rec[k] = share_out(
-                        rec[k],
-                        bases[c],
-                        protect,
-                        count=int(own),
-                        published=(rec[c], count_out(bases[c], protect)),
-                    )
-                elif protect:  # no count to recompute it from: not published
-                    rec[k] = None
-
-        def table(df: pd.DataFrame, counts: tuple[str, ...], base: int) -> list[dict]:
-            """Rows with counts protected and shares (of ``base``) withheld if small."""
-            bases = {c: int(df[c].sum()) for c in counts if c in df}
+        def table(df: pd.DataFrame, counts: tuple[str, ...]) -> list[dict]:
             out = []
-            for true in records(df):
-                rec = dict(true)
+            for rec in records(df):
                 for c in counts:
                     if rec.get(c) is not None:
-                        rec[c] = count_out(rec[c], protect)
-                shares(rec, true, bases, base)
+                        rec[c] = count_value(rec[c])
+                for k in [k for k in rec if k.startswith("share_")]:
+                    rec[k] = share_value(rec[k])
                 out.append(rec)
             return out
 
@@ -335,45 +316,39 @@ class TranscriptResult:
         by_meeting = [  # each meeting's shares are of its own totals
             rec
             for _, part in self.by_meeting.groupby("meeting", sort=False)
-            for rec in table(part, counts, int(part["utterances"].sum()))
+            for rec in table(part, counts)
         ]
         levels: dict[str, Any] | None = None
         if self.levels is not None:
-            coded = int(self.levels["utterances"].sum())
+            coded = int(self.levels["utterances"].sum()) if not tot else 0
             levels = {
-                "n_coded_utterances": count_out(coded, protect),
-                "share_of_utterances_coded": share_out(
-                    coded / total if total else None,
-                    total,
-                    protect,
-                    count=coded,
-                    published=(count_out(coded, protect), count_out(total, protect)),
-                ),
-                "levels": table(self.levels, counts, coded),
+                "n_coded_utterances": tot.get("n_coded_utterances", coded),
+                "share_of_utterances_coded": tot["share_of_utterances_coded"]
+                if tot
+                else share_value(coded / total if total else None),
+                "levels": table(self.levels, counts),
             }
         return {
             "method": "utterances = transcript lines attributed to a participant type; "
             "chi-square goodness of fit (scipy.stats.chisquare) against equal shares and against "
             "attendance",
-            "n_meetings": count_out(len(self.meetings), protect),
-            "n_utterances": count_out(total, protect),
-            "meetings": table(self.meetings, counts, total),
-            "overall": table(self.overall, ("utterances", "words", "attendees"), total),
+            "n_meetings": tot.get("n_meetings", len(self.meetings)),
+            "n_utterances": tot.get("n_utterances", total),
+            "meetings": table(self.meetings, counts),
+            "overall": table(self.overall, ("utterances", "words", "attendees")),
             "by_meeting": by_meeting,
             "tests": [
                 {
                     **t,
-                    "observed": [count_out(v, protect) for v in t["observed"]],
-                    "expected": _expected_out(t["expected"], count_out(t["n"], protect))
-                    if protect
-                    else t["expected"],
-                    "n": count_out(t["n"], protect),
+                    "observed": [count_value(v) for v in t["observed"]],
+                    "expected": t["expected"],
+                    "n": count_value(t["n"]),
                 }
                 for t in self.tests
             ],
-            "turns": count_matrix_out(self.turns, protect),
+            "turns": count_matrix(self.turns),
             "levels": levels,
-            "warnings": published_notes(self.warnings, protect),
+            "warnings": notes_text(self.warnings),
         }
 
 
@@ -521,15 +496,6 @@ def analyse_transcripts(
         levels=levels,
         warnings=warnings,
     )
-
-
-def _expected_out(expected: list[float], n_published: Any) -> list[float] | None:
-    """Expected counts as published: their shares of the published total (the true total
-    would otherwise show through them); withheld when the total is suppressed."""
-    total = sum(expected)
-    if not isinstance(n_published, int) or total <= 0:
-        return None
-    return [round(v / total * n_published, 3) for v in expected]
 
 
 def _test(against: str, roles: Iterable[str], o: np.ndarray, e: np.ndarray, res: Any) -> dict:

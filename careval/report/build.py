@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from careval.evaluation import NOT_RUN, Evaluation
-from careval.qualitative.evaluate import qualitative_section
 from careval.report.page import Section, figures, render
 from careval.report.publish.audit import audit_page
 from careval.report.publish.publication import Publication, publish
@@ -29,9 +28,10 @@ from careval.report.sections.findings import findings_section, methods_section, 
 from careval.report.sections.impact import impact_section
 from careval.report.sections.indicators import section as indicators_section
 from careval.report.sections.monitoring import programme_section, table2_section
+from careval.report.sections.qualitative import section as qualitative_section
+from careval.report.sections.surveys import section as surveys_section
 from careval.report.workbook import write_workbook
 from careval.risk.evaluate import risk_section
-from careval.surveys.evaluate import surveys_section
 
 OUTPUTS = ("results.json", "report.html", "tables.xlsx", "figures")
 TITLE = "Evaluation of the integrated care programme"
@@ -64,7 +64,6 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
 
 def analysis_sections(p: Publication) -> dict[str, Section]:
     """The section of every analysis that ran, from its published result."""
-    protect = not p.synthetic
     built: dict[str, Section] = {}
     if p.risk is not None:
         built["risk"] = risk_section(p.risk)
@@ -79,9 +78,9 @@ def analysis_sections(p: Publication) -> dict[str, Section]:
     if p.design is not None:
         built["design"] = design_section(p.design)
     if p.surveys is not None:
-        built["surveys"] = surveys_section(p.surveys, protect=protect)
+        built["surveys"] = surveys_section(p.surveys)
     if p.qualitative is not None:
-        built["qualitative"] = qualitative_section(p.qualitative, protect=protect)
+        built["qualitative"] = qualitative_section(p.qualitative)
     return built
 
 

@@ -20,7 +20,6 @@ Methods
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,129 +28,11 @@ import pandas as pd
 from careval.errors import bad_rows, raise_problems
 from careval.surveys.common import Note, code_text
 from careval.surveys.definition import Question, Scale, SurveyDefinition
+from careval.surveys.intervals import contingency_test, effective_n, wilson_interval
 from careval.surveys.readers import Responses, read_responses
+from careval.surveys.result import SurveyResult
 
-Z95 = 1.959963984540054
 NO_GROUP = "(no group)"
-MIN_EXPECTED = 5.0
-MONTE_CARLO_TABLES = 9_999
-MONTE_CARLO_SEED = 20111
-
-
-def wilson_interval(p: float, n: float, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a proportion ``p`` from an (effective) sample size ``n``.
-
-    Parameters
-    ----------
-    p : float
-        Observed proportion, 0 to 1.
-    n : float
-        Sample size (may be an effective, non-integer size); ``inf`` gives ``(p, p)``.
-    z : float
-        Normal quantile (1.96 for 95%).
-
-    Returns
-    -------
-    tuple of float
-        Lower and upper limits.
-
-    Examples
-    --------
-    >>> [round(x, 4) for x in wilson_interval(0.5, 100)]
-    [0.4038, 0.5962]
-    """
-    if n <= 0 or not math.isfinite(p):
-        return (math.nan, math.nan)
-    if math.isinf(n):
-        return (p, p)
-    z2 = z * z
-    denom = 1 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def effective_n(weights: np.ndarray, population: int | None = None) -> float:
-    """Kish's effective sample size, divided by the finite population correction if given."""
-    w = np.asarray(weights, float)
-    if w.size == 0 or w.sum() <= 0:
-        return 0.0
-    n_eff = float(w.sum() ** 2 / (w**2).sum())
-    if population:
-        n = w.size
-        if n >= population:
-            return math.inf
-        n_eff /= (population - n) / (population - 1)
-    return n_eff
-
-
-@dataclass
-class SurveyResult:
-    """One survey summarised.
-
-    Attributes
-    ----------
-    definition : SurveyDefinition
-    n_responses : int
-    response_rates : pandas.DataFrame
-        ``group``, ``label``, ``invited``, ``responded``, ``response_rate`` (None when the number
-        invited is not known); the last row is ``group == "all"``.
-    items : pandas.DataFrame
-        One row per likert or choice question: ``question``, ``text``, ``type``,
-        ``n_respondents``, ``n_valid`` (substantive answers), ``n_agree``, ``share_agree``,
-        ``ci_low``, ``ci_high`` (Wilson 95%), ``n_dont_know``, ``share_dont_know`` (of those
-        answering, don't know included), ``n_user_missing``, ``n_blank``, ``n_effective``.
-    distribution : pandas.DataFrame
-        Per question and category: ``question``, ``code``, ``label``, ``kind`` (answer,
-        dont_know, user_missing, blank), ``role`` (agree, disagree, neutral, other), ``count``,
-        ``weighted``, ``share_of_valid`` (answers only), ``share_of_respondents``.
-    by_group : pandas.DataFrame
-        Share agreeing per question and group: ``question``, ``group``, ``label``, ``n_valid``,
-        ``n_agree``, ``share_agree``, ``ci_low``, ``ci_high``, ``n_effective`` (Kish's, no
-        finite population correction, as the interval uses; None without answers).
-    comparisons : pandas.DataFrame
-        Per question: ``question``, ``test``, ``statistic``, ``dof``, ``p_value``, ``n``,
-        ``min_expected``, ``table`` (the rows x columns counted), ``note``.
-    open_text : pandas.DataFrame
-        Non-blank answers to open questions: ``question``, ``respondent``, ``group``, ``text``.
-    warnings : list of str
-    """
-
-    definition: SurveyDefinition
-    n_responses: int
-    response_rates: pd.DataFrame
-    items: pd.DataFrame
-    distribution: pd.DataFrame
-    by_group: pd.DataFrame
-    comparisons: pd.DataFrame
-    open_text: pd.DataFrame
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        """The survey's short name."""
-        return self.definition.name
-
-    def tidy(self) -> pd.DataFrame:
-        """The item table (one row per question)."""
-        return self.items.copy()
-
-    def summary(self) -> str:
-        """Plain-text summary: response rate and share agreeing per item."""
-        overall = self.response_rates.iloc[-1]
-        rate = overall["response_rate"]
-        head = f"{self.definition.title}: {self.n_responses:,} responses"
-        if rate is not None and not pd.isna(rate):
-            head += f" of {int(overall['invited']):,} invited ({100 * rate:.1f}%)"
-        lines = [head]
-        for r in self.items.itertuples():
-            if pd.isna(r.share_agree):
-                continue
-            lines.append(
-                f"  {r.question}: {100 * r.share_agree:.1f}% agree "
-                f"(95% CI {100 * r.ci_low:.1f} to {100 * r.ci_high:.1f}; n={r.n_valid})"
-            )
-        return "\n".join(lines)
 
 
 def analyse(defn: SurveyDefinition, responses: Responses | None = None) -> SurveyResult:
@@ -584,55 +465,6 @@ def _by_group(
             }
         )
     return rows
-
-
-def contingency_test(table: np.ndarray) -> dict[str, Any]:
-    """Chi-square or Fisher test of independence for a table of counts (rows x columns).
-
-    Pearson's chi-square (no continuity correction) when every expected count is at least 5;
-    otherwise Fisher's exact test for a 2 x 2 table, or the Fisher-Freeman-Halton exact test by
-    Monte Carlo (9,999 tables, fixed seed) for a larger one.
-
-    Returns
-    -------
-    dict
-        ``test``, ``statistic`` (chi-square, or the odds ratio for 2 x 2 Fisher, or None),
-        ``dof``, ``p_value``, ``min_expected``.
-    """
-    from scipy import stats
-
-    t = np.asarray(table, dtype=np.int64)
-    expected = stats.contingency.expected_freq(t)
-    min_exp = float(expected.min())
-    if min_exp >= MIN_EXPECTED:
-        res = stats.chi2_contingency(t, correction=False)
-        return {
-            "test": "Pearson chi-square",
-            "statistic": float(res.statistic),
-            "dof": int(res.dof),
-            "p_value": float(res.pvalue),
-            "min_expected": min_exp,
-        }
-    if t.shape == (2, 2):
-        odds, p = stats.fisher_exact(t)
-        return {
-            "test": "Fisher's exact test",
-            "statistic": float(odds),
-            "dof": None,
-            "p_value": float(p),
-            "min_expected": min_exp,
-        }
-    method = stats.MonteCarloMethod(
-        n_resamples=MONTE_CARLO_TABLES, rng=np.random.default_rng(MONTE_CARLO_SEED)
-    )
-    res = stats.fisher_exact(t, method=method)
-    return {
-        "test": "Fisher-Freeman-Halton exact test (Monte Carlo, 9,999 tables)",
-        "statistic": None,
-        "dof": None,
-        "p_value": float(np.asarray(res.pvalue).ravel()[0]),  # scipy may return shape (1,)
-        "min_expected": min_exp,
-    }
 
 
 def _compare(

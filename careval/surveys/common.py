@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError
-from careval.report.publish.rules import MIN_PEOPLE, protect_count
 
 
 def require_file(path: Path, what: str = "file") -> Path:
@@ -56,110 +55,35 @@ def require_columns(path: Path, df: pd.DataFrame, columns: Iterable[str], what: 
         )
 
 
-def count_out(n: int, protect: bool) -> int | str:
-    """A count as published: protected (1-7 as "*", others rounded to 5) when ``protect``."""
-    return protect_count(int(n)) if protect else int(n)
-
-
-def share_out(
-    value: float | None,
-    base: int,
-    protect: bool,
-    digits: int = 4,
-    count: int | None = None,
-    published: tuple[Any, Any] | None = None,
-) -> float | None:
-    """A proportion as published: withheld (None) under protection when ``base`` < 8.
-
-    With ``count`` (the count the share is of, out of ``base``), the share is withheld too when
-    that count or the rest of the base (``base - count``) is a suppressed count (1-7): share x
-    base would give it back.
-
-    With ``published`` (the count and the base as published, e.g. ``(100, 400)``), a share that
-    is not withheld is, under protection, the published count over the published base instead
-    of ``value``, so that it gives back no more than the rounded counts do; it is withheld when
-    either is suppressed (``*``) or the base is 0. Without protection ``published`` is ignored.
-    """
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+def count_value(v: Any) -> int | str | None:
+    """A count for the JSON block: an int, or as published ("*"); None when missing."""
+    if v is None or (isinstance(v, float | np.floating) and not math.isfinite(float(v))):
         return None
-    if protect and base < MIN_PEOPLE:
+    return v if isinstance(v, str) else int(v)
+
+
+def share_value(v: Any, digits: int = 4) -> float | None:
+    """A share for the JSON block, to ``digits`` decimals; None when missing or not finite."""
+    if v is None or (isinstance(v, float | np.floating) and not math.isfinite(float(v))):
         return None
-    if protect and count is not None and (small(count) or small(int(base) - int(count))):
+    return round(float(v), digits)
+
+
+def effective_n_value(v: Any) -> float | int | None:
+    """Kish's effective sample size for the JSON block: to 2 decimals (an int as published)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if v is None or not math.isfinite(float(v)):
         return None
-    if protect and published is not None:
-        value = share_of_published(*published)
-        if value is None:
-            return None
-    return round(float(value), digits)
-
-
-def share_of_published(count: Any, base: Any) -> float | None:
-    """Published ``count`` / published ``base``; None when either is suppressed or the base 0."""
-    if not _is_int(count) or not _is_int(base) or int(base) <= 0:
-        return None
-    return int(count) / int(base)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
-def weighted_share_step(base: int) -> float:
-    """The precision a weighted share with published unweighted ``base`` is published to.
-
-    The power of ten ``10^ceil(log10(5 / base))``: the smallest step of at least ``5 / base``, so
-    that share x base is no sharper than a count rounded to 5 (+-2.5). A base of 8-49 gives 1
-    (the share shows as 0 or 1), 50-499 gives 0.1, 500-4,999 gives 0.01, and so on.
-    """
-    decimals = 0
-    while 5 * 10 ** (decimals + 1) <= base:
-        decimals += 1
-    return 10.0**-decimals
-
-
-def weighted_share_out(
-    value: float | None, base: int, protect: bool, count: int | None, published_base: Any
-) -> float | None:
-    """A weighted proportion as published.
-
-    Unprotected as :func:`share_out`. Under protection it is withheld as :func:`share_out`
-    withholds (and when ``published_base`` is suppressed); otherwise, since a weighted share
-    cannot be recomputed from the rounded counts, it is rounded to
-    :func:`weighted_share_step` of ``published_base`` (the unweighted base as published).
-    """
-    out = share_out(value, base, protect, count=count)
-    if not protect or out is None or value is None:
-        return out
-    if not _is_int(published_base) or int(published_base) <= 0:
-        return None
-    decimals = round(-math.log10(weighted_share_step(int(published_base))))
-    return round(round(float(value), decimals), 4)
-
-
-def small(n: Any) -> bool:
-    """Whether a true count is one that disclosure control suppresses (1-7)."""
-    return isinstance(protect_count(int(n)), str)
-
-
-def effective_n_out(value: float | None, protect: bool) -> float | int | None:
-    """Kish's effective sample size as published.
-
-    Unprotected: to 2 decimals. Protected it is treated as a count (without weights it equals
-    the number of answers): withheld below 8, otherwise rounded to the nearest 5.
-    """
-    if value is None or not math.isfinite(float(value)):
-        return None
-    if not protect:
-        return round(float(value), 2)
-    published = protect_count(round(float(value)))
-    return published if isinstance(published, int) and value >= MIN_PEOPLE else None
+    return round(float(v), 2)
 
 
 class Note(str):
-    """A warning whose text holds counts: the text is exact, :meth:`published` protects them.
+    """A warning whose text holds counts: the text is exact, its ``counts`` kept for publishing.
 
     ``Note("{n} of {total} lines", n=3, total=40)`` reads "3 of 40 lines"; published under
-    disclosure control it reads "* of 40 lines". Counts are written with thousands separators.
+    disclosure control (:func:`careval.report.publish.shares.publish_note`) it reads "* of 40
+    lines". Counts are written with thousands separators.
     """
 
     template: str
@@ -175,22 +99,10 @@ class Note(str):
         """The same note with ``prefix`` (plain text) in front."""
         return Note(prefix.replace("{", "{{").replace("}", "}}") + self.template, **self.counts)
 
-    def published(self, protect: bool) -> str:
-        """The text as published: counts protected (1-7 as "*", others rounded to 5)."""
-        if not protect:
-            return str(self)
-        return self.template.format(
-            **{k: _plain_count(count_out(v, True)) for k, v in self.counts.items()}
-        )
 
-
-def _plain_count(v: int | str) -> str:
-    return f"{v:,}" if isinstance(v, int) else str(v)
-
-
-def published_notes(notes: Iterable[str], protect: bool) -> list[str]:
-    """Warnings as published: the counts in each :class:`Note` protected when ``protect``."""
-    return [n.published(protect) if isinstance(n, Note) else str(n) for n in notes]
+def notes_text(notes: Iterable[str]) -> list[str]:
+    """Warnings as plain strings (their counts as they stand)."""
+    return [str(n) for n in notes]
 
 
 def plain(v: Any) -> Any:
@@ -207,12 +119,9 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: plain(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 
 
-def count_matrix_out(df: pd.DataFrame, protect: bool) -> dict[str, dict[str, int | str]]:
-    """A square table of counts as ``{row: {column: count}}``, counts as published."""
-    return {
-        str(a): {str(b): count_out(int(v), protect) for b, v in row.items()}
-        for a, row in df.iterrows()
-    }
+def count_matrix(df: pd.DataFrame) -> dict[str, dict[str, int | str | None]]:
+    """A square table of counts as ``{row: {column: count}}``."""
+    return {str(a): {str(b): count_value(v) for b, v in row.items()} for a, row in df.iterrows()}
 
 
 def percent(v: Any) -> str:

@@ -27,8 +27,10 @@ from careval.report.publish.impact import impact_withheld, publish_impact
 from careval.report.publish.indicators import publish_indicators
 from careval.report.publish.model import Published
 from careval.report.publish.programme import publish_programme
+from careval.report.publish.qualitative import publish_qualitative
 from careval.report.publish.risk import publish_risk
 from careval.report.publish.rules import protect_json
+from careval.report.publish.surveys import publish_surveys
 from careval.risk.evaluate import RiskResult
 from careval.surveys.evaluate import SurveysResult
 
@@ -126,6 +128,10 @@ def _protect(p: Publication) -> None:
         publish_design(p.design)
     if p.indicators is not None:
         p.indicators = publish_indicators(p.indicators)
+    if p.surveys is not None:
+        p.surveys = publish_surveys(p.surveys)
+    if p.qualitative is not None:
+        p.qualitative = publish_qualitative(p.qualitative)
 
 
 def _document(p: Publication, warnings: list[Problem]) -> dict[str, Any]:
@@ -157,14 +163,13 @@ def _document(p: Publication, warnings: list[Problem]) -> dict[str, Any]:
     if p.programme is not None:
         doc["programme"] = p.programme.to_dict()
     doc["design"] = p.design.to_dict() if p.design is not None else {"skipped": p.skipped["design"]}
-    protect = not p.synthetic
     doc["surveys"] = (
-        p.surveys.to_dict(protect=protect)
+        p.surveys.to_dict()
         if p.surveys is not None
         else {"skipped": NOT_RUN["surveys"]}
     )
     doc["qualitative"] = (
-        p.qualitative.to_dict(protect=protect)
+        p.qualitative.to_dict()
         if p.qualitative is not None
         else {"skipped": NOT_RUN["qualitative"]}
     )
