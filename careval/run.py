@@ -54,10 +54,10 @@ from careval.report.publish.programme import publish_programme
 from careval.report.publish.risk import publish_risk
 from careval.report.publish.rules import protect_json, protect_value
 from careval.report.sections import data as sections
+from careval.report.sections import design as design_page
+from careval.report.sections import impact as impact_page
 from careval.report.sections.data import not_run_section
-from careval.report.sections.design import design_section
 from careval.report.sections.findings import findings_section, methods_section, objectives_section
-from careval.report.sections.impact import impact_section
 from careval.report.sections.indicators import indicators_section
 from careval.report.sections.monitoring import programme_section, table2_section
 from careval.report.workbook import write_workbook
@@ -233,11 +233,11 @@ def _publish(a: Analyses) -> None:
     if a.areas is not None:
         publish_areas(a.areas)
     if a.impact is not None:
-        publish_impact(a.impact)
+        a.impact = publish_impact(a.impact)
     if a.programme is not None:
         publish_programme(a.programme)
     if a.design is not None:
-        publish_design(a.design)
+        a.design = publish_design(a.design)
 
 
 def _blocks(
@@ -273,7 +273,7 @@ def _blocks(
         block = a.impact.to_dict()
         results["impact"] = block
         results["naive"] = block["naive"]
-        built["impact"] = impact_section(a.impact)
+        built["impact"] = impact_page.section(a.impact)
     else:
         reason = a.skipped.get("impact") or "withheld: fewer than 8 matched care-planned people"
         a.skipped["impact"] = reason
@@ -290,7 +290,7 @@ def _blocks(
         built["programme"] = programme_section(a.programme)
     if a.design is not None:
         results["design"] = a.design.to_dict()
-        built["design"] = design_section(a.design)
+        built["design"] = design_page.section(a.design)
     else:
         results["design"] = {"skipped": a.skipped["design"]}
     if a.surveys is not None:

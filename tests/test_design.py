@@ -21,7 +21,7 @@ from careval.design.power import (
     z_sum,
 )
 from careval.errors import ConfigError
-from careval.impact.did import fit_fe
+from careval.impact.fe import fit_fe
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ import pytest
 import statsmodels.api as sm
 
 from careval.errors import ConfigError
-from careval.impact.did import did, fit_fe
+from careval.impact.did import did
+from careval.impact.fe import fit_fe
 
 X = "dose (mg)"  # not an identifier: fit_fe must rename it internally and name it back
 

@@ -16,18 +16,11 @@ from careval.data.access import Dataset
 from careval.features.index_date import features_at
 from careval.impact.did import did
 from careval.impact.matching import match
+from careval.impact.outcomes import matched_panel
 from careval.impact.panel import build_panel, month_of
-from careval.impact.study import (
-    COMPARATORS,
-    NEVER_MONTH,
-    ImpactResult,
-    ImpactSettings,
-    candidates,
-    covariates,
-    evaluate_impact,
-    matched_panel,
-    study_population,
-)
+from careval.impact.population import NEVER_MONTH, candidates, covariates, study_population
+from careval.impact.settings import COMPARATORS, ImpactSettings
+from careval.impact.study import ImpactResult, evaluate_impact
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
 

@@ -86,6 +86,26 @@ class DidResult:
         es.insert(0, "term", [f"k={k}" for k in es.pop("k")])
         return pd.concat([att, es], ignore_index=True)
 
+    def summary(self) -> str:
+        """The ATT with its interval, the design and what was dropped, in a few lines."""
+        a = self.att
+        lines = [
+            f"ATT {a['estimate']:.4g} (95% CI {a['ci_low']:.4g} to {a['ci_high']:.4g}, "
+            f"p = {a['p_value']:.3g}), {self.model}"
+        ]
+        if self.model == "poisson":
+            lines.append(
+                f"rate ratio {a['rate_ratio']:.4g} "
+                f"(95% CI {a['rr_ci_low']:.4g} to {a['rr_ci_high']:.4g})"
+            )
+        lines.append(
+            f"{self.n_units:,} units ({self.n_treated_units:,} treated, "
+            f"{self.n_never_treated_units:,} never treated), {self.n_periods:,} periods, "
+            f"{self.n_obs:,} rows; {self.vcov} standard errors clustered on {self.cluster}"
+        )
+        lines += self.warnings
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (floats rounded to 6 decimals, NaN as None)."""
         records = self.event_study.to_dict(orient="records")

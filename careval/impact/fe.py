@@ -42,6 +42,7 @@ from careval.impact.inputs import (
     check_rule,
     codes,
     join_problems,
+    jsonable,
     require_columns,
 )
 
@@ -104,6 +105,51 @@ class FEFit:
     def tidy(self) -> pd.DataFrame:
         """Return a copy of the coefficient table."""
         return self.coefficients.copy()
+
+    def summary(self) -> str:
+        """The model, the sample and each term's estimate with its interval, in a few lines."""
+        head = (
+            f"{self.model} fixed-effects fit: {self.n_obs:,} observations"
+            + (f", {self.n_clusters:,} clusters ({self.cluster})" if self.n_clusters else "")
+            + f", {self.vcov} standard errors, {self.inference} inference"
+        )
+        lines = [head]
+        ratio = self.model == "poisson"
+        for r in self.coefficients.to_dict(orient="records"):
+            est, lo, hi = (
+                (r["rate_ratio"], r["rr_ci_low"], r["rr_ci_high"])
+                if ratio
+                else (r["estimate"], r["ci_low"], r["ci_high"])
+            )
+            lines.append(
+                f"{r['term']}: {'rate ratio ' if ratio else ''}{est:.4g} "
+                f"(95% CI {lo:.4g} to {hi:.4g}), p = {r['p_value']:.3g}"
+            )
+        if self.n_dropped:
+            lines.append(f"{self.n_dropped:,} rows dropped")
+        if self.collinear:
+            lines.append(f"dropped as collinear: {', '.join(self.collinear)}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fit: the coefficient table as records and the sample (floats rounded to
+        6 decimals, NaN as None)."""
+        return jsonable(
+            {
+                "model": self.model,
+                "vcov": self.vcov,
+                "cluster": self.cluster,
+                "weights": self.weights,
+                "n_obs": self.n_obs,
+                "n_clusters": self.n_clusters,
+                "n_dropped": self.n_dropped,
+                "dropped": dict(self.dropped),
+                "collinear": list(self.collinear),
+                "inference": self.inference,
+                "converged": self.converged,
+                "coefficients": self.coefficients.to_dict(orient="records"),
+            }
+        )
 
     def term(self, name: str) -> dict[str, float]:
         """Return one term's row of the coefficient table as a dict of floats.

@@ -90,6 +90,52 @@ class ImpactResult:
         """Largest absolute standardised difference after matching."""
         return float(self.balance.smd_after.abs().max())
 
+    def tidy(self) -> pd.DataFrame:
+        """One row per outcome: the effect from ``effect_from_month`` on (the treated-arm
+        contrast), with rate ratios for the Poisson outcomes (NaN for the linear ones)."""
+        cols = [
+            "outcome",
+            "model",
+            "estimate",
+            "se",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "rate_ratio",
+            "rate_ratio_ci_low",
+            "rate_ratio_ci_high",
+            "n_obs",
+            "mean_treated_before",
+        ]
+        rows = [
+            {c: o.get(c, np.nan) for c in cols if c != "outcome"} | {"outcome": name}
+            for name, o in self.outcomes.items()
+        ]
+        return pd.DataFrame(rows, columns=cols)
+
+    def summary(self) -> str:
+        """Who was matched and the main effect, in a few lines."""
+        a = {k: f"{v:,}" if isinstance(v, int) else str(v) for k, v in self.attrition.items()}
+        lines = [
+            f"matched {a['treated_matched']} of {a['treated_alive_and_registered_at_entry']} "
+            f"care-planned people to {a['controls_matched']} controls; max |SMD| after "
+            f"{self.max_abs_smd_after:.3f}"
+        ]
+        for name, o in self.outcomes.items():
+            if o["model"] == "poisson":
+                lines.append(
+                    f"{name}: rate ratio {o['rate_ratio']:.3f} (95% CI "
+                    f"{o['rate_ratio_ci_low']:.3f} to {o['rate_ratio_ci_high']:.3f})"
+                )
+            else:
+                lines.append(
+                    f"{name}: difference {o['estimate']:.4g} (95% CI {o['ci_low']:.4g} to "
+                    f"{o['ci_high']:.4g})"
+                )
+        if "rate_ratio" in self.naive:
+            lines.append(f"naive before-after rate ratio {self.naive['rate_ratio']:.3f}")
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         """The ``impact`` block of ``results.json``."""
         n_t = self.attrition["treated_matched"]
