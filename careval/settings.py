@@ -59,7 +59,7 @@ class Settings:
         """
         if not isinstance(data, dict):
             raise ConfigError(f"{where or cls.__name__}: expected a table; got {data!r}")
-        hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+        hints = typing.get_type_hints(cls, localns=vars(sys.modules[cls.__module__]))
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         problems, values = [], {}
         for key, value in data.items():
