@@ -117,6 +117,29 @@ def test_no_effect_covers_one_while_naive_falls(null_result: ImpactResult) -> No
     assert (pre.ci_low <= 0).all() and (pre.ci_high >= 0).all()  # no pre-trend
 
 
+def test_impact_result_tidy_summary_and_settings(null_result: ImpactResult) -> None:
+    t = null_result.tidy()
+    assert list(t.columns[:7]) == [
+        "outcome",
+        "model",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "p_value",
+    ]
+    e = null_result.outcomes["emergency_admissions"]
+    row = t.set_index("outcome").loc["emergency_admissions"]
+    assert row.rate_ratio == e["rate_ratio"] and row.model == "poisson"
+    assert np.isnan(t.set_index("outcome").loc["emergency_cost", "rate_ratio"])
+    assert f"rate ratio {e['rate_ratio']:.3f}" in null_result.summary()
+    assert f"{null_result.attrition['treated_matched']:,}" in null_result.summary()
+    st = null_result.settings
+    assert ImpactSettings.from_json(st.to_json()) == st
+    block = null_result.to_dict()["settings"]
+    assert block["event_window"] == [-12, 23] and block["match"]["caliper"] == 0.2
+
+
 def test_match_cli_reproduces_matchit(tmp_path: Path) -> None:
     out = tmp_path / "m.json"
     ref = json.loads((FIX / "results.json").read_text())["models"]["B"]
