@@ -21,7 +21,7 @@ from careval.design.power import (
     z_sum,
 )
 from careval.errors import ConfigError
-from careval.impact.did import fit_fe
+from careval.impact.fe import fit_fe
 
 
 @pytest.mark.parametrize(
@@ -169,3 +169,25 @@ def test_design_cli(synth_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
         from careval.design.power import DesignSettings
 
         DesignSettings(alpha=0.7)
+
+
+def test_design_result_tidy_summary_and_settings_round_trip() -> None:
+    from careval.design.power import DesignSettings, plan
+
+    st = DesignSettings(followup_months=(3, 6), replicates=50)
+    assert DesignSettings.from_json(st.to_json()) == st
+    assert st.to_dict()["followup_months"] == [3, 6]
+    y = _histories(np.random.default_rng(5), 4000, 36)
+    res = plan({"emergency_admissions": y}, 12, st, 500, "test histories")
+    t = res.tidy()
+    assert list(t.columns[:4]) == [
+        "followup_months",
+        "people_with_full_history",
+        "se_log_rate_ratio",
+        "mde_rate_ratio",
+    ]
+    assert t.followup_months.tolist() == [3, 6]
+    mde = t.mde_rate_ratio.iloc[0]
+    assert 0 < mde < 1
+    assert f"MDE rate ratio {mde:.3f}" in res.summary()
+    assert "500 care-planned" in res.summary()

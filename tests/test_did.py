@@ -24,7 +24,8 @@ import pytest
 import statsmodels.api as sm
 
 from careval.errors import ConfigError
-from careval.impact.did import did, fit_fe
+from careval.impact.did import did
+from careval.impact.fe import fit_fe
 
 X = "dose (mg)"  # not an identifier: fit_fe must rename it internally and name it back
 
@@ -345,3 +346,25 @@ def test_bad_options_and_fit_fe_inputs() -> None:
         fit_fe(df.assign(**{X: "a"}), outcome="y", regressors=[X], fe=["unit"])
     with pytest.raises(ConfigError, match="collinear with the fixed effects"):
         fit_fe(df.assign(c=1.0), outcome="y", regressors=["c"], fe=["unit"])
+
+
+def test_fe_fit_tidy_summary_and_to_dict() -> None:
+    df = _panel(60, 5, seed=4)
+    fit = fit_fe(df, outcome="y", regressors=[X], fe=["unit", "period"], cluster="unit")
+    t = fit.tidy()
+    assert list(t.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "p_value"]
+    est = fit.term(X)["estimate"]
+    assert t.loc[t.term == X, "estimate"].item() == est
+    assert f"{est:.4g}" in fit.summary() and "60 clusters" in fit.summary()
+    d = json.loads(json.dumps(fit.to_dict()))
+    assert d["n_clusters"] == 60 and d["coefficients"][0]["estimate"] == round(est, 6)
+
+
+def test_did_result_summary_names_the_att() -> None:
+    df = _staggered(300, seed=9, effect=2.0, model="ols")
+    res = did(df, unit="unit", time="time", outcome="y", first_treated="first")
+    t = res.tidy()
+    assert list(t.columns[:6]) == ["term", "estimate", "se", "ci_low", "ci_high", "p_value"]
+    assert t.estimate.iloc[0] == res.att["estimate"]
+    assert f"ATT {res.att['estimate']:.4g}" in res.summary()
+    assert "300 units" in res.summary()

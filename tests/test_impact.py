@@ -16,18 +16,11 @@ from careval.data.access import Dataset
 from careval.features.index_date import features_at
 from careval.impact.did import did
 from careval.impact.matching import match
+from careval.impact.outcomes import matched_panel
 from careval.impact.panel import build_panel, month_of
-from careval.impact.study import (
-    COMPARATORS,
-    NEVER_MONTH,
-    ImpactResult,
-    ImpactSettings,
-    candidates,
-    covariates,
-    evaluate_impact,
-    matched_panel,
-    study_population,
-)
+from careval.impact.population import NEVER_MONTH, candidates, covariates, study_population
+from careval.impact.settings import COMPARATORS, ImpactSettings
+from careval.impact.study import ImpactResult, evaluate_impact
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
 
@@ -122,6 +115,29 @@ def test_no_effect_covers_one_while_naive_falls(null_result: ImpactResult) -> No
     assert null_result.truth_rate_ratio == 1.0
     pre = null_result.event_study[null_result.event_study.to_month < -1]
     assert (pre.ci_low <= 0).all() and (pre.ci_high >= 0).all()  # no pre-trend
+
+
+def test_impact_result_tidy_summary_and_settings(null_result: ImpactResult) -> None:
+    t = null_result.tidy()
+    assert list(t.columns[:7]) == [
+        "outcome",
+        "model",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "p_value",
+    ]
+    e = null_result.outcomes["emergency_admissions"]
+    row = t.set_index("outcome").loc["emergency_admissions"]
+    assert row.rate_ratio == e["rate_ratio"] and row.model == "poisson"
+    assert np.isnan(t.set_index("outcome").loc["emergency_cost", "rate_ratio"])
+    assert f"rate ratio {e['rate_ratio']:.3f}" in null_result.summary()
+    assert f"{null_result.attrition['treated_matched']:,}" in null_result.summary()
+    st = null_result.settings
+    assert ImpactSettings.from_json(st.to_json()) == st
+    block = null_result.to_dict()["settings"]
+    assert block["event_window"] == [-12, 23] and block["match"]["caliper"] == 0.2
 
 
 def test_match_cli_reproduces_matchit(tmp_path: Path) -> None:

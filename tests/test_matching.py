@@ -130,3 +130,36 @@ def test_mahalanobis_pairs_are_nearest(lalonde: pd.DataFrame) -> None:
     res = match(lalonde, "treat", ["age", "educ"], MatchSettings(distance="mahalanobis"))
     assert res.n_treated_matched == 185
     assert res.n_controls_matched == 185  # without replacement: all distinct
+
+
+def test_match_result_tidy_summary_and_settings_round_trip(lalonde: pd.DataFrame) -> None:
+    from careval.impact.generic import match_table
+
+    st = SETTINGS["B"]
+    assert MatchSettings.from_json(st.to_json()) == st
+    assert list(st.to_dict()) == [
+        "ratio",
+        "caliper",
+        "replace",
+        "exact",
+        "distance",
+        "score",
+        "order",
+    ]
+    res = match_table(lalonde, "treat", COVARIATES, st, outcome="re78")
+    t = res.tidy()
+    assert list(t.columns) == [
+        "treated_row",
+        "control_row",
+        "round",
+        "treated_weight",
+        "control_weight",
+    ]
+    assert len(t) == res.pairs.treated.size and set(t["round"]) == {1, 2}
+    assert t.treated_weight.eq(1.0).all()
+    text = res.summary()
+    assert f"matched {res.n_treated_matched:,} of {res.n_treated:,}" in text
+    assert f"{res.att['estimate']:.4g}" in text  # type: ignore[index]
+    d = res.to_dict()
+    assert d["settings"]["caliper_sd"] == 0.1 and d["att"]["outcome"] == "re78"
+    assert d["max_abs_smd_after"] == res.max_abs_smd_after

@@ -306,8 +306,9 @@ def test_figure_2_withholds_months_from_fewer_than_8_treated() -> None:
         "unmatched_no_control_in_stratum": 0,
     }
     r = SimpleNamespace(attrition=attrition, horizons=[], monthly_means=months)
-    publish_impact(r)  # type: ignore[arg-type]
-    m = r.monthly_means
+    published = publish_impact(r)  # type: ignore[arg-type]
+    assert r.monthly_means.treated_people.tolist() == [40, 12, 8, 7]  # a copy: input unchanged
+    m = published.monthly_means
     assert m.treated.isna().tolist() == [False, False, False, True]
     assert m.matched_controls.isna().tolist() == [False, False, False, True]
     assert m.treated_people.tolist() == [40, 10, 10, "*"]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from careval.impact.did import fit_fe
+from careval.impact.fe import fit_fe
 from careval.impact.variance import two_way_vcov
 
 

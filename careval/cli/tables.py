@@ -26,7 +26,7 @@ def match_cmd(
     outcome: Annotated[str | None, typer.Option(help="Outcome column for the ATT")] = None,
 ) -> None:
     """Nearest-neighbour matching (MatchIt's defaults): counts, balance, and the ATT."""
-    from careval.impact.generic import match_csv
+    from careval.cli.tables_impact import match_csv
 
     if distance not in ("ps", "logit_ps", "mahalanobis"):
         raise ConfigError(f"--distance must be ps, logit_ps or mahalanobis; got {distance!r}")
@@ -66,7 +66,7 @@ def did_cmd(
     cluster: Annotated[str | None, typer.Option(help="Cluster column (default: the unit)")] = None,
 ) -> None:
     """Two-way fixed-effects difference-in-differences: the ATT and an event study."""
-    from careval.impact.generic import did_csv
+    from careval.cli.tables_impact import did_csv
 
     result = did_csv(csv, unit, time, outcome, first_treated, model, cluster)  # type: ignore[arg-type]
     write_json(json_out, result)

@@ -5,7 +5,7 @@ fixed effects, Poisson for emergency admissions, each treated person against the
 ``k`` controls, clustered on the matched set. When everyone is followed for the same months
 around entry, its estimate is exactly the ratio of ratios of the arms' totals after and before
 entry, and its cluster-robust variance is the sum of the squared per-set influences (a test
-checks both against :func:`careval.impact.did.fit_fe`). Two methods then check each other:
+checks both against :func:`careval.impact.fe.fit_fe`). Two methods then check each other:
 
 * **Analytic**: from untreated histories of people like the treated (the matched controls),
   the per-person mean, variance and covariance of the totals before (``pre`` months) and after
@@ -25,13 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from careval.errors import ConfigError
+from careval.settings import Settings
 
 
 @dataclass(frozen=True)
-class DesignSettings:
+class DesignSettings(Settings):
     """What to plan for; ``enrolled`` defaults to the people matched in the data."""
 
     enrolled: int | None = None
@@ -66,20 +68,6 @@ class DesignSettings:
             problems.append("replicates must be between 50 and 100,000")
         if problems:
             raise ConfigError("; ".join(problems))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings."""
-        return {
-            "enrolled": self.enrolled,
-            "ratio": self.ratio,
-            "followup_months": list(self.followup_months),
-            "effect": self.effect,
-            "alpha": self.alpha,
-            "power": self.power,
-            "pre_months": self.pre_months,
-            "replicates": self.replicates,
-            "seed": self.seed,
-        }
 
 
 def z_sum(alpha: float, power: float) -> float:
@@ -233,6 +221,21 @@ def simulate(
     }
 
 
+MDE_COLUMNS = (
+    "followup_months",
+    "people_with_full_history",
+    "se_log_rate_ratio",
+    "mde_rate_ratio",
+    "power_at_effect",
+    "sim_sd_log_rate_ratio",
+    "sim_mde_rate_ratio",
+    "sim_power_at_effect",
+    "sim_coverage",
+    "sim_mean_rate_ratio",
+    "sim_replicates",
+)
+
+
 @dataclass
 class DesignResult:
     """Minimum detectable effects per follow-up length, both ways, and the follow-up needed."""
@@ -244,6 +247,32 @@ class DesignResult:
     followup_needed_months: int | None
     cost_rows: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
+
+    def tidy(self) -> pd.DataFrame:
+        """One row per follow-up length: the minimum detectable rate ratio and the power for
+        the planned effect, analytic and simulated."""
+        return pd.DataFrame(self.rows, columns=list(MDE_COLUMNS))
+
+    def summary(self) -> str:
+        """The minimum detectable effect per follow-up length and the follow-up needed."""
+        st = self.settings
+        enrolled = f"{self.enrolled:,}" if isinstance(self.enrolled, int) else str(self.enrolled)
+        lines = [
+            f"{enrolled} care-planned people, {st.ratio} controls each, "
+            f"{self.baseline_rate_per_person_year:.2f} emergency admissions a person-year"
+        ]
+        for r in self.rows:
+            lines.append(
+                f"{r['followup_months']} months: MDE rate ratio {r['mde_rate_ratio']:.3f} "
+                f"(simulation {r['sim_mde_rate_ratio']:.3f}); power for {1 + st.effect:.2f}: "
+                f"{r['power_at_effect']:.2f}"
+            )
+        needed = self.followup_needed_months
+        lines.append(
+            f"follow-up needed for {1 + st.effect:.2f} at {100 * st.power:.0f}% power: "
+            + (f"{needed} months" if needed else "beyond the data")
+        )
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``design`` block of ``results.json``."""

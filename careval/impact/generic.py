@@ -1,148 +1,40 @@
-"""Entry points for analysts' own tables: ``careval match`` and ``careval did`` on a CSV."""
+"""Matching on an analyst's own table (``careval match``): pairs, balance and the ATT.
+
+The table-level difference-in-differences (``careval did``) is :func:`careval.impact.did.did`.
+Reading and checking the CSV file is the command's (:mod:`careval.cli.tables_impact`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from careval.errors import ConfigError
 from careval.impact.balance import balance_table, matched_att
-from careval.impact.did import Model, did
-from careval.impact.matching import Distance, MatchSettings, match
+from careval.impact.matching import MatchResult, MatchSettings, match
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """A CSV file as a frame, or one clear error."""
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory; expected a CSV file")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable CSV file ({exc})") from None
-    if df.empty:
-        raise ConfigError(f"{path}: has no rows")
-    return df
-
-
-def _need(df: pd.DataFrame, path: Path, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ConfigError(
-            f"{path}: {what} column(s) {', '.join(map(repr, missing))} not found; the file has: "
-            + ", ".join(map(str, df.columns[:30]))
-        )
-
-
-def _numeric(df: pd.DataFrame, path: Path, columns: Sequence[str]) -> list[str]:
-    problems = []
-    for c in columns:
-        v = pd.to_numeric(df[c], errors="coerce")
-        bad = v.isna() | ~np.isfinite(v.to_numpy(dtype=float, na_value=np.nan))
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            problems.append(
-                f"{path}: column {c!r} must be a number in every row; {int(bad.sum()):,} rows "
-                f"are missing or not numbers (e.g. row {i + 2} of the file: {df[c].iloc[i]!r})"
-            )
-    return problems
-
-
-def match_csv(
-    path: Path,
+def match_table(
+    df: pd.DataFrame,
     treatment: str,
-    covariates: list[str],
-    exact: list[str],
-    ratio: int,
-    caliper: float | None,
-    replace: bool,
-    distance: Distance,
-    outcome: str | None,
-) -> dict[str, Any]:
-    """Match the rows of a CSV file and report counts, balance and (with an outcome) the ATT."""
-    settings = MatchSettings(
-        ratio=ratio, caliper=caliper, replace=replace, exact=tuple(exact), distance=distance
-    )
-    df = read_csv(path)
-    if not covariates:
-        raise ConfigError("--covariates must name at least one column")
-    _need(df, path, [treatment, *covariates, *exact, *([outcome] if outcome else [])], "the")
-    problems = _numeric(df, path, covariates + ([outcome] if outcome else []))
-    t = pd.to_numeric(df[treatment], errors="coerce")
-    bad = ~t.isin([0, 1])
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        problems.append(
-            f"{path}: column {treatment!r} must be 0 (control) or 1 (treated); "
-            f"{int(bad.sum()):,} rows are not (e.g. row {i + 2}: {df[treatment].iloc[i]!r})"
-        )
-    if problems:
-        raise ConfigError("\n".join(problems))
-    df = df.assign(**{treatment: t.astype(int)})
-    res = match(df, treatment, covariates, settings)
-    bal = balance_table(df, treatment, covariates, res.weights)
-    out: dict[str, Any] = {
-        "file": str(path),
-        "settings": {
-            "treatment": treatment,
-            "covariates": covariates,
-            "exact": exact,
-            "ratio": ratio,
-            "caliper_sd": caliper,
-            "caliper_width": res.caliper_width,
-            "replace": replace,
-            "distance": distance,
-            "order": settings.order,
-        },
-        "n_treated": res.n_treated,
-        "n_controls": int(res.control_rows.size),
-        "n_treated_matched": res.n_treated_matched,
-        "n_controls_matched": res.n_controls_matched,
-        "attrition": res.attrition(),
-        "balance": [
-            {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
-            for r in bal.to_dict(orient="records")
-        ],
-        "max_abs_smd_after": float(bal.smd_after.abs().max()),
-    }
+    covariates: Sequence[str],
+    settings: MatchSettings,
+    outcome: str | None = None,
+) -> MatchResult:
+    """Match the rows of ``df`` (``treatment`` 0/1), with the balance table and, given an
+    outcome column, the matched ATT (:func:`careval.impact.balance.matched_att`)."""
+    cov = list(covariates)
+    res = match(df, treatment, cov, settings)
+    bal = balance_table(df, treatment, cov, res.weights)
+    att = None
     if outcome:
-        out["att"] = matched_att(
+        att = matched_att(
             df[outcome].to_numpy(dtype=float),
             df[treatment].to_numpy(),
             res.weights,
-            None if replace else res.subclass,
-            replace,
+            None if settings.replace else res.subclass,
+            settings.replace,
         )
-        out["att"]["outcome"] = outcome
-    return out
-
-
-def did_csv(
-    path: Path,
-    unit: str,
-    time: str,
-    outcome: str,
-    first_treated: str,
-    model: Model,
-    cluster: str | None,
-) -> dict[str, Any]:
-    """The two-way fixed-effects difference-in-differences of a CSV panel."""
-    if model not in ("ols", "poisson"):
-        raise ConfigError(f"--model must be ols or poisson; got {model!r}")
-    df = read_csv(path)
-    _need(df, path, [unit, time, outcome, first_treated, *([cluster] if cluster else [])], "the")
-    res = did(
-        df,
-        unit=unit,
-        time=time,
-        outcome=outcome,
-        first_treated=first_treated,
-        model=model,
-        cluster=cluster,
-    )
-    return {"file": str(path), **res.to_dict()}
+        att["outcome"] = outcome
+    return dataclasses.replace(res, balance=bal, att=att)

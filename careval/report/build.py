@@ -22,10 +22,10 @@ from careval.report.page import Section, figures, render
 from careval.report.publish.audit import audit_page
 from careval.report.publish.publication import Publication, publish
 from careval.report.sections import data as data_sections
+from careval.report.sections import design as design_page
+from careval.report.sections import impact as impact_page
 from careval.report.sections import in_order
-from careval.report.sections.design import design_section
 from careval.report.sections.findings import findings_section, methods_section, objectives_section
-from careval.report.sections.impact import impact_section
 from careval.report.sections.indicators import section as indicators_section
 from careval.report.sections.monitoring import programme_section, table2_section
 from careval.report.sections.qualitative import section as qualitative_section
@@ -70,13 +70,13 @@ def analysis_sections(p: Publication) -> dict[str, Section]:
     if p.areas is not None:
         built["monitoring"] = table2_section(p.areas)
     if p.impact is not None:
-        built["impact"] = impact_section(p.impact)
+        built["impact"] = impact_page.section(p.impact)
     if p.indicators is not None:
         built["indicators"] = indicators_section(p.indicators)
     if p.programme is not None:
         built["programme"] = programme_section(p.programme)
     if p.design is not None:
-        built["design"] = design_section(p.design)
+        built["design"] = design_page.section(p.design)
     if p.surveys is not None:
         built["surveys"] = surveys_section(p.surveys)
     if p.qualitative is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from careval.impact.study import ImpactResult
 from careval.report.publish.rules import (
     MIN_PEOPLE,
@@ -17,10 +19,12 @@ IMPACT_MARGIN = (
 )
 
 
-def publish_impact(r: ImpactResult) -> None:
-    """Attrition (with its margin) and the horizons' counts as published."""
+def publish_impact(result: ImpactResult) -> ImpactResult:
+    """A copy with the attrition (with its margin) and the horizons' counts as published, and
+    no month of Figure 2 from fewer than 8 treated people; ``result`` is not changed."""
+    r = copy.deepcopy(result)
     r.attrition = protect_mapping(r.attrition, [IMPACT_MARGIN])
-    m = r.monthly_means  # Figure 2: no month's means from fewer than 8 treated people
+    m = r.monthly_means
     small = m.treated_people < MIN_PEOPLE
     m.loc[small, ["treated", "matched_controls"]] = float("nan")
     m["treated_people"] = [protect_value(int(v)) for v in m.treated_people]
@@ -33,6 +37,7 @@ def publish_impact(r: ImpactResult) -> None:
         h["treated_with_full_horizon"] = protect_value(n)
         if "n_obs" in h:
             h["n_obs"] = protect_value(h["n_obs"])
+    return r
 
 
 def impact_withheld(r: ImpactResult) -> bool:

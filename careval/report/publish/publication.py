@@ -68,8 +68,12 @@ def publish(ev: Evaluation) -> Publication:
         objectives=[],
         skipped=dict(ev.skipped),
     )
+    # Each publish_* function returns a protected copy; the evaluation keeps its true numbers.
     for name in ("risk", "areas", "impact", "indicators", "programme", "design"):
-        setattr(p, name, getattr(ev, name) if synthetic else copy.deepcopy(getattr(ev, name)))
+        setattr(p, name, getattr(ev, name))
+    for name in ("risk", "areas", "programme"):  # still protected in place: copy them first
+        if not synthetic:
+            setattr(p, name, copy.deepcopy(getattr(ev, name)))
     p.surveys, p.qualitative = ev.surveys, ev.qualitative
     if not synthetic:
         _protect(p)
@@ -121,11 +125,11 @@ def _protect(p: Publication) -> None:
     if p.areas is not None:
         publish_areas(p.areas)
     if p.impact is not None:
-        publish_impact(p.impact)
+        p.impact = publish_impact(p.impact)
     if p.programme is not None:
         publish_programme(p.programme)
     if p.design is not None:
-        publish_design(p.design)
+        p.design = publish_design(p.design)
     if p.indicators is not None:
         p.indicators = publish_indicators(p.indicators)
     if p.surveys is not None:

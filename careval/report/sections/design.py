@@ -41,7 +41,7 @@ def _chart(d: DesignResult) -> str:
     return svg(fig)
 
 
-def design_section(d: DesignResult) -> Section:
+def section(d: DesignResult) -> Section:
     """Power curve, the table and a plain-language paragraph."""
     st = d.settings
     rows = d.rows

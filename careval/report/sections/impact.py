@@ -136,7 +136,7 @@ def _overlap_chart(r: ImpactResult) -> str:
     return svg(fig)
 
 
-def impact_section(r: ImpactResult) -> Section:
+def section(r: ImpactResult) -> Section:
     """Balance, the Figure 2-style monthly plot, the impact table and the naive contrast."""
     a, f = r.attrition, r.follow_up
     e = r.outcomes.get("emergency_admissions")

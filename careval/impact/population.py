@@ -1,0 +1,195 @@
+"""The study population: the care-planned at their plan month and the candidate controls.
+
+Rolling entry: everyone with a care plan enters at the month of their first plan, alive and
+registered at the start of that month; the potential controls are the eligible people of the
+comparator areas (and, with ``not_yet_treated``, the pilot's people not yet care-planned)
+alive and registered at the start of the same month, with everyone's history taken then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from careval.cohort.eligibility import EligibilitySettings, first_diagnosis
+from careval.data.access import Dataset
+from careval.errors import ConfigError
+from careval.features.index_date import WINDOWS
+from careval.impact.panel import Panel, build_panel, month_of
+from careval.impact.settings import ImpactSettings
+from careval.risk.model import RiskModel, design_matrix
+
+PILOT = "pilot"
+NEVER_MONTH = 10**9  # censor month (a month number) of someone never care-planned
+AGE_BANDS = (0, 65, 75, 85, 200)
+PS_COVARIATES = (
+    "risk_logit",
+    "age",
+    "female",
+    "imd_decile",
+    "emergency_admissions_3m",
+    "emergency_admissions_6m",
+    "emergency_admissions_12m",
+    "emergency_admissions_24m",
+    "emergency_bed_days_12m",
+    "emergency_cost_12m",
+    "elective_admissions_12m",
+    "ae_attendances_12m",
+    "outpatient_attendances_12m",
+    "months_since_emergency",
+    "n_long_term_conditions",
+)
+
+
+@dataclass
+class StudyPopulation:
+    """Treated and candidate-control rows at their entry months, with covariates."""
+
+    frame: pd.DataFrame  # one row per (person, entry month) candidate; ``treated`` 0/1
+    panel: Panel
+    attrition: dict[str, int]
+
+
+def first_of(month: int) -> dt.date:
+    return dt.date(month // 12, month % 12 + 1, 1)
+
+
+def _age_band(age: pd.Series) -> pd.Series:
+    labels = [
+        f"{a}-{b - 1}" if b < 200 else f"{a}+"
+        for a, b in zip(AGE_BANDS[:-1], AGE_BANDS[1:], strict=True)
+    ]
+    labels[0] = f"under {AGE_BANDS[1]}"
+    return pd.cut(age, AGE_BANDS, right=False, labels=labels).astype(str)
+
+
+def candidates(
+    ds: Dataset,
+    entries: pd.DataFrame,
+    control_areas: Sequence[str],
+    eligibility: EligibilitySettings | None = None,
+) -> list[pd.DataFrame]:
+    """For each entry month: the treated entering then and the eligible comparator-area people.
+
+    The same rules as :func:`careval.cohort.eligibility.population_at` (registered on the 1st
+    of the month, at the practice of the latest registration starting by then; alive; aged
+    ``min_age`` or over, or with the condition recorded by then), evaluated for every month
+    from one read of the relevant registrations instead of one engine query per month (a
+    test checks the two agree).
+    """
+    el = eligibility or EligibilitySettings()
+    who = ibis.memtable(pd.DataFrame({"person_id": entries.person_id.astype(str).unique()}))
+    r, pr, p = ds.table("registrations"), ds.table("practices"), ds.table("persons")
+    reg = r.join(pr, "practice_code")
+    cols = ["person_id", "practice_code", "area", "mdg", "start_date", "end_date"]
+    reg = ibis.union(
+        reg.filter(reg.area.isin(list(control_areas))).select(*cols),
+        reg.semi_join(who, "person_id").select(*cols),
+    ).to_pandas()
+    ids = ibis.memtable(pd.DataFrame({"person_id": reg.person_id.unique()}))
+    people = (
+        p.semi_join(ids, "person_id")
+        .select("person_id", "birth_month", "death_date")
+        .to_pandas()
+        .set_index("person_id")
+    )
+    dx = first_diagnosis(ds, el.condition).to_pandas().set_index("person_id").first_date
+    reg = reg.join(people, on="person_id")
+    reg["_dx"] = pd.to_datetime(reg.person_id.map(dx))
+    reg["_birth"] = (
+        pd.to_datetime(reg.birth_month).dt.year * 12 + pd.to_datetime(reg.birth_month).dt.month - 1
+    )
+    start, end = pd.to_datetime(reg.start_date), pd.to_datetime(reg.end_date)
+    death = pd.to_datetime(reg.death_date)
+    out = []
+    for m in sorted(entries.entry_month.unique()):
+        d = pd.Timestamp(first_of(int(m)))
+        entering = set(entries.person_id[entries.entry_month == m].astype(str))
+        on = ((start <= d) & (end.isna() | (end >= d)) & (death.isna() | (death > d))).to_numpy()
+        g = reg[on].sort_values(["person_id", "start_date"], ascending=[True, False])
+        g = g.drop_duplicates("person_id")
+        age = (int(m) - g._birth) // 12
+        eligible = (age >= el.min_age) | (g._dx <= d)
+        is_t = g.person_id.isin(entering)
+        keep = (g.area.isin(list(control_areas)) & eligible) | is_t
+        got = g.loc[keep, ["person_id", "area", "practice_code", "mdg"]].copy()
+        got["eligible"] = eligible[keep].to_numpy()
+        got["entry_month"] = int(m)
+        got["treated"] = is_t[keep].astype(np.int64).to_numpy()
+        out.append(got)
+    return out
+
+
+def study_population(
+    ds: Dataset,
+    window: tuple[dt.date, dt.date],
+    settings: ImpactSettings,
+    risk_model: RiskModel | None,
+) -> StudyPopulation:
+    """Treated at their plan month and eligible comparator-area people at the same months."""
+    if not ds.has("care_plans"):
+        raise ConfigError("the impact study needs the care_plans table")
+    cp = ds.table("care_plans")
+    first = cp.group_by("person_id").agg(created=cp.created_date.min()).to_pandas()
+    if first.empty:
+        raise ConfigError("the impact study needs care plans; the care_plans table is empty")
+    first["entry_month"] = [month_of(d) for d in pd.to_datetime(first.created).dt.date]
+    plan_months = first[["person_id", "entry_month"]].copy()
+    data_first, data_last = month_of(window[0]), month_of(window[1])
+    lo = month_of(settings.entry_from) if settings.entry_from else int(first.entry_month.min())
+    hi = (
+        month_of(settings.entry_to) if settings.entry_to else data_last - settings.min_follow_up + 1
+    )
+    attrition = {"care_planned": int(len(first))}
+    first = first[(first.entry_month >= max(lo, data_first + 12)) & (first.entry_month <= hi)]
+    attrition["entered_in_study_window"] = int(len(first))
+    pool = tuple(settings.control_areas)
+    if settings.not_yet_treated and PILOT not in pool:
+        pool += (PILOT,)
+    rows = candidates(ds, first, pool)
+    if not rows:
+        raise ConfigError("no care plans fall in the study window")
+    # The engine returns rows in no set order: sort, so that ties break the same way each run.
+    frame = pd.concat(rows, ignore_index=True).sort_values(
+        ["entry_month", "person_id"], kind="stable", ignore_index=True
+    )
+    # A person's first plan month, all plans counted (also any outside the study window).
+    plan_month = plan_months.set_index("person_id").entry_month
+    censor = frame.person_id.map(plan_month).fillna(NEVER_MONTH).astype(np.int64).to_numpy()
+    if settings.not_yet_treated:  # controls only before their own plan
+        keep = (frame.treated == 1).to_numpy() | (censor > frame.entry_month.to_numpy())
+    else:  # people with a plan are never controls (also outside the pilot, if any there)
+        keep = (frame.treated == 1).to_numpy() | (censor == NEVER_MONTH)
+    frame = frame[keep].reset_index(drop=True)
+    frame["censor_month"] = censor[keep]
+    attrition["treated_alive_and_registered_at_entry"] = int(frame.treated.sum())
+    panel = build_panel(ds, frame.person_id.to_numpy(), data_first, data_last)
+    rows_p = panel.rows(frame.person_id.to_numpy())
+    feats = panel.features(rows_p, frame.entry_month.to_numpy(), WINDOWS)
+    frame = pd.concat([frame.reset_index(drop=True), feats], axis=1)
+    frame["panel_row"] = rows_p
+    if risk_model is not None:
+        x = design_matrix(frame.drop(columns=["panel_row", "entry_month", "treated"]))
+        p = np.clip(risk_model.predict_proba(x)[:, 1], 1e-6, 1 - 1e-6)
+        frame["risk_score"] = p
+        frame["risk_logit"] = np.log(p / (1 - p))
+    else:
+        frame["risk_score"] = np.nan
+        frame["risk_logit"] = 0.0
+    frame["age_band"] = _age_band(frame.age)
+    frame["months_since_emergency"] = frame.months_since_emergency.clip(upper=25)
+    return StudyPopulation(frame, panel, attrition)
+
+
+def covariates(frame: pd.DataFrame) -> list[str]:
+    """Propensity-score covariates present (and varying) in the study frame."""
+    has = sorted(c for c in frame.columns if c.startswith("has_"))
+    cols = list(PS_COVARIATES) + has
+    if has:  # the count of conditions is the sum of the indicators: keep it out of the model
+        cols.remove("n_long_term_conditions")
+    return [c for c in cols if c in frame.columns and frame[c].nunique() > 1]
