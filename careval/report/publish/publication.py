@@ -168,9 +168,7 @@ def _document(p: Publication, warnings: list[Problem]) -> dict[str, Any]:
         doc["programme"] = p.programme.to_dict()
     doc["design"] = p.design.to_dict() if p.design is not None else {"skipped": p.skipped["design"]}
     doc["surveys"] = (
-        p.surveys.to_dict()
-        if p.surveys is not None
-        else {"skipped": NOT_RUN["surveys"]}
+        p.surveys.to_dict() if p.surveys is not None else {"skipped": NOT_RUN["surveys"]}
     )
     doc["qualitative"] = (
         p.qualitative.to_dict()
