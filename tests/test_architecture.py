@@ -80,6 +80,37 @@ def _imports(name: str, path: Path) -> set[str]:
 GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
 
 
+# The layers of docs/architecture.md, lowest first: a module imports only its own layer and those
+# below it.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("careval", "careval.errors", "careval.settings", "careval.files"),
+    ("careval.data",),
+    ("careval.cohort", "careval.features"),
+    (
+        "careval.risk",
+        "careval.impact",
+        "careval.design",
+        "careval.monitoring",
+        "careval.indicators",
+        "careval.surveys",
+        "careval.qualitative",
+    ),
+    ("careval.synthetic",),
+    ("careval.evaluation",),
+    EDGES,
+)
+
+
+def _layer(name: str) -> int:
+    best = max(
+        (len(p), i)
+        for i, layer in enumerate(LAYERS)
+        for p in layer
+        if name == p or name.startswith(p + ".")
+    )
+    return best[1]
+
+
 def _is_edge(name: str) -> bool:
     return any(name == e or name.startswith(e + ".") for e in EDGES)
 
@@ -104,6 +135,17 @@ def test_no_inner_module_imports_an_edge() -> None:
         if _is_edge(dep)
     )
     assert bad == []
+
+
+def test_every_module_has_a_layer_and_imports_only_its_own_or_lower() -> None:
+    assert {_layer(m) for m in MODULES} == set(range(len(LAYERS)))
+    upward = sorted(
+        f"{name} imports {dep}"
+        for name, deps in GRAPH.items()
+        for dep in deps
+        if _layer(dep) > _layer(name)
+    )
+    assert upward == []
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
