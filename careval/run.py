@@ -53,15 +53,17 @@ from careval.report.publish.indicators import publish_indicators
 from careval.report.publish.programme import publish_programme
 from careval.report.publish.risk import publish_risk
 from careval.report.publish.rules import protect_json, protect_value
+from careval.report.sections import areas as areas_section
 from careval.report.sections import data as sections
+from careval.report.sections import programme as programme_section
+from careval.report.sections import risk as risk_section
 from careval.report.sections.data import not_run_section
 from careval.report.sections.design import design_section
 from careval.report.sections.findings import findings_section, methods_section, objectives_section
 from careval.report.sections.impact import impact_section
 from careval.report.sections.indicators import indicators_section
-from careval.report.sections.monitoring import programme_section, table2_section
 from careval.report.workbook import write_workbook
-from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk, risk_section
+from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk
 from careval.risk.model import follow_up_end
 from careval.surveys.evaluate import SurveysResult, evaluate_surveys, surveys_section
 from careval.synthetic.generate import generate
@@ -229,13 +231,13 @@ def in_order(built: dict[str, Section], skipped: dict[str, str]) -> list[Section
 def _publish(a: Analyses) -> None:
     """Disclosure control on the result objects (real data), after every analysis ran."""
     if a.risk is not None:
-        publish_risk(a.risk)
+        a.risk = publish_risk(a.risk)
     if a.areas is not None:
-        publish_areas(a.areas)
+        a.areas = publish_areas(a.areas)
     if a.impact is not None:
         publish_impact(a.impact)
     if a.programme is not None:
-        publish_programme(a.programme)
+        a.programme = publish_programme(a.programme)
     if a.design is not None:
         publish_design(a.design)
 
@@ -261,12 +263,12 @@ def _blocks(
     built: dict[str, Section] = {}
     if a.risk is not None:
         results["risk"] = a.risk.to_dict()
-        built["risk"] = risk_section(a.risk)
+        built["risk"] = risk_section.section(a.risk)
     else:
         results["risk"] = {"skipped": a.skipped["risk"]}
     if a.areas is not None:
         results["monitoring"] = a.areas.to_dict()
-        built["monitoring"] = table2_section(a.areas)
+        built["monitoring"] = areas_section.section(a.areas)
     else:
         results["monitoring"] = {"skipped": a.skipped["monitoring"]}
     if a.impact is not None and (synthetic or not impact_withheld(a.impact)):
@@ -287,7 +289,7 @@ def _blocks(
         results["indicators"] = {"skipped": a.skipped["indicators"]}
     if a.programme is not None:
         results["programme"] = a.programme.to_dict()
-        built["programme"] = programme_section(a.programme)
+        built["programme"] = programme_section.section(a.programme)
     if a.design is not None:
         results["design"] = a.design.to_dict()
         built["design"] = design_section(a.design)
