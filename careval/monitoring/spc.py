@@ -55,7 +55,22 @@ from careval.monitoring.spc_rules import (
 Improvement = Literal["increase", "decrease", "neutral"]
 IMPROVEMENTS: tuple[str, ...] = ("increase", "decrease", "neutral")
 
-__all__ = ["LIMIT", "NEAR_LIMIT", "SCREEN", "SPCResult", "xmr"]
+__all__ = [
+    "ASSURANCE_LABELS",
+    "IMPROVEMENTS",
+    "LIMIT",
+    "MIN_POINTS",
+    "NEAR_LIMIT",
+    "POINT_TYPES",
+    "RULES",
+    "SCREEN",
+    "VARIATION_LABELS",
+    "Improvement",
+    "SPCResult",
+    "check_target",
+    "iso_text",
+    "xmr",
+]
 MIN_POINTS = 12  # fewest points for ``careval spc``, for fix_after_n_points, before a trial warning
 
 POINT_TYPES: tuple[str, ...] = (

@@ -29,9 +29,7 @@ def publish_areas(a: AreaResult) -> AreaResult:
     )
     gone = {
         (g, str(s), ar)
-        for g, s, ar, v in zip(
-            t["group"], t["start"], t["area"], table["pct_change"], strict=True
-        )
+        for g, s, ar, v in zip(t["group"], t["start"], t["area"], table["pct_change"], strict=True)
         if v is None or (isinstance(v, float) and np.isnan(v))
     }
     d = a.differences.copy().astype({c: object for c in ("difference", "ci_low", "ci_high")})
