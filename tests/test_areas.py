@@ -74,3 +74,24 @@ def test_starts_outside_the_data_are_skipped_with_a_warning(synth_dir: Path) -> 
             evaluate_areas(ds, data_window(ds), AreaSettings(starts=(dt.date(2009, 6, 1),)))
     with pytest.raises(ConfigError):
         AreaSettings(months=0)
+
+
+def test_area_result_tidy_summary_and_publication(synth_dir: Path) -> None:
+    from careval.report.publish.areas import publish_areas
+    from careval.report.sections.areas import section
+
+    st = AreaSettings(starts=(dt.date(2011, 9, 1),), months=6)
+    with Dataset(synth_dir) as ds:
+        res = evaluate_areas(ds, data_window(ds), st)
+    t = res.tidy()
+    assert {"group", "start", "area", "pct_change", "ci_low", "ci_high"} <= set(t.columns)
+    pilot = t[(t.area == "pilot") & (t.group == "all_eligible")].iloc[0]
+    assert pilot.start == "2011-09-01" and pilot.ci_low <= pilot["pct_change"] <= pilot.ci_high
+    assert f"{pilot['pct_change']:+.1f}%" in res.summary()
+    assert res.to_dict()["settings"] == {"starts": ["2011-09-01"], "months": 6}
+    raw = res.table.copy()
+    pub = publish_areas(res)
+    assert pub is not res
+    pd.testing.assert_frame_equal(res.table, raw)  # the true table is unchanged
+    assert all(v == "*" or v % 5 == 0 for v in pub.table.people_after)
+    assert section(pub).id == "monitoring" and 'id="table2"' in section(pub).html

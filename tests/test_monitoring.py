@@ -92,3 +92,23 @@ def test_spc_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert exc.value.code == 2
     assert "repeat" in capsys.readouterr().err
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_programme_result_tidy_summary_and_publication(synth_dir: Path) -> None:
+    from careval.monitoring.programme import ProgrammeSettings
+    from careval.report.publish.programme import publish_programme
+    from careval.report.sections.programme import section
+
+    st = ProgrammeSettings(fund_budget_year_one=400_000.0)
+    with Dataset(synth_dir) as ds:
+        r = evaluate_programme(ds, summarise(ds), st)
+    t = r.tidy()
+    assert list(t.columns[:3]) == ["month", "care_plans", "cumulative"]
+    assert int(t.care_plans.sum()) == len(pq.read_table(synth_dir / "care_plans.parquet"))
+    share = r.fund_summary["share_allocated_first_year"]
+    assert f"{100 * share:.0f}% of the first year's budget" in r.summary()
+    before = json.dumps(r.to_dict())
+    pub = publish_programme(r)
+    assert pub is not r and json.dumps(r.to_dict()) == before  # the input is not changed
+    assert all(v == "*" or v % 5 == 0 for v in pub.plans_by_mdg.total)
+    assert section(pub).id == "programme" and 'id="programme-fund"' in section(pub).html

@@ -13,13 +13,13 @@ import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from careval.data.access import Dataset
+from careval.report.publish.risk import protect_subgroups, publish_risk
 from careval.report.publish.rules import SUPPRESSED
+from careval.report.sections.risk import section as risk_section
 from careval.risk.evaluate import (
     AGE_BANDS,
     RiskSettings,
     evaluate_risk,
-    protect_subgroups,
-    risk_section,
 )
 from careval.risk.metrics import (
     auc_delong,
@@ -147,12 +147,13 @@ def test_published_subgroups_protect_small_counts() -> None:
             "sensitivity_top_5pct": [0.15, 0.5],
         }
     )
-    out = protect_subgroups(df, True)
+    raw = df.copy()
+    out = protect_subgroups(df)
     assert out.people.tolist() == [1235, 40] and out.events.tolist() == [100, SUPPRESSED]
     assert out.flagged_top_1pct.tolist() == [SUPPRESSED, 10]
     assert out.ppv_top_1pct.tolist() == [None, 0.5]  # 2 of 3 flagged would show the count
     assert out.sensitivity_top_1pct.tolist()[1] is None  # 1 of 6 events likewise
-    assert protect_subgroups(df, False) is df
+    pd.testing.assert_frame_equal(df, raw)  # a protected copy; the true table is unchanged
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +216,37 @@ def test_run_publishes_subgroups_and_lightgbm(shape_run: Path) -> None:
     assert abs(g["auc_difference"]) < 0.03  # boosting finds little the logistic model misses
     page = (shape_run / "report.html").read_text()
     assert 'id="risk-subgroups"' in page and 'id="risk-models"' in page
+
+
+def test_risk_result_tidy_summary_and_publication(small_risk) -> None:
+    result, _ = small_risk
+    t = result.tidy()
+    assert list(t.columns) == ["term", "coefficient"]
+    assert t.term.iloc[0] == "intercept" and t.term.iloc[1:].tolist() == result.model.features_
+    assert f"AUC {result.figures['auc']:.3f}" in result.summary()
+    raw = result.by_subgroup.copy()
+    published = publish_risk(result)
+    assert published is not result and published.disclosure_control
+    assert not result.disclosure_control
+    pd.testing.assert_frame_equal(result.by_subgroup, raw)  # the true table is unchanged
+    pd.testing.assert_frame_equal(published.by_subgroup, protect_subgroups(raw))
+    everyone = published.to_dict()["by_subgroup"][0]
+    assert everyone["people"] % 5 == 0
+    assert result.to_dict()["by_subgroup"][0]["people"] == int(raw.people.iloc[0])
+    assert "Counts are rounded to 5" in risk_section(published).html
+    assert "Counts are rounded to 5" not in risk_section(result).html
+
+
+def test_scores_do_not_depend_on_the_frame(small_risk) -> None:
+    """A person's score is the same bit for bit in any frame (no BLAS blocking or threads)."""
+    result, valid = small_risk
+    model = result.model
+    x = design_matrix(valid)
+    full = model.predict_proba(x)[:, 1]
+    for part in (x.iloc[1:], x.iloc[3:-2], x.iloc[::-1], x.iloc[[7]]):
+        same = full[x.index.get_indexer(part.index)]
+        assert np.array_equal(model.predict_proba(part)[:, 1], same)
+    sk = model.estimator_.predict_proba(x[model.features_])[:, 1]
+    np.testing.assert_allclose(full, sk, rtol=1e-12, atol=0)
+    logit = model.contributions(x).sum(axis=1).to_numpy()
+    np.testing.assert_allclose(model.linear_predictor(x), logit, rtol=1e-12, atol=1e-12)

@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from careval.cli import main
 from careval.data.access import Dataset
 from careval.features.index_date import FeatureSettings
+from careval.report.publish.caselist import publish_score_summary
 from careval.report.publish.rules import SUPPRESSED
 from careval.risk.caselist import score_summary
 from careval.risk.evaluate import AGE_BANDS
@@ -218,7 +219,11 @@ def test_summary_counts_and_disclosure(trip: dict[str, Path]) -> None:
     assert c["listed_by_practice"] == len(by_practice) and c["listed_by_mdg"] == len(by_mdg)
     assert sum(r["listed"] for r in summary["by_practice"]) == len(by_practice)
     # On real data every count of people is suppressed (1-7) or rounded to 5.
-    shown = score_summary(scores, by_practice, by_mdg, TOP, disclosure_control=True)
+    true = score_summary(scores, by_practice, by_mdg, TOP)
+    assert true.to_dict()["counts"] == c  # what the command wrote (synthetic: unprotected)
+    assert true.tidy().listed.sum() == len(by_practice) and "people registered" in true.summary()
+    shown = publish_score_summary(true).to_dict()
+    assert true.to_dict()["counts"] == c  # published as a copy
     values = [v for k, v in shown["counts"].items() if k not in ("practices", "mdgs")]
     for rows in (shown["by_practice"], shown["by_mdg"]):
         for r in rows:

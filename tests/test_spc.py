@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from careval.cli.spc import spc_csv
 from careval.errors import ConfigError
-from careval.monitoring.spc import SPCResult, spc_csv, xmr, xmr_chart_svg
+from careval.monitoring.spc import SPCResult, xmr
+from careval.report.sections.spc import xmr_chart_svg
 
 FIXTURES = Path(__file__).parent / "fixtures" / "spc"
 # A byte-for-byte copy of ../shared/samples/nhs-ae-attendances.csv (NHS England via NHSRdatasets,
@@ -446,7 +448,7 @@ def test_spc_csv_on_a_real_series_is_json_ready(tmp_path: Path) -> None:
     s = _rf4_type1()
     path = tmp_path / "rf4.csv"
     s.sample(frac=1, random_state=1).to_csv(path, index=False)  # shuffled: spc_csv sorts
-    out = spc_csv(path, "period", "attendances", improvement="increase", target=20000)
+    out = spc_csv(path, "period", "attendances", improvement="increase", target=20000).to_dict()
     text = json.dumps(out, allow_nan=False)
     back = json.loads(text)
     assert back["n_points"] == 36
@@ -462,7 +464,7 @@ def test_spc_csv_on_a_real_series_is_json_ready(tmp_path: Path) -> None:
         "value_column": "attendances",
     }
     assert back["point_type_counts"]["special_cause_concern"] == 9
-    breaches = spc_csv(path, "period", "breaches", improvement="decrease")
+    breaches = spc_csv(path, "period", "breaches", improvement="decrease").to_dict()
     assert breaches["variation"] == "common_cause"
 
 
@@ -515,7 +517,7 @@ def test_spc_csv_needs_twelve_points(tmp_path: Path) -> None:
     path = _write(tmp_path, _series_csv(11))
     with pytest.raises(ConfigError, match="11 points in 'count'; an XmR chart needs at least 12"):
         spc_csv(path, "month", "count")
-    assert spc_csv(_write(tmp_path, _series_csv(12)), "month", "count")["n_points"] == 12
+    assert spc_csv(_write(tmp_path, _series_csv(12)), "month", "count").to_dict()["n_points"] == 12
 
 
 def test_spc_csv_checks_options(tmp_path: Path) -> None:
@@ -558,3 +560,16 @@ def test_chart_svg_uses_mdc_colours() -> None:
     y[5] = 9.0
     assert "#289de0" in xmr_chart_svg(xmr(y, months(24), improvement="increase"), "t", "y")
     assert "#361475" in xmr_chart_svg(xmr(y, months(24)), "t", "y")
+
+
+def test_spc_result_tidy_and_summary() -> None:
+    y = np.random.RandomState(3).normal(50, 5, 24)
+    r = xmr(y, months(24), improvement="increase", target=60)
+    t = r.tidy()
+    assert list(t.columns[:4]) == ["date", "value", "segment", "mean"]
+    assert {"lpl", "upl", "special_cause", "point_type"} <= set(t.columns)
+    assert len(t) == 24 and t["value"].iloc[3] == y[3]
+    text = r.summary()
+    assert "24 points" in text and f"mean {y.mean():.4g}" in text
+    assert "assurance (target 60)" in text
+    assert "input" not in r.to_dict()  # only a series read by careval spc names its source

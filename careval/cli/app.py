@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from careval.cli import data, design, qualitative, risk, run, surveys, tables
+from careval.cli import data, design, qualitative, risk, run, spc, surveys, tables
 from careval.cli.common import err
 from careval.errors import CarevalError
 
@@ -24,7 +24,7 @@ app.command()(run.demo)
 app.command("match")(tables.match_cmd)
 app.command("did")(tables.did_cmd)
 app.command()(design.design)
-app.command()(tables.spc)
+app.command()(spc.spc)
 app.add_typer(risk.risk_app, name="risk", help="Risk stratification and case finding.")
 app.command("survey")(surveys.survey)
 app.command("transcripts")(qualitative.transcripts)

@@ -112,13 +112,13 @@ def validate_cmd(
     """
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
+    from careval.report.publish.risk import protect_subgroups
     from careval.report.publish.rules import protect_count, protect_counts
     from careval.risk.evaluate import (
-        _records,
-        _rounded,
         calibration_deciles,
         oracle_figures,
-        protect_subgroups,
+        records,
+        rounded,
         subgroups,
     )
     from careval.risk.metrics import subgroup_table, summarise_score
@@ -175,13 +175,15 @@ def validate_cmd(
         figures["n"], figures["events"] = protect_count(len(y)), protect_count(int(y.sum()))
     deciles = protect_counts(calibration_deciles(valid), ["people"], not synthetic)
     by_subgroup = subgroup_table(y, p, subgroups(valid))
+    if not synthetic:  # the run's rule (careval.report.publish.risk)
+        by_subgroup = protect_subgroups(by_subgroup)
     payload: dict[str, Any] = {
         "model": _model_block(model_dir, meta),
         "index_date": date.isoformat(),
         "synthetic": synthetic,
-        **{k: _rounded(v) for k, v in figures.items()},
-        "by_subgroup": _records(protect_subgroups(by_subgroup, not synthetic)),
-        "calibration_deciles": _records(deciles),
+        **{k: rounded(v) for k, v in figures.items()},
+        "by_subgroup": records(by_subgroup),
+        "calibration_deciles": records(deciles),
         "warnings": warnings,
     }
     write_json(json_out, payload)
@@ -217,6 +219,7 @@ def score(
     """
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
+    from careval.report.publish.caselist import publish_score_summary
     from careval.risk.caselist import case_list, score_people, score_summary, scores_table
     from careval.risk.model import load_model, read_metadata, settings_from_dict
 
@@ -256,12 +259,15 @@ def score(
         step("case-finding lists and drivers")
         by_practice = case_list(scored, x, model, "practice_code", top)
         by_mdg = case_list(scored, x, model, "mdg", top)
+        counted = score_summary(scored, by_practice, by_mdg, top)
+        if not synthetic:
+            counted = publish_score_summary(counted)
         summary = {
             "date": day.isoformat(),
             "model": _model_block(model_dir, meta),
             "synthetic": synthetic,
             "disclosure_control": not synthetic,
-            **score_summary(scored, by_practice, by_mdg, top, not synthetic),
+            **counted.to_dict(),
             "files": list(SCORE_FILES),
             "warnings": warnings,
         }

@@ -1,4 +1,4 @@
-"""``careval match``, ``careval did`` and ``careval spc``: the methods on any table."""
+"""``careval match`` and ``careval did``: matching and difference-in-differences on any table."""
 
 from __future__ import annotations
 
@@ -74,31 +74,5 @@ def did_cmd(
     out.print(
         f"ATT {att['estimate']:.4g} (95% CI {att['ci_low']:.4g} to {att['ci_high']:.4g}), "
         f"{result['n_units']:,} units, {result['n_treated_units']:,} treated",
-        highlight=False,
-    )
-
-
-def spc(
-    csv: Annotated[Path, typer.Option("--csv", help="CSV file with one row per period")],
-    date: Annotated[str, typer.Option(help="Date column")],
-    value: Annotated[str, typer.Option(help="Value column")],
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results")],
-    improvement: Annotated[
-        str, typer.Option(help="Which direction is better: increase, decrease or neutral")
-    ] = "neutral",
-    target: Annotated[float | None, typer.Option(help="Target, for the assurance icon")] = None,
-) -> None:
-    """XmR chart with the Making Data Count rules for any monthly (or other) series."""
-    from careval.monitoring.spc import spc_csv
-
-    if improvement not in ("increase", "decrease", "neutral"):
-        raise ConfigError(
-            f"--improvement must be increase, decrease or neutral; got {improvement!r}"
-        )
-    result = spc_csv(csv, date, value, improvement, target)
-    write_json(json_out, result)
-    out.print(
-        f"{csv}: variation {result['variation']}"
-        + (f", assurance {result['assurance']}" if result.get("assurance") else ""),
         highlight=False,
     )

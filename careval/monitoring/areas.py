@@ -31,14 +31,20 @@ from careval.cohort.eligibility import (
 )
 from careval.data.access import Dataset
 from careval.errors import ConfigError
+from careval.settings import Settings
 
 AREAS = ("pilot", "inner_nwl_other", "outer_nwl", "south_west_london", "rest_of_england")
 ALL = "all_eligible"
 
 
 @dataclass(frozen=True)
-class AreaSettings:
-    """Start dates and the length of each period (months)."""
+class AreaSettings(Settings):
+    """Start dates and the length of each period (months), and who is eligible.
+
+    ``results.json`` publishes ``starts`` and ``months`` (``monitoring.settings``, see
+    :meth:`AreaResult.to_dict`); the eligibility rules are the run's, published in its
+    provenance.
+    """
 
     starts: tuple[dt.date, ...] = (dt.date(2011, 4, 1), dt.date(2011, 7, 1), dt.date(2011, 9, 1))
     months: int = 12
@@ -154,9 +160,29 @@ class AreaResult:
     differences: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
 
+    def tidy(self) -> pd.DataFrame:
+        """Table 2 in long form: one row per start date, group and area (rates, percentage
+        change with its 95% CI, people and admissions)."""
+        return self.table.reset_index(drop=True)
+
+    def summary(self) -> str:
+        """The pilot's change for all eligible people at each start date, and any warning."""
+        t = self.table
+        if t.empty:
+            return "area comparison: no rows"
+        pilot = t[(t["area"] == "pilot") & (t["group"] == ALL)]
+        lines = [f"area comparison over {self.settings.months} months from each start date"]
+        for r in pilot.itertuples():
+            lines.append(
+                f"pilot, all eligible, from {r.start}: {_pct(r.pct_change)} "
+                f"(95% CI {_pct(r.ci_low)} to {_pct(r.ci_high)})"
+            )
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         """The ``monitoring`` block: ``table2`` (group, start, area, pct_change, ci_low, ci_high)
-        and ``differences``."""
+        and ``differences``; ``settings`` holds the start dates and period length only."""
 
         def recs(df: pd.DataFrame) -> list[dict[str, Any]]:
             return [
@@ -173,6 +199,10 @@ class AreaResult:
             "differences": recs(self.differences),
             "warnings": self.warnings,
         }
+
+
+def _pct(v: Any) -> str:
+    return "withheld" if v is None or pd.isna(v) else f"{v:+.1f}%"
 
 
 def evaluate_areas(

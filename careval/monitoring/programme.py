@@ -16,13 +16,14 @@ import pandas as pd
 
 from careval.cohort.summary import DataSummary
 from careval.data.access import Dataset
-from careval.monitoring.spc import SPCResult, xmr
+from careval.monitoring.spc import VARIATION_LABELS, SPCResult, xmr
+from careval.settings import Settings
 
 MIN_POINTS = 12  # an XmR chart needs at least this many months
 
 
 @dataclass(frozen=True)
-class ProgrammeSettings:
+class ProgrammeSettings(Settings):
     """The innovation fund's first-year budget (pounds) for the share allocated."""
 
     fund_budget_year_one: float = 450_000.0
@@ -42,6 +43,32 @@ class ProgrammeResult:
     fund_summary: dict[str, Any]
     charts: dict[str, SPCResult] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def tidy(self) -> pd.DataFrame:
+        """Care-plan coverage by month: ``month``, ``care_plans``, ``cumulative`` and
+        ``coverage_of_eligible`` (the pilot's eligible people with a plan)."""
+        return self.coverage.reset_index(drop=True)
+
+    def summary(self) -> str:
+        """Latest coverage, the fund's first-year share, and the latest point of each chart."""
+        lines = []
+        cov = self.coverage.dropna(subset=["coverage_of_eligible"]) if len(self.coverage) else None
+        if cov is not None and len(cov):
+            last = cov.iloc[-1]
+            lines.append(
+                f"care-plan coverage {100 * float(last.coverage_of_eligible):.1f}% of the "
+                f"eligible by {last.month}"
+            )
+        if self.fund_summary:
+            f = self.fund_summary
+            lines.append(
+                f"innovation fund: {100 * f['share_allocated_first_year']:.0f}% of the first "
+                f"year's budget allocated within a year"
+            )
+        for name, chart in self.charts.items():
+            lines.append(f"{name}: {VARIATION_LABELS[chart.variation].lower()}")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines) or "programme monitoring: no records"
 
     def to_dict(self) -> dict[str, Any]:
         """The ``programme`` block of ``results.json``."""

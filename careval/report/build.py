@@ -21,17 +21,18 @@ from careval.evaluation import NOT_RUN, Evaluation
 from careval.report.page import Section, figures, render
 from careval.report.publish.audit import audit_page
 from careval.report.publish.publication import Publication, publish
+from careval.report.sections import areas as areas_page
 from careval.report.sections import data as data_sections
 from careval.report.sections import design as design_page
 from careval.report.sections import impact as impact_page
 from careval.report.sections import in_order
+from careval.report.sections import programme as programme_page
+from careval.report.sections import risk as risk_page
 from careval.report.sections.findings import findings_section, methods_section, objectives_section
 from careval.report.sections.indicators import section as indicators_section
-from careval.report.sections.monitoring import programme_section, table2_section
 from careval.report.sections.qualitative import section as qualitative_section
 from careval.report.sections.surveys import section as surveys_section
 from careval.report.workbook import write_workbook
-from careval.risk.evaluate import risk_section
 
 OUTPUTS = ("results.json", "report.html", "tables.xlsx", "figures")
 TITLE = "Evaluation of the integrated care programme"
@@ -66,15 +67,15 @@ def analysis_sections(p: Publication) -> dict[str, Section]:
     """The section of every analysis that ran, from its published result."""
     built: dict[str, Section] = {}
     if p.risk is not None:
-        built["risk"] = risk_section(p.risk)
+        built["risk"] = risk_page.section(p.risk)
     if p.areas is not None:
-        built["monitoring"] = table2_section(p.areas)
+        built["monitoring"] = areas_page.section(p.areas)
     if p.impact is not None:
         built["impact"] = impact_page.section(p.impact)
     if p.indicators is not None:
         built["indicators"] = indicators_section(p.indicators)
     if p.programme is not None:
-        built["programme"] = programme_section(p.programme)
+        built["programme"] = programme_page.section(p.programme)
     if p.design is not None:
         built["design"] = design_page.section(p.design)
     if p.surveys is not None:

@@ -2,12 +2,14 @@
 
 The lists are clinical working lists for the programme's practices and multidisciplinary groups
 (MDGs): they name people (``person_id``) so that their teams can act, and are never published.
-Only :func:`score_summary` is meant to leave the programme, with disclosure control on real data.
+Only :func:`score_summary` is meant to leave the programme, published with disclosure control
+on real data (:func:`careval.report.publish.caselist.publish_score_summary`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
@@ -16,7 +18,6 @@ import pandas as pd
 
 from careval.data.access import Dataset
 from careval.features.index_date import FeatureSettings, features_at
-from careval.report.publish.rules import MIN_PEOPLE, protect_count, protect_counts
 from careval.risk.model import BASELINE, RiskModel, design_matrix
 
 DRIVERS = 3  # drivers shown per listed person
@@ -121,14 +122,67 @@ def scores_table(scored: pd.DataFrame) -> pd.DataFrame:
     return scored[list(SCORE_COLUMNS)].reset_index(drop=True)
 
 
+UNIT_COUNTS = ("registered", "eligible", "on_care_plan", "eligible_without_plan", "listed")
+
+
+@dataclass
+class ScoreSummary:
+    """Counts of a scoring run (``summary.json`` of ``careval risk score``): true numbers.
+
+    Attributes
+    ----------
+    top
+        People listed per practice or MDG at most.
+    counts
+        Whole-population counts: ``registered``, ``eligible``, ``on_care_plan``,
+        ``eligible_without_plan``, ``listed_by_practice``, ``listed_by_mdg`` (people, as ints
+        or, once published, ``"*"``), ``practices`` and ``mdgs``.
+    means
+        ``mean_risk_everyone``, ``mean_risk_eligible_without_plan``,
+        ``mean_risk_listed_by_practice`` (None when nobody is behind it, or once published
+        fewer than 8) and ``expected_admissions_listed_by_practice``.
+    by_practice, by_mdg
+        One row per practice (``practice_code``) or MDG (``mdg``): :data:`UNIT_COUNTS` and
+        ``mean_risk_listed``.
+    """
+
+    top: int
+    counts: dict[str, Any]
+    means: dict[str, float | None]
+    by_practice: pd.DataFrame
+    by_mdg: pd.DataFrame
+
+    def tidy(self) -> pd.DataFrame:
+        """The per-practice rows: counts of people and the mean risk of those listed."""
+        return self.by_practice.reset_index(drop=True)
+
+    def summary(self) -> str:
+        """People scored, eligible without a plan, and listed."""
+        c = self.counts
+        return "\n".join(
+            [
+                f"{c['registered']} people registered, {c['eligible_without_plan']} eligible "
+                "without a care plan",
+                f"listed {c['listed_by_practice']} across {c['practices']} practices and "
+                f"{c['listed_by_mdg']} across {c['mdgs']} MDGs (top {self.top} each)",
+            ]
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``top``, ``counts``, the means, ``by_practice`` and ``by_mdg`` rows."""
+        return {
+            "top": self.top,
+            "counts": dict(self.counts),
+            **self.means,
+            "by_practice": _rows(self.by_practice),
+            "by_mdg": _rows(self.by_mdg),
+        }
+
+
 def score_summary(
-    scored: pd.DataFrame,
-    by_practice: pd.DataFrame,
-    by_mdg: pd.DataFrame,
-    top: int,
-    disclosure_control: bool,
-) -> dict[str, Any]:
-    """Counts of a scoring run, protected (1-7 suppressed, rounded to 5) on real data.
+    scored: pd.DataFrame, by_practice: pd.DataFrame, by_mdg: pd.DataFrame, top: int
+) -> ScoreSummary:
+    """Counts of a scoring run (true numbers; published by the command on real data).
 
     Parameters
     ----------
@@ -138,54 +192,45 @@ def score_summary(
         The two case lists.
     top
         People listed per practice or MDG at most.
-    disclosure_control
-        Protect the counts (real data); off for synthetic data.
 
     Returns
     -------
-    dict
+    ScoreSummary
         Whole-population counts and mean risks, and ``by_practice`` / ``by_mdg`` rows of
         counts (``registered``, ``eligible``, ``on_care_plan``, ``eligible_without_plan``,
         ``listed``) with the mean risk of those listed.
     """
     pool = scored.eligible & ~scored.on_care_plan
-
-    def count(v: int) -> int | str:
-        return protect_count(int(v)) if disclosure_control else int(v)
-
-    totals = {
-        "registered": count(len(scored)),
-        "eligible": count(scored.eligible.sum()),
-        "on_care_plan": count(scored.on_care_plan.sum()),
-        "eligible_without_plan": count(pool.sum()),
-        "listed_by_practice": count(len(by_practice)),
-        "listed_by_mdg": count(len(by_mdg)),
+    totals: dict[str, Any] = {
+        "registered": int(len(scored)),
+        "eligible": int(scored.eligible.sum()),
+        "on_care_plan": int(scored.on_care_plan.sum()),
+        "eligible_without_plan": int(pool.sum()),
+        "listed_by_practice": int(len(by_practice)),
+        "listed_by_mdg": int(len(by_mdg)),
         "practices": int(scored.practice_code.nunique()),
         "mdgs": int(scored.mdg.nunique()),
     }
-    least = MIN_PEOPLE if disclosure_control else 1  # means from fewer people are withheld
     means = {
-        "mean_risk_everyone": _mean(scored.risk, least),
-        "mean_risk_eligible_without_plan": _mean(scored.risk[pool], least),
-        "mean_risk_listed_by_practice": _mean(by_practice.risk, least),
+        "mean_risk_everyone": _mean(scored.risk),
+        "mean_risk_eligible_without_plan": _mean(scored.risk[pool]),
+        "mean_risk_listed_by_practice": _mean(by_practice.risk),
         "expected_admissions_listed_by_practice": float(by_practice.risk.sum()),
     }
-    return {
-        "top": top,
-        "counts": totals,
-        **means,
-        "by_practice": _unit_rows(scored, by_practice, "practice_code", disclosure_control),
-        "by_mdg": _unit_rows(scored, by_mdg, "mdg", disclosure_control),
-    }
+    return ScoreSummary(
+        top,
+        totals,
+        means,
+        _unit_table(scored, by_practice, "practice_code"),
+        _unit_table(scored, by_mdg, "mdg"),
+    )
 
 
-def _mean(s: pd.Series, least: int = 1) -> float | None:
-    return float(s.mean()) if len(s) >= least else None
+def _mean(s: pd.Series) -> float | None:
+    return float(s.mean()) if len(s) else None
 
 
-def _unit_rows(
-    scored: pd.DataFrame, listed: pd.DataFrame, by: str, disclosure_control: bool
-) -> list[dict[str, Any]]:
+def _unit_table(scored: pd.DataFrame, listed: pd.DataFrame, by: str) -> pd.DataFrame:
     g = scored.assign(pool=scored.eligible & ~scored.on_care_plan).groupby(by)
     df = pd.DataFrame(
         {
@@ -198,11 +243,10 @@ def _unit_rows(
     lg = listed.groupby(by)
     df["listed"] = lg.size().reindex(df.index, fill_value=0)
     df["mean_risk_listed"] = lg.risk.mean().reindex(df.index)
-    if disclosure_control:  # a mean of fewer than 8 people is withheld; every count is rounded
-        df.loc[df.listed < MIN_PEOPLE, "mean_risk_listed"] = np.nan
-    df = df.reset_index()
-    counts = ["registered", "eligible", "on_care_plan", "eligible_without_plan", "listed"]
-    df = protect_counts(df, counts, disclosure_control)
+    return df.reset_index()
+
+
+def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [
         {k: (None if isinstance(v, float) and np.isnan(v) else _plain(v)) for k, v in r.items()}
         for r in df.to_dict(orient="records")

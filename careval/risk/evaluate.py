@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from careval.data.access import Dataset
 from careval.errors import ConfigError
-from careval.report.page import Section, svg, table_html
-from careval.report.publish.rules import SUPPRESSED, protect_table
-from careval.risk.metrics import (
-    SUBGROUP_SHARES,
-    auc_delong,
-    auc_difference_delong,
-    share_tag,
-    subgroup_table,
-)
+from careval.risk.metrics import auc_delong, auc_difference_delong, subgroup_table
 from careval.risk.model import OUTCOME, RiskModel, fit_validate, risk_frame
+from careval.settings import Settings
 
 # Age bands of the subgroup table: label, lowest age, first age above the band (None: open).
 AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
@@ -36,7 +27,7 @@ AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
 
 
 @dataclass(frozen=True)
-class RiskSettings:
+class RiskSettings(Settings):
     """Index dates of training and validation (12 months apart by default).
 
     ``compare_lightgbm`` also fits the gradient-boosted model on the same training frame and
@@ -61,39 +52,58 @@ class RiskResult:
     model: RiskModel | None = None  # the fitted model, for scoring at other dates
     by_subgroup: pd.DataFrame = field(default_factory=pd.DataFrame)  # see subgroup_table
     lightgbm: dict[str, Any] = field(default_factory=dict)  # the comparison; empty when not run
-    disclosure_control: bool = False  # protect the subgroup counts when published (real data)
+    disclosure_control: bool = False  # set on the published copy (careval.report.publish.risk)
 
-    def published_subgroups(self) -> pd.DataFrame:
-        """The subgroup table as published (see :func:`protect_subgroups`)."""
-        return protect_subgroups(self.by_subgroup, self.disclosure_control)
+    def tidy(self) -> pd.DataFrame:
+        """The published logistic model: one row per ``term`` (the intercept, then each
+        standardised input) with its ``coefficient`` on the log-odds scale."""
+        return self.coefficients.reset_index(drop=True)
+
+    def summary(self) -> str:
+        """AUC with its CI, calibration and Brier score at validation, and the oracle's AUC."""
+        f, st = self.figures, self.settings
+        lines = [
+            f"logistic model trained on {st.train_date}, validated on {st.validate_date}",
+            f"AUC {f['auc']:.3f} (95% CI {f['auc_ci_low']:.3f} to {f['auc_ci_high']:.3f}), "
+            f"calibration slope {f['calibration_slope']:.2f}, Brier score {f['brier']:.4f}",
+        ]
+        if "oracle_auc" in f:
+            lines.append(
+                f"oracle AUC {f['oracle_auc']:.3f}: the model reaches "
+                f"{100 * f['auc_ratio_to_oracle']:.0f}% of it"
+            )
+        if self.lightgbm:
+            lines.append(f"LightGBM AUC {self.lightgbm['auc']:.3f}")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``risk`` block of ``results.json``."""
         out = {
             "train_date": self.settings.train_date.isoformat(),
             "validate_date": self.settings.validate_date.isoformat(),
-            **{k: _rounded(v) for k, v in self.figures.items()},
-            "targeting": _records(self.targeting),
-            "coefficients": _records(self.coefficients),
-            "by_subgroup": _records(self.published_subgroups()),
+            **{k: rounded(v) for k, v in self.figures.items()},
+            "targeting": records(self.targeting),
+            "coefficients": records(self.coefficients),
+            "by_subgroup": records(self.by_subgroup),
         }
         if self.lightgbm:
-            out["lightgbm"] = _rounded(self.lightgbm)
+            out["lightgbm"] = rounded(self.lightgbm)
         out["warnings"] = self.warnings
         return out
 
 
-def _rounded(v: Any) -> Any:
+def rounded(v: Any) -> Any:
     if isinstance(v, float):
         return round(v, 6)
     if isinstance(v, dict):
-        return {k: _rounded(x) for k, x in v.items()}
+        return {k: rounded(x) for k, x in v.items()}
     return v
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [
-        {k: (None if _missing(v) else _rounded(v)) for k, v in r.items()}
+        {k: (None if _missing(v) else rounded(v)) for k, v in r.items()}
         for r in df.to_dict(orient="records")
     ]
 
@@ -113,53 +123,6 @@ def subgroups(frame: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
     for label, lo, hi in AGE_BANDS:
         out.append(("age", label, (age >= lo) & (age < hi if hi is not None else True)))
     out += [("sex", "female", female == 1), ("sex", "male", female == 0)]
-    return out
-
-
-SUBGROUP_RATES = ("auc", "auc_ci_low", "auc_ci_high", "calibration_slope", "brier")
-
-
-def protect_subgroups(df: pd.DataFrame, enabled: bool) -> pd.DataFrame:
-    """The subgroup table with disclosure control (unchanged when not ``enabled``).
-
-    Rules 1-3 of :mod:`careval.report.publish.rules`: people, events and flagged counts are
-    suppressed (1-7) or rounded to 5, with secondary suppression of each breakdown (age bands,
-    sexes) against the ``everyone`` row; AUC, calibration and Brier of fewer than 8 people are
-    withheld, and so are a PPV whose flagged count and a sensitivity whose event count is
-    suppressed (each would give its small count away).
-    """
-    if not enabled or df.empty:
-        return df
-    flagged = [f"flagged_top_{share_tag(s)}pct" for s in SUBGROUP_SHARES]
-    counts = ["people", "events", *flagged]
-    rates: dict[str, list[str]] = {}
-    for s in SUBGROUP_SHARES:
-        tag = share_tag(s)
-        rates[f"ppv_top_{tag}pct"] = [f"flagged_top_{tag}pct"]
-        rates[f"sensitivity_top_{tag}pct"] = ["events"]
-    published = df
-    for dim in ("age", "sex"):
-        published = _subgroup_margin(published, df, counts, dim)
-    return protect_table(
-        df.assign(**{c: published[c] for c in counts}),
-        [],
-        rates=[*SUBGROUP_RATES, "calibration_intercept", *rates],
-        denominator="people",
-        rate_counts=rates,
-    )
-
-
-def _subgroup_margin(
-    published: pd.DataFrame, raw: pd.DataFrame, counts: list[str], dim: str
-) -> pd.DataFrame:
-    """Secondary suppression of one breakdown (age or sex) against the ``all`` row."""
-    part = raw[raw["dimension"].isin(["all", dim])]
-    done = protect_table(part, counts, group_margin=("dimension", [], [dim], "all"))
-    out = published.copy().astype({c: object for c in counts})
-    for c in counts:
-        for i in done.index:
-            if out.at[i, c] != SUPPRESSED:
-                out.at[i, c] = done.at[i, c]
     return out
 
 
@@ -260,7 +223,6 @@ def evaluate_risk(ds: Dataset, settings: RiskSettings | None = None) -> RiskResu
         model,
         by_subgroup=by_subgroup,
         lightgbm=comparison,
-        disclosure_control=not ds.synthetic,
     )
 
 
@@ -295,154 +257,3 @@ def _targeting(ds: Dataset, valid: pd.DataFrame, date: dt.date) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def risk_section(result: RiskResult) -> Section:
-    """The report's targeting and risk section."""
-    f = result.figures
-    oracle = (
-        f" The best possible AUC, from the true probabilities the synthetic data were made "
-        f"with, is {f['oracle_auc']:.3f}: the model reaches "
-        f"{100 * f['auc_ratio_to_oracle']:.0f}% of it."
-        if "oracle_auc" in f
-        else ""
-    )
-    st = result.settings
-    text = (
-        f"<p>A logistic model of an emergency admission in the next 12 months, trained on "
-        f"everyone registered on {st.train_date:%d %B %Y} and validated on everyone registered "
-        f"on {st.validate_date:%d %B %Y} (temporal validation): AUC <b id='risk-auc'>"
-        f"{f['auc']:.3f}</b> (95% CI {f['auc_ci_low']:.3f} to {f['auc_ci_high']:.3f}), "
-        f"calibration slope {f['calibration_slope']:.2f}, intercept "
-        f"{f['calibration_intercept']:.2f}, Brier score {f['brier']:.4f}.{html.escape(oracle)}</p>"
-    )
-    yield_rows = pd.DataFrame(
-        [
-            {
-                "flagged": f"top {s}%",
-                "ppv": f[f"ppv_top_{s.replace('.', '_')}pct"],
-                "sensitivity": f[f"sensitivity_top_{s.replace('.', '_')}pct"],
-            }
-            for s in ("0.5", "1", "2", "5")
-        ]
-    )
-    fig, ax = plt.subplots(figsize=(4.2, 4.0))
-    cal = result.calibration_deciles
-    top = float(max(cal.predicted.max(), cal.observed.max()) * 1.05)
-    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
-    ax.plot(cal.predicted, cal.observed, marker="o", lw=2)
-    ax.set_xlabel("predicted (decile mean)")
-    ax.set_ylabel("observed share admitted")
-    ax.set_title("Calibration at validation", fontsize=11, loc="left")
-    parts = [
-        text,
-        "<figure>" + svg(fig) + "</figure>",
-        "<h3>Case-finding yield</h3>",
-        table_html(yield_rows, {"ppv": "PPV", "flagged": "Flagged"}, "risk-yield", ("flagged",)),
-    ]
-    if len(result.targeting):
-        parts += [
-            "<h3>Targeting: who got care plans</h3>",
-            table_html(
-                result.targeting,
-                {"emergency_per_person_year_prior": "emergency admissions, prior 12 months"},
-                "risk-targeting",
-                ("group",),
-            ),
-            "<p class='note'>The seed evaluation found 0.44 emergency admissions a "
-            "person-year among the care-planned against 0.11 in the population, where "
-            "schemes elsewhere targeted rates 16 times the population's.</p>",
-        ]
-    parts += _subgroup_parts(result)
-    parts += _comparison_parts(result)
-    parts += [
-        "<h3>Published coefficients (standardised inputs)</h3>",
-        table_html(result.coefficients, {}, "risk-coefficients", ("term",)),
-    ]
-    return Section("risk", "Targeting and risk", "".join(parts))
-
-
-def _ci(est: Any, lo: Any, hi: Any, digits: int = 3) -> str | None:
-    if _missing(est):
-        return None
-    return f"{est:.{digits}f} ({lo:.{digits}f} to {hi:.{digits}f})"
-
-
-def _subgroup_parts(result: RiskResult) -> list[str]:
-    df = result.published_subgroups()
-    if df.empty:
-        return []
-    names = [g if d != "age" else f"aged {g}" for d, g in zip(df.dimension, df.group, strict=True)]
-    show = pd.DataFrame(
-        {
-            "group": names,
-            "people": df.people,
-            "events": df.events,
-            "auc": [_ci(*r) for r in zip(df.auc, df.auc_ci_low, df.auc_ci_high, strict=True)],
-            "calibration_slope": df.calibration_slope,
-            "calibration_intercept": df.calibration_intercept,
-            "brier": df.brier,
-        }
-    )
-    for s in SUBGROUP_SHARES:
-        tag = share_tag(s)
-        show[f"flagged_top_{tag}pct"] = df[f"flagged_top_{tag}pct"]
-        show[f"ppv_top_{tag}pct"] = df[f"ppv_top_{tag}pct"]
-        show[f"sensitivity_top_{tag}pct"] = df[f"sensitivity_top_{tag}pct"]
-    labels = {"auc": "AUC (95% CI)", "events": "admitted in 12 months"}
-    for s in SUBGROUP_SHARES:
-        tag, pct = share_tag(s), f"{s * 100:g}%"
-        labels[f"flagged_top_{tag}pct"] = f"in top {pct}"
-        labels[f"ppv_top_{tag}pct"] = f"PPV top {pct}"
-        labels[f"sensitivity_top_{tag}pct"] = f"sensitivity top {pct}"
-    return [
-        "<h3>By age band and sex</h3>",
-        table_html(show, labels, "risk-subgroups", ("group", "auc")),
-        "<p class='note'>The top 1% and 5% are of everyone scored: one list for the whole "
-        "population, as the programme would use it. Within each group, <i>in top</i> counts "
-        "its people on that list, PPV is the share of them admitted in the 12 months, and "
-        "sensitivity the share of the group's admitted people who are on the list. AUC, "
-        "calibration and Brier score are of the group alone: within a narrow age band age "
-        "itself no longer separates people, so its AUC measures the rest of the model."
-        + (" Counts are rounded to 5, 1 to 7 suppressed." if result.disclosure_control else "")
-        + "</p>",
-    ]
-
-
-def _comparison_parts(result: RiskResult) -> list[str]:
-    g, f = result.lightgbm, result.figures
-    if not g:
-        return []
-    rows = []
-    for name, fig in (("logistic (published)", f), ("LightGBM", g)):
-        rows.append(
-            {
-                "model": name,
-                "auc": _ci(fig["auc"], fig["auc_ci_low"], fig["auc_ci_high"]),
-                "calibration_slope": fig["calibration_slope"],
-                "calibration_intercept": fig["calibration_intercept"],
-                "brier": fig["brier"],
-                "ppv_top_1pct": fig["ppv_top_1pct"],
-                "ppv_top_5pct": fig["ppv_top_5pct"],
-                "sensitivity_top_5pct": fig["sensitivity_top_5pct"],
-            }
-        )
-    labels = {
-        "auc": "AUC (95% CI)",
-        "ppv_top_1pct": "PPV top 1%",
-        "ppv_top_5pct": "PPV top 5%",
-        "sensitivity_top_5pct": "sensitivity top 5%",
-    }
-    text = (
-        f"<p>Gradient-boosted trees (LightGBM, {g['params']['n_estimators']} trees) on the same "
-        f"training people and inputs, validated on the same people: AUC difference "
-        f"{g['auc_difference']:+.3f} (95% CI {g['auc_difference_ci_low']:+.3f} to "
-        f"{g['auc_difference_ci_high']:+.3f}, paired DeLong p = {g['auc_difference_p']:.2g}). "
-        "The logistic model stays the published one: each of its coefficients can be read, "
-        "checked and explained to the people it flags.</p>"
-    )
-    return [
-        "<h3>Logistic against gradient boosting</h3>",
-        text,
-        table_html(pd.DataFrame(rows), labels, "risk-models", ("model", "auc")),
-    ]

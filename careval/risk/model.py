@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -180,8 +181,42 @@ class RiskModel:
         return self
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
-        """Probabilities of (no admission, admission), like scikit-learn."""
-        return np.asarray(self.estimator_.predict_proba(x[self.features_]))
+        """Probabilities of (no admission, admission), like scikit-learn.
+
+        For the logistic model the linear predictor is summed here, input by input in model
+        order (:meth:`linear_predictor`), rather than by scikit-learn's BLAS matrix-vector
+        product: OpenBLAS sums a row in an order that depends on where the row falls in its
+        blocks and threads, so the same person could score 1 ulp apart in two frames (seen:
+        ``careval risk score`` against the same model in memory). Here a person's score
+        depends on their inputs only.
+        """
+        if self.kind != "logistic":
+            return np.asarray(self.estimator_.predict_proba(x[self.features_]))
+        p = expit(self.linear_predictor(x))
+        return np.column_stack([1 - p, p])
+
+    def linear_predictor(self, x: pd.DataFrame) -> np.ndarray:
+        """The logistic model's log-odds: intercept + sum of coefficient x standardised input.
+
+        Parameters
+        ----------
+        x
+            Design matrix (:func:`design_matrix`).
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per row, summed elementwise in model order (no BLAS), so that it does
+            not depend on the frame's layout, length or the BLAS threads.
+        """
+        if self.kind != "logistic":
+            raise ConfigError("the linear predictor is that of the logistic model")
+        scaler, lr = self.estimator_[0], self.estimator_[-1]
+        z = (x[self.features_].to_numpy(dtype=float) - scaler.mean_) / scaler.scale_
+        eta = np.zeros(len(z))
+        for j, coef in enumerate(lr.coef_[0]):
+            eta += z[:, j] * coef
+        return eta + lr.intercept_[0]
 
     def contributions(self, x: pd.DataFrame) -> pd.DataFrame:
         """Each input's additive contribution to each person's score on the log-odds scale.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -14,10 +16,11 @@ GROUPS = ("under_75_with_diabetes", "aged_75_plus_without_diabetes", "aged_75_pl
 TABLE2_RATES = ("rate_before", "rate_after", "pct_change", "ci_low", "ci_high", "se_log_rate_ratio")
 
 
-def publish_areas(a: AreaResult) -> None:
-    """Table 2 as published; the differences of a withheld change are withheld too."""
+def publish_areas(a: AreaResult) -> AreaResult:
+    """A copy of ``a`` with Table 2 as published; the differences of a withheld change are
+    withheld too."""
     t = a.table
-    a.table = protect_table(
+    table = protect_table(
         t,
         ["people_after", "admissions_after", "admissions_before"],
         group_margin=("group", ["start", "area"], GROUPS, "all_eligible"),
@@ -26,9 +29,7 @@ def publish_areas(a: AreaResult) -> None:
     )
     gone = {
         (g, str(s), ar)
-        for g, s, ar, v in zip(
-            t["group"], t["start"], t["area"], a.table["pct_change"], strict=True
-        )
+        for g, s, ar, v in zip(t["group"], t["start"], t["area"], table["pct_change"], strict=True)
         if v is None or (isinstance(v, float) and np.isnan(v))
     }
     d = a.differences.copy().astype({c: object for c in ("difference", "ci_low", "ci_high")})
@@ -39,4 +40,4 @@ def publish_areas(a: AreaResult) -> None:
     for col in ("difference", "ci_low", "ci_high", "p_value"):
         if col in d:
             d[col] = d[col].astype(object).where(~pd.Series(drop, index=d.index), None)
-    a.differences = d
+    return dataclasses.replace(a, table=table, differences=d, warnings=list(a.warnings))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 
@@ -12,12 +14,14 @@ from careval.report.publish.rules import protect_table, protect_value
 COUNT_CHARTS = ("care_plans_per_month", "mdg_meetings_per_month")
 
 
-def publish_programme(p: ProgrammeResult) -> None:
-    """Counts by MDG (with monthly totals), meetings and the fund as published.
+def publish_programme(result: ProgrammeResult) -> ProgrammeResult:
+    """A copy of ``result`` with counts by MDG (with monthly totals), meetings and the fund as
+    published.
 
     The SPC charts of counts are redrawn from the published monthly counts (suppressed months
     left out), so no chart or JSON point carries a count the tables withhold.
     """
+    p = copy.deepcopy(result)
     if len(p.plans_by_mdg):
         mdgs = [c for c in p.plans_by_mdg.columns if c != "month"]
         t = p.plans_by_mdg.assign(total=p.plans_by_mdg[mdgs].sum(axis=1))
@@ -46,3 +50,4 @@ def publish_programme(p: ProgrammeResult) -> None:
             improvement=chart.improvement,  # type: ignore[arg-type]
             target=chart.target,
         )
+    return p

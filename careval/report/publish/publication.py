@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -71,9 +70,6 @@ def publish(ev: Evaluation) -> Publication:
     # Each publish_* function returns a protected copy; the evaluation keeps its true numbers.
     for name in ("risk", "areas", "impact", "indicators", "programme", "design"):
         setattr(p, name, getattr(ev, name))
-    for name in ("risk", "areas", "programme"):  # still protected in place: copy them first
-        if not synthetic:
-            setattr(p, name, copy.deepcopy(getattr(ev, name)))
     p.surveys, p.qualitative = ev.surveys, ev.qualitative
     if not synthetic:
         _protect(p)
@@ -103,7 +99,7 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
             "reference_date": st.reference_date.isoformat(),
             "eligibility_min_age": st.eligibility.min_age,
             "eligibility_condition": st.eligibility.condition,
-            "risk": _settings(ev.risk_settings),
+            "risk": ev.risk_settings.to_dict(),
             "design": ev.design_settings.to_dict(),
             "impact": ev.impact_settings.to_dict(),
             "disclosure_control": not ev.synthetic,
@@ -112,22 +108,16 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
     }
 
 
-def _settings(st: Any) -> dict[str, Any]:
-    if hasattr(st, "to_dict"):
-        return st.to_dict()  # type: ignore[no-any-return]
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(st).items()}
-
-
 def _protect(p: Publication) -> None:
     """Disclosure control on the publication's own copies of the results (real data)."""
     if p.risk is not None:
-        publish_risk(p.risk)
+        p.risk = publish_risk(p.risk)
     if p.areas is not None:
-        publish_areas(p.areas)
+        p.areas = publish_areas(p.areas)
     if p.impact is not None:
         p.impact = publish_impact(p.impact)
     if p.programme is not None:
-        publish_programme(p.programme)
+        p.programme = publish_programme(p.programme)
     if p.design is not None:
         p.design = publish_design(p.design)
     if p.indicators is not None:
