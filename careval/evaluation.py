@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,28 @@ STEPS = 8  # calls of ``progress`` in one evaluation (for a progress bar's total
 NOT_RUN = {"surveys": "no survey inputs", "qualitative": "no qualitative inputs"}
 
 
-@dataclass
-class Evaluation:
-    """The result objects of one run (None where an analysis did not run, with the reason).
+@dataclass(kw_only=True)
+class Analyses:
+    """One result object per analysis (None where it did not run, with the reason in
+    ``skipped``): the true results of an :class:`Evaluation`, or their published copies."""
+
+    risk: RiskResult | None = None
+    areas: AreaResult | None = None
+    impact: ImpactResult | None = None
+    indicators: IndicatorsResult | None = None
+    programme: ProgrammeResult | None = None
+    design: DesignResult | None = None
+    surveys: SurveysResult | None = None
+    qualitative: QualitativeResult | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+ANALYSES = tuple(f.name for f in fields(Analyses) if f.name != "skipped")
+
+
+@dataclass(kw_only=True)
+class Evaluation(Analyses):
+    """The result objects of one run, with the settings and inputs they came from.
 
     Everything here holds true numbers; nothing is published yet.
     """
@@ -54,15 +73,6 @@ class Evaluation:
     summary: DataSummary
     validation_warnings: list[Problem]
     input_files: dict[str, str]
-    risk: RiskResult | None = None
-    areas: AreaResult | None = None
-    impact: ImpactResult | None = None
-    indicators: IndicatorsResult | None = None
-    programme: ProgrammeResult | None = None
-    design: DesignResult | None = None
-    surveys: SurveysResult | None = None
-    qualitative: QualitativeResult | None = None
-    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def evaluate(

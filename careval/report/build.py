@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,12 @@ from careval.report.sections import data as data_sections
 from careval.report.sections import design as design_page
 from careval.report.sections import impact as impact_page
 from careval.report.sections import in_order
+from careval.report.sections import indicators as indicators_page
 from careval.report.sections import programme as programme_page
+from careval.report.sections import qualitative as qualitative_page
 from careval.report.sections import risk as risk_page
+from careval.report.sections import surveys as surveys_page
 from careval.report.sections.findings import findings_section, methods_section, objectives_section
-from careval.report.sections.indicators import section as indicators_section
-from careval.report.sections.qualitative import section as qualitative_section
-from careval.report.sections.surveys import section as surveys_section
 from careval.report.workbook import write_workbook
 
 OUTPUTS = ("results.json", "report.html", "tables.xlsx", "figures")
@@ -63,25 +64,26 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
     return out / "report.html"
 
 
+# Each analysis's section: its id on the page and the function rendering its published result.
+SECTIONS: dict[str, tuple[str, Callable[[Any], Section]]] = {
+    "risk": ("risk", risk_page.section),
+    "areas": ("monitoring", areas_page.section),
+    "impact": ("impact", impact_page.section),
+    "indicators": ("indicators", indicators_page.section),
+    "programme": ("programme", programme_page.section),
+    "design": ("design", design_page.section),
+    "surveys": ("surveys", surveys_page.section),
+    "qualitative": ("qualitative", qualitative_page.section),
+}
+
+
 def analysis_sections(p: Publication) -> dict[str, Section]:
     """The section of every analysis that ran, from its published result."""
     built: dict[str, Section] = {}
-    if p.risk is not None:
-        built["risk"] = risk_page.section(p.risk)
-    if p.areas is not None:
-        built["monitoring"] = areas_page.section(p.areas)
-    if p.impact is not None:
-        built["impact"] = impact_page.section(p.impact)
-    if p.indicators is not None:
-        built["indicators"] = indicators_section(p.indicators)
-    if p.programme is not None:
-        built["programme"] = programme_page.section(p.programme)
-    if p.design is not None:
-        built["design"] = design_page.section(p.design)
-    if p.surveys is not None:
-        built["surveys"] = surveys_section(p.surveys)
-    if p.qualitative is not None:
-        built["qualitative"] = qualitative_section(p.qualitative)
+    for name, (section_id, render_one) in SECTIONS.items():
+        result = getattr(p, name)
+        if result is not None:
+            built[section_id] = render_one(result)
     return built
 
 

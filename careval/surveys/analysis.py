@@ -118,10 +118,8 @@ def analyse(defn: SurveyDefinition, responses: Responses | None = None) -> Surve
     )
 
 
-_ITEM_COLUMNS = [
-    "question",
-    "text",
-    "type",
+# The figures of one item (its row of the items table after question, text and type).
+ITEM_FIGURES = [
     "n_respondents",
     "n_valid",
     "n_agree",
@@ -134,6 +132,7 @@ _ITEM_COLUMNS = [
     "n_blank",
     "n_effective",
 ]
+_ITEM_COLUMNS = ["question", "text", "type", *ITEM_FIGURES]
 _DIST_COLUMNS = [
     "question",
     "code",

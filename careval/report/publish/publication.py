@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from careval import __version__
 from careval.cohort.summary import DataSummary
-from careval.design.power import DesignResult
 from careval.errors import Problem
-from careval.evaluation import NOT_RUN, Evaluation
-from careval.impact.study import ImpactResult
-from careval.indicators import IndicatorsResult
-from careval.monitoring.areas import AreaResult
-from careval.monitoring.programme import ProgrammeResult
-from careval.qualitative.evaluate import QualitativeResult
+from careval.evaluation import ANALYSES, NOT_RUN, Analyses, Evaluation
 from careval.report.objectives import Objective, table3
 from careval.report.publish.areas import publish_areas
 from careval.report.publish.data import publish_summary, published_warning
@@ -30,14 +25,12 @@ from careval.report.publish.qualitative import publish_qualitative
 from careval.report.publish.risk import publish_risk
 from careval.report.publish.rules import protect_json
 from careval.report.publish.surveys import publish_surveys
-from careval.risk.evaluate import RiskResult
-from careval.surveys.evaluate import SurveysResult
 
 SIGNIFICANT_DIGITS = 10  # of every float in results.json (see canonical)
 
 
-@dataclass
-class Publication:
+@dataclass(kw_only=True)
+class Publication(Analyses):
     """The published copy of one run: result copies for the sections, the typed document."""
 
     synthetic: bool
@@ -45,15 +38,6 @@ class Publication:
     provenance: dict[str, Any]
     results: Published
     objectives: list[Objective]
-    risk: RiskResult | None = None
-    areas: AreaResult | None = None
-    impact: ImpactResult | None = None
-    indicators: IndicatorsResult | None = None
-    programme: ProgrammeResult | None = None
-    design: DesignResult | None = None
-    surveys: SurveysResult | None = None
-    qualitative: QualitativeResult | None = None
-    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def publish(ev: Evaluation) -> Publication:
@@ -68,9 +52,8 @@ def publish(ev: Evaluation) -> Publication:
         skipped=dict(ev.skipped),
     )
     # Each publish_* function returns a protected copy; the evaluation keeps its true numbers.
-    for name in ("risk", "areas", "impact", "indicators", "programme", "design"):
+    for name in ANALYSES:
         setattr(p, name, getattr(ev, name))
-    p.surveys, p.qualitative = ev.surveys, ev.qualitative
     if not synthetic:
         _protect(p)
     document = _document(p, ev.validation_warnings)
@@ -108,24 +91,25 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
     }
 
 
+# Each analysis's publication: a protected copy of its result (real data only).
+PUBLISHERS: dict[str, Callable[[Any], Any]] = {
+    "risk": publish_risk,
+    "areas": publish_areas,
+    "impact": publish_impact,
+    "indicators": publish_indicators,
+    "programme": publish_programme,
+    "design": publish_design,
+    "surveys": publish_surveys,
+    "qualitative": publish_qualitative,
+}
+
+
 def _protect(p: Publication) -> None:
-    """Disclosure control on the publication's own copies of the results (real data)."""
-    if p.risk is not None:
-        p.risk = publish_risk(p.risk)
-    if p.areas is not None:
-        p.areas = publish_areas(p.areas)
-    if p.impact is not None:
-        p.impact = publish_impact(p.impact)
-    if p.programme is not None:
-        p.programme = publish_programme(p.programme)
-    if p.design is not None:
-        p.design = publish_design(p.design)
-    if p.indicators is not None:
-        p.indicators = publish_indicators(p.indicators)
-    if p.surveys is not None:
-        p.surveys = publish_surveys(p.surveys)
-    if p.qualitative is not None:
-        p.qualitative = publish_qualitative(p.qualitative)
+    """Disclosure control on every result of the publication (real data)."""
+    for name, publish_one in PUBLISHERS.items():
+        result = getattr(p, name)
+        if result is not None:
+            setattr(p, name, publish_one(result))
 
 
 def _document(p: Publication, warnings: list[Problem]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from careval.report.publish.shares import (
     share_out,
     weighted_share_out,
 )
+from careval.surveys.analysis import ITEM_FIGURES
 from careval.surveys.evaluate import SurveysResult
 from careval.surveys.result import SurveyResult
 
@@ -104,22 +105,7 @@ def _set(df: pd.DataFrame, **columns: list[Any]) -> None:
 
 def _items(s: SurveyResult, weighted: bool) -> pd.DataFrame:
     items = s.items.copy()
-    cols: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "n_respondents",
-            "n_valid",
-            "n_agree",
-            "share_agree",
-            "ci_low",
-            "ci_high",
-            "n_dont_know",
-            "share_dont_know",
-            "n_user_missing",
-            "n_blank",
-            "n_effective",
-        )
-    }
+    cols: dict[str, list[Any]] = {k: [] for k in ITEM_FIGURES}
     for r in s.items.itertuples():
         agree = None if pd.isna(r.n_agree) else int(r.n_agree)
         n_valid = count_out(r.n_valid)
