@@ -563,3 +563,35 @@ def test_short_window_warns_instead_of_failing(data_dir: Path) -> None:
     assert any("ITS" in w for w in r.warnings)
     json.dumps(r.to_dict(), allow_nan=False)
     indicators_section(r)
+
+
+def test_a_failed_poisson_fit_is_reported_and_read_by_the_typed_copy(
+    result: IndicatorsResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Degenerate counts make the Poisson ITS fail: the series says so (``skipped``), the OLS
+    fit stands, and the published copy of the block reads it (no ResultsModelError)."""
+    import careval.indicators.its as its_module
+    from careval.report.publish.model import ItsSeries, Skipped
+
+    d = result.dementia_monthly
+    s = d[d.area == "pilot"].reset_index(drop=True)
+    series = pd.DataFrame(
+        {
+            "month_number": s.month_number.to_numpy(),
+            "rate": s.rate_per_1000.to_numpy(),
+            "count": s.new_diagnoses.to_numpy(),
+            "exposure": s.registered.to_numpy(),
+        }
+    )
+    t0 = int(np.flatnonzero(s.month == dt.date(2011, 9, 1))[0])
+
+    def singular(*args: object, **kwargs: object) -> object:
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(its_module.sm, "GLM", singular)
+    out, _ = its_module.fit_its(series, int(series.month_number[t0]), lags=3)
+    assert out["poisson"] == {"skipped": "Poisson fit failed (Singular matrix)"}
+    assert out["ols"]["coefficients"]["level_change"]["se"] > 0
+    node = ItsSeries.from_json(out, "its.pilot")
+    assert isinstance(node.poisson, Skipped) and node.poisson.skipped.startswith("Poisson")
+    assert node.to_json() == out

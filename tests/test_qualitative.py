@@ -789,3 +789,24 @@ def test_publishing_qualitative_makes_a_protected_copy(synth: Path) -> None:
     assert all("items" not in cell for cell in block["coding"]["framework"])
     assert published.coding is not None and set(published.coding.segments["text"]) == {""}
     assert block["coding"]["n_segments"] == protect_count(150)
+
+
+def test_summaries_of_published_copies_show_only_published_counts(synth: Path) -> None:
+    """A published copy's summary reads its published counts ("*" where suppressed, shares
+    withheld) and never the true totals behind them."""
+    import copy
+
+    result = evaluate_qualitative(synth)
+    assert result is not None and result.transcripts is not None and result.coding is not None
+    t = copy.deepcopy(result.transcripts)
+    t.meetings.loc[t.meetings.index[0], "utterances"] = 5  # a meeting with a small count
+    t.overall.loc[t.overall.index[-1], "utterances"] = 3  # and a rare role
+    published = publish_qualitative(type(result)(transcripts=t, coding=result.coding))
+    assert published.transcripts is not None and published.coding is not None
+    text = published.transcripts.summary()
+    block = published.transcripts.to_dict()
+    assert text.startswith(f"{block['n_meetings']} meetings, {block['n_utterances']:,} utterances")
+    role = str(t.overall.role.iloc[-1])
+    assert f"  {role}: withheld of utterances" in text
+    coding = published.coding.summary()
+    assert coding.startswith(f"{protect_count(150)} segments")

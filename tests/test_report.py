@@ -312,3 +312,14 @@ def test_figure_2_withholds_months_from_fewer_than_8_treated() -> None:
     assert m.treated.isna().tolist() == [False, False, False, True]
     assert m.matched_controls.isna().tolist() == [False, False, False, True]
     assert m.treated_people.tolist() == [40, 10, 10, "*"]
+
+
+def test_the_typed_copy_takes_null_for_any_block_and_skipped_for_a_failed_fit() -> None:
+    doc = _results((0.8, 0.95), mde=0.6)
+    doc["impact"]["follow_up"] = None  # a figure not computed is null, not a shape error
+    doc["indicators"] = {"dementia": {"its": {"pilot": {"poisson": {"skipped": "fit failed"}}}}}
+    pub = Published.read(doc)
+    assert pub.impact.follow_up is None
+    assert pub.indicators.dementia.its.pilot.poisson.skipped == "fit failed"
+    assert table3(pub)[6].evidence.startswith("matched-control rate ratio 0.88")
+    assert pub.to_json() == doc

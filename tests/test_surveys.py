@@ -798,4 +798,4 @@ def test_publishing_makes_a_protected_copy_and_leaves_the_result(
     tidy = published.tidy()
     row = tidy[(tidy["survey"] == "professionals") & (tidy["question"] == "role_unclear")]
     assert (row["n_agree"].iloc[0], row["n_valid"].iloc[0]) == (15, 45)
-    assert all(len(s.open_text) == 0 for s in published.surveys)
+    assert all(s.open_text is None for s in published.surveys)  # verbatim answers never published

@@ -31,6 +31,7 @@ import pandas as pd
 from careval.errors import ConfigError, bad_rows, raise_problems
 from careval.surveys.common import (
     count_matrix,
+    count_text,
     count_value,
     notes_text,
     read_text_table,
@@ -279,11 +280,10 @@ class CodingResult:
 
     def summary(self) -> str:
         """Plain text: segments per theme and agreement."""
-        lines = [
-            f"{self.segments['segment_id'].nunique():,} segments, {len(self.codebook.codes)} codes"
-        ]
+        n = self.n_segments if self.n_segments is not None else self.segments.segment_id.nunique()
+        lines = [f"{count_text(n)} segments, {len(self.codebook.codes)} codes"]
         for r in self.frequencies[self.frequencies["depth"] == 0].itertuples():
-            lines.append(f"  {r.code}: {r.segments} segments")
+            lines.append(f"  {r.code}: {count_text(r.segments)} segments")
         if self.agreement is not None:
             o = self.agreement[self.agreement["code"] == "(overall)"].iloc[0]
             lines.append(f"  agreement: kappa {o['kappa']:.3f}, alpha {o['alpha']:.3f}")

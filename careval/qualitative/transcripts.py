@@ -37,6 +37,7 @@ from careval.errors import ConfigError, bad_rows, raise_problems
 from careval.surveys.common import (
     Note,
     count_matrix,
+    count_text,
     count_value,
     notes_text,
     read_text_table,
@@ -271,7 +272,7 @@ class TranscriptResult:
     turns: pd.DataFrame
     levels: pd.DataFrame | None
     warnings: list[str] = field(default_factory=list)
-    published_totals: dict[str, Any] = field(default_factory=dict)
+    totals: dict[str, Any] = field(default_factory=dict)
     disclosure_control: bool = False
 
     def tidy(self) -> pd.DataFrame:
@@ -280,11 +281,14 @@ class TranscriptResult:
 
     def summary(self) -> str:
         """Plain text: shares of utterances by role and the tests."""
+        d = self.to_dict()
         lines = [
-            f"{len(self.meetings)} meetings, {int(self.meetings['utterances'].sum()):,} utterances"
+            f"{count_text(d['n_meetings'])} meetings, {count_text(d['n_utterances'])} utterances"
         ]
-        for r in self.overall.itertuples():
-            lines.append(f"  {r.role}: {100 * r.share_utterances:.1f}% of utterances")
+        for r in d["overall"]:
+            share = r.get("share_utterances")
+            shown = f"{100 * share:.1f}%" if isinstance(share, int | float) else "withheld"
+            lines.append(f"  {r['role']}: {shown} of utterances")
         for t in self.tests:
             lines.append(
                 f"  chi-square against {t['against']}: {t['statistic']:.1f} on {t['dof']} df, "
@@ -296,10 +300,12 @@ class TranscriptResult:
         """JSON-ready block: counts and shares (to 4 decimals) as the tables hold them.
 
         On the published copy (:func:`careval.report.publish.qualitative.publish_transcripts`)
-        the tables hold the published counts and shares, and ``published_totals`` the totals.
+        the tables hold the published counts and shares, and ``totals`` the published totals
+        (rounded tables no longer add up to them). Where ``totals`` is empty, the totals are
+        the tables' own sums.
         """
-        total = int(self.overall["utterances"].sum()) if not self.published_totals else 0
-        tot = self.published_totals
+        total = int(self.overall["utterances"].sum()) if not self.totals else 0
+        tot = self.totals
 
         def table(df: pd.DataFrame, counts: tuple[str, ...]) -> list[dict]:
             out = []

@@ -62,6 +62,11 @@ def count_value(v: Any) -> int | str | None:
     return v if isinstance(v, str) else int(v)
 
 
+def count_text(v: Any) -> str:
+    """A count for a summary: with thousands separators, or as published ("*")."""
+    return f"{int(v):,}" if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+
+
 def share_value(v: Any, digits: int = 4) -> float | None:
     """A share for the JSON block, to ``digits`` decimals; None when missing or not finite."""
     if v is None or (isinstance(v, float | np.floating) and not math.isfinite(float(v))):

@@ -61,6 +61,8 @@ class SurveysResult:
         """
         rows = []
         for s in self.surveys:
+            if s.open_text is None:
+                continue
             for r in s.open_text.itertuples():
                 rows.append(
                     {

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from careval.surveys.common import (
+    count_text,
     count_value,
     effective_n_value,
     notes_text,
@@ -45,8 +46,9 @@ class SurveyResult:
     comparisons : pandas.DataFrame
         Per question: ``question``, ``test``, ``statistic``, ``dof``, ``p_value``, ``n``,
         ``min_expected``, ``table`` (the rows x columns counted), ``note``.
-    open_text : pandas.DataFrame
-        Non-blank answers to open questions: ``question``, ``respondent``, ``group``, ``text``.
+    open_text : pandas.DataFrame or None
+        Non-blank answers to open questions: ``question``, ``respondent``, ``group``, ``text``
+        (None where they are not published: the block then has no ``open_text``).
     warnings : list of str
     n_open_text : int or str, optional
         The number of open-text answers when ``open_text`` does not hold them (as published).
@@ -63,7 +65,7 @@ class SurveyResult:
     distribution: pd.DataFrame
     by_group: pd.DataFrame
     comparisons: pd.DataFrame
-    open_text: pd.DataFrame
+    open_text: pd.DataFrame | None
     warnings: list[str] = field(default_factory=list)
     n_open_text: int | str | None = None
     disclosure_control: bool = False
@@ -81,16 +83,16 @@ class SurveyResult:
         """Plain-text summary: response rate and share agreeing per item."""
         overall = self.response_rates.iloc[-1]
         rate = overall["response_rate"]
-        head = f"{self.definition.title}: {_n(self.n_responses)} responses"
+        head = f"{self.definition.title}: {count_text(self.n_responses)} responses"
         if rate is not None and not pd.isna(rate):
-            head += f" of {_n(overall['invited'])} invited ({100 * rate:.1f}%)"
+            head += f" of {count_text(overall['invited'])} invited ({100 * rate:.1f}%)"
         lines = [head]
         for r in self.items.itertuples():
             if r.share_agree is None or pd.isna(r.share_agree) or r.ci_low is None:
                 continue
             lines.append(
                 f"  {r.question}: {100 * r.share_agree:.1f}% agree "
-                f"(95% CI {100 * r.ci_low:.1f} to {100 * r.ci_high:.1f}; n={_n(r.n_valid)})"
+                f"(95% CI {100 * r.ci_low:.1f} to {100 * r.ci_high:.1f}; n={count_text(r.n_valid)})"
             )
         return "\n".join(lines)
 
@@ -164,7 +166,9 @@ class SurveyResult:
                     "note": r.note,
                 }
             )
-        n_open = self.n_open_text if self.n_open_text is not None else len(self.open_text)
+        n_open = self.n_open_text
+        if n_open is None:
+            n_open = len(self.open_text) if self.open_text is not None else 0
         out: dict[str, Any] = {
             "title": d.title,
             "data_format": d.format,
@@ -179,7 +183,7 @@ class SurveyResult:
             "n_open_text_answers": count_value(n_open),
             "warnings": notes_text(self.warnings),
         }
-        if not self.disclosure_control:
+        if self.open_text is not None:
             out["open_text"] = records(self.open_text)
         return out
 
@@ -198,8 +202,3 @@ class SurveyResult:
                 }
             )
         return rows
-
-
-def _n(v: Any) -> str:
-    """A count for the summary: with thousands separators, or as published ("*")."""
-    return f"{int(v):,}" if isinstance(v, int | float) and not isinstance(v, bool) else str(v)

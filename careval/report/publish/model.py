@@ -294,7 +294,7 @@ class ItsSeries(Node):
     ols: ItsModel = ABSENT
     mean_rate_before: Num = ABSENT
     mean_rate_after: Num = ABSENT
-    poisson: ItsModel = ABSENT
+    poisson: ItsModel | Skipped = ABSENT  # skipped when the Poisson fit fails
     hac_lags: int = ABSENT
 
 

@@ -77,6 +77,8 @@ class Skipped(Node):
 
 
 def _read(v: Any, hint: Any, path: str) -> Any:
+    if v is None:  # null is a value, not a shape: a figure or block not computed
+        return None
     origin, args = get_origin(hint), get_args(hint)
     if origin in (Union, types.UnionType):
         nodes = [a for a in args if isinstance(a, type) and issubclass(a, Node)]
@@ -84,8 +86,6 @@ def _read(v: Any, hint: Any, path: str) -> Any:
             if isinstance(v, dict) and list(v) == ["skipped"] and Skipped in nodes:
                 return Skipped.from_json(v, path)
             rest = [a for a in nodes if a is not Skipped]
-            if v is None and type(None) in args:
-                return None
             return _read(v, rest[0], path)
         return v
     if isinstance(hint, type) and issubclass(hint, Node):

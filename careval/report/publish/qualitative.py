@@ -101,7 +101,7 @@ def publish_transcripts(t: TranscriptResult) -> TranscriptResult:
         turns=count_matrix_out(t.turns),
         levels=levels,
         warnings=published_notes(t.warnings),
-        published_totals=totals,
+        totals=totals,
         disclosure_control=True,
     )
 

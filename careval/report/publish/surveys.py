@@ -90,8 +90,8 @@ def publish_survey(s: SurveyResult) -> SurveyResult:
         distribution=dist,
         by_group=_by_group(s, weighted),
         comparisons=comps,
-        open_text=s.open_text.iloc[0:0].copy(),
-        n_open_text=count_out(len(s.open_text)),
+        open_text=None,  # verbatim answers are never published
+        n_open_text=count_out(len(s.open_text) if s.open_text is not None else 0),
         warnings=published_notes(s.warnings),
         disclosure_control=True,
     )

@@ -190,7 +190,7 @@ def section(result: SurveysResult) -> Section:
                 )
             )
         if d["n_open_text_answers"]:
-            if protect:
+            if s.open_text is None:
                 blocks.append(
                     f"<p>{fmt_count(d['n_open_text_answers'])} open-text answers (withheld under "
                     "disclosure control; see the qualitative analysis).</p>"
