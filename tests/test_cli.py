@@ -61,6 +61,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_run_writes_report_and_results(synth_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     res = cli("run", "--data", str(synth_dir), "--out", str(out))
@@ -112,6 +113,7 @@ def test_run_writes_report_and_results(synth_dir: Path, tmp_path: Path) -> None:
     assert rows and rows[0]["emergency_admissions"] >= pilot_2010 > 0
 
 
+@pytest.mark.slow
 def test_two_runs_give_identical_results(synth_dir: Path, tmp_path: Path) -> None:
     for name in ("a", "b"):
         assert main(["run", "--data", str(synth_dir), "--out", str(tmp_path / name)]) is None
@@ -120,6 +122,7 @@ def test_two_runs_give_identical_results(synth_dir: Path, tmp_path: Path) -> Non
     assert a == b
 
 
+@pytest.mark.slow
 def test_run_with_not_yet_treated_controls(synth_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "nyt"
     assert main(["run", "--data", str(synth_dir), "--out", str(out), "--not-yet-treated"]) is None
@@ -198,6 +201,7 @@ def test_validate_passes_a_generated_dataset(synth_dir: Path) -> None:
     assert "valid" in res.stdout
 
 
+@pytest.mark.slow
 def test_demo_makes_then_reuses_its_dataset(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--persons", "3000"]) is None
