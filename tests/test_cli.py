@@ -257,3 +257,38 @@ def test_run_reports_risk_below_the_oracle(shape_run: Path) -> None:
     page = (shape_run / "report.html").read_text()
     assert '<section id="risk">' in page
     assert f"<b id='risk-auc'>{risk['auc']:.3f}</b>" in page
+
+
+@pytest.mark.slow
+def test_run_on_the_required_tables_only_names_what_it_skipped(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    """A dataset that validation accepts with only the required tables (no conditions,
+    measurements, care plans, A&E, MDG or fund records, surveys or transcripts) runs to the
+    end: the analyses it cannot support are skipped with their reasons, none crashes."""
+    from careval.data.schema import TABLES
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_dir, data)
+    for name, table in TABLES.items():
+        if not table.required:
+            (data / f"{name}.parquet").unlink(missing_ok=True)
+    shutil.rmtree(data / "surveys")
+    shutil.rmtree(data / "qualitative")
+    res = cli("run", "--data", str(data), "--out", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["data"]["tables_present"] == [n for n, t in TABLES.items() if t.required]
+    skipped = {
+        k: v["skipped"] for k, v in results.items() if isinstance(v, dict) and "skipped" in v
+    }
+    assert skipped["impact"] == "no care_plans table: the matched study needs care plans"
+    assert (
+        skipped["surveys"] == "no survey inputs"
+        and skipped["qualitative"] == "no qualitative inputs"
+    )
+    assert {"impact", "naive", "design", "surveys", "qualitative"} <= set(skipped)
+    page = (tmp_path / "out" / "report.html").read_text()
+    for section in ("impact", "design", "surveys", "qualitative"):
+        assert f"data-not-run='{section}'" in page

@@ -19,6 +19,7 @@ def _paired_means(before: np.ndarray, after: np.ndarray) -> dict[str, Any]:
     """Paired t-test of after - before (``scipy.stats.ttest_rel``)."""
     n = before.size
     row: dict[str, Any] = {"n_before": n, "n_after": n, **_nan_stats()}
+    row.update(before=math.nan, after=math.nan, change=math.nan)  # no pairs: no means
     if n:
         row.update(before=float(before.mean()), after=float(after.mean()))
         row["change"] = row["estimate"] = row["after"] - row["before"]
