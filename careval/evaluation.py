@@ -193,18 +193,21 @@ def _design(impact: ImpactResult | None, st: DesignSettings) -> tuple[DesignResu
     if impact is None or not impact.untreated:
         return None, "no matched study: the design needs untreated histories of matched people"
     try:
-        return (
-            plan(
-                impact.untreated,
-                DESIGN_PRE_MONTHS,
-                st,
-                impact.attrition["treated_matched"],
-                "the matched controls (untreated people like the care-planned)",
-            ),
-            "",
-        )
+        return design_plan(impact, st), ""
     except ValueError as exc:
         return None, f"design not computed: {exc}"
+
+
+def design_plan(impact: ImpactResult, st: DesignSettings) -> DesignResult:
+    """The power analysis planned on the matched study's controls (their untreated histories),
+    for as many people as were matched unless ``st.enrolled`` says otherwise."""
+    return plan(
+        impact.untreated,
+        DESIGN_PRE_MONTHS,
+        st,
+        impact.attrition["treated_matched"],
+        "the matched controls (untreated people like the care-planned)",
+    )
 
 
 def _sha256(path: Path) -> str:

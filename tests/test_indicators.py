@@ -477,7 +477,8 @@ def test_published_copy(result: IndicatorsResult) -> None:
         for rec in block["diabetes"]["monthly"]
         for c in ("people", "with_reading", "in_control")
     )
-    assert "pilot" in pub.summary()
+    # The summary of the published copy quotes the published cohort, not the true one.
+    assert f"{pub.cohort['eligible']} eligible care-planned people" in pub.summary()
     sec = indicators_section(pub)
     assert sec.html.count("<svg") == 2
 

@@ -30,8 +30,9 @@ def design(
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
     from careval.data.validate import require_valid
-    from careval.design.power import DesignSettings, plan
-    from careval.impact.study import DESIGN_PRE_MONTHS, evaluate_impact
+    from careval.design.power import DesignSettings
+    from careval.evaluation import design_plan
+    from careval.impact.study import evaluate_impact
 
     try:
         months = tuple(int(m) for m in names(followup_months))
@@ -56,13 +57,7 @@ def design(
             window = data_window(ds)
             impact = evaluate_impact(ds, window, outcomes={"emergency_admissions": "poisson"})
         step("power by analysis and simulation")
-        result = plan(
-            impact.untreated,
-            DESIGN_PRE_MONTHS,
-            settings,
-            impact.attrition["treated_matched"],
-            "the matched controls (untreated people like the care-planned)",
-        )
+        result = design_plan(impact, settings)
     write_json(json_out, result.to_dict())
     for r in result.rows:
         out.print(

@@ -25,14 +25,7 @@ def _paired_means(before: np.ndarray, after: np.ndarray) -> dict[str, Any]:
         row["change"] = row["estimate"] = row["after"] - row["before"]
     d = after - before
     if n >= 2 and np.ptp(d) > 0:
-        res = stats.ttest_rel(after, before)
-        ci = res.confidence_interval(0.95)
-        row.update(
-            ci_low=float(ci.low),
-            ci_high=float(ci.high),
-            statistic=float(res.statistic),
-            p_value=float(res.pvalue),
-        )
+        row.update(_t_test(stats.ttest_rel(after, before)))
     return row
 
 
@@ -42,15 +35,19 @@ def _welch(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
     if a.size and b.size:
         row["estimate"] = float(a.mean() - b.mean())
     if a.size >= 2 and b.size >= 2 and (np.ptp(a) > 0 or np.ptp(b) > 0):
-        res = stats.ttest_ind(a, b, equal_var=False)
-        ci = res.confidence_interval(0.95)
-        row.update(
-            ci_low=float(ci.low),
-            ci_high=float(ci.high),
-            statistic=float(res.statistic),
-            p_value=float(res.pvalue),
-        )
+        row.update(_t_test(stats.ttest_ind(a, b, equal_var=False)))
     return row
+
+
+def _t_test(res: Any) -> dict[str, float]:
+    """The 95% interval, statistic and p-value of a scipy t-test result."""
+    ci = res.confidence_interval(0.95)
+    return {
+        "ci_low": float(ci.low),
+        "ci_high": float(ci.high),
+        "statistic": float(res.statistic),
+        "p_value": float(res.pvalue),
+    }
 
 
 def mcnemar_test(before: np.ndarray, after: np.ndarray, exact_below: int) -> dict[str, Any]:

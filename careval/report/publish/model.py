@@ -17,7 +17,7 @@ declares it here first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from careval.report.publish.nodes import (
@@ -167,9 +167,9 @@ class MonitoringBlock(Node):
 
 
 @dataclass
-class Estimate(Node):
-    """One outcome's matched difference-in-differences (``impact.outcomes.*``), or the naive
-    before-after contrast (``naive``)."""
+class Coefficient(Node):
+    """One estimated coefficient with its interval and test (and, for a log-link model, as a
+    ratio): an interrupted time series' terms, and the base of :class:`Estimate`."""
 
     estimate: Num = ABSENT
     se: Num = ABSENT
@@ -179,6 +179,13 @@ class Estimate(Node):
     rate_ratio: Num = ABSENT
     rate_ratio_ci_low: Num = ABSENT
     rate_ratio_ci_high: Num = ABSENT
+
+
+@dataclass
+class Estimate(Coefficient):
+    """One outcome's matched difference-in-differences (``impact.outcomes.*``), or the naive
+    before-after contrast (``naive``)."""
+
     n_obs: Count = ABSENT
     implementation_period: Any = ABSENT
     model: str = ABSENT
@@ -258,20 +265,6 @@ class BeforeAfter(Node):
     definition: str = ABSENT
     cohort: Json = ABSENT
     table: list[BeforeAfterRow] = ABSENT
-
-
-@dataclass
-class Coefficient(Node):
-    """One coefficient of an interrupted time series."""
-
-    estimate: Num = ABSENT
-    se: Num = ABSENT
-    ci_low: Num = ABSENT
-    ci_high: Num = ABSENT
-    p_value: Num = ABSENT
-    rate_ratio: Num = ABSENT
-    rate_ratio_ci_low: Num = ABSENT
-    rate_ratio_ci_high: Num = ABSENT
 
 
 @dataclass
@@ -504,12 +497,19 @@ class Published(Node):
     surveys: SurveysBlock | Skipped = ABSENT
     qualitative: QualitativeBlock | Skipped = ABSENT
     provenance: Provenance = ABSENT
-    objectives: list[ObjectiveRow] = field(default_factory=list)
+    objectives: list[ObjectiveRow] = ABSENT
 
     @classmethod
     def read(cls, document: Json) -> Published:
         """The typed copy of a ``results.json`` document."""
         return cls.from_json(document, "results")
+
+    def add_objectives(self, rows: list[dict[str, str]]) -> None:
+        """Table 3, judged from this copy, as its last block (``objectives``)."""
+        self.objectives = [
+            ObjectiveRow.from_json(r, f"results.objectives[{i}]") for i, r in enumerate(rows)
+        ]
+        self._order = (*[k for k in self._order if k != "objectives"], "objectives")
 
 
 def ran(block: Any) -> bool:

@@ -13,7 +13,7 @@ from careval import __version__
 from careval.cohort.summary import DataSummary
 from careval.errors import Problem
 from careval.evaluation import ANALYSES, NOT_RUN, Analyses, Evaluation
-from careval.report.objectives import Objective, table3
+from careval.report.objectives import table3
 from careval.report.publish.areas import publish_areas
 from careval.report.publish.data import publish_summary, published_warning
 from careval.report.publish.design import publish_design
@@ -37,37 +37,35 @@ class Publication(Analyses):
     summary: DataSummary
     provenance: dict[str, Any]
     results: Published
-    objectives: list[Objective]
 
 
 def publish(ev: Evaluation) -> Publication:
     """The published copy of ``ev``; ``ev`` itself is not changed."""
     synthetic = ev.synthetic
-    p = Publication(
-        synthetic=synthetic,
-        summary=ev.summary if synthetic else publish_summary(ev.summary),
-        provenance=provenance(ev),
-        results=Published(),
-        objectives=[],
-        skipped=dict(ev.skipped),
-    )
-    # Each publish_* function returns a protected copy; the evaluation keeps its true numbers.
-    for name in ANALYSES:
-        setattr(p, name, getattr(ev, name))
+    a = Analyses(**{name: getattr(ev, name) for name in ANALYSES}, skipped=dict(ev.skipped))
+    summary = ev.summary
     if not synthetic:
-        _protect(p)
-    document = _document(p, ev.validation_warnings)
-    document["provenance"] = {k: v for k, v in p.provenance.items() if k != "dataset"}
+        # Each publish_* function returns a protected copy; the evaluation keeps its true numbers.
+        _protect(a)
+        summary = publish_summary(ev.summary)
+    prov = provenance(ev)
+    document = _document(a, summary, synthetic, ev.validation_warnings)
+    document["provenance"] = {k: v for k, v in prov.items() if k != "dataset"}
     if not synthetic:
         # Rules 1 and 3 on every block, whatever its source. Not only a safety net: it is the
         # one protection of counts no publish_* function touches (risk.n and risk.events, the
         # n_obs of impact.outcomes and naive). Idempotent, so published tables are unchanged.
         document = protect_json(document)
-    document = canonical(document)
-    p.objectives = table3(Published.read(document))
-    document["objectives"] = [o.to_dict() for o in p.objectives]
-    p.results = Published.read(document)
-    return p
+    results = Published.read(canonical(document))
+    results.add_objectives([o.to_dict() for o in table3(results)])
+    return Publication(
+        **{name: getattr(a, name) for name in ANALYSES},
+        skipped=a.skipped,
+        synthetic=synthetic,
+        summary=summary,
+        provenance=prov,
+        results=results,
+    )
 
 
 def provenance(ev: Evaluation) -> dict[str, Any]:
@@ -104,36 +102,39 @@ PUBLISHERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _protect(p: Publication) -> None:
-    """Disclosure control on every result of the publication (real data)."""
+def _protect(a: Analyses) -> None:
+    """Disclosure control on every result (real data); a matched study resting on fewer than 8
+    people is withheld whole."""
     for name, publish_one in PUBLISHERS.items():
-        result = getattr(p, name)
+        result = getattr(a, name)
         if result is not None:
-            setattr(p, name, publish_one(result))
+            setattr(a, name, publish_one(result))
+    if a.impact is not None and impact_withheld(a.impact):
+        a.impact = None
+        a.skipped["impact"] = "withheld: fewer than 8 matched care-planned people"
 
 
-def _document(p: Publication, warnings: list[Problem]) -> dict[str, Any]:
-    """The ``results.json`` blocks, from the publication's result copies."""
-    data_block = p.summary.to_dict()
-    data_block["validation_warnings"] = [published_warning(w, p.synthetic) for w in warnings]
+def _document(
+    p: Analyses, summary: DataSummary, synthetic: bool, warnings: list[Problem]
+) -> dict[str, Any]:
+    """The ``results.json`` blocks, from the (published, on real data) results."""
+    data_block = summary.to_dict()
+    data_block["validation_warnings"] = [published_warning(w, synthetic) for w in warnings]
     doc: dict[str, Any] = {
         "careval_version": __version__,
-        "synthetic": p.synthetic,
-        "disclosure_control": not p.synthetic,
+        "synthetic": synthetic,
+        "disclosure_control": not synthetic,
         "data": data_block,
     }
     doc["risk"] = p.risk.to_dict() if p.risk is not None else {"skipped": p.skipped["risk"]}
     doc["monitoring"] = (
         p.areas.to_dict() if p.areas is not None else {"skipped": p.skipped["monitoring"]}
     )
-    if p.impact is not None and (p.synthetic or not impact_withheld(p.impact)):
+    if p.impact is not None:
         block = p.impact.to_dict()
         doc["impact"], doc["naive"] = block, block["naive"]
     else:
-        reason = p.skipped.get("impact") or "withheld: fewer than 8 matched care-planned people"
-        p.skipped["impact"] = reason
-        p.impact = None
-        doc["impact"] = doc["naive"] = {"skipped": reason}
+        doc["impact"] = doc["naive"] = {"skipped": p.skipped["impact"]}
     if p.indicators is not None:
         doc["indicators"] = p.indicators.to_dict()
     else:

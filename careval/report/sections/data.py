@@ -18,13 +18,7 @@ def data_section(summary: DataSummary) -> Section:
     ``summary`` is the published copy on real data (:func:`~careval.report.publish.data.
     publish_summary`): its tables are shown as they are.
     """
-    tables = {
-        "people_by_area": summary.people_by_area,
-        "activity_by_year": summary.activity_by_year,
-        "attrition": summary.attrition,
-        "care_plan_coverage": summary.care_plan_coverage,
-    }
-    people = tables["people_by_area"]
+    people = summary.people_by_area
     labels = {
         "area": "Area",
         "registered": "Registered",
@@ -40,14 +34,14 @@ def data_section(summary: DataSummary) -> Section:
         table_html(people, labels, "people-by-area", ("area",)),
         "<h3>Attrition of the eligible cohort</h3>",
         table_html(
-            tables["attrition"],
+            summary.attrition,
             {"step": "Step", "description": "Description", **{a: AREA_LABELS[a] for a in AREAS}},
             "attrition",
             ("description",),
         ),
         "<h3>Activity by financial year</h3>",
     ]
-    act = tables["activity_by_year"]  # as published: withheld rates are gaps
+    act = summary.activity_by_year  # as published: withheld rates are gaps
     if len(act):
         act = act.assign(emergency_per_1000_py=pd.to_numeric(act.emergency_per_1000_py))
         parts.append(
@@ -64,7 +58,7 @@ def data_section(summary: DataSummary) -> Section:
         )
     parts.append(
         table_html(
-            tables["activity_by_year"],
+            summary.activity_by_year,
             {"area": "Area", "year": "Year"},
             "activity-by-year",
             ("area", "year"),
@@ -84,7 +78,7 @@ def data_section(summary: DataSummary) -> Section:
         parts.append(f"<figure>{chart}</figure>")
         parts.append(
             table_html(
-                tables["care_plan_coverage"], {"month": "Month"}, "care-plan-coverage", ("month",)
+                summary.care_plan_coverage, {"month": "Month"}, "care-plan-coverage", ("month",)
             )
         )
     parts.append(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from careval.report.objectives import RULES, Objective
+from careval.report.objectives import RULES
 from careval.report.page import Section, table_html
 from careval.report.publish.margins import MARGINS
 from careval.report.publish.model import (
@@ -67,9 +67,7 @@ def _emergency(pub: Published) -> Estimate | None:
     return pub.impact.outcomes.get("emergency_admissions")
 
 
-def findings_section(
-    pub: Published, objectives: list[Objective], window: str, warnings: list[str]
-) -> Section:
+def findings_section(pub: Published, window: str, warnings: list[str]) -> Section:
     """Key figures, the main findings in plain words and the objectives at a glance."""
     figs = []
     people = pub.data.people_by_area or []
@@ -132,7 +130,9 @@ def findings_section(
             )
         )
     points = _findings(pub)
-    glance = pd.DataFrame([{"objective": o.objective, "progress": o.progress} for o in objectives])
+    glance = pd.DataFrame(
+        [{"objective": o.objective, "progress": o.progress} for o in pub.objectives]
+    )
     parts = [
         "<div class='keyfigs'>" + "".join(figs) + "</div>",
         f"<p>{html.escape(window)}</p>",
@@ -196,9 +196,9 @@ def _findings(pub: Published) -> list[str]:
     return out
 
 
-def objectives_section(objectives: list[Objective]) -> Section:
+def objectives_section(pub: Published) -> Section:
     """The seed's Table 3 shape: objective, evidence, progress, challenges; then the rules."""
-    t = pd.DataFrame([o.to_dict() for o in objectives])
+    t = pd.DataFrame([o.to_json() for o in pub.objectives])
     rules = "".join(
         f"<li><b>{html.escape(label)}</b>: {html.escape(rule)}.</li>" for label, rule in RULES
     )
