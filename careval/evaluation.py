@@ -24,12 +24,16 @@ from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
 from careval.errors import Problem
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
-from careval.indicators import IndicatorsResult, evaluate_indicators
-from careval.monitoring.areas import AreaResult, evaluate_areas
+from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
+from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
 from careval.monitoring.programme import ProgrammeResult, evaluate_programme
 from careval.qualitative.evaluate import QualitativeResult, evaluate_qualitative
 from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk
 from careval.risk.model import follow_up_end
+from careval.spec.check import check, window
+from careval.spec.model import StudySpec
+from careval.spec.resolve import resolve
+from careval.spec.toml import LoadedSpec
 from careval.surveys.evaluate import SurveysResult, evaluate_surveys
 
 Progress = Callable[[str], None]
@@ -66,6 +70,7 @@ class Evaluation(Analyses):
     dataset: str
     synthetic: bool
     manifest: dict[str, Any]
+    spec: StudySpec
     summary_settings: SummarySettings
     risk_settings: RiskSettings
     design_settings: DesignSettings
@@ -77,16 +82,21 @@ class Evaluation(Analyses):
 
 def evaluate(
     data: str | Path,
-    settings: SummarySettings | None = None,
+    spec: StudySpec | LoadedSpec | None = None,
     progress: Progress | None = None,
-    impact_settings: ImpactSettings | None = None,
 ) -> Evaluation:
-    """Validate the dataset in ``data`` and run every analysis that its tables allow."""
+    """Validate the dataset in ``data`` and run every analysis that its tables allow.
+
+    ``spec`` is the study specification (the defaults when None). A spec read from a file
+    (:class:`~careval.spec.toml.LoadedSpec`) is first checked against the data: every key it
+    set must fit them (dates inside the data, areas that practices have).
+    """
     say = progress or (lambda _step: None)
     data = Path(data)
-    st = settings or SummarySettings()
-    impact_st = impact_settings or ImpactSettings()
-    risk_st, design_st = RiskSettings(), DesignSettings()
+    loaded = spec if isinstance(spec, LoadedSpec) else None
+    rs = resolve(spec.spec if isinstance(spec, LoadedSpec) else spec)
+    st, impact_st = rs.summary, rs.impact
+    risk_st, design_st = rs.risk, rs.design
     say("validating the dataset")
     warnings = require_valid(data)
     # Surveys and transcripts first: they are quick, and a broken file should stop the run
@@ -97,14 +107,16 @@ def evaluate(
     skipped: dict[str, str] = {}
     say("summarising the data")
     with Dataset(data) as ds:
-        summary = summarise(ds, st)
+        if loaded is not None:
+            check(loaded, ds)
+        summary = summarise(ds, st, window(rs.spec, ds))
         say("risk model and targeting")
         risk, skipped["risk"] = _risk(ds, summary.window, risk_st)
         say("area comparison and programme monitoring")
-        areas, skipped["monitoring"] = _areas(ds, summary.window)
-        programme = evaluate_programme(ds, summary)
+        areas, skipped["monitoring"] = _areas(ds, summary.window, rs.areas)
+        programme = evaluate_programme(ds, summary, rs.programme)
         say("clinical indicators")
-        indicators, skipped["indicators"] = _indicators(ds, summary.window)
+        indicators, skipped["indicators"] = _indicators(ds, summary.window, rs.indicators)
         say("matched-control impact study")
         impact, skipped["impact"] = _impact(ds, summary.window, risk, impact_st)
         synthetic, manifest = ds.synthetic, ds.manifest
@@ -123,6 +135,7 @@ def evaluate(
         dataset=data.name,
         synthetic=synthetic,
         manifest=manifest,
+        spec=rs.spec,
         summary_settings=st,
         risk_settings=risk_st,
         design_settings=design_st,
@@ -170,20 +183,22 @@ def _impact(
         return None, f"matched study not run: {exc}"
 
 
-def _areas(ds: Dataset, window: tuple[dt.date, dt.date]) -> tuple[AreaResult | None, str]:
+def _areas(
+    ds: Dataset, window: tuple[dt.date, dt.date], st: AreaSettings
+) -> tuple[AreaResult | None, str]:
     """Table 2 when the data cover at least one start date with a year before it."""
     try:
-        return evaluate_areas(ds, window), ""
+        return evaluate_areas(ds, window, st), ""
     except ValueError as exc:
         return None, f"area comparison not run: {exc}"
 
 
 def _indicators(
-    ds: Dataset, window: tuple[dt.date, dt.date]
+    ds: Dataset, window: tuple[dt.date, dt.date], st: IndicatorSettings
 ) -> tuple[IndicatorsResult | None, str]:
     """Diabetes and dementia indicators when the measurements and conditions are there."""
     try:
-        return evaluate_indicators(ds, window), ""
+        return evaluate_indicators(ds, window, st), ""
     except ValueError as exc:
         return None, f"clinical indicators not computed: {exc}"
 

@@ -11,11 +11,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from careval.cohort.summary import SummarySettings
 from careval.errors import ConfigError
 from careval.evaluation import STEPS, evaluate
-from careval.impact.study import ImpactSettings
 from careval.report.build import write_report
+from careval.spec import LoadedSpec, StudySpec
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
 
@@ -27,22 +26,22 @@ Progress = Callable[[str], None]
 def run(
     data: str | Path,
     out: str | Path,
-    settings: SummarySettings | None = None,
+    spec: StudySpec | LoadedSpec | None = None,
     progress: Progress | None = None,
-    impact_settings: ImpactSettings | None = None,
 ) -> Path:
     """Evaluate the dataset in ``data`` into ``out``; returns the path of the report.
 
     Writes ``report.html`` (one self-contained page), ``results.json`` (every block),
-    ``tables.xlsx`` (every published table) and ``figures/`` (each chart as SVG), all under
-    disclosure control unless the dataset is flagged synthetic.
+    ``tables.xlsx`` (every published table), ``figures/`` (each chart as SVG) and
+    ``study.json`` (the resolved study specification), all under disclosure control unless the
+    dataset is flagged synthetic. ``spec`` is the study specification (the defaults when None).
     """
     data, out = Path(data), Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; --out must be a directory")
     if out.resolve() == data.resolve():
         raise ConfigError("--out must not be the dataset directory")
-    ev = evaluate(data, settings, progress, impact_settings)
+    ev = evaluate(data, spec, progress)
     if progress:
         progress("writing the report")
     return write_report(ev, out)

@@ -74,7 +74,12 @@ class Settings:
                 problems.append(str(exc))
         if problems:
             raise ConfigError("; ".join(problems))
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ConfigError as exc:  # the class's own checks: say where they apply
+            if where and not str(exc).startswith(where):
+                raise ConfigError(f"{where}: {exc}") from None
+            raise
 
     @classmethod
     def from_json(cls: type[S], text: str) -> S:

@@ -96,6 +96,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "careval.qualitative",
     ),
     ("careval.synthetic",),
+    ("careval.spec",),
     ("careval.evaluation",),
     EDGES,
 )

@@ -20,6 +20,7 @@ app = typer.Typer(
 app.command()(data.synth)
 app.command()(data.validate)
 app.command()(run.run)
+app.command()(run.init)
 app.command()(run.demo)
 app.command("match")(tables.match_cmd)
 app.command("did")(tables.did_cmd)

@@ -1,13 +1,15 @@
-"""``careval run`` and ``careval demo``: the main job."""
+"""``careval run``, ``careval init`` and ``careval demo``: the main job and its specification."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from careval.cli.common import out, parse_date, steps
+from careval.cli.common import err, out, parse_date, steps, validated
+from careval.errors import ConfigError
 
 
 def run(
@@ -15,29 +17,83 @@ def run(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Directory for report.html and results.json")
     ],
+    spec: Annotated[
+        Path | None,
+        typer.Option("--spec", help="Study specification (study.toml; see careval init)"),
+    ] = None,
     reference_date: Annotated[
-        str, typer.Option(help="Date eligibility is counted, YYYY-MM-DD")
-    ] = "2011-07-01",
+        str | None,
+        typer.Option(help="Date eligibility is counted, YYYY-MM-DD (overrides the spec)"),
+    ] = None,
     not_yet_treated: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--not-yet-treated",
-            help="Matched study: also take pilot-practice people not yet care-planned as "
-            "controls (each censored at their own plan)",
+            help="Matched study: also take programme-area people not yet treated as "
+            "controls, each censored at their own treatment (overrides the spec)",
         ),
-    ] = False,
+    ] = None,
 ) -> None:
     """Validate a dataset, run the evaluation, write report.html and results.json."""
-    from careval.cohort.summary import SummarySettings
-    from careval.impact.study import ImpactSettings
     from careval.run import RUN_STEPS
     from careval.run import run as run_
+    from careval.spec import LoadedSpec, StudySpec, load
 
-    settings = SummarySettings(reference_date=parse_date(reference_date, "--reference-date"))
-    impact = ImpactSettings(not_yet_treated=not_yet_treated)
+    loaded = load(spec) if spec is not None else LoadedSpec(StudySpec(), None, frozenset())
+    s = loaded.spec
+    if reference_date is not None:
+        date = parse_date(reference_date, "--reference-date")
+        s = dataclasses.replace(s, study=dataclasses.replace(s.study, reference_date=date))
+    if not_yet_treated is not None:
+        m = dataclasses.replace(s.matching, not_yet_treated=not_yet_treated)
+        s = dataclasses.replace(s, matching=m)
+    loaded = dataclasses.replace(loaded, spec=s)
     with steps(RUN_STEPS) as step:
-        report = run_(data, out_dir, settings, progress=step, impact_settings=impact)
+        report = run_(data, out_dir, loaded if spec is not None else s, progress=step)
     out.print(str(report))
+
+
+def init(
+    data: Annotated[Path, typer.Option("--data", help="Dataset directory")],
+    out_file: Annotated[
+        Path, typer.Option("--out", help="The spec file to write (study.toml)")
+    ] = Path("study.toml"),
+) -> None:
+    """Write a study specification with values inferred from a dataset, and say what was
+    inferred. Edit it, then: careval run --data DIR --spec study.toml --out OUT."""
+    from careval.data.access import Dataset
+    from careval.files import write_atomic
+    from careval.spec import dumps
+    from careval.spec.infer import infer
+
+    if out_file.exists():
+        raise ConfigError(f"{out_file} exists; careval init never overwrites a file")
+    if not out_file.parent.is_dir():
+        raise ConfigError(f"--out {out_file}: the directory {out_file.parent} does not exist")
+    validated(data)
+    with Dataset(data) as ds:
+        spec, notes = infer(ds)
+    header = (
+        f"careval study specification, written by careval init from {data.name}.\n"
+        "Values marked 'inferred' were read from the data; every other value is careval's\n"
+        "default (the North West London pilot's evaluation). Check each one before running:\n"
+        f"careval run --data {data} --spec {out_file} --out OUT\n"
+        "Reference: docs/study-spec.md"
+    )
+    write_atomic(out_file, dumps(spec, notes, header).encode("utf-8"))
+    for section in dataclasses.fields(spec):
+        for f in dataclasses.fields(getattr(spec, section.name)):
+            key = f"{section.name}.{f.name}"
+            if key in notes:
+                value = getattr(getattr(spec, section.name), f.name)
+                err.print(f"{key} = {_show(value)}  ({notes[key]})", highlight=False, markup=False)
+    out.print(str(out_file))
+
+
+def _show(value: object) -> str:
+    from careval.spec.toml import toml_value
+
+    return toml_value(value)
 
 
 def demo(

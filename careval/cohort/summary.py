@@ -76,10 +76,14 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def summarise(ds: Dataset, settings: SummarySettings | None = None) -> DataSummary:
+def summarise(
+    ds: Dataset,
+    settings: SummarySettings | None = None,
+    window: tuple[dt.date, dt.date] | None = None,
+) -> DataSummary:
     """Summarise a dataset: who is in it, what happened to them each year, who is eligible."""
     st = settings or SummarySettings()
-    window = _window(ds)
+    window = window or _window(ds)
     warnings = []
     if not window[0] <= st.reference_date <= window[1]:
         warnings.append(

@@ -1,7 +1,8 @@
 """The report of one evaluation: publish it, render every section, write the outputs.
 
 :func:`write_report` writes ``report.html`` (one self-contained page), ``results.json`` (every
-block), ``tables.xlsx`` (every published table) and ``figures/`` (each chart as SVG) to a
+block), ``tables.xlsx`` (every published table), ``study.json`` (the resolved study
+specification) and ``figures/`` (each chart as SVG) to a
 temporary directory inside ``out`` and moves them into place only when all are complete, so a
 failed run leaves the previous outputs (or nothing) behind. All of them come from the one
 published copy (:func:`careval.report.publish.publish`).
@@ -34,8 +35,9 @@ from careval.report.sections import risk as risk_page
 from careval.report.sections import surveys as surveys_page
 from careval.report.sections.findings import findings_section, methods_section, objectives_section
 from careval.report.workbook import write_workbook
+from careval.spec.model import SPEC_VERSION
 
-OUTPUTS = ("results.json", "report.html", "tables.xlsx", "figures")
+OUTPUTS = ("results.json", "report.html", "tables.xlsx", "study.json", "figures")
 TITLE = "Evaluation of the integrated care programme"
 
 
@@ -51,8 +53,10 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
     built["data"] = data_sections.data_section(p.summary)
     built["objectives"] = objectives_section(p.results)
     built["methods"] = methods_section(p.results)
+    study = study_json(ev)
     page_provenance = {
         **p.provenance,
+        "study": study,
         "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
     built["provenance"] = data_sections.provenance_section(page_provenance)
@@ -60,8 +64,13 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
     page = render(TITLE, page_sections, p.synthetic, page_provenance)
     if not p.synthetic:
         audit_page(page)
-    _write(out, p.results.to_json(), page, page_sections)
+    _write(out, p.results.to_json(), page, page_sections, study)
     return out / "report.html"
+
+
+def study_json(ev: Evaluation) -> dict[str, Any]:
+    """The resolved study specification of the run (``study.json``): every field's value."""
+    return {"careval_spec": SPEC_VERSION, **ev.spec.to_dict()}
 
 
 # Each analysis's section: its id on the page and the function rendering its published result.
@@ -87,12 +96,19 @@ def analysis_sections(p: Publication) -> dict[str, Section]:
     return built
 
 
-def _write(out: Path, results: dict[str, Any], page: str, page_sections: list[Section]) -> None:
+def _write(
+    out: Path,
+    results: dict[str, Any],
+    page: str,
+    page_sections: list[Section],
+    study: dict[str, Any],
+) -> None:
     """Write every output to a temporary directory in ``out``, then move each into place."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".careval-run.", dir=out))
     try:
         (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        (tmp / "study.json").write_text(json.dumps(study, indent=2) + "\n", encoding="utf-8")
         (tmp / "report.html").write_text(page, encoding="utf-8")
         write_workbook(results, tmp / "tables.xlsx")
         (tmp / "figures").mkdir()

@@ -120,11 +120,19 @@ def provenance_section(provenance: dict) -> Section:
         f"<td class='text'><code>{html.escape(json.dumps(v, default=str))}</code></td></tr>"
         for k, v in _flat(provenance.get("settings", {}))
     )
+    study = "".join(
+        f"<tr><td class='text'>{html.escape(str(k))}</td>"
+        f"<td class='text'><code>{html.escape(json.dumps(v, default=str))}</code></td></tr>"
+        for k, v in _flat(provenance.get("study", {}))
+        if k != "careval_spec"
+    )
     return Section(
         "provenance",
         "Provenance",
         f"<table id='provenance-table'>{body}</table>"
-        f"<h3>Settings</h3><table id='provenance-settings'>{settings}</table>"
+        "<h3>Study specification (<code>study.json</code>)</h3>"
+        f"<table id='provenance-study'>{study}</table>"
+        f"<h3>Settings of each analysis</h3><table id='provenance-settings'>{settings}</table>"
         f"<h3>Input files (SHA-256)</h3><table id='provenance-files'>{files}</table>",
     )
 

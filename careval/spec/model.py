@@ -1,0 +1,289 @@
+"""The study specification: one saved description of the programme and its evaluation.
+
+A :class:`StudySpec` has one section per part of the study (the window, the programme, who is
+eligible, the matched study's matching and follow-up, the risk model, the design, the clinical
+indicators). Every field has a default (today's North West London pilot evaluation) and a
+description in its ``metadata["doc"]``; ``docs/study-spec.md`` is generated from them
+(``python -m careval.spec``) and ``careval init`` writes them as the comments of ``study.toml``.
+Defaults that an analysis already declares are read from that analysis's settings class, so
+each default has one home.
+
+The spec is what a user writes; :func:`careval.spec.resolve.resolve` turns it into the settings
+object of each analysis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from careval.cohort.eligibility import EligibilitySettings
+from careval.cohort.summary import SummarySettings
+from careval.design.power import DesignSettings
+from careval.errors import ConfigError
+from careval.impact.matching import Distance, Order
+from careval.impact.settings import ImpactSettings
+from careval.indicators.settings import IndicatorSettings
+from careval.monitoring.areas import AreaSettings
+from careval.monitoring.programme import ProgrammeSettings
+from careval.risk.evaluate import RiskSettings
+from careval.settings import Settings
+
+_IMPACT = ImpactSettings()
+_MATCH = _IMPACT.match
+_IND = IndicatorSettings()
+_RISK = RiskSettings()
+_AREAS = AreaSettings()
+_ELIG = EligibilitySettings()
+
+
+def doc(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with its description (``metadata["doc"]``)."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"doc": text})
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class StudySection(Settings):
+    """The study window and the dates everything is counted against."""
+
+    name: str = doc("A title for the evaluation (recorded in `study.json`).", "")
+    start: dt.date | None = doc(
+        "First day of the study window. Default: the first inpatient admission in the data.",
+        None,
+    )
+    end: dt.date | None = doc(
+        "Last day of the study window: the analyses' months run to it. Default: the last "
+        "inpatient admission in the data.",
+        None,
+    )
+    extract_date: dt.date | None = doc(
+        "The day the data were extracted. Validation refuses dates after it. Default: the "
+        "dataset manifest's `extract_date`, else today.",
+        None,
+    )
+    reference_date: dt.date = doc(
+        "The day eligibility is counted for the data summary (people by area, attrition).",
+        SummarySettings().reference_date,
+    )
+
+    def __post_init__(self) -> None:
+        if self.start and self.end and self.start >= self.end:
+            raise ConfigError(f"study.start ({self.start}) must be before study.end ({self.end})")
+
+
+@dataclass(frozen=True)
+class ProgrammeSection(Settings):
+    """The programme: where and when it ran, and its budget."""
+
+    start: dt.date = doc(
+        "First day of the month the programme started (its first care plans): the "
+        "interruption of the indicators' time series.",
+        _IND.programme_start,
+    )
+    alternative_starts: tuple[dt.date, ...] = doc(
+        "Start dates compared in Table 2 (hospital use in the year before and after each).",
+        _AREAS.starts,
+    )
+    period_months: int = doc(
+        "Length in months of the periods before and after each start date in Table 2.",
+        _AREAS.months,
+    )
+    areas: tuple[str, ...] = doc(
+        "The programme's areas: values of `practices.area` whose practices run the programme.",
+        ("pilot",),
+    )
+    comparators: tuple[str, ...] | None = doc(
+        "Areas compared with the programme in Table 2 and the clinical indicators. Default "
+        '(`"none"` or left out): every other area in the data.',
+        None,
+    )
+    fund_budget: float = doc(
+        "The innovation fund's first-year budget in pounds (for the share allocated).",
+        ProgrammeSettings().fund_budget_year_one,
+    )
+
+    def __post_init__(self) -> None:
+        if not self.areas:
+            raise ConfigError("programme.areas: name at least one area")
+        if not self.alternative_starts:
+            raise ConfigError("programme.alternative_starts: give at least one date")
+        if self.comparators is not None and set(self.comparators) & set(self.areas):
+            both = sorted(set(self.comparators) & set(self.areas))
+            raise ConfigError(f"programme.comparators: {both} are also programme areas")
+
+
+@dataclass(frozen=True)
+class EligibilitySection(Settings):
+    """Who the programme is for."""
+
+    min_age: int = doc("Eligible from this age (years, at the date counted).", _ELIG.min_age)
+    conditions: tuple[str, ...] = doc(
+        "Conditions that make a person eligible: names of careval's code lists "
+        "(`careval/data/codelists/conditions.csv`) or paths to code-list CSV files of the same "
+        "columns, relative to the spec file.",
+        (_ELIG.condition,),
+    )
+    combine: Literal["or", "and"] = doc(
+        '`"or"`: aged `min_age` or over, or with a listed condition; `"and"`: both.', "or"
+    )
+
+
+@dataclass(frozen=True)
+class MatchingSection(Settings):
+    """How the matched study finds its controls."""
+
+    control_areas: tuple[str, ...] = doc(
+        "The control pool: areas whose eligible people may be matched controls.",
+        _IMPACT.control_areas,
+    )
+    not_yet_treated: bool = doc(
+        "Also take programme-area people not yet treated as controls (each censored at their "
+        "own treatment).",
+        _IMPACT.not_yet_treated,
+    )
+    exact: tuple[str, ...] = doc(
+        "Variables matched exactly (`entry_month` must stay).", _MATCH.exact
+    )
+    distance: Distance = doc(
+        '`"ps"` (propensity score), `"logit_ps"` (its logit) or `"mahalanobis"`.',
+        _MATCH.distance,
+    )
+    ratio: int = doc("Controls per treated person.", _MATCH.ratio)
+    caliper: float | None = doc(
+        'Widest distance allowed, in standard deviations of the score (`"none"`: no caliper).',
+        _MATCH.caliper,
+    )
+    replace: bool = doc("Whether a control may serve several treated people.", _MATCH.replace)
+    score: str | None = doc(
+        'Match on this existing column instead of a fitted propensity score (`"none"`: fit one).',
+        _MATCH.score,
+    )
+    order: Order = doc(
+        "Order the treated are matched in (largest score first by default).", _MATCH.order
+    )
+
+
+@dataclass(frozen=True)
+class FollowUpSection(Settings):
+    """Entry into the matched study, the implementation period and the horizons."""
+
+    entry_from: dt.date | None = doc(
+        "First month people may enter the matched study. Default: the first treatment.", None
+    )
+    entry_to: dt.date | None = doc(
+        "Last month of entry. Default: the data's end less `min_follow_up` months.", None
+    )
+    min_follow_up: int = doc(
+        "Months of follow-up everyone entering has at least.", _IMPACT.min_follow_up
+    )
+    pre_months: int = doc("Months of history before entry in the panel.", _IMPACT.pre_months)
+    implementation_months: int = doc(
+        "The implementation period: months after entry before the effect is counted.",
+        _IMPACT.effect_from_month,
+    )
+    horizons: tuple[int, ...] = doc(
+        "Lengths of follow-up (months) the effect is also estimated at.", _IMPACT.horizons
+    )
+    event_window: tuple[int, int] = doc(
+        "Months relative to entry shown in the event study (first, last).",
+        _IMPACT.event_window,
+    )
+    event_bin_months: int = doc("Months per bin of the event study.", _IMPACT.event_bin_months)
+
+
+@dataclass(frozen=True)
+class RiskSection(Settings):
+    """The predictive risk model's temporal validation."""
+
+    train_date: dt.date = doc(
+        "Index date of the training cohort (outcome: an emergency admission in the 12 months "
+        "after).",
+        _RISK.train_date,
+    )
+    validate_date: dt.date = doc(
+        "Index date of the validation cohort (needs 12 months of data after it).",
+        _RISK.validate_date,
+    )
+    compare_lightgbm: bool = doc(
+        "Also fit a gradient-boosted model and report it beside the logistic one.",
+        _RISK.compare_lightgbm,
+    )
+
+
+@dataclass(frozen=True)
+class IndicatorsSection(Settings):
+    """Targets and windows of the diabetes and dementia indicators."""
+
+    hba1c_max_mmol_mol: float = doc(
+        "HbA1c in control at or below this (mmol/mol).", _IND.hba1c_max_mmol_mol
+    )
+    total_cholesterol_max_mmol_l: float = doc(
+        "Total cholesterol in control at or below this (mmol/l).",
+        _IND.total_cholesterol_max_mmol_l,
+    )
+    sbp_max_mmhg: float = doc("Systolic blood pressure target (mmHg).", _IND.sbp_max_mmhg)
+    dbp_max_mmhg: float = doc("Diastolic blood pressure target (mmHg).", _IND.dbp_max_mmhg)
+    lookback_months: int = doc(
+        "A reading counts when taken in this many months before the month.",
+        _IND.lookback_months,
+    )
+    rolling_months: int = doc(
+        "Months in the rolling average of monthly shares.", _IND.rolling_months
+    )
+    min_months_on_plan: int = doc(
+        "Months on a care plan before the before/after comparison's after window.",
+        _IND.min_months_on_plan,
+    )
+    dementia_min_age: int = doc(
+        "Age from which people count in the dementia denominator.", _IND.dementia_min_age
+    )
+    min_its_months: int = doc(
+        "Fewest months needed on each side of the programme start to fit the time series.",
+        _IND.min_its_months,
+    )
+
+
+@dataclass(frozen=True)
+class StudySpec(Settings):
+    """Everything careval needs to know about one study, beyond the data themselves."""
+
+    study: StudySection = doc("The study window and dates.", factory=StudySection)
+    programme: ProgrammeSection = doc("The programme.", factory=ProgrammeSection)
+    eligibility: EligibilitySection = doc("Who is eligible.", factory=EligibilitySection)
+    matching: MatchingSection = doc("The matched study's controls.", factory=MatchingSection)
+    follow_up: FollowUpSection = doc("Entry and follow-up.", factory=FollowUpSection)
+    risk: RiskSection = doc("The risk model.", factory=RiskSection)
+    design: DesignSettings = doc("Power and follow-up planning.", factory=DesignSettings)
+    indicators: IndicatorsSection = doc("Clinical indicators.", factory=IndicatorsSection)
+
+
+SPEC_VERSION = 1
+
+# Descriptions of the fields of analysis settings used whole as a section (they carry no
+# ``metadata["doc"]`` of their own), by class name.
+FIELD_DOCS: dict[str, dict[str, str]] = {
+    "DesignSettings": {
+        "enrolled": 'People the design plans for (`"none"`: as many as were matched).',
+        "ratio": "Controls per treated person assumed.",
+        "followup_months": "Lengths of follow-up (months) the power is computed for.",
+        "effect": "The effect to detect, as rate ratio - 1 (-0.10: a 10% reduction).",
+        "alpha": "Two-sided significance level.",
+        "power": "Power wanted.",
+        "pre_months": "Months of history before entry in the simulated studies.",
+        "replicates": "Simulated studies per design.",
+        "seed": "Seed of the simulations.",
+    },
+}
+
+
+def field_doc(cls: type, name: str) -> str:
+    """The description of field ``name`` of ``cls``."""
+    f = {g.name: g for g in dataclasses.fields(cls)}[name]  # type: ignore[arg-type]
+    text = f.metadata.get("doc") or FIELD_DOCS.get(cls.__name__, {}).get(name)
+    if not text:
+        raise KeyError(f"{cls.__name__}.{name} has no description")
+    return str(text)

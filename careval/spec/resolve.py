@@ -1,0 +1,94 @@
+"""From the study specification to the settings object of each analysis.
+
+:func:`resolve` is the one place a spec field becomes an analysis setting, so a field that
+several analyses share (the programme start, the areas, who is eligible) is set once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from careval.cohort.eligibility import EligibilitySettings
+from careval.cohort.summary import SummarySettings
+from careval.design.power import DesignSettings
+from careval.impact.matching import MatchSettings
+from careval.impact.settings import ImpactSettings
+from careval.indicators.settings import IndicatorSettings
+from careval.monitoring.areas import AreaSettings
+from careval.monitoring.programme import ProgrammeSettings
+from careval.risk.evaluate import RiskSettings
+from careval.settings import Settings
+from careval.spec.model import StudySpec
+
+
+@dataclass(frozen=True)
+class RunSettings(Settings):
+    """The settings of every analysis of one run, resolved from one :class:`StudySpec`
+    (the defaults are the default spec's)."""
+
+    spec: StudySpec = field(default_factory=StudySpec)
+    summary: SummarySettings = field(default_factory=SummarySettings)
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    areas: AreaSettings = field(default_factory=AreaSettings)
+    programme: ProgrammeSettings = field(default_factory=ProgrammeSettings)
+    indicators: IndicatorSettings = field(default_factory=IndicatorSettings)
+    impact: ImpactSettings = field(default_factory=ImpactSettings)
+    design: DesignSettings = field(default_factory=DesignSettings)
+
+
+def eligibility(spec: StudySpec) -> EligibilitySettings:
+    """The one eligibility rule of the run."""
+    el = spec.eligibility
+    if el.combine != "or" or len(el.conditions) != 1:
+        from careval.errors import ConfigError
+
+        raise ConfigError("eligibility: only one condition combined with 'or' is supported yet")
+    return EligibilitySettings(min_age=el.min_age, condition=el.conditions[0])
+
+
+def resolve(spec: StudySpec | None = None) -> RunSettings:
+    """Each analysis's settings from ``spec`` (the defaults when None)."""
+    spec = spec or StudySpec()
+    el = eligibility(spec)
+    pr, mt, fu = spec.programme, spec.matching, spec.follow_up
+    impact = ImpactSettings(
+        control_areas=mt.control_areas,
+        not_yet_treated=mt.not_yet_treated,
+        entry_from=fu.entry_from,
+        entry_to=fu.entry_to,
+        min_follow_up=fu.min_follow_up,
+        pre_months=fu.pre_months,
+        effect_from_month=fu.implementation_months,
+        horizons=fu.horizons,
+        event_window=fu.event_window,
+        event_bin_months=fu.event_bin_months,
+        match=MatchSettings(
+            ratio=mt.ratio,
+            caliper=mt.caliper,
+            replace=mt.replace,
+            exact=mt.exact,
+            distance=mt.distance,
+            score=mt.score,
+            order=mt.order,
+        ),
+    )
+    indicators = dataclasses.replace(
+        IndicatorSettings(),
+        programme_start=pr.start,
+        **dataclasses.asdict(spec.indicators),
+    )
+    return RunSettings(
+        spec=spec,
+        summary=SummarySettings(reference_date=spec.study.reference_date, eligibility=el),
+        risk=RiskSettings(
+            train_date=spec.risk.train_date,
+            validate_date=spec.risk.validate_date,
+            compare_lightgbm=spec.risk.compare_lightgbm,
+        ),
+        areas=AreaSettings(starts=pr.alternative_starts, months=pr.period_months, eligibility=el),
+        programme=ProgrammeSettings(fund_budget_year_one=pr.fund_budget),
+        indicators=indicators,
+        impact=impact,
+        design=spec.design,
+    )

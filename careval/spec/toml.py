@@ -1,0 +1,167 @@
+"""Reading ``study.toml`` into a :class:`StudySpec`, and writing one back with its comments.
+
+TOML has no null: a field whose value may be "none" (no caliper, comparators from the data) is
+written as the text ``"none"`` or left out. Paths in the spec (code-list files) are relative to
+the spec file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin
+
+from careval.errors import ConfigError
+from careval.settings import Settings
+from careval.spec.model import SPEC_VERSION, StudySpec, field_doc
+
+NONE = "none"  # how a spec file says null
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedSpec:
+    """A spec read from a file: the spec, where it came from, and the keys the file set."""
+
+    spec: StudySpec
+    path: Path | None
+    given: frozenset[str]  # dotted key paths written in the file (``programme.start``)
+
+
+def loads(text: str, where: str = "study.toml", base: Path | None = None) -> LoadedSpec:
+    """Parse spec text; every problem (syntax, unknown key, wrong type) in one ConfigError."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+    version = raw.pop("careval_spec", SPEC_VERSION)
+    if version != SPEC_VERSION:
+        raise ConfigError(f"{where}: careval_spec = {version!r}; this careval reads {SPEC_VERSION}")
+    given: set[str] = set()
+    raw = _prepare(raw, StudySpec, "", given, base)
+    try:
+        spec = StudySpec.from_dict(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return LoadedSpec(spec, None, frozenset(given))
+
+
+def load(path: str | Path) -> LoadedSpec:
+    """Read ``study.toml`` (paths inside it are relative to its folder)."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such spec file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from None
+    loaded = loads(text, str(path), path.parent)
+    return dataclasses.replace(loaded, path=path)
+
+
+def _prepare(raw: Any, cls: type, where: str, given: set[str], base: Path | None) -> Any:
+    """Turn ``"none"`` into None where a field may be null, resolve code-list paths, and record
+    which keys the file set. Unknown keys are left for ``from_dict`` to refuse."""
+    if not isinstance(raw, dict) or not dataclasses.is_dataclass(cls):
+        return raw
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}" if where else key
+        hint = hints.get(key)
+        if hint is None:
+            out[key] = value
+            continue
+        sub = _settings_class(hint)
+        if sub is not None and isinstance(value, dict):
+            out[key] = _prepare(value, sub, path, given, base)
+            continue
+        given.add(path)
+        if value == NONE and _nullable(hint):
+            value = None
+        if base is not None and key in PATH_FIELDS.get(cls.__name__, ()):
+            value = _relative_to(value, base)
+        out[key] = value
+    return out
+
+
+# Fields holding code-list names or paths, by section class: a value ending in ``.csv`` is a
+# path, resolved against the spec file's folder.
+PATH_FIELDS: dict[str, tuple[str, ...]] = {"EligibilitySection": ("conditions",)}
+
+
+def _relative_to(value: Any, base: Path) -> Any:
+    if isinstance(value, list):
+        return [_relative_to(v, base) for v in value]
+    if isinstance(value, str) and value.lower().endswith(".csv") and not Path(value).is_absolute():
+        return str((base / value).resolve())
+    return value
+
+
+def _settings_class(hint: Any) -> type | None:
+    if isinstance(hint, type) and issubclass(hint, Settings):
+        return hint
+    return None
+
+
+def _nullable(hint: Any) -> bool:
+    return get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def dumps(spec: StudySpec, notes: dict[str, str] | None = None, header: str = "") -> str:
+    """``spec`` as commented TOML: each field's description above it, and a note (what
+    ``careval init`` inferred, and from what) after its value where ``notes`` has its path."""
+    notes = notes or {}
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    lines += ["", f"careval_spec = {SPEC_VERSION}"]
+    for f in dataclasses.fields(spec):
+        section = getattr(spec, f.name)
+        lines += ["", f"[{f.name}]", f"# {field_doc(type(spec), f.name)}"]
+        for g in dataclasses.fields(section):
+            path = f"{f.name}.{g.name}"
+            text = field_doc(type(section), g.name)
+            lines += ["", *(f"# {line}" for line in _wrap(text))]
+            value = getattr(section, g.name)
+            note = f"  # {notes[path]}" if path in notes else ""
+            lines.append(f"{g.name} = {toml_value(value)}{note}")
+    return "\n".join(lines) + "\n"
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}" if line else w
+    return [*lines, line] if line else lines
+
+
+def toml_value(v: Any) -> str:
+    """One value as TOML (None as the text ``\"none\"``)."""
+    if v is None:
+        return json.dumps(NONE)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, tuple | list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return (
+            "{ " + ", ".join(f"{json.dumps(str(k))} = {toml_value(x)}" for k, x in v.items()) + " }"
+        )
+    raise TypeError(f"cannot write {v!r} as TOML")

@@ -1,0 +1,241 @@
+"""The study specification: study.toml read, checked against the data, resolved, inferred."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pandas as pd
+import pytest
+
+from careval.data.access import Dataset
+from careval.errors import ConfigError
+from careval.spec import StudySpec, dumps, load, loads, resolve
+from careval.spec.check import check
+from careval.spec.docs import markdown
+from careval.spec.infer import infer
+
+ROOT = Path(__file__).resolve().parents[1]
+Cli = Callable[..., CompletedProcess[str]]
+
+
+def _changed() -> StudySpec:
+    """A spec with a value changed in every section."""
+    s = StudySpec()
+    return dataclasses.replace(
+        s,
+        study=dataclasses.replace(s.study, name="Tower Hamlets", start=dt.date(2009, 6, 1)),
+        programme=dataclasses.replace(
+            s.programme, comparators=("outer_nwl",), alternative_starts=(dt.date(2011, 9, 1),)
+        ),
+        eligibility=dataclasses.replace(s.eligibility, min_age=65),
+        matching=dataclasses.replace(s.matching, caliper=None, ratio=3),
+        follow_up=dataclasses.replace(s.follow_up, horizons=(6, 12), entry_to=dt.date(2013, 1, 1)),
+        risk=dataclasses.replace(s.risk, compare_lightgbm=False),
+        design=dataclasses.replace(s.design, enrolled=500),
+        indicators=dataclasses.replace(s.indicators, hba1c_max_mmol_mol=58.0),
+    )
+
+
+def test_a_spec_round_trips_through_toml_and_json() -> None:
+    for spec in (StudySpec(), _changed()):
+        assert loads(dumps(spec)).spec == spec
+        assert StudySpec.from_json(spec.to_json()) == spec
+    # Every field written is recorded as given; "none" reads as null.
+    loaded = loads(dumps(_changed()))
+    assert "matching.caliper" in loaded.given and loaded.spec.matching.caliper is None
+    assert len(loaded.given) == sum(
+        len(dataclasses.fields(getattr(StudySpec(), f.name))) for f in dataclasses.fields(StudySpec)
+    )
+
+
+def test_a_partial_spec_takes_the_defaults_for_the_rest() -> None:
+    loaded = loads("[programme]\nstart = 2012-01-01\n[matching]\ncaliper = 0.1\n")
+    assert loaded.given == {"programme.start", "matching.caliper"}
+    assert loaded.spec.programme.start == dt.date(2012, 1, 1)
+    assert loaded.spec.risk == StudySpec().risk
+    rs = resolve(loaded.spec)
+    assert rs.indicators.programme_start == dt.date(2012, 1, 1)
+    assert rs.impact.match.caliper == 0.1
+    assert rs.impact.match.ratio == StudySpec().matching.ratio
+
+
+def test_the_defaults_resolve_to_each_analysis_s_own_defaults() -> None:
+    from careval.cohort.summary import SummarySettings
+    from careval.design.power import DesignSettings
+    from careval.impact.settings import ImpactSettings
+    from careval.indicators.settings import IndicatorSettings
+    from careval.monitoring.areas import AreaSettings
+    from careval.monitoring.programme import ProgrammeSettings
+    from careval.risk.evaluate import RiskSettings
+
+    rs = resolve()
+    assert rs.summary == SummarySettings()
+    assert rs.risk == RiskSettings()
+    assert rs.areas == AreaSettings()
+    assert rs.programme == ProgrammeSettings()
+    assert rs.indicators == IndicatorSettings()
+    assert rs.impact == ImpactSettings()
+    assert rs.design == DesignSettings()
+
+
+def test_a_bad_spec_names_every_key_path_and_value_at_once() -> None:
+    text = (
+        "[programme]\nstrat = 2011-09-01\nperiod_months = 'twelve'\n"
+        "[matching]\ndistance = 'euclid'\n[desing]\nratio = 2\n[design]\nratio = 500\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        loads(text, "my.toml")
+    msg = str(e.value)
+    assert msg.startswith("my.toml: ")
+    assert "programme.strat: unknown setting (did you mean 'start'?)" in msg
+    assert "programme.period_months: expected a whole number; got 'twelve'" in msg
+    assert "matching.distance: 'euclid' is not one of 'logit_ps', 'ps', 'mahalanobis'" in msg
+    assert "desing: unknown setting (did you mean 'design'?)" in msg
+    assert "design: ratio must be between 1 and 50 controls each; got 500" in msg
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        loads("[study\n")
+    with pytest.raises(ConfigError, match="careval_spec = 9"):
+        loads("careval_spec = 9\n")
+
+
+def test_the_spec_is_checked_against_the_data(synth_dir: Path, tmp_path: Path) -> None:
+    text = (
+        "[study]\nstart = 2001-01-01\n"
+        "[programme]\nstart = 2030-01-01\nareas = ['pilot', 'Atlantis']\n"
+        "[eligibility]\nconditions = ['diabetes', 'copd_list.csv', 'gout']\n"
+        "[risk]\ntrain_date = 2011-04-01\n"
+    )
+    (tmp_path / "study.toml").write_text(text)
+    loaded = load(tmp_path / "study.toml")
+    with Dataset(synth_dir) as ds, pytest.raises(ConfigError) as e:
+        check(loaded, ds)
+    msg = str(e.value)
+    assert "study.start = 2001-01-01: outside the data (2009-04-01 to " in msg
+    assert "programme.start = 2030-01-01: outside the study window (2001-01-01 to " in msg
+    assert "programme.areas = ['pilot', 'Atlantis']: no practice has area 'Atlantis'" in msg
+    assert "(the data have 'inner_nwl_other', 'outer_nwl', 'pilot'" in msg
+    assert f"code list file {tmp_path / 'copd_list.csv'} does not exist" in msg
+    assert "'gout' is not a known code list" in msg
+    assert "risk.train_date" not in msg  # inside the window: fine
+    # Defaults are never checked: a spec that sets nothing passes on any data.
+    with Dataset(synth_dir) as ds:
+        check(loads(""), ds)
+
+
+def test_init_infers_the_defaults_from_the_default_synthetic_data(synth_dir: Path) -> None:
+    with Dataset(synth_dir) as ds:
+        spec, notes = infer(ds)
+        spells = pd.read_parquet(synth_dir / "inpatient_spells.parquet")
+        plans = pd.read_parquet(synth_dir / "care_plans.parquet")
+    assert spec.study.start == spells.admission_date.min()
+    assert spec.study.end == spells.admission_date.max()
+    assert plans.created_date.min().replace(day=1) == spec.programme.start
+    # Everything else lands on the defaults (this is what makes run --spec equal to run).
+    default = StudySpec()
+    same = dataclasses.replace(
+        spec,
+        study=dataclasses.replace(spec.study, start=None, end=None, extract_date=None),
+    )
+    assert same == default
+    assert notes["programme.start"].startswith("inferred")
+
+
+def test_init_on_a_2013_to_2017_population_moves_every_date(tmp_path: Path) -> None:
+    from careval.synthetic.generate import generate
+    from careval.synthetic.settings import SynthSettings
+
+    data = tmp_path / "d"
+    generate(data, SynthSettings(persons=3000, seed=3, start="2013-01", end="2017-12"))
+    with Dataset(data) as ds:
+        spec, _ = infer(ds)
+        check(loads(dumps(spec)), ds)  # everything it wrote fits the data
+        first = pd.read_parquet(data / "care_plans.parquet").created_date.min()
+    start = first.replace(day=1)
+    assert spec.programme.start == start
+    fy = dt.date(start.year if start.month >= 4 else start.year - 1, 4, 1)
+    assert spec.programme.alternative_starts[0] == fy
+    assert spec.risk.train_date <= fy and spec.risk.validate_date.year >= 2013
+    assert spec.risk.validate_date + dt.timedelta(days=365) <= spec.study.end + dt.timedelta(1)
+
+
+def test_init_writes_a_commented_spec_and_never_overwrites(
+    cli: Cli, synth_dir: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "study.toml"
+    r = cli("init", "--data", str(synth_dir), "--out", str(target))
+    assert r.returncode == 0, r.stderr
+    text = target.read_text()
+    assert "# First day of the month the programme started" in text
+    assert "start = 2011-09-01  # inferred: the month of the first care plan" in text
+    assert "programme.start = 2011-09-01  (inferred" in r.stderr
+    assert load(target).spec.programme.start == dt.date(2011, 9, 1)
+    before = target.read_bytes()
+    r = cli("init", "--data", str(synth_dir), "--out", str(target))
+    assert r.returncode == 2 and "never overwrites" in r.stderr
+    assert target.read_bytes() == before
+
+
+def test_run_refuses_a_bad_spec_with_exit_2(cli: Cli, synth_dir: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "study.toml"
+    spec.write_text("[programme]\nareas = ['Atlantis']\n[matching]\nratoi = 2\n")
+    out = tmp_path / "out"
+    r = cli("run", "--data", str(synth_dir), "--spec", str(spec), "--out", str(out))
+    assert r.returncode == 2
+    assert "matching.ratoi: unknown setting (did you mean 'ratio'?)" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+    spec.write_text("[programme]\nareas = ['Atlantis']\n")
+    r = cli("run", "--data", str(synth_dir), "--spec", str(spec), "--out", str(out))
+    assert r.returncode == 2 and "no practice has area 'Atlantis'" in r.stderr
+    assert not out.exists()
+
+
+def test_docs_study_spec_is_generated_from_the_spec() -> None:
+    assert (ROOT / "docs" / "study-spec.md").read_text() == markdown() + "\n"
+
+
+@pytest.mark.slow
+def test_run_with_the_inferred_spec_gives_the_same_results(
+    cli: Cli, synth_dir: Path, tmp_path: Path
+) -> None:
+    spec = tmp_path / "study.toml"
+    assert cli("init", "--data", str(synth_dir), "--out", str(spec)).returncode == 0
+    a, b = tmp_path / "a", tmp_path / "b"
+    r = cli("run", "--data", str(synth_dir), "--out", str(a))
+    assert r.returncode == 0, r.stderr
+    r = cli("run", "--data", str(synth_dir), "--spec", str(spec), "--out", str(b))
+    assert r.returncode == 0, r.stderr
+    assert (a / "results.json").read_bytes() == (b / "results.json").read_bytes()
+    study = json.loads((b / "study.json").read_text())
+    assert study["programme"]["start"] == "2011-09-01"
+    assert study["study"]["start"] == "2009-04-01"
+    assert json.loads((a / "study.json").read_text())["study"]["start"] is None
+    assert "provenance-study" in (b / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_a_2013_to_2017_population_with_its_spec_gets_table_2_and_the_risk_model(
+    cli: Cli, tmp_path: Path
+) -> None:
+    data, spec = tmp_path / "d", tmp_path / "study.toml"
+    r = cli("synth", "--persons", "12000", "--seed", "5", "--start", "2013-01", "--end", "2017-12",
+            "--out", str(data))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli("run", "--data", str(data), "--out", str(a)).returncode == 0
+    without = json.loads((a / "results.json").read_text())
+    assert without["risk"] is None and without["monitoring"] is None  # 2011 dates: skipped
+    assert cli("init", "--data", str(data), "--out", str(spec)).returncode == 0
+    r = cli("run", "--data", str(data), "--spec", str(spec), "--out", str(b))
+    assert r.returncode == 0, r.stderr
+    res = json.loads((b / "results.json").read_text())
+    assert res["risk"]["auc"] > 0.6
+    assert res["monitoring"]["settings"]["starts"][0].startswith("201")
+    assert res["impact"] is not None
+    shutil.rmtree(a)
