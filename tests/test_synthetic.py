@@ -199,7 +199,9 @@ def test_bad_settings_are_refused_together() -> None:
 
 
 def test_settings_survive_a_json_round_trip() -> None:
-    s = SynthSettings(persons=5000, seed=9, effect=0.05, diabetes_effect=0.5)
+    s = SynthSettings(
+        persons=5000, seed=9, effect=0.05, diabetes_effect=0.5, programme_start="2012-01"
+    )
     assert SynthSettings(**json.loads(json.dumps(s.to_dict()))) == s
 
 
@@ -211,3 +213,112 @@ def test_existing_output_is_not_overwritten(tmp_path: Path) -> None:
         generate(out, SynthSettings(persons=1000))
     assert (out / "keep.txt").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary directory left behind
+
+
+def _months_since(dates: pd.Series, start: str) -> pd.Series:
+    """Rows per month since ``start`` (month 0 is ``start``'s month)."""
+    d, s = pd.to_datetime(dates), pd.Timestamp(start)
+    return ((d.dt.year - s.year) * 12 + d.dt.month - s.month).value_counts().sort_index()
+
+
+def test_the_programme_follows_the_data_window(tmp_path: Path) -> None:
+    # 6,000 people: about 200 eligible, so the first month's 0.5% quota is one plan, not zero.
+    seed = generate(tmp_path / "seed", SynthSettings(persons=6000, seed=3))
+    later = generate(
+        tmp_path / "later", SynthSettings(persons=6000, seed=3, start="2013-01", end="2017-12")
+    )
+    plans = pd.to_datetime(read(tmp_path / "later", "care_plans").created_date)
+    assert plans.min().strftime("%Y-%m") == "2015-06"  # 29 months in, as 2009-04 to 2011-09
+    # truth.json's months moved by the same 45 months.
+    assert later["calibration"]["launch_month"] == "2015-04"
+    assert later["effects"]["dementia_case_finding"]["diagnosis_rate_ratio_in_pilot_after"] == (
+        "2015-06"
+    )
+    assert seed["calibration"]["care_plan_coverage_april_2012"] > 0.2
+    assert "care_plan_coverage_april_2012" not in later["calibration"]
+    assert (
+        later["calibration"]["care_plan_coverage_january_2016"]
+        == seed["calibration"]["care_plan_coverage_april_2012"]
+    )
+    meetings = read(tmp_path / "later", "mdg_meetings")
+    fund = read(tmp_path / "later", "innovation_fund")
+    assert pd.to_datetime(meetings.meeting_date).min() >= pd.Timestamp("2015-04-01")
+    assert pd.to_datetime(fund.allocation_date).min() >= pd.Timestamp("2015-07-01")
+    observed = [
+        line.removeprefix("# date: ")
+        for f in (tmp_path / "later" / "qualitative" / "transcripts").glob("*.txt")
+        for line in f.read_text().splitlines()
+        if line.startswith("# date: ")
+    ]
+    assert len(observed) == 8 and all("2015-08-01" <= d < "2016-02-01" for d in observed)
+    # The population and the programme are the seed window's, moved: the same counts in every
+    # month since the start. Hospital activity is not (its winter season follows the calendar),
+    # so neither is who gets the plans nor the measurements that follow them.
+    for table, column in (
+        ("care_plans", "created_date"),
+        ("mdg_meetings", "meeting_date"),
+        ("innovation_fund", "allocation_date"),
+        ("persons", "birth_month"),
+        ("persons", "death_date"),
+        ("registrations", "start_date"),
+    ):
+        a = _months_since(read(tmp_path / "seed", table)[column], "2009-04")
+        b = _months_since(read(tmp_path / "later", table)[column], "2013-01")
+        assert a.equals(b), (table, column)
+    spells = [
+        _months_since(read(tmp_path / d, "inpatient_spells").admission_date, start)
+        for d, start in (("seed", "2009-04"), ("later", "2013-01"))
+    ]
+    assert not spells[0].equals(spells[1])
+
+
+def test_an_explicit_programme_start_moves_the_programme_there(tmp_path: Path) -> None:
+    truth = generate(tmp_path / "d", SynthSettings(persons=6000, seed=3, programme_start="2012-03"))
+    assert truth["settings"]["programme_start"] == "2012-03"
+    plans = pd.to_datetime(read(tmp_path / "d", "care_plans").created_date)
+    assert plans.min().strftime("%Y-%m") == "2012-03"
+    assert truth["calibration"]["launch_month"] == "2012-01"
+    assert "care_plan_coverage_october_2012" in truth["calibration"]
+    meetings = pd.to_datetime(read(tmp_path / "d", "mdg_meetings").meeting_date)
+    assert meetings.min().strftime("%Y-%m") == "2012-01"
+    fund = pd.to_datetime(read(tmp_path / "d", "innovation_fund").allocation_date)
+    assert fund.min() >= pd.Timestamp("2012-04-01")
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"programme_start": "2011-03"}, "programme_start 2011-03 leaves 23 months"),
+        ({"programme_start": "2013-04"}, "and 11 after it (to 2014-03)"),
+        (
+            {"start": "2012-01", "end": "2014-12"},
+            "the default programme start (29 months after start) 2014-06 leaves 29 months",
+        ),
+    ],
+)
+def test_a_programme_start_without_data_around_it_is_refused(
+    settings: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        SynthSettings(**settings)
+    assert expected in str(info.value)
+    assert "at least 24 months before it and 12 after" in str(info.value)
+    with pytest.raises(ConfigError, match="programme_start must be a month as YYYY-MM"):
+        SynthSettings(programme_start="2011-9")
+
+
+def test_a_programme_start_at_the_limits_is_accepted() -> None:
+    assert SynthSettings(programme_start="2011-04").care_plans_from == 24
+    assert SynthSettings(programme_start="2013-03").care_plans_from == 59 - 12
+    assert SynthSettings().programme_offset == 0  # the default is the seed's calendar
+
+
+@pytest.mark.parametrize("month", ["2010-06", "2013-09"])
+def test_synth_refuses_a_programme_start_near_either_end(cli, tmp_path: Path, month: str) -> None:
+    res = cli(
+        "synth", "--out", str(tmp_path / "d"), "--persons", "2000", "--programme-start", month
+    )
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert f"programme_start {month} leaves" in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    assert not (tmp_path / "d").exists()

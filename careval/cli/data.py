@@ -28,6 +28,13 @@ def synth(
     ] = None,
     start: Annotated[str, typer.Option(help="First month, YYYY-MM")] = "2009-04",
     end: Annotated[str, typer.Option(help="Last month, YYYY-MM")] = "2014-03",
+    programme_start: Annotated[
+        str | None,
+        typer.Option(
+            help="Month of the first care plans, YYYY-MM (default: 29 months after --start); "
+            "every programme date moves with it"
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing directory")] = False,
 ) -> None:
     """Generate the synthetic North West London population with known true effects."""
@@ -41,6 +48,7 @@ def synth(
         diabetes_effect=diabetes_effect,
         start=start,
         end=end,
+        programme_start=programme_start,
     )
     with steps(STEPS) as step:
         truth = generate(out_dir, settings, overwrite=overwrite, progress=step)

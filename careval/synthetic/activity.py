@@ -17,15 +17,7 @@ from scipy.stats import poisson
 
 from careval.data.schema import AREAS
 from careval.synthetic.population import CONDITION_MODEL, NEVER, Population
-from careval.synthetic.settings import (
-    CARE_PLAN_RAMP,
-    CARE_PLAN_STEADY,
-    CARE_PLANS_FROM,
-    PILOT_LAUNCH,
-    SynthSettings,
-    month_text,
-    parse_month,
-)
+from careval.synthetic.settings import CARE_PLAN_RAMP, CARE_PLAN_STEADY, SynthSettings, month_text
 
 # Secular trend in emergency admissions per year by area (log scale) and winter seasonality.
 AREA_TREND = {
@@ -76,8 +68,7 @@ def age_factor(age_years: np.ndarray) -> np.ndarray:
 
 def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator) -> Emergency:
     """Untreated rates, counts, care-plan selection, then the treated counts."""
-    n, t_months, first = pop.n, s.n_months, s.first_month
-    launch = min(max(parse_month(PILOT_LAUNCH, "launch") - first, 0), t_months - 1)
+    n, t_months, first, launch = pop.n, s.n_months, s.first_month, s.launch
     months = np.arange(t_months)
     cal = (first + months) % 12
     season = (1 + 0.08 * np.cos(2 * np.pi * (cal - 0) / 12)).astype(np.float32)  # peak January
@@ -168,8 +159,7 @@ def select_care_plans(
     s: SynthSettings, pop: Population, count: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, int]:
     """Each month, care-plan a quota of eligible pilot people, favouring recent high users."""
-    first, t_months = s.first_month, s.n_months
-    launch = min(max(parse_month(PILOT_LAUNCH, "launch") - first, 0), t_months - 1)
+    first, t_months, launch = s.first_month, s.n_months, s.launch
     plan_month = np.full(pop.n, NEVER, dtype=np.int32)
     pilot = np.flatnonzero(pop.area == 0)
     n_elig = int((eligible(pop, launch, first) & pop.registered_alive(launch))[pilot].sum())
@@ -179,9 +169,9 @@ def select_care_plans(
     engagement = pop.practice_engagement[mdg]
     n_cond = sum((pop.conditions[c][pilot] <= launch).astype(np.int8) for c in CONDITION_MODEL)
     static = engagement * np.exp(0.08 * n_cond + 0.1 * pop.frailty[pilot])
-    start = parse_month(CARE_PLANS_FROM, "care plans") - first
-    for m in range(max(start, 0), t_months):
-        share = CARE_PLAN_RAMP.get(month_text(first + m), CARE_PLAN_STEADY)
+    seed_calendar = first - s.programme_offset  # the ramp is keyed by the seed's months
+    for m in range(s.care_plans_from, t_months):
+        share = CARE_PLAN_RAMP.get(month_text(seed_calendar + m), CARE_PLAN_STEADY)
         quota = int(round(share * n_elig))
         ok = eligible(pop, m, first)[pilot] & pop.registered_alive(m)[pilot]
         ok &= plan_month[pilot] == NEVER

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from careval.synthetic.population import NEVER, Population
-from careval.synthetic.settings import CARE_PLANS_FROM, SynthSettings, parse_month
+from careval.synthetic.settings import SynthSettings
 
 # Stated effects at diabetes_scale = 1 (the default effect of -0.10).
 DIABETES_EFFECTS = {
@@ -48,7 +48,7 @@ def diabetes_measurements(
     s: SynthSettings, pop: Population, plan_month: np.ndarray, rng: np.random.Generator
 ) -> Records:
     """Six-monthly reviews of people with diabetes: HbA1c, cholesterol, SBP and DBP."""
-    t_months, first = s.n_months, s.first_month
+    t_months = s.n_months
     dm = np.flatnonzero(pop.diabetes_onset < t_months)
     scale = s.diabetes_scale
     lo = np.maximum(np.maximum(pop.diabetes_onset[dm], pop.reg_start[dm]), 0)
@@ -63,7 +63,7 @@ def diabetes_measurements(
     p_review = 0.78 + np.where(after, DIABETES_EFFECTS["review_probability"] * scale, 0.0)
     keep = (month >= lo_r) & (month < hi_r) & (rng.random(person.size) < np.clip(p_review, 0, 1))
     person, month, after = person[keep], month[keep], after[keep]
-    years = (month - (parse_month("2011-07", "ref") - first)) / 12.0
+    years = (month - s.launch) / 12.0  # secular trends run from the pilot's launch
     cols: dict[str, np.ndarray] = {}
     level = {}
     for j, (name, (mean, sd, trend, noise)) in enumerate(MEASURE_MODEL.items()):
@@ -103,8 +103,7 @@ def dementia(
     (``DEMENTIA_PILOT_SPEEDUP``), and people care-planned at 75+ are offered a 6CIT at the plan;
     a score of 10 or more with true dementia leads to a diagnosis within three months.
     """
-    t_months, first = s.n_months, s.first_month
-    start = parse_month(CARE_PLANS_FROM, "care plans") - first
+    t_months, first, start = s.n_months, s.first_month, s.care_plans_from
     onset = pop.dementia_onset
     delay = rng.exponential(DEMENTIA_DIAGNOSIS_DELAY, pop.n)
     diag = onset + delay

@@ -25,17 +25,20 @@ from careval.files import atomic_dir
 from careval.synthetic import activity, clinical, events, programme
 from careval.synthetic.population import NEVER, make_population
 from careval.synthetic.settings import (
-    CARE_PLANS_FROM,
-    PILOT_LAUNCH,
+    CARE_PLAN_RAMP,
     SynthSettings,
     month_start_days,
-    parse_month,
+    month_text,
 )
 from careval.synthetic.surveys import write_surveys
 from careval.synthetic.tables import NULL_DAY, build, event_days, ids
 
 Progress = Callable[[str], None]
 STEPS = 8  # calls to progress, for a progress bar
+MONTH_NAMES = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
 
 
 def generate(
@@ -79,7 +82,7 @@ def generate(
         say("hospital activity tables")
         tables.update(events.hospital_tables(s, pop, em, pid, death_day, rng[5]))
         say("programme and clinical tables")
-        plan_p, plan_m, plan_cols = programme.care_plans(pop, em.plan_month, first, rng[6])
+        plan_p, plan_m, plan_cols = programme.care_plans(s, pop, em.plan_month, rng[6])
         plan_days = event_days(first + plan_m, death_day[plan_p], rng[6])
         tables["care_plans"] = build(
             "care_plans",
@@ -113,7 +116,11 @@ def generate(
         for name, table in tables.items():
             pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
         write_surveys(  # surveys/ and qualitative/
-            tmp, s.seed, tables["mdg_meetings"].to_pandas(), tables["mdg_attendance"].to_pandas()
+            tmp,
+            s.seed,
+            tables["mdg_meetings"].to_pandas(),
+            tables["mdg_attendance"].to_pandas(),
+            programme_offset=s.programme_offset,
         )
         truth = _truth(s, pop, em, tables)
         pq.write_table(
@@ -166,8 +173,7 @@ def _true_risk(
 
 def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.Table]) -> dict:
     """Every injected effect, the parameters used and the calibration achieved."""
-    first, t_months = s.first_month, s.n_months
-    launch = min(max(_month(PILOT_LAUNCH) - first, 0), t_months - 1)
+    first, t_months, launch = s.first_month, s.n_months, s.launch
     at = pop.registered_alive(launch)
     pilot = at & (pop.area == 0)
     old = pop.age_months(launch, first) >= 75 * 12
@@ -175,7 +181,9 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
     per380 = 380_000 / max(int(pilot.sum()), 1)
     exposure = activity.exposed(pop, 0, pop.n, t_months)
     plans = em.plan_month < NEVER
-    by_april = int((em.plan_month <= _month("2012-04") - first).sum())
+    ramp_end = s.moved(max(CARE_PLAN_RAMP))  # the seed's April 2012: about 30% covered
+    by_ramp_end = int((em.plan_month <= ramp_end).sum())
+    ramp_end_key = "care_plan_coverage_" + _month_words(first + ramp_end)
     scale = s.diabetes_scale
     return {
         "careval_version": __version__,
@@ -209,7 +217,7 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
                 },
             },
             "dementia_case_finding": {
-                "diagnosis_rate_ratio_in_pilot_after": CARE_PLANS_FROM,
+                "diagnosis_rate_ratio_in_pilot_after": month_text(first + s.care_plans_from),
                 "value": clinical.DEMENTIA_PILOT_SPEEDUP,
                 "six_cit_at_care_plan_for_75_plus": 0.6,
             },
@@ -227,7 +235,7 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
         },
         "calibration": {
             "emergency_rate_scale": em.scale,
-            "launch_month": PILOT_LAUNCH,
+            "launch_month": month_text(first + launch),
             "pilot_registered_at_launch": int(pilot.sum()),
             "per_380000_at_launch": {
                 "diabetes": round(float((pilot & dm).sum() * per380), 1),
@@ -239,7 +247,7 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
             ),
             "eligible_at_launch": em.eligible_at_launch,
             "care_plans": int(plans.sum()),
-            "care_plan_coverage_april_2012": round(by_april / max(em.eligible_at_launch, 1), 4),
+            ramp_end_key: round(by_ramp_end / max(em.eligible_at_launch, 1), 4),
         },
         "areas": list(AREAS),
         "true_risk_file": "true_risk.parquet",
@@ -253,5 +261,6 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
     }
 
 
-def _month(text: str) -> int:
-    return parse_month(text, "month")
+def _month_words(month: int) -> str:
+    """Month number as ``april_2012`` (not the locale's month names)."""
+    return f"{MONTH_NAMES[month % 12]}_{month // 12}"

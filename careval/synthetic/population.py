@@ -13,13 +13,7 @@ from scipy.special import expit
 
 from careval.data.codelists import HEALTH_NEEDS
 from careval.data.schema import AREAS
-from careval.synthetic.settings import (
-    PILOT_LAUNCH,
-    PILOT_MDGS,
-    PILOT_PRACTICES,
-    SynthSettings,
-    parse_month,
-)
+from careval.synthetic.settings import PILOT_MDGS, PILOT_PRACTICES, SynthSettings
 
 # Age bands (years) and their shares by area: inner London is young; England is older.
 AGE_EDGES = np.array([0, 16, 30, 45, 60, 75, 85, 105])
@@ -122,8 +116,7 @@ NEVER = np.int32(10_000)
 
 def make_population(s: SynthSettings, rng: np.random.Generator) -> Population:
     """Draw people, practices, registrations, deaths and conditions."""
-    n, first, t_months = s.persons, s.first_month, s.n_months
-    launch = min(max(parse_month(PILOT_LAUNCH, "launch") - first, 0), t_months - 1)
+    n, first, t_months, launch = s.persons, s.first_month, s.n_months, s.launch
 
     # Areas and practices.
     n_pilot = int(round(n * s.pilot_share))

@@ -6,7 +6,7 @@ import numpy as np
 
 from careval.data.schema import AUTHOR_ROLES, CARE_PLAN_QUALITY_ITEMS, MDG_ROLES
 from careval.synthetic.population import NEVER, Population
-from careval.synthetic.settings import PILOT_LAUNCH, PILOT_MDGS, SynthSettings, parse_month
+from careval.synthetic.settings import PILOT_MDGS, SynthSettings
 
 QUALITY_BASE = {
     "q_goals_agreed": 0.80,
@@ -29,6 +29,8 @@ ATTENDANCE = {
     "other": (1.0, 0),
 }
 FUND_YEAR_ONE = 450_000.0  # pounds, shared among MDGs by size
+FUND_FROM = "2011-10"  # the fund's first year starts here (the seed's calendar)
+RUSH = ("2012-01", "2012-04")  # first and last month of the seed's 'tick box' rush of plans
 FUND_PURPOSES = (
     "falls prevention service",
     "community diabetes nurse",
@@ -46,9 +48,10 @@ def mdg_code(index: np.ndarray | int) -> np.ndarray:
 
 
 def care_plans(
-    pop: Population, plan_month: np.ndarray, first: int, rng: np.random.Generator
+    s: SynthSettings, pop: Population, plan_month: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Care-plan rows: person, window month and columns (MDG, author, quality items)."""
+    first = s.first_month
     person = np.flatnonzero(plan_month < NEVER).astype(np.int32)
     month = plan_month[person]
     mdg = pop.practice_mdg[pop.practice[person]]
@@ -56,9 +59,7 @@ def care_plans(
     cols["author_role"] = np.asarray(AUTHOR_ROLES)[
         rng.choice(len(AUTHOR_ROLES), size=person.size, p=[0.70, 0.25, 0.04, 0.01])
     ]
-    rush = np.isin(
-        month, np.arange(parse_month("2012-01", "r"), parse_month("2012-05", "r")) - first
-    )
+    rush = (month >= s.moved(RUSH[0])) & (month <= s.moved(RUSH[1]))
     quality_mdg = rng.uniform(0.8, 1.15, PILOT_MDGS)
     old = first + month - pop.birth_month[person] >= 75 * 12
     for item in CARE_PLAN_QUALITY_ITEMS:
@@ -73,9 +74,7 @@ def mdg_meetings(
     s: SynthSettings, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Monthly meetings of each MDG from the launch, with attendance by role."""
-    first = s.first_month
-    launch = parse_month(PILOT_LAUNCH, "launch") - first
-    months = np.arange(max(launch, 0), s.n_months)
+    months = np.arange(s.launch, s.n_months)
     mdg = np.repeat(np.arange(PILOT_MDGS), months.size)
     month = np.tile(months, PILOT_MDGS)
     held = rng.random(mdg.size) < 0.92
@@ -104,8 +103,7 @@ def innovation_fund(
     s: SynthSettings, pop: Population, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Allocations: about 39% of the first year's fund allocated after a year, unevenly."""
-    first = s.first_month
-    start = parse_month("2011-10", "fund") - first
+    start = s.moved(FUND_FROM)
     pilot = pop.area == 0
     size = np.bincount(pop.practice_mdg[pop.practice[pilot]], minlength=PILOT_MDGS).astype(float)
     allowance = FUND_YEAR_ONE * size / size.sum()

@@ -14,11 +14,18 @@ from careval.settings import Settings
 EPOCH = dt.date(1970, 1, 1)
 _YM = re.compile(r"^(\d{4})-(\d{2})$")
 
-# The pilot's shape, from the seed evaluation and its business case.
+# The pilot's shape, from the seed evaluation and its business case. Its dates are the seed's
+# calendar; a population whose programme starts in another month (``programme_start``) has every
+# one of them moved by the same number of months (``SynthSettings.moved``).
 PILOT_PRACTICES = 103
 PILOT_MDGS = 9
 PILOT_LAUNCH = "2011-07"  # eligibility counts are calibrated here
 CARE_PLANS_FROM = "2011-09"
+# By default the first care plans come this many months after the window's first month, as in
+# the seed (2009-04 to 2011-09); the programme needs this much data before and after it.
+PROGRAMME_LEAD = 29
+MONTHS_BEFORE_PROGRAMME = 24
+MONTHS_AFTER_PROGRAMME = 12
 # Share of the eligible population (counted at launch) care-planned in each calendar month:
 # a slow start to December 2011 (the seed's 1,494 plans), most plans in January-April 2012,
 # about 30% covered by the end of April 2012, then a steady 1.2% a month.
@@ -46,6 +53,12 @@ def parse_month(text: str, what: str) -> int:
 def month_text(month: int) -> str:
     """Month number back to ``YYYY-MM``."""
     return f"{month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def moved_date(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by whole months (the day of the month kept; it must exist in every month)."""
+    month = day.year * 12 + day.month - 1 + months
+    return dt.date(month // 12, month % 12 + 1, day.day)
 
 
 def month_start_days(months: np.ndarray) -> np.ndarray:
@@ -82,6 +95,11 @@ class SynthSettings(Settings):
         (``effect / -0.10``), so ``effect=0`` switches every injected effect off.
     start, end
         First and last month of the data window (``YYYY-MM``).
+    programme_start
+        Month of the first care plans (``YYYY-MM``); ``None`` puts it ``PROGRAMME_LEAD`` (29)
+        months after ``start``, where the seed has it (2009-04 to 2011-09). Every date of the
+        programme (launch, care-plan ramp, MDG meetings, fund, transcripts, surveys) moves with
+        it; it must leave at least 24 months of data before it and 12 after.
     """
 
     persons: int = 1_100_000
@@ -90,6 +108,7 @@ class SynthSettings(Settings):
     diabetes_effect: float | None = None
     start: str = "2009-04"
     end: str = "2014-03"
+    programme_start: str | None = None
     pilot_share: float = 0.5
     effect_lag_months: int = 3
     emergency_rate: float = 0.11  # emergency admissions per person-year overall, baseline year
@@ -128,8 +147,28 @@ class SynthSettings(Settings):
                 problems.append("the window must lie between 1990-01 and 2100-12")
         except ConfigError as exc:
             problems.append(str(exc))
+        else:
+            problems += self._programme_problems(first, last)
         if problems:
             raise ConfigError("; ".join(problems))
+
+    def _programme_problems(self, first: int, last: int) -> list[str]:
+        """Why the programme start does not fit the window (nothing when it fits)."""
+        try:
+            at = self.programme_month
+        except ConfigError as exc:
+            return [str(exc)]
+        what = "programme_start"
+        if self.programme_start is None:
+            what = f"the default programme start ({PROGRAMME_LEAD} months after start)"
+        before, after = at - first, last - at
+        if before >= MONTHS_BEFORE_PROGRAMME and after >= MONTHS_AFTER_PROGRAMME:
+            return []
+        return [
+            f"{what} {month_text(at)} leaves {before} months of data before it (from "
+            f"{self.start}) and {after} after it (to {self.end}); the programme needs at least "
+            f"{MONTHS_BEFORE_PROGRAMME} months before it and {MONTHS_AFTER_PROGRAMME} after"
+        ]
 
     @property
     def first_month(self) -> int:
@@ -140,6 +179,36 @@ class SynthSettings(Settings):
     def n_months(self) -> int:
         """Months in the window."""
         return parse_month(self.end, "end") - self.first_month + 1
+
+    @property
+    def programme_month(self) -> int:
+        """Month number of the first care plans (``programme_start`` or its default)."""
+        if self.programme_start is None:
+            return self.first_month + PROGRAMME_LEAD
+        return parse_month(self.programme_start, "programme_start")
+
+    @property
+    def programme_offset(self) -> int:
+        """Months the programme is moved from the seed's calendar (0 for the default window)."""
+        return self.programme_month - parse_month(CARE_PLANS_FROM, "care plans")
+
+    def moved(self, seed_month: str) -> int:
+        """Window month of a month of the seed's programme calendar, moved with the programme.
+
+        >>> SynthSettings(start="2013-01", end="2017-12").moved(CARE_PLANS_FROM)
+        29
+        """
+        return parse_month(seed_month, "month") + self.programme_offset - self.first_month
+
+    @property
+    def launch(self) -> int:
+        """Window month of the pilot's launch (eligibility is counted here)."""
+        return self.moved(PILOT_LAUNCH)
+
+    @property
+    def care_plans_from(self) -> int:
+        """Window month of the first care plans."""
+        return self.moved(CARE_PLANS_FROM)
 
     @property
     def diabetes_scale(self) -> float:

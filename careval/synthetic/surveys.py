@@ -11,7 +11,8 @@
   professionals unclear on their role, 64% not involved in planning, ...); the seed only shuffles
   who says what.
 - ``qualitative/transcripts/``: ten transcribed MDG meetings (eight as text, two as CSV) taken
-  from the dataset's meetings between November 2011 and April 2012, with ``attendance.csv``
+  from the dataset's meetings between November 2011 and April 2012 (moved with the dataset's
+  programme, as is the workbook's date of December 2014), with ``attendance.csv``
   copied from its attendance table; utterance counts per participant type follow the seed's
   shares over the ten meetings (consultant 15%, presenting GP 39%, chair 8%, non-presenting GP
   2%, allied health professional 5%, the rest nurses, social workers, mental health and others),
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from careval.synthetic.coding import write_coding
+from careval.synthetic.settings import moved_date
 from careval.synthetic.survey_data import load, value_labels
 from careval.synthetic.toml_out import dumps
 from careval.synthetic.transcripts import UTTERANCE_SHARES, write_transcripts
@@ -47,6 +49,8 @@ def write_surveys(
     seed: int,
     meetings: pd.DataFrame | None = None,
     attendance: pd.DataFrame | None = None,
+    *,
+    programme_offset: int = 0,
 ) -> dict[str, int]:
     """Write the synthetic surveys and qualitative inputs into ``out_dir``.
 
@@ -60,6 +64,10 @@ def write_surveys(
         The dataset's ``mdg_meetings`` (``meeting_id``, ``mdg``, ``meeting_date``,
         ``cases_discussed``) and ``mdg_attendance`` (``meeting_id``, ``role``, ``attendees``)
         tables; made up when not given.
+    programme_offset : int, default 0
+        Months the dataset's programme is moved from the seed's calendar
+        (``SynthSettings.programme_offset``): the transcripts' observation window and the
+        survey workbook's date move with it.
 
     Returns
     -------
@@ -74,10 +82,10 @@ def write_surveys(
     rows = {
         "professionals": _professionals(out / "surveys", rng[0]),
         "patients": _patients(out / "surveys", rng[1]),
-        "early_adopters": _early_adopters(out / "surveys", rng[2]),
+        "early_adopters": _early_adopters(out / "surveys", rng[2], programme_offset),
         "gps": _gps(out / "surveys", rng[3]),
     }
-    rows["utterances"] = write_transcripts(tdir, meetings, attendance, rng[4])
+    rows["utterances"] = write_transcripts(tdir, meetings, attendance, rng[4], programme_offset)
     rows["coded_segments"] = write_coding(out / "qualitative", rng[5])
     return rows
 
@@ -191,7 +199,7 @@ def _patients(folder: Path, rng: np.random.Generator) -> int:
     return n
 
 
-def _early_adopters(folder: Path, rng: np.random.Generator) -> int:
+def _early_adopters(folder: Path, rng: np.random.Generator, programme_offset: int) -> int:
     defn, synth, items = _survey("early_adopters")
     groups = defn["groups"]
     sector = rng.permutation(np.repeat([g["code"] for g in groups], synth["responded"]))
@@ -200,12 +208,15 @@ def _early_adopters(folder: Path, rng: np.random.Generator) -> int:
     for q in items:
         spec = {g: tuple(v) for g, v in synth["answers"][q["id"]].items()}
         data[q["id"]] = _grouped_likert(rng, sector, spec, dk=synth["dont_know"])
-    _write_xlsx(folder / "early_adopters.xlsx", pd.DataFrame(data))
+    _write_xlsx(folder / "early_adopters.xlsx", pd.DataFrame(data), programme_offset)
     _write_definition(folder, defn)
     return n
 
 
-def _write_xlsx(path: Path, df: pd.DataFrame) -> None:
+SURVEYED = dt.date(2014, 12, 17)  # the workbook's date (the seed's calendar)
+
+
+def _write_xlsx(path: Path, df: pd.DataFrame, programme_offset: int) -> None:
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -214,8 +225,9 @@ def _write_xlsx(path: Path, df: pd.DataFrame) -> None:
     ws.append(list(df.columns))
     for row in df.itertuples(index=False):
         ws.append([v.item() if hasattr(v, "item") else v for v in row])
-    wb.properties.created = dt.datetime(2014, 12, 17)
-    wb.properties.modified = dt.datetime(2014, 12, 17)
+    day = moved_date(SURVEYED, programme_offset)
+    wb.properties.created = dt.datetime(day.year, day.month, day.day)
+    wb.properties.modified = wb.properties.created
     wb.save(path)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from careval.data.schema import MDG_ROLES
+from careval.synthetic.settings import moved_date
 from careval.synthetic.survey_data import load
 
 _DATA = load("transcripts")
@@ -20,6 +21,10 @@ LEVEL_SHARES: dict[str, float] = _DATA["level_shares"]
 TRANSCRIBED_MEETINGS: int = _DATA["meetings"]
 UTTERANCES_PER_MEETING: int = _DATA["utterances_per_meeting"]
 _PHRASES: dict[str, list[str]] = _DATA["phrases"]
+# The seed observed meetings from November 2011 to April 2012 (its calendar; moved with the
+# programme): first day in, first day out, and the first made-up meeting when there are none.
+OBSERVED = (dt.date(2011, 11, 1), dt.date(2012, 5, 1))
+FIRST_MADE_UP = dt.date(2011, 11, 8)
 
 
 def write_transcripts(
@@ -27,9 +32,13 @@ def write_transcripts(
     meetings: pd.DataFrame | None,
     attendance: pd.DataFrame | None,
     rng: np.random.Generator,
+    programme_offset: int = 0,
 ) -> int:
-    """Transcripts and ``attendance.csv`` into ``folder``; returns the utterances written."""
-    meets, att = _pick_meetings(meetings, attendance, rng)
+    """Transcripts and ``attendance.csv`` into ``folder``; returns the utterances written.
+
+    ``programme_offset`` moves the observation window from the seed's by that many months.
+    """
+    meets, att = _pick_meetings(meetings, attendance, rng, programme_offset)
     ids = list(meets["meeting_id"])
     att = att[att["meeting_id"].isin(ids)]
     att.to_csv(folder / "attendance.csv", index=False, columns=["meeting_id", "role", "attendees"])
@@ -106,12 +115,15 @@ def _order(rng: np.random.Generator, counts: pd.Series, cases: int) -> list[str]
 
 
 def _pick_meetings(
-    meetings: pd.DataFrame | None, attendance: pd.DataFrame | None, rng: np.random.Generator
+    meetings: pd.DataFrame | None,
+    attendance: pd.DataFrame | None,
+    rng: np.random.Generator,
+    programme_offset: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ten meetings observed between November 2011 and April 2012, every role attending one."""
+    """Ten meetings observed in the seed's window (moved), every role attending one."""
     if meetings is None or attendance is None or meetings.empty:
         ids = [f"M9{i:05d}" for i in range(1, TRANSCRIBED_MEETINGS + 1)]
-        start = dt.date(2011, 11, 8)
+        start = moved_date(FIRST_MADE_UP, programme_offset)
         meetings = pd.DataFrame(
             {
                 "meeting_id": ids,
@@ -126,7 +138,8 @@ def _pick_meetings(
             columns=["meeting_id", "role", "attendees"],
         )
     dates = pd.to_datetime(meetings["meeting_date"])
-    window = meetings[(dates >= "2011-11-01") & (dates < "2012-05-01")]
+    lo, hi = (pd.Timestamp(moved_date(d, programme_offset)) for d in OBSERVED)
+    window = meetings[(dates >= lo) & (dates < hi)]
     if len(window) < TRANSCRIBED_MEETINGS:
         window = meetings
     order = list(rng.permutation(window["meeting_id"].to_numpy()))
