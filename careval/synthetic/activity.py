@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import poisson
 
-from careval.data.schema import AREAS
 from careval.synthetic.population import CONDITION_MODEL, NEVER, Population
 from careval.synthetic.settings import (
+    AREAS,
     CARE_PLAN_RAMP,
     CARE_PLAN_STEADY,
     CARE_PLANS_FROM,

@@ -12,8 +12,8 @@ import numpy as np
 from scipy.special import expit
 
 from careval.data.codelists import HEALTH_NEEDS
-from careval.data.schema import AREAS
 from careval.synthetic.settings import (
+    AREAS,
     PILOT_LAUNCH,
     PILOT_MDGS,
     PILOT_PRACTICES,
