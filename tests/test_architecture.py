@@ -245,6 +245,7 @@ def test_settings_round_trip_keeps_every_kind_of_value() -> None:
     assert st.to_dict() == {
         "reference_date": "2013-01-01",
         "eligibility": {"min_age": 65, "condition": "diabetes"},
+        "programme_areas": ["pilot"],
     }
 
 

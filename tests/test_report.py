@@ -320,6 +320,6 @@ def test_the_typed_copy_takes_null_for_any_block_and_skipped_for_a_failed_fit() 
     doc["indicators"] = {"dementia": {"its": {"pilot": {"poisson": {"skipped": "fit failed"}}}}}
     pub = Published.read(doc)
     assert pub.impact.follow_up is None
-    assert pub.indicators.dementia.its.pilot.poisson.skipped == "fit failed"
+    assert pub.indicators.dementia.its.fits["pilot"].poisson.skipped == "fit failed"
     assert table3(pub)[6].evidence.startswith("matched-control rate ratio 0.88")
     assert pub.to_json() == doc

@@ -230,7 +230,9 @@ def test_a_2013_to_2017_population_with_its_spec_gets_table_2_and_the_risk_model
     a, b = tmp_path / "a", tmp_path / "b"
     assert cli("run", "--data", str(data), "--out", str(a)).returncode == 0
     without = json.loads((a / "results.json").read_text())
-    assert without["risk"] is None and without["monitoring"] is None  # 2011 dates: skipped
+    # The default dates are 2011's: both analyses are skipped, saying why.
+    assert "do not cover training on 2011-04-01" in without["risk"]["skipped"]
+    assert "skipped" in without["monitoring"]
     assert cli("init", "--data", str(data), "--out", str(spec)).returncode == 0
     r = cli("run", "--data", str(data), "--spec", str(spec), "--out", str(b))
     assert r.returncode == 0, r.stderr

@@ -1,4 +1,8 @@
-"""The data summary: people by area and eligibility group, activity by year, cohort attrition."""
+"""The data summary: people by area and eligibility group, activity by year, cohort attrition.
+
+Every table lists the data's areas (:func:`careval.data.areas.data_areas`) in the data's order;
+care-plan coverage is of the eligible people of the programme's areas (``programme_areas``).
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,25 @@ import pandas as pd
 
 from careval.cohort.eligibility import GROUPS, EligibilitySettings, emergency_spells, population_at
 from careval.data.access import Dataset
-from careval.data.schema import AREAS, ELECTIVE_METHODS
+from careval.data.areas import area_problems, data_areas
+from careval.data.schema import ELECTIVE_METHODS
+from careval.errors import ConfigError
 from careval.settings import Settings
 
 
 @dataclass(frozen=True)
 class SummarySettings(Settings):
-    """When eligibility is counted, and the programme's eligibility rule."""
+    """When eligibility is counted, the programme's eligibility rule, and its areas (whose
+    eligible people care-plan coverage is counted against)."""
 
     reference_date: dt.date = dt.date(2011, 7, 1)
     eligibility: EligibilitySettings = field(default_factory=EligibilitySettings)
+    programme_areas: tuple[str, ...] = ("pilot",)
+
+    def __post_init__(self) -> None:
+        problems = area_problems("programme_areas", self.programme_areas)
+        if problems:
+            raise ConfigError("summary settings: " + "; ".join(problems))
 
 
 @dataclass
@@ -90,24 +103,31 @@ def summarise(
             f"reference date {st.reference_date} lies outside the data window "
             f"{window[0]} to {window[1]}"
         )
+    areas = data_areas(ds)
+    missing = [a for a in st.programme_areas if a not in areas]
+    if missing:
+        warnings.append(
+            f"programme_areas: {', '.join(map(repr, missing))} not among the data's areas "
+            f"({', '.join(map(repr, areas))}): no care-plan coverage of them"
+        )
     pop = population_at(ds, st.reference_date, st.eligibility)
-    people = _people_by_area(pop)
-    activity = _activity_by_year(ds, window)
-    attrition = _attrition(ds, pop, st)
-    coverage = _coverage(ds, people)
+    people = _people_by_area(pop, areas)
+    activity = _activity_by_year(ds, window, areas)
+    attrition = _attrition(ds, pop, st, areas)
+    coverage = _coverage(ds, people, st.programme_areas)
     return DataSummary(st, window, people, activity, attrition, coverage, ds.tables, warnings)
 
 
-def _coverage(ds: Dataset, people: pd.DataFrame) -> pd.DataFrame:
-    """Care plans created each month and cumulative coverage of the pilot's eligible people."""
+def _coverage(ds: Dataset, people: pd.DataFrame, programme: tuple[str, ...]) -> pd.DataFrame:
+    """Care plans created each month and cumulative coverage of the programme's eligible
+    people (those of its areas together)."""
     cols = ["month", "care_plans", "cumulative", "coverage_of_eligible"]
     if not ds.has("care_plans"):
         return pd.DataFrame(columns=cols)
     cp = ds.table("care_plans")
     month = cp.created_date.truncate("M").name("month")
     df = cp.group_by(month).agg(care_plans=ibis._.count()).order_by("month").to_pandas()
-    pilot = people.loc[people["area"] == "pilot", "eligible"]
-    eligible = int(pilot.iloc[0]) if len(pilot) else 0
+    eligible = int(people.loc[people["area"].isin(programme), "eligible"].sum())
     df["month"] = pd.to_datetime(df["month"]).dt.strftime("%Y-%m")
     df["cumulative"] = df["care_plans"].cumsum()
     df["coverage_of_eligible"] = (df["cumulative"] / eligible).round(4) if eligible else None
@@ -129,13 +149,13 @@ def _window(ds: Dataset) -> tuple[dt.date, dt.date]:
     return pd.Timestamp(row["lo"]).date(), pd.Timestamp(row["hi"]).date()
 
 
-def _people_by_area(pop: ir.Table) -> pd.DataFrame:
+def _people_by_area(pop: ir.Table, areas: tuple[str, ...]) -> pd.DataFrame:
     agg = pop.group_by("area").agg(
         registered=pop.count(),
         eligible=pop.eligible.sum(),
         **{g: (pop.group == g).sum() for g in GROUPS},
     )
-    df = agg.to_pandas().set_index("area").reindex(list(AREAS)).fillna(0).astype("int64")
+    df = agg.to_pandas().set_index("area").reindex(list(areas)).fillna(0).astype("int64")
     df["eligible_share"] = (df["eligible"] / df["registered"].where(df["registered"] > 0)).round(4)
     return df.reset_index()
 
@@ -151,7 +171,9 @@ def _fy(date: ir.DateValue) -> ir.IntegerValue:
     return date.year() - (date.month() < 4).cast("int64")
 
 
-def _activity_by_year(ds: Dataset, window: tuple[dt.date, dt.date]) -> pd.DataFrame:
+def _activity_by_year(
+    ds: Dataset, window: tuple[dt.date, dt.date], areas: tuple[str, ...]
+) -> pd.DataFrame:
     years = _fiscal_years(window)
     # Person-years registered and alive, per area and financial year.
     r, p, pr = ds.table("registrations"), ds.table("persons"), ds.table("practices")
@@ -212,13 +234,15 @@ def _activity_by_year(ds: Dataset, window: tuple[dt.date, dt.date]) -> pd.DataFr
     df["person_years"] = df["person_years"].round(1)
     df["emergency_per_1000_py"] = (1000 * df["emergency_admissions"] / df["person_years"]).round(2)
     df.insert(1, "year", df.pop("fy").map(lambda y: f"{y}/{(y + 1) % 100:02d}"))
-    order = {a: i for i, a in enumerate(AREAS)}
+    order = {a: i for i, a in enumerate(areas)}
     return df.sort_values(
         ["area", "year"], key=lambda s: s.map(order) if s.name == "area" else s
     ).reset_index(drop=True)
 
 
-def _attrition(ds: Dataset, pop: ir.Table, st: SummarySettings) -> pd.DataFrame:
+def _attrition(
+    ds: Dataset, pop: ir.Table, st: SummarySettings, areas: tuple[str, ...]
+) -> pd.DataFrame:
     """CohortMethod-style attrition of the eligible cohort in each area at the reference date."""
     p, r, pr = ds.table("persons"), ds.table("registrations"), ds.table("practices")
     d = ibis.date(st.reference_date)
@@ -257,6 +281,6 @@ def _attrition(ds: Dataset, pop: ir.Table, st: SummarySettings) -> pd.DataFrame:
     for i, (label, df) in enumerate(steps):
         counts = dict(zip(df["area"], df["n"], strict=True))
         rows.append(
-            {"step": i + 1, "description": label, **{a: int(counts.get(a, 0)) for a in AREAS}}
+            {"step": i + 1, "description": label, **{a: int(counts.get(a, 0)) for a in areas}}
         )
     return pd.DataFrame(rows)

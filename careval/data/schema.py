@@ -16,7 +16,6 @@ import pyarrow as pa
 
 ColumnType = Literal["string", "date", "int", "float", "bool"]
 
-AREAS = ("pilot", "inner_nwl_other", "outer_nwl", "south_west_london", "rest_of_england")
 SEXES = ("F", "M")
 ETHNIC_GROUPS = ("white", "mixed", "asian", "black", "other", "unknown")
 # HES ADMIMETH: emergency 21-25, 2A-2D and legacy 28; elective 11-13; maternity 31-32; other 81-83.
@@ -177,7 +176,7 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "practices",
-            "One row per GP practice, with its MDG (pilot only) and comparator area.",
+            "One row per GP practice, with its MDG (pilot only) and its area.",
             (
                 Column("practice_code", "string", "ODS practice code", pattern=r"^[A-Z][0-9]{5}$"),
                 Column(
@@ -188,7 +187,13 @@ TABLES: dict[str, Table] = {
                     pattern=r"^MDG[0-9]{2}$",
                 ),
                 Column("locality", "string", "Borough or locality name"),
-                Column("area", "string", "Evaluation area", allowed=AREAS),
+                Column(
+                    "area",
+                    "string",
+                    "Evaluation area: any name; the settings name the programme's areas and "
+                    "its comparators (careval.data.areas)",
+                    pattern=r".*\S.*",
+                ),
             ),
             key=("practice_code",),
             required=True,

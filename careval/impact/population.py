@@ -2,7 +2,8 @@
 
 Rolling entry: everyone with a care plan enters at the month of their first plan, alive and
 registered at the start of that month; the potential controls are the eligible people of the
-comparator areas (and, with ``not_yet_treated``, the pilot's people not yet care-planned)
+comparator areas (``control_areas``; and, with ``not_yet_treated``, the people of the
+programme's areas, ``programme_areas``, not yet care-planned)
 alive and registered at the start of the same month, with everyone's history taken then.
 """
 
@@ -18,13 +19,13 @@ import pandas as pd
 
 from careval.cohort.eligibility import EligibilitySettings, first_diagnosis
 from careval.data.access import Dataset
+from careval.data.areas import data_areas, resolve_areas
 from careval.errors import ConfigError
 from careval.features.index_date import WINDOWS
 from careval.impact.panel import Panel, build_panel, month_of
 from careval.impact.settings import ImpactSettings
 from careval.risk.model import RiskModel, design_matrix
 
-PILOT = "pilot"
 NEVER_MONTH = 10**9  # censor month (a month number) of someone never care-planned
 AGE_BANDS = (0, 65, 75, 85, 200)
 PS_COVARIATES = (
@@ -131,9 +132,19 @@ def study_population(
     settings: ImpactSettings,
     risk_model: RiskModel | None,
 ) -> StudyPopulation:
-    """Treated at their plan month and eligible comparator-area people at the same months."""
+    """Treated at their plan month and eligible comparator-area people at the same months.
+
+    Raises :class:`~careval.errors.ConfigError` when a programme or control area is not an
+    area of the data (naming it and the areas the data have).
+    """
     if not ds.has("care_plans"):
         raise ConfigError("the impact study needs the care_plans table")
+    areas = resolve_areas(
+        data_areas(ds),
+        settings.programme_areas,
+        settings.control_areas,
+        ("programme_areas", "control_areas"),
+    )
     cp = ds.table("care_plans")
     first = cp.group_by("person_id").agg(created=cp.created_date.min()).to_pandas()
     if first.empty:
@@ -148,9 +159,9 @@ def study_population(
     attrition = {"care_planned": int(len(first))}
     first = first[(first.entry_month >= max(lo, data_first + 12)) & (first.entry_month <= hi)]
     attrition["entered_in_study_window"] = int(len(first))
-    pool = tuple(settings.control_areas)
-    if settings.not_yet_treated and PILOT not in pool:
-        pool += (PILOT,)
+    pool = areas.comparators
+    if settings.not_yet_treated:
+        pool += areas.programme
     rows = candidates(ds, first, pool)
     if not rows:
         raise ConfigError("no care plans fall in the study window")

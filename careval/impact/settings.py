@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from careval.data.areas import area_problems, overlap_problems
 from careval.errors import ConfigError
 from careval.impact.matching import MatchSettings
 from careval.settings import Settings
@@ -14,11 +15,19 @@ COMPARATORS = ("south_west_london", "rest_of_england")  # outside North West Lon
 
 @dataclass(frozen=True)
 class ImpactSettings(Settings):
-    """Settings of the matched study; every default is stated in the report."""
+    """Settings of the matched study; every default is stated in the report.
 
+    ``programme_areas`` and ``control_areas`` name areas of the data (``practices.area``);
+    :func:`careval.impact.study.evaluate_impact` checks them against the data's areas.
+    """
+
+    # The programme's areas: with ``not_yet_treated``, their people not yet care-planned are
+    # potential controls too. (Everyone with a care plan is treated, wherever registered.)
+    programme_areas: tuple[str, ...] = ("pilot",)
+    # Where the potential controls are registered.
     control_areas: tuple[str, ...] = COMPARATORS
-    # Also take eligible people of the pilot practices not yet care-planned at the entry month
-    # (censored at their own plan). Off: nobody with a plan, ever, is a control.
+    # Also take eligible people of the programme's practices not yet care-planned at the entry
+    # month (censored at their own plan). Off: nobody with a plan, ever, is a control.
     not_yet_treated: bool = False
     entry_from: dt.date | None = None  # first month of entry (default: the first care plan)
     entry_to: dt.date | None = None  # last (default: the data's end less min_follow_up)
@@ -39,6 +48,12 @@ class ImpactSettings(Settings):
     )
 
     def __post_init__(self) -> None:
+        problems = area_problems("programme_areas", self.programme_areas)
+        problems += area_problems("control_areas", self.control_areas)
+        if not problems:
+            problems += overlap_problems(self.programme_areas, self.control_areas, "control_areas")
+        if problems:
+            raise ConfigError("impact settings: " + "; ".join(problems))
         if not 0 <= self.effect_from_month <= 12:
             raise ConfigError("effect_from_month must be between 0 and 12")
         if not 3 <= self.pre_months <= 60:

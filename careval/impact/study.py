@@ -4,9 +4,10 @@ Design (the seed's, made rigorous):
 
 1. **Treated**: everyone with a care plan, entering at the month of their first plan (rolling
    entry), alive and registered at the start of that month.
-2. **Potential controls**: people in the comparator areas (default: outside North West London)
-   who are eligible, alive and registered at the start of the same month. With
-   ``not_yet_treated`` the pool also takes eligible pilot-practice people who have no care plan
+2. **Potential controls**: people in the comparator areas (``control_areas``, names from the
+   data's ``practices.area``; default: outside North West London) who are eligible, alive and
+   registered at the start of the same month. With ``not_yet_treated`` the pool also takes
+   eligible people of the programme's areas (``programme_areas``) who have no care plan
    yet at that month; a control who is care-planned later stops counting as a control from
    their own plan's month (their months from then on leave the set's control mean).
    Everyone's history is taken at that month start, so a treated person picked after a recent

@@ -8,8 +8,10 @@ Diabetes control by month and area (Figure 3)
     blood pressure <= 140/80 mmHg: systolic <= 140 *and* diastolic <= 80; all settings) the
     person's latest reading in the previous 12 months (``[day - 12 months, day)``) decides
     whether they are in control; people with no reading in those months count as not in control,
-    and the share with a reading is reported too. Shares are by area and for the comparison areas
-    pooled, with a rolling average over 3 months (the mean of the monthly shares). The series
+    and the share with a reading is reported too. Shares are by area (the programme's areas,
+    ``programme_areas``, pooled into one series; every other area of the data on its own) and
+    for the comparison areas (``comparison_areas``, default every other area) pooled, with a
+    rolling average over 3 months (the mean of the monthly shares). The series
     starts 12 months into the data window so the look-back lies inside it. Several readings of a
     measure on one day are averaged. Blood pressure takes the latest systolic and the latest
     diastolic value in the look-back (one reading when both are recorded together; the synthetic
@@ -58,7 +60,7 @@ monthly counts), :mod:`.its` (the interrupted time series), :mod:`.result`
 """
 
 from careval.indicators.evaluate import evaluate_indicators
-from careval.indicators.its import fit_its, its_design, newey_west_lags
+from careval.indicators.its import difference_name, fit_its, its_design, newey_west_lags
 from careval.indicators.result import IndicatorsResult
 from careval.indicators.settings import COMPARATORS, INDICATORS, IndicatorSettings
 from careval.indicators.significance import mcnemar_test
@@ -68,6 +70,7 @@ __all__ = [
     "INDICATORS",
     "IndicatorSettings",
     "IndicatorsResult",
+    "difference_name",
     "evaluate_indicators",
     "fit_its",
     "its_design",

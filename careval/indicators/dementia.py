@@ -10,9 +10,8 @@ import pandas as pd
 
 from careval.cohort.eligibility import first_diagnosis
 from careval.data.access import Dataset
-from careval.data.schema import AREAS
 from careval.indicators.readings import _days, _month_date, _month_of, _person_months
-from careval.indicators.settings import COMPARATORS, IndicatorSettings
+from careval.indicators.settings import IndicatorSettings
 
 CARE_PLANS_DEMENTIA_DEFINITION = (
     "care_plans records no content or condition, so care plans mentioning dementia are "
@@ -29,19 +28,24 @@ def _dementia(
     last_m: int,
     st: IndicatorSettings,
     warnings: list[str],
+    areas: tuple[str, ...],
+    series: list[tuple[str, list[int]]],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Monthly 75+ denominators, new diagnoses and 6CIT tests by area; care plans per month."""
+    """Monthly 75+ denominators, new diagnoses and 6CIT tests by area; care plans per month.
+
+    ``areas`` are the data's areas; each of ``series`` (a name and the codes of the areas it adds
+    up) is one series of the monthly table."""
     age = st.dementia_min_age
     latest_birth = _month_date(last_m - 12 * age)
     old = rp.filter(rp.birth_month <= ibis.date(latest_birth)).select(*cols).to_pandas()
     index = pd.Index(pd.unique(old.person_id.to_numpy()))
     birth_m = _month_of(_days(old.birth_month))
-    pm = _person_months(old, index, birth_m + 12 * age, first_m, last_m)
+    pm = _person_months(old, index, birth_m + 12 * age, first_m, last_m, areas)
     dem = first_diagnosis(ds, "dementia").to_pandas()
     dem_m = pd.Series(_month_of(_days(dem.first_date)), index=dem.person_id)
     pm_dem = dem_m.reindex(index).to_numpy()
     months = np.arange(first_m, last_m + 1)
-    n_areas = len(AREAS)
+    n_areas = len(areas)
     size = months.size * n_areas
     cell = (pm.month.to_numpy() - first_m) * n_areas + pm.area.to_numpy()
     registered = np.bincount(cell, minlength=size)
@@ -70,9 +74,7 @@ def _dementia(
         "new_diagnoses": new.reshape(months.size, n_areas),
         "six_cit_tests": tests.reshape(months.size, n_areas),
     }
-    comp_codes = [AREAS.index(a) for a in st.comparison_areas]
-    for k, area in enumerate((*AREAS, COMPARATORS)):
-        sel = [k] if area != COMPARATORS else comp_codes
+    for area, sel in series:
         part = {name: g[:, sel].sum(axis=1).astype(np.int64) for name, g in grid.items()}
         frames.append(
             pd.DataFrame(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from careval.data.schema import AREAS
 from careval.indicators.readings import _latest, _month_date, _month_start, _Readings
-from careval.indicators.settings import COMPARATORS, INDICATORS, IndicatorSettings
+from careval.indicators.settings import INDICATORS, IndicatorSettings
 
 DIABETES_COLUMNS = [
     "month",
@@ -24,12 +23,18 @@ DIABETES_COLUMNS = [
 
 
 def _diabetes_monthly(
-    pm: pd.DataFrame, readings: dict[str, _Readings], st: IndicatorSettings, months: np.ndarray
+    pm: pd.DataFrame,
+    readings: dict[str, _Readings],
+    st: IndicatorSettings,
+    months: np.ndarray,
+    series: list[tuple[str, list[int]]],
+    n_areas: int,
 ) -> pd.DataFrame:
-    """Counts and shares by month, area and indicator (plus pooled comparators)."""
+    """Counts and shares by month, area and indicator: one series per ``series`` entry (a name and
+    the codes of the data's areas it adds up: the programme, each other area, the pooled
+    comparators), of ``n_areas`` areas in the data."""
     if months.size == 0:
         return pd.DataFrame(columns=DIABETES_COLUMNS)
-    n_areas = len(AREAS)
     mstart = _month_start(pm.month.to_numpy())
     lo = _month_start(pm.month.to_numpy() - st.lookback_months)
     cell = (pm.month.to_numpy() - months[0]) * n_areas + pm.area.to_numpy()
@@ -37,7 +42,6 @@ def _diabetes_monthly(
     people = np.bincount(cell, minlength=size)
     q = pm.pidx.to_numpy(np.int64)
     frames = []
-    comp_codes = [AREAS.index(a) for a in st.comparison_areas]
     for ind in INDICATORS:
         latest = _latest(readings, ind, q, lo, mstart - 1, st)
         with_reading = np.bincount(cell, weights=latest.has, minlength=size)
@@ -47,8 +51,7 @@ def _diabetes_monthly(
             "with_reading": with_reading.reshape(months.size, n_areas),
             "in_control": in_control.reshape(months.size, n_areas),
         }
-        for k, area in enumerate((*AREAS, COMPARATORS)):
-            cols = [k] if area != COMPARATORS else comp_codes
+        for area, cols in series:
             part = {name: g[:, cols].sum(axis=1).astype(np.int64) for name, g in grid.items()}
             frames.append(
                 pd.DataFrame(

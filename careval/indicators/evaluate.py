@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -12,11 +13,12 @@ import pandas as pd
 
 from careval.cohort.eligibility import first_diagnosis
 from careval.data.access import Dataset
+from careval.data.areas import Comparison, data_areas, resolve_areas
 from careval.errors import ConfigError
 from careval.indicators.before_after import _before_after_pairs, _before_after_table
 from careval.indicators.dementia import _dementia
 from careval.indicators.diabetes import _diabetes_monthly
-from careval.indicators.its import _its
+from careval.indicators.its import _its, difference_name
 from careval.indicators.readings import (
     _days,
     _first_month_on_or_after,
@@ -25,7 +27,9 @@ from careval.indicators.readings import (
     _readings,
 )
 from careval.indicators.result import IndicatorsResult
-from careval.indicators.settings import MEASURES, IndicatorSettings
+from careval.indicators.settings import COMPARATORS, MEASURES, IndicatorSettings
+
+RESERVED = (COMPARATORS, "programme_start", "model", "series")  # keys beside the series
 
 
 def evaluate_indicators(
@@ -42,11 +46,19 @@ def evaluate_indicators(
         The data window: first and last admission dates (``careval.cohort.summary.data_window``).
         Months are whole calendar months from the window's first month to its last.
     settings
-        Thresholds, windows and model choices; defaults as the seed evaluation.
+        Thresholds, windows, model choices and areas; defaults as the seed evaluation.
 
     Returns
     -------
     IndicatorsResult
+        Its ``settings`` hold the comparison areas used (every other area of the data when
+        ``comparison_areas`` is ``None``).
+
+    Raises
+    ------
+    ConfigError
+        A programme or comparison area is not an area of the data (the message lists the
+        data's areas), or no area is left to compare with.
     """
     st = settings or IndicatorSettings()
     if not isinstance(st, IndicatorSettings):
@@ -60,6 +72,9 @@ def evaluate_indicators(
         raise ConfigError(f"window must be two dates (first, last) in order; got {window!r}")
     lo, hi = (d.date() if isinstance(d, dt.datetime) else d for d in window)
     window = (lo, hi)
+    areas = _areas(ds, st)
+    st = dataclasses.replace(st, comparison_areas=areas.comparators)
+    series = _area_series(areas)
     clock = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -103,9 +118,14 @@ def evaluate_indicators(
             "month look-back: no monthly diabetes series"
         )
     pm = _person_months(
-        dreg, person_index, _first_month_on_or_after(_days(dreg.first_date)), d_first, last_m
+        dreg,
+        person_index,
+        _first_month_on_or_after(_days(dreg.first_date)),
+        d_first,
+        last_m,
+        areas.data,
     )
-    diabetes_monthly = _diabetes_monthly(pm, readings, st, months)
+    diabetes_monthly = _diabetes_monthly(pm, readings, st, months, series, len(areas.data))
     if not has_meas:
         diabetes_monthly = diabetes_monthly.iloc[0:0]
     lap("diabetes monthly")
@@ -116,9 +136,11 @@ def evaluate_indicators(
     lap("before/after")
 
     # --- dementia -------------------------------------------------------------------------------
-    dementia_monthly, dementia_care_plans = _dementia(ds, rp, cols, first_m, last_m, st, warnings)
+    dementia_monthly, dementia_care_plans = _dementia(
+        ds, rp, cols, first_m, last_m, st, warnings, areas.data, series
+    )
     lap("dementia monthly")
-    its, its_fitted = _its(dementia_monthly, st, warnings)
+    its, its_fitted = _its(dementia_monthly, st, warnings, areas.name)
     lap("dementia ITS")
 
     return IndicatorsResult(
@@ -136,6 +158,41 @@ def evaluate_indicators(
         warnings=warnings,
         timings=timings,
     )
+
+
+def _areas(ds: Dataset, st: IndicatorSettings) -> Comparison:
+    """The programme's and the comparison areas, checked against the data's."""
+    areas = resolve_areas(
+        data_areas(ds),
+        st.programme_areas,
+        st.comparison_areas,
+        ("programme_areas", "comparison_areas"),
+    )
+    if not areas.comparators:
+        raise ConfigError(
+            "no comparison area: every area of the data ("
+            + ", ".join(map(repr, areas.data))
+            + ") is a programme area"
+        )
+    names = (areas.name, difference_name(areas.name), *areas.others)
+    clash = [a for a in names if a in RESERVED]
+    if clash:
+        raise ConfigError(
+            f"area {clash[0]!r} has the name of a pooled series or of a key of the indicators' "
+            f"results ({', '.join(RESERVED)}); rename it in the practices table"
+        )
+    return areas
+
+
+def _area_series(areas: Comparison) -> list[tuple[str, list[int]]]:
+    """The series of the monthly tables, each with the codes of the data's areas it adds up:
+    the programme's areas pooled, every other area on its own, the comparison areas pooled."""
+    code = {a: i for i, a in enumerate(areas.data)}
+    return [
+        (areas.name, [code[a] for a in areas.programme]),
+        *((a, [code[a]]) for a in areas.others),
+        (COMPARATORS, [code[a] for a in areas.comparators]),
+    ]
 
 
 def _truth(ds: Dataset) -> dict[str, Any] | None:

@@ -125,10 +125,17 @@ def fit_its(
     return out, fitted
 
 
+def difference_name(programme: str) -> str:
+    """The key of the programme-minus-comparators series (``"pilot_minus_comparators"``)."""
+    return f"{programme}_minus_{COMPARATORS}"
+
+
 def _its(
-    monthly: pd.DataFrame, st: IndicatorSettings, warnings: list[str]
+    monthly: pd.DataFrame, st: IndicatorSettings, warnings: list[str], programme: str
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """ITS of the pilot's and the pooled comparators' rates and of their difference."""
+    """ITS of the programme's (series ``programme``) and the pooled comparators' rates and of
+    their difference (:func:`difference_name`)."""
+    difference = difference_name(programme)
     start = _month_number(st.programme_start)
     age = st.dementia_min_age
     out: dict[str, Any] = {
@@ -137,15 +144,15 @@ def _its(
         "programme start); level change b2, slope change b3 a month; rates per 1,000 "
         f"registered aged {age}+ a month",
         "series": {
-            "pilot": "the pilot's rate",
+            programme: "the pilot's rate",
             COMPARATORS: "the comparison areas' pooled rate (a control series)",
-            "pilot_minus_comparators": "the pilot's rate minus the comparators' (a controlled "
+            difference: "the pilot's rate minus the comparators' (a controlled "
             "ITS: changes common to both areas cancel); OLS only",
         },
     }
     fitted = []
     series: dict[str, pd.DataFrame] = {}
-    for area in ("pilot", COMPARATORS):
+    for area in (programme, COMPARATORS):
         s = monthly[monthly.area == area]
         series[area] = pd.DataFrame(
             {
@@ -155,9 +162,9 @@ def _its(
                 "exposure": s.registered.to_numpy(),
             }
         )
-    both = series["pilot"].merge(series[COMPARATORS], on="month_number", suffixes=("", "_c"))
+    both = series[programme].merge(series[COMPARATORS], on="month_number", suffixes=("", "_c"))
     both = both[(both.exposure > 0) & (both.exposure_c > 0)]
-    series["pilot_minus_comparators"] = pd.DataFrame(
+    series[difference] = pd.DataFrame(
         {"month_number": both.month_number, "rate": both.rate - both.rate_c}
     )
     for name, s in series.items():

@@ -6,12 +6,12 @@ Day numbers are days since 1970; month numbers are ``year*12 + month - 1``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from careval.data.schema import AREAS
 from careval.indicators.settings import MEASURES, VALUE_MEASURES, IndicatorSettings
 
 _SHIFT = np.int64(1 << 22)  # person index * _SHIFT + day key for sorted look-ups
@@ -68,12 +68,18 @@ def _month_date(m: int) -> dt.date:
 
 
 def _person_months(
-    reg: pd.DataFrame, person_index: pd.Index, from_month: np.ndarray, first_m: int, last_m: int
+    reg: pd.DataFrame,
+    person_index: pd.Index,
+    from_month: np.ndarray,
+    first_m: int,
+    last_m: int,
+    areas: Sequence[str],
 ) -> pd.DataFrame:
     """Every (person, month) with the person registered and alive on the month's first day.
 
     ``reg`` has person_id, area, start_date, end_date, death_date; ``from_month`` is, per row,
-    the first month the person qualifies otherwise (diagnosis, age). With overlapping
+    the first month the person qualifies otherwise (diagnosis, age); ``area`` in the result is
+    the position of the person's area in ``areas`` (the data's areas). With overlapping
     registrations the one starting last counts, as in ``population_at``.
     """
     start = _days(reg.start_date)
@@ -90,8 +96,8 @@ def _person_months(
     within = np.arange(rows.size) - np.repeat(np.cumsum(n) - n, n)
     month = lo[rows] + within
     pidx = person_index.get_indexer(reg.person_id.to_numpy())[rows]
-    area = pd.Categorical(reg.area.to_numpy(), categories=AREAS).codes[rows]
-    out = pd.DataFrame({"pidx": pidx, "month": month, "area": area.astype(np.int8)})
+    area = pd.Categorical(reg.area.to_numpy(), categories=list(areas)).codes[rows]
+    out = pd.DataFrame({"pidx": pidx, "month": month, "area": area.astype(np.int32)})
     if reg.person_id.duplicated().any():
         out["_start"] = start[rows]
         out = out.sort_values(["pidx", "month", "_start"], ascending=[True, True, False])

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from careval.data.areas import pooled_name
 from careval.indicators.dementia import CARE_PLANS_DEMENTIA_DEFINITION
 from careval.indicators.settings import IndicatorSettings
 
@@ -20,8 +21,12 @@ class IndicatorsResult:
 
     Attributes
     ----------
+    settings
+        The settings used, ``comparison_areas`` filled in from the data when left ``None``.
     diabetes_monthly
-        One row per month, area (the five areas and ``"comparators"``) and indicator: people
+        One row per month, area and indicator (the programme's areas pooled under
+        :func:`~careval.data.areas.pooled_name`, then every other area of the data in the
+        data's order, then ``"comparators"``, the comparison areas pooled): people
         with diabetes, with a reading, in control, the shares and their rolling averages.
     before_after
         One row per quantity (mean of a measure, share in control) and analysis (paired,
@@ -31,14 +36,16 @@ class IndicatorsResult:
         Person-level before and after readings per indicator (``care_planned`` and
         ``comparison`` rows); not exported.
     dementia_monthly
-        One row per month and area: ``registered`` (aged ``dementia_min_age``+, registered and
-        alive on the first day), ``new_diagnoses``, ``rate_per_1000`` of them and their 6CIT
-        tests (``six_cit_tests``).
+        One row per month and area (the areas as in ``diabetes_monthly``): ``registered``
+        (aged ``dementia_min_age``+, registered and alive on the first day),
+        ``new_diagnoses``, ``rate_per_1000`` of them and their 6CIT tests (``six_cit_tests``).
     dementia_care_plans
         One row per month: care plans, and care plans for people with dementia by the plan date.
     its
         Interrupted time series of the monthly rate: model description and, per series
-        (``"pilot"``, ``"comparators"``, ``"pilot_minus_comparators"``), the OLS coefficients
+        (the programme's, e.g. ``"pilot"``, ``"comparators"`` and the difference, e.g.
+        ``"pilot_minus_comparators"``: :func:`careval.indicators.its.difference_name`), the OLS
+        coefficients
         (baseline level, pre slope, level change, slope change) with HAC errors and, for the
         first two, the Poisson rate ratios.
     its_fitted
@@ -67,8 +74,9 @@ class IndicatorsResult:
         return self.before_after.copy()
 
     def summary(self) -> str:
-        """A few lines: the cohort, the paired changes and the pilot's ITS level change."""
+        """A few lines: the cohort, the paired changes and the programme's ITS level change."""
         st = self.settings
+        name = pooled_name(st.programme_areas)
         c = self.cohort
         lines = [
             f"Clinical indicators, {self.window[0]} to {self.window[1]}",
@@ -86,11 +94,11 @@ class IndicatorsResult:
                 shown = f"{100 * est:+.1f} percentage points" if share else f"{est:+.3g}"
                 tail = f" (p = {p:.3g}, n = {row.n_before})" if p is not None else ""
                 lines.append(f"  {row.quantity}: change {shown}{tail}")
-        pilot = self.its.get("pilot")
-        if isinstance(pilot, dict) and "ols" in pilot:
-            lc = pilot["ols"]["coefficients"]["level_change"]
+        programme = self.its.get(name)
+        if isinstance(programme, dict) and "ols" in programme:
+            lc = programme["ols"]["coefficients"]["level_change"]
             lines.append(
-                f"Dementia ITS (pilot, from {st.programme_start:%B %Y}): level change "
+                f"Dementia ITS ({name}, from {st.programme_start:%B %Y}): level change "
                 f"{lc['estimate']:+.3g} per 1,000 aged {st.dementia_min_age}+ a month "
                 f"(95% CI {lc['ci_low']:.3g} to {lc['ci_high']:.3g})"
             )

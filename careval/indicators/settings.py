@@ -6,7 +6,8 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from careval.data.schema import AREAS, MEASURE_RANGES
+from careval.data.areas import area_problems, overlap_problems
+from careval.data.schema import MEASURE_RANGES
 from careval.errors import ConfigError
 from careval.settings import Settings
 
@@ -39,9 +40,13 @@ class IndicatorSettings(Settings):
         the length of the before window and of the after window of the before/after analysis.
     rolling_months
         Months in the rolling average of the monthly shares.
+    programme_areas
+        The programme's areas, pooled into one series named by
+        :func:`careval.data.areas.pooled_name` (``"pilot"`` by default).
     comparison_areas
-        Areas compared with the pilot (pooled as ``"comparators"``); also where the before/after
-        comparison group is drawn.
+        Areas compared with the programme (pooled as ``"comparators"``); also where the
+        before/after comparison group is drawn. ``None``: every other area in the data, in the
+        data's order (the result's settings hold the areas used).
     min_months_on_plan
         People enter the before/after analysis after this many months on a care plan; the after
         window runs from this many months to this plus ``lookback_months``
@@ -68,7 +73,8 @@ class IndicatorSettings(Settings):
     dbp_max_mmhg: float = 80.0
     lookback_months: int = 12
     rolling_months: int = 3
-    comparison_areas: tuple[str, ...] = AREAS[1:]
+    programme_areas: tuple[str, ...] = ("pilot",)
+    comparison_areas: tuple[str, ...] | None = None
     min_months_on_plan: int = 3
     programme_start: dt.date = dt.date(2011, 9, 1)
     dementia_min_age: int = 75
@@ -105,21 +111,13 @@ class IndicatorSettings(Settings):
             problems.append(
                 f"comparison_seed must be a whole number >= 0; got {self.comparison_seed!r}"
             )
-        areas = self.comparison_areas
-        if isinstance(areas, str) or not isinstance(areas, tuple | list) or not areas:
-            problems.append(
-                "comparison_areas must be a non-empty tuple of areas from "
-                + ", ".join(AREAS[1:])
-                + f"; got {areas!r}"
+        area = area_problems("programme_areas", self.programme_areas)
+        area += area_problems("comparison_areas", self.comparison_areas, optional=True)
+        if not area and self.comparison_areas is not None:
+            area += overlap_problems(
+                self.programme_areas, self.comparison_areas, "comparison_areas"
             )
-        else:
-            bad = [a for a in areas if a not in AREAS[1:]]
-            if bad or len(set(areas)) != len(areas):
-                problems.append(
-                    "comparison_areas must name distinct areas from "
-                    + ", ".join(AREAS[1:])
-                    + f" (not the pilot); got {list(areas)!r}"
-                )
+        problems += area
         start = self.programme_start
         if not isinstance(start, dt.date) or isinstance(start, dt.datetime) or start.day != 1:
             problems.append(f"programme_start must be the first day of a month; got {start!r}")

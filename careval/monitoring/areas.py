@@ -2,9 +2,14 @@
 
 For each eligibility group and area: emergency admissions per eligible person-year in the
 months after a start date, against the same months a year earlier, as a percentage change with
-a 95% CI, and the pilot's change minus each comparator's. Eligibility is taken afresh each
+a 95% CI, and the programme's change minus each comparator's. Eligibility is taken afresh each
 month (a rolling cohort): a person counts in a month's denominator when registered, alive and
 eligible on its first day, and their emergency admissions that month count in the numerator.
+
+Areas come from the data (:mod:`careval.data.areas`): the programme's areas
+(``programme_areas``, default ``("pilot",)``) are pooled into one row named by
+:func:`~careval.data.areas.pooled_name`, and each comparator area has its own row, in the
+order of ``comparator_areas`` (default: every other area, in the data's order).
 
 Confidence intervals: the log rate ratio has variance ``phi_a / A_a + phi_b / A_b`` (``A`` the
 admissions in each period, ``phi`` the overdispersion of a person's admissions over the period,
@@ -15,6 +20,7 @@ interval conservative. Differences between areas are independent: their variance
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,31 +36,51 @@ from careval.cohort.eligibility import (
     first_diagnosis,
 )
 from careval.data.access import Dataset
+from careval.data.areas import (
+    area_problems,
+    data_areas,
+    overlap_problems,
+    pooled_name,
+    resolve_areas,
+)
 from careval.errors import ConfigError
 from careval.settings import Settings
 
-AREAS = ("pilot", "inner_nwl_other", "outer_nwl", "south_west_london", "rest_of_england")
 ALL = "all_eligible"
 
 
 @dataclass(frozen=True)
 class AreaSettings(Settings):
-    """Start dates and the length of each period (months), and who is eligible.
+    """Start dates and the length of each period (months), who is eligible, and the areas.
+
+    ``programme_areas`` are pooled into the programme's row; ``comparator_areas`` each get a
+    row and a difference from the programme (``None``: every other area in the data, in the
+    data's order). Both are checked against the data's areas by :func:`evaluate_areas`.
 
     ``results.json`` publishes ``starts`` and ``months`` (``monitoring.settings``, see
-    :meth:`AreaResult.to_dict`); the eligibility rules are the run's, published in its
-    provenance.
+    :meth:`AreaResult.to_dict`); the areas are the rows of Table 2; the eligibility rules are
+    the run's, published in its provenance.
     """
 
     starts: tuple[dt.date, ...] = (dt.date(2011, 4, 1), dt.date(2011, 7, 1), dt.date(2011, 9, 1))
     months: int = 12
     eligibility: EligibilitySettings = field(default_factory=EligibilitySettings)
+    programme_areas: tuple[str, ...] = ("pilot",)
+    comparator_areas: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.months <= 24:
             raise ConfigError(f"months must be between 1 and 24; got {self.months}")
         if not self.starts or any(s.day != 1 for s in self.starts):
             raise ConfigError("start dates must be first days of months")
+        problems = area_problems("programme_areas", self.programme_areas)
+        problems += area_problems("comparator_areas", self.comparator_areas, optional=True)
+        if not problems and self.comparator_areas is not None:
+            problems += overlap_problems(
+                self.programme_areas, self.comparator_areas, "comparator_areas"
+            )
+        if problems:
+            raise ConfigError("area settings: " + "; ".join(problems))
 
 
 def _month(d: dt.date) -> int:
@@ -153,7 +179,11 @@ def log_rate_ratio(
 
 @dataclass
 class AreaResult:
-    """The Table 2 rows and the pilot-minus-comparator differences."""
+    """The Table 2 rows and the programme-minus-comparator differences.
+
+    ``settings`` are those the table was made with, ``comparator_areas`` filled in from the
+    data when they were left ``None``.
+    """
 
     settings: AreaSettings
     table: pd.DataFrame
@@ -166,15 +196,16 @@ class AreaResult:
         return self.table.reset_index(drop=True)
 
     def summary(self) -> str:
-        """The pilot's change for all eligible people at each start date, and any warning."""
+        """The programme's change for all eligible people at each start date, and any warning."""
         t = self.table
         if t.empty:
             return "area comparison: no rows"
-        pilot = t[(t["area"] == "pilot") & (t["group"] == ALL)]
+        name = pooled_name(self.settings.programme_areas)
+        programme = t[(t["area"] == name) & (t["group"] == ALL)]
         lines = [f"area comparison over {self.settings.months} months from each start date"]
-        for r in pilot.itertuples():
+        for r in programme.itertuples():
             lines.append(
-                f"pilot, all eligible, from {r.start}: {_pct(r.pct_change)} "
+                f"{name}, all eligible, from {r.start}: {_pct(r.pct_change)} "
                 f"(95% CI {_pct(r.ci_low)} to {_pct(r.ci_high)})"
             )
         lines += [f"warning: {w}" for w in self.warnings]
@@ -208,8 +239,15 @@ def _pct(v: Any) -> str:
 def evaluate_areas(
     ds: Dataset, window: tuple[dt.date, dt.date], settings: AreaSettings | None = None
 ) -> AreaResult:
-    """Percentage change in emergency admissions per eligible person, by area and group."""
+    """Percentage change in emergency admissions per eligible person, by area and group.
+
+    Raises :class:`~careval.errors.ConfigError` when a programme or comparator area is not an
+    area of the data (naming it and the areas the data have).
+    """
     st = settings or AreaSettings()
+    areas = resolve_areas(data_areas(ds), st.programme_areas, st.comparator_areas)
+    if areas.comparators:
+        st = dataclasses.replace(st, comparator_areas=areas.comparators)
     first, last = _month(window[0]), _month(window[1])
     warnings = []
     starts = []
@@ -226,6 +264,8 @@ def evaluate_areas(
         raise ConfigError("no start date leaves a full period after it and a year before it")
     months = sorted({m + k - d for m in starts for k in range(st.months) for d in (0, 12)})
     pm = monthly_eligible(ds, months, st.eligibility)
+    pm = pm[pm.area.isin(areas.programme + areas.comparators)]
+    pm = pm.assign(area=pm.area.where(~pm.area.isin(areas.programme), areas.name))
     z = stats.norm.ppf(0.975)
     rows = []
     for m in starts:
@@ -262,7 +302,7 @@ def evaluate_areas(
                 }
             )
     table = pd.DataFrame(rows)
-    order = {a: i for i, a in enumerate(AREAS)}
+    order = {a: i for i, a in enumerate((areas.name, *areas.comparators))}
     gorder = {g: i for i, g in enumerate((ALL, *GROUPS))}
     table = table.sort_values(
         ["start", "group", "area"],
@@ -273,12 +313,12 @@ def evaluate_areas(
     )
     diffs = []
     for (grp, start), part in table.groupby(["group", "start"], sort=False):
-        p = part[part.area == "pilot"]
+        p = part[part.area == areas.name]
         if p.empty:
             continue
         p0 = p.iloc[0]
         var_p = (p0["pct_change"] / 100 + 1) ** 2 * p0["se_log_rate_ratio"] ** 2
-        for c in part[part.area != "pilot"].itertuples():
+        for c in part[part.area != areas.name].itertuples():
             var_c = (c.pct_change / 100 + 1) ** 2 * c.se_log_rate_ratio**2
             d = p0["pct_change"] - c.pct_change
             se = 100 * np.sqrt(var_p + var_c)

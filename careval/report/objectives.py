@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from careval.data.areas import pooled_name
+from careval.indicators import difference_name
+from careval.report.page import area_prose, last_comparator
 from careval.report.publish.model import (
     DesignBlock,
     Estimate,
@@ -218,12 +221,14 @@ def _admissions(pub: Published) -> Objective:
             evidence.append(f"naive before-after rate ratio {naive:.2f}")
     if isinstance(pub.monitoring, MonitoringBlock):
         rows = [r for r in (pub.monitoring.differences or []) if r.group == "all_eligible"]
+        quoted = last_comparator(list(dict.fromkeys(r.comparator for r in rows)))
         if rows:
             latest = max(r.start for r in rows)
             for r in rows:
-                if r.start == latest and r.comparator == "rest_of_england":
+                if r.start == latest and r.comparator == quoted:
+                    against = area_prose(r.comparator).removeprefix("the ")
                     evidence.append(
-                        f"Table 2 (from {latest}): pilot change minus rest of England "
+                        f"Table 2 (from {latest}): pilot change minus {against} "
                         f"{_num(r.difference, '+.1f')} points"
                     )
     if isinstance(pub.risk, RiskBlock):
@@ -262,7 +267,9 @@ def _processes(pub: Published) -> Objective:
         name = q.split(" (")[0] if not q.startswith("share") else q.replace("share in control ", "")
         evidence.append(f"{name}: {j}")
     its = ind.dementia.its if ind.dementia else None
-    series = its.pilot_minus_comparators if its else None
+    settings = ind.settings if isinstance(ind.settings, dict) else {}
+    programme = pooled_name(settings.get("programme_areas") or ("pilot",))
+    series = its.fits.get(difference_name(programme)) if its else None
     ols = series.ols if series else None
     level = (ols.coefficients or {}).get("level_change") if ols else None
     if level:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import resources
 
@@ -16,6 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from jinja2 import Environment  # noqa: E402
 
+from careval.data.areas import POOL_SEPARATOR  # noqa: E402
+
+# The labels of the seed's areas (the names the synthetic generator writes).
 AREA_LABELS = {
     "pilot": "Integrated care pilot",
     "inner_nwl_other": "Inner NWL (other)",
@@ -23,6 +27,32 @@ AREA_LABELS = {
     "south_west_london": "South-west London",
     "rest_of_england": "Rest of England",
 }
+# How running text names the seed's areas where it differs from the label.
+AREA_PROSE = {"pilot": "the pilot", "rest_of_england": "the rest of England"}
+IDENTIFIER = re.compile(r"^[a-z0-9_]+$")  # a name written like ``north_central_london``
+
+
+def area_label(name: str) -> str:
+    """How the page names an area of the data (plain text: escape it for HTML).
+
+    The seed's areas keep their labels (:data:`AREA_LABELS`). Any other name is shown as it is
+    written in ``practices.area``, except that a name written as an identifier (lower-case
+    letters, digits and underscores only) reads with spaces for underscores and a capital
+    first letter. A pooled programme (names joined by ``" + "``) labels each of its areas.
+
+    >>> area_label("pilot"), area_label("Tower Hamlets"), area_label("north_central_london")
+    ('Integrated care pilot', 'Tower Hamlets', 'North central london')
+    >>> area_label("pilot + outer_nwl")
+    'Integrated care pilot + Outer NWL'
+    """
+    if name in AREA_LABELS:
+        return AREA_LABELS[name]
+    if POOL_SEPARATOR in name:
+        return POOL_SEPARATOR.join(area_label(part) for part in name.split(POOL_SEPARATOR))
+    if IDENTIFIER.match(name):
+        text = name.replace("_", " ").strip() or name
+        return text[0].upper() + text[1:]
+    return name
 
 
 @dataclass(frozen=True)
@@ -99,12 +129,32 @@ def svg(fig: plt.Figure) -> str:
     return text[text.index("<svg") :]
 
 
-def line_chart(df: pd.DataFrame, x: str, y: str, series: str, title: str, ylabel: str) -> str:
-    """One line per ``series`` value, as inline SVG."""
+def area_prose(name: str) -> str:
+    """An area as running text names it: :data:`AREA_PROSE`, else :func:`area_label`."""
+    return AREA_PROSE.get(name) or area_label(name)
+
+
+def last_comparator(comparators: list[str]) -> str | None:
+    """The comparator the summary of findings and Table 3 quote: the last in Table 2's order
+    (by default the data's last area: for the seed, the rest of England)."""
+    return comparators[-1] if comparators else None
+
+
+def line_chart(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    series: str,
+    title: str,
+    ylabel: str,
+    highlight: Collection[str] = ("pilot",),
+) -> str:
+    """One line per ``series`` value (an area, labelled by :func:`area_label`), as inline SVG;
+    the ``highlight`` series (the programme's) drawn thicker."""
     fig, ax = plt.subplots(figsize=(8, 3.6))
     for key, part in df.groupby(series, sort=False):
-        lw = 2.6 if key == "pilot" else 1.4
-        ax.plot(part[x], part[y], marker="o", lw=lw, label=AREA_LABELS.get(str(key), str(key)))
+        lw = 2.6 if key in highlight else 1.4
+        ax.plot(part[x], part[y], marker="o", lw=lw, label=area_label(str(key)))
     labels = list(dict.fromkeys(df[x].astype(str)))
     if len(labels) > 12:  # thin crowded category labels
         step = -(-len(labels) // 12)

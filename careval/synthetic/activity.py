@@ -15,9 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import poisson
 
-from careval.data.schema import AREAS
 from careval.synthetic.population import CONDITION_MODEL, NEVER, Population
-from careval.synthetic.settings import CARE_PLAN_RAMP, CARE_PLAN_STEADY, SynthSettings, month_text
+from careval.synthetic.settings import (
+    AREAS,
+    CARE_PLAN_RAMP,
+    CARE_PLAN_STEADY,
+    SynthSettings,
+    month_text,
+)
 
 # Secular trend in emergency admissions per year by area (log scale) and winter seasonality.
 AREA_TREND = {

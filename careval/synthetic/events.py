@@ -7,10 +7,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from careval.data.codelists import codes_for
-from careval.data.schema import AREAS, COMMUNITY_SERVICES, SEXES
+from careval.data.schema import COMMUNITY_SERVICES, SEXES
 from careval.synthetic import activity
 from careval.synthetic.population import CONDITION_MODEL, ETHNIC, NEVER, Population
-from careval.synthetic.settings import SynthSettings, month_start_days
+from careval.synthetic.settings import AREAS, SynthSettings, month_start_days
 from careval.synthetic.tables import NULL_DAY, build, event_days, ids
 
 COMMUNITY_PLAN_RATIO = 1.3  # community contacts of the care-planned after the lag, x untreated

@@ -19,12 +19,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from careval import __version__
-from careval.data.schema import AREAS, ETHNIC_GROUPS, SEXES
+from careval.data.schema import ETHNIC_GROUPS, SEXES
 from careval.errors import ConfigError
 from careval.files import atomic_dir
 from careval.synthetic import activity, clinical, events, programme
 from careval.synthetic.population import NEVER, make_population
 from careval.synthetic.settings import (
+    AREAS,
     CARE_PLAN_RAMP,
     SynthSettings,
     month_start_days,

@@ -12,8 +12,7 @@ import numpy as np
 from scipy.special import expit
 
 from careval.data.codelists import HEALTH_NEEDS
-from careval.data.schema import AREAS
-from careval.synthetic.settings import PILOT_MDGS, PILOT_PRACTICES, SynthSettings
+from careval.synthetic.settings import AREAS, PILOT_MDGS, PILOT_PRACTICES, SynthSettings
 
 # Age bands (years) and their shares by area: inner London is young; England is older.
 AGE_EDGES = np.array([0, 16, 30, 45, 60, 75, 85, 105])

@@ -14,6 +14,9 @@ from careval.settings import Settings
 EPOCH = dt.date(1970, 1, 1)
 _YM = re.compile(r"^(\d{4})-(\d{2})$")
 
+# The areas the generator writes (``practices.area``), the pilot's first: the seed's five areas of
+# North West London and its comparators. The analyses take area names from the data instead.
+AREAS = ("pilot", "inner_nwl_other", "outer_nwl", "south_west_london", "rest_of_england")
 # The pilot's shape, from the seed evaluation and its business case. Its dates are the seed's
 # calendar; a population whose programme starts in another month (``programme_start``) has every
 # one of them moved by the same number of months (``SynthSettings.moved``).

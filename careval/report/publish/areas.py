@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from careval.data.areas import pooled_name
 from careval.monitoring.areas import AreaResult
 from careval.report.publish.rules import protect_table
 
@@ -32,9 +33,10 @@ def publish_areas(a: AreaResult) -> AreaResult:
         for g, s, ar, v in zip(t["group"], t["start"], t["area"], table["pct_change"], strict=True)
         if v is None or (isinstance(v, float) and np.isnan(v))
     }
+    programme = pooled_name(a.settings.programme_areas)
     d = a.differences.copy().astype({c: object for c in ("difference", "ci_low", "ci_high")})
     drop = [
-        (g, str(s), "pilot") in gone or (g, str(s), c) in gone
+        (g, str(s), programme) in gone or (g, str(s), c) in gone
         for g, s, c in zip(d["group"], d["start"], d["comparator"], strict=True)
     ]
     for col in ("difference", "ci_low", "ci_high", "p_value"):

@@ -6,7 +6,6 @@ import dataclasses
 
 from careval.cohort.eligibility import GROUPS
 from careval.cohort.summary import DataSummary
-from careval.data.schema import AREAS
 from careval.errors import Problem
 from careval.report.publish.rules import protect_table, protect_value
 
@@ -18,7 +17,9 @@ def publish_summary(summary: DataSummary) -> DataSummary:
 
     People by area has a margin (eligible = the three groups), so it gets secondary
     suppression; a share from fewer than 8 people, or from a suppressed count, is withheld.
+    The attrition table has one count column per area of the data.
     """
+    per_area = [c for c in summary.attrition.columns if c not in ("step", "description")]
     people = protect_table(
         summary.people_by_area,
         COUNT_COLUMNS_PEOPLE,
@@ -40,7 +41,7 @@ def publish_summary(summary: DataSummary) -> DataSummary:
         summary,
         people_by_area=people,
         activity_by_year=activity,
-        attrition=protect_table(summary.attrition, list(AREAS)),
+        attrition=protect_table(summary.attrition, per_area),
         care_plan_coverage=protect_table(summary.care_plan_coverage, ["care_plans", "cumulative"]),
         warnings=list(summary.warnings),
     )

@@ -104,7 +104,7 @@ def protected_tables(r: IndicatorsResult) -> tuple[pd.DataFrame, pd.DataFrame, p
 def comparator_margin_suppressed(r: IndicatorsResult) -> pd.DataFrame:
     """Which monthly diabetes counts the comparators margin suppresses (True: shown as ``*``).
 
-    ``r`` holds the true counts. The pooled comparison areas add up the four areas (each month,
+    ``r`` holds the true counts. The pooled comparators add up the comparison areas (each month,
     indicator and count), so secondary suppression applies across them.
     """
     monthly = protect_table(
@@ -113,7 +113,7 @@ def comparator_margin_suppressed(r: IndicatorsResult) -> pd.DataFrame:
         group_margin=(
             "area",
             ["month", "indicator"],
-            list(r.settings.comparison_areas),
+            list(r.settings.comparison_areas or ()),
             COMPARATORS,
         ),
     )

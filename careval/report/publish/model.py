@@ -17,7 +17,7 @@ declares it here first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from careval.report.publish.nodes import (
@@ -293,14 +293,37 @@ class ItsSeries(Node):
 
 @dataclass
 class Its(Node):
-    """``indicators.dementia.its``: the controlled interrupted time series."""
+    """``indicators.dementia.its``: the controlled interrupted time series.
+
+    Besides the three keys declared, every key is one series' fit, keyed by the series' name
+    (the programme's, e.g. ``pilot``; ``comparators``; the programme's minus the comparators',
+    e.g. ``pilot_minus_comparators``): :attr:`fits`, each read strictly as an
+    :class:`ItsSeries`.
+    """
 
     programme_start: str = ABSENT
     model: str = ABSENT
     series: Json = ABSENT
-    pilot: ItsSeries = ABSENT
-    comparators: ItsSeries = ABSENT
-    pilot_minus_comparators: ItsSeries = ABSENT
+    fits: dict[str, ItsSeries] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Any, path: str) -> Its:
+        """Read the declared keys strictly, and every other key as a series' fit."""
+        if not isinstance(data, dict):
+            raise ResultsModelError(f"{path}: expected an object; got {type(data).__name__}")
+        fixed = ("programme_start", "model", "series")
+        obj = super().from_json({k: v for k, v in data.items() if k in fixed}, path)
+        obj.fits = {
+            k: ItsSeries.from_json(v, f"{path}.{k}") for k, v in data.items() if k not in fixed
+        }
+        obj._order = tuple(data)
+        return obj
+
+    def to_json(self) -> Json:
+        """The object read, keys in their order (the fits among them)."""
+        return {
+            k: self.fits[k].to_json() if k in self.fits else getattr(self, k) for k in self._order
+        }
 
 
 @dataclass

@@ -51,6 +51,8 @@ COUNT_KEYS: frozenset[str] = frozenset(
         "community_contacts",
         "care_plans",
         "cumulative",
+        # data summary: attrition, one column per area (the seed's names; the data's other
+        # names are protected by publish_summary, which takes the table's area columns)
         "pilot",
         "inner_nwl_other",
         "outer_nwl",

@@ -1,11 +1,15 @@
-"""The report's area comparison: Table 2 and the pilot's change minus each comparator's."""
+"""The report's area comparison: Table 2 and the pilot's change minus each comparator's.
+
+The areas are the data's, in Table 2's order (the programme first), labelled by
+:func:`careval.report.page.area_label`.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from careval.monitoring.areas import AreaResult
-from careval.report.page import AREA_LABELS, Section, table_html
+from careval.report.page import Section, area_label, table_html
 
 GROUP_LABELS = {
     "all_eligible": "All eligible",
@@ -30,13 +34,14 @@ def section(r: AreaResult) -> Section:
     wide = t.pivot_table(index=["group", "area"], columns="start", values="cell", aggfunc="first")
     wide = wide.reset_index()
     order_g = {g: i for i, g in enumerate(GROUP_LABELS)}
-    order_a = {a: i for i, a in enumerate(AREA_LABELS)}
+    order_a = {a: i for i, a in enumerate(dict.fromkeys(t["area"]))}
     wide = wide.sort_values(
         ["group", "area"],
         key=lambda c: c.map(order_g) if c.name == "group" else c.map(order_a),
         ignore_index=True,
     )
     wide["group"] = wide.group.map(GROUP_LABELS).fillna(wide.group)
+    wide["area"] = wide.area.map(area_label)
     starts = [c for c in wide.columns if c not in ("group", "area")]
     labels = {s: f"from {pd.Timestamp(s):%B %Y}" for s in starts}
     d = r.differences.copy()
@@ -48,6 +53,7 @@ def section(r: AreaResult) -> Section:
         index="comparator", columns="start", values="difference_ci", aggfunc="first"
     ).reset_index()
     dw = dw.sort_values("comparator", key=lambda c: c.map(order_a), ignore_index=True)
+    dw["comparator"] = dw.comparator.map(area_label)
     months = r.settings.months
     parts = [
         f"<p>Percentage change in emergency admissions per eligible person-year over the "

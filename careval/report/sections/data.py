@@ -8,17 +8,22 @@ import json
 import pandas as pd
 
 from careval.cohort.summary import DataSummary
-from careval.data.schema import AREAS
-from careval.report.page import AREA_LABELS, Section, line_chart, table_html
+from careval.data.areas import pooled_name
+from careval.report.page import Section, area_label, line_chart, table_html
+
+NOT_AREAS = ("step", "description")  # the attrition table's other columns: one per area
 
 
 def data_section(summary: DataSummary) -> Section:
     """People by area and group, attrition, and activity by financial year with a chart.
 
     ``summary`` is the published copy on real data (:func:`~careval.report.publish.data.
-    publish_summary`): its tables are shown as they are.
+    publish_summary`): its tables are shown as they are, the areas by their labels
+    (:func:`~careval.report.page.area_label`).
     """
-    people = summary.people_by_area
+    people = _labelled(summary.people_by_area)
+    attrition_areas = [c for c in summary.attrition.columns if c not in NOT_AREAS]
+    programme = summary.settings.programme_areas
     labels = {
         "area": "Area",
         "registered": "Registered",
@@ -35,7 +40,8 @@ def data_section(summary: DataSummary) -> Section:
         "<h3>Attrition of the eligible cohort</h3>",
         table_html(
             summary.attrition,
-            {"step": "Step", "description": "Description", **{a: AREA_LABELS[a] for a in AREAS}},
+            {"step": "Step", "description": "Description"}
+            | {a: area_label(a) for a in attrition_areas},
             "attrition",
             ("description",),
         ),
@@ -53,12 +59,13 @@ def data_section(summary: DataSummary) -> Section:
                 "area",
                 "Emergency admissions per 1,000 person-years",
                 "per 1,000 person-years",
+                highlight=programme,
             )
             + "</figure>"
         )
     parts.append(
         table_html(
-            summary.activity_by_year,
+            _labelled(summary.activity_by_year),
             {"area": "Area", "year": "Year"},
             "activity-by-year",
             ("area", "year"),
@@ -68,12 +75,13 @@ def data_section(summary: DataSummary) -> Section:
     if len(cov):
         parts.append("<h3>Care plans: cumulative coverage of the pilot's eligible people</h3>")
         chart = line_chart(
-            cov.assign(series="pilot"),
+            cov.assign(series=pooled_name(programme)),
             "month",
             "coverage_of_eligible",
             "series",
             f"Share of the eligible (on {ref:%d %B %Y}) with a care plan",
             "share",
+            highlight=(pooled_name(programme),),
         )
         parts.append(f"<figure>{chart}</figure>")
         parts.append(
@@ -87,6 +95,11 @@ def data_section(summary: DataSummary) -> Section:
         "excluded. Person-years count days registered and alive.</p>"
     )
     return Section("data", "Data and attrition", "".join(parts))
+
+
+def _labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its ``area`` column as the areas' labels."""
+    return df.assign(area=df["area"].map(area_label)) if "area" in df else df
 
 
 def provenance_section(provenance: dict) -> Section:

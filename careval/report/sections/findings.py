@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from careval.report.objectives import RULES
-from careval.report.page import Section, table_html
+from careval.report.page import Section, area_label, area_prose, last_comparator, table_html
 from careval.report.publish.margins import MARGINS
 from careval.report.publish.model import (
     ABSENT,
@@ -67,32 +67,51 @@ def _emergency(pub: Published) -> Estimate | None:
     return pub.impact.outcomes.get("emergency_admissions")
 
 
-def findings_section(pub: Published, window: str, warnings: list[str]) -> Section:
-    """Key figures, the main findings in plain words and the objectives at a glance."""
+def findings_section(
+    pub: Published,
+    window: str,
+    warnings: list[str],
+    programme_areas: tuple[str, ...] = ("pilot",),
+) -> Section:
+    """Key figures, the main findings in plain words and the objectives at a glance.
+
+    The data summary's key figures are those of the programme's areas (``programme_areas``,
+    the data summary's setting), one set per area when there are several.
+    """
     figs = []
     people = pub.data.people_by_area or []
-    pilot = next((i for i, r in enumerate(people) if r.area == "pilot"), None)
-    if pilot is not None:
-        base = f"data.people_by_area[{pilot}]"
-        row = people[pilot]
-        figs.append(
-            keyfig(
-                row.registered, f"{base}.registered", "People registered with pilot practices", ","
-            )
-        )
-        figs.append(keyfig(row.eligible, f"{base}.eligible", "Eligible (75+ and/or diabetes)", ","))
     act = pub.data.activity_by_year or []
-    pilot_years = [i for i, r in enumerate(act) if r.area == "pilot"]
-    if pilot_years:
-        i = pilot_years[-1]
-        figs.append(
-            keyfig(
-                act[i].emergency_per_1000_py,
-                f"data.activity_by_year[{i}].emergency_per_1000_py",
-                "Pilot emergency admissions per 1,000 person-years (latest year)",
-                ",.1f",
+    several = len(programme_areas) > 1
+    for area in programme_areas:
+        of = f" ({area_label(area)})" if several else ""
+        i = next((i for i, r in enumerate(people) if r.area == area), None)
+        if i is not None:
+            base = f"data.people_by_area[{i}]"
+            row = people[i]
+            figs.append(
+                keyfig(
+                    row.registered,
+                    f"{base}.registered",
+                    f"People registered with pilot practices{of}",
+                    ",",
+                )
             )
-        )
+            figs.append(
+                keyfig(row.eligible, f"{base}.eligible", f"Eligible (75+ and/or diabetes){of}", ",")
+            )
+    for area in programme_areas:
+        of = f" ({area_label(area)})" if several else ""
+        years = [i for i, r in enumerate(act) if r.area == area]
+        if years:
+            i = years[-1]
+            figs.append(
+                keyfig(
+                    act[i].emergency_per_1000_py,
+                    f"data.activity_by_year[{i}].emergency_per_1000_py",
+                    f"Pilot emergency admissions per 1,000 person-years (latest year){of}",
+                    ",.1f",
+                )
+            )
     cov = pub.data.care_plan_coverage or []
     ok = [i for i, r in enumerate(cov) if isinstance(r.coverage_of_eligible, float)]
     if ok:
@@ -176,12 +195,13 @@ def _findings(pub: Published) -> list[str]:
     diffs = (
         (pub.monitoring.differences or []) if isinstance(pub.monitoring, MonitoringBlock) else []
     )
-    rest = [d for d in diffs if d.group == "all_eligible" and d.comparator == "rest_of_england"]
+    quoted = last_comparator(list(dict.fromkeys(d.comparator for d in diffs)))
+    rest = [d for d in diffs if d.group == "all_eligible" and d.comparator == quoted]
     if rest and isinstance(rest[-1].difference, float):
         d = rest[-1]
         out.append(
             f"Across the whole eligible population (Table 2, from {d.start}), the pilot's "
-            f"change in emergency admissions minus the rest of England's was "
+            f"change in emergency admissions minus {area_prose(d.comparator)}'s was "
             f"{d.difference:+.1f} percentage points (95% CI {d.ci_low:+.1f} to "
             f"{d.ci_high:+.1f})."
         )

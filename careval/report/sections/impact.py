@@ -10,7 +10,7 @@ import pandas as pd
 
 from careval.impact.balance import SMD_THRESHOLD
 from careval.impact.study import ImpactResult
-from careval.report.page import AREA_LABELS, Section, fmt_count, svg, table_html
+from careval.report.page import Section, area_label, fmt_count, svg, table_html
 
 EXACT_LABELS = {"entry_month": "month of entry", "female": "sex", "age_band": "age band"}
 LABELS = {
@@ -144,7 +144,7 @@ def section(r: ImpactResult) -> Section:
     parts = [
         "<p>Each person with a care plan enters the study in the month of their first plan. "
         "Potential controls are eligible people in "
-        f"{' and '.join(AREA_LABELS.get(a, a) for a in st.control_areas)}"
+        f"{' and '.join(html.escape(area_label(a)) for a in st.control_areas)}"
         " alive and registered at the start of the same month, with their history taken then. "
         f"Matching: exact on {', '.join(EXACT_LABELS.get(x, x) for x in st.match.exact)}, "
         "then up to "

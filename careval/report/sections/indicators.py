@@ -11,16 +11,37 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from careval.data.schema import AREAS
-from careval.indicators import COMPARATORS, INDICATORS, IndicatorsResult
-from careval.report.page import AREA_LABELS, Section, fmt_count, svg, table_html
+from careval.data.areas import pooled_name
+from careval.indicators import COMPARATORS, INDICATORS, IndicatorsResult, difference_name
+from careval.report.page import Section, area_label, fmt_count, svg, table_html
 
 TITLES = {
     "hba1c": "HbA1c",
     "total_cholesterol": "Total cholesterol",
     "bp": "Blood pressure",
 }
-LABELS = {**AREA_LABELS, COMPARATORS: "Comparison areas (pooled)"}
+# The pooled series' labels (and the seed's programme-minus-comparators); areas: area_label.
+LABELS = {
+    COMPARATORS: "Comparison areas (pooled)",
+    difference_name("pilot"): "Pilot minus comparison areas",
+}
+
+
+def label(name: str) -> str:
+    """A series' label: a pooled series' own, else its area's (:func:`area_label`)."""
+    return LABELS.get(name) or area_label(name)
+
+
+def _chart_label(name: str) -> str:
+    """:func:`label` for a chart legend (a ``$`` would start matplotlib's mathtext)."""
+    return label(name).replace("$", r"\$")
+
+
+def _programme(r: IndicatorsResult) -> str:
+    """The programme series' name (``"pilot"`` by default)."""
+    return pooled_name(r.settings.programme_areas)
+
+
 COUNT_COLUMNS = ("n_before", "n_after", "comparison_n", "both", "before_only", "after_only")
 
 
@@ -48,19 +69,20 @@ def diabetes_chart(r: IndicatorsResult) -> str:
     d = r.diabetes_monthly
     if d.empty:
         return ""
+    programme = _programme(r)
     fig, axes = plt.subplots(1, len(INDICATORS), figsize=(11, 3.6), sharey=False)
     for ax, ind in zip(np.atleast_1d(axes), INDICATORS, strict=True):
         part = d[d.indicator == ind]
-        for area in (*r.settings.comparison_areas, COMPARATORS, "pilot"):
+        for area in (*(r.settings.comparison_areas or ()), COMPARATORS, programme):
             s = part[part.area == area]
             x = pd.to_datetime(s.month)
             y = 100 * s.share_in_control_rolling
-            if area == "pilot":
-                ax.plot(x, y, lw=2.4, color="tab:blue", label=LABELS[area])
+            if area == programme:
+                ax.plot(x, y, lw=2.4, color="tab:blue", label=_chart_label(area))
             elif area == COMPARATORS:
-                ax.plot(x, y, lw=2.0, ls="--", color="black", label=LABELS[area])
+                ax.plot(x, y, lw=2.0, ls="--", color="black", label=_chart_label(area))
             else:
-                ax.plot(x, y, lw=0.9, alpha=0.55, label=LABELS.get(area, area))
+                ax.plot(x, y, lw=0.9, alpha=0.55, label=_chart_label(area))
         _start_line(ax, r.settings.programme_start)
         ax.set_title(_short(r, ind), fontsize=10, loc="left")
         ax.set_ylabel("% of people with diabetes" if ind == INDICATORS[0] else "")
@@ -89,12 +111,14 @@ def dementia_chart(r: IndicatorsResult) -> str:
     fig, (ax, ax2) = plt.subplots(
         2, 1, figsize=(9, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}
     )
-    colours = {"pilot": "tab:blue", COMPARATORS: "black"}
+    programme = _programme(r)
+    colours = {programme: "tab:blue", COMPARATORS: "black"}
     f = r.its_fitted
-    for area in ("pilot", COMPARATORS):
+    for area in (programme, COMPARATORS):
         s = d[d.area == area]
         x = pd.to_datetime(s.month)
-        ax.plot(x, s.rate_per_1000, "o", ms=3, color=colours[area], alpha=0.7, label=LABELS[area])
+        name = _chart_label(area)
+        ax.plot(x, s.rate_per_1000, "o", ms=3, color=colours[area], alpha=0.7, label=name)
         if not f.empty and area in set(f.series):
             fs = f[f.series == area]
             fx = pd.to_datetime(fs.month)
@@ -105,7 +129,7 @@ def dementia_chart(r: IndicatorsResult) -> str:
                     fs.fitted_ols[seg],
                     lw=2,
                     color=colours[area],
-                    label=f"{LABELS[area]}: ITS" if k == 0 else None,
+                    label=f"{name}: ITS" if k == 0 else None,
                 )
             ax.plot(
                 fx[post],
@@ -113,7 +137,7 @@ def dementia_chart(r: IndicatorsResult) -> str:
                 lw=1.2,
                 ls=":",
                 color=colours[area],
-                label=f"{LABELS[area]}: pre-programme trend carried on",
+                label=f"{name}: pre-programme trend carried on",
             )
     _start_line(ax, r.settings.programme_start)
     age = r.settings.dementia_min_age
@@ -169,15 +193,19 @@ def _before_after_table(r: IndicatorsResult) -> pd.DataFrame:
 
 def _its_table(r: IndicatorsResult) -> pd.DataFrame:
     rows = []
-    for name in ("pilot", COMPARATORS, "pilot_minus_comparators"):
+    programme = _programme(r)
+    difference = difference_name(programme)
+    for name in (programme, COMPARATORS, difference):
         res = r.its.get(name)
         if not isinstance(res, dict) or "ols" not in res:
             continue
-        label = LABELS.get(name, "Pilot minus comparison areas")
+        shown = LABELS.get(name) or (
+            f"{area_label(programme)} minus comparison areas" if name == difference else label(name)
+        )
         for term in ("level_change", "slope_change"):
             c = res["ols"]["coefficients"][term]
             row: dict[str, Any] = {
-                "series": label,
+                "series": shown,
                 "term": term.replace("_", " ") + (" a month" if term == "slope_change" else ""),
                 "estimate": round(c["estimate"], 4),
                 "ci_low": round(c["ci_low"], 4),
@@ -202,8 +230,10 @@ def _snapshot(r: IndicatorsResult) -> pd.DataFrame:
     months = sorted(set(d.month))
     at = [m for m in (r.settings.programme_start, months[-1]) if m in set(months)]
     rows = []
-    for area in ("pilot", COMPARATORS, *AREAS[1:]):
-        row: dict[str, Any] = {"area": LABELS.get(area, area)}
+    programme = _programme(r)
+    others = [a for a in dict.fromkeys(d.area) if a not in (programme, COMPARATORS)]
+    for area in (programme, COMPARATORS, *others):
+        row: dict[str, Any] = {"area": label(area)}
         for ind in INDICATORS:
             for m in at:
                 v = d[(d.area == area) & (d.indicator == ind) & (d.month == m)]
@@ -268,7 +298,7 @@ def section(r: IndicatorsResult) -> Section:
     if not snap.empty:
         parts.append(table_html(snap, {"area": "area"}, "indicators-diabetes-snapshot", ("area",)))
     c = r.cohort
-    comp = ", ".join(AREA_LABELS.get(a, a) for a in st.comparison_areas)
+    comp = ", ".join(area_label(a) for a in st.comparison_areas or ())
     parts += [
         "<h3>Before and after a care plan</h3>",
         f"<p>Of {fmt_count(c['care_planned'])} care-planned people, "
