@@ -241,3 +241,44 @@ def test_a_2013_to_2017_population_with_its_spec_gets_table_2_and_the_risk_model
     assert res["monitoring"]["settings"]["starts"][0].startswith("201")
     assert res["impact"] is not None
     shutil.rmtree(a)
+
+
+def test_the_programme_s_areas_reach_every_analysis() -> None:
+    loaded = loads(
+        "[programme]\nareas = ['Tower Hamlets', 'Hackney']\ncomparators = ['Newham']\n"
+        "[matching]\ncontrol_areas = ['Newham']\n"
+    )
+    rs = resolve(loaded.spec)
+    both = ("Tower Hamlets", "Hackney")
+    assert rs.summary.programme_areas == both
+    assert rs.areas.programme_areas == both and rs.areas.comparator_areas == ("Newham",)
+    assert rs.indicators.programme_areas == both
+    assert rs.indicators.comparison_areas == ("Newham",)
+    assert rs.impact.programme_areas == both and rs.impact.control_areas == ("Newham",)
+    with pytest.raises(ConfigError, match="are also programme areas"):
+        loads("[programme]\nareas = ['A']\ncomparators = ['A', 'B']\n")
+
+
+def test_init_reads_the_areas_from_the_data(synth_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    shutil.copytree(synth_dir, data)
+    pr = pd.read_parquet(data / "practices.parquet")
+    names = {"pilot": "Tower Hamlets", "inner_nwl_other": "Hackney", "outer_nwl": "Newham"}
+    pr["area"] = pr["area"].replace(names)
+    pr.to_parquet(data / "practices.parquet", index=False)
+    with Dataset(data) as ds:
+        spec, notes = infer(ds)
+        check(loads(dumps(spec)), ds)
+    assert spec.programme.areas == ("Tower Hamlets",)  # the practices with an MDG
+    others = list(dict.fromkeys(a for a in pr["area"] if a != "Tower Hamlets"))
+    # The default control pool (south_west_london, rest_of_england) is still in the data.
+    assert spec.matching.control_areas == ("south_west_london", "rest_of_england")
+    assert notes["programme.comparators"] == "every other area: " + ", ".join(others)
+    pr["area"] = pr["area"].replace({"south_west_london": "Merton"})
+    pr.to_parquet(data / "practices.parquet", index=False)
+    with Dataset(data) as ds:
+        spec, notes = infer(ds)
+    # It is not any more: every area that is not the programme's, in the practices' order.
+    expected = tuple(dict.fromkeys(a for a in pr["area"] if a != "Tower Hamlets"))
+    assert "Merton" in expected and spec.matching.control_areas == expected
+    assert notes["matching.control_areas"].startswith("inferred")

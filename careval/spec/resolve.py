@@ -53,6 +53,7 @@ def resolve(spec: StudySpec | None = None) -> RunSettings:
     el = eligibility(spec)
     pr, mt, fu = spec.programme, spec.matching, spec.follow_up
     impact = ImpactSettings(
+        programme_areas=pr.areas,
         control_areas=mt.control_areas,
         not_yet_treated=mt.not_yet_treated,
         entry_from=fu.entry_from,
@@ -76,17 +77,27 @@ def resolve(spec: StudySpec | None = None) -> RunSettings:
     indicators = dataclasses.replace(
         IndicatorSettings(),
         programme_start=pr.start,
+        programme_areas=pr.areas,
+        comparison_areas=pr.comparators,
         **dataclasses.asdict(spec.indicators),
     )
     return RunSettings(
         spec=spec,
-        summary=SummarySettings(reference_date=spec.study.reference_date, eligibility=el),
+        summary=SummarySettings(
+            reference_date=spec.study.reference_date, eligibility=el, programme_areas=pr.areas
+        ),
         risk=RiskSettings(
             train_date=spec.risk.train_date,
             validate_date=spec.risk.validate_date,
             compare_lightgbm=spec.risk.compare_lightgbm,
         ),
-        areas=AreaSettings(starts=pr.alternative_starts, months=pr.period_months, eligibility=el),
+        areas=AreaSettings(
+            starts=pr.alternative_starts,
+            months=pr.period_months,
+            eligibility=el,
+            programme_areas=pr.areas,
+            comparator_areas=pr.comparators,
+        ),
         programme=ProgrammeSettings(fund_budget_year_one=pr.fund_budget),
         indicators=indicators,
         impact=impact,
