@@ -7,6 +7,10 @@ Publishing (disclosure control, the report, ``results.json``) is the edges' work
 
 Each analysis that cannot run on the data it was given (too short a window, no care plans, no
 comparator area) is recorded in :attr:`Evaluation.skipped` with the reason, and the others run.
+
+A run has one eligibility rule, ``SummarySettings.eligibility``: the data summary, Table 2
+(``AreaSettings.eligibility``) and the risk model's features and targeting
+(``FeatureSettings.eligibility``) all take it from there.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from careval.cohort.eligibility import EligibilitySettings
 from careval.cohort.summary import DataSummary, SummarySettings, summarise
 from careval.data.access import Dataset
 from careval.data.validate import require_valid
@@ -25,7 +30,7 @@ from careval.design.power import DesignResult, DesignSettings, plan
 from careval.errors import Problem
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorsResult, evaluate_indicators
-from careval.monitoring.areas import AreaResult, evaluate_areas
+from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
 from careval.monitoring.programme import ProgrammeResult, evaluate_programme
 from careval.qualitative.evaluate import QualitativeResult, evaluate_qualitative
 from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk
@@ -99,9 +104,11 @@ def evaluate(
     with Dataset(data) as ds:
         summary = summarise(ds, st)
         say("risk model and targeting")
-        risk, skipped["risk"] = _risk(ds, summary.window, risk_st)
+        risk, skipped["risk"] = _risk(ds, summary.window, risk_st, st.eligibility)
         say("area comparison and programme monitoring")
-        areas, skipped["monitoring"] = _areas(ds, summary.window)
+        areas, skipped["monitoring"] = _areas(
+            ds, summary.window, AreaSettings(eligibility=st.eligibility)
+        )
         programme = evaluate_programme(ds, summary)
         say("clinical indicators")
         indicators, skipped["indicators"] = _indicators(ds, summary.window)
@@ -143,7 +150,7 @@ def evaluate(
 
 
 def _risk(
-    ds: Dataset, window: tuple[dt.date, dt.date], st: RiskSettings
+    ds: Dataset, window: tuple[dt.date, dt.date], st: RiskSettings, el: EligibilitySettings
 ) -> tuple[RiskResult | None, str]:
     """Temporal validation when the data cover both index dates and a year of follow-up."""
     follow_end = follow_up_end(st.validate_date)
@@ -153,7 +160,7 @@ def _risk(
             f"and validation on {st.validate_date} with 12 months of follow-up"
         )
     try:
-        return evaluate_risk(ds, st), ""
+        return evaluate_risk(ds, st, eligibility=el), ""
     except ValueError as exc:  # e.g. no outcomes at all in a tiny dataset
         return None, f"risk model not fitted: {exc}"
 
@@ -170,10 +177,12 @@ def _impact(
         return None, f"matched study not run: {exc}"
 
 
-def _areas(ds: Dataset, window: tuple[dt.date, dt.date]) -> tuple[AreaResult | None, str]:
+def _areas(
+    ds: Dataset, window: tuple[dt.date, dt.date], st: AreaSettings
+) -> tuple[AreaResult | None, str]:
     """Table 2 when the data cover at least one start date with a year before it."""
     try:
-        return evaluate_areas(ds, window), ""
+        return evaluate_areas(ds, window, st), ""
     except ValueError as exc:
         return None, f"area comparison not run: {exc}"
 

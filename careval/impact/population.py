@@ -16,7 +16,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from careval.cohort.eligibility import EligibilitySettings, first_diagnosis
+from careval.cohort.eligibility import EligibilitySettings, first_eligibility_diagnosis
 from careval.data.access import Dataset
 from careval.errors import ConfigError
 from careval.features.index_date import WINDOWS
@@ -77,10 +77,10 @@ def candidates(
     """For each entry month: the treated entering then and the eligible comparator-area people.
 
     The same rules as :func:`careval.cohort.eligibility.population_at` (registered on the 1st
-    of the month, at the practice of the latest registration starting by then; alive; aged
-    ``min_age`` or over, or with the condition recorded by then), evaluated for every month
-    from one read of the relevant registrations instead of one engine query per month (a
-    test checks the two agree).
+    of the month, at the practice of the latest registration starting by then; alive; eligible
+    by ``eligibility``'s rule, conditions recorded by then), evaluated for every month from one
+    read of the relevant registrations instead of one engine query per month (a test checks
+    the two agree).
     """
     el = eligibility or EligibilitySettings()
     who = ibis.memtable(pd.DataFrame({"person_id": entries.person_id.astype(str).unique()}))
@@ -98,7 +98,12 @@ def candidates(
         .to_pandas()
         .set_index("person_id")
     )
-    dx = first_diagnosis(ds, el.condition).to_pandas().set_index("person_id").first_date
+    first = first_eligibility_diagnosis(ds, el)
+    dx = (
+        first.to_pandas().set_index("person_id").first_date
+        if first is not None
+        else pd.Series(dtype="datetime64[ns]")
+    )
     reg = reg.join(people, on="person_id")
     reg["_dx"] = pd.to_datetime(reg.person_id.map(dx))
     reg["_birth"] = (
@@ -114,7 +119,9 @@ def candidates(
         g = reg[on].sort_values(["person_id", "start_date"], ascending=[True, False])
         g = g.drop_duplicates("person_id")
         age = (int(m) - g._birth) // 12
-        eligible = (age >= el.min_age) | (g._dx <= d)
+        of_age = age >= el.min_age if el.min_age is not None else pd.Series(True, index=g.index)
+        with_condition = g._dx <= d
+        eligible = el.eligible(of_age, with_condition)
         is_t = g.person_id.isin(entering)
         keep = (g.area.isin(list(control_areas)) & eligible) | is_t
         got = g.loc[keep, ["person_id", "area", "practice_code", "mdg"]].copy()

@@ -78,8 +78,7 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
         "seed": ev.manifest.get("settings", {}).get("seed"),
         "settings": {
             "reference_date": st.reference_date.isoformat(),
-            "eligibility_min_age": st.eligibility.min_age,
-            "eligibility_condition": st.eligibility.condition,
+            "eligibility": st.eligibility.to_dict(),
             "risk": ev.risk_settings.to_dict(),
             "design": ev.design_settings.to_dict(),
             "impact": ev.impact_settings.to_dict(),

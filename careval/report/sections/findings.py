@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from careval.cohort.eligibility import EligibilitySettings
 from careval.report.objectives import RULES
 from careval.report.page import Section, table_html
 from careval.report.publish.margins import MARGINS
@@ -67,8 +68,18 @@ def _emergency(pub: Published) -> Estimate | None:
     return pub.impact.outcomes.get("emergency_admissions")
 
 
-def findings_section(pub: Published, window: str, warnings: list[str]) -> Section:
-    """Key figures, the main findings in plain words and the objectives at a glance."""
+def findings_section(
+    pub: Published,
+    window: str,
+    warnings: list[str],
+    eligibility: EligibilitySettings | None = None,
+) -> Section:
+    """Key figures, the main findings in plain words and the objectives at a glance.
+
+    ``eligibility`` is the run's rule (it names the eligible key figure; default: the
+    programme's).
+    """
+    el = eligibility or EligibilitySettings()
     figs = []
     people = pub.data.people_by_area or []
     pilot = next((i for i, r in enumerate(people) if r.area == "pilot"), None)
@@ -80,7 +91,9 @@ def findings_section(pub: Published, window: str, warnings: list[str]) -> Sectio
                 row.registered, f"{base}.registered", "People registered with pilot practices", ","
             )
         )
-        figs.append(keyfig(row.eligible, f"{base}.eligible", "Eligible (75+ and/or diabetes)", ","))
+        figs.append(
+            keyfig(row.eligible, f"{base}.eligible", f"Eligible ({el.describe(short=True)})", ",")
+        )
     act = pub.data.activity_by_year or []
     pilot_years = [i for i, r in enumerate(act) if r.area == "pilot"]
     if pilot_years:
