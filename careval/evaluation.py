@@ -9,12 +9,14 @@ Each analysis that cannot run on the data it was given (too short a window, no c
 comparator area) is recorded in :attr:`Evaluation.skipped` with the reason, and the others run.
 
 A run has one eligibility rule, ``SummarySettings.eligibility``: the data summary, Table 2
-(``AreaSettings.eligibility``) and the risk model's features and targeting
-(``FeatureSettings.eligibility``) all take it from there.
+(``AreaSettings.eligibility``), the risk model's features and targeting
+(``FeatureSettings.eligibility``) and the matched study's controls
+(``ImpactSettings.eligibility``) all take it from there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable
@@ -27,7 +29,7 @@ from careval.cohort.summary import DataSummary, SummarySettings, summarise
 from careval.data.access import Dataset
 from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
-from careval.errors import Problem
+from careval.errors import ConfigError, Problem
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
@@ -90,7 +92,7 @@ def evaluate(
     say = progress or (lambda _step: None)
     data = Path(data)
     st = settings or SummarySettings()
-    impact_st = impact_settings or ImpactSettings()
+    impact_st = one_eligibility(st, impact_settings or ImpactSettings())
     risk_st, design_st = RiskSettings(), DesignSettings()
     say("validating the dataset")
     warnings = require_valid(data)
@@ -149,6 +151,20 @@ def evaluate(
     )
 
 
+def one_eligibility(st: SummarySettings, impact: ImpactSettings) -> ImpactSettings:
+    """``impact`` with the run's eligibility (``st.eligibility``).
+
+    Raises :class:`~careval.errors.ConfigError` when ``impact`` sets another rule of its own:
+    a run has one eligibility, set in ``SummarySettings.eligibility``.
+    """
+    if impact.eligibility not in (st.eligibility, EligibilitySettings()):
+        raise ConfigError(
+            "the matched study's eligibility differs from the run's: set the one rule in "
+            "SummarySettings.eligibility (it is passed to every analysis)"
+        )
+    return dataclasses.replace(impact, eligibility=st.eligibility)
+
+
 def _risk(
     ds: Dataset, window: tuple[dt.date, dt.date], st: RiskSettings, el: EligibilitySettings
 ) -> tuple[RiskResult | None, str]:
@@ -168,9 +184,11 @@ def _risk(
 def _impact(
     ds: Dataset, window: tuple[dt.date, dt.date], risk: RiskResult | None, st: ImpactSettings
 ) -> tuple[ImpactResult | None, str]:
-    """The matched study when there are care plans and comparator-area people to match."""
-    if not ds.has("care_plans"):
-        return None, "no care_plans table: the matched study needs care plans"
+    """The matched study when there are treated people (by default the care-planned) and
+    comparator-area people to match."""
+    iv = st.intervention
+    if not ds.has(iv.table):
+        return None, f"no {iv.table} table: the matched study needs {iv.label}s"
     try:
         return evaluate_impact(ds, window, st, risk_model=risk.model if risk else None), ""
     except ValueError as exc:  # too few people, no comparator area, no plans in the window
@@ -215,7 +233,7 @@ def design_plan(impact: ImpactResult, st: DesignSettings) -> DesignResult:
         DESIGN_PRE_MONTHS,
         st,
         impact.attrition["treated_matched"],
-        "the matched controls (untreated people like the care-planned)",
+        f"the matched controls (untreated people like the {impact.settings.intervention.treated})",
     )
 
 

@@ -1,14 +1,17 @@
-"""The matched-control impact study: did care planning change hospital use?
+"""The matched-control impact study: did care planning (or another intervention) change
+hospital use?
 
 Design (the seed's, made rigorous):
 
-1. **Treated**: everyone with a care plan, entering at the month of their first plan (rolling
-   entry), alive and registered at the start of that month.
+1. **Treated**: everyone with the intervention (``settings.intervention``, by default a care
+   plan), entering at the month of their first qualifying event (rolling entry), alive and
+   registered at a pilot practice at the start of that month.
 2. **Potential controls**: people in the comparator areas (default: outside North West London)
-   who are eligible, alive and registered at the start of the same month. With
-   ``not_yet_treated`` the pool also takes eligible pilot-practice people who have no care plan
-   yet at that month; a control who is care-planned later stops counting as a control from
-   their own plan's month (their months from then on leave the set's control mean).
+   who are eligible (``settings.eligibility``), alive and registered at the start of the same
+   month, and never treated. With ``not_yet_treated`` the pool also takes eligible
+   pilot-practice people not yet treated at that month; a control who is treated later stops
+   counting as a control from their own treatment's month (their months from then on leave
+   the set's control mean).
    Everyone's history is taken at that month start, so a treated person picked after a recent
    spike in admissions is compared with controls who had the same spike (regression to the
    mean is mirrored).
@@ -118,7 +121,8 @@ class ImpactResult:
         a = {k: f"{v:,}" if isinstance(v, int) else str(v) for k, v in self.attrition.items()}
         lines = [
             f"matched {a['treated_matched']} of {a['treated_alive_and_registered_at_entry']} "
-            f"care-planned people to {a['controls_matched']} controls; max |SMD| after "
+            f"{self.settings.intervention.treated} people to {a['controls_matched']} controls; "
+            "max |SMD| after "
             f"{self.max_abs_smd_after:.3f}"
         ]
         for name, o in self.outcomes.items():

@@ -109,8 +109,9 @@ def _protect(a: Analyses) -> None:
         if result is not None:
             setattr(a, name, publish_one(result))
     if a.impact is not None and impact_withheld(a.impact):
+        treated = a.impact.settings.intervention.treated
         a.impact = None
-        a.skipped["impact"] = "withheld: fewer than 8 matched care-planned people"
+        a.skipped["impact"] = f"withheld: fewer than 8 matched {treated} people"
 
 
 def _document(
