@@ -216,3 +216,10 @@ def test_the_run_has_one_eligibility() -> None:
     assert one_eligibility(run, ImpactSettings(eligibility=copd)).eligibility == copd
     with pytest.raises(ConfigError, match="SummarySettings.eligibility"):
         one_eligibility(run, ImpactSettings(eligibility=EligibilitySettings(min_age=80)))
+
+
+def test_a_study_where_nobody_finds_a_control_says_so(synth_dir: Path) -> None:
+    st = ImpactSettings()
+    st = dataclasses.replace(st, match=dataclasses.replace(st.match, caliper=1e-9))
+    with Dataset(synth_dir) as ds, pytest.raises(ConfigError, match="no care-planned person"):
+        evaluate_impact(ds, WINDOW, st)

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from careval.data.access import Dataset
+from careval.errors import ConfigError
 from careval.impact.balance import balance_table
 from careval.impact.fe import Model
 from careval.impact.matching import match
@@ -194,6 +195,12 @@ def evaluate_impact(
     f = study.frame
     cov = covariates(f)
     res = match(f, "treated", cov, st.match)
+    if res.n_treated_matched == 0:
+        raise ConfigError(
+            f"no {st.intervention.treated} person found a control: "
+            f"{int(f.treated.sum())} treated, {int(f.person_id[f.treated == 0].nunique())} "
+            "eligible candidate controls, none in a treated person's exact stratum and caliper"
+        )
     att_rows = res.attrition()
     attrition: dict[str, Any] = {
         **study.attrition,
