@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from careval.cohort.eligibility import EligibilitySettings
 from careval.data.codelists import code_list
@@ -91,6 +91,11 @@ class InterventionSettings(Settings):
             problems.append("label must not be empty (it names the intervention in the report)")
         if problems:
             raise ConfigError("intervention: " + "; ".join(problems))
+
+    def __hash__(self) -> int:
+        """Hashable like the other settings, although ``where`` is a dict."""
+        values = [getattr(self, f.name) for f in fields(self)]
+        return hash(tuple(tuple(v.items()) if isinstance(v, dict) else v for v in values))
 
     @property
     def treated(self) -> str:
