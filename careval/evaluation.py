@@ -7,6 +7,11 @@ Publishing (disclosure control, the report, ``results.json``) is the edges' work
 
 Each analysis that cannot run on the data it was given (too short a window, no care plans, no
 comparator area) is recorded in :attr:`Evaluation.skipped` with the reason, and the others run.
+
+A run has one eligibility rule, ``SummarySettings.eligibility``: the data summary, Table 2
+(``AreaSettings.eligibility``), the risk model's features and targeting
+(``FeatureSettings.eligibility``) and the matched study's controls
+(``ImpactSettings.eligibility``) all take it from there.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from careval.cohort.eligibility import EligibilitySettings
 from careval.cohort.summary import DataSummary, SummarySettings, summarise
 from careval.data.access import Dataset
 from careval.data.validate import require_valid
@@ -94,9 +100,6 @@ def evaluate(
     say = progress or (lambda _step: None)
     data = Path(data)
     loaded = spec if isinstance(spec, LoadedSpec) else None
-    rs = resolve(spec.spec if isinstance(spec, LoadedSpec) else spec)
-    st, impact_st = rs.summary, rs.impact
-    risk_st, design_st = rs.risk, rs.design
     say("validating the dataset")
     warnings = require_valid(data)
     # Surveys and transcripts first: they are quick, and a broken file should stop the run
@@ -108,10 +111,12 @@ def evaluate(
     say("summarising the data")
     with Dataset(data) as ds:
         if loaded is not None:
-            check(loaded, ds)
+            check(loaded, ds)  # every problem at once, before any setting is built
+        rs = resolve(spec.spec if isinstance(spec, LoadedSpec) else spec)
+        st, impact_st, risk_st, design_st = rs.summary, rs.impact, rs.risk, rs.design
         summary = summarise(ds, st, window(rs.spec, ds))
         say("risk model and targeting")
-        risk, skipped["risk"] = _risk(ds, summary.window, risk_st)
+        risk, skipped["risk"] = _risk(ds, summary.window, risk_st, st.eligibility)
         say("area comparison and programme monitoring")
         areas, skipped["monitoring"] = _areas(ds, summary.window, rs.areas)
         programme = evaluate_programme(ds, summary, rs.programme)
@@ -156,7 +161,7 @@ def evaluate(
 
 
 def _risk(
-    ds: Dataset, window: tuple[dt.date, dt.date], st: RiskSettings
+    ds: Dataset, window: tuple[dt.date, dt.date], st: RiskSettings, el: EligibilitySettings
 ) -> tuple[RiskResult | None, str]:
     """Temporal validation when the data cover both index dates and a year of follow-up."""
     follow_end = follow_up_end(st.validate_date)
@@ -166,7 +171,7 @@ def _risk(
             f"and validation on {st.validate_date} with 12 months of follow-up"
         )
     try:
-        return evaluate_risk(ds, st), ""
+        return evaluate_risk(ds, st, eligibility=el), ""
     except ValueError as exc:  # e.g. no outcomes at all in a tiny dataset
         return None, f"risk model not fitted: {exc}"
 
@@ -174,9 +179,11 @@ def _risk(
 def _impact(
     ds: Dataset, window: tuple[dt.date, dt.date], risk: RiskResult | None, st: ImpactSettings
 ) -> tuple[ImpactResult | None, str]:
-    """The matched study when there are care plans and comparator-area people to match."""
-    if not ds.has("care_plans"):
-        return None, "no care_plans table: the matched study needs care plans"
+    """The matched study when there are treated people (by default the care-planned) and
+    comparator-area people to match."""
+    iv = st.intervention
+    if not ds.has(iv.table):
+        return None, f"no {iv.table} table: the matched study needs {iv.label}s"
     try:
         return evaluate_impact(ds, window, st, risk_model=risk.model if risk else None), ""
     except ValueError as exc:  # too few people, no comparator area, no plans in the window
@@ -221,7 +228,7 @@ def design_plan(impact: ImpactResult, st: DesignSettings) -> DesignResult:
         DESIGN_PRE_MONTHS,
         st,
         impact.attrition["treated_matched"],
-        "the matched controls (untreated people like the care-planned)",
+        f"the matched controls (untreated people like the {impact.settings.intervention.treated})",
     )
 
 

@@ -240,13 +240,16 @@ def test_settings_round_trip_keeps_every_kind_of_value() -> None:
     from careval.cohort.eligibility import EligibilitySettings
     from careval.cohort.summary import SummarySettings
 
-    st = SummarySettings(dt.date(2013, 1, 1), EligibilitySettings(min_age=65, condition="diabetes"))
+    el = EligibilitySettings(min_age=65, conditions=("copd", "heart_failure"), combine="and")
+    st = SummarySettings(dt.date(2013, 1, 1), el)
     assert SummarySettings.from_json(st.to_json()) == st
     assert st.to_dict() == {
         "reference_date": "2013-01-01",
-        "eligibility": {"min_age": 65, "condition": "diabetes"},
+        "eligibility": {"min_age": 65, "conditions": ["copd", "heart_failure"], "combine": "and"},
         "programme_areas": ["pilot"],
     }
+    none = SummarySettings(eligibility=EligibilitySettings(min_age=None))
+    assert SummarySettings.from_json(none.to_json()) == none
 
 
 def test_settings_from_json_names_every_problem() -> None:

@@ -340,7 +340,7 @@ def test_dementia_counts_match_independent(data_dir: Path, result: IndicatorsRes
     day = dt.date(2012, 2, 1)
     with Dataset(data_dir) as ds:
         pop = population_at(ds, day).to_pandas()
-    old = pop[pop.aged_75_plus]
+    old = pop[pop.of_age]
     dx = _first_dx(data_dir, "dementia")
     nxt = pd.Timestamp(day) + pd.DateOffset(months=1)
     new = old.person_id.map(dx).between(pd.Timestamp(day), nxt - pd.Timedelta(days=1))

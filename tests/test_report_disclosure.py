@@ -397,3 +397,52 @@ def test_the_typed_copy_reads_the_whole_real_results_and_gives_them_back(real_ru
     # The small dataset's matched study is published or withheld, never half of each.
     assert isinstance(pub.impact, ImpactBlock | Skipped)
     assert isinstance(pub.naive, Skipped) == isinstance(pub.impact, Skipped)
+
+
+@pytest.mark.slow
+def test_another_cohort_and_intervention_publish_no_small_count(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    """Aged 65+ or with COPD, treated by a first community matron contact, on data flagged
+    real: the rule's own group names are protected like the default's, and the page names the
+    cohort and the intervention."""
+    from careval.cohort.eligibility import EligibilitySettings
+    from careval.cohort.summary import SummarySettings
+    from careval.impact.settings import ImpactSettings, InterventionSettings
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_dir, data)
+    for name in ("truth.json", "true_risk.parquet"):
+        (data / name).unlink(missing_ok=True)
+    manifest = json.loads((data / "dataset.json").read_text())
+    manifest["synthetic"] = False
+    (data / "dataset.json").write_text(json.dumps(manifest))
+    el = EligibilitySettings(min_age=65, conditions=("copd",), combine="or")
+    matron = InterventionSettings(
+        table="community_contacts",
+        date_column="contact_date",
+        where={"service": ("community_matron",)},
+        label="community matron contact",
+    )
+    out = tmp_path / "out"
+    run_(
+        data,
+        out,
+        SummarySettings(eligibility=el),
+        impact_settings=ImpactSettings(intervention=matron),
+    )
+    assert scan(out) == {"json": [], "xlsx": [], "html": []}
+    results = json.loads((out / "results.json").read_text())
+    groups = el.group_names()
+    for row in results["data"]["people_by_area"]:
+        assert list(row)[3:6] == list(groups)
+        cells = [row[g] for g in groups] + [row["eligible"]]
+        assert all(v == SUPPRESSED or v % 5 == 0 for v in cells)
+        assert sum(v == SUPPRESSED for v in cells) != 1, row
+    assert {r["group"] for r in results["monitoring"]["table2"]} == {"all_eligible", *groups}
+    assert results["provenance"]["settings"]["eligibility"] == el.to_dict()
+    assert results["impact"]["settings"]["intervention"]["label"] == "community matron contact"
+    assert results["impact"]["settings"]["eligibility"] == el.to_dict()
+    page = (out / "report.html").read_text()
+    assert "Eligible (65+ and/or COPD)" in page and "65+ without COPD" in page
+    assert "Each person with a community matron contact enters the study" in page

@@ -27,6 +27,7 @@ from careval.risk.model import (
     design_matrix,
     load_model,
     risk_frame,
+    settings_from_dict,
 )
 
 TRAIN, VALID = "2011-04-01", "2012-04-01"
@@ -87,7 +88,8 @@ def test_model_json_describes_the_model(
     st = FeatureSettings()
     fs = meta["feature_settings"]
     assert fs["windows"] == list(st.windows) and fs["conditions"] == list(st.conditions)
-    assert fs["eligibility"] == {"min_age": 75, "condition": "diabetes"}
+    assert fs["eligibility"] == {"min_age": 75, "conditions": ["diabetes"], "combine": "or"}
+    assert settings_from_dict(fs) == st
     t = meta["training"]
     assert t["people"] == len(train) and t["events"] == int(train[OUTCOME].sum())
     assert t["outcome_prevalence"] == pytest.approx(train[OUTCOME].mean())
@@ -99,6 +101,18 @@ def test_model_json_describes_the_model(
     assert [c["coefficient"] for c in meta["coefficients"]] == coef.coefficient.tolist()
     assert list(meta["standardisation"]["sd"]) == meta["features"]
     assert not list(trip["model"].parent.glob(".model.*"))  # no temporary directory left
+
+
+def test_model_files_of_earlier_versions_read_with_the_same_features() -> None:
+    """Before eligibility took a list, a model file's eligibility had one ``condition``, which
+    the features flagged after ``conditions``: it reads as the same features."""
+    st = FeatureSettings()
+    old = {
+        "windows": list(st.windows),
+        "conditions": [c for c in st.conditions if c != "diabetes"],
+        "eligibility": {"min_age": 75, "condition": "diabetes"},
+    }
+    assert settings_from_dict(old) == st
 
 
 def test_model_from_disk_scores_like_the_one_in_memory(

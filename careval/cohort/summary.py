@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from careval.cohort.eligibility import GROUPS, EligibilitySettings, emergency_spells, population_at
+from careval.cohort.eligibility import EligibilitySettings, emergency_spells, population_at
 from careval.data.access import Dataset
 from careval.data.areas import area_problems, data_areas
 from careval.data.schema import ELECTIVE_METHODS
@@ -26,7 +26,12 @@ from careval.settings import Settings
 @dataclass(frozen=True)
 class SummarySettings(Settings):
     """When eligibility is counted, the programme's eligibility rule, and its areas (whose
-    eligible people care-plan coverage is counted against)."""
+    eligible people care-plan coverage is counted against).
+
+    ``eligibility`` is the run's one rule: :func:`careval.evaluation.evaluate` passes it to
+    every analysis that selects the eligible (Table 2, the risk model's targeting, the matched
+    study's controls).
+    """
 
     reference_date: dt.date = dt.date(2011, 7, 1)
     eligibility: EligibilitySettings = field(default_factory=EligibilitySettings)
@@ -60,8 +65,8 @@ class DataSummary:
         lines = [
             f"Data from {self.window[0]} to {self.window[1]}; "
             f"{len(self.tables_present)} tables: {', '.join(self.tables_present)}",
-            f"Eligibility ({self.settings.eligibility.min_age}+ and/or "
-            f"{self.settings.eligibility.condition}) counted on {self.settings.reference_date}:",
+            f"Eligibility ({self.settings.eligibility.describe(short=True)}) counted on "
+            f"{self.settings.reference_date}:",
         ]
         for r in self.people_by_area.to_dict(orient="records"):
             lines.append(f"  {r['area']}: {r['registered']} registered, {r['eligible']} eligible")
@@ -111,7 +116,7 @@ def summarise(
             f"({', '.join(map(repr, areas))}): no care-plan coverage of them"
         )
     pop = population_at(ds, st.reference_date, st.eligibility)
-    people = _people_by_area(pop, areas)
+    people = _people_by_area(pop, areas, st.eligibility.group_names())
     activity = _activity_by_year(ds, window, areas)
     attrition = _attrition(ds, pop, st, areas)
     coverage = _coverage(ds, people, st.programme_areas)
@@ -149,11 +154,12 @@ def _window(ds: Dataset) -> tuple[dt.date, dt.date]:
     return pd.Timestamp(row["lo"]).date(), pd.Timestamp(row["hi"]).date()
 
 
-def _people_by_area(pop: ir.Table, areas: tuple[str, ...]) -> pd.DataFrame:
+def _people_by_area(pop: ir.Table, areas: tuple[str, ...], groups: tuple[str, ...]) -> pd.DataFrame:
+    """Registered and eligible people per area, and the eligible in each group (if any)."""
     agg = pop.group_by("area").agg(
         registered=pop.count(),
         eligible=pop.eligible.sum(),
-        **{g: (pop.group == g).sum() for g in GROUPS},
+        **{g: (pop.group == g).sum() for g in groups},
     )
     df = agg.to_pandas().set_index("area").reindex(list(areas)).fillna(0).astype("int64")
     df["eligible_share"] = (df["eligible"] / df["registered"].where(df["registered"] > 0)).round(4)
@@ -263,10 +269,7 @@ def _attrition(
         ("in the dataset (ever registered)", ever),
         (f"registered on {st.reference_date}", reg_n),
         ("alive on that date", alive_n),
-        (
-            f"eligible: aged {st.eligibility.min_age}+ and/or with {st.eligibility.condition}",
-            el_n,
-        ),
+        (f"eligible: {st.eligibility.describe()}", el_n),
     ]
     if ds.has("care_plans"):
         cp = ds.table("care_plans").select("person_id").distinct()

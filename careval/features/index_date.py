@@ -34,14 +34,22 @@ from careval.features.dates import months_before
 from careval.settings import Settings
 
 WINDOWS = (3, 6, 12, 24)  # months of history counted before the index date
+# The conditions flagged (has_<condition>) and counted (n_long_term_conditions): the 15 health
+# needs, dementia and diabetes, whatever the eligibility rule.
+FEATURE_CONDITIONS = HEALTH_NEEDS + ("dementia", "diabetes")
 
 
 @dataclass(frozen=True)
 class FeatureSettings(Settings):
-    """Which history windows and conditions feed the features."""
+    """Which history windows and conditions feed the features, and who is eligible.
+
+    ``eligibility`` decides the ``eligible`` column only (who a case list or targeting table
+    counts as eligible); the model inputs are the same whatever the rule, so a risk model
+    scores any cohort (the matched study's panel computes the same features).
+    """
 
     windows: tuple[int, ...] = WINDOWS
-    conditions: tuple[str, ...] = HEALTH_NEEDS + ("dementia",)
+    conditions: tuple[str, ...] = FEATURE_CONDITIONS
     eligibility: EligibilitySettings = EligibilitySettings()
 
 
@@ -176,13 +184,7 @@ def features_at(
             .drop("first_date", "person_id_right")
         )
         cond_cols.append(col)
-    dm = first_diagnosis(ds, st.eligibility.condition).filter(ibis._.first_date < d)
-    out = (
-        out.left_join(dm, "person_id")
-        .mutate(has_diabetes=ibis._.first_date.notnull().cast("int64"))
-        .drop("first_date", "person_id_right")
-    )
-    n_ltc = sum((out[c] for c in [*cond_cols, "has_diabetes"]), ibis.literal(0))
+    n_ltc = sum((out[c] for c in cond_cols), ibis.literal(0))
     numeric = [c for c in out.columns if c.endswith("m") and c[-2:-1].isdigit()]
     out = out.mutate(n_long_term_conditions=n_ltc, **{c: ibis.coalesce(out[c], 0) for c in numeric})
     for part in (charlson_at(ds, index_date), hfrs_at(ds, index_date)):

@@ -20,7 +20,6 @@ import pandas as pd
 
 from careval.cohort.eligibility import emergency_spells, first_diagnosis
 from careval.data.access import Dataset, month_index
-from careval.data.codelists import HEALTH_NEEDS
 from careval.data.schema import ELECTIVE_METHODS, EMERGENCY_METHODS
 from careval.data.schema import MEASURES as CLINICAL_MEASURES
 from careval.features.comorbidity import (
@@ -31,7 +30,7 @@ from careval.features.comorbidity import (
     charlson_weights,
     hfrs_events,
 )
-from careval.features.index_date import WINDOWS
+from careval.features.index_date import FEATURE_CONDITIONS, WINDOWS
 
 # Monthly measures: the outcomes of the impact study and the inputs of the features.
 MEASURES = (
@@ -55,7 +54,7 @@ FEATURE_MEASURES = (
     "ae_attendances",
     "outpatient_attendances",
 )
-CONDITIONS = HEALTH_NEEDS + ("dementia",)
+CONDITIONS = FEATURE_CONDITIONS  # the has_<condition> features, as features_at's default
 NEVER = np.iinfo(np.int32).max
 
 
@@ -129,7 +128,7 @@ class Panel:
         out["months_since_emergency"] = np.where(before >= 0, j - before, 999)
         day = month_start(np.asarray(months))
         n_ltc = np.zeros(rows.size, dtype=np.int64)
-        for cond in (*CONDITIONS, "diabetes"):
+        for cond in CONDITIONS:
             has = (self.first_day[cond][rows] < day).astype(np.int64)
             out[f"has_{cond}"] = has
             n_ltc += has
@@ -283,7 +282,7 @@ def build_panel(
     death = p.death_date.to_numpy(dtype="datetime64[D]")
     death_day = np.where(np.isnat(death), NEVER, death.astype(np.int64))
     first_day = {}
-    for cond in (*CONDITIONS, "diabetes"):
+    for cond in CONDITIONS:
         fd = first_diagnosis(ds, cond).semi_join(who, "person_id").to_pyarrow().to_pandas()
         arr = np.full(ids.size, NEVER, dtype=np.int64)
         if len(fd):

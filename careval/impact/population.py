@@ -1,10 +1,14 @@
-"""The study population: the care-planned at their plan month and the candidate controls.
+"""The study population: the treated at their entry month and the candidate controls.
 
-Rolling entry: everyone with a care plan enters at the month of their first plan, alive and
-registered at the start of that month; the potential controls are the eligible people of the
-comparator areas (``control_areas``; and, with ``not_yet_treated``, the people of the
-programme's areas, ``programme_areas``, not yet care-planned)
-alive and registered at the start of the same month, with everyone's history taken then.
+The treatment is the first qualifying event of the intervention per person
+(:class:`~careval.impact.settings.InterventionSettings`; by default the first care plan).
+Rolling entry: everyone with the intervention enters at the month of their first event, when
+alive and registered at a practice of the programme's areas (``programme_areas``) at the start
+of that month; the potential controls are the eligible people (the study's eligibility rule)
+of the comparator areas (``control_areas``; and, with ``not_yet_treated``, the programme's
+people not yet treated) alive and registered at the start of the same month, with everyone's
+history taken then. Nobody with the intervention is a control from the month of their own
+first event (with ``not_yet_treated``), or at all (without).
 """
 
 from __future__ import annotations
@@ -17,16 +21,17 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from careval.cohort.eligibility import EligibilitySettings, first_diagnosis
+from careval.cohort.eligibility import EligibilitySettings, first_eligibility_diagnosis
 from careval.data.access import Dataset
 from careval.data.areas import data_areas, resolve_areas
+from careval.data.codelists import code_list
 from careval.errors import ConfigError
 from careval.features.index_date import WINDOWS
 from careval.impact.panel import Panel, build_panel, month_of
-from careval.impact.settings import ImpactSettings
+from careval.impact.settings import ImpactSettings, InterventionSettings
 from careval.risk.model import RiskModel, design_matrix
 
-NEVER_MONTH = 10**9  # censor month (a month number) of someone never care-planned
+NEVER_MONTH = 10**9  # censor month (a month number) of someone never treated
 AGE_BANDS = (0, 65, 75, 85, 200)
 PS_COVARIATES = (
     "risk_logit",
@@ -74,14 +79,16 @@ def candidates(
     entries: pd.DataFrame,
     control_areas: Sequence[str],
     eligibility: EligibilitySettings | None = None,
+    treated_areas: Sequence[str] | None = None,
 ) -> list[pd.DataFrame]:
     """For each entry month: the treated entering then and the eligible comparator-area people.
 
     The same rules as :func:`careval.cohort.eligibility.population_at` (registered on the 1st
-    of the month, at the practice of the latest registration starting by then; alive; aged
-    ``min_age`` or over, or with the condition recorded by then), evaluated for every month
-    from one read of the relevant registrations instead of one engine query per month (a
-    test checks the two agree).
+    of the month, at the practice of the latest registration starting by then; alive; eligible
+    by ``eligibility``'s rule, conditions recorded by then), evaluated for every month from one
+    read of the relevant registrations instead of one engine query per month (a test checks
+    the two agree). An entering person is treated when registered then in one of
+    ``treated_areas`` (None: any area).
     """
     el = eligibility or EligibilitySettings()
     who = ibis.memtable(pd.DataFrame({"person_id": entries.person_id.astype(str).unique()}))
@@ -99,7 +106,12 @@ def candidates(
         .to_pandas()
         .set_index("person_id")
     )
-    dx = first_diagnosis(ds, el.condition).to_pandas().set_index("person_id").first_date
+    first = first_eligibility_diagnosis(ds, el)
+    dx = (
+        first.to_pandas().set_index("person_id").first_date
+        if first is not None
+        else pd.Series(dtype="datetime64[ns]")
+    )
     reg = reg.join(people, on="person_id")
     reg["_dx"] = pd.to_datetime(reg.person_id.map(dx))
     reg["_birth"] = (
@@ -115,8 +127,12 @@ def candidates(
         g = reg[on].sort_values(["person_id", "start_date"], ascending=[True, False])
         g = g.drop_duplicates("person_id")
         age = (int(m) - g._birth) // 12
-        eligible = (age >= el.min_age) | (g._dx <= d)
+        of_age = age >= el.min_age if el.min_age is not None else pd.Series(True, index=g.index)
+        with_condition = g._dx <= d
+        eligible = el.eligible(of_age, with_condition)
         is_t = g.person_id.isin(entering)
+        if treated_areas is not None:
+            is_t &= g.area.isin(list(treated_areas))
         keep = (g.area.isin(list(control_areas)) & eligible) | is_t
         got = g.loc[keep, ["person_id", "area", "practice_code", "mdg"]].copy()
         got["eligible"] = eligible[keep].to_numpy()
@@ -126,29 +142,62 @@ def candidates(
     return out
 
 
+def first_events(ds: Dataset, intervention: InterventionSettings) -> pd.DataFrame:
+    """Each person's first qualifying event of the intervention: person_id, created (its date).
+
+    Raises :class:`~careval.errors.ConfigError` naming the table or the columns missing.
+    """
+    iv = intervention
+    if not ds.has(iv.table):
+        raise ConfigError(f"the impact study needs the {iv.table} table (the intervention)")
+    t = ds.table(iv.table)
+    missing = [c for c in iv.columns if c not in t.columns]
+    if missing:
+        raise ConfigError(
+            f"the intervention table {iv.table} has no column {', '.join(missing)} "
+            f"(its columns: {', '.join(t.columns)})"
+        )
+    if iv.codes and iv.code_column:
+        system = "code_system" if "code_system" in t.columns else None
+        terms = []
+        for ref in iv.codes:
+            for code in code_list(ref).codes:
+                col = t[iv.code_column].cast("string")
+                hit = col.startswith(code.code) if code.match == "prefix" else col == code.code
+                terms.append(hit & (t[system] == code.code_system) if system else hit)
+        keep = terms[0]
+        for term in terms[1:]:
+            keep = keep | term
+        t = t.filter(keep)
+    for col, values in iv.where.items():
+        t = t.filter(t[col].cast("string").isin(list(values)))
+    t = t.filter(t[iv.date_column].notnull())
+    return t.group_by("person_id").agg(created=t[iv.date_column].min()).to_pandas()
+
+
 def study_population(
     ds: Dataset,
     window: tuple[dt.date, dt.date],
     settings: ImpactSettings,
     risk_model: RiskModel | None,
 ) -> StudyPopulation:
-    """Treated at their plan month and eligible comparator-area people at the same months.
+    """Treated at their entry month and eligible comparator-area people at the same months.
 
     Raises :class:`~careval.errors.ConfigError` when a programme or control area is not an
     area of the data (naming it and the areas the data have).
     """
-    if not ds.has("care_plans"):
-        raise ConfigError("the impact study needs the care_plans table")
     areas = resolve_areas(
         data_areas(ds),
         settings.programme_areas,
         settings.control_areas,
         ("programme_areas", "control_areas"),
     )
-    cp = ds.table("care_plans")
-    first = cp.group_by("person_id").agg(created=cp.created_date.min()).to_pandas()
+    iv = settings.intervention
+    first = first_events(ds, iv)
     if first.empty:
-        raise ConfigError("the impact study needs care plans; the care_plans table is empty")
+        raise ConfigError(
+            f"the impact study needs {iv.label}s; no row of the {iv.table} table qualifies"
+        )
     first["entry_month"] = [month_of(d) for d in pd.to_datetime(first.created).dt.date]
     plan_months = first[["person_id", "entry_month"]].copy()
     data_first, data_last = month_of(window[0]), month_of(window[1])
@@ -162,19 +211,19 @@ def study_population(
     pool = areas.comparators
     if settings.not_yet_treated:
         pool += areas.programme
-    rows = candidates(ds, first, pool)
+    rows = candidates(ds, first, pool, settings.eligibility, treated_areas=areas.programme)
     if not rows:
-        raise ConfigError("no care plans fall in the study window")
+        raise ConfigError(f"no {iv.label}s fall in the study window")
     # The engine returns rows in no set order: sort, so that ties break the same way each run.
     frame = pd.concat(rows, ignore_index=True).sort_values(
         ["entry_month", "person_id"], kind="stable", ignore_index=True
     )
-    # A person's first plan month, all plans counted (also any outside the study window).
+    # A person's first treatment month, all events counted (also any outside the window).
     plan_month = plan_months.set_index("person_id").entry_month
     censor = frame.person_id.map(plan_month).fillna(NEVER_MONTH).astype(np.int64).to_numpy()
-    if settings.not_yet_treated:  # controls only before their own plan
+    if settings.not_yet_treated:  # controls only before their own treatment
         keep = (frame.treated == 1).to_numpy() | (censor > frame.entry_month.to_numpy())
-    else:  # people with a plan are never controls (also outside the pilot, if any there)
+    else:  # the ever treated are never controls (also outside the pilot, if any there)
         keep = (frame.treated == 1).to_numpy() | (censor == NEVER_MONTH)
     frame = frame[keep].reset_index(drop=True)
     frame["censor_month"] = censor[keep]

@@ -3,14 +3,131 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
 
+from careval.cohort.eligibility import EligibilitySettings
 from careval.data.areas import area_problems, overlap_problems
+from careval.data.codelists import code_list
 from careval.errors import ConfigError
 from careval.impact.matching import MatchSettings
 from careval.settings import Settings
 
 COMPARATORS = ("south_west_london", "rest_of_england")  # outside North West London
+DEFAULT_LABEL = "care plan"
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class InterventionSettings(Settings):
+    """What the treatment of the matched study is: the first qualifying event per person.
+
+    An event is a row of ``table`` (any table with ``person_id`` and the date column
+    ``date_column``), kept when it passes both optional filters:
+
+    - ``codes`` with ``code_column``: the column's value is in one of the code lists (built-in
+      condition names or CSV code lists, :mod:`careval.data.codelists`; exact or prefix match as
+      each code says; where the table has a ``code_system`` column the system must match too).
+    - ``where``: column -> allowed values, e.g. ``{"service": ("community_matron",)}``.
+
+    The default is today's treatment: the first care plan (``care_plans.created_date``).
+    ``label`` names the event in the report ("care plan", "community matron contact"); its
+    last word names it alone ("their first plan", "... contact"). ``treated_label`` names the
+    people who had it ("care-planned"); left empty it is "care-planned" for the default label
+    and "treated" for any other.
+
+    Examples
+    --------
+    >>> InterventionSettings(
+    ...     table="community_contacts",
+    ...     date_column="contact_date",
+    ...     where={"service": ("community_matron",)},
+    ...     label="community matron contact",
+    ... ).treated
+    'treated'
+    """
+
+    table: str = "care_plans"
+    date_column: str = "created_date"
+    codes: tuple[str, ...] = ()
+    code_column: str | None = None
+    where: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    label: str = DEFAULT_LABEL
+    treated_label: str = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("table", "date_column"):
+            if not isinstance(getattr(self, name), str) or not IDENTIFIER.match(
+                getattr(self, name)
+            ):
+                problems.append(
+                    f"{name} must be a table or column name; got {getattr(self, name)!r}"
+                )
+        if isinstance(self.codes, str):
+            problems.append(
+                f"codes must be a list of code lists, e.g. ('copd',); got {self.codes!r}"
+            )
+        else:
+            object.__setattr__(self, "codes", tuple(self.codes))
+            for ref in self.codes:
+                try:
+                    code_list(ref)
+                except ConfigError as exc:
+                    problems.append(str(exc))
+        if self.codes and not self.code_column:
+            problems.append("codes need code_column: the column the codes are looked up in")
+        if self.code_column is not None and not self.codes:
+            problems.append(f"code_column {self.code_column!r} is set but codes are not")
+        if self.code_column is not None and not IDENTIFIER.match(self.code_column):
+            problems.append(f"code_column must be a column name; got {self.code_column!r}")
+        where = {}
+        for col, values in dict(self.where).items():
+            if isinstance(values, str) or not isinstance(values, tuple | list) or not values:
+                problems.append(f"where.{col}: give a non-empty list of values; got {values!r}")
+                continue
+            where[col] = tuple(values)
+        object.__setattr__(self, "where", where)
+        if not self.label.strip():
+            problems.append("label must not be empty (it names the intervention in the report)")
+        if problems:
+            raise ConfigError("intervention: " + "; ".join(problems))
+
+    def __hash__(self) -> int:
+        """Hashable like the other settings, although ``where`` is a dict."""
+        values = [getattr(self, f.name) for f in fields(self)]
+        return hash(tuple(tuple(v.items()) if isinstance(v, dict) else v for v in values))
+
+    @property
+    def treated(self) -> str:
+        """How the report names the people who had the intervention ("care-planned")."""
+        return treated_name(self.label, self.treated_label)
+
+    @property
+    def noun(self) -> str:
+        """The event named alone: the label's last word ("plan", "contact")."""
+        return self.label.split()[-1]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The table's columns the events are read from."""
+        cols = ["person_id", self.date_column]
+        cols += [self.code_column] if self.code_column else []
+        cols += list(self.where)
+        return tuple(dict.fromkeys(cols))
+
+
+def treated_name(label: str, treated_label: str = "") -> str:
+    """The people who had an intervention: ``treated_label``, else "care-planned" for care
+    plans and "treated" for any other."""
+    if treated_label:
+        return treated_label
+    return "care-planned" if label == DEFAULT_LABEL else "treated"
+
+
+def with_article(label: str) -> str:
+    """The label with its article: "a care plan", "an admission to a virtual ward"."""
+    return f"{'an' if label[:1].lower() in 'aeiou' else 'a'} {label}"
 
 
 @dataclass(frozen=True)
@@ -21,15 +138,15 @@ class ImpactSettings(Settings):
     :func:`careval.impact.study.evaluate_impact` checks them against the data's areas.
     """
 
-    # The programme's areas: with ``not_yet_treated``, their people not yet care-planned are
-    # potential controls too. (Everyone with a care plan is treated, wherever registered.)
+    # The programme's areas: the treated are registered there at entry; with
+    # ``not_yet_treated``, their people not yet treated are potential controls too.
     programme_areas: tuple[str, ...] = ("pilot",)
     # Where the potential controls are registered.
     control_areas: tuple[str, ...] = COMPARATORS
-    # Also take eligible people of the programme's practices not yet care-planned at the entry
-    # month (censored at their own plan). Off: nobody with a plan, ever, is a control.
+    # Also take eligible people of the programme's practices not yet treated at the entry
+    # month (censored at their own treatment). Off: nobody ever treated is a control.
     not_yet_treated: bool = False
-    entry_from: dt.date | None = None  # first month of entry (default: the first care plan)
+    entry_from: dt.date | None = None  # first month of entry (default: the first treatment)
     entry_to: dt.date | None = None  # last (default: the data's end less min_follow_up)
     min_follow_up: int = 3
     pre_months: int = 24
@@ -46,6 +163,10 @@ class ImpactSettings(Settings):
             distance="logit_ps",
         )
     )
+    # The treatment, and who may be a control (the run's eligibility: careval.evaluation
+    # passes SummarySettings.eligibility here).
+    intervention: InterventionSettings = field(default_factory=InterventionSettings)
+    eligibility: EligibilitySettings = field(default_factory=EligibilitySettings)
 
     def __post_init__(self) -> None:
         problems = area_problems("programme_areas", self.programme_areas)

@@ -1,15 +1,19 @@
-"""The matched-control impact study: did care planning change hospital use?
+"""The matched-control impact study: did care planning (or another intervention) change
+hospital use?
 
 Design (the seed's, made rigorous):
 
-1. **Treated**: everyone with a care plan, entering at the month of their first plan (rolling
-   entry), alive and registered at the start of that month.
+1. **Treated**: everyone with the intervention (``settings.intervention``, by default a care
+   plan), entering at the month of their first qualifying event (rolling entry), alive and
+   registered at a practice of the programme's areas (``programme_areas``) at the start of
+   that month.
 2. **Potential controls**: people in the comparator areas (``control_areas``, names from the
-   data's ``practices.area``; default: outside North West London) who are eligible, alive and
-   registered at the start of the same month. With ``not_yet_treated`` the pool also takes
-   eligible people of the programme's areas (``programme_areas``) who have no care plan
-   yet at that month; a control who is care-planned later stops counting as a control from
-   their own plan's month (their months from then on leave the set's control mean).
+   data's ``practices.area``; default: outside North West London) who are eligible
+   (``settings.eligibility``), alive and registered at the start of the same month, and never
+   treated. With ``not_yet_treated`` the pool also takes eligible people of the programme's
+   areas not yet treated at that month; a control who is treated later stops counting as a
+   control from their own treatment's month (their months from then on leave the set's
+   control mean).
    Everyone's history is taken at that month start, so a treated person picked after a recent
    spike in admissions is compared with controls who had the same spike (regression to the
    mean is mirrored).
@@ -45,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from careval.data.access import Dataset
+from careval.errors import ConfigError
 from careval.impact.balance import balance_table
 from careval.impact.fe import Model
 from careval.impact.matching import match
@@ -119,7 +124,8 @@ class ImpactResult:
         a = {k: f"{v:,}" if isinstance(v, int) else str(v) for k, v in self.attrition.items()}
         lines = [
             f"matched {a['treated_matched']} of {a['treated_alive_and_registered_at_entry']} "
-            f"care-planned people to {a['controls_matched']} controls; max |SMD| after "
+            f"{self.settings.intervention.treated} people to {a['controls_matched']} controls; "
+            "max |SMD| after "
             f"{self.max_abs_smd_after:.3f}"
         ]
         for name, o in self.outcomes.items():
@@ -191,6 +197,12 @@ def evaluate_impact(
     f = study.frame
     cov = covariates(f)
     res = match(f, "treated", cov, st.match)
+    if res.n_treated_matched == 0:
+        raise ConfigError(
+            f"no {st.intervention.treated} person found a control: "
+            f"{int(f.treated.sum())} treated, {int(f.person_id[f.treated == 0].nunique())} "
+            "eligible candidate controls, none in a treated person's exact stratum and caliper"
+        )
     att_rows = res.attrition()
     attrition: dict[str, Any] = {
         **study.attrition,

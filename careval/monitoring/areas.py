@@ -1,9 +1,11 @@
 """Population monitoring against comparator areas: the seed evaluation's Table 2.
 
-For each eligibility group and area: emergency admissions per eligible person-year in the
-months after a start date, against the same months a year earlier, as a percentage change with
-a 95% CI, and the programme's change minus each comparator's. Eligibility is taken afresh each
-month (a rolling cohort): a person counts in a month's denominator when registered, alive and
+For all the eligible and each eligibility group (the rule's groups, see
+:mod:`careval.cohort.eligibility`: the default's three, or none) and area: emergency
+admissions per eligible person-year in the months after a start date, against the same months
+a year earlier, as a percentage change with a 95% CI, and the programme's change minus each
+comparator's. Eligibility (``AreaSettings.eligibility``) is taken afresh each month (a rolling
+cohort): a person counts in a month's denominator when registered, alive and
 eligible on its first day, and their emergency admissions that month count in the numerator.
 
 Areas come from the data (:mod:`careval.data.areas`): the programme's areas
@@ -30,10 +32,9 @@ import pandas as pd
 from scipy import stats
 
 from careval.cohort.eligibility import (
-    GROUPS,
     EligibilitySettings,
     emergency_spells,
-    first_diagnosis,
+    first_eligibility_diagnosis,
 )
 from careval.data.access import Dataset
 from careval.data.areas import (
@@ -103,7 +104,12 @@ def monthly_eligible(
         .to_pandas()
     )
     people = p.select("person_id", "birth_month", "death_date").to_pandas().set_index("person_id")
-    dx = first_diagnosis(ds, eligibility.condition).to_pandas().set_index("person_id").first_date
+    first = first_eligibility_diagnosis(ds, eligibility)
+    dx = (
+        first.to_pandas().set_index("person_id").first_date
+        if first is not None
+        else pd.Series(dtype="datetime64[ns]")
+    )
     reg = reg.join(people, on="person_id")
     birth = pd.to_datetime(reg.birth_month)
     reg["_birth"] = birth.dt.year * 12 + birth.dt.month - 1
@@ -126,12 +132,20 @@ def monthly_eligible(
         on = (start <= d) & (end.isna() | (end >= d)) & (death.isna() | (death > d))
         g = reg[on.to_numpy()].sort_values(["person_id", "start_date"], ascending=[True, False])
         g = g.drop_duplicates("person_id")
-        old = ((m - g._birth) // 12) >= eligibility.min_age
-        cond = (g._dx <= d).to_numpy()
-        keep = old.to_numpy() | cond
+        age = ((m - g._birth) // 12).to_numpy()
+        old = (
+            age >= eligibility.min_age if eligibility.min_age is not None else np.ones(len(g), bool)
+        )
+        cond = (g._dx <= d).to_numpy() if eligibility.conditions else np.ones(len(g), bool)
+        keep = np.asarray(eligibility.eligible(old, cond), dtype=bool)
         g = g[keep]
-        old, cond = old.to_numpy()[keep], cond[keep]
-        grp = np.where(~old & cond, GROUPS[0], np.where(old & ~cond, GROUPS[1], GROUPS[2]))
+        old, cond = old[keep], cond[keep]
+        groups = eligibility.group_names()
+        grp = (
+            np.where(~old & cond, groups[0], np.where(old & ~cond, groups[1], groups[2]))
+            if groups
+            else np.full(len(g), ALL, dtype=object)
+        )
         idx = pd.MultiIndex.from_arrays([g.person_id.to_numpy(), np.full(len(g), m)])
         n = counts.reindex(idx, fill_value=0).to_numpy()
         out.append(
@@ -148,10 +162,10 @@ def monthly_eligible(
     return pd.concat(out, ignore_index=True)
 
 
-def _period_stats(pm: pd.DataFrame) -> pd.DataFrame:
+def _period_stats(pm: pd.DataFrame, groups: tuple[str, ...]) -> pd.DataFrame:
     """Per area and group (and all eligible): admissions, person-years, overdispersion."""
     rows = []
-    for grp_name, part in [(ALL, pm), *((g, pm[pm.group == g]) for g in GROUPS)]:
+    for grp_name, part in [(ALL, pm), *((g, pm[pm.group == g]) for g in groups)]:
         for area, a in part.groupby("area", sort=False):
             per = a.groupby("person_id").admissions.sum()
             mean = per.mean()
@@ -266,11 +280,12 @@ def evaluate_areas(
     pm = monthly_eligible(ds, months, st.eligibility)
     pm = pm[pm.area.isin(areas.programme + areas.comparators)]
     pm = pm.assign(area=pm.area.where(~pm.area.isin(areas.programme), areas.name))
+    groups = st.eligibility.group_names()
     z = stats.norm.ppf(0.975)
     rows = []
     for m in starts:
-        after = _period_stats(pm[pm.month.between(m, m + st.months - 1)])
-        before = _period_stats(pm[pm.month.between(m - 12, m + st.months - 13)])
+        after = _period_stats(pm[pm.month.between(m, m + st.months - 1)], groups)
+        before = _period_stats(pm[pm.month.between(m - 12, m + st.months - 13)], groups)
         both = after.merge(before, on=["group", "area"], suffixes=("_after", "_before"))
         for r in both.itertuples():
             if r.admissions_after == 0 or r.admissions_before == 0:
@@ -303,7 +318,7 @@ def evaluate_areas(
             )
     table = pd.DataFrame(rows)
     order = {a: i for i, a in enumerate((areas.name, *areas.comparators))}
-    gorder = {g: i for i, g in enumerate((ALL, *GROUPS))}
+    gorder = {g: i for i, g in enumerate((ALL, *groups))}
     table = table.sort_values(
         ["start", "group", "area"],
         key=lambda c: (

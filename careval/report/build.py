@@ -50,7 +50,11 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
     ref = p.summary.settings.reference_date
     window = f"Data from {lo:%d %B %Y} to {hi:%d %B %Y}; eligibility counted on {ref:%d %B %Y}."
     built["summary"] = findings_section(
-        p.results, window, p.summary.warnings, p.summary.settings.programme_areas
+        p.results,
+        window,
+        p.summary.warnings,
+        p.summary.settings.programme_areas,
+        p.summary.settings.eligibility,
     )
     built["data"] = data_sections.data_section(p.summary)
     built["objectives"] = objectives_section(p.results)

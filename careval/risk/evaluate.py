@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from careval.cohort.eligibility import EligibilitySettings
 from careval.data.access import Dataset
 from careval.errors import ConfigError
+from careval.features.index_date import FeatureSettings
 from careval.risk.metrics import auc_delong, auc_difference_delong, subgroup_table
 from careval.risk.model import OUTCOME, RiskModel, fit_validate, risk_frame
 from careval.settings import Settings
@@ -172,8 +174,15 @@ def calibration_deciles(valid: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def evaluate_risk(ds: Dataset, settings: RiskSettings | None = None) -> RiskResult:
+def evaluate_risk(
+    ds: Dataset,
+    settings: RiskSettings | None = None,
+    eligibility: EligibilitySettings | None = None,
+) -> RiskResult:
     """Train at one date, validate 12 months later; compare with the truth when there is one.
+
+    ``eligibility`` (default: the programme's) decides the ``eligible`` column of the features
+    and so the "eligible" row of the targeting table; it is not a model input.
 
     The logistic model is the published one. Its validation figures are also given by age
     band and sex (:func:`subgroups`, :func:`careval.risk.metrics.subgroup_table`), and, unless
@@ -184,8 +193,9 @@ def evaluate_risk(ds: Dataset, settings: RiskSettings | None = None) -> RiskResu
     st = settings or RiskSettings()
     if st.validate_date <= st.train_date:
         raise ConfigError("the validation date must come after the training date")
-    train = risk_frame(ds, st.train_date)
-    valid_frame = risk_frame(ds, st.validate_date)
+    features = FeatureSettings(eligibility=eligibility or EligibilitySettings())
+    train = risk_frame(ds, st.train_date, features)
+    valid_frame = risk_frame(ds, st.validate_date, features)
     model, valid, fig = fit_validate(train, valid_frame, "logistic")
     extra, warnings = oracle_figures(ds, valid, st.validate_date, fig["auc"])
     fig.update(extra)

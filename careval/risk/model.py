@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
@@ -291,18 +291,27 @@ def temporal_validation(
 
 def settings_to_dict(settings: FeatureSettings) -> dict[str, Any]:
     """Feature definitions as JSON-ready values (windows, conditions, eligibility)."""
-    d = asdict(settings)
-    d["windows"], d["conditions"] = list(settings.windows), list(settings.conditions)
-    return d
+    return settings.to_dict()
 
 
 def settings_from_dict(d: dict[str, Any]) -> FeatureSettings:
-    """The inverse of :func:`settings_to_dict`."""
+    """The inverse of :func:`settings_to_dict`.
+
+    Reads the files of earlier versions too, whose eligibility had one ``condition`` and whose
+    features flagged it (``has_<condition>``) beside ``conditions``: the condition becomes the
+    last of the feature conditions, so the model's inputs are the same.
+    """
     try:
+        conditions = tuple(str(c) for c in d["conditions"])
+        el = dict(d["eligibility"])
+        if "condition" in el:  # written before eligibility took a list of conditions
+            old = str(el.pop("condition"))
+            el["conditions"] = [old]
+            conditions += (old,) if old not in conditions else ()
         return FeatureSettings(
             windows=tuple(int(w) for w in d["windows"]),
-            conditions=tuple(str(c) for c in d["conditions"]),
-            eligibility=EligibilitySettings(**d["eligibility"]),
+            conditions=conditions,
+            eligibility=EligibilitySettings.from_dict(el),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"the model's feature definitions cannot be read ({exc})") from None

@@ -120,15 +120,20 @@ class ProgrammeSection(Settings):
 class EligibilitySection(Settings):
     """Who the programme is for."""
 
-    min_age: int = doc("Eligible from this age (years, at the date counted).", _ELIG.min_age)
+    min_age: int | None = doc(
+        'Eligible from this age (years, at the date counted); `"none"`: no age criterion.',
+        _ELIG.min_age,
+    )
     conditions: tuple[str, ...] = doc(
         "Conditions that make a person eligible: names of careval's code lists "
         "(`careval/data/codelists/conditions.csv`) or paths to code-list CSV files of the same "
-        "columns, relative to the spec file.",
-        (_ELIG.condition,),
+        "columns, relative to the spec file (see docs/cohort.md); `[]`: no condition "
+        "criterion.",
+        _ELIG.conditions,
     )
     combine: Literal["or", "and"] = doc(
-        '`"or"`: aged `min_age` or over, or with a listed condition; `"and"`: both.', "or"
+        '`"or"`: aged `min_age` or over, or with a listed condition; `"and"`: both.',
+        _ELIG.combine,
     )
 
 

@@ -38,13 +38,10 @@ class RunSettings(Settings):
 
 
 def eligibility(spec: StudySpec) -> EligibilitySettings:
-    """The one eligibility rule of the run."""
+    """The one eligibility rule of the run (passed to every analysis that selects the
+    eligible: the data summary, Table 2, the risk model's targeting, the matched study)."""
     el = spec.eligibility
-    if el.combine != "or" or len(el.conditions) != 1:
-        from careval.errors import ConfigError
-
-        raise ConfigError("eligibility: only one condition combined with 'or' is supported yet")
-    return EligibilitySettings(min_age=el.min_age, condition=el.conditions[0])
+    return EligibilitySettings(min_age=el.min_age, conditions=el.conditions, combine=el.combine)
 
 
 def resolve(spec: StudySpec | None = None) -> RunSettings:
@@ -53,6 +50,7 @@ def resolve(spec: StudySpec | None = None) -> RunSettings:
     el = eligibility(spec)
     pr, mt, fu = spec.programme, spec.matching, spec.follow_up
     impact = ImpactSettings(
+        eligibility=el,
         programme_areas=pr.areas,
         control_areas=mt.control_areas,
         not_yet_treated=mt.not_yet_treated,

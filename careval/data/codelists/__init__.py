@@ -1,11 +1,39 @@
-"""Condition code lists shipped with careval (``conditions.csv``) and helpers to apply them."""
+"""Condition code lists: the ones shipped with careval (``conditions.csv``) and custom files.
+
+A code list is named by a built-in condition (a value of ``conditions.csv``'s ``condition``
+column: ``"diabetes"``, ``"copd"``, ...) or by the path of a CSV file in the same format:
+
+``condition``
+    The list's name, one for every row: lower-case letters, digits and underscores, starting
+    with a letter, and not a built-in name (it names columns such as ``has_<condition>`` and
+    the eligibility groups, e.g. ``under_65_with_<condition>``).
+``label``
+    How the report names it ("COPD", "Frailty"), one for every row.
+``code_system``
+    The coding system of the code (``SNOMED`` or ``ICD10`` for diagnoses; for a list of
+    other values, such as community services, any name).
+``code``
+    The code or value.
+``match``
+    ``exact`` or ``prefix`` (the code starts with it).
+``description``
+    Free text (may be empty).
+
+:func:`code_list` reads either kind and refuses a missing file, an unknown name or a malformed
+row with a :class:`~careval.errors.ConfigError` naming it.
+"""
 
 from __future__ import annotations
 
 import csv
+import difflib
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
+
+from careval.errors import ConfigError
 
 # The 15 health needs matched on (the seed names the count, not the list; these are the common
 # long-term conditions of predictive-risk and matched-control studies), plus the two eligibility
@@ -64,3 +92,106 @@ def codes_for(condition: str, code_system: str | None = None) -> list[Code]:
     if not found:
         raise KeyError(f"no codes for condition {condition!r}")
     return found
+
+
+COLUMNS = ("condition", "label", "code_system", "code", "match", "description")
+MATCHES = ("exact", "prefix")
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class CodeList:
+    """One condition's codes: a built-in list or a custom CSV file (``source`` says which)."""
+
+    name: str
+    label: str
+    codes: tuple[Code, ...]
+    source: str  # "built-in" or the file's path
+
+    @property
+    def phrase(self) -> str:
+        """The label inside a sentence: "diabetes", "COPD", "heart failure"."""
+        lab = self.label
+        return lab[0].lower() + lab[1:] if lab[1:2].islower() or len(lab) == 1 else lab
+
+
+def is_path(ref: str) -> bool:
+    """Whether a code-list reference names a file rather than a built-in condition."""
+    return ref.lower().endswith(".csv") or "/" in ref or "\\" in ref
+
+
+def code_list(ref: str) -> CodeList:
+    """The code list ``ref`` names: a built-in condition, or the path of a CSV code list.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name, a missing or unreadable file, or a file not in the format above
+        (every problem of the file at once).
+    """
+    if not isinstance(ref, str) or not ref:
+        raise ConfigError(f"a code list is a built-in condition name or a CSV path; got {ref!r}")
+    if not is_path(ref):
+        found = tuple(c for c in codes() if c.condition == ref)
+        if not found:
+            near = difflib.get_close_matches(ref, conditions(), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(
+                f"unknown code list {ref!r}{hint}: give a built-in condition "
+                f"({', '.join(conditions())}) or the path of a CSV code list"
+            )
+        return CodeList(ref, found[0].label, found, "built-in")
+    path = Path(ref)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ConfigError(f"code list file {ref} not found") from None
+    return _read_file(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _read_file(path: str, _mtime: int, _size: int) -> CodeList:
+    """A custom code list file, read once per version of the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"code list file {path} cannot be read ({exc})") from None
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    missing = [c for c in COLUMNS if c not in header and c != "description"]
+    if missing:
+        raise ConfigError(
+            f"code list file {path}: missing column(s) {', '.join(missing)}; the columns are "
+            f"{', '.join(COLUMNS)} (as in careval's conditions.csv)"
+        )
+    problems: list[str] = []
+    rows = []
+    for i, row in enumerate(reader, start=2):
+        r = {c: (row.get(c) or "").strip() for c in COLUMNS}
+        bad = [c for c in ("condition", "label", "code_system", "code") if not r[c]]
+        if bad:
+            problems.append(f"line {i}: empty {', '.join(bad)}")
+        if r["match"] not in MATCHES:
+            problems.append(f"line {i}: match {r['match']!r} is not 'exact' or 'prefix'")
+        rows.append(Code(**r))
+    names = sorted({c.condition for c in rows if c.condition})
+    labels = sorted({c.label for c in rows if c.label})
+    if not rows:
+        problems.append("no codes")
+    if len(names) > 1:
+        problems.append(f"one condition per file; found {', '.join(names)}")
+    elif names and not NAME.match(names[0]):
+        problems.append(
+            f"condition {names[0]!r} must be lower-case letters, digits and underscores, "
+            "starting with a letter"
+        )
+    elif names and names[0] in conditions():
+        problems.append(
+            f"condition {names[0]!r} is a built-in code list; give the file's list another "
+            f"name (e.g. {names[0]}_local)"
+        )
+    if len(labels) > 1:
+        problems.append(f"one label per file; found {', '.join(labels)}")
+    if problems:
+        raise ConfigError(f"code list file {path}: " + "; ".join(problems))
+    return CodeList(names[0], labels[0], tuple(rows), path)

@@ -1,4 +1,8 @@
-"""Publication of Table 2: counts with the groups' margin; a withheld change's differences too."""
+"""Publication of Table 2: counts with the groups' margin; a withheld change's differences too.
+
+The margin (all eligible = the eligibility groups) is the rule's groups
+(:meth:`careval.cohort.eligibility.EligibilitySettings.groups`); a rule without groups has none.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,8 @@ import numpy as np
 import pandas as pd
 
 from careval.data.areas import pooled_name
-from careval.monitoring.areas import AreaResult
+from careval.monitoring.areas import ALL, AreaResult
 from careval.report.publish.rules import protect_table
-
-GROUPS = ("under_75_with_diabetes", "aged_75_plus_without_diabetes", "aged_75_plus_with_diabetes")
-
 
 TABLE2_RATES = ("rate_before", "rate_after", "pct_change", "ci_low", "ci_high", "se_log_rate_ratio")
 
@@ -24,7 +25,7 @@ def publish_areas(a: AreaResult) -> AreaResult:
     table = protect_table(
         t,
         ["people_after", "admissions_after", "admissions_before"],
-        group_margin=("group", ["start", "area"], GROUPS, "all_eligible"),
+        group_margin=("group", ["start", "area"], a.settings.eligibility.group_names(), ALL),
         rates=TABLE2_RATES,
         denominator="people_after",
     )

@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 
-from careval.cohort.eligibility import GROUPS
 from careval.cohort.summary import DataSummary
 from careval.errors import Problem
 from careval.report.publish.rules import protect_table, protect_value
 
-COUNT_COLUMNS_PEOPLE = ["registered", "eligible", *GROUPS]
+COUNT_COLUMNS_PEOPLE = ["registered", "eligible"]  # and the eligibility groups' columns
 
 
 def publish_summary(summary: DataSummary) -> DataSummary:
     """A copy of ``summary`` with its tables as published (rules 1-3).
 
-    People by area has a margin (eligible = the three groups), so it gets secondary
-    suppression; a share from fewer than 8 people, or from a suppressed count, is withheld.
-    The attrition table has one count column per area of the data.
+    People by area has a margin when the rule splits the eligible into groups (eligible = the
+    three groups), so it gets secondary suppression; a share from fewer than 8 people, or from
+    a suppressed count, is withheld. The attrition table has one count column per area of the
+    data.
     """
     per_area = [c for c in summary.attrition.columns if c not in ("step", "description")]
+    groups = list(summary.settings.eligibility.group_names())
     people = protect_table(
         summary.people_by_area,
-        COUNT_COLUMNS_PEOPLE,
-        row_margins=[(list(GROUPS), "eligible")],
+        [*COUNT_COLUMNS_PEOPLE, *groups],
+        row_margins=[(groups, "eligible")] if groups else [],
         rates=["eligible_share"],
         denominator="eligible",
         rate_counts={"eligible_share": ["eligible", "registered"]},

@@ -17,9 +17,11 @@ declares it here first.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from careval.cohort.eligibility import GROUP_NAME
 from careval.report.publish.nodes import (
     ABSENT,
     Count,
@@ -39,7 +41,14 @@ __all__ += ["Skipped", "ran"]
 
 @dataclass
 class AreaPeople(Node):
-    """One row of ``data.people_by_area``."""
+    """One row of ``data.people_by_area``.
+
+    The group columns are the run's eligibility groups: the default rule's three are declared;
+    any other rule's (``under_65_with_copd``, ...) are read through ``_extra_keys``
+    (:meth:`~careval.report.publish.nodes.Node.extra`).
+    """
+
+    _extra_keys: ClassVar[re.Pattern[str] | None] = GROUP_NAME
 
     area: str = ABSENT
     registered: Count = ABSENT

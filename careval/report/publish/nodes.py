@@ -2,13 +2,17 @@
 
 A :class:`Node` is a dataclass read from one JSON object: a key it does not declare is an error
 (:class:`ResultsModelError`), a declared key the object lacks reads as :data:`ABSENT`, and
-:meth:`Node.to_json` gives the object back with its keys in their order. The blocks of
+:meth:`Node.to_json` gives the object back with its keys in their order. A node whose keys are
+partly data (the eligibility groups of a row of ``data.people_by_area``, named by the run's
+rule) names the pattern of those keys in ``_extra_keys``; they are kept, in order, in
+:meth:`Node.extra`. The blocks of
 ``results.json`` are declared in :mod:`careval.report.publish.model`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -44,7 +48,9 @@ class Node:
     """A typed JSON object: declared keys only, the source's key order kept for ``to_json``."""
 
     __dataclass_fields__: ClassVar[dict[str, Any]]
+    _extra_keys: ClassVar[re.Pattern[str] | None] = None  # undeclared keys allowed (raw values)
     _order: tuple[str, ...] = ()
+    _extras: dict[str, Any] | None = None
 
     @classmethod
     def from_json(cls: type[B], data: Any, path: str) -> B:
@@ -53,7 +59,9 @@ class Node:
             raise ResultsModelError(f"{path}: expected an object; got {type(data).__name__}")
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        unknown = [k for k in data if k not in names]
+        pattern = cls._extra_keys
+        extra = [k for k in data if k not in names and pattern is not None and pattern.match(k)]
+        unknown = [k for k in data if k not in names and k not in extra]
         if unknown:
             raise ResultsModelError(
                 f"{path}: {', '.join(map(repr, unknown))} not in the results model "
@@ -62,11 +70,17 @@ class Node:
         values = {n: _read(data[n], hints[n], f"{path}.{n}") for n in names if n in data}
         obj = cls(**{n: values.get(n, ABSENT) for n in names})
         obj._order = tuple(data)
+        obj._extras = {k: data[k] for k in extra}
         return obj
+
+    def extra(self) -> dict[str, Any]:
+        """The undeclared keys read through ``_extra_keys`` and their values, in order."""
+        return dict(self._extras or {})
 
     def to_json(self) -> Json:
         """The JSON object this node was read from (keys in their order)."""
-        return {k: _write(getattr(self, k)) for k in self._order}
+        extras = self._extras or {}
+        return {k: _write(extras[k] if k in extras else getattr(self, k)) for k in self._order}
 
 
 @dataclass

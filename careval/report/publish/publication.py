@@ -78,8 +78,7 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
         "seed": ev.manifest.get("settings", {}).get("seed"),
         "settings": {
             "reference_date": st.reference_date.isoformat(),
-            "eligibility_min_age": st.eligibility.min_age,
-            "eligibility_condition": st.eligibility.condition,
+            "eligibility": st.eligibility.to_dict(),
             "risk": ev.risk_settings.to_dict(),
             "design": ev.design_settings.to_dict(),
             "impact": ev.impact_settings.to_dict(),
@@ -110,8 +109,9 @@ def _protect(a: Analyses) -> None:
         if result is not None:
             setattr(a, name, publish_one(result))
     if a.impact is not None and impact_withheld(a.impact):
+        treated = a.impact.settings.intervention.treated
         a.impact = None
-        a.skipped["impact"] = "withheld: fewer than 8 matched care-planned people"
+        a.skipped["impact"] = f"withheld: fewer than 8 matched {treated} people"
 
 
 def _document(

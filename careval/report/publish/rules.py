@@ -15,7 +15,8 @@ data are synthetic:
    :data:`MIN_PEOPLE`.
 
 Which JSON keys and table columns are counts is data, in :data:`COUNT_KEYS` (plus the
-per-MDG and per-group columns matched by :func:`is_count_key`, the lists of counts in
+per-MDG and per-group columns matched by :func:`is_count_key`, among them the eligibility
+groups of any rule (:data:`careval.cohort.eligibility.GROUP_NAME`), the lists of counts in
 :data:`COUNT_LIST_KEYS` and the count matrices in :data:`COUNT_MATRIX_KEYS`); which counts are
 denominators for rule 3 is :data:`DENOMINATOR_KEYS`.
 """
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
+from careval.cohort.eligibility import GROUP_NAME
 
 SUPPRESSED = "*"
 MIN_PEOPLE = 8  # means and rates from fewer people are withheld
@@ -170,7 +173,10 @@ DENOMINATOR_KEYS: tuple[str, ...] = (
 def is_count_key(key: object) -> bool:
     """Whether a JSON key or column name holds a published count (see :data:`COUNT_KEYS`)."""
     return isinstance(key, str) and (
-        key in COUNT_KEYS or bool(MDG_COLUMN.match(key)) or bool(GROUP_COLUMN.match(key))
+        key in COUNT_KEYS
+        or bool(MDG_COLUMN.match(key))
+        or bool(GROUP_COLUMN.match(key))
+        or bool(GROUP_NAME.match(key))
     )
 
 

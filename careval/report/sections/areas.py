@@ -6,17 +6,14 @@ The areas are the data's, in Table 2's order (the programme first), labelled by
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 
-from careval.monitoring.areas import AreaResult
+from careval.monitoring.areas import ALL, AreaResult
 from careval.report.page import Section, area_label, table_html
 
-GROUP_LABELS = {
-    "all_eligible": "All eligible",
-    "under_75_with_diabetes": "Under 75 with diabetes",
-    "aged_75_plus_without_diabetes": "75+ without diabetes",
-    "aged_75_plus_with_diabetes": "75+ with diabetes",
-}
+ALL_LABEL = "All eligible"
 
 
 def _cell(pct: float | None, lo: float | None, hi: float | None) -> str:
@@ -27,25 +24,27 @@ def _cell(pct: float | None, lo: float | None, hi: float | None) -> str:
 
 def section(r: AreaResult) -> Section:
     """The seed's Table 2 layout: group and area down, start dates across."""
+    el = r.settings.eligibility
+    group_labels = {ALL: ALL_LABEL, **{g.name: g.label for g in el.groups()}}
     t = r.table.copy()
     t["cell"] = [
         _cell(a, b, c) for a, b, c in zip(t["pct_change"], t["ci_low"], t["ci_high"], strict=True)
     ]
     wide = t.pivot_table(index=["group", "area"], columns="start", values="cell", aggfunc="first")
     wide = wide.reset_index()
-    order_g = {g: i for i, g in enumerate(GROUP_LABELS)}
+    order_g = {g: i for i, g in enumerate(group_labels)}
     order_a = {a: i for i, a in enumerate(dict.fromkeys(t["area"]))}
     wide = wide.sort_values(
         ["group", "area"],
         key=lambda c: c.map(order_g) if c.name == "group" else c.map(order_a),
         ignore_index=True,
     )
-    wide["group"] = wide.group.map(GROUP_LABELS).fillna(wide.group)
+    wide["group"] = wide.group.map(group_labels).fillna(wide.group)
     wide["area"] = wide.area.map(area_label)
     starts = [c for c in wide.columns if c not in ("group", "area")]
     labels = {s: f"from {pd.Timestamp(s):%B %Y}" for s in starts}
     d = r.differences.copy()
-    d = d[d.group == "all_eligible"]
+    d = d[d.group == ALL]
     d["difference_ci"] = [
         _cell(a, b, c) for a, b, c in zip(d.difference, d.ci_low, d.ci_high, strict=True)
     ]
@@ -58,8 +57,8 @@ def section(r: AreaResult) -> Section:
     parts = [
         f"<p>Percentage change in emergency admissions per eligible person-year over the "
         f"{months} months from each start date against the same months a year earlier, with "
-        "95% confidence intervals. Eligibility (aged 75+ and/or diabetes) is taken afresh each "
-        "month: a rolling cohort, as in the seed evaluation.</p>",
+        f"95% confidence intervals. Eligibility ({html.escape(el.describe())}) is taken "
+        "afresh each month: a rolling cohort, as in the seed evaluation.</p>",
         table_html(
             wide, {**labels, "group": "Group", "area": "Area"}, "table2", ("group", "area", *starts)
         ),

@@ -28,9 +28,7 @@ def data_section(summary: DataSummary) -> Section:
         "area": "Area",
         "registered": "Registered",
         "eligible": "Eligible",
-        "under_75_with_diabetes": "Under 75 with diabetes",
-        "aged_75_plus_without_diabetes": "75+ without diabetes",
-        "aged_75_plus_with_diabetes": "75+ with diabetes",
+        **{g.name: g.label for g in summary.settings.eligibility.groups()},
         "eligible_share": "Eligible share",
     }
     ref = summary.settings.reference_date

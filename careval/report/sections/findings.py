@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from careval.cohort.eligibility import EligibilitySettings
+from careval.impact.settings import DEFAULT_LABEL, treated_name, with_article
 from careval.report.objectives import RULES
 from careval.report.page import Section, area_label, area_prose, last_comparator, table_html
 from careval.report.publish.margins import MARGINS
@@ -67,17 +69,33 @@ def _emergency(pub: Published) -> Estimate | None:
     return pub.impact.outcomes.get("emergency_admissions")
 
 
+def _intervention(pub: Published) -> tuple[str, str, str]:
+    """The matched study's intervention as the page names it: label, noun, the treated.
+
+    Read from the published ``impact.settings``; a run without the study (or from before the
+    setting) has the default, care plans.
+    """
+    st = pub.impact.settings if isinstance(pub.impact, ImpactBlock) else None
+    iv = (st or {}).get("intervention") or {}
+    label = str(iv.get("label") or DEFAULT_LABEL)
+    treated = treated_name(label, str(iv.get("treated_label") or ""))
+    return label, label.split()[-1], treated
+
+
 def findings_section(
     pub: Published,
     window: str,
     warnings: list[str],
     programme_areas: tuple[str, ...] = ("pilot",),
+    eligibility: EligibilitySettings | None = None,
 ) -> Section:
     """Key figures, the main findings in plain words and the objectives at a glance.
 
     The data summary's key figures are those of the programme's areas (``programme_areas``,
-    the data summary's setting), one set per area when there are several.
+    the data summary's setting), one set per area when there are several. ``eligibility`` is
+    the run's rule (it names the eligible key figure; default: the programme's).
     """
+    el = eligibility or EligibilitySettings()
     figs = []
     people = pub.data.people_by_area or []
     act = pub.data.activity_by_year or []
@@ -97,7 +115,12 @@ def findings_section(
                 )
             )
             figs.append(
-                keyfig(row.eligible, f"{base}.eligible", f"Eligible (75+ and/or diabetes){of}", ",")
+                keyfig(
+                    row.eligible,
+                    f"{base}.eligible",
+                    f"Eligible ({el.describe(short=True)}){of}",
+                    ",",
+                )
             )
     for area in programme_areas:
         of = f" ({area_label(area)})" if several else ""
@@ -178,17 +201,18 @@ def _first_mde(pub: Published) -> Mde | None:
 
 def _findings(pub: Published) -> list[str]:
     out = []
+    treated = _intervention(pub)[2]
     e = _emergency(pub)
     if e is not None and isinstance(e.rate_ratio, float):
         out.append(
-            f"Among the care-planned, emergency admissions changed by a rate ratio of "
+            f"Among the {treated}, emergency admissions changed by a rate ratio of "
             f"{e.rate_ratio:.3f} (95% CI {e.rate_ratio_ci_low:.3f} to "
             f"{e.rate_ratio_ci_high:.3f}) against matched controls."
         )
         n = pub.naive.rate_ratio if isinstance(pub.naive, Estimate) else None
         if isinstance(n, float):
             out.append(
-                f"A naive before-after comparison of the care-planned alone gives {n:.3f}; "
+                f"A naive before-after comparison of the {treated} alone gives {n:.3f}; "
                 "the difference is what regression to the mean and secular change would have "
                 "credited to the programme."
             )
@@ -241,11 +265,12 @@ def objectives_section(pub: Published) -> Section:
 def methods_section(pub: Published) -> Section:
     """Methods, assumptions and limitations: follow-up, power, regression to the mean, privacy."""
     synthetic = bool(pub.synthetic)
+    label, noun, treated = (html.escape(x) for x in _intervention(pub))
     parts = ["<h3>Follow-up</h3>"]
     f = pub.impact.follow_up if isinstance(pub.impact, ImpactBlock) else None
     if f and _given(f.median_months):
         parts.append(
-            f"<p id='limit-follow-up'>The care-planned were followed for a median of "
+            f"<p id='limit-follow-up'>The {treated} were followed for a median of "
             f"{f.median_months:.0f} months (range {f.min_months:.0f} to "
             f"{f.max_months:.0f}); the seed evaluation had about three. Effects that take "
             "longer to appear cannot be seen in a short follow-up.</p>"
@@ -275,17 +300,18 @@ def methods_section(pub: Published) -> Section:
     else:
         parts.append("<p id='limit-power'>No design block: power not computed.</p>")
     parts.append(
-        "<h3>Regression to the mean</h3><p id='limit-rtm'>People are often given a care plan "
-        "just after a spell of heavy use, which would fall anyway. A before-after comparison of "
-        "the care-planned alone credits that fall to the programme; the matched controls, "
+        "<h3>Regression to the mean</h3><p id='limit-rtm'>People are often given "
+        f"{with_article(label)} just after a spell of heavy use, which would fall anyway. A "
+        f"before-after comparison of the {treated} alone credits that fall to the programme; "
+        "the matched controls, "
         "chosen with the same recent history, fall too, and only the difference is taken as the "
         "effect. The naive contrast is shown beside the matched estimate for this reason.</p>"
         "<h3>Other assumptions</h3><ul>"
         "<li>Matching balances measured characteristics only; unmeasured differences between "
-        "care-planned people and controls remain (balance table in the matched-control "
+        f"{treated} people and controls remain (balance table in the matched-control "
         "results).</li>"
         "<li>Difference-in-differences assumes the two groups would have followed parallel "
-        "paths; the event study shows the months before the plan as a check.</li>"
+        f"paths; the event study shows the months before the {noun} as a check.</li>"
         "<li>Table 2 uses a rolling cohort of everyone eligible, so it shows population-level "
         "change, diluted by the many eligible people without a plan.</li>"
         "<li>Interrupted time series assume the pre-programme trend would have continued.</li>"

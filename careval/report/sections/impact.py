@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from careval.impact.balance import SMD_THRESHOLD
+from careval.impact.settings import with_article
 from careval.impact.study import ImpactResult
 from careval.report.page import Section, area_label, fmt_count, svg, table_html
 
@@ -50,15 +51,15 @@ def _effect_table(r: ImpactResult) -> pd.DataFrame:
 
 
 def _monthly_chart(r: ImpactResult) -> str:
-    m = r.monthly_means
+    m, iv = r.monthly_means, r.settings.intervention
     fig, ax = plt.subplots(figsize=(8, 3.4))
-    ax.plot(m.k, 1000 * m.treated, marker="o", ms=3, lw=2, label="care-planned")
+    ax.plot(m.k, 1000 * m.treated, marker="o", ms=3, lw=2, label=iv.treated)
     ax.plot(m.k, 1000 * m.matched_controls, marker="o", ms=3, lw=1.5, label="matched controls")
     ax.axvline(-0.5, color="grey", lw=1, ls="--")
     ax.axvspan(-0.5, r.settings.effect_from_month - 0.5, color="grey", alpha=0.12)
-    ax.set_xlabel("months since the care plan (0 = the plan's month)")
+    ax.set_xlabel(f"months since the {iv.label} (0 = the {iv.noun}'s month)")
     ax.set_ylabel("per 1,000 a month")
-    ax.set_title("Emergency admissions around the care plan", fontsize=11, loc="left")
+    ax.set_title(f"Emergency admissions around the {iv.label}", fontsize=11, loc="left")
     ax.legend(frameon=False, fontsize=8)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -66,7 +67,7 @@ def _monthly_chart(r: ImpactResult) -> str:
 
 
 def _event_chart(r: ImpactResult) -> str:
-    e = r.event_study
+    e, iv = r.event_study, r.settings.intervention
     if "rate_ratio" not in e:
         return ""
     mid = (e.from_month + e.to_month) / 2
@@ -83,9 +84,9 @@ def _event_chart(r: ImpactResult) -> str:
         ax.axhline(r.truth_rate_ratio, color="tab:green", lw=1, ls=":", label="true effect")
         ax.legend(frameon=False, fontsize=8)
     ax.axvline(-0.5, color="grey", lw=1, ls="--")
-    ax.set_xlabel("months since the care plan (bins; reference: the bin before the plan)")
+    ax.set_xlabel(f"months since the {iv.label} (bins; reference: the bin before the {iv.noun})")
     ax.set_ylabel("rate ratio")
-    ax.set_title("Event study: care-planned against matched controls", fontsize=11, loc="left")
+    ax.set_title(f"Event study: {iv.treated} against matched controls", fontsize=11, loc="left")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return svg(fig)
@@ -127,7 +128,7 @@ def _overlap_chart(r: ImpactResult) -> str:
         lw=1.5,
         label="matched controls",
     )
-    ax.hist(lp[t], bins=bins, density=True, alpha=0.5, label="care-planned")
+    ax.hist(lp[t], bins=bins, density=True, alpha=0.5, label=r.settings.intervention.treated)
     ax.set_xlabel("logit of the propensity score")
     ax.set_title("Score overlap", fontsize=11, loc="left")
     ax.legend(frameon=False, fontsize=8)
@@ -141,8 +142,11 @@ def section(r: ImpactResult) -> Section:
     a, f = r.attrition, r.follow_up
     e = r.outcomes.get("emergency_admissions")
     st = r.settings
+    iv = st.intervention
+    label, noun, treated = (html.escape(x) for x in (iv.label, iv.noun, iv.treated))
     parts = [
-        "<p>Each person with a care plan enters the study in the month of their first plan. "
+        f"<p>Each person with {with_article(label)} enters the study in the month of their "
+        f"first {noun}. "
         "Potential controls are eligible people in "
         f"{' and '.join(html.escape(area_label(a)) for a in st.control_areas)}"
         " alive and registered at the start of the same month, with their history taken then. "
@@ -152,7 +156,7 @@ def section(r: ImpactResult) -> Section:
         f"{st.match.caliper} SD, {'with' if st.match.replace else 'without'} replacement). "
         f"<b>{fmt_count(a['treated_matched'])}</b> of "
         f"{fmt_count(a['treated_alive_and_registered_at_entry'])} "
-        f"care-planned people were matched to <b>{fmt_count(a['controls_matched'])}</b> "
+        f"{treated} people were matched to <b>{fmt_count(a['controls_matched'])}</b> "
         f"controls; {fmt_count(a['unmatched_outside_caliper'])} had no control within the "
         f"caliper and {fmt_count(a['unmatched_no_control_in_stratum'])} none in their exact "
         "stratum. Entry ran "
@@ -173,16 +177,17 @@ def section(r: ImpactResult) -> Section:
         parts.append(
             "<p>Difference-in-differences on the matched panel (unit and calendar-month fixed "
             f"effects, Poisson, standard errors clustered on {clustered}): from month "
-            f"{st.effect_from_month} after the plan, emergency admissions changed by a rate "
+            f"{st.effect_from_month} after the {noun}, emergency admissions changed by a rate "
             f"ratio of <b id='impact-rr'>{e['rate_ratio']:.3f}</b> (95% CI "
             f"{e['rate_ratio_ci_low']:.3f} to {e['rate_ratio_ci_high']:.3f}, p = "
             f"{e['p_value']:.3g}).{html.escape(truth)}</p>"
-            "<p>The naive before-after comparison of the care-planned alone gives a rate ratio "
+            f"<p>The naive before-after comparison of the {treated} alone gives a rate ratio "
             f"of <b id='impact-naive-rr'>{n['rate_ratio']:.3f}</b> (95% CI "
             f"{n['rate_ratio_ci_low']:.3f} to {n['rate_ratio_ci_high']:.3f}). People are often "
-            "given a plan just after a spell of high use, which would have fallen anyway "
-            "(regression to the mean); the matched controls, chosen with the same recent "
-            "history, fall too, and only the difference is credited to the plan.</p>"
+            f"given {with_article(noun)} just after a spell of high use, which would have "
+            "fallen anyway (regression to the mean); the matched controls, chosen with the "
+            f"same recent history, fall too, and only the difference is credited to the {noun}."
+            "</p>"
         )
     parts += [
         "<figure>" + _monthly_chart(r) + "</figure>",
@@ -194,7 +199,7 @@ def section(r: ImpactResult) -> Section:
             ("outcome", "measure"),
         ),
         "<p class='note'>Rate ratios for counts (Poisson), differences in pounds a "
-        f"person-month for costs (linear), from month {st.effect_from_month} after the plan; "
+        f"person-month for costs (linear), from month {st.effect_from_month} after the {noun}; "
         f"months 0 to {st.effect_from_month - 1} are estimated separately as an implementation "
         "period.</p>",
     ]
@@ -213,7 +218,7 @@ def section(r: ImpactResult) -> Section:
         )
         parts += [
             "<h3>By length of follow-up</h3>",
-            "<p>The average effect over the first 3, 6, 12 and 24 months after the plan "
+            f"<p>The average effect over the first 3, 6, 12 and 24 months after the {noun} "
             "(the seed evaluation had about three).</p>",
             table_html(h, {"ci_low": "95% CI low", "ci_high": "95% CI high"}, "impact-horizons"),
         ]
