@@ -10,13 +10,11 @@ import pandas as pd
 import pytest
 
 from careval.cohort.eligibility import EligibilitySettings
-from careval.cohort.summary import SummarySettings
 from careval.data.access import Dataset
 from careval.data.schema import EMERGENCY_METHODS
 from careval.errors import ConfigError
-from careval.evaluation import one_eligibility
 from careval.impact.panel import month_of
-from careval.impact.population import NEVER_MONTH, PILOT, first_events, study_population
+from careval.impact.population import NEVER_MONTH, first_events, study_population
 from careval.impact.settings import ImpactSettings, InterventionSettings
 from careval.impact.study import ImpactResult, evaluate_impact
 from careval.report.sections.impact import section
@@ -47,7 +45,7 @@ def _in_pilot_and_alive(data: Path, entry: pd.Series) -> set[str]:
     on = reg[(start <= reg.day) & (end.isna() | (end >= reg.day))]
     latest = on.sort_values(["person_id", "start_date"]).drop_duplicates("person_id", keep="last")
     dead = pd.to_datetime(latest.person_id.map(death))
-    ok = (latest.practice_code.map(area) == PILOT) & (dead.isna() | (dead > latest.day))
+    ok = (latest.practice_code.map(area) == "pilot") & (dead.isna() | (dead > latest.day))
     return set(latest.person_id[ok])
 
 
@@ -211,12 +209,15 @@ def test_settings_round_trip_with_an_intervention() -> None:
 
 
 def test_the_run_has_one_eligibility() -> None:
+    from careval.spec import loads, resolve
+
     copd = EligibilitySettings(65, ("copd",), "and")
-    run = SummarySettings(eligibility=copd)
-    assert one_eligibility(run, ImpactSettings()).eligibility == copd
-    assert one_eligibility(run, ImpactSettings(eligibility=copd)).eligibility == copd
-    with pytest.raises(ConfigError, match="SummarySettings.eligibility"):
-        one_eligibility(run, ImpactSettings(eligibility=EligibilitySettings(min_age=80)))
+    rs = resolve(
+        loads("[eligibility]\nmin_age = 65\nconditions = ['copd']\ncombine = 'and'\n").spec
+    )
+    assert rs.summary.eligibility == copd
+    assert rs.areas.eligibility == copd
+    assert rs.impact.eligibility == copd
 
 
 def test_a_study_where_nobody_finds_a_control_says_so(synth_dir: Path) -> None:
