@@ -15,7 +15,7 @@ import ibis
 import ibis.expr.types as ir
 
 from careval.data.access import Dataset, age_years
-from careval.data.codelists import codes_for
+from careval.data.codelists import Code, codes_for
 from careval.data.schema import EMERGENCY_METHODS
 from careval.errors import ConfigError
 from careval.settings import Settings
@@ -42,8 +42,17 @@ class EligibilitySettings(Settings):
 
 def condition_predicate(t: ir.Table, condition: str, system_col: str | None, code_col: str):
     """Boolean expression: the row's code belongs to ``condition``'s code list."""
+    return codes_predicate(t, codes_for(condition), system_col, code_col)
+
+
+def codes_predicate(t: ir.Table, codes: Sequence[Code], system_col: str | None, code_col: str):
+    """Boolean expression: the row's code is one of ``codes`` (exact or prefix, as each says).
+
+    With no ``system_col`` the column holds ICD-10 codes (hospital diagnoses), and only the
+    list's ICD-10 codes apply.
+    """
     terms = []
-    for code in codes_for(condition):
+    for code in codes:
         col = t[code_col]
         hit = col.startswith(code.code) if code.match == "prefix" else col == code.code
         if system_col is not None:

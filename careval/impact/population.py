@@ -21,7 +21,7 @@ from careval.data.access import Dataset
 from careval.errors import ConfigError
 from careval.features.index_date import WINDOWS
 from careval.impact.panel import Panel, build_panel, month_of
-from careval.impact.settings import ImpactSettings
+from careval.impact.settings import ImpactSettings, OutcomeSettings
 from careval.risk.model import RiskModel, design_matrix
 
 PILOT = "pilot"
@@ -130,8 +130,10 @@ def study_population(
     window: tuple[dt.date, dt.date],
     settings: ImpactSettings,
     risk_model: RiskModel | None,
+    outcomes: Sequence[OutcomeSettings] | None = None,
 ) -> StudyPopulation:
-    """Treated at their plan month and eligible comparator-area people at the same months."""
+    """Treated at their plan month and eligible comparator-area people at the same months,
+    with their panel measuring ``outcomes`` (default: the settings' outcomes)."""
     if not ds.has("care_plans"):
         raise ConfigError("the impact study needs the care_plans table")
     cp = ds.table("care_plans")
@@ -168,7 +170,8 @@ def study_population(
     frame = frame[keep].reset_index(drop=True)
     frame["censor_month"] = censor[keep]
     attrition["treated_alive_and_registered_at_entry"] = int(frame.treated.sum())
-    panel = build_panel(ds, frame.person_id.to_numpy(), data_first, data_last)
+    outs = settings.outcomes if outcomes is None else outcomes
+    panel = build_panel(ds, frame.person_id.to_numpy(), data_first, data_last, outs)
     rows_p = panel.rows(frame.person_id.to_numpy())
     feats = panel.features(rows_p, frame.entry_month.to_numpy(), WINDOWS)
     frame = pd.concat([frame.reset_index(drop=True), feats], axis=1)

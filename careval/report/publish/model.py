@@ -221,6 +221,7 @@ class ImpactBlock(Node):
     n_controls: Count = ABSENT
     max_abs_smd_after: Num = ABSENT
     outcomes: dict[str, Estimate] = ABSENT
+    skipped_outcomes: dict[str, str] = ABSENT  # outcome -> why it was not estimated
     horizons: Records = ABSENT
     event_study: Records = ABSENT
     balance: Records = ABSENT
