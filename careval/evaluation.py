@@ -5,8 +5,10 @@ Publishing (disclosure control, the report, ``results.json``) is the edges' work
 :func:`careval.report.build.write_report` turns an :class:`Evaluation` into the report, and
 ``careval run`` (:func:`careval.run.run`) does both.
 
-Each analysis that cannot run on the data it was given (too short a window, no care plans, no
-comparator area) is recorded in :attr:`Evaluation.skipped` with the reason, and the others run.
+Each analysis declares the tables it needs (:data:`NEEDS`). One whose tables are absent or
+empty is not called; one that finds its data cannot support it (too short a window, no
+comparator area) raises a ``ValueError``. Either way the reason is recorded in
+:attr:`Evaluation.skipped`, and the others run.
 """
 
 from __future__ import annotations
@@ -35,6 +37,58 @@ from careval.surveys.evaluate import SurveysResult, evaluate_surveys
 Progress = Callable[[str], None]
 STEPS = 8  # calls of ``progress`` in one evaluation (for a progress bar's total)
 NOT_RUN = {"surveys": "no survey inputs", "qualitative": "no qualitative inputs"}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """The tables an analysis needs, each present with at least one row: every one of
+    ``tables``, and at least one of ``any_of`` (when given).
+
+    Columns need no declaring: validation has checked every column of each table present.
+    """
+
+    what: str  # the analysis, as the reason names it ("the matched study")
+    tables: tuple[str, ...] = ()
+    any_of: tuple[str, ...] = ()
+
+
+PEOPLE = ("persons", "practices", "registrations")  # who is registered where, and when
+# Each analysis (by its key in ``skipped``) and the tables it needs. The matched study (and the
+# design planned on it) also needs its primary outcome's table: see :func:`needs`.
+NEEDS: dict[str, Needs] = {
+    "risk": Needs("the risk model", (*PEOPLE, "inpatient_spells")),
+    "monitoring": Needs("the area comparison", (*PEOPLE, "inpatient_spells")),
+    "programme": Needs(
+        "programme monitoring", any_of=("care_plans", "mdg_meetings", "innovation_fund")
+    ),
+    "indicators": Needs("the clinical indicators", (*PEOPLE, "inpatient_spells")),
+    "impact": Needs("the matched study", (*PEOPLE, "inpatient_spells", "care_plans")),
+    "design": Needs("the design", (*PEOPLE, "inpatient_spells", "care_plans")),
+}
+
+
+def needs(impact: ImpactSettings) -> dict[str, Needs]:
+    """:data:`NEEDS` with the primary outcome's table added to the matched study and design."""
+    out = dict(NEEDS)
+    for name in ("impact", "design"):
+        n = out[name]
+        out[name] = Needs(n.what, tuple(dict.fromkeys((*n.tables, impact.primary.table))))
+    return out
+
+
+def unmet(ds: Dataset, n: Needs) -> str:
+    """Why ``ds`` cannot support an analysis needing ``n`` (a table absent or empty); "" if it
+    can."""
+    for name in n.tables:
+        noun = name.replace("_", " ")
+        if not ds.has(name):
+            return f"no {name} table: {n.what} needs {noun}"
+        if ds.rows(name) == 0:
+            return f"the {name} table is empty: {n.what} needs {noun}"
+    if n.any_of and not any(ds.rows(name) for name in n.any_of):
+        names = f"{', '.join(n.any_of[:-1])} or {n.any_of[-1]}"
+        return f"no {names} records: {n.what} needs at least one of them"
+    return ""
 
 
 @dataclass(kw_only=True)
@@ -95,18 +149,26 @@ def evaluate(
     surveys = evaluate_surveys(data)
     qualitative = evaluate_qualitative(data)
     skipped: dict[str, str] = {}
+    required = needs(impact_st)
     say("summarising the data")
     with Dataset(data) as ds:
+        unmet_here = {name: unmet(ds, n) for name, n in required.items()}
+
+        def checked(name: str, run: Callable[[], tuple[Any, str]]) -> tuple[Any, str]:
+            """``run()`` when the analysis's tables are there; else None and why not."""
+            return (None, unmet_here[name]) if unmet_here[name] else run()
+
         summary = summarise(ds, st)
+        window = summary.window
         say("risk model and targeting")
-        risk, skipped["risk"] = _risk(ds, summary.window, risk_st)
+        risk, skipped["risk"] = checked("risk", lambda: _risk(ds, window, risk_st))
         say("area comparison and programme monitoring")
-        areas, skipped["monitoring"] = _areas(ds, summary.window)
-        programme = evaluate_programme(ds, summary)
+        areas, skipped["monitoring"] = checked("monitoring", lambda: _areas(ds, window))
+        programme, skipped["programme"] = checked("programme", lambda: _programme(ds, summary))
         say("clinical indicators")
-        indicators, skipped["indicators"] = _indicators(ds, summary.window)
+        indicators, skipped["indicators"] = checked("indicators", lambda: _indicators(ds, window))
         say("matched-control impact study")
-        impact, skipped["impact"] = _impact(ds, summary.window, risk, impact_st)
+        impact, skipped["impact"] = checked("impact", lambda: _impact(ds, window, risk, impact_st))
         synthetic, manifest = ds.synthetic, ds.manifest
         files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
     files.update(
@@ -118,7 +180,9 @@ def evaluate(
         }
     )
     say("study design and power")
-    design, skipped["design"] = _design(impact, design_st)
+    design, skipped["design"] = (
+        (None, unmet_here["design"]) if unmet_here["design"] else _design(impact, design_st)
+    )
     return Evaluation(
         dataset=data.name,
         synthetic=synthetic,
@@ -161,9 +225,7 @@ def _risk(
 def _impact(
     ds: Dataset, window: tuple[dt.date, dt.date], risk: RiskResult | None, st: ImpactSettings
 ) -> tuple[ImpactResult | None, str]:
-    """The matched study when there are care plans and comparator-area people to match."""
-    if not ds.has("care_plans"):
-        return None, "no care_plans table: the matched study needs care plans"
+    """The matched study when there are comparator-area people to match the care-planned."""
     try:
         return evaluate_impact(ds, window, st, risk_model=risk.model if risk else None), ""
     except ValueError as exc:  # too few people, no comparator area, no plans in the window
@@ -176,6 +238,14 @@ def _areas(ds: Dataset, window: tuple[dt.date, dt.date]) -> tuple[AreaResult | N
         return evaluate_areas(ds, window), ""
     except ValueError as exc:
         return None, f"area comparison not run: {exc}"
+
+
+def _programme(ds: Dataset, summary: DataSummary) -> tuple[ProgrammeResult | None, str]:
+    """Care plans, MDG meetings and the innovation fund, with their SPC charts."""
+    try:
+        return evaluate_programme(ds, summary), ""
+    except ValueError as exc:
+        return None, f"programme monitoring not run: {exc}"
 
 
 def _indicators(

@@ -493,7 +493,7 @@ class Published(Node):
     impact: ImpactBlock | Skipped = ABSENT
     naive: Estimate | Skipped = ABSENT
     indicators: IndicatorsBlock | Skipped = ABSENT
-    programme: ProgrammeBlock = ABSENT
+    programme: ProgrammeBlock | Skipped = ABSENT
     design: DesignBlock | Skipped = ABSENT
     surveys: SurveysBlock | Skipped = ABSENT
     qualitative: QualitativeBlock | Skipped = ABSENT
