@@ -267,3 +267,30 @@ def test_community_contacts_cover_the_truth(shape_dir: Path, shape_truth: dict) 
     assert truth > 1
     assert c["rate_ratio_ci_low"] <= truth <= c["rate_ratio_ci_high"]
     assert c["rate_ratio_ci_low"] > 1
+
+
+@pytest.mark.slow
+def test_a_user_defined_outcome_end_to_end(synth_dir: Path, tmp_path: Path) -> None:
+    """Through the main job: the outcomes reach results.json (with their settings, in the
+    impact block and the provenance), the typed copy and the page's table, and
+    an outcome whose table the data lack is named with its reason on the page."""
+    from careval.report.publish.model import Published
+    from careval.run import run
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_dir, data, ignore=shutil.ignore_patterns("surveys", "qualitative"))
+    (data / "outpatient_appointments.parquet").unlink()
+    run(data, tmp_path / "out", impact_settings=WITH_CONTACTS)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    imp = results["impact"]
+    assert list(imp["outcomes"])[-2:] == ["community_contacts", "home_care_cost"]
+    assert imp["skipped_outcomes"] == {"outpatient_attendances": "no outpatient_appointments table"}
+    c = imp["outcomes"]["community_contacts"]
+    assert c["rate_ratio_ci_low"] <= c["rate_ratio"] <= c["rate_ratio_ci_high"]
+    assert results["provenance"]["settings"]["impact"]["outcomes"][-1]["unit_cost"] == 25.0
+    pub = Published.read(results)
+    assert pub.impact.outcomes["home_care_cost"].model == "ols"
+    assert pub.impact.skipped_outcomes == imp["skipped_outcomes"]
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Community contacts" in page and "Home care (£25 a visit" in page
+    assert "Outpatient attendances (no outpatient_appointments table)" in page
