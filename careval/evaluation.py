@@ -53,8 +53,8 @@ class Needs:
 
 
 PEOPLE = ("persons", "practices", "registrations")  # who is registered where, and when
-# Each analysis (by its key in ``skipped``) and the tables it needs. The matched study (and the
-# design planned on it) also needs its primary outcome's table: see :func:`needs`.
+# Each analysis (by its key in ``skipped``) and the tables it needs. The matched study also
+# needs its primary outcome's table (see :func:`needs`); the design needs the matched study.
 NEEDS: dict[str, Needs] = {
     "risk": Needs("the risk model", (*PEOPLE, "inpatient_spells")),
     "monitoring": Needs("the area comparison", (*PEOPLE, "inpatient_spells")),
@@ -68,12 +68,10 @@ NEEDS: dict[str, Needs] = {
 
 
 def needs(impact: ImpactSettings) -> dict[str, Needs]:
-    """:data:`NEEDS` with the primary outcome's table added to the matched study and design."""
-    out = dict(NEEDS)
-    for name in ("impact", "design"):
-        n = out[name]
-        out[name] = Needs(n.what, tuple(dict.fromkeys((*n.tables, impact.primary.table))))
-    return out
+    """:data:`NEEDS` with the primary outcome's table added to the matched study's."""
+    n = NEEDS["impact"]
+    tables = tuple(dict.fromkeys((*n.tables, impact.primary.table)))
+    return {**NEEDS, "impact": Needs(n.what, tables)}
 
 
 def unmet(ds: Dataset, n: Needs) -> str:

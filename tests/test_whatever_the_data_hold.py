@@ -195,3 +195,15 @@ def test_run_on_a_single_practice(
     assert "control" in skipped["impact"] and skipped["naive"] == skipped["impact"]
     assert skipped["design"].startswith("no matched study")
     _check(results, tmp_path / "out", skipped)
+
+
+def test_each_analysis_declares_its_tables_and_the_study_its_primary_outcomes() -> None:
+    from careval.evaluation import NEEDS, needs
+    from careval.impact.settings import ImpactSettings, OutcomeSettings
+
+    assert set(NEEDS) == set(BLOCKS) - {"naive"}
+    for n in NEEDS.values():
+        assert set(n.tables) | set(n.any_of) <= set(TABLES)
+    contacts = ImpactSettings(outcomes=(OutcomeSettings(table="community_contacts"),))
+    assert needs(contacts)["impact"].tables[-2:] == ("care_plans", "community_contacts")
+    assert needs(ImpactSettings())["impact"] == NEEDS["impact"]  # inpatient_spells already
