@@ -5,13 +5,14 @@ Publishing (disclosure control, the report, ``results.json``) is the edges' work
 :func:`careval.report.build.write_report` turns an :class:`Evaluation` into the report, and
 ``careval run`` (:func:`careval.run.run`) does both.
 
-Each analysis that cannot run on the data it was given (too short a window, no care plans, no
-comparator area) is recorded in :attr:`Evaluation.skipped` with the reason, and the others run.
+Each analysis declares the tables it needs (:data:`NEEDS`). One whose tables are absent or
+empty is not called; one that finds its data cannot support it (too short a window, no
+comparator area) raises a ``ValueError``. Either way the reason is recorded in
+:attr:`Evaluation.skipped`, and the others run.
 
-A run has one eligibility rule, ``SummarySettings.eligibility``: the data summary, Table 2
-(``AreaSettings.eligibility``), the risk model's features and targeting
-(``FeatureSettings.eligibility``) and the matched study's controls
-(``ImpactSettings.eligibility``) all take it from there.
+The settings of every analysis come from one study specification
+(:func:`careval.spec.resolve.resolve`): one eligibility rule, one set of programme areas, one
+programme start, passed to every analysis that uses them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from careval.errors import Problem
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
-from careval.monitoring.programme import ProgrammeResult, evaluate_programme
+from careval.monitoring.programme import ProgrammeResult, ProgrammeSettings, evaluate_programme
 from careval.qualitative.evaluate import QualitativeResult, evaluate_qualitative
 from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk
 from careval.risk.model import follow_up_end
@@ -45,6 +46,62 @@ from careval.surveys.evaluate import SurveysResult, evaluate_surveys
 Progress = Callable[[str], None]
 STEPS = 8  # calls of ``progress`` in one evaluation (for a progress bar's total)
 NOT_RUN = {"surveys": "no survey inputs", "qualitative": "no qualitative inputs"}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """The tables an analysis needs, each present with at least one row: every one of
+    ``tables``, and at least one of ``any_of`` (when given).
+
+    Columns need no declaring: validation has checked every column of each table present.
+    """
+
+    what: str  # the analysis, as the reason names it ("the matched study")
+    tables: tuple[str, ...] = ()
+    any_of: tuple[str, ...] = ()
+
+
+PEOPLE = ("persons", "practices", "registrations")  # who is registered where, and when
+# Each analysis (by its key in ``skipped``) and the tables it needs. The matched study also
+# needs its primary outcome's table (see :func:`needs`); the design needs the matched study.
+NEEDS: dict[str, Needs] = {
+    "risk": Needs("the risk model", (*PEOPLE, "inpatient_spells")),
+    "monitoring": Needs("the area comparison", (*PEOPLE, "inpatient_spells")),
+    "programme": Needs(
+        "programme monitoring", any_of=("care_plans", "mdg_meetings", "innovation_fund")
+    ),
+    "indicators": Needs("the clinical indicators", (*PEOPLE, "inpatient_spells")),
+    # By default: the intervention's table is care_plans (see :func:`needs`).
+    "impact": Needs("the matched study", (*PEOPLE, "inpatient_spells", "care_plans")),
+    "design": Needs("the design", (*PEOPLE, "inpatient_spells", "care_plans")),
+}
+
+
+def needs(impact: ImpactSettings) -> dict[str, Needs]:
+    """:data:`NEEDS` with the matched study's (and so the design's) tables set by its
+    settings: the intervention's table in place of ``care_plans``, and the primary outcome's."""
+    out = dict(NEEDS)
+    for name in ("impact", "design"):
+        n = NEEDS[name]
+        base = [t for t in n.tables if t != "care_plans"]
+        tables = (*base, impact.intervention.table, impact.primary.table)
+        out[name] = Needs(n.what, tuple(dict.fromkeys(tables)))
+    return out
+
+
+def unmet(ds: Dataset, n: Needs) -> str:
+    """Why ``ds`` cannot support an analysis needing ``n`` (a table absent or empty); "" if it
+    can."""
+    for name in n.tables:
+        noun = name.replace("_", " ")
+        if not ds.has(name):
+            return f"no {name} table: {n.what} needs {noun}"
+        if ds.rows(name) == 0:
+            return f"the {name} table is empty: {n.what} needs {noun}"
+    if n.any_of and not any(ds.rows(name) for name in n.any_of):
+        names = f"{', '.join(n.any_of[:-1])} or {n.any_of[-1]}"
+        return f"no {names} records: {n.what} needs at least one of them"
+    return ""
 
 
 @dataclass(kw_only=True)
@@ -114,16 +171,27 @@ def evaluate(
             check(loaded, ds)  # every problem at once, before any setting is built
         rs = resolve(spec.spec if isinstance(spec, LoadedSpec) else spec)
         st, impact_st, risk_st, design_st = rs.summary, rs.impact, rs.risk, rs.design
+        unmet_here = {name: unmet(ds, n) for name, n in needs(impact_st).items()}
+
+        def checked(name: str, run: Callable[[], tuple[Any, str]]) -> tuple[Any, str]:
+            """``run()`` when the analysis's tables are there; else None and why not."""
+            return (None, unmet_here[name]) if unmet_here[name] else run()
+
         summary = summarise(ds, st, window(rs.spec, ds))
+        span = summary.window
         say("risk model and targeting")
-        risk, skipped["risk"] = _risk(ds, summary.window, risk_st, st.eligibility)
+        risk, skipped["risk"] = checked("risk", lambda: _risk(ds, span, risk_st, st.eligibility))
         say("area comparison and programme monitoring")
-        areas, skipped["monitoring"] = _areas(ds, summary.window, rs.areas)
-        programme = evaluate_programme(ds, summary, rs.programme)
+        areas, skipped["monitoring"] = checked("monitoring", lambda: _areas(ds, span, rs.areas))
+        programme, skipped["programme"] = checked(
+            "programme", lambda: _programme(ds, summary, rs.programme)
+        )
         say("clinical indicators")
-        indicators, skipped["indicators"] = _indicators(ds, summary.window, rs.indicators)
+        indicators, skipped["indicators"] = checked(
+            "indicators", lambda: _indicators(ds, span, rs.indicators)
+        )
         say("matched-control impact study")
-        impact, skipped["impact"] = _impact(ds, summary.window, risk, impact_st)
+        impact, skipped["impact"] = checked("impact", lambda: _impact(ds, span, risk, impact_st))
         synthetic, manifest = ds.synthetic, ds.manifest
         files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
     files.update(
@@ -135,7 +203,9 @@ def evaluate(
         }
     )
     say("study design and power")
-    design, skipped["design"] = _design(impact, design_st)
+    design, skipped["design"] = (
+        (None, unmet_here["design"]) if unmet_here["design"] else _design(impact, design_st)
+    )
     return Evaluation(
         dataset=data.name,
         synthetic=synthetic,
@@ -181,9 +251,6 @@ def _impact(
 ) -> tuple[ImpactResult | None, str]:
     """The matched study when there are treated people (by default the care-planned) and
     comparator-area people to match."""
-    iv = st.intervention
-    if not ds.has(iv.table):
-        return None, f"no {iv.table} table: the matched study needs {iv.label}s"
     try:
         return evaluate_impact(ds, window, st, risk_model=risk.model if risk else None), ""
     except ValueError as exc:  # too few people, no comparator area, no plans in the window
@@ -198,6 +265,16 @@ def _areas(
         return evaluate_areas(ds, window, st), ""
     except ValueError as exc:
         return None, f"area comparison not run: {exc}"
+
+
+def _programme(
+    ds: Dataset, summary: DataSummary, st: ProgrammeSettings
+) -> tuple[ProgrammeResult | None, str]:
+    """Care plans, MDG meetings and the innovation fund, with their SPC charts."""
+    try:
+        return evaluate_programme(ds, summary, st), ""
+    except ValueError as exc:
+        return None, f"programme monitoring not run: {exc}"
 
 
 def _indicators(

@@ -599,3 +599,35 @@ def test_a_failed_poisson_fit_is_reported_and_read_by_the_typed_copy(
     node = ItsSeries.from_json(out, "its.pilot")
     assert isinstance(node.poisson, Skipped) and node.poisson.skipped.startswith("Poisson")
     assert node.to_json() == out
+
+
+def test_a_poisson_interval_too_wide_to_exponentiate_is_a_failed_fit(
+    result: IndicatorsResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a small population a Poisson ITS can give an interval whose end overflows
+    ``math.exp`` (seen on 3,000 people): the series' Poisson fit is skipped, not the run."""
+    import math
+
+    import careval.indicators.its as its_module
+
+    d = result.dementia_monthly
+    s = d[d.area == "pilot"].reset_index(drop=True)
+    series = pd.DataFrame(
+        {
+            "month_number": s.month_number.to_numpy(),
+            "rate": s.rate_per_1000.to_numpy(),
+            "count": s.new_diagnoses.to_numpy(),
+            "exposure": s.registered.to_numpy(),
+        }
+    )
+    coefs = its_module._coefs
+
+    def wide(res: object, exp: bool = False) -> object:
+        if exp:
+            math.exp(1e4)  # what an interval end of 10,000 on the log scale does
+        return coefs(res, exp)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(its_module, "_coefs", wide)
+    out, _ = its_module.fit_its(series, int(series.month_number[20]), lags=3)
+    assert out["poisson"] == {"skipped": "Poisson fit failed (math range error)"}
+    assert out["ols"]["coefficients"]["level_change"]["se"] > 0

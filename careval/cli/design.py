@@ -32,6 +32,7 @@ def design(
     from careval.data.validate import require_valid
     from careval.design.power import DesignSettings
     from careval.evaluation import design_plan
+    from careval.impact.settings import DEFAULT_OUTCOMES, ImpactSettings
     from careval.impact.study import evaluate_impact
 
     try:
@@ -55,7 +56,8 @@ def design(
         step("matching the care-planned to comparator people")
         with Dataset(data) as ds:
             window = data_window(ds)
-            impact = evaluate_impact(ds, window, outcomes={"emergency_admissions": "poisson"})
+            primary_only = ImpactSettings(outcomes=DEFAULT_OUTCOMES[:1])
+            impact = evaluate_impact(ds, window, primary_only)
         step("power by analysis and simulation")
         result = design_plan(impact, settings)
     write_json(json_out, result.to_dict())

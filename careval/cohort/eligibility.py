@@ -32,7 +32,7 @@ import ibis
 import ibis.expr.types as ir
 
 from careval.data.access import Dataset, age_years
-from careval.data.codelists import CodeList, code_list
+from careval.data.codelists import Code, CodeList, code_list
 from careval.data.schema import EMERGENCY_METHODS
 from careval.errors import ConfigError
 from careval.settings import Settings
@@ -178,8 +178,17 @@ def condition_predicate(t: ir.Table, condition: str, system_col: str | None, cod
     ``condition`` is a built-in name or a code list's path (:func:`careval.data.codelists.
     code_list`). Without ``system_col`` the column holds ICD-10 codes, and only those apply.
     """
+    return codes_predicate(t, code_list(condition).codes, system_col, code_col)
+
+
+def codes_predicate(t: ir.Table, codes: Sequence[Code], system_col: str | None, code_col: str):
+    """Boolean expression: the row's code is one of ``codes`` (exact or prefix, as each says).
+
+    With no ``system_col`` the column holds ICD-10 codes (hospital diagnoses), and only the
+    list's ICD-10 codes apply.
+    """
     terms = []
-    for code in code_list(condition).codes:
+    for code in codes:
         col = t[code_col]
         hit = col.startswith(code.code) if code.match == "prefix" else col == code.code
         if system_col is not None:

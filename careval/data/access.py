@@ -98,6 +98,12 @@ class Dataset:
             )
         return self._tables[name]
 
+    def rows(self, name: str) -> int:
+        """Rows of table ``name`` (0 when it is absent), from its Parquet metadata."""
+        if name not in self._tables:
+            return 0
+        return int(pq.read_metadata(self.file(name)).num_rows)
+
     def file(self, name: str) -> Path:
         """Path of a table's Parquet file."""
         return self.path / f"{name}.parquet"

@@ -27,16 +27,6 @@ from careval.impact.settings import ImpactSettings
 from careval.impact.variance import two_way_vcov
 
 FIT_TOL = 1e-8  # convergence of the fixed-effect fits (see fit_fe)
-# Outcome -> model. Counts are Poisson (rate ratios); costs linear (pounds a person-month).
-OUTCOMES: dict[str, Model] = {
-    "emergency_admissions": "poisson",
-    "ae_attendances": "poisson",
-    "elective_admissions": "poisson",
-    "outpatient_attendances": "poisson",
-    "bed_days": "poisson",
-    "emergency_cost": "ols",
-    "inpatient_cost": "ols",
-}
 
 
 def matched_panel(

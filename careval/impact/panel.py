@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from careval.cohort.eligibility import emergency_spells, first_diagnosis
-from careval.data.access import Dataset, month_index
+from careval.data.access import Dataset
 from careval.data.schema import ELECTIVE_METHODS, EMERGENCY_METHODS
 from careval.data.schema import MEASURES as CLINICAL_MEASURES
 from careval.features.comorbidity import (
@@ -31,6 +31,8 @@ from careval.features.comorbidity import (
     hfrs_events,
 )
 from careval.features.index_date import FEATURE_CONDITIONS, WINDOWS
+from careval.impact.measures import Grid, add_days, days, month_start, outcome_values
+from careval.impact.settings import OutcomeSettings
 
 # Monthly measures: the outcomes of the impact study and the inputs of the features.
 MEASURES = (
@@ -61,16 +63,6 @@ NEVER = np.iinfo(np.int32).max
 def month_of(date: dt.date) -> int:
     """Month number (``year*12 + month - 1``) of a date."""
     return date.year * 12 + date.month - 1
-
-
-def month_start(month: int | np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of the first day of month number(s)."""
-    m = np.asarray(month, dtype=np.int64) - 1970 * 12
-    return m.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-
-
-def _days(values: pd.Series) -> np.ndarray:
-    return values.to_numpy(dtype="datetime64[D]").astype(np.int64)
 
 
 @dataclass
@@ -201,75 +193,51 @@ class Panel:
 
 
 def build_panel(
-    ds: Dataset, person_ids: Sequence[str] | np.ndarray, first_month: int, last_month: int
+    ds: Dataset,
+    person_ids: Sequence[str] | np.ndarray,
+    first_month: int,
+    last_month: int,
+    outcomes: Sequence[OutcomeSettings] = (),
 ) -> Panel:
-    """Aggregate every measure by person and calendar month for ``person_ids``."""
+    """Aggregate every measure by person and calendar month for ``person_ids``, and each of
+    ``outcomes`` that is not one of the built-in :data:`MEASURES` under its own name."""
     ids = np.sort(pd.unique(np.asarray(person_ids, dtype=object)))
-    n_months = last_month - first_month + 1
-    who = ibis.memtable(pd.DataFrame({"person_id": ids.astype(str)}))
-    lo = ibis.date(dt.date(first_month // 12, first_month % 12 + 1, 1))
-    nxt = last_month + 1
-    hi = ibis.date(dt.date(nxt // 12, nxt % 12 + 1, 1))
-    index = pd.Index(ids)
-    values = {m: np.zeros((ids.size, n_months)) for m in MEASURES}
-
-    def add(t: ibis.Table, date_col: str, measures: dict[str, ibis.Value | None]) -> None:
-        t = t.filter((t[date_col] >= lo) & (t[date_col] < hi)).semi_join(who, "person_id")
-        agg = {k: (v.sum() if v is not None else t.count()) for k, v in measures.items()}
-        df = (
-            t.group_by(t.person_id, _m=month_index(t[date_col])).agg(**agg).to_pyarrow().to_pandas()
-        )
-        r = index.get_indexer(df.person_id)
-        c = df._m.to_numpy(dtype=np.int64) - first_month
-        for k in measures:
-            np.add.at(values[k], (r, c), df[k].to_numpy(dtype=float))
-
+    grid = Grid(ids, first_month, last_month)
+    who, lo, hi, index = grid.who, grid.lo, grid.hi, grid.index
+    values = {m: grid.zeros() for m in MEASURES}
     em = emergency_spells(ds)
-    add(em, "admission_date", {"emergency_admissions": None, "emergency_cost": em.cost})
+    grid.add(
+        values, em, "admission_date", {"emergency_admissions": None, "emergency_cost": em.cost}
+    )
     s = ds.table("inpatient_spells")
     el = s.filter(
         s.admission_method.isin(list(ELECTIVE_METHODS)) & ~s.patient_classification.isin(["3", "4"])
     )
-    add(el, "admission_date", {"elective_admissions": None, "elective_cost": el.cost})
-    add(s, "admission_date", {"inpatient_cost": s.cost})
+    grid.add(values, el, "admission_date", {"elective_admissions": None, "elective_cost": el.cost})
+    grid.add(values, s, "admission_date", {"inpatient_cost": s.cost})
     if ds.has("ae_attendances"):
-        add(ds.table("ae_attendances"), "arrival_date", {"ae_attendances": None})
+        grid.add(values, ds.table("ae_attendances"), "arrival_date", {"ae_attendances": None})
     if ds.has("outpatient_appointments"):
         op = ds.table("outpatient_appointments")
-        add(op.filter(op.attended), "appointment_date", {"outpatient_attendances": None})
+        grid.add(
+            values, op.filter(op.attended), "appointment_date", {"outpatient_attendances": None}
+        )
     # Occupied bed days by calendar month, for emergency spells and for all spells.
-    lo_day, hi_day = int(month_start(first_month)), int(month_start(nxt))
-    sp = (
-        s.filter((s.admission_date < hi) & (s.discharge_date > lo))
-        .semi_join(who, "person_id")
-        .mutate(
+    sp = grid.spans(
+        s.mutate(
             emergency=s.admission_method.isin(list(EMERGENCY_METHODS))
             & ~s.patient_classification.isin(["3", "4"])
-        )
-        .select("person_id", "admission_date", "discharge_date", "emergency")
-        .to_pyarrow()
-        .to_pandas()
+        ).select("person_id", "admission_date", "discharge_date", "emergency"),
+        "admission_date",
+        "discharge_date",
     )
-    if len(sp):
-        r = index.get_indexer(sp.person_id)
-        a = np.maximum(_days(sp.admission_date), lo_day)
-        d = np.minimum(_days(sp.discharge_date), hi_day)
-        emerg = sp.emergency.to_numpy(dtype=bool)
-        m0 = (a.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)) + 1970 * 12
-        k = 0
-        while True:
-            m = m0 + k
-            start = np.maximum(a, month_start(m))
-            end = np.minimum(d, month_start(m + 1))
-            days = end - start
-            live = days > 0
-            if not live.any():
-                break
-            c = m[live] - first_month
-            np.add.at(values["bed_days"], (r[live], c), days[live])
-            ee = live & emerg
-            np.add.at(values["emergency_bed_days"], (r[ee], m[ee] - first_month), days[ee])
-            k += 1
+    rows, a, d = (sp[c].to_numpy(dtype=np.int64) for c in ("_row", "_start", "_end"))
+    emerg = sp.emergency.to_numpy(dtype=bool)
+    add_days(values["bed_days"], rows, a, d, first_month)
+    add_days(values["emergency_bed_days"], rows[emerg], a[emerg], d[emerg], first_month)
+    for o in outcomes:
+        if o.name not in values:
+            values[o.name] = outcome_values(ds, o, grid)
     p = (
         ds.table("persons")
         .semi_join(who, "person_id")
@@ -286,7 +254,7 @@ def build_panel(
         fd = first_diagnosis(ds, cond).semi_join(who, "person_id").to_pyarrow().to_pandas()
         arr = np.full(ids.size, NEVER, dtype=np.int64)
         if len(fd):
-            arr[index.get_indexer(fd.person_id)] = _days(fd.first_date)
+            arr[index.get_indexer(fd.person_id)] = days(fd.first_date)
         first_day[cond] = arr
     charlson_day = {}
     cf = charlson_first(ds).semi_join(who, "person_id").to_pyarrow().to_pandas()
@@ -294,7 +262,7 @@ def build_panel(
         arr = np.full(ids.size, NEVER, dtype=np.int64)
         sub = cf[cf.category == category]
         if len(sub):
-            arr[index.get_indexer(sub.person_id)] = _days(sub.first_date)
+            arr[index.get_indexer(sub.person_id)] = days(sub.first_date)
         charlson_day[category] = arr
 
     def events(t: ibis.Table, columns: dict[str, type]) -> pd.DataFrame:
@@ -305,7 +273,7 @@ def build_panel(
             .to_pyarrow()
             .to_pandas()
         )
-        out = {"row": index.get_indexer(df.person_id), "day": _days(df.date)}
+        out = {"row": index.get_indexer(df.person_id), "day": days(df.date)}
         return pd.DataFrame(out | {c: df[c].to_numpy(dtype=d) for c, d in columns.items()})
 
     hfrs = events(hfrs_events(ds), {"code": object, "weight": float})
@@ -317,7 +285,7 @@ def build_panel(
     return Panel(
         person_id=ids,
         first_month=first_month,
-        n_months=n_months,
+        n_months=grid.n_months,
         values=values,
         birth_month=birth,
         female=(p.sex == "F").to_numpy(dtype=np.int64),

@@ -28,7 +28,7 @@ from careval.data.codelists import code_list
 from careval.errors import ConfigError
 from careval.features.index_date import WINDOWS
 from careval.impact.panel import Panel, build_panel, month_of
-from careval.impact.settings import ImpactSettings, InterventionSettings
+from careval.impact.settings import ImpactSettings, InterventionSettings, OutcomeSettings
 from careval.risk.model import RiskModel, design_matrix
 
 NEVER_MONTH = 10**9  # censor month (a month number) of someone never treated
@@ -180,8 +180,10 @@ def study_population(
     window: tuple[dt.date, dt.date],
     settings: ImpactSettings,
     risk_model: RiskModel | None,
+    outcomes: Sequence[OutcomeSettings] | None = None,
 ) -> StudyPopulation:
-    """Treated at their entry month and eligible comparator-area people at the same months.
+    """Treated at their entry month and eligible comparator-area people at the same months,
+    with their panel measuring ``outcomes`` (default: the settings' outcomes).
 
     Raises :class:`~careval.errors.ConfigError` when a programme or control area is not an
     area of the data (naming it and the areas the data have).
@@ -228,7 +230,8 @@ def study_population(
     frame = frame[keep].reset_index(drop=True)
     frame["censor_month"] = censor[keep]
     attrition["treated_alive_and_registered_at_entry"] = int(frame.treated.sum())
-    panel = build_panel(ds, frame.person_id.to_numpy(), data_first, data_last)
+    outs = settings.outcomes if outcomes is None else outcomes
+    panel = build_panel(ds, frame.person_id.to_numpy(), data_first, data_last, outs)
     rows_p = panel.rows(frame.person_id.to_numpy())
     feats = panel.features(rows_p, frame.entry_month.to_numpy(), WINDOWS)
     frame = pd.concat([frame.reset_index(drop=True), feats], axis=1)

@@ -51,10 +51,9 @@ import pandas as pd
 from careval.data.access import Dataset
 from careval.errors import ConfigError
 from careval.impact.balance import balance_table
-from careval.impact.fe import Model
 from careval.impact.matching import match
+from careval.impact.measures import unavailable
 from careval.impact.outcomes import (
-    OUTCOMES,
     coef,
     control_series,
     event_study,
@@ -65,7 +64,7 @@ from careval.impact.outcomes import (
     naive,
 )
 from careval.impact.population import covariates, first_of, study_population
-from careval.impact.settings import ImpactSettings
+from careval.impact.settings import ImpactSettings, OutcomeSettings
 from careval.risk.model import RiskModel
 
 DESIGN_PRE_MONTHS = 12  # untreated history kept for the design module: 12 months before entry
@@ -88,6 +87,9 @@ class ImpactResult:
     score_overlap: pd.DataFrame
     truth_rate_ratio: float | None = None
     warnings: list[str] = field(default_factory=list)
+    # Outcomes of the settings not estimated, with the reason (their table absent or empty, no
+    # events among the matched people, or a fit that refused), in the settings' order.
+    skipped_outcomes: dict[str, str] = field(default_factory=dict)
     # Untreated monthly series of the matched controls (for the design module), not published.
     untreated: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -139,6 +141,8 @@ class ImpactResult:
                     f"{name}: difference {o['estimate']:.4g} (95% CI {o['ci_low']:.4g} to "
                     f"{o['ci_high']:.4g})"
                 )
+        for name, why in self.skipped_outcomes.items():
+            lines.append(f"{name}: not estimated ({why})")
         if "rate_ratio" in self.naive:
             lines.append(f"naive before-after rate ratio {self.naive['rate_ratio']:.3f}")
         return "\n".join(lines)
@@ -163,6 +167,7 @@ class ImpactResult:
             "n_controls": n_c,
             "max_abs_smd_after": round(self.max_abs_smd_after, 6),
             "outcomes": outs,
+            "skipped_outcomes": dict(self.skipped_outcomes),
             "horizons": [_rounded(h) for h in self.horizons],
             "event_study": [_rounded(r) for r in self.event_study.to_dict(orient="records")],
             "balance": [_rounded(r) for r in self.balance.to_dict(orient="records")],
@@ -188,12 +193,19 @@ def evaluate_impact(
     window: tuple[dt.date, dt.date],
     settings: ImpactSettings | None = None,
     risk_model: RiskModel | None = None,
-    outcomes: dict[str, Model] | None = None,
 ) -> ImpactResult:
-    """Run the whole matched study; see the module docstring for the design."""
+    """Run the whole matched study; see the module docstring for the design.
+
+    Each outcome of ``settings.outcomes`` that the data cannot give (its table absent or
+    empty, no events among the matched people, a fit that refuses) is skipped alone, with the
+    reason in :attr:`ImpactResult.skipped_outcomes`. If that outcome is the primary one (the
+    first), the study raises :class:`~careval.errors.ConfigError` instead.
+    """
     st = settings or ImpactSettings()
-    outs = outcomes or OUTCOMES
-    study = study_population(ds, window, st, risk_model)
+    skipped = {o.name: why for o in st.outcomes if (why := unavailable(ds, o))}
+    _primary_fits(st.primary, skipped)
+    outs = [o for o in st.outcomes if o.name not in skipped]
+    study = study_population(ds, window, st, risk_model, outs)
     f = study.frame
     cov = covariates(f)
     res = match(f, "treated", cov, st.match)
@@ -224,22 +236,19 @@ def evaluate_impact(
     )
     bal_cols = list(dict.fromkeys(c for c in bal_cols if c != "risk_logit"))
     balance = balance_table(f, "treated", bal_cols, res.weights)
-    panel, pieces = matched_panel(study, res, st, list(outs))
+    panel, pieces = matched_panel(study, res, st, [o.name for o in outs])
     results: dict[str, dict[str, Any]] = {}
-    for name, model in outs.items():
-        fit = fit_matched(
-            panel, pieces, name, ["impl", "post", "impl_treated", "post_treated"], model
-        )
-        o = coef(fit, "post_treated")
-        o["implementation_period"] = coef(fit, "impl_treated")
-        o["model"] = model
-        o["mean_treated_before"] = float(panel[name][(panel.treated == 1) & (panel.k < 0)].mean())
-        results[name] = o
-    main = next(iter(outs))
-    by_horizon = horizons(panel, pieces, main, outs[main], st.horizons)
-    event = event_study(panel, pieces, main, outs[main], st)
+    for outcome in outs:
+        try:
+            results[outcome.name] = _fit_outcome(panel, pieces, outcome)
+        except ValueError as exc:  # a CarevalError, or a singular fit
+            skipped[outcome.name] = str(exc)
+            _primary_fits(st.primary, skipped)
+    main, model = st.primary.name, st.primary.model
+    by_horizon = horizons(panel, pieces, main, model, st.horizons)
+    event = event_study(panel, pieces, main, model, st)
     monthly = monthly_means(panel, main, st.event_window)
-    before_after = naive(panel, main, outs[main], st)
+    before_after = naive(panel, main, model, st)
     post_k = panel[(panel.treated == 1) & (panel.k >= 0)].groupby("set").k.max() + 1
     follow = {
         "median_months": float(post_k.median()),
@@ -277,5 +286,27 @@ def evaluate_impact(
         follow,
         overlap,
         truth,
+        skipped_outcomes={o.name: skipped[o.name] for o in st.outcomes if o.name in skipped},
         untreated=untreated,
     )
+
+
+def _primary_fits(primary: OutcomeSettings, skipped: dict[str, str]) -> None:
+    """Raise if the primary outcome is among the skipped: then the study has no result."""
+    if primary.name in skipped:
+        raise ConfigError(f"the primary outcome {primary.name}: {skipped[primary.name]}")
+
+
+def _fit_outcome(panel: pd.DataFrame, pieces: pd.DataFrame, o: OutcomeSettings) -> dict[str, Any]:
+    """One outcome's difference-in-differences: the effect from ``effect_from_month`` on, that
+    of the implementation months, and the treated people's mean before entry."""
+    if not panel[o.name].any():
+        raise ConfigError("no events among the matched people in the study's months")
+    fit = fit_matched(
+        panel, pieces, o.name, ["impl", "post", "impl_treated", "post_treated"], o.model
+    )
+    out = coef(fit, "post_treated")
+    out["implementation_period"] = coef(fit, "impl_treated")
+    out["model"] = o.model
+    out["mean_treated_before"] = float(panel[o.name][(panel.treated == 1) & (panel.k < 0)].mean())
+    return out

@@ -120,7 +120,7 @@ def fit_its(
             per = 1000.0 / s.exposure.to_numpy(float)
             fitted["fitted_poisson"] = glm.predict(x, offset=np.log(s.exposure)) * per
             fitted["counterfactual_poisson"] = glm.predict(pre, offset=np.log(s.exposure)) * per
-        except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - degenerate data
+        except (ValueError, OverflowError, np.linalg.LinAlgError) as exc:  # degenerate data
             out["poisson"] = {"skipped": f"Poisson fit failed ({exc})"}
     return out, fitted
 

@@ -316,6 +316,10 @@ def evaluate_areas(
                     "admissions_before": r.admissions_before,
                 }
             )
+    if not rows:  # e.g. one small practice: no group with admissions in both periods
+        raise ConfigError(
+            "no area and group has emergency admissions both before and after any start date"
+        )
     table = pd.DataFrame(rows)
     order = {a: i for i, a in enumerate((areas.name, *areas.comparators))}
     gorder = {g: i for i, g in enumerate((ALL, *groups))}

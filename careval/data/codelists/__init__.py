@@ -33,6 +33,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from careval.data.schema import CODE_SYSTEMS
 from careval.errors import ConfigError
 
 # The 15 health needs matched on (the seed names the count, not the list; these are the common
@@ -173,6 +174,11 @@ def _read_file(path: str, _mtime: int, _size: int) -> CodeList:
             problems.append(f"line {i}: empty {', '.join(bad)}")
         if r["match"] not in MATCHES:
             problems.append(f"line {i}: match {r['match']!r} is not 'exact' or 'prefix'")
+        if r["code_system"] and r["code_system"] not in CODE_SYSTEMS:
+            problems.append(
+                f"line {i}: code_system {r['code_system']!r} is not one of "
+                f"{', '.join(CODE_SYSTEMS)}"
+            )
         rows.append(Code(**r))
     names = sorted({c.condition for c in rows if c.condition})
     labels = sorted({c.label for c in rows if c.label})

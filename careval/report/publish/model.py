@@ -230,6 +230,7 @@ class ImpactBlock(Node):
     n_controls: Count = ABSENT
     max_abs_smd_after: Num = ABSENT
     outcomes: dict[str, Estimate] = ABSENT
+    skipped_outcomes: dict[str, str] = ABSENT  # outcome -> why it was not estimated
     horizons: Records = ABSENT
     event_study: Records = ABSENT
     balance: Records = ABSENT
@@ -524,7 +525,7 @@ class Published(Node):
     impact: ImpactBlock | Skipped = ABSENT
     naive: Estimate | Skipped = ABSENT
     indicators: IndicatorsBlock | Skipped = ABSENT
-    programme: ProgrammeBlock = ABSENT
+    programme: ProgrammeBlock | Skipped = ABSENT
     design: DesignBlock | Skipped = ABSENT
     surveys: SurveysBlock | Skipped = ABSENT
     qualitative: QualitativeBlock | Skipped = ABSENT

@@ -139,8 +139,9 @@ def _document(
         doc["indicators"] = p.indicators.to_dict()
     else:
         doc["indicators"] = {"skipped": p.skipped["indicators"]}
-    if p.programme is not None:
-        doc["programme"] = p.programme.to_dict()
+    doc["programme"] = (
+        p.programme.to_dict() if p.programme is not None else {"skipped": p.skipped["programme"]}
+    )
     doc["design"] = p.design.to_dict() if p.design is not None else {"skipped": p.skipped["design"]}
     doc["surveys"] = (
         p.surveys.to_dict() if p.surveys is not None else {"skipped": NOT_RUN["surveys"]}

@@ -14,23 +14,19 @@ from careval.impact.study import ImpactResult
 from careval.report.page import Section, area_label, fmt_count, svg, table_html
 
 EXACT_LABELS = {"entry_month": "month of entry", "female": "sex", "age_band": "age band"}
-LABELS = {
-    "emergency_admissions": "Emergency admissions",
-    "ae_attendances": "A&E attendances",
-    "elective_admissions": "Elective admissions",
-    "outpatient_attendances": "Outpatient attendances",
-    "bed_days": "Bed days",
-    "emergency_cost": "Emergency admission costs (£ a person-month)",
-    "inpatient_cost": "Total inpatient costs (£ a person-month)",
-}
 
 
 def _r3(v: object) -> float | None:
     return round(float(v), 3) if isinstance(v, int | float) else None
 
 
+def _titles(r: ImpactResult) -> dict[str, str]:
+    """Each outcome's name on the page (its settings' label)."""
+    return {o.name: o.title for o in r.settings.outcomes}
+
+
 def _effect_table(r: ImpactResult) -> pd.DataFrame:
-    rows = []
+    rows, titles = [], _titles(r)
     for name, o in r.outcomes.items():
         ratio = o["model"] == "poisson"
         est = o["rate_ratio"] if ratio else o["estimate"]
@@ -38,7 +34,7 @@ def _effect_table(r: ImpactResult) -> pd.DataFrame:
         hi = o["rate_ratio_ci_high"] if ratio else o["ci_high"]
         rows.append(
             {
-                "outcome": LABELS.get(name, name),
+                "outcome": titles.get(name, name),
                 "measure": "rate ratio" if ratio else "difference",
                 "estimate": round(est, 3),
                 "ci_low": round(lo, 3),
@@ -59,7 +55,8 @@ def _monthly_chart(r: ImpactResult) -> str:
     ax.axvspan(-0.5, r.settings.effect_from_month - 0.5, color="grey", alpha=0.12)
     ax.set_xlabel(f"months since the {iv.label} (0 = the {iv.noun}'s month)")
     ax.set_ylabel("per 1,000 a month")
-    ax.set_title(f"Emergency admissions around the {iv.label}", fontsize=11, loc="left")
+    title = f"{r.settings.primary.title} around the {iv.label}"
+    ax.set_title(title, fontsize=11, loc="left")
     ax.legend(frameon=False, fontsize=8)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -203,6 +200,16 @@ def section(r: ImpactResult) -> Section:
         f"months 0 to {st.effect_from_month - 1} are estimated separately as an implementation "
         "period.</p>",
     ]
+    if r.skipped_outcomes:
+        titles = _titles(r)
+        parts.append(
+            "<p class='note' id='impact-skipped-outcomes'>Not estimated: "
+            + "; ".join(
+                f"{html.escape(titles.get(name, name))} ({html.escape(why)})"
+                for name, why in r.skipped_outcomes.items()
+            )
+            + ". The other outcomes are estimated as above.</p>"
+        )
     if r.horizons:
         h = pd.DataFrame(
             [
