@@ -18,7 +18,7 @@ from careval.data.access import Dataset
 from careval.data.areas import data_areas, pooled_name, resolve_areas
 from careval.data.validate import validate
 from careval.errors import ConfigError
-from careval.impact.settings import ImpactSettings
+from careval.impact.settings import DEFAULT_OUTCOMES, ImpactSettings
 from careval.impact.study import ImpactResult, evaluate_impact
 from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
@@ -37,7 +37,7 @@ PROGRAMME = (RENAME["pilot"],)
 CONTROLS = (RENAME["south_west_london"], RENAME["rest_of_england"])
 SPLIT = ("pilot east", "pilot west")  # the pilot's practices in two areas
 STARTS = (dt.date(2011, 9, 1),)  # one Table 2 start date keeps the tests quick
-ONE_OUTCOME = {"emergency_admissions": "poisson"}
+ONE_OUTCOME = DEFAULT_OUTCOMES[:1]  # emergency admissions alone: quicker
 
 
 def _with_areas(src: Path, dst: Path, areas: list[str]) -> Path:
@@ -254,13 +254,13 @@ def test_two_programme_areas_pool_to_one_series(
 @pytest.fixture(scope="module")
 def impact(synth_dir: Path) -> ImpactResult:
     with Dataset(synth_dir) as ds:
-        return evaluate_impact(ds, data_window(ds), outcomes=ONE_OUTCOME)
+        return evaluate_impact(ds, data_window(ds), ImpactSettings(outcomes=ONE_OUTCOME))
 
 
 def test_impact_of_renamed_areas_is_the_same(impact: ImpactResult, renamed_dir: Path) -> None:
-    st = ImpactSettings(programme_areas=PROGRAMME, control_areas=CONTROLS)
+    st = ImpactSettings(programme_areas=PROGRAMME, control_areas=CONTROLS, outcomes=ONE_OUTCOME)
     with Dataset(renamed_dir) as ds:
-        got = evaluate_impact(ds, data_window(ds), st, outcomes=ONE_OUTCOME)
+        got = evaluate_impact(ds, data_window(ds), st)
     assert got.attrition == impact.attrition
     assert got.attrition["treated_matched"] > 0 and got.attrition["controls_matched"] > 0
     e, want = got.outcomes["emergency_admissions"], impact.outcomes["emergency_admissions"]
@@ -273,12 +273,12 @@ def test_impact_of_renamed_areas_is_the_same(impact: ImpactResult, renamed_dir: 
 
 
 def test_not_yet_treated_takes_every_programme_area(synth_dir: Path, split_dir: Path) -> None:
-    one = ImpactSettings(not_yet_treated=True)
-    two = ImpactSettings(not_yet_treated=True, programme_areas=SPLIT)
+    one = ImpactSettings(not_yet_treated=True, outcomes=ONE_OUTCOME)
+    two = ImpactSettings(not_yet_treated=True, programme_areas=SPLIT, outcomes=ONE_OUTCOME)
     with Dataset(synth_dir) as ds:
-        want = evaluate_impact(ds, data_window(ds), one, outcomes=ONE_OUTCOME)
+        want = evaluate_impact(ds, data_window(ds), one)
     with Dataset(split_dir) as ds:
-        got = evaluate_impact(ds, data_window(ds), two, outcomes=ONE_OUTCOME)
+        got = evaluate_impact(ds, data_window(ds), two)
     assert got.attrition == want.attrition
     assert got.outcomes["emergency_admissions"] == want.outcomes["emergency_admissions"]
 

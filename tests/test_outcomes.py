@@ -86,7 +86,7 @@ def test_settings_round_trip_a_tuple_of_outcome_settings() -> None:
         ({"value_column": "cost"}, "value_column: only for measure='sum'"),
         ({"unit_cost": -1.0}, "unit_cost: must be a positive number"),
         ({"name": "Emergency!"}, "lower case letters, digits and underscores"),
-        ({"codes": "copdd"}, "neither a built-in condition"),
+        ({"codes": "copdd"}, "unknown code list 'copdd'"),
         ({"table": "ae_attendances", "codes": "copd"}, "no default code column"),
     ],
 )
