@@ -142,7 +142,8 @@ def registered_on(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
         table.name,
         dated.anti_join(reg, _on(dated, reg, date)),
         date,
-        f"{table.name} for a person not registered on that date",
+        f"{table.name.removesuffix('s').replace('_', ' ')} for a person not registered on "
+        f"that {date}",
         f"a registration covering the {date} (start_date on or before it, end_date null or on "
         "or after it)",
         [*key, date],
@@ -152,7 +153,9 @@ def registered_on(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
         return out
     pr = ctx.ds.table("practices")
     at = reg.join(pr, "practice_code").select(*REGISTERED, practice_mdg=pr.mdg)
-    covered = dated.filter(dated[mdg].notnull()).semi_join(reg, _on(dated, reg, date))
+    # Only MDGs some practice has: an unknown one is an error of its own, not counted twice.
+    known = dated.semi_join(pr, dated[mdg] == pr.mdg)
+    covered = known.semi_join(reg, _on(known, reg, date))
     other = covered.anti_join(at, [*_on(covered, at, date), at.practice_mdg == covered[mdg]])
     return out + rows_of(
         table.name,

@@ -326,7 +326,8 @@ def _extract_date(ds: Dataset, given: dt.date | None) -> tuple[dt.date, str, lis
                 )
             )
     if found is None:
-        return today, f"today's date: no extract_date given or in {MANIFEST}", problems
+        why = "is not a date" if problems else "is absent"
+        return today, f"today's date: none given, and extract_date in {MANIFEST} {why}", problems
     if found > today:  # it would let dates that cannot have happened yet pass
         problems.append(
             Problem(
