@@ -22,7 +22,7 @@ import pytest
 from careval.data.checks import HIDDEN
 from careval.data.schema import TABLES
 from careval.data.validate import require_valid, validate
-from careval.errors import DataValidationError, Problem
+from careval.errors import ConfigError, DataValidationError, Problem
 
 DAY = dt.timedelta(days=1)
 EVENTS = (
@@ -399,6 +399,12 @@ def test_extract_date_from_the_manifest_else_today(synth_dir: Path, tmp_path: Pa
     # The date given to validation wins over the manifest's.
     given = validate(d, extract - 30 * DAY)
     assert given and all(p.allowed.endswith("(the extract date given)") for p in given)
+    at_noon = dt.datetime.combine(extract - 30 * DAY, dt.time(12))
+    assert validate(d, extract_date=at_noon) == given  # a datetime counts as its day
+    with pytest.raises(ConfigError, match="after today"):
+        validate(d, dt.date.today() + DAY)
+    with pytest.raises(ConfigError, match="must be a date"):
+        validate(d, "2014-04-30")  # type: ignore[arg-type]
     # Without one, today's date is the bound, and the messages say so.
     del manifest["extract_date"]
     (d / "dataset.json").write_text(json.dumps(manifest))

@@ -24,7 +24,7 @@ from careval.data import crosscheck
 from careval.data.access import MANIFEST, Dataset
 from careval.data.checks import Context, Rule, clip, example, run
 from careval.data.schema import EARLIEST_DATE, TABLES, Column, Table
-from careval.errors import DataValidationError, Problem
+from careval.errors import ConfigError, DataValidationError, Problem
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -305,6 +305,12 @@ def _extract_date(ds: Dataset, given: dt.date | None) -> tuple[dt.date, str, lis
     problems = []
     today = dt.date.today()
     if given is not None:
+        if not isinstance(given, dt.date):
+            raise ConfigError(f"extract_date must be a date; got {given!r}")
+        if isinstance(given, dt.datetime):
+            given = given.date()
+        if given > today:  # it would let dates that cannot have happened yet pass
+            raise ConfigError(f"the extract date {given} is after today, {today}")
         found, source = given, "the extract date given"
     else:
         raw, found, source = ds.manifest.get("extract_date"), None, f"extract_date in {MANIFEST}"
@@ -331,7 +337,7 @@ def _extract_date(ds: Dataset, given: dt.date | None) -> tuple[dt.date, str, lis
     if found > today:  # it would let dates that cannot have happened yet pass
         problems.append(
             Problem(
-                MANIFEST if given is None else "validate",
+                MANIFEST,
                 "extract_date",
                 "extract date after today",
                 1,
@@ -384,6 +390,8 @@ def validate(path: str | Path, extract_date: dt.date | None = None) -> list[Prob
     ------
     DatasetError
         The directory is missing, holds no canonical table or has an unreadable file.
+    ConfigError
+        ``extract_date`` is not a date, or is after today.
     """
     with Dataset(Path(path)) as ds:
         if ds.backend == "duckdb":
