@@ -60,8 +60,13 @@ class DataValidationError(CarevalError):
 
     def __str__(self) -> str:
         errors = [p for p in self.problems if p.severity == "error"]
+        warnings = [p for p in self.problems if p.severity != "error"]
         head = f"{self.path}: {len(errors)} problem{'s' if len(errors) != 1 else ''} found"
-        return "\n".join([head] + ["  - " + p.line() for p in errors])
+        lines = [head] + ["  - " + p.line() for p in errors]
+        if warnings:  # listed too, so that one pass shows everything to fix or to look at
+            lines.append(f"and {len(warnings)} warning{'s' if len(warnings) != 1 else ''}:")
+            lines += ["  warning: " + p.line() for p in warnings]
+        return "\n".join(lines)
 
 
 # --- problems in an input file (CSV, survey files): collected, then raised as one message

@@ -262,6 +262,9 @@ def test_missing_table_and_extra_column(clean: Path, tmp_path: Path) -> None:
         ("persons", "note", "columns not in the model (ignored)", "warning"),
         ("practices", "*", "required table missing", "error"),
         ("registrations", "practice_code", "cannot check: practices absent", "warning"),
+        # MDGs are checked against practices.mdg: they cannot be checked either.
+        ("mdg_meetings", "mdg", "cannot check: practices absent", "warning"),
+        ("innovation_fund", "mdg", "cannot check: practices absent", "warning"),
     }
     with pytest.raises(DataValidationError, match="practices"):
         require_valid(clean)

@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -96,11 +97,11 @@ def corrupt(d: Path) -> dict[tuple[str, str, str], int]:
     )
     ae = pq.read_table(d / "ae_attendances.parquet")
     ids = ae.column("person_id").to_pylist()
-    rows = [i for i, p in enumerate(ids) if p in death][:2]
+    # After death but not after the extract date (a 2015 arrival would be both).
+    late = date(2014, 3, 31)
+    rows = [i for i, p in enumerate(ids) if p in death and death[p] < late][:2]
     assert len(rows) == 2
-    _edit(
-        d, "ae_attendances", lambda t: _set(t, "arrival_date", rows, lambda v: v.replace(year=2015))
-    )
+    _edit(d, "ae_attendances", lambda t: _set(t, "arrival_date", rows, late))
     expected[("ae_attendances", "arrival_date", "arrival_date after death")] = 2
     # 11. Implausible measurement for its kind (HbA1c of 500, 1 row).
     m = pq.read_table(d / "measurements.parquet")

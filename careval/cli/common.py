@@ -42,11 +42,11 @@ def names(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
-def validated(data: Path) -> None:
+def validated(data: Path, extract_date: dt.date | None = None) -> None:
     """Validate a dataset (exit 2 on any error) and print its warnings."""
     from careval.data.validate import require_valid
 
-    for w in require_valid(data):
+    for w in require_valid(data, extract_date):
         err.print(f"warning: {w.line()}", highlight=False)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from careval.cli.common import out, steps, validated
+from careval.cli.common import out, parse_date, steps, validated
 
 
 def synth(
@@ -59,7 +59,17 @@ def synth(
     )
 
 
-def validate(data: Annotated[Path, typer.Argument(help="Dataset directory")]) -> None:
+def validate(
+    data: Annotated[Path, typer.Argument(help="Dataset directory")],
+    extract_date: Annotated[
+        str | None,
+        typer.Option(
+            "--extract-date",
+            help="Day the extract was taken, YYYY-MM-DD: no date may be later, ages are counted "
+            "at it (default: extract_date in dataset.json, else today)",
+        ),
+    ] = None,
+) -> None:
     """Check every table against the canonical model; exit 2 when any problem is found."""
-    validated(data)
+    validated(data, None if extract_date is None else parse_date(extract_date, "--extract-date"))
     out.print(f"{data}: valid")

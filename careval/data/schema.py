@@ -8,6 +8,7 @@ schemas and ``docs/data-model.md`` (``python -m careval.data.schema``) are all d
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,6 +16,7 @@ from typing import Literal
 import pyarrow as pa
 
 ColumnType = Literal["string", "date", "int", "float", "bool"]
+Severity = Literal["error", "warning"]  # an error stops every command; a warning is listed
 
 SEXES = ("F", "M")
 ETHNIC_GROUPS = ("white", "mixed", "asian", "black", "other", "unknown")
@@ -80,6 +82,28 @@ CARE_PLAN_QUALITY_ITEMS = (
     "q_named_coordinator",
 )
 
+# Every date of every table lies between these: no record of this programme predates 1900 (a
+# birth in 1799 or an 1800-01-01 placeholder is an entry error), and nothing can have happened
+# after the extract was taken (``extract_date`` in ``dataset.json`` or given to validation; today
+# when neither is). Both are errors: an admission in 2091 silently stretched the study window.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+MAX_AGE = 115  # years at death, else at the extract date; older is a warning (see SEVERITY)
+
+# The severity of the rules that are not plainly errors, and why (every other rule is an error).
+SEVERITY: dict[str, Severity] = {
+    # A person over 115 is possible in principle (a handful of people in the UK at any time) but
+    # in linked data it is nearly always a placeholder birth date; their own records stand.
+    "max_age": "warning",
+    # A care plan is written by the person's practice, so no registration covering the day it was
+    # created, or a practice in another MDG, points at late registration data or a move; the plan
+    # and its outcomes are still real, and the analyses take the practice from the registrations.
+    "registered_on": "warning",
+    "registered_mdg": "warning",
+    # A practice no registration names (closed before the window, or a reference list wider than
+    # the extract) has no one in any analysis; listed in case its registrations went missing.
+    "used_by": "warning",
+}
+
 ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
     "date": pa.date32(),
@@ -102,6 +126,7 @@ class Column:
     max: float | None = None
     pattern: str | None = None  # regular expression a non-null string must match
     references: str | None = None  # "table.column" every non-null value must exist in
+    identifying: bool = False  # a quasi-identifier: never shown in a validation message
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -120,6 +145,11 @@ class Table:
     required: bool = False  # a dataset without it cannot be analysed at all
     date_order: tuple[tuple[str, str], ...] = ()  # (earlier, later): later must not precede it
     life_events: tuple[str, ...] = ()  # dates that must fall between birth month and death
+    after_birth: tuple[str, ...] = ()  # dates that must not precede the birth month (any after)
+    max_age: tuple[str, str] | None = None  # (birth, death): at most MAX_AGE at death or extract
+    periods: tuple[str, str, str] | None = None  # (who, start, end): one's periods never overlap
+    registered_on: tuple[str, str] | None = None  # (date, mdg): registered then, at that MDG
+    used_by: str | None = None  # "table.column" expected to name every value of the key
     value_le: tuple[tuple[str, str], ...] = ()  # (a, b): a must not exceed b
     code_patterns: tuple[str, str, dict[str, str]] | None = None  # (system col, code col, map)
     ranges_by: tuple[str, str, dict[str, tuple[float, float]]] | None = None
@@ -147,7 +177,13 @@ class Table:
 PERSON = Column(
     "person_id", "string", "Pseudonymous person identifier", references="persons.person_id"
 )
-MDG = Column("mdg", "string", "Multidisciplinary group (locality) code", pattern=r"^MDG[0-9]{2}$")
+MDG = Column(
+    "mdg",
+    "string",
+    "Multidisciplinary group (locality) code",
+    pattern=r"^MDG[0-9]{2}$",
+    references="practices.mdg",  # an MDG no practice belongs to is an error
+)
 
 TABLES: dict[str, Table] = {
     t.name: t
@@ -157,7 +193,7 @@ TABLES: dict[str, Table] = {
             "One row per person: demographics and death.",
             (
                 Column("person_id", "string", "Pseudonymous person identifier"),
-                Column("birth_month", "date", "First day of the month of birth"),
+                Column("birth_month", "date", "First day of the month of birth", identifying=True),
                 Column("sex", "string", "Sex as recorded", allowed=SEXES),
                 Column("ethnic_group", "string", "ONS broad ethnic group", allowed=ETHNIC_GROUPS),
                 Column(
@@ -165,14 +201,23 @@ TABLES: dict[str, Table] = {
                     "string",
                     "Lower-layer super output area of residence",
                     pattern=r"^[EW]01[0-9]{6}$",
+                    identifying=True,
                 ),
                 Column(
                     "imd_decile", "int", "IMD decile of the LSOA (1 most deprived)", min=1, max=10
                 ),
-                Column("death_date", "date", "Date of death, if died", nullable=True),
+                Column(
+                    "death_date",
+                    "date",
+                    "Date of death, if died",
+                    nullable=True,
+                    identifying=True,
+                ),
             ),
             key=("person_id",),
             required=True,
+            date_order=(("birth_month", "death_date"),),
+            max_age=("birth_month", "death_date"),
         ),
         Table(
             "practices",
@@ -197,6 +242,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("practice_code",),
             required=True,
+            used_by="registrations.practice_code",
         ),
         Table(
             "registrations",
@@ -220,6 +266,13 @@ TABLES: dict[str, Table] = {
             key=("person_id", "start_date"),
             required=True,
             date_order=(("start_date", "end_date"),),
+            # Not before birth; an end_date after death is ordinary (deregistration follows it).
+            after_birth=("start_date",),
+            # A person is registered at one practice at a time (an error: person-time counted
+            # twice). end_date is the last day registered, so a registration that starts on the
+            # end_date of another is a same-day transfer, as GP systems record one, and allowed
+            # (the derivations take the later-starting one that day); starting before it is not.
+            periods=("person_id", "start_date", "end_date"),
         ),
         Table(
             "conditions",
@@ -336,6 +389,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("care_plan_id",),
             life_events=("created_date",),
+            registered_on=("created_date", "mdg"),
         ),
         Table(
             "mdg_meetings",
@@ -389,6 +443,10 @@ EVENT_DATE = {  # the date that places an event in time, per event table
 }
 
 
+def _warn(kind: str) -> str:
+    return " (warning)" if SEVERITY.get(kind) == "warning" else ""
+
+
 def markdown() -> str:
     """The data model as Markdown (``docs/data-model.md`` is this text)."""
     out = [
@@ -398,12 +456,18 @@ def markdown() -> str:
         "do not edit by hand (a test checks the two agree).",
         "",
         "A dataset is a directory with one Parquet file per table (`persons.parquet`, ...) and "
-        "a `dataset.json` manifest (`synthetic: true|false`). Tables marked *required* must be "
-        "present; the others are analysed when present. Types: `string`, `date` (Arrow date32), "
-        "`int` (int64), `float` (float64), `bool`.",
+        "a `dataset.json` manifest (`synthetic: true|false`, and optionally `extract_date`: "
+        "`YYYY-MM-DD`, the day the extract was taken). Tables marked *required* must be "
+        "present and hold at least one row; the others are analysed when present. Types: "
+        "`string`, `date` (Arrow date32), `int` (int64), `float` (float64), `bool`.",
         "",
-        "Validation (`careval validate DIR`) checks each rule below and reports every breach at "
-        "once with table, column, count and an example row.",
+        "Validation (`careval validate DIR [--extract-date YYYY-MM-DD]`) checks each rule below "
+        "and reports every breach at once with table, column, count and an example row. A rule "
+        "is an error (every command stops) unless marked *(warning)* (listed, and the run goes "
+        f"on). Every date lies between {EARLIEST_DATE.isoformat()} and the extract date: the "
+        "one given to validation, else `extract_date` in `dataset.json`, else today's date (the "
+        "message says which). Examples show the pseudonymous identifiers and the values at "
+        "fault, never a column marked *identifying*.",
         "",
     ]
     for t in TABLES.values():
@@ -419,45 +483,77 @@ def markdown() -> str:
                 rule.append(f">= {c.min:g}")
             elif c.max is not None:
                 rule.append(f"<= {c.max:g}")
+            if c.type == "date":
+                rule.append(f"{EARLIEST_DATE.isoformat()} to the extract date")
             if c.pattern:
                 rule.append(f"matches `{c.pattern}`")
             if c.references:
                 rule.append(f"exists in `{c.references}`")
+            if c.identifying:
+                rule.append("*identifying*")
             out.append(
                 f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | "
                 f"{'; '.join(rule).replace('|', '&#124;')} | {c.description} |"
             )
-        rules = []
-        if t.key:
-            rules.append("unique key: " + ", ".join(f"`{k}`" for k in t.key))
-        for a, b in t.date_order:
-            rules.append(f"`{b}` not before `{a}`")
-        for a, b in t.value_le:
-            rules.append(f"`{a}` not above `{b}`")
-        if t.life_events:
-            rules.append(
-                ", ".join(f"`{d}`" for d in t.life_events)
-                + " within the person's life (not before birth month, not after death)"
-            )
-        if t.code_patterns:
-            sys_col, code_col, pats = t.code_patterns
-            rules.append(
-                f"`{code_col}` well-formed for its `{sys_col}`: "
-                + "; ".join(f"{k} `{v}`" for k, v in pats.items()).replace("|", "&#124;")
-            )
-        if t.ranges_by:
-            by, val, ranges = t.ranges_by
-            rules.append(
-                f"`{val}` in the plausible range for its `{by}`: "
-                + "; ".join(
-                    f"{k} {lo:g}-{hi:g} {MEASURE_UNITS.get(k, '')}"
-                    for k, (lo, hi) in ranges.items()
-                )
-            )
-        if rules:
+        if rules := _table_rules(t):
             out += ["", "Rules: " + "; ".join(rules) + "."]
         out.append("")
     return "\n".join(out)
+
+
+def _table_rules(t: Table) -> list[str]:
+    """The rules of one table beyond its columns', in words."""
+    rules = []
+    if t.key:
+        rules.append("unique key: " + ", ".join(f"`{k}`" for k in t.key))
+    for a, b in t.date_order:
+        rules.append(f"`{b}` not before `{a}`")
+    for a, b in t.value_le:
+        rules.append(f"`{a}` not above `{b}`")
+    if t.life_events:
+        rules.append(
+            ", ".join(f"`{d}`" for d in t.life_events)
+            + " within the person's life (not before birth month, not after death)"
+        )
+    if t.after_birth:
+        rules.append(
+            ", ".join(f"`{d}`" for d in t.after_birth) + " not before the person's birth month"
+        )
+    if t.max_age:
+        rules.append(
+            f"age at most {MAX_AGE} years at `{t.max_age[1]}`, else at the extract date"
+            + _warn("max_age")
+        )
+    if t.periods:
+        who, _, end = t.periods
+        rules.append(
+            f"periods of one `{who}` do not overlap: none starts before the `{end}` of one "
+            f"that started no later (`{end}` is the last day, so starting on it is a same-day "
+            "transfer; null: still open)"
+        )
+    if t.registered_on:
+        date, mdg = t.registered_on
+        rules.append(
+            f"the person is registered on `{date}`{_warn('registered_on')}, at a practice of "
+            f"that `{mdg}`{_warn('registered_mdg')}"
+        )
+    if t.used_by:
+        rules.append(f"every `{t.key[0]}` named in `{t.used_by}`{_warn('used_by')}")
+    if t.code_patterns:
+        sys_col, code_col, pats = t.code_patterns
+        rules.append(
+            f"`{code_col}` well-formed for its `{sys_col}`: "
+            + "; ".join(f"{k} `{v}`" for k, v in pats.items()).replace("|", "&#124;")
+        )
+    if t.ranges_by:
+        by, val, ranges = t.ranges_by
+        rules.append(
+            f"`{val}` in the plausible range for its `{by}`: "
+            + "; ".join(
+                f"{k} {lo:g}-{hi:g} {MEASURE_UNITS.get(k, '')}" for k, (lo, hi) in ranges.items()
+            )
+        )
+    return rules
 
 
 if __name__ == "__main__":  # pragma: no cover - documentation generator

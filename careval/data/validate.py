@@ -4,26 +4,29 @@ Every rule comes from :mod:`careval.data.schema`; nothing here names a particula
 checks run in the engine through the Ibis tables of :class:`~careval.data.access.Dataset`: the
 row rules of one table are counted in a single aggregate query, and an example row is fetched
 only for the rules that fail. Columns that are missing or of the wrong type are reported once
-and left out of every value rule, so one broken column never hides the others' problems.
+and left out of every value rule, so one broken column never hides the others' problems; a
+required table with no rows is reported once and left out of every rule that would read it.
+The rules across rows and tables (lives, ages, registration periods, care plans) are in
+:mod:`careval.data.crosscheck`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+import re
 from pathlib import Path
-from typing import Any
 
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from careval.data.access import Dataset
-from careval.data.schema import TABLES, Column, Table
-from careval.errors import DataValidationError, Problem
+from careval.data import crosscheck
+from careval.data.access import MANIFEST, Dataset
+from careval.data.checks import Context, Rule, clip, example, run
+from careval.data.schema import EARLIEST_DATE, TABLES, Column, Table
+from careval.errors import ConfigError, DataValidationError, Problem
 
-EXAMPLE_CHARS = 200  # an example row is never longer than this
-VALUE_CHARS = 40  # nor any one value in it
-BIRTH, DEATH = "person_birth_month", "person_death_date"  # persons' dates joined to events
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 _TYPE_OK = {
     "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
@@ -34,43 +37,12 @@ _TYPE_OK = {
 }
 
 
-@dataclass(frozen=True)
-class _Rule:
-    """One row rule bound to a relation: ``bad`` is true on the offending rows."""
-
-    column: str
-    rule: str
-    allowed: str
-    bad: ir.BooleanValue
-    show: tuple[str, ...]  # columns named in the example besides the row's key
-
-
 def _arrow_types(file: Path) -> dict[str, pa.DataType]:
     """Column name -> Arrow type from the Parquet schema (dictionaries as their values)."""
     out = {}
     for f in pq.read_schema(file):
         out[f.name] = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
     return out
-
-
-def _clip(text: str, chars: int = EXAMPLE_CHARS) -> str:
-    return text if len(text) <= chars else text[: chars - 3] + "..."
-
-
-def _render(row: dict[str, Any]) -> str:
-    """One row as ``col=value, col=value``, at most :data:`EXAMPLE_CHARS` long."""
-    return _clip(
-        ", ".join(
-            f"{k}={_clip('null' if v is None else str(v), VALUE_CHARS)}" for k, v in row.items()
-        )
-    )
-
-
-def _example(rel: ir.Table, bad: ir.BooleanValue | None, cols: list[str]) -> str:
-    """The first row of ``rel`` where ``bad`` holds, showing ``cols``."""
-    rows = (rel if bad is None else rel.filter(bad)).select(*dict.fromkeys(cols)).limit(1)
-    first = rows.to_pyarrow().to_pylist()
-    return _render(first[0]) if first else ""
 
 
 def _a(word: str) -> str:
@@ -94,15 +66,15 @@ def _matches(v: ir.StringValue, pattern: str) -> ir.BooleanValue:
     return v.re_search(f"^(?:{pattern})$")
 
 
-def _column_rules(col: Column, t: ir.Table) -> list[_Rule]:
+def _column_rules(col: Column, t: ir.Table, ctx: Context) -> list[Rule]:
     v, n, rules = t[col.name], col.name, []
     if not col.nullable:
-        rules.append(_Rule(n, "missing values", "a value in every row", v.isnull(), (n,)))
+        rules.append(Rule(n, "missing values", "a value in every row", v.isnull(), (n,)))
     if col.type == "float":  # NaN is not null, and would slip past range checks
-        rules.append(_Rule(n, "not a number (NaN)", "a number", v.isnan(), (n,)))
+        rules.append(Rule(n, "not a number (NaN)", "a number", v.isnan(), (n,)))
     if col.allowed:
         rules.append(
-            _Rule(
+            Rule(
                 n,
                 "value not allowed",
                 "one of " + ", ".join(col.allowed),
@@ -112,7 +84,7 @@ def _column_rules(col: Column, t: ir.Table) -> list[_Rule]:
         )
     if col.min is not None or col.max is not None:
         rules.append(
-            _Rule(
+            Rule(
                 n,
                 "value out of range",
                 _bounds(col.min, col.max),
@@ -120,10 +92,29 @@ def _column_rules(col: Column, t: ir.Table) -> list[_Rule]:
                 (n,),
             )
         )
+    if col.type == "date":
+        rules.append(
+            Rule(
+                n,
+                f"date before {EARLIEST_DATE.isoformat()}",
+                f"on or after {EARLIEST_DATE.isoformat()}",
+                v < EARLIEST_DATE,
+                (n,),
+            )
+        )
+        rules.append(
+            Rule(
+                n,
+                "date after the extract date",
+                f"on or before {ctx.bound}",
+                v > ctx.extract,
+                (n,),
+            )
+        )
     if col.pattern:
         text = v if col.type == "string" else v.cast("string")
         rules.append(
-            _Rule(
+            Rule(
                 n,
                 "malformed value",
                 f"matches {col.pattern}",
@@ -134,24 +125,25 @@ def _column_rules(col: Column, t: ir.Table) -> list[_Rule]:
     return rules
 
 
-def _row_rules(table: Table, t: ir.Table, ok: set[str]) -> list[_Rule]:
-    """Column rules and the table's row rules on the usable columns ``ok``."""
-    rules = [r for c in table.columns if c.name in ok for r in _column_rules(c, t)]
+def _row_rules(table: Table, t: ir.Table, ctx: Context) -> list[Rule]:
+    """Column rules and the table's row rules on its usable columns."""
+    ok = ctx.ok[table.name]
+    rules = [r for c in table.columns if c.name in ok for r in _column_rules(c, t, ctx)]
     for a, b in table.date_order:
         if {a, b} <= ok:
             rules.append(
-                _Rule(f"{a},{b}", f"{b} before {a}", f"{b} on or after {a}", t[b] < t[a], (a, b))
+                Rule(f"{a},{b}", f"{b} before {a}", f"{b} on or after {a}", t[b] < t[a], (a, b))
             )
     for a, b in table.value_le:
         if {a, b} <= ok:
             rules.append(
-                _Rule(f"{a},{b}", f"{a} greater than {b}", f"{a} at most {b}", t[a] > t[b], (a, b))
+                Rule(f"{a},{b}", f"{a} greater than {b}", f"{a} at most {b}", t[a] > t[b], (a, b))
             )
     if table.code_patterns and set(table.code_patterns[:2]) <= ok:
         s, c, pats = table.code_patterns
         bad = [(t[s] == k) & ~_matches(t[c], p) for k, p in pats.items()]
         rules.append(
-            _Rule(
+            Rule(
                 c,
                 f"{c} malformed for its {s}",
                 "; ".join(f"{k}: {p}" for k, p in pats.items()),
@@ -163,7 +155,7 @@ def _row_rules(table: Table, t: ir.Table, ok: set[str]) -> list[_Rule]:
         by, val, ranges = table.ranges_by
         bad = [(t[by] == k) & _outside(t[val], lo, hi) for k, (lo, hi) in ranges.items()]
         rules.append(
-            _Rule(
+            Rule(
                 val,
                 f"{val} implausible for its {by}",
                 "; ".join(f"{k} {lo:g} to {hi:g}" for k, (lo, hi) in ranges.items()),
@@ -181,25 +173,6 @@ def _any(conditions: list[ir.BooleanValue]) -> ir.BooleanValue:
     return out
 
 
-def _run(table: str, rel: ir.Table, rules: list[_Rule], key: list[str]) -> list[Problem]:
-    """Count every rule in one query over ``rel``; fetch an example for each that fails."""
-    if not rules:
-        return []
-    counts = (
-        rel.aggregate(
-            **{f"r{i}": rel.count(where=r.bad.fill_null(False)) for i, r in enumerate(rules)}
-        )
-        .to_pyarrow()
-        .to_pylist()[0]
-    )
-    out = []
-    for i, r in enumerate(rules):
-        if n := int(counts[f"r{i}"] or 0):
-            ex = _example(rel, r.bad.fill_null(False), [*key, *r.show])
-            out.append(Problem(table, r.column, r.rule, n, ex, r.allowed))
-    return out
-
-
 def _columns(
     table: Table, t: ir.Table, found: dict[str, pa.DataType]
 ) -> tuple[list[Problem], set[str]]:
@@ -214,13 +187,13 @@ def _columns(
                     col.name,
                     "required column missing",
                     1,
-                    _clip("columns present: " + ", ".join(found)),
+                    clip("columns present: " + ", ".join(found)),
                     f"{_a(col.type)} column",
                     counts_rows=False,
                 )
             )
         elif not _TYPE_OK[col.type](found[col.name]):
-            ex = _example(t, t[col.name].notnull(), [*key, col.name])
+            ex = example(t, t[col.name].notnull(), [*key, col.name])
             problems.append(
                 Problem(
                     table.name,
@@ -260,7 +233,7 @@ def _duplicates(table: Table, t: ir.Table) -> list[Problem]:
     n = int(dup.aggregate(rows=dup._n.sum()).to_pyarrow().to_pylist()[0]["rows"] or 0)
     if not n:
         return []
-    ex = _example(dup.rename(rows_with_this_key="_n"), None, [*k, "rows_with_this_key"])
+    ex = example(dup.rename(rows_with_this_key="_n"), None, [*k, "rows_with_this_key"])
     return [
         Problem(
             table.name,
@@ -273,17 +246,17 @@ def _duplicates(table: Table, t: ir.Table) -> list[Problem]:
     ]
 
 
-def _references(
-    ds: Dataset, table: Table, t: ir.Table, ok: dict[str, set[str]], key: list[str]
-) -> list[Problem]:
+def _references(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
     """Non-null values with no match in the referenced table (anti-join)."""
-    out = []
+    out, ok = [], ctx.ok
     for col in table.columns:
         if not col.references or col.name not in ok[table.name]:
             continue
         rt, rc = col.references.split(".")
         if rc not in ok.get(rt, set()):
-            why = "absent" if rt not in ok else f"has no usable {rc}"
+            why = (
+                "absent" if rt not in ok else "empty" if rt in ctx.empty else f"has no usable {rc}"
+            )
             out.append(
                 Problem(
                     table.name,
@@ -297,7 +270,7 @@ def _references(
                 )
             )
             continue
-        ref = ds.table(rt)
+        ref = ctx.ds.table(rt)
         orphans = t.filter(t[col.name].notnull()).anti_join(ref, t[col.name] == ref[rc])
         if n := int(orphans.count().to_pyarrow().as_py()):
             out.append(
@@ -306,101 +279,131 @@ def _references(
                     col.name,
                     f"not found in {col.references}",
                     n,
-                    _example(orphans, None, [*key, col.name]),
+                    example(orphans, None, [*ctx.key(table.name), col.name]),
                     f"values present in {col.references}",
                 )
             )
     return out
 
 
-def _people(ds: Dataset, ok: dict[str, set[str]], unique: bool) -> ir.Table | None:
-    """Each person's birth month and death date, or None when persons cannot be used."""
-    if not {"person_id", "birth_month", "death_date"} <= ok.get("persons", set()):
-        return None
-    p = ds.table("persons")
-    if unique:
-        return p.select("person_id", **{BIRTH: p.birth_month, DEATH: p.death_date})
-    # Duplicate persons (reported there): one row each, the most lenient dates.
-    return p.group_by("person_id").aggregate(
-        **{BIRTH: p.birth_month.min(), DEATH: p.death_date.max()}
-    )
-
-
-def _life_events(
-    table: Table, t: ir.Table, people: ir.Table | None, ok: set[str], key: list[str]
-) -> list[Problem]:
-    """Event dates before the person's birth month or after their death, in one query."""
-    dates = [d for d in table.life_events if d in ok]
-    if not dates or people is None or "person_id" not in ok:
-        return []
-    j = t.join(people, "person_id")
-    rules = []
-    for d in dates:
-        rules.append(
-            _Rule(
-                d,
-                f"{d} before birth month",
-                f"on or after {BIRTH}",
-                j[d] < j[BIRTH],
-                ("person_id", d, BIRTH),
-            )
-        )
-        rules.append(
-            _Rule(
-                d,
-                f"{d} after death",
-                f"on or before {DEATH}",
-                j[d] > j[DEATH],
-                ("person_id", d, DEATH),
-            )
-        )
-    return _run(table.name, j, rules, key)
-
-
-def _check(
-    ds: Dataset, table: Table, ok: dict[str, set[str]], people: ir.Table | None
-) -> list[Problem]:
-    """Every value rule of one table on its usable columns."""
-    t, usable = ds.table(table.name), ok[table.name]
-    key = [k for k in table.key if k in usable]
-    if "person_id" in usable and "person_id" not in key:
-        key.append("person_id")
-    problems = _run(table.name, t, _row_rules(table, t, usable), key)
+def _check(ctx: Context, table: Table) -> list[Problem]:
+    """Every rule of one table on its usable columns."""
+    t, usable = ctx.ds.table(table.name), ctx.ok[table.name]
+    problems = run(table.name, t, _row_rules(table, t, ctx), ctx.key(table.name))
     if table.key and set(table.key) <= usable:
         problems += _duplicates(table, t)
-    problems += _references(ds, table, t, ok, key)
-    problems += _life_events(table, t, people, usable, key)
-    return problems
+    problems += _references(ctx, table, t)
+    return problems + crosscheck.check(ctx, table, t)
 
 
-def validate(path: str | Path) -> list[Problem]:
+def _extract_date(ds: Dataset, given: dt.date | None) -> tuple[dt.date, str, list[Problem]]:
+    """The latest date allowed, where it came from, and any problem with the one declared.
+
+    The date given to validation wins over ``extract_date`` in the manifest; without either,
+    today's date is the bound and the messages say so.
+    """
+    problems = []
+    today = dt.date.today()
+    if given is not None:
+        if not isinstance(given, dt.date):
+            raise ConfigError(f"extract_date must be a date; got {given!r}")
+        if isinstance(given, dt.datetime):
+            given = given.date()
+        if given > today:  # it would let dates that cannot have happened yet pass
+            raise ConfigError(f"the extract date {given} is after today, {today}")
+        found, source = given, "the extract date given"
+    else:
+        raw, found, source = ds.manifest.get("extract_date"), None, f"extract_date in {MANIFEST}"
+        if isinstance(raw, str) and _ISO_DATE.match(raw):
+            try:
+                found = dt.date.fromisoformat(raw)
+            except ValueError:
+                pass
+        if raw is not None and found is None:
+            problems.append(
+                Problem(
+                    MANIFEST,
+                    "extract_date",
+                    "not a date",
+                    1,
+                    clip(f"extract_date={raw!r}"),
+                    "a date as YYYY-MM-DD",
+                    counts_rows=False,
+                )
+            )
+    if found is None:
+        why = "is not a date" if problems else "is absent"
+        return today, f"today's date: none given, and extract_date in {MANIFEST} {why}", problems
+    if found > today:  # it would let dates that cannot have happened yet pass
+        problems.append(
+            Problem(
+                MANIFEST,
+                "extract_date",
+                "extract date after today",
+                1,
+                f"extract_date={found.isoformat()}",
+                f"on or before today, {today.isoformat()}",
+                counts_rows=False,
+            )
+        )
+    return found, source, problems
+
+
+def _empty(ctx: Context, table: Table) -> list[Problem]:
+    """A required table with no rows: one error, and the table left out of every other rule."""
+    if not table.required or ctx.ds.table(table.name).count().to_pyarrow().as_py():
+        return []
+    ctx.ok[table.name] = set()
+    ctx.empty.add(table.name)
+    return [
+        Problem(
+            table.name,
+            "*",
+            "required table is empty",
+            0,
+            "",
+            f"at least one row in {table.name}.parquet",
+            counts_rows=False,
+        )
+    ]
+
+
+def validate(path: str | Path, extract_date: dt.date | None = None) -> list[Problem]:
     """Check every table present in a dataset against the canonical model.
 
     Parameters
     ----------
     path
         Dataset directory (one ``<table>.parquet`` per canonical table).
+    extract_date
+        The day the extract was taken: no date may be later, and ages are counted at it. When
+        None, ``extract_date`` in the dataset's ``dataset.json``; when that is absent too,
+        today's date (and the messages say so).
 
     Returns
     -------
     list of Problem
-        Every problem found, errors and warnings, table by table in model order; empty when
-        the dataset is valid.
+        Every problem found, errors and warnings, table by table in model order (problems of
+        the extract date first); empty when the dataset is valid.
 
     Raises
     ------
     DatasetError
         The directory is missing, holds no canonical table or has an unreadable file.
+    ConfigError
+        ``extract_date`` is not a date, or is after today.
     """
     with Dataset(Path(path)) as ds:
         if ds.backend == "duckdb":
             ds.con.raw_sql("SET enable_progress_bar = false")
+        bound, source, first = _extract_date(ds, extract_date)
+        ctx = Context(ds, bound, source)
         found: dict[str, list[Problem]] = {}
-        ok: dict[str, set[str]] = {}
         for table in TABLES.values():
             if ds.has(table.name):
                 types = _arrow_types(ds.file(table.name))
-                found[table.name], ok[table.name] = _columns(table, ds.table(table.name), types)
+                found[table.name], ctx.ok[table.name] = _columns(table, ds.table(table.name), types)
+                found[table.name] += _empty(ctx, table)
             elif table.required:
                 found[table.name] = [
                     Problem(
@@ -413,22 +416,24 @@ def validate(path: str | Path) -> list[Problem]:
                         counts_rows=False,
                     )
                 ]
-        people = None  # persons' dates, known once persons is checked (first)
-        for name in sorted(ok, key=lambda n: n != "persons"):
-            found[name] += _check(ds, TABLES[name], ok, people)
+        # persons first: its dates are joined to every event once it is checked.
+        for name in sorted(ctx.ok, key=lambda n: n != "persons"):
+            found[name] += _check(ctx, TABLES[name])
             if name == "persons":
                 dup = any(p.rule == "duplicate key" for p in found[name])
-                people = _people(ds, ok, unique=not dup)
-    return [p for name in TABLES for p in found.get(name, [])]
+                ctx.people = crosscheck.people(ctx, unique=not dup)
+    return first + [p for name in TABLES for p in found.get(name, [])]
 
 
-def require_valid(path: str | Path) -> list[Problem]:
+def require_valid(path: str | Path, extract_date: dt.date | None = None) -> list[Problem]:
     """Validate a dataset and stop on any error.
 
     Parameters
     ----------
     path
         Dataset directory.
+    extract_date
+        The day the extract was taken (see :func:`validate`).
 
     Returns
     -------
@@ -440,7 +445,7 @@ def require_valid(path: str | Path) -> list[Problem]:
     DataValidationError
         Listing every error, when the dataset breaks any rule of the model.
     """
-    problems = validate(path)
+    problems = validate(path, extract_date)
     if any(p.severity == "error" for p in problems):
         raise DataValidationError(str(path), problems)
     return problems

@@ -1,13 +1,15 @@
 """The synthetic North West London population: ``generate(out, settings)``.
 
-Writes one Parquet file per canonical table, ``dataset.json``, ``truth.json`` (every injected
-effect, the settings and the calibration figures) and ``true_risk.parquet`` (each person's true
-probability of an emergency admission in the 12 months after each April index date). The output
-directory appears only when complete.
+Writes one Parquet file per canonical table, ``dataset.json`` (with the extract date that
+validation bounds dates and ages by), ``truth.json`` (every injected effect, the settings and the
+calibration figures) and ``true_risk.parquet`` (each person's true probability of an emergency
+admission in the 12 months after each April index date). The output directory appears only when
+complete.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -133,6 +135,7 @@ def generate(
             "synthetic": True,
             "generator": f"careval {__version__} synth",
             "settings": s.to_dict(),
+            "extract_date": _extract_date(s, tables).isoformat(),
             "rows": {name: t.num_rows for name, t in tables.items()},
         }
         (tmp / "dataset.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -170,6 +173,24 @@ def _true_risk(
             )
         )
     return pa.concat_tables(parts)
+
+
+def _extract_date(s: SynthSettings, tables: dict[str, pa.Table]) -> dt.date:
+    """The day the synthetic extract is taken: the last day of the window, or the latest date
+    in any table when later (spells admitted in the last month are discharged after it).
+
+    Validation bounds every date and age by it; without it today's date would be used, so a
+    window reaching past today would fail and old survivors would age with the calendar.
+    """
+    last = s.first_month + s.n_months  # the month after the window
+    day = dt.date(last // 12, last % 12 + 1, 1) - dt.timedelta(days=1)
+    for t in tables.values():
+        for name in t.column_names:
+            if pa.types.is_date(t.schema.field(name).type):
+                latest = pc.max(t.column(name)).as_py()
+                if latest is not None and latest > day:
+                    day = latest
+    return day
 
 
 def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.Table]) -> dict:

@@ -1,0 +1,126 @@
+"""What every validation rule shares: a rule bound to a relation, one query that counts many rules,
+the context of one validation run, and short example rows that never show an identifying value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis.expr.types as ir
+
+from careval.data.access import Dataset
+from careval.data.schema import TABLES, Severity
+from careval.errors import Problem
+
+EXAMPLE_CHARS = 200  # an example row is never longer than this
+VALUE_CHARS = 40  # nor any one value in it
+# Quasi-identifiers (birth month, death date, LSOA) are never shown: an example names the row by
+# its pseudonymous identifiers and the values at fault.
+HIDDEN = frozenset(c.name for t in TABLES.values() for c in t.columns if c.identifying)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row rule bound to a relation: ``bad`` is true on the offending rows."""
+
+    column: str
+    rule: str
+    allowed: str
+    bad: ir.BooleanValue
+    show: tuple[str, ...]  # columns named in the example besides the row's key
+    severity: Severity = "error"
+
+
+@dataclass
+class Context:
+    """What the rules of one validation run share.
+
+    ``ok`` holds each present table's usable columns (present and of the right type; none for
+    an empty required table), ``people`` each person's birth month and death date once persons
+    is checked, and ``extract`` the latest date allowed, with ``extract_source`` saying where it
+    came from.
+    """
+
+    ds: Dataset
+    extract: dt.date
+    extract_source: str
+    ok: dict[str, set[str]] = field(default_factory=dict)
+    empty: set[str] = field(default_factory=set)
+    people: ir.Table | None = None
+
+    def usable(self, table: str, *columns: str) -> bool:
+        """Whether ``table`` is present, not empty, and has every one of ``columns`` usable."""
+        return set(columns) <= self.ok.get(table, set())
+
+    def key(self, table: str) -> list[str]:
+        """The usable key columns of ``table``, and person_id when it has one: an example's id."""
+        usable = self.ok.get(table, set())
+        key = [k for k in TABLES[table].key if k in usable]
+        if "person_id" in usable and "person_id" not in key:
+            key.append("person_id")
+        return key
+
+    @property
+    def bound(self) -> str:
+        """The extract date and where it came from, for a rule's ``allowed`` text."""
+        return f"{self.extract.isoformat()} ({self.extract_source})"
+
+
+def clip(text: str, chars: int = EXAMPLE_CHARS) -> str:
+    """``text`` cut to ``chars`` characters, with an ellipsis when cut."""
+    return text if len(text) <= chars else text[: chars - 3] + "..."
+
+
+def render(row: dict[str, Any]) -> str:
+    """One row as ``col=value, col=value``, at most :data:`EXAMPLE_CHARS` long."""
+    return clip(
+        ", ".join(
+            f"{k}={clip('null' if v is None else str(v), VALUE_CHARS)}" for k, v in row.items()
+        )
+    )
+
+
+def example(rel: ir.Table, bad: ir.BooleanValue | None, cols: list[str]) -> str:
+    """The first row of ``rel`` where ``bad`` holds, showing ``cols`` (never a hidden one)."""
+    shown = [c for c in dict.fromkeys(cols) if c not in HIDDEN]
+    if not shown:
+        return ""
+    rows = (rel if bad is None else rel.filter(bad)).select(*shown).limit(1)
+    first = rows.to_pyarrow().to_pylist()
+    return render(first[0]) if first else ""
+
+
+def run(table: str, rel: ir.Table, rules: list[Rule], key: list[str]) -> list[Problem]:
+    """Count every rule in one query over ``rel``; fetch an example for each that fails."""
+    if not rules:
+        return []
+    counts = (
+        rel.aggregate(
+            **{f"r{i}": rel.count(where=r.bad.fill_null(False)) for i, r in enumerate(rules)}
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    out = []
+    for i, r in enumerate(rules):
+        if n := int(counts[f"r{i}"] or 0):
+            ex = example(rel, r.bad.fill_null(False), [*key, *r.show])
+            out.append(Problem(table, r.column, r.rule, n, ex, r.allowed, severity=r.severity))
+    return out
+
+
+def rows_of(
+    table: str,
+    rel: ir.Table,
+    column: str,
+    rule: str,
+    allowed: str,
+    cols: list[str],
+    severity: Severity = "error",
+) -> list[Problem]:
+    """One problem counting every row of ``rel`` (the offending rows, found by a join)."""
+    if not (n := int(rel.count().to_pyarrow().as_py())):
+        return []
+    return [Problem(table, column, rule, n, example(rel, None, cols), allowed, severity=severity)]
