@@ -22,6 +22,7 @@ from careval.cohort.summary import DataSummary, SummarySettings, summarise
 from careval.data.access import Dataset
 from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
+from careval.disclosure import DisclosureSettings
 from careval.errors import Problem
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorsResult, evaluate_indicators
@@ -60,7 +61,8 @@ ANALYSES = tuple(f.name for f in fields(Analyses) if f.name != "skipped")
 class Evaluation(Analyses):
     """The result objects of one run, with the settings and inputs they came from.
 
-    Everything here holds true numbers; nothing is published yet.
+    Everything here holds true numbers; nothing is published yet. ``disclosure`` holds the
+    numbers of the disclosure control its publication applies (on data not flagged synthetic).
     """
 
     dataset: str
@@ -73,6 +75,7 @@ class Evaluation(Analyses):
     summary: DataSummary
     validation_warnings: list[Problem]
     input_files: dict[str, str]
+    disclosure: DisclosureSettings = field(default_factory=DisclosureSettings)
 
 
 def evaluate(
@@ -80,8 +83,13 @@ def evaluate(
     settings: SummarySettings | None = None,
     progress: Progress | None = None,
     impact_settings: ImpactSettings | None = None,
+    disclosure: DisclosureSettings | None = None,
 ) -> Evaluation:
-    """Validate the dataset in ``data`` and run every analysis that its tables allow."""
+    """Validate the dataset in ``data`` and run every analysis that its tables allow.
+
+    ``disclosure`` (default :class:`~careval.disclosure.DisclosureSettings`) is not used here:
+    it is kept in the :class:`Evaluation` for its publication.
+    """
     say = progress or (lambda _step: None)
     data = Path(data)
     st = settings or SummarySettings()
@@ -130,6 +138,7 @@ def evaluate(
         summary=summary,
         validation_warnings=warnings,
         input_files=files,
+        disclosure=disclosure or DisclosureSettings(),
         risk=risk,
         areas=areas,
         impact=impact,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from careval.cohort.summary import SummarySettings
+from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
 from careval.evaluation import STEPS, evaluate
 from careval.impact.study import ImpactSettings
@@ -30,19 +31,21 @@ def run(
     settings: SummarySettings | None = None,
     progress: Progress | None = None,
     impact_settings: ImpactSettings | None = None,
+    disclosure: DisclosureSettings | None = None,
 ) -> Path:
     """Evaluate the dataset in ``data`` into ``out``; returns the path of the report.
 
     Writes ``report.html`` (one self-contained page), ``results.json`` (every block),
     ``tables.xlsx`` (every published table) and ``figures/`` (each chart as SVG), all under
-    disclosure control unless the dataset is flagged synthetic.
+    disclosure control (``disclosure``, default :class:`~careval.disclosure.DisclosureSettings`)
+    unless the dataset is flagged synthetic.
     """
     data, out = Path(data), Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; --out must be a directory")
     if out.resolve() == data.resolve():
         raise ConfigError("--out must not be the dataset directory")
-    ev = evaluate(data, settings, progress, impact_settings)
+    ev = evaluate(data, settings, progress, impact_settings, disclosure)
     if progress:
         progress("writing the report")
     return write_report(ev, out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import matplotlib
@@ -15,6 +15,9 @@ matplotlib.rcParams["svg.hashsalt"] = "careval"  # stable SVG ids: the same run,
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from jinja2 import Environment  # noqa: E402
+
+from careval.disclosure import DisclosureSettings  # noqa: E402
+from careval.report.publish.rules import smallest_published, suppressed_range  # noqa: E402
 
 AREA_LABELS = {
     "pilot": "Integrated care pilot",
@@ -32,6 +35,23 @@ class Section:
     id: str
     title: str
     html: str
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What the text of a section may depend on besides its result.
+
+    Parameters
+    ----------
+    disclosure
+        The numbers of disclosure control, which a section's notes describe where its result
+        is published under it.
+    """
+
+    disclosure: DisclosureSettings = field(default_factory=DisclosureSettings)
+
+
+DEFAULT_CONTEXT = PageContext()
 
 
 def table_html(
@@ -125,10 +145,21 @@ def line_chart(df: pd.DataFrame, x: str, y: str, series: str, title: str, ylabel
     return svg(fig)
 
 
-def render(title: str, sections: list[Section], synthetic: bool, provenance: dict) -> str:
-    """The whole page."""
+def render(
+    title: str,
+    sections: list[Section],
+    synthetic: bool,
+    provenance: dict,
+    disclosure: DisclosureSettings,
+) -> str:
+    """The whole page; its banner states the rules of ``disclosure`` on real data."""
     env = Environment(autoescape=True)
     text = resources.files("careval.report").joinpath("templates/report.html").read_text("utf-8")
+    rules = {
+        "suppressed": suppressed_range(disclosure),
+        "rounding_base": disclosure.rounding_base,
+        "min_people": smallest_published(disclosure),
+    }
     return env.from_string(text).render(
-        title=title, sections=sections, synthetic=synthetic, provenance=provenance
+        title=title, sections=sections, synthetic=synthetic, provenance=provenance, rules=rules
     )

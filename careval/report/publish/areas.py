@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from careval.disclosure import DisclosureSettings
 from careval.monitoring.areas import AreaResult
 from careval.report.publish.rules import protect_table
 
@@ -16,13 +17,14 @@ GROUPS = ("under_75_with_diabetes", "aged_75_plus_without_diabetes", "aged_75_pl
 TABLE2_RATES = ("rate_before", "rate_after", "pct_change", "ci_low", "ci_high", "se_log_rate_ratio")
 
 
-def publish_areas(a: AreaResult) -> AreaResult:
-    """A copy of ``a`` with Table 2 as published; the differences of a withheld change are
-    withheld too."""
+def publish_areas(a: AreaResult, disclosure: DisclosureSettings) -> AreaResult:
+    """A copy of ``a`` with Table 2 as published under ``disclosure``; the differences of a
+    withheld change are withheld too."""
     t = a.table
     table = protect_table(
         t,
         ["people_after", "admissions_after", "admissions_before"],
+        disclosure,
         group_margin=("group", ["start", "area"], GROUPS, "all_eligible"),
         rates=TABLE2_RATES,
         denominator="people_after",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from careval.monitoring.areas import AreaResult
-from careval.report.page import AREA_LABELS, Section, table_html
+from careval.report.page import AREA_LABELS, DEFAULT_CONTEXT, PageContext, Section, table_html
 
 GROUP_LABELS = {
     "all_eligible": "All eligible",
@@ -21,8 +21,9 @@ def _cell(pct: float | None, lo: float | None, hi: float | None) -> str:
     return f"{pct:+.1f}% ({lo:+.1f} to {hi:+.1f})"
 
 
-def section(r: AreaResult) -> Section:
-    """The seed's Table 2 layout: group and area down, start dates across."""
+def section(r: AreaResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
+    """The seed's Table 2 layout: group and area down, start dates across (``ctx``, the
+    page's context, changes nothing here)."""
     t = r.table.copy()
     t["cell"] = [
         _cell(a, b, c) for a, b, c in zip(t["pct_change"], t["ci_low"], t["ci_high"], strict=True)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from careval.design.power import DesignResult
-from careval.report.page import Section, fmt_count, svg, table_html
+from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, fmt_count, svg, table_html
 
 
 def _chart(d: DesignResult) -> str:
@@ -41,7 +41,7 @@ def _chart(d: DesignResult) -> str:
     return svg(fig)
 
 
-def section(d: DesignResult) -> Section:
+def section(d: DesignResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """Power curve, the table and a plain-language paragraph."""
     st = d.settings
     rows = d.rows

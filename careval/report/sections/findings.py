@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from careval.report.objectives import RULES
-from careval.report.page import Section, table_html
+from careval.report.objectives import rules
+from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, table_html
 from careval.report.publish.margins import MARGINS
 from careval.report.publish.model import (
     ABSENT,
@@ -25,7 +25,7 @@ from careval.report.publish.model import (
     Published,
     RiskBlock,
 )
-from careval.report.publish.rules import MIN_PEOPLE, SUPPRESSED
+from careval.report.publish.rules import SUPPRESSED, smallest_published, suppressed_range
 
 
 def lookup(results: dict[str, Any], path: str) -> Any:
@@ -196,11 +196,12 @@ def _findings(pub: Published) -> list[str]:
     return out
 
 
-def objectives_section(pub: Published) -> Section:
+def objectives_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """The seed's Table 3 shape: objective, evidence, progress, challenges; then the rules."""
     t = pd.DataFrame([o.to_json() for o in pub.objectives])
-    rules = "".join(
-        f"<li><b>{html.escape(label)}</b>: {html.escape(rule)}.</li>" for label, rule in RULES
+    listed = "".join(
+        f"<li><b>{html.escape(label)}</b>: {html.escape(rule)}.</li>"
+        for label, rule in rules(ctx.disclosure)
     )
     return Section(
         "objectives",
@@ -214,13 +215,16 @@ def objectives_section(pub: Published) -> Section:
             "table3",
             ("objective", "evidence", "progress", "challenges"),
         )
-        + f"<h3>Rules</h3><ul id='objective-rules'>{rules}</ul>",
+        + f"<h3>Rules</h3><ul id='objective-rules'>{listed}</ul>",
     )
 
 
-def methods_section(pub: Published) -> Section:
-    """Methods, assumptions and limitations: follow-up, power, regression to the mean, privacy."""
-    synthetic = bool(pub.synthetic)
+def methods_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
+    """Methods, assumptions and limitations: follow-up, power, regression to the mean, privacy.
+
+    The privacy rules are stated with the numbers of ``ctx.disclosure``.
+    """
+    synthetic, d = bool(pub.synthetic), ctx.disclosure
     parts = ["<h3>Follow-up</h3>"]
     f = pub.impact.follow_up if isinstance(pub.impact, ImpactBlock) else None
     if f and _given(f.median_months):
@@ -284,12 +288,13 @@ def methods_section(pub: Published) -> Section:
     parts.append(
         "<h3>Privacy and disclosure control</h3>"
         + privacy
-        + "<p>Rules on real data: every count of 1-7 is shown as <b>*</b> and other counts "
-        "are rounded to the nearest 5; in tables with totals, when one cell of a margin is "
-        "suppressed the smallest other cell of that margin is suppressed too (or the total, "
-        "when no other cell is left), repeated until no total gives a suppressed cell away; "
-        f"means, rates and estimates from fewer than {MIN_PEOPLE} people are withheld, as "
-        "are rates resting on a suppressed count. Tables with totals:</p>"
+        + f"<p>Rules on real data: every count of {suppressed_range(d)} is shown as <b>*</b> "
+        f"and other counts are rounded to the nearest {d.rounding_base}; in tables with "
+        "totals, when one cell of a margin is suppressed the smallest other cell of that "
+        "margin is suppressed too (or the total, when no other cell is left), repeated until "
+        "no total gives a suppressed cell away; means, rates and estimates from fewer than "
+        f"{smallest_published(d)} people are withheld, as are rates resting on a suppressed "
+        "count. Tables with totals:</p>"
         f"<ul id='margins'>{margins}</ul>"
         "<p class='note'>No identifier (person, NHS number, date of birth) appears in the "
         "report, the workbook, results.json or the run's messages.</p>"

@@ -10,7 +10,15 @@ import pandas as pd
 
 from careval.impact.balance import SMD_THRESHOLD
 from careval.impact.study import ImpactResult
-from careval.report.page import AREA_LABELS, Section, fmt_count, svg, table_html
+from careval.report.page import (
+    AREA_LABELS,
+    DEFAULT_CONTEXT,
+    PageContext,
+    Section,
+    fmt_count,
+    svg,
+    table_html,
+)
 
 EXACT_LABELS = {"entry_month": "month of entry", "female": "sex", "age_band": "age band"}
 LABELS = {
@@ -136,7 +144,7 @@ def _overlap_chart(r: ImpactResult) -> str:
     return svg(fig)
 
 
-def section(r: ImpactResult) -> Section:
+def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """Balance, the Figure 2-style monthly plot, the impact table and the naive contrast."""
     a, f = r.attrition, r.follow_up
     e = r.outcomes.get("emergency_admissions")

@@ -13,7 +13,15 @@ import pandas as pd
 
 from careval.data.schema import AREAS
 from careval.indicators import COMPARATORS, INDICATORS, IndicatorsResult
-from careval.report.page import AREA_LABELS, Section, fmt_count, svg, table_html
+from careval.report.page import (
+    AREA_LABELS,
+    DEFAULT_CONTEXT,
+    PageContext,
+    Section,
+    fmt_count,
+    svg,
+    table_html,
+)
 
 TITLES = {
     "hba1c": "HbA1c",
@@ -241,7 +249,7 @@ def as_plotted(r: IndicatorsResult) -> IndicatorsResult:
     )
 
 
-def section(r: IndicatorsResult) -> Section:
+def section(r: IndicatorsResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """Figure 3 (diabetes control), the before/after table and Figure 4 (dementia, ITS).
 
     Parameters
@@ -249,6 +257,8 @@ def section(r: IndicatorsResult) -> Section:
     r
         The result of :func:`careval.indicators.evaluate_indicators`; on real data its
         published copy (:func:`careval.report.publish.indicators.publish_indicators`).
+    ctx
+        The page's context. Nothing here depends on it.
     """
     r = as_plotted(r)
     st = r.settings

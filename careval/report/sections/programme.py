@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from careval.monitoring.programme import ProgrammeResult
-from careval.report.page import Section, table_html
+from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, table_html
 from careval.report.sections.spc import xmr_chart_svg
 
 SPC_TITLES = {
@@ -22,7 +22,7 @@ VARIATION_TEXT = {
 }
 
 
-def section(r: ProgrammeResult) -> Section:
+def section(r: ProgrammeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """Care plans, coverage, quality, MDG meetings, the innovation fund, and SPC charts."""
     parts = []
     cov = r.coverage
