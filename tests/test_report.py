@@ -43,7 +43,9 @@ from careval.report.publish.rules import (
     suppressed_range,
 )
 from careval.report.sections import SECTION_ORDER, in_order
+from careval.report.seed import seed_shaped
 from careval.report.workbook import write_workbook
+from careval.synthetic.settings import SynthSettings
 
 DC = DisclosureSettings()  # the default disclosure rules
 STRICT = DisclosureSettings(threshold=11, rounding_base=10)
@@ -389,3 +391,32 @@ def test_audit_refuses_the_counts_the_settings_suppress() -> None:
     with pytest.raises(DisclosureError, match=r"count\(s\) of 1-14 .*people: 9"):
         audit_page(page, STRICT)
     audit_page(table_html(pd.DataFrame({"area": ["pilot"], "people": [20]})), STRICT)
+
+
+def _manifest(**settings: object) -> dict:
+    return {
+        "careval_dataset": 1,
+        "synthetic": True,
+        "settings": {**SynthSettings(persons=12_000, seed=7).to_dict(), **settings},
+    }
+
+
+def test_seed_shaped_is_the_synthetic_default_but_for_its_size_and_seed() -> None:
+    assert seed_shaped(_manifest())
+    assert seed_shaped(_manifest(persons=1_100_000, seed=2011))
+    assert not seed_shaped({**_manifest(), "synthetic": False})
+    assert not seed_shaped({k: v for k, v in _manifest().items() if k != "synthetic"})
+    for change in (
+        {"effect": 0.0},
+        {"emergency_rate": 0.2},
+        {"start": "2010-04"},
+        {"diabetes_effect": 1.0},
+        {"comparator_shares": {"inner_nwl_other": 1.0}},
+        {"some_new_setting": 1},  # another generator's settings
+    ):
+        assert not seed_shaped(_manifest(**change)), change
+    settings = _manifest()["settings"]
+    del settings["pilot_share"]  # a setting missing: another version of the generator
+    assert not seed_shaped({"synthetic": True, "settings": settings})
+    assert not seed_shaped({"synthetic": True})  # no settings: not known to be the default
+    assert not seed_shaped({})

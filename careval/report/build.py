@@ -43,7 +43,7 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
     """Publish ``ev`` and write the report and its companions into ``out``; the page's path."""
     out = Path(out)
     p = publish(ev)
-    ctx = PageContext(disclosure=p.disclosure)
+    ctx = PageContext(disclosure=p.disclosure, seed_shaped=p.seed_shaped)
     built = analysis_sections(p, ctx)
     lo, hi = p.summary.window
     ref = p.summary.settings.reference_date

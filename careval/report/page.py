@@ -46,9 +46,14 @@ class PageContext:
     disclosure
         The numbers of disclosure control, which a section's notes describe where its result
         is published under it.
+    seed_shaped
+        Whether the data are the seed-shaped synthetic default
+        (:func:`careval.report.seed.seed_shaped`): only then does a section set its figures
+        beside the pilot's published ones. The default, False, speaks of the data alone.
     """
 
     disclosure: DisclosureSettings = field(default_factory=DisclosureSettings)
+    seed_shaped: bool = False
 
 
 DEFAULT_CONTEXT = PageContext()

@@ -26,6 +26,7 @@ from careval.report.publish.qualitative import publish_qualitative
 from careval.report.publish.risk import publish_risk
 from careval.report.publish.rules import protect_json, smallest_published
 from careval.report.publish.surveys import publish_surveys
+from careval.report.seed import seed_shaped
 
 SIGNIFICANT_DIGITS = 10  # of every float in results.json (see canonical)
 
@@ -35,11 +36,14 @@ class Publication(Analyses):
     """The published copy of one run: result copies for the sections, the typed document.
 
     ``disclosure`` holds the numbers of the rules (applied when the data are not
-    ``synthetic``).
+    ``synthetic``); ``seed_shaped`` says whether the data are the seed-shaped synthetic default
+    (:func:`careval.report.seed.seed_shaped`), on which the page may compare its figures with
+    the pilot's published ones.
     """
 
     synthetic: bool
     disclosure: DisclosureSettings
+    seed_shaped: bool
     summary: DataSummary
     provenance: dict[str, Any]
     results: Published
@@ -69,6 +73,7 @@ def publish(ev: Evaluation) -> Publication:
         skipped=a.skipped,
         synthetic=synthetic,
         disclosure=d,
+        seed_shaped=seed_shaped(ev.manifest),
         summary=summary,
         provenance=prov,
         results=results,

@@ -22,8 +22,11 @@ def _cell(pct: float | None, lo: float | None, hi: float | None) -> str:
 
 
 def section(r: AreaResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
-    """The seed's Table 2 layout: group and area down, start dates across (``ctx``, the
-    page's context, changes nothing here)."""
+    """The seed's Table 2 layout: group and area down, start dates across.
+
+    It names its method as the seed's (a rolling cohort) on any data, and quotes no figure of
+    the seed, so ``ctx`` changes nothing here.
+    """
     t = r.table.copy()
     t["cell"] = [
         _cell(a, b, c) for a, b, c in zip(t["pct_change"], t["ci_low"], t["ci_high"], strict=True)

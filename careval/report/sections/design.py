@@ -42,7 +42,8 @@ def _chart(d: DesignResult) -> str:
 
 
 def section(d: DesignResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
-    """Power curve, the table and a plain-language paragraph."""
+    """Power curve, the table and a plain-language paragraph (with the seed evaluation's power
+    beside it on seed-shaped data)."""
     st = d.settings
     rows = d.rows
     three = next((r for r in rows if r["followup_months"] == 3), rows[0] if rows else None)
@@ -97,10 +98,11 @@ def section(d: DesignResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
             "design-table",
         )
     )
-    parts.append(
-        "<p class='note'>The seed evaluation matched 1,236 people to 5 controls each, with "
-        "about three months of follow-up and 0.44 emergency admissions a person-year: even "
-        "with pure Poisson variation it could detect only falls of about 25% or more "
-        "(docs/design.md works it through).</p>"
-    )
+    if ctx.seed_shaped:
+        parts.append(
+            "<p class='note'>The seed evaluation matched 1,236 people to 5 controls each, with "
+            "about three months of follow-up and 0.44 emergency admissions a person-year: even "
+            "with pure Poisson variation it could detect only falls of about 25% or more "
+            "(docs/design.md works it through).</p>"
+        )
     return Section("design", "Study design and power", "".join(parts))

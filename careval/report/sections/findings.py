@@ -222,7 +222,8 @@ def objectives_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Se
 def methods_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """Methods, assumptions and limitations: follow-up, power, regression to the mean, privacy.
 
-    The privacy rules are stated with the numbers of ``ctx.disclosure``.
+    The privacy rules are stated with the numbers of ``ctx.disclosure``; the follow-up is set
+    beside the seed evaluation's only on seed-shaped data (``ctx.seed_shaped``).
     """
     synthetic, d = bool(pub.synthetic), ctx.disclosure
     parts = ["<h3>Follow-up</h3>"]
@@ -231,8 +232,9 @@ def methods_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Secti
         parts.append(
             f"<p id='limit-follow-up'>The care-planned were followed for a median of "
             f"{f.median_months:.0f} months (range {f.min_months:.0f} to "
-            f"{f.max_months:.0f}); the seed evaluation had about three. Effects that take "
-            "longer to appear cannot be seen in a short follow-up.</p>"
+            f"{f.max_months:.0f})"
+            + ("; the seed evaluation had about three" if ctx.seed_shaped else "")
+            + ". Effects that take longer to appear cannot be seen in a short follow-up.</p>"
         )
     else:
         parts.append("<p id='limit-follow-up'>No matched study: no follow-up to report.</p>")

@@ -221,8 +221,9 @@ def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         )
         parts += [
             "<h3>By length of follow-up</h3>",
-            "<p>The average effect over the first 3, 6, 12 and 24 months after the plan "
-            "(the seed evaluation had about three).</p>",
+            "<p>The average effect over the first 3, 6, 12 and 24 months after the plan"
+            + (" (the seed evaluation had about three)" if ctx.seed_shaped else "")
+            + ".</p>",
             table_html(h, {"ci_low": "95% CI low", "ci_high": "95% CI high"}, "impact-horizons"),
         ]
     parts += [

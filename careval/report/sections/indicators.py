@@ -258,7 +258,9 @@ def section(r: IndicatorsResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         The result of :func:`careval.indicators.evaluate_indicators`; on real data its
         published copy (:func:`careval.report.publish.indicators.publish_indicators`).
     ctx
-        The page's context. Nothing here depends on it.
+        The page's context. Nothing here depends on it: the section quotes no figure of the
+        seed (its "unpaired (as the seed)" rows name a method, as their label in results.json
+        does, on any data).
     """
     r = as_plotted(r)
     st = r.settings

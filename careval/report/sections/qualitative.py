@@ -90,7 +90,7 @@ def section(result: QualitativeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Se
 
     It shows ``result`` as it is: on real data the published copy
     (:func:`careval.report.publish.qualitative.publish_qualitative`). Nothing here depends on
-    ``ctx`` (the page's context): the section states no disclosure numbers.
+    ``ctx`` (the page's context): the section states no disclosure numbers and no seed figure.
     """
     protect = result.disclosure_control
     blocks: list[str] = []

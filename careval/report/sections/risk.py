@@ -71,9 +71,7 @@ def section(result: RiskResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
                 "risk-targeting",
                 ("group",),
             ),
-            "<p class='note'>The seed evaluation found 0.44 emergency admissions a "
-            "person-year among the care-planned against 0.11 in the population, where "
-            "schemes elsewhere targeted rates 16 times the population's.</p>",
+            _targeting_note(result, ctx.seed_shaped),
         ]
     parts += _subgroup_parts(result, ctx)
     parts += _comparison_parts(result)
@@ -82,6 +80,28 @@ def section(result: RiskResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         table_html(result.coefficients, {}, "risk-coefficients", ("term",)),
     ]
     return Section("risk", "Targeting and risk", "".join(parts))
+
+
+def _targeting_note(result: RiskResult, seed_shaped: bool) -> str:
+    """The care-planned's prior admission rate against everyone's: beside the seed's figures
+    on seed-shaped data, as a ratio of this run's own figures otherwise (none when withheld)."""
+    if seed_shaped:
+        return (
+            "<p class='note'>The seed evaluation found 0.44 emergency admissions a "
+            "person-year among the care-planned against 0.11 in the population, where "
+            "schemes elsewhere targeted rates 16 times the population's.</p>"
+        )
+    rates = dict(
+        zip(result.targeting.group, result.targeting.emergency_per_person_year_prior, strict=True)
+    )
+    planned, everyone = rates.get("care-planned"), rates.get("everyone")
+    if planned is None or everyone is None or _missing(planned) or not everyone > 0:
+        return ""  # a rate withheld (or none to compare with)
+    return (
+        f"<p class='note'>In the 12 months before, the care-planned had {planned:.2f} "
+        f"emergency admissions a person-year against {everyone:.2f} among everyone scored: "
+        f"{planned / everyone:.1f} times the population's rate.</p>"
+    )
 
 
 def _ci(est: Any, lo: Any, hi: Any, digits: int = 3) -> str | None:
