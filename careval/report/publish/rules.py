@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import pandas as pd
@@ -188,6 +189,7 @@ def _rounded(value: float, base: int) -> int:
     return int(base * round(value / base))
 
 
+@cache  # called for every cell; the settings are frozen
 def smallest_published(d: DisclosureSettings) -> int:
     """The smallest count other than 0 that is published under ``d`` (8 by default).
 
