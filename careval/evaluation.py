@@ -29,6 +29,7 @@ from careval.cohort.summary import DataSummary, SummarySettings, summarise
 from careval.data.access import Dataset
 from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
+from careval.disclosure import DisclosureSettings
 from careval.errors import Problem
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
@@ -127,7 +128,8 @@ ANALYSES = tuple(f.name for f in fields(Analyses) if f.name != "skipped")
 class Evaluation(Analyses):
     """The result objects of one run, with the settings and inputs they came from.
 
-    Everything here holds true numbers; nothing is published yet.
+    Everything here holds true numbers; nothing is published yet. ``disclosure`` holds the
+    numbers of the disclosure control its publication applies (on data not flagged synthetic).
     """
 
     dataset: str
@@ -141,6 +143,7 @@ class Evaluation(Analyses):
     summary: DataSummary
     validation_warnings: list[Problem]
     input_files: dict[str, str]
+    disclosure: DisclosureSettings = field(default_factory=DisclosureSettings)
 
 
 def evaluate(
@@ -152,7 +155,9 @@ def evaluate(
 
     ``spec`` is the study specification (the defaults when None). A spec read from a file
     (:class:`~careval.spec.toml.LoadedSpec`) is first checked against the data: every key it
-    set must fit them (dates inside the data, areas that practices have).
+    set must fit them (dates inside the data, areas that practices have). The spec's
+    ``[disclosure]`` is not used here: it is kept in the :class:`Evaluation` for its
+    publication.
     """
     say = progress or (lambda _step: None)
     data = Path(data)
@@ -218,6 +223,7 @@ def evaluate(
         summary=summary,
         validation_warnings=warnings,
         input_files=files,
+        disclosure=rs.spec.disclosure,
         risk=risk,
         areas=areas,
         impact=impact,

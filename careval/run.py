@@ -33,8 +33,9 @@ def run(
 
     Writes ``report.html`` (one self-contained page), ``results.json`` (every block),
     ``tables.xlsx`` (every published table), ``figures/`` (each chart as SVG) and
-    ``study.json`` (the resolved study specification), all under disclosure control unless the
-    dataset is flagged synthetic. ``spec`` is the study specification (the defaults when None).
+    ``study.json`` (the resolved study specification), all under disclosure control (the
+    spec's ``[disclosure]``) unless the dataset is flagged synthetic. ``spec`` is the study
+    specification (the defaults when None).
     """
     data, out = Path(data), Path(out)
     if out.exists() and not out.is_dir():

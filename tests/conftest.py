@@ -15,10 +15,19 @@ from careval.synthetic.settings import SynthSettings
 
 SMALL = 12_000  # people in the shared dataset: seconds to make, enough for shape checks
 # Fixtures behind the slow tier: the 120,000-person dataset, the runs made on it, and the whole
-# runs of the small dataset (the report in Chromium, the real-flagged run). The fast tier
+# runs of the small dataset (the report in Chromium, the real-flagged runs with the default and
+# stricter disclosure settings, the evaluation the seed-sentence tests report on). The fast tier
 # (``bash scripts/test.sh -m "not slow"``) leaves the tests that use them out, and the few that
 # run ``careval run`` themselves are marked ``slow`` where they stand.
-SLOW_FIXTURES = {"shape_dir", "shape_truth", "shape_run", "report_run", "real_run"}
+SLOW_FIXTURES = {
+    "shape_dir",
+    "shape_truth",
+    "shape_run",
+    "report_run",
+    "real_run",
+    "strict_run",
+    "seed_evaluation",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,8 +13,11 @@ from statsmodels.stats.rates import confint_poisson_2indep
 from careval.cohort.eligibility import emergency_spells, population_at
 from careval.cohort.summary import data_window
 from careval.data.access import Dataset
+from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
 from careval.monitoring.areas import AreaSettings, evaluate_areas, log_rate_ratio
+
+DC = DisclosureSettings()  # the default disclosure rules
 
 
 def test_poisson_interval_is_statsmodels_wald_log() -> None:
@@ -90,7 +93,7 @@ def test_area_result_tidy_summary_and_publication(synth_dir: Path) -> None:
     assert f"{pilot['pct_change']:+.1f}%" in res.summary()
     assert res.to_dict()["settings"] == {"starts": ["2011-09-01"], "months": 6}
     raw = res.table.copy()
-    pub = publish_areas(res)
+    pub = publish_areas(res, DC)
     assert pub is not res
     pd.testing.assert_frame_equal(res.table, raw)  # the true table is unchanged
     assert all(v == "*" or v % 5 == 0 for v in pub.table.people_after)

@@ -19,6 +19,7 @@ from careval.cohort.eligibility import population_at
 from careval.cohort.summary import data_window
 from careval.data.access import Dataset
 from careval.data.codelists import codes_for
+from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
 from careval.indicators import (
     IndicatorSettings,
@@ -33,6 +34,8 @@ from careval.report.sections.indicators import section as indicators_section
 from careval.synthetic import clinical
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
+
+DC = DisclosureSettings()  # the default disclosure rules
 
 PERSONS = 30_000
 COMPARISON = ["inner_nwl_other", "outer_nwl", "south_west_london", "rest_of_england"]
@@ -429,7 +432,7 @@ def test_to_dict_is_json_and_section_renders(result: IndicatorsResult) -> None:
     assert "care_plans_definition" in block["dementia"]
     assert block["truth"]["diabetes"]["hba1c"] == -2.0
     assert '"monthly"' in text
-    protected = publish_indicators(result).to_dict()
+    protected = publish_indicators(result, DC).to_dict()
     json.dumps(protected, allow_nan=False)
     for row in protected["dementia"]["monthly"]:
         assert row["new_diagnoses"] == "*" or row["new_diagnoses"] % 5 == 0
@@ -465,7 +468,7 @@ def test_tidy_and_summary(result: IndicatorsResult) -> None:
 def test_published_copy(result: IndicatorsResult) -> None:
     """publish_indicators returns a protected copy and leaves the true result alone."""
     before = json.dumps(result.to_dict(), allow_nan=False)
-    pub = publish_indicators(result)
+    pub = publish_indicators(result, DC)
     assert pub is not result and json.dumps(result.to_dict(), allow_nan=False) == before
     assert pub.pairs == {} and result.pairs
     assert all(v == "*" or v % 5 == 0 for v in pub.cohort.values())

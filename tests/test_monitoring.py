@@ -12,7 +12,10 @@ import pytest
 from careval.cli import main
 from careval.cohort.summary import summarise
 from careval.data.access import Dataset
+from careval.disclosure import DisclosureSettings
 from careval.monitoring.programme import evaluate_programme
+
+DC = DisclosureSettings()  # the default disclosure rules
 
 SAMPLE = Path(__file__).parent / "fixtures" / "samples" / "nhs-ae-attendances.csv"
 
@@ -108,7 +111,7 @@ def test_programme_result_tidy_summary_and_publication(synth_dir: Path) -> None:
     share = r.fund_summary["share_allocated_first_year"]
     assert f"{100 * share:.0f}% of the first year's budget" in r.summary()
     before = json.dumps(r.to_dict())
-    pub = publish_programme(r)
+    pub = publish_programme(r, DC)
     assert pub is not r and json.dumps(r.to_dict()) == before  # the input is not changed
     assert all(v == "*" or v % 5 == 0 for v in pub.plans_by_mdg.total)
     assert section(pub).id == "programme" and 'id="programme-fund"' in section(pub).html

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
@@ -24,6 +25,7 @@ import xmlschema
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
+from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
 from careval.qualitative.coding import (
     Code,
@@ -54,6 +56,8 @@ from careval.report.publish.rules import protect_count
 from careval.report.sections.qualitative import section as qualitative_section
 from careval.report.sections.qualitative import utterance_chart_svg
 from careval.synthetic.surveys import UTTERANCE_SHARES, write_surveys
+
+DC = DisclosureSettings()  # the default disclosure rules
 
 Cli = Callable[..., CompletedProcess[str]]  # the ``cli`` fixture (conftest.py)
 FIXTURES = Path(__file__).parent / "fixtures" / "qda"
@@ -200,7 +204,7 @@ def test_protected_transcripts_withhold_shares_of_small_counts_and_protect_warni
     assert any(w.startswith("1 meeting(s) without attendance") for w in r.warnings)
     raw = {x["role"]: x for x in r.to_dict()["overall"]}
     assert raw["nurse"]["share_utterances"] == pytest.approx(3 / 41, abs=1e-4)
-    d = publish_transcripts(r).to_dict()
+    d = publish_transcripts(r, DC).to_dict()
     nurse = {x["role"]: x for x in d["overall"]}["nurse"]
     # 3 of 41 utterances: the count is suppressed, so its share (x 41) is withheld too.
     assert nurse["utterances"] == "*" and nurse["words"] == "*"
@@ -215,7 +219,7 @@ def test_protected_transcripts_withhold_shares_of_small_counts_and_protect_warni
         in (d["warnings"])
     )
     assert any(w.startswith("* meeting(s) without attendance") for w in d["warnings"])
-    page = qualitative_section(publish_qualitative(QualitativeResult(transcripts=r))).html
+    page = qualitative_section(publish_qualitative(QualitativeResult(transcripts=r), DC)).html
     assert "3 of 41" not in page and "* of 40 utterances" in page
     assert "<span class='n'>*</span> transcribed meetings" in page
 
@@ -284,8 +288,8 @@ def hand_totals() -> dict[str, Any]:
 def test_protected_transcript_shares_are_of_the_published_counts(tmp_path: Path) -> None:
     r = hand_transcripts(tmp_path)
     raw = hand_totals()
-    pc = protect_count
-    d = json.loads(json.dumps(publish_transcripts(r).to_dict()))
+    pc = partial(protect_count, d=DC)
+    d = json.loads(json.dumps(publish_transcripts(r, DC).to_dict()))
     n_utt = sum(c["utterances"] for c in raw["role"].values())
     n_words = sum(c["words"] for c in raw["role"].values())
     n_people = sum(raw["people"].values())
@@ -334,9 +338,9 @@ def test_protected_transcript_shares_are_of_the_published_counts(tmp_path: Path)
     chair = next(rec for rec in d["overall"] if rec["role"] == "chair")
     assert chair["share_utterances"] == round(40 / 150, 4) != round(41 / 151, 4)
     # The page and the chart show the published shares.
-    page = qualitative_section(publish_qualitative(QualitativeResult(transcripts=r))).html
+    page = qualitative_section(publish_qualitative(QualitativeResult(transcripts=r), DC)).html
     assert f"{100 * 40 / 150:.1f}%" in page and f"{100 * 41 / 151:.1f}%" not in page
-    svg = utterance_chart_svg(publish_transcripts(r))
+    svg = utterance_chart_svg(publish_transcripts(r, DC))
     assert f">{100 * 70 / 150:.0f}%<" in svg and f">{100 * 69 / 151:.0f}%<" not in svg
     assert f">{100 * 25 / 60:.0f}%<" in svg and f">{100 * 23 / 59:.0f}%<" not in svg
 
@@ -635,7 +639,7 @@ def test_block_and_section_content(synth: Path) -> None:
     result = evaluate_qualitative(synth)
     assert result is not None
     open_block = json.loads(json.dumps(result.to_dict()))
-    block = json.loads(json.dumps(publish_qualitative(result).to_dict()))
+    block = json.loads(json.dumps(publish_qualitative(result, DC).to_dict()))
     t = block["transcripts"]
     assert t["n_meetings"] == 10 and t["n_utterances"] == 2400
     nph = next(r for r in t["overall"] if r["role"] == "non_presenting_gp")
@@ -646,7 +650,7 @@ def test_block_and_section_content(synth: Path) -> None:
     assert raw_nph["utterances"] == 48 and raw_nph["share_utterances"] == 0.02
     assert "items" not in block["coding"]["framework"][0]
     assert "items" in open_block["coding"]["framework"][0]
-    section = qualitative_section(publish_qualitative(result))
+    section = qualitative_section(publish_qualitative(result, DC))
     assert section.id == "qualitative"
     html = section.html
     for anchor in (
@@ -781,14 +785,14 @@ def test_publishing_qualitative_makes_a_protected_copy(synth: Path) -> None:
     result = evaluate_qualitative(synth)
     assert result is not None and result.transcripts is not None and result.coding is not None
     before = json.dumps(result.to_dict())
-    published = publish_qualitative(result)
+    published = publish_qualitative(result, DC)
     assert json.dumps(result.to_dict()) == before  # the input is not changed
     block = published.to_dict()
     assert block["disclosure_control"] is True
-    assert block["transcripts"]["n_utterances"] == protect_count(2400)
+    assert block["transcripts"]["n_utterances"] == protect_count(2400, DC)
     assert all("items" not in cell for cell in block["coding"]["framework"])
     assert published.coding is not None and set(published.coding.segments["text"]) == {""}
-    assert block["coding"]["n_segments"] == protect_count(150)
+    assert block["coding"]["n_segments"] == protect_count(150, DC)
 
 
 def test_summaries_of_published_copies_show_only_published_counts(synth: Path) -> None:
@@ -801,7 +805,7 @@ def test_summaries_of_published_copies_show_only_published_counts(synth: Path) -
     t = copy.deepcopy(result.transcripts)
     t.meetings.loc[t.meetings.index[0], "utterances"] = 5  # a meeting with a small count
     t.overall.loc[t.overall.index[-1], "utterances"] = 3  # and a rare role
-    published = publish_qualitative(type(result)(transcripts=t, coding=result.coding))
+    published = publish_qualitative(type(result)(transcripts=t, coding=result.coding), DC)
     assert published.transcripts is not None and published.coding is not None
     text = published.transcripts.summary()
     block = published.transcripts.to_dict()
@@ -809,4 +813,4 @@ def test_summaries_of_published_copies_show_only_published_counts(synth: Path) -
     role = str(t.overall.role.iloc[-1])
     assert f"  {role}: withheld of utterances" in text
     coding = published.coding.summary()
-    assert coding.startswith(f"{protect_count(150)} segments")
+    assert coding.startswith(f"{protect_count(150, DC)} segments")

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
+from careval.disclosure import DisclosureSettings
+from careval.errors import ConfigError
 from careval.report.objectives import (
     ACHIEVED,
     NO_EVIDENCE,
@@ -31,18 +33,26 @@ from careval.report.publish.publication import canonical
 from careval.report.publish.rules import (
     SUPPRESSED,
     Margin,
+    is_small,
     protect_json,
     protect_mapping,
     protect_table,
     protect_value,
     secondary_suppression,
+    smallest_published,
+    suppressed_range,
 )
 from careval.report.sections import SECTION_ORDER, in_order
+from careval.report.seed import seed_shaped
 from careval.report.workbook import write_workbook
+from careval.synthetic.settings import SynthSettings
+
+DC = DisclosureSettings()  # the default disclosure rules
+STRICT = DisclosureSettings(threshold=11, rounding_base=10)
 
 
 def test_primary_rule_suppresses_1_to_7_and_rounds_the_rest() -> None:
-    assert [protect_value(v) for v in (0, 1, 7, 8, 12, 13, 1234)] == [
+    assert [protect_value(v, DC) for v in (0, 1, 7, 8, 12, 13, 1234)] == [
         0,
         SUPPRESSED,
         SUPPRESSED,
@@ -52,10 +62,10 @@ def test_primary_rule_suppresses_1_to_7_and_rounds_the_rest() -> None:
         1235,
     ]
     # Idempotent: a published value is published unchanged.
-    assert [protect_value(protect_value(v)) for v in range(40)] == [
-        protect_value(v) for v in range(40)
+    assert [protect_value(protect_value(v, DC), DC) for v in range(40)] == [
+        protect_value(v, DC) for v in range(40)
     ]
-    assert protect_value(None) is None and protect_value(float("nan")) is None
+    assert protect_value(None, DC) is None and protect_value(float("nan"), DC) is None
 
 
 def test_secondary_suppression_stops_recovery_by_subtraction() -> None:
@@ -104,6 +114,7 @@ def test_protect_table_with_row_and_group_margins() -> None:
     out = protect_table(
         people,
         ["eligible", "g1", "g2", "g3"],
+        DC,
         row_margins=[(["g1", "g2", "g3"], "eligible")],
         rate_counts={"share": ["eligible"]},
     )
@@ -123,6 +134,7 @@ def test_protect_table_with_row_and_group_margins() -> None:
     pub = protect_table(
         t2,
         ["people_after"],
+        DC,
         group_margin=("group", ["area"], ["g1", "g2", "g3"], "all"),
         rates=["rate"],
         denominator="people_after",
@@ -144,6 +156,7 @@ def test_protect_mapping_and_json() -> None:
     attrition["treated_alive_and_registered_at_entry"] = 190
     pub = protect_mapping(
         attrition,
+        DC,
         [
             (
                 ("treated_matched", "unmatched_outside_caliper", "unmatched_no_control_in_stratum"),
@@ -160,21 +173,21 @@ def test_protect_mapping_and_json() -> None:
         "rows": [{"people": 100, "events": 3, "mean": 0.5}, {"people": 4, "mean": 0.25}],
         "settings": {"replicates": 5},
     }
-    out = protect_json(block)
+    out = protect_json(block, DC)
     assert out["n"] == SUPPRESSED and out["auc"] is None  # a figure from fewer than 8
     assert out["rows"][0] == {"people": 100, "events": SUPPRESSED, "mean": 0.5}
     assert out["rows"][1] == {"people": SUPPRESSED, "mean": None}
     assert out["settings"] == {"replicates": 5}  # settings are not counts
-    assert protect_json(out) == out
+    assert protect_json(out, DC) == out
 
 
 def test_audit_refuses_a_page_with_a_small_count() -> None:
     df = pd.DataFrame({"area": ["pilot"], "people": [4]})
     with pytest.raises(DisclosureError, match="people"):
-        audit_page(table_html(df))
-    audit_page(table_html(pd.DataFrame({"area": ["pilot"], "people": [SUPPRESSED]})))
+        audit_page(table_html(df), DC)
+    audit_page(table_html(pd.DataFrame({"area": ["pilot"], "people": [SUPPRESSED]})), DC)
     with pytest.raises(DisclosureError):
-        audit_page("<p>Of <span class='n'>6</span> people</p>")
+        audit_page("<p>Of <span class='n'>6</span> people</p>", DC)
 
 
 def test_judgement_rules() -> None:
@@ -306,7 +319,7 @@ def test_figure_2_withholds_months_from_fewer_than_8_treated() -> None:
         "unmatched_no_control_in_stratum": 0,
     }
     r = SimpleNamespace(attrition=attrition, horizons=[], monthly_means=months)
-    published = publish_impact(r)  # type: ignore[arg-type]
+    published = publish_impact(r, DC)  # type: ignore[arg-type]
     assert r.monthly_means.treated_people.tolist() == [40, 12, 8, 7]  # a copy: input unchanged
     m = published.monthly_means
     assert m.treated.isna().tolist() == [False, False, False, True]
@@ -323,3 +336,87 @@ def test_the_typed_copy_takes_null_for_any_block_and_skipped_for_a_failed_fit() 
     assert pub.indicators.dementia.its.fits["pilot"].poisson.skipped == "fit failed"
     assert table3(pub)[6].evidence.startswith("matched-control rate ratio 0.88")
     assert pub.to_json() == doc
+
+
+def test_disclosure_settings_are_checked_and_default_to_1_to_7_and_5() -> None:
+    assert (DC.threshold, DC.rounding_base) == (8, 5)
+    assert (smallest_published(DC), suppressed_range(DC)) == (8, "1-7")
+    assert DisclosureSettings.from_json(STRICT.to_json()) == STRICT
+    with pytest.raises(ConfigError) as e:
+        DisclosureSettings(threshold=1, rounding_base=0)
+    assert "threshold must be a whole number of at least 2; got 1" in str(e.value)
+    assert "rounding_base must be a whole number of at least 1; got 0" in str(e.value)
+    with pytest.raises(ConfigError, match="threshold"):
+        DisclosureSettings(threshold=True)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="did you mean 'threshold'"):
+        DisclosureSettings.from_dict({"treshold": 11})
+
+
+def test_the_rules_take_their_numbers_from_the_settings() -> None:
+    # Threshold 11, base 10: 11-14 would show as 10, below the threshold, so they go too.
+    assert (smallest_published(STRICT), suppressed_range(STRICT, " to ")) == (15, "1 to 14")
+    values = (0, 1, 7, 9, 10, 11, 14, 15, 24, 25, 26, 1234)
+    assert [protect_value(v, STRICT) for v in values] == [
+        0, *[SUPPRESSED] * 6, 20, 20, 20, 30, 1230,
+    ]  # fmt: skip
+    assert [protect_value(protect_value(v, STRICT), STRICT) for v in range(60)] == [
+        protect_value(v, STRICT) for v in range(60)
+    ]
+    assert smallest_published(DisclosureSettings(threshold=2, rounding_base=1)) == 2
+    assert is_small(14, STRICT) and not is_small(15, STRICT) and not is_small(8, DC)
+    # Rules 1-3 on a table: a rate from 12 people is withheld under the strict settings only.
+    df = pd.DataFrame({"area": ["a", "b"], "people": [12, 300], "rate": [0.5, 0.25]})
+    strict = protect_table(df, ["people"], STRICT, rates=["rate"], denominator="people")
+    assert strict.people.tolist() == [SUPPRESSED, 300] and strict.rate.tolist() == [None, 0.25]
+    default = protect_table(df, ["people"], DC, rates=["rate"], denominator="people")
+    assert default.people.tolist() == [10, 300] and default.rate.tolist() == [0.5, 0.25]
+    # Secondary suppression starts from the counts the settings suppress.
+    attrition = {
+        "treated_alive_and_registered_at_entry": 49,
+        "treated_matched": 40,
+        "unmatched_outside_caliper": 9,
+        "unmatched_no_control_in_stratum": 0,
+    }
+    margin = [(tuple(list(attrition)[1:]), "treated_alive_and_registered_at_entry")]
+    assert list(protect_mapping(attrition, STRICT, margin).values()) == [50, 40, "*", "*"]
+    assert list(protect_mapping(attrition, DC, margin).values()) == [50, 40, 10, 0]
+    block = {"n": 12, "auc": 0.7, "events": 9}
+    assert protect_json(block, STRICT) == {"n": SUPPRESSED, "auc": None, "events": SUPPRESSED}
+    assert protect_json(block, DC) == {"n": 10, "auc": 0.7, "events": 10}
+
+
+def test_audit_refuses_the_counts_the_settings_suppress() -> None:
+    page = table_html(pd.DataFrame({"area": ["pilot"], "people": [9]}))
+    audit_page(page, DC)  # 9 is no count of 1-7
+    with pytest.raises(DisclosureError, match=r"count\(s\) of 1-14 .*people: 9"):
+        audit_page(page, STRICT)
+    audit_page(table_html(pd.DataFrame({"area": ["pilot"], "people": [20]})), STRICT)
+
+
+def _manifest(**settings: object) -> dict:
+    return {
+        "careval_dataset": 1,
+        "synthetic": True,
+        "settings": {**SynthSettings(persons=12_000, seed=7).to_dict(), **settings},
+    }
+
+
+def test_seed_shaped_is_the_synthetic_default_but_for_its_size_and_seed() -> None:
+    assert seed_shaped(_manifest())
+    assert seed_shaped(_manifest(persons=1_100_000, seed=2011))
+    assert not seed_shaped({**_manifest(), "synthetic": False})
+    assert not seed_shaped({k: v for k, v in _manifest().items() if k != "synthetic"})
+    for change in (
+        {"effect": 0.0},
+        {"emergency_rate": 0.2},
+        {"start": "2010-04"},
+        {"diabetes_effect": 1.0},
+        {"comparator_shares": {"inner_nwl_other": 1.0}},
+        {"some_new_setting": 1},  # another generator's settings
+    ):
+        assert not seed_shaped(_manifest(**change)), change
+    settings = _manifest()["settings"]
+    del settings["pilot_share"]  # a setting missing: another version of the generator
+    assert not seed_shaped({"synthetic": True, "settings": settings})
+    assert not seed_shaped({"synthetic": True})  # no settings: not known to be the default
+    assert not seed_shaped({})

@@ -24,6 +24,7 @@ itself is shown to work.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -34,7 +35,8 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from careval.report.publish.audit import small_counts
+from careval.disclosure import DisclosureSettings
+from careval.report.publish.audit import DisclosureError, audit_page, small_counts
 from careval.report.publish.programme import COUNT_CHARTS
 from careval.report.publish.rules import (
     SUPPRESSED,
@@ -45,24 +47,31 @@ from careval.report.publish.rules import (
 )
 from careval.report.publish.shares import weighted_share_step
 from careval.run import run as run_
+from careval.spec import StudySpec
+
+DC = DisclosureSettings()  # the default disclosure rules
+STRICT = DisclosureSettings(threshold=11, rounding_base=10)
+# Under these settings every count from 1 up is "suppressed": scan() with them lists every
+# published count other than 0 (and the audit's scan every count in a count position).
+EVERY_COUNT = DisclosureSettings(threshold=10**12, rounding_base=1)
 
 
-def scan(out: Path) -> dict[str, list[Any]]:
-    """Every published count of 1-7 in the outputs in ``out``, by output."""
+def scan(out: Path, d: DisclosureSettings = DC) -> dict[str, list[Any]]:
+    """Every published count that ``d`` suppresses (1-7) in the outputs in ``out``, by output."""
     results = json.loads((out / "results.json").read_text())
     found: dict[str, list[Any]] = {"json": [], "xlsx": [], "html": []}
-    found["json"] = [(p, v) for p, v in published_counts(results) if small_count(v)]
+    found["json"] = [(p, v) for p, v in published_counts(results) if small_count(v, d)]
     for name in COUNT_CHARTS:
         chart = results.get("programme", {}).get("spc", {}).get(name, {})
         found["json"] += [
-            (name, p["value"]) for p in chart.get("points", []) if small_count(p["value"])
+            (name, p["value"]) for p in chart.get("points", []) if small_count(p["value"], d)
         ]
     wb = load_workbook(out / "tables.xlsx", read_only=True)
     for ws in wb.worksheets:
         rows = list(ws.iter_rows(values_only=True))
         if ws.title == "key figures":
             found["xlsx"] += [
-                (path, v) for path, v in rows[1:] if is_count_path(str(path)) and small_count(v)
+                (path, v) for path, v in rows[1:] if is_count_path(str(path)) and small_count(v, d)
             ]
             continue
         if not rows:
@@ -71,15 +80,15 @@ def scan(out: Path) -> dict[str, list[Any]]:
         chart = any(f"spc.{c}.points" in ws.title for c in COUNT_CHARTS)
         for row in rows[1:]:
             for h, v in zip(head, row, strict=False):
-                if (is_count_key(h) or (chart and h == "value")) and small_count(v):
+                if (is_count_key(h) or (chart and h == "value")) and small_count(v, d):
                     found["xlsx"].append((ws.title, h, v))
                 elif isinstance(v, str) and v[:1] in "[{":  # a nested table, as JSON text
                     found["xlsx"] += [
                         (ws.title, p, x)
                         for p, x in published_counts({h: json.loads(v)})
-                        if small_count(x)
+                        if small_count(x, d)
                     ]
-    found["html"] = list(small_counts((out / "report.html").read_text()))
+    found["html"] = list(small_counts((out / "report.html").read_text(), d))
     return found
 
 
@@ -135,8 +144,8 @@ def chart_shares_withheld(out: Path, results: dict[str, Any]) -> list[tuple[str,
 
 
 @pytest.fixture(scope="module")
-def real_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The run of a copy of the synthetic dataset flagged as real data."""
+def real_data(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the synthetic dataset flagged as real data (without its truth files)."""
     data = tmp_path_factory.mktemp("real") / "data"
     shutil.copytree(synth_dir, data)
     for name in ("truth.json", "true_risk.parquet"):
@@ -144,8 +153,23 @@ def real_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     manifest = json.loads((data / "dataset.json").read_text())
     manifest["synthetic"] = False
     (data / "dataset.json").write_text(json.dumps(manifest))
+    return data
+
+
+@pytest.fixture(scope="module")
+def real_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run of the copy flagged as real data, under the default disclosure settings."""
     out = tmp_path_factory.mktemp("real-run")
-    run_(data, out)
+    run_(real_data, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def strict_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run of the copy flagged as real data, with counts of 1-10 suppressed (and 11-14,
+    which would round to 10) and the others rounded to 10."""
+    out = tmp_path_factory.mktemp("strict-run")
+    run_(real_data, out, dataclasses.replace(StudySpec(), disclosure=STRICT))
     return out
 
 
@@ -160,6 +184,49 @@ def test_no_count_of_1_to_7_in_any_published_output(real_run: Path) -> None:
     page = (real_run / "report.html").read_text()
     assert "disclosure-banner" in page and "synthetic-banner" not in page
     assert "Disclosure control is <b>on</b>" in page
+    assert "counts of 1-7 are shown as <b>*</b>, other counts are rounded to the nearest 5" in page
+    assert results["provenance"]["settings"]["disclosure"] == {"threshold": 8, "rounding_base": 5}
+
+
+def _number(text: str) -> float:
+    return float(re.sub(r"<[^>]+>", "", str(text)).replace(",", ""))
+
+
+def test_disclosure_settings_rule_every_published_output(strict_run: Path) -> None:
+    """Threshold 11 and base 10: no published count of 1-14 (11-14 would show as 10), every
+    count a multiple of 10, and the page and results.json state those rules."""
+    assert scan(strict_run, STRICT) == {"json": [], "xlsx": [], "html": []}
+    published = scan(strict_run, EVERY_COUNT)  # every count other than 0, in every output
+    assert published["json"] and published["xlsx"] and published["html"]
+    for where, shown in published.items():
+        values = [_number(found[-1]) for found in shown]
+        assert [v for v in values if v % 10 or v < 20] == [], where
+    results = json.loads((strict_run / "results.json").read_text())
+    counts = [v for _, v in published_counts(results) if not isinstance(v, str) or v == "*"]
+    assert SUPPRESSED in counts and all(v is None or v == SUPPRESSED or v % 10 == 0 for v in counts)
+    assert results["provenance"]["settings"]["disclosure"] == {"threshold": 11, "rounding_base": 10}
+    page = (strict_run / "report.html").read_text()
+    assert (
+        "counts of 1-14 are shown as <b>*</b>, other counts are rounded to the nearest 10" in page
+    )
+    assert "every count of 1-14 is shown as <b>*</b>" in page  # the methods
+    assert "means, rates and estimates from fewer than 15 people are withheld" in page
+    assert "Counts 1&ndash;14 are shown as *, others rounded to 10" in page  # the surveys
+    assert "fewer than 15 people and are not published" in page  # Table 3's rules
+    for default in ("counts of 1-7", "count of 1-7", "1&ndash;7", "1 to 7", "than 8 people"):
+        assert default not in page, default
+
+
+def test_the_audit_follows_the_disclosure_settings(strict_run: Path) -> None:
+    """A 9 in a count cell of the strict run's page: refused under its settings, though it is
+    no count of 1-7."""
+    page = (strict_run / "report.html").read_text()
+    audit_page(page, STRICT)
+    bad, n = re.subn(r'(<td data-col="people">)[\d,]+(</td>)', r"\g<1>9\g<2>", page, count=1)
+    assert n == 1
+    with pytest.raises(DisclosureError, match="count.s. of 1-14 .*people: 9"):
+        audit_page(bad, STRICT)
+    audit_page(bad, DC)
 
 
 def test_surveys_and_qualitative_outputs_are_scanned_and_protected(real_run: Path) -> None:
@@ -274,7 +341,7 @@ def test_published_shares_are_of_the_published_counts(real_run: Path) -> None:
         assert round(share * base) % 5 == 0, where
     for where, share, base in weighted:
         if share is not None:
-            steps = share / weighted_share_step(base)
+            steps = share / weighted_share_step(base, DC)
             assert abs(steps - round(steps)) < 1e-9, (where, share, base)
     # The page shows the same shares: e.g. every published share of utterances.
     page = (real_run / "report.html").read_text()
@@ -328,7 +395,7 @@ def test_audit_and_json_protection_cover_count_tables_lists_and_matrices() -> No
         '<td data-col="Nurse">3</td></tr></tbody></table>'
         '<table id="survey-s-items"><tbody><tr><td data-col="n_valid">4</td></tr></tbody></table>'
     )
-    assert [w for w, _ in small_counts(page)] == ["table column n_valid", "table mdg-turns"]
+    assert [w for w, _ in small_counts(page, DC)] == ["table column n_valid", "table mdg-turns"]
     block = {
         "turns": {"chair": {"nurse": 3, "chair": 12}},
         "cooccurrence": {"A": {"B": 2}},
@@ -337,7 +404,7 @@ def test_audit_and_json_protection_cover_count_tables_lists_and_matrices() -> No
         "frequencies": [{"code": "A", "segments": 6, "group:Nurse": 4}],
         "items": [{"n_effective": 5.0, "n_valid": 5}],
     }
-    assert sorted(v for _, v in published_counts(block) if small_count(v)) == [
+    assert sorted(v for _, v in published_counts(block) if small_count(v, DC)) == [
         2,
         2,
         3,
@@ -347,8 +414,8 @@ def test_audit_and_json_protection_cover_count_tables_lists_and_matrices() -> No
         5,
         6,
     ]
-    protected = protect_json(block)
-    assert not [p for p, v in published_counts(protected) if small_count(v)]
+    protected = protect_json(block, DC)
+    assert not [p for p, v in published_counts(protected) if small_count(v, DC)]
     assert protected["turns"]["chair"] == {"nurse": "*", "chair": 10}
     assert protected["comparisons"][0]["table"]["counts"] == [["*", 10]]
     assert is_count_path("qualitative.coding.cooccurrence.A.B")
@@ -369,8 +436,8 @@ def test_indicator_charts_show_what_results_json_publishes(synth_dir: Path) -> N
 
     with Dataset(synth_dir) as ds:
         r = evaluate_indicators(ds, data_window(ds))
-    margin = comparator_margin_suppressed(r)
-    published = publish_indicators(r)
+    margin = comparator_margin_suppressed(r, DC)
+    published = publish_indicators(r, DC)
     page = as_plotted(published).diabetes_monthly
     records = published.to_dict()["diabetes"]["monthly"]
     assert len(records) == len(page) and margin.to_numpy().any()  # the margin bites here

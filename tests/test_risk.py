@@ -13,6 +13,7 @@ import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from careval.data.access import Dataset
+from careval.disclosure import DisclosureSettings
 from careval.report.publish.risk import protect_subgroups, publish_risk
 from careval.report.publish.rules import SUPPRESSED
 from careval.report.sections.risk import section as risk_section
@@ -30,6 +31,8 @@ from careval.risk.metrics import (
     top_share_yield,
 )
 from careval.risk.model import OUTCOME, design_matrix, risk_frame, temporal_validation
+
+DC = DisclosureSettings()  # the default disclosure rules
 
 
 def _simulated(n: int, seed: int, slope: float = 1.0):
@@ -148,7 +151,7 @@ def test_published_subgroups_protect_small_counts() -> None:
         }
     )
     raw = df.copy()
-    out = protect_subgroups(df)
+    out = protect_subgroups(df, DC)
     assert out.people.tolist() == [1235, 40] and out.events.tolist() == [100, SUPPRESSED]
     assert out.flagged_top_1pct.tolist() == [SUPPRESSED, 10]
     assert out.ppv_top_1pct.tolist() == [None, 0.5]  # 2 of 3 flagged would show the count
@@ -225,11 +228,11 @@ def test_risk_result_tidy_summary_and_publication(small_risk) -> None:
     assert t.term.iloc[0] == "intercept" and t.term.iloc[1:].tolist() == result.model.features_
     assert f"AUC {result.figures['auc']:.3f}" in result.summary()
     raw = result.by_subgroup.copy()
-    published = publish_risk(result)
+    published = publish_risk(result, DC)
     assert published is not result and published.disclosure_control
     assert not result.disclosure_control
     pd.testing.assert_frame_equal(result.by_subgroup, raw)  # the true table is unchanged
-    pd.testing.assert_frame_equal(published.by_subgroup, protect_subgroups(raw))
+    pd.testing.assert_frame_equal(published.by_subgroup, protect_subgroups(raw, DC))
     everyone = published.to_dict()["by_subgroup"][0]
     assert everyone["people"] % 5 == 0
     assert result.to_dict()["by_subgroup"][0]["people"] == int(raw.people.iloc[0])

@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from careval.cli import main
 from careval.data.access import Dataset
+from careval.disclosure import DisclosureSettings
 from careval.features.index_date import FeatureSettings
 from careval.report.publish.caselist import publish_score_summary
 from careval.report.publish.rules import SUPPRESSED
@@ -29,6 +30,8 @@ from careval.risk.model import (
     risk_frame,
     settings_from_dict,
 )
+
+DC = DisclosureSettings()  # the default disclosure rules
 
 TRAIN, VALID = "2011-04-01", "2012-04-01"
 TOP = 5  # --top of the shared run
@@ -236,7 +239,7 @@ def test_summary_counts_and_disclosure(trip: dict[str, Path]) -> None:
     true = score_summary(scores, by_practice, by_mdg, TOP)
     assert true.to_dict()["counts"] == c  # what the command wrote (synthetic: unprotected)
     assert true.tidy().listed.sum() == len(by_practice) and "people registered" in true.summary()
-    shown = publish_score_summary(true).to_dict()
+    shown = publish_score_summary(true, DC).to_dict()
     assert true.to_dict()["counts"] == c  # published as a copy
     values = [v for k, v in shown["counts"].items() if k not in ("practices", "mdgs")]
     for rows in (shown["by_practice"], shown["by_mdg"]):

@@ -12,6 +12,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from subprocess import CompletedProcess
 
@@ -22,6 +23,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
 from careval.report.publish.rules import protect_count
 from careval.report.publish.shares import weighted_share_step
@@ -33,6 +35,8 @@ from careval.surveys.definition import definition_from_dict, load_definition
 from careval.surveys.evaluate import SurveysResult, analyse_definitions, evaluate_surveys
 from careval.surveys.intervals import contingency_test, effective_n, wilson_interval
 from careval.synthetic.surveys import write_surveys
+
+DC = DisclosureSettings()  # the default disclosure rules
 
 Cli = Callable[..., CompletedProcess[str]]  # the ``cli`` fixture (conftest.py)
 FIXTURES = Path(__file__).parent / "fixtures" / "surveys"
@@ -419,9 +423,9 @@ def test_protected_block_suppresses_small_counts_and_withholds_small_shares(
     synth_result: SurveysResult,
 ) -> None:
     open_block = synth_result.to_dict()
-    block = json.loads(json.dumps(publish_surveys(synth_result).to_dict()))
+    block = json.loads(json.dumps(publish_surveys(synth_result, DC).to_dict()))
     pro = block["surveys"]["professionals"]
-    assert pro["n_responses"] == protect_count(51) == 50
+    assert pro["n_responses"] == protect_count(51, DC) == 50
     rates = {r["label"]: r for r in pro["response_rates"]}
     assert rates["Manager or other"]["responded"] == "*"  # 3 people
     assert rates["Manager or other"]["response_rate"] is None
@@ -430,7 +434,11 @@ def test_protected_block_suppresses_small_counts_and_withholds_small_shares(
     assert small and all(g["share_agree"] is None for g in small)  # fewer than 8 answers
     item = {i["question"]: i for i in pro["items"]}["role_unclear"]
     # 13 of 47 agree, published as 15 of 45: the share is of the published counts.
-    assert (item["n_agree"], item["n_valid"]) == (protect_count(13), protect_count(47)) == (15, 45)
+    assert (
+        (item["n_agree"], item["n_valid"])
+        == (protect_count(13, DC), protect_count(47, DC))
+        == (15, 45)
+    )
     assert item["share_agree"] == round(15 / 45, 4)
     raw_item = {i["question"]: i for i in open_block["surveys"]["professionals"]["items"]}
     assert raw_item["role_unclear"]["share_agree"] == round(13 / 47, 4)
@@ -471,7 +479,7 @@ def test_protection_covers_effective_n_and_shares_of_suppressed_counts(tmp_path:
     items = {i["question"]: i for i in raw["items"]}
     assert items["q2"]["n_effective"] == 5.0  # unweighted: Kish's n is the number of answers
     assert items["q1"]["share_agree"] == pytest.approx(3 / 40)
-    block = json.loads(json.dumps(publish_surveys(result).to_dict()))["surveys"]["s"]
+    block = json.loads(json.dumps(publish_surveys(result, DC).to_dict()))["surveys"]["s"]
     items = {i["question"]: i for i in block["items"]}
     # Effective n is a count: withheld below 8, rounded to 5 otherwise.
     assert items["q2"]["n_valid"] == "*" and items["q2"]["n_effective"] is None
@@ -495,10 +503,8 @@ def test_protection_covers_effective_n_and_shares_of_suppressed_counts(tmp_path:
 
 
 def test_response_rates_have_secondary_suppression_against_the_total(tmp_path: Path) -> None:
-    rates = {
-        r["group"]: r
-        for r in publish_surveys(small_survey(tmp_path)).to_dict()["surveys"]["s"]["response_rates"]
-    }
+    block = publish_surveys(small_survey(tmp_path), DC).to_dict()
+    rates = {r["group"]: r for r in block["surveys"]["s"]["response_rates"]}
     assert rates["all"]["responded"] == 40 and rates["a"]["responded"] == 25
     assert rates["b"]["responded"] == "*"  # 3 people
     # 40 - 25 - 12 would give b's 3 back: c (the smallest other group shown) is suppressed too.
@@ -515,12 +521,12 @@ def test_warnings_publish_their_counts_protected(tmp_path: Path) -> None:
     assert any("group 'b': 3 responses but 2 invited" in w for w in result.warnings)
     raw = json.dumps(result.to_dict())
     assert "group 'b': 3 responses but 2 invited" in raw
-    block = publish_surveys(result).to_dict()
+    block = publish_surveys(result, DC).to_dict()
     published = block["warnings"] + block["surveys"]["s"]["warnings"]
     assert "s: group 'b': * responses but * invited; check the numbers invited" in published
     assert "group 'b': * responses but * invited; check the numbers invited" in published
     assert "3 responses" not in json.dumps(block)
-    page = surveys_section(publish_surveys(result)).html
+    page = surveys_section(publish_surveys(result, DC)).html
     assert "* responses but * invited" in page and "3 responses" not in page
 
 
@@ -529,7 +535,7 @@ def test_chart_shows_no_share_that_is_withheld(tmp_path: Path) -> None:
     s = result.surveys[0]
     open_svg = likert_chart_svg(s)
     assert "Agree: 7.5%" in open_svg  # 3 of 40
-    svg = likert_chart_svg(publish_survey(s))
+    svg = likert_chart_svg(publish_survey(s, DC))
     assert "7.5%" not in svg and "5.0%" not in svg and "8%" not in svg
     assert "withheld (small counts)" in svg and "withheld (fewer than 8)" in svg
 
@@ -546,7 +552,7 @@ def test_section_shows_rates_items_chart_and_tests(synth_result: SurveysResult) 
     assert svg.count("<rect") >= 3 * 10  # legend and at least two segments per item
     # Exactly: 3 legend boxes and one segment per answer category (1-5) of each of 10 items.
     assert svg.count("<rect") == 3 + 5 * 10
-    protected = surveys_section(publish_surveys(synth_result)).html
+    protected = surveys_section(publish_surveys(synth_result, DC)).html
     assert "withheld under disclosure control" in protected and "Fewer meetings" not in protected
 
 
@@ -660,8 +666,8 @@ def shares_beside_bases(block: dict) -> list[tuple[str, object, object, object]]
 def test_protected_shares_and_intervals_are_of_the_published_counts(tmp_path: Path) -> None:
     result, frame = hand_survey(tmp_path)
     raw = raw_counts(frame)
-    pc = protect_count
-    block = json.loads(json.dumps(publish_surveys(result).to_dict()))["surveys"]["s"]
+    pc = partial(protect_count, d=DC)
+    block = json.loads(json.dumps(publish_surveys(result, DC).to_dict()))["surveys"]["s"]
     item = block["items"][0]
     n_valid, n_agree = int(raw["valid"].sum()), int(raw["agree"].sum())
     assert (n_agree, n_valid) == (153, 376)
@@ -687,10 +693,10 @@ def test_protected_shares_and_intervals_are_of_the_published_counts(tmp_path: Pa
         implied = share * base
         assert abs(implied - round(implied)) < 0.05 and round(implied) % 5 == 0, where
     # The page and the chart show the same published shares.
-    page = surveys_section(publish_surveys(result)).html
+    page = surveys_section(publish_surveys(result, DC)).html
     assert f"{100 * 155 / 375:.1f}%" in page and f"{100 * 153 / 376:.1f}%" not in page
     assert f"{100 * 405 / 545:.1f}%" in page and f"{100 * 403 / 543:.1f}%" not in page
-    svg = likert_chart_svg(publish_survey(result.surveys[0]))
+    svg = likert_chart_svg(publish_survey(result.surveys[0], DC))
     assert f"Agree: {100 * 100 / 375:.1f}%" in svg  # 101 agree, published as 100
     assert f"Agree: {100 * 101 / 376:.1f}%" not in svg
 
@@ -730,7 +736,7 @@ def test_unprotected_shares_are_the_raw_ones(tmp_path: Path) -> None:
 def test_weighted_share_step_keeps_the_implied_count_at_least_as_coarse_as_5(
     base: int, step: float
 ) -> None:
-    assert weighted_share_step(base) == step
+    assert weighted_share_step(base, DC) == step
     assert step * base >= 5  # share x base is uncertain by at least +-2.5
 
 
@@ -743,11 +749,11 @@ def test_protected_weighted_shares_are_rounded_to_what_their_base_allows(tmp_pat
     kish = w[valid].sum() ** 2 / (w[valid] ** 2).sum()
     open_item = result.to_dict()["surveys"]["s"]["items"][0]
     assert open_item["share_agree"] == round(p, 4)  # unprotected: as before
-    block = json.loads(json.dumps(publish_surveys(result).to_dict()))["surveys"]["s"]
+    block = json.loads(json.dumps(publish_surveys(result, DC).to_dict()))["surveys"]["s"]
     item = block["items"][0]
-    assert item["n_valid"] == 375 and weighted_share_step(375) == 0.1
+    assert item["n_valid"] == 375 and weighted_share_step(375, DC) == 0.1
     assert item["share_agree"] == round(p, 1)
-    m = protect_count(round(kish))
+    m = protect_count(round(kish), DC)
     assert item["n_effective"] == m
     assert (item["ci_low"], item["ci_high"]) == wilson(round(p, 1) * m, m)
     for d in block["distribution"]:
@@ -755,14 +761,14 @@ def test_protected_weighted_shares_are_rounded_to_what_their_base_allows(tmp_pat
             hit = valid & (raw["q"] == d["code"]).to_numpy()
             assert d["share_of_valid"] == round(w[hit].sum() / w[valid].sum(), 1)
         # share of respondents is unweighted: of the published counts
-        assert d["share_of_respondents"] == round(d["count"] / protect_count(403), 4)
+        assert d["share_of_respondents"] == round(d["count"] / protect_count(403, DC), 4)
     for g in block["by_group"]:
         in_g = (frame["g"] == g["group"]).to_numpy()
         v, a = valid & in_g, agree & in_g
-        step = weighted_share_step(g["n_valid"])
+        step = weighted_share_step(g["n_valid"], DC)
         share = round(w[a].sum() / w[v].sum(), round(-math.log10(step)))
         assert g["share_agree"] == share
-        m_g = protect_count(round(w[v].sum() ** 2 / (w[v] ** 2).sum()))
+        m_g = protect_count(round(w[v].sum() ** 2 / (w[v] ** 2).sum()), DC)
         assert (g["ci_low"], g["ci_high"]) == wilson(share * m_g, m_g)
 
 
@@ -788,13 +794,13 @@ def test_publishing_makes_a_protected_copy_and_leaves_the_result(
     synth_result: SurveysResult,
 ) -> None:
     before = json.dumps(synth_result.to_dict())
-    published = publish_surveys(synth_result)
+    published = publish_surveys(synth_result, DC)
     assert json.dumps(synth_result.to_dict()) == before  # the input is not changed
     assert published.disclosure_control and not synth_result.disclosure_control
     block = published.to_dict()
     assert block["disclosure_control"] is True
     pro = block["surveys"]["professionals"]
-    assert pro["n_responses"] == protect_count(51) and "open_text" not in pro
+    assert pro["n_responses"] == protect_count(51, DC) and "open_text" not in pro
     tidy = published.tidy()
     row = tidy[(tidy["survey"] == "professionals") & (tidy["question"] == "role_unclear")]
     assert (row["n_agree"].iloc[0], row["n_valid"].iloc[0]) == (15, 45)

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from careval.cli.common import names, out, write_json
+from careval.disclosure import DisclosureSettings
 
 
 def transcripts(
@@ -33,7 +34,8 @@ def transcripts(
     from careval.report.publish.qualitative import publish_transcripts
 
     result = transcripts_from_paths(paths, attendance)
-    write_json(json_out, (publish_transcripts(result) if protect else result).to_dict())
+    published = publish_transcripts(result, DisclosureSettings()) if protect else result
+    write_json(json_out, published.to_dict())
     top = result.overall.iloc[0]
     out.print(
         f"{len(result.meetings)} meetings, {int(result.overall['utterances'].sum()):,} "
@@ -98,7 +100,8 @@ def qda(
         exports.append(
             (export_codebook_csv, result.codebook.to_frame().to_csv(index=False).encode("utf-8"))
         )
-    write_json(json_out, (publish_coding(result) if protect else result).to_dict())
+    published = publish_coding(result, DisclosureSettings()) if protect else result
+    write_json(json_out, published.to_dict())
     for path, data in exports:
         write_atomic(path, data)
     if export_qdpx is not None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from careval.cli.common import check_json, err, out, parse_date, steps, validated, write_json
+from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
 from careval.files import atomic_dir
 
@@ -171,12 +172,14 @@ def validate_cmd(
             oracle, oracle_warnings = oracle_figures(ds, valid, date, figures["auc"])
     warnings += oracle_warnings
     figures.update(oracle)
+    rules = DisclosureSettings()  # the command publishes under the default rules
     if not synthetic:
-        figures["n"], figures["events"] = protect_count(len(y)), protect_count(int(y.sum()))
-    deciles = protect_counts(calibration_deciles(valid), ["people"], not synthetic)
+        figures["n"] = protect_count(len(y), rules)
+        figures["events"] = protect_count(int(y.sum()), rules)
+    deciles = protect_counts(calibration_deciles(valid), ["people"], rules, not synthetic)
     by_subgroup = subgroup_table(y, p, subgroups(valid))
     if not synthetic:  # the run's rule (careval.report.publish.risk)
-        by_subgroup = protect_subgroups(by_subgroup)
+        by_subgroup = protect_subgroups(by_subgroup, rules)
     payload: dict[str, Any] = {
         "model": _model_block(model_dir, meta),
         "index_date": date.isoformat(),
@@ -261,7 +264,7 @@ def score(
         by_mdg = case_list(scored, x, model, "mdg", top)
         counted = score_summary(scored, by_practice, by_mdg, top)
         if not synthetic:
-            counted = publish_score_summary(counted)
+            counted = publish_score_summary(counted, DisclosureSettings())  # the default rules
         summary = {
             "date": day.isoformat(),
             "model": _model_block(model_dir, meta),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from careval.evaluation import NOT_RUN, Evaluation
-from careval.report.page import Section, figures, render
+from careval.report.page import PageContext, Section, figures, render
 from careval.report.publish.audit import audit_page
 from careval.report.publish.publication import Publication, publish
 from careval.report.sections import areas as areas_page
@@ -45,7 +45,8 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
     """Publish ``ev`` and write the report and its companions into ``out``; the page's path."""
     out = Path(out)
     p = publish(ev)
-    built = analysis_sections(p)
+    ctx = PageContext(disclosure=p.disclosure, seed_shaped=p.seed_shaped)
+    built = analysis_sections(p, ctx)
     lo, hi = p.summary.window
     ref = p.summary.settings.reference_date
     window = f"Data from {lo:%d %B %Y} to {hi:%d %B %Y}; eligibility counted on {ref:%d %B %Y}."
@@ -57,8 +58,8 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
         p.summary.settings.eligibility,
     )
     built["data"] = data_sections.data_section(p.summary)
-    built["objectives"] = objectives_section(p.results)
-    built["methods"] = methods_section(p.results)
+    built["objectives"] = objectives_section(p.results, ctx)
+    built["methods"] = methods_section(p.results, ctx)
     study = study_json(ev)
     page_provenance = {
         **p.provenance,
@@ -67,9 +68,9 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
     }
     built["provenance"] = data_sections.provenance_section(page_provenance)
     page_sections = in_order(built, {**NOT_RUN, **p.skipped})
-    page = render(TITLE, page_sections, p.synthetic, page_provenance)
+    page = render(TITLE, page_sections, p.synthetic, page_provenance, p.disclosure)
     if not p.synthetic:
-        audit_page(page)
+        audit_page(page, p.disclosure)
     _write(out, p.results.to_json(), page, page_sections, study)
     return out / "report.html"
 
@@ -79,8 +80,9 @@ def study_json(ev: Evaluation) -> dict[str, Any]:
     return {"careval_spec": SPEC_VERSION, **ev.spec.to_dict()}
 
 
-# Each analysis's section: its id on the page and the function rendering its published result.
-SECTIONS: dict[str, tuple[str, Callable[[Any], Section]]] = {
+# Each analysis's section: its id on the page and the function rendering its published result
+# in the page's context.
+SECTIONS: dict[str, tuple[str, Callable[[Any, PageContext], Section]]] = {
     "risk": ("risk", risk_page.section),
     "areas": ("monitoring", areas_page.section),
     "impact": ("impact", impact_page.section),
@@ -92,13 +94,13 @@ SECTIONS: dict[str, tuple[str, Callable[[Any], Section]]] = {
 }
 
 
-def analysis_sections(p: Publication) -> dict[str, Section]:
+def analysis_sections(p: Publication, ctx: PageContext) -> dict[str, Section]:
     """The section of every analysis that ran, from its published result."""
     built: dict[str, Section] = {}
     for name, (section_id, render_one) in SECTIONS.items():
         result = getattr(p, name)
         if result is not None:
-            built[section_id] = render_one(result)
+            built[section_id] = render_one(result, ctx)
     return built
 
 

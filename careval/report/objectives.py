@@ -2,7 +2,7 @@
 
 Each objective is a row: the evidence this run measured, a progress judgement and the
 challenges the results point to. Judgements come only from the published results
-(the typed copy of ``results.json``) through the rules in :data:`RULES`, which the report
+(the typed copy of ``results.json``) through the rules of :func:`rules`, which the report
 prints, so a reader can check every one. Where the run has no evidence (no survey inputs, no
 qualitative data, nothing in routine data), the row says so rather than guessing.
 """
@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from careval.data.areas import pooled_name
+from careval.disclosure import DisclosureSettings
 from careval.indicators import difference_name
 from careval.report.page import area_prose, last_comparator
 from careval.report.publish.model import (
@@ -27,6 +28,7 @@ from careval.report.publish.model import (
     RiskBlock,
     SurveysBlock,
 )
+from careval.report.publish.rules import smallest_published
 
 Direction = Literal["decrease", "increase"]
 
@@ -47,7 +49,11 @@ COVERAGE_STARTED = 0.1  # at least a tenth: partly in place
 FUND_UNDERSPENT = 0.5  # less than half the first year's budget allocated in that year
 TOP_RISK_SHARE = 0.5  # fewer than half the care-planned in the top 5% of risk: low-risk targeting
 
-RULES: tuple[tuple[str, str], ...] = (
+
+# The rule of every judgement but the withheld one (whose text names the disclosure threshold;
+# see :func:`rules`).
+
+JUDGEMENT_RULES: tuple[tuple[str, str], ...] = (
     (
         ACHIEVED,
         "the 95% confidence interval of the effect lies wholly on the intended side of no effect",
@@ -72,8 +78,17 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (NO_EVIDENCE, "nothing in this run's inputs bears on the objective"),
     (DESCRIBED, "survey and qualitative findings are shown, not scored, in their own sections"),
-    (WITHHELD, "the numbers needed rest on fewer than 8 people and are not published"),
 )
+
+
+def rules(d: DisclosureSettings) -> tuple[tuple[str, str], ...]:
+    """Each judgement and the rule that gives it, as the report prints them; the withheld rule
+    names the smallest number of people ``d`` publishes figures from."""
+    withheld = (
+        f"the numbers needed rest on fewer than {smallest_published(d)} people and are not "
+        "published"
+    )
+    return (*JUDGEMENT_RULES, (WITHHELD, withheld))
 
 
 @dataclass(frozen=True)
@@ -93,7 +108,7 @@ class Objective:
 def judge(
     ci_low: Any, ci_high: Any, direction: Direction, null: float, underpowered: bool = False
 ) -> str:
-    """The judgement of one effect by the rules in :data:`RULES`.
+    """The judgement of one effect by the rules of :func:`rules`.
 
     Examples
     --------

@@ -6,7 +6,7 @@ import html
 import io
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import matplotlib
@@ -18,6 +18,8 @@ import pandas as pd  # noqa: E402
 from jinja2 import Environment  # noqa: E402
 
 from careval.data.areas import POOL_SEPARATOR  # noqa: E402
+from careval.disclosure import DisclosureSettings  # noqa: E402
+from careval.report.publish.rules import smallest_published, suppressed_range  # noqa: E402
 
 # The labels of the seed's areas (the names the synthetic generator writes).
 AREA_LABELS = {
@@ -62,6 +64,28 @@ class Section:
     id: str
     title: str
     html: str
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What the text of a section may depend on besides its result.
+
+    Parameters
+    ----------
+    disclosure
+        The numbers of disclosure control, which a section's notes describe where its result
+        is published under it.
+    seed_shaped
+        Whether the data are the seed-shaped synthetic default
+        (:func:`careval.report.seed.seed_shaped`): only then does a section set its figures
+        beside the pilot's published ones. The default, False, speaks of the data alone.
+    """
+
+    disclosure: DisclosureSettings = field(default_factory=DisclosureSettings)
+    seed_shaped: bool = False
+
+
+DEFAULT_CONTEXT = PageContext()
 
 
 def table_html(
@@ -175,10 +199,21 @@ def line_chart(
     return svg(fig)
 
 
-def render(title: str, sections: list[Section], synthetic: bool, provenance: dict) -> str:
-    """The whole page."""
+def render(
+    title: str,
+    sections: list[Section],
+    synthetic: bool,
+    provenance: dict,
+    disclosure: DisclosureSettings,
+) -> str:
+    """The whole page; its banner states the rules of ``disclosure`` on real data."""
     env = Environment(autoescape=True)
     text = resources.files("careval.report").joinpath("templates/report.html").read_text("utf-8")
+    rules = {
+        "suppressed": suppressed_range(disclosure),
+        "rounding_base": disclosure.rounding_base,
+        "min_people": smallest_published(disclosure),
+    }
     return env.from_string(text).render(
-        title=title, sections=sections, synthetic=synthetic, provenance=provenance
+        title=title, sections=sections, synthetic=synthetic, provenance=provenance, rules=rules
     )

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from careval.cohort.eligibility import EligibilitySettings
 from careval.cohort.summary import SummarySettings
 from careval.design.power import DesignSettings
+from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
 from careval.impact.matching import Distance, Order
 from careval.impact.settings import ImpactSettings
@@ -264,6 +265,10 @@ class StudySpec(Settings):
     risk: RiskSection = doc("The risk model.", factory=RiskSection)
     design: DesignSettings = doc("Power and follow-up planning.", factory=DesignSettings)
     indicators: IndicatorsSection = doc("Clinical indicators.", factory=IndicatorsSection)
+    disclosure: DisclosureSettings = doc(
+        "Disclosure control of everything published from data not flagged synthetic.",
+        factory=DisclosureSettings,
+    )
 
 
 SPEC_VERSION = 1
@@ -271,6 +276,12 @@ SPEC_VERSION = 1
 # Descriptions of the fields of analysis settings used whole as a section (they carry no
 # ``metadata["doc"]`` of their own), by class name.
 FIELD_DOCS: dict[str, dict[str, str]] = {
+    "DisclosureSettings": {
+        "threshold": "The smallest count that may be published: smaller counts (and counts "
+        "that would round below it) are suppressed, and means and rates from fewer people "
+        "withheld.",
+        "rounding_base": "Every other published count is rounded to a multiple of this.",
+    },
     "DesignSettings": {
         "enrolled": 'People the design plans for (`"none"`: as many as were matched).',
         "ratio": "Controls per treated person assumed.",

@@ -12,19 +12,21 @@ import numpy as np
 import pandas as pd
 
 from careval.data.areas import pooled_name
+from careval.disclosure import DisclosureSettings
 from careval.monitoring.areas import ALL, AreaResult
 from careval.report.publish.rules import protect_table
 
 TABLE2_RATES = ("rate_before", "rate_after", "pct_change", "ci_low", "ci_high", "se_log_rate_ratio")
 
 
-def publish_areas(a: AreaResult) -> AreaResult:
-    """A copy of ``a`` with Table 2 as published; the differences of a withheld change are
-    withheld too."""
+def publish_areas(a: AreaResult, disclosure: DisclosureSettings) -> AreaResult:
+    """A copy of ``a`` with Table 2 as published under ``disclosure``; the differences of a
+    withheld change are withheld too."""
     t = a.table
     table = protect_table(
         t,
         ["people_after", "admissions_after", "admissions_before"],
+        disclosure,
         group_margin=("group", ["start", "area"], a.settings.eligibility.group_names(), ALL),
         rates=TABLE2_RATES,
         denominator="people_after",

@@ -3,8 +3,10 @@
 Every table cell is written with ``data-col`` naming its column and every count in prose with
 ``<span class='n'>``; on real data, a cell of a count column (:func:`is_count_key`), a cell of
 a table of counts (:data:`COUNT_TABLES`, whose columns are named after codes, groups or roles)
-or such a span showing a number from 1 to 7 means a table escaped disclosure control, and the
-run stops rather than publish it (fail closed).
+or such a span showing a count that disclosure control suppresses (1 to 7 with the default
+:class:`~careval.disclosure.DisclosureSettings`, below
+:func:`~careval.report.publish.rules.smallest_published` with others) means a table escaped
+disclosure control, and the run stops rather than publish it (fail closed).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from careval.disclosure import DisclosureSettings
 from careval.errors import CarevalError
-from careval.report.publish.rules import HIGH, LOW, is_count_key
+from careval.report.publish.rules import is_count_key, is_suppressed, suppressed_range
 
 CELL = re.compile(r"<td[^>]*\bdata-col=\"([^\"]+)\"[^>]*>(.*?)</td>", re.S)
 SPAN = re.compile(r"<span class='n'>(.*?)</span>", re.S)
@@ -38,37 +41,42 @@ def _number(text: str) -> float | None:
         return None
 
 
-def small_counts(page: str) -> Iterator[tuple[str, str]]:
-    """``(where, text)`` of every count of 1-7 shown in ``page``."""
+def small_counts(page: str, d: DisclosureSettings) -> Iterator[tuple[str, str]]:
+    """``(where, text)`` of every count shown in ``page`` that ``d`` suppresses (1-7)."""
+
+    def small(v: float | None) -> bool:
+        return v is not None and is_suppressed(v, d)
+
     for m in CELL.finditer(page):
         col, text = m[1], m[2]
         v = _number(text)
-        if is_count_key(col) and v is not None and LOW <= v <= HIGH:
+        if is_count_key(col) and small(v):
             yield f"table column {col}", text
     for t in TABLE.finditer(page):
         if not COUNT_TABLES.match(t[1]):
             continue
         for m in TD.finditer(t[2]):
             v = _number(m[2])
-            if 'class="text"' not in m[1] and v is not None and LOW <= v <= HIGH:
+            if 'class="text"' not in m[1] and small(v):
                 yield f"table {t[1]}", m[2]
     for m in SPAN.finditer(page):
-        v = _number(m[1])
-        if v is not None and LOW <= v <= HIGH:
+        if small(_number(m[1])):
             yield "count in the text", m[1]
     for m in KEYFIG.finditer(page):
         leaf = m[1].rsplit(".", 1)[-1]
         v = _number(m[2])
-        if is_count_key(leaf) and v is not None and LOW <= v <= HIGH:
+        if is_count_key(leaf) and small(v):
             yield f"key figure {m[1]}", m[2]
 
 
-def audit_page(page: str) -> None:
-    """Raise :class:`DisclosureError` when ``page`` shows a count of 1-7 (see module doc)."""
-    found = list(small_counts(page))
+def audit_page(page: str, d: DisclosureSettings) -> None:
+    """Raise :class:`DisclosureError` when ``page`` shows a count of 1-7 (the counts ``d``
+    suppresses; see the module doc)."""
+    found = list(small_counts(page, d))
     if found:
         where = "; ".join(f"{w}: {t}" for w, t in found[:5])
         raise DisclosureError(
-            f"the report would show {len(found)} count(s) of 1-7 under disclosure control "
+            f"the report would show {len(found)} count(s) of {suppressed_range(d)} under "
+            "disclosure control "
             f"({where}); nothing was written"
         )

@@ -10,7 +10,8 @@ import dataclasses
 
 import numpy as np
 
-from careval.report.publish.rules import MIN_PEOPLE, protect_count, protect_counts
+from careval.disclosure import DisclosureSettings
+from careval.report.publish.rules import is_small, protect_count, protect_counts
 from careval.risk.caselist import UNIT_COUNTS, ScoreSummary
 
 # The people behind each mean of the summary (a key of its counts).
@@ -22,16 +23,17 @@ MEAN_PEOPLE = {
 UNPROTECTED = ("practices", "mdgs")  # counts of practices and MDGs, not of people
 
 
-def publish_score_summary(s: ScoreSummary) -> ScoreSummary:
-    """A copy of ``s`` with its counts protected and the means of fewer than 8 people withheld."""
-    counts = {k: (v if k in UNPROTECTED else protect_count(int(v))) for k, v in s.counts.items()}
+def publish_score_summary(s: ScoreSummary, d: DisclosureSettings) -> ScoreSummary:
+    """A copy of ``s`` with its counts protected and the means of fewer than 8 people withheld
+    (the numbers of ``d``)."""
+    counts = {k: (v if k in UNPROTECTED else protect_count(int(v), d)) for k, v in s.counts.items()}
     means = {
-        k: (None if k in MEAN_PEOPLE and s.counts[MEAN_PEOPLE[k]] < MIN_PEOPLE else v)
+        k: (None if k in MEAN_PEOPLE and is_small(s.counts[MEAN_PEOPLE[k]], d) else v)
         for k, v in s.means.items()
     }
     units = []
     for df in (s.by_practice, s.by_mdg):
         df = df.copy()
-        df.loc[df.listed < MIN_PEOPLE, "mean_risk_listed"] = np.nan
-        units.append(protect_counts(df, list(UNIT_COUNTS)))
+        df.loc[df.listed.map(lambda v: is_small(v, d)).astype(bool), "mean_risk_listed"] = np.nan
+        units.append(protect_counts(df, list(UNIT_COUNTS), d))
     return dataclasses.replace(s, counts=counts, means=means, by_practice=units[0], by_mdg=units[1])

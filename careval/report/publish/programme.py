@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pandas as pd
 
+from careval.disclosure import DisclosureSettings
 from careval.monitoring.programme import ProgrammeResult
 from careval.monitoring.spc import xmr
 from careval.report.publish.rules import protect_table, protect_value
@@ -14,9 +15,9 @@ from careval.report.publish.rules import protect_table, protect_value
 COUNT_CHARTS = ("care_plans_per_month", "mdg_meetings_per_month")
 
 
-def publish_programme(result: ProgrammeResult) -> ProgrammeResult:
+def publish_programme(result: ProgrammeResult, d: DisclosureSettings) -> ProgrammeResult:
     """A copy of ``result`` with counts by MDG (with monthly totals), meetings and the fund as
-    published.
+    published under ``d``.
 
     The SPC charts of counts are redrawn from the published monthly counts (suppressed months
     left out), so no chart or JSON point carries a count the tables withhold.
@@ -25,20 +26,20 @@ def publish_programme(result: ProgrammeResult) -> ProgrammeResult:
     if len(p.plans_by_mdg):
         mdgs = [c for c in p.plans_by_mdg.columns if c != "month"]
         t = p.plans_by_mdg.assign(total=p.plans_by_mdg[mdgs].sum(axis=1))
-        p.plans_by_mdg = protect_table(t, [*mdgs, "total"], row_margins=[(mdgs, "total")])
+        p.plans_by_mdg = protect_table(t, [*mdgs, "total"], d, row_margins=[(mdgs, "total")])
     if len(p.coverage):
-        p.coverage = protect_table(p.coverage, ["care_plans", "cumulative"])
+        p.coverage = protect_table(p.coverage, ["care_plans", "cumulative"], d)
     if len(p.meetings):
         counts = [c for c in p.meetings.columns if c not in ("mdg", "mean_minutes")]
-        p.meetings = protect_table(p.meetings, counts)
+        p.meetings = protect_table(p.meetings, counts, d)
     if len(p.fund):
-        p.fund = protect_table(p.fund, ["allocations"])
+        p.fund = protect_table(p.fund, ["allocations"], d)
     for name in COUNT_CHARTS:
         chart = p.charts.get(name)
         if chart is None:
             continue
         pts = chart.points
-        values = [protect_value(v) for v in pts["value"]]
+        values = [protect_value(v, d) for v in pts["value"]]
         keep = [isinstance(v, int) for v in values]
         if sum(keep) < 2:
             del p.charts[name]

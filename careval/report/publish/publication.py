@@ -11,6 +11,7 @@ import numpy as np
 
 from careval import __version__
 from careval.cohort.summary import DataSummary
+from careval.disclosure import DisclosureSettings
 from careval.errors import Problem
 from careval.evaluation import ANALYSES, NOT_RUN, Analyses, Evaluation
 from careval.report.objectives import table3
@@ -23,45 +24,56 @@ from careval.report.publish.model import Published
 from careval.report.publish.programme import publish_programme
 from careval.report.publish.qualitative import publish_qualitative
 from careval.report.publish.risk import publish_risk
-from careval.report.publish.rules import protect_json
+from careval.report.publish.rules import protect_json, smallest_published
 from careval.report.publish.surveys import publish_surveys
+from careval.report.seed import seed_shaped
 
 SIGNIFICANT_DIGITS = 10  # of every float in results.json (see canonical)
 
 
 @dataclass(kw_only=True)
 class Publication(Analyses):
-    """The published copy of one run: result copies for the sections, the typed document."""
+    """The published copy of one run: result copies for the sections, the typed document.
+
+    ``disclosure`` holds the numbers of the rules (applied when the data are not
+    ``synthetic``); ``seed_shaped`` says whether the data are the seed-shaped synthetic default
+    (:func:`careval.report.seed.seed_shaped`), on which the page may compare its figures with
+    the pilot's published ones.
+    """
 
     synthetic: bool
+    disclosure: DisclosureSettings
+    seed_shaped: bool
     summary: DataSummary
     provenance: dict[str, Any]
     results: Published
 
 
 def publish(ev: Evaluation) -> Publication:
-    """The published copy of ``ev``; ``ev`` itself is not changed."""
-    synthetic = ev.synthetic
+    """The published copy of ``ev`` under ``ev.disclosure``; ``ev`` itself is not changed."""
+    synthetic, d = ev.synthetic, ev.disclosure
     a = Analyses(**{name: getattr(ev, name) for name in ANALYSES}, skipped=dict(ev.skipped))
     summary = ev.summary
     if not synthetic:
         # Each publish_* function returns a protected copy; the evaluation keeps its true numbers.
-        _protect(a)
-        summary = publish_summary(ev.summary)
+        _protect(a, d)
+        summary = publish_summary(ev.summary, d)
     prov = provenance(ev)
-    document = _document(a, summary, synthetic, ev.validation_warnings)
+    document = _document(a, summary, synthetic, ev.validation_warnings, d)
     document["provenance"] = {k: v for k, v in prov.items() if k != "dataset"}
     if not synthetic:
         # Rules 1 and 3 on every block, whatever its source. Not only a safety net: it is the
         # one protection of counts no publish_* function touches (risk.n and risk.events, the
         # n_obs of impact.outcomes and naive). Idempotent, so published tables are unchanged.
-        document = protect_json(document)
+        document = protect_json(document, d)
     results = Published.read(canonical(document))
     results.add_objectives([o.to_dict() for o in table3(results)])
     return Publication(
         **{name: getattr(a, name) for name in ANALYSES},
         skipped=a.skipped,
         synthetic=synthetic,
+        disclosure=d,
+        seed_shaped=seed_shaped(ev.manifest),
         summary=summary,
         provenance=prov,
         results=results,
@@ -69,27 +81,36 @@ def publish(ev: Evaluation) -> Publication:
 
 
 def provenance(ev: Evaluation) -> dict[str, Any]:
-    """Version, dataset, seed, settings and input files of a run."""
+    """Version, dataset, seed, settings and input files of a run.
+
+    Under disclosure control (data not flagged synthetic) the settings name its numbers too,
+    as ``disclosure`` beside ``disclosure_control``; synthetic data are published exactly, so
+    their provenance has no ``disclosure`` key.
+    """
     st = ev.summary_settings
+    settings: dict[str, Any] = {
+        "reference_date": st.reference_date.isoformat(),
+        "eligibility": st.eligibility.to_dict(),
+        "risk": ev.risk_settings.to_dict(),
+        "design": ev.design_settings.to_dict(),
+        "impact": ev.impact_settings.to_dict(),
+        "disclosure_control": not ev.synthetic,
+    }
+    if not ev.synthetic:
+        settings["disclosure"] = ev.disclosure.to_dict()
     return {
         "careval_version": __version__,
         "dataset": ev.dataset,
         "synthetic": ev.synthetic,
         "seed": ev.manifest.get("settings", {}).get("seed"),
-        "settings": {
-            "reference_date": st.reference_date.isoformat(),
-            "eligibility": st.eligibility.to_dict(),
-            "risk": ev.risk_settings.to_dict(),
-            "design": ev.design_settings.to_dict(),
-            "impact": ev.impact_settings.to_dict(),
-            "disclosure_control": not ev.synthetic,
-        },
+        "settings": settings,
         "input_files": ev.input_files,
     }
 
 
-# Each analysis's publication: a protected copy of its result (real data only).
-PUBLISHERS: dict[str, Callable[[Any], Any]] = {
+# Each analysis's publication: a protected copy of its result under the run's disclosure
+# settings (real data only).
+PUBLISHERS: dict[str, Callable[[Any, DisclosureSettings], Any]] = {
     "risk": publish_risk,
     "areas": publish_areas,
     "impact": publish_impact,
@@ -101,25 +122,31 @@ PUBLISHERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _protect(a: Analyses) -> None:
+def _protect(a: Analyses, d: DisclosureSettings) -> None:
     """Disclosure control on every result (real data); a matched study resting on fewer than 8
     people is withheld whole."""
     for name, publish_one in PUBLISHERS.items():
         result = getattr(a, name)
         if result is not None:
-            setattr(a, name, publish_one(result))
-    if a.impact is not None and impact_withheld(a.impact):
+            setattr(a, name, publish_one(result, d))
+    if a.impact is not None and impact_withheld(a.impact, d):
         treated = a.impact.settings.intervention.treated
         a.impact = None
-        a.skipped["impact"] = f"withheld: fewer than 8 matched {treated} people"
+        a.skipped["impact"] = (
+            f"withheld: fewer than {smallest_published(d)} matched {treated} people"
+        )
 
 
 def _document(
-    p: Analyses, summary: DataSummary, synthetic: bool, warnings: list[Problem]
+    p: Analyses,
+    summary: DataSummary,
+    synthetic: bool,
+    warnings: list[Problem],
+    d: DisclosureSettings,
 ) -> dict[str, Any]:
     """The ``results.json`` blocks, from the (published, on real data) results."""
     data_block = summary.to_dict()
-    data_block["validation_warnings"] = [published_warning(w, synthetic) for w in warnings]
+    data_block["validation_warnings"] = [published_warning(w, synthetic, d) for w in warnings]
     doc: dict[str, Any] = {
         "careval_version": __version__,
         "synthetic": synthetic,

@@ -10,6 +10,7 @@ import dataclasses
 
 import pandas as pd
 
+from careval.disclosure import DisclosureSettings
 from careval.report.publish.rules import SUPPRESSED, protect_table
 from careval.risk.evaluate import RiskResult
 from careval.risk.metrics import SUBGROUP_SHARES, share_tag
@@ -18,7 +19,7 @@ TARGETING_RATES = ("emergency_per_person_year_prior", "mean_risk", "share_in_top
 SUBGROUP_RATES = ("auc", "auc_ci_low", "auc_ci_high", "calibration_slope", "brier")
 
 
-def publish_risk(r: RiskResult) -> RiskResult:
+def publish_risk(r: RiskResult, d: DisclosureSettings) -> RiskResult:
     """A copy of ``r`` with the targeting and subgroup tables as published (rules 1-3), its
     ``disclosure_control`` set."""
     targeting = r.targeting
@@ -26,19 +27,20 @@ def publish_risk(r: RiskResult) -> RiskResult:
         targeting = protect_table(
             targeting,
             ["people"],
+            d,
             rates=[*TARGETING_RATES, "share_in_top_1pct"],
             denominator="people",
         )
     return dataclasses.replace(
         r,
         targeting=targeting,
-        by_subgroup=protect_subgroups(r.by_subgroup),
+        by_subgroup=protect_subgroups(r.by_subgroup, d),
         warnings=list(r.warnings),
         disclosure_control=True,
     )
 
 
-def protect_subgroups(df: pd.DataFrame) -> pd.DataFrame:
+def protect_subgroups(df: pd.DataFrame, d: DisclosureSettings) -> pd.DataFrame:
     """The subgroup table (:func:`careval.risk.metrics.subgroup_table`) as published.
 
     Rules 1-3 of :mod:`careval.report.publish.rules`: people, events and flagged counts are
@@ -58,10 +60,11 @@ def protect_subgroups(df: pd.DataFrame) -> pd.DataFrame:
         rates[f"sensitivity_top_{tag}pct"] = ["events"]
     published = df
     for dim in ("age", "sex"):
-        published = _subgroup_margin(published, df, counts, dim)
+        published = _subgroup_margin(published, df, counts, dim, d)
     return protect_table(
         df.assign(**{c: published[c] for c in counts}),
         [],
+        d,
         rates=[*SUBGROUP_RATES, "calibration_intercept", *rates],
         denominator="people",
         rate_counts=rates,
@@ -69,11 +72,11 @@ def protect_subgroups(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _subgroup_margin(
-    published: pd.DataFrame, raw: pd.DataFrame, counts: list[str], dim: str
+    published: pd.DataFrame, raw: pd.DataFrame, counts: list[str], dim: str, d: DisclosureSettings
 ) -> pd.DataFrame:
     """Secondary suppression of one breakdown (age or sex) against the ``all`` row."""
     part = raw[raw["dimension"].isin(["all", dim])]
-    done = protect_table(part, counts, group_margin=("dimension", [], [dim], "all"))
+    done = protect_table(part, counts, d, group_margin=("dimension", [], [dim], "all"))
     out = published.copy().astype({c: object for c in counts})
     for c in counts:
         for i in done.index:

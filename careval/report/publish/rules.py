@@ -1,10 +1,12 @@
 """Small-number disclosure control for published outputs.
 
 The rules, applied to every published output (report, workbook, ``results.json``) unless the
-data are synthetic:
+data are synthetic, with the numbers of the run's :class:`~careval.disclosure.DisclosureSettings`
+(``ev.disclosure``; the defaults are given here):
 
-1. **Primary suppression and rounding.** A count of 1-7 is published as ``*``; any other count
-   is rounded to the nearest 5 (0 stays 0).
+1. **Primary suppression and rounding.** A count of 1-7 (below ``threshold``, or rounding
+   below it) is published as ``*``; any other count is rounded to the nearest 5
+   (``rounding_base``; 0 stays 0). :func:`smallest_published` is the smallest count shown.
 2. **Secondary suppression.** Where a table publishes a total beside the cells that add up to it
    (a *margin*), a single suppressed cell could be recovered by subtraction. So, in every margin
    with exactly one suppressed entry, the smallest other part that is still shown (by its true
@@ -12,7 +14,7 @@ data are synthetic:
    until no margin has exactly one suppressed entry (a cell can belong to several margins).
 3. **Means and rates from fewer than 8 people are withheld** (published as null): any rate,
    share, mean or estimate in a row (or a block) whose people count is below
-   :data:`MIN_PEOPLE`.
+   :func:`smallest_published`.
 
 Which JSON keys and table columns are counts is data, in :data:`COUNT_KEYS` (plus the
 per-MDG and per-group columns matched by :func:`is_count_key`, among them the eligibility
@@ -27,15 +29,15 @@ import math
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import pandas as pd
 
 from careval.cohort.eligibility import GROUP_NAME
+from careval.disclosure import DisclosureSettings
 
 SUPPRESSED = "*"
-MIN_PEOPLE = 8  # means and rates from fewer people are withheld
-LOW, HIGH, BASE = 1, 7, 5
 
 # Counts of people, their events or the programme's records, as published. Every key or column
 # with one of these names holding an integer is protected by rule 1.
@@ -190,14 +192,48 @@ def is_count_path(path: str) -> bool:
     return is_count_key(keys[-1]) or (len(keys) >= 3 and keys[-3] in COUNT_MATRIX_KEYS)
 
 
-def protect_count(value: int, low: int = LOW, high: int = HIGH, base: int = BASE) -> int | str:
-    """One count as published: values ``low``-``high`` suppressed, others rounded to ``base``."""
-    if low <= value <= high:
-        return SUPPRESSED
+def _rounded(value: float, base: int) -> int:
     return int(base * round(value / base))
 
 
-def protect_value(v: Any) -> Any:
+@cache  # called for every cell; the settings are frozen
+def smallest_published(d: DisclosureSettings) -> int:
+    """The smallest count other than 0 that is published under ``d`` (8 by default).
+
+    It is ``d.threshold`` unless that count would round below the threshold: with a threshold of
+    11 and a base of 10, 11-14 would show as 10, so the smallest count shown is 15. Counts from
+    1 to one less are suppressed, and means and rates from fewer people are withheld.
+
+    Examples
+    --------
+    >>> smallest_published(DisclosureSettings()), smallest_published(DisclosureSettings(11, 10))
+    (8, 15)
+    """
+    n = d.threshold
+    while _rounded(n, d.rounding_base) < d.threshold:
+        n += 1
+    return n
+
+
+def suppressed_range(d: DisclosureSettings, dash: str = "-") -> str:
+    """The counts suppressed under ``d``, as text: ``1-7`` by default (``1`` if only 1 is)."""
+    top = smallest_published(d) - 1
+    return "1" if top == 1 else f"1{dash}{top}"
+
+
+def is_suppressed(n: float, d: DisclosureSettings) -> bool:
+    """Whether a true count is one that rule 1 suppresses (1-7 by default)."""
+    return 1 <= n < smallest_published(d)
+
+
+def protect_count(value: int, d: DisclosureSettings) -> int | str:
+    """One count as published: 1-7 suppressed, others rounded to 5 (the numbers of ``d``)."""
+    if is_suppressed(value, d):
+        return SUPPRESSED
+    return _rounded(value, d.rounding_base)
+
+
+def protect_value(v: Any, d: DisclosureSettings) -> Any:
     """A count cell as published; missing and already-suppressed values pass through.
 
     Idempotent: a published count (0, ``*`` or a multiple of 5 above 7) is unchanged.
@@ -210,24 +246,26 @@ def protect_value(v: Any) -> Any:
         return None if math.isnan(v) else v
     if hasattr(v, "item"):
         v = v.item()
-    return protect_count(int(v)) if isinstance(v, int | float) else v
+    return protect_count(int(v), d) if isinstance(v, int | float) else v
 
 
-def protect_counts(df: pd.DataFrame, columns: list[str], enabled: bool = True) -> pd.DataFrame:
+def protect_counts(
+    df: pd.DataFrame, columns: list[str], d: DisclosureSettings, enabled: bool = True
+) -> pd.DataFrame:
     """A copy of ``df`` with the count ``columns`` protected (unchanged when not ``enabled``)."""
     out = df.copy()
     if enabled:
         for col in columns:
             out[col] = pd.Series(
-                [protect_value(v) for v in out[col]], index=out.index, dtype=object
+                [protect_value(v, d) for v in out[col]], index=out.index, dtype=object
             )
     return out
 
 
-def is_small(v: Any) -> bool:
-    """A true count too small to carry a mean or rate (fewer than :data:`MIN_PEOPLE`)."""
+def is_small(v: Any, d: DisclosureSettings) -> bool:
+    """A true count too small to carry a mean or rate (below :func:`smallest_published`)."""
     try:
-        return v is not None and not pd.isna(v) and float(v) < MIN_PEOPLE
+        return v is not None and not pd.isna(v) and float(v) < smallest_published(d)
     except (TypeError, ValueError):
         return True  # an already suppressed count
 
@@ -290,6 +328,7 @@ def secondary_suppression(
 def protect_table(
     df: pd.DataFrame,
     counts: Sequence[str],
+    d: DisclosureSettings,
     *,
     row_margins: Sequence[tuple[Sequence[str], str]] = (),
     group_margin: tuple[str, Sequence[str], Sequence[object], object] | None = None,
@@ -305,6 +344,8 @@ def protect_table(
         The table with true counts.
     counts
         Its count columns (rule 1).
+    d
+        The numbers of the rules.
     row_margins
         Within a row, ``(parts, total)`` columns: ``total`` is the sum of ``parts``.
     group_margin
@@ -313,7 +354,7 @@ def protect_table(
         ``parts``, for every count column.
     rates
         Means, rates and shares withheld when the row's ``denominator`` is below
-        :data:`MIN_PEOPLE` (rule 3).
+        :func:`smallest_published` (rule 3).
     denominator
         The count column of people behind ``rates``.
     rate_counts
@@ -330,7 +371,7 @@ def protect_table(
             if v is None or pd.isna(v):
                 continue
             raw[(i, c)] = float(v)
-            if isinstance(protect_value(v), str):
+            if isinstance(protect_value(v, d), str):
                 hidden.add((i, c))
     margins: list[Margin] = []
     for parts, total in row_margins:
@@ -349,12 +390,12 @@ def protect_table(
     hidden = secondary_suppression(raw, hidden, margins)
     for c in cols:
         out[c] = pd.Series(
-            [SUPPRESSED if (i, c) in hidden else protect_value(v) for i, v in df[c].items()],
+            [SUPPRESSED if (i, c) in hidden else protect_value(v, d) for i, v in df[c].items()],
             index=df.index,
             dtype=object,
         )
     if denominator is not None and denominator in df:
-        small = df[denominator].map(is_small)
+        small = df[denominator].map(lambda v: is_small(v, d))
         for r in rates:
             if r in out:
                 out[r] = out[r].astype(object).where(~small, None)
@@ -370,21 +411,23 @@ def protect_table(
 
 
 def protect_mapping(
-    d: dict[str, Any], margins: Sequence[tuple[Sequence[str], str]] = ()
+    counts: dict[str, Any],
+    d: DisclosureSettings,
+    margins: Sequence[tuple[Sequence[str], str]] = (),
 ) -> dict[str, Any]:
     """A flat dict of counts as published: rule 1 on count keys, rule 2 on ``margins``."""
     raw: dict[Hashable, float] = {
         k: float(v)
-        for k, v in d.items()
+        for k, v in counts.items()
         if is_count_key(k) and isinstance(v, int | float) and not isinstance(v, bool)
     }
-    hidden: set[Hashable] = {k for k, v in raw.items() if LOW <= v <= HIGH}
+    hidden: set[Hashable] = {k for k, v in raw.items() if is_suppressed(v, d)}
     hidden = secondary_suppression(
         raw, hidden, [Margin(tuple(parts), total) for parts, total in margins]
     )
     return {
-        k: (SUPPRESSED if k in hidden else protect_value(v)) if k in raw else v
-        for k, v in d.items()
+        k: (SUPPRESSED if k in hidden else protect_value(v, d)) if k in raw else v
+        for k, v in counts.items()
     }
 
 
@@ -392,32 +435,32 @@ def protect_mapping(
 # Whole results
 
 
-def protect_json(obj: Any) -> Any:
+def protect_json(obj: Any, d: DisclosureSettings) -> Any:
     """Rules 1 and 3 on every dict inside ``obj`` (JSON-ready results), as a new object.
 
     Every integer under a count key (:func:`is_count_key`) is protected; in a dict whose people
-    count (the first of :data:`DENOMINATOR_KEYS` present) is below :data:`MIN_PEOPLE`, every
-    other float (means, rates, shares, estimates) is withheld. Idempotent, so tables already
-    protected with secondary suppression keep it.
+    count (the first of :data:`DENOMINATOR_KEYS` present) is below :func:`smallest_published`,
+    every other float (means, rates, shares, estimates) is withheld. Idempotent, so tables
+    already protected with secondary suppression keep it.
     """
     if isinstance(obj, list):
-        return [protect_json(v) for v in obj]
+        return [protect_json(v, d) for v in obj]
     if not isinstance(obj, dict):
         return obj
     den = next((k for k in DENOMINATOR_KEYS if k in obj and not isinstance(obj[k], dict)), None)
-    small = den is not None and is_small(obj[den])
+    small = den is not None and is_small(obj[den], d)
     out: dict[str, Any] = {}
     for k, v in obj.items():
         if k in COUNT_LIST_KEYS and isinstance(v, list):
-            out[k] = _protect_nested(v)
+            out[k] = _protect_nested(v, d)
         elif k in COUNT_MATRIX_KEYS and isinstance(v, dict):
             out[k] = {
-                r: _protect_nested(row) if isinstance(row, dict) else row for r, row in v.items()
+                r: _protect_nested(row, d) if isinstance(row, dict) else row for r, row in v.items()
             }
         elif isinstance(v, dict | list):
-            out[k] = protect_json(v)
+            out[k] = protect_json(v, d)
         elif is_count_key(k):
-            out[k] = protect_value(v)
+            out[k] = protect_value(v, d)
         elif small and isinstance(v, float):
             out[k] = None
         else:
@@ -425,13 +468,13 @@ def protect_json(obj: Any) -> Any:
     return out
 
 
-def _protect_nested(v: Any) -> Any:
+def _protect_nested(v: Any, d: DisclosureSettings) -> Any:
     """Every number in nested lists and dicts of counts protected (rule 1)."""
     if isinstance(v, list):
-        return [_protect_nested(x) for x in v]
+        return [_protect_nested(x, d) for x in v]
     if isinstance(v, dict):
-        return {k: _protect_nested(x) for k, x in v.items()}
-    return protect_value(v)
+        return {k: _protect_nested(x, d) for k, x in v.items()}
+    return protect_value(v, d)
 
 
 def _nested(v: Any, path: str) -> Iterable[tuple[str, Any]]:
@@ -464,8 +507,8 @@ def published_counts(obj: Any, path: str = "") -> Iterable[tuple[str, Any]]:
                 yield f"{path}.{k}", v
 
 
-def small_count(v: Any) -> bool:
+def small_count(v: Any, d: DisclosureSettings) -> bool:
     """Whether a published value is an unsuppressed count of 1-7 (a disclosure failure)."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         return False
-    return LOW <= v <= HIGH
+    return is_suppressed(v, d)

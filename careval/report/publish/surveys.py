@@ -1,14 +1,15 @@
 """Publication of the surveys: counts protected, shares withheld or computed from published counts.
 
-A share is withheld when its base is below 8, or when the count it is a share of, or the rest of
-its base, is a suppressed count (1-7); Kish's effective n is published like a count (withheld
-below 8, else rounded to 5); the response-rate table has secondary suppression against its "all
-respondents" row. A share that is published is the published count over the published base (so
-share x base gives back only the rounded count), and its Wilson interval is computed from those
-published counts; a weighted share, which the counts cannot give, is rounded to the precision
-its published unweighted base allows (:func:`careval.report.publish.shares.weighted_share_step`),
-and its interval is computed from that share and the published effective n. Open-text answers
-are withheld (only their number is published).
+A share is withheld when its base is below 8, or when the count it is a share of, or the rest of its
+base, is a suppressed count (1-7: the defaults of the run's ``DisclosureSettings``); Kish's
+effective n is published like a count (withheld below 8, else rounded to 5); the response-rate table
+has secondary suppression against its "all respondents" row. A share that is published is the
+published count over the published base (so share x base gives back only the rounded count), and its
+Wilson interval is computed from those published counts; a weighted share, which the counts cannot
+give, is rounded to the precision its published unweighted base allows
+(:func:`careval.report.publish.shares.weighted_share_step`), and its interval is computed from that
+share and the published effective n. Open-text answers are withheld (only their number is
+published).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from careval.disclosure import DisclosureSettings
 from careval.report.publish.rules import protect_table
 from careval.report.publish.shares import (
     count_out,
@@ -34,41 +36,44 @@ from careval.surveys.evaluate import SurveysResult
 from careval.surveys.result import SurveyResult
 
 
-def publish_surveys(result: SurveysResult) -> SurveysResult:
-    """A published copy of every survey (the input is not changed)."""
+def publish_surveys(result: SurveysResult, d: DisclosureSettings) -> SurveysResult:
+    """A published copy of every survey under ``d`` (the input is not changed)."""
     return replace(
         result,
-        surveys=[publish_survey(s) for s in result.surveys],
-        warnings=published_notes(result.warnings),
+        surveys=[publish_survey(s, d) for s in result.surveys],
+        warnings=published_notes(result.warnings, d),
         disclosure_control=True,
     )
 
 
-def publish_survey(s: SurveyResult) -> SurveyResult:
+def publish_survey(s: SurveyResult, d: DisclosureSettings) -> SurveyResult:
     """A published copy of one survey: its tables hold the counts and shares as published."""
     weighted = bool(s.definition.weight)
-    items = _items(s, weighted)
+    items = _items(s, weighted, d)
     n_valid_of = dict(zip(s.items["question"], s.items["n_valid"], strict=True))
     n_resp_of = dict(zip(s.items["question"], s.items["n_respondents"], strict=True))
     dist = s.distribution.copy()
     counts, of_valid, of_resp = [], [], []
     for r in s.distribution.itertuples():
-        count = count_out(r.count)
+        count = count_out(r.count, d)
         n_valid = int(n_valid_of[r.question])
         n_resp = int(n_resp_of[r.question])
         share = num(r.share_of_valid)
         counts.append(count)
         of_valid.append(
-            weighted_share_out(share, n_valid, r.count, count_out(n_valid))
+            weighted_share_out(share, n_valid, r.count, count_out(n_valid, d), d)
             if weighted
-            else share_out(share, n_valid, count=r.count, published=(count, count_out(n_valid)))
+            else share_out(
+                share, n_valid, d, count=r.count, published=(count, count_out(n_valid, d))
+            )
         )
         of_resp.append(
             share_out(
                 num(r.share_of_respondents),
                 n_resp,
+                d,
                 count=r.count,
-                published=(count, count_out(n_resp)),
+                published=(count, count_out(n_resp, d)),
             )
         )
     _set(dist, count=counts, share_of_valid=of_valid, share_of_respondents=of_resp)
@@ -79,20 +84,20 @@ def publish_survey(s: SurveyResult) -> SurveyResult:
         tables = []
         for t in comps["table"]:
             t = copy.deepcopy(dict(t))
-            t["counts"] = [[count_out(v) for v in row] for row in t["counts"]]
+            t["counts"] = [[count_out(v, d) for v in row] for row in t["counts"]]
             tables.append(t)
-        _set(comps, table=tables, n=[count_out(v) for v in comps["n"]])
+        _set(comps, table=tables, n=[count_out(v, d) for v in comps["n"]])
     return replace(
         s,
-        n_responses=count_out(s.n_responses),  # type: ignore[arg-type]
-        response_rates=_response_rates(s),
+        n_responses=count_out(s.n_responses, d),  # type: ignore[arg-type]
+        response_rates=_response_rates(s, d),
         items=items,
         distribution=dist,
-        by_group=_by_group(s, weighted),
+        by_group=_by_group(s, weighted, d),
         comparisons=comps,
         open_text=None,  # verbatim answers are never published
-        n_open_text=count_out(len(s.open_text) if s.open_text is not None else 0),
-        warnings=published_notes(s.warnings),
+        n_open_text=count_out(len(s.open_text) if s.open_text is not None else 0, d),
+        warnings=published_notes(s.warnings, d),
         disclosure_control=True,
     )
 
@@ -103,14 +108,14 @@ def _set(df: pd.DataFrame, **columns: list[Any]) -> None:
         df[name] = pd.Series(values, index=df.index, dtype=object)
 
 
-def _items(s: SurveyResult, weighted: bool) -> pd.DataFrame:
+def _items(s: SurveyResult, weighted: bool, d: DisclosureSettings) -> pd.DataFrame:
     items = s.items.copy()
     cols: dict[str, list[Any]] = {k: [] for k in ITEM_FIGURES}
     for r in s.items.itertuples():
         agree = None if pd.isna(r.n_agree) else int(r.n_agree)
-        n_valid = count_out(r.n_valid)
-        n_agree = None if agree is None else count_out(agree)
-        n_dk = count_out(r.n_dont_know)
+        n_valid = count_out(r.n_valid, d)
+        n_agree = None if agree is None else count_out(agree, d)
+        n_dk = count_out(r.n_dont_know, d)
         share, lo, hi = shares_with_interval(
             (num(r.share_agree), num(r.ci_low), num(r.ci_high)),
             base=int(r.n_valid),
@@ -119,9 +124,10 @@ def _items(s: SurveyResult, weighted: bool) -> pd.DataFrame:
             weighted=weighted,
             n_effective=num(r.n_effective),
             population=s.definition.population,
+            d=d,
         )
         values = {
-            "n_respondents": count_out(r.n_respondents),
+            "n_respondents": count_out(r.n_respondents, d),
             "n_valid": n_valid,
             "n_agree": n_agree,
             "share_agree": share,
@@ -131,12 +137,13 @@ def _items(s: SurveyResult, weighted: bool) -> pd.DataFrame:
             "share_dont_know": share_out(
                 num(r.share_dont_know),
                 r.n_valid + r.n_dont_know,
+                d,
                 count=r.n_dont_know,
                 published=(n_dk, published_sum(n_valid, n_dk)),
             ),
-            "n_user_missing": count_out(r.n_user_missing),
-            "n_blank": count_out(r.n_blank),
-            "n_effective": effective_n_out(num(r.n_effective)),
+            "n_user_missing": count_out(r.n_user_missing, d),
+            "n_blank": count_out(r.n_blank, d),
+            "n_effective": effective_n_out(num(r.n_effective), d),
         }
         for k, v in values.items():
             cols[k].append(v)
@@ -144,14 +151,14 @@ def _items(s: SurveyResult, weighted: bool) -> pd.DataFrame:
     return items
 
 
-def _by_group(s: SurveyResult, weighted: bool) -> pd.DataFrame:
+def _by_group(s: SurveyResult, weighted: bool, d: DisclosureSettings) -> pd.DataFrame:
     groups = s.by_group.copy()
     cols: dict[str, list[Any]] = {
         k: [] for k in ("n_valid", "n_agree", "share_agree", "ci_low", "ci_high", "n_effective")
     }
     for r in s.by_group.itertuples():
-        n_valid = count_out(r.n_valid)
-        n_agree = count_out(r.n_agree)
+        n_valid = count_out(r.n_valid, d)
+        n_agree = count_out(r.n_agree, d)
         share, lo, hi = shares_with_interval(
             (num(r.share_agree), num(r.ci_low), num(r.ci_high)),
             base=int(r.n_valid),
@@ -160,15 +167,16 @@ def _by_group(s: SurveyResult, weighted: bool) -> pd.DataFrame:
             weighted=weighted,
             n_effective=num(r.n_effective),
             population=None,  # the groups' intervals have no finite population correction
+            d=d,
         )
         for k, v in zip(cols, (n_valid, n_agree, share, lo, hi), strict=False):
             cols[k].append(v)
-        cols["n_effective"].append(effective_n_out(num(r.n_effective)))
+        cols["n_effective"].append(effective_n_out(num(r.n_effective), d))
     _set(groups, **cols)
     return groups
 
 
-def _response_rates(s: SurveyResult) -> pd.DataFrame:
+def _response_rates(s: SurveyResult, d: DisclosureSettings) -> pd.DataFrame:
     """The response-rate table as published.
 
     The numbers invited and responding are counts (rule 1) with secondary suppression against
@@ -185,6 +193,7 @@ def _response_rates(s: SurveyResult) -> pd.DataFrame:
     out = protect_table(
         df,
         ["invited", "responded"],
+        d,
         group_margin=("_total", (), (False,), True),
         rate_counts={"response_rate": ["responded"]},
     )
@@ -198,6 +207,7 @@ def _response_rates(s: SurveyResult) -> pd.DataFrame:
             else share_out(
                 num(r.response_rate),
                 int(true.invited),
+                d,
                 count=true.responded,
                 published=(r.responded, r.invited),
             )
@@ -216,6 +226,7 @@ def shares_with_interval(
     weighted: bool,
     n_effective: float | None,
     population: int | None,
+    d: DisclosureSettings,
 ) -> tuple[float | None, float | None, float | None]:
     """A share and its Wilson 95% interval as published.
 
@@ -233,6 +244,8 @@ def shares_with_interval(
         Kish's effective n behind the true interval; None for a census (no sampling error).
     population
         The finite population of the survey, when its correction enters the interval.
+    d
+        The numbers of disclosure control.
 
     An unweighted share is published count / published base, and its interval is statsmodels'
     Wilson interval on those counts (with a finite population, on that share and the published
@@ -242,9 +255,9 @@ def shares_with_interval(
     """
     share = values[0]
     if weighted:
-        p = weighted_share_out(share, base, count, published[1])
+        p = weighted_share_out(share, base, count, published[1], d)
     else:
-        p = share_out(share, base, count=count, published=published)
+        p = share_out(share, base, d, count=count, published=published)
     if p is None:
         return None, None, None
     from statsmodels.stats.proportion import proportion_confint
@@ -254,7 +267,7 @@ def shares_with_interval(
     elif n_effective is None:  # a census: no sampling error
         limits = (p, p)
     else:
-        m = effective_n_out(n_effective)
+        m = effective_n_out(n_effective, d)
         if m is None:
             return p, None, None
         limits = proportion_confint(p * m, m, alpha=0.05, method="wilson")

@@ -11,7 +11,7 @@ import html
 import pandas as pd
 
 from careval.monitoring.areas import ALL, AreaResult
-from careval.report.page import Section, area_label, table_html
+from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, area_label, table_html
 
 ALL_LABEL = "All eligible"
 
@@ -22,8 +22,12 @@ def _cell(pct: float | None, lo: float | None, hi: float | None) -> str:
     return f"{pct:+.1f}% ({lo:+.1f} to {hi:+.1f})"
 
 
-def section(r: AreaResult) -> Section:
-    """The seed's Table 2 layout: group and area down, start dates across."""
+def section(r: AreaResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
+    """The seed's Table 2 layout: group and area down, start dates across.
+
+    It names its method as the seed's (a rolling cohort) on any data, and quotes no figure of
+    the seed, so ``ctx`` changes nothing here.
+    """
     el = r.settings.eligibility
     group_labels = {ALL: ALL_LABEL, **{g.name: g.label for g in el.groups()}}
     t = r.table.copy()

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from careval.design.power import DesignResult
-from careval.report.page import Section, fmt_count, svg, table_html
+from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, fmt_count, svg, table_html
 
 
 def _chart(d: DesignResult) -> str:
@@ -41,8 +41,9 @@ def _chart(d: DesignResult) -> str:
     return svg(fig)
 
 
-def section(d: DesignResult) -> Section:
-    """Power curve, the table and a plain-language paragraph."""
+def section(d: DesignResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
+    """Power curve, the table and a plain-language paragraph (with the seed evaluation's power
+    beside it on seed-shaped data)."""
     st = d.settings
     rows = d.rows
     three = next((r for r in rows if r["followup_months"] == 3), rows[0] if rows else None)
@@ -97,10 +98,11 @@ def section(d: DesignResult) -> Section:
             "design-table",
         )
     )
-    parts.append(
-        "<p class='note'>The seed evaluation matched 1,236 people to 5 controls each, with "
-        "about three months of follow-up and 0.44 emergency admissions a person-year: even "
-        "with pure Poisson variation it could detect only falls of about 25% or more "
-        "(docs/design.md works it through).</p>"
-    )
+    if ctx.seed_shaped:
+        parts.append(
+            "<p class='note'>The seed evaluation matched 1,236 people to 5 controls each, with "
+            "about three months of follow-up and 0.44 emergency admissions a person-year: even "
+            "with pure Poisson variation it could detect only falls of about 25% or more "
+            "(docs/design.md works it through).</p>"
+        )
     return Section("design", "Study design and power", "".join(parts))

@@ -14,8 +14,16 @@ import pandas as pd
 
 from careval.cohort.eligibility import EligibilitySettings
 from careval.impact.settings import DEFAULT_LABEL, treated_name, with_article
-from careval.report.objectives import RULES
-from careval.report.page import Section, area_label, area_prose, last_comparator, table_html
+from careval.report.objectives import rules
+from careval.report.page import (
+    DEFAULT_CONTEXT,
+    PageContext,
+    Section,
+    area_label,
+    area_prose,
+    last_comparator,
+    table_html,
+)
 from careval.report.publish.margins import MARGINS
 from careval.report.publish.model import (
     ABSENT,
@@ -27,7 +35,7 @@ from careval.report.publish.model import (
     Published,
     RiskBlock,
 )
-from careval.report.publish.rules import MIN_PEOPLE, SUPPRESSED
+from careval.report.publish.rules import SUPPRESSED, smallest_published, suppressed_range
 
 
 def lookup(results: dict[str, Any], path: str) -> Any:
@@ -240,11 +248,12 @@ def _findings(pub: Published) -> list[str]:
     return out
 
 
-def objectives_section(pub: Published) -> Section:
+def objectives_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """The seed's Table 3 shape: objective, evidence, progress, challenges; then the rules."""
     t = pd.DataFrame([o.to_json() for o in pub.objectives])
-    rules = "".join(
-        f"<li><b>{html.escape(label)}</b>: {html.escape(rule)}.</li>" for label, rule in RULES
+    listed = "".join(
+        f"<li><b>{html.escape(label)}</b>: {html.escape(rule)}.</li>"
+        for label, rule in rules(ctx.disclosure)
     )
     return Section(
         "objectives",
@@ -258,13 +267,17 @@ def objectives_section(pub: Published) -> Section:
             "table3",
             ("objective", "evidence", "progress", "challenges"),
         )
-        + f"<h3>Rules</h3><ul id='objective-rules'>{rules}</ul>",
+        + f"<h3>Rules</h3><ul id='objective-rules'>{listed}</ul>",
     )
 
 
-def methods_section(pub: Published) -> Section:
-    """Methods, assumptions and limitations: follow-up, power, regression to the mean, privacy."""
-    synthetic = bool(pub.synthetic)
+def methods_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
+    """Methods, assumptions and limitations: follow-up, power, regression to the mean, privacy.
+
+    The privacy rules are stated with the numbers of ``ctx.disclosure``; the follow-up is set
+    beside the seed evaluation's only on seed-shaped data (``ctx.seed_shaped``).
+    """
+    synthetic, d = bool(pub.synthetic), ctx.disclosure
     label, noun, treated = (html.escape(x) for x in _intervention(pub))
     parts = ["<h3>Follow-up</h3>"]
     f = pub.impact.follow_up if isinstance(pub.impact, ImpactBlock) else None
@@ -272,8 +285,9 @@ def methods_section(pub: Published) -> Section:
         parts.append(
             f"<p id='limit-follow-up'>The {treated} were followed for a median of "
             f"{f.median_months:.0f} months (range {f.min_months:.0f} to "
-            f"{f.max_months:.0f}); the seed evaluation had about three. Effects that take "
-            "longer to appear cannot be seen in a short follow-up.</p>"
+            f"{f.max_months:.0f})"
+            + ("; the seed evaluation had about three" if ctx.seed_shaped else "")
+            + ". Effects that take longer to appear cannot be seen in a short follow-up.</p>"
         )
     else:
         parts.append("<p id='limit-follow-up'>No matched study: no follow-up to report.</p>")
@@ -330,12 +344,13 @@ def methods_section(pub: Published) -> Section:
     parts.append(
         "<h3>Privacy and disclosure control</h3>"
         + privacy
-        + "<p>Rules on real data: every count of 1-7 is shown as <b>*</b> and other counts "
-        "are rounded to the nearest 5; in tables with totals, when one cell of a margin is "
-        "suppressed the smallest other cell of that margin is suppressed too (or the total, "
-        "when no other cell is left), repeated until no total gives a suppressed cell away; "
-        f"means, rates and estimates from fewer than {MIN_PEOPLE} people are withheld, as "
-        "are rates resting on a suppressed count. Tables with totals:</p>"
+        + f"<p>Rules on real data: every count of {suppressed_range(d)} is shown as <b>*</b> "
+        f"and other counts are rounded to the nearest {d.rounding_base}; in tables with "
+        "totals, when one cell of a margin is suppressed the smallest other cell of that "
+        "margin is suppressed too (or the total, when no other cell is left), repeated until "
+        "no total gives a suppressed cell away; means, rates and estimates from fewer than "
+        f"{smallest_published(d)} people are withheld, as are rates resting on a suppressed "
+        "count. Tables with totals:</p>"
         f"<ul id='margins'>{margins}</ul>"
         "<p class='note'>No identifier (person, NHS number, date of birth) appears in the "
         "report, the workbook, results.json or the run's messages.</p>"

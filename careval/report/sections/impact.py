@@ -11,7 +11,15 @@ import pandas as pd
 from careval.impact.balance import SMD_THRESHOLD
 from careval.impact.settings import with_article
 from careval.impact.study import ImpactResult
-from careval.report.page import Section, area_label, fmt_count, svg, table_html
+from careval.report.page import (
+    DEFAULT_CONTEXT,
+    PageContext,
+    Section,
+    area_label,
+    fmt_count,
+    svg,
+    table_html,
+)
 
 EXACT_LABELS = {"entry_month": "month of entry", "female": "sex", "age_band": "age band"}
 
@@ -134,7 +142,7 @@ def _overlap_chart(r: ImpactResult) -> str:
     return svg(fig)
 
 
-def section(r: ImpactResult) -> Section:
+def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """Balance, the Figure 2-style monthly plot, the impact table and the naive contrast."""
     a, f = r.attrition, r.follow_up
     e = r.outcomes.get("emergency_admissions")
@@ -225,8 +233,9 @@ def section(r: ImpactResult) -> Section:
         )
         parts += [
             "<h3>By length of follow-up</h3>",
-            f"<p>The average effect over the first 3, 6, 12 and 24 months after the {noun} "
-            "(the seed evaluation had about three).</p>",
+            f"<p>The average effect over the first 3, 6, 12 and 24 months after the {noun}"
+            + (" (the seed evaluation had about three)" if ctx.seed_shaped else "")
+            + ".</p>",
             table_html(h, {"ci_low": "95% CI low", "ci_high": "95% CI high"}, "impact-horizons"),
         ]
     parts += [

@@ -13,7 +13,15 @@ import pandas as pd
 
 from careval.data.areas import pooled_name
 from careval.indicators import COMPARATORS, INDICATORS, IndicatorsResult, difference_name
-from careval.report.page import Section, area_label, fmt_count, svg, table_html
+from careval.report.page import (
+    DEFAULT_CONTEXT,
+    PageContext,
+    Section,
+    area_label,
+    fmt_count,
+    svg,
+    table_html,
+)
 
 TITLES = {
     "hba1c": "HbA1c",
@@ -271,7 +279,7 @@ def as_plotted(r: IndicatorsResult) -> IndicatorsResult:
     )
 
 
-def section(r: IndicatorsResult) -> Section:
+def section(r: IndicatorsResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """Figure 3 (diabetes control), the before/after table and Figure 4 (dementia, ITS).
 
     Parameters
@@ -279,6 +287,10 @@ def section(r: IndicatorsResult) -> Section:
     r
         The result of :func:`careval.indicators.evaluate_indicators`; on real data its
         published copy (:func:`careval.report.publish.indicators.publish_indicators`).
+    ctx
+        The page's context. Nothing here depends on it: the section quotes no figure of the
+        seed (its "unpaired (as the seed)" rows name a method, as their label in results.json
+        does, on any data).
     """
     r = as_plotted(r)
     st = r.settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from careval.monitoring.programme import ProgrammeResult
-from careval.report.page import Section, table_html
+from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, table_html
 from careval.report.sections.spc import xmr_chart_svg
 
 SPC_TITLES = {
@@ -22,8 +22,9 @@ VARIATION_TEXT = {
 }
 
 
-def section(r: ProgrammeResult) -> Section:
-    """Care plans, coverage, quality, MDG meetings, the innovation fund, and SPC charts."""
+def section(r: ProgrammeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
+    """Care plans, coverage, quality, MDG meetings, the innovation fund, and SPC charts (with
+    the seed's coverage and fund figures beside them on seed-shaped data)."""
     parts = []
     cov = r.coverage
     if len(cov):
@@ -33,15 +34,19 @@ def section(r: ProgrammeResult) -> Section:
             parts.append(
                 f"<p>By the end of April 2012, <b id='programme-coverage-2012-04'>"
                 f"{100 * float(april.coverage_of_eligible.iloc[0]):.1f}%</b> of the pilot's "
-                "eligible people had a care plan (the seed reported about 30%).</p>"
+                "eligible people had a care plan"
+                + (" (the seed reported about 30%)" if ctx.seed_shaped else "")
+                + ".</p>"
             )
     if r.fund_summary:
         f = r.fund_summary
         parts.append(
             f"<p>Innovation fund: {100 * f['share_allocated_first_year']:.0f}% of the first "
             f"year's £{f['budget_first_year']:,.0f} was allocated within a year of the first "
-            f"allocation (the seed: 39%); £{f['spent_total']:,.0f} of £{f['allocated_total']:,.0f}"
-            " allocated has been spent.</p>"
+            "allocation"
+            + (" (the seed: 39%)" if ctx.seed_shaped else "")
+            + f"; £{f['spent_total']:,.0f} of £{f['allocated_total']:,.0f} allocated has been "
+            "spent.</p>"
         )
     for name, chart in r.charts.items():
         title, ylabel = SPC_TITLES.get(name, (name.replace("_", " "), ""))

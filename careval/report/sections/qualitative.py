@@ -9,7 +9,7 @@ import pandas as pd
 
 from careval.qualitative.evaluate import QualitativeResult
 from careval.qualitative.transcripts import TranscriptResult
-from careval.report.page import Section, fmt_count, table_html
+from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, fmt_count, table_html
 from careval.surveys.common import percent
 
 ROLE_LABELS = {
@@ -85,11 +85,12 @@ def utterance_chart_svg(t: TranscriptResult, published: dict[str, Any] | None = 
     return "".join(parts)
 
 
-def section(result: QualitativeResult) -> Section:
+def section(result: QualitativeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """The report section: MDG utterances, turn-taking, levels, then the thematic coding.
 
     It shows ``result`` as it is: on real data the published copy
-    (:func:`careval.report.publish.qualitative.publish_qualitative`).
+    (:func:`careval.report.publish.qualitative.publish_qualitative`). Nothing here depends on
+    ``ctx`` (the page's context): the section states no disclosure numbers and no seed figure.
     """
     protect = result.disclosure_control
     blocks: list[str] = []

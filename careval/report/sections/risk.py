@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from careval.report.page import Section, plt, svg, table_html
+from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, plt, svg, table_html
+from careval.report.publish.rules import suppressed_range
 from careval.risk.evaluate import RiskResult
 from careval.risk.metrics import SUBGROUP_SHARES, share_tag
 
@@ -17,7 +18,7 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v))
 
 
-def section(result: RiskResult) -> Section:
+def section(result: RiskResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """The report's targeting and risk section, from the result as given (the published copy
     on real data)."""
     f = result.figures
@@ -70,11 +71,9 @@ def section(result: RiskResult) -> Section:
                 "risk-targeting",
                 ("group",),
             ),
-            "<p class='note'>The seed evaluation found 0.44 emergency admissions a "
-            "person-year among the care-planned against 0.11 in the population, where "
-            "schemes elsewhere targeted rates 16 times the population's.</p>",
+            _targeting_note(result, ctx.seed_shaped),
         ]
-    parts += _subgroup_parts(result)
+    parts += _subgroup_parts(result, ctx)
     parts += _comparison_parts(result)
     parts += [
         "<h3>Published coefficients (standardised inputs)</h3>",
@@ -83,13 +82,35 @@ def section(result: RiskResult) -> Section:
     return Section("risk", "Targeting and risk", "".join(parts))
 
 
+def _targeting_note(result: RiskResult, seed_shaped: bool) -> str:
+    """The care-planned's prior admission rate against everyone's: beside the seed's figures
+    on seed-shaped data, as a ratio of this run's own figures otherwise (none when withheld)."""
+    if seed_shaped:
+        return (
+            "<p class='note'>The seed evaluation found 0.44 emergency admissions a "
+            "person-year among the care-planned against 0.11 in the population, where "
+            "schemes elsewhere targeted rates 16 times the population's.</p>"
+        )
+    rates = dict(
+        zip(result.targeting.group, result.targeting.emergency_per_person_year_prior, strict=True)
+    )
+    planned, everyone = rates.get("care-planned"), rates.get("everyone")
+    if planned is None or everyone is None or _missing(planned) or not everyone > 0:
+        return ""  # a rate withheld (or none to compare with)
+    return (
+        f"<p class='note'>In the 12 months before, the care-planned had {planned:.2f} "
+        f"emergency admissions a person-year against {everyone:.2f} among everyone scored: "
+        f"{planned / everyone:.1f} times the population's rate.</p>"
+    )
+
+
 def _ci(est: Any, lo: Any, hi: Any, digits: int = 3) -> str | None:
     if _missing(est):
         return None
     return f"{est:.{digits}f} ({lo:.{digits}f} to {hi:.{digits}f})"
 
 
-def _subgroup_parts(result: RiskResult) -> list[str]:
+def _subgroup_parts(result: RiskResult, ctx: PageContext) -> list[str]:
     df = result.by_subgroup
     if df.empty:
         return []
@@ -125,7 +146,12 @@ def _subgroup_parts(result: RiskResult) -> list[str]:
         "sensitivity the share of the group's admitted people who are on the list. AUC, "
         "calibration and Brier score are of the group alone: within a narrow age band age "
         "itself no longer separates people, so its AUC measures the rest of the model."
-        + (" Counts are rounded to 5, 1 to 7 suppressed." if result.disclosure_control else "")
+        + (
+            f" Counts are rounded to {ctx.disclosure.rounding_base}, "
+            f"{suppressed_range(ctx.disclosure, ' to ')} suppressed."
+            if result.disclosure_control
+            else ""
+        )
         + "</p>",
     ]
 

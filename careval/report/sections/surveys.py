@@ -7,7 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from careval.report.page import Section, fmt_count, table_html
+from careval.disclosure import DisclosureSettings
+from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, fmt_count, table_html
+from careval.report.publish.rules import smallest_published, suppressed_range
 from careval.report.publish.shares import published_sum
 from careval.surveys.common import percent
 from careval.surveys.evaluate import SurveysResult
@@ -19,15 +21,21 @@ _NEUTRAL = "#d9d9d9"
 _POS = ["#92c5de", "#0571b0"]
 
 
-def likert_chart_svg(s: SurveyResult, published: dict[str, Any] | None = None) -> str:
+def likert_chart_svg(
+    s: SurveyResult,
+    published: dict[str, Any] | None = None,
+    disclosure: DisclosureSettings | None = None,
+) -> str:
     """A diverging stacked bar chart of the likert items of one survey, as inline SVG.
 
     Disagreeing answers extend left of the centre line, agreeing answers right, neutral answers
     straddle it; shares are of substantive answers, as ``s`` holds them (``s.to_dict()``, or
     ``published`` when the caller has it already). Under disclosure control an item is listed
     without a bar when it has fewer than 8 answers, or when an answer's share is withheld (given
-    by 1-7 people, or all but 1-7): the bar would show it.
+    by 1-7 people, or all but 1-7): the bar would show it. The numbers are those of
+    ``disclosure`` (the defaults when not given).
     """
+    fewest = smallest_published(disclosure or DisclosureSettings())
     items = s.items[s.items["type"] == "likert"]
     if items.empty:
         return ""
@@ -71,7 +79,8 @@ def likert_chart_svg(s: SurveyResult, published: dict[str, Any] | None = None) -
         )
         if isinstance(r.n_valid, str) or r.n_valid == 0:  # 1-7 answers are "*" when published
             parts.append(
-                f'<text x="{cx + 6:.1f}" y="{y + 13}" fill="#666">withheld (fewer than 8)</text>'
+                f'<text x="{cx + 6:.1f}" y="{y + 13}" fill="#666">'
+                f"withheld (fewer than {fewest})</text>"
             )
             continue
         rows = dist[dist["question"] == r.question]
@@ -111,20 +120,21 @@ def likert_chart_svg(s: SurveyResult, published: dict[str, Any] | None = None) -
     return "".join(parts)
 
 
-def section(result: SurveysResult) -> Section:
+def section(result: SurveysResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """The report section: response rates, item tables with intervals, charts, comparisons.
 
     It shows ``result`` as it is: on real data the published copy
     (:func:`careval.report.publish.surveys.publish_surveys`).
     """
-    protect = result.disclosure_control
+    protect, dc = result.disclosure_control, ctx.disclosure
     blocks = [
         "<p>Share agreeing is of substantive answers: &lsquo;don&rsquo;t know&rsquo; and missing "
         "answers are counted apart. Intervals are Wilson 95% intervals. "
         + (
-            "Counts 1&ndash;7 are shown as *, others rounded to 5; percentages are computed "
-            "from the rounded counts (weighted ones are rounded to the precision their base "
-            "allows) and withheld when from fewer than 8 people or a count shown as *."
+            f"Counts {suppressed_range(dc, '&ndash;')} are shown as *, others rounded to "
+            f"{dc.rounding_base}; percentages are computed from the rounded counts (weighted "
+            "ones are rounded to the precision their base allows) and withheld when from "
+            f"fewer than {smallest_published(dc)} people or a count shown as *."
             if protect
             else ""
         )
@@ -160,7 +170,7 @@ def section(result: SurveysResult) -> Section:
                 published_sum(a, b)
                 for a, b in zip(items["n_user_missing"], items["n_blank"], strict=True)
             ]
-            blocks.append(likert_chart_svg(s, d))
+            blocks.append(likert_chart_svg(s, d, dc))
             blocks.append(
                 table_html(
                     items[["text", "n_valid", "agree", "95% CI", "don't know", "missing"]],
