@@ -162,8 +162,9 @@ def evaluate(
     say = progress or (lambda _step: None)
     data = Path(data)
     loaded = spec if isinstance(spec, LoadedSpec) else None
+    study = (spec.spec if isinstance(spec, LoadedSpec) else spec or StudySpec()).study
     say("validating the dataset")
-    warnings = require_valid(data)
+    warnings = require_valid(data, extract_date=study.extract_date)
     # Surveys and transcripts first: they are quick, and a broken file should stop the run
     # before the long analyses rather than after them.
     say("surveys and qualitative analysis")

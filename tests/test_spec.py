@@ -49,8 +49,9 @@ def test_a_spec_round_trips_through_toml_and_json() -> None:
     # Every field written is recorded as given; "none" reads as null.
     loaded = loads(dumps(_changed()))
     assert "matching.caliper" in loaded.given and loaded.spec.matching.caliper is None
+    sections = [getattr(StudySpec(), f.name) for f in dataclasses.fields(StudySpec)]
     assert len(loaded.given) == sum(
-        len(dataclasses.fields(getattr(StudySpec(), f.name))) for f in dataclasses.fields(StudySpec)
+        len(dataclasses.fields(s)) if dataclasses.is_dataclass(s) else 1 for s in sections
     )
 
 
@@ -282,3 +283,38 @@ def test_init_reads_the_areas_from_the_data(synth_dir: Path, tmp_path: Path) -> 
     expected = tuple(dict.fromkeys(a for a in pr["area"] if a != "Tower Hamlets"))
     assert "Merton" in expected and spec.matching.control_areas == expected
     assert notes["matching.control_areas"].startswith("inferred")
+
+
+def test_the_intervention_and_outcomes_come_from_the_spec(tmp_path: Path) -> None:
+    (tmp_path / "falls.csv").write_text(
+        "condition,label,code_system,code,match,description\n"
+        "falls,Falls,ICD10,W19,prefix,Unspecified fall\n",
+        encoding="utf-8",
+    )
+    text = (
+        "[intervention]\ntable = 'community_contacts'\ndate_column = 'contact_date'\n"
+        "where = { service = ['community_matron'] }\nlabel = 'community matron contact'\n"
+        "[[outcomes]]\nname = 'emergency_admissions'\ntable = 'inpatient_spells'\n"
+        "date_column = 'admission_date'\n"
+        "where = { admission_method = ['21', '22', '23', '24', '25', '2A', '2B', '2C', '2D', "
+        "'28'] }\nexclude = { patient_classification = ['3', '4'] }\n"
+        "label = 'Emergency admissions'\n"
+        "[[outcomes]]\nname = 'fall_admissions'\ncodes = 'falls.csv'\nunit_cost = 'none'\n"
+        "[[outcomes]]\nname = 'contact_cost'\ntable = 'community_contacts'\nunit_cost = 25.0\n"
+        "model = 'ols'\n"
+    )
+    (tmp_path / "study.toml").write_text(text)
+    loaded = load(tmp_path / "study.toml")
+    assert {"intervention.table", "intervention.where", "outcomes"} <= loaded.given
+    rs = resolve(loaded.spec)
+    iv = rs.impact.intervention
+    assert (iv.table, iv.where) == ("community_contacts", {"service": ("community_matron",)})
+    names = [o.name for o in rs.impact.outcomes]
+    assert names == ["emergency_admissions", "fall_admissions", "contact_cost"]
+    falls = rs.impact.outcomes[1]
+    assert falls.codes == str(tmp_path / "falls.csv")  # relative to the spec file
+    assert rs.impact.outcomes[2].unit_cost == 25.0
+    # Written back and read again: the same spec.
+    assert loads(dumps(loaded.spec)).spec == loaded.spec
+    with pytest.raises(ConfigError, match=r"outcomes\[1\]\.tabel: unknown setting"):
+        loads("[[outcomes]]\nname = 'x'\n[[outcomes]]\ntabel = 'ae_attendances'\n")

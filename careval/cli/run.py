@@ -82,7 +82,8 @@ def init(
     )
     write_atomic(out_file, dumps(spec, notes, header).encode("utf-8"))
     for section in dataclasses.fields(spec):
-        for f in dataclasses.fields(getattr(spec, section.name)):
+        part = getattr(spec, section.name)
+        for f in dataclasses.fields(part) if dataclasses.is_dataclass(part) else ():
             key = f"{section.name}.{f.name}"
             if key in notes:
                 value = getattr(getattr(spec, section.name), f.name)

@@ -76,6 +76,8 @@ def _dates(spec: StudySpec) -> list[tuple[str, Any]]:
     out = []
     for f in dataclasses.fields(spec):
         section = getattr(spec, f.name)
+        if not dataclasses.is_dataclass(section):
+            continue  # the outcomes: no dates
         for g in dataclasses.fields(section):
             v = getattr(section, g.name)
             if isinstance(v, dt.date) or (isinstance(v, tuple) and v and isinstance(v[0], dt.date)):

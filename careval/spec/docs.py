@@ -45,7 +45,14 @@ def markdown() -> str:
     ]
     for f in dataclasses.fields(StudySpec):
         cls = typing.get_type_hints(StudySpec)[f.name]
-        out += [f"## `[{f.name}]`", "", field_doc(StudySpec, f.name), ""]
+        many = typing.get_origin(cls) is tuple
+        if many:
+            cls = typing.get_args(cls)[0]
+        title = f"[[{f.name}]]" if many else f"[{f.name}]"
+        out += [f"## `{title}`", "", field_doc(StudySpec, f.name), ""]
+        if many:
+            built_in = ", ".join(f"`{o.name}`" for o in getattr(StudySpec(), f.name))
+            out += [f"The default: {built_in}. Each table's keys:", ""]
         out += ["| key | type | default | description |", "|---|---|---|---|"]
         hints = typing.get_type_hints(cls)
         default = cls()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +26,12 @@ from careval.design.power import DesignSettings
 from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
 from careval.impact.matching import Distance, Order
-from careval.impact.settings import ImpactSettings
+from careval.impact.settings import (
+    DEFAULT_OUTCOMES,
+    ImpactSettings,
+    InterventionSettings,
+    OutcomeSettings,
+)
 from careval.indicators.settings import IndicatorSettings
 from careval.monitoring.areas import AreaSettings
 from careval.monitoring.programme import ProgrammeSettings
@@ -265,6 +271,17 @@ class StudySpec(Settings):
     risk: RiskSection = doc("The risk model.", factory=RiskSection)
     design: DesignSettings = doc("Power and follow-up planning.", factory=DesignSettings)
     indicators: IndicatorsSection = doc("Clinical indicators.", factory=IndicatorsSection)
+    intervention: InterventionSettings = doc(
+        "The treatment of the matched study: the first qualifying event per person in a table "
+        "(by default the first care plan); see docs/cohort.md.",
+        factory=InterventionSettings,
+    )
+    outcomes: tuple[OutcomeSettings, ...] = doc(
+        "The matched study's outcomes, the primary first (it carries the horizons and the "
+        "event study); each `[[outcomes]]` table one outcome. Left out: the seven built-in "
+        "outcomes. An outcome whose table is absent or empty is skipped alone.",
+        DEFAULT_OUTCOMES,
+    )
     disclosure: DisclosureSettings = doc(
         "Disclosure control of everything published from data not flagged synthetic.",
         factory=DisclosureSettings,
@@ -276,6 +293,18 @@ SPEC_VERSION = 1
 # Descriptions of the fields of analysis settings used whole as a section (they carry no
 # ``metadata["doc"]`` of their own), by class name.
 FIELD_DOCS: dict[str, dict[str, str]] = {
+    "InterventionSettings": {
+        "table": "The table whose rows are the intervention's events (any table with "
+        "`person_id` and `date_column`).",
+        "date_column": "The date of each event; a person's first qualifying event is their entry.",
+        "codes": "Code lists an event's `code_column` must match (built-in condition names or "
+        "CSV code lists, relative to the spec file); `[]`: no code filter.",
+        "code_column": 'The column holding the codes (`"none"`: no code filter).',
+        "where": 'Column -> allowed values, e.g. `{ service = ["community_matron"] }`.',
+        "label": 'What the report calls one event ("care plan", "community matron contact").',
+        "treated_label": "What the report calls the people who had it; empty: "
+        '"care-planned" for the default label, "treated" for any other.',
+    },
     "DisclosureSettings": {
         "threshold": "The smallest count that may be published: smaller counts (and counts "
         "that would round below it) are suppressed, and means and rates from fewer people "
@@ -297,9 +326,35 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
 
 
 def field_doc(cls: type, name: str) -> str:
-    """The description of field ``name`` of ``cls``."""
+    """The description of field ``name`` of ``cls``: its ``metadata["doc"]``, else
+    :data:`FIELD_DOCS`, else the entry under "Parameters" in the class's docstring."""
     f = {g.name: g for g in dataclasses.fields(cls)}[name]  # type: ignore[arg-type]
     text = f.metadata.get("doc") or FIELD_DOCS.get(cls.__name__, {}).get(name)
+    text = text or _numpy_params(cls.__doc__ or "").get(name)
     if not text:
         raise KeyError(f"{cls.__name__}.{name} has no description")
     return str(text)
+
+
+def _numpy_params(docstring: str) -> dict[str, str]:
+    """``{name: text}`` from a numpydoc "Parameters" section (``a, b`` lines name several)."""
+    lines = inspect.cleandoc(docstring).splitlines()
+    try:
+        i = lines.index("Parameters") + 2
+    except ValueError:
+        return {}
+    out: dict[str, str] = {}
+    names: list[str] = []
+    for line in lines[i:]:
+        if line and not line.startswith(" "):
+            if set(line) == {"-"}:  # the next section's underline: the name above was its title
+                for n in names:
+                    out.pop(n, None)
+                break
+            names = [n.strip() for n in line.split(",")]
+            for n in names:
+                out[n] = ""
+        elif line.strip() and names:
+            for n in names:
+                out[n] = f"{out[n]} {line.strip()}".strip()
+    return {k: v for k, v in out.items() if v}

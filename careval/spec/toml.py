@@ -80,6 +80,11 @@ def _prepare(raw: Any, cls: type, where: str, given: set[str], base: Path | None
         if sub is not None and isinstance(value, dict):
             out[key] = _prepare(value, sub, path, given, base)
             continue
+        item = _settings_items(hint)
+        if item is not None and isinstance(value, list):
+            given.add(path)
+            out[key] = [_prepare(v, item, f"{path}[{i}]", set(), base) for i, v in enumerate(value)]
+            continue
         given.add(path)
         if value == NONE and _nullable(hint):
             value = None
@@ -91,7 +96,11 @@ def _prepare(raw: Any, cls: type, where: str, given: set[str], base: Path | None
 
 # Fields holding code-list names or paths, by section class: a value ending in ``.csv`` is a
 # path, resolved against the spec file's folder.
-PATH_FIELDS: dict[str, tuple[str, ...]] = {"EligibilitySection": ("conditions",)}
+PATH_FIELDS: dict[str, tuple[str, ...]] = {
+    "EligibilitySection": ("conditions",),
+    "InterventionSettings": ("codes",),
+    "OutcomeSettings": ("codes",),
+}
 
 
 def _relative_to(value: Any, base: Path) -> Any:
@@ -105,6 +114,15 @@ def _relative_to(value: Any, base: Path) -> Any:
 def _settings_class(hint: Any) -> type | None:
     if isinstance(hint, type) and issubclass(hint, Settings):
         return hint
+    return None
+
+
+def _settings_items(hint: Any) -> type | None:
+    """The item class of ``tuple[SomeSettings, ...]``, else None."""
+    if get_origin(hint) is tuple:
+        args = get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return _settings_class(args[0])
     return None
 
 
@@ -124,15 +142,38 @@ def dumps(spec: StudySpec, notes: dict[str, str] | None = None, header: str = ""
     lines += ["", f"careval_spec = {SPEC_VERSION}"]
     for f in dataclasses.fields(spec):
         section = getattr(spec, f.name)
-        lines += ["", f"[{f.name}]", f"# {field_doc(type(spec), f.name)}"]
-        for g in dataclasses.fields(section):
-            path = f"{f.name}.{g.name}"
-            text = field_doc(type(section), g.name)
-            lines += ["", *(f"# {line}" for line in _wrap(text))]
-            value = getattr(section, g.name)
-            note = f"  # {notes[path]}" if path in notes else ""
-            lines.append(f"{g.name} = {toml_value(value)}{note}")
+        about = [f"# {line}" for line in _wrap(field_doc(type(spec), f.name))]
+        if isinstance(section, tuple):  # an array of tables: [[outcomes]]
+            lines += ["", *about]
+            for i, item in enumerate(section):
+                if i == 0:
+                    lines += _keys(item, f.name, notes, documented=True, header=f"[[{f.name}]]")
+                else:
+                    lines += _keys(item, f.name, notes, documented=False, header=f"[[{f.name}]]")
+            continue
+        lines += ["", f"[{f.name}]", *about]
+        lines += _keys(section, f.name, notes, documented=True)
     return "\n".join(lines) + "\n"
+
+
+def _keys(
+    section: Settings, name: str, notes: dict[str, str], documented: bool, header: str = ""
+) -> list[str]:
+    """The keys of one table, each after its description (``documented``) or bare."""
+    lines = ["", header] if header else []
+    for g in dataclasses.fields(section):  # type: ignore[arg-type]
+        path = f"{name}.{g.name}"
+        if documented:
+            text = field_doc(type(section), g.name)
+            lines += (
+                (["", *(f"# {line}" for line in _wrap(text))])
+                if not header
+                else [*(f"# {line}" for line in _wrap(f"{g.name}: {text}"))]
+            )
+        value = getattr(section, g.name)
+        note = f"  # {notes[path]}" if path in notes else ""
+        lines.append(f"{g.name} = {toml_value(value)}{note}")
+    return lines
 
 
 def _wrap(text: str, width: int = 96) -> list[str]:
