@@ -19,6 +19,7 @@ from careval.cohort.eligibility import (
 from careval.cohort.summary import SummarySettings, summarise
 from careval.data.access import Dataset
 from careval.data.codelists import code_list
+from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
 from careval.monitoring.areas import ALL, AreaSettings, evaluate_areas
 from careval.report.publish.data import publish_summary
@@ -231,7 +232,7 @@ def test_table2_has_the_rule_groups_or_all_eligible_only(synth_dir: Path) -> Non
 def test_published_summary_protects_the_rule_groups(synth_dir: Path) -> None:
     with Dataset(synth_dir) as ds:
         summary = summarise(ds, SummarySettings(REF, COPD_OR_65))
-    pub = publish_summary(summary).people_by_area
+    pub = publish_summary(summary, DisclosureSettings()).people_by_area
     for name in COPD_OR_65.group_names():
         assert all(v == SUPPRESSED or v % 5 == 0 for v in pub[name])
     row = pub.to_dict(orient="records")[0]

@@ -280,7 +280,9 @@ def test_a_user_defined_outcome_end_to_end(synth_dir: Path, tmp_path: Path) -> N
     data = tmp_path / "data"
     shutil.copytree(synth_dir, data, ignore=shutil.ignore_patterns("surveys", "qualitative"))
     (data / "outpatient_appointments.parquet").unlink()
-    run(data, tmp_path / "out", impact_settings=WITH_CONTACTS)
+    from careval.spec import StudySpec
+
+    run(data, tmp_path / "out", dataclasses.replace(StudySpec(), outcomes=WITH_CONTACTS.outcomes))
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     imp = results["impact"]
     assert list(imp["outcomes"])[-2:] == ["community_contacts", "home_care_cost"]

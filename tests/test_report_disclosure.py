@@ -474,8 +474,7 @@ def test_another_cohort_and_intervention_publish_no_small_count(
     real: the rule's own group names are protected like the default's, and the page names the
     cohort and the intervention."""
     from careval.cohort.eligibility import EligibilitySettings
-    from careval.cohort.summary import SummarySettings
-    from careval.impact.settings import ImpactSettings, InterventionSettings
+    from careval.impact.settings import InterventionSettings
 
     data = tmp_path / "data"
     shutil.copytree(synth_dir, data)
@@ -492,12 +491,13 @@ def test_another_cohort_and_intervention_publish_no_small_count(
         label="community matron contact",
     )
     out = tmp_path / "out"
-    run_(
-        data,
-        out,
-        SummarySettings(eligibility=el),
-        impact_settings=ImpactSettings(intervention=matron),
+    spec = StudySpec()
+    spec = dataclasses.replace(
+        spec,
+        eligibility=dataclasses.replace(spec.eligibility, min_age=65, conditions=("copd",)),
+        intervention=matron,
     )
+    run_(data, out, spec)
     assert scan(out) == {"json": [], "xlsx": [], "html": []}
     results = json.loads((out / "results.json").read_text())
     groups = el.group_names()

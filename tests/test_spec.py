@@ -318,3 +318,18 @@ def test_the_intervention_and_outcomes_come_from_the_spec(tmp_path: Path) -> Non
     assert loads(dumps(loaded.spec)).spec == loaded.spec
     with pytest.raises(ConfigError, match=r"outcomes\[1\]\.tabel: unknown setting"):
         loads("[[outcomes]]\nname = 'x'\n[[outcomes]]\ntabel = 'ae_attendances'\n")
+
+
+def test_the_study_window_is_the_spec_s_where_set(synth_dir: Path) -> None:
+    from careval.cohort.summary import data_window
+    from careval.spec.check import window
+
+    with Dataset(synth_dir) as ds:
+        lo, hi = data_window(ds)
+        assert window(StudySpec(), ds) == (lo, hi)
+        spec = loads("[study]\nend = 2013-12-31\n").spec
+        assert window(spec, ds) == (lo, dt.date(2013, 12, 31))
+        spec = loads("[study]\nstart = 2010-01-01\nend = 2013-12-31\n").spec
+        assert window(spec, ds) == (dt.date(2010, 1, 1), dt.date(2013, 12, 31))
+    with pytest.raises(ConfigError, match="must be before study.end"):
+        loads("[study]\nstart = 2013-01-01\nend = 2012-12-31\n")
