@@ -239,3 +239,21 @@ def test_published_summary_protects_the_rule_groups(synth_dir: Path) -> None:
     node = AreaPeople.from_json(row, "data.people_by_area[0]")
     assert node.to_json() == row
     assert set(node.extra()) == set(COPD_OR_65.group_names())
+
+
+def test_a_spec_s_cohort_is_the_independently_counted_one(synth_dir: Path, tmp_path: Path) -> None:
+    """Through study.toml: aged 65+ and with COPD, counted with pandas."""
+    from careval.spec import load, resolve
+
+    spec = tmp_path / "study.toml"
+    spec.write_text(
+        f"[study]\nreference_date = {REF.isoformat()}\n"
+        "[eligibility]\nmin_age = 65\nconditions = ['copd']\ncombine = 'and'\n"
+    )
+    rs = resolve(load(spec).spec)
+    want = _independent(synth_dir, REF)
+    eligible = want[(want.age >= 65) & want.copd]
+    with Dataset(synth_dir) as ds:
+        summary = summarise(ds, rs.summary)
+    assert summary.people_by_area.eligible.sum() == len(eligible) > 20
+    assert rs.areas.eligibility == rs.impact.eligibility == rs.summary.eligibility

@@ -225,3 +225,25 @@ def test_a_study_where_nobody_finds_a_control_says_so(synth_dir: Path) -> None:
     st = dataclasses.replace(st, match=dataclasses.replace(st.match, caliper=1e-9))
     with Dataset(synth_dir) as ds, pytest.raises(ConfigError, match="no care-planned person"):
         evaluate_impact(ds, WINDOW, st)
+
+
+def test_a_spec_s_intervention_is_the_independently_counted_one(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    """Through study.toml: the first community matron contact, counted with pandas."""
+    from careval.spec import load, resolve
+
+    spec = tmp_path / "study.toml"
+    spec.write_text(
+        "[intervention]\ntable = 'community_contacts'\ndate_column = 'contact_date'\n"
+        "where = { service = ['community_matron'] }\nlabel = 'community matron contact'\n"
+    )
+    st = resolve(load(spec).spec).impact
+    with Dataset(synth_dir) as ds:
+        frame = study_population(ds, WINDOW, st, None).frame
+    cc = pd.read_parquet(synth_dir / "community_contacts.parquet")
+    entry = _months(cc[cc.service == "community_matron"].groupby("person_id").contact_date.min())
+    lo = max(int(entry.min()), month_of(WINDOW[0]) + 12)
+    hi = month_of(WINDOW[1]) - st.min_follow_up + 1
+    treated = _in_pilot_and_alive(synth_dir, entry[(entry >= lo) & (entry <= hi)])
+    assert set(frame.person_id[frame.treated == 1]) == treated and len(treated) > 50
