@@ -247,3 +247,12 @@ def test_a_spec_s_intervention_is_the_independently_counted_one(
     hi = month_of(WINDOW[1]) - st.min_follow_up + 1
     treated = _in_pilot_and_alive(synth_dir, entry[(entry >= lo) & (entry <= hi)])
     assert set(frame.person_id[frame.treated == 1]) == treated and len(treated) > 50
+
+
+def test_matching_on_a_column_the_study_lacks_is_refused(synth_dir: Path) -> None:
+    st = ImpactSettings()
+    st = dataclasses.replace(
+        st, match=dataclasses.replace(st.match, exact=("entry_month", "sex"), score="nosuch")
+    )
+    with Dataset(synth_dir) as ds, pytest.raises(ConfigError, match="'sex', 'nosuch': not a col"):
+        evaluate_impact(ds, WINDOW, st)

@@ -121,8 +121,8 @@ def test_the_spec_is_checked_against_the_data(synth_dir: Path, tmp_path: Path) -
     assert "programme.start = 2030-01-01: outside the study window (2001-01-01 to " in msg
     assert "programme.areas = ['pilot', 'Atlantis']: no practice has area 'Atlantis'" in msg
     assert "(the data have 'inner_nwl_other', 'outer_nwl', 'pilot'" in msg
-    assert f"code list file {tmp_path / 'copd_list.csv'} does not exist" in msg
-    assert "'gout' is not a known code list" in msg
+    assert f"code list file {tmp_path / 'copd_list.csv'} not found" in msg
+    assert "unknown code list 'gout'" in msg
     assert "risk.train_date" not in msg  # inside the window: fine
     # Defaults are never checked: a spec that sets nothing passes on any data.
     with Dataset(synth_dir) as ds:
@@ -333,3 +333,52 @@ def test_the_study_window_is_the_spec_s_where_set(synth_dir: Path) -> None:
         assert window(spec, ds) == (dt.date(2010, 1, 1), dt.date(2013, 12, 31))
     with pytest.raises(ConfigError, match="must be before study.end"):
         loads("[study]\nstart = 2013-01-01\nend = 2012-12-31\n")
+
+
+def test_follow_up_and_programme_values_are_checked_all_at_once() -> None:
+    text = (
+        "[follow_up]\nevent_window = [5, -5]\nevent_bin_months = 0\nhorizons = [0, 3]\n"
+        "min_follow_up = -1\nimplementation_months = 13\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        resolve(loads(text).spec)
+    msg = str(e.value)
+    for words in (
+        "event_window must run from a month before entry",
+        "event_bin_months must be between 1 and 12; got 0",
+        "horizons must be months from 1 to 120; got [0, 3]",
+        "min_follow_up must be between 0 and 60; got -1",
+        "effect_from_month (the implementation period) must be between 0 and 12; got 13",
+    ):
+        assert words in msg
+    with pytest.raises(ConfigError, match="fund_budget must be a positive sum"):
+        loads("[programme]\nfund_budget = 0\n")
+
+
+@pytest.mark.parametrize("cut", ["late_spells", "short_window", "no_plans"])
+def test_init_writes_a_spec_its_data_accept(synth_dir: Path, tmp_path: Path, cut: str) -> None:
+    data = tmp_path / "d"
+    shutil.copytree(synth_dir, data)
+    spells = pd.read_parquet(data / "inpatient_spells.parquet")
+    day = pd.to_datetime(spells.admission_date)
+    if cut == "late_spells":  # hospital data from 2012, care plans from 2011-09
+        spells = spells[day >= "2012-01-01"]
+    elif cut == "short_window":  # 30 months of hospital data: no room for a validation year
+        spells = spells[day < "2011-10-01"]
+    else:
+        (data / "care_plans.parquet").unlink()
+    spells.to_parquet(data / "inpatient_spells.parquet", index=False)
+    with Dataset(data) as ds:
+        spec, notes = infer(ds)
+        check(loads(dumps(spec, notes)), ds)  # every value it wrote fits the data
+    lo, hi = spec.study.start, spec.study.end
+    assert lo is not None and hi is not None
+    assert lo <= spec.programme.start <= hi and lo <= spec.risk.validate_date <= hi
+
+
+def test_init_refuses_a_dangling_link(cli: Cli, synth_dir: Path, tmp_path: Path) -> None:
+    link = tmp_path / "study.toml"
+    link.symlink_to(tmp_path / "nowhere.toml")
+    r = cli("init", "--data", str(synth_dir), "--out", str(link))
+    assert r.returncode == 2 and "never overwrites" in r.stderr
+    assert link.is_symlink() and not (tmp_path / "nowhere.toml").exists()

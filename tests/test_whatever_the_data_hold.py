@@ -231,3 +231,18 @@ def test_each_analysis_declares_its_tables_and_the_study_its_primary_outcomes() 
     contacts = ImpactSettings(outcomes=(OutcomeSettings(table="community_contacts"),))
     assert needs(contacts)["impact"].tables[-2:] == ("care_plans", "community_contacts")
     assert needs(ImpactSettings())["impact"] == NEEDS["impact"]  # inpatient_spells already
+
+
+@pytest.mark.slow
+def test_run_on_one_area(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every practice in the programme's area: nothing to compare with, so Table 2 and the
+    matched study (and its design) say why they did not run; the rest runs."""
+    data = _variant(base, tmp_path)
+    pr = pd.read_parquet(data / "practices.parquet")
+    pr["area"] = "pilot"
+    pr.to_parquet(data / "practices.parquet", index=False)
+    results = _run(data, tmp_path / "out", capsys)
+    skipped = _skipped(results)
+    assert "no comparator area" in skipped["monitoring"]
+    assert {"monitoring", "impact", "naive", "design"} <= set(skipped)
+    assert "risk" not in skipped and "programme" not in skipped

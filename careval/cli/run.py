@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -62,11 +63,10 @@ def init(
     """Write a study specification with values inferred from a dataset, and say what was
     inferred. Edit it, then: careval run --data DIR --spec study.toml --out OUT."""
     from careval.data.access import Dataset
-    from careval.files import write_atomic
     from careval.spec import dumps
     from careval.spec.infer import infer
 
-    if out_file.exists():
+    if os.path.lexists(out_file):
         raise ConfigError(f"{out_file} exists; careval init never overwrites a file")
     if not out_file.parent.is_dir():
         raise ConfigError(f"--out {out_file}: the directory {out_file.parent} does not exist")
@@ -80,7 +80,11 @@ def init(
         f"careval run --data {data} --spec {out_file} --out OUT\n"
         "Reference: docs/study-spec.md"
     )
-    write_atomic(out_file, dumps(spec, notes, header).encode("utf-8"))
+    try:  # "x": created here or not at all, even if a file appeared while we inferred
+        with open(out_file, "x", encoding="utf-8") as handle:
+            handle.write(dumps(spec, notes, header))
+    except FileExistsError:
+        raise ConfigError(f"{out_file} exists; careval init never overwrites a file") from None
     for section in dataclasses.fields(spec):
         part = getattr(spec, section.name)
         for f in dataclasses.fields(part) if dataclasses.is_dataclass(part) else ():

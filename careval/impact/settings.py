@@ -491,17 +491,34 @@ class ImpactSettings(Settings):
         problems += area_problems("control_areas", self.control_areas)
         if not problems:
             problems += overlap_problems(self.programme_areas, self.control_areas, "control_areas")
-        if problems:
-            raise ConfigError("impact settings: " + "; ".join(problems))
         if not 0 <= self.effect_from_month <= 12:
-            raise ConfigError("effect_from_month must be between 0 and 12")
+            problems.append(
+                f"effect_from_month (the implementation period) must be between 0 and 12; "
+                f"got {self.effect_from_month}"
+            )
         if not 3 <= self.pre_months <= 60:
-            raise ConfigError("pre_months must be between 3 and 60")
+            problems.append(f"pre_months must be between 3 and 60; got {self.pre_months}")
+        if not 0 <= self.min_follow_up <= 60:
+            problems.append(f"min_follow_up must be between 0 and 60; got {self.min_follow_up}")
+        if not self.horizons or any(not 1 <= h <= 120 for h in self.horizons):
+            problems.append(f"horizons must be months from 1 to 120; got {list(self.horizons)}")
+        lo, hi = self.event_window
+        if not (-self.pre_months <= lo < 0 <= hi <= 120):
+            problems.append(
+                f"event_window must run from a month before entry (not before -pre_months) to "
+                f"one at or after it, first < last; got {list(self.event_window)}"
+            )
+        if not 1 <= self.event_bin_months <= 12:
+            problems.append(
+                f"event_bin_months must be between 1 and 12; got {self.event_bin_months}"
+            )
         if "entry_month" not in self.match.exact:
-            raise ConfigError(
+            problems.append(
                 "controls must be assessed at the treated person's month: keep "
                 "entry_month among the exact matching variables"
             )
+        if problems:
+            raise ConfigError("impact settings: " + "; ".join(problems))
         if not self.outcomes:
             raise ConfigError("outcomes: at least one outcome is needed (the first is primary)")
         names = [o.name for o in self.outcomes]

@@ -208,6 +208,14 @@ def evaluate_impact(
     study = study_population(ds, window, st, risk_model, outs)
     f = study.frame
     cov = covariates(f)
+    named = [*st.match.exact, *([st.match.score] if st.match.score else [])]
+    unknown = [c for c in named if c not in f.columns]
+    if unknown:
+        raise ConfigError(
+            f"matching names {', '.join(map(repr, unknown))}: not a column of the study "
+            "population (exact variables such as entry_month, female, age_band; scores such as "
+            "risk_score, risk_logit)"
+        )
     res = match(f, "treated", cov, st.match)
     if res.n_treated_matched == 0:
         raise ConfigError(

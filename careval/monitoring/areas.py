@@ -276,6 +276,11 @@ def evaluate_areas(
         starts.append(m)
     if not starts:
         raise ConfigError("no start date leaves a full period after it and a year before it")
+    if not areas.comparators:
+        raise ConfigError(
+            "no comparator area: every practice is in the programme's areas "
+            f"({', '.join(areas.programme)})"
+        )
     months = sorted({m + k - d for m in starts for k in range(st.months) for d in (0, 12)})
     pm = monthly_eligible(ds, months, st.eligibility)
     pm = pm[pm.area.isin(areas.programme + areas.comparators)]

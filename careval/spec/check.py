@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 from careval.cohort.summary import data_window
 from careval.data.access import Dataset
-from careval.data.codelists import codes_for
+from careval.data.codelists import code_list
 from careval.errors import ConfigError
 from careval.spec.model import StudySpec
 from careval.spec.toml import LoadedSpec
@@ -55,14 +54,10 @@ def check(loaded: LoadedSpec, ds: Dataset) -> None:
                     f" (the data have {', '.join(map(repr, areas))})"
                 )
     for cond in spec.eligibility.conditions:
-        if cond.lower().endswith(".csv"):
-            if not Path(cond).is_file():
-                problems.append(f"eligibility.conditions: code list file {cond} does not exist")
-        else:
-            try:
-                codes_for(cond)
-            except KeyError:
-                problems.append(f"eligibility.conditions: {cond!r} is not a known code list")
+        try:
+            code_list(cond)
+        except ConfigError as exc:
+            problems.append(f"eligibility.conditions: {exc}")
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
 

@@ -95,7 +95,12 @@ def infer(ds: Dataset) -> tuple[StudySpec, dict[str, str]]:
     others = [a for a in order if a not in areas]
     notes["programme.comparators"] = "every other area: " + ", ".join(others)
     controls = spec.matching.control_areas
-    if not set(controls) <= set(others) or not controls:
+    if not others:
+        notes["matching.control_areas"] = (
+            "the default; the data have no area outside the programme, so the matched study "
+            "and Table 2 will be skipped"
+        )
+    elif not set(controls) <= set(others):
         controls = tuple(others)
         notes["matching.control_areas"] = "inferred: every area that is not the programme's"
     else:
@@ -114,6 +119,10 @@ def infer(ds: Dataset) -> tuple[StudySpec, dict[str, str]]:
             notes["programme.start"] = "a guess (a year into the data: no care plans); check it"
         else:
             notes["programme.start"] = "the default (no care plans to infer it from); check it"
+    first_month = lo if lo.day == 1 else _add_months(_month(lo), 1)
+    if not first_month <= start <= hi:  # plans before the hospital data, or none in them
+        start = min(max(start, first_month), _month(hi))
+        notes["programme.start"] += "; moved inside the study window"
     fy, quarter = _financial_year(start), _quarter(start)
     starts = tuple(d for d in dict.fromkeys((fy, quarter, start)) if lo <= d <= hi)
     notes["programme.alternative_starts"] = (
@@ -129,12 +138,21 @@ def infer(ds: Dataset) -> tuple[StudySpec, dict[str, str]]:
         _month(hi), 1
     ):
         train = _add_months(train, -12)
-    risk = dataclasses.replace(spec.risk, train_date=train, validate_date=_add_months(train, 12))
+    validate = _add_months(train, 12)
+    short = validate > hi
+    if short:  # data too short for both: dates kept inside the window (the model is skipped)
+        validate = _month(hi)
+        train = max(first_month, _add_months(validate, -12))
+    risk = dataclasses.replace(spec.risk, train_date=train, validate_date=validate)
     notes["risk.train_date"] = (
         f"1 April of the programme's first year, moved to leave {HISTORY_MONTHS} months of "
         "history before it and a validation year inside the data"
     )
-    notes["risk.validate_date"] = "12 months after the training date"
+    notes["risk.validate_date"] = (
+        "12 months after the training date"
+        if not short
+        else "the data are too short for a validation year: the risk model will be skipped"
+    )
 
     programme = dataclasses.replace(
         spec.programme,

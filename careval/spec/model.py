@@ -118,6 +118,10 @@ class ProgrammeSection(Settings):
             raise ConfigError("programme.areas: name at least one area")
         if not self.alternative_starts:
             raise ConfigError("programme.alternative_starts: give at least one date")
+        if not self.fund_budget > 0:
+            raise ConfigError(
+                f"programme.fund_budget must be a positive sum of pounds; got {self.fund_budget}"
+            )
         if self.comparators is not None and set(self.comparators) & set(self.areas):
             both = sorted(set(self.comparators) & set(self.areas))
             raise ConfigError(f"programme.comparators: {both} are also programme areas")

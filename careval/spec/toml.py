@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
+from careval.data.codelists import is_path
 from careval.errors import ConfigError
 from careval.settings import Settings
 from careval.spec.model import SPEC_VERSION, StudySpec, field_doc
@@ -53,8 +54,8 @@ def loads(text: str, where: str = "study.toml", base: Path | None = None) -> Loa
 def load(path: str | Path) -> LoadedSpec:
     """Read ``study.toml`` (paths inside it are relative to its folder)."""
     path = Path(path)
-    try:
-        text = path.read_text("utf-8")
+    try:  # bytes, as tomllib wants: no newline translation (a lone CR is refused, not read)
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such spec file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -106,7 +107,7 @@ PATH_FIELDS: dict[str, tuple[str, ...]] = {
 def _relative_to(value: Any, base: Path) -> Any:
     if isinstance(value, list):
         return [_relative_to(v, base) for v in value]
-    if isinstance(value, str) and value.lower().endswith(".csv") and not Path(value).is_absolute():
+    if isinstance(value, str) and is_path(value) and not Path(value).is_absolute():
         return str((base / value).resolve())
     return value
 
@@ -171,9 +172,15 @@ def _keys(
                 else [*(f"# {line}" for line in _wrap(f"{g.name}: {text}"))]
             )
         value = getattr(section, g.name)
-        note = f"  # {notes[path]}" if path in notes else ""
+        note = f"  # {_comment(notes[path])}" if path in notes else ""
         lines.append(f"{g.name} = {toml_value(value)}{note}")
     return lines
+
+
+def _comment(text: str) -> str:
+    """Text safe inside a TOML comment: control characters (a CR or LF in an area name would
+    end the comment and start a key) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _wrap(text: str, width: int = 96) -> list[str]:
@@ -198,7 +205,7 @@ def toml_value(v: Any) -> str:
     if isinstance(v, int | float):
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, tuple | list):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
