@@ -30,7 +30,7 @@ from careval.data.access import Dataset
 from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
 from careval.disclosure import DisclosureSettings
-from careval.errors import Problem
+from careval.errors import ConfigError, Problem
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
@@ -40,7 +40,7 @@ from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk
 from careval.risk.model import follow_up_end
 from careval.spec.check import check, window
 from careval.spec.model import StudySpec
-from careval.spec.resolve import resolve
+from careval.spec.resolve import RunSettings, resolve
 from careval.spec.toml import LoadedSpec
 from careval.surveys.evaluate import SurveysResult, evaluate_surveys
 
@@ -161,7 +161,6 @@ def evaluate(
     """
     say = progress or (lambda _step: None)
     data = Path(data)
-    loaded = spec if isinstance(spec, LoadedSpec) else None
     study = (spec.spec if isinstance(spec, LoadedSpec) else spec or StudySpec()).study
     say("validating the dataset")
     warnings = require_valid(data, extract_date=study.extract_date)
@@ -173,9 +172,7 @@ def evaluate(
     skipped: dict[str, str] = {}
     say("summarising the data")
     with Dataset(data) as ds:
-        if loaded is not None:
-            check(loaded, ds)  # every problem at once, before any setting is built
-        rs = resolve(spec.spec if isinstance(spec, LoadedSpec) else spec)
+        rs = _resolved(spec, ds)
         st, impact_st, risk_st, design_st = rs.summary, rs.impact, rs.risk, rs.design
         unmet_here = {name: unmet(ds, n) for name, n in needs(impact_st).items()}
 
@@ -251,6 +248,25 @@ def _risk(
         return evaluate_risk(ds, st, eligibility=el), ""
     except ValueError as exc:  # e.g. no outcomes at all in a tiny dataset
         return None, f"risk model not fitted: {exc}"
+
+
+def _resolved(spec: StudySpec | LoadedSpec | None, ds: Dataset) -> RunSettings:
+    """Each analysis's settings from ``spec``, with a spec file first checked against the data:
+    the problems of both (a key the data contradict, a setting an analysis refuses) in one
+    message."""
+    problems = []
+    if isinstance(spec, LoadedSpec):
+        try:
+            check(spec, ds)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    try:
+        rs = resolve(spec.spec if isinstance(spec, LoadedSpec) else spec)
+    except ConfigError as exc:
+        problems.append(f"the spec's settings: {exc}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return rs
 
 
 def _impact(

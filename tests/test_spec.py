@@ -382,3 +382,17 @@ def test_init_refuses_a_dangling_link(cli: Cli, synth_dir: Path, tmp_path: Path)
     r = cli("init", "--data", str(synth_dir), "--out", str(link))
     assert r.returncode == 2 and "never overwrites" in r.stderr
     assert link.is_symlink() and not (tmp_path / "nowhere.toml").exists()
+
+
+def test_the_data_check_and_the_settings_report_together(
+    cli: Cli, synth_dir: Path, tmp_path: Path
+) -> None:
+    spec = tmp_path / "study.toml"
+    spec.write_text(
+        "[matching]\ncontrol_areas = ['nowhere']\n[follow_up]\nimplementation_months = 13\n"
+    )
+    out = tmp_path / "out"
+    r = cli("run", "--data", str(synth_dir), "--spec", str(spec), "--out", str(out))
+    assert r.returncode == 2 and not out.exists()
+    assert "matching.control_areas = ['nowhere']: no practice has area 'nowhere'" in r.stderr
+    assert "the implementation period) must be between 0 and 12; got 13" in r.stderr
