@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from careval.cohort.eligibility import EligibilitySettings
-from careval.cohort.summary import DataSummary, SummarySettings, summarise
+from careval.cohort.summary import DataSummary, summarise
 from careval.data.access import Dataset
 from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
@@ -128,22 +128,28 @@ ANALYSES = tuple(f.name for f in fields(Analyses) if f.name != "skipped")
 class Evaluation(Analyses):
     """The result objects of one run, with the settings and inputs they came from.
 
-    Everything here holds true numbers; nothing is published yet. ``disclosure`` holds the
-    numbers of the disclosure control its publication applies (on data not flagged synthetic).
+    Everything here holds true numbers; nothing is published yet. ``settings`` holds the study
+    specification and each analysis's settings resolved from it; its ``spec.disclosure`` the
+    numbers of the disclosure control the publication applies (on data not flagged synthetic).
     """
 
     dataset: str
     synthetic: bool
     manifest: dict[str, Any]
-    spec: StudySpec
-    summary_settings: SummarySettings
-    risk_settings: RiskSettings
-    design_settings: DesignSettings
-    impact_settings: ImpactSettings
+    settings: RunSettings
     summary: DataSummary
     validation_warnings: list[Problem]
     input_files: dict[str, str]
-    disclosure: DisclosureSettings = field(default_factory=DisclosureSettings)
+
+    @property
+    def spec(self) -> StudySpec:
+        """The study specification of the run."""
+        return self.settings.spec
+
+    @property
+    def disclosure(self) -> DisclosureSettings:
+        """The disclosure settings its publication applies."""
+        return self.settings.spec.disclosure
 
 
 def evaluate(
@@ -213,15 +219,10 @@ def evaluate(
         dataset=data.name,
         synthetic=synthetic,
         manifest=manifest,
-        spec=rs.spec,
-        summary_settings=st,
-        risk_settings=risk_st,
-        design_settings=design_st,
-        impact_settings=impact_st,
+        settings=rs,
         summary=summary,
         validation_warnings=warnings,
         input_files=files,
-        disclosure=rs.spec.disclosure,
         risk=risk,
         areas=areas,
         impact=impact,

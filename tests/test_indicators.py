@@ -572,14 +572,8 @@ def test_short_window_warns_instead_of_failing(data_dir: Path) -> None:
     indicators_section(r)
 
 
-def test_a_failed_poisson_fit_is_reported_and_read_by_the_typed_copy(
-    result: IndicatorsResult, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Degenerate counts make the Poisson ITS fail: the series says so (``skipped``), the OLS
-    fit stands, and the published copy of the block reads it (no ResultsModelError)."""
-    import careval.indicators.its as its_module
-    from careval.report.publish.model import ItsSeries, Skipped
-
+def _pilot_dementia_series(result: IndicatorsResult) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pilot's monthly dementia rows, and them as the series ``fit_its`` takes."""
     d = result.dementia_monthly
     s = d[d.area == "pilot"].reset_index(drop=True)
     series = pd.DataFrame(
@@ -590,6 +584,18 @@ def test_a_failed_poisson_fit_is_reported_and_read_by_the_typed_copy(
             "exposure": s.registered.to_numpy(),
         }
     )
+    return s, series
+
+
+def test_a_failed_poisson_fit_is_reported_and_read_by_the_typed_copy(
+    result: IndicatorsResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Degenerate counts make the Poisson ITS fail: the series says so (``skipped``), the OLS
+    fit stands, and the published copy of the block reads it (no ResultsModelError)."""
+    import careval.indicators.its as its_module
+    from careval.report.publish.model import ItsSeries, Skipped
+
+    s, series = _pilot_dementia_series(result)
     t0 = int(np.flatnonzero(s.month == dt.date(2011, 9, 1))[0])
 
     def singular(*args: object, **kwargs: object) -> object:
@@ -613,16 +619,7 @@ def test_a_poisson_interval_too_wide_to_exponentiate_is_a_failed_fit(
 
     import careval.indicators.its as its_module
 
-    d = result.dementia_monthly
-    s = d[d.area == "pilot"].reset_index(drop=True)
-    series = pd.DataFrame(
-        {
-            "month_number": s.month_number.to_numpy(),
-            "rate": s.rate_per_1000.to_numpy(),
-            "count": s.new_diagnoses.to_numpy(),
-            "exposure": s.registered.to_numpy(),
-        }
-    )
+    _, series = _pilot_dementia_series(result)
     coefs = its_module._coefs
 
     def wide(res: object, exp: bool = False) -> object:

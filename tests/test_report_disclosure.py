@@ -146,7 +146,11 @@ def chart_shares_withheld(out: Path, results: dict[str, Any]) -> list[tuple[str,
 @pytest.fixture(scope="module")
 def real_data(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the synthetic dataset flagged as real data (without its truth files)."""
-    data = tmp_path_factory.mktemp("real") / "data"
+    return _flagged_real(synth_dir, tmp_path_factory.mktemp("real") / "data")
+
+
+def _flagged_real(synth_dir: Path, data: Path) -> Path:
+    """A copy of ``synth_dir`` at ``data`` flagged as real data, without its truth files."""
     shutil.copytree(synth_dir, data)
     for name in ("truth.json", "true_risk.parquet"):
         (data / name).unlink(missing_ok=True)
@@ -476,13 +480,7 @@ def test_another_cohort_and_intervention_publish_no_small_count(
     from careval.cohort.eligibility import EligibilitySettings
     from careval.impact.settings import InterventionSettings
 
-    data = tmp_path / "data"
-    shutil.copytree(synth_dir, data)
-    for name in ("truth.json", "true_risk.parquet"):
-        (data / name).unlink(missing_ok=True)
-    manifest = json.loads((data / "dataset.json").read_text())
-    manifest["synthetic"] = False
-    (data / "dataset.json").write_text(json.dumps(manifest))
+    data = _flagged_real(synth_dir, tmp_path / "data")
     el = EligibilitySettings(min_age=65, conditions=("copd",), combine="or")
     matron = InterventionSettings(
         table="community_contacts",

@@ -65,6 +65,7 @@ def init(
     from careval.data.access import Dataset
     from careval.spec import dumps
     from careval.spec.infer import infer
+    from careval.spec.toml import toml_value
 
     if os.path.lexists(out_file):
         raise ConfigError(f"{out_file} exists; careval init never overwrites a file")
@@ -91,14 +92,9 @@ def init(
             key = f"{section.name}.{f.name}"
             if key in notes:
                 value = getattr(getattr(spec, section.name), f.name)
-                err.print(f"{key} = {_show(value)}  ({notes[key]})", highlight=False, markup=False)
+                shown = f"{key} = {toml_value(value)}  ({notes[key]})"
+                err.print(shown, highlight=False, markup=False)
     out.print(str(out_file))
-
-
-def _show(value: object) -> str:
-    from careval.spec.toml import toml_value
-
-    return toml_value(value)
 
 
 def demo(

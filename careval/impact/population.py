@@ -21,7 +21,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from careval.cohort.eligibility import EligibilitySettings, first_eligibility_diagnosis
+from careval.cohort.eligibility import EligibilitySettings
+from careval.cohort.monthly import MonthlyRegistrations
 from careval.data.access import Dataset
 from careval.data.areas import data_areas, resolve_areas
 from careval.data.codelists import code_list
@@ -92,50 +93,25 @@ def candidates(
     """
     el = eligibility or EligibilitySettings()
     who = ibis.memtable(pd.DataFrame({"person_id": entries.person_id.astype(str).unique()}))
-    r, pr, p = ds.table("registrations"), ds.table("practices"), ds.table("persons")
+    r, pr = ds.table("registrations"), ds.table("practices")
     reg = r.join(pr, "practice_code")
     cols = ["person_id", "practice_code", "area", "mdg", "start_date", "end_date"]
     reg = ibis.union(
         reg.filter(reg.area.isin(list(control_areas))).select(*cols),
         reg.semi_join(who, "person_id").select(*cols),
     ).to_pandas()
-    ids = ibis.memtable(pd.DataFrame({"person_id": reg.person_id.unique()}))
-    people = (
-        p.semi_join(ids, "person_id")
-        .select("person_id", "birth_month", "death_date")
-        .to_pandas()
-        .set_index("person_id")
-    )
-    first = first_eligibility_diagnosis(ds, el)
-    dx = (
-        first.to_pandas().set_index("person_id").first_date
-        if first is not None
-        else pd.Series(dtype="datetime64[ns]")
-    )
-    reg = reg.join(people, on="person_id")
-    reg["_dx"] = pd.to_datetime(reg.person_id.map(dx))
-    reg["_birth"] = (
-        pd.to_datetime(reg.birth_month).dt.year * 12 + pd.to_datetime(reg.birth_month).dt.month - 1
-    )
-    start, end = pd.to_datetime(reg.start_date), pd.to_datetime(reg.end_date)
-    death = pd.to_datetime(reg.death_date)
+    regs = MonthlyRegistrations(ds, reg, el, only_these=True)
     out = []
     for m in sorted(entries.entry_month.unique()):
-        d = pd.Timestamp(first_of(int(m)))
         entering = set(entries.person_id[entries.entry_month == m].astype(str))
-        on = ((start <= d) & (end.isna() | (end >= d)) & (death.isna() | (death > d))).to_numpy()
-        g = reg[on].sort_values(["person_id", "start_date"], ascending=[True, False])
-        g = g.drop_duplicates("person_id")
-        age = (int(m) - g._birth) // 12
-        of_age = age >= el.min_age if el.min_age is not None else pd.Series(True, index=g.index)
-        with_condition = g._dx <= d
-        eligible = el.eligible(of_age, with_condition)
+        g, of_age, with_condition = regs.on(int(m))
+        eligible = np.asarray(el.eligible(of_age, with_condition), dtype=bool)
         is_t = g.person_id.isin(entering)
         if treated_areas is not None:
             is_t &= g.area.isin(list(treated_areas))
-        keep = (g.area.isin(list(control_areas)) & eligible) | is_t
+        keep = ((g.area.isin(list(control_areas)).to_numpy() & eligible) | is_t).to_numpy()
         got = g.loc[keep, ["person_id", "area", "practice_code", "mdg"]].copy()
-        got["eligible"] = eligible[keep].to_numpy()
+        got["eligible"] = eligible[keep]
         got["entry_month"] = int(m)
         got["treated"] = is_t[keep].astype(np.int64).to_numpy()
         out.append(got)

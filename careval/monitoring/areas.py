@@ -34,8 +34,8 @@ from scipy import stats
 from careval.cohort.eligibility import (
     EligibilitySettings,
     emergency_spells,
-    first_eligibility_diagnosis,
 )
+from careval.cohort.monthly import MonthlyRegistrations
 from careval.data.access import Dataset
 from careval.data.areas import (
     area_problems,
@@ -97,25 +97,13 @@ def monthly_eligible(
 ) -> pd.DataFrame:
     """Per month: every eligible person registered and alive on its first day, with area and
     group, and their emergency admissions that month (one row per person-month)."""
-    r, pr, p = ds.table("registrations"), ds.table("practices"), ds.table("persons")
+    r, pr = ds.table("registrations"), ds.table("practices")
     reg = (
         r.join(pr, "practice_code")
         .select("person_id", "area", "start_date", "end_date")
         .to_pandas()
     )
-    people = p.select("person_id", "birth_month", "death_date").to_pandas().set_index("person_id")
-    first = first_eligibility_diagnosis(ds, eligibility)
-    dx = (
-        first.to_pandas().set_index("person_id").first_date
-        if first is not None
-        else pd.Series(dtype="datetime64[ns]")
-    )
-    reg = reg.join(people, on="person_id")
-    birth = pd.to_datetime(reg.birth_month)
-    reg["_birth"] = birth.dt.year * 12 + birth.dt.month - 1
-    reg["_dx"] = pd.to_datetime(reg.person_id.map(dx))
-    start, end = pd.to_datetime(reg.start_date), pd.to_datetime(reg.end_date)
-    death = pd.to_datetime(reg.death_date)
+    regs = MonthlyRegistrations(ds, reg, eligibility)
     e = emergency_spells(ds)
     lo, hi = _first(min(months)), _first(max(months) + 1)
     adm = (
@@ -128,15 +116,7 @@ def monthly_eligible(
     counts = adm.groupby(["person_id", "_m"]).size()
     out = []
     for m in months:
-        d = _first(m)
-        on = (start <= d) & (end.isna() | (end >= d)) & (death.isna() | (death > d))
-        g = reg[on.to_numpy()].sort_values(["person_id", "start_date"], ascending=[True, False])
-        g = g.drop_duplicates("person_id")
-        age = ((m - g._birth) // 12).to_numpy()
-        old = (
-            age >= eligibility.min_age if eligibility.min_age is not None else np.ones(len(g), bool)
-        )
-        cond = (g._dx <= d).to_numpy() if eligibility.conditions else np.ones(len(g), bool)
+        g, old, cond = regs.on(m)
         keep = np.asarray(eligibility.eligible(old, cond), dtype=bool)
         g = g[keep]
         old, cond = old[keep], cond[keep]

@@ -37,7 +37,7 @@ def check(loaded: LoadedSpec, ds: Dataset) -> None:
         value = _get(spec, key)
         if key in given and value is not None and not lo <= value <= hi:
             problems.append(f"{key} = {value}: outside the data ({lo} to {hi})")
-    start, end = window(spec, ds)
+    start, end = spec.study.start or lo, spec.study.end or hi  # window(), the data read once
     for key, value in _dates(spec):
         if key in given and key not in WINDOW_KEYS and key != "study.extract_date":
             for d in value if isinstance(value, tuple) else (value,):

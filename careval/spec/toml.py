@@ -13,6 +13,7 @@ import json
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
@@ -144,36 +145,41 @@ def dumps(spec: StudySpec, notes: dict[str, str] | None = None, header: str = ""
     for f in dataclasses.fields(spec):
         section = getattr(spec, f.name)
         about = [f"# {line}" for line in _wrap(field_doc(type(spec), f.name))]
-        if isinstance(section, tuple):  # an array of tables: [[outcomes]]
+        if isinstance(section, tuple):  # an array of tables, [[outcomes]]: keys described once
             lines += ["", *about]
             for i, item in enumerate(section):
-                if i == 0:
-                    lines += _keys(item, f.name, notes, documented=True, header=f"[[{f.name}]]")
-                else:
-                    lines += _keys(item, f.name, notes, documented=False, header=f"[[{f.name}]]")
-            continue
-        lines += ["", f"[{f.name}]", *about]
-        lines += _keys(section, f.name, notes, documented=True)
+                described = _beside if i == 0 else None
+                lines += ["", f"[[{f.name}]]", *_keys(item, f.name, notes, described)]
+        else:
+            lines += ["", f"[{f.name}]", *about, *_keys(section, f.name, notes, _above)]
     return "\n".join(lines) + "\n"
 
 
+def _above(cls: type, name: str) -> list[str]:
+    """A key's description as the comment lines above it, after a blank line."""
+    return ["", *(f"# {line}" for line in _wrap(field_doc(cls, name)))]
+
+
+def _beside(cls: type, name: str) -> list[str]:
+    """A key's description, named, as comment lines (the keys of an array's first table)."""
+    return [f"# {line}" for line in _wrap(f"{name}: {field_doc(cls, name)}")]
+
+
 def _keys(
-    section: Settings, name: str, notes: dict[str, str], documented: bool, header: str = ""
+    section: Settings,
+    name: str,
+    notes: dict[str, str],
+    described: Callable[[type, str], list[str]] | None,
 ) -> list[str]:
-    """The keys of one table, each after its description (``documented``) or bare."""
-    lines = ["", header] if header else []
+    """The keys of one table, each after its description (when ``described``) and with the
+    note ``notes`` has for its path."""
+    lines: list[str] = []
     for g in dataclasses.fields(section):  # type: ignore[arg-type]
         path = f"{name}.{g.name}"
-        if documented:
-            text = field_doc(type(section), g.name)
-            lines += (
-                (["", *(f"# {line}" for line in _wrap(text))])
-                if not header
-                else [*(f"# {line}" for line in _wrap(f"{g.name}: {text}"))]
-            )
-        value = getattr(section, g.name)
+        if described is not None:
+            lines += described(type(section), g.name)
         note = f"  # {_comment(notes[path])}" if path in notes else ""
-        lines.append(f"{g.name} = {toml_value(value)}{note}")
+        lines.append(f"{g.name} = {toml_value(getattr(section, g.name))}{note}")
     return lines
 
 

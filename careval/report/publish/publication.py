@@ -87,13 +87,13 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
     as ``disclosure`` beside ``disclosure_control``; synthetic data are published exactly, so
     their provenance has no ``disclosure`` key.
     """
-    st = ev.summary_settings
+    rs = ev.settings
     settings: dict[str, Any] = {
-        "reference_date": st.reference_date.isoformat(),
-        "eligibility": st.eligibility.to_dict(),
-        "risk": ev.risk_settings.to_dict(),
-        "design": ev.design_settings.to_dict(),
-        "impact": ev.impact_settings.to_dict(),
+        "reference_date": rs.summary.reference_date.isoformat(),
+        "eligibility": rs.summary.eligibility.to_dict(),
+        "risk": rs.risk.to_dict(),
+        "design": rs.design.to_dict(),
+        "impact": rs.impact.to_dict(),
         "disclosure_control": not ev.synthetic,
     }
     if not ev.synthetic:

@@ -1,0 +1,72 @@
+"""Who is registered, alive and eligible on the first day of many months, from one read.
+
+:func:`careval.cohort.eligibility.population_at` answers for one date with one engine query.
+Table 2 (every month of its periods) and the matched study (every entry month) need the
+answer for dozens of months; :class:`MonthlyRegistrations` reads the registrations, births,
+deaths and first eligibility diagnoses once and applies the same rules in pandas each month
+(tests check the two agree).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from careval.cohort.eligibility import EligibilitySettings, first_eligibility_diagnosis
+from careval.data.access import Dataset
+
+
+class MonthlyRegistrations:
+    """Registration periods (``reg``: person_id, start_date, end_date and any other columns)
+    with each person's birth month, death and first eligibility diagnosis.
+
+    ``only_these`` reads the persons of ``reg`` alone (a subset of the population); otherwise
+    every person is read.
+    """
+
+    def __init__(
+        self,
+        ds: Dataset,
+        reg: pd.DataFrame,
+        eligibility: EligibilitySettings,
+        only_these: bool = False,
+    ) -> None:
+        self.eligibility = eligibility
+        p: ir.Table = ds.table("persons")
+        if only_these:
+            ids = ibis.memtable(pd.DataFrame({"person_id": reg.person_id.unique()}))
+            p = p.semi_join(ids, "person_id")
+        people = p.select("person_id", "birth_month", "death_date").to_pandas()
+        first = first_eligibility_diagnosis(ds, eligibility)
+        dx = (
+            first.to_pandas().set_index("person_id").first_date
+            if first is not None
+            else pd.Series(dtype="datetime64[ns]")
+        )
+        reg = reg.join(people.set_index("person_id"), on="person_id")
+        birth = pd.to_datetime(reg.birth_month)
+        reg["_birth"] = birth.dt.year * 12 + birth.dt.month - 1
+        reg["_dx"] = pd.to_datetime(reg.person_id.map(dx))
+        self.reg = reg
+        self._start, self._end = pd.to_datetime(reg.start_date), pd.to_datetime(reg.end_date)
+        self._death = pd.to_datetime(reg.death_date)
+
+    def on(self, month: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """On the first day of ``month`` (a month number): each registered, living person's
+        latest registration starting by then, whether they are of age, and whether they have
+        an eligibility condition recorded by then (both True when the rule has no such
+        criterion: :meth:`EligibilitySettings.eligible` then ignores it)."""
+        d = pd.Timestamp(dt.date(month // 12, month % 12 + 1, 1))
+        start, end, death = self._start, self._end, self._death
+        on = ((start <= d) & (end.isna() | (end >= d)) & (death.isna() | (death > d))).to_numpy()
+        g = self.reg[on].sort_values(["person_id", "start_date"], ascending=[True, False])
+        g = g.drop_duplicates("person_id")
+        el = self.eligibility
+        age = ((month - g._birth) // 12).to_numpy()
+        of_age = age >= el.min_age if el.min_age is not None else np.ones(len(g), bool)
+        with_condition = (g._dx <= d).to_numpy() if el.conditions else np.ones(len(g), bool)
+        return g, of_age, with_condition
