@@ -40,15 +40,14 @@ them in order (:func:`evaluate_impact`) and holds the result.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from careval.data.access import Dataset
+from careval.data.truth import known_effects
 from careval.errors import ConfigError
 from careval.impact.balance import balance_table
 from careval.impact.matching import match
@@ -273,11 +272,8 @@ def evaluate_impact(
             "matched": res.weights > 0,
         }
     )
-    truth = None
-    tf = Path(ds.path) / "truth.json"
-    if tf.exists():
-        t = json.loads(tf.read_text("utf-8"))
-        truth = t.get("effects", {}).get("emergency_admissions", {}).get("rate_ratio")
+    emergency = known_effects(ds).get("emergency_admissions")
+    truth = emergency.get("rate_ratio") if isinstance(emergency, dict) else None
     untreated = {
         m: control_series(study, res, m, DESIGN_PRE_MONTHS, DESIGN_MAX_POST)
         for m in ("emergency_admissions", "emergency_cost")

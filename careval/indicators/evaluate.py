@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import time
 from typing import Any
 
@@ -14,6 +13,7 @@ import pandas as pd
 from careval.cohort.eligibility import first_diagnosis
 from careval.data.access import Dataset
 from careval.data.areas import Comparison, data_areas, resolve_areas
+from careval.data.truth import known_effects
 from careval.errors import ConfigError
 from careval.indicators.before_after import _before_after_pairs, _before_after_table
 from careval.indicators.dementia import _dementia
@@ -197,12 +197,8 @@ def _area_series(areas: Comparison) -> list[tuple[str, list[int]]]:
 
 def _truth(ds: Dataset) -> dict[str, Any] | None:
     """The injected diabetes and dementia effects of a synthetic dataset (``truth.json``)."""
-    path = ds.path / "truth.json"
-    if not ds.synthetic or not path.exists():
-        return None
-    try:
-        effects = json.loads(path.read_text(encoding="utf-8")).get("effects", {})
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        return None
-    keep = {k: effects[k] for k in ("diabetes", "dementia_case_finding") if k in effects}
+    effects = known_effects(ds)
+    keep: dict[str, Any] = {
+        k: effects[k] for k in ("diabetes", "dementia_case_finding") if k in effects
+    }
     return keep or None

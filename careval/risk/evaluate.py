@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 
 from careval.cohort.eligibility import EligibilitySettings
 from careval.data.access import Dataset
+from careval.data.truth import true_risk_file
 from careval.errors import ConfigError
 from careval.features.index_date import FeatureSettings
 from careval.risk.metrics import auc_delong, auc_difference_delong, subgroup_table
@@ -149,8 +149,8 @@ def oracle_figures(
     tuple of dict and list of str
         ``oracle_auc`` and ``auc_ratio_to_oracle`` (or nothing), and any warning.
     """
-    truth_file = Path(ds.path) / "true_risk.parquet"
-    if not truth_file.exists():
+    truth_file = true_risk_file(ds)
+    if truth_file is None:
         return {}, []
     truth = pq.read_table(
         truth_file,
