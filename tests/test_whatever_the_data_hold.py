@@ -246,3 +246,20 @@ def test_run_on_one_area(base: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "no comparator area" in skipped["monitoring"]
     assert {"monitoring", "impact", "naive", "design"} <= set(skipped)
     assert "risk" not in skipped and "programme" not in skipped
+
+
+@pytest.mark.slow
+def test_a_design_on_two_years_of_history(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The design may ask for up to 36 months before entry: the matched study keeps that much
+    untreated history for it (it kept 12, and a spec asking for 24 got no design)."""
+    spec = tmp_path / "quick.toml"
+    spec.write_text(QUICK + "pre_months = 24\n")
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(base), "--spec", str(spec), "--out", str(out)]) is None
+    assert "Traceback" not in capsys.readouterr().err
+    design = json.loads((out / "results.json").read_text())["design"]
+    assert "skipped" not in design, design
+    assert design["settings"]["pre_months"] == 24
+    assert design["mde"] and all(r["people_with_full_history"] >= 30 for r in design["mde"])

@@ -66,7 +66,8 @@ from careval.impact.population import covariates, first_of, study_population
 from careval.impact.settings import ImpactSettings, OutcomeSettings
 from careval.risk.model import RiskModel
 
-DESIGN_PRE_MONTHS = 12  # untreated history kept for the design module: 12 months before entry
+DESIGN_PRE_MONTHS = 36  # untreated history kept for the design: as many months before entry
+# as its pre_months may ask for (3-36, careval.design.power.DesignSettings)
 DESIGN_MAX_POST = 36  # and up to 36 after
 
 
