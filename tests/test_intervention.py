@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -175,7 +178,7 @@ def test_code_list_events_are_the_first_matching_rows(synth_dir: Path, tmp_path:
         assert sorted(got.index) == sorted(want.index)
 
 
-def test_bad_interventions_are_refused_naming_the_problem(synth_dir: Path) -> None:
+def test_bad_interventions_are_refused_naming_the_problem(synth_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="codes need code_column"):
         InterventionSettings(codes=("copd",))
     with pytest.raises(ConfigError, match="where.service: give a non-empty list"):
@@ -186,11 +189,11 @@ def test_bad_interventions_are_refused_naming_the_problem(synth_dir: Path) -> No
         ConfigError, match=r"intervention.labl: unknown setting \(did you mean 'label'"
     ):
         ImpactSettings.from_dict({"intervention": {"labl": "x"}})
-    with Dataset(synth_dir) as ds:
-        with pytest.raises(ConfigError, match="needs the virtual_wards table"):
-            first_events(ds, InterventionSettings(table="virtual_wards"))
-        with pytest.raises(ConfigError, match="community_contacts has no column ward"):
-            first_events(ds, dataclasses.replace(MATRON, where={"ward": ("a",)}))
+    data = tmp_path / "data"
+    shutil.copytree(synth_dir, data)
+    (data / "community_contacts.parquet").unlink()
+    with Dataset(data) as ds, pytest.raises(ConfigError, match="needs the community_contacts"):
+        first_events(ds, MATRON)  # a table of the data model that this dataset lacks
 
 
 def test_settings_round_trip_with_an_intervention() -> None:
@@ -256,3 +259,27 @@ def test_matching_on_a_column_the_study_lacks_is_refused(synth_dir: Path) -> Non
     )
     with Dataset(synth_dir) as ds, pytest.raises(ConfigError, match="'sex', 'nosuch': not a col"):
         evaluate_impact(ds, WINDOW, st)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"table": "care_plan"}, "table: 'care_plan' is not a table of people's events"),
+        ({"table": "practices", "date_column": "x"}, "'practices' is not a table of people's"),
+        ({"date_column": "created"}, "care_plans has no column 'created' (did you mean"),
+        ({"date_column": "person_id"}, "date_column: care_plans.person_id is a string column"),
+        (
+            {
+                "table": "community_contacts",
+                "date_column": "contact_date",
+                "where": {"servce": ("x",)},
+            },
+            "where.servce: community_contacts has no column 'servce' (did you mean 'service'?)",
+        ),
+    ],
+)
+def test_an_intervention_names_a_table_and_columns_of_the_data_model(
+    given: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        InterventionSettings(**given)

@@ -120,8 +120,37 @@ class InterventionSettings(Settings):
         object.__setattr__(self, "where", where)
         if not self.label.strip():
             problems.append("label must not be empty (it names the intervention in the report)")
+        if not problems:
+            self._check_schema(problems)
         if problems:
             raise ConfigError("intervention: " + "; ".join(problems))
+
+    def _check_schema(self, problems: list[str]) -> None:
+        """The table is an event table of the data model and the columns named are its own,
+        of the types they are used as (a date, a text code, filterable values)."""
+        table = TABLES.get(self.table)
+        if table is None or "person_id" not in table.column_names or self.table == "persons":
+            events = [n for n, t in TABLES.items() if "person_id" in t.column_names]
+            problems.append(
+                f"table: {self.table!r} is not a table of people's events in the data model; "
+                "allowed: " + ", ".join(n for n in events if n != "persons")
+            )
+            return
+        columns = {c.name: c for c in table.columns}
+        wanted = [("date_column", self.date_column, ("date",))]
+        if self.code_column is not None:
+            wanted.append(("code_column", self.code_column, ("string",)))
+        wanted += [(f"where.{c}", c, ("string", "bool", "int")) for c in self.where]
+        for role, name, types in wanted:
+            if name not in columns:
+                near = difflib.get_close_matches(name, list(columns), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                problems.append(f"{role}: {self.table} has no column {name!r}{hint}")
+            elif columns[name].type not in types:
+                problems.append(
+                    f"{role}: {self.table}.{name} is {_a(columns[name].type)} column; "
+                    f"needed: {' or '.join(types)}"
+                )
 
     def __hash__(self) -> int:
         """Hashable like the other settings, although ``where`` is a dict."""
