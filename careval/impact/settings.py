@@ -137,7 +137,9 @@ class InterventionSettings(Settings):
             )
             return
         columns = {c.name: c for c in table.columns}
-        wanted = [("date_column", self.date_column, ("date",))]
+        wanted: list[tuple[str, str, tuple[str, ...]]] = [
+            ("date_column", self.date_column, ("date",))
+        ]
         if self.code_column is not None:
             wanted.append(("code_column", self.code_column, ("string",)))
         wanted += [(f"where.{c}", c, ("string", "bool", "int")) for c in self.where]
