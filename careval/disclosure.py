@@ -3,7 +3,9 @@
 :class:`DisclosureSettings` only says what the numbers are; :mod:`careval.report.publish.rules`
 applies them, once, to every published output of a run on data not flagged synthetic. An
 :class:`~careval.evaluation.Evaluation` carries the settings its publication uses, so a study
-specification can set them without reaching into the report.
+specification can set them without reaching into the report. A :class:`Note` is a text that
+quotes counts (a warning, the reason an analysis did not run) and keeps them apart, so that
+publishing can protect them.
 
 Examples
 --------
@@ -53,3 +55,38 @@ class DisclosureSettings(Settings):
                 )
         if problems:
             raise ConfigError("; ".join(problems))
+
+
+class Note(str):
+    """A warning whose text holds counts: the text is exact, its ``counts`` kept for publishing.
+
+    ``Note("{n} of {total} lines", n=3, total=40)`` reads "3 of 40 lines"; published under
+    disclosure control (:func:`careval.report.publish.shares.publish_note`) it reads "* of 40
+    lines". Counts are written with thousands separators.
+    """
+
+    template: str
+    counts: dict[str, int]
+
+    def __new__(cls, template: str, **counts: int) -> Note:
+        self = super().__new__(cls, template.format(**{k: f"{v:,}" for k, v in counts.items()}))
+        self.template = template
+        self.counts = dict(counts)
+        return self
+
+    def prefixed(self, prefix: str) -> Note:
+        """The same note with ``prefix`` (plain text) in front."""
+        return Note(prefix.replace("{", "{{").replace("}", "}}") + self.template, **self.counts)
+
+
+def because(prefix: str, exc: BaseException) -> str:
+    """Why an analysis did not run: ``prefix`` and the error's message, keeping its counts.
+
+    An error raised with a :class:`Note` (``ConfigError(Note("only {n} people", n=5))``) gives
+    a Note, so the counts it quotes are protected when the reason is published; any other error
+    gives plain text.
+    """
+    message = exc.args[0] if exc.args else ""
+    if isinstance(message, Note):
+        return message.prefixed(prefix)
+    return prefix + str(exc)

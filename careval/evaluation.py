@@ -29,7 +29,7 @@ from careval.cohort.summary import DataSummary, summarise
 from careval.data.access import Dataset
 from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
-from careval.disclosure import DisclosureSettings
+from careval.disclosure import DisclosureSettings, because
 from careval.errors import ConfigError, Problem
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
@@ -248,7 +248,7 @@ def _risk(
     try:
         return evaluate_risk(ds, st, eligibility=el), ""
     except ValueError as exc:  # e.g. no outcomes at all in a tiny dataset
-        return None, f"risk model not fitted: {exc}"
+        return None, because("risk model not fitted: ", exc)
 
 
 def _resolved(spec: StudySpec | LoadedSpec | None, ds: Dataset) -> RunSettings:
@@ -278,7 +278,7 @@ def _impact(
     try:
         return evaluate_impact(ds, window, st, risk_model=risk.model if risk else None), ""
     except ValueError as exc:  # too few people, no comparator area, no plans in the window
-        return None, f"matched study not run: {exc}"
+        return None, because("matched study not run: ", exc)
 
 
 def _areas(
@@ -288,7 +288,7 @@ def _areas(
     try:
         return evaluate_areas(ds, window, st), ""
     except ValueError as exc:
-        return None, f"area comparison not run: {exc}"
+        return None, because("area comparison not run: ", exc)
 
 
 def _programme(
@@ -298,7 +298,7 @@ def _programme(
     try:
         return evaluate_programme(ds, summary, st), ""
     except ValueError as exc:
-        return None, f"programme monitoring not run: {exc}"
+        return None, because("programme monitoring not run: ", exc)
 
 
 def _indicators(
@@ -308,7 +308,7 @@ def _indicators(
     try:
         return evaluate_indicators(ds, window, st), ""
     except ValueError as exc:
-        return None, f"clinical indicators not computed: {exc}"
+        return None, because("clinical indicators not computed: ", exc)
 
 
 def _design(impact: ImpactResult | None, st: DesignSettings) -> tuple[DesignResult | None, str]:
@@ -318,7 +318,7 @@ def _design(impact: ImpactResult | None, st: DesignSettings) -> tuple[DesignResu
     try:
         return design_plan(impact, st), ""
     except ValueError as exc:
-        return None, f"design not computed: {exc}"
+        return None, because("design not computed: ", exc)
 
 
 def design_plan(impact: ImpactResult, st: DesignSettings) -> DesignResult:

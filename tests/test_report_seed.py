@@ -80,3 +80,25 @@ def test_data_not_flagged_synthetic_quote_no_seed_figure(
     assert "Disclosure control is <b>on</b>" in page
     assert [s for s in SEED_SENTENCES if s in page] == []
     assert OWN_TARGETING.search(page)
+
+
+def test_the_reason_an_analysis_did_not_run_quotes_its_counts_protected(
+    seed_evaluation: Evaluation,
+) -> None:
+    """A skip reason raised with a Note keeps its counts apart; published from data flagged
+    real they are protected (1-7 suppressed, others rounded), from synthetic data exact."""
+    from careval.disclosure import Note, because
+    from careval.errors import ConfigError
+    from careval.report.publish.publication import publish
+
+    exc = ConfigError(Note("only {people} people of {total} are followed", people=5, total=1234))
+    reason = because("design not computed: ", exc)
+    assert reason == "design not computed: only 5 people of 1,234 are followed"
+    assert because("x: ", ConfigError("plain 5")) == "x: plain 5"
+    skipped = {**seed_evaluation.skipped, "design": reason}
+    real = dataclasses.replace(seed_evaluation, synthetic=False, design=None, skipped=skipped)
+    published = publish(real)
+    assert published.skipped["design"] == "design not computed: only * people of 1,235 are followed"
+    assert published.results.to_json()["design"] == {"skipped": published.skipped["design"]}
+    synthetic = publish(dataclasses.replace(seed_evaluation, design=None, skipped=skipped))
+    assert synthetic.skipped["design"] == reason

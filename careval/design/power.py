@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from careval.disclosure import Note
 from careval.errors import ConfigError
 from careval.settings import Settings
 
@@ -123,8 +124,11 @@ def components(y: np.ndarray, pre_total_months: int, pre: int, m: int) -> Compon
     y0, y1 = _complete_at(y, pre_total_months, pre, m)
     if y0.size < 30:
         raise ConfigError(
-            f"only {y0.size} people are followed for {pre} months before and {m} after entry; "
-            "at least 30 are needed to estimate the variance"
+            Note(
+                f"only {{people}} people are followed for {pre} months before and {m} after "
+                "entry; at least 30 are needed to estimate the variance",
+                people=int(y0.size),
+            )
         )
     c = np.cov(np.vstack([y0, y1]))
     return Components(
@@ -174,7 +178,12 @@ def simulate(
     """
     y0, y1 = _complete_at(y, zero, pre, m)
     if y0.size < 30:
-        raise ConfigError(f"too few complete histories ({y0.size}) for {m} months of follow-up")
+        raise ConfigError(
+            Note(
+                f"too few complete histories ({{people}}) for {m} months of follow-up",
+                people=int(y0.size),
+            )
+        )
     z = stats.norm.ppf(1 - alpha / 2)
     est = np.empty(replicates)
     se = np.empty(replicates)
@@ -302,7 +311,7 @@ def plan(
     st = settings
     n = st.enrolled or enrolled
     if n < 10:
-        raise ConfigError(f"too few people to plan for ({n})")
+        raise ConfigError(Note("too few people to plan for ({people})", people=int(n)))
     y = untreated["emergency_admissions"]
     rng = np.random.default_rng(st.seed)
     zz = z_sum(st.alpha, st.power)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from careval.disclosure import Note
 from careval.errors import ConfigError
 from careval.impact.nearest import UNMATCHED_REASONS, Order, Pairs, nearest, strata_codes
 from careval.settings import Settings
@@ -278,8 +279,12 @@ def match(
     co_rows = np.flatnonzero(t == 0)
     if tr_rows.size == 0 or co_rows.size == 0:
         raise ConfigError(
-            f"column {treatment!r} needs both treated (1) and control (0) rows; "
-            f"found {tr_rows.size} treated and {co_rows.size} controls"
+            Note(
+                f"column {treatment!r} needs both treated (1) and control (0) rows; "
+                "found {treated} treated and {controls} controls",
+                treated=int(tr_rows.size),
+                controls=int(co_rows.size),
+            )
         )
     x = df[covariates]
     if st.exact:

@@ -48,6 +48,7 @@ import pandas as pd
 
 from careval.data.access import Dataset
 from careval.data.truth import known_effects
+from careval.disclosure import Note
 from careval.errors import ConfigError
 from careval.impact.balance import balance_table
 from careval.impact.matching import match
@@ -219,9 +220,12 @@ def evaluate_impact(
     res = match(f, "treated", cov, st.match)
     if res.n_treated_matched == 0:
         raise ConfigError(
-            f"no {st.intervention.treated} person found a control: "
-            f"{int(f.treated.sum())} treated, {int(f.person_id[f.treated == 0].nunique())} "
-            "eligible candidate controls, none in a treated person's exact stratum and caliper"
+            Note(
+                "{treated} treated, {controls} eligible candidate controls, none in a treated "
+                "person's exact stratum and caliper",
+                treated=int(f.treated.sum()),
+                controls=int(f.person_id[f.treated == 0].nunique()),
+            ).prefixed(f"no {st.intervention.treated} person found a control: ")
         )
     att_rows = res.attrition()
     attrition: dict[str, Any] = {

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from careval.disclosure import Note  # noqa: F401 (re-exported: the surveys' notes)
 from careval.errors import ConfigError
 
 
@@ -81,28 +82,6 @@ def effective_n_value(v: Any) -> float | int | None:
     if v is None or not math.isfinite(float(v)):
         return None
     return round(float(v), 2)
-
-
-class Note(str):
-    """A warning whose text holds counts: the text is exact, its ``counts`` kept for publishing.
-
-    ``Note("{n} of {total} lines", n=3, total=40)`` reads "3 of 40 lines"; published under
-    disclosure control (:func:`careval.report.publish.shares.publish_note`) it reads "* of 40
-    lines". Counts are written with thousands separators.
-    """
-
-    template: str
-    counts: dict[str, int]
-
-    def __new__(cls, template: str, **counts: int) -> Note:
-        self = super().__new__(cls, template.format(**{k: f"{v:,}" for k, v in counts.items()}))
-        self.template = template
-        self.counts = dict(counts)
-        return self
-
-    def prefixed(self, prefix: str) -> Note:
-        """The same note with ``prefix`` (plain text) in front."""
-        return Note(prefix.replace("{", "{{").replace("}", "}}") + self.template, **self.counts)
 
 
 def notes_text(notes: Iterable[str]) -> list[str]:

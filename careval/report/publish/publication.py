@@ -25,6 +25,7 @@ from careval.report.publish.programme import publish_programme
 from careval.report.publish.qualitative import publish_qualitative
 from careval.report.publish.risk import publish_risk
 from careval.report.publish.rules import protect_json, smallest_published
+from careval.report.publish.shares import publish_note
 from careval.report.publish.surveys import publish_surveys
 from careval.report.seed import seed_shaped
 
@@ -57,6 +58,7 @@ def publish(ev: Evaluation) -> Publication:
     if not synthetic:
         # Each publish_* function returns a protected copy; the evaluation keeps its true numbers.
         _protect(a, d)
+        a.skipped = {k: publish_note(v, d) for k, v in a.skipped.items()}
         summary = publish_summary(ev.summary, d)
     prov = provenance(ev)
     document = _document(a, summary, synthetic, ev.validation_warnings, d)
