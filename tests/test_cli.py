@@ -43,6 +43,7 @@ def test_synth_command_writes_a_dataset(tmp_path: Path) -> None:
         (["--start", "2009-13"], "start must be a month"),
         (["--persons", "10"], "persons must be"),
         (["--effect", "-5"], "effect must be between"),
+        (["--seed", "-1"], "seed must be a whole number of at least 0; got -1"),
         (["--start", "2012-01", "--end", "2012-06"], "at least 24 months"),
     ],
 )

@@ -130,6 +130,8 @@ class SynthSettings(Settings):
             problems.append(f"persons must be a whole number of at least 1,000; got {self.persons}")
         if self.persons > 20_000_000:
             problems.append(f"persons must be at most 20,000,000; got {self.persons:,}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            problems.append(f"seed must be a whole number of at least 0; got {self.seed!r}")
         if not -0.9 <= self.effect <= 2.0:
             problems.append(
                 f"effect must be between -0.9 and 2.0 (a rate ratio - 1); got {self.effect}"
