@@ -191,3 +191,23 @@ def test_design_result_tidy_summary_and_settings_round_trip() -> None:
     assert 0 < mde < 1
     assert f"MDE rate ratio {mde:.3f}" in res.summary()
     assert "500 care-planned" in res.summary()
+
+
+def test_no_events_after_entry_is_a_reason_not_a_division_by_zero() -> None:
+    """Histories with no admission in the first months after entry: the rate ratio of those
+    months is undefined, so they have no design row and no 'follow-up needed'; later months
+    with admissions still get one, computed as for histories that had them all along."""
+    from careval.design.power import Components, DesignSettings, analytic, components, plan
+
+    y = _histories(np.random.default_rng(5), 4000, 36)
+    quiet = y.copy()
+    quiet[:, 12:15] = 0.0  # no admissions in months 0-2 after entry
+    st = DesignSettings(followup_months=(2, 6), replicates=50)
+    res = plan({"emergency_admissions": quiet}, 12, st, 500, "test histories")
+    t = res.tidy()
+    assert t.followup_months.tolist() == [6]
+    c = components(quiet, 12, st.pre_months, 6)
+    assert t.se_log_rate_ratio.iloc[0] == pytest.approx(np.sqrt(c.v_log * (1 + 1 / st.ratio) / 500))
+    assert res.followup_needed_months is None or res.followup_needed_months > 3
+    with pytest.raises(ConfigError, match="histories hold no events after entry"):
+        analytic(Components(100, 1.0, 0.0, 1.0, 0.0, 0.0), 500, 5)

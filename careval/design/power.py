@@ -152,7 +152,19 @@ def _complete_at(y: np.ndarray, zero: int, pre: int, m: int) -> tuple[np.ndarray
 
 
 def analytic(c: Components, n: int, k: int, log_scale: bool = True) -> float:
-    """Standard error of the estimate (log rate ratio, or difference for a linear outcome)."""
+    """Standard error of the estimate (log rate ratio, or difference for a linear outcome).
+
+    Raises :class:`~careval.errors.ConfigError` for a log rate ratio when the histories hold no
+    events before or after entry (the ratio, and its variance, are undefined).
+    """
+    if log_scale and (c.mean_before <= 0 or c.mean_after <= 0):
+        side = "before" if c.mean_before <= 0 else "after"
+        raise ConfigError(
+            Note(
+                f"the {{people}} histories hold no events {side} entry: no rate ratio",
+                people=c.people,
+            )
+        )
     v = c.v_log if log_scale else c.v_diff
     return float(np.sqrt(max(v, 0.0) * (1 + 1 / k) / n))
 
@@ -321,9 +333,9 @@ def plan(
     for m in st.followup_months:
         try:
             c = components(y, zero, st.pre_months, m)
+            se = analytic(c, n, st.ratio)
         except ConfigError:
             continue
-        se = analytic(c, n, st.ratio)
         sim = simulate(
             y, zero, st.pre_months, m, n, st.ratio, st.effect, st.replicates, rng, st.alpha
         )
@@ -348,7 +360,11 @@ def plan(
             c = components(y, zero, st.pre_months, m)
         except ConfigError:
             break
-        if zz * analytic(c, n, st.ratio) <= target:
+        try:
+            se = analytic(c, n, st.ratio)
+        except ConfigError:
+            continue  # no events yet after entry: a longer follow-up may have some
+        if zz * se <= target:
             needed = m
             break
     cost_rows = []
