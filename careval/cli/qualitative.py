@@ -98,9 +98,7 @@ def qda(
     if export_csv is not None:
         exports.append((export_csv, csv_text(result.segments).encode("utf-8")))
     if export_codebook_csv is not None:
-        exports.append(
-            (export_codebook_csv, csv_text(result.codebook.to_frame()).encode("utf-8"))
-        )
+        exports.append((export_codebook_csv, csv_text(result.codebook.to_frame()).encode("utf-8")))
     published = publish_coding(result, DisclosureSettings()) if protect else result
     write_json(json_out, published.to_dict())
     for path, data in exports:
