@@ -25,7 +25,13 @@ class DatasetError(CarevalError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One validation finding: what is wrong, where, how often, and an example."""
+    """One validation finding: what is wrong, where, how often, and an example.
+
+    ``rows`` are the numbers of the first offending rows (from 1, in the order the rows are
+    stored in the table's file), ``example`` the values of the first of them. On data not
+    flagged synthetic validation leaves ``example`` empty, so that a message names the row and
+    column but no person id, date or code.
+    """
 
     table: str
     column: str
@@ -35,6 +41,7 @@ class Problem:
     allowed: str = ""
     severity: str = "error"  # "error" stops every command; "warning" is reported only
     counts_rows: bool = True  # False for whole-table or whole-column problems
+    rows: tuple[int, ...] = ()
 
     def line(self) -> str:
         """Human-readable one-line description."""
@@ -43,8 +50,13 @@ class Problem:
             text += f" ({self.count:,} {'row' if self.count == 1 else 'rows'})"
         if self.allowed:
             text += f"; allowed: {self.allowed}"
+        if self.rows:
+            more = ", ..." if self.counts_rows and self.count > len(self.rows) else ""
+            word = "row" if len(self.rows) == 1 and not more else "rows"
+            text += f"; {word} {', '.join(str(r) for r in self.rows)}{more}"
         if self.example:
-            text += f"; e.g. {self.example}"
+            where = f"row {self.rows[0]}: " if self.rows else ""
+            text += f"; e.g. {where}{self.example}"
         return text
 
 
@@ -54,6 +66,7 @@ class DataValidationError(CarevalError):
 
     path: str
     problems: list[Problem] = field(default_factory=list)
+    values_hidden: bool = False  # the data are not flagged synthetic: rows named, not values
 
     def __post_init__(self) -> None:
         super().__init__(str(self))
@@ -66,6 +79,12 @@ class DataValidationError(CarevalError):
         if warnings:  # listed too, so that one pass shows everything to fix or to look at
             lines.append(f"and {len(warnings)} warning{'s' if len(warnings) != 1 else ''}:")
             lines += ["  warning: " + p.line() for p in warnings]
+        if self.values_hidden and any(p.rows for p in self.problems):
+            lines.append(
+                "(rows are numbered from 1 in each table's file; their values are not shown "
+                "because the data are not flagged synthetic: careval --show-examples validate "
+                "shows them)"
+            )
         return "\n".join(lines)
 
 

@@ -138,6 +138,7 @@ def _write_minimal(d: Path) -> Path:
             "spent": [5_000.0, 0.0, 5_000.0],
         },
     )
+    (d / "dataset.json").write_text('{"synthetic": true}')  # made up: examples are shown
     return d
 
 

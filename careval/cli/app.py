@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from careval.cli import data, design, qualitative, risk, run, spc, surveys, tables
-from careval.cli.common import err
+from careval.cli.common import OPTIONS, err
 from careval.errors import CarevalError
 
 app = typer.Typer(
@@ -17,6 +17,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Evaluate integrated health and social care programmes.",
 )
+
+
+@app.callback()
+def options(
+    show_examples: Annotated[
+        bool,
+        typer.Option(
+            "--show-examples",
+            help="Validation messages show the values of an offending row (ids, dates, codes) "
+            "even for data not flagged synthetic; without it they name the row number and "
+            "column only. Applies to the commands that validate a dataset here (validate, "
+            "init, risk).",
+        ),
+    ] = False,
+) -> None:
+    """Evaluate integrated health and social care programmes."""
+    OPTIONS.show_examples = show_examples
+
+
 app.command()(data.synth)
 app.command()(data.validate)
 app.command()(run.run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,19 @@ from careval.errors import ConfigError
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
+
+
+@dataclass
+class Options:
+    """The options given before the command (``careval --show-examples validate DIR``).
+
+    The app's callback sets them afresh on every invocation, before the command runs.
+    """
+
+    show_examples: bool = False  # validation messages show values on real data too
+
+
+OPTIONS = Options()
 
 
 @contextmanager
@@ -43,11 +57,15 @@ def names(text: str) -> list[str]:
 
 
 def validated(data: Path, extract_date: dt.date | None = None) -> None:
-    """Validate a dataset (exit 2 on any error) and print its warnings."""
+    """Validate a dataset (exit 2 on any error) and print its warnings.
+
+    On data not flagged synthetic the messages name rows and columns but show no values,
+    unless ``--show-examples`` was given.
+    """
     from careval.data.validate import require_valid
 
-    for w in require_valid(data, extract_date):
-        err.print(f"warning: {w.line()}", highlight=False)
+    for w in require_valid(data, extract_date, show_examples=OPTIONS.show_examples):
+        err.print(f"warning: {w.line()}", highlight=False, markup=False)
 
 
 def check_json(path: Path) -> None:

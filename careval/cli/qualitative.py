@@ -79,6 +79,7 @@ def qda(
     from careval.qualitative.coding import analyse_coding
     from careval.qualitative.evaluate import read_coding_inputs
     from careval.report.publish.qualitative import publish_coding
+    from careval.report.workbook import csv_text
 
     pair = None
     if coders is not None:
@@ -95,11 +96,9 @@ def qda(
     if export_qdc is not None:
         exports.append((export_qdc, refi.codebook_xml(result.codebook)))
     if export_csv is not None:
-        exports.append((export_csv, result.segments.to_csv(index=False).encode("utf-8")))
+        exports.append((export_csv, csv_text(result.segments).encode("utf-8")))
     if export_codebook_csv is not None:
-        exports.append(
-            (export_codebook_csv, result.codebook.to_frame().to_csv(index=False).encode("utf-8"))
-        )
+        exports.append((export_codebook_csv, csv_text(result.codebook.to_frame()).encode("utf-8")))
     published = publish_coding(result, DisclosureSettings()) if protect else result
     write_json(json_out, published.to_dict())
     for path, data in exports:

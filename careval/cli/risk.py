@@ -223,6 +223,7 @@ def score(
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
     from careval.report.publish.caselist import publish_score_summary
+    from careval.report.workbook import csv_text
     from careval.risk.caselist import case_list, score_people, score_summary, scores_table
     from careval.risk.model import load_model, read_metadata, settings_from_dict
 
@@ -276,8 +277,8 @@ def score(
         }
         step("writing")
         with atomic_dir(out_dir) as tmp:
-            by_practice.to_csv(tmp / SCORE_FILES[0], index=False, float_format="%.6g")
-            by_mdg.to_csv(tmp / SCORE_FILES[1], index=False, float_format="%.6g")
+            for frame, name in ((by_practice, SCORE_FILES[0]), (by_mdg, SCORE_FILES[1])):
+                (tmp / name).write_text(csv_text(frame, "%.6g"), encoding="utf-8", newline="")
             scores_table(scored).to_parquet(tmp / SCORE_FILES[2], index=False)
             (tmp / "summary.json").write_text(
                 json.dumps(summary, indent=2) + "\n", encoding="utf-8"

@@ -31,12 +31,13 @@ def survey(
     from careval.disclosure import DisclosureSettings
     from careval.files import write_atomic
     from careval.report.publish.surveys import publish_surveys
+    from careval.report.workbook import csv_text
     from careval.surveys.evaluate import analyse_definitions, definition_files
 
     files = [f for d in definitions for f in definition_files(d)]
     result = analyse_definitions(files)
     payload = (publish_surveys(result, DisclosureSettings()) if protect else result).to_dict()
-    csv = result.open_text().to_csv(index=False).encode("utf-8") if open_text else None
+    csv = csv_text(result.open_text()).encode("utf-8") if open_text else None
     write_json(json_out, payload)
     if open_text is not None and csv is not None:
         write_atomic(open_text, csv)

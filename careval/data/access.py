@@ -81,8 +81,13 @@ class Dataset:
 
     @property
     def synthetic(self) -> bool:
-        """True only when the manifest says the data are synthetic (disclosure control off)."""
-        return bool(self.manifest.get("synthetic", False))
+        """True only when the manifest's ``synthetic`` is the JSON boolean ``true``.
+
+        Disclosure control is off for synthetic data only; anything else (the key absent,
+        ``false``, or a value that is not a boolean such as the string ``"false"``, which
+        validation refuses) means real data.
+        """
+        return self.manifest.get("synthetic") is True
 
     def has(self, name: str) -> bool:
         """Whether table ``name`` is present."""

@@ -27,7 +27,7 @@ def people(ctx: Context, unique: bool) -> ir.Table | None:
     dates = {k: v for k, v in dates.items() if ctx.usable("persons", "person_id", v)}
     if not dates:
         return None
-    p = ctx.ds.table("persons")
+    p = ctx.table("persons")
     if unique:
         return p.select("person_id", **{k: p[v] for k, v in dates.items()})
     # Duplicate persons (reported there): one row each, the most lenient dates.
@@ -62,7 +62,7 @@ def life(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
             )
             for d in after
         ]
-    return run(table.name, j, rules, ctx.key(table.name))
+    return run(ctx, table.name, j, rules, ctx.key(table.name))
 
 
 def age(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
@@ -82,7 +82,7 @@ def age(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
         ("age",),
         SEVERITY["max_age"],
     )
-    return run(table.name, rel, [rule], ctx.key(table.name))
+    return run(ctx, table.name, rel, [rule], ctx.key(table.name))
 
 
 def overlaps(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
@@ -112,7 +112,7 @@ def overlaps(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
         bad,
         ("practice_code", start, end) if "practice_code" in rel.columns else (start, end),
     )
-    return run(table.name, x, [rule], [who])
+    return run(ctx, table.name, x, [rule], [who])
 
 
 def _on(rel: ir.Table, reg: ir.Table, date: str) -> list[ir.BooleanValue]:
@@ -136,9 +136,10 @@ def registered_on(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
     date, mdg = table.registered_on
     if not ctx.usable(table.name, "person_id", date):
         return []
-    key, reg = ctx.key(table.name), ctx.ds.table("registrations")
+    key, reg = ctx.key(table.name), ctx.table("registrations")
     dated = t.filter(t.person_id.notnull() & t[date].notnull())
     out = rows_of(
+        ctx,
         table.name,
         dated.anti_join(reg, _on(dated, reg, date)),
         date,
@@ -151,13 +152,14 @@ def registered_on(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
     )
     if not ctx.usable(table.name, mdg) or not ctx.usable("practices", "practice_code", "mdg"):
         return out
-    pr = ctx.ds.table("practices")
+    pr = ctx.table("practices")
     at = reg.join(pr, "practice_code").select(*REGISTERED, practice_mdg=pr.mdg)
     # Only MDGs some practice has: an unknown one is an error of its own, not counted twice.
     known = dated.semi_join(pr, dated[mdg] == pr.mdg)
     covered = known.semi_join(reg, _on(known, reg, date))
     other = covered.anti_join(at, [*_on(covered, at, date), at.practice_mdg == covered[mdg]])
     return out + rows_of(
+        ctx,
         table.name,
         other,
         mdg,
@@ -175,9 +177,10 @@ def used_by(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
     (col,), (rt, rc) = table.key, table.used_by.split(".")
     if not ctx.usable(table.name, col) or not ctx.usable(rt, rc):
         return []
-    ref = ctx.ds.table(rt)
+    ref = ctx.table(rt)
     keyed = t.filter(t[col].notnull())
     return rows_of(
+        ctx,
         table.name,
         keyed.anti_join(ref, keyed[col] == ref[rc]),
         col,

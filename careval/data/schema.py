@@ -456,18 +456,23 @@ def markdown() -> str:
         "do not edit by hand (a test checks the two agree).",
         "",
         "A dataset is a directory with one Parquet file per table (`persons.parquet`, ...) and "
-        "a `dataset.json` manifest (`synthetic: true|false`, and optionally `extract_date`: "
-        "`YYYY-MM-DD`, the day the extract was taken). Tables marked *required* must be "
-        "present and hold at least one row; the others are analysed when present. Types: "
+        "a `dataset.json` manifest: `synthetic`, the JSON boolean `true` or `false` (not in "
+        'quotes: `"false"`, `1` or `null` is a validation error; disclosure control is on '
+        "unless it is `true`, and a manifest without the key means real data), and optionally "
+        "`extract_date`: `YYYY-MM-DD`, the day the extract was taken. Tables marked *required* "
+        "must be present and hold at least one row; the others are analysed when present. Types: "
         "`string`, `date` (Arrow date32), `int` (int64), `float` (float64), `bool`.",
         "",
         "Validation (`careval validate DIR [--extract-date YYYY-MM-DD]`) checks each rule below "
-        "and reports every breach at once with table, column, count and an example row. A rule "
+        "and reports every breach at once with table, column, count and rows. A rule "
         "is an error (every command stops) unless marked *(warning)* (listed, and the run goes "
         f"on). Every date lies between {EARLIEST_DATE.isoformat()} and the extract date: the "
         "one given to validation, else `extract_date` in `dataset.json`, else today's date (the "
-        "message says which). Examples show the pseudonymous identifiers and the values at "
-        "fault, never a column marked *identifying*.",
+        "message says which). A message names the first offending rows by number (from 1, in "
+        "the order of the table's file). On data flagged synthetic it also shows the first "
+        "one's pseudonymous identifiers and the values at fault, never a column marked "
+        "*identifying*; on data not flagged synthetic it shows no value unless asked for with "
+        "`careval --show-examples validate DIR`.",
         "",
     ]
     for t in TABLES.values():

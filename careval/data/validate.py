@@ -6,6 +6,9 @@ row rules of one table are counted in a single aggregate query, and an example r
 only for the rules that fail. Columns that are missing or of the wrong type are reported once
 and left out of every value rule, so one broken column never hides the others' problems; a
 required table with no rows is reported once and left out of every rule that would read it.
+A problem names its first offending rows by number; their values (ids, dates, codes) are
+shown only for data flagged synthetic (``"synthetic": true`` in ``dataset.json``), or when the
+caller asks for them (``show_examples``, the CLI's ``--show-examples``).
 The rules across rows and tables (lives, ages, registration periods, care plans) are in
 :mod:`careval.data.crosscheck`.
 """
@@ -13,6 +16,7 @@ The rules across rows and tables (lives, ages, registration periods, care plans)
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
@@ -174,7 +178,7 @@ def _any(conditions: list[ir.BooleanValue]) -> ir.BooleanValue:
 
 
 def _columns(
-    table: Table, t: ir.Table, found: dict[str, pa.DataType]
+    ctx: Context, table: Table, t: ir.Table, found: dict[str, pa.DataType]
 ) -> tuple[list[Problem], set[str]]:
     """Missing, mistyped and unknown columns; and the set of usable (present, typed) ones."""
     problems, ok = [], set()
@@ -193,7 +197,7 @@ def _columns(
                 )
             )
         elif not _TYPE_OK[col.type](found[col.name]):
-            ex = example(t, t[col.name].notnull(), [*key, col.name])
+            rows, ex = example(ctx, t, t[col.name].notnull(), [*key, col.name])
             problems.append(
                 Problem(
                     table.name,
@@ -203,6 +207,7 @@ def _columns(
                     ex,
                     f"{_a(col.type)} (found {found[col.name]})",
                     counts_rows=False,
+                    rows=rows[:1],
                 )
             )
         else:
@@ -224,7 +229,7 @@ def _columns(
     return problems, ok
 
 
-def _duplicates(table: Table, t: ir.Table) -> list[Problem]:
+def _duplicates(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
     """Rows that share their key with another row (count: rows, not distinct keys)."""
     k = list(table.key)
     # Rows with a null key part are reported as missing values, not as duplicates.
@@ -233,7 +238,8 @@ def _duplicates(table: Table, t: ir.Table) -> list[Problem]:
     n = int(dup.aggregate(rows=dup._n.sum()).to_pyarrow().to_pylist()[0]["rows"] or 0)
     if not n:
         return []
-    ex = example(dup.rename(rows_with_this_key="_n"), None, [*k, "rows_with_this_key"])
+    shared = keyed.join(dup.rename(rows_with_this_key="_n"), k)
+    rows, ex = example(ctx, shared, None, [*k, "rows_with_this_key"])
     return [
         Problem(
             table.name,
@@ -242,6 +248,7 @@ def _duplicates(table: Table, t: ir.Table) -> list[Problem]:
             n,
             ex,
             "each key in one row only (count: rows that share a key)",
+            rows=rows,
         )
     ]
 
@@ -270,17 +277,19 @@ def _references(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
                 )
             )
             continue
-        ref = ctx.ds.table(rt)
+        ref = ctx.table(rt)
         orphans = t.filter(t[col.name].notnull()).anti_join(ref, t[col.name] == ref[rc])
         if n := int(orphans.count().to_pyarrow().as_py()):
+            rows, ex = example(ctx, orphans, None, [*ctx.key(table.name), col.name])
             out.append(
                 Problem(
                     table.name,
                     col.name,
                     f"not found in {col.references}",
                     n,
-                    example(orphans, None, [*ctx.key(table.name), col.name]),
+                    ex,
                     f"values present in {col.references}",
+                    rows=rows,
                 )
             )
     return out
@@ -288,10 +297,10 @@ def _references(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
 
 def _check(ctx: Context, table: Table) -> list[Problem]:
     """Every rule of one table on its usable columns."""
-    t, usable = ctx.ds.table(table.name), ctx.ok[table.name]
-    problems = run(table.name, t, _row_rules(table, t, ctx), ctx.key(table.name))
+    t, usable = ctx.table(table.name), ctx.ok[table.name]
+    problems = run(ctx, table.name, t, _row_rules(table, t, ctx), ctx.key(table.name))
     if table.key and set(table.key) <= usable:
-        problems += _duplicates(table, t)
+        problems += _duplicates(ctx, table, t)
     problems += _references(ctx, table, t)
     return problems + crosscheck.check(ctx, table, t)
 
@@ -349,6 +358,43 @@ def _extract_date(ds: Dataset, given: dt.date | None) -> tuple[dt.date, str, lis
     return found, source, problems
 
 
+_JSON_TYPE = {
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    list: "an array",
+    dict: "an object",
+}
+
+
+def _synthetic_flag(ds: Dataset) -> list[Problem]:
+    """A ``synthetic`` in the manifest that is not a JSON boolean.
+
+    ``"false"`` in quotes is a string, and a string is true to Python's ``bool``: read that
+    way, real data would be published without disclosure control. Only ``true`` turns it off
+    (:attr:`~careval.data.access.Dataset.synthetic`); the key absent means real data.
+    """
+    if "synthetic" not in ds.manifest or isinstance(raw := ds.manifest["synthetic"], bool):
+        return []
+    what = (
+        "null"
+        if raw is None
+        else f"{clip(json.dumps(raw), 60)} is " + _JSON_TYPE.get(type(raw), type(raw).__name__)
+    )
+    return [
+        Problem(
+            MANIFEST,
+            "synthetic",
+            f"not a JSON boolean: {what}",
+            1,
+            "",
+            "true or false, without quotes (true turns disclosure control off; without the key "
+            "the data are treated as real)",
+            counts_rows=False,
+        )
+    ]
+
+
 def _empty(ctx: Context, table: Table) -> list[Problem]:
     """A required table with no rows: one error, and the table left out of every other rule."""
     if not table.required or ctx.ds.table(table.name).count().to_pyarrow().as_py():
@@ -368,7 +414,9 @@ def _empty(ctx: Context, table: Table) -> list[Problem]:
     ]
 
 
-def validate(path: str | Path, extract_date: dt.date | None = None) -> list[Problem]:
+def validate(
+    path: str | Path, extract_date: dt.date | None = None, show_examples: bool = False
+) -> list[Problem]:
     """Check every table present in a dataset against the canonical model.
 
     Parameters
@@ -379,12 +427,16 @@ def validate(path: str | Path, extract_date: dt.date | None = None) -> list[Prob
         The day the extract was taken: no date may be later, and ages are counted at it. When
         None, ``extract_date`` in the dataset's ``dataset.json``; when that is absent too,
         today's date (and the messages say so).
+    show_examples
+        Give each problem the values of its first offending row even when the data are not
+        flagged synthetic (they always are for synthetic data). Without it, a problem of real
+        data names its rows by number only.
 
     Returns
     -------
     list of Problem
         Every problem found, errors and warnings, table by table in model order (problems of
-        the extract date first); empty when the dataset is valid.
+        ``dataset.json`` first); empty when the dataset is valid.
 
     Raises
     ------
@@ -393,16 +445,26 @@ def validate(path: str | Path, extract_date: dt.date | None = None) -> list[Prob
     ConfigError
         ``extract_date`` is not a date, or is after today.
     """
-    with Dataset(Path(path)) as ds:
+    return _validate(Path(path), extract_date, show_examples)[0]
+
+
+def _validate(
+    path: Path, extract_date: dt.date | None, show_examples: bool
+) -> tuple[list[Problem], bool]:
+    """:func:`validate`'s problems, and whether they show values."""
+    with Dataset(path) as ds:
         if ds.backend == "duckdb":
             ds.con.raw_sql("SET enable_progress_bar = false")
         bound, source, first = _extract_date(ds, extract_date)
-        ctx = Context(ds, bound, source)
+        first = _synthetic_flag(ds) + first
+        ctx = Context(ds, bound, source, values=ds.synthetic or show_examples)
         found: dict[str, list[Problem]] = {}
         for table in TABLES.values():
             if ds.has(table.name):
                 types = _arrow_types(ds.file(table.name))
-                found[table.name], ctx.ok[table.name] = _columns(table, ds.table(table.name), types)
+                found[table.name], ctx.ok[table.name] = _columns(
+                    ctx, table, ctx.table(table.name), types
+                )
                 found[table.name] += _empty(ctx, table)
             elif table.required:
                 found[table.name] = [
@@ -422,10 +484,12 @@ def validate(path: str | Path, extract_date: dt.date | None = None) -> list[Prob
             if name == "persons":
                 dup = any(p.rule == "duplicate key" for p in found[name])
                 ctx.people = crosscheck.people(ctx, unique=not dup)
-    return first + [p for name in TABLES for p in found.get(name, [])]
+    return first + [p for name in TABLES for p in found.get(name, [])], ctx.values
 
 
-def require_valid(path: str | Path, extract_date: dt.date | None = None) -> list[Problem]:
+def require_valid(
+    path: str | Path, extract_date: dt.date | None = None, show_examples: bool = False
+) -> list[Problem]:
     """Validate a dataset and stop on any error.
 
     Parameters
@@ -434,6 +498,8 @@ def require_valid(path: str | Path, extract_date: dt.date | None = None) -> list
         Dataset directory.
     extract_date
         The day the extract was taken (see :func:`validate`).
+    show_examples
+        Show example values on data not flagged synthetic too (see :func:`validate`).
 
     Returns
     -------
@@ -445,7 +511,7 @@ def require_valid(path: str | Path, extract_date: dt.date | None = None) -> list
     DataValidationError
         Listing every error, when the dataset breaks any rule of the model.
     """
-    problems = validate(path, extract_date)
+    problems, shown = _validate(Path(path), extract_date, show_examples)
     if any(p.severity == "error" for p in problems):
-        raise DataValidationError(str(path), problems)
+        raise DataValidationError(str(path), problems, values_hidden=not shown)
     return problems

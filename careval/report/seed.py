@@ -41,7 +41,7 @@ def seed_shaped(manifest: Mapping[str, Any]) -> bool:
     >>> seed_shaped({**default, "settings": {**default["settings"], "effect": 0.0}})
     False
     """
-    if not manifest.get("synthetic", False):
+    if manifest.get("synthetic") is not True:  # the string "false" is not synthetic
         return False
     settings = manifest.get("settings")
     defaults = SynthSettings().to_dict()
