@@ -126,3 +126,27 @@ def raise_problems(problems: list[str]) -> None:
     raise ConfigError(
         f"{len(problems)} problems in the input:\n" + "\n".join(f"  - {p}" for p in problems)
     )
+
+
+def brief(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to about ``limit`` characters.
+
+    A value echoed back to the user (a key, a setting, a line of a file) may be enormous in a
+    malformed or hostile file; the message shows its start and how long it is.
+
+    Examples
+    --------
+    >>> brief("short")
+    "'short'"
+    >>> brief("x" * 1000, 20)
+    "'xxxxxxxxxxxxxxxxxx... (1,002 characters)"
+    """
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}... ({len(text):,} characters)"
+
+
+def cut(message: str, limit: int = 4000) -> str:
+    """A whole message cut to ``limit`` characters (the CLI's last guard on what it prints)."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}... (message cut: {len(message):,} characters in all)"

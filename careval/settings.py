@@ -30,7 +30,7 @@ import types
 import typing
 from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
-from careval.errors import ConfigError
+from careval.errors import ConfigError, brief
 
 S = TypeVar("S", bound="Settings")
 
@@ -57,12 +57,14 @@ class Settings:
         checks (``__post_init__``) then apply as usual.
         """
         if not isinstance(data, dict):
-            raise ConfigError(f"{where or cls.__name__}: expected a table; got {data!r}")
+            raise ConfigError(f"{where or cls.__name__}: expected a table; got {brief(data)}")
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         problems, values = [], {}
         for key, value in data.items():
             path = f"{where}.{key}" if where else key
+            if len(path) > 80:
+                path = f"{path[:79]}... ({len(path):,} characters)"
             if key not in fields:
                 near = difflib.get_close_matches(key, list(fields), n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
@@ -117,15 +119,17 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
                 return _convert(value, a, path)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} is not allowed")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{path}: {brief(value)} is not allowed"
+        )
     if origin is Literal:
         if value not in args:
             allowed = ", ".join(repr(a) for a in args)
-            raise ConfigError(f"{path}: {value!r} is not one of {allowed}")
+            raise ConfigError(f"{path}: {brief(value)} is not one of {allowed}")
         return value
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{path}: expected a list; got {value!r}")
+            raise ConfigError(f"{path}: expected a list; got {brief(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
@@ -135,7 +139,7 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
         )
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{path}: expected a table; got {value!r}")
+            raise ConfigError(f"{path}: expected a table; got {brief(value)}")
         kt, vt = args or (Any, Any)
         return {_convert(k, kt, path): _convert(v, vt, f"{path}.{k}") for k, v in value.items()}
     if isinstance(hint, type) and issubclass(hint, Settings):
@@ -146,21 +150,23 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
         try:
             return dt.date.fromisoformat(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{path}: expected a date as YYYY-MM-DD; got {value!r}") from None
+            raise ConfigError(
+                f"{path}: expected a date as YYYY-MM-DD; got {brief(value)}"
+            ) from None
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true or false; got {value!r}")
+            raise ConfigError(f"{path}: expected true or false; got {brief(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: expected a whole number; got {value!r}")
+            raise ConfigError(f"{path}: expected a whole number; got {brief(value)}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{path}: expected a number; got {value!r}")
+            raise ConfigError(f"{path}: expected a number; got {brief(value)}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected text; got {value!r}")
+            raise ConfigError(f"{path}: expected text; got {brief(value)}")
         return value
     return value

@@ -399,3 +399,29 @@ def test_the_data_check_and_the_settings_report_together(
     assert r.returncode == 2 and not out.exists()
     assert "matching.control_areas = ['nowhere']: no practice has area 'nowhere'" in r.stderr
     assert "the implementation period) must be between 0 and 12; got 13" in r.stderr
+
+
+def test_a_spec_file_with_a_byte_order_mark_reads_as_without(tmp_path: Path) -> None:
+    text = "[study]\nstart = 2011-01-01\n[design]\nratio = 3\n"
+    plain, marked = tmp_path / "plain.toml", tmp_path / "marked.toml"
+    plain.write_bytes(text.encode("utf-8"))
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # as Windows Notepad saves it
+    assert load(marked).spec == load(plain).spec
+    assert load(marked).given == load(plain).given == {"study.start", "design.ratio"}
+
+
+def test_an_enormous_spec_or_key_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    from careval.spec.toml import MAX_SPEC_BYTES
+
+    big = tmp_path / "big.toml"
+    big.write_text("[study]\n" + "x" * MAX_SPEC_BYTES + " = 1\n")
+    with pytest.raises(ConfigError, match=r"bytes is not a study specification") as exc:
+        load(big)
+    assert len(str(exc.value)) < 300
+    long_key = tmp_path / "long.toml"
+    long_key.write_text("[study]\n" + "k" * 5000 + " = 1\n[design]\nratio = '" + "9" * 5000 + "'\n")
+    with pytest.raises(ConfigError) as exc:
+        load(long_key)
+    msg = str(exc.value)
+    assert "(5,006 characters): unknown setting" in msg and "(5,002 characters)" in msg
+    assert len(msg) < 600

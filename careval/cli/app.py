@@ -9,7 +9,7 @@ import typer
 
 from careval.cli import data, design, qualitative, risk, run, spc, surveys, tables
 from careval.cli.common import OPTIONS, err
-from careval.errors import CarevalError
+from careval.errors import CarevalError, cut
 
 app = typer.Typer(
     add_completion=False,
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         return app(args=argv, standalone_mode=False)
     except CarevalError as exc:
-        err.print(f"careval: error: {exc}", highlight=False, markup=False)
+        err.print(f"careval: error: {cut(str(exc))}", highlight=False, markup=False)
         sys.exit(2)
     except OSError as exc:
         err.print(

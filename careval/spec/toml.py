@@ -34,6 +34,9 @@ class LoadedSpec:
     given: frozenset[str]  # dotted key paths written in the file (``programme.start``)
 
 
+MAX_SPEC_BYTES = 1 << 20  # 1 MiB: the default spec careval init writes is about 6 KB
+
+
 def loads(text: str, where: str = "study.toml", base: Path | None = None) -> LoadedSpec:
     """Parse spec text; every problem (syntax, unknown key, wrong type) in one ConfigError."""
     try:
@@ -56,7 +59,14 @@ def load(path: str | Path) -> LoadedSpec:
     """Read ``study.toml`` (paths inside it are relative to its folder)."""
     path = Path(path)
     try:  # bytes, as tomllib wants: no newline translation (a lone CR is refused, not read)
-        text = path.read_bytes().decode("utf-8")
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise ConfigError(
+                f"{path}: {size:,} bytes is not a study specification (at most "
+                f"{MAX_SPEC_BYTES:,}; a spec is a page of settings)"
+            )
+        # A byte order mark (as Windows editors write one) is not part of TOML: dropped.
+        text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such spec file") from None
     except (OSError, UnicodeDecodeError) as exc:
