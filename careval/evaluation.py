@@ -204,17 +204,7 @@ def evaluate(
         impact, skipped["impact"] = checked("impact", lambda: _impact(ds, span, risk, impact_st))
         synthetic, manifest = ds.synthetic, ds.manifest
         files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
-    # Every file of surveys/ and qualitative/, and every file the analyses read (a survey's data
-    # file may lie anywhere inside the dataset), by its path relative to the dataset.
-    read = {
-        f.relative_to(data).as_posix(): f
-        for sub in ("surveys", "qualitative")
-        for f in sorted((data / sub).rglob("*"))
-        if f.is_file()
-    }
-    for f in [*(surveys.inputs if surveys else []), *(qualitative.inputs if qualitative else [])]:
-        read.setdefault(f.relative_to(data.resolve()).as_posix(), f)  # inside: checked on reading
-    files.update({name: _sha256(f) for name, f in sorted(read.items())})
+    files.update(input_hashes(data, surveys, qualitative))
     say("study design and power")
     design, skipped["design"] = (
         (None, unmet_here["design"]) if unmet_here["design"] else _design(impact, design_st)
@@ -237,6 +227,23 @@ def evaluate(
         qualitative=qualitative,
         skipped=skipped,
     )
+
+
+def input_hashes(
+    data: Path, surveys: SurveysResult | None, qualitative: QualitativeResult | None
+) -> dict[str, str]:
+    """SHA-256 of every file of ``surveys/`` and ``qualitative/`` and of every file the two
+    analyses read (a survey's data file may lie anywhere inside the dataset), keyed by its path
+    relative to the dataset (the readers refuse a file outside it)."""
+    read = {
+        f.relative_to(data).as_posix(): f
+        for sub in ("surveys", "qualitative")
+        for f in sorted((data / sub).rglob("*"))
+        if f.is_file()
+    }
+    for f in [*(surveys.inputs if surveys else []), *(qualitative.inputs if qualitative else [])]:
+        read.setdefault(f.relative_to(data.resolve()).as_posix(), f)
+    return {name: _sha256(f) for name, f in sorted(read.items())}
 
 
 def _risk(
