@@ -234,15 +234,17 @@ def input_hashes(
 ) -> dict[str, str]:
     """SHA-256 of every file of ``surveys/`` and ``qualitative/`` and of every file the two
     analyses read (a survey's data file may lie anywhere inside the dataset), keyed by its path
-    relative to the dataset (the readers refuse a file outside it)."""
+    relative to the dataset. The readers refuse a file outside the dataset; a symbolic link
+    there pointing out of it, which no analysis read, is not followed."""
+    root = data.resolve()
     read = {
         f.relative_to(data).as_posix(): f
         for sub in ("surveys", "qualitative")
         for f in sorted((data / sub).rglob("*"))
-        if f.is_file()
+        if f.is_file() and f.resolve().is_relative_to(root)
     }
     for f in [*(surveys.inputs if surveys else []), *(qualitative.inputs if qualitative else [])]:
-        read.setdefault(f.relative_to(data.resolve()).as_posix(), f)
+        read.setdefault(f.relative_to(root).as_posix(), f)
     return {name: _sha256(f) for name, f in sorted(read.items())}
 
 

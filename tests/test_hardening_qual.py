@@ -101,6 +101,23 @@ def test_survey_data_anywhere_inside_the_dataset_is_read_and_hashed(tmp_path: Pa
     }
 
 
+def test_dataset_transcripts_must_lie_inside_the_dataset(tmp_path: Path) -> None:
+    tdir = tmp_path / "ds" / "qualitative" / "transcripts"
+    tdir.mkdir(parents=True)
+    (tdir / "m1.txt").write_text("CHAIR: welcome\nNURSE: thanks\n", encoding="utf-8")
+    result = evaluate_qualitative(tmp_path / "ds")
+    assert result is not None and result.inputs == [(tdir / "m1.txt").resolve()]
+    assert list(input_hashes(tmp_path / "ds", None, result)) == ["qualitative/transcripts/m1.txt"]
+    (tmp_path / "outside.txt").write_text("CHAIR: from elsewhere\n", encoding="utf-8")
+    (tdir / "m2.txt").symlink_to(tmp_path / "outside.txt")
+    with pytest.raises(ConfigError, match=r"m2\.txt: transcript file lies outside .*/ds"):
+        evaluate_qualitative(tmp_path / "ds")
+    # A link pointing out that no analysis reads is not followed for the hashes either.
+    (tdir / "m2.txt").unlink()
+    (tmp_path / "ds" / "qualitative" / "notes.md").symlink_to(tmp_path / "outside.txt")
+    assert "qualitative/notes.md" not in input_hashes(tmp_path / "ds", None, result)
+
+
 # ------------------------------------------------------------------------------------ roles
 
 
