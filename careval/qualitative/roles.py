@@ -67,6 +67,7 @@ def undeclared_problem(
 ) -> str | None:
     """The message for ``found`` (line number, role as written) whose roles are not
     ``allowed``, or None when every role is declared. ``unit`` names a row ("utterance")."""
+    allowed = tuple(dict.fromkeys(map(normalise_role, allowed)))
     bad = [(k, r) for k, r in found if normalise_role(r) not in allowed]
     if not bad:
         return None
