@@ -40,7 +40,7 @@ from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk
 from careval.risk.model import follow_up_end
 from careval.spec.check import check, window
 from careval.spec.model import StudySpec
-from careval.spec.resolve import RunSettings, resolve
+from careval.spec.resolve import RunSettings, resolve, transcript_settings
 from careval.spec.toml import LoadedSpec
 from careval.surveys.evaluate import SurveysResult, evaluate_surveys
 
@@ -167,14 +167,15 @@ def evaluate(
     """
     say = progress or (lambda _step: None)
     data = Path(data)
-    study = (spec.spec if isinstance(spec, LoadedSpec) else spec or StudySpec()).study
+    given = spec.spec if isinstance(spec, LoadedSpec) else spec or StudySpec()
+    study = given.study
     say("validating the dataset")
     warnings = require_valid(data, extract_date=study.extract_date)
     # Surveys and transcripts first: they are quick, and a broken file should stop the run
     # before the long analyses rather than after them.
     say("surveys and qualitative analysis")
     surveys = evaluate_surveys(data)
-    qualitative = evaluate_qualitative(data)
+    qualitative = evaluate_qualitative(data, transcript_settings(given))
     skipped: dict[str, str] = {}
     say("summarising the data")
     with Dataset(data) as ds:
@@ -203,14 +204,7 @@ def evaluate(
         impact, skipped["impact"] = checked("impact", lambda: _impact(ds, span, risk, impact_st))
         synthetic, manifest = ds.synthetic, ds.manifest
         files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
-    files.update(
-        {
-            str(f.relative_to(data)): _sha256(f)
-            for sub in ("surveys", "qualitative")
-            for f in sorted((data / sub).rglob("*"))
-            if f.is_file()
-        }
-    )
+    files.update(input_hashes(data, surveys, qualitative))
     say("study design and power")
     design, skipped["design"] = (
         (None, unmet_here["design"]) if unmet_here["design"] else _design(impact, design_st)
@@ -233,6 +227,25 @@ def evaluate(
         qualitative=qualitative,
         skipped=skipped,
     )
+
+
+def input_hashes(
+    data: Path, surveys: SurveysResult | None, qualitative: QualitativeResult | None
+) -> dict[str, str]:
+    """SHA-256 of every file of ``surveys/`` and ``qualitative/`` and of every file the two
+    analyses read (a survey's data file may lie anywhere inside the dataset), keyed by its path
+    relative to the dataset. The readers refuse a file outside the dataset; a symbolic link
+    there pointing out of it, which no analysis read, is not followed."""
+    root = data.resolve()
+    read = {
+        f.relative_to(data).as_posix(): f
+        for sub in ("surveys", "qualitative")
+        for f in sorted((data / sub).rglob("*"))
+        if f.is_file() and f.resolve().is_relative_to(root)
+    }
+    for f in [*(surveys.inputs if surveys else []), *(qualitative.inputs if qualitative else [])]:
+        read.setdefault(f.relative_to(root).as_posix(), f)
+    return {name: _sha256(f) for name, f in sorted(read.items())}
 
 
 def _risk(

@@ -170,7 +170,7 @@ def test_chi_square_against_attendance_matches_scipy(tmp_path: Path) -> None:
 def test_turn_matrix_counts_who_follows_whom_within_meetings(tmp_path: Path) -> None:
     write(tmp_path, "a.txt", "A: one\nB: two\nA: three\nC: four\n")
     write(tmp_path, "b.txt", "C: five\nA: six\n")
-    r = transcripts_from_paths([tmp_path / "a.txt", tmp_path / "b.txt"])
+    r = transcripts_from_paths([tmp_path / "a.txt", tmp_path / "b.txt"], roles=("a", "b", "c"))
     t = r.turns
     assert t.loc["a", "b"] == 1 and t.loc["b", "a"] == 1 and t.loc["a", "c"] == 1
     assert t.loc["c", "a"] == 1  # in meeting b; no turn from a's last speaker to b's first

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from careval.cli.common import names, out, write_json
+from careval.cli.surveys import check_outputs
 from careval.disclosure import DisclosureSettings
 
 
@@ -28,12 +29,29 @@ def transcripts(
     protect: Annotated[
         bool, typer.Option("--protect", help="Disclosure control: suppress and round counts")
     ] = False,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec", help="Study specification whose [qualitative] roles are declared too"
+        ),
+    ] = None,
 ) -> None:
-    """Utterances and words by participant type, chi-square tests, turn matrix, levels."""
+    """Utterances and words by participant type, chi-square tests, turn matrix, levels.
+
+    Every speaker's role must be declared: the built-in MDG roles, and those of ``--spec``.
+    """
+    from careval.qualitative.roles import TranscriptSettings
     from careval.qualitative.transcripts import transcripts_from_paths
     from careval.report.publish.qualitative import publish_transcripts
 
-    result = transcripts_from_paths(paths, attendance)
+    check_outputs({"--json": json_out})
+    settings = TranscriptSettings()
+    if spec is not None:
+        from careval.spec import load
+        from careval.spec.resolve import transcript_settings
+
+        settings = transcript_settings(load(spec).spec)
+    result = transcripts_from_paths(paths, attendance, roles=settings.roles)
     published = publish_transcripts(result, DisclosureSettings()) if protect else result
     write_json(json_out, published.to_dict())
     top = result.overall.iloc[0]
@@ -81,6 +99,10 @@ def qda(
     from careval.report.publish.qualitative import publish_coding
     from careval.report.workbook import csv_text
 
+    outputs = {"--json": json_out, "--export-qdpx": export_qdpx, "--export-qdc": export_qdc}
+    check_outputs(
+        outputs | {"--export-csv": export_csv, "--export-codebook-csv": export_codebook_csv}
+    )
     pair = None
     if coders is not None:
         two = names(coders)
@@ -93,6 +115,10 @@ def qda(
     )
     result.warnings.extend(warnings)
     exports: list[tuple[Path, bytes]] = []  # built (and validated) before anything is written
+    if export_qdpx is not None:
+        exports.append(
+            (export_qdpx, refi.project_archive(result.codebook, result.segments, export_qdpx.stem))
+        )
     if export_qdc is not None:
         exports.append((export_qdc, refi.codebook_xml(result.codebook)))
     if export_csv is not None:
@@ -103,8 +129,6 @@ def qda(
     write_json(json_out, published.to_dict())
     for path, data in exports:
         write_atomic(path, data)
-    if export_qdpx is not None:
-        refi.write_project(export_qdpx, result.codebook, result.segments)
     text = (
         f"{result.segments['segment_id'].nunique():,} segments, {len(result.codebook.codes)} codes"
     )

@@ -13,6 +13,20 @@ import typer
 from careval.cli.common import out, write_json
 
 
+def check_outputs(paths: dict[str, Path | None]) -> None:
+    """Refuse an output path (option -> path) that cannot be written, before any work is done,
+    so that a bad second output never follows a first one already written."""
+    from careval.errors import ConfigError
+
+    for option, path in paths.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise ConfigError(f"{option} {path} is a directory; give a file name")
+        if not path.parent.is_dir():
+            raise ConfigError(f"{option} {path}: the directory {path.parent} does not exist")
+
+
 def survey(
     definitions: Annotated[
         list[Path],
@@ -26,6 +40,12 @@ def survey(
     protect: Annotated[
         bool, typer.Option("--protect", help="Disclosure control: suppress and round counts")
     ] = False,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            help="The folder every data file must lie in (default: each definition's own folder)"
+        ),
+    ] = None,
 ) -> None:
     """Summarise surveys: response rates, share agreeing with Wilson CIs, group tests."""
     from careval.disclosure import DisclosureSettings
@@ -34,8 +54,9 @@ def survey(
     from careval.report.workbook import csv_text
     from careval.surveys.evaluate import analyse_definitions, definition_files
 
+    check_outputs({"--json": json_out, "--open-text": open_text})
     files = [f for d in definitions for f in definition_files(d)]
-    result = analyse_definitions(files)
+    result = analyse_definitions(files, root)
     payload = (publish_surveys(result, DisclosureSettings()) if protect else result).to_dict()
     csv = csv_text(result.open_text()).encode("utf-8") if open_text else None
     write_json(json_out, payload)

@@ -7,7 +7,8 @@ Inputs
   :mod:`careval.qualitative.refi`.
 - Coded segments CSV: one row per code applied to a segment, columns ``segment_id``, ``code``
   (blank for a segment nobody coded) and ``text``, optionally ``document``, ``case``, ``group``,
-  ``coder``, ``start``, ``end`` (character positions in the document).
+  ``coder``, ``start``, ``end`` (character positions in the document, at most
+  :data:`MAX_DOCUMENT_CHARS`).
 
 Outputs (:func:`analyse_coding`): code frequencies by participant group with each theme's
 sub-codes rolled up; a framework matrix (themes x groups or cases, with the segments in each
@@ -43,6 +44,9 @@ from careval.surveys.common import (
 # The text columns of a coded segment, then its character positions (nullable integers).
 TEXT_COLUMNS = ("segment_id", "document", "case", "group", "coder", "code", "text")
 SEGMENT_COLUMNS = (*TEXT_COLUMNS, "start", "end")
+# The longest document whose positions careval accepts, in characters (a long interview
+# transcript is about 100,000): a position beyond it is an error, not a document to rebuild.
+MAX_DOCUMENT_CHARS = 10_000_000
 _NS = uuid.UUID("6f1c1c1e-4d0e-5b8a-9a51-2011c0de0001")
 
 
@@ -182,7 +186,7 @@ def read_segments_csv(path: str | Path) -> pd.DataFrame:
     for col in ("start", "end"):
         if col in df.columns:
             raw = df[col].str.strip()
-            num = pd.to_numeric(raw.mask(raw == ""), errors="coerce")
+            num = pd.to_numeric(raw.mask(raw == ""), errors="coerce").astype(float)
             bad = (raw != "") & (num.isna() | (num < 0) | (num != num.round()))
             bad_rows(
                 problems,
@@ -193,7 +197,10 @@ def read_segments_csv(path: str | Path) -> pd.DataFrame:
                 "is not a whole number >= 0",
                 "character positions 0, 1, 2, ... or blank",
             )
-            out[col] = num.astype("Int64")
+            huge = (~bad & (num > MAX_DOCUMENT_CHARS)).to_numpy(bool)
+            rule, most = "is beyond the longest document accepted", f"{MAX_DOCUMENT_CHARS:,}"
+            bad_rows(problems, path, df, col, huge, rule, f"character positions up to {most}")
+            out[col] = num.mask(bad | huge).astype("Int64")
         else:
             out[col] = pd.array([pd.NA] * len(df), dtype="Int64")
     if "start" in df.columns and "end" in df.columns:

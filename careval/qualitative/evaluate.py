@@ -6,6 +6,10 @@ A dataset directory holds them in ``qualitative/``:
   ``attendance.csv`` (``meeting_id``, ``role``, ``attendees``);
 - coding: ``project.qdpx`` (REFI-QDA), or ``coded_segments.csv`` with ``codebook.qdc`` or
   ``codebook.csv`` (optional: without one the codes used form a flat codebook).
+
+Every file is read from inside the dataset directory (a symbolic link pointing out of it is
+refused), transcripts' roles must be declared (:class:`~careval.qualitative.roles.
+TranscriptSettings`), and the files read are listed in the result's ``inputs``.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from careval.qualitative.coding import (
     read_codebook_csv,
     read_segments_csv,
 )
+from careval.qualitative.roles import TranscriptSettings
 from careval.qualitative.transcripts import (
     ATTENDANCE_FILE,
     TRANSCRIPT_SUFFIXES,
     TranscriptResult,
     transcripts_from_paths,
 )
-from careval.surveys.common import notes_text
+from careval.surveys.common import notes_text, require_inside
 
 QUALITATIVE_DIR = "qualitative"
 
@@ -40,12 +45,14 @@ class QualitativeResult:
 
     ``disclosure_control`` is set only by
     :func:`careval.report.publish.qualitative.publish_qualitative` on the published copy.
+    ``inputs`` are the files read, for provenance.
     """
 
     transcripts: TranscriptResult | None = None
     coding: CodingResult | None = None
     warnings: list[str] = field(default_factory=list)
     disclosure_control: bool = False
+    inputs: list[Path] = field(default_factory=list)
 
     def tidy(self) -> pd.DataFrame:
         """The transcripts' overall table (one row per role), else the code frequencies."""
@@ -98,9 +105,16 @@ def read_coding_inputs(
     return seg, book, warnings
 
 
-def evaluate_qualitative(dataset_dir: Path) -> QualitativeResult | None:
-    """Analyse ``qualitative/`` of a dataset directory; None when it has no such inputs."""
-    folder = Path(dataset_dir) / QUALITATIVE_DIR
+def evaluate_qualitative(
+    dataset_dir: Path, settings: TranscriptSettings | None = None
+) -> QualitativeResult | None:
+    """Analyse ``qualitative/`` of a dataset directory; None when it has no such inputs.
+
+    ``settings`` give the declared transcript roles (default: the built-in ones).
+    """
+    settings = settings or TranscriptSettings()
+    root = Path(dataset_dir)
+    folder = root / QUALITATIVE_DIR
     if not folder.is_dir():
         return None
     result = QualitativeResult()
@@ -109,16 +123,19 @@ def evaluate_qualitative(dataset_dir: Path) -> QualitativeResult | None:
         f.suffix.lower() in TRANSCRIPT_SUFFIXES and f.name != ATTENDANCE_FILE
         for f in tdir.iterdir()
     ):
-        result.transcripts = transcripts_from_paths([tdir])
+        result.transcripts = transcripts_from_paths([tdir], roles=settings.roles, root=root)
+        result.inputs += result.transcripts.inputs
     project = folder / "project.qdpx"
     seg_path = project if project.is_file() else folder / "coded_segments.csv"
     book_path = next(
         (folder / n for n in ("codebook.qdc", "codebook.csv") if (folder / n).is_file()), None
     )
     if seg_path.is_file():
-        seg, book, warnings = read_coding_inputs(
-            seg_path, book_path if seg_path.suffix == ".csv" else None
-        )
+        book_used = book_path if seg_path.suffix == ".csv" else None
+        result.inputs += [
+            require_inside(p, root, "coding input") for p in (seg_path, book_used) if p is not None
+        ]
+        seg, book, warnings = read_coding_inputs(seg_path, book_used)
         result.coding = analyse_coding(seg, book, source=str(seg_path))
         result.warnings.extend(warnings)
     if result.transcripts is None and result.coding is None:

@@ -6,6 +6,13 @@ XML (``urn:QDA-XML:codebook:1.0``). Both are validated against the REFI-QDA 1.0 
 (:mod:`careval.qualitative.refi_schema`) with xmlschema before anything is read or written, and
 a file that breaks them is refused with the schema's own reasons (the first five).
 
+Untrusted input is read defensively: XML is parsed with defusedxml, which refuses a DOCTYPE,
+entity declarations (the "billion laughs") and external references; an archive is refused when
+a member's name is absolute or leaves the archive (``/x``, ``../x``, ``C:x``, backslashes), when
+it holds too many members, unpacks to too much, or a member expands implausibly (a zip bomb);
+and a selection whose positions fall outside its source's text is refused. Each refusal names
+the file and the member or selection.
+
 Reading a project gives the codebook and one row per coding of a text selection: the source
 (``document``), the selection's character positions, the selected text (when the project carries
 the source's plain text), the coder (the ``creatingUser`` of the coding, by user name), the case
@@ -16,8 +23,9 @@ from __future__ import annotations
 
 import io
 import re
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # building exports only: input is parsed by defusedxml
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +34,7 @@ import pandas as pd
 from careval.errors import ConfigError
 from careval.files import write_atomic
 from careval.qualitative.coding import (
+    MAX_DOCUMENT_CHARS,
     SEGMENT_COLUMNS,
     TEXT_COLUMNS,
     Code,
@@ -38,7 +47,11 @@ from careval.surveys.common import require_file
 _P = "{" + PROJECT_NS + "}"
 _C = "{" + CODEBOOK_NS + "}"
 MAX_ERRORS = 5
-MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
+MAX_ARCHIVE_BYTES = 512 * 1024 * 1024  # a project unpacks (or a bare .qde/.qdc is) at most this
+MAX_MEMBERS = 10_000  # members of a .qdpx archive
+MAX_RATIO = 200  # uncompressed / compressed size of a member larger than RATIO_FROM_BYTES
+RATIO_FROM_BYTES = 1024 * 1024
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 _SCHEMAS: dict[str, Any] = {}
 
@@ -74,12 +87,83 @@ def validate(root: ET.Element, kind: str, source: str) -> None:
 
 
 def _parse(data: bytes, source: str) -> ET.Element:
-    if b"<!DOCTYPE" in data[:2048].upper() or b"<!ENTITY" in data.upper():
-        raise ConfigError(f"{source}: XML with a DOCTYPE or entities is not accepted")
+    """XML parsed by defusedxml: no DOCTYPE, entity declaration or external reference."""
+    import defusedxml
+    import defusedxml.ElementTree as SafeET
+
     try:
-        return ET.fromstring(data)
+        root: ET.Element = SafeET.fromstring(data, forbid_dtd=True)
+    except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden) as e:
+        raise ConfigError(
+            f"{source}: XML with a DOCTYPE or entity declarations is not accepted ({e}); a "
+            "REFI-QDA file needs neither, and entities can expand without limit"
+        ) from None
+    except defusedxml.ExternalReferenceForbidden as e:
+        raise ConfigError(
+            f"{source}: XML referring to external resources is not accepted ({e})"
+        ) from None
     except ET.ParseError as e:
         raise ConfigError(f"{source}: not well-formed XML ({e})") from None
+    return root
+
+
+def _read_limited(path: Path, what: str) -> bytes:
+    """A bare XML file's bytes, refused when larger than :data:`MAX_ARCHIVE_BYTES`."""
+    if path.stat().st_size > MAX_ARCHIVE_BYTES:
+        raise ConfigError(
+            f"{path}: the {what} is {path.stat().st_size:,} bytes; at most "
+            f"{MAX_ARCHIVE_BYTES:,} are read"
+        )
+    return path.read_bytes()
+
+
+def check_archive(z: zipfile.ZipFile, source: str) -> None:
+    """Refuse an archive whose members could escape it or expand beyond the limits.
+
+    Raises
+    ------
+    ConfigError
+        Naming the archive and the member: an absolute name, a drive letter, a backslash or a
+        ``..`` part; more than :data:`MAX_MEMBERS` members; more than
+        :data:`MAX_ARCHIVE_BYTES` unpacked in all; a member over :data:`RATIO_FROM_BYTES`
+        that expands more than :data:`MAX_RATIO` times.
+    """
+    infos = z.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ConfigError(
+            f"{source}: the archive has {len(infos):,} members; a REFI-QDA project has at most "
+            f"{MAX_MEMBERS:,} here"
+        )
+    for i in infos:
+        name = i.filename
+        parts = name.split("/")
+        if name.startswith("/") or _DRIVE.match(name) or "\\" in name or ".." in parts:
+            raise ConfigError(
+                f"{source}: archive member {name!r} has an absolute or parent-directory path; "
+                "members must be relative paths inside the archive (project.qde, sources/...)"
+            )
+        if i.file_size > RATIO_FROM_BYTES and i.file_size > MAX_RATIO * max(i.compress_size, 1):
+            raise ConfigError(
+                f"{source}: archive member {name!r} expands from {i.compress_size:,} to "
+                f"{i.file_size:,} bytes (more than {MAX_RATIO} times): refused as a likely zip "
+                "bomb"
+            )
+    total = sum(i.file_size for i in infos)
+    if total > MAX_ARCHIVE_BYTES:
+        largest = max(infos, key=lambda i: i.file_size)
+        raise ConfigError(
+            f"{source}: the archive unpacks to {total:,} bytes, more than {MAX_ARCHIVE_BYTES:,}"
+            f" (512 MiB); its largest member is {largest.filename!r} ({largest.file_size:,} "
+            "bytes)"
+        )
+
+
+def _member(z: zipfile.ZipFile, name: str, source: str) -> bytes:
+    """One member's bytes (never more than its declared size); a corrupt one is an error."""
+    try:
+        return z.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+        raise ConfigError(f"{source}: archive member {name!r} cannot be read ({e})") from None
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -89,7 +173,7 @@ def read_codebook(path: str | Path) -> Codebook:
     """The codebook of a ``.qdc`` file, or of the project in a ``.qdpx``/``.qde`` file."""
     path = require_file(Path(path), "codebook")
     if path.suffix.lower() == ".qdc":
-        root = _parse(path.read_bytes(), str(path))
+        root = _parse(_read_limited(path, "codebook"), str(path))
         validate(root, "codebook", str(path))
         return _codes(root.find(_C + "Codes"), _C)
     return read_project(path)[0]
@@ -111,27 +195,27 @@ def read_project(
     files: dict[str, bytes] = {}
     if path.suffix.lower() == ".qdpx":
         try:
-            with zipfile.ZipFile(path) as z:
-                names = z.namelist()
-                qde = [n for n in names if n.lower().endswith(".qde")]
-                if len(qde) != 1:
-                    raise ConfigError(
-                        f"{source}: a .qdpx archive holds exactly one project.qde; found "
-                        f"{len(qde)} ({', '.join(names[:5]) or 'empty archive'})"
-                    )
-                if sum(i.file_size for i in z.infolist()) > MAX_ARCHIVE_BYTES:
-                    raise ConfigError(f"{source}: the archive unpacks to more than 512 MiB")
-                xml = z.read(qde[0])
-                for n in names:
-                    if n.lower().startswith("sources/") and n.lower().endswith(".txt"):
-                        files[n.split("/", 1)[1]] = z.read(n)
+            z = zipfile.ZipFile(path)
         except zipfile.BadZipFile:
             raise ConfigError(
                 f"{source}: not a .qdpx archive (not a zip file); a REFI-QDA project export "
                 "is a zip holding project.qde and sources/"
             ) from None
+        with z:
+            check_archive(z, source)
+            names = z.namelist()
+            qde = [n for n in names if n.lower().endswith(".qde")]
+            if len(qde) != 1:
+                raise ConfigError(
+                    f"{source}: a .qdpx archive holds exactly one project.qde; found "
+                    f"{len(qde)} ({', '.join(names[:5]) or 'empty archive'})"
+                )
+            xml = _member(z, qde[0], source)
+            for n in names:
+                if n.lower().startswith("sources/") and n.lower().endswith(".txt"):
+                    files[n.split("/", 1)[1]] = _member(z, n, source)
     else:
-        xml = path.read_bytes()
+        xml = _read_limited(path, "REFI-QDA project")
     root = _parse(xml, source)
     validate(root, "project", source)
     book_el = root.find(_P + "CodeBook")
@@ -192,6 +276,7 @@ def _codings(
             case_of_src[ref.get("targetGUID", "")] = info
     rows: list[dict[str, Any]] = []
     unknown_codes = 0
+    bad_positions: list[tuple[str, str, int, int]] = []  # selection, source, start, end
     sources = root.find(_P + "Sources")
     for src in sources.findall(_P + "TextSource") if sources is not None else []:
         guid = src.get("guid", "")
@@ -203,9 +288,14 @@ def _codings(
                 "are counted without their text"
             )
         src_group = group_of(src)
+        size = len(text) if text is not None else MAX_DOCUMENT_CHARS
         for sel in src.findall(_P + "PlainTextSelection"):
             start = int(sel.get("startPosition", "0"))
             end = int(sel.get("endPosition", "0"))
+            if not 0 <= start <= end <= size:
+                name = sel.get("name") or sel.get("guid") or ""
+                bad_positions.append((name, doc, start, end))
+                continue
             case, group = case_of_sel.get(sel.get("guid", ""), case_of_src.get(guid, ("", "")))
             snippet = text[start:end] if text is not None else ""
             for coding in sel.findall(_P + "Coding"):
@@ -230,6 +320,14 @@ def _codings(
                         "end": end,
                     }
                 )
+    if bad_positions:
+        where, in_doc, start, end = bad_positions[0]
+        raise ConfigError(
+            f"{source}: {len(bad_positions):,} selection(s) with positions outside their "
+            f"source's text, e.g. selection {where!r} of source {in_doc!r}: {start:,}-{end:,}; "
+            "allowed: 0 <= startPosition <= endPosition <= the length of the source's text "
+            f"(at most {MAX_DOCUMENT_CHARS:,} characters when the project lacks the text)"
+        )
     if unknown_codes:
         raise ConfigError(
             f"{source}: {unknown_codes} coding(s) refer to a code GUID that is not in the "
@@ -388,13 +486,20 @@ def _document_text(part: pd.DataFrame) -> tuple[str, dict[str, tuple[int, int]]]
     positioned = segs["start"].notna().all() and segs["end"].notna().all() if len(segs) else False
     if positioned:
         size = int(segs["end"].max())
-        buf = [" "] * size
-        consistent = True
-        for r in segs.itertuples():
-            s, e = int(r.start), int(r.end)
-            if len(r.text) != e - s:
-                consistent = False
-                break
+        outside = ((segs["end"] > MAX_DOCUMENT_CHARS) | (segs["start"] < 0)).to_numpy(bool)
+        if outside.any():
+            r = segs[outside].iloc[0]
+            raise ConfigError(
+                f"segment {r['segment_id']!r} of document {r['document']!r}: positions "
+                f"{int(r['start']):,}-{int(r['end']):,}; allowed: 0 to {MAX_DOCUMENT_CHARS:,} "
+                "characters"
+            )
+        # Positions that the texts contradict (a text of another length) are not used, and
+        # nothing is allocated for them.
+        consistent = all(len(r.text) == int(r.end) - int(r.start) for r in segs.itertuples())
+        buf = [" "] * size if consistent else []
+        for r in segs.itertuples() if consistent else ():
+            s = int(r.start)
             for i, ch in enumerate(r.text):
                 if buf[s + i] not in (" ", ch):
                     consistent = False
@@ -421,15 +526,21 @@ def write_codebook(path: str | Path, book: Codebook) -> None:
     write_atomic(Path(path), codebook_xml(book))
 
 
-def write_project(path: str | Path, book: Codebook, segments: pd.DataFrame) -> None:
-    """Write a ``.qdpx`` project: ``project.qde`` and ``sources/*.txt`` (atomically)."""
-    xml, texts = project_xml(book, segments, name=Path(path).stem)
+def project_archive(book: Codebook, segments: pd.DataFrame, name: str = "careval export") -> bytes:
+    """A ``.qdpx`` project's bytes: ``project.qde`` and ``sources/*.txt``, validated, so that a
+    caller can build every output before writing any."""
+    xml, texts = project_xml(book, segments, name=name)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr(_zinfo("project.qde"), xml)
-        for name, text in sorted(texts.items()):
-            z.writestr(_zinfo(f"sources/{name}"), text.encode("utf-8"))
-    write_atomic(Path(path), buf.getvalue())
+        for member, text in sorted(texts.items()):
+            z.writestr(_zinfo(f"sources/{member}"), text.encode("utf-8"))
+    return buf.getvalue()
+
+
+def write_project(path: str | Path, book: Codebook, segments: pd.DataFrame) -> None:
+    """Write a ``.qdpx`` project: ``project.qde`` and ``sources/*.txt`` (atomically)."""
+    write_atomic(Path(path), project_archive(book, segments, name=Path(path).stem))
 
 
 def _zinfo(name: str) -> zipfile.ZipInfo:

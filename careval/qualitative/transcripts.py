@@ -10,9 +10,12 @@ Input: one file per meeting, each utterance attributed to a participant type (ro
   the order spoken.
 
 Roles are compared in lower case with spaces and hyphens as underscores (``Presenting GP`` is
-``presenting_gp``). ``level`` codes the discussion as ``individual`` (one patient's care),
-``collective`` (a group of patients or the team's practice) or ``system`` (services and how the
-organisations work together); it may be blank.
+``presenting_gp``) and must be declared: the built-in MDG roles (chair, presenting_gp,
+non_presenting_gp, consultant, nurse, social_worker, allied_health_professional, mental_health,
+other) and any the study spec adds (:mod:`careval.qualitative.roles`); another role is an error
+naming the file, the line and the role. ``level`` codes the discussion as ``individual`` (one
+patient's care), ``collective`` (a group of patients or the team's practice) or ``system``
+(services and how the organisations work together); it may be blank.
 
 An utterance is one line (a unit of meaning as the transcriber marked it); words are runs of
 letters, digits and apostrophes. Outputs: utterances and words per role per meeting and overall,
@@ -34,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError, bad_rows, raise_problems
+from careval.qualitative.roles import DEFAULT_ROLES, normalise_role, undeclared_problem
 from careval.surveys.common import (
     Note,
     count_matrix,
@@ -44,6 +48,7 @@ from careval.surveys.common import (
     records,
     require_columns,
     require_file,
+    require_inside,
     share_value,
 )
 
@@ -54,11 +59,6 @@ _LINE = re.compile(
 )
 _HEADER = re.compile(r"^#\s*(?P<key>meeting|mdg|date)\s*:\s*(?P<value>.+?)\s*$", re.I)
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
-
-
-def normalise_role(text: str) -> str:
-    """``Presenting GP`` -> ``presenting_gp``."""
-    return re.sub(r"[\s\-]+", "_", text.strip().lower())
 
 
 def word_count(text: str) -> int:
@@ -77,19 +77,26 @@ class Transcript:
     date: str = ""
 
 
-def read_transcript(path: str | Path) -> Transcript:
+def read_transcript(path: str | Path, roles: Iterable[str] = DEFAULT_ROLES) -> Transcript:
     """Read one transcript (``.txt`` or ``.csv``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    roles : iterable of str
+        The declared roles (normalised, see :func:`normalise_role`); default: the built-in ones.
 
     Raises
     ------
     ConfigError
-        If the file is missing, has lines that are not ``ROLE: words``, unknown level codes, or
-        no utterances; every problem is reported at once.
+        If the file is missing, has lines that are not ``ROLE: words``, undeclared roles,
+        unknown level codes, or no utterances; every problem is reported at once.
     """
     path = require_file(Path(path), "transcript")
+    allowed = tuple(roles)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path)
+        return _read_csv(path, allowed)
     if suffix != ".txt":
         raise ConfigError(f"{path}: transcripts must be .txt (ROLE: words lines) or .csv files")
     try:
@@ -100,6 +107,7 @@ def read_transcript(path: str | Path) -> Transcript:
     rows: list[dict[str, Any]] = []
     bad: list[int] = []
     bad_level: list[int] = []
+    spoken: list[tuple[int, str]] = []  # (line, role as written)
     for k, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -121,6 +129,7 @@ def read_transcript(path: str | Path) -> Transcript:
         level = (m.group("level") or "").strip().lower()
         if level and level not in LEVELS:
             bad_level.append(k)
+        spoken.append((k, m.group("role")))
         rows.append(
             {
                 "role": normalise_role(m.group("role")),
@@ -137,6 +146,9 @@ def read_transcript(path: str | Path) -> Transcript:
             f"{lines[bad[0] - 1].strip()[:80]!r}; allowed: a role of letters, digits, spaces, "
             "_ / & -, then a colon; indented lines continue the utterance above; # comments"
         )
+    undeclared = undeclared_problem(path, spoken, allowed, "utterance")
+    if undeclared:
+        problems.append(undeclared)
     if bad_level:
         problems.append(
             f"{path}: {len(bad_level):,} utterance{'s' if len(bad_level) != 1 else ''} with an "
@@ -149,12 +161,16 @@ def read_transcript(path: str | Path) -> Transcript:
     return _transcript(path, meta, rows)
 
 
-def _read_csv(path: Path) -> Transcript:
+def _read_csv(path: Path, allowed: tuple[str, ...]) -> Transcript:
     df = read_text_table(path)
     require_columns(path, df, ["role", "text"], "a transcript needs role and text")
     problems: list[str] = []
     role = df["role"].str.strip()
     bad_rows(problems, path, df, "role", (role == "").to_numpy(), "is blank", "a participant role")
+    spoken = [(i + 2, r) for i, r in enumerate(role) if r]
+    undeclared = undeclared_problem(path, spoken, allowed, "utterance")
+    if undeclared:
+        problems.append(undeclared)
     level = (
         df["level"].str.strip().str.lower() if "level" in df.columns else pd.Series([""] * len(df))
     )
@@ -216,8 +232,9 @@ def transcript_files(paths: Iterable[str | Path]) -> list[Path]:
 ATTENDANCE_FILE = "attendance.csv"
 
 
-def read_attendance(path: str | Path) -> pd.DataFrame:
-    """Attendance per meeting and role: a CSV with ``meeting_id``, ``role``, ``attendees``."""
+def read_attendance(path: str | Path, roles: Iterable[str] = DEFAULT_ROLES) -> pd.DataFrame:
+    """Attendance per meeting and role: a CSV with ``meeting_id``, ``role``, ``attendees``;
+    every role one of ``roles`` (the declared roles)."""
     path = require_file(Path(path), "attendance file")
     df = read_text_table(path)
     require_columns(path, df, ["meeting_id", "role", "attendees"])
@@ -225,6 +242,11 @@ def read_attendance(path: str | Path) -> pd.DataFrame:
     bad = (n.isna() | (n < 0) | (n != n.round())).to_numpy()
     problems: list[str] = []
     bad_rows(problems, path, df, "attendees", bad, "is not a whole number >= 0", "0, 1, 2, ...")
+    undeclared = undeclared_problem(
+        path, [(i + 2, r) for i, r in enumerate(df["role"])], tuple(roles), "attendance row"
+    )
+    if undeclared:
+        problems.append(undeclared)
     raise_problems(problems)
     return pd.DataFrame(
         {
@@ -263,6 +285,8 @@ class TranscriptResult:
         ``n_coded_utterances`` and ``share_of_utterances_coded`` as published.
     disclosure_control : bool
         Set only by :func:`careval.report.publish.qualitative.publish_transcripts`.
+    inputs : list of pathlib.Path
+        The files read (transcripts and attendance), for provenance.
     """
 
     meetings: pd.DataFrame
@@ -274,6 +298,7 @@ class TranscriptResult:
     warnings: list[str] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=dict)
     disclosure_control: bool = False
+    inputs: list[Path] = field(default_factory=list)
 
     def tidy(self) -> pd.DataFrame:
         """The overall table, one row per role."""
@@ -519,11 +544,16 @@ def _test(against: str, roles: Iterable[str], o: np.ndarray, e: np.ndarray, res:
 
 
 def transcripts_from_paths(
-    paths: Iterable[str | Path], attendance: str | Path | None = None
+    paths: Iterable[str | Path],
+    attendance: str | Path | None = None,
+    roles: Iterable[str] = DEFAULT_ROLES,
+    root: Path | None = None,
 ) -> TranscriptResult:
     """Read transcript files or directories (and an attendance CSV) and analyse them.
 
-    A directory's own ``attendance.csv`` is used when no attendance file is given.
+    A directory's own ``attendance.csv`` is used when no attendance file is given. ``roles``
+    are the declared roles (default: the built-in ones); with ``root`` given (a dataset's
+    folder), every file read must lie inside it. The result's ``inputs`` list the files read.
     """
     paths = list(paths)
     files = transcript_files(paths)
@@ -532,5 +562,11 @@ def transcripts_from_paths(
             if p.is_dir() and (p / ATTENDANCE_FILE).is_file():
                 attendance = p / ATTENDANCE_FILE
                 break
-    att = read_attendance(attendance) if attendance is not None else None
-    return analyse_transcripts([read_transcript(f) for f in files], att)
+    read = [*files, *([Path(attendance)] if attendance is not None else [])]
+    if root is not None:
+        read = [require_inside(f, root, "transcript file") for f in read]
+    allowed = tuple(roles)
+    att = read_attendance(attendance, allowed) if attendance is not None else None
+    result = analyse_transcripts([read_transcript(f, allowed) for f in files], att)
+    result.inputs = [Path(f).resolve() for f in read]
+    return result

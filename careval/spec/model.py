@@ -35,6 +35,7 @@ from careval.impact.settings import (
 from careval.indicators.settings import IndicatorSettings
 from careval.monitoring.areas import AreaSettings
 from careval.monitoring.programme import ProgrammeSettings
+from careval.qualitative.roles import DEFAULT_ROLES, check_role_names
 from careval.risk.evaluate import RiskSettings
 from careval.settings import Settings
 
@@ -264,6 +265,22 @@ class IndicatorsSection(Settings):
 
 
 @dataclass(frozen=True)
+class QualitativeSection(Settings):
+    """The qualitative analysis of MDG meeting transcripts."""
+
+    roles: tuple[str, ...] = doc(
+        "Participant roles that transcripts and attendance files may name besides the built-in "
+        f'ones ({", ".join(DEFAULT_ROLES)}), e.g. `["pharmacist", "care navigator"]` '
+        "(compared in lower case, spaces and hyphens as underscores). A speaker of any other "
+        "role is an error naming the file and line.",
+        (),
+    )
+
+    def __post_init__(self) -> None:
+        check_role_names(self.roles, "qualitative.roles")
+
+
+@dataclass(frozen=True)
 class StudySpec(Settings):
     """Everything careval needs to know about one study, beyond the data themselves."""
 
@@ -289,6 +306,10 @@ class StudySpec(Settings):
     disclosure: DisclosureSettings = doc(
         "Disclosure control of everything published from data not flagged synthetic.",
         factory=DisclosureSettings,
+    )
+    qualitative: QualitativeSection = doc(
+        "The MDG meeting transcripts (`qualitative/transcripts/` of the dataset).",
+        factory=QualitativeSection,
     )
 
 

@@ -17,6 +17,7 @@ from careval.impact.settings import ImpactSettings
 from careval.indicators.settings import IndicatorSettings
 from careval.monitoring.areas import AreaSettings
 from careval.monitoring.programme import ProgrammeSettings
+from careval.qualitative.roles import TranscriptSettings, declared_roles
 from careval.risk.evaluate import RiskSettings
 from careval.settings import Settings
 from careval.spec.model import StudySpec
@@ -35,6 +36,7 @@ class RunSettings(Settings):
     indicators: IndicatorSettings = field(default_factory=IndicatorSettings)
     impact: ImpactSettings = field(default_factory=ImpactSettings)
     design: DesignSettings = field(default_factory=DesignSettings)
+    transcripts: TranscriptSettings = field(default_factory=TranscriptSettings)
 
 
 def eligibility(spec: StudySpec) -> EligibilitySettings:
@@ -42,6 +44,11 @@ def eligibility(spec: StudySpec) -> EligibilitySettings:
     eligible: the data summary, Table 2, the risk model's targeting, the matched study)."""
     el = spec.eligibility
     return EligibilitySettings(min_age=el.min_age, conditions=el.conditions, combine=el.combine)
+
+
+def transcript_settings(spec: StudySpec) -> TranscriptSettings:
+    """The transcript analysis's settings: the built-in roles and those the spec adds."""
+    return TranscriptSettings(roles=declared_roles(spec.qualitative.roles))
 
 
 def resolve(spec: StudySpec | None = None) -> RunSettings:
@@ -102,4 +109,5 @@ def resolve(spec: StudySpec | None = None) -> RunSettings:
         indicators=indicators,
         impact=impact,
         design=spec.design,
+        transcripts=transcript_settings(spec),
     )

@@ -24,6 +24,35 @@ def require_file(path: Path, what: str = "file") -> Path:
     return path
 
 
+def resolve_inside(path: Path, root: Path) -> Path | None:
+    """``path`` made absolute (symbolic links followed) when it lies inside ``root``, else None.
+
+    Examples
+    --------
+    >>> resolve_inside(Path("/data/set/surveys/x.csv"), Path("/data/set")) is not None
+    True
+    >>> resolve_inside(Path("/data/set/../elsewhere/x.csv"), Path("/data/set")) is None
+    True
+    """
+    resolved = Path(path).resolve()
+    try:
+        resolved.relative_to(Path(root).resolve())
+    except ValueError:
+        return None
+    return resolved
+
+
+def require_inside(path: Path, root: Path, what: str) -> Path:
+    """``path`` resolved inside ``root``; else a ConfigError naming both (nothing is read)."""
+    inside = resolve_inside(path, root)
+    if inside is None:
+        raise ConfigError(
+            f"{path}: {what} lies outside {root}, the folder it must be in (a symbolic link "
+            "counts as where it points)"
+        )
+    return inside
+
+
 def read_text_table(path: Path) -> pd.DataFrame:
     """A CSV or XLSX file as text cells (blank cells as ""), headers stripped."""
     path = require_file(path)

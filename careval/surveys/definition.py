@@ -5,6 +5,7 @@ Example (``professionals.toml``)::
     name = "professionals"
     title = "Survey of health and social care professionals"
     data = "professionals.sav"        # CSV, XLSX, SPSS .sav or Stata .dta, beside this file
+                                      # (relative to it, and inside the dataset folder)
     respondent_id = "respondent_id"   # optional
     group = "profession"              # optional: the respondent-group column
     weight = "weight"                 # optional: survey weights
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from careval.errors import ConfigError
-from careval.surveys.common import code_text, require_file
+from careval.surveys.common import code_text, require_file, resolve_inside
 
 QuestionType = Literal["likert", "choice", "open"]
 QUESTION_TYPES: tuple[str, ...] = ("likert", "choice", "open")
@@ -206,26 +207,45 @@ class SurveyDefinition:
         return out
 
 
-def load_definition(path: str | Path) -> SurveyDefinition:
+def load_definition(path: str | Path, root: str | Path | None = None) -> SurveyDefinition:
     """Read a survey definition from TOML; the data path is relative to the TOML file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The definition (TOML).
+    root : str or pathlib.Path, optional
+        The folder the data file must lie in (a dataset's folder); default: the definition's
+        own folder. A path leading outside it (``../``, an absolute path elsewhere, a symbolic
+        link pointing out) is refused before anything is read from it.
 
     Raises
     ------
     ConfigError
-        If the file is not TOML or a setting is missing or not allowed (all problems at once).
+        If the file is not TOML, a setting is missing or not allowed (all problems at once), or
+        the data file lies outside ``root``.
     """
     path = require_file(Path(path), "survey definition")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not a valid TOML file ({e})") from None
-    return definition_from_dict(raw, base=path.parent, source=str(path))
+    return definition_from_dict(
+        raw, base=path.parent, source=str(path), root=Path(root) if root else path.parent
+    )
 
 
 def definition_from_dict(
-    raw: dict[str, Any], base: Path = Path("."), source: str = "survey definition"
+    raw: dict[str, Any],
+    base: Path = Path("."),
+    source: str = "survey definition",
+    root: Path | None = None,
 ) -> SurveyDefinition:
-    """Build a :class:`SurveyDefinition` from parsed TOML (see the module docstring)."""
+    """Build a :class:`SurveyDefinition` from parsed TOML (see the module docstring).
+
+    ``data`` is relative to ``base``; with ``root`` given it must lie inside ``root``
+    (:func:`load_definition` always gives one), else a ConfigError naming ``source``.
+    """
     problems: list[str] = []
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
@@ -243,6 +263,7 @@ def definition_from_dict(
         scales_raw = {}
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
+    data = _data_path(raw["data"], base, root, source)
     try:
         scales = {name: _scale(name, spec) for name, spec in scales_raw.items()}
         qs = tuple(_question(i, q) for i, q in enumerate(questions))
@@ -250,9 +271,7 @@ def definition_from_dict(
         return SurveyDefinition(
             name=raw["name"],
             title=str(raw.get("title", raw["name"])),
-            data=(base / raw["data"]).resolve()
-            if not Path(raw["data"]).is_absolute()
-            else Path(raw["data"]),
+            data=data,
             questions=qs,
             scales=scales,
             groups=groups,
@@ -264,6 +283,18 @@ def definition_from_dict(
         )
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
+
+
+def _data_path(text: str, base: Path, root: Path | None, source: str) -> Path:
+    """The data file's absolute path; a ConfigError naming ``source`` when it leaves ``root``."""
+    path = (base / text).resolve()  # an absolute ``text`` stays itself
+    if root is not None and resolve_inside(path, root) is None:
+        raise ConfigError(
+            f"{source}: data = {text!r} lies outside {Path(root).resolve()}, the folder survey "
+            "data must be in; give a path inside it, relative to the definition (e.g. the file "
+            "name of responses kept beside it)"
+        )
+    return path
 
 
 def _scale(name: str, spec: Any) -> Scale:

@@ -1,7 +1,9 @@
 """Surveys of a dataset: ``evaluate_surveys(dataset_dir)`` and the ``surveys`` results block.
 
 A dataset directory holds its surveys in ``surveys/``: one TOML definition per survey (see
-:mod:`careval.surveys.definition`), each naming its responses file beside it.
+:mod:`careval.surveys.definition`), each naming its responses file beside it. Every path is
+resolved inside the dataset directory: a definition whose data file lies outside it (``../``, an
+absolute path elsewhere, a symbolic link pointing out) is refused, naming the definition.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pandas as pd
 from careval.errors import ConfigError
 from careval.qualitative.coding import TEXT_COLUMNS
 from careval.surveys.analysis import analyse
-from careval.surveys.common import Note, notes_text
+from careval.surveys.common import Note, notes_text, require_inside
 from careval.surveys.definition import load_definition
 from careval.surveys.result import SurveyResult
 
@@ -34,11 +36,13 @@ class SurveysResult:
 
     ``disclosure_control`` is set only by :func:`careval.report.publish.surveys.publish_surveys`
     on the published copy (its surveys' counts protected, shares withheld or recomputed).
+    ``inputs`` are the files read (each definition and its data file), for provenance.
     """
 
     surveys: list[SurveyResult]
     warnings: list[str] = field(default_factory=list)
     disclosure_control: bool = False
+    inputs: list[Path] = field(default_factory=list)
 
     def tidy(self) -> pd.DataFrame:
         """Every item of every survey, one row each, with a ``survey`` column first."""
@@ -92,11 +96,18 @@ class SurveysResult:
         }
 
 
-def analyse_definitions(paths: list[Path]) -> SurveysResult:
-    """Read and summarise every survey definition in ``paths`` (TOML files)."""
+def analyse_definitions(paths: list[Path], root: Path | None = None) -> SurveysResult:
+    """Read and summarise every survey definition in ``paths`` (TOML files).
+
+    ``root`` is the folder every data file must lie in (default: each definition's own
+    folder; see :func:`~careval.surveys.definition.load_definition`).
+    """
     results = []
+    inputs: list[Path] = []
     for p in paths:
-        results.append(analyse(load_definition(p)))
+        defn = load_definition(p, root)
+        inputs += [Path(p).resolve(), defn.data]
+        results.append(analyse(defn))
     names = [r.name for r in results]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -108,6 +119,7 @@ def analyse_definitions(paths: list[Path]) -> SurveysResult:
             for r in results
             for w in r.warnings
         ],
+        inputs=inputs,
     )
 
 
@@ -129,4 +141,7 @@ def evaluate_surveys(dataset_dir: Path) -> SurveysResult | None:
     folder = Path(dataset_dir) / SURVEYS_DIR
     if not folder.is_dir() or not any(folder.glob("*.toml")):
         return None
-    return analyse_definitions(definition_files(folder))
+    files = definition_files(folder)
+    for f in files:
+        require_inside(f, dataset_dir, "survey definition")
+    return analyse_definitions(files, root=Path(dataset_dir))
