@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -109,12 +112,42 @@ def bad_rows(
     if not count:
         return
     pos = int(np.argmax(bad))
-    row = ", ".join(f"{c}={df[c].iloc[pos]!r}" for c in df.columns[:shown])
-    more = ", ..." if len(df.columns) > shown else ""
+    example = f"e.g. line {pos + 2}"
+    if SHOW_VALUES.get():
+        row = ", ".join(f"{c}={brief(df[c].iloc[pos], 40)}" for c in df.columns[:shown])
+        example += f": {row}" + (", ..." if len(df.columns) > shown else "")
     problems.append(
         f"{path}: column {column!r} {rule} ({count:,} row{'s' if count != 1 else ''}); "
-        f"allowed: {allowed}; e.g. line {pos + 2}: {row}{more}"
+        f"allowed: {allowed}; {example}"
     )
+
+
+# Whether messages about an input file may quote its values (a row, a line of text). Off unless
+# the input is flagged synthetic or the user asked (``careval --show-examples``): a survey's
+# answers or a transcript's words are as identifying as any person id. The edges set it for the
+# inputs they read (:func:`showing_values`); the readers only consult it.
+SHOW_VALUES: ContextVar[bool] = ContextVar("careval_show_values", default=False)
+
+
+@contextmanager
+def showing_values(on: bool) -> Iterator[None]:
+    """Within the block, messages about input files quote their values when ``on``."""
+    token = SHOW_VALUES.set(on)
+    try:
+        yield
+    finally:
+        SHOW_VALUES.reset(token)
+
+
+def quoted_value(where: str, value: object) -> str:
+    """``where`` (``row 5``) with the value found there, only when messages may quote values."""
+    return f"{where}: {brief(value, 40)}" if SHOW_VALUES.get() else where
+
+
+def quoted_line(number: int, text: str) -> str:
+    """``line N`` of an input file, with its text (cut to 80 characters) only when messages may
+    quote values (:data:`SHOW_VALUES`)."""
+    return f"line {number}: {brief(text.strip())}" if SHOW_VALUES.get() else f"line {number}"
 
 
 def raise_problems(problems: list[str]) -> None:

@@ -30,7 +30,7 @@ from careval.data.access import Dataset
 from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
 from careval.disclosure import DisclosureSettings, because
-from careval.errors import ConfigError, Problem
+from careval.errors import SHOW_VALUES, ConfigError, Problem, showing_values
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
@@ -174,8 +174,11 @@ def evaluate(
     # Surveys and transcripts first: they are quick, and a broken file should stop the run
     # before the long analyses rather than after them.
     say("surveys and qualitative analysis")
-    surveys = evaluate_surveys(data)
-    qualitative = evaluate_qualitative(data, transcript_settings(given))
+    with Dataset(data) as ds:  # validated: a manifest's synthetic flag is true or false
+        synthetic = ds.synthetic
+    with showing_values(synthetic or SHOW_VALUES.get()):  # messages quote answers, words
+        surveys = evaluate_surveys(data)
+        qualitative = evaluate_qualitative(data, transcript_settings(given))
     skipped: dict[str, str] = {}
     say("summarising the data")
     with Dataset(data) as ds:

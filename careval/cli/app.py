@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from careval.cli import data, design, qualitative, risk, run, spc, surveys, tables
-from careval.cli.common import OPTIONS, err
-from careval.errors import CarevalError, cut
+from careval.cli.common import err
+from careval.errors import SHOW_VALUES, CarevalError, cut
 
 app = typer.Typer(
     add_completion=False,
@@ -25,15 +25,14 @@ def options(
         bool,
         typer.Option(
             "--show-examples",
-            help="Validation messages show the values of an offending row (ids, dates, codes) "
-            "even for data not flagged synthetic; without it they name the row number and "
-            "column only. Applies to the commands that validate a dataset here (validate, "
-            "init, risk).",
+            help="Messages about bad input quote the values of an offending row (ids, dates, "
+            "codes, answers, a transcript's words) even for data not flagged synthetic; "
+            "without it they name the file, row number and column only.",
         ),
     ] = False,
 ) -> None:
     """Evaluate integrated health and social care programmes."""
-    OPTIONS.show_examples = show_examples
+    SHOW_VALUES.set(show_examples)  # for this invocation: every message reads it
 
 
 app.command()(data.synth)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,6 @@ from careval.errors import ConfigError
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
-
-
-@dataclass
-class Options:
-    """The options given before the command (``careval --show-examples validate DIR``).
-
-    The app's callback sets them afresh on every invocation, before the command runs.
-    """
-
-    show_examples: bool = False  # validation messages show values on real data too
-
-
-OPTIONS = Options()
 
 
 @contextmanager
@@ -64,7 +50,7 @@ def validated(data: Path, extract_date: dt.date | None = None) -> None:
     """
     from careval.data.validate import require_valid
 
-    for w in require_valid(data, extract_date, show_examples=OPTIONS.show_examples):
+    for w in require_valid(data, extract_date):
         err.print(f"warning: {w.line()}", highlight=False, markup=False)
 
 

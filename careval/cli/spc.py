@@ -14,7 +14,7 @@ import pandas as pd
 import typer
 
 from careval.cli.common import out, write_json
-from careval.errors import ConfigError, bad_rows, raise_problems
+from careval.errors import ConfigError, bad_rows, raise_problems, showing_values
 from careval.monitoring.spc import (
     IMPROVEMENTS,
     MIN_POINTS,
@@ -106,8 +106,11 @@ def spc_csv(
     date_rule = "is missing or not a date"
     value_rule = "is missing or not a finite number"
     iso = "ISO 8601 dates such as 2019-03-01"
-    bad_rows(problems, path, df, date, bad_dates, date_rule, iso, shown=8)
-    bad_rows(problems, path, df, value, bad_values, value_rule, _NUMBERS, shown=8)
+    # A series of monthly totals (published statistics such as the NHS A&E counts): its rows
+    # are aggregates, not people, so the message may quote the offending row.
+    with showing_values(True):
+        bad_rows(problems, path, df, date, bad_dates, date_rule, iso, shown=8)
+        bad_rows(problems, path, df, value, bad_values, value_rule, _NUMBERS, shown=8)
     raise_problems(problems)
 
     dup = dates.duplicated(keep=False).to_numpy(bool)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from careval.errors import ConfigError
+from careval.errors import ConfigError, quoted_value
 from careval.impact.did import did
 from careval.impact.fe import Model
 from careval.impact.generic import match_table
@@ -47,9 +47,10 @@ def _numeric(df: pd.DataFrame, path: Path, columns: Sequence[str]) -> list[str]:
         bad = v.isna() | ~np.isfinite(v.to_numpy(dtype=float, na_value=np.nan))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
+            example = quoted_value(f"row {i + 2} of the file", df[c].iloc[i])
             problems.append(
                 f"{path}: column {c!r} must be a number in every row; {int(bad.sum()):,} rows "
-                f"are missing or not numbers (e.g. row {i + 2} of the file: {df[c].iloc[i]!r})"
+                f"are missing or not numbers (e.g. {example})"
             )
     return problems
 
@@ -78,9 +79,10 @@ def match_csv(
     bad = ~t.isin([0, 1])
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
+        example = quoted_value(f"row {i + 2}", df[treatment].iloc[i])
         problems.append(
             f"{path}: column {treatment!r} must be 0 (control) or 1 (treated); "
-            f"{int(bad.sum()):,} rows are not (e.g. row {i + 2}: {df[treatment].iloc[i]!r})"
+            f"{int(bad.sum()):,} rows are not (e.g. {example})"
         )
     if problems:
         raise ConfigError("\n".join(problems))

@@ -28,7 +28,7 @@ from careval.data import crosscheck
 from careval.data.access import MANIFEST, Dataset
 from careval.data.checks import Context, Rule, clip, example, run
 from careval.data.schema import EARLIEST_DATE, TABLES, Column, Table
-from careval.errors import ConfigError, DataValidationError, Problem
+from careval.errors import SHOW_VALUES, ConfigError, DataValidationError, Problem
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -415,7 +415,7 @@ def _empty(ctx: Context, table: Table) -> list[Problem]:
 
 
 def validate(
-    path: str | Path, extract_date: dt.date | None = None, show_examples: bool = False
+    path: str | Path, extract_date: dt.date | None = None, show_examples: bool | None = None
 ) -> list[Problem]:
     """Check every table present in a dataset against the canonical model.
 
@@ -430,7 +430,8 @@ def validate(
     show_examples
         Give each problem the values of its first offending row even when the data are not
         flagged synthetic (they always are for synthetic data). Without it, a problem of real
-        data names its rows by number only.
+        data names its rows by number only. None: as the edge asked
+        (:data:`careval.errors.SHOW_VALUES`, set by ``careval --show-examples``).
 
     Returns
     -------
@@ -449,7 +450,7 @@ def validate(
 
 
 def _validate(
-    path: Path, extract_date: dt.date | None, show_examples: bool
+    path: Path, extract_date: dt.date | None, show_examples: bool | None
 ) -> tuple[list[Problem], bool]:
     """:func:`validate`'s problems, and whether they show values."""
     with Dataset(path) as ds:
@@ -457,7 +458,8 @@ def _validate(
             ds.con.raw_sql("SET enable_progress_bar = false")
         bound, source, first = _extract_date(ds, extract_date)
         first = _synthetic_flag(ds) + first
-        ctx = Context(ds, bound, source, values=ds.synthetic or show_examples)
+        asked = SHOW_VALUES.get() if show_examples is None else show_examples
+        ctx = Context(ds, bound, source, values=ds.synthetic or asked)
         found: dict[str, list[Problem]] = {}
         for table in TABLES.values():
             if ds.has(table.name):
@@ -488,7 +490,7 @@ def _validate(
 
 
 def require_valid(
-    path: str | Path, extract_date: dt.date | None = None, show_examples: bool = False
+    path: str | Path, extract_date: dt.date | None = None, show_examples: bool | None = None
 ) -> list[Problem]:
     """Validate a dataset and stop on any error.
 

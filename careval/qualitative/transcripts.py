@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from careval.errors import ConfigError, bad_rows, raise_problems
+from careval.errors import ConfigError, bad_rows, quoted_line, raise_problems
 from careval.qualitative.roles import DEFAULT_ROLES, normalise_role, undeclared_problem
 from careval.surveys.common import (
     Note,
@@ -142,9 +142,10 @@ def read_transcript(path: str | Path, roles: Iterable[str] = DEFAULT_ROLES) -> T
     if bad:
         problems.append(
             f"{path}: {len(bad):,} line{'s' if len(bad) != 1 else ''} not in the form "
-            f"'ROLE: words' (or 'ROLE [level]: words'); e.g. line {bad[0]}: "
-            f"{lines[bad[0] - 1].strip()[:80]!r}; allowed: a role of letters, digits, spaces, "
-            "_ / & -, then a colon; indented lines continue the utterance above; # comments"
+            f"'ROLE: words' (or 'ROLE [level]: words'); e.g. "
+            f"{quoted_line(bad[0], lines[bad[0] - 1])}; allowed: a role of letters, digits, "
+            "spaces, _ / & -, then a colon; indented lines continue the utterance above; "
+            "# comments"
         )
     undeclared = undeclared_problem(path, spoken, allowed, "utterance")
     if undeclared:
@@ -152,8 +153,8 @@ def read_transcript(path: str | Path, roles: Iterable[str] = DEFAULT_ROLES) -> T
     if bad_level:
         problems.append(
             f"{path}: {len(bad_level):,} utterance{'s' if len(bad_level) != 1 else ''} with an "
-            f"unknown level code; e.g. line {bad_level[0]}: "
-            f"{lines[bad_level[0] - 1].strip()[:80]!r}; allowed: {', '.join(LEVELS)} or none"
+            f"unknown level code; e.g. {quoted_line(bad_level[0], lines[bad_level[0] - 1])}; "
+            f"allowed: {', '.join(LEVELS)} or none"
         )
     if not rows and not problems:
         problems.append(f"{path}: no utterances found; expected lines such as 'CHAIR: Welcome'")

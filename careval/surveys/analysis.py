@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from careval.disclosure import Note
 from careval.errors import bad_rows, raise_problems
-from careval.surveys.common import Note, code_text
+from careval.surveys.common import code_text
 from careval.surveys.definition import Question, Scale, SurveyDefinition
 from careval.surveys.intervals import contingency_test, effective_n, wilson_interval
 from careval.surveys.readers import Responses, read_responses

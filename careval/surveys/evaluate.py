@@ -14,10 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+from careval.disclosure import Note
 from careval.errors import ConfigError
 from careval.qualitative.coding import TEXT_COLUMNS
 from careval.surveys.analysis import analyse
-from careval.surveys.common import Note, notes_text, require_inside
+from careval.surveys.common import notes_text, require_inside
 from careval.surveys.definition import load_definition
 from careval.surveys.result import SurveyResult
 
