@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -347,11 +348,12 @@ def test_follow_up_and_programme_values_are_checked_all_at_once() -> None:
         resolve(loads(text).spec)
     msg = str(e.value)
     for words in (
-        "event_window must run from a month before entry",
-        "event_bin_months must be between 1 and 12; got 0",
-        "horizons must be months from 1 to 120; got [0, 3]",
-        "min_follow_up must be between 0 and 60; got -1",
-        "effect_from_month (the implementation period) must be between 0 and 12; got 13",
+        "follow_up.event_window must run from a month before entry",
+        "follow_up.event_bin_months must be between 1 and 12; got 0",
+        "follow_up.horizons must be months from 1 to 120; got [0, 3]",
+        "follow_up.min_follow_up must be between 0 and 60; got -1",
+        "follow_up.implementation_months (the implementation period) must be between 0 and 12; "
+        "got 13",
     ):
         assert words in msg
     with pytest.raises(ConfigError, match="fund_budget must be a positive sum"):
@@ -398,7 +400,10 @@ def test_the_data_check_and_the_settings_report_together(
     r = cli("run", "--data", str(synth_dir), "--spec", str(spec), "--out", str(out))
     assert r.returncode == 2 and not out.exists()
     assert "matching.control_areas = ['nowhere']: no practice has area 'nowhere'" in r.stderr
-    assert "the implementation period) must be between 0 and 12; got 13" in r.stderr
+    assert (
+        "follow_up.implementation_months (the implementation period) must be between 0 and 12; "
+        "got 13" in r.stderr
+    )
 
 
 def test_a_spec_file_with_a_byte_order_mark_reads_as_without(tmp_path: Path) -> None:
@@ -425,3 +430,16 @@ def test_an_enormous_spec_or_key_is_refused_without_echoing_it(tmp_path: Path) -
     msg = str(exc.value)
     assert "(5,006 characters): unknown setting" in msg and "(5,002 characters)" in msg
     assert len(msg) < 600
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[matching]\nratio = 500\n", "matching.ratio must be a whole number from 1 to 100"),
+        ("[follow_up]\nmin_follow_up = 99\n", "follow_up.min_follow_up must be between 0 and 60"),
+        ("[follow_up]\nhorizons = [0]\n", "follow_up.horizons must be months from 1 to 120"),
+    ],
+)
+def test_an_analysis_setting_out_of_range_names_the_spec_key(toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        resolve(loads(toml).spec)

@@ -7,11 +7,13 @@ several analyses share (the programme start, the areas, who is eligible) is set 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from careval.cohort.eligibility import EligibilitySettings
 from careval.cohort.summary import SummarySettings
 from careval.design.power import DesignSettings
+from careval.errors import ConfigError
 from careval.impact.matching import MatchSettings
 from careval.impact.settings import ImpactSettings
 from careval.indicators.settings import IndicatorSettings
@@ -20,7 +22,7 @@ from careval.monitoring.programme import ProgrammeSettings
 from careval.qualitative.roles import TranscriptSettings, declared_roles
 from careval.risk.evaluate import RiskSettings
 from careval.settings import Settings
-from careval.spec.model import StudySpec
+from careval.spec.model import FollowUpSection, MatchingSection, RiskSection, StudySpec
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,63 @@ def transcript_settings(spec: StudySpec) -> TranscriptSettings:
 
 
 def resolve(spec: StudySpec | None = None) -> RunSettings:
-    """Each analysis's settings from ``spec`` (the defaults when None)."""
-    spec = spec or StudySpec()
+    """Each analysis's settings from ``spec`` (the defaults when None).
+
+    An analysis's own checks (ranges, combinations) speak of its fields; a problem found in
+    them is raised naming the spec's key instead (``matching.ratio``, not ``ratio``), so the
+    user knows which line of ``study.toml`` to change.
+    """
+    try:
+        return _resolve(spec or StudySpec())
+    except ConfigError as exc:
+        raise ConfigError(spec_keys(str(exc))) from None
+
+
+# Analysis field -> the spec key it comes from, where the two differ or the section is not
+# plain from the message; fields of the same name in one spec section are added below.
+RENAMED = {
+    "effect_from_month": "follow_up.implementation_months",
+    "programme_areas": "programme.areas",
+    "comparator_areas": "programme.comparators",
+    "comparison_areas": "programme.comparators",
+    "control_areas": "matching.control_areas",
+    "not_yet_treated": "matching.not_yet_treated",
+    "starts": "programme.alternative_starts",
+    "months": "programme.period_months",
+    "fund_budget_year_one": "programme.fund_budget",
+    "programme_start": "programme.start",
+}
+SECTION_OF = {
+    **{f.name: f"follow_up.{f.name}" for f in dataclasses.fields(FollowUpSection)},
+    **{f.name: f"matching.{f.name}" for f in dataclasses.fields(MatchingSection)},
+    **{f.name: f"risk.{f.name}" for f in dataclasses.fields(RiskSection)},
+    **RENAMED,
+}
+_FIELD = re.compile(
+    r"^(?P<prefix>(?:impact settings|indicators|areas|programme): )?(?P<name>\w+)\b"
+)
+
+
+def spec_keys(message: str) -> str:
+    """``message`` with each problem that starts with an analysis field named by its spec key.
+
+    Examples
+    --------
+    >>> spec_keys("impact settings: pre_months must be between 3 and 60; got 2")
+    'follow_up.pre_months must be between 3 and 60; got 2'
+    >>> spec_keys("ratio must be a whole number from 1 to 100; got 500")
+    'matching.ratio must be a whole number from 1 to 100; got 500'
+    """
+    parts = []
+    for part in message.split("; "):
+        m = _FIELD.match(part)
+        if m and m["name"] in SECTION_OF:
+            part = SECTION_OF[m["name"]] + part[m.end() :]
+        parts.append(part)
+    return "; ".join(parts)
+
+
+def _resolve(spec: StudySpec) -> RunSettings:
     el = eligibility(spec)
     pr, mt, fu = spec.programme, spec.matching, spec.follow_up
     impact = ImpactSettings(
