@@ -178,7 +178,7 @@ def brief(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}... ({len(text):,} characters)"
 
 
-def cut(message: str, limit: int = 4000) -> str:
+def cut(message: str, limit: int = 20_000) -> str:
     """A whole message cut to ``limit`` characters (the CLI's last guard on what it prints)."""
     if len(message) <= limit:
         return message
