@@ -402,8 +402,9 @@ def write_run(
     try:
         fill(run)
         kill_point("run-filled")
+        written = _files(run)  # careval's: the user's files carried over next are not
         _carry_user_files(out, run, old, carry)
-        _write_small(run / RECORD, json.dumps({"files": _files(run)}) + "\n")
+        _write_small(run / RECORD, json.dumps({"files": written}) + "\n")
         kill_point("run-staged")
         if layout == "links":
             _switch_links(out, outputs, run)
