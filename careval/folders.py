@@ -291,7 +291,7 @@ def check_run_folder(out: Path, outputs: Sequence[str], data: Path | None = None
         if not os.path.lexists(entry):
             continue
         ours = (
-            entry.is_symlink() and os.readlink(entry) == _link_target(name)
+            entry.is_symlink() and Path(os.readlink(entry)) == Path(_link_target(name))
             if links
             else not entry.is_symlink()
         )
@@ -307,14 +307,20 @@ def _link_target(name: str) -> str:
 
 
 def _links_work(runs: Path) -> bool:
-    """Whether symbolic links can be made in ``runs`` (not everywhere on Windows)."""
-    probe = runs / f"{CURRENT}.{secrets.token_hex(4)}"
+    """Whether links to directories can be made in ``runs`` and one replaced by another in one
+    step, as the switch of ``current`` does (not everywhere on Windows)."""
+    first, second = (runs / f"{CURRENT}.{secrets.token_hex(4)}" for _ in range(2))
     try:
-        os.symlink("probe", probe)
+        os.symlink("probe-a", first, target_is_directory=True)
+        os.symlink("probe-b", second, target_is_directory=True)
+        os.replace(second, first)
+        return os.readlink(first) == "probe-b"
     except (OSError, NotImplementedError):
         return False
-    probe.unlink()
-    return True
+    finally:
+        for probe in (first, second):
+            if os.path.lexists(probe):
+                os.unlink(probe)
 
 
 def current_run(out: Path) -> Path | None:

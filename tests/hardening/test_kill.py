@@ -6,9 +6,9 @@ either absent or one complete, consistent set (every file of one run or one data
 byte as a clean write makes it), the user's own files are there, and the next write succeeds
 and leaves no temporary folder behind.
 
-The run folder's steps are exercised with a stand-in for the report (a second's work per
-kill); ``careval synth`` and ``careval run`` themselves are killed too, the latter in the slow
-tier (each run is about 15 s).
+The steps of a run folder's and a whole folder's writes are exercised with stand-ins for the
+report and the dataset (a fraction of a second per kill); ``careval synth`` and ``careval run``
+themselves are killed in the slow tier (a few seconds per synth, about 15 s per run).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 
 from careval.folders import MARKER, RECORD, RUNS, current_run, read_marker
+from careval.synthetic.generate import generate
+from careval.synthetic.settings import SynthSettings
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -154,6 +156,51 @@ def test_without_links_a_kill_while_moving_is_repaired_by_the_next_run(tmp_path:
     no_leftovers(out)
 
 
+# Whole folders (datasets, models, case lists) -------------------------------------------
+
+FAKE_FOLDER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from careval.folders import new_folder
+    out, tag = Path(sys.argv[1]), sys.argv[2]
+    with new_folder(out, "dataset", overwrite=True) as tmp:
+        for name in ("persons.parquet", "dataset.json", tag + ".parquet"):
+            (tmp / name).write_text(name + " of " + tag)
+    """
+)
+FOLDER_STEPS = {"folder-staged": "one", "folder-between": None, "folder-swapped": "two"}
+
+
+def folder_state(out: Path) -> str | None:
+    """The tag of the complete stand-in dataset at ``out``, None when there is none."""
+    if not out.exists():
+        return None
+    tags = {f.read_text().rsplit(" of ", 1)[-1] for f in out.iterdir() if f.name != MARKER}
+    assert len(tags) == 1, f"files of two datasets at once: {tags}"
+    (tag,) = tags
+    expected = ["dataset.json", "persons.parquet", f"{tag}.parquet"]
+    assert sorted(os.listdir(out)) == sorted([MARKER, *expected])
+    marker = read_marker(out)
+    assert marker is not None and marker["entries"] == sorted(expected)
+    return tag
+
+
+@pytest.mark.parametrize("step", FOLDER_STEPS)
+def test_a_killed_folder_swap_leaves_the_old_folder_the_new_or_none(
+    tmp_path: Path, step: str
+) -> None:
+    out = tmp_path / "d"
+    (tmp_path / "mine.txt").write_text("mine")
+    fake = [sys.executable, "-c", FAKE_FOLDER, str(out)]
+    assert kill_at([*fake, "one"]) == 0
+    assert kill_at([*fake, "two"], step) == KILLED
+    assert folder_state(out) == FOLDER_STEPS[step]
+    assert kill_at([*fake, "three"]) == 0
+    assert folder_state(out) == "three"
+    assert sorted(os.listdir(tmp_path)) == ["d", "mine.txt"]  # the leftovers removed
+
+
 # careval synth ----------------------------------------------------------------------------
 
 
@@ -215,6 +262,7 @@ SYNTH_STEPS = {  # step: the dataset left at --out
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", SYNTH_STEPS)
 def test_a_killed_synth_leaves_the_old_dataset_the_new_or_none(
     tmp_path: Path, step: str, clean: dict[int, Path], two_datasets: dict[int, dict[str, bytes]]
@@ -259,13 +307,13 @@ def complete_run(out: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_careval_run_killed_while_writing_keeps_the_previous_report(
-    synth_dir: Path, tmp_path: Path
-) -> None:
+def test_careval_run_killed_while_writing_keeps_the_previous_report(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    generate(data, SynthSettings(persons=2500, seed=4))  # small: each run is seconds
     spec = tmp_path / "quick.toml"
     spec.write_text(QUICK)
     out = tmp_path / "out"
-    argv = [*CLI, "run", "--data", str(synth_dir), "--spec", str(spec), "--out", str(out)]
+    argv = [*CLI, "run", "--data", str(data), "--spec", str(spec), "--out", str(out)]
     started = time.monotonic()
     assert kill_at(argv) == 0
     took = time.monotonic() - started
