@@ -262,3 +262,16 @@ def test_without_links_the_outputs_are_real_files_and_the_rules_hold(
     assert (out / "notes.txt").read_text() == "mine"
     assert sorted(os.listdir(out / RUNS)) == sorted(["current", second.name])
     assert folders.current_run(out) == second
+
+
+def test_risk_outputs_inside_the_dataset_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    argv = ["risk", "train", "--data", str(data), "--index-date", "2011-04-01"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(data / "model")])
+    assert exc.value.code == 2
+    assert "careval never writes into a dataset" in capsys.readouterr().err
+    assert os.listdir(data) == []

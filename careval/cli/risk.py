@@ -66,7 +66,7 @@ def train(
     date = parse_date(index_date, "--index-date")
     if model not in MODEL_KINDS:
         raise ConfigError(f"--model must be {' or '.join(MODEL_KINDS)}; got {model!r}")
-    _check_out_dir(out_dir, overwrite, "model")
+    _check_out_dir(out_dir, overwrite, "model", data)
     settings = FeatureSettings()
     with steps(4) as step:
         step("validating the dataset")
@@ -235,7 +235,7 @@ def score(
         raise ConfigError(f"--top must be at least 1; got {top}")
     meta = read_metadata(model_dir)
     trained = dt.date.fromisoformat(meta["index_date"])
-    _check_out_dir(out_dir, overwrite, "case_lists")
+    _check_out_dir(out_dir, overwrite, "case_lists", data)
     warnings: list[str] = []
     if day < trained:
         warnings.append(
@@ -306,11 +306,18 @@ def _model_block(model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_out_dir(path: Path, overwrite: bool, kind: Kind) -> None:
+def _check_out_dir(path: Path, overwrite: bool, kind: Kind, data: Path) -> None:
     """Refuse an output directory that cannot be made, before any work is done.
 
-    ``--overwrite`` replaces only a folder of this kind careval wrote (:mod:`careval.folders`).
+    ``--overwrite`` replaces only a folder of this kind careval wrote (:mod:`careval.folders`);
+    nothing is written inside the dataset ``data``.
     """
+    d, o = data.resolve(), path.resolve()
+    if o == d or d in o.parents:
+        raise ConfigError(
+            f"--out {path} is inside the dataset directory {data}: careval never writes into a "
+            "dataset; choose an --out outside it"
+        )
     check_replaceable(path, kind, overwrite)
     if not path.parent.is_dir():
         raise ConfigError(f"--out {path}: the directory {path.parent} does not exist")
