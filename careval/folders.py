@@ -340,14 +340,23 @@ def _files(top: Path) -> list[str]:
     return sorted(p.relative_to(top).as_posix() for p in top.rglob("*") if not p.is_dir())
 
 
-def _carry_user_files(out: Path, run: Path, old: Path | None, folder: str) -> None:
-    """Copy the user's own files in ``out/folder`` (those careval did not write) into ``run``."""
+def _recorded(runs: Path) -> set[str]:
+    """Every file the runs in ``runs`` record as careval's (a killed run's too)."""
+    written: set[str] = set()
+    for entry in runs.iterdir():
+        if _RUN_NAME.fullmatch(entry.name) and (entry / RECORD).is_file():
+            try:
+                written.update(json.loads((entry / RECORD).read_text("utf-8"))["files"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    return written
+
+
+def _carry_user_files(out: Path, run: Path, written: set[str], folder: str) -> None:
+    """Copy the user's own files in ``out/folder`` (not in ``written``) into ``run``."""
     here = out / folder
     if not here.is_dir():
         return
-    written: set[str] = set()
-    if old is not None and (old / RECORD).is_file():
-        written = set(json.loads((old / RECORD).read_text("utf-8"))["files"])
     theirs = sorted(n for n in os.listdir(here) if f"{folder}/{n}" not in written)
     clash = [n for n in theirs if os.path.lexists(run / folder / n)]
     if clash:
@@ -401,6 +410,9 @@ def write_run(
     if layout not in ("links", "files"):
         layout = "links" if _links_work(runs) else "files"
         write_marker(out, "run", entries, layout=layout)
+    # careval's own files: those of the current run and of any killed later one (without links
+    # a kill while moving the outputs in can leave some of a later run's in ``out``).
+    known = _recorded(runs)
     clean_runs(out)
     old = current_run(out)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -409,7 +421,7 @@ def write_run(
         fill(run)
         kill_point("run-filled")
         written = _files(run)  # careval's: the user's files carried over next are not
-        _carry_user_files(out, run, old, carry)
+        _carry_user_files(out, run, known, carry)
         _write_small(run / RECORD, json.dumps({"files": written}) + "\n")
         kill_point("run-staged")
         if layout == "links":
@@ -441,9 +453,10 @@ def _move_in(out: Path, outputs: Sequence[str], run: Path, old: Path | None) -> 
     trash = old if old is not None else _fresh_dir(out / RUNS, "run-00000000T000000-")
     for name in outputs:
         if (out / name).is_dir() and not (out / name).is_symlink():
-            os.replace(out / name, trash / f"{name}.replaced")
+            os.replace(out / name, trash / f"{name}.replaced.{secrets.token_hex(4)}")
         os.replace(run / name, out / name)
         kill_point("run-moving")
+    kill_point("run-moved")
     pointer = out / RUNS / f"{CURRENT}.{secrets.token_hex(4)}"
     pointer.write_text(run.name + "\n", encoding="utf-8")
     os.replace(pointer, out / RUNS / CURRENT)

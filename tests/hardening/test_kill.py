@@ -143,16 +143,23 @@ def test_a_killed_later_run_leaves_the_old_set_or_the_new(
     no_leftovers(out)
 
 
-def test_without_links_a_kill_while_moving_is_repaired_by_the_next_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("step", ["run-moving", "run-moved"])
+def test_without_links_a_kill_while_moving_is_repaired_by_the_next_run(
+    tmp_path: Path, step: str
+) -> None:
     """Where links cannot be made the outputs are moved in one by one: a kill between two moves
-    mixes two runs (documented); the next run puts one complete set back."""
+    mixes two runs (documented); the next run puts one complete set back, no stale figure in
+    it, the user's kept."""
     out = tmp_path / "out"
     assert fake_run(out, "one", links=False) == 0
-    assert fake_run(out, "two", "run-moving", links=False) == KILLED
+    (out / "figures" / "mine.svg").write_text("<svg>mine</svg>")
+    assert fake_run(out, "two", step, links=False) == KILLED
     assert (out / "results.json").read_text() == "results.json of two"  # moved first
-    assert (out / "report.html").read_text() == "report.html of one"
+    if step == "run-moving":
+        assert (out / "report.html").read_text() == "report.html of one"
     assert fake_run(out, "three", links=False) == 0
-    assert run_state(out) == "three"
+    assert run_state(out) == "three"  # exactly its figures and the user's
+    assert (out / "figures" / "mine.svg").read_text() == "<svg>mine</svg>"
     no_leftovers(out)
 
 
