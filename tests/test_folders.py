@@ -26,10 +26,14 @@ from careval.synthetic.settings import SynthSettings
 
 
 def snapshot(top: Path) -> dict[str, bytes]:
-    """Every file under ``top`` (links followed) and its bytes."""
-    return {
-        p.relative_to(top).as_posix(): p.read_bytes() for p in sorted(top.rglob("*")) if p.is_file()
-    }
+    """Every file under ``top`` (links to folders followed too) and its bytes."""
+    files = {}
+    for folder, _, names in os.walk(top, followlinks=True):
+        for name in names:
+            path = Path(folder) / name
+            if path.is_file():
+                files[path.relative_to(top).as_posix()] = path.read_bytes()
+    return files
 
 
 def fill_with(tag: str, extra_figure: str | None = None):

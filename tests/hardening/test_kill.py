@@ -61,11 +61,14 @@ FAKE_RUN = textwrap.dedent(
 
 def snapshot(top: Path) -> dict[str, bytes]:
     """Every file under ``top`` (links followed, careval's hidden entries left out)."""
-    return {
-        p.relative_to(top).as_posix(): p.read_bytes()
-        for p in sorted(top.rglob("*"))
-        if p.is_file() and not p.relative_to(top).as_posix().startswith((RUNS, MARKER))
-    }
+    files = {}
+    for folder, _, names in os.walk(top, followlinks=True):
+        for name in names:
+            path = Path(folder) / name
+            rel = path.relative_to(top).as_posix()
+            if path.is_file() and not rel.startswith((RUNS, MARKER)):
+                files[rel] = path.read_bytes()
+    return files
 
 
 def kill_at(argv: list[str], step: str | None = None, after: float | None = None) -> int:
