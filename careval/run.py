@@ -8,12 +8,15 @@ call it. It is an edge: it composes the inner layers with the report.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from careval.errors import ConfigError
 from careval.evaluation import STEPS, evaluate
-from careval.report.build import write_report
+from careval.folders import MARKER, check_run_folder, read_marker
+from careval.report.build import OUTPUTS, write_report
 from careval.spec import LoadedSpec, StudySpec
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
@@ -38,10 +41,7 @@ def run(
     specification (the defaults when None).
     """
     data, out = Path(data), Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file; --out must be a directory")
-    if out.resolve() == data.resolve():
-        raise ConfigError("--out must not be the dataset directory")
+    check_run_folder(out, OUTPUTS, data)  # before the work; write_report checks again
     ev = evaluate(data, spec, progress)
     if progress:
         progress("writing the report")
@@ -51,17 +51,41 @@ def run(
 def demo(
     out: str | Path = DEMO_DIR, persons: int | None = None, progress: Progress | None = None
 ) -> Path:
-    """Make (or reuse) the default synthetic dataset in ``out/data`` and run on it into ``out``."""
+    """Make (or reuse) the default synthetic dataset in ``out/data`` and run on it into ``out``.
+
+    ``out/data`` is reused when it is careval's synthetic dataset made with these settings,
+    replaced when it is careval's synthetic dataset made with others, and otherwise (a
+    dataset flagged real, anyone else's folder or file) refused without being touched.
+    """
     out = Path(out)
     data = out / "data"
     settings = SynthSettings() if persons is None else SynthSettings(persons=persons)
-    manifest = data / "dataset.json"
-    reuse = False
-    if manifest.exists():
-        try:
-            reuse = json.loads(manifest.read_text("utf-8")).get("settings") == settings.to_dict()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            reuse = False
-    if not reuse:
-        generate(data, settings, overwrite=True, progress=progress)
+    check_run_folder(out, OUTPUTS, data)
+    if os.path.lexists(data) and not (data.is_dir() and not os.listdir(data)):
+        manifest = _demo_manifest(data)
+        if manifest.get("settings") == settings.to_dict():
+            return run(data, out, progress=progress)
+    generate(data, settings, overwrite=True, progress=progress)
     return run(data, out, progress=progress)
+
+
+def _demo_manifest(data: Path) -> dict[str, Any]:
+    """``dataset.json`` of the demo's dataset ``data``; refused unless careval's and synthetic."""
+    marker = read_marker(data) if data.is_dir() and not data.is_symlink() else None
+    if marker is None or marker["kind"] != "dataset":
+        raise ConfigError(
+            f"{data} is not a synthetic dataset careval made (no {MARKER} of a dataset in it): "
+            "careval demo reuses or replaces only its own, so nothing was touched; move it or "
+            "choose another --out"
+        )
+    try:
+        manifest = json.loads((data / "dataset.json").read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("synthetic") is not True:
+        raise ConfigError(
+            f"{data}: dataset.json does not flag it synthetic, so careval demo treats it as "
+            "real data and neither reuses nor replaces it; nothing was touched; choose another "
+            "--out"
+        )
+    return manifest

@@ -83,7 +83,14 @@ GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
 # The layers of docs/architecture.md, lowest first: a module imports only its own layer and those
 # below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("careval", "careval.errors", "careval.settings", "careval.files", "careval.disclosure"),
+    (
+        "careval",
+        "careval.errors",
+        "careval.settings",
+        "careval.files",
+        "careval.folders",
+        "careval.disclosure",
+    ),
     ("careval.data",),
     ("careval.cohort", "careval.features"),
     (

@@ -103,7 +103,7 @@ def test_model_json_describes_the_model(
     coef = model.coefficients()
     assert [c["coefficient"] for c in meta["coefficients"]] == coef.coefficient.tolist()
     assert list(meta["standardisation"]["sd"]) == meta["features"]
-    assert not list(trip["model"].parent.glob(".model.*"))  # no temporary directory left
+    assert not list(trip["model"].parent.glob(".careval-*"))  # no temporary directory left
 
 
 def test_model_files_of_earlier_versions_read_with_the_same_features() -> None:

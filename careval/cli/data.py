@@ -35,7 +35,12 @@ def synth(
             "every programme date moves with it"
         ),
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing directory")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Replace a dataset careval made there earlier (never anyone else's folder)"
+        ),
+    ] = False,
 ) -> None:
     """Generate the synthetic North West London population with known true effects."""
     from careval.synthetic.generate import STEPS, generate

@@ -16,7 +16,7 @@ import typer
 from careval.cli.common import check_json, err, out, parse_date, steps, validated, write_json
 from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
-from careval.files import atomic_dir
+from careval.folders import Kind, check_replaceable, new_folder
 
 risk_app = typer.Typer(
     no_args_is_help=True,
@@ -39,7 +39,9 @@ def train(
         Path, typer.Option("--out", help="Model directory to create (model.joblib, model.json)")
     ],
     model: Annotated[str, typer.Option(help="logistic or lightgbm")] = "logistic",
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a model directory careval wrote earlier")
+    ] = False,
 ) -> None:
     """Fit the risk model on everyone registered on the index date; write a model directory.
 
@@ -64,7 +66,7 @@ def train(
     date = parse_date(index_date, "--index-date")
     if model not in MODEL_KINDS:
         raise ConfigError(f"--model must be {' or '.join(MODEL_KINDS)}; got {model!r}")
-    _check_out_dir(out_dir, overwrite)
+    _check_out_dir(out_dir, overwrite, "model", data)
     settings = FeatureSettings()
     with steps(4) as step:
         step("validating the dataset")
@@ -87,7 +89,7 @@ def train(
         step(f"fitting the {model} model")
         fitted = RiskModel(model).fit(design_matrix(frame), y)  # type: ignore[arg-type]
         meta = model_metadata(fitted, date, settings, frame, data, synthetic)
-        with atomic_dir(out_dir) as tmp:
+        with new_folder(out_dir, "model", overwrite=overwrite) as tmp:
             save_model(fitted, meta, tmp)
     out.print(
         f"trained {model} on {len(y):,} people registered on {date} ({int(y.sum()):,} admitted "
@@ -209,7 +211,9 @@ def score(
     date: Annotated[str, typer.Option(help="Scoring date, YYYY-MM-DD: events before it count")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to create for the lists")],
     top: Annotated[int, typer.Option(help="People listed per practice and per MDG")] = 50,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing directory")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace case lists careval wrote there earlier")
+    ] = False,
 ) -> None:
     """Score everyone registered on a date and write case-finding lists.
 
@@ -232,7 +236,7 @@ def score(
         raise ConfigError(f"--top must be at least 1; got {top}")
     meta = read_metadata(model_dir)
     trained = dt.date.fromisoformat(meta["index_date"])
-    _check_out_dir(out_dir, overwrite)
+    _check_out_dir(out_dir, overwrite, "case_lists", data)
     warnings: list[str] = []
     if day < trained:
         warnings.append(
@@ -276,7 +280,7 @@ def score(
             "warnings": warnings,
         }
         step("writing")
-        with atomic_dir(out_dir) as tmp:
+        with new_folder(out_dir, "case_lists", overwrite=overwrite) as tmp:
             for frame, name in ((by_practice, SCORE_FILES[0]), (by_mdg, SCORE_FILES[1])):
                 (tmp / name).write_text(csv_text(frame, "%.6g"), encoding="utf-8", newline="")
             scores_table(scored).to_parquet(tmp / SCORE_FILES[2], index=False)
@@ -303,11 +307,18 @@ def _model_block(model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_out_dir(path: Path, overwrite: bool) -> None:
-    """Refuse an output directory that cannot be made, before any work is done."""
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"--out {path} is a file; give a directory to create")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise ConfigError(f"--out {path} exists and is not empty; pass --overwrite to replace it")
+def _check_out_dir(path: Path, overwrite: bool, kind: Kind, data: Path) -> None:
+    """Refuse an output directory that cannot be made, before any work is done.
+
+    ``--overwrite`` replaces only a folder of this kind careval wrote (:mod:`careval.folders`);
+    nothing is written inside the dataset ``data``.
+    """
+    d, o = data.resolve(), path.resolve()
+    if o == d or d in o.parents:
+        raise ConfigError(
+            f"--out {path} is inside the dataset directory {data}: careval never writes into a "
+            "dataset; choose an --out outside it"
+        )
+    check_replaceable(path, kind, overwrite)
     if not path.parent.is_dir():
         raise ConfigError(f"--out {path}: the directory {path.parent} does not exist")

@@ -16,7 +16,12 @@ from careval.errors import ConfigError
 def run(
     data: Annotated[Path, typer.Option("--data", help="Dataset directory")],
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Directory for report.html and results.json")
+        Path,
+        typer.Option(
+            "--out",
+            help="Directory for report.html, results.json, tables.xlsx, study.json and "
+            "figures/ (your own files in it stay); not inside --data",
+        ),
     ],
     spec: Annotated[
         Path | None,
@@ -35,7 +40,11 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Validate a dataset, run the evaluation, write report.html and results.json."""
+    """Validate a dataset, run the evaluation, write report.html and results.json.
+
+    The outputs are replaced together (docs/outputs.md): a run that fails or is stopped leaves
+    the previous set; files careval did not write are never replaced.
+    """
     from careval.run import RUN_STEPS
     from careval.run import run as run_
     from careval.spec import LoadedSpec, StudySpec, load
@@ -103,7 +112,10 @@ def demo(
         int | None, typer.Option(help="People (default: the full 1,100,000)")
     ] = None,
 ) -> None:
-    """Make or reuse the default synthetic dataset and evaluate it; prints the report's path."""
+    """Make or reuse the default synthetic dataset and evaluate it; prints the report's path.
+
+    OUT/data is reused or replaced only when it is the synthetic dataset careval made there.
+    """
     from careval.run import RUN_STEPS
     from careval.run import demo as demo_
     from careval.synthetic.generate import STEPS

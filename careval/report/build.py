@@ -2,9 +2,10 @@
 
 :func:`write_report` writes ``report.html`` (one self-contained page), ``results.json`` (every
 block), ``tables.xlsx`` (every published table), ``study.json`` (the resolved study
-specification) and ``figures/`` (each chart as SVG) to a
-temporary directory inside ``out`` and moves them into place only when all are complete, so a
-failed run leaves the previous outputs (or nothing) behind. All of them come from the one
+specification) and ``figures/`` (each chart as SVG) into a new run directory of ``out`` and
+makes the five current together only when all are complete (:func:`careval.folders.write_run`),
+so a failed or killed run leaves the previous outputs (or nothing) behind, and the user's own
+files in ``out`` stay. All of them come from the one
 published copy (:func:`careval.report.publish.publish`).
 """
 
@@ -12,14 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from careval.evaluation import NOT_RUN, Evaluation
+from careval.folders import kill_point, write_run
 from careval.report.page import PageContext, Section, figures, render
 from careval.report.publish.audit import audit_page
 from careval.report.publish.publication import Publication, publish
@@ -111,20 +110,21 @@ def _write(
     page_sections: list[Section],
     study: dict[str, Any],
 ) -> None:
-    """Write every output to a temporary directory in ``out``, then move each into place."""
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".careval-run.", dir=out))
-    try:
-        (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        (tmp / "study.json").write_text(json.dumps(study, indent=2) + "\n", encoding="utf-8")
-        (tmp / "report.html").write_text(page, encoding="utf-8")
-        write_workbook(results, tmp / "tables.xlsx")
-        (tmp / "figures").mkdir()
+    """Write every output into a new run directory of ``out`` and make the set current at once.
+
+    The run folder's rules (:func:`careval.folders.write_run`): the outputs change together, a
+    kill leaves the previous set or the new one, and the user's own files in ``out`` and in
+    ``out/figures`` stay.
+    """
+
+    def fill(run: Path) -> None:
+        (run / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        kill_point("run-writing")
+        (run / "study.json").write_text(json.dumps(study, indent=2) + "\n", encoding="utf-8")
+        (run / "report.html").write_text(page, encoding="utf-8")
+        write_workbook(results, run / "tables.xlsx")
+        (run / "figures").mkdir()
         for name, text in figures(page_sections):
-            (tmp / "figures" / name).write_text(text, encoding="utf-8")
-        if (out / "figures").is_dir():
-            shutil.rmtree(out / "figures")
-        for name in OUTPUTS:
-            os.replace(tmp / name, out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            (run / "figures" / name).write_text(text, encoding="utf-8")
+
+    write_run(out, OUTPUTS, fill)

@@ -4,7 +4,8 @@ Writes one Parquet file per canonical table, ``dataset.json`` (with the extract 
 validation bounds dates and ages by), ``truth.json`` (every injected effect, the settings and the
 calibration figures) and ``true_risk.parquet`` (each person's true probability of an emergency
 admission in the 12 months after each April index date). The output directory appears only when
-complete.
+complete, carries careval's marker, and replaces (with ``overwrite``) only a dataset careval
+wrote (:mod:`careval.folders`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ import pyarrow.parquet as pq
 
 from careval import __version__
 from careval.data.schema import ETHNIC_GROUPS, SEXES
-from careval.errors import ConfigError
-from careval.files import atomic_dir
+from careval.folders import check_replaceable, kill_point, new_folder
 from careval.synthetic import activity, clinical, events, programme
 from careval.synthetic.population import NEVER, make_population
 from careval.synthetic.settings import (
@@ -54,10 +54,7 @@ def generate(
     """Generate a synthetic dataset into ``out``; returns the truth written to ``truth.json``."""
     s = settings or SynthSettings()
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ConfigError(
-            f"{out} exists and is not empty; choose another --out or pass --overwrite"
-        )
+    check_replaceable(out, "dataset", overwrite)  # before the work; again before the swap
     say = progress or (lambda _step: None)
     streams = np.random.SeedSequence(s.seed).spawn(8)
     rng = [np.random.default_rng(x) for x in streams]
@@ -72,7 +69,7 @@ def generate(
     dm_meas = clinical.diabetes_measurements(s, pop, em.plan_month, rng[3])
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_dir(out) as tmp:
+    with new_folder(out, "dataset", overwrite=overwrite) as tmp:
         pid = ids("P", rng[4].permutation(pop.n) + 1, 9)
         death_day = np.where(
             pop.death_month < t_months,
@@ -118,6 +115,7 @@ def generate(
         say("writing Parquet files and truth")
         for name, table in tables.items():
             pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+            kill_point("synth-writing")
         write_surveys(  # surveys/ and qualitative/
             tmp,
             s.seed,
