@@ -13,6 +13,7 @@ Usage: ``python tests/hardening/make_corpus.py OUTDIR`` (or :func:`make_corpus`)
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -27,8 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-PERSONS = 2_000  # people in the base dataset: about a second to generate
-SEED = 16
+PERSONS = 3_000  # people in the base dataset: about two seconds to generate
+SEED = 2011
 SECRET_ID = "SECRET-PERSON-0001"  # a value that must never be printed for real-flagged data
 
 
@@ -854,15 +855,17 @@ def _formulas(d: Path) -> None:
         'label = "Has a care plan"',
         'label = "=HYPERLINK(\\"http://x\\",\\"a\\")"',
     )
-    text = (s / "patients.csv").read_text("utf-8").splitlines()
-    text[1] = (
-        text[1].rstrip(",") + ",\"+1+cmd|' /C calc'!A0\"" if text[1].endswith(",") else text[1]
-    )
-    (s / "patients.csv").write_text("\n".join(text) + "\n", "utf-8")
+    with open(s / "patients.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    comments = rows[0].index("comments")
+    for row, text in zip(rows[1:4], ("+1+cmd|' /C calc'!A0", "=1+1", "@SUM(A1:A9)"), strict=True):
+        row[comments] = text
+    with open(s / "patients.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
     q = d / "data" / "qualitative"
     for f in ("coded_segments.csv", "codebook.qdc"):
         _replace(q / f, "Role clarity", "@SUM(1+1)")
-    _replace(q / "coded_segments.csv", "Escalation", "-2+3")
+        _replace(q / f, "Escalation", "-2+3")
 
 
 # ------------------------------------------------------------------------------ generation
