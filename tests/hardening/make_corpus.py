@@ -5,8 +5,10 @@ Each case is a directory holding a mutated copy of a synthetic dataset (``data/`
 files), any extra files the case needs, and ``case.json``: the command to run, the words its
 message must contain, the words it must not contain, and the branch that fixes it when the
 refusal is not in place yet. Every case expects the command to refuse with exit code 2 and one
-message, to write nothing and to leave every input byte-identical, except the ``workbook``
-cases, which expect a run to succeed and its workbook to hold no formula.
+message, to write nothing and to leave every input byte-identical, except two kinds: a
+``workbook`` case expects a run to succeed and its workbook to hold no formula, a ``protected``
+case expects a command run with ``--protect`` to succeed and no suppressed count in its JSON to
+be recoverable from the counts and shares published beside it.
 
 Usage: ``python tests/hardening/make_corpus.py OUTDIR`` (or :func:`make_corpus`).
 """
@@ -41,8 +43,9 @@ class Case:
     case's dataset copy, output folder and directory. ``names`` must all appear in the message
     (stdout and stderr together), ``absent`` must not. ``fixed_on`` names the branch whose fix
     the case waits for (None: careval refuses it already). ``expect`` is ``"refused"`` (exit
-    2, nothing written) or ``"workbook"`` (the run succeeds; no cell of tables.xlsx is a
-    formula). ``slow``: a whole evaluation runs before (or instead of) the refusal.
+    2, nothing written), ``"workbook"`` (the run succeeds; no cell of tables.xlsx is a
+    formula) or ``"protected"`` (the command succeeds; no suppressed count can be recovered).
+    ``slow``: a whole evaluation runs before (or instead of) the refusal.
     """
 
     name: str
@@ -731,6 +734,16 @@ def _specs() -> list[_Spec]:
         ("validate", "{data}", "--frobnicate"),
         ("--frobnicate",),
     )
+    # --- small counts: suppressed in the protected output, and not recoverable from the rest
+    add(
+        "survey_small_group_recoverable",
+        "small counts recoverable",
+        (*S, "--protect"),
+        (),
+        _small_group,
+        expect="protected",
+        fixed_on="h-audit",
+    )
     # --- formula injection into tables.xlsx: the run succeeds and the workbook holds no formula
     add(
         "workbook_formula_injection",
@@ -845,6 +858,21 @@ def _real_demo(d: Path) -> None:
     manifest["synthetic"] = False
     manifest.pop("settings", None)
     file.write_text(json.dumps(manifest, indent=2), "utf-8")
+
+
+def _small_group(d: Path) -> None:
+    """Only five patients with a care plan: their group's counts are all small."""
+    path = d / "data" / "surveys" / "patients.csv"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    group, seen = rows[0].index("has_care_plan"), 0
+    for row in rows[1:]:
+        if row[group] == "Yes":
+            seen += 1
+            if seen > 5:
+                row[group] = "No or not sure"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
 
 
 def _formulas(d: Path) -> None:

@@ -1,10 +1,12 @@
 """The hardening corpus: every malformed or hostile input is refused with one clear message.
 
-Each case of :mod:`make_corpus` runs its command in a fresh interpreter and must: exit with
+Each case of :mod:`make_corpus` runs its command in a process of its own and must: exit with
 code 2, print no traceback, name the file, table or column at fault, write nothing (no new or
 changed file anywhere in the case's directory, its output folder included) and leave every
 input byte-identical. The ``workbook`` case instead runs an evaluation and checks that no cell
-of its workbook is a formula. Cases whose fix is on another branch are strict xfails.
+of its workbook is a formula, and the ``protected`` case that no count suppressed in its JSON
+can be recovered from what is published beside it. Cases whose fix is on another branch are
+strict xfails.
 """
 
 from __future__ import annotations
@@ -166,6 +168,48 @@ def _formula_cells(workbook: Path) -> list[str]:
     return found
 
 
+def _recoverable(payload: dict) -> list[str]:
+    """Suppressed survey counts ("*") that the protected JSON gives away all the same.
+
+    Two ways: a share published in the row of a suppressed count, and a group's suppressed
+    count (small, 1 to 7) equal to the whole survey's count less the other groups' published
+    ones.
+    """
+    found = []
+    for name, s in payload["surveys"].items():
+        for part in ("items", "by_group", "distribution"):
+            for row in s[part]:
+                for key, v in row.items():
+                    if v != "*":
+                        continue
+                    shares = (
+                        ["share_of_valid", "share_of_respondents"]
+                        if key == "count"
+                        else ["share_" + key[2:]]
+                    )
+                    for share in shares:
+                        if row.get(share) is not None:
+                            found.append(f"{name}.{part}: {row.get('question')} {key} by {share}")
+        items = {r["question"]: r for r in s["items"]}
+        for key in ("n_valid", "n_agree"):
+            by_q: dict[str, list[dict]] = {}
+            for row in s["by_group"]:
+                by_q.setdefault(row["question"], []).append(row)
+            for q, rows in by_q.items():
+                hidden = [r for r in rows if r.get(key) == "*"]
+                total = items.get(q, {}).get(key)
+                shown = [r[key] for r in rows if r.get(key) != "*"]
+                if (
+                    len(hidden) == 1
+                    and isinstance(total, int)
+                    and all(isinstance(v, int) for v in shown)
+                ):
+                    left = total - sum(shown)
+                    if 1 <= left <= 7:
+                        found.append(f"{name}.by_group: {q} {key} of {hidden[0]['group']} = {left}")
+    return found
+
+
 def test_corpus_is_large_and_covers_every_category() -> None:
     categories = {c.category for c in CASES}
     assert len(CASES) >= 40
@@ -191,6 +235,7 @@ def test_corpus_is_large_and_covers_every_category() -> None:
         "unchecked names",
         "segment offsets",
         "validation messages on real data",
+        "small counts recoverable",
     } <= categories
 
 
@@ -205,6 +250,11 @@ def test_case(case: Case, corpus: Path, cli_server: Callable[..., Ran]) -> None:
         assert result.returncode == 0, message
         assert _formula_cells(case_dir / "out" / "run" / "tables.xlsx") == []
         return
+    if case.expect == "protected":
+        assert result.returncode == 0, message
+        payload = json.loads((case_dir / "out" / "surveys.json").read_text("utf-8"))
+        assert _recoverable(payload) == []
+        return
     assert result.returncode == 2, message
     fill = {"data": str(case_dir / "data"), "out": str(case_dir / "out"), "case": str(case_dir)}
     for word in case.names:
@@ -215,3 +265,30 @@ def test_case(case: Case, corpus: Path, cli_server: Callable[..., Ran]) -> None:
     assert sorted(set(after) - set(before)) == [], "written despite the refusal"
     changed = sorted(k for k in before if after.get(k) != before[k])
     assert changed == [], "inputs changed or deleted"
+
+
+def test_engine_errors_name_the_file_they_mention(corpus: Path) -> None:
+    import errno
+
+    import duckdb
+
+    from careval.data.access import Dataset
+    from careval.errors import DatasetError
+
+    with Dataset(corpus / "_base") as ds:
+        ds.verify()  # a sound dataset reads through
+        spells = ds.file("inpatient_spells")
+        with pytest.raises(
+            DatasetError, match="inpatient_spells.parquet: table 'inpatient_spells'"
+        ):
+            with ds.reading("persons"):  # the engine names the joined table's file: that one
+                raise duckdb.IOException(f'Failed to read file "{spells}": corrupt')
+        with pytest.raises(DatasetError, match=r"persons.parquet: table 'persons' .*\(bad page\)"):
+            with ds.reading("persons"):
+                raise duckdb.Error("bad page\nmore detail")
+        with pytest.raises(DatasetError, match=r"persons.parquet: cannot be read \(Permission"):
+            with ds.reading("persons"):
+                raise PermissionError(errno.EACCES, "Permission denied")
+        with pytest.raises(KeyError):  # not an engine error: left alone
+            with ds.reading("persons"):
+                raise KeyError("x")
