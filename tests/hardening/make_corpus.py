@@ -734,6 +734,106 @@ def _specs() -> list[_Spec]:
         ("validate", "{data}", "--frobnicate"),
         ("--frobnicate",),
     )
+    # --- the generic table commands (spc, match, did) on a CSV of their own
+    SPC = (
+        "spc",
+        "--csv",
+        "{case}/series.csv",
+        "--date",
+        "month",
+        "--value",
+        "rate",
+        "--json",
+        "{out}/spc.json",
+    )
+    MATCH = (
+        "match",
+        "--csv",
+        "{case}/units.csv",
+        "--treatment",
+        "treated",
+        "--covariates",
+        "age,risk",
+        "--json",
+        "{out}/match.json",
+    )
+    DID = (
+        "did",
+        "--csv",
+        "{case}/panel.csv",
+        "--unit",
+        "unit",
+        "--time",
+        "period",
+        "--outcome",
+        "y",
+        "--first-treated",
+        "first",
+        "--json",
+        "{out}/did.json",
+    )
+    add(
+        "spc_value_inf",
+        "NaN and infinity",
+        SPC,
+        ("series.csv", "rate"),
+        lambda d: _series(d, {5: "inf"}),
+        copy_data=False,
+    )
+    add(
+        "spc_value_text",
+        "wrong types",
+        SPC,
+        ("series.csv", "rate"),
+        lambda d: _series(d, {3: "n/a?"}),
+        copy_data=False,
+    )
+    add(
+        "spc_zero_bytes",
+        "truncated and zero-byte files",
+        SPC,
+        ("series.csv",),
+        lambda d: (d / "series.csv").write_bytes(b""),
+        copy_data=False,
+    )
+    add(
+        "match_csv_is_parquet",
+        "wrong types",
+        (*MATCH[:2], "{data}/persons.parquet", *MATCH[3:]),
+        ("persons.parquet",),
+    )
+    add(
+        "match_covariate_nan",
+        "NaN and infinity",
+        MATCH,
+        ("units.csv", "risk"),
+        lambda d: _units(d, {"risk": (4, "nan")}),
+        copy_data=False,
+    )
+    add(
+        "match_treatment_not_binary",
+        "wrong types",
+        MATCH,
+        ("units.csv", "treated"),
+        lambda d: _units(d, {"treated": (2, "2")}),
+        copy_data=False,
+    )
+    add(
+        "did_outcome_inf",
+        "NaN and infinity",
+        DID,
+        ("panel.csv", "y"),
+        lambda d: _panel(d, {7: "-inf"}),
+        copy_data=False,
+    )
+    add(
+        "did_column_missing",
+        "missing table and column",
+        (*DID[:8], "visits", *DID[9:]),
+        ("panel.csv", "visits"),
+        lambda d: _panel(d, {}),
+        copy_data=False,
+    )
     # --- small counts: suppressed in the protected output, and not recoverable from the rest
     add(
         "survey_small_group_recoverable",
@@ -858,6 +958,47 @@ def _real_demo(d: Path) -> None:
     manifest["synthetic"] = False
     manifest.pop("settings", None)
     file.write_text(json.dumps(manifest, indent=2), "utf-8")
+
+
+def _series(d: Path, bad: dict[int, str]) -> None:
+    """24 monthly rates, with ``bad`` values at the given rows."""
+    rows = [["month", "rate"]]
+    for i in range(24):
+        rows.append([f"{2012 + i // 12}-{i % 12 + 1:02d}-01", bad.get(i, f"{10 + (i * 7) % 5}")])
+    _write_csv(d / "series.csv", rows)
+
+
+def _units(d: Path, bad: dict[str, tuple[int, str]]) -> None:
+    """60 units (a third treated) with two covariates, with ``bad`` cells (column: row, value)."""
+    rows = [["unit", "treated", "age", "risk"]]
+    for i in range(60):
+        row = {
+            "unit": f"U{i:03d}",
+            "treated": str(int(i % 3 == 0)),
+            "age": str(60 + i % 25),
+            "risk": f"{(i * 37 % 100) / 100:.2f}",
+        }
+        for col, (at, value) in bad.items():
+            if i == at:
+                row[col] = value
+        rows.append(list(row.values()))
+    _write_csv(d / "units.csv", rows)
+
+
+def _panel(d: Path, bad: dict[int, str]) -> None:
+    """20 units over 8 periods (half first treated in period 5), with ``bad`` outcomes."""
+    rows = [["unit", "period", "y", "first"]]
+    for u in range(20):
+        for t in range(1, 9):
+            i = len(rows) - 1
+            y = bad.get(i, f"{(u * 3 + t * 5) % 11 + (2 if u % 2 and t >= 5 else 0)}")
+            rows.append([f"U{u:02d}", str(t), y, "5" if u % 2 else ""])
+    _write_csv(d / "panel.csv", rows)
+
+
+def _write_csv(path: Path, rows: list[list[str]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
 
 
 def _small_group(d: Path) -> None:
