@@ -649,6 +649,14 @@ def _specs() -> list[_Spec]:
         _huge_offset,
         fixed_on="h-qual",
     )
+    add(
+        "segments_csv_offset_huge",
+        "segment offsets",
+        (*QC, "--export-qdpx", "{out}/export.qdpx"),
+        ("coded_segments.csv", "end"),
+        _huge_csv_offset,
+        fixed_on="h-qual",
+    )
     # --- user files, markers and output folders
     add(
         "synth_overwrite_user_folder",
@@ -940,6 +948,17 @@ def _huge_offset(d: Path) -> None:
         for n, data in members.items():
             z.writestr(n, data)
     path.write_bytes(buf.getvalue())
+
+
+def _huge_csv_offset(d: Path) -> None:
+    """Coded segments with character positions, one ending at 999,999,999,999."""
+    path = d / "data" / "qualitative" / "coded_segments.csv"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    rows[0] += ["start", "end"]
+    for i, row in enumerate(rows[1:]):
+        row += ["0", str(len(row[rows[0].index("text")]))] if i else ["0", "999999999999"]
+    _write_csv(path, rows)
 
 
 def _user_files(d: Path, sub: str = "") -> None:
