@@ -105,13 +105,16 @@ def did_csv(
         raise ConfigError(f"--model must be ols or poisson; got {model!r}")
     df = read_csv(path)
     _need(df, path, [unit, time, outcome, first_treated, *([cluster] if cluster else [])], "the")
-    res = did(
-        df,
-        unit=unit,
-        time=time,
-        outcome=outcome,
-        first_treated=first_treated,
-        model=model,
-        cluster=cluster,
-    )
+    try:
+        res = did(
+            df,
+            unit=unit,
+            time=time,
+            outcome=outcome,
+            first_treated=first_treated,
+            model=model,
+            cluster=cluster,
+        )
+    except ConfigError as exc:  # the estimator checks a frame; the message names the file
+        raise ConfigError(f"{path}: {exc}") from None
     return {"file": str(path), **res.to_dict()}

@@ -9,12 +9,16 @@ for ages (use :func:`age_years`), and windows over days with an explicit ``range
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from careval.data.schema import TABLES
@@ -22,6 +26,11 @@ from careval.errors import ConfigError, DatasetError
 
 Backend = Literal["duckdb", "pyspark"]
 MANIFEST = "dataset.json"
+# What the engines raise for a file they cannot read (corrupt pages, impossible sizes, a file
+# of another type): caught where the file is named and turned into one DatasetError. pyarrow
+# raises OSError for bad pages and ArrowInvalid (a ValueError) for bad values in them.
+ENGINE_ERRORS: tuple[type[BaseException], ...] = (duckdb.Error, pa.ArrowException, OSError)
+_BATCH_ROWS = 65_536  # rows decoded at a time when every page of a file is read
 
 
 @dataclass
@@ -71,8 +80,11 @@ class Dataset:
             try:
                 pq.read_schema(file)
             except Exception as exc:  # pyarrow raises several types for a bad file
-                raise DatasetError(f"{file}: not a readable Parquet file ({exc})") from None
-            self._tables[name] = self.con.read_parquet(str(file), table_name=name)
+                raise DatasetError(
+                    f"{file}: not a readable Parquet file ({_first_line(exc)})"
+                ) from None
+            with self.reading(name):
+                self._tables[name] = self.con.read_parquet(str(file), table_name=name)
 
     @property
     def tables(self) -> list[str]:
@@ -88,6 +100,50 @@ class Dataset:
         validation refuses) means real data.
         """
         return self.manifest.get("synthetic") is True
+
+    def verify(self) -> None:
+        """Read every page of every table once, so that a corrupt file is named up front.
+
+        A Parquet file whose footer is intact opens, and its schema reads, even when its pages
+        are garbled or truncated; the damage shows only when a query reaches the page. This
+        decodes every column (a batch at a time) and stops at the first file that fails.
+
+        Raises
+        ------
+        DatasetError
+            Naming the file and table whose pages cannot be decoded.
+        """
+        for name in self._tables:
+            with self.reading(name):
+                for _ in pq.ParquetFile(self.file(name)).iter_batches(batch_size=_BATCH_ROWS):
+                    pass
+
+    @contextmanager
+    def reading(self, name: str) -> Iterator[None]:
+        """Turn an engine's error while reading table ``name`` into a DatasetError naming it.
+
+        The engine's message often names no file; when it names another of the dataset's
+        files (a table joined to ``name``), that file is the one reported.
+
+        Raises
+        ------
+        DatasetError
+            When the engine cannot read the file (corrupt or truncated pages, impossible sizes
+            or offsets, a file of another type).
+        """
+        try:
+            yield
+        except ENGINE_ERRORS as exc:
+            text = str(exc)
+            named = [t for t in self._tables if str(self.file(t)) in text]
+            table = named[0] if named else name
+            if isinstance(exc, OSError) and exc.errno is not None:  # the system's, not the data's
+                why = exc.strerror or _first_line(exc)
+                raise DatasetError(f"{self.file(table)}: cannot be read ({why})") from None
+            raise DatasetError(
+                f"{self.file(table)}: table {table!r} cannot be read: its Parquet data are "
+                f"corrupt or truncated ({_first_line(exc)}); export the table again"
+            ) from None
 
     def has(self, name: str) -> bool:
         """Whether table ``name`` is present."""
@@ -124,6 +180,13 @@ class Dataset:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an engine's message, clipped (they can run to many lines)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _connect(backend: str, spark: Any) -> Any:

@@ -442,7 +442,8 @@ def validate(
     Raises
     ------
     DatasetError
-        The directory is missing, holds no canonical table or has an unreadable file.
+        The directory is missing, holds no canonical table or has an unreadable file (one
+        whose pages cannot be decoded included).
     ConfigError
         ``extract_date`` is not a date, or is after today.
     """
@@ -456,6 +457,7 @@ def _validate(
     with Dataset(path) as ds:
         if ds.backend == "duckdb":
             ds.con.raw_sql("SET enable_progress_bar = false")
+        ds.verify()  # every page decoded once: a corrupt file is named, not met mid-query
         bound, source, first = _extract_date(ds, extract_date)
         first = _synthetic_flag(ds) + first
         asked = SHOW_VALUES.get() if show_examples is None else show_examples
@@ -464,10 +466,11 @@ def _validate(
         for table in TABLES.values():
             if ds.has(table.name):
                 types = _arrow_types(ds.file(table.name))
-                found[table.name], ctx.ok[table.name] = _columns(
-                    ctx, table, ctx.table(table.name), types
-                )
-                found[table.name] += _empty(ctx, table)
+                with ds.reading(table.name):
+                    found[table.name], ctx.ok[table.name] = _columns(
+                        ctx, table, ctx.table(table.name), types
+                    )
+                    found[table.name] += _empty(ctx, table)
             elif table.required:
                 found[table.name] = [
                     Problem(
@@ -482,10 +485,11 @@ def _validate(
                 ]
         # persons first: its dates are joined to every event once it is checked.
         for name in sorted(ctx.ok, key=lambda n: n != "persons"):
-            found[name] += _check(ctx, TABLES[name])
-            if name == "persons":
-                dup = any(p.rule == "duplicate key" for p in found[name])
-                ctx.people = crosscheck.people(ctx, unique=not dup)
+            with ds.reading(name):  # names the file when the engine fails on it all the same
+                found[name] += _check(ctx, TABLES[name])
+                if name == "persons":
+                    dup = any(p.rule == "duplicate key" for p in found[name])
+                    ctx.people = crosscheck.people(ctx, unique=not dup)
     return first + [p for name in TABLES for p in found.get(name, [])], ctx.values
 
 

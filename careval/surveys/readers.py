@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from careval.errors import ConfigError
+from careval.errors import ConfigError, bad_rows, raise_problems
 from careval.surveys.common import code_text, read_text_table, require_columns, require_file
 from careval.surveys.definition import SurveyDefinition
 
@@ -80,6 +80,14 @@ def read_responses(defn: SurveyDefinition) -> Responses:
     require_columns(path, resp.frame, dict.fromkeys(needed), f"named in survey {defn.name!r}")
     if resp.frame.empty:
         raise ConfigError(f"{path}: no responses (the file has a header but no rows)")
+    if defn.respondent_id:  # one row per respondent, or every count would be wrong
+        ids = resp.frame[defn.respondent_id].astype(str).str.strip()
+        problems: list[str] = []
+        blank = (ids == "").to_numpy()
+        bad_rows(problems, path, resp.frame, defn.respondent_id, blank, "is blank", "an id")
+        dup = (ids.duplicated(keep=False) & (ids != "")).to_numpy()
+        bad_rows(problems, path, resp.frame, defn.respondent_id, dup, "repeats", "each id once")
+        raise_problems(problems)
     return resp
 
 
