@@ -8,10 +8,20 @@ runs, models) are :mod:`careval.folders`'s.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import zipfile
 from pathlib import Path
 
 from careval.errors import ConfigError
+
+# Limits on an archive read (a REFI-QDA project, an Excel workbook): beyond them it is refused
+# before anything is unpacked, as a zip bomb or a file that is not what it claims.
+MAX_ARCHIVE_BYTES = 512 * 1024 * 1024  # unpacked in all (and the most a bare XML file may be)
+MAX_MEMBERS = 10_000
+MAX_RATIO = 200  # unpacked / packed size of a member larger than RATIO_FROM_BYTES
+RATIO_FROM_BYTES = 1024 * 1024
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -29,3 +39,44 @@ def write_atomic(path: Path, data: bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def check_archive(z: zipfile.ZipFile, source: str, what: str = "an archive") -> None:
+    """Refuse an archive whose members could escape it or expand beyond the limits.
+
+    Raises
+    ------
+    ConfigError
+        Naming the archive and the member: an absolute name, a drive letter, a backslash or a
+        ``..`` part; more than :data:`MAX_MEMBERS` members; more than
+        :data:`MAX_ARCHIVE_BYTES` unpacked in all; a member over :data:`RATIO_FROM_BYTES`
+        that expands more than :data:`MAX_RATIO` times.
+    """
+    infos = z.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ConfigError(
+            f"{source}: the archive has {len(infos):,} members; {what} has at most "
+            f"{MAX_MEMBERS:,} here"
+        )
+    for i in infos:
+        name = i.filename
+        parts = name.split("/")
+        if name.startswith("/") or _DRIVE.match(name) or "\\" in name or ".." in parts:
+            raise ConfigError(
+                f"{source}: archive member {name!r} has an absolute or parent-directory path; "
+                "members must be relative paths inside the archive"
+            )
+        if i.file_size > RATIO_FROM_BYTES and i.file_size > MAX_RATIO * max(i.compress_size, 1):
+            raise ConfigError(
+                f"{source}: archive member {name!r} expands from {i.compress_size:,} to "
+                f"{i.file_size:,} bytes (more than {MAX_RATIO} times): refused as a likely zip "
+                "bomb"
+            )
+    total = sum(i.file_size for i in infos)
+    if total > MAX_ARCHIVE_BYTES:
+        largest = max(infos, key=lambda i: i.file_size)
+        raise ConfigError(
+            f"{source}: the archive unpacks to {total:,} bytes, more than {MAX_ARCHIVE_BYTES:,}"
+            f" (512 MiB); its largest member is {largest.filename!r} ({largest.file_size:,} "
+            "bytes)"
+        )

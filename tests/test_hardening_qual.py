@@ -23,10 +23,10 @@ import pytest
 import careval
 from careval.errors import ConfigError
 from careval.evaluation import input_hashes
+from careval.files import MAX_MEMBERS
 from careval.qualitative.coding import MAX_DOCUMENT_CHARS, Code, Codebook
 from careval.qualitative.evaluate import evaluate_qualitative
 from careval.qualitative.refi import (
-    MAX_MEMBERS,
     project_xml,
     read_codebook,
     read_project,

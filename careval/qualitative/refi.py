@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from careval.errors import ConfigError
-from careval.files import write_atomic
+from careval.files import MAX_ARCHIVE_BYTES, check_archive, write_atomic
 from careval.qualitative.coding import (
     MAX_DOCUMENT_CHARS,
     SEGMENT_COLUMNS,
@@ -47,11 +47,6 @@ from careval.surveys.common import require_file
 _P = "{" + PROJECT_NS + "}"
 _C = "{" + CODEBOOK_NS + "}"
 MAX_ERRORS = 5
-MAX_ARCHIVE_BYTES = 512 * 1024 * 1024  # a project unpacks (or a bare .qde/.qdc is) at most this
-MAX_MEMBERS = 10_000  # members of a .qdpx archive
-MAX_RATIO = 200  # uncompressed / compressed size of a member larger than RATIO_FROM_BYTES
-RATIO_FROM_BYTES = 1024 * 1024
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 _SCHEMAS: dict[str, Any] = {}
 
@@ -117,47 +112,6 @@ def _read_limited(path: Path, what: str) -> bytes:
     return path.read_bytes()
 
 
-def check_archive(z: zipfile.ZipFile, source: str) -> None:
-    """Refuse an archive whose members could escape it or expand beyond the limits.
-
-    Raises
-    ------
-    ConfigError
-        Naming the archive and the member: an absolute name, a drive letter, a backslash or a
-        ``..`` part; more than :data:`MAX_MEMBERS` members; more than
-        :data:`MAX_ARCHIVE_BYTES` unpacked in all; a member over :data:`RATIO_FROM_BYTES`
-        that expands more than :data:`MAX_RATIO` times.
-    """
-    infos = z.infolist()
-    if len(infos) > MAX_MEMBERS:
-        raise ConfigError(
-            f"{source}: the archive has {len(infos):,} members; a REFI-QDA project has at most "
-            f"{MAX_MEMBERS:,} here"
-        )
-    for i in infos:
-        name = i.filename
-        parts = name.split("/")
-        if name.startswith("/") or _DRIVE.match(name) or "\\" in name or ".." in parts:
-            raise ConfigError(
-                f"{source}: archive member {name!r} has an absolute or parent-directory path; "
-                "members must be relative paths inside the archive (project.qde, sources/...)"
-            )
-        if i.file_size > RATIO_FROM_BYTES and i.file_size > MAX_RATIO * max(i.compress_size, 1):
-            raise ConfigError(
-                f"{source}: archive member {name!r} expands from {i.compress_size:,} to "
-                f"{i.file_size:,} bytes (more than {MAX_RATIO} times): refused as a likely zip "
-                "bomb"
-            )
-    total = sum(i.file_size for i in infos)
-    if total > MAX_ARCHIVE_BYTES:
-        largest = max(infos, key=lambda i: i.file_size)
-        raise ConfigError(
-            f"{source}: the archive unpacks to {total:,} bytes, more than {MAX_ARCHIVE_BYTES:,}"
-            f" (512 MiB); its largest member is {largest.filename!r} ({largest.file_size:,} "
-            "bytes)"
-        )
-
-
 def _member(z: zipfile.ZipFile, name: str, source: str) -> bytes:
     """One member's bytes (never more than its declared size); a corrupt one is an error."""
     try:
@@ -202,7 +156,7 @@ def read_project(
                 "is a zip holding project.qde and sources/"
             ) from None
         with z:
-            check_archive(z, source)
+            check_archive(z, source, "a REFI-QDA project")
             names = z.namelist()
             qde = [n for n in names if n.lower().endswith(".qde")]
             if len(qde) != 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pandas as pd
 
 from careval.disclosure import Note  # noqa: F401 (re-exported: the surveys' notes)
 from careval.errors import ConfigError
+from careval.files import check_archive
 
 
 def require_file(path: Path, what: str = "file") -> Path:
@@ -59,11 +61,15 @@ def read_text_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".xlsx":
+            with zipfile.ZipFile(path) as z:  # an xlsx is a zip: no bomb, no escaping member
+                check_archive(z, str(path), "an Excel workbook")
             df = pd.read_excel(path, dtype=str, engine="openpyxl").fillna("")
         else:
             df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise ConfigError(f"{path}: the file is empty; expected a header row") from None
+    except zipfile.BadZipFile as e:
+        raise ConfigError(f"{path}: cannot be read as an Excel workbook (.xlsx) ({e})") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as e:
         kind = "an Excel workbook (.xlsx)" if suffix == ".xlsx" else "CSV"
         raise ConfigError(f"{path}: cannot be read as {kind} ({e})") from None

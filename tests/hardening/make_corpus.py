@@ -236,7 +236,6 @@ def _specs() -> list[_Spec]:
         V,
         ("dataset.json", "synthetic"),
         lambda d: m.manifest(d, synthetic="false"),
-        fixed_on="h-input",
     )
     # --- null and duplicate keys, orphans, NaN and infinity
     add(
@@ -300,7 +299,6 @@ def _specs() -> list[_Spec]:
         ("persons.person_id: duplicate key",),
         m.real_duplicate,
         absent=(m.SECRET_ID,),
-        fixed_on="h-input",
     )
     # --- surveys: encodings, delimiters, columns, keys, truncation, bombs, entities, paths
     add(
@@ -378,7 +376,6 @@ def _specs() -> list[_Spec]:
         ("survey", "{data}/surveys/early_adopters.toml", "--json", "{out}/surveys.json"),
         ("early_adopters.xlsx",),
         lambda d: m.claim_huge(d / "data" / "surveys" / "early_adopters.xlsx", "sheet1.xml"),
-        fixed_on="h-qual",
     )
     add(
         "survey_xlsx_entity_expansion",
@@ -411,7 +408,6 @@ def _specs() -> list[_Spec]:
         S,
         ("patients.toml", "secret.csv"),
         lambda d: m.escape(d, "../../elsewhere/secret.csv"),
-        fixed_on="h-qual",
     )
     add(
         "survey_path_absolute",
@@ -419,7 +415,6 @@ def _specs() -> list[_Spec]:
         S,
         ("patients.toml", "secret.csv"),
         lambda d: m.escape(d, str((d / "elsewhere" / "secret.csv").resolve())),
-        fixed_on="h-qual",
     )
     # --- qualitative: roles, members, offsets, entities, bombs, columns
     add(
@@ -428,7 +423,6 @@ def _specs() -> list[_Spec]:
         T,
         ("M000", "INTRUDER"),
         m.intruder,
-        fixed_on="h-qual",
     )
     add(
         "attendance_column_missing",
@@ -461,7 +455,6 @@ def _specs() -> list[_Spec]:
         Q,
         ("project.qdpx", "../../x"),
         lambda d: m.zip_rewrite(m.project(d), {"sources/../../x.txt": b"escaped"}),
-        fixed_on="h-qual",
     )
     add(
         "qdpx_member_absolute",
@@ -469,7 +462,6 @@ def _specs() -> list[_Spec]:
         Q,
         ("project.qdpx", "/tmp/"),
         lambda d: m.zip_rewrite(m.project(d), {"/tmp/careval-absolute.txt": b"absolute"}),
-        fixed_on="h-qual",
     )
     add(
         "qdpx_zip_bomb",
@@ -491,7 +483,6 @@ def _specs() -> list[_Spec]:
         (*Q, "--export-qdpx", "{out}/export.qdpx"),
         ("project.qdpx", "endPosition"),
         m.huge_offset,
-        fixed_on="h-qual",
     )
     add(
         "segments_csv_offset_huge",
@@ -499,7 +490,6 @@ def _specs() -> list[_Spec]:
         (*QC, "--export-qdpx", "{out}/export.qdpx"),
         ("coded_segments.csv", "end"),
         m.huge_csv_offset,
-        fixed_on="h-qual",
     )
     # --- user files, markers and output folders
     add(
@@ -509,14 +499,12 @@ def _specs() -> list[_Spec]:
         ("{out}",),
         m.user_files,
         copy_data=False,
-        fixed_on="h-files",
     )
     add(
         "run_out_inside_data",
         "user files deleted",
         ("run", "--data", "{data}", "--out", "{data}/report"),
         ("--out",),
-        fixed_on="h-files",
         slow=True,
     )
     add(
@@ -525,7 +513,6 @@ def _specs() -> list[_Spec]:
         ("run", "--data", "{data}", "--out", "{out}"),
         ("{out}", "figures"),
         lambda d: m.user_files(d, "figures"),
-        fixed_on="h-files",
         slow=True,
     )
     add(
@@ -535,7 +522,6 @@ def _specs() -> list[_Spec]:
         ("dataset.json",),
         m.real_demo,
         copy_data=False,
-        fixed_on="h-files",
         slow=True,
     )
     # --- bad command-line arguments
@@ -704,7 +690,6 @@ def _specs() -> list[_Spec]:
         (),
         m.formulas,
         expect="workbook",
-        fixed_on="h-input",
         slow=True,
     )
     return specs
