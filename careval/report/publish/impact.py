@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import copy
+import math
+import re
+from typing import Any
+
+import pandas as pd
 
 from careval.disclosure import DisclosureSettings
+from careval.impact.balance import SMD_THRESHOLD
 from careval.impact.study import ImpactResult
+from careval.report.publish.derived import derived
 from careval.report.publish.rules import (
     SUPPRESSED,
     is_small,
@@ -24,6 +31,7 @@ def publish_impact(result: ImpactResult, d: DisclosureSettings) -> ImpactResult:
     ``d``, and no month of Figure 2 from fewer than 8 treated people; ``result`` is not
     changed."""
     r = copy.deepcopy(result)
+    r.balance = balance_published(r.balance, result.attrition, d)
     r.attrition = protect_mapping(r.attrition, d, [IMPACT_MARGIN])
     m = r.monthly_means
     small = m.treated_people.map(lambda v: is_small(v, d)).astype(bool)
@@ -45,3 +53,66 @@ def impact_withheld(r: ImpactResult, d: DisclosureSettings) -> bool:
     """Whether the matched study rests on fewer than 8 people (then it is not published)."""
     n = r.attrition.get("treated_matched")
     return n == SUPPRESSED or is_small(n, d)
+
+
+# Covariates of the balance table that count people's events (admissions, attendances, bed
+# days, contacts): their means are a count over the people, like a binary covariate's.
+COUNT_COVARIATE = re.compile(r"(admissions|attendances|bed_days|contacts)")
+# Mean column -> the attrition count of the people it is a mean over: the treated at entry,
+# the candidate control rows (before matching), the matched treated (after matching; the
+# controls' matching weights add up to one per matched treated person).
+BALANCE_BASES = {
+    "mean_treated": "treated_alive_and_registered_at_entry",
+    "mean_control_before": "candidate_control_rows",
+    "mean_treated_after": "treated_matched",
+    "mean_control_after": "treated_matched",
+}
+
+
+def balance_published(
+    balance: pd.DataFrame, attrition: dict[str, Any], d: DisclosureSettings
+) -> pd.DataFrame:
+    """The balance table under the derived-figure rule.
+
+    A binary covariate's mean is a share of people, and a count covariate's mean a count of
+    events over people: each is published as the (rounded) number over the (rounded) people
+    it is a mean over (:data:`BALANCE_BASES`), withheld when either is suppressed. A binary
+    covariate's SMDs are recomputed from the published means (the pooled SD
+    ``sqrt(p (1 - p))`` of the published treated share), and so is the imbalance flag; the
+    other covariates (age, deprivation, risk, costs, months) are no counts and are unchanged.
+    """
+    if not len(balance):
+        return balance
+    out = balance.copy().astype(
+        {c: object for c in [*BALANCE_BASES, "smd_before", "smd_after"] if c in balance}
+    )
+    for i, row in balance.iterrows():
+        binary = row.get("type") == "binary"
+        if not (binary or COUNT_COVARIATE.search(str(row["covariate"]))):
+            continue
+        for col, base_key in BALANCE_BASES.items():
+            base = attrition.get(base_key)
+            v = row.get(col)
+            if col not in balance or base is None or v is None or pd.isna(v):
+                continue
+            out.at[i, col] = derived(float(v) * float(base), base, d)
+        if binary:
+            p = out.at[i, "mean_treated"]
+            sd = math.sqrt(p * (1 - p)) if p is not None else None
+
+            def smd(a: Any, b: Any, sd: float | None = sd) -> float | None:
+                if a is None or b is None or sd is None:
+                    return None
+                return (a - b) / sd if sd > 0 else 0.0
+
+            out.at[i, "smd_before"] = smd(p, out.at[i, "mean_control_before"])
+            after = smd(out.at[i, "mean_treated_after"], out.at[i, "mean_control_after"])
+            out.at[i, "smd_after"] = after
+            if "imbalanced_after" in out:
+                out.at[i, "imbalanced_after"] = bool(
+                    after is not None and abs(after) > SMD_THRESHOLD
+                )
+    for c in ("smd_before", "smd_after"):
+        if c in out:
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    return out
