@@ -28,14 +28,25 @@ IMPACT_MARGIN = (
 
 def publish_impact(result: ImpactResult, d: DisclosureSettings) -> ImpactResult:
     """A copy with the attrition (with its margin) and the horizons' counts as published under
-    ``d``, and no month of Figure 2 from fewer than 8 treated people; ``result`` is not
-    changed."""
+    ``d``, and no month of Figure 2 from fewer than 8 treated people or 1-7 of their events
+    (a treated mean is the rounded events over the rounded people); the balance table's means
+    of binary and count covariates by the derived-figure rule (:func:`balance_published`);
+    ``result`` is not changed."""
     r = copy.deepcopy(result)
-    r.balance = balance_published(r.balance, result.attrition, d)
+    if getattr(r, "balance", None) is not None:
+        r.balance = balance_published(r.balance, result.attrition, d)
     r.attrition = protect_mapping(r.attrition, d, [IMPACT_MARGIN])
     m = r.monthly_means
     small = m.treated_people.map(lambda v: is_small(v, d)).astype(bool)
     m.loc[small, ["treated", "matched_controls"]] = float("nan")
+    # The derived-figure rule: the treated arm's mean is its (rounded) events of the month over
+    # its (rounded) people, withheld (NaN) when the events are 1-7.
+    treated = [
+        derived(v * n, n, d) if pd.notna(v) else None
+        for v, n in zip(m.treated, m.treated_people, strict=True)
+    ]
+    m["treated"] = [float("nan") if v is None else v for v in treated]
+    m.loc[m.treated.isna(), "matched_controls"] = float("nan")
     m["treated_people"] = [protect_value(int(v), d) for v in m.treated_people]
     for h in r.horizons:
         n = h.get("treated_with_full_horizon")

@@ -347,12 +347,11 @@ def _ratio(
         num = row.get(spec.numerator) if spec.numerator else None
         cols = tuple(c for c in (spec.figure, spec.numerator, spec.base.lstrip("^")) if c)
         where = _label(t, i, row)
-        if base == SUPPRESSED or num == SUPPRESSED:
-            yield Recovery(table, where, cols, "published beside a suppressed count it rests on")
-            continue
         found = _pinned(float(s), num, base, spec, d)
         if found:
             yield Recovery(table, where, cols, found)
+        elif base == SUPPRESSED or num == SUPPRESSED:
+            yield Recovery(table, where, cols, "published beside a suppressed count it rests on")
 
 
 def _pinned(s: float, num: Any, base: Any, spec: Derived, d: DisclosureSettings) -> str | None:
@@ -381,15 +380,15 @@ def _pinned(s: float, num: Any, base: Any, spec: Derived, d: DisclosureSettings)
         n_range = count_range(num, d)
         if n_range is None:
             return None
-        if float(base) > 0 and abs(k * float(num) / float(base) - s) <= tol:
+        if _number(num) and _number(base) and base > 0 and abs(k * num / base - s) <= tol:
             return None  # the published numerator over the published base: nothing new
     else:
         n_range = (0, math.inf)
         step = d.rounding_base
-        centre = s * float(base) / k
+        centre = s * float(base) / k if _number(base) else 0.0
         near = {0, *(step * m for m in (math.floor(centre / step), math.ceil(centre / step)))}
         ok = [m for m in near if m == 0 or m >= smallest_published(d)]
-        if float(base) > 0 and any(abs(k * m / float(base) - s) <= tol for m in ok):
+        if _number(base) and base > 0 and any(abs(k * m / base - s) <= tol for m in ok):
             return None  # a count as it would be published, over the published base
     pairs = []
     for b in range(max(1, b_range[0]), int(b_range[1]) + 1):
