@@ -199,3 +199,25 @@ def test_the_audit_reports_every_recovery_with_its_place() -> None:
     assert [f.row.split(" [")[0] for f in found] == ["row 0", "row 1"]
     assert found[0].columns == ("share_with_reading", "with_reading", "people")
     assert "month=2010-01-01" in found[0].row
+
+
+def test_calibration_deciles_follow_the_rule() -> None:
+    """The calibration chart's observed share: 3 of 1,006 admitted (a count of 1-7) withheld;
+    61 of 1,006 published as 60 of 1,005 (rounded counts)."""
+    import pandas as pd
+
+    from careval.report.publish.risk import protect_deciles
+
+    df = pd.DataFrame(
+        {
+            "decile": [1, 2],
+            "predicted": [0.004, 0.06],
+            "observed": [float(Fraction(3, 1006)), float(Fraction(61, 1006))],
+            "people": [1006, 1006],
+        }
+    )
+    out = protect_deciles(df, DC)
+    assert out.people.tolist() == [1005, 1005]
+    assert pd.isna(out.observed[0]) and out.observed[1] == float(Fraction(60, 1005))
+    assert out.predicted.tolist() == [0.004, 0.06]  # a model figure, left
+    assert df.observed[0] == float(Fraction(3, 1006))  # a copy

@@ -29,6 +29,7 @@ import html
 import json
 import re
 import shutil
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from careval.disclosure import DisclosureSettings
 from careval.report.publish.audit import DisclosureError, audit_page, audit_results, small_counts
 from careval.report.publish.indicators import publish_indicators
 from careval.report.publish.programme import COUNT_CHARTS
-from careval.report.publish.recovery import half_unit, recoveries
+from careval.report.publish.recovery import recoveries
 from careval.report.publish.rules import (
     SUPPRESSED,
     is_count_key,
@@ -543,6 +544,13 @@ def _table(results: dict[str, Any], path: str) -> list[dict[str, Any]]:
     return node
 
 
+def _half_unit(v: float) -> Fraction:
+    """Half a unit of the last decimal ``v`` is printed with in results.json."""
+    exponent = Decimal(repr(v)).as_tuple().exponent
+    assert isinstance(exponent, int)
+    return Fraction(1, 2 * 10 ** max(0, -exponent))
+
+
 def test_every_published_share_is_the_published_counts_ratio(real_run: Path) -> None:
     """The 57/64 kind of recovery is gone: every share and rate published beside its counts
     is the published numerator over the published base at its printed digits (checked with
@@ -557,7 +565,7 @@ def test_every_published_share_is_the_published_counts_ratio(real_run: Path) -> 
             assert SUPPRESSED not in (n, b), (path, row)
             exact = scale * Fraction(n) / Fraction(repr(b) if isinstance(b, float) else b)
             printed = Fraction(repr(v))
-            assert abs(printed - exact) <= Fraction(half_unit(v)) * (1 + Fraction(1, 10**9)), (
+            assert abs(printed - exact) <= _half_unit(v), (
                 path,
                 figure,
                 row,
@@ -565,7 +573,7 @@ def test_every_published_share_is_the_published_counts_ratio(real_run: Path) -> 
             shown += 1
         assert shown, (path, figure)  # the check reached published figures
     monthly = _table(results, "indicators.diabetes.monthly")
-    assert any(r["share_with_reading"] is None and r["with_reading"] == SUPPRESSED for r in monthly)
+    assert any(r["share_in_control"] is None and r["in_control"] == SUPPRESSED for r in monthly)
 
 
 def test_the_published_results_pass_the_output_audit(real_run: Path, strict_run: Path) -> None:

@@ -59,12 +59,33 @@ def publish_risk(r: RiskResult, d: DisclosureSettings) -> RiskResult:
     return dataclasses.replace(
         r,
         figures=figures,
+        calibration_deciles=protect_deciles(r.calibration_deciles, d),
         lightgbm=lightgbm,
         targeting=targeting,
         by_subgroup=protect_subgroups(r.by_subgroup, d),
         warnings=list(r.warnings),
         disclosure_control=True,
     )
+
+
+def protect_deciles(df: pd.DataFrame, d: DisclosureSettings) -> pd.DataFrame:
+    """The calibration table by tenth of risk as published (the page's calibration chart).
+
+    People are protected (rule 1) and the observed share admitted is the (rounded) people
+    admitted over the (rounded) people of the tenth, withheld when they are 1-7; the mean
+    predicted risk is a model figure and is left. A withheld share is NaN (a gap in the
+    chart).
+    """
+    if df.empty or "observed" not in df:
+        return df
+    out = df.copy().astype({"people": object})
+    observed = [
+        None if pd.isna(o) else derived(float(o) * int(n), int(n), d)
+        for o, n in zip(df["observed"], df["people"], strict=True)
+    ]
+    out["observed"] = [np.nan if v is None else v for v in observed]  # a gap in the chart
+    out["people"] = [count_out(int(n), d) for n in df["people"]]
+    return out
 
 
 def publish_figures(f: dict, d: DisclosureSettings) -> dict:
