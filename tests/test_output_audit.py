@@ -221,3 +221,33 @@ def test_calibration_deciles_follow_the_rule() -> None:
     assert pd.isna(out.observed[0]) and out.observed[1] == float(Fraction(60, 1005))
     assert out.predicted.tolist() == [0.004, 0.06]  # a model figure, left
     assert df.observed[0] == float(Fraction(3, 1006))  # a copy
+
+
+def test_balance_means_from_the_published_attrition() -> None:
+    """Binary and count covariates: the rounded number over the people as published (a
+    suppressed base withholds them); SMDs of a binary covariate from the published means."""
+    import pandas as pd
+
+    from careval.report.publish.impact import balance_published
+
+    true = {"treated_alive_and_registered_at_entry": 233, "candidate_control_rows": 8027}
+    true |= {"treated_matched": 186}
+    shown = {"treated_alive_and_registered_at_entry": "*", "candidate_control_rows": 8025}
+    shown |= {"treated_matched": 185}
+    row = {"type": "binary", "smd_before": 0.3, "smd_after": 0.2, "imbalanced_after": True}
+    row |= {"mean_treated": 112 / 233, "mean_control_before": 4246 / 8027}
+    row |= {"mean_treated_after": 90 / 186, "mean_control_after": 88 / 186}
+    df = pd.DataFrame(
+        [
+            {"covariate": "female", **row},
+            {"covariate": "age", **row, "type": "continuous", "mean_treated_after": 79.5},
+        ]
+    )
+    out = balance_published(df, true, shown, DC).set_index("covariate")
+    female = out.loc["female"]
+    assert female.mean_treated is None  # its base is published as *
+    assert female.mean_control_before == float(Fraction(4245, 8025))
+    assert female.mean_treated_after == float(Fraction(90, 185))
+    assert female.mean_control_after == float(Fraction(90, 185))  # 88 rounds to 90
+    assert pd.isna(female.smd_before) and pd.isna(female.smd_after)  # no published p
+    assert out.loc["age"].mean_treated_after == 79.5  # no count: unchanged

@@ -12,7 +12,7 @@ import pandas as pd
 from careval.disclosure import DisclosureSettings
 from careval.impact.balance import SMD_THRESHOLD
 from careval.impact.study import ImpactResult
-from careval.report.publish.derived import derived
+from careval.report.publish.derived import count_out, derived, ratio_of_published
 from careval.report.publish.rules import (
     SUPPRESSED,
     is_small,
@@ -33,9 +33,9 @@ def publish_impact(result: ImpactResult, d: DisclosureSettings) -> ImpactResult:
     of binary and count covariates by the derived-figure rule (:func:`balance_published`);
     ``result`` is not changed."""
     r = copy.deepcopy(result)
-    if getattr(r, "balance", None) is not None:
-        r.balance = balance_published(r.balance, result.attrition, d)
     r.attrition = protect_mapping(r.attrition, d, [IMPACT_MARGIN])
+    if getattr(r, "balance", None) is not None:
+        r.balance = balance_published(r.balance, result.attrition, r.attrition, d)
     m = r.monthly_means
     small = m.treated_people.map(lambda v: is_small(v, d)).astype(bool)
     m.loc[small, ["treated", "matched_controls"]] = float("nan")
@@ -81,13 +81,17 @@ BALANCE_BASES = {
 
 
 def balance_published(
-    balance: pd.DataFrame, attrition: dict[str, Any], d: DisclosureSettings
+    balance: pd.DataFrame,
+    attrition: dict[str, Any],
+    published: dict[str, Any],
+    d: DisclosureSettings,
 ) -> pd.DataFrame:
     """The balance table under the derived-figure rule.
 
     A binary covariate's mean is a share of people, and a count covariate's mean a count of
-    events over people: each is published as the (rounded) number over the (rounded) people
-    it is a mean over (:data:`BALANCE_BASES`), withheld when either is suppressed. A binary
+    events over people: each is published as the (rounded) number over the people it is a
+    mean over as the ``published`` attrition shows them (:data:`BALANCE_BASES`; ``attrition``
+    holds the true counts), withheld when either is suppressed. A binary
     covariate's SMDs are recomputed from the published means (the pooled SD
     ``sqrt(p (1 - p))`` of the published treated share), and so is the imbalance flag; the
     other covariates (age, deprivation, risk, costs, months) are no counts and are unchanged.
@@ -106,7 +110,9 @@ def balance_published(
             v = row.get(col)
             if col not in balance or base is None or v is None or pd.isna(v):
                 continue
-            out.at[i, col] = derived(float(v) * float(base), base, d)
+            out.at[i, col] = ratio_of_published(
+                count_out(float(v) * float(base), d), published.get(base_key)
+            )
         if binary:
             p = out.at[i, "mean_treated"]
             sd = math.sqrt(p * (1 - p)) if p is not None else None
