@@ -251,3 +251,20 @@ def test_balance_means_from_the_published_attrition() -> None:
     assert female.mean_control_after == float(Fraction(90, 185))  # 88 rounds to 90
     assert pd.isna(female.smd_before) and pd.isna(female.smd_after)  # no published p
     assert out.loc["age"].mean_treated_after == 79.5  # no count: unchanged
+
+
+def test_matched_study_mean_before_entry_over_person_months() -> None:
+    """5 elective admissions in the 24 months before entry of 186 matched treated people:
+    the mean per person-month beside 185 matched gives the 5 back (only 186 x 24 fits)."""
+    mean = round(float(Fraction(5, 186 * 24)), 6)
+    outcome = {"model": "poisson", "mean_treated_before": mean}
+    results = {
+        "impact": {
+            "settings": {"pre_months": 24},
+            "attrition": {"treated_matched": 185},
+            "outcomes": {"elective_admissions": outcome},
+        }
+    }
+    refused(results, "impact.outcomes.elective_admissions", "mean_treated_before", "numerator 5")
+    outcome["mean_treated_before"] = round(float(Fraction(100, 185 * 24)), 6)  # 100 published
+    audit_results(results, DC)

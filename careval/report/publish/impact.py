@@ -36,6 +36,8 @@ def publish_impact(result: ImpactResult, d: DisclosureSettings) -> ImpactResult:
     r.attrition = protect_mapping(r.attrition, d, [IMPACT_MARGIN])
     if getattr(r, "balance", None) is not None:
         r.balance = balance_published(r.balance, result.attrition, r.attrition, d)
+    if getattr(r, "outcomes", None):
+        _means_before(r, result, d)
     m = r.monthly_means
     small = m.treated_people.map(lambda v: is_small(v, d)).astype(bool)
     m.loc[small, ["treated", "matched_controls"]] = float("nan")
@@ -133,3 +135,30 @@ def balance_published(
         if c in out:
             out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
     return out
+
+
+def _means_before(r: ImpactResult, true: ImpactResult, d: DisclosureSettings) -> None:
+    """The treated people's mean of each count outcome before entry, by the derived-figure
+    rule: their events over their person-months before entry (each matched treated person has
+    the study's ``pre_months``), both as published; NaN (withheld) when the events are 1-7.
+
+    The events are the mean times the matched treated's months; when that is no whole number
+    (the months are not all there), the mean is withheld, as its base is then not known. Cost
+    outcomes (sums of money) are no counts and are left.
+    """
+    measures = {o.name: o.measure for o in true.settings.outcomes}
+    matched = true.attrition.get("treated_matched")
+    months = int(true.settings.pre_months)
+    shown = r.attrition.get("treated_matched")
+    if not isinstance(matched, int):
+        return
+    for name, o in r.outcomes.items():
+        mean = o.get("mean_treated_before")
+        if measures.get(name) == "sum" or mean is None or pd.isna(mean):
+            continue
+        events = float(mean) * matched * months
+        whole = abs(events - round(events)) < 1e-6 * max(1.0, events)
+        value = None
+        if whole and isinstance(shown, int):
+            value = ratio_of_published(count_out(events, d), shown * months)
+        o["mean_treated_before"] = float("nan") if value is None else value

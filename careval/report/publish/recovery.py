@@ -30,6 +30,7 @@ workbook) as an attacker would, from published figures only, and lists every cou
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterator
@@ -51,7 +52,9 @@ class Derived:
     ``base`` and ``numerator`` are columns of the row, or ``^dotted.path`` from the root;
     ``numerator`` None: not published. ``kind``: ``share`` (numerator at most the base, whose
     rest is a count too), ``mean`` (a count over people) or ``rate`` (the base is a person-time,
-    not a count). ``where``: only rows whose column matches the regular expression.
+    not a count). ``where``: only rows whose column matches the regular expression. ``per``:
+    the path of a number of units per person of the base (the months before entry of each
+    matched treated person): the figure is numerator / (base x per).
     """
 
     table: str
@@ -61,6 +64,7 @@ class Derived:
     scale: float = 1.0
     kind: Kind = "share"
     where: tuple[str, str] | None = None
+    per: str | None = None  # a path: the base is that many units (months) per counted person
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,14 @@ DERIVED: tuple[Derived, ...] = (
     *(
         Derived("impact.balance", m, base, kind="mean", where=_COUNT_COVARIATE)
         for m, base in _BALANCE
+    ),
+    Derived(
+        "impact.outcomes.*",
+        "mean_treated_before",
+        "^impact.attrition.treated_matched",
+        kind="mean",
+        where=("model", "^poisson$"),  # counts and bed days; the costs are sums of money
+        per="^impact.settings.pre_months",
     ),
     Derived("indicators.diabetes.monthly", "share_with_reading", "people", "with_reading"),
     Derived("indicators.diabetes.monthly", "share_in_control", "people", "in_control"),
@@ -347,7 +359,13 @@ def _ratio(
         num = row.get(spec.numerator) if spec.numerator else None
         cols = tuple(c for c in (spec.figure, spec.numerator, spec.base.lstrip("^")) if c)
         where = _label(t, i, row)
-        found = _pinned(float(s), num, base, spec, d)
+        one = spec
+        if spec.per is not None:
+            per = _value(root, row, spec.per)
+            if not _number(per) or per <= 0:
+                continue
+            one = dataclasses.replace(spec, scale=spec.scale / float(per), per=None)
+        found = _pinned(float(s), num, base, one, d)
         if found:
             yield Recovery(table, where, cols, found)
         elif base == SUPPRESSED or num == SUPPRESSED:
