@@ -268,3 +268,22 @@ def test_matched_study_mean_before_entry_over_person_months() -> None:
     refused(results, "impact.outcomes.elective_admissions", "mean_treated_before", "numerator 5")
     outcome["mean_treated_before"] = round(float(Fraction(100, 185 * 24)), 6)  # 100 published
     audit_results(results, DC)
+
+
+def test_naive_means_from_the_published_counts() -> None:
+    """The naive comparison: 76 admissions in the 12 months before entry of 186 matched treated
+    (published 185) give 75 / (185 x 12); the mean after (its months unknown) is withheld."""
+    from types import SimpleNamespace
+
+    from careval.report.publish.impact import _naive_means
+
+    attrition = {"treated_matched": 186}
+    true = SimpleNamespace(attrition=attrition)
+    naive = {"mean_before": float(Fraction(76, 186 * 12)), "mean_after": 0.04, "n_obs": 1670}
+    r = SimpleNamespace(attrition={"treated_matched": 185}, naive=naive)
+    _naive_means(r, true, DC)  # type: ignore[arg-type]
+    assert naive["mean_before"] == float(Fraction(75, 185 * 12)) and naive["mean_after"] is None
+    results = {"impact": {"attrition": {"treated_matched": 185}}, "naive": naive}
+    audit_results(results, DC)
+    naive["mean_before"] = round(float(Fraction(6, 186 * 12)), 6)  # 6 admissions before
+    refused(results, "naive", "mean_before", "numerator 6")

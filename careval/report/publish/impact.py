@@ -38,6 +38,8 @@ def publish_impact(result: ImpactResult, d: DisclosureSettings) -> ImpactResult:
         r.balance = balance_published(r.balance, result.attrition, r.attrition, d)
     if getattr(r, "outcomes", None):
         _means_before(r, result, d)
+    if getattr(r, "naive", None):
+        _naive_means(r, result, d)
     m = r.monthly_means
     small = m.treated_people.map(lambda v: is_small(v, d)).astype(bool)
     m.loc[small, ["treated", "matched_controls"]] = float("nan")
@@ -162,3 +164,27 @@ def _means_before(r: ImpactResult, true: ImpactResult, d: DisclosureSettings) ->
         if whole and isinstance(shown, int):
             value = ratio_of_published(count_out(events, d), shown * months)
         o["mean_treated_before"] = float("nan") if value is None else value
+
+
+NAIVE_MONTHS = 12  # the naive comparison: the 12 months before entry against 12 after the lag
+
+
+def _naive_means(r: ImpactResult, true: ImpactResult, d: DisclosureSettings) -> None:
+    """The naive comparison's means by the derived-figure rule.
+
+    ``mean_before`` is the treated people's events over their 12 months before entry (matched
+    treated x 12, both as published; withheld when that is no whole number of events or they
+    are 1-7); ``mean_after`` is withheld, its person-months (those followed up through the
+    window) being neither published nor known here.
+    """
+    matched, shown = true.attrition.get("treated_matched"), r.attrition.get("treated_matched")
+    mean = r.naive.get("mean_before")
+    value = None
+    if isinstance(matched, int) and isinstance(shown, int) and mean is not None:
+        events = float(mean) * matched * NAIVE_MONTHS
+        if abs(events - round(events)) < 1e-6 * max(1.0, events):
+            value = ratio_of_published(count_out(events, d), shown * NAIVE_MONTHS)
+    if "mean_before" in r.naive:
+        r.naive["mean_before"] = value
+    if "mean_after" in r.naive:
+        r.naive["mean_after"] = None

@@ -162,6 +162,7 @@ DERIVED: tuple[Derived, ...] = (
         where=("model", "^poisson$"),  # counts and bed days; the costs are sums of money
         per="^impact.settings.pre_months",
     ),
+    Derived("naive", "mean_before", "^impact.attrition.treated_matched", kind="mean", scale=1 / 12),
     Derived("indicators.diabetes.monthly", "share_with_reading", "people", "with_reading"),
     Derived("indicators.diabetes.monthly", "share_in_control", "people", "in_control"),
     Derived("indicators.dementia.monthly", "rate_per_1000", "registered", "new_diagnoses", 1000.0),
