@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from careval.disclosure import DisclosureSettings
-from careval.report.publish.rules import SUPPRESSED, protect_count
+from careval.report.publish.rules import protect_count
 
 PERSON_TIME_STEP = 1.0  # person-time (years or months) is published to whole units
 
@@ -105,15 +105,3 @@ def derived_column(
     ]
     idx = index if index is not None else getattr(numerators, "index", None)
     return pd.Series(values, index=idx, dtype=object)
-
-
-def implied_numerator(share: Any, base: Any, scale: float = 1.0) -> float | None:
-    """The true count behind a true ``share`` of a true ``base`` (``share x base / scale``)."""
-    if share is None or base is None or pd.isna(share) or pd.isna(base):
-        return None
-    return float(share) * float(base) / scale
-
-
-def is_suppressed_cell(v: Any) -> bool:
-    """Whether a published cell is a suppressed count (``*``)."""
-    return isinstance(v, str) and v == SUPPRESSED
