@@ -307,7 +307,7 @@ def test_figure_2_withholds_months_from_fewer_than_8_treated() -> None:
     months = pd.DataFrame(
         {
             "k": [-1, 0, 1, 2],
-            "treated": [0.05, 0.04, 0.03, 0.02],
+            "treated": [0.5, 0.75, 1.0, 2.0],
             "matched_controls": [0.05, 0.05, 0.04, 0.04],
             "treated_people": [40, 12, 8, 7],
         }
@@ -325,6 +325,13 @@ def test_figure_2_withholds_months_from_fewer_than_8_treated() -> None:
     assert m.treated.isna().tolist() == [False, False, False, True]
     assert m.matched_controls.isna().tolist() == [False, False, False, True]
     assert m.treated_people.tolist() == [40, 10, 10, "*"]
+    # The derived-figure rule: the events (20 of 40, 9 of 12, 8 of 8) rounded to 5 over the
+    # people rounded to 5: 20/40, 10/10, 10/10.
+    assert m.treated.tolist()[:3] == [0.5, 1.0, 1.0]
+    few = months.assign(treated=[0.125, 0.75, 1.0, 2.0])  # 5 events of 40: withheld
+    assert publish_impact(SimpleNamespace(**{**vars(r), "monthly_means": few}), DC).monthly_means[
+        "treated"
+    ].isna().tolist() == [True, False, False, True]
 
 
 def test_the_typed_copy_takes_null_for_any_block_and_skipped_for_a_failed_fit() -> None:

@@ -29,6 +29,8 @@ import html
 import json
 import re
 import shutil
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +38,15 @@ import pytest
 from openpyxl import load_workbook
 
 from careval.disclosure import DisclosureSettings
-from careval.report.publish.audit import DisclosureError, audit_page, small_counts
+from careval.report.publish.audit import DisclosureError, audit_page, audit_results, small_counts
+from careval.report.publish.indicators import publish_indicators
 from careval.report.publish.programme import COUNT_CHARTS
+from careval.report.publish.recovery import recoveries
 from careval.report.publish.rules import (
     SUPPRESSED,
     is_count_key,
     is_count_path,
+    protect_count,
     published_counts,
     small_count,
 )
@@ -511,3 +516,110 @@ def test_another_cohort_and_intervention_publish_no_small_count(
     page = (out / "report.html").read_text()
     assert "Eligible (65+ and/or COPD)" in page and "65+ without COPD" in page
     assert "Each person with a community matron contact enters the study" in page
+
+
+# Published figure -> (its table, numerator, base, scale): shares and rates the derived-figure
+# rule computes from the counts published beside them.
+FROM_PUBLISHED = (
+    ("indicators.diabetes.monthly", "share_with_reading", "with_reading", "people", 1),
+    ("indicators.diabetes.monthly", "share_in_control", "in_control", "people", 1),
+    ("indicators.dementia.monthly", "rate_per_1000", "new_diagnoses", "registered", 1000),
+    ("data.people_by_area", "eligible_share", "eligible", "registered", 1),
+    (
+        "data.activity_by_year",
+        "emergency_per_1000_py",
+        "emergency_admissions",
+        "person_years",
+        1000,
+    ),
+    ("monitoring.table2", "rate_after", "admissions_after", "person_years_after", 1),
+    ("monitoring.table2", "rate_before", "admissions_before", "person_years_before", 1),
+)
+
+
+def _table(results: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    node: Any = results
+    for k in path.split("."):
+        node = node[k]
+    return node
+
+
+def _half_unit(v: float) -> Fraction:
+    """Half a unit of the last decimal ``v`` is printed with in results.json."""
+    exponent = Decimal(repr(v)).as_tuple().exponent
+    assert isinstance(exponent, int)
+    return Fraction(1, 2 * 10 ** max(0, -exponent))
+
+
+def test_every_published_share_is_the_published_counts_ratio(real_run: Path) -> None:
+    """The 57/64 kind of recovery is gone: every share and rate published beside its counts
+    is the published numerator over the published base at its printed digits (checked with
+    fractions), and none is published beside a suppressed count."""
+    results = json.loads((real_run / "results.json").read_text())
+    for path, figure, num, base, scale in FROM_PUBLISHED:
+        shown = 0
+        for row in _table(results, path):
+            v, n, b = row[figure], row[num], row[base]
+            if v is None:
+                continue
+            assert SUPPRESSED not in (n, b), (path, row)
+            exact = scale * Fraction(n) / Fraction(repr(b) if isinstance(b, float) else b)
+            printed = Fraction(repr(v))
+            assert abs(printed - exact) <= _half_unit(v), (
+                path,
+                figure,
+                row,
+            )
+            shown += 1
+        assert shown, (path, figure)  # the check reached published figures
+    monthly = _table(results, "indicators.diabetes.monthly")
+    assert any(r["share_in_control"] is None and r["in_control"] == SUPPRESSED for r in monthly)
+
+
+def test_the_published_results_pass_the_output_audit(real_run: Path, strict_run: Path) -> None:
+    """No count of 1-7 (1-14 under the stricter settings) comes back by arithmetic."""
+    results = json.loads((real_run / "results.json").read_text())
+    assert recoveries(results, DC) == []
+    audit_results(results, DC)
+    strict = json.loads((strict_run / "results.json").read_text())
+    assert recoveries(strict, STRICT) == []
+    # A share of the true counts planted in the real run's monthly table is caught there:
+    # 7 people of the base without a reading (as 57 of 64 beside 55 and 65).
+    row = next(
+        r
+        for r in _table(results, "indicators.diabetes.monthly")
+        if isinstance(r["people"], int) and r["people"] >= 30
+    )
+    base = row["people"] - 1  # a true base the published one stands for
+    row["with_reading"] = protect_count(base - 7, DC)
+    row["share_with_reading"] = round(float(Fraction(base - 7, base)), 7)
+    found = recoveries(results, DC)
+    assert any(
+        f.table == "indicators.diabetes.monthly"
+        and f.columns[0] == "share_with_reading"
+        and f.how == "share x base gives base minus numerator 7"
+        for f in found
+    ), found
+
+
+def test_the_run_refuses_results_that_give_a_count_back(
+    real_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monthly indicator shares published from the true counts (as before the rule): the
+    run stops with one message naming the table, and writes nothing."""
+    import careval.report.publish.publication as publication
+
+    def true_shares(r: Any, d: DisclosureSettings) -> Any:
+        out = publish_indicators(r, d)
+        true = r.diabetes_monthly
+        for c in ("share_with_reading", "share_in_control"):
+            out.diabetes_monthly[c] = true[c].astype(object)
+        return out
+
+    monkeypatch.setitem(publication.PUBLISHERS, "indicators", true_shares)
+    out = tmp_path / "out"
+    with pytest.raises(
+        DisclosureError, match=r"indicators\.diabetes\.monthly .*nothing was written"
+    ):
+        run_(real_data, out)
+    assert not (out / "results.json").exists() and not (out / "report.html").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -154,8 +155,13 @@ def test_published_subgroups_protect_small_counts() -> None:
     out = protect_subgroups(df, DC)
     assert out.people.tolist() == [1235, 40] and out.events.tolist() == [100, SUPPRESSED]
     assert out.flagged_top_1pct.tolist() == [SUPPRESSED, 10]
-    assert out.ppv_top_1pct.tolist() == [None, 0.5]  # 2 of 3 flagged would show the count
+    # 2 of 3 flagged would show the count, and so would 6 of 12 (0.5 of the 10 shown: 6 of 12)
+    assert out.ppv_top_1pct.tolist() == [None, None]
     assert out.sensitivity_top_1pct.tolist()[1] is None  # 1 of 6 events likewise
+    # The derived-figure rule: 0.3 x 52 = 15.6 -> 16 flagged and admitted, published as 15; over
+    # the 50 flagged and the 100 events published: 15/50 and 15/100. 0.2 x 30 = 6: withheld.
+    assert out.ppv_top_5pct.tolist() == [float(Fraction(15, 50)), None]
+    assert out.sensitivity_top_5pct.tolist() == [float(Fraction(15, 100)), None]
     pd.testing.assert_frame_equal(df, raw)  # a protected copy; the true table is unchanged
 
 

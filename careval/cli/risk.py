@@ -115,8 +115,8 @@ def validate_cmd(
     """
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
-    from careval.report.publish.risk import protect_subgroups
-    from careval.report.publish.rules import protect_count, protect_counts
+    from careval.report.publish.risk import protect_deciles, protect_subgroups, publish_figures
+    from careval.report.publish.rules import protect_count
     from careval.risk.evaluate import (
         calibration_deciles,
         oracle_figures,
@@ -175,10 +175,12 @@ def validate_cmd(
     warnings += oracle_warnings
     figures.update(oracle)
     rules = DisclosureSettings()  # the command publishes under the default rules
-    if not synthetic:
+    if not synthetic:  # the run's derived-figure rule (careval.report.publish.risk)
+        figures = publish_figures(figures, rules)
         figures["n"] = protect_count(len(y), rules)
         figures["events"] = protect_count(int(y.sum()), rules)
-    deciles = protect_counts(calibration_deciles(valid), ["people"], rules, not synthetic)
+    deciles = calibration_deciles(valid)
+    deciles = protect_deciles(deciles, rules) if not synthetic else deciles
     by_subgroup = subgroup_table(y, p, subgroups(valid))
     if not synthetic:  # the run's rule (careval.report.publish.risk)
         by_subgroup = protect_subgroups(by_subgroup, rules)

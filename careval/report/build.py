@@ -20,7 +20,7 @@ from typing import Any
 from careval.evaluation import NOT_RUN, Evaluation
 from careval.folders import kill_point, write_run
 from careval.report.page import PageContext, Section, figures, render
-from careval.report.publish.audit import audit_page
+from careval.report.publish.audit import audit_page, audit_results
 from careval.report.publish.publication import Publication, publish
 from careval.report.sections import areas as areas_page
 from careval.report.sections import data as data_sections
@@ -70,6 +70,7 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
     page = render(TITLE, page_sections, p.synthetic, page_provenance, p.disclosure)
     if not p.synthetic:
         audit_page(page, p.disclosure)
+        audit_results(p.results.to_json(), p.disclosure)
     _write(out, p.results.to_json(), page, page_sections, study)
     return out / "report.html"
 

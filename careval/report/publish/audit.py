@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from careval.disclosure import DisclosureSettings
 from careval.errors import CarevalError
@@ -79,4 +80,23 @@ def audit_page(page: str, d: DisclosureSettings) -> None:
             f"the report would show {len(found)} count(s) of {suppressed_range(d)} under "
             "disclosure control "
             f"({where}); nothing was written"
+        )
+
+
+def audit_results(results: dict[str, Any], d: DisclosureSettings) -> None:
+    """Raise :class:`DisclosureError` when the published ``results`` (``results.json``) give
+    back a count of 1-7 by arithmetic: share x base, rate x person-time, a total minus its
+    parts (:func:`careval.report.publish.recovery.recoveries`, which reads them as an attacker
+    would). Run before anything is written, on data not flagged synthetic."""
+    from careval.report.publish.recovery import recoveries
+
+    found = recoveries(results, d)
+    if found:
+        tables = sorted({f.table for f in found})
+        where = "; ".join(f.line() for f in found[:5])
+        raise DisclosureError(
+            f"the published results would give back {len(found)} count(s) of "
+            f"{suppressed_range(d)} by arithmetic, in {len(tables)} table(s) "
+            f"({', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''}): {where}"
+            f"{'; ...' if len(found) > 5 else ''}; nothing was written"
         )

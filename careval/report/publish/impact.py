@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import copy
+import math
+import re
+from typing import Any
+
+import pandas as pd
 
 from careval.disclosure import DisclosureSettings
+from careval.impact.balance import SMD_THRESHOLD
 from careval.impact.study import ImpactResult
+from careval.report.publish.derived import count_out, derived, ratio_of_published
 from careval.report.publish.rules import (
     SUPPRESSED,
     is_small,
@@ -21,13 +28,29 @@ IMPACT_MARGIN = (
 
 def publish_impact(result: ImpactResult, d: DisclosureSettings) -> ImpactResult:
     """A copy with the attrition (with its margin) and the horizons' counts as published under
-    ``d``, and no month of Figure 2 from fewer than 8 treated people; ``result`` is not
-    changed."""
+    ``d``, and no month of Figure 2 from fewer than 8 treated people or 1-7 of their events
+    (a treated mean is the rounded events over the rounded people); the balance table's means
+    of binary and count covariates by the derived-figure rule (:func:`balance_published`);
+    ``result`` is not changed."""
     r = copy.deepcopy(result)
     r.attrition = protect_mapping(r.attrition, d, [IMPACT_MARGIN])
+    if getattr(r, "balance", None) is not None:
+        r.balance = balance_published(r.balance, result.attrition, r.attrition, d)
+    if getattr(r, "outcomes", None):
+        _means_before(r, result, d)
+    if getattr(r, "naive", None):
+        _naive_means(r, result, d)
     m = r.monthly_means
     small = m.treated_people.map(lambda v: is_small(v, d)).astype(bool)
     m.loc[small, ["treated", "matched_controls"]] = float("nan")
+    # The derived-figure rule: the treated arm's mean is its (rounded) events of the month over
+    # its (rounded) people, withheld (NaN) when the events are 1-7.
+    treated = [
+        derived(v * n, n, d) if pd.notna(v) else None
+        for v, n in zip(m.treated, m.treated_people, strict=True)
+    ]
+    m["treated"] = [float("nan") if v is None else v for v in treated]
+    m.loc[m.treated.isna(), "matched_controls"] = float("nan")
     m["treated_people"] = [protect_value(int(v), d) for v in m.treated_people]
     for h in r.horizons:
         n = h.get("treated_with_full_horizon")
@@ -45,3 +68,123 @@ def impact_withheld(r: ImpactResult, d: DisclosureSettings) -> bool:
     """Whether the matched study rests on fewer than 8 people (then it is not published)."""
     n = r.attrition.get("treated_matched")
     return n == SUPPRESSED or is_small(n, d)
+
+
+# Covariates of the balance table that count people's events (admissions, attendances, bed
+# days, contacts): their means are a count over the people, like a binary covariate's.
+COUNT_COVARIATE = re.compile(r"(admissions|attendances|bed_days|contacts)")
+# Mean column -> the attrition count of the people it is a mean over: the treated at entry,
+# the candidate control rows (before matching), the matched treated (after matching; the
+# controls' matching weights add up to one per matched treated person).
+BALANCE_BASES = {
+    "mean_treated": "treated_alive_and_registered_at_entry",
+    "mean_control_before": "candidate_control_rows",
+    "mean_treated_after": "treated_matched",
+    "mean_control_after": "treated_matched",
+}
+
+
+def balance_published(
+    balance: pd.DataFrame,
+    attrition: dict[str, Any],
+    published: dict[str, Any],
+    d: DisclosureSettings,
+) -> pd.DataFrame:
+    """The balance table under the derived-figure rule.
+
+    A binary covariate's mean is a share of people, and a count covariate's mean a count of
+    events over people: each is published as the (rounded) number over the people it is a
+    mean over as the ``published`` attrition shows them (:data:`BALANCE_BASES`; ``attrition``
+    holds the true counts), withheld when either is suppressed. A binary
+    covariate's SMDs are recomputed from the published means (the pooled SD
+    ``sqrt(p (1 - p))`` of the published treated share), and so is the imbalance flag; the
+    other covariates (age, deprivation, risk, costs, months) are no counts and are unchanged.
+    """
+    if not len(balance):
+        return balance
+    out = balance.copy().astype(
+        {c: object for c in [*BALANCE_BASES, "smd_before", "smd_after"] if c in balance}
+    )
+    for i, row in balance.iterrows():
+        binary = row.get("type") == "binary"
+        if not (binary or COUNT_COVARIATE.search(str(row["covariate"]))):
+            continue
+        for col, base_key in BALANCE_BASES.items():
+            base = attrition.get(base_key)
+            v = row.get(col)
+            if col not in balance or base is None or v is None or pd.isna(v):
+                continue
+            out.at[i, col] = ratio_of_published(
+                count_out(float(v) * float(base), d), published.get(base_key)
+            )
+        if binary:
+            p = out.at[i, "mean_treated"]
+            sd = math.sqrt(p * (1 - p)) if p is not None else None
+
+            def smd(a: Any, b: Any, sd: float | None = sd) -> float | None:
+                if a is None or b is None or sd is None:
+                    return None
+                return (a - b) / sd if sd > 0 else 0.0
+
+            out.at[i, "smd_before"] = smd(p, out.at[i, "mean_control_before"])
+            after = smd(out.at[i, "mean_treated_after"], out.at[i, "mean_control_after"])
+            out.at[i, "smd_after"] = after
+            if "imbalanced_after" in out:
+                out.at[i, "imbalanced_after"] = bool(
+                    after is not None and abs(after) > SMD_THRESHOLD
+                )
+    for c in ("smd_before", "smd_after"):
+        if c in out:
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    return out
+
+
+def _means_before(r: ImpactResult, true: ImpactResult, d: DisclosureSettings) -> None:
+    """The treated people's mean of each count outcome before entry, by the derived-figure
+    rule: their events over their person-months before entry (each matched treated person has
+    the study's ``pre_months``), both as published; NaN (withheld) when the events are 1-7.
+
+    The events are the mean times the matched treated's months; when that is no whole number
+    (the months are not all there), the mean is withheld, as its base is then not known. Cost
+    outcomes (sums of money) are no counts and are left.
+    """
+    measures = {o.name: o.measure for o in true.settings.outcomes}
+    matched = true.attrition.get("treated_matched")
+    months = int(true.settings.pre_months)
+    shown = r.attrition.get("treated_matched")
+    if not isinstance(matched, int):
+        return
+    for name, o in r.outcomes.items():
+        mean = o.get("mean_treated_before")
+        if measures.get(name) == "sum" or mean is None or pd.isna(mean):
+            continue
+        events = float(mean) * matched * months
+        whole = abs(events - round(events)) < 1e-6 * max(1.0, events)
+        value = None
+        if whole and isinstance(shown, int):
+            value = ratio_of_published(count_out(events, d), shown * months)
+        o["mean_treated_before"] = float("nan") if value is None else value
+
+
+NAIVE_MONTHS = 12  # the naive comparison: the 12 months before entry against 12 after the lag
+
+
+def _naive_means(r: ImpactResult, true: ImpactResult, d: DisclosureSettings) -> None:
+    """The naive comparison's means by the derived-figure rule.
+
+    ``mean_before`` is the treated people's events over their 12 months before entry (matched
+    treated x 12, both as published; withheld when that is no whole number of events or they
+    are 1-7); ``mean_after`` is withheld, its person-months (those followed up through the
+    window) being neither published nor known here.
+    """
+    matched, shown = true.attrition.get("treated_matched"), r.attrition.get("treated_matched")
+    mean = r.naive.get("mean_before")
+    value = None
+    if isinstance(matched, int) and isinstance(shown, int) and mean is not None:
+        events = float(mean) * matched * NAIVE_MONTHS
+        if abs(events - round(events)) < 1e-6 * max(1.0, events):
+            value = ratio_of_published(count_out(events, d), shown * NAIVE_MONTHS)
+    if "mean_before" in r.naive:
+        r.naive["mean_before"] = value
+    if "mean_after" in r.naive:
+        r.naive["mean_after"] = None

@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Any
 
 import pandas as pd
 
 from careval.disclosure import DisclosureSettings
 from careval.indicators import COMPARATORS, IndicatorsResult
-from careval.report.publish.rules import SUPPRESSED, is_suppressed, protect_count, protect_table
+from careval.report.publish.derived import count_out, derived, derived_column, ratio_of_published
+from careval.report.publish.rules import (
+    SUPPRESSED,
+    _rounded,
+    is_suppressed,
+    protect_count,
+    protect_table,
+)
 
 PAIRED_MARGIN = (("both", "before_only", "after_only", "neither"), "n_before")
 # The before/after table's estimates and tests: withheld where they rest on fewer than 8 people.
@@ -49,8 +57,7 @@ def publish_indicators(r: IndicatorsResult, d: DisclosureSettings) -> Indicators
     for c, hide in comparator_margin_suppressed(r, d).items():
         newly = hide & (dm[c] != SUPPRESSED)
         dm.loc[newly, c] = SUPPRESSED
-        for share in DIABETES_SHARES:
-            dm.loc[newly, [share, f"{share}_rolling"]] = None
+    dm = shares_of_published(dm, r.settings.rolling_months)
     out = copy.deepcopy(dataclasses.replace(r, pairs={}))
     out.diabetes_monthly = dm
     out.before_after = before_after_published(r.before_after, d)
@@ -65,13 +72,10 @@ def protected_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The monthly diabetes, monthly dementia and care-plan tables under rules 1 and 3.
 
-    Counts of 1-7 are suppressed and others rounded to 5; a share resting on a count of 1-7 is
-    withheld (a rolling share when any month of its window has one), and so is a rate whose
-    new diagnoses or registered are 1-7.
+    Counts of 1-7 are suppressed and others rounded to 5; every share and rate is computed from
+    the published counts (:mod:`careval.report.publish.derived`) and withheld when one of them
+    is suppressed (a rolling share when any month of its window is withheld).
     """
-
-    def small(v: pd.Series) -> pd.Series:
-        return v.map(lambda x: not pd.isna(x) and is_suppressed(x, d)).astype(bool)
 
     def counts(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
         out = df.copy()
@@ -84,24 +88,35 @@ def protected_tables(
                 )
         return out
 
-    dia = r.diabetes_monthly
-    hidden = small(dia.people) | small(dia.in_control) | small(dia.with_reading)
-    dm = counts(dia, DIABETES_COUNTS).astype(object)
-    k = r.settings.rolling_months
-    rolled = (
-        hidden.groupby([dia.area, dia.indicator], sort=False)
-        .transform(lambda s: s.rolling(k, min_periods=1).max())
-        .astype(bool)
+    dm = shares_of_published(
+        counts(r.diabetes_monthly, DIABETES_COUNTS).astype(object), r.settings.rolling_months
     )
-    for col in DIABETES_SHARES:
-        dm[col] = dm[col].where(~hidden, None)
-        dm[f"{col}_rolling"] = dm[f"{col}_rolling"].where(~rolled, None)
     e = r.dementia_monthly
     reg = "registered"
     de = counts(e, [reg, "new_diagnoses", "six_cit_tests"]).astype(object)
-    de["rate_per_1000"] = de.rate_per_1000.where(~(small(e.new_diagnoses) | small(e[reg])), None)
+    de["rate_per_1000"] = derived_column(de.new_diagnoses, de[reg], 1000.0)
     plans = counts(r.dementia_care_plans, ["care_plans", "care_plans_dementia"])
     return dm, de, plans
+
+
+def shares_of_published(dm: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The monthly diabetes shares of ``dm`` (published counts) recomputed from those counts.
+
+    A share is the published count over the published people (None when either is ``*`` or
+    people is 0); a rolling share is the mean of the ``k`` published monthly shares of its
+    window (None unless all ``k`` are published), as the analysis averages the true ones.
+    """
+    out = dm.copy()
+    for col, num in zip(DIABETES_SHARES, ("with_reading", "in_control"), strict=True):
+        out[col] = derived_column(out[num], out["people"])
+        monthly = pd.to_numeric(out[col], errors="coerce").astype(float)
+        rolled = monthly.groupby([out["area"], out["indicator"]], sort=False).transform(
+            lambda s: s.rolling(k, min_periods=k).mean()
+        )
+        out[f"{col}_rolling"] = pd.Series(
+            [None if pd.isna(v) else float(v) for v in rolled], index=out.index, dtype=object
+        )
+    return out
 
 
 def comparator_margin_suppressed(r: IndicatorsResult, d: DisclosureSettings) -> pd.DataFrame:
@@ -127,11 +142,63 @@ def comparator_margin_suppressed(r: IndicatorsResult, d: DisclosureSettings) -> 
 def before_after_published(t: pd.DataFrame, d: DisclosureSettings) -> pd.DataFrame:
     """The before/after table with rules 1-3: pairs margin; estimates from < 8 people withheld."""
     counts = ["n_before", "n_after", "comparison_n", *PAIRED_MARGIN[0]]
-    return protect_table(
+    out = protect_table(
         t,
         counts,
         d,
         row_margins=[PAIRED_MARGIN],
         rates=BEFORE_AFTER_RATES,
         denominator="n_before",
-    )
+    ).astype({c: object for c in BEFORE_AFTER_RATES if c in t})
+    for i in t.index[t["quantity"].astype(str).str.startswith("share")]:
+        _share_row(t.loc[i], out, i, d)
+    return out
+
+
+MODEL_ESTIMATES = ("ci_low", "ci_high", "statistic", "p_value")
+
+
+def _share_row(row: pd.Series, out: pd.DataFrame, i: Any, d: DisclosureSettings) -> None:
+    """One share-in-control row of the before/after table under the derived-figure rule.
+
+    The shares before and after are the (rounded) numbers in control over the published
+    numbers of people; the change is after minus before of those, and the comparison group's
+    change its rounded net change over its published number. The tests and intervals are
+    withheld when any count behind the row (in control or not, before or after, the four
+    cells of a paired table) is 1-7; an exact McNemar statistic (the smaller discordant count)
+    is published as a count.
+    """
+    n0, n1 = _true(row["n_before"]), _true(row["n_after"])
+    if n0 is None or n1 is None:
+        return
+    num0 = round(float(row["before"]) * n0) if pd.notna(row["before"]) else None
+    num1 = round(float(row["after"]) * n1) if pd.notna(row["after"]) else None
+    before = derived(num0, n0, d) if num0 is not None else None
+    after = derived(num1, n1, d) if num1 is not None else None
+    change = after - before if before is not None and after is not None else None
+    out.at[i, "before"], out.at[i, "after"], out.at[i, "change"] = before, after, change
+    behind = [v for v in (num0, num1) if v is not None]
+    behind += [n0 - num0] if num0 is not None else []
+    behind += [n1 - num1] if num1 is not None else []
+    behind += [_true(row[c]) or 0 for c in PAIRED_MARGIN[0] if c in row]
+    estimate = change
+    if row["analysis"] == "change vs comparison":
+        cn = _true(row["comparison_n"])
+        cc = row["comparison_change"]
+        comparison = None
+        if cn is not None and pd.notna(cc):
+            net = round(float(cc) * cn)
+            comparison = ratio_of_published(_rounded(net, d.rounding_base), count_out(cn, d))
+        out.at[i, "comparison_change"] = comparison
+        estimate = change - comparison if change is not None and comparison is not None else None
+    out.at[i, "estimate"] = estimate
+    cells = [out.at[i, c] for c in PAIRED_MARGIN[0] if c in out]
+    if any(is_suppressed(v, d) for v in behind) or SUPPRESSED in cells:
+        for c in MODEL_ESTIMATES:
+            out.at[i, c] = None
+    elif "exact" in str(row.get("test", "")) and pd.notna(row["statistic"]):
+        out.at[i, "statistic"] = protect_count(int(row["statistic"]), d)
+
+
+def _true(v: Any) -> int | None:
+    return None if v is None or pd.isna(v) else int(v)

@@ -10,9 +10,15 @@ import pandas as pd
 from careval.disclosure import DisclosureSettings
 from careval.monitoring.programme import ProgrammeResult
 from careval.monitoring.spc import xmr
+from careval.report.publish.data import coverage_published
+from careval.report.publish.derived import count_out, derived, ratio_of_published
 from careval.report.publish.rules import protect_table, protect_value
 
 COUNT_CHARTS = ("care_plans_per_month", "mdg_meetings_per_month")
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 6)
 
 
 def publish_programme(result: ProgrammeResult, d: DisclosureSettings) -> ProgrammeResult:
@@ -23,15 +29,40 @@ def publish_programme(result: ProgrammeResult, d: DisclosureSettings) -> Program
     left out), so no chart or JSON point carries a count the tables withhold.
     """
     p = copy.deepcopy(result)
+    plans = None
     if len(p.plans_by_mdg):
         mdgs = [c for c in p.plans_by_mdg.columns if c != "month"]
         t = p.plans_by_mdg.assign(total=p.plans_by_mdg[mdgs].sum(axis=1))
+        plans = int(t["total"].sum())
         p.plans_by_mdg = protect_table(t, [*mdgs, "total"], d, row_margins=[(mdgs, "total")])
     if len(p.coverage):
-        p.coverage = protect_table(p.coverage, ["care_plans", "cumulative"], d)
+        p.coverage = coverage_published(p.coverage, d)
+    if len(p.quality) and "share_of_plans" in p.quality:
+        # The derived-figure rule: the (rounded) plans with the item over the (rounded) plans.
+        p.quality["share_of_plans"] = pd.Series(
+            [
+                None if plans is None or pd.isna(v) else _round(derived(v * plans, plans, d))
+                for v in p.quality["share_of_plans"]
+            ],
+            index=p.quality.index,
+            dtype=object,
+        )
     if len(p.meetings):
         counts = [c for c in p.meetings.columns if c not in ("mdg", "mean_minutes")]
+        roles = [c for c in counts if c in p.attendance_share.get("role", pd.Series()).tolist()]
+        totals = {r: count_out(p.meetings[r].sum(), d) for r in roles}
+        everyone = count_out(sum(int(p.meetings[r].sum()) for r in roles), d)
         p.meetings = protect_table(p.meetings, counts, d)
+        if len(p.attendance_share):
+            # Each role's (rounded) attendances over the (rounded) attendances of all roles.
+            p.attendance_share["share_of_attendees"] = pd.Series(
+                [
+                    _round(ratio_of_published(totals.get(r), everyone))
+                    for r in p.attendance_share.role
+                ],
+                index=p.attendance_share.index,
+                dtype=object,
+            )
     if len(p.fund):
         p.fund = protect_table(p.fund, ["allocations"], d)
     for name in COUNT_CHARTS:
