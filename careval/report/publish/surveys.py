@@ -3,7 +3,8 @@
 A share is withheld when its base is below 8, or when the count it is a share of, or the rest of its
 base, is a suppressed count (1-7: the defaults of the run's ``DisclosureSettings``); Kish's
 effective n is published like a count (withheld below 8, else rounded to 5); the response-rate table
-has secondary suppression against its "all respondents" row. A share that is published is the
+has secondary suppression against its "all respondents" row, and the groups' counts of each question
+against the question's. A share that is published is the
 published count over the published base (so share x base gives back only the rounded count), and its
 Wilson interval is computed from those published counts; a weighted share, which the counts cannot
 give, is rounded to the precision its published unweighted base allows
@@ -15,13 +16,14 @@ published).
 from __future__ import annotations
 
 import copy
+from collections.abc import Hashable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from careval.disclosure import DisclosureSettings
-from careval.report.publish.rules import protect_table
+from careval.report.publish.rules import SUPPRESSED, Margin, protect_table, secondary_suppression
 from careval.report.publish.shares import (
     count_out,
     effective_n_out,
@@ -93,7 +95,7 @@ def publish_survey(s: SurveyResult, d: DisclosureSettings) -> SurveyResult:
         response_rates=_response_rates(s, d),
         items=items,
         distribution=dist,
-        by_group=_by_group(s, weighted, d),
+        by_group=_group_margins(s, _by_group(s, weighted, d), items),
         comparisons=comps,
         open_text=None,  # verbatim answers are never published
         n_open_text=count_out(len(s.open_text) if s.open_text is not None else 0, d),
@@ -174,6 +176,49 @@ def _by_group(s: SurveyResult, weighted: bool, d: DisclosureSettings) -> pd.Data
         cols["n_effective"].append(effective_n_out(num(r.n_effective), d))
     _set(groups, **cols)
     return groups
+
+
+def _group_margins(s: SurveyResult, groups: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Secondary suppression of the groups' counts against the whole survey's (rule 2).
+
+    For each question, the groups' ``n_valid`` (and ``n_agree``) add up to the item's (less
+    any respondent in no group): with one group's count suppressed, the item's total less the
+    others' would narrow it down. So in each such margin with exactly one suppressed cell
+    another is suppressed too (:func:`~careval.report.publish.rules.secondary_suppression`);
+    a group row whose count is suppressed this way has its share, interval and effective n
+    withheld. Changes ``items`` in place only if an item's own count must go (no group left
+    to suppress).
+    """
+    raw: dict[Hashable, float] = {}
+    hidden: set[Hashable] = set()
+    margins: list[Margin] = []
+    item_row = {q: i for i, q in zip(items.index, items["question"], strict=True)}
+    for key in ("n_valid", "n_agree"):
+        for q, rows in s.by_group.groupby("question", sort=False):
+            if q not in item_row or pd.isna(s.items.at[item_row[q], key]):
+                continue
+            parts = []
+            for i in rows.index:
+                if pd.isna(s.by_group.at[i, key]):
+                    break
+                raw[("g", i, key)] = float(s.by_group.at[i, key])
+                if groups.at[i, key] == SUPPRESSED:
+                    hidden.add(("g", i, key))
+                parts.append(("g", i, key))
+            else:
+                raw[("t", q, key)] = float(s.items.at[item_row[q], key])
+                if items.at[item_row[q], key] == SUPPRESSED:
+                    hidden.add(("t", q, key))
+                margins.append(Margin(tuple(parts), ("t", q, key)))
+    out = groups.copy()
+    for cell in secondary_suppression(raw, hidden, margins) - hidden:
+        side, at, key = cast(tuple[str, Any, str], cell)
+        table, row = (out, at) if side == "g" else (items, item_row[at])
+        table.at[row, key] = SUPPRESSED
+        for k in ("share_agree", "ci_low", "ci_high", "n_effective"):
+            if k in table:
+                table.at[row, k] = None
+    return out
 
 
 def _response_rates(s: SurveyResult, d: DisclosureSettings) -> pd.DataFrame:
