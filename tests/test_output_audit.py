@@ -287,3 +287,78 @@ def test_naive_means_from_the_published_counts() -> None:
     audit_results(results, DC)
     naive["mean_before"] = round(float(Fraction(6, 186 * 12)), 6)  # 6 admissions before
     refused(results, "naive", "mean_before", "numerator 6")
+
+
+def test_design_baseline_rate_over_the_histories() -> None:
+    """The design's baseline rate is 12 x the histories' admissions in their first month over
+    the histories: 3 admissions among 64 histories (0.5625 a person-year) gives the 3 back
+    beside 65 published histories; by the rule it is withheld, and 40 of 64 is 40 of 65."""
+    results = {"design": {"baseline_people": 65, "baseline_rate_per_person_year": 0.5625}}
+    assert Fraction("0.5625") == 12 * Fraction(3, 64)
+    refused(results, "design", "baseline_rate_per_person_year", "numerator 3")
+    assert derived(3, 64, DC, scale=12) is None
+    results["design"]["baseline_rate_per_person_year"] = derived(40, 64, DC, scale=12)
+    assert results["design"]["baseline_rate_per_person_year"] == float(12 * Fraction(40, 65))
+    audit_results(results, DC)
+
+
+def test_publish_design_and_figure_2_follow_the_rule() -> None:
+    """The publication of the design and of Figure 2's control arm: from published counts."""
+    import pandas as pd
+
+    from careval.design.power import DesignResult, DesignSettings
+    from careval.report.publish.design import publish_design
+
+    res = DesignResult(DesignSettings(), 300, 12 * 40 / 64, [], None, [], "test", 64)
+    out = publish_design(res, DC)
+    assert out.baseline_people == 65
+    assert out.baseline_rate_per_person_year == pytest.approx(float(12 * Fraction(40, 65)))
+    assert res.baseline_rate_per_person_year == 12 * 40 / 64  # the true result unchanged
+    few = publish_design(DesignResult(DesignSettings(), 300, 12 * 3 / 64, [], None, [], "", 64), DC)
+    assert few.baseline_rate_per_person_year is None
+
+    from careval.impact.outcomes import monthly_means
+
+    panel = pd.DataFrame(
+        {
+            "k": [0] * 12,
+            "treated": [1.0] * 2 + [0.0] * 10,
+            "set": [1, 2] + [1] * 5 + [2] * 5,
+            "y": [1, 0] + [1, 1, 1, 0, 0] + [0, 0, 0, 0, 1],
+        }
+    )
+    m = monthly_means(panel, "y", (0, 0))
+    assert m.control_rows.tolist() == [10] and m.matched_controls.tolist() == [0.4]
+    assert m.treated_people.tolist() == [2]
+
+
+def test_the_quality_chart_is_redrawn_from_published_figures() -> None:
+    """Each month's quality point is the items met over plans x items: from the published
+    (rounded) counts, a month of fewer than 8 plans left out, the chart redrawn on the rest."""
+    import pandas as pd
+
+    from careval.monitoring.programme import ProgrammeResult, ProgrammeSettings
+    from careval.monitoring.spc import xmr
+    from careval.report.publish.programme import publish_programme
+
+    months = ["2012-01-01", "2012-02-01", "2012-03-01", "2012-04-01"]
+    plans = [5, 64, 40, 23]  # January's 5 plans: a mean of fewer than 8 is withheld
+    met = [7, 150, 61, 50]  # quality items met, out of plans x 3 items
+    true = [m / (3 * n) for m, n in zip(met, plans, strict=True)]
+    chart = xmr(true, pd.to_datetime(months).to_numpy(), improvement="increase")
+    result = ProgrammeResult(
+        ProgrammeSettings(),
+        pd.DataFrame({"month": months, "MDG01": plans}),
+        pd.DataFrame(),
+        pd.DataFrame({"item": ["a", "b", "c"], "share_of_plans": [0.5, 0.6, 0.7]}),
+        pd.DataFrame(),
+        pd.DataFrame(),
+        pd.DataFrame(),
+        {},
+        charts={"care_plan_quality": chart},
+    )
+    out = publish_programme(result, DC).charts["care_plan_quality"]
+    want = [Fraction(150, 3 * 65), Fraction(60, 3 * 40), Fraction(50, 3 * 25)]
+    assert list(out.points["value"]) == pytest.approx([float(w) for w in want])
+    assert len(out.points) == 3  # January (5 plans) left out
+    assert result.charts["care_plan_quality"].points["value"][0] == pytest.approx(7 / 15)

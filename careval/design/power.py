@@ -263,11 +263,12 @@ class DesignResult:
 
     settings: DesignSettings
     enrolled: int
-    baseline_rate_per_person_year: float
+    baseline_rate_per_person_year: float | None
     rows: list[dict[str, Any]]
     followup_needed_months: int | None
     cost_rows: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
+    baseline_people: int | str = 0  # the histories the baseline rate is the mean of (a count)
 
     def tidy(self) -> pd.DataFrame:
         """One row per follow-up length: the minimum detectable rate ratio and the power for
@@ -280,7 +281,11 @@ class DesignResult:
         enrolled = f"{self.enrolled:,}" if isinstance(self.enrolled, int) else str(self.enrolled)
         lines = [
             f"{enrolled} care-planned people, {st.ratio} controls each, "
-            f"{self.baseline_rate_per_person_year:.2f} emergency admissions a person-year"
+            + (
+                "no baseline rate published"
+                if self.baseline_rate_per_person_year is None
+                else f"{self.baseline_rate_per_person_year:.2f} emergency admissions a person-year"
+            )
         ]
         for r in self.rows:
             lines.append(
@@ -301,7 +306,12 @@ class DesignResult:
             "settings": self.settings.to_dict(),
             "enrolled": self.enrolled,
             "source": self.source,
-            "baseline_rate_per_person_year": round(self.baseline_rate_per_person_year, 6),
+            "baseline_rate_per_person_year": (
+                None
+                if self.baseline_rate_per_person_year is None
+                else round(self.baseline_rate_per_person_year, 6)
+            ),
+            "baseline_people": self.baseline_people,
             "mde": [_round(r) for r in self.rows],
             "followup_needed_months": self.followup_needed_months,
             "costs": [_round(r) for r in self.cost_rows],
@@ -385,7 +395,7 @@ def plan(
                 }
             )
     rate = 12 * base.mean_after
-    return DesignResult(st, n, rate, rows, needed, cost_rows, source)
+    return DesignResult(st, n, rate, rows, needed, cost_rows, source, base.people)
 
 
 def seed_example(

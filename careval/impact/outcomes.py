@@ -210,7 +210,8 @@ def horizons(
 
 def monthly_means(panel: pd.DataFrame, outcome: str, window: tuple[int, int]) -> pd.DataFrame:
     """Figure 2: the arms' mean ``outcome`` by month since entry within ``window``, with the
-    treated people behind each month (the far months rest on the early entrants)."""
+    treated people behind each month (the far months rest on the early entrants) and the
+    control rows (person-months) the controls' mean is taken over."""
     win = panel[(panel.k >= window[0]) & (panel.k <= window[1])]
     monthly = (
         win.groupby(["k", "treated"])[outcome]
@@ -221,6 +222,8 @@ def monthly_means(panel: pd.DataFrame, outcome: str, window: tuple[int, int]) ->
     )
     n_k = win[win.treated == 1].groupby("k")["set"].nunique()
     monthly["treated_people"] = n_k.reindex(monthly.k, fill_value=0).to_numpy()
+    rows_k = win[win.treated == 0].groupby("k").size()  # the controls' mean is over these
+    monthly["control_rows"] = rows_k.reindex(monthly.k, fill_value=0).to_numpy()
     return monthly
 
 

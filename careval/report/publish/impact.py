@@ -50,6 +50,13 @@ def publish_impact(result: ImpactResult, d: DisclosureSettings) -> ImpactResult:
         for v, n in zip(m.treated, m.treated_people, strict=True)
     ]
     m["treated"] = [float("nan") if v is None else v for v in treated]
+    if "control_rows" in m:  # the same for the controls: events over control rows, published
+        controls = [
+            derived(v * n, n, d) if pd.notna(v) else None
+            for v, n in zip(m.matched_controls, m.control_rows, strict=True)
+        ]
+        m["matched_controls"] = [float("nan") if v is None else v for v in controls]
+        m["control_rows"] = [protect_value(int(v), d) for v in m.control_rows]
     m.loc[m.treated.isna(), "matched_controls"] = float("nan")
     m["treated_people"] = [protect_value(int(v), d) for v in m.treated_people]
     for h in r.horizons:

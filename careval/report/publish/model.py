@@ -460,6 +460,7 @@ class DesignBlock(Node):
     enrolled: Count = ABSENT
     source: str = ABSENT
     baseline_rate_per_person_year: Num = ABSENT
+    baseline_people: Count = ABSENT
     mde: list[Mde] = ABSENT
     followup_needed_months: int | None = ABSENT
     costs: Records = ABSENT

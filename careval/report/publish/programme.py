@@ -82,4 +82,46 @@ def publish_programme(result: ProgrammeResult, d: DisclosureSettings) -> Program
             improvement=chart.improvement,  # type: ignore[arg-type]
             target=chart.target,
         )
+    _quality_chart(p, result, d)
     return p
+
+
+def _quality_chart(p: ProgrammeResult, result: ProgrammeResult, d: DisclosureSettings) -> None:
+    """The quality chart redrawn from published figures (in place on ``p``).
+
+    Each month's point is the plans' mean share of quality items met: the items met over the
+    month's plans times the items. By the derived-figure rule it is the items met (rounded as
+    a count) over the month's plans as published, over the number of items; a month whose
+    plans or items met are suppressed is left out (a mean of fewer than 8 plans would give
+    them back).
+    """
+    chart = p.charts.get("care_plan_quality")
+    if chart is None:
+        return
+    items = len(result.quality)
+    mdgs = [c for c in result.plans_by_mdg.columns if c != "month"]
+    plans = dict(
+        zip(
+            result.plans_by_mdg["month"].astype(str).str[:10],
+            result.plans_by_mdg[mdgs].sum(axis=1),
+            strict=True,
+        )
+    )
+    dates = pd.Series(chart.points["date"])
+    values = [
+        derived(v * plans.get(str(day)[:10], 0) * items, plans.get(str(day)[:10], 0), d, 1 / items)
+        if items and pd.notna(v)
+        else None
+        for v, day in zip(chart.points["value"], dates.astype(str), strict=True)
+    ]
+    keep = [v is not None for v in values]
+    if sum(keep) < 2:
+        del p.charts["care_plan_quality"]
+        p.warnings.append("care-plan quality: not charted (small counts)")
+        return
+    p.charts["care_plan_quality"] = xmr(
+        np.array([v for v in values if v is not None], dtype=float),
+        dates[keep].to_numpy(),
+        improvement=chart.improvement,  # type: ignore[arg-type]
+        target=chart.target,
+    )

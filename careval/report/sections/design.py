@@ -59,9 +59,14 @@ def section(d: DesignResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         )
         parts.append(
             f"<p>With {fmt_count(d.enrolled)} care-planned people, each matched to {st.ratio} "
-            "controls, and their emergency admission rate of "
-            f"{d.baseline_rate_per_person_year:.2f} a "
-            f"person-year, a matched study with {three['followup_months']} months of follow-up "
+            "controls"
+            + (
+                ""
+                if d.baseline_rate_per_person_year is None
+                else ", and their emergency admission rate of "
+                f"{d.baseline_rate_per_person_year:.2f} a person-year"
+            )
+            + f", a matched study with {three['followup_months']} months of follow-up "
             f"could only detect a rate ratio of <b id='design-mde-3'>"
             f"{three['mde_rate_ratio']:.2f}</b> or below (a fall of "
             f"{100 * (1 - three['mde_rate_ratio']):.0f}%) with {100 * st.power:.0f}% power at "
