@@ -211,3 +211,31 @@ def test_no_events_after_entry_is_a_reason_not_a_division_by_zero() -> None:
     assert res.followup_needed_months is None or res.followup_needed_months > 3
     with pytest.raises(ConfigError, match="histories hold no events after entry"):
         analytic(Components(100, 1.0, 0.0, 1.0, 0.0, 0.0), 500, 5)
+
+
+def test_design_cli_on_real_data_writes_published_counts(synth_dir: Path, tmp_path: Path) -> None:
+    """On data flagged real the JSON is published: the number enrolled, the people with full
+    histories and the baseline people rounded to 5 (or suppressed), the baseline rate from
+    them; the same command on the synthetic data writes the true ones."""
+    import shutil
+
+    real = tmp_path / "real"
+    shutil.copytree(synth_dir, real)
+    manifest = json.loads((real / "dataset.json").read_text())
+    (real / "dataset.json").write_text(json.dumps({**manifest, "synthetic": False}))
+    args = ["--enrolled", "1236", "--followup-months", "3,12", "--replicates", "50"]
+    got = {}
+    for name, data in (("real", real), ("synthetic", synth_dir)):
+        out = tmp_path / f"{name}.json"
+        assert main(["design", "--data", str(data), "--json", str(out), *args]) is None
+        got[name] = json.loads(out.read_text())
+    true, pub = got["synthetic"], got["real"]
+    assert true["enrolled"] == 1236 and pub["enrolled"] == 1235
+    people = true["baseline_people"]
+    assert pub["baseline_people"] == 5 * round(people / 5)
+    events = round(true["baseline_rate_per_person_year"] / 12 * people)
+    assert pub["baseline_rate_per_person_year"] == pytest.approx(
+        12 * (5 * round(events / 5)) / pub["baseline_people"]
+    )
+    for t, p in zip(true["mde"], pub["mde"], strict=True):
+        assert p["people_with_full_history"] == 5 * round(t["people_with_full_history"] / 5)

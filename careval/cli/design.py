@@ -31,9 +31,11 @@ def design(
     from careval.data.access import Dataset
     from careval.data.validate import require_valid
     from careval.design.power import DesignSettings
+    from careval.disclosure import DisclosureSettings
     from careval.evaluation import design_plan
     from careval.impact.settings import DEFAULT_OUTCOMES, ImpactSettings
     from careval.impact.study import evaluate_impact
+    from careval.report.publish.design import publish_design
 
     try:
         months = tuple(int(m) for m in names(followup_months))
@@ -55,11 +57,14 @@ def design(
         require_valid(data)
         step("matching the care-planned to comparator people")
         with Dataset(data) as ds:
+            synthetic = ds.synthetic
             window = data_window(ds)
             primary_only = ImpactSettings(outcomes=DEFAULT_OUTCOMES[:1])
             impact = evaluate_impact(ds, window, primary_only)
         step("power by analysis and simulation")
         result = design_plan(impact, settings)
+    if not synthetic:  # data flagged real: the JSON is published, under disclosure control
+        result = publish_design(result, DisclosureSettings())
     write_json(json_out, result.to_dict())
     for r in result.rows:
         out.print(
