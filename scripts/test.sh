@@ -5,4 +5,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check careval tests bench
 .venv/bin/mypy
-exec .venv/bin/python -m pytest -q "$@"
+# Two workers (CAREVAL_TEST_WORKERS to change; 0 for none), each taking whole test files so a
+# file's module fixtures are built once: the suite in about half the time on 2 cores.
+workers=${CAREVAL_TEST_WORKERS:-2}
+if [ "$workers" = "0" ]; then
+  exec .venv/bin/python -m pytest -q "$@"
+fi
+exec .venv/bin/python -m pytest -q -n "$workers" --dist loadfile "$@"
