@@ -155,13 +155,28 @@ def check_replaceable(path: Path, kind: Kind, overwrite: bool, option: str = "--
             f"{what} is a careval {_NAMES[marker['kind']]} folder, not a {_NAMES[kind]} "
             f"folder; nothing was touched; choose another {option}"
         )
-    extra = sorted(set(here) - set(marker["entries"]) - {MARKER})
+    # Every file at every level must be careval's: a file the user added in a subfolder
+    # (surveys/mine.toml) would go with the folder just as one at the top would.
+    extra = sorted(set(_all_entries(path)) - set(marker["entries"]) - {MARKER})
     if extra:
         raise ConfigError(
             f"{what} holds {_count(extra, 'entry', 'entries')} careval did not write "
             f"({_listing(extra)}); "
             "--overwrite would delete them, so nothing was touched: move them out first"
         )
+
+
+def _all_entries(top: Path) -> list[str]:
+    """Every file and link under ``top`` (at any level, links not followed), as relative paths;
+    a folder counts only through what it holds (an empty one as itself)."""
+    found = []
+    for root, dirs, files in os.walk(top):
+        here = Path(root)
+        links = [d for d in dirs if (here / d).is_symlink()]
+        dirs[:] = [d for d in dirs if d not in links]
+        names = [*files, *links] + ([] if files or dirs or links or here == top else [""])
+        found += [(here / n).relative_to(top).as_posix() for n in names]
+    return sorted(found)
 
 
 def _fresh_dir(parent: Path, prefix: str) -> Path:
@@ -190,11 +205,23 @@ def clean_leftovers(path: Path) -> list[Path]:
     removed: list[Path] = []
     if not path.parent.is_dir():
         return removed
-    for entry in path.parent.iterdir():
-        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
-            if read_marker(entry) is not None:
-                _rmtree(entry)
-                removed.append(entry)
+    ours = [
+        e
+        for e in path.parent.iterdir()
+        if pattern.fullmatch(e.name)
+        and e.is_dir()
+        and not e.is_symlink()
+        and read_marker(e) is not None
+    ]
+    olds = [e for e in ours if e.name.startswith(_OLD)]
+    if not os.path.lexists(path) and len(olds) == 1:
+        # Killed between moving the old folder aside and the new one in: the old one is the
+        # complete folder there was, so it goes back rather than away.
+        os.replace(olds[0], path)
+        ours.remove(olds[0])
+    for entry in ours:
+        _rmtree(entry)
+        removed.append(entry)
     return removed
 
 
@@ -214,10 +241,11 @@ def new_folder(path: Path, kind: Kind, *, overwrite: bool = False) -> Iterator[P
     clean_leftovers(path)
     tmp = _fresh_dir(path.parent, f"{_TMP}{path.name}.")
     old: Path | None = None
+    swapped = False
     try:
         write_marker(tmp, kind, [])  # careval's from the start: a leftover can be recognised
         yield tmp
-        write_marker(tmp, kind, [n for n in os.listdir(tmp) if n != MARKER])
+        write_marker(tmp, kind, [n for n in _all_entries(tmp) if n != MARKER])
         kill_point("folder-staged")
         check_replaceable(path, kind, overwrite)
         if path.is_dir():
@@ -228,12 +256,16 @@ def new_folder(path: Path, kind: Kind, *, overwrite: bool = False) -> Iterator[P
             else:
                 path.rmdir()
         os.replace(tmp, path)
+        swapped = True
         kill_point("folder-swapped")
     finally:
         if tmp.exists():
             _rmtree(tmp)
         if old is not None:
-            _rmtree(old)
+            if swapped:
+                _rmtree(old)
+            elif not os.path.lexists(path):
+                os.replace(old, path)  # the new one never came in: the old one goes back
 
 
 # Run folders -------------------------------------------------------------------------------
@@ -284,6 +316,11 @@ def check_run_folder(out: Path, outputs: Sequence[str], data: Path | None = None
         raise ConfigError(
             f"--out {out} is a careval {_NAMES[marker['kind']]} folder, not a run folder; "
             "nothing was touched; choose another --out"
+        )
+    if (out / RUNS).is_symlink() or not (out / RUNS).is_dir() and os.path.lexists(out / RUNS):
+        raise ConfigError(
+            f"--out {out}: {RUNS} is not the folder careval made there (a link or a file); a "
+            "run would write through it, so nothing was touched: move it and run again"
         )
     links = marker.get("layout") != "files"
     for name in outputs:
@@ -340,10 +377,11 @@ def _files(top: Path) -> list[str]:
     return sorted(p.relative_to(top).as_posix() for p in top.rglob("*") if not p.is_dir())
 
 
-def _recorded(runs: Path) -> set[str]:
-    """Every file the runs in ``runs`` record as careval's (a killed run's too)."""
+def _recorded(runs: Path, only: Path | None = None) -> set[str]:
+    """Every file the runs in ``runs`` record as careval's (a killed run's too), or only the
+    files of run ``only`` when given."""
     written: set[str] = set()
-    for entry in runs.iterdir():
+    for entry in runs.iterdir() if only is None else [only]:
         if _RUN_NAME.fullmatch(entry.name) and (entry / RECORD).is_file():
             try:
                 written.update(json.loads((entry / RECORD).read_text("utf-8"))["files"])
@@ -412,7 +450,10 @@ def write_run(
         write_marker(out, "run", entries, layout=layout)
     # careval's own files: those of the current run and of any killed later one (without links
     # a kill while moving the outputs in can leave some of a later run's in ``out``).
-    known = _recorded(runs)
+    # With links, only the current run's files are in ``out/figures``: a killed run's record
+    # must not make a user's file of the same name look like careval's.
+    current = current_run(out)
+    known = _recorded(runs, current) if layout == "links" and current else _recorded(runs)
     clean_runs(out)
     old = current_run(out)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())

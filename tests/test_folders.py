@@ -125,6 +125,7 @@ def test_risk_train_overwrite_refuses_a_folder_careval_did_not_write(
 
 
 def test_leftovers_are_removed_only_when_named_and_marked_as_careval_s(tmp_path: Path) -> None:
+    a_careval_folder(tmp_path / "d")  # there: an old folder beside it is a leftover
     ours = tmp_path / ".careval-tmp.d.0123abcd"
     ours.mkdir()
     folders.write_marker(ours, "dataset", [])
@@ -134,7 +135,8 @@ def test_leftovers_are_removed_only_when_named_and_marked_as_careval_s(tmp_path:
     unmarked.mkdir()
     other = tmp_path / ".careval-tmp.d.x.0123abcd"  # the leftover of another folder, d.x
     shutil.copytree(ours, other)
-    a_careval_folder(tmp_path / "d")
+    with new_folder(tmp_path / "d", "dataset", overwrite=True) as tmp:
+        (tmp / "persons.parquet").write_bytes(b"again")
     assert sorted(os.listdir(tmp_path)) == sorted(["d", unmarked.name, other.name])
 
 
@@ -279,3 +281,81 @@ def test_risk_outputs_inside_the_dataset_are_refused(
     assert exc.value.code == 2
     assert "careval never writes into a dataset" in capsys.readouterr().err
     assert os.listdir(data) == []
+
+
+# Found in review -------------------------------------------------------------------------
+
+
+def test_overwrite_refuses_a_user_file_in_a_subfolder(tmp_path: Path) -> None:
+    """The marker lists every file at every level: one the user added in a subfolder stops
+    --overwrite as one at the top does."""
+    d = tmp_path / "ds"
+    with new_folder(d, "dataset") as tmp:
+        (tmp / "surveys").mkdir()
+        (tmp / "surveys" / "gps.toml").write_text("name = 'gps'\n")
+        (tmp / "persons.parquet").write_bytes(b"x")
+    assert read_marker(d)["entries"] == ["persons.parquet", "surveys/gps.toml"]
+    (d / "surveys" / "mine.toml").write_text("mine")
+    before = snapshot(d)
+    with pytest.raises(ConfigError, match=r"surveys/mine\.toml"):
+        with new_folder(d, "dataset", overwrite=True):
+            pass
+    assert snapshot(d) == before
+    (d / "surveys" / "mine.toml").unlink()
+    with new_folder(d, "dataset", overwrite=True) as tmp:  # careval's own files only: replaced
+        (tmp / "persons.parquet").write_bytes(b"new")
+    assert (d / "persons.parquet").read_bytes() == b"new" and not (d / "surveys").exists()
+
+
+def test_a_failed_final_rename_puts_the_old_folder_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = a_careval_folder(tmp_path / "ds")
+    before = snapshot(d)
+    real = os.replace
+
+    def fail_on_the_swap(src: object, dst: object) -> None:
+        if Path(str(dst)) == d and ".careval-tmp." in str(src):
+            raise OSError("disk full")
+        real(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(folders.os, "replace", fail_on_the_swap)
+    with pytest.raises(OSError, match="disk full"):
+        with new_folder(d, "dataset", overwrite=True) as tmp:
+            (tmp / "persons.parquet").write_bytes(b"new")
+    assert snapshot(d) == before
+    assert sorted(os.listdir(tmp_path)) == ["ds"]
+
+
+def test_a_folder_moved_aside_by_a_killed_swap_is_put_back(tmp_path: Path) -> None:
+    """Killed between moving the old folder aside and the new one in: nothing is at the path,
+    and the next write on it puts the complete old folder back instead of deleting it."""
+    d = a_careval_folder(tmp_path / "ds")
+    before = snapshot(d)
+    aside = tmp_path / ".careval-old.ds.0123abcd"
+    os.replace(d, aside)  # where the kill left it
+    assert folders.clean_leftovers(d) == []
+    assert snapshot(d) == before and not aside.exists()
+
+
+def test_a_killed_run_s_record_does_not_claim_a_user_file(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_run(out, OUTPUTS, fill_with("first"))
+    killed = out / RUNS / "run-20990101T000000-0123abcd"  # a later run killed before its switch
+    killed.mkdir()
+    (killed / folders.RECORD).write_text(json.dumps({"files": ["figures/extra.svg"]}))
+    (out / "figures" / "extra.svg").write_text("<svg>mine</svg>")
+    write_run(out, OUTPUTS, fill_with("second"))
+    assert (out / "figures" / "extra.svg").read_text() == "<svg>mine</svg>"
+
+
+def test_a_run_store_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_run(a, OUTPUTS, fill_with("a"))
+    write_run(b, OUTPUTS, fill_with("b"))
+    shutil.rmtree(b / RUNS)
+    os.symlink(a / RUNS, b / RUNS)
+    before = snapshot(a)
+    with pytest.raises(ConfigError, match=r"\.careval-runs is not the folder careval made"):
+        write_run(b, OUTPUTS, fill_with("c"))
+    assert snapshot(a) == before
