@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import careval
-from careval.errors import ConfigError
+from careval.errors import ConfigError, showing_values
 from careval.evaluation import input_hashes
 from careval.files import MAX_MEMBERS
 from careval.qualitative.coding import MAX_DOCUMENT_CHARS, Code, Codebook
@@ -133,14 +133,19 @@ def test_an_undeclared_role_is_an_error_naming_file_line_role_and_allowed(
     )
     with pytest.raises(ConfigError) as e:
         read_transcript(tdir / "m1.txt")
+    hidden = str(e.value)  # a role as written may be a name: not quoted unless asked
+    assert "m1.txt: 2 utterances by a role that is not declared; lines 3, 5;" in hidden
+    assert "wizard" not in hidden.lower() and "crystal ball" not in hidden
+    with showing_values(True), pytest.raises(ConfigError) as e:
+        read_transcript(tdir / "m1.txt")
     msg = str(e.value)
     assert "m1.txt: 2 utterances by a role that is not declared (wizard)" in msg
-    assert "line 3: role 'WIZARD'" in msg and "crystal ball" not in msg
-    assert "allowed: " + ", ".join(DEFAULT_ROLES) in msg
+    assert "line 3: 'WIZARD'" in msg and "crystal ball" not in msg
+    assert "allowed: " + ", ".join(DEFAULT_ROLES) in hidden
     pd.DataFrame({"role": ["chair", "sorcerer"], "text": ["hello", "abracadabra"]}).to_csv(
         tmp_path / "m2.csv", index=False
     )
-    with pytest.raises(ConfigError, match=r"m2\.csv: 1 utterance by .*\(sorcerer\); e\.g\. line 3"):
+    with pytest.raises(ConfigError, match=r"m2\.csv: 1 utterance by .*declared; line 3;"):
         read_transcript(tmp_path / "m2.csv")
     (tdir / "m1.txt").write_text("# meeting: M1\nCHAIR: welcome\n", encoding="utf-8")
     (tdir / "attendance.csv").write_text(
@@ -149,7 +154,9 @@ def test_an_undeclared_role_is_an_error_naming_file_line_role_and_allowed(
     out = tmp_path / "t.json"
     res = cli("transcripts", str(tdir), "--json", str(out))
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert "attendance.csv: 1 attendance row by a role that is not declared (wizard)" in res.stderr
+    assert "attendance.csv: 1 attendance row by a role that is not declared; line 3" in res.stderr
+    shown = cli("--show-examples", "transcripts", str(tdir), "--json", str(out))
+    assert shown.returncode == 2 and "not declared (wizard)" in shown.stderr
     assert "line 3" in res.stderr and not out.exists()
 
 

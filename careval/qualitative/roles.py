@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from careval.data.schema import MDG_ROLES
-from careval.errors import ConfigError
+from careval.errors import SHOW_VALUES, ConfigError, quoted_value
 from careval.settings import Settings
 
 DEFAULT_ROLES: tuple[str, ...] = MDG_ROLES
@@ -73,9 +73,19 @@ def undeclared_problem(
         return None
     names = sorted({normalise_role(r) for _, r in bad})
     line, written = bad[0]
+    # A speaker written by name ("Dr Anna Patel:") is an identifier: the roles as written are
+    # quoted only when messages may quote values (careval --show-examples, synthetic data).
+    shown = f" ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})"
+    lines = sorted({k for k, _ in bad})
+    example = (
+        f"e.g. {quoted_value(f'line {line}', written.strip())}"
+        if SHOW_VALUES.get()
+        else ("line " if len(lines) == 1 else "lines ")
+        + ", ".join(map(str, lines[:5]))
+        + (", ..." if len(lines) > 5 else "")
+    )
     return (
         f"{path}: {len(bad):,} {unit}{'s' if len(bad) != 1 else ''} by a role that is not "
-        f"declared ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); e.g. line "
-        f"{line}: role {written.strip()!r}; allowed: {', '.join(allowed)} (a study declares "
-        "more in its spec: [qualitative] roles = [...])"
+        f"declared{shown if SHOW_VALUES.get() else ''}; {example}; allowed: "
+        f"{', '.join(allowed)} (a study declares more in its spec: [qualitative] roles = [...])"
     )

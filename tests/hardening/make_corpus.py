@@ -421,8 +421,9 @@ def _specs() -> list[_Spec]:
         "transcript_undeclared_role",
         "unchecked names",
         T,
-        ("M000", "INTRUDER"),
+        ("M000", "not declared", "line "),
         m.intruder,
+        absent=("INTRUDER", "intruder"),  # a speaker written by name is not quoted
     )
     add(
         "attendance_column_missing",
