@@ -85,3 +85,22 @@ def test_run_and_design_pass_show_examples_to_validation(
         assert pid not in res.stderr, command
         shown = cli("--show-examples", *command)
         assert shown.returncode == 2 and pid in shown.stderr, command
+
+
+def test_text_that_is_not_utf8_is_named_by_its_file_not_quoted(
+    synth_dir: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = _real(synth_dir, tmp_path / "data")
+    file = data / "practices.parquet"
+    t = pq.read_table(file)
+    i = t.schema.get_field_index("practice_code")
+    raw = [c.encode() for c in t.column(i).to_pylist()]
+    raw[0] += b"\xff"  # one byte that is no UTF-8
+    pq.write_table(t.set_column(i, t.schema.field(i), pa.array(raw).view(pa.string())), file)
+    res = cli("validate", str(data))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "practices.parquet: table 'practices' cannot be read" in res.stderr
+    assert "UTF8" in res.stderr and raw[0].decode("latin-1") not in res.stderr

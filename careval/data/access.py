@@ -9,6 +9,7 @@ for ages (use :func:`age_years`), and windows over days with an explicit ``range
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from careval.data.schema import TABLES
-from careval.errors import ConfigError, DatasetError
+from careval.errors import SHOW_VALUES, ConfigError, DatasetError
 
 Backend = Literal["duckdb", "pyspark"]
 MANIFEST = "dataset.json"
@@ -115,8 +116,8 @@ class Dataset:
         """
         for name in self._tables:
             with self.reading(name):
-                for _ in pq.ParquetFile(self.file(name)).iter_batches(batch_size=_BATCH_ROWS):
-                    pass
+                for batch in pq.ParquetFile(self.file(name)).iter_batches(batch_size=_BATCH_ROWS):
+                    batch.validate(full=True)  # text must be UTF-8, as the engine will want
 
     @contextmanager
     def reading(self, name: str) -> Iterator[None]:
@@ -142,7 +143,7 @@ class Dataset:
                 raise DatasetError(f"{self.file(table)}: cannot be read ({why})") from None
             raise DatasetError(
                 f"{self.file(table)}: table {table!r} cannot be read: its Parquet data are "
-                f"corrupt or truncated ({_first_line(exc)}); export the table again"
+                f"corrupt or truncated ({_unquoted(_first_line(exc))}); export the table again"
             ) from None
 
     def has(self, name: str) -> bool:
@@ -187,6 +188,14 @@ def _first_line(exc: BaseException, limit: int = 200) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     text = lines[0] if lines else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _unquoted(message: str) -> str:
+    """An engine's message with the values it quotes from the data taken out (``"E87004\\xFF"``
+    -> ``"..."``), unless messages may quote values (:data:`careval.errors.SHOW_VALUES`)."""
+    if SHOW_VALUES.get():
+        return message
+    return re.sub(r"\"[^\"]*\"|'[^']*'", '"..."', message)
 
 
 def _connect(backend: str, spark: Any) -> Any:
