@@ -103,4 +103,4 @@ def test_text_that_is_not_utf8_is_named_by_its_file_not_quoted(
     res = cli("validate", str(data))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "practices.parquet: table 'practices' cannot be read" in res.stderr
-    assert "UTF8" in res.stderr and raw[0].decode("latin-1") not in res.stderr
+    assert "UTF8" in res.stderr and raw[0][:-1].decode() not in res.stderr  # the code itself
