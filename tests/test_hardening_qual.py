@@ -437,3 +437,50 @@ def test_an_export_that_cannot_be_written_stops_before_the_json(
     assert res.returncode == 0, res.stderr
     assert read_project(tmp_path / "p.qdpx")[1]["text"].tolist() == ["hello", "world"]
     assert json.loads(out.read_text())["n_segments"] == 2
+
+
+def test_an_encrypted_member_and_deep_nesting_are_clear_errors(
+    project: Path, tmp_path: Path
+) -> None:
+    """Found in review: an encrypted member raised zipfile's RuntimeError, and codes nested
+    thousands deep the schema validator's RecursionError; both are one clear message now."""
+    files = members(project)
+    raw = bytearray(rezip(tmp_path / "plain.qdpx", files).read_bytes())
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # the general purpose flags
+        pos = raw.find(sig)
+        while pos >= 0:
+            raw[pos + at] |= 0x1  # "encrypted": reading a member asks for a password
+            pos = raw.find(sig, pos + 4)
+    locked = tmp_path / "locked.qdpx"
+    locked.write_bytes(bytes(raw))
+    with pytest.raises(ConfigError, match=r"archive member 'project\.qde' cannot be read"):
+        read_project(locked)
+    deep = tmp_path / "deep.qdc"
+    ns = "urn:QDA-XML:codebook:1.0"
+    depth = 5000
+    deep.write_text(
+        f'<?xml version="1.0" encoding="utf-8"?><CodeBook xmlns="{ns}" origin="x"><Codes>'
+        + "".join(
+            f'<Code guid="{i:08d}-0000-0000-0000-000000000000" name="c{i}">' for i in range(depth)
+        )
+        + "</Code>" * depth
+        + "</Codes></CodeBook>",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        read_codebook(deep)
+
+
+def test_a_text_variable_s_missing_values_in_spss(tmp_path: Path) -> None:
+    """Found in review: a .sav whose text variable has discrete missing values crashed the
+    reader (float('NA')); they are user-missing codes of that variable."""
+    import pyreadstat
+
+    from careval.surveys.readers import _read_stat
+
+    df = pd.DataFrame({"id": ["1", "2", "3"], "q1": ["yes", "NA", "no"]})
+    path = tmp_path / "s.sav"
+    pyreadstat.write_sav(df, str(path), missing_ranges={"q1": ["NA"]})
+    resp = _read_stat(path, "sav")
+    assert resp.user_missing == {"q1": {"NA"}} and resp.missing_ranges == {}
+    assert resp.frame["q1"].tolist() == ["yes", "NA", "no"]

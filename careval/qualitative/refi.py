@@ -72,7 +72,13 @@ def validate(root: ET.Element, kind: str, source: str) -> None:
         raise ConfigError(
             f"{source}: the root element is {root.tag!r}; a REFI-QDA {kind} has {expected!r}"
         )
-    errors = list(_schema(kind).iter_errors(root))
+    try:
+        errors = list(_schema(kind).iter_errors(root))
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: elements nested too deeply to be a REFI-QDA {kind} (codes within codes "
+            "within codes...)"
+        ) from None
     if errors:
         shown = "; ".join(f"{e.path}: {e.reason}" for e in errors[:MAX_ERRORS])
         raise ConfigError(
@@ -116,7 +122,8 @@ def _member(z: zipfile.ZipFile, name: str, source: str) -> bytes:
     """One member's bytes (never more than its declared size); a corrupt one is an error."""
     try:
         return z.read(name)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+        # RuntimeError: an encrypted member (zipfile asks for a password)
         raise ConfigError(f"{source}: archive member {name!r} cannot be read ({e})") from None
 
 

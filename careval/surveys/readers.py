@@ -109,11 +109,16 @@ def _read_stat(path: Path, fmt: str) -> Responses:
         for col, mapping in (meta.variable_value_labels or {}).items()
     }
     ranges: dict[str, list[tuple[float, float]]] = {}
-    for col, items in (getattr(meta, "missing_ranges", None) or {}).items():
-        ranges[col] = [(float(r["lo"]), float(r["hi"])) for r in items]
     user: dict[str, set[str]] = {}
+    for col, items in (getattr(meta, "missing_ranges", None) or {}).items():
+        for r in items:
+            if isinstance(r["lo"], str) or isinstance(r["hi"], str):
+                # a text variable's missing values are discrete: user-missing codes
+                user.setdefault(col, set()).update({code_text(r["lo"]), code_text(r["hi"])})
+            else:
+                ranges.setdefault(col, []).append((float(r["lo"]), float(r["hi"])))
     for col, items in (getattr(meta, "missing_user_values", None) or {}).items():
-        user[col] = {code_text(v) for v in items}
+        user.setdefault(col, set()).update(code_text(v) for v in items)
     col_labels = {c: str(lab) for c, lab in (meta.column_names_to_labels or {}).items() if lab}
     return Responses(
         frame=frame,
