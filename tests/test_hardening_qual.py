@@ -484,3 +484,26 @@ def test_a_text_variable_s_missing_values_in_spss(tmp_path: Path) -> None:
     resp = _read_stat(path, "sav")
     assert resp.user_missing == {"q1": {"NA"}} and resp.missing_ranges == {}
     assert resp.frame["q1"].tolist() == ["yes", "NA", "no"]
+
+
+def test_many_documents_at_the_largest_positions_are_refused_before_any_allocation() -> None:
+    """Found in review: each document under the limit, but 1,000 of them at the last position
+    would ask for about ten thousand million characters in all."""
+    from careval.qualitative.refi import MAX_TOTAL_CHARS
+
+    n = 1000
+    df = pd.DataFrame(
+        {
+            "segment_id": [f"s{i}" for i in range(n)],
+            "document": [f"d{i}" for i in range(n)],
+            "case": ["p1"] * n,
+            "group": ["GP"] * n,
+            "coder": ["ann"] * n,
+            "code": ["Access"] * n,
+            "text": ["x"] * n,
+            "start": [MAX_DOCUMENT_CHARS - 1] * n,
+            "end": [MAX_DOCUMENT_CHARS] * n,
+        }
+    )
+    with pytest.raises(ConfigError, match=f"allowed: at most {MAX_TOTAL_CHARS:,} in all"):
+        project_xml(BOOK, df)

@@ -45,6 +45,7 @@ from careval.qualitative.refi_schema import CODEBOOK_NS, CODEBOOK_XSD, PROJECT_N
 from careval.surveys.common import require_file
 
 _P = "{" + PROJECT_NS + "}"
+MAX_TOTAL_CHARS = 5 * MAX_DOCUMENT_CHARS  # source text an exported project may hold in all
 _C = "{" + CODEBOOK_NS + "}"
 MAX_ERRORS = 5
 
@@ -388,6 +389,14 @@ def project_xml(
     case_group: dict[str, str] = {}
     texts: dict[str, str] = {}
     sources_el = ET.Element(_P + "Sources")
+    if "end" in seg and seg["end"].notna().any():  # texts built from positions, all together
+        ends = seg.groupby("document")["end"].max()
+        total = float(ends.clip(0, MAX_DOCUMENT_CHARS).sum())  # one too long: named below
+        if total > MAX_TOTAL_CHARS:
+            raise ConfigError(
+                f"the segments' positions call for {total:,.0f} characters of source text over "
+                f"{len(ends):,} documents; allowed: at most {MAX_TOTAL_CHARS:,} in all"
+            )
     for doc, part in seg.groupby("document", sort=True):
         src_guid = stable_guid("source", str(doc))
         src = ET.SubElement(
