@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from careval.disclosure import Note
 from careval.errors import ConfigError, bad_rows, quoted_line, raise_problems
 from careval.qualitative.roles import DEFAULT_ROLES, normalise_role, undeclared_problem
 from careval.surveys.common import (
-    Note,
     count_matrix,
     count_text,
     count_value,

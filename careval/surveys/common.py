@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from careval.disclosure import Note  # noqa: F401 (re-exported: the surveys' notes)
 from careval.errors import ConfigError
 from careval.files import check_archive
 

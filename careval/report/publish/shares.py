@@ -16,14 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from careval.disclosure import DisclosureSettings
+from careval.disclosure import DisclosureSettings, Note
+from careval.report.publish.derived import count_out
+from careval.report.publish.derived import ratio_of_published as share_of_published
 from careval.report.publish.rules import SUPPRESSED, is_small, protect_count
-from careval.surveys.common import Note
-
-
-def count_out(n: int, d: DisclosureSettings) -> int | str:
-    """A count as published: 1-7 as "*", others rounded to 5."""
-    return protect_count(int(n), d)
 
 
 def share_out(
@@ -56,13 +52,6 @@ def share_out(
         if value is None:
             return None
     return round(float(value), digits)
-
-
-def share_of_published(count: Any, base: Any) -> float | None:
-    """Published ``count`` / published ``base``; None when either is suppressed or the base 0."""
-    if not _is_int(count) or not _is_int(base) or int(base) <= 0:
-        return None
-    return int(count) / int(base)
 
 
 def _is_int(v: Any) -> bool:
