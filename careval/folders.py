@@ -453,6 +453,8 @@ def write_run(
     # With links, only the current run's files are in ``out/figures``: a killed run's record
     # must not make a user's file of the same name look like careval's.
     current = current_run(out)
+    if layout == "files" and current is not None:
+        _put_back_replaced(out, outputs, current)
     known = _recorded(runs, current) if layout == "links" and current else _recorded(runs)
     clean_runs(out)
     old = current_run(out)
@@ -487,6 +489,18 @@ def _switch_links(out: Path, outputs: Sequence[str], run: Path) -> None:
     link = out / RUNS / f"{CURRENT}.{secrets.token_hex(4)}"
     os.symlink(run.name, link, target_is_directory=True)
     os.replace(link, out / RUNS / CURRENT)
+
+
+def _put_back_replaced(out: Path, outputs: Sequence[str], current: Path) -> None:
+    """Without links, a run killed between moving an old output folder aside (into the current
+    run's folder) and its new one in leaves it there, the user's files in it included: put it
+    back where it was, before anything else."""
+    for name in outputs:
+        if os.path.lexists(out / name):
+            continue
+        aside = sorted(current.glob(f"{name}.replaced.*"))
+        if len(aside) == 1 and aside[0].is_dir() and not aside[0].is_symlink():
+            os.replace(aside[0], out / name)
 
 
 def _move_in(out: Path, outputs: Sequence[str], run: Path, old: Path | None) -> None:

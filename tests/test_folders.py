@@ -359,3 +359,18 @@ def test_a_run_store_that_is_a_link_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\.careval-runs is not the folder careval made"):
         write_run(b, OUTPUTS, fill_with("c"))
     assert snapshot(a) == before
+
+
+def test_without_links_figures_moved_aside_by_a_kill_are_put_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between moving the old figures aside (into the current run's folder) and the
+    new ones in: the next run puts them back first, so the user's files in them are kept."""
+    monkeypatch.setattr(folders, "_links_work", lambda runs: False)
+    out = tmp_path / "out"
+    first = write_run(out, OUTPUTS, fill_with("one"))
+    (out / "figures" / "my-chart.svg").write_text("<svg>mine</svg>")
+    os.replace(out / "figures", first / "figures.replaced.0123abcd")  # where the kill left it
+    write_run(out, OUTPUTS, fill_with("two"))
+    assert (out / "figures" / "my-chart.svg").read_text() == "<svg>mine</svg>"
+    assert (out / "figures" / "impact-1.svg").read_text() == "<svg>two</svg>"
