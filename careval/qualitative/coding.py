@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from careval.errors import ConfigError, bad_rows, raise_problems
+from careval.errors import ConfigError, bad_rows, quoted_value, raise_problems
 from careval.surveys.common import (
     count_matrix,
     count_text,
@@ -230,7 +230,8 @@ def check_codes(segments: pd.DataFrame, codebook: Codebook, source: str) -> None
         names = sorted(set(used[bad]))
         raise ConfigError(
             f"{source}: {int(bad.sum()):,} coded segment row(s) use {len(names)} code(s) not in "
-            f"the codebook, e.g. segment {first['segment_id']!r} coded {first['code']!r}; "
+            f"the codebook, e.g. {quoted_value('a segment', first['segment_id'])} coded "
+            f"{first['code']!r}; "
             f"allowed: {', '.join(sorted(known)[:12])}{', ...' if len(known) > 12 else ''}"
         )
 
