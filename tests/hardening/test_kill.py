@@ -260,7 +260,12 @@ def dataset_state(out: Path, made: dict[int, dict[str, bytes]]) -> int | None:
     assert seed is not None, "a dataset that is neither the old one nor the new one"
     marker = read_marker(out)
     assert marker is not None
-    assert sorted(marker["entries"]) == sorted(n for n in os.listdir(out) if n != MARKER)
+    every = [
+        (Path(root) / f).relative_to(out).as_posix()
+        for root, _, files in os.walk(out)
+        for f in files
+    ]
+    assert sorted(marker["entries"]) == sorted(n for n in every if n != MARKER)  # every level
     return seed
 
 
