@@ -382,3 +382,40 @@ def test_outputs_are_not_overwritten_and_failures_leave_nothing(
         capsys,
     )
     assert list(tmp_path.iterdir()) == []  # neither the directory nor its temporary twin
+
+
+def test_on_real_data_the_terminal_shows_counts_as_published(
+    synth_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """risk train and validate on data flagged real print the people and admissions rounded
+    to 5 (the default rules) and no share; on synthetic data, exactly."""
+    import re
+    import shutil
+
+    real = tmp_path / "real"
+    shutil.copytree(synth_dir, real)
+    manifest = json.loads((real / "dataset.json").read_text())
+    (real / "dataset.json").write_text(json.dumps({**manifest, "synthetic": False}))
+    with Dataset(synth_dir) as ds:
+        y = risk_frame(ds, dt.date.fromisoformat(TRAIN))[OUTCOME]
+    n, events = len(y), int(y.sum())
+    assert n % 5 and events % 5  # the fixture's counts are not already multiples of 5
+    capsys.readouterr()
+    _ok("train", "--data", real, "--index-date", TRAIN, "--out", tmp_path / "m")
+    said = capsys.readouterr().out
+    assert f"on {5 * round(n / 5):,} people" in said
+    assert f"({5 * round(events / 5):,} admitted in 12 months)" in said and "%" not in said
+    _ok(
+        "validate",
+        "--data",
+        real,
+        "--model",
+        tmp_path / "m",
+        "--index-date",
+        VALID,
+        "--json",
+        tmp_path / "v.json",
+    )
+    said = capsys.readouterr().out
+    shown = int(re.search(r"validated on ([\d,]+) people", said)[1].replace(",", ""))
+    assert shown % 5 == 0

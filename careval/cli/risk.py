@@ -83,17 +83,19 @@ def train(
         y = frame[OUTCOME].to_numpy()
         if len(y) == 0 or y.min() == y.max():
             raise ConfigError(
-                f"cannot fit on {date}: {len(y):,} people registered, {int(y.sum()):,} of them "
-                "admitted in the 12 months; a model needs people with and without an admission"
+                f"cannot fit on {date}: {_shown(len(y), synthetic)} people registered, "
+                f"{_shown(int(y.sum()), synthetic)} of them admitted in the 12 months; a model "
+                "needs people with and without an admission"
             )
         step(f"fitting the {model} model")
         fitted = RiskModel(model).fit(design_matrix(frame), y)  # type: ignore[arg-type]
         meta = model_metadata(fitted, date, settings, frame, data, synthetic)
         with new_folder(out_dir, "model", overwrite=overwrite) as tmp:
             save_model(fitted, meta, tmp)
+    share = f", {y.mean():.1%}" if synthetic else ""  # on real data: the counts as published
     out.print(
-        f"trained {model} on {len(y):,} people registered on {date} ({int(y.sum()):,} admitted "
-        f"in 12 months, {y.mean():.1%}); wrote {out_dir}",
+        f"trained {model} on {_shown(len(y), synthetic)} people registered on {date} "
+        f"({_shown(int(y.sum()), synthetic)} admitted in 12 months{share}); wrote {out_dir}",
         highlight=False,
     )
 
@@ -165,8 +167,9 @@ def validate_cmd(
             y = valid[OUTCOME].to_numpy()
             if len(y) == 0 or y.min() == y.max():
                 raise ConfigError(
-                    f"cannot validate on {date}: {len(y):,} people, {int(y.sum()):,} admitted; "
-                    "the figures need people with and without an admission"
+                    f"cannot validate on {date}: {_shown(len(y), synthetic)} people, "
+                    f"{_shown(int(y.sum()), synthetic)} admitted; the figures need people with "
+                    "and without an admission"
                 )
             p = model.predict_proba(design_matrix(valid))[:, 1]
             valid["risk"] = p
@@ -197,9 +200,10 @@ def validate_cmd(
     for note in warnings:
         err.print(f"warning: {note}", highlight=False)
     line = (
-        f"validated on {len(y):,} people registered on {date}: AUC {figures['auc']:.3f} "
-        f"(95% CI {figures['auc_ci_low']:.3f} to {figures['auc_ci_high']:.3f}), calibration "
-        f"slope {figures['calibration_slope']:.2f}, Brier {figures['brier']:.4f}"
+        f"validated on {_shown(len(y), synthetic)} people registered on {date}: AUC "
+        f"{_num(figures['auc'], '.3f')} (95% CI {_num(figures['auc_ci_low'], '.3f')} to "
+        f"{_num(figures['auc_ci_high'], '.3f')}), calibration slope "
+        f"{_num(figures['calibration_slope'], '.2f')}, Brier {_num(figures['brier'], '.4f')}"
     )
     if "oracle_auc" in figures:
         line += f"; oracle AUC {figures['oracle_auc']:.3f}"
@@ -298,6 +302,20 @@ def score(
         "(clinical lists: not for publication)",
         highlight=False,
     )
+
+
+def _shown(n: int, synthetic: bool) -> str:
+    """A count for the terminal: exact for synthetic data, as published otherwise (1-7 as *,
+    others rounded to 5, the default rules)."""
+    from careval.report.publish.rules import protect_count
+
+    v = n if synthetic else protect_count(n, DisclosureSettings())
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _num(v: Any, spec: str) -> str:
+    """A figure for the terminal (``withheld`` where disclosure control withheld it)."""
+    return "withheld" if v is None else format(v, spec)
 
 
 def _model_block(model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
