@@ -34,6 +34,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
@@ -623,3 +624,24 @@ def test_the_run_refuses_results_that_give_a_count_back(
     ):
         run_(real_data, out)
     assert not (out / "results.json").exists() and not (out / "report.html").exists()
+
+
+def test_the_interrupted_time_series_rests_on_published_rates(real_run: Path) -> None:
+    """Each ITS series is withheld whole (fewer than 8 new diagnoses before or after the
+    start) or its mean rates are the means of the published monthly rates of its months."""
+    dementia = json.loads((real_run / "results.json").read_text())["indicators"]["dementia"]
+    its, monthly = dementia["its"], pd.DataFrame(dementia["monthly"])
+    start = its["programme_start"]
+    fits = {k: v for k, v in its.items() if isinstance(v, dict) and "months" in v}
+    assert fits, "no series to check"
+    for name, fit in fits.items():
+        if "withheld" in fit:
+            assert "ols" not in fit and "mean_rate_before" not in fit
+            continue
+        for area in [name] if name in set(monthly.area) else []:
+            rows = monthly[monthly.area == area]
+            before = rows[rows.month < start].rate_per_1000
+            if before.notna().all():
+                assert fit["mean_rate_before"] == pytest.approx(before.mean(), abs=1e-6)
+            else:
+                assert fit["mean_rate_before"] is None

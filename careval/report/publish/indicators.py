@@ -27,6 +27,7 @@ from careval.report.publish.rules import (
     is_suppressed,
     protect_count,
     protect_table,
+    smallest_published,
 )
 
 PAIRED_MARGIN = (("both", "before_only", "after_only", "neither"), "n_before")
@@ -62,9 +63,56 @@ def publish_indicators(r: IndicatorsResult, d: DisclosureSettings) -> Indicators
     out.diabetes_monthly = dm
     out.before_after = before_after_published(r.before_after, d)
     out.dementia_monthly = de
+    out.its = its_published(r, de, d)
+    gone = [k for k, v in out.its.items() if isinstance(v, dict) and "withheld" in v]
+    if len(r.its_fitted) and gone:  # a withheld series' fitted lines go with it
+        out.its_fitted = r.its_fitted[~r.its_fitted["series"].isin(gone)].reset_index(drop=True)
     out.dementia_care_plans = plans
     out.cohort = {k: protect_count(int(v), d) for k, v in r.cohort.items()}
     return out
+
+
+def its_published(
+    r: IndicatorsResult, published: pd.DataFrame, d: DisclosureSettings
+) -> dict[str, Any]:
+    """The interrupted time series as published.
+
+    A series resting on fewer than :func:`smallest_published` new diagnoses before or after the
+    programme start (in either area, for the difference) is withheld whole: its fit on so few
+    events would give them back. Otherwise each mean rate is the mean of the published monthly
+    rates of its months (withheld when one of them is), not of the true ones.
+    """
+    its = copy.deepcopy(r.its)
+    start = str(its.get("programme_start", ""))
+    true, least = r.dementia_monthly, smallest_published(d)
+    if not start or true.empty:
+        return its
+    month = true["month"].astype(str).str[:10]
+    series = {k: v for k, v in its.items() if isinstance(v, dict) and "ols" in v}
+    areas = set(true["area"])
+    for name, block in series.items():
+        parts = [name] if name in areas else [a for a in areas if name.startswith(f"{a}_minus_")]
+        parts += [COMPARATORS] if name not in areas and COMPARATORS in areas else []
+        rates: dict[str, list[pd.Series]] = {"before": [], "after": []}
+        small = not parts
+        for area in parts:
+            here = true["area"] == area
+            for side, rows in (
+                ("before", here & (month < start)),
+                ("after", here & (month >= start)),
+            ):
+                small |= int(true.loc[rows, "new_diagnoses"].sum()) < least
+                rates[side].append(pd.Series(list(published.loc[rows, "rate_per_1000"])))
+        if small:
+            keep = ("months", "months_before", "months_after", "hac_lags")
+            its[name] = {k: block[k] for k in keep if k in block}
+            its[name]["withheld"] = f"fewer than {least} new diagnoses before or after the start"
+            continue
+        for side in ("before", "after"):
+            values = rates[side][0] if len(rates[side]) == 1 else rates[side][0] - rates[side][1]
+            ok = len(values) and all(v is not None and pd.notna(v) for v in values)
+            block[f"mean_rate_{side}"] = round(float(values.mean()), 6) if ok else None
+    return its
 
 
 def protected_tables(

@@ -299,6 +299,7 @@ class ItsSeries(Node):
     mean_rate_after: Num = ABSENT
     poisson: ItsModel | Skipped = ABSENT  # skipped when the Poisson fit fails
     hac_lags: int = ABSENT
+    withheld: str = ABSENT  # on real data: why the fit is not published (fewer than 8 events)
 
 
 @dataclass
