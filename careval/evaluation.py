@@ -173,15 +173,13 @@ def evaluate(
     warnings = require_valid(data, extract_date=study.extract_date)
     # Surveys and transcripts first: they are quick, and a broken file should stop the run
     # before the long analyses rather than after them.
-    say("surveys and qualitative analysis")
-    with Dataset(data) as ds:  # validated: a manifest's synthetic flag is true or false
-        synthetic = ds.synthetic
-    with showing_values(synthetic or SHOW_VALUES.get()):  # messages quote answers, words
-        surveys = evaluate_surveys(data)
-        qualitative = evaluate_qualitative(data, transcript_settings(given))
     skipped: dict[str, str] = {}
-    say("summarising the data")
-    with Dataset(data) as ds:
+    with Dataset(data) as ds:  # validated: a manifest's synthetic flag is true or false
+        say("surveys and qualitative analysis")
+        with showing_values(ds.synthetic or SHOW_VALUES.get()):  # messages quote answers, words
+            surveys = evaluate_surveys(data)
+            qualitative = evaluate_qualitative(data, transcript_settings(given))
+        say("summarising the data")
         rs = _resolved(spec, ds)
         st, impact_st, risk_st, design_st = rs.summary, rs.impact, rs.risk, rs.design
         unmet_here = {name: unmet(ds, n) for name, n in needs(impact_st).items()}

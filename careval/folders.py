@@ -373,10 +373,6 @@ def current_run(out: Path) -> Path | None:
     return run if _RUN_NAME.fullmatch(name) and run.is_dir() else None
 
 
-def _files(top: Path) -> list[str]:
-    return sorted(p.relative_to(top).as_posix() for p in top.rglob("*") if not p.is_dir())
-
-
 def _recorded(runs: Path, only: Path | None = None) -> set[str]:
     """Every file the runs in ``runs`` record as careval's (a killed run's too), or only the
     files of run ``only`` when given."""
@@ -463,7 +459,7 @@ def write_run(
     try:
         fill(run)
         kill_point("run-filled")
-        written = _files(run)  # careval's: the user's files carried over next are not
+        written = _all_entries(run)  # careval's: the user's files carried over next are not
         _carry_user_files(out, run, known, carry)
         _write_small(run / RECORD, json.dumps({"files": written}) + "\n")
         kill_point("run-staged")

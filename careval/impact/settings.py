@@ -144,15 +144,7 @@ class InterventionSettings(Settings):
             wanted.append(("code_column", self.code_column, ("string",)))
         wanted += [(f"where.{c}", c, ("string", "bool", "int")) for c in self.where]
         for role, name, types in wanted:
-            if name not in columns:
-                near = difflib.get_close_matches(name, list(columns), n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                problems.append(f"{role}: {self.table} has no column {name!r}{hint}")
-            elif columns[name].type not in types:
-                problems.append(
-                    f"{role}: {self.table}.{name} is {_a(columns[name].type)} column; "
-                    f"needed: {' or '.join(types)}"
-                )
+            problems += column_problems(self.table, columns, role, name, types)
 
     def __hash__(self) -> int:
         """Hashable like the other settings, although ``where`` is a dict."""
@@ -300,15 +292,8 @@ class OutcomeSettings(Settings):
         def column(role: str, name: str | None, types: tuple[str, ...]) -> None:
             if name is None:
                 problems.append(f"{role}: needed for measure={self.measure!r}")
-            elif name not in columns:
-                near = difflib.get_close_matches(name, list(columns), n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                problems.append(f"{role}: {self.table} has no column {name!r}{hint}")
-            elif columns[name].type not in types:
-                problems.append(
-                    f"{role}: {self.table}.{name} is {_a(columns[name].type)} column; "
-                    f"needed: {' or '.join(types)}"
-                )
+            else:
+                problems.extend(column_problems(self.table, columns, role, name, types))
 
         column("date_column", self.date_column or None, ("date",))
         for role, filters in (("where", self.where), ("exclude", self.exclude)):
@@ -392,6 +377,23 @@ def _filters(value: Any, role: str, problems: list[str]) -> dict[str, tuple[str,
         if not items:
             problems.append(f"{role}.{k}: no values")
     return out
+
+
+def column_problems(
+    table: str, columns: dict[str, Any], role: str, name: str, types: tuple[str, ...]
+) -> list[str]:
+    """Why column ``name`` of ``table`` (its ``columns`` in the data model) cannot serve as
+    ``role``: absent (with the nearest name) or of none of ``types``; [] when it can."""
+    if name not in columns:
+        near = difflib.get_close_matches(name, list(columns), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        return [f"{role}: {table} has no column {name!r}{hint}"]
+    if columns[name].type not in types:
+        return [
+            f"{role}: {table}.{name} is {_a(columns[name].type)} column; "
+            f"needed: {' or '.join(types)}"
+        ]
+    return []
 
 
 def _a(word: str) -> str:

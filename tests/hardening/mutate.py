@@ -113,12 +113,19 @@ def _max_varint(n: int) -> bytes:
     return bytes([0xFE] + [0xFF] * (n - 2) + [0x7F]) if n > 1 else b"\x7e"
 
 
+def zip_members(path: Path) -> dict[str, bytes]:
+    """Every member of a zip archive and its bytes, by name."""
+    with zipfile.ZipFile(path) as z:
+        return {i.filename: z.read(i) for i in z.infolist()}
+
+
 def zip_rewrite(path: Path, extra: dict[str, bytes] | None = None, keep: bool = True) -> None:
-    """Rewrite a zip archive (xlsx, qdpx), adding members; names are taken as given."""
+    """Rewrite a zip archive (xlsx, qdpx) with the members ``extra`` added, or put in place of
+    those of the same name; names are taken as given."""
     members: list[tuple[zipfile.ZipInfo | str, bytes]] = []
     if keep:
         with zipfile.ZipFile(path) as z:
-            members = [(i, z.read(i)) for i in z.infolist()]
+            members = [(i, z.read(i)) for i in z.infolist() if i.filename not in (extra or {})]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for info, data in members:
@@ -229,36 +236,24 @@ def qdc_laughs(d: Path) -> None:
 def xlsx_laughs(d: Path) -> None:
     """A workbook whose shared strings expand an entity a billion times (the billion laughs)."""
     path = d / "data" / "surveys" / "early_adopters.xlsx"
-    with zipfile.ZipFile(path) as z:
-        members = {i.filename: z.read(i) for i in z.infolist()}
+    members = zip_members(path)
     name = (
         "xl/sharedStrings.xml" if "xl/sharedStrings.xml" in members else "xl/worksheets/sheet1.xml"
     )
     body = members[name].split(b"?>", 1)[-1]
     at = re.search(rb"<t[ >]", body).start()  # type: ignore[union-attr]
     at = body.index(b">", at) + 1
-    members[name] = LAUGHS + body[:at] + b"&lol9;" + body[at:]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for n, data in members.items():
-            z.writestr(n, data)
-    path.write_bytes(buf.getvalue())
+    zip_rewrite(path, {name: LAUGHS + body[:at] + b"&lol9;" + body[at:]})
 
 
 def huge_offset(d: Path) -> None:
     path = project(d)
-    with zipfile.ZipFile(path) as z:
-        members = {i.filename: z.read(i) for i in z.infolist()}
+    members = zip_members(path)
     name = next(n for n in members if n.endswith(".qde"))
     xml = members[name].decode()
     at = xml.index('endPosition="')
     end = xml.index('"', at + len('endPosition="'))
-    members[name] = (xml[:at] + 'endPosition="999999999999"' + xml[end + 1 :]).encode()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for n, data in members.items():
-            z.writestr(n, data)
-    path.write_bytes(buf.getvalue())
+    zip_rewrite(path, {name: (xml[:at] + 'endPosition="999999999999"' + xml[end + 1 :]).encode()})
 
 
 def huge_csv_offset(d: Path) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from careval.disclosure import DisclosureSettings
 from careval.indicators import COMPARATORS, IndicatorsResult
+from careval.indicators.its import difference_name
 from careval.report.publish.derived import count_out, derived, derived_column, ratio_of_published
 from careval.report.publish.rules import (
     SUPPRESSED,
@@ -91,7 +92,8 @@ def its_published(
     series = {k: v for k, v in its.items() if isinstance(v, dict) and "ols" in v}
     areas = set(true["area"])
     for name, block in series.items():
-        parts = [name] if name in areas else [a for a in areas if name.startswith(f"{a}_minus_")]
+        # an area's own series, or the difference of an area's and the comparators'
+        parts = [name] if name in areas else [a for a in areas if difference_name(a) == name]
         parts += [COMPARATORS] if name not in areas and COMPARATORS in areas else []
         rates: dict[str, list[pd.Series]] = {"before": [], "after": []}
         small = not parts
