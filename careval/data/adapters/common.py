@@ -1,0 +1,404 @@
+"""What the adapters share: an extract read into DuckDB, dates as their users write them, the
+canonical tables written from the engine, and the import report.
+
+Every adapter works the same way. It loads each input file into a DuckDB table of text columns
+(:func:`read_extract`; names in lower case, whatever case the file used), derives the canonical
+tables in SQL, and writes them as Parquet straight from the engine (:func:`write_tables`) into a
+folder that becomes the dataset only when everything has been written
+(:func:`careval.folders.new_folder`). No row passes through Python.
+
+A message about an input file names the file, the column, the row (data rows from 1; the CSV line
+is one more, for the header) and the count, and quotes no value unless the user asked for
+examples (:data:`careval.errors.SHOW_VALUES`): an extract holds identifying data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from careval.data.schema import TABLES
+from careval.errors import SHOW_VALUES, ConfigError, DataValidationError, Problem, brief
+
+ROW = "_row"  # a loaded table's row number in its file, from 1 (data rows; the header is line 1)
+DELIMITERS = (",", "|", "\t", ";")
+# HES fills a date it does not have with one of these (1800-01-01 null, 1801-01-01 invalid);
+# they, an empty field and the usual spellings of "no date" read as no date.
+NULL_DATES = ("1800-01-01", "1801-01-01", "01/01/1800", "01/01/1801", "18000101", "18010101")
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S")
+DATE_WORDS = "ISO yyyy-mm-dd, dd/mm/yyyy or yyyymmdd (a time of day may follow)"
+SQL_TYPES = {
+    "string": "VARCHAR",
+    "date": "DATE",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+}
+ROWS_SHOWN = 5
+
+
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection for one import (insertion order kept: row numbers hold)."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET preserve_insertion_order = true")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def quote(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _delimiter(path: Path, encoding: str) -> str:
+    """The delimiter of a CSV file: the candidate found most often in its header line."""
+    with open(path, "rb") as f:
+        head = f.readline(1 << 20)
+    text = head.decode("utf-8" if _utf8(encoding) else encoding, "replace")
+    counts = {d: text.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _engine_line(message: str) -> int | None:
+    m = re.search(r"[Ll]ine:?\s*(\d+)", message)
+    return int(m.group(1)) if m else None
+
+
+def read_extract(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    *,
+    what: str,
+    encoding: str = "utf-8",
+) -> list[str]:
+    """Load one CSV or Parquet file into the DuckDB table ``table``: text columns named in lower
+    case, plus :data:`ROW`. Returns the file's column names (lower case).
+
+    ``what`` names the file in messages ("the APC extract"). Refused, with one message naming the
+    file: a missing or empty file, a file of no rows, a CSV row with more or fewer fields than its
+    header (often the wrong delimiter), text that is not in ``encoding``, two columns whose names
+    differ only in case.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path}: no such file")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"{what} {path}: the file is empty")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        source = f"read_parquet({literal(str(path))})"
+    elif suffix in (".csv", ".txt", ".tsv"):
+        delim = _delimiter(path, encoding)
+        names = _csv_header(path, delim, encoding, what)
+        cols = ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names)
+        source = (
+            f"read_csv({literal(str(path))}, header = false, skip = 1, auto_detect = false, "
+            f"columns = {{{cols}}}, delim = {literal(delim)}, quote = '\"', escape = '\"', "
+            f"strict_mode = true, null_padding = false, encoding = {literal(encoding)})"
+        )
+    else:
+        raise ConfigError(
+            f"{what} {path}: not a CSV or Parquet file (the name ends "
+            f"{suffix or 'without a suffix'}; allowed: .csv, .txt, .tsv, .parquet)"
+        )
+    try:
+        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        lower = [n.lower().strip() for n in names]
+        twice = sorted({n for n in lower if lower.count(n) > 1})
+        if twice:
+            raise ConfigError(
+                f"{what} {path}: columns named {', '.join(twice)} more than once (names are "
+                "compared in lower case)"
+            )
+        select = ", ".join(
+            f"CAST({quote(n)} AS VARCHAR) AS {quote(low)}"
+            for n, low in zip(names, lower, strict=True)
+        )
+        con.execute(f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT {select} FROM {source}")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {quote(table)} AS "
+            f"SELECT rowid + 1 AS {ROW}, * FROM {quote(table)}"
+        )
+    except duckdb.Error as exc:
+        raise ConfigError(_read_failure(path, what, str(exc), encoding)) from None
+    n = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+    if not n:
+        raise ConfigError(f"{what} {path}: the file has a header but no rows")
+    return lower
+
+
+def _csv_header(path: Path, delim: str, encoding: str, what: str) -> list[str]:
+    """The names in a CSV file's first line."""
+    import csv
+    import io
+
+    with open(path, "rb") as f:
+        head = f.readline(1 << 20)
+    try:
+        text = head.decode("utf-8-sig" if _utf8(encoding) else encoding)
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{what} {path}: line 1 is not {encoding} text (save the file as UTF-8, or give its "
+            "encoding)"
+        ) from None
+    names = [n.strip() for n in next(csv.reader(io.StringIO(text), delimiter=delim), [])]
+    if not any(names):
+        raise ConfigError(f"{what} {path}: line 1 (the header) is empty")
+    if any(not n for n in names):
+        raise ConfigError(f"{what} {path}: line 1 (the header) has an empty column name")
+    return names
+
+
+def _utf8(encoding: str) -> bool:
+    return encoding.lower().replace("-", "").replace("_", "") == "utf8"
+
+
+def _read_failure(path: Path, what: str, message: str, encoding: str) -> str:
+    line = _engine_line(message)
+    where = f"line {line}" if line else "the file"
+    low = message.lower()
+    if "unicode" in low or "encoding" in low or "utf" in low:
+        return (
+            f"{what} {path}: {where} is not {encoding} text (save the file as UTF-8, or give "
+            "its encoding)"
+        )
+    if "expected" in low and "column" in low or "too many" in low or "fewer" in low:
+        return (
+            f"{what} {path}: {where} has a different number of fields from the header (a "
+            "delimiter other than , | tab or ;, a stray delimiter or an unclosed quote)"
+        )
+    detail = f": {brief(message.splitlines()[0], 200)}" if SHOW_VALUES.get() else ""
+    return (
+        f"{what} {path}: cannot be read at {where} (not a well-formed CSV or Parquet file){detail}"
+    )
+
+
+def require_columns(
+    columns: Sequence[str], path: Path, what: str, needed: Sequence[str | tuple[str, ...]]
+) -> dict[str, str]:
+    """The file's column for each needed field (a tuple: any one of these names, first found).
+
+    Missing fields are refused in one message naming the file, each missing field and the
+    columns the file has.
+    """
+    have = set(columns)
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for need in needed:
+        names = (need,) if isinstance(need, str) else need
+        hit = next((n for n in names if n in have), None)
+        if hit is None:
+            missing.append(" or ".join(n.upper() for n in names))
+        else:
+            found[names[0]] = hit
+    if missing:
+        shown = ", ".join(c.upper() for c in list(columns)[:40])
+        more = f" and {len(columns) - 40} more" if len(columns) > 40 else ""
+        raise ConfigError(
+            f"{what} {path}: missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} (names in any case); the file has {shown}{more}"
+        )
+    return found
+
+
+def date_sql(column: str) -> str:
+    """SQL turning the text column ``column`` into a DATE: ISO, dd/mm/yyyy or yyyymmdd (with an
+    optional time), NULL for a blank field or a HES null date (:data:`NULL_DATES`), NULL too for
+    text that is no date (find those with :func:`bad_date_sql`)."""
+    c = f"trim({quote(column)})"
+    formats = "[" + ", ".join(literal(f) for f in DATE_FORMATS) + "]"
+    nulls = ", ".join(literal(d) for d in NULL_DATES)
+    return (
+        f"CASE WHEN {c} IS NULL OR {c} = '' OR {c} IN ({nulls}) THEN NULL "
+        f"ELSE CAST(try_strptime({c}, {formats}) AS DATE) END"
+    )
+
+
+def bad_date_sql(column: str) -> str:
+    """SQL true where ``column`` holds text that is neither a date nor a way of saying none."""
+    c = f"trim({quote(column)})"
+    return f"({c} IS NOT NULL AND {c} <> '' AND ({date_sql(column)}) IS NULL AND {c} NOT IN (" + (
+        ", ".join(literal(d) for d in NULL_DATES) + "))"
+    )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A check of an input file: how many rows break ``rule`` in ``column``, and the first ones."""
+
+    file: str
+    column: str
+    rule: str
+    count: int
+    rows: tuple[int, ...]
+    allowed: str = ""
+
+    def line(self) -> str:
+        """One line: file, column, rule, count, allowed, first rows."""
+        text = f"{self.file}: column {self.column.upper()} {self.rule} ({self.count:,} row"
+        text += "s)" if self.count != 1 else ")"
+        if self.allowed:
+            text += f"; allowed: {self.allowed}"
+        if self.rows:
+            more = ", ..." if self.count > len(self.rows) else ""
+            text += f"; row{'s' if len(self.rows) > 1 or more else ''} "
+            text += ", ".join(str(r) for r in self.rows) + more
+            text += " (data rows from 1; the file's line is one more)"
+        return text
+
+
+def find_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    bad_sql: str,
+    *,
+    file: str,
+    column: str,
+    rule: str,
+    allowed: str = "",
+) -> Finding | None:
+    """Count the rows of ``table`` where ``bad_sql`` is true; None when there are none."""
+    n, rows = con.execute(
+        f"SELECT count(*), list({ROW} ORDER BY {ROW})[1:{ROWS_SHOWN}] FROM {quote(table)} "
+        f"WHERE {bad_sql}"
+    ).fetchone()
+    if not n:
+        return None
+    return Finding(file, column, rule, int(n), tuple(int(r) for r in rows), allowed)
+
+
+def raise_findings(findings: Sequence[Finding | None]) -> None:
+    """One ConfigError listing every finding (nothing when all are None)."""
+    real = [f for f in findings if f is not None]
+    if not real:
+        return
+    if len(real) == 1:
+        raise ConfigError(real[0].line())
+    raise ConfigError(
+        f"{len(real)} problems in the input:\n" + "\n".join(f"  - {f.line()}" for f in real)
+    )
+
+
+def write_tables(
+    con: duckdb.DuckDBPyConnection, folder: Path, tables: Mapping[str, str]
+) -> dict[str, int]:
+    """Write each canonical table (name -> a SQL query giving its columns) as Parquet into
+    ``folder``, its columns in the schema's order and types. Returns rows per table."""
+    rows: dict[str, int] = {}
+    for name, query in tables.items():
+        spec = TABLES[name]
+        cols = ", ".join(
+            f"CAST({quote(c.name)} AS {SQL_TYPES[c.type]}) AS {quote(c.name)}" for c in spec.columns
+        )
+        target = folder / f"{name}.parquet"
+        con.execute(
+            f"COPY (SELECT {cols} FROM ({query})) TO {literal(str(target))} "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
+        rows[name] = int(
+            con.execute(f"SELECT count(*) FROM read_parquet({literal(str(target))})").fetchone()[0]
+        )
+    return rows
+
+
+@dataclass
+class ImportReport:
+    """What an import read, kept, built and dropped (true counts: an analyst's check of the
+    import, inside the environment that holds the data; it is not published)."""
+
+    source: str  # "hes", "omop", "csv"
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> path, rows read
+    steps: list[tuple[str, int]] = field(default_factory=list)  # "episodes kept", count
+    dropped: list[tuple[str, str, int]] = field(default_factory=list)  # file, reason, count
+    tables: dict[str, int] = field(default_factory=dict)  # canonical table -> rows written
+    linkage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    key_fingerprint: str | None = None
+
+    def read(self, name: str, path: Path, rows: int) -> None:
+        """Record a file read."""
+        self.files[name] = {"path": str(path), "rows": int(rows)}
+
+    def step(self, what: str, count: int) -> None:
+        """Record a count along the way ("spells built", 1,234)."""
+        self.steps.append((what, int(count)))
+
+    def drop(self, file: str, reason: str, count: int) -> None:
+        """Record rows dropped for a reason (nothing when none were)."""
+        if count:
+            self.dropped.append((file, reason, int(count)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON block (``import_report.json`` in the dataset)."""
+        return {
+            "source": self.source,
+            "files": self.files,
+            "steps": [{"what": w, "count": c} for w, c in self.steps],
+            "dropped": [{"file": f, "reason": r, "count": c} for f, r, c in self.dropped],
+            "tables": self.tables,
+            "linkage": self.linkage,
+            "notes": self.notes,
+            "key_fingerprint": self.key_fingerprint,
+        }
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        lines = [f"{name}: {f['rows']:,} rows read ({f['path']})" for name, f in self.files.items()]
+        lines += [f"{what}: {count:,}" for what, count in self.steps]
+        lines += [f"dropped from {f}: {c:,} ({r})" for f, r, c in self.dropped]
+        lines += [f"{name}: {n:,} rows written" for name, n in self.tables.items()]
+        for name, link in self.linkage.items():
+            lines.append(f"linkage, {name}: {link.get('share', 0):.1%} of rows matched")
+        lines += self.notes
+        if self.key_fingerprint:
+            lines.append(f"pseudonymised with the key of fingerprint {self.key_fingerprint}")
+        return "\n".join(lines)
+
+    def write(self, folder: Path) -> None:
+        """Write ``import_report.json`` into the dataset folder."""
+        (folder / "import_report.json").write_text(
+            json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8"
+        )
+
+
+def write_manifest(
+    folder: Path,
+    *,
+    generator: str,
+    synthetic: bool,
+    extract_date: str | None,
+    rows: Mapping[str, int],
+    more: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``dataset.json``. An imported dataset is real (``synthetic: false``) unless the
+    user says otherwise: disclosure control is then on everywhere."""
+    manifest: dict[str, Any] = {
+        "careval_dataset": 1,
+        "synthetic": bool(synthetic),
+        "generator": generator,
+        "rows": dict(rows),
+    }
+    if extract_date:
+        manifest["extract_date"] = extract_date
+    manifest.update(more or {})
+    (folder / "dataset.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def refuse_problems(path: str, problems: list[Problem]) -> None:
+    """Raise a DataValidationError when any problem is an error."""
+    if any(p.severity == "error" for p in problems):
+        raise DataValidationError(path, problems, values_hidden=not SHOW_VALUES.get())
