@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from careval.data.codelists import codes_for
+from careval.data.costs import TRIM_DAYS, UNIT_COST
 from careval.data.schema import COMMUNITY_SERVICES, SEXES
 from careval.synthetic import activity
 from careval.synthetic.population import CONDITION_MODEL, ETHNIC, NEVER, Population
@@ -14,17 +15,6 @@ from careval.synthetic.settings import AREAS, SynthSettings, month_start_days
 from careval.synthetic.tables import NULL_DAY, build, event_days, ids
 
 COMMUNITY_PLAN_RATIO = 1.3  # community contacts of the care-planned after the lag, x untreated
-UNIT_COST = {  # pounds (2016/17 reference costs)
-    "non_elective": 1590.0,
-    "elective": 3684.0,
-    "day_case": 698.0,
-    "excess_bed_day": 313.0,
-    "maternity": 1700.0,
-    "regular_attender": 300.0,
-    "outpatient": 120.0,
-    "ae": 148.0,
-}
-TRIM_DAYS = 5  # bed days beyond this cost an excess bed day each
 EMERGENCY_METHODS = (
     ["21", "22", "23", "24", "25", "2A", "2B", "2C", "2D"],
     [0.64, 0.09, 0.03, 0.03, 0.01, 0.10, 0.04, 0.01, 0.05],
