@@ -1,0 +1,1 @@
+"""Adapters: extracts in (HES, OMOP CDM, CSV), the canonical dataset out; pseudonymisation."""
