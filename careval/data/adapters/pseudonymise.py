@@ -432,8 +432,11 @@ def pseudonymise_column(
     if keep_missing:
         kept.append(f"{why} = 'missing'")
     out = con.sql(
-        f"SELECT s.* EXCLUDE ({order}, {norm}, {why}) REPLACE (m.token AS {c}) "
-        f"FROM {classified} s LEFT JOIN {mapping} m ON s.{why} IS NULL AND s.{norm} = m.value "
+        # A plain equality join (a hash join); the token only where the value is valid (an
+        # invalid number can normalise to a valid one: "94347 65919").
+        f"SELECT s.* EXCLUDE ({order}, {norm}, {why}) "
+        f"REPLACE (CASE WHEN s.{why} IS NULL THEN m.token END AS {c}) "
+        f"FROM {classified} s LEFT JOIN {mapping} m ON s.{norm} = m.value "
         f"WHERE {' OR '.join(kept)} ORDER BY s.{order}"
     )
     invalid = sum(bad)
