@@ -42,7 +42,9 @@ def keygen(
 ) -> None:
     """Make a key file for careval pseudonymise: 32 random bytes, readable by you only."""
     key = ps.keygen(out_path)
-    out.print(f"{out_path}: key made; fingerprint {ps.fingerprint(key)}", highlight=False)
+    out.print(
+        f"{out_path}: key made; fingerprint {ps.fingerprint(key)}", highlight=False, markup=False
+    )
     err.print(
         "warning: keep the key file away from the data and every output: never beside "
         "pseudonymised files, in a shared folder or under version control. Anyone with the key "
@@ -92,7 +94,9 @@ def pseudonymise(
     )
     for r in reports:
         out.print(r.summary(), highlight=False, markup=False)
-    out.print(f"{out_path}: written ({reports[-1].rows_written:,} rows)", highlight=False)
+    out.print(
+        f"{out_path}: written ({reports[-1].rows_written:,} rows)", highlight=False, markup=False
+    )
     if key_file.resolve().parent == out_path.resolve().parent:
         err.print(
             f"warning: the key file {key_file} is in the folder of the output; move it away "
@@ -142,12 +146,19 @@ def pseudonymise_file(
                     if not report.rows_read and not reports:
                         raise ConfigError(f"--in {in_path}: the file holds no rows (a header only)")
                     reports.append(report)
+            except duckdb.Error as exc:
+                raise _read_error(in_path, kind, exc) from None
+            try:
                 if kind == "csv":
                     rel.write_csv(str(tmp), header=True)
                 else:
                     rel.write_parquet(str(tmp))
-            except duckdb.Error as exc:
-                raise _read_error(in_path, kind, exc) from None
+            except duckdb.Error as exc:  # the columns the counts did not need are read here
+                text = str(exc)
+                if _LINE.search(text) or str(in_path) in text:
+                    raise _read_error(in_path, kind, exc) from None
+                why = text.splitlines()[0] if text else type(exc).__name__
+                raise ConfigError(f"--out {out_path}: could not be written: {why}") from None
             _place(tmp, out_path)
         finally:
             shutil.rmtree(work, ignore_errors=True)
