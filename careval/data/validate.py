@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from careval.data import crosscheck
 from careval.data.access import MANIFEST, Dataset
+from careval.data.adapters.pseudonymise import nhs_valid_expr
 from careval.data.checks import Context, Rule, clip, example, run
 from careval.data.schema import EARLIEST_DATE, TABLES, Column, Table
 from careval.errors import SHOW_VALUES, ConfigError, DataValidationError, Problem
@@ -302,7 +303,45 @@ def _check(ctx: Context, table: Table) -> list[Problem]:
     if table.key and set(table.key) <= usable:
         problems += _duplicates(ctx, table, t)
     problems += _references(ctx, table, t)
+    problems += _nhs_numbers(ctx, table, t)
     return problems + crosscheck.check(ctx, table, t)
+
+
+def _nhs_numbers(ctx: Context, table: Table, t: ir.Table) -> list[Problem]:
+    """Id columns of data not flagged synthetic that hold what look like NHS numbers: a warning
+    naming the count and rows, never a value (not even with ``show_examples``)."""
+    if ctx.ds.synthetic:
+        return []
+    ids = [
+        c.name
+        for c in table.columns
+        if c.type == "string"
+        and (c.name == "person_id" or c.name.endswith("_id"))
+        and c.name in ctx.ok[table.name]
+    ]
+    if not ids:
+        return []
+    looks = [nhs_valid_expr(t[c]) for c in ids]
+    counts = t.aggregate(**{f"n{i}": t.count(where=x) for i, x in enumerate(looks)})
+    found = counts.to_pyarrow().to_pylist()[0]
+    out = []
+    for i, (c, x) in enumerate(zip(ids, looks, strict=True)):
+        if n := int(found[f"n{i}"] or 0):
+            rows, _ = example(ctx, t, x, [])
+            out.append(
+                Problem(
+                    table.name,
+                    c,
+                    "values that look like NHS numbers (10 digits passing the Modulus 11 check)",
+                    n,
+                    "",
+                    "pseudonymous ids: replace NHS numbers in the extract with careval "
+                    "pseudonymise --key-file K --in FILE --columns COLUMN --out FILE",
+                    severity="warning",
+                    rows=rows,
+                )
+            )
+    return out
 
 
 def _extract_date(ds: Dataset, given: dt.date | None) -> tuple[dt.date, str, list[Problem]]:
