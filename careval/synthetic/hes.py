@@ -1,36 +1,50 @@
 """The canonical tables written as HES-shaped extracts: ``write_hes(source, out, seed)``.
 
-Three files, CSV (or Parquet), with the HES data dictionary's upper-case field names:
+The format careval reads (``careval import hes``) and writes (``careval synth --format hes``);
+``docs/hes-extracts.md`` is its full statement. Three files, CSV (or Parquet), with the HES data
+dictionary's upper-case field names; every file has the person fields ``HESID`` (the
+``person_id``), ``SEX`` (1 male, 2 female), ``STARTAGE`` (whole years at the row's date),
+``MYDOB`` (``mmyyyy``), ``ETHNOS``, ``LSOA11``, ``GPPRAC`` (the practice registered with on the
+admission, arrival or appointment date; ``V81999`` when none) and ``COST`` (not a HES field):
 
 ``apc`` (one row per consultant episode)
-    ``HESID`` (the ``person_id``), ``EPIKEY`` (unique episode key), ``EPIORDER`` (1, 2, ... within
-    the provider spell), ``EPISTAT`` (3 finished, 1 unfinished), ``PROVSPNO``, ``PROCODE3``,
-    ``ADMIDATE``, ``EPISTART``, ``EPIEND``, ``DISDATE``, ``ADMIMETH``, ``ADMISORC``, ``CLASSPAT``,
-    ``DISDEST``, ``DISMETH``, ``DIAG_4_01`` to ``DIAG_4_05``, ``OPERTN_4_01``, ``STARTAGE``,
-    ``MYDOB`` (``mmyyyy``), ``SEX`` (1 male, 2 female), ``LSOA11``, ``GPPRAC`` (the practice
-    registered with on ``ADMIDATE``, ``V81999`` when none) and ``COST`` (not a HES field: the
-    spell's canonical cost on its first episode, 0 on the others).
+    ``EPIKEY`` (unique episode key), ``EPIORDER`` (1, 2, ... within the provider spell),
+    ``EPISTAT`` (3 finished, 1 unfinished), ``PROVSPNO`` (the canonical ``spell_id``),
+    ``PROCODE3``, ``ADMIDATE``, ``EPISTART``, ``EPIEND``, ``DISDATE``, ``ADMIMETH``,
+    ``ADMISORC``, ``CLASSPAT``, ``DISDEST``, ``DISMETH``, ``DIAG_4_01`` (the spell's primary
+    diagnosis on its first episode), ``DIAG_4_02`` to ``DIAG_4_05`` (the person's long-term
+    conditions), ``OPERTN_4_01``; ``COST`` is the spell's cost on its first episode, 0 on the
+    others.
 ``ae`` (one row per attendance)
-    ``HESID``, ``AEKEY`` (the ``attendance_id``), ``ARRIVALDATE``, ``AEATTENDDISP``,
-    ``AEATTENDCAT`` (1), ``PROCODE3``, ``SEX``, ``STARTAGE``, ``MYDOB``, ``LSOA11``, ``GPPRAC``,
-    ``COST``.
+    ``AEKEY`` (the ``attendance_id``), ``ARRIVALDATE``, ``AEATTENDDISP``, ``AEATTENDCAT`` (1),
+    ``PROCODE3``.
 ``op`` (one row per appointment)
-    ``HESID``, ``ATTENDKEY`` (the ``appointment_id``), ``APPTDATE``, ``ATTENDED``, ``FIRSTATT``,
-    ``TRETSPEF`` (the specialty), ``PROCODE3``, ``SEX``, ``STARTAGE``, ``MYDOB``, ``LSOA11``,
-    ``GPPRAC``, ``COST``.
+    ``ATTENDKEY`` (the ``appointment_id``), ``APPTDATE``, ``ATTENDED``, ``FIRSTATT``,
+    ``TRETSPEF`` (the specialty), ``PROCODE3``.
 
 Dates are ISO ``yyyy-mm-dd`` (``date_format="dmy"``: ``dd/mm/yyyy``); a date an episode does not
-have is the HES null date ``1800-01-01``. Realism injected, each share in :data:`SHARES` and the
-counts achieved in the summary returned: provider spells of 2 or 3 consultant episodes with
-contiguous dates; transfers, an emergency spell written as two provider spells at two providers
-(the first ending ``DISDEST`` 51, the second starting ``ADMISORC`` 51, ``ADMIMETH`` 81,
-``PROVSPNO`` the spell id with ``T`` appended, the same day); exact duplicate episode rows;
-unfinished episodes (``EPISTAT`` 1) that are no canonical spell; regular day attenders kept with
-their canonical ``CLASSPAT``. The rules that give back the canonical tables, and every code, are
-in ``docs/hes-extracts.md``; rows are in a seeded random order (a reader must not rely on it).
+have is the HES null date ``1800-01-01`` (``DISDATE`` of an episode that does not end its spell;
+``EPIEND`` and ``DISDATE`` of an unfinished one). Realism injected, each share in :data:`SHARES`
+and the counts achieved in the summary returned: provider spells of 2 or 3 consultant episodes
+with contiguous dates (only the last has ``DISDATE``, ``DISMETH`` and ``DISDEST``); transfers, an
+emergency spell written as two provider spells at two providers (the first ending ``DISDEST``
+51, the second starting the same day with ``ADMISORC`` 51 and ``ADMIMETH`` 81, its ``PROVSPNO``
+the spell id with ``T`` appended); exact duplicate episode rows; unfinished episodes
+(``EPISTAT`` 1, ``PROVSPNO`` ``U`` and nine digits) that are no canonical spell; regular day
+attenders kept with their canonical ``CLASSPAT``.
 
-Everything is vectorised (NumPy for the structure, DuckDB for the joins and the writing), and
-deterministic with the seed.
+Back to the canonical spells: each ``EPIKEY`` once; finished episodes only; a provider spell per
+``PROVSPNO``, its admission fields and primary diagnosis from the lowest ``EPIORDER``, its
+discharge from the highest, its cost the sum of ``COST``; a provider spell joined to the one
+before it (continuous inpatient spell) when the same person was admitted on the day of its
+discharge or the day after, it ended ``DISDEST`` 49-53 and the later began ``ADMISORC`` 49-53
+or ``ADMIMETH`` 81 (the joined spell keeps the first ``PROVSPNO`` and admission, the last
+discharge). A transfer is written only where no other spell of the person starts or ends within
+3 days, so the NHS's looser rule (any one of the codes, up to 3 days) finds the same pairs.
+Rows are in a seeded random order: a reader must not rely on it.
+
+Everything is vectorised (NumPy for the structure, DuckDB for the joins and the writing, in
+:mod:`careval.synthetic.hes_sql`) and deterministic with the seed.
 """
 
 from __future__ import annotations
@@ -197,7 +211,7 @@ class _People:
     birth: np.ndarray  # days since 1970-01-01
     death: np.ndarray  # days, NULL_DAY when alive
     home: np.ndarray  # provider code
-    table: pa.Table  # person_id, birth_month, sex, lsoa: joined in the engine
+    table: pa.Table  # person_id, birth_month, sex, ethnic_group, lsoa: joined in the engine
 
     def index(self, person_id: pa.ChunkedArray, table: str) -> np.ndarray:
         """Row of ``persons`` of each key; refused when a key has none."""
@@ -259,7 +273,7 @@ def _people(persons: pa.Table, rng: np.random.Generator) -> _People:
         birth=_days(persons["birth_month"]),
         death=_days(persons["death_date"]),
         home=home,
-        table=persons.select(["person_id", "birth_month", "sex", "lsoa"]),
+        table=persons.select(["person_id", "birth_month", "sex", "ethnic_group", "lsoa"]),
     )
 
 

@@ -21,6 +21,9 @@ SECONDARY_ICD10 = {  # a long-term condition as the 4-character code of a second
     "hypothyroidism": "E039", "peripheral_arterial_disease": "I739",
     "rheumatoid_arthritis": "M069",
 }  # fmt: skip
+ETHNOS = {  # ethnic_group -> HES ETHNOS (one code of each ONS broad group)
+    "white": "A", "mixed": "D", "asian": "H", "black": "M", "other": "S", "unknown": "Z",
+}  # fmt: skip
 SECONDARY_SLOTS = 4  # DIAG_4_02 .. DIAG_4_05
 
 
@@ -92,13 +95,15 @@ def _date(expr: str, file_format: str, date_format: str) -> str:
 
 
 def _person_sql(date: str) -> str:
-    """SEX, STARTAGE (whole years at ``date``), MYDOB, LSOA11, and GPPRAC from the registration
-    :func:`_joins` finds."""
+    """SEX, STARTAGE (whole years at ``date``), MYDOB, ETHNOS, LSOA11, and GPPRAC from the
+    registration :func:`_joins` finds."""
+    ethnos = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in ETHNOS.items())
     return f"""
         CASE p.sex WHEN 'M' THEN '1' WHEN 'F' THEN '2' ELSE '9' END AS SEX,
         ((year({date}) - year(p.birth_month)) * 12 + month({date}) - month(p.birth_month)) // 12
             AS STARTAGE,
         strftime(p.birth_month, '%m%Y') AS MYDOB,
+        CASE p.ethnic_group {ethnos} ELSE 'Z' END AS ETHNOS,
         p.lsoa AS LSOA11,
         coalesce(r.practice_code, '{NO_PRACTICE}') AS GPPRAC"""
 
@@ -126,7 +131,7 @@ def apc_sql(file_format: str, date_format: str) -> str:
             {d("ADMIDATE")}, {d("EPISTART")}, {d("EPIEND")}, {d("DISDATE")},
             ADMIMETH, ADMISORC, CLASSPAT, DISDEST, DISMETH, DIAG_4_01,
             {secondary},
-            OPERTN_4_01, STARTAGE, MYDOB, SEX, LSOA11, GPPRAC, COST
+            OPERTN_4_01, STARTAGE, MYDOB, SEX, ETHNOS, LSOA11, GPPRAC, COST
         FROM x e ORDER BY pos
     """
 

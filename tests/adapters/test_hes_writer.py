@@ -37,6 +37,14 @@ AE_BACK = {
     "14": "other",
     "99": "other",
 }
+ETHNOS_BACK = {  # HES ETHNOS to the ONS broad groups
+    **dict.fromkeys("ABC", "white"),
+    **dict.fromkeys("DEFG", "mixed"),
+    **dict.fromkeys("HJKL", "asian"),
+    **dict.fromkeys("MNP", "black"),
+    **dict.fromkeys("RS", "other"),
+    **dict.fromkeys(("Z", "X", "99"), "unknown"),
+}
 DATES = ("ADMIDATE", "EPISTART", "EPIEND", "DISDATE")
 
 
@@ -260,7 +268,9 @@ def test_transfers_only_where_no_other_spell_is_near(tmp_path: Path):
             "person_id": ids,
             "birth_month": [dt.date(1950, 1, 1)] * n,
             "sex": ["F"] * n,
+            "ethnic_group": ["white"] * n,
             "lsoa": ["E01000001"] * n,
+            "imd_decile": [5] * n,
             "death_date": pa.array([None] * n, pa.date32()),
         }
     )
@@ -304,6 +314,7 @@ def test_person_fields(apc: pd.DataFrame, synth_dir: Path):
     assert (ep.SEX.to_numpy() == np.where(p.sex == "M", "1", "2")).all()
     assert (ep.MYDOB.to_numpy() == birth.dt.strftime("%m%Y").to_numpy()).all()
     assert (ep.LSOA11.to_numpy() == p.lsoa.to_numpy()).all()
+    assert (ep.ETHNOS.map(ETHNOS_BACK).to_numpy() == p.ethnic_group.to_numpy()).all()
     start = pd.to_datetime(ep.EPISTART).to_numpy()
     months = (pd.DatetimeIndex(start).year - birth.dt.year.to_numpy()) * 12 + (
         pd.DatetimeIndex(start).month - birth.dt.month.to_numpy()
@@ -318,16 +329,38 @@ def test_person_fields(apc: pd.DataFrame, synth_dir: Path):
     assert ((last.DISDEST == "79").to_numpy() == died).all()
 
 
-def test_practice_at_admission(apc: pd.DataFrame, synth_dir: Path):
-    ep = episodes(apc).reset_index(drop=True).reset_index()
-    reg = canonical(synth_dir, "registrations")
+def practice_at(rows: pd.DataFrame, day: str, folder: Path) -> np.ndarray:
+    """The practice each row's person was registered with on its ``day`` (the later period on
+    a same-day move), ``V81999`` when none: from the canonical registrations."""
+    rows = rows.reset_index(drop=True).reset_index()
+    reg = canonical(folder, "registrations")
     reg = reg.assign(start=iso(reg.start_date), end=iso(reg.end_date).fillna("9999-12-31"))
-    m = ep[["index", "HESID", "ADMIDATE"]].merge(reg, left_on="HESID", right_on="person_id")
-    m = m[(m.start <= m.ADMIDATE) & (m.ADMIDATE <= m.end)]
+    m = rows[["index", "HESID", day]].merge(reg, left_on="HESID", right_on="person_id")
+    m = m[(m.start <= m[day]) & (m[day] <= m.end)]
     m = m.sort_values("start").drop_duplicates("index", keep="last").set_index("index")
-    want = m.practice_code.reindex(ep["index"]).fillna("V81999").to_numpy()
+    return m.practice_code.reindex(rows["index"]).fillna("V81999").to_numpy()
+
+
+def test_practice_and_age_at_the_rows_date(
+    apc: pd.DataFrame, hes: tuple[Path, dict], synth_dir: Path
+):
+    ep = episodes(apc)
+    want = practice_at(ep, "ADMIDATE", synth_dir)
     assert (ep.GPPRAC.to_numpy() == want).all()
     assert (want == "V81999").any() and (want != "V81999").mean() > 0.9
+    people = canonical(synth_dir, "persons").set_index("person_id")
+    for name, day in (("ae.csv", "ARRIVALDATE"), ("op.csv", "APPTDATE")):
+        rows = read(hes[0] / name)
+        assert (rows.GPPRAC.to_numpy() == practice_at(rows, day, synth_dir)).all(), name
+        p = people.loc[rows.HESID]
+        birth, when = pd.to_datetime(p.birth_month).dt, pd.to_datetime(rows[day]).dt
+        months = (when.year.to_numpy() - birth.year.to_numpy()) * 12 + (
+            when.month.to_numpy() - birth.month.to_numpy()
+        )
+        assert (rows.STARTAGE.astype(int).to_numpy() == months // 12).all(), name
+        assert (rows.MYDOB.to_numpy() == birth.strftime("%m%Y").to_numpy()).all(), name
+        assert (rows.SEX.to_numpy() == np.where(p.sex == "M", "1", "2")).all(), name
+        assert (rows.LSOA11.to_numpy() == p.lsoa.to_numpy()).all(), name
 
 
 def test_secondary_diagnoses(apc: pd.DataFrame, synth_dir: Path):
