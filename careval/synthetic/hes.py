@@ -259,6 +259,12 @@ def _strings(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
 
 
+def _among(column: pa.ChunkedArray, values: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Whether each value is one of ``values`` (in Arrow: no Python per row)."""
+    found = pc.is_in(column, value_set=pa.array(list(values), pa.string()))
+    return pc.fill_null(found, False).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def _pick(rng: np.random.Generator, choices: tuple[tuple[str, ...], tuple[float, ...]], k: int):
     values, p = choices
     return np.asarray(values, dtype=object)[rng.choice(len(values), size=k, p=np.asarray(p))]
@@ -322,10 +328,11 @@ def _apc(
     classpat = _strings(sp["patient_classification"])
     diag = _strings(sp["primary_diagnosis"])
     cost = sp["cost"].to_numpy().astype(np.float64)
-    regular = np.isin(classpat, ["3", "4"])
+    regular = _among(sp["patient_classification"], ["3", "4"])
 
     # Transfers: a share of the emergency spells of 2+ days, among those isolated.
-    long_emergency = np.isin(method, EMERGENCY_METHODS) & (dis - adm >= 2) & ~regular
+    long_emergency = _among(sp["admission_method"], EMERGENCY_METHODS)
+    long_emergency &= (dis - adm >= 2) & ~regular
     pool = np.flatnonzero(long_emergency & _isolated(person, adm, dis))
     k = min(int(round(SHARES["transferred"] * long_emergency.sum())), pool.size)
     moved = np.sort(rng.choice(pool, size=k, replace=False)) if k else pool[:0]
@@ -344,7 +351,8 @@ def _apc(
     is_moved[moved] = True
     end_dest = np.where(is_moved, TRANSFER_CODE, np.where(died, DIED_DEST, HOME))
     end_meth = np.where(died & ~is_moved, DIED, DISCHARGED)
-    operation = np.array([OPERATIONS.get(d) for d in diag], dtype=object)
+    distinct, which = np.unique(diag.astype(str), return_inverse=True)
+    operation = np.array([OPERATIONS.get(d) for d in distinct], dtype=object)[which]
 
     # Provider spells: every canonical spell (the first part of a transfer), then second parts.
     ps = {
@@ -505,10 +513,9 @@ def _unfinished(
 def _ae(ae: pa.Table, people: _People, rng: np.random.Generator) -> pa.Table:
     """A&E attendances with their HES disposal codes and provider (joined in the engine)."""
     who = people.index(ae["person_id"], "ae_attendances")
-    disposal = _strings(ae["disposal"])
     code = np.full(ae.num_rows, None, dtype=object)
     for name, choices in AE_DISPOSAL_CODES.items():  # over the six disposals, not the rows
-        hit = disposal == name
+        hit = _among(ae["disposal"], [name])
         code[hit] = _pick(rng, choices, int(hit.sum()))
     return (
         ae.append_column("x_disp", pa.array(code, pa.string()))
