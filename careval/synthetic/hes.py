@@ -138,7 +138,9 @@ def write_hes(
         ``op`` file is written without its table).
     out
         Folder to write ``apc``, ``ae`` and ``op`` into (``.csv`` or ``.parquet``); created if
-        absent. A file already there is never replaced.
+        absent. A file already there is never replaced. Nothing is written until every table
+        is checked; for a folder that appears whole or not at all, write into one made by
+        :func:`careval.folders.new_folder` (as ``careval synth --format hes`` does).
     seed
         Seed of every random choice: the same tables and seed give the same files.
     file_format
@@ -169,7 +171,6 @@ def write_hes(
     in_way = sorted(n for n in names.values() if (out / n).exists())
     if in_way:
         raise ConfigError(f"HES extracts: {out} already holds {', '.join(in_way)}; nothing written")
-    out.mkdir(parents=True, exist_ok=True)
     rng = [np.random.default_rng(s) for s in np.random.SeedSequence(seed, spawn_key=(15,)).spawn(3)]
     people = _people(tables["persons"], rng[0])
     summary: dict[str, Any] = {
@@ -179,27 +180,27 @@ def write_hes(
         "files": names,
         "shares": dict(SHARES),
     }
+    # Everything checked and built before the first file is written.
+    apc, counts = _apc(tables, people, rng[0])
+    summary.update(counts)
+    rows = {"apc": apc}
+    if "ae" in names:
+        rows["ae"] = _ae(tables["ae_attendances"], people, rng[1])
+    if "op" in names:
+        rows["op"] = _op(tables["outpatient_appointments"], people, rng[2])
+    sql = {"apc": apc_sql, "ae": ae_sql, "op": op_sql}
+    out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(":memory:")
     try:
         con.register("people", people.table)
         register_registrations(con, tables["registrations"])
-        apc, counts = _apc(tables, people, rng[0])
-        con.register("apc", apc)
         register_conditions(con, tables.get("conditions"))
-        copy(con, apc_sql(file_format, date_format), out / names["apc"], file_format)
-        summary.update(counts)
-        rows = {"apc": apc.num_rows}
-        if "ae" in names:
-            con.register("ae", _ae(tables["ae_attendances"], people, rng[1]))
-            copy(con, ae_sql(file_format, date_format), out / names["ae"], file_format)
-            rows["ae"] = tables["ae_attendances"].num_rows
-        if "op" in names:
-            con.register("op", _op(tables["outpatient_appointments"], people, rng[2]))
-            copy(con, op_sql(file_format, date_format), out / names["op"], file_format)
-            rows["op"] = tables["outpatient_appointments"].num_rows
+        for name, table in rows.items():
+            con.register(name, table)
+            copy(con, sql[name](file_format, date_format), out / names[name], file_format)
     finally:
         con.close()
-    summary["rows"] = rows
+    summary["rows"] = {name: table.num_rows for name, table in rows.items()}
     return summary
 
 

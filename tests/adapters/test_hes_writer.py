@@ -450,6 +450,19 @@ def test_refuses_to_replace_a_file(synth_dir: Path, tmp_path: Path):
         write_hes(synth_dir, tmp_path / "x", seed=1, file_format="xlsx")  # type: ignore[arg-type]
 
 
+def test_refuses_an_unknown_person_before_writing(synth_dir: Path, tmp_path: Path):
+    tables = {n: pq.read_table(synth_dir / f"{n}.parquet") for n in ("persons", "registrations",
+              "inpatient_spells", "ae_attendances")}  # fmt: skip
+    ae = tables["ae_attendances"]
+    ids = ae["person_id"].to_pylist()
+    ids[3] = "P999999999"
+    at = ae.schema.get_field_index("person_id")
+    tables["ae_attendances"] = ae.set_column(at, "person_id", pa.array(ids, pa.string()))
+    with pytest.raises(ConfigError, match=r"ae_attendances\.person_id holds 1 rows"):
+        write_hes(tables, tmp_path / "out", seed=1)
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_format_hes(tmp_path: Path):
     from careval.cli import main
 
