@@ -271,6 +271,10 @@ def _pick(rng: np.random.Generator, choices: tuple[tuple[str, ...], tuple[float,
     return np.asarray(values, dtype=object)[rng.choice(len(values), size=k, p=np.asarray(p))]
 
 
+def _evenly(values: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    return values, (1 / len(values),) * len(values)
+
+
 def _people(persons: pa.Table, rng: np.random.Generator) -> _People:
     home = np.asarray(LOCAL_PROVIDERS, dtype=object)[
         rng.integers(0, len(LOCAL_PROVIDERS), persons.num_rows)
@@ -318,8 +322,9 @@ def _apc(
 ) -> tuple[pa.Table, dict[str, Any]]:
     """The episodes (finished, unfinished and duplicated, shuffled) and their counts.
 
-    Columns are the extract's, but person fields, ``GPPRAC`` and secondary diagnoses, which the
-    engine joins on (:func:`_apc_sql`), and ``pos``, the row's place in the file.
+    Columns are the extract's but the person fields, ``GPPRAC`` and the secondary diagnoses,
+    which the engine joins on (:func:`careval.synthetic.hes_sql.apc_sql`); ``pos`` is the row's
+    place in the file.
     """
     sp = tables["inpatient_spells"]
     n = sp.num_rows
@@ -399,7 +404,7 @@ def _apc(
     order = _within(rep)
     last = order == n_ep[rep] - 1
     first = order == 0
-    later_diag = _pick(rng, (LATER_DIAGNOSES, (1 / len(LATER_DIAGNOSES),) * 6), rep.size)
+    later_diag = _pick(rng, _evenly(LATER_DIAGNOSES), rep.size)
     keep_diag = first | (rng.random(rep.size) < 0.5)
     finished = {
         "person": ps["person"][rep],
@@ -501,7 +506,7 @@ def _unfinished(
         "CLASSPAT": np.full(count, "1", dtype=object),
         "DISDEST": np.full(count, STILL_IN_DEST, dtype=object),
         "DISMETH": np.full(count, STILL_IN, dtype=object),
-        "DIAG_4_01": _pick(rng, (UNFINISHED_DIAGNOSES, (1 / 6,) * 6), count),
+        "DIAG_4_01": _pick(rng, _evenly(UNFINISHED_DIAGNOSES), count),
         "OPERTN_4_01": none,
         "COST": np.zeros(count),
     }
