@@ -482,3 +482,10 @@ def test_cli_format_hes(tmp_path: Path):
     assert manifest["hes"]["rows"]["apc"] == len(read(both / "hes" / "apc.csv"))
     assert manifest["hes"]["spells"] == manifest["rows"]["inpatient_spells"]
     assert "hes" not in json.loads((plain / "dataset.json").read_text())
+
+
+def test_cli_refuses_an_unknown_format(cli, tmp_path: Path):
+    res = cli("synth", "--out", str(tmp_path / "d"), "--persons", "2000", "--format", "omop")
+    assert res.returncode == 2
+    assert "--format" in res.stderr and "omop" in res.stderr
+    assert not (tmp_path / "d").exists()
