@@ -110,15 +110,14 @@ def links(ps: pd.DataFrame, *, max_gap: int = 1, any_code: bool = False) -> pd.D
     """
     ends = ps.DISDEST.isin(TRANSFER_DEST)
     starts = ps.ADMISORC.isin(TRANSFER_DEST) | (ps.ADMIMETH == "81")
-    a = ps[ends | (any_code & starts)] if any_code else ps[ends]
-    b = ps[starts | (any_code & ends)] if any_code else ps[starts]
+    a, b = (ps, ps) if any_code else (ps[ends], ps[starts])
     pairs = a.merge(b, on="HESID", suffixes=("_a", "_b"))
     pairs = pairs[pairs.PROVSPNO_a != pairs.PROVSPNO_b]
     gap = (pd.to_datetime(pairs.ADMIDATE_b) - pd.to_datetime(pairs.DISDATE_a)).dt.days
     pairs = pairs[(gap >= 0) & (gap <= max_gap)]
-    if any_code:
-        pairs = pairs[pairs.DISDEST_a.isin(TRANSFER_DEST) | pairs.ADMISORC_b.isin(TRANSFER_DEST)
-                      | (pairs.ADMIMETH_b == "81")]  # fmt: skip
+    if any_code:  # either end coded is enough
+        coded = pairs.DISDEST_a.isin(TRANSFER_DEST) | pairs.ADMISORC_b.isin(TRANSFER_DEST)
+        pairs = pairs[coded | (pairs.ADMIMETH_b == "81")]
     return pairs[["PROVSPNO_a", "PROVSPNO_b"]].reset_index(drop=True)
 
 
