@@ -220,7 +220,9 @@ def test_names_in_any_case_and_other_delimiters(tmp_path: Path) -> None:
     persons.unlink()
     regs = src / "registrations.csv"
     regs.write_text(regs.read_text().replace(",", "\t"))
-    (src / "Practices.csv").write_bytes((src / "practices.csv").read_bytes())
+    # Excel's "CSV UTF-8": a byte-order mark, and Windows line ends
+    practices = (src / "practices.csv").read_text().replace("\n", "\r\n")
+    (src / "Practices.csv").write_bytes(practices.encode("utf-8-sig"))
     (src / "practices.csv").unlink()
     out = tmp_path / "ds"
     assert run("import", "csv", str(src), "--out", str(out)) == 0
@@ -268,6 +270,19 @@ def test_encoding_option_reads_latin_1(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     assert run("import", "csv", str(src), "--out", str(out), "--encoding", "latin-1") == 0
     assert "Brent Café" in pq.read_table(out / "practices.parquet").column("locality").to_pylist()
+
+
+def test_an_encoding_the_reader_cannot_read_is_refused_up_front(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_hand(tmp_path / "hand")
+    out = tmp_path / "ds"
+    assert run("import", "csv", str(src), "--out", str(out), "--encoding", "cp1252") == 2
+    assert "--encoding cp1252: the CSV reader takes utf-8, utf-16 or latin-1" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
+    assert run("import", "csv", str(src), "--out", str(out), "--encoding", "ISO-8859-1") == 0
 
 
 # --- bad input: one message, exit 2, nothing written, inputs untouched ----------------------
@@ -447,3 +462,37 @@ def test_a_bad_input_exits_2_from_the_shell(tmp_path: Path, cli: Callable) -> No
     assert res.returncode == 2, res.stderr
     assert "START_DATE is not a date" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "ds").exists()
+
+
+def test_number_rules_match_their_patterns() -> None:
+    """The quick conversions of whole numbers and decimals accept exactly the texts their
+    regular expressions describe, with the values Python reads from them."""
+    import random
+    import re
+
+    import duckdb
+
+    from careval.data.adapters.csv import FLOAT_PATTERN, INT_PATTERN, _convert
+    from careval.data.schema import Column
+
+    rng = random.Random(3)
+    texts = ["1.5", "3.0", "007", "+7", "-0", ".5", "5.", "1e3", "1E-2", "nan", "inf", "1_000"]
+    texts += ["+-1", "-+1", "1,5", "0x10", "9223372036854775808", "1e999", "٣", "１２", "½"]
+    texts += [
+        "".join(rng.choice("0123456789.+-eE_x,") for _ in range(rng.randint(1, 6)))
+        for _ in range(5000)
+    ]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[t] for t in texts])
+    i = _convert(Column("v", "int", "")).replace('"v"', "v")
+    f = _convert(Column("v", "float", "")).replace('"v"', "v")
+    got = con.execute(f"SELECT v, {i}, {f} FROM t").fetchall()
+    for text, whole, number in got:
+        want_f = float(text) if re.fullmatch(FLOAT_PATTERN, text) else None
+        if want_f is not None and abs(want_f) == float("inf"):
+            want_f = None
+        want_i = int(text.split(".")[0]) if re.fullmatch(INT_PATTERN, text) else None
+        if want_i is not None and not -(2**63) <= want_i < 2**63:
+            want_i = None
+        assert (whole, number) == (want_i, want_f), text

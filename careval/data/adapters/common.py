@@ -47,6 +47,7 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection for one import (insertion order kept: row numbers hold)."""
     con = duckdb.connect(":memory:")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")  # DuckDB's own bar would print on stdout
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
@@ -228,11 +229,22 @@ def date_sql(column: str, nulls: Sequence[str] = NULL_DATES) -> str:
     default; none for the canonical tables, whose dates before 1900 validation refuses), NULL too
     for text that is no date (find those with :func:`bad_date_sql`)."""
     c = f"trim({quote(column)})"
-    formats = "[" + ", ".join(literal(f) for f in DATE_FORMATS) + "]"
     given = f" OR {c} IN ({', '.join(literal(d) for d in nulls)})" if nulls else ""
+    # The formats a text can match, picked by its separator: the same answer as trying every
+    # format in turn, in a tenth of the time (a failed try_strptime is slow).
+    slash = [f for f in DATE_FORMATS if "/" in f]
+    dash = [f for f in DATE_FORMATS if "-" in f]
+    plain = [f for f in DATE_FORMATS if "/" not in f and "-" not in f]
+
+    def parse(formats: list[str]) -> str:
+        listed = "[" + ", ".join(literal(f) for f in formats) + "]"
+        return f"CAST(try_strptime({c}, {listed}) AS DATE)" if formats else "NULL"
+
     return (
         f"CASE WHEN {c} IS NULL OR {c} = ''{given} THEN NULL "
-        f"ELSE CAST(try_strptime({c}, {formats}) AS DATE) END"
+        f"WHEN contains({c}, '/') THEN {parse(slash)} "
+        f"WHEN contains({c}, '-') THEN {parse(dash)} "
+        f"ELSE {parse(plain)} END"
     )
 
 

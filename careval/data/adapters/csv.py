@@ -41,7 +41,6 @@ from careval.data.adapters.common import (
     ROW,
     Finding,
     ImportReport,
-    bad_date_sql,
     connect,
     date_sql,
     find_rows,
@@ -67,6 +66,11 @@ from careval.folders import check_replaceable, new_folder
 SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")  # what read_extract reads
 COPIED = ("surveys", "qualitative")  # a dataset's folders, copied unchanged when present
 WHITESPACE = " \t\r\n\u00a0"  # trimmed from every value (the last: Excel's no-break space)
+ENCODINGS = {  # the names DuckDB's CSV reader takes, by the spellings people use
+    **dict.fromkeys(("utf-8", "utf8"), "utf-8"),
+    **dict.fromkeys(("utf-16", "utf16"), "utf-16"),
+    **dict.fromkeys(("latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1"), "latin-1"),
+}
 TRUE_WORDS = ("true", "1", "yes", "y")
 FALSE_WORDS = ("false", "0", "no", "n")
 INT_PATTERN = r"[+-]?[0-9]+(\.0*)?"
@@ -78,6 +82,13 @@ ALLOWED = {
     "separator, currency sign or unit; empty for none",
     "bool": "true/false, 1/0, yes/no or y/n, in any case; empty for none",
 }
+RULES = {
+    "date": "is not a date",
+    "int": "is not a whole number",
+    "float": "is not a number",
+    "bool": "is not true or false",
+}
+FLAG = "_bad_"  # in a converted table: true where the column's text did not convert
 COMMA_RULE = "holds numbers written with a comma"
 COMMA_ALLOWED = (
     "a point for decimals and no thousands separator (1,5 must be 1.5, and 1,234 must be 1234: "
@@ -154,6 +165,7 @@ def import_csv(
     """
     src, out = Path(src), Path(out)
     _check_places(src, out, extract_date)
+    encoding = _encoding(encoding)
     check_replaceable(out, "dataset", overwrite)
     inputs = _inputs(src)
     _refuse(inputs.problems)
@@ -165,9 +177,8 @@ def import_csv(
     with showing_values(SHOW_VALUES.get() or synthetic):
         con = connect(threads)
         try:
-            queries = _load(con, inputs, report, encoding)
             with new_folder(out, "dataset", overwrite=overwrite) as tmp:
-                report.tables = write_tables(con, tmp, queries)
+                _load(con, inputs, report, encoding, tmp)
                 for name, folder in inputs.copied.items():
                     shutil.copytree(folder, tmp / name)
                     report.notes.append(
@@ -188,6 +199,18 @@ def import_csv(
         finally:
             con.close()
     return CsvImport(out, report, warnings)
+
+
+def _encoding(name: str) -> str:
+    """The engine's name of the encoding ``name``; refused when the engine cannot read it."""
+    key = name.lower().replace("_", "-")
+    if key in ENCODINGS:
+        return ENCODINGS[key]
+    raise ConfigError(
+        f"--encoding {name}: the CSV reader takes utf-8, utf-16 or latin-1 (iso-8859-1); save "
+        "the files as UTF-8 (Excel: CSV UTF-8) or, for Windows text, give latin-1 (its curly "
+        "quotes, dashes and the euro sign then read as other characters)"
+    )
 
 
 def _check_places(src: Path, out: Path, extract_date: dt.date | None) -> None:
@@ -309,13 +332,17 @@ def _refuse(problems: list[str]) -> None:
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, inputs: _Inputs, report: ImportReport, encoding: str
-) -> dict[str, str]:
-    """Read every table file and check its columns and values; the query giving each canonical
-    table. Every problem of every file is refused in one message."""
+    con: duckdb.DuckDBPyConnection,
+    inputs: _Inputs,
+    report: ImportReport,
+    encoding: str,
+    folder: Path,
+) -> None:
+    """Read every table file, check its columns and values, and write it into ``folder`` as
+    the canonical table (while no file has a problem). Every problem of every file is refused
+    in one message. One file is in the engine at a time."""
     problems: list[str] = []
     findings: list[Finding] = []
-    queries: dict[str, str] = {}
     for name in TABLES:
         if name not in inputs.tables:
             continue
@@ -326,6 +353,7 @@ def _load(
             require_columns(columns, path, f"the {name} table", TABLES[name].column_names)
         except ConfigError as exc:
             problems.append(str(exc))
+            con.execute(f"DROP TABLE IF EXISTS {quote(staged)}")
             continue
         rows = int(one(con, f"SELECT count(*) FROM {quote(staged)}")[0])
         report.read(path.name, path, rows)
@@ -335,21 +363,35 @@ def _load(
                 f"{path.name}: {len(extra)} column{'s' if len(extra) > 1 else ''} the model "
                 f"does not have, left out: {', '.join(extra)}"
             )
-        clean = f"clean_{name}"
+        clean, typed = f"clean_{name}", f"typed_{name}"
+        table = TABLES[name]
         con.execute(
             f"CREATE OR REPLACE VIEW {quote(clean)} AS SELECT {ROW}, "
             + ", ".join(
                 f"NULLIF(trim({quote(c)}, {literal(WHITESPACE)}), '') AS {quote(c)}"
-                for c in TABLES[name].column_names
+                for c in table.column_names
             )
             + f" FROM {quote(staged)}"
         )
-        findings += _bad_values(con, clean, path, TABLES[name].columns)
-        queries[name] = (
-            "SELECT "
-            + ", ".join(f"{_convert(c)} AS {quote(c.name)}" for c in TABLES[name].columns)
+        # One pass converts every column and flags each text that did not convert.
+        con.execute(
+            f"CREATE OR REPLACE TABLE {quote(typed)} AS SELECT "
+            + ", ".join(f"{_convert(c)} AS {quote(c.name)}" for c in table.columns)
+            + "".join(
+                f", ({quote(c.name)} IS NOT NULL AND ({_convert(c)}) IS NULL) AS "
+                f"{quote(FLAG + c.name)}"
+                for c in table.columns
+                if c.type != "string"
+            )
             + f" FROM {quote(clean)}"
         )
+        findings += _bad_values(con, clean, typed, path, table.columns)
+        if not problems and not findings:
+            query = f"SELECT {', '.join(map(quote, table.column_names))} FROM {quote(typed)}"
+            report.tables.update(write_tables(con, folder, {name: query}))
+        con.execute(f"DROP TABLE {quote(typed)}")
+        con.execute(f"DROP VIEW {quote(clean)}")
+        con.execute(f"DROP TABLE {quote(staged)}")
     _refuse(problems + [f.line() for f in findings])
     if inputs.ignored:
         report.notes.append(f"ignored (not a table of the model): {', '.join(inputs.ignored)}")
@@ -357,25 +399,31 @@ def _load(
         "tables absent (optional): "
         + (", ".join(n for n in TABLES if n not in inputs.tables) or "none")
     )
-    return queries
 
 
 def _convert(col: Column) -> str:
-    """SQL giving ``col`` in its type from the trimmed text (NULL where it does not convert)."""
+    """SQL giving ``col`` in its type from the trimmed text (NULL where it does not convert).
+
+    The engine's casts are quick but lenient (``1.5`` casts to the whole number 2, ``1_000``
+    and ``NaN`` to numbers), so a cast is taken only where the text is what the rule allows: a
+    whole number as the engine writes it, else a text matching :data:`INT_PATTERN`; a finite
+    number with no ``_`` and no two signs in a row (the texts :data:`FLOAT_PATTERN` matches,
+    without a regular expression on every row).
+    """
     c = quote(col.name)
     if col.type == "date":
         return date_sql(col.name, nulls=())
     if col.type == "int":
+        whole = f"TRY_CAST({c} AS BIGINT)"
         return (
-            f"CASE WHEN regexp_full_match({c}, {literal(INT_PATTERN)}) THEN "
+            f"CASE WHEN CAST({whole} AS VARCHAR) = {c} THEN {whole} "
+            f"WHEN regexp_full_match({c}, {literal(INT_PATTERN)}) THEN "
             f"TRY_CAST(regexp_replace({c}, '\\.0*$', '') AS BIGINT) END"
         )
     if col.type == "float":
         number = f"TRY_CAST({c} AS DOUBLE)"
-        return (
-            f"CASE WHEN regexp_full_match({c}, {literal(FLOAT_PATTERN)}) "
-            f"AND isfinite({number}) THEN {number} END"
-        )
+        odd = " OR ".join(f"contains({c}, {literal(t)})" for t in ("_", "+-", "-+"))
+        return f"CASE WHEN isfinite({number}) AND NOT ({odd}) THEN {number} END"
     if col.type == "bool":
         low = f"lower({c})"
         words = ", ".join(literal(w) for w in TRUE_WORDS)
@@ -385,39 +433,36 @@ def _convert(col: Column) -> str:
 
 
 def _bad_values(
-    con: duckdb.DuckDBPyConnection, clean: str, path: Path, columns: tuple[Column, ...]
+    con: duckdb.DuckDBPyConnection,
+    clean: str,
+    typed: str,
+    path: Path,
+    columns: tuple[Column, ...],
 ) -> list[Finding]:
-    """The values that do not convert to their column's type, column by column.
-
-    One pass counts them all; the rows of a column with any are then found.
-    """
-    checks: list[tuple[Column, str, str, str]] = []  # column, rule, allowed, SQL true when bad
-    for col in columns:
-        if col.type == "string":
-            continue
-        bad = f"({quote(col.name)} IS NOT NULL AND ({_convert(col)}) IS NULL)"
-        if col.type == "date":
-            bad = bad_date_sql(col.name, nulls=())
-        if col.type in ("int", "float"):
-            comma = f"contains({quote(col.name)}, ',')"
-            checks.append((col, COMMA_RULE, COMMA_ALLOWED, f"({bad} AND {comma})"))
-            bad = f"({bad} AND NOT {comma})"
-        rule = {
-            "date": "is not a date",
-            "int": "is not a whole number",
-            "float": "is not a number",
-            "bool": "is not true or false",
-        }[col.type]
-        checks.append((col, rule, ALLOWED[col.type], bad))
-    if not checks:
+    """The texts that did not convert to their column's type, column by column: counted from
+    the flags of ``typed``; the rows of a column with any are then found in ``clean``."""
+    flagged = [c for c in columns if c.type != "string"]
+    if not flagged:
         return []
     counts = one(
         con,
-        "SELECT " + ", ".join(f"count_if({sql})" for *_, sql in checks) + f" FROM {quote(clean)}",
+        "SELECT "
+        + ", ".join(f"count_if({quote(FLAG + c.name)})" for c in flagged)
+        + f" FROM {quote(typed)}",
     )
     found = []
-    for (col, rule, allowed, sql), n in zip(checks, counts, strict=True):
-        if n:
+    for col, n in zip(flagged, counts, strict=True):
+        if not n:
+            continue
+        bad = f"({quote(col.name)} IS NOT NULL AND ({_convert(col)}) IS NULL)"
+        checks = [(RULES[col.type], ALLOWED[col.type], bad)]
+        if col.type in ("int", "float"):
+            comma = f"contains({quote(col.name)}, ',')"
+            checks = [
+                (COMMA_RULE, COMMA_ALLOWED, f"({bad} AND {comma})"),
+                (RULES[col.type], ALLOWED[col.type], f"({bad} AND NOT {comma})"),
+            ]
+        for rule, allowed, sql in checks:
             hit = find_rows(
                 con,
                 clean,
