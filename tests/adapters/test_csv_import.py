@@ -233,6 +233,8 @@ def test_names_in_any_case_and_other_delimiters(tmp_path: Path) -> None:
 
 def test_spaces_and_extra_columns(tmp_path: Path) -> None:
     src = write_hand(tmp_path / "hand")
+    (src / "~$persons.csv").write_bytes(b"\x00lock")  # Excel's lock file while it is open
+    (src / "README.txt").write_text("exported from the warehouse on 1 April")
     persons = src / "persons.csv"
     lines = persons.read_text().splitlines()
     lines[0] += ",nhs_number,postcode"
@@ -246,6 +248,7 @@ def test_spaces_and_extra_columns(tmp_path: Path) -> None:
     assert t.to_pylist()[0]["person_id"] == "P01" and t.to_pylist()[0]["imd_decile"] == 3
     notes = json.loads((out / "import_report.json").read_text())["notes"]
     assert any("nhs_number, postcode" in n and "left out" in n for n in notes)
+    assert any("README.txt" in n and "~$persons.csv" in n for n in notes if "ignored" in n)
     assert "9434765919" not in "".join(p.read_text(errors="ignore") for p in out.glob("*.json"))
 
 
@@ -342,6 +345,12 @@ def _misspelt(src: Path) -> None:
     (src / "outpatient_appointments.csv").rename(src / "outpatient_apointments.csv")
 
 
+def _folder(src: Path) -> None:
+    (src / "inpatient_spells.csv").unlink()
+    (src / "inpatient_spells.parquet").mkdir()  # as Spark writes a table
+    (src / "inpatient_spells.parquet" / "part-0000.parquet").write_bytes(b"PAR1")
+
+
 def _invalid(src: Path) -> None:
     replace_line(src / "registrations.csv", 3, "E85002", "E85009")  # no such practice
 
@@ -387,6 +396,10 @@ BAD: dict[str, tuple[Callable[[Path], None], list[str]]] = {
             "outpatient_apointments.csv: no table of the model",
             "did you mean outpatient_appointments",
         ],
+    ),
+    "a folder for a table": (
+        _folder,
+        ["inpatient_spells.parquet: a folder, not a file", "combine the parts into one file"],
     ),
     "validation error": (
         _invalid,

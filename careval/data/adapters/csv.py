@@ -216,12 +216,9 @@ def _encoding(name: str) -> str:
 def _check_places(src: Path, out: Path, extract_date: dt.date | None) -> None:
     """Refuse a missing input directory, an --out inside it (or holding it) and a future date."""
     if not src.is_dir():
-        what = (
-            "is a file; give the directory holding the table files"
-            if src.exists()
-            else ("no such directory")
-        )
-        raise ConfigError(f"{src}: {what}")
+        if src.exists():
+            raise ConfigError(f"{src}: a file; give the directory holding the table files")
+        raise ConfigError(f"{src}: no such directory")
     s, o = src.resolve(), out.resolve()
     if o == s or s in o.parents:
         raise ConfigError(
@@ -246,12 +243,21 @@ def _inputs(src: Path) -> _Inputs:
     A file is a table's when its name before the first dot is the table's name, in any case
     (``Persons.CSV``; ``persons.csv.gz`` too, which the reader then refuses by its suffix). A
     data file named like no table but close to one (``persns.csv``) is refused, naming the
-    table meant; other entries are listed in the report as ignored.
+    table meant, and so is a folder named after a table; other entries (hidden ones, a
+    spreadsheet's ``~$`` lock files, other folders) are listed in the report as ignored.
     """
     found = _Inputs()
     for entry in sorted(src.iterdir(), key=lambda e: e.name):
         base = entry.name.split(".")[0].lower()
-        if entry.is_dir():
+        if entry.name.startswith((".", "~")):  # hidden, or a spreadsheet's lock file
+            found.ignored.append(entry.name)
+        elif entry.is_dir() and base in TABLES:
+            found.problems.append(
+                f"{entry}: a folder, not a file; write the {base} table as one CSV or Parquet "
+                f"file named {base}.csv or {base}.parquet (a folder of Parquet parts, as Spark "
+                "writes: combine the parts into one file)"
+            )
+        elif entry.is_dir():
             if entry.name.lower() in COPIED and not entry.is_symlink():
                 if entry.name.lower() in found.copied:
                     found.problems.append(
