@@ -509,3 +509,39 @@ def test_number_rules_match_their_patterns() -> None:
         if want_i is not None and not -(2**63) <= want_i < 2**63:
             want_i = None
         assert (whole, number) == (want_i, want_f), text
+
+
+def test_dates_read_as_python_reads_them() -> None:
+    """Every text is the date Python's strptime makes of it with the first format that fits
+    (ISO, dd/mm/yyyy, yyyymmdd, with or without a time), or no date when none fits."""
+    import random
+
+    import duckdb
+
+    from careval.data.adapters.common import DATE_FORMATS, date_sql
+
+    rng = random.Random(5)
+    texts = ["2012-02-30", "29/02/2011", "29/02/2012", "1/13/2012", "2012/01/05", "2012-01-5x"]
+    texts += ["05/01/2012 10:11:12", "2012-01-05T10:30:00", "1800-01-01", "18000101", "x"]
+    for _ in range(3000):
+        y, m, d = rng.randint(1890, 2030), rng.randint(1, 13), rng.randint(1, 31)
+        fmt = rng.choice(
+            ["{y}-{m:02d}-{d:02d}", "{d:02d}/{m:02d}/{y}", "{d}/{m}/{y}", "{y}{m:02d}{d:02d}"]
+        )
+        texts.append(fmt.format(y=y, m=m, d=d) + rng.choice(["", "", " 08:30:00"]))
+
+    def python(text: str) -> dt.date | None:
+        for fmt in DATE_FORMATS:
+            try:
+                return dt.datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+        return None
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[t] for t in texts])
+    got = con.execute(f"SELECT v, {date_sql('v', nulls=())} FROM t").fetchall()
+    assert sum(d is not None for _, d in got) > 2000  # most of them are dates
+    for text, date in got:
+        assert date == python(text), text
