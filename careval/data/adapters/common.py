@@ -47,9 +47,17 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection for one import (insertion order kept: row numbers hold)."""
     con = duckdb.connect(":memory:")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")  # DuckDB's own bar would print on stdout
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The single row of an aggregate query (one always comes back)."""
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql  # an aggregate without GROUP BY gives one row
+    return row
 
 
 def quote(name: str) -> str:
@@ -135,7 +143,7 @@ def read_extract(
         )
     except duckdb.Error as exc:
         raise ConfigError(_read_failure(path, what, str(exc), encoding)) from None
-    n = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+    n = one(con, f"SELECT count(*) FROM {quote(table)}")[0]
     if not n:
         raise ConfigError(f"{what} {path}: the file has a header but no rows")
     return lower
@@ -215,25 +223,36 @@ def require_columns(
     return found
 
 
-def date_sql(column: str) -> str:
+def date_sql(column: str, nulls: Sequence[str] = NULL_DATES) -> str:
     """SQL turning the text column ``column`` into a DATE: ISO, dd/mm/yyyy or yyyymmdd (with an
-    optional time), NULL for a blank field or a HES null date (:data:`NULL_DATES`), NULL too for
-    text that is no date (find those with :func:`bad_date_sql`)."""
+    optional time), NULL for a blank field or a HES null date (``nulls``, :data:`NULL_DATES` by
+    default; none for the canonical tables, whose dates before 1900 validation refuses), NULL too
+    for text that is no date (find those with :func:`bad_date_sql`)."""
     c = f"trim({quote(column)})"
-    formats = "[" + ", ".join(literal(f) for f in DATE_FORMATS) + "]"
-    nulls = ", ".join(literal(d) for d in NULL_DATES)
+    given = f" OR {c} IN ({', '.join(literal(d) for d in nulls)})" if nulls else ""
+    # The formats a text can match, picked by its separator: the same answer as trying every
+    # format in turn, several times faster (a failed try_strptime is slow: ten times on dd/mm).
+    slash = [f for f in DATE_FORMATS if "/" in f]
+    dash = [f for f in DATE_FORMATS if "-" in f]
+    plain = [f for f in DATE_FORMATS if "/" not in f and "-" not in f]
+
+    def parse(formats: list[str]) -> str:
+        listed = "[" + ", ".join(literal(f) for f in formats) + "]"
+        return f"CAST(try_strptime({c}, {listed}) AS DATE)" if formats else "NULL"
+
     return (
-        f"CASE WHEN {c} IS NULL OR {c} = '' OR {c} IN ({nulls}) THEN NULL "
-        f"ELSE CAST(try_strptime({c}, {formats}) AS DATE) END"
+        f"CASE WHEN {c} IS NULL OR {c} = ''{given} THEN NULL "
+        f"WHEN contains({c}, '/') THEN {parse(slash)} "
+        f"WHEN contains({c}, '-') THEN {parse(dash)} "
+        f"ELSE {parse(plain)} END"
     )
 
 
-def bad_date_sql(column: str) -> str:
+def bad_date_sql(column: str, nulls: Sequence[str] = NULL_DATES) -> str:
     """SQL true where ``column`` holds text that is neither a date nor a way of saying none."""
     c = f"trim({quote(column)})"
-    return f"({c} IS NOT NULL AND {c} <> '' AND ({date_sql(column)}) IS NULL AND {c} NOT IN (" + (
-        ", ".join(literal(d) for d in NULL_DATES) + "))"
-    )
+    given = f" AND {c} NOT IN ({', '.join(literal(d) for d in nulls)})" if nulls else ""
+    return f"({c} IS NOT NULL AND {c} <> '' AND ({date_sql(column, nulls)}) IS NULL{given})"
 
 
 @dataclass(frozen=True)
@@ -246,9 +265,10 @@ class Finding:
     count: int
     rows: tuple[int, ...]
     allowed: str = ""
+    example: str = ""  # the first offending value, quoted only when values may be shown
 
     def line(self) -> str:
-        """One line: file, column, rule, count, allowed, first rows."""
+        """One line: file, column, rule, count, allowed, first rows (and the first value)."""
         text = f"{self.file}: column {self.column.upper()} {self.rule} ({self.count:,} row"
         text += "s)" if self.count != 1 else ")"
         if self.allowed:
@@ -258,6 +278,8 @@ class Finding:
             text += f"; row{'s' if len(self.rows) > 1 or more else ''} "
             text += ", ".join(str(r) for r in self.rows) + more
             text += " (data rows from 1; the file's line is one more)"
+        if self.example and self.rows:
+            text += f"; e.g. row {self.rows[0]}: {self.example}"
         return text
 
 
@@ -270,15 +292,25 @@ def find_rows(
     column: str,
     rule: str,
     allowed: str = "",
+    value: str | None = None,
 ) -> Finding | None:
-    """Count the rows of ``table`` where ``bad_sql`` is true; None when there are none."""
-    n, rows = con.execute(
-        f"SELECT count(*), list({ROW} ORDER BY {ROW})[1:{ROWS_SHOWN}] FROM {quote(table)} "
-        f"WHERE {bad_sql}"
-    ).fetchone()
+    """Count the rows of ``table`` where ``bad_sql`` is true; None when there are none.
+
+    ``value``: a column of ``table`` whose text in the first offending row the finding quotes,
+    only when messages may quote values (:data:`careval.errors.SHOW_VALUES`); never give an
+    identifying column.
+    """
+    shown = value is not None and SHOW_VALUES.get()
+    first = f", arg_min({quote(value)}, {ROW})" if shown and value is not None else ", NULL"
+    n, rows, example = one(
+        con,
+        f"SELECT count(*), list({ROW} ORDER BY {ROW})[1:{ROWS_SHOWN}]{first} "
+        f"FROM {quote(table)} WHERE {bad_sql}",
+    )
     if not n:
         return None
-    return Finding(file, column, rule, int(n), tuple(int(r) for r in rows), allowed)
+    text = brief(example, 40) if shown and example is not None else ""
+    return Finding(file, column, rule, int(n), tuple(int(r) for r in rows), allowed, text)
 
 
 def raise_findings(findings: Sequence[Finding | None]) -> None:
@@ -309,9 +341,7 @@ def write_tables(
             f"COPY (SELECT {cols} FROM ({query})) TO {literal(str(target))} "
             "(FORMAT parquet, COMPRESSION zstd)"
         )
-        rows[name] = int(
-            con.execute(f"SELECT count(*) FROM read_parquet({literal(str(target))})").fetchone()[0]
-        )
+        rows[name] = int(one(con, f"SELECT count(*) FROM read_parquet({literal(str(target))})")[0])
     return rows
 
 
