@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from careval.cli import data, design, qualitative, risk, run, spc, surveys, tables
+from careval.cli import data, design, pseudonymise, qualitative, risk, run, spc, surveys, tables
 from careval.cli.common import err
 from careval.errors import SHOW_VALUES, CarevalError, cut
 
@@ -48,6 +48,8 @@ app.add_typer(risk.risk_app, name="risk", help="Risk stratification and case fin
 app.command("survey")(surveys.survey)
 app.command("transcripts")(qualitative.transcripts)
 app.command("qda")(qualitative.qda)
+app.command()(pseudonymise.pseudonymise)
+app.command()(pseudonymise.keygen)
 
 
 def main(argv: list[str] | None = None) -> Any:
