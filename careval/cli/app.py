@@ -9,6 +9,7 @@ import typer
 
 from careval.cli import data, design, pseudonymise, qualitative, risk, run, spc, surveys, tables
 from careval.cli.common import err
+from careval.cli.imports import import_app
 from careval.errors import SHOW_VALUES, CarevalError, cut
 
 app = typer.Typer(
@@ -50,6 +51,7 @@ app.command("transcripts")(qualitative.transcripts)
 app.command("qda")(qualitative.qda)
 app.command()(pseudonymise.pseudonymise)
 app.command()(pseudonymise.keygen)
+app.add_typer(import_app, name="import", help="Import an extract into a careval dataset.")
 
 
 def main(argv: list[str] | None = None) -> Any:
