@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -41,6 +41,14 @@ def synth(
             help="Replace a dataset careval made there earlier (never anyone else's folder)"
         ),
     ] = False,
+    data_format: Annotated[
+        Literal["canonical", "hes"],
+        typer.Option(
+            "--format",
+            help="canonical: the dataset's tables; hes: those and the hospital tables as "
+            "HES-shaped extracts in hes/ (apc.csv, ae.csv, op.csv; docs/hes-extracts.md)",
+        ),
+    ] = "canonical",
 ) -> None:
     """Generate the synthetic North West London population with known true effects."""
     from careval.synthetic.generate import STEPS, generate
@@ -55,13 +63,16 @@ def synth(
         end=end,
         programme_start=programme_start,
     )
-    with steps(STEPS) as step:
-        truth = generate(out_dir, settings, overwrite=overwrite, progress=step)
+    hes = data_format == "hes"
+    with steps(STEPS + hes) as step:
+        truth = generate(out_dir, settings, overwrite=overwrite, progress=step, hes=hes)
     rows = truth["rows"]
     out.print(
         f"wrote {out_dir} ({rows['persons']:,} people, "
         f"{rows['inpatient_spells']:,} inpatient spells, {rows['care_plans']:,} care plans)"
     )
+    if hes:
+        out.print(f"wrote the HES-shaped extracts in {out_dir / 'hes'} (docs/hes-extracts.md)")
 
 
 def validate(

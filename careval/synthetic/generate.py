@@ -3,9 +3,10 @@
 Writes one Parquet file per canonical table, ``dataset.json`` (with the extract date that
 validation bounds dates and ages by), ``truth.json`` (every injected effect, the settings and the
 calibration figures) and ``true_risk.parquet`` (each person's true probability of an emergency
-admission in the 12 months after each April index date). The output directory appears only when
-complete, carries careval's marker, and replaces (with ``overwrite``) only a dataset careval
-wrote (:mod:`careval.folders`).
+admission in the 12 months after each April index date); with ``hes``, also the hospital tables
+as HES-shaped extracts in ``hes/`` (:mod:`careval.synthetic.hes`), recorded in ``dataset.json``.
+The output directory appears only when complete, carries careval's marker, and replaces (with
+``overwrite``) only a dataset careval wrote (:mod:`careval.folders`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from careval.synthetic.surveys import write_surveys
 from careval.synthetic.tables import NULL_DAY, build, event_days, ids
 
 Progress = Callable[[str], None]
-STEPS = 8  # calls to progress, for a progress bar
+STEPS = 8  # calls to progress, for a progress bar (one more with ``hes``)
+HES_FOLDER = "hes"
 MONTH_NAMES = (
     "january", "february", "march", "april", "may", "june",
     "july", "august", "september", "october", "november", "december",
@@ -50,8 +52,14 @@ def generate(
     *,
     overwrite: bool = False,
     progress: Progress | None = None,
+    hes: bool = False,
 ) -> dict[str, Any]:
-    """Generate a synthetic dataset into ``out``; returns the truth written to ``truth.json``."""
+    """Generate a synthetic dataset into ``out``; returns the truth written to ``truth.json``.
+
+    With ``hes`` the dataset also holds ``hes/apc.csv``, ``hes/ae.csv`` and ``hes/op.csv``
+    (:func:`careval.synthetic.hes.write_hes`, seeded with the dataset's seed), and
+    ``dataset.json`` records them under ``hes``; the canonical tables are the same either way.
+    """
     s = settings or SynthSettings()
     out = Path(out)
     check_replaceable(out, "dataset", overwrite)  # before the work; again before the swap
@@ -136,6 +144,11 @@ def generate(
             "extract_date": _extract_date(s, tables).isoformat(),
             "rows": {name: t.num_rows for name, t in tables.items()},
         }
+        if hes:
+            from careval.synthetic.hes import write_hes
+
+            say("HES-shaped extracts")
+            manifest["hes"] = {"folder": HES_FOLDER, **write_hes(tables, tmp / HES_FOLDER, s.seed)}
         (tmp / "dataset.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return truth
 
