@@ -128,11 +128,14 @@ def read_extract(
                 f"{what} {path}: columns named {', '.join(twice)} more than once (names are "
                 "compared in lower case)"
             )
-        select = ", ".join(
-            f"CAST({quote(n)} AS VARCHAR) AS {quote(low)}"
-            for n, low in zip(names, lower, strict=True)
-            if only is None or low in only
-        ) or "NULL AS _none"
+        select = (
+            ", ".join(
+                f"CAST({quote(n)} AS VARCHAR) AS {quote(low)}"
+                for n, low in zip(names, lower, strict=True)
+                if only is None or low in only
+            )
+            or "NULL AS _none"
+        )
         con.execute(f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT {select} FROM {source}")
         con.execute(
             f"CREATE OR REPLACE TABLE {quote(table)} AS "
@@ -140,7 +143,7 @@ def read_extract(
         )
     except duckdb.Error as exc:
         raise ConfigError(_read_failure(path, what, str(exc), encoding)) from None
-    n = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+    n = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0]
     if not n:
         raise ConfigError(f"{what} {path}: the file has a header but no rows")
     return lower
@@ -280,7 +283,7 @@ def find_rows(
     n, rows = con.execute(
         f"SELECT count(*), list({ROW} ORDER BY {ROW})[1:{ROWS_SHOWN}] FROM {quote(table)} "
         f"WHERE {bad_sql}"
-    ).fetchone()
+    ).fetchall()[0]
     if not n:
         return None
     return Finding(file, column, rule, int(n), tuple(int(r) for r in rows), allowed)
@@ -315,7 +318,9 @@ def write_tables(
             "(FORMAT parquet, COMPRESSION zstd)"
         )
         rows[name] = int(
-            con.execute(f"SELECT count(*) FROM read_parquet({literal(str(target))})").fetchone()[0]
+            con.execute(f"SELECT count(*) FROM read_parquet({literal(str(target))})").fetchall()[0][
+                0
+            ]
         )
     return rows
 

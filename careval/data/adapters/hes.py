@@ -267,7 +267,7 @@ def _load(
             required = hes_events.AE_REQUIRED if name == "A&E" else hes_events.OP_REQUIRED
             require_columns(columns, path, what, required)
             findings += hes_events.check_file(con, table, columns, path, what)
-        rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
         report.read(name, path, rows)
         loaded[name] = ([c for c in columns if c in wanted], person, nhs)
     raise_findings(findings)
@@ -394,7 +394,7 @@ def _latest(
     """The latest date in the extract (and the base's extract date), no later than today."""
     today = dt.date.today()
     found = [
-        con.execute(f"SELECT max({last}) FROM {t} WHERE {last} <= DATE '{today}'").fetchone()[0]
+        con.execute(f"SELECT max({last}) FROM {t} WHERE {last} <= DATE '{today}'").fetchall()[0][0]
         for t, _, last in _dates(present)
     ]
     if isinstance(base.get("extract_date"), str):
@@ -409,7 +409,7 @@ def _latest(
 def _earliest(con: duckdb.DuckDBPyConnection, present: list[tuple[str, str]]) -> dt.date:
     """The first day of the month of the earliest event kept."""
     found = [
-        con.execute(f"SELECT min({first}) FROM {t}").fetchone()[0]
+        con.execute(f"SELECT min({first}) FROM {t}").fetchall()[0][0]
         for t, first, _ in _dates(present)
     ]
     dates = [d for d in found if d is not None]

@@ -97,7 +97,7 @@ def ae_rows(
         """
     )
     _common(con, "ae", "aekey", "A&E", "attendance", report)
-    other = con.execute("SELECT count(*) FROM ae WHERE disposal IS NULL").fetchone()[0]
+    other = con.execute("SELECT count(*) FROM ae WHERE disposal IS NULL").fetchall()[0][0]
     if other:
         report.step("A&E attendances whose AEATTENDDISP is no HES code (read as other)", other)
         con.execute("UPDATE ae SET disposal = 'other' WHERE disposal IS NULL")
@@ -144,7 +144,7 @@ def op_rows(
         "OP",
         "appointments whose ATTENDED is blank or not a HES code (0, 2-7)",
     )
-    unknown = con.execute("SELECT count(*) FROM op WHERE first_attendance IS NULL").fetchone()[0]
+    unknown = con.execute("SELECT count(*) FROM op WHERE first_attendance IS NULL").fetchall()[0][0]
     if unknown:
         report.step(
             "OP appointments whose FIRSTATT is not 1-4 (read as not a first attendance)", unknown
@@ -162,7 +162,7 @@ def _common(
 ) -> None:
     """Key blank, duplicate keys, person key blank."""
     report.step(
-        f"{file} rows read", int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        f"{file} rows read", int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
     )
     drop_where(con, table, f"{key} IS NULL", report, file, f"{label} key ({key.upper()}) blank")
     dedupe(con, table, key, report, file, label)

@@ -142,7 +142,7 @@ def match(
     against: str,
 ) -> dict[str, Any]:
     """Drop the rows of ``table`` whose person is not in ``people``; their linkage."""
-    before = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    before = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
     drop_where(
         con,
         table,
@@ -151,7 +151,7 @@ def match(
         file,
         f"person not in the {against}",
     )
-    after = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    after = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
     return {
         "rows": before,
         "matched": after,
@@ -359,5 +359,5 @@ def unusable_diagnoses(con: duckdb.DuckDBPyConnection) -> int:
         con.execute(
             f"SELECT count(*) FROM (SELECT unnest(diags) AS d FROM ep) "
             f"WHERE nullif(trim(d), '') IS NOT NULL AND ({icd10_sql('d')}) IS NULL"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )

@@ -22,7 +22,7 @@ NOT_KNOWN_PRACTICES = ("V81997", "V81998", "V81999")
 PRIMARY_UNKNOWN = "R69X"  # ICD-10 "illness, unspecified": what HES cleaning puts in for none
 
 
-def col(columns: Collection[str], name: str | None, default: str = "NULL") -> str:
+def col(columns: Collection[str], name: str | None, default: str = "CAST(NULL AS VARCHAR)") -> str:
     """``trim(column)`` when the file has it (blank read as NULL), else ``default``."""
     if name is None or name not in columns:
         return default
@@ -43,7 +43,7 @@ def drop_where(
     reason: str,
 ) -> int:
     """Delete the rows of ``table`` where ``condition`` is true; record and return their count."""
-    n = int(con.execute(f"SELECT count(*) FROM {table} WHERE {condition}").fetchone()[0])
+    n = int(con.execute(f"SELECT count(*) FROM {table} WHERE {condition}").fetchall()[0][0])
     if n:
         con.execute(f"DELETE FROM {table} WHERE {condition}")
     report.drop(file, reason, n)
@@ -71,7 +71,7 @@ def dedupe(
     con.execute("DELETE FROM _dups WHERE _k = 1")
     same, other = con.execute(
         "SELECT count(*) FILTER (WHERE _same), count(*) FILTER (WHERE NOT _same) FROM _dups"
-    ).fetchone()
+    ).fetchall()[0]
     report.drop(file, f"duplicate {label} (same {key.upper()}, same content)", int(same))
     report.drop(
         file,

@@ -239,10 +239,10 @@ def provider_spells(con: duckdb.DuckDBPyConnection, report: ImportReport) -> Non
     )
     n = count(con, "pspell")
     report.step("provider spells built", n)
-    multi = con.execute("SELECT count(*) FROM pspell WHERE episodes > 1").fetchone()[0]
+    multi = con.execute("SELECT count(*) FROM pspell WHERE episodes > 1").fetchall()[0][0]
     report.step("provider spells of more than one episode", int(multi))
     _spell_ids(con, report)
-    open_ = con.execute("SELECT count(*) FROM pspell WHERE disdate IS NULL").fetchone()[0]
+    open_ = con.execute("SELECT count(*) FROM pspell WHERE disdate IS NULL").fetchall()[0][0]
     if open_:
         report.step(
             "provider spells not discharged at the extract (kept; discharge = last EPIEND)",
@@ -256,7 +256,9 @@ def provider_spells(con: duckdb.DuckDBPyConnection, report: ImportReport) -> Non
         f"ALTER TABLE pspell ADD COLUMN primary_diagnosis VARCHAR; "
         f"UPDATE pspell SET primary_diagnosis = {icd10_sql('diag_raw')}"
     )
-    bad = con.execute("SELECT count(*) FROM pspell WHERE primary_diagnosis IS NULL").fetchone()[0]
+    bad = con.execute("SELECT count(*) FROM pspell WHERE primary_diagnosis IS NULL").fetchall()[0][
+        0
+    ]
     if bad:
         report.step(
             "provider spells whose primary diagnosis is no ICD-10 code (kept as "
@@ -304,7 +306,7 @@ def _spell_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
     shared = con.execute(
         "SELECT count(*) FROM (SELECT provspno FROM pspell WHERE provspno IS NOT NULL "
         "GROUP BY provspno HAVING count(DISTINCT procode) > 1)"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     given = "procode || '-' || provspno" if shared else "provspno"
     if shared:
         report.notes.append(
@@ -321,7 +323,7 @@ def _spell_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
     )
     clash = con.execute(
         "SELECT count(*) FROM (SELECT spell_id FROM pspell GROUP BY spell_id HAVING count(*) > 1)"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if clash:
         con.execute(
             """
@@ -409,7 +411,7 @@ def spells(con: duckdb.DuckDBPyConnection, report: ImportReport, *, cips: bool) 
     )
     con.execute("DROP TABLE _chain")
     if cips:
-        joined = con.execute("SELECT count(*) FROM spell WHERE parts > 1").fetchone()[0]
+        joined = con.execute("SELECT count(*) FROM spell WHERE parts > 1").fetchall()[0][0]
         report.step("continuous inpatient spells built", count(con, "spell"))
         report.step("continuous inpatient spells joining more than one provider spell", joined)
 
@@ -453,10 +455,10 @@ def emergency_count(con: duckdb.DuckDBPyConnection) -> int:
         con.execute(
             f"SELECT count(*) FROM spell WHERE admission_method IN {codes(EMERGENCY_METHODS)} "
             "AND patient_classification NOT IN ('3', '4')"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 
 def count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     """Rows of ``table``."""
-    return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
