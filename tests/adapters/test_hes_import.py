@@ -623,7 +623,7 @@ def test_the_imported_dataset_validates(tmp_path: Path) -> None:
     imd = write(tmp_path / "imd.csv", [{"LSOA11": "E01000001", "IMD_DECILE": "3"}])
     rows = episodes({}, {"PROVSPNO": "S2", "HESID": "P2", "DISMETH": "4", "SEX": "2"})
     _, out = run(tmp_path, rows, ae=AE, op=OP, imd_lookup=imd)
-    assert require_valid(out) == [] or all(p.severity == "warning" for p in require_valid(out))
+    require_valid(out)  # raises on any error of the model
     manifest = json.loads((out / "dataset.json").read_text())
     assert manifest["synthetic"] is False
     assert manifest["extract_date"] == "2012-01-08"  # the latest date in the extract
@@ -661,6 +661,15 @@ def test_nhs_numbers_become_tokens_and_invalid_ones_are_dropped(tmp_path: Path) 
             data = f.read_bytes()
             assert hexkey.encode() not in data and key not in data
             assert VALID[0].encode() not in data and VALID[1].encode() not in data
+
+
+def test_with_a_key_a_hesid_is_tokenised_too(tmp_path: Path) -> None:
+    key_file = tmp_path / "k.key"
+    keygen(key_file)
+    report, out = run(tmp_path, episodes({"HESID": "H1"}), key_file=key_file)
+    (person,) = table(out, "persons")
+    assert person["person_id"] == token(read_key(key_file), "H1", nhs=False)
+    assert person["person_id"] != "H1"
 
 
 def test_nhs_numbers_without_a_key_are_refused(tmp_path: Path, capsys: Any) -> None:
@@ -866,6 +875,17 @@ def test_hes_rows_of_people_not_in_the_base_are_dropped(synth_dir: Path, tmp_pat
     assert dropped(report)["person not in the base persons"] == 1
     assert [s["spell_id"] for s in table(out, "inpatient_spells")] == ["X1"]
     assert not (out / "truth.json").exists()  # real output: the synthetic truth is not copied
+
+
+def test_options_that_do_not_go_together_are_refused(synth_dir: Path, tmp_path: Path) -> None:
+    apc = write(tmp_path / "apc.csv", episodes({}))
+    with pytest.raises(ValueError, match="without --base"):
+        import_hes(tmp_path / "out", HesFiles(apc), base=synth_dir, practices=apc)
+    with pytest.raises(ValueError, match="after today"):
+        import_hes(tmp_path / "out", HesFiles(apc), extract_date=dt.date.today() + dt.timedelta(1))
+    assert not (tmp_path / "out").exists()
+    import_hes(tmp_path / "out", HesFiles(apc), synthetic=True)  # a synthetic extract, no base
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["synthetic"] is True
 
 
 def test_synthetic_is_refused_with_a_real_base(synth_dir: Path, tmp_path: Path) -> None:

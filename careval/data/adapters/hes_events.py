@@ -96,6 +96,7 @@ def ae_rows(
         FROM ae_raw
         """
     )
+    con.execute("DROP TABLE ae_raw")
     _common(con, "ae", "aekey", "A&E", "attendance", report)
     other = con.execute("SELECT count(*) FROM ae WHERE disposal IS NULL").fetchall()[0][0]
     if other:
@@ -127,6 +128,7 @@ def op_rows(
         FROM op_raw
         """
     )
+    con.execute("DROP TABLE op_raw")
     _common(con, "op", "attendkey", "OP", "appointment", report)
     drop_where(
         con,

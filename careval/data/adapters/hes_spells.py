@@ -170,10 +170,12 @@ def episodes(
         "cost": f"TRY_CAST({col(have, 'cost')} AS DOUBLE)",
     }
     select = ", ".join(f"{sql} AS {quote(name)}" for name, sql in typed.items())
+    sk = "coalesce('P' || provspno, 'A' || CAST(admidate AS VARCHAR))"
     con.execute(
-        f"CREATE OR REPLACE TABLE ep AS SELECT {ROW}, {select}, {content_hash(columns)} AS _h "
-        "FROM apc_raw"
+        f"CREATE OR REPLACE TABLE ep AS SELECT *, {sk} AS _sk FROM (SELECT {ROW}, {select}, "
+        f"{content_hash(columns)} AS _h FROM apc_raw)"
     )
+    con.execute("DROP TABLE apc_raw")  # checked already; the episodes hold what is needed
     report.step("APC episodes read", count(con, "ep"))
     drop_where(con, "ep", "epikey IS NULL", report, FILE, "episode key (EPIKEY) blank")
     dedupe(con, "ep", "epikey", report, FILE, "episode")
@@ -189,7 +191,7 @@ def episodes(
 
 
 def drop_undated(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
-    """Drop the episodes without an admission date; give each its spell key ``_sk``."""
+    """Drop the episodes without an admission date."""
     drop_where(
         con,
         "ep",
@@ -197,10 +199,6 @@ def drop_undated(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
         report,
         FILE,
         "admission date (ADMIDATE) missing: blank or a HES null date",
-    )
-    con.execute(
-        "ALTER TABLE ep ADD COLUMN _sk VARCHAR; "
-        "UPDATE ep SET _sk = coalesce('P' || provspno, 'A' || CAST(admidate AS VARCHAR))"
     )
     report.step("APC episodes kept", count(con, "ep"))
 
@@ -213,6 +211,7 @@ def provider_spells(con: duckdb.DuckDBPyConnection, report: ImportReport) -> Non
     no DISDATE is kept with the last episode's EPIEND (else its admission date) as discharge.
     """
     part = "PARTITION BY person, procode, _sk"
+    given, made = _spell_ids(con, report)
     con.execute(
         f"""
         CREATE OR REPLACE TABLE pspell AS
@@ -220,55 +219,47 @@ def provider_spells(con: duckdb.DuckDBPyConnection, report: ImportReport) -> Non
             SELECT *, row_number() OVER ({part} ORDER BY epiorder NULLS LAST,
                 epistart NULLS LAST, {ROW}) AS _k, count(*) OVER ({part}) AS _n
             FROM ep
+        ), g AS (
+            SELECT person, procode, _sk, any_value(provspno) AS provspno,
+                max(admidate) FILTER (WHERE _k = 1) AS admission_date,
+                max(admimeth) FILTER (WHERE _k = 1) AS admission_method,
+                max(admisorc) FILTER (WHERE _k = 1) AS admission_source,
+                max(classpat) FILTER (WHERE _k = 1) AS patient_classification,
+                max(diags[1]) FILTER (WHERE _k = 1) AS diag_raw,
+                max(gpprac) FILTER (WHERE _k = 1) AS gpprac,
+                max(disdate) FILTER (WHERE _k = _n) AS disdate,
+                max(epiend) FILTER (WHERE _k = _n) AS last_end,
+                max(dismeth) FILTER (WHERE _k = _n) AS discharge_method,
+                max(disdest) FILTER (WHERE _k = _n) AS discharge_destination,
+                sum(cost) AS cost_sum, count(cost) AS cost_n, count(*) AS episodes,
+                min({ROW}) AS {ROW}
+            FROM o GROUP BY person, procode, _sk
         )
-        SELECT person, procode, _sk, any_value(provspno) AS provspno,
-            max(admidate) FILTER (WHERE _k = 1) AS admission_date,
-            max(admimeth) FILTER (WHERE _k = 1) AS admission_method,
-            max(admisorc) FILTER (WHERE _k = 1) AS admission_source,
-            max(classpat) FILTER (WHERE _k = 1) AS patient_classification,
-            max(diags[1]) FILTER (WHERE _k = 1) AS diag_raw,
-            max(gpprac) FILTER (WHERE _k = 1) AS gpprac,
-            max(disdate) FILTER (WHERE _k = _n) AS disdate,
-            max(epiend) FILTER (WHERE _k = _n) AS last_end,
-            max(dismeth) FILTER (WHERE _k = _n) AS discharge_method,
-            max(disdest) FILTER (WHERE _k = _n) AS discharge_destination,
-            sum(cost) AS cost_sum, count(cost) AS cost_n, count(*) AS episodes,
-            min({ROW}) AS {ROW}
-        FROM o GROUP BY person, procode, _sk
+        SELECT *, CASE WHEN provspno IS NOT NULL THEN {given} ELSE {made} END AS spell_id,
+            coalesce(disdate, last_end, admission_date) AS discharge_date,
+            coalesce({icd10_sql("diag_raw")}, '{PRIMARY_UNKNOWN}') AS primary_diagnosis,
+            {icd10_sql("diag_raw")} IS NULL AS _no_diagnosis
+        FROM g
         """
     )
-    n = count(con, "pspell")
+    n, multi, open_, bad = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE episodes > 1), "
+        "count(*) FILTER (WHERE disdate IS NULL), count(*) FILTER (WHERE _no_diagnosis) "
+        "FROM pspell"
+    ).fetchall()[0]
     report.step("provider spells built", n)
-    multi = con.execute("SELECT count(*) FROM pspell WHERE episodes > 1").fetchall()[0][0]
-    report.step("provider spells of more than one episode", int(multi))
-    _spell_ids(con, report)
-    open_ = con.execute("SELECT count(*) FROM pspell WHERE disdate IS NULL").fetchall()[0][0]
+    report.step("provider spells of more than one episode", multi)
     if open_:
         report.step(
-            "provider spells not discharged at the extract (kept; discharge = last EPIEND)",
-            int(open_),
+            "provider spells not discharged at the extract (kept; discharge = last EPIEND)", open_
         )
-    con.execute(
-        "ALTER TABLE pspell ADD COLUMN discharge_date DATE; "
-        "UPDATE pspell SET discharge_date = coalesce(disdate, last_end, admission_date)"
-    )
-    con.execute(
-        f"ALTER TABLE pspell ADD COLUMN primary_diagnosis VARCHAR; "
-        f"UPDATE pspell SET primary_diagnosis = {icd10_sql('diag_raw')}"
-    )
-    bad = con.execute("SELECT count(*) FROM pspell WHERE primary_diagnosis IS NULL").fetchall()[0][
-        0
-    ]
     if bad:
         report.step(
             "provider spells whose primary diagnosis is no ICD-10 code (kept as "
             f"{PRIMARY_UNKNOWN})",
-            int(bad),
+            bad,
         )
-        con.execute(
-            f"UPDATE pspell SET primary_diagnosis = '{PRIMARY_UNKNOWN}' "
-            "WHERE primary_diagnosis IS NULL"
-        )
+    _unique_ids(con, report)
     drop_where(
         con,
         "pspell",
@@ -298,47 +289,52 @@ def provider_spells(con: duckdb.DuckDBPyConnection, report: ImportReport) -> Non
     )
 
 
-def _spell_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
-    """``spell_id``: PROVSPNO; PROCODE3-PROVSPNO for every spell when a PROVSPNO is used by two
-    providers; without PROVSPNO, ``H`` and 20 hex characters of SHA-256 of person, provider and
-    admission date. An id still shared (a PROVSPNO of two people at one provider) gets ``-1``,
-    ``-2``... in order of person and admission."""
+def _spell_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> tuple[str, str]:
+    """SQL of ``spell_id`` with a PROVSPNO and without one.
+
+    With: PROVSPNO; PROCODE3-PROVSPNO for every spell when some PROVSPNO is used by two
+    providers. Without: ``H`` and 20 hex characters of SHA-256 of person, provider and
+    admission date (the same for the same episodes; nothing of the person key readable).
+    """
     shared = con.execute(
-        "SELECT count(*) FROM (SELECT provspno FROM pspell WHERE provspno IS NOT NULL "
+        "SELECT count(*) FROM (SELECT provspno FROM ep WHERE provspno IS NOT NULL "
         "GROUP BY provspno HAVING count(DISTINCT procode) > 1)"
     ).fetchall()[0][0]
-    given = "procode || '-' || provspno" if shared else "provspno"
     if shared:
         report.notes.append(
             f"{shared:,} PROVSPNO values are used by more than one provider: every spell_id is "
             "PROCODE3-PROVSPNO"
         )
+    given = "procode || '-' || provspno" if shared else "provspno"
     made = (
-        "'H' || left(sha256(person || '|' || procode || '|' || CAST(admission_date AS VARCHAR)), "
-        "20)"
+        "'H' || left(sha256(person || '|' || procode || '|' || "
+        "CAST(admission_date AS VARCHAR)), 20)"
     )
-    con.execute(
-        f"ALTER TABLE pspell ADD COLUMN spell_id VARCHAR; "
-        f"UPDATE pspell SET spell_id = CASE WHEN provspno IS NOT NULL THEN {given} ELSE {made} END"
-    )
+    return given, made
+
+
+def _unique_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
+    """An id still shared (a PROVSPNO of two people at one provider) gets ``-1``, ``-2``... in
+    order of person and admission."""
     clash = con.execute(
         "SELECT count(*) FROM (SELECT spell_id FROM pspell GROUP BY spell_id HAVING count(*) > 1)"
     ).fetchall()[0][0]
-    if clash:
-        con.execute(
-            """
-            UPDATE pspell SET spell_id = pspell.spell_id || '-' || CAST(r._k AS VARCHAR)
-            FROM (SELECT person, procode, _sk, row_number() OVER (PARTITION BY spell_id
-                    ORDER BY person, admission_date, procode, _sk) AS _k,
-                    count(*) OVER (PARTITION BY spell_id) AS _n FROM pspell) r
-            WHERE r._n > 1 AND pspell.person = r.person AND pspell.procode = r.procode
-                AND pspell._sk = r._sk
-            """
-        )
-        report.notes.append(
-            f"{clash:,} spell ids were shared by more than one spell (one PROVSPNO for two "
-            "people at a provider): numbered -1, -2, ..."
-        )
+    if not clash:
+        return
+    con.execute(
+        """
+        UPDATE pspell SET spell_id = pspell.spell_id || '-' || CAST(r._k AS VARCHAR)
+        FROM (SELECT person, procode, _sk, row_number() OVER (PARTITION BY spell_id
+                ORDER BY person, admission_date, procode, _sk) AS _k,
+                count(*) OVER (PARTITION BY spell_id) AS _n FROM pspell) r
+        WHERE r._n > 1 AND pspell.person = r.person AND pspell.procode = r.procode
+            AND pspell._sk = r._sk
+        """
+    )
+    report.notes.append(
+        f"{clash:,} spell ids were shared by more than one spell (one PROVSPNO for two "
+        "people at a provider): numbered -1, -2, ..."
+    )
 
 
 def spells(con: duckdb.DuckDBPyConnection, report: ImportReport, *, cips: bool) -> None:
