@@ -614,7 +614,7 @@ def test_ae_and_outpatients_mapped_and_linked(tmp_path: Path) -> None:
     assert report.linkage["A&E"]["share"] == pytest.approx(5 / 6)  # after the duplicate
     assert report.linkage["OP"]["share"] == 1.0
     d = dropped(report)
-    assert d["person not in the APC extract"] == 1
+    assert d["person not in the APC persons"] == 1
     assert d["appointments whose treatment function (TRETSPEF) is blank, & or not 3 digits"] == 1
     assert d["appointments whose ATTENDED is blank or not a HES code (0, 2-7)"] == 1
 

@@ -153,6 +153,9 @@ def import_hes(
 
         key = read_key(key_file)
     report = ImportReport("hes")
+    for name, path in named.items():
+        if not path.is_file():
+            raise ConfigError(f"the {name} extract {path}: no such file")
     hashes = {name: sha256(path) for name, path in named.items()}
     with new_folder(out, "dataset", overwrite=overwrite) as tmp:
         con = connect()
@@ -333,7 +336,7 @@ def _run(
         hes_people.outside_life(con, "spell", "admission_date", "admission_date", "APC", report)
         hes_people.set_deaths(con)
         hes_people.outside_life(con, "spell", "admission_date", "discharge_date", "APC", report)
-        against = "APC extract"
+        against = "APC persons"
     else:
         hes_people.base_people(con, Path(base))
         report.linkage["APC"] = hes_people.match(con, "spell", "APC", report, "base persons")

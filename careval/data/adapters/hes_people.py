@@ -76,7 +76,7 @@ def extract_people(con: duckdb.DuckDBPyConnection, report: ImportReport, imd: bo
         CREATE OR REPLACE TABLE people AS
         WITH e AS (
             SELECT person, {ROW}, epistart, admidate,
-                CASE sex WHEN '1' THEN 'M' WHEN '2' THEN 'F' END AS _sex,
+                CASE WHEN sex IN ('1', 'M') THEN 'M' WHEN sex IN ('2', 'F') THEN 'F' END AS _sex,
                 CASE WHEN {dob} BETWEEN DATE '1900-01-01' AND {at} THEN {dob} END AS _dob,
                 {est} AS _est,
                 CASE WHEN regexp_full_match(lsoa, '{LSOA_PATTERN[1:-1]}') THEN lsoa END AS _lsoa,
@@ -345,7 +345,8 @@ def conditions_sql() -> str:
         SELECT e.person AS person_id, 'ICD10' AS code_system, e.code,
             min(s.discharge_date) AS date
         FROM (SELECT person, procode, _sk, {icd10_sql("d")} AS code
-              FROM (SELECT person, procode, _sk, unnest(diags) AS d FROM ep)) e
+              FROM (SELECT person, procode, _sk, unnest(diags) AS d FROM ep)
+              WHERE nullif(trim(d), '') IS NOT NULL) e
         JOIN spell_parts p ON p.person = e.person AND p.procode = e.procode AND p._sk = e._sk
         JOIN spell s ON s.spell_id = p.spell_id
         WHERE e.code IS NOT NULL
@@ -355,9 +356,9 @@ def conditions_sql() -> str:
 
 def unusable_diagnoses(con: duckdb.DuckDBPyConnection) -> int:
     """Diagnoses written in episodes that are no ICD-10 code (left out of conditions)."""
+    bad = f"nullif(trim(d), '') IS NOT NULL AND ({icd10_sql('d')}) IS NULL"
     return int(
         con.execute(
-            f"SELECT count(*) FROM (SELECT unnest(diags) AS d FROM ep) "
-            f"WHERE nullif(trim(d), '') IS NOT NULL AND ({icd10_sql('d')}) IS NULL"
+            f"SELECT coalesce(sum(len(list_filter(diags, d -> {bad}))), 0) FROM ep"
         ).fetchall()[0][0]
     )

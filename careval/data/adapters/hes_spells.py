@@ -144,7 +144,10 @@ def episodes(
     have = set(columns)
     procode = next(c for c in ("procode3", "procode", "procode5") if c in have)
     if "diag_4_01" in have:
-        diags = "[" + ", ".join(col(have, c) for c in ("diag_4_01", *SECONDARY) if c in have) + "]"
+        more = ", ".join(col(have, c) for c in SECONDARY if c in have)
+        diags = f"[coalesce({col(have, 'diag_4_01')}, '')]"
+        if more:  # the primary first (blank kept, in its place), then the secondaries written
+            diags += f" || list_filter([{more}], x -> x IS NOT NULL)"
     else:
         diags = "string_split(coalesce(diag_4_concat, ''), ',')"
     typed = {
