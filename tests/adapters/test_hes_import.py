@@ -770,6 +770,27 @@ def test_bad_dates_in_the_ae_file_are_named(tmp_path: Path, capsys: Any) -> None
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "rows", "missing"),
+    [
+        ("--ae", [{k: v for k, v in AE[0].items() if k != "AEATTENDDISP"}], "AEATTENDDISP"),
+        ("--op", [{k: v for k, v in OP[0].items() if k != "ATTENDED"}], "ATTENDED"),
+    ],
+)
+def test_a_missing_column_of_the_ae_or_op_file_is_named(
+    tmp_path: Path, capsys: Any, option: str, rows: list[dict[str, str]], missing: str
+) -> None:
+    apc = write(tmp_path / "apc.csv", episodes({}))
+    other = write(tmp_path / "other.csv", rows)
+    code = cli(
+        ["import", "hes", "--apc", str(apc), option, str(other), "--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"other.csv: missing required column {missing}" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_cli_prints_the_report(tmp_path: Path, capsys: Any) -> None:
     apc = write(tmp_path / "apc.csv", episodes({}, {"EPISTAT": "1", "PROVSPNO": "S2"}))
     code = cli(["import", "hes", "--apc", str(apc), "--out", str(tmp_path / "o")])

@@ -163,9 +163,6 @@ def _common(
     report: ImportReport,
 ) -> None:
     """Key blank, duplicate keys, person key blank."""
-    report.step(
-        f"{file} rows read", int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-    )
     drop_where(con, table, f"{key} IS NULL", report, file, f"{label} key ({key.upper()}) blank")
     dedupe(con, table, key, report, file, label)
     drop_where(con, table, "person IS NULL", report, file, "person key blank")
