@@ -172,11 +172,25 @@ def test_duplicates_are_counted_once_and_a_changed_copy_is_counted_apart(tmp_pat
     report, out = run(tmp_path, rows)
     assert dropped(report) == {
         "duplicate episode (same EPIKEY, same content)": 2,
-        "duplicate episode key, different content (same EPIKEY; the first row kept)": 1,
+        "duplicate episode key, different content (same EPIKEY; one row kept)": 1,
     }
     spells = table(out, "inpatient_spells", "spell_id")
     assert [s["spell_id"] for s in spells] == ["S1", "S2"]
     assert spells[0]["primary_diagnosis"] == "J189"  # the first row of E1 is the one kept
+
+
+def test_of_two_copies_of_an_episode_the_finished_one_is_kept(tmp_path: Path) -> None:
+    # an extract of two years: the episode unfinished at the first year's end, then finished
+    rows = episodes(
+        {"EPIKEY": "E1", "EPISTAT": "1", "EPIEND": "1800-01-01", "DISDATE": "1800-01-01"},
+        {"EPIKEY": "E1", "EPISTAT": "3", "EPIEND": "2012-01-09", "DISDATE": "2012-01-09"},
+    )
+    report, out = run(tmp_path, rows)
+    (spell,) = table(out, "inpatient_spells")
+    assert spell["discharge_date"] == day("2012-01-09")
+    assert dropped(report) == {
+        "duplicate episode key, different content (same EPIKEY; one row kept)": 1
+    }
 
 
 def test_unfinished_episodes_are_dropped_and_counted(tmp_path: Path) -> None:
@@ -905,6 +919,8 @@ def test_options_that_do_not_go_together_are_refused(synth_dir: Path, tmp_path: 
     with pytest.raises(ValueError, match="after today"):
         import_hes(tmp_path / "out", HesFiles(apc), extract_date=dt.date.today() + dt.timedelta(1))
     assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="holds the input"):
+        import_hes(tmp_path, HesFiles(apc), overwrite=True)
     import_hes(tmp_path / "out", HesFiles(apc), synthetic=True)  # a synthetic extract, no base
     assert json.loads((tmp_path / "out" / "dataset.json").read_text())["synthetic"] is True
 

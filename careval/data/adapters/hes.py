@@ -156,6 +156,7 @@ def import_hes(
     for name, path in named.items():
         if not path.is_file():
             raise ConfigError(f"the {name} extract {path}: no such file")
+    _check_inputs_outside(Path(out), [*named.values(), practices, imd_lookup, base])
     hashes = {name: sha256(path) for name, path in named.items()}
     with new_folder(out, "dataset", overwrite=overwrite) as tmp:
         con = connect()
@@ -198,6 +199,17 @@ def import_hes(
             more=more,
         )
     return report
+
+
+def _check_inputs_outside(out: Path, inputs: list[Path | None]) -> None:
+    """Refuse an --out that is, or holds, an input: replacing it would remove the input."""
+    where = out.resolve()
+    for path in inputs:
+        if path is not None and Path(path).resolve().is_relative_to(where):
+            raise ConfigError(
+                f"--out {out} holds the input {path}: write the dataset somewhere else (the "
+                "inputs are never altered or removed)"
+            )
 
 
 def _check_options(

@@ -57,16 +57,20 @@ def dedupe(
     report: ImportReport,
     file: str,
     label: str,
+    prefer: str = "",
 ) -> None:
-    """Keep the first row (lowest :data:`ROW`) of each ``key`` value of ``table``.
+    """Keep the first row (lowest :data:`ROW`) of each ``key`` value of ``table``; with
+    ``prefer`` (a SQL expression to sort by first, e.g. finished episodes before unfinished),
+    the first in that order.
 
-    The rows left out are counted in two reasons: exact copies of the first (every column read
-    equal: its ``_h`` content hash) and rows with the same key but other content.
+    The rows left out are counted in two reasons: exact copies of the one kept (every column
+    read equal: its ``_h`` content hash) and rows with the same key but other content.
     """
+    order = f"{prefer}, {ROW}" if prefer else ROW
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT {ROW}, _h = first(_h) OVER w AS _same, "
         f"row_number() OVER w AS _k FROM {table} "
-        f"WINDOW w AS (PARTITION BY {key} ORDER BY {ROW})"
+        f"WINDOW w AS (PARTITION BY {key} ORDER BY {order})"
     )
     con.execute("DELETE FROM _dups WHERE _k = 1")
     same, other = con.execute(
@@ -75,7 +79,7 @@ def dedupe(
     report.drop(file, f"duplicate {label} (same {key.upper()}, same content)", int(same))
     report.drop(
         file,
-        f"duplicate {label} key, different content (same {key.upper()}; the first row kept)",
+        f"duplicate {label} key, different content (same {key.upper()}; one row kept)",
         int(other),
     )
     if same or other:

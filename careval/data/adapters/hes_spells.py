@@ -137,7 +137,8 @@ def episodes(
 ) -> None:
     """Table ``ep`` from ``apc_raw``: the episodes kept, fields typed; drops counted in order.
 
-    Order: EPIKEY blank; duplicates (same EPIKEY); unfinished (EPISTAT not 3); person key blank.
+    Order: EPIKEY blank; duplicates (same EPIKEY: the first finished row kept, else the first
+    row); unfinished (EPISTAT not 3); person key blank.
     The admission date (ADMIDATE missing) is dropped after pseudonymisation, by the caller
     (:func:`drop_undated`), so that invalid NHS numbers are counted before.
     """
@@ -181,7 +182,9 @@ def episodes(
     con.execute("DROP TABLE apc_raw")  # checked already; the episodes hold what is needed
     report.step("APC episodes read", count(con, "ep"))
     drop_where(con, "ep", "epikey IS NULL", report, FILE, "episode key (EPIKEY) blank")
-    dedupe(con, "ep", "epikey", report, FILE, "episode")
+    # the finished copy of an episode first: two years' extracts hold an episode unfinished at
+    # the first year's end and finished in the next, under one EPIKEY
+    dedupe(con, "ep", "epikey", report, FILE, "episode", prefer="epistat IS DISTINCT FROM '3'")
     drop_where(
         con,
         "ep",
