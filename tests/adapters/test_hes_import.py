@@ -361,6 +361,63 @@ def test_dates_as_dd_mm_yyyy_and_names_in_lower_case(tmp_path: Path) -> None:
     )
 
 
+def test_parquet_with_typed_columns_reads_as_hes_codes(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    apc = pa.table(
+        {
+            "HESID": ["P1", "P1"],
+            "EPIKEY": [1, 2],
+            "EPIORDER": [1, 2],
+            "EPISTAT": [3, 3],
+            "ADMIDATE": pa.array([dt.date(2012, 1, 5)] * 2),
+            "EPISTART": pa.array([dt.date(2012, 1, 5), dt.date(2012, 1, 6)]),
+            "EPIEND": pa.array([dt.date(2012, 1, 6), dt.date(2012, 1, 8)]),
+            "DISDATE": pa.array([None, dt.datetime(2012, 1, 8)], pa.timestamp("s")),
+            "ADMIMETH": [21, 21],
+            "CLASSPAT": [1, 1],
+            "DISMETH": [None, 1],
+            "PROCODE3": ["RYJ", "RYJ"],
+            "PROVSPNO": [77, 77],
+            "DIAG_4_01": ["J189", "R55X"],
+            "SEX": [2, 2],
+            "MYDOB": [31950, 31950],  # mmyyyy whose leading zero a number lost
+            "COST": [1000.0, 0.0],
+        }
+    )
+    ae = pa.table(
+        {
+            "HESID": ["P1"],
+            "AEKEY": [9],
+            "ARRIVALDATE": pa.array([dt.date(2012, 1, 5)]),
+            "AEATTENDDISP": [1],
+        }
+    )
+    pq.write_table(apc, tmp_path / "apc.parquet")
+    pq.write_table(ae, tmp_path / "ae.parquet")
+    import_hes(tmp_path / "out", HesFiles(tmp_path / "apc.parquet", tmp_path / "ae.parquet"))
+    (spell,) = table(tmp_path / "out", "inpatient_spells")
+    assert (spell["spell_id"], spell["discharge_date"], spell["cost"]) == (
+        "77",
+        day("2012-01-08"),
+        1000.0,
+    )
+    assert table(tmp_path / "out", "persons")[0]["birth_month"] == day("1950-03-01")
+    assert table(tmp_path / "out", "ae_attendances")[0]["disposal"] == "admitted"
+
+
+def test_pipe_delimited_latin_1_files_are_read(tmp_path: Path) -> None:
+    rows = episodes({"ETHNOS": "A", "NOTE": "café"})
+    path = tmp_path / "apc.csv"
+    write(path, rows, delimiter="|")
+    path.write_bytes(path.read_text("utf-8").encode("latin-1"))
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="is not utf-8 text"):
+        import_hes(out, HesFiles(path))
+    import_hes(out, HesFiles(path), encoding="latin-1")
+    assert table(out, "persons")[0]["ethnic_group"] == "white"
+
+
 def test_a_missing_admission_date_drops_the_episode(tmp_path: Path) -> None:
     rows = episodes(
         {}, {"PROVSPNO": "S2", "ADMIDATE": "1800-01-01"}, {"PROVSPNO": "S3", "ADMIDATE": ""}
