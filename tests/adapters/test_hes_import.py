@@ -930,6 +930,10 @@ def test_round_trip_without_cips_keeps_the_transfers_apart(
     synth_dir: Path, hes_files: Path, tmp_path: Path
 ) -> None:
     report = import_hes(tmp_path / "out", HesFiles(hes_files / "apc.csv"), base=synth_dir)
+    for name in ("ae_attendances", "outpatient_appointments"):  # no --ae, --op: the base's
+        assert (tmp_path / "out" / f"{name}.parquet").read_bytes() == (
+            synth_dir / f"{name}.parquet"
+        ).read_bytes()
     canonical = pq.read_metadata(synth_dir / "inpatient_spells.parquet").num_rows
     transfers = transfer_spells(hes_files)
     assert transfers > 0

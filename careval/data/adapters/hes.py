@@ -35,7 +35,6 @@ from careval.data.schema import TABLES
 from careval.errors import ConfigError
 from careval.folders import new_folder
 
-HOSPITAL = ("inpatient_spells", "ae_attendances", "outpatient_appointments")
 NHS_KEYS = ("nhs_number", "newnhsno")
 BASE_EXTRAS = ("surveys", "qualitative")  # folders of a base dataset the analyses read
 TRUTH_FILES = ("truth.json", "true_risk.parquet")  # a synthetic base's truth
@@ -178,7 +177,7 @@ def import_hes(
         finally:
             con.close()
         if base is not None:
-            rows = {**_copy_base(base, tmp, synthetic), **rows}
+            rows = {**_copy_base(base, tmp, synthetic, set(made.tables)), **rows}
         report.tables = {n: rows[n] for n in TABLES if n in rows}
         report.write(tmp)
         inputs = {
@@ -432,15 +431,16 @@ def _earliest(con: duckdb.DuckDBPyConnection, present: list[tuple[str, str]]) ->
     return first.replace(day=1)
 
 
-def _copy_base(base: Path, folder: Path, synthetic: bool) -> dict[str, int]:
-    """Copy the base's tables that are not hospital tables (and its surveys and qualitative
-    folders; its truth when the output is synthetic) as they are; their rows."""
+def _copy_base(base: Path, folder: Path, synthetic: bool, written: set[str]) -> dict[str, int]:
+    """Copy the base's tables the import did not write (its hospital tables only when no HES
+    file of that kind was given), its surveys and qualitative folders, and its truth when the
+    output is synthetic, as they are; their rows."""
     import pyarrow.parquet as pq
 
     rows: dict[str, int] = {}
     for name in TABLES:
         src = base / f"{name}.parquet"
-        if name in HOSPITAL or not src.is_file():
+        if name in written or not src.is_file():
             continue
         shutil.copyfile(src, folder / src.name)
         rows[name] = int(pq.ParquetFile(folder / src.name).metadata.num_rows)
