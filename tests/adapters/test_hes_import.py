@@ -704,6 +704,13 @@ def test_the_imported_dataset_validates(tmp_path: Path) -> None:
     assert json.loads((out / "import_report.json").read_text())["source"] == "hes"
 
 
+def test_without_lsoa_or_imd_the_dataset_validates(tmp_path: Path) -> None:
+    rows = episodes({}, {"PROVSPNO": "S2", "HESID": "P2"}, drop=("LSOA11",))
+    _, out = run(tmp_path, rows)
+    require_valid(out)
+    assert {(p["lsoa"], p["imd_decile"]) for p in table(out, "persons")} == {(None, None)}
+
+
 # --- pseudonymisation ----------------------------------------------------------------------------
 
 VALID = ("9434765919", "4010232137")  # NHS numbers whose Modulus 11 check digit holds
