@@ -187,6 +187,8 @@ def import_hes(
         more: dict[str, Any] = {"inputs": inputs, "continuous_inpatient_spells": cips}
         if base is not None:
             more["base"] = {"path": str(base), "synthetic": base_manifest.get("synthetic") is True}
+            if synthetic and "settings" in base_manifest:  # the generator's: the same people
+                more["settings"] = base_manifest["settings"]
         if report.key_fingerprint:
             more["key_fingerprint"] = report.key_fingerprint
         write_manifest(
@@ -301,7 +303,8 @@ def _run(
     base_manifest: dict[str, Any],
     encoding: str,
 ) -> _Made:
-    """Every step from the files to the SQL of each table written."""
+    """Every step from the files to the SQL of each table written (the hospital tables in
+    order of their ids: the same dataset whatever the order of the extract's rows)."""
     loaded = _load(con, named, report, key is not None, base is not None, encoding)
     if practices is not None:
         hes_people.read_practices(con, practices, encoding)
@@ -363,19 +366,18 @@ def _run(
         "inpatient_spells": (
             "SELECT spell_id, person AS person_id, admission_date, discharge_date, "
             "admission_method, patient_classification, primary_diagnosis, "
-            f"{hes_spells.cost_sql()} AS cost FROM spell ORDER BY person, admission_date, "
-            "spell_id"
+            f"{hes_spells.cost_sql()} AS cost FROM spell ORDER BY spell_id"
         ),
     }
     if "A&E" in loaded:
         tables["ae_attendances"] = (
             "SELECT aekey AS attendance_id, person AS person_id, arrival_date, disposal, cost "
-            "FROM ae ORDER BY _row"
+            "FROM ae ORDER BY aekey"
         )
     if "OP" in loaded:
         tables["outpatient_appointments"] = (
             "SELECT attendkey AS appointment_id, person AS person_id, appointment_date, "
-            "specialty, first_attendance, attended, cost FROM op ORDER BY _row"
+            "specialty, first_attendance, attended, cost FROM op ORDER BY attendkey"
         )
     if base is None:
         start = _earliest(con, present)
