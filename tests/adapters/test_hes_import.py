@@ -954,6 +954,34 @@ def transfer_spells(hes_files: Path) -> int:
     return len(keys)
 
 
+def test_without_a_base_the_people_come_back_from_the_extract(
+    synth_dir: Path, hes_files: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    import_hes(
+        out,
+        HesFiles(hes_files / "apc.csv", hes_files / "ae.csv", hes_files / "op.csv"),
+        cips=True,
+        synthetic=True,
+    )
+    require_valid(out)
+    spells = table(out, "inpatient_spells")
+    assert spells == table(synth_dir, "inpatient_spells")
+    truth = {p["person_id"]: p for p in table(synth_dir, "persons")}
+    people = table(out, "persons")
+    assert {p["person_id"] for p in people} == {s["person_id"] for s in spells}
+    for p in people:
+        t = truth[p["person_id"]]
+        assert (p["birth_month"], p["sex"], p["lsoa"]) == (t["birth_month"], t["sex"], t["lsoa"])
+        # a death in hospital is known, and is the canonical one; a death elsewhere is not
+        assert p["death_date"] in (None, t["death_date"])
+    assert sum(p["death_date"] is not None for p in people) > 0
+    practices = {(r["person_id"], r["practice_code"]) for r in table(synth_dir, "registrations")}
+    assert {(r["person_id"], r["practice_code"]) for r in table(out, "registrations")} <= (
+        practices
+    )
+
+
 def test_hes_rows_of_people_not_in_the_base_are_dropped(synth_dir: Path, tmp_path: Path) -> None:
     person = pq.read_table(synth_dir / "persons.parquet").column("person_id")[0].as_py()
     birth = pq.read_table(synth_dir / "persons.parquet").column("birth_month")[0].as_py()
