@@ -20,6 +20,7 @@ from careval.cli import (
     tables,
 )
 from careval.cli.common import err
+from careval.cli.imports import import_app
 from careval.errors import SHOW_VALUES, CarevalError, cut
 
 app = typer.Typer(
@@ -61,9 +62,8 @@ app.command("transcripts")(qualitative.transcripts)
 app.command("qda")(qualitative.qda)
 app.command()(pseudonymise.pseudonymise)
 app.command()(pseudonymise.keygen)
-# careval import csv: a stand-in `import` group holding only `csv` (import_csv.import_app);
-# when the groups are joined, register import_csv.csv_command as "csv" on the shared one.
-app.add_typer(import_csv.import_app, name="import", help="Import extracts as a dataset.")
+import_app.command("csv")(import_csv.csv_command)
+app.add_typer(import_app, name="import", help="Import an extract into a careval dataset.")
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -3,9 +3,8 @@
 Kept light at import (``careval.cli`` imports this module when it starts): the adapter is
 imported inside the command.
 
-``import_app`` is a stand-in for the ``import`` command group (``careval import hes`` and
-``careval import omop`` live beside it): it holds ``csv`` until the groups are joined, when
-``csv_command`` is registered on the shared group instead.
+Registered as ``csv`` on the ``import`` group of :mod:`careval.cli.imports` by
+:mod:`careval.cli.app`.
 """
 
 from __future__ import annotations
@@ -16,11 +15,6 @@ from typing import Annotated
 import typer
 
 from careval.cli.common import err, out, parse_date
-
-import_app = typer.Typer(
-    no_args_is_help=True,
-    help="Import extracts as a careval dataset: the canonical tables as CSV files.",
-)
 
 
 def csv_command(
@@ -83,6 +77,3 @@ def csv_command(
     lines = [ln for ln in summary if not ln.startswith("validation warning: ")]
     out.print("\n".join(lines), highlight=False, markup=False)
     out.print(f"wrote {done.path} (valid)", highlight=False, markup=False)
-
-
-import_app.command("csv")(csv_command)

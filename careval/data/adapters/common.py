@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,9 +92,13 @@ def read_extract(
     *,
     what: str,
     encoding: str = "utf-8",
+    only: Collection[str] | None = None,
 ) -> list[str]:
     """Load one CSV or Parquet file into the DuckDB table ``table``: text columns named in lower
-    case, plus :data:`ROW`. Returns the file's column names (lower case).
+    case, plus :data:`ROW`. Returns the file's column names (lower case), all of them.
+
+    ``only``: load just the columns whose lower-case name is in it (an extract's hundred
+    columns cost memory; the adapter names the ones it reads). None loads every column.
 
     ``what`` names the file in messages ("the APC extract"). Refused, with one message naming the
     file: a missing or empty file, a file of no rows, a CSV row with more or fewer fields than its
@@ -132,9 +136,13 @@ def read_extract(
                 f"{what} {path}: columns named {', '.join(twice)} more than once (names are "
                 "compared in lower case)"
             )
-        select = ", ".join(
-            f"CAST({quote(n)} AS VARCHAR) AS {quote(low)}"
-            for n, low in zip(names, lower, strict=True)
+        select = (
+            ", ".join(
+                f"CAST({quote(n)} AS VARCHAR) AS {quote(low)}"
+                for n, low in zip(names, lower, strict=True)
+                if only is None or low in only
+            )
+            or "NULL AS _none"
         )
         con.execute(f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT {select} FROM {source}")
         con.execute(
