@@ -49,6 +49,11 @@ app.command("survey")(surveys.survey)
 app.command("transcripts")(qualitative.transcripts)
 app.command("qda")(qualitative.qda)
 
+# careval import omop (the import command group, careval/cli/import_omop.py)
+from careval.cli.import_omop import import_app  # noqa: E402
+
+app.add_typer(import_app, name="import", help="Import an extract as a careval dataset.")
+
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: known problems become one message and exit code 2, never a traceback."""

@@ -190,6 +190,7 @@ Measure = Literal["count", "sum", "bed_days"]
 CODE_COLUMNS = {
     "inpatient_spells": (None, "primary_diagnosis"),
     "conditions": ("code_system", "code"),
+    "medications": ("code_system", "code"),
 }
 # The fields that define what an outcome measures (not how it is modelled or labelled).
 DEFINITION = (
