@@ -107,7 +107,7 @@ def import_omop(
         events.medications(con, src, rep, limit)
         events.procedures(con, src, rep)
         tables = {
-            n: f"SELECT * FROM c_{n}"
+            n: f"SELECT * FROM c_{n} ORDER BY ALL"
             for n in OUTPUTS
             if count(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"c_{n}"])
         }

@@ -183,7 +183,8 @@ def _ae(con: duckdb.DuckDBPyConnection, rep: ImportReport, limit: str, cost: str
     screen(con, rep, file, "er", ("start",), limit)
     admitted = (
         f"t.concept = '{ER_INPATIENT}' OR EXISTS (SELECT 1 FROM v i WHERE i.concept IN "
-        f"('{INPATIENT}', '{ER_INPATIENT}') AND i.person_id = t.person_id AND i.start = t.start)"
+        f"('{INPATIENT}', '{ER_INPATIENT}') AND i.person_id = t.person_id "
+        "AND i.start BETWEEN t.start AND t.start + 1)"
     )
     con.execute(
         "CREATE TEMP TABLE c_ae_attendances AS SELECT t.visit_id AS attendance_id, t.person_id, "
