@@ -85,6 +85,10 @@ value_as_number,unit_concept_id,unit_source_value
 7,3,3006322,2012-01-01,37,0,
 8,1,3004410,2012-06-01,,8554,
 """,
+    "cost": """cost_id,cost_event_id,cost_domain_id,total_cost
+1,102,Visit,2500.5
+2,1,Drug,10
+""",
     "death": """person_id,death_date
 5,2016-05-01
 """,
@@ -215,8 +219,9 @@ def test_visits_become_spells_ae_and_outpatients(imported: Path) -> None:
     assert (s.patient_classification == "1").all()
     # 101's primary diagnosis is the condition with status 32902, not the secondary one
     assert s.primary_diagnosis["101"] == "J189" and s.primary_diagnosis.isna().sum() == 3
-    assert s.cost["102"] == 3684.0  # an elective spell of no nights: the elective tariff
-    assert s.cost["101"] == 1590.0  # emergency, three nights: within the trim point
+    assert s.cost["102"] == 2500.5  # from the COST table
+    assert s.cost["104"] == 1590.0  # none there, emergency, two nights: the unit cost
+    assert s.cost["101"] == 1590.0
     a = table(imported, "ae_attendances").set_index("attendance_id").sort_index()
     assert a.disposal.to_dict() == {"100": "admitted", "103": "admitted", "105": "discharged"}
     assert (a.cost == 148.0).all()

@@ -187,6 +187,18 @@ def _check(con: duckdb.DuckDBPyConnection, src: Source) -> list[Finding | None]:
                         allowed=DATE_WORDS,
                     )
                 )
+    vid = quote(src.col("visit_occurrence", "visit_occurrence_id") or "")
+    found.append(
+        find_rows(
+            con,
+            "o_visit_occurrence",
+            f"{vid} IN (SELECT {vid} FROM o_visit_occurrence GROUP BY 1 HAVING count(*) > 1)",
+            file=src.where["visit_occurrence"],
+            column=src.col("visit_occurrence", "visit_occurrence_id") or "",
+            rule="holds a visit more than once",
+            allowed="one row per visit",
+        )
+    )
     p = src.where["person"]
     year = src.col("person", "year_of_birth") or ""
     found.append(

@@ -103,12 +103,26 @@ def visits(con: duckdb.DuckDBPyConnection, src: Source, rep: ImportReport, limit
     f = lambda name: src.field_sql("visit_occurrence", name)  # noqa: E731
     file = "visit_occurrence"
     con.execute(
-        f"CREATE TEMP TABLE v AS SELECT _row, {id_sql(f('visit_occurrence_id'))} AS visit_id, "
+        f"CREATE TEMP TABLE v0 AS SELECT _row, {id_sql(f('visit_occurrence_id'))} AS visit_id, "
         f"{id_sql(f('person_id'))} AS person_id, {id_sql(f('visit_concept_id'))} AS concept, "
         f"{date_sql(src.col(file, 'visit_start_date') or '')} AS start, "
         f"{date_sql(src.col(file, 'visit_end_date') or '')} AS stop, "
         f"{id_sql(f('admitted_from_concept_id'))} AS admitted_from, "
         f"{id_sql(f('provider_id'))} AS provider_id FROM o_visit_occurrence"
+    )
+    if src.has("cost") and src.rows["cost"]:
+        con.execute(
+            "CREATE TEMP TABLE vc AS SELECT "
+            f"{id_sql(src.field_sql('cost', 'cost_event_id'))} AS visit_id, "
+            f"sum(TRY_CAST({src.field_sql('cost', 'total_cost')} AS DOUBLE)) AS cost "
+            f"FROM o_cost WHERE lower(trim({src.field_sql('cost', 'cost_domain_id')})) = 'visit' "
+            "GROUP BY 1"
+        )
+    else:
+        con.execute("CREATE TEMP TABLE vc (visit_id VARCHAR, cost DOUBLE)")
+    con.execute(
+        "CREATE TEMP TABLE v AS SELECT v0.*, vc.cost AS own_cost FROM v0 "
+        "LEFT JOIN vc USING (visit_id)"
     )
     names = "LEFT JOIN o_concept c ON c.concept_id = v.concept" if src.has("concept") else ""
     label = "c.concept_name" if src.has("concept") else "NULL"
@@ -118,29 +132,19 @@ def visits(con: duckdb.DuckDBPyConnection, src: Source, rep: ImportReport, limit
         what = VISIT_NAMES.get(concept) or name or "concept not in the concept table"
         used = "" if concept in VISIT_NAMES else ", not imported"
         rep.step(f"visits of concept {concept} ({what}{used})", n)
-    cost = "NULL"
-    if src.has("cost") and src.rows["cost"]:
-        con.execute(
-            "CREATE TEMP TABLE vc AS SELECT "
-            f"{id_sql(src.field_sql('cost', 'cost_event_id'))} AS visit_id, "
-            f"sum(TRY_CAST({src.field_sql('cost', 'total_cost')} AS DOUBLE)) AS cost "
-            f"FROM o_cost WHERE lower(trim({src.field_sql('cost', 'cost_domain_id')})) = 'visit' "
-            "GROUP BY 1"
-        )
-        cost = "(SELECT vc.cost FROM vc WHERE vc.visit_id = t.visit_id)"
-    _spells(con, rep, limit, cost)
-    _ae(con, rep, limit, cost)
-    _outpatient(con, src, rep, limit, cost)
+    _spells(con, rep, limit)
+    _ae(con, rep, limit)
+    _outpatient(con, src, rep, limit)
 
 
-def _own_cost(cost: str, fallback: str, table: str) -> str:
-    """SQL: the visit's cost from the cost table when within the schema's range, else
-    ``fallback``."""
+def _own_cost(fallback: str, table: str) -> str:
+    """SQL: the visit's cost from the cost table (``t.own_cost``) when within the schema's
+    range, else ``fallback``."""
     hi = TABLES[table].column("cost").max
-    return f"CASE WHEN {cost} BETWEEN 0 AND {hi} THEN {cost} ELSE {fallback} END"
+    return f"CASE WHEN t.own_cost BETWEEN 0 AND {hi} THEN t.own_cost ELSE {fallback} END"
 
 
-def _spells(con: duckdb.DuckDBPyConnection, rep: ImportReport, limit: str, cost: str) -> None:
+def _spells(con: duckdb.DuckDBPyConnection, rep: ImportReport, limit: str) -> None:
     file = "visit_occurrence (inpatient)"
     con.execute(
         "CREATE TEMP TABLE vip AS SELECT * FROM v "
@@ -156,7 +160,7 @@ def _spells(con: duckdb.DuckDBPyConnection, rep: ImportReport, limit: str, cost:
         f"WHEN t.concept = '{ER_INPATIENT}' OR t.admitted_from IN ({er}) "
         f"OR EXISTS (SELECT 1 FROM v e WHERE e.concept = '{ER}' AND e.person_id = t.person_id "
         "AND e.start BETWEEN t.start - 1 AND t.start) THEN '21' ELSE '11' END AS method, "
-        "(SELECT d.code FROM dx d WHERE d.visit_id = t.visit_id) AS diagnosis FROM vip t"
+        "d.code AS diagnosis FROM vip t LEFT JOIN dx d ON d.visit_id = t.visit_id"
     )
     rep.step(
         "emergency admissions (262, or after an emergency room visit)",
@@ -171,11 +175,11 @@ def _spells(con: duckdb.DuckDBPyConnection, rep: ImportReport, limit: str, cost:
         "CREATE TEMP TABLE c_inpatient_spells AS SELECT t.visit_id AS spell_id, t.person_id, "
         "t.start AS admission_date, t.stop AS discharge_date, t.method AS admission_method, "
         "'1' AS patient_classification, t.diagnosis AS primary_diagnosis, "
-        f"{_own_cost(cost, unit, 'inpatient_spells')} AS cost FROM vip2 t"
+        f"{_own_cost(unit, 'inpatient_spells')} AS cost FROM vip2 t"
     )
 
 
-def _ae(con: duckdb.DuckDBPyConnection, rep: ImportReport, limit: str, cost: str) -> None:
+def _ae(con: duckdb.DuckDBPyConnection, rep: ImportReport, limit: str) -> None:
     file = "visit_occurrence (emergency room)"
     con.execute(
         f"CREATE TEMP TABLE er AS SELECT * FROM v WHERE concept IN ('{ER}', '{ER_INPATIENT}')"
@@ -189,29 +193,28 @@ def _ae(con: duckdb.DuckDBPyConnection, rep: ImportReport, limit: str, cost: str
     con.execute(
         "CREATE TEMP TABLE c_ae_attendances AS SELECT t.visit_id AS attendance_id, t.person_id, "
         f"t.start AS arrival_date, CASE WHEN {admitted} THEN 'admitted' ELSE 'discharged' END "
-        f"AS disposal, {_own_cost(cost, str(UNIT_COST['ae']), 'ae_attendances')} AS cost "
+        f"AS disposal, {_own_cost(str(UNIT_COST['ae']), 'ae_attendances')} AS cost "
         "FROM er t"
     )
 
 
-def _outpatient(
-    con: duckdb.DuckDBPyConnection, src: Source, rep: ImportReport, limit: str, cost: str
-) -> None:
+def _outpatient(con: duckdb.DuckDBPyConnection, src: Source, rep: ImportReport, limit: str) -> None:
     file = "visit_occurrence (outpatient)"
     con.execute(f"CREATE TEMP TABLE vop AS SELECT * FROM v WHERE concept = '{OUTPATIENT}'")
     screen(con, rep, file, "vop", ("start",), limit)
-    spec = "NULL"
     if src.has("provider") and src.col("provider", "specialty_source_value"):
-        spec_col = "p." + src.field_sql("provider", "specialty_source_value")
-        prov_id = id_sql("p." + src.field_sql("provider", "provider_id"))
-        spec = (
-            f"(SELECT trim(CAST({spec_col} AS VARCHAR)) FROM o_provider p "
-            f"WHERE {prov_id} = t.provider_id LIMIT 1)"
+        con.execute(
+            "CREATE TEMP TABLE prov AS SELECT "
+            f"{id_sql(src.field_sql('provider', 'provider_id'))} AS provider_id, "
+            f"min(trim(CAST({src.field_sql('provider', 'specialty_source_value')} AS VARCHAR))) "
+            "AS s FROM o_provider GROUP BY 1"
         )
+    else:
+        con.execute("CREATE TEMP TABLE prov (provider_id VARCHAR, s VARCHAR)")
     con.execute(
         "CREATE TEMP TABLE vop2 AS SELECT t.*, CASE WHEN regexp_full_match(coalesce(s, ''), "
         f"'[0-9]{{3}}') THEN s ELSE '{UNKNOWN_SPECIALTY}' END AS specialty "
-        f"FROM (SELECT t.*, {spec} AS s FROM vop t) t"
+        "FROM (SELECT t.*, p.s FROM vop t LEFT JOIN prov p USING (provider_id)) t"
     )
     rep.step(
         f"outpatient visits without a three-digit specialty (specialty {UNKNOWN_SPECIALTY})",
@@ -222,7 +225,7 @@ def _outpatient(
         "t.person_id, t.start AS appointment_date, t.specialty, row_number() OVER (PARTITION BY "
         "t.person_id, t.specialty ORDER BY t.start, t.visit_id) = 1 AS first_attendance, "
         "true AS attended, "
-        f"{_own_cost(cost, str(UNIT_COST['outpatient']), 'outpatient_appointments')} AS cost "
+        f"{_own_cost(str(UNIT_COST['outpatient']), 'outpatient_appointments')} AS cost "
         "FROM vop2 t"
     )
 

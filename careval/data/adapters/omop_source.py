@@ -99,6 +99,16 @@ SUFFIXES = (".parquet", ".csv", ".txt", ".tsv")
 GENERATED = re.compile(r"^column[0-9]+$")
 
 
+def fields_of(table: str) -> set[str]:
+    """Every name, in either CDM version, of the fields careval reads from ``table``."""
+    names: set[str] = set()
+    for need in REQUIRED[table]:
+        names.update((need,) if isinstance(need, str) else need)
+    for spellings in OPTIONAL.get(table, {}).values():
+        names.update(spellings)
+    return names
+
+
 def count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
     """The first value of the first row of ``sql`` as an int (a count; rows changed)."""
     row = con.execute(sql, params or []).fetchone()
@@ -219,10 +229,13 @@ def _load_db(con: duckdb.DuckDBPyConnection, db: Path, schema: str | None) -> So
             if table in VOCABULARY:
                 _vocabulary_view(con, table, ref, dict(zip(lower, cols, strict=True)))
             else:
+                used = fields_of(table)  # only the fields read: a full table is big
                 select = ", ".join(
                     f"CAST({quote(c)} AS VARCHAR) AS {quote(low)}"
                     for c, low in zip(cols, lower, strict=True)
+                    if low in used
                 )
+                select = select or f"CAST(NULL AS VARCHAR) AS {quote(lower[0])}"
                 con.execute(
                     f"CREATE TABLE {quote('o_' + table)} AS "
                     f"SELECT row_number() OVER () AS {ROW}, {select} FROM {ref}"
