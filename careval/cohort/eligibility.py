@@ -247,11 +247,12 @@ def population_at(
 ) -> ir.Table:
     """Everyone registered and alive on ``date``, with practice, area, age and eligibility.
 
-    Columns: person_id, practice_code, area, mdg, sex, imd_decile, age, has_<condition> (each
-    eligibility condition by name, then each of ``conditions``), of_age (``age >= min_age``;
-    true for everyone when there is no age criterion), with_condition (any eligibility
-    condition recorded by the date; true for everyone when none is listed), eligible, group
-    (one of ``settings.group_names()``, or null when not eligible or the rule has no groups).
+    Columns: person_id, practice_code, area, mdg, sex, imd_decile (null where not known), age,
+    has_<condition> (each eligibility condition by name, then each of ``conditions``), of_age
+    (``age >= min_age``; true for everyone when there is no age criterion), with_condition (any
+    eligibility condition recorded by the date; true for everyone when none is listed),
+    eligible, group (one of ``settings.group_names()``, or null when not eligible or the rule
+    has no groups).
     """
     st = settings or EligibilitySettings()
     d = ibis.date(date)

@@ -202,12 +202,19 @@ TABLES: dict[str, Table] = {
                 Column(
                     "lsoa",
                     "string",
-                    "Lower-layer super output area of residence",
+                    "Lower-layer super output area of residence; null when not known",
+                    nullable=True,
                     pattern=r"^[EW]01[0-9]{6}$",
                     identifying=True,
                 ),
                 Column(
-                    "imd_decile", "int", "IMD decile of the LSOA (1 most deprived)", min=1, max=10
+                    "imd_decile",
+                    "int",
+                    "IMD decile of the LSOA (1 most deprived); null when not known (the models "
+                    "then use a middle value and an indicator: docs/risk.md)",
+                    nullable=True,
+                    min=1,
+                    max=10,
                 ),
                 Column(
                     "death_date",
@@ -226,7 +233,13 @@ TABLES: dict[str, Table] = {
             "practices",
             "One row per GP practice, with its MDG (pilot only) and its area.",
             (
-                Column("practice_code", "string", "ODS practice code", pattern=r"^[A-Z][0-9]{5}$"),
+                Column(
+                    "practice_code",
+                    "string",
+                    "ODS practice code; the ODS pseudo-codes V81997 (no registered practice), "
+                    "V81998 (not applicable) and V81999 (not known) are accepted",
+                    pattern=r"^[A-Z][0-9]{5}$",
+                ),
                 Column(
                     "mdg",
                     "string",

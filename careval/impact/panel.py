@@ -75,7 +75,7 @@ class Panel:
     values: dict[str, np.ndarray]  # measure -> (people, months) float64
     birth_month: np.ndarray  # month numbers
     female: np.ndarray
-    imd_decile: np.ndarray
+    imd_decile: np.ndarray  # int64; float64 with NaN where unknown when any decile is unknown
     death_day: np.ndarray  # days since epoch; NEVER when alive
     first_day: dict[str, np.ndarray]  # condition -> first recorded day; NEVER when none
     charlson_day: dict[str, np.ndarray]  # Charlson category -> first recorded day; NEVER if none
@@ -289,7 +289,9 @@ def build_panel(
         values=values,
         birth_month=birth,
         female=(p.sex == "F").to_numpy(dtype=np.int64),
-        imd_decile=p.imd_decile.to_numpy(dtype=np.int64),
+        imd_decile=p.imd_decile.to_numpy(
+            dtype=np.int64 if p.imd_decile.notna().all() else np.float64
+        ),
         death_day=death_day,
         first_day=first_day,
         charlson_day=charlson_day,

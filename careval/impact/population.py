@@ -30,7 +30,7 @@ from careval.errors import ConfigError
 from careval.features.index_date import WINDOWS
 from careval.impact.panel import Panel, build_panel, month_of
 from careval.impact.settings import ImpactSettings, InterventionSettings, OutcomeSettings
-from careval.risk.model import RiskModel, design_matrix
+from careval.risk.model import IMD_RECORDED, RiskModel, design_matrix, fill_unknown_imd
 
 NEVER_MONTH = 10**9  # censor month (a month number) of someone never treated
 AGE_BANDS = (0, 65, 75, 85, 200)
@@ -39,6 +39,7 @@ PS_COVARIATES = (
     "age",
     "female",
     "imd_decile",
+    IMD_RECORDED,  # only where some decile is unknown (study_population)
     "emergency_admissions_3m",
     "emergency_admissions_6m",
     "emergency_admissions_12m",
@@ -220,6 +221,7 @@ def study_population(
     else:
         frame["risk_score"] = np.nan
         frame["risk_logit"] = 0.0
+    fill_unknown_imd(frame)  # where a decile is unknown: the middle value and an indicator
     frame["age_band"] = _age_band(frame.age)
     frame["months_since_emergency"] = frame.months_since_emergency.clip(upper=25)
     return StudyPopulation(frame, panel, attrition)

@@ -60,7 +60,7 @@ def score_people(
     frame = frame.sort_values("person_id", kind="stable").reset_index(drop=True)
     frame["eligible"] = frame["eligible"].astype(bool)
     frame["on_care_plan"] = frame.person_id.isin(care_planned_before(ds, date))
-    x = design_matrix(frame.drop(columns=["on_care_plan"]))
+    x = model.inputs(design_matrix(frame.drop(columns=["on_care_plan"])))
     frame["risk"] = model.predict_proba(x)[:, 1] if len(frame) else np.array([], dtype=float)
     return frame, x
 

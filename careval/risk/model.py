@@ -45,6 +45,13 @@ UNRECORDED_VALUE = {
     "dbp": 80.0,
     "six_cit": 0.0,
 }  # column of :meth:`RiskModel.contributions` that is not a feature
+# An IMD decile not known (null in persons.imd_decile): the middle of deciles 1-10, with the
+# indicator IMD_RECORDED (1 known, 0 not). The indicator is an input only where some decile is
+# unknown, so a model of complete data has exactly the inputs (and results) it always had.
+IMD_UNKNOWN_VALUE = 5.5
+IMD_RECORDED = "imd_decile_recorded"
+# Inputs design_matrix adds only when the data need them, with the value they take otherwise.
+OPTIONAL_INPUTS = {IMD_RECORDED: 1.0}
 
 
 def _lightgbm() -> ModuleType:
@@ -121,7 +128,12 @@ def history_warning(
 
 
 def design_matrix(df: pd.DataFrame) -> pd.DataFrame:
-    """Model inputs: counts and costs on log(1 + x), months since admission capped at 25."""
+    """Model inputs: counts and costs on log(1 + x), months since admission capped at 25.
+
+    Each latest measurement becomes its value (a typical one when not recorded) and an
+    indicator of being recorded; an unknown IMD decile likewise (:func:`fill_unknown_imd`), its
+    indicator added only where some decile is unknown.
+    """
     cols = [c for c in df.columns if c not in (*ID_COLUMNS, OUTCOME)]
     # One C-ordered float block, whatever the frame's layout: the fits' floating-point sums
     # then run in the same order on every call, so the same data give the same model bit for bit.
@@ -138,6 +150,28 @@ def design_matrix(df: pd.DataFrame) -> pd.DataFrame:
             recorded = x[c].notna()
             x[f"{c}_recorded"] = recorded.astype(float)
             x[c] = x[c].where(recorded, UNRECORDED_VALUE.get(c[len("latest_") :], 0.0))
+    return fill_unknown_imd(x)
+
+
+def fill_unknown_imd(x: pd.DataFrame) -> pd.DataFrame:
+    """Unknown IMD deciles as :data:`IMD_UNKNOWN_VALUE` plus the indicator :data:`IMD_RECORDED`.
+
+    Parameters
+    ----------
+    x
+        A frame with an ``imd_decile`` column (NaN where not known); changed in place.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``x``: unchanged when every decile is known (no indicator column is added, so a model of
+        complete data is the one it always was); otherwise with the indicator appended last
+        (1 known, 0 not) and the unknown deciles at the middle value.
+    """
+    if "imd_decile" in x.columns and x["imd_decile"].isna().any():
+        known = x["imd_decile"].notna()
+        x[IMD_RECORDED] = known.astype(float)
+        x["imd_decile"] = x["imd_decile"].where(known, IMD_UNKNOWN_VALUE)
     return x
 
 
@@ -185,6 +219,18 @@ class RiskModel:
         self.estimator_ = est.fit(x, np.asarray(y))
         return self
 
+    def inputs(self, x: pd.DataFrame) -> pd.DataFrame:
+        """The model's inputs, in model order, of a design matrix (:func:`design_matrix`).
+
+        An optional input (:data:`OPTIONAL_INPUTS`) the model was fitted with and ``x`` lacks
+        takes its value for complete data: a matrix without :data:`IMD_RECORDED` is of people
+        whose IMD deciles are all known. Any other input missing raises ``KeyError``.
+        """
+        absent = [c for c in self.features_ if c not in x.columns]
+        if absent and all(c in OPTIONAL_INPUTS for c in absent):
+            x = x.assign(**{c: OPTIONAL_INPUTS[c] for c in absent})
+        return x[self.features_]
+
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
         """Probabilities of (no admission, admission), like scikit-learn.
 
@@ -196,7 +242,7 @@ class RiskModel:
         depends on their inputs only.
         """
         if self.kind != "logistic":
-            return np.asarray(self.estimator_.predict_proba(x[self.features_]))
+            return np.asarray(self.estimator_.predict_proba(self.inputs(x)))
         p = expit(self.linear_predictor(x))
         return np.column_stack([1 - p, p])
 
@@ -217,7 +263,7 @@ class RiskModel:
         if self.kind != "logistic":
             raise ConfigError("the linear predictor is that of the logistic model")
         scaler, lr = self.estimator_[0], self.estimator_[-1]
-        z = (x[self.features_].to_numpy(dtype=float) - scaler.mean_) / scaler.scale_
+        z = (self.inputs(x).to_numpy(dtype=float) - scaler.mean_) / scaler.scale_
         eta = np.zeros(len(z))
         for j, coef in enumerate(lr.coef_[0]):
             eta += z[:, j] * coef
@@ -241,7 +287,7 @@ class RiskModel:
         pandas.DataFrame
             One column per input in model order, then :data:`BASELINE`; ``x``'s index.
         """
-        xs = x[self.features_]
+        xs = self.inputs(x)
         if self.kind == "logistic":
             scaler, lr = self.estimator_[0], self.estimator_[-1]
             z = (xs.to_numpy(dtype=float) - scaler.mean_) / scaler.scale_
@@ -347,7 +393,8 @@ def model_metadata(
         "transforms": (
             "counts, costs and bed days (names ending in <n>m) on log(1 + x); "
             "months_since_emergency capped at 25 (999 = never, before the cap); "
-            "age_squared = (age / 10)^2"
+            "age_squared = (age / 10)^2; an unknown imd_decile at 5.5 with "
+            "imd_decile_recorded 0 (that input only where the training data had one)"
         ),
         "random_state": model.random_state,
         "params": model.params,
@@ -458,9 +505,11 @@ def load_model(directory: Path, ds: Dataset | None = None) -> tuple[RiskModel, d
     if ds is not None:
         settings = settings_from_dict(meta["feature_settings"])
         now = design_columns(ds, dt.date.fromisoformat(meta["index_date"]), settings)
-        if now != list(model.features_):
-            missing = [c for c in model.features_ if c not in now]
-            new = [c for c in now if c not in model.features_]
+        # An optional input is in the model when its training data needed it (unknown IMD).
+        wanted = [c for c in model.features_ if c not in OPTIONAL_INPUTS]
+        if now != wanted:
+            missing = [c for c in wanted if c not in now]
+            new = [c for c in now if c not in wanted]
             detail = (
                 f"missing now: {', '.join(missing) or 'none'}; new: {', '.join(new) or 'none'}"
                 if missing or new
