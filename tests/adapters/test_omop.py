@@ -320,6 +320,36 @@ def test_medications_and_concept_sets_through_descendants(
         assert set(first_events(ds, iv).person_id) == people
 
 
+def test_without_the_vocabulary_concept_ids_are_the_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No CONCEPT_ANCESTOR: a concept set is its listed concepts; no CONCEPT either: drugs and
+    concept sets are coded by OMOP concept id, conditions from their source values."""
+    cs = tmp_path / "coxib.csv"
+    cs.write_text("concept_id,include_descendants\n1118084,true\n1118088,false\n")
+    out = tmp_path / "a"
+    do_import(write_omop(tmp_path / "o1", skip=("concept_ancestor",)), out, capsys,
+              "--concept-set", f"coxib={cs}")  # fmt: skip
+    listed = pd.read_csv(out / "codelists" / "coxib.csv", dtype=str)
+    assert set(listed.code) == {"140587", "213469"}  # no descendants to add
+    rep = json.loads((out / "import_report.json").read_text())
+    assert any("CONCEPT_ANCESTOR" in n for n in rep["notes"])
+    out = tmp_path / "b"
+    do_import(write_omop(tmp_path / "o2", skip=("concept_ancestor", "concept")), out, capsys,
+              "--concept-set", f"coxib={cs}")  # fmt: skip
+    listed = pd.read_csv(out / "codelists" / "coxib.csv", dtype=str)
+    assert set(zip(listed.code_system, listed.code, strict=True)) == {
+        ("OMOP", "1118084"), ("OMOP", "1118088")
+    }  # fmt: skip
+    med = table(out, "medications")
+    assert set(med.code_system) == {"OMOP"} and "1118088" in set(med.code)
+    c = table(out, "conditions")
+    assert set(zip(c.code_system, c.code, strict=True)) == {
+        ("ICD10", "E119"), ("ICD10", "I219"), ("ICD10", "J189")
+    }  # fmt: skip
+    assert len(table(out, "measurements")) == 4  # by concept id; the LOINC-only one is lost
+
+
 @pytest.mark.parametrize("v54,upper", [(True, False), (False, True), (True, True)])
 def test_v54_names_and_upper_case_give_the_same_dataset(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], v54: bool, upper: bool
