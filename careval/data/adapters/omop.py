@@ -13,6 +13,7 @@ report (``import_report.json``) and the concept sets as code lists (``codelists/
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def import_omop(
         raise_findings(_check(con, src))
         rep = ImportReport("omop")
         for table, n in src.rows.items():
-            rep.read(table, Path(src.where[table].rsplit(" ", 1)[-1]), n)
+            rep.read(table, src.paths[table], n)
         rep.notes += src.notes
         limit = events.limit_sql((extract_date or dt.date.today()).isoformat())
         if practices is not None:
@@ -136,7 +137,6 @@ def import_omop(
                     "no CONCEPT_ANCESTOR table: concept sets hold the listed concepts only "
                     "(no descendants)"
                 )
-            rep.linkage = {}
             report = rep.to_dict() | {"concept_sets": lists}
             write_manifest(
                 folder,
@@ -146,8 +146,6 @@ def import_omop(
                 rows=rep.tables,
                 more={"source": src.label},
             )
-            import json
-
             (folder / "import_report.json").write_text(
                 json.dumps(report, indent=2) + "\n", encoding="utf-8"
             )
@@ -173,8 +171,6 @@ def _check(con: duckdb.DuckDBPyConnection, src: Source) -> list[Finding | None]:
             continue
         for name in fields:
             col = src.col(table, name)
-            if col is None and name == "drug_exposure_end_date":
-                continue
             if col is not None:
                 found.append(
                     find_rows(

@@ -127,6 +127,7 @@ class Source:
     label: str  # "OMOP database x.duckdb" or "OMOP directory d"
     rows: dict[str, int] = field(default_factory=dict)
     where: dict[str, str] = field(default_factory=dict)  # table -> how a message names it
+    paths: dict[str, Path] = field(default_factory=dict)  # table -> its file (or database)
     fields: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> field -> column
     columns: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -334,6 +335,7 @@ def _register(
     src.fields[table] = found
     src.columns[table] = columns
     src.where[table] = f"{what} {path}"
+    src.paths[table] = path
 
 
 def _require(src: Source, where: str, present: list[str]) -> None:
