@@ -567,3 +567,44 @@ def test_eunomia_import_validate_and_run_to_a_report(tmp_path: Path) -> None:
     }
     assert set(skipped) >= {"risk", "monitoring", "indicators", "programme", "design"}
     assert all(isinstance(v, str) and v for v in skipped.values())
+
+
+# --- What one-area imported data need of the analyses ----------------------------------------
+
+
+def test_controls_may_be_the_not_yet_treated_alone() -> None:
+    from careval.errors import ConfigError
+    from careval.impact.settings import ImpactSettings
+
+    st = ImpactSettings(programme_areas=("unmapped",), control_areas=(), not_yet_treated=True)
+    assert st.control_areas == ()
+    with pytest.raises(ConfigError, match="control_areas must be a non-empty tuple"):
+        ImpactSettings(programme_areas=("unmapped",), control_areas=())
+
+
+def test_monthly_registrations_by_age_alone(imported: Path) -> None:
+    """An eligibility rule of age alone has no diagnosis dates: every person is 'with no
+    condition', and the age decides (it crashed on an empty date mapping)."""
+    from careval.cohort.eligibility import EligibilitySettings
+    from careval.cohort.monthly import MonthlyRegistrations
+    from careval.data.access import Dataset
+
+    reg = table(imported, "registrations").merge(table(imported, "practices"), on="practice_code")
+    regs = MonthlyRegistrations(
+        Dataset(imported), reg, EligibilitySettings(min_age=75, conditions=())
+    )
+    g, of_age, _ = regs.on(2012 * 12)  # 1 January 2012
+    ages = dict(zip(g.person_id, of_age, strict=True))
+    assert ages == {"1": False, "2": False, "3": False, "5": True}  # born 1940, 50, 60, 30
+
+
+def test_the_design_says_why_when_nothing_can_be_planned() -> None:
+    import numpy as np
+
+    from careval.design.power import DesignSettings, plan
+    from careval.errors import ConfigError
+
+    none = {"emergency_admissions": np.zeros((200, 36))}  # no admissions at all
+    st = DesignSettings(replicates=50, pre_months=12)
+    with pytest.raises(ConfigError, match="no events"):
+        plan(none, 12, st, 100, "controls")
