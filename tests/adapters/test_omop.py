@@ -382,6 +382,7 @@ def test_a_duckdb_source_gives_the_same_dataset(
                     "--extract-date", EXTRACT, capsys=capsys)  # fmt: skip
     assert code == 0, err
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert not list(tmp_path.glob("source.duckdb.*"))  # no write-ahead log either
     for name in ("persons", "registrations", "inpatient_spells", "conditions", "medications"):
         pd.testing.assert_frame_equal(table(tmp_path / "a", name), table(tmp_path / "b", name))
 
