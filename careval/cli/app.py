@@ -11,6 +11,7 @@ from careval.cli import (
     data,
     design,
     import_csv,
+    import_omop,
     pseudonymise,
     qualitative,
     risk,
@@ -62,6 +63,7 @@ app.command("transcripts")(qualitative.transcripts)
 app.command("qda")(qualitative.qda)
 app.command()(pseudonymise.pseudonymise)
 app.command()(pseudonymise.keygen)
+import_app.command("omop")(import_omop.omop)
 import_app.command("csv")(import_csv.csv_command)
 app.add_typer(import_app, name="import", help="Import an extract into a careval dataset.")
 

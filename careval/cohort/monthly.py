@@ -50,7 +50,8 @@ class MonthlyRegistrations:
         reg = reg.join(people.set_index("person_id"), on="person_id")
         birth = pd.to_datetime(reg.birth_month)
         reg["_birth"] = birth.dt.year * 12 + birth.dt.month - 1
-        reg["_dx"] = pd.to_datetime(reg.person_id.map(dx))
+        # (an empty mapping would be cast to float by pandas: no conditions, no dates)
+        reg["_dx"] = pd.to_datetime(reg.person_id.map(dx) if len(dx) else pd.NaT)
         self.reg = reg
         self._start, self._end = pd.to_datetime(reg.start_date), pd.to_datetime(reg.end_date)
         self._death = pd.to_datetime(reg.death_date)

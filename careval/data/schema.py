@@ -45,6 +45,9 @@ MEASURE_UNITS = {
     "six_cit": "score 0-28",
 }
 CODE_SYSTEMS = ("SNOMED", "ICD10")
+# A medication's code: RxNorm (and OMOP's RxNorm Extension), NHS dm+d, WHO ATC; OMOP: a concept
+# id, when an OMOP source has no vocabulary to name the concept's own code.
+MEDICATION_CODE_SYSTEMS = ("RxNorm", "RxNorm Extension", "dm+d", "ATC", "OMOP")
 CODE_PATTERNS = {
     "SNOMED": r"^[1-9][0-9]{5,17}$",
     "ICD10": r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{1,2})?X?$",
@@ -335,7 +338,8 @@ TABLES: dict[str, Table] = {
                 Column(
                     "primary_diagnosis",
                     "string",
-                    "Primary diagnosis, ICD-10",
+                    "Primary diagnosis, ICD-10 (null: not recorded in ICD-10)",
+                    nullable=True,
                     pattern=CODE_PATTERNS["ICD10"],
                 ),
                 Column("cost", "float", "Cost in pounds from unit costs", min=0, max=500_000),
@@ -344,6 +348,19 @@ TABLES: dict[str, Table] = {
             required=True,
             date_order=(("admission_date", "discharge_date"),),
             life_events=("admission_date", "discharge_date"),
+        ),
+        Table(
+            "medications",
+            "Medicines prescribed or dispensed (OMOP drug exposures).",
+            (
+                PERSON,
+                Column("code_system", "string", "Coding system", allowed=MEDICATION_CODE_SYSTEMS),
+                Column("code", "string", "Medicine code in that system"),
+                Column("start_date", "date", "First day of the exposure"),
+                Column("end_date", "date", "Last day of the exposure", nullable=True),
+            ),
+            date_order=(("start_date", "end_date"),),
+            life_events=("start_date",),
         ),
         Table(
             "ae_attendances",
@@ -446,6 +463,7 @@ TABLES: dict[str, Table] = {
 EVENT_DATE = {  # the date that places an event in time, per event table
     "conditions": "date",
     "measurements": "date",
+    "medications": "start_date",
     "inpatient_spells": "admission_date",
     "ae_attendances": "arrival_date",
     "outpatient_appointments": "appointment_date",

@@ -340,11 +340,13 @@ def plan(
     target = abs(np.log1p(st.effect))
     rows = []
     base = components(y, zero, st.pre_months, 1)
+    last: ConfigError | None = None
     for m in st.followup_months:
         try:
             c = components(y, zero, st.pre_months, m)
             se = analytic(c, n, st.ratio)
-        except ConfigError:
+        except ConfigError as exc:
+            last = exc
             continue
         sim = simulate(
             y, zero, st.pre_months, m, n, st.ratio, st.effect, st.replicates, rng, st.alpha
@@ -377,6 +379,8 @@ def plan(
         if zz * se <= target:
             needed = m
             break
+    if not rows and last is not None:  # no follow-up length could be planned: say why
+        raise last
     cost_rows = []
     if "emergency_cost" in untreated:
         yc = untreated["emergency_cost"]

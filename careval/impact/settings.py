@@ -190,6 +190,7 @@ Measure = Literal["count", "sum", "bed_days"]
 CODE_COLUMNS = {
     "inpatient_spells": (None, "primary_diagnosis"),
     "conditions": ("code_system", "code"),
+    "medications": ("code_system", "code"),
 }
 # The fields that define what an outcome measures (not how it is modelled or labelled).
 DEFINITION = (
@@ -521,7 +522,8 @@ class ImpactSettings(Settings):
 
     def __post_init__(self) -> None:
         problems = area_problems("programme_areas", self.programme_areas)
-        problems += area_problems("control_areas", self.control_areas)
+        if self.control_areas or not self.not_yet_treated:  # (): the not yet treated only
+            problems += area_problems("control_areas", self.control_areas)
         if not problems:
             problems += overlap_problems(self.programme_areas, self.control_areas, "control_areas")
         if not 0 <= self.effect_from_month <= 12:

@@ -154,7 +154,8 @@ class MatchingSection(Settings):
     """How the matched study finds its controls."""
 
     control_areas: tuple[str, ...] = doc(
-        "The control pool: areas whose eligible people may be matched controls.",
+        "The control pool: areas whose eligible people may be matched controls; `[]` with "
+        "`not_yet_treated = true`: the programme's people not yet treated only (one-area data).",
         _IMPACT.control_areas,
     )
     not_yet_treated: bool = doc(

@@ -93,6 +93,7 @@ def read_extract(
     what: str,
     encoding: str = "utf-8",
     only: Collection[str] | None = None,
+    allow_empty: bool = False,
 ) -> list[str]:
     """Load one CSV or Parquet file into the DuckDB table ``table``: text columns named in lower
     case, plus :data:`ROW`. Returns the file's column names (lower case), all of them.
@@ -103,7 +104,8 @@ def read_extract(
     ``what`` names the file in messages ("the APC extract"). Refused, with one message naming the
     file: a missing or empty file, a file of no rows, a CSV row with more or fewer fields than its
     header (often the wrong delimiter), text that is not in ``encoding``, two columns whose names
-    differ only in case.
+    differ only in case. With ``allow_empty`` a file of a header and no rows is an empty table
+    (an OMOP table nobody has a row in, such as ``death``).
     """
     path = Path(path)
     if not path.is_file():
@@ -152,7 +154,7 @@ def read_extract(
     except duckdb.Error as exc:
         raise ConfigError(_read_failure(path, what, str(exc), encoding)) from None
     n = one(con, f"SELECT count(*) FROM {quote(table)}")[0]
-    if not n:
+    if not n and not allow_empty:
         raise ConfigError(f"{what} {path}: the file has a header but no rows")
     return lower
 

@@ -10,8 +10,8 @@ column: ``"diabetes"``, ``"copd"``, ...) or by the path of a CSV file in the sam
 ``label``
     How the report names it ("COPD", "Frailty"), one for every row.
 ``code_system``
-    The coding system of the code (``SNOMED`` or ``ICD10`` for diagnoses; for a list of
-    other values, such as community services, any name).
+    The coding system of the code (``SNOMED`` or ``ICD10`` for diagnoses; ``RxNorm``,
+    ``RxNorm Extension``, ``dm+d``, ``ATC`` or ``OMOP`` for medications).
 ``code``
     The code or value.
 ``match``
@@ -33,7 +33,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from careval.data.schema import CODE_SYSTEMS
+from careval.data.schema import CODE_SYSTEMS, MEDICATION_CODE_SYSTEMS
 from careval.errors import ConfigError
 
 # The 15 health needs matched on (the seed names the count, not the list; these are the common
@@ -174,10 +174,10 @@ def _read_file(path: str, _mtime: int, _size: int) -> CodeList:
             problems.append(f"line {i}: empty {', '.join(bad)}")
         if r["match"] not in MATCHES:
             problems.append(f"line {i}: match {r['match']!r} is not 'exact' or 'prefix'")
-        if r["code_system"] and r["code_system"] not in CODE_SYSTEMS:
+        if r["code_system"] and r["code_system"] not in CODE_SYSTEMS + MEDICATION_CODE_SYSTEMS:
             problems.append(
                 f"line {i}: code_system {r['code_system']!r} is not one of "
-                f"{', '.join(CODE_SYSTEMS)}"
+                f"{', '.join(CODE_SYSTEMS + MEDICATION_CODE_SYSTEMS)}"
             )
         rows.append(Code(**r))
     names = sorted({c.condition for c in rows if c.condition})
