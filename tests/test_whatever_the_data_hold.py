@@ -249,6 +249,32 @@ def test_run_on_one_area(base: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.slow
+def test_init_on_one_area_takes_controls_not_yet_treated(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One area (an OMOP database of one health system, a HES extract with no practice map):
+    ``careval init`` proposes the programme area's people not yet treated as the controls, and
+    the matched study then runs where with the default spec it was skipped."""
+    data = _variant(base, tmp_path)
+    pr = pd.read_parquet(data / "practices.parquet")
+    pr["area"] = "pilot"
+    pr.to_parquet(data / "practices.parquet", index=False)
+    spec = tmp_path / "study.toml"
+    assert main(["init", "--data", str(data), "--out", str(spec)]) is None
+    text = spec.read_text()
+    assert "control_areas = []" in text and "not_yet_treated = true" in text
+    quick = text.replace("compare_lightgbm = true", "compare_lightgbm = false")
+    spec.write_text(quick.replace("replicates = 1000", "replicates = 100"))
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(data), "--spec", str(spec), "--out", str(out)]) is None
+    assert "Traceback" not in capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert "skipped" not in results["impact"], results["impact"]
+    assert results["impact"]["settings"]["not_yet_treated"] is True
+    assert "no comparator area" in _skipped(results)["monitoring"]
+
+
+@pytest.mark.slow
 def test_a_design_on_two_years_of_history(
     base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

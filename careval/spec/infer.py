@@ -95,10 +95,15 @@ def infer(ds: Dataset) -> tuple[StudySpec, dict[str, str]]:
     others = [a for a in order if a not in areas]
     notes["programme.comparators"] = "every other area: " + ", ".join(others)
     controls = spec.matching.control_areas
-    if not others:
+    not_yet_treated = spec.matching.not_yet_treated
+    if not others:  # one area: the controls are its people not yet treated
+        controls, not_yet_treated = (), True
         notes["matching.control_areas"] = (
-            "the default; the data have no area outside the programme, so the matched study "
-            "and Table 2 will be skipped"
+            "inferred: none (the data have no area outside the programme); Table 2 and the "
+            "indicators' comparison will be skipped"
+        )
+        notes["matching.not_yet_treated"] = (
+            "inferred: the programme area's people not yet treated are the controls"
         )
     elif not set(controls) <= set(others):
         controls = tuple(others)
@@ -161,6 +166,8 @@ def infer(ds: Dataset) -> tuple[StudySpec, dict[str, str]]:
         areas=areas,
     )
     notes["programme.fund_budget"] = "the default; not in the data"
-    matching = dataclasses.replace(spec.matching, control_areas=controls)
+    matching = dataclasses.replace(
+        spec.matching, control_areas=controls, not_yet_treated=not_yet_treated
+    )
     spec = dataclasses.replace(spec, study=study, programme=programme, risk=risk, matching=matching)
     return spec, notes

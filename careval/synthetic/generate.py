@@ -26,6 +26,7 @@ from careval import __version__
 from careval.data.schema import ETHNIC_GROUPS, SEXES
 from careval.folders import check_replaceable, kill_point, new_folder
 from careval.synthetic import activity, clinical, events, programme
+from careval.synthetic.medications import medications
 from careval.synthetic.population import NEVER, make_population
 from careval.synthetic.settings import (
     AREAS,
@@ -108,6 +109,7 @@ def generate(
         fund = programme.innovation_fund(s, pop, rng[6])
         fund["allocation_date"] = event_days(first + fund.pop("month").astype(int), None, rng[6])
         tables["innovation_fund"] = build("innovation_fund", fund)
+        tables["medications"] = medications(s, tables["conditions"], tables["persons"])
         meas = [dm_meas, six_cit]
         m_person = np.concatenate([r.person for r in meas])
         m_month = np.concatenate([r.month for r in meas])
