@@ -259,3 +259,21 @@ def test_scores_do_not_depend_on_the_frame(small_risk) -> None:
     np.testing.assert_allclose(full, sk, rtol=1e-12, atol=0)
     logit = model.contributions(x).sum(axis=1).to_numpy()
     np.testing.assert_allclose(model.linear_predictor(x), logit, rtol=1e-12, atol=1e-12)
+
+
+def test_data_without_emergency_admissions_say_so(synth_dir: Path, tmp_path: Path) -> None:
+    """An extract with no emergency admissions (OMOP's Eunomia sample has none) gives the reason
+    in words, not the fitting library's "only one class"."""
+    import shutil
+
+    import pandas as pd
+
+    from careval.errors import CarevalError
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_dir, data)
+    spells = pd.read_parquet(data / "inpatient_spells.parquet")
+    spells["admission_method"] = "11"
+    spells.to_parquet(data / "inpatient_spells.parquet", index=False)
+    with Dataset(data) as ds, pytest.raises(CarevalError, match="nobody in the training cohort"):
+        evaluate_risk(ds)

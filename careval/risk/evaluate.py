@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from careval.cohort.eligibility import EligibilitySettings
 from careval.data.access import Dataset
 from careval.data.truth import true_risk_file
-from careval.errors import ConfigError
+from careval.errors import CarevalError, ConfigError
 from careval.features.index_date import FeatureSettings
 from careval.risk.metrics import auc_delong, auc_difference_delong, subgroup_table
 from careval.risk.model import OUTCOME, RiskModel, fit_validate, risk_frame
@@ -196,6 +196,8 @@ def evaluate_risk(
     features = FeatureSettings(eligibility=eligibility or EligibilitySettings())
     train = risk_frame(ds, st.train_date, features)
     valid_frame = risk_frame(ds, st.validate_date, features)
+    _two_classes(train, st.train_date, "training")
+    _two_classes(valid_frame, st.validate_date, "validation")
     model, valid, fig = fit_validate(train, valid_frame, "logistic")
     extra, warnings = oracle_figures(ds, valid, st.validate_date, fig["auc"])
     fig.update(extra)
@@ -234,6 +236,22 @@ def evaluate_risk(
         by_subgroup=by_subgroup,
         lightgbm=comparison,
     )
+
+
+def _two_classes(frame: pd.DataFrame, date: dt.date, role: str) -> None:
+    """Refuse a cohort the model cannot be fitted or judged on: nobody, or everyone or nobody
+    with the outcome (data with no emergency admissions, such as OMOP's Eunomia sample)."""
+    n = len(frame)
+    events = int(frame[OUTCOME].sum()) if n else 0
+    if not n:
+        raise CarevalError(f"nobody is registered and alive on the {role} date {date}")
+    if events in (0, n):
+        had = "nobody" if events == 0 else "everyone"
+        raise CarevalError(
+            f"{had} in the {role} cohort ({date}) had an emergency admission in the 12 months "
+            "after it: the model needs people with and without one (are emergency admissions, "
+            "admission methods 21-25, 2A-2D, 28, in the data?)"
+        )
 
 
 def _targeting(ds: Dataset, valid: pd.DataFrame, date: dt.date) -> pd.DataFrame:
