@@ -21,11 +21,16 @@ import typer
 
 from careval.cli.common import err, names, out
 from careval.data.adapters import pseudonymise as ps
-from careval.errors import ConfigError
+from careval.errors import SHOW_VALUES, ConfigError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _HEADER_BYTES = 1024 * 1024  # a header line longer than this is not one
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
+# A header's name shown in a message on real data: letters, digits and underscores, no run of
+# three digits. Anything else may be a value (a file without a header line: its first line is a
+# person's NHS number, date of birth, LSOA), shown only with --show-examples.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DIGITS = re.compile(r"[0-9]{3}")
 # What DuckDB says about a CSV line, in words that quote nothing from it.
 _CSV_KINDS = (
     (
@@ -226,10 +231,38 @@ def _header(path: Path) -> list[str]:
         raise ConfigError(f"--in {path}: line 1 holds no column names")
     seen: set[str] = set()
     for h in header:
-        if h in seen:
-            raise ConfigError(f"--in {path}: the header names column {h!r} twice")
-        seen.add(h)
+        if h.lower() in seen:  # the engine's names are case-insensitive
+            raise ConfigError(
+                f"--in {path}: the header names column {_shown(h)} more than once (names are "
+                "compared in any case)"
+            )
+        seen.add(h.lower())
     return header
+
+
+def _looks_like_name(text: str) -> bool:
+    return bool(_NAME.fullmatch(text)) and not _DIGITS.search(text)
+
+
+def _shown(name: str) -> str:
+    """A header's name for a message: quoted when it looks like a column name or values may
+    be shown, else a placeholder (it may be a value from a line of data)."""
+    if SHOW_VALUES.get() or _looks_like_name(name):
+        return repr(name)
+    return "(a name not shown: it does not look like a column name)"
+
+
+def _listed(present: list[str]) -> str:
+    """The file's column names for a message; those that may be values only counted."""
+    if SHOW_VALUES.get():
+        return ", ".join(repr(c) for c in present)
+    names = [repr(c) for c in present if _looks_like_name(c)]
+    hidden = len(present) - len(names)
+    if not hidden:
+        return ", ".join(names)
+    more = f"{hidden:,} not shown, which do not look like column names (is line 1 a header? "
+    more += "careval --show-examples shows them)"
+    return ", ".join(names) + (", and " if names else "") + more
 
 
 def _columns(path: Path, present: list[str], wanted: list[str]) -> list[str]:
@@ -243,11 +276,11 @@ def _columns(path: Path, present: list[str], wanted: list[str]) -> list[str]:
         if len(found) == 1:
             chosen.append(found[0])
         elif found:
-            problems.append(f"{w!r} matches {len(found)} columns ({', '.join(found)})")
+            problems.append(f"{w!r} matches {len(found)} columns ({_listed(found)})")
         else:
             problems.append(f"no column {w!r}")
     if problems:
-        there = ", ".join(repr(c) for c in present)
+        there = _listed(present)
         hint = ""
         if len(present) == 1:
             for d, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
