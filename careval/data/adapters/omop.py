@@ -163,7 +163,7 @@ def _concept_sets(given: Sequence[tuple[str, Path]]) -> list[tuple[str, list[Ite
 
 
 def _check(con: duckdb.DuckDBPyConnection, src: Source) -> list[Finding | None]:
-    """Every date field that holds text no date reads, year of birth not a number, and a
+    """Every date field that holds text no date reads, year of birth not a whole number, and a
     person listed twice: findings naming table, column, rows and count."""
     found: list[Finding | None] = []
     for table, fields in DATES.items():
@@ -201,7 +201,7 @@ def _check(con: duckdb.DuckDBPyConnection, src: Source) -> list[Finding | None]:
         find_rows(
             con,
             "o_person",
-            f"TRY_CAST(trim({quote(year)}) AS DOUBLE) IS NULL",
+            f"NOT coalesce({_whole_sql(quote(year))} BETWEEN 1 AND 9999, false)",
             file=p,
             column=year,
             rule="is empty or not a year",
@@ -233,14 +233,21 @@ def _check(con: duckdb.DuckDBPyConnection, src: Source) -> list[Finding | None]:
     return found
 
 
+def _whole_sql(expr: str) -> str:
+    """SQL: the text of ``expr`` as a whole number (``1948``, ``1948.0``), NULL for anything
+    else: a fraction, text, or a number too large for a year or month (``1e10``, ``inf``)."""
+    v = f"TRY_CAST(trim(CAST({expr} AS VARCHAR)) AS DOUBLE)"
+    return f"CASE WHEN abs({v}) < 1e6 AND {v} = floor({v}) THEN CAST({v} AS INTEGER) END"
+
+
 def _persons(con: duckdb.DuckDBPyConnection, src: Source, rep: ImportReport, limit: str) -> None:
     """``c_persons``: birth month, sex, ethnic group and death of each person."""
     f = lambda name: src.field_sql("person", name)  # noqa: E731
     races = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in RACES.items())
     con.execute(
         f"CREATE TEMP TABLE p0 AS SELECT {id_sql(f('person_id'))} AS person_id, "
-        f"CAST(TRY_CAST(trim({f('year_of_birth')}) AS DOUBLE) AS INTEGER) AS y, "
-        f"CAST(TRY_CAST(trim(CAST({f('month_of_birth')} AS VARCHAR)) AS DOUBLE) AS INTEGER) AS m, "
+        f"{_whole_sql(f('year_of_birth'))} AS y, "
+        f"{_whole_sql(f('month_of_birth'))} AS m, "
         f"{id_sql(f('gender_concept_id'))} AS g, "
         f"upper(trim(CAST({f('gender_source_value')} AS VARCHAR))) AS gs, "
         f"CASE {id_sql(f('race_concept_id'))} {races} ELSE NULL END AS race, "
