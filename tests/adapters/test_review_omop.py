@@ -70,3 +70,25 @@ def test_a_month_of_birth_no_month_is_january(
     births = pq.read_table(out / "persons.parquet").to_pydict()
     got = dict(zip(births["person_id"], births["birth_month"], strict=True))
     assert str(got["2"]) == "1950-01-01" and str(got["1"]) == "1940-03-01"
+
+
+def test_out_inside_the_source_directory_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out inside --dir would add a folder to the source: refused, the source unchanged."""
+    src = write(tmp_path / "omop", "1950", "5")
+    before = sorted(p.name for p in src.iterdir())
+    code, err = run(capsys, "import", "omop", "--dir", src, "--out", src / "ds")
+    assert code == 2 and "--out" in err and "inside" in err, err
+    assert sorted(p.name for p in src.iterdir()) == before
+
+
+def test_schema_without_a_database_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--schema with --dir was silently ignored; it names a schema of a --db only."""
+    src = write(tmp_path / "omop", "1950", "5")
+    code, err = run(capsys, "import", "omop", "--dir", src, "--schema", "cdm", "--out",
+                    tmp_path / "ds")  # fmt: skip
+    assert code == 2 and "--schema" in err, err
+    assert not (tmp_path / "ds").exists()

@@ -88,6 +88,7 @@ def import_omop(
     ConfigError
         For a source that cannot be read or breaks the rules above (nothing is written).
     """
+    _check_places(Path(out), db, directory, schema, [practices, *(p for _, p in concept_sets)])
     con = connect(threads)
     try:
         src = load(con, db=db, directory=directory, schema=schema)
@@ -152,6 +153,31 @@ def import_omop(
         return rep
     finally:
         con.close()
+
+
+def _check_places(
+    out: Path,
+    db: Path | None,
+    directory: Path | None,
+    schema: str | None,
+    files: Sequence[Path | None],
+) -> None:
+    """Refuse an --out inside the source directory (the import would add to its input) or
+    holding any input (replacing it would remove the input), and --schema without --db."""
+    if schema is not None and db is None:
+        raise ConfigError("--schema names a schema of the --db database; a --dir has none")
+    where = out.resolve()
+    if directory is not None and where.is_relative_to(Path(directory).resolve()):
+        raise ConfigError(
+            f"--out {out} is the --dir {directory} or inside it: the source is never altered; "
+            "choose an --out outside it"
+        )
+    for path in [db, directory, *files]:
+        if path is not None and Path(path).resolve().is_relative_to(where):
+            raise ConfigError(
+                f"--out {out} holds the input {path}: write the dataset somewhere else (the "
+                "inputs are never altered or removed)"
+            )
 
 
 def _concept_sets(given: Sequence[tuple[str, Path]]) -> list[tuple[str, list[Item]]]:
