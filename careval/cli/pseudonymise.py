@@ -201,9 +201,17 @@ def _read(con: duckdb.DuckDBPyConnection, path: Path, kind: str) -> duckdb.DuckD
     literal = "'" + str(path).replace("'", "''") + "'"
     if kind == "parquet":
         try:
-            return con.sql(f"SELECT * FROM read_parquet({literal})")
+            rel = con.sql(f"SELECT * FROM read_parquet({literal})")
         except duckdb.Error:
             raise ConfigError(f"--in {path}: not a readable Parquet file") from None
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(path).names  # the file's own names (the engine renames)
+        except Exception:  # pyarrow's errors for a damaged file are of several kinds
+            raise ConfigError(f"--in {path}: not a readable Parquet file") from None
+        _unique_names(path, names)
+        return rel
     header = _header(path)
     spec = ", ".join(f"{_quoted(c)}: 'VARCHAR'" for c in header)
     return con.sql(
@@ -229,15 +237,22 @@ def _header(path: Path) -> list[str]:
     header = next(csv.reader([line]), [])
     if not header or not any(h.strip() for h in header):
         raise ConfigError(f"--in {path}: line 1 holds no column names")
+    _unique_names(path, header)
+    return header
+
+
+def _unique_names(path: Path, names: list[str]) -> None:
+    """Refuse a file naming a column twice in any case: the engine's names are
+    case-insensitive (it renames a Parquet file's second ``nhs_number`` ``nhs_number_1``,
+    which --columns would then miss, leaving its NHS numbers in the output)."""
     seen: set[str] = set()
-    for h in header:
-        if h.lower() in seen:  # the engine's names are case-insensitive
+    for h in names:
+        if h.lower() in seen:
             raise ConfigError(
-                f"--in {path}: the header names column {_shown(h)} more than once (names are "
+                f"--in {path}: a column named {_shown(h)} more than once (names are "
                 "compared in any case)"
             )
         seen.add(h.lower())
-    return header
 
 
 def _looks_like_name(text: str) -> bool:

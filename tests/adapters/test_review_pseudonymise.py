@@ -67,3 +67,29 @@ def test_names_differing_in_case_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert "more than once" in err and "NHS_NUMBER" in err.upper()
     assert NHS[0] not in out + err and NHS[1] not in out + err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["extract.csv", "k.key"]
+
+
+def test_parquet_names_differing_in_case_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Parquet file with NHS_NUMBER and nhs_number: the engine renamed the second
+    nhs_number_1, --columns nhs_number tokenised only the first, and the second column's NHS
+    numbers were written out as they were. Refused, as for a CSV file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    key = tmp_path / "k.key"
+    keygen(key)
+    src = tmp_path / "extract.parquet"
+    pq.write_table(
+        pa.table([pa.array([NHS[0]]), pa.array([NHS[1]])], names=["NHS_NUMBER", "nhs_number"]),
+        src,
+    )
+    out = tmp_path / "o.parquet"
+    code, _, err = run(
+        capsys, "pseudonymise", "--key-file", key, "--in", src, "--columns", "nhs_number",
+        "--out", out,
+    )  # fmt: skip
+    assert code == 2, err
+    assert "more than once" in err
+    assert not out.exists()
