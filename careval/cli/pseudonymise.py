@@ -249,7 +249,7 @@ def _unique_names(path: Path, names: list[str]) -> None:
     for h in names:
         if h.lower() in seen:
             raise ConfigError(
-                f"--in {path}: a column named {_shown(h)} more than once (names are "
+                f"--in {path}: the column name {_shown(h)} is used more than once (names are "
                 "compared in any case)"
             )
         seen.add(h.lower())
