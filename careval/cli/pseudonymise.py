@@ -26,9 +26,9 @@ from careval.errors import SHOW_VALUES, ConfigError
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _HEADER_BYTES = 1024 * 1024  # a header line longer than this is not one
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
-# A header's name shown in a message on real data: letters, digits and underscores, no run of
-# three digits. Anything else may be a value (a file without a header line: its first line is a
-# person's NHS number, date of birth, LSOA), shown only with --show-examples.
+# A header's name shown in a message on real data: up to 40 letters, digits and underscores,
+# no run of three digits. Anything else may be a value (in a file without a header line the
+# first line is a person's NHS number, date of birth, LSOA), shown only with --show-examples.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DIGITS = re.compile(r"[0-9]{3}")
 # What DuckDB says about a CSV line, in words that quote nothing from it.
@@ -256,7 +256,7 @@ def _unique_names(path: Path, names: list[str]) -> None:
 
 
 def _looks_like_name(text: str) -> bool:
-    return bool(_NAME.fullmatch(text)) and not _DIGITS.search(text)
+    return len(text) <= 40 and bool(_NAME.fullmatch(text)) and not _DIGITS.search(text)
 
 
 def _shown(name: str) -> str:
@@ -275,9 +275,12 @@ def _listed(present: list[str]) -> str:
     hidden = len(present) - len(names)
     if not hidden:
         return ", ".join(names)
-    more = f"{hidden:,} not shown, which do not look like column names (is line 1 a header? "
-    more += "careval --show-examples shows them)"
-    return ", ".join(names) + (", and " if names else "") + more
+    more = (
+        f"{hidden:,} name{'s' if hidden > 1 else ''} not shown, which "
+        f"do{'es' if hidden == 1 else ''} not look like a column name (is line 1 a header? "
+        "careval --show-examples shows them)"
+    )
+    return ", ".join(names) + ("; and " if names else "") + more
 
 
 def _columns(path: Path, present: list[str], wanted: list[str]) -> list[str]:
