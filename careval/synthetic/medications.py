@@ -59,7 +59,7 @@ def medications(s: SynthSettings, conditions: pa.Table, persons: pa.Table) -> pa
         return build("medications", {c: [] for c in COLUMNS})
     p = np.concatenate([x[0] for x in parts])
     d = np.concatenate([x[1] for x in parts])
-    atc = np.concatenate([np.full(x[0].size, x[2]) for x in parts])
+    drug = np.concatenate([np.full(x[0].size, x[2]) for x in parts])
     keep = rng.random(p.size) < TREATED
     start = d + rng.integers(0, 61, p.size)
     at = pc.index_in(pa.array(p, pa.string()), value_set=persons.column("person_id"))
@@ -76,7 +76,7 @@ def medications(s: SynthSettings, conditions: pa.Table, persons: pa.Table) -> pa
         {
             "person_id": pa.array(p[keep][order], pa.string()),
             "code_system": pa.array(np.full(int(keep.sum()), "ATC"), pa.string()),
-            "code": pa.array(atc[keep][order], pa.string()),
+            "code": pa.array(drug[keep][order], pa.string()),
             "start_date": pa.array(start[keep][order].astype(np.int32), pa.date32()),
             "end_date": pa.array(end_days.astype(np.int32), pa.date32(), mask=end_days == NULL_DAY),
         },
