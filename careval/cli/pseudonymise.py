@@ -289,7 +289,10 @@ def _columns(path: Path, present: list[str], wanted: list[str]) -> list[str]:
     for c in present:
         by_lower.setdefault(c.lower(), []).append(c)
     chosen, problems = [], []
-    for w in dict.fromkeys(wanted):
+    named: dict[str, str] = {}  # one column, however often and in whatever case it is named
+    for n in wanted:
+        named.setdefault(n.lower(), n)
+    for w in named.values():
         found = by_lower.get(w.lower(), [])
         if len(found) == 1:
             chosen.append(found[0])

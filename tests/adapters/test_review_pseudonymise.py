@@ -93,3 +93,28 @@ def test_parquet_names_differing_in_case_are_refused(
     assert code == 2, err
     assert "more than once" in err
     assert not out.exists()
+
+
+def test_a_column_named_twice_in_columns_is_tokenised_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--columns nhs_number,NHS_NUMBER names one column: it was tokenised twice, the tokens
+    then failed the check digit and every row was dropped (exit 0, an empty output)."""
+    from careval.data.adapters.pseudonymise import read_key, token
+
+    key_file = tmp_path / "k.key"
+    keygen(key_file)
+    src = tmp_path / "extract.csv"
+    src.write_text(f"NHS_NUMBER,X\n{NHS[0]},a\n{NHS[1]},b\n", encoding="utf-8")
+    out = tmp_path / "o.csv"
+    code, _, err = run(
+        capsys, "pseudonymise", "--key-file", key_file, "--in", src, "--columns",
+        "nhs_number,NHS_NUMBER", "--out", out,
+    )  # fmt: skip
+    assert code == 0, err
+    key = read_key(key_file)
+    assert out.read_text().splitlines() == [
+        "NHS_NUMBER,X",
+        f"{token(key, NHS[0])},a",
+        f"{token(key, NHS[1])},b",
+    ]
