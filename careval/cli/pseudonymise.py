@@ -150,6 +150,13 @@ def pseudonymise_file(
                     )
                     if not report.rows_read and not reports:
                         raise ConfigError(f"--in {in_path}: the file holds no rows (a header only)")
+                    if report.invalid and report.invalid + report.missing == report.rows_read:
+                        raise ConfigError(
+                            f"--in {in_path}: column {c} holds no valid NHS number "
+                            f"({report.invalid:,} invalid, {report.missing:,} missing): is it "
+                            "pseudonymised already, or the wrong column? (--any-id for person "
+                            "keys other than NHS numbers)"
+                        )
                     reports.append(report)
             except duckdb.Error as exc:
                 raise _read_error(in_path, kind, exc) from None

@@ -118,3 +118,21 @@ def test_a_column_named_twice_in_columns_is_tokenised_once(
         f"{token(key, NHS[0])},a",
         f"{token(key, NHS[1])},b",
     ]
+
+
+def test_a_column_with_no_valid_number_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pseudonymising a file twice (its tokens fail the check digit) wrote an empty file with
+    exit 0; it is refused, naming the column and the counts, and nothing is written."""
+    key = tmp_path / "k.key"
+    keygen(key)
+    src = tmp_path / "extract.csv"
+    src.write_text(f"NHS_NUMBER,X\n{NHS[0]},a\n{NHS[1]},b\n", encoding="utf-8")
+    once, twice = tmp_path / "once.csv", tmp_path / "twice.csv"
+    args = ("pseudonymise", "--key-file", key, "--columns", "NHS_NUMBER")
+    assert run(capsys, *args, "--in", src, "--out", once)[0] == 0
+    code, _, err = run(capsys, *args, "--in", once, "--out", twice)
+    assert code == 2, err
+    assert "NHS_NUMBER holds no valid NHS number (2 invalid, 0 missing)" in err
+    assert not twice.exists()
