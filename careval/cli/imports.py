@@ -67,7 +67,10 @@ def hes(
         ),
     ] = None,
     encoding: Annotated[
-        str, typer.Option("--encoding", help="Text encoding of the CSV files")
+        str,
+        typer.Option(
+            "--encoding", help="Text encoding of the CSV files (utf-8, utf-16 or latin-1)"
+        ),
     ] = "utf-8",
     synthetic: Annotated[
         bool,
@@ -80,8 +83,10 @@ def hes(
     overwrite: Annotated[bool, _OVERWRITE] = False,
 ) -> None:
     """HES APC (and A&E, outpatient) extracts into a careval dataset; prints the import report."""
+    from careval.data.adapters.csv import engine_encoding
     from careval.data.adapters.hes import HesFiles, import_hes
 
+    encoding = engine_encoding(encoding)  # the reader's name for it, or one message
     report = import_hes(
         out_dir,
         HesFiles(apc, ae, op),

@@ -21,11 +21,16 @@ import typer
 
 from careval.cli.common import err, names, out
 from careval.data.adapters import pseudonymise as ps
-from careval.errors import ConfigError
+from careval.errors import SHOW_VALUES, ConfigError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _HEADER_BYTES = 1024 * 1024  # a header line longer than this is not one
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
+# A header's name shown in a message on real data: up to 40 letters, digits and underscores,
+# no run of three digits. Anything else may be a value (in a file without a header line the
+# first line is a person's NHS number, date of birth, LSOA), shown only with --show-examples.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DIGITS = re.compile(r"[0-9]{3}")
 # What DuckDB says about a CSV line, in words that quote nothing from it.
 _CSV_KINDS = (
     (
@@ -145,6 +150,13 @@ def pseudonymise_file(
                     )
                     if not report.rows_read and not reports:
                         raise ConfigError(f"--in {in_path}: the file holds no rows (a header only)")
+                    if report.invalid and report.invalid + report.missing == report.rows_read:
+                        raise ConfigError(
+                            f"--in {in_path}: column {c} holds no valid NHS number "
+                            f"({report.invalid:,} invalid, {report.missing:,} missing): is it "
+                            "pseudonymised already, or the wrong column? (--any-id for person "
+                            "keys other than NHS numbers)"
+                        )
                     reports.append(report)
             except duckdb.Error as exc:
                 raise _read_error(in_path, kind, exc) from None
@@ -196,9 +208,17 @@ def _read(con: duckdb.DuckDBPyConnection, path: Path, kind: str) -> duckdb.DuckD
     literal = "'" + str(path).replace("'", "''") + "'"
     if kind == "parquet":
         try:
-            return con.sql(f"SELECT * FROM read_parquet({literal})")
+            rel = con.sql(f"SELECT * FROM read_parquet({literal})")
         except duckdb.Error:
             raise ConfigError(f"--in {path}: not a readable Parquet file") from None
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(path).names  # the file's own names (the engine renames)
+        except Exception:  # pyarrow's errors for a damaged file are of several kinds
+            raise ConfigError(f"--in {path}: not a readable Parquet file") from None
+        _unique_names(path, names)
+        return rel
     header = _header(path)
     spec = ", ".join(f"{_quoted(c)}: 'VARCHAR'" for c in header)
     return con.sql(
@@ -224,12 +244,50 @@ def _header(path: Path) -> list[str]:
     header = next(csv.reader([line]), [])
     if not header or not any(h.strip() for h in header):
         raise ConfigError(f"--in {path}: line 1 holds no column names")
-    seen: set[str] = set()
-    for h in header:
-        if h in seen:
-            raise ConfigError(f"--in {path}: the header names column {h!r} twice")
-        seen.add(h)
+    _unique_names(path, header)
     return header
+
+
+def _unique_names(path: Path, names: list[str]) -> None:
+    """Refuse a file naming a column twice in any case: the engine's names are
+    case-insensitive (it renames a Parquet file's second ``nhs_number`` ``nhs_number_1``,
+    which --columns would then miss, leaving its NHS numbers in the output)."""
+    seen: set[str] = set()
+    for h in names:
+        if h.lower() in seen:
+            raise ConfigError(
+                f"--in {path}: the column name {_shown(h)} is used more than once (names are "
+                "compared in any case)"
+            )
+        seen.add(h.lower())
+
+
+def _looks_like_name(text: str) -> bool:
+    return len(text) <= 40 and bool(_NAME.fullmatch(text)) and not _DIGITS.search(text)
+
+
+def _shown(name: str) -> str:
+    """A header's name for a message: quoted when it looks like a column name or values may
+    be shown, else a placeholder (it may be a value from a line of data)."""
+    if SHOW_VALUES.get() or _looks_like_name(name):
+        return repr(name)
+    return "(a name not shown: it does not look like a column name)"
+
+
+def _listed(present: list[str]) -> str:
+    """The file's column names for a message; those that may be values only counted."""
+    if SHOW_VALUES.get():
+        return ", ".join(repr(c) for c in present)
+    names = [repr(c) for c in present if _looks_like_name(c)]
+    hidden = len(present) - len(names)
+    if not hidden:
+        return ", ".join(names)
+    more = (
+        f"{hidden:,} name{'s' if hidden > 1 else ''} not shown, which "
+        f"do{'es' if hidden == 1 else ''} not look like a column name (is line 1 a header? "
+        "careval --show-examples shows them)"
+    )
+    return ", ".join(names) + ("; and " if names else "") + more
 
 
 def _columns(path: Path, present: list[str], wanted: list[str]) -> list[str]:
@@ -238,16 +296,19 @@ def _columns(path: Path, present: list[str], wanted: list[str]) -> list[str]:
     for c in present:
         by_lower.setdefault(c.lower(), []).append(c)
     chosen, problems = [], []
-    for w in dict.fromkeys(wanted):
+    named: dict[str, str] = {}  # one column, however often and in whatever case it is named
+    for n in wanted:
+        named.setdefault(n.lower(), n)
+    for w in named.values():
         found = by_lower.get(w.lower(), [])
         if len(found) == 1:
             chosen.append(found[0])
         elif found:
-            problems.append(f"{w!r} matches {len(found)} columns ({', '.join(found)})")
+            problems.append(f"{w!r} matches {len(found)} columns ({_listed(found)})")
         else:
             problems.append(f"no column {w!r}")
     if problems:
-        there = ", ".join(repr(c) for c in present)
+        there = _listed(present)
         hint = ""
         if len(present) == 1:
             for d, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):

@@ -165,7 +165,7 @@ def import_csv(
     """
     src, out = Path(src), Path(out)
     _check_places(src, out, extract_date)
-    encoding = _encoding(encoding)
+    encoding = engine_encoding(encoding)
     check_replaceable(out, "dataset", overwrite)
     inputs = _inputs(src)
     _refuse(inputs.problems)
@@ -201,7 +201,7 @@ def import_csv(
     return CsvImport(out, report, warnings)
 
 
-def _encoding(name: str) -> str:
+def engine_encoding(name: str) -> str:
     """The engine's name of the encoding ``name``; refused when the engine cannot read it."""
     key = name.lower().replace("_", "-")
     if key in ENCODINGS:

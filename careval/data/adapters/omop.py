@@ -88,6 +88,7 @@ def import_omop(
     ConfigError
         For a source that cannot be read or breaks the rules above (nothing is written).
     """
+    _check_places(Path(out), db, directory, schema, [practices, *(p for _, p in concept_sets)])
     con = connect(threads)
     try:
         src = load(con, db=db, directory=directory, schema=schema)
@@ -154,6 +155,31 @@ def import_omop(
         con.close()
 
 
+def _check_places(
+    out: Path,
+    db: Path | None,
+    directory: Path | None,
+    schema: str | None,
+    files: Sequence[Path | None],
+) -> None:
+    """Refuse an --out inside the source directory (the import would add to its input) or
+    holding any input (replacing it would remove the input), and --schema without --db."""
+    if schema is not None and db is None:
+        raise ConfigError("--schema names a schema of the --db database; a --dir has none")
+    where = out.resolve()
+    if directory is not None and where.is_relative_to(Path(directory).resolve()):
+        raise ConfigError(
+            f"--out {out} is the --dir {directory} or inside it: the source is never altered; "
+            "choose an --out outside it"
+        )
+    for path in [db, directory, *files]:
+        if path is not None and Path(path).resolve().is_relative_to(where):
+            raise ConfigError(
+                f"--out {out} holds the input {path}: write the dataset somewhere else (the "
+                "inputs are never altered or removed)"
+            )
+
+
 def _concept_sets(given: Sequence[tuple[str, Path]]) -> list[tuple[str, list[Item]]]:
     names = [n for n, _ in given]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -163,7 +189,7 @@ def _concept_sets(given: Sequence[tuple[str, Path]]) -> list[tuple[str, list[Ite
 
 
 def _check(con: duckdb.DuckDBPyConnection, src: Source) -> list[Finding | None]:
-    """Every date field that holds text no date reads, year of birth not a number, and a
+    """Every date field that holds text no date reads, year of birth not a whole number, and a
     person listed twice: findings naming table, column, rows and count."""
     found: list[Finding | None] = []
     for table, fields in DATES.items():
@@ -201,7 +227,7 @@ def _check(con: duckdb.DuckDBPyConnection, src: Source) -> list[Finding | None]:
         find_rows(
             con,
             "o_person",
-            f"TRY_CAST(trim({quote(year)}) AS DOUBLE) IS NULL",
+            f"NOT coalesce({_whole_sql(quote(year))} BETWEEN 1 AND 9999, false)",
             file=p,
             column=year,
             rule="is empty or not a year",
@@ -233,14 +259,21 @@ def _check(con: duckdb.DuckDBPyConnection, src: Source) -> list[Finding | None]:
     return found
 
 
+def _whole_sql(expr: str) -> str:
+    """SQL: the text of ``expr`` as a whole number (``1948``, ``1948.0``), NULL for anything
+    else: a fraction, text, or a number too large for a year or month (``1e10``, ``inf``)."""
+    v = f"TRY_CAST(trim(CAST({expr} AS VARCHAR)) AS DOUBLE)"
+    return f"CASE WHEN abs({v}) < 1e6 AND {v} = floor({v}) THEN CAST({v} AS INTEGER) END"
+
+
 def _persons(con: duckdb.DuckDBPyConnection, src: Source, rep: ImportReport, limit: str) -> None:
     """``c_persons``: birth month, sex, ethnic group and death of each person."""
     f = lambda name: src.field_sql("person", name)  # noqa: E731
     races = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in RACES.items())
     con.execute(
         f"CREATE TEMP TABLE p0 AS SELECT {id_sql(f('person_id'))} AS person_id, "
-        f"CAST(TRY_CAST(trim({f('year_of_birth')}) AS DOUBLE) AS INTEGER) AS y, "
-        f"CAST(TRY_CAST(trim(CAST({f('month_of_birth')} AS VARCHAR)) AS DOUBLE) AS INTEGER) AS m, "
+        f"{_whole_sql(f('year_of_birth'))} AS y, "
+        f"{_whole_sql(f('month_of_birth'))} AS m, "
         f"{id_sql(f('gender_concept_id'))} AS g, "
         f"upper(trim(CAST({f('gender_source_value')} AS VARCHAR))) AS gs, "
         f"CASE {id_sql(f('race_concept_id'))} {races} ELSE NULL END AS race, "

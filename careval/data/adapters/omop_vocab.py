@@ -95,8 +95,10 @@ def parse_concept_set(name: str, path: Path) -> list[Item]:
         )
     if name in conditions():
         raise ConfigError(f"{what}: {name} is a built-in code list; give another name")
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{what}: no such file")
+    if not path.is_file():
+        raise ConfigError(f"{what}: not a file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -114,6 +116,10 @@ def _json_items(what: str, text: str) -> list[Item]:
         doc: Any = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{what}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{what}: JSON nested too deeply to read (an ATLAS concept set is nested four levels)"
+        ) from None
     if isinstance(doc, dict) and isinstance(doc.get("expression"), dict):
         doc = doc["expression"]
     raw = doc.get("items") if isinstance(doc, dict) else doc
@@ -123,7 +129,7 @@ def _json_items(what: str, text: str) -> list[Item]:
             '"items" of {"concept": {"CONCEPT_ID": ...}, "includeDescendants": ..., '
             '"isExcluded": ...}'
         )
-    items, bad = [], []
+    items, bad, flagged = [], [], []
     for i, entry in enumerate(raw, start=1):
         concept = entry.get("concept") if isinstance(entry, dict) else None
         cid = None
@@ -133,12 +139,17 @@ def _json_items(what: str, text: str) -> list[Item]:
             bad.append(i)
             continue
         flags = {k.lower(): v for k, v in entry.items()}
-        items.append(
-            Item(
-                str(cid).split(".")[0],
-                bool(flags.get("includedescendants", False)),
-                bool(flags.get("isexcluded", False)),
-            )
+        descendants = _flag(flags.get("includedescendants", False))
+        excluded = _flag(flags.get("isexcluded", False))
+        if descendants is None or excluded is None:
+            flagged.append(i)
+            continue
+        items.append(Item(str(cid).split(".")[0], descendants, excluded))
+    if flagged:
+        raise ConfigError(
+            f"{what}: item{'s' if len(flagged) > 1 else ''} "
+            f"{', '.join(map(str, flagged[:5]))}{', ...' if len(flagged) > 5 else ''} "
+            f"({len(flagged)} in all): includeDescendants and isExcluded are true or false"
         )
     if bad:
         raise ConfigError(
@@ -147,6 +158,20 @@ def _json_items(what: str, text: str) -> list[Item]:
             "concept.CONCEPT_ID"
         )
     return items
+
+
+def _flag(value: object) -> bool | None:
+    """A JSON item's flag: a boolean, null (false), or a word of :data:`TRUE` / :data:`FALSE`
+    (a hand-written ``"false"``, which ``bool`` would read as true); None for anything else."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int | str):
+        word = str(value).strip().lower()
+        if word in TRUE:
+            return True
+        if word in FALSE:
+            return False
+    return None
 
 
 def _csv_items(what: str, text: str) -> list[Item]:
