@@ -52,6 +52,22 @@ def csv_command(
             help="Replace a dataset careval made there earlier (never anyone else's folder)"
         ),
     ] = False,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            help="Key file (careval keygen): person_id in every table becomes its keyed token "
+            "(NHS numbers, Modulus 11 checked: any invalid one refuses the import); the key is "
+            "never written, its fingerprint goes in dataset.json",
+        ),
+    ] = None,
+    any_id: Annotated[
+        bool,
+        typer.Option(
+            "--any-id",
+            help="With --key-file: person_id is not an NHS number; hash each value as written",
+        ),
+    ] = False,
 ) -> None:
     """Convert the canonical tables, as CSV or Parquet files, to a validated dataset.
 
@@ -70,6 +86,8 @@ def csv_command(
         synthetic=synthetic,
         encoding=encoding,
         overwrite=overwrite,
+        key_file=key_file,
+        any_id=any_id,
     )
     for w in done.warnings:
         err.print(f"warning: {w.line()}", highlight=False, markup=False)

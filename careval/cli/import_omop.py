@@ -74,6 +74,14 @@ def omop(
         bool,
         typer.Option(help="Replace a dataset careval made there earlier (never anyone else's)"),
     ] = False,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            help="Key file (careval keygen): every person_id, as text, becomes its keyed "
+            "token; the key is never written, its fingerprint goes in dataset.json",
+        ),
+    ] = None,
 ) -> None:
     """Import an OMOP CDM v5.3/v5.4 database (DuckDB) or directory of tables."""
     from careval.data.adapters.omop import import_omop
@@ -90,6 +98,7 @@ def omop(
         extract_date=date,
         synthetic=synthetic,
         overwrite=overwrite,
+        key_file=key_file,
     )
     err.print(report.summary(), highlight=False, markup=False)
     out.print(f"wrote {out_dir} ({report.tables.get('persons', 0):,} people)")

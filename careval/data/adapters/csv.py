@@ -52,6 +52,7 @@ from careval.data.adapters.common import (
     write_manifest,
     write_tables,
 )
+from careval.data.adapters.person_keys import NHS_ALLOWED, NHS_RULE, PersonKeys, invalid_nhs_sql
 from careval.data.schema import TABLES, Column
 from careval.data.validate import require_valid
 from careval.errors import (
@@ -124,6 +125,8 @@ def import_csv(
     encoding: str = "utf-8",
     overwrite: bool = False,
     threads: int | None = None,
+    key_file: str | Path | None = None,
+    any_id: bool = False,
 ) -> CsvImport:
     """Import the canonical tables from CSV or Parquet files in ``src`` as the dataset ``out``.
 
@@ -147,6 +150,15 @@ def import_csv(
         Replace a dataset careval wrote at ``out`` before (never anyone else's folder).
     threads
         DuckDB threads (None: DuckDB's default).
+    key_file
+        A key (``careval keygen``): ``person_id`` in every table becomes its keyed token, the
+        same token as ``careval pseudonymise`` and ``careval import hes`` give the value with
+        that key. The values must be valid NHS numbers (a table with any that is not is
+        refused, with the count and first rows, no values), unless ``any_id``. The key's
+        fingerprint is written to ``dataset.json`` and the import report; the key never is.
+    any_id
+        With ``key_file``: the ``person_id`` values are not NHS numbers; each is hashed as
+        written, stripped of blanks at both ends.
 
     Returns
     -------
@@ -167,6 +179,13 @@ def import_csv(
     _check_places(src, out, extract_date)
     encoding = engine_encoding(encoding)
     check_replaceable(out, "dataset", overwrite)
+    if any_id and key_file is None:
+        raise ConfigError("--any-id says how --key-file hashes person_id; give --key-file too")
+    key = None
+    if key_file is not None:
+        from careval.data.adapters.pseudonymise import read_key
+
+        key = read_key(key_file)
     inputs = _inputs(src)
     _refuse(inputs.problems)
     hashes = {p.name: _sha256(p) for p in inputs.tables.values()}
@@ -177,8 +196,9 @@ def import_csv(
     with showing_values(SHOW_VALUES.get() or synthetic):
         con = connect(threads)
         try:
+            keys = None if key is None else PersonKeys(con, key, nhs=not any_id)
             with new_folder(out, "dataset", overwrite=overwrite) as tmp:
-                _load(con, inputs, report, encoding, tmp)
+                _load(con, inputs, report, encoding, tmp, keys)
                 for name, folder in inputs.copied.items():
                     shutil.copytree(folder, tmp / name)
                     report.notes.append(
@@ -191,7 +211,8 @@ def import_csv(
                     synthetic=synthetic,
                     extract_date=extract_date.isoformat() if extract_date else None,
                     rows=report.tables,
-                    more={"import": _provenance(src, inputs, hashes)},
+                    more={"import": _provenance(src, inputs, hashes)}
+                    | ({"key_fingerprint": keys.fingerprint} if keys else {}),
                 )
                 warnings = _validated(tmp, src, extract_date)
                 report.notes += [f"validation warning: {w.line()}" for w in warnings]
@@ -343,10 +364,12 @@ def _load(
     report: ImportReport,
     encoding: str,
     folder: Path,
+    keys: PersonKeys | None = None,
 ) -> None:
     """Read every table file, check its columns and values, and write it into ``folder`` as
-    the canonical table (while no file has a problem). Every problem of every file is refused
-    in one message. One file is in the engine at a time."""
+    the canonical table (while no file has a problem), its ``person_id`` tokenised by
+    ``keys`` when given. Every problem of every file is refused in one message. One file is
+    in the engine at a time."""
     problems: list[str] = []
     findings: list[Finding] = []
     for name in TABLES:
@@ -381,7 +404,7 @@ def _load(
         )
         # One pass converts every column and flags each text that did not convert.
         con.execute(
-            f"CREATE OR REPLACE TABLE {quote(typed)} AS SELECT "
+            f"CREATE OR REPLACE TABLE {quote(typed)} AS SELECT {ROW}, "
             + ", ".join(f"{_convert(c)} AS {quote(c.name)}" for c in table.columns)
             + "".join(
                 f", ({quote(c.name)} IS NOT NULL AND ({_convert(c)}) IS NULL) AS "
@@ -392,13 +415,31 @@ def _load(
             + f" FROM {quote(clean)}"
         )
         findings += _bad_values(con, clean, typed, path, table.columns)
+        keyed = keys is not None and "person_id" in table.column_names
+        if keyed and keys is not None and keys.nhs:
+            hit = find_rows(
+                con,
+                clean,
+                invalid_nhs_sql(),
+                file=str(path),
+                column="person_id",
+                rule=NHS_RULE,
+                allowed=NHS_ALLOWED,
+            )
+            findings += [hit] if hit is not None else []
         if not problems and not findings:
+            if keyed and keys is not None:
+                keys.tokenise(typed)
             query = f"SELECT {', '.join(map(quote, table.column_names))} FROM {quote(typed)}"
             report.tables.update(write_tables(con, folder, {name: query}))
         con.execute(f"DROP TABLE {quote(typed)}")
         con.execute(f"DROP VIEW {quote(clean)}")
         con.execute(f"DROP TABLE {quote(staged)}")
     _refuse(problems + [f.line() for f in findings])
+    if keys is not None:
+        report.key_fingerprint = keys.fingerprint
+        how = "NHS numbers, Modulus 11 checked" if keys.nhs else "any id, hashed as written"
+        report.step(f"people given keyed tokens (person_id: {how})", keys.people)
     if inputs.ignored:
         report.notes.append(f"ignored (not a table of the model): {', '.join(inputs.ignored)}")
     report.notes.append(

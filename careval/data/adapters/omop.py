@@ -37,6 +37,7 @@ from careval.data.adapters.common import (
 )
 from careval.data.adapters.omop_source import Source, count, id_sql, load
 from careval.data.adapters.omop_vocab import Item, expand, parse_concept_set, write_code_list
+from careval.data.schema import TABLES
 from careval.errors import ConfigError
 from careval.folders import new_folder
 
@@ -80,8 +81,14 @@ def import_omop(
     synthetic: bool = False,
     overwrite: bool = False,
     threads: int | None = None,
+    key_file: Path | None = None,
 ) -> ImportReport:
     """Import an OMOP CDM source into the new dataset ``out``; returns the import report.
+
+    With ``key_file`` (``careval keygen``) every ``person_id``, as text, becomes its keyed
+    token (hashed as written: OMOP person ids are not NHS numbers), the token
+    ``careval pseudonymise --any-id`` gives the same text with that key; the key's fingerprint
+    is written to ``dataset.json`` and ``import_report.json``, the key never is.
 
     Raises
     ------
@@ -89,6 +96,11 @@ def import_omop(
         For a source that cannot be read or breaks the rules above (nothing is written).
     """
     _check_places(Path(out), db, directory, schema, [practices, *(p for _, p in concept_sets)])
+    key = None
+    if key_file is not None:
+        from careval.data.adapters.pseudonymise import read_key
+
+        key = read_key(key_file)
     con = connect(threads)
     try:
         src = load(con, db=db, directory=directory, schema=schema)
@@ -108,6 +120,8 @@ def import_omop(
         events.measurements(con, src, rep, limit)
         events.medications(con, src, rep, limit)
         events.procedures(con, src, rep)
+        if key is not None:
+            _tokenise(con, rep, key)
         tables = {
             n: f"SELECT * FROM c_{n} ORDER BY ALL"
             for n in OUTPUTS
@@ -145,7 +159,8 @@ def import_omop(
                 synthetic=synthetic,
                 extract_date=extract_date.isoformat() if extract_date else None,
                 rows=rep.tables,
-                more={"source": src.label},
+                more={"source": src.label}
+                | ({"key_fingerprint": rep.key_fingerprint} if rep.key_fingerprint else {}),
             )
             (folder / "import_report.json").write_text(
                 json.dumps(report, indent=2) + "\n", encoding="utf-8"
@@ -153,6 +168,21 @@ def import_omop(
         return rep
     finally:
         con.close()
+
+
+def _tokenise(con: duckdb.DuckDBPyConnection, rep: ImportReport, key: bytes) -> None:
+    """Replace ``person_id`` in every canonical table made by its keyed token."""
+    from careval.data.adapters.person_keys import PersonKeys
+
+    keys = PersonKeys(con, key, nhs=False)
+    for name in OUTPUTS:
+        made = count(
+            con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"c_{name}"]
+        )
+        if made and "person_id" in TABLES[name].column_names:
+            keys.tokenise(f"c_{name}")
+    rep.key_fingerprint = keys.fingerprint
+    rep.step("people given keyed tokens (person_id as text, hashed as written)", keys.people)
 
 
 def _check_places(
