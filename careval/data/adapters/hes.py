@@ -271,21 +271,29 @@ def _load(
     findings = []
     for name, path in named.items():
         table, wanted, what = spec[name]
-        columns = read_extract(con, path, table, what=what, encoding=encoding, only=wanted)
+        columns = read_extract(
+            con, path, table, what=what, encoding=encoding, only=wanted, view=True
+        )
         person, nhs = person_column(columns, path, what, keyed)
+        kept = [c for c in columns if c in wanted]
         if name == "APC":
             needed = list(hes_spells.REQUIRED)
             if not with_base:
                 needed += ["sex", ("mydob", "startage")]
             require_columns(columns, path, what, needed)
+            hes_spells.load_episodes(con, kept, person)  # typed once, checked from that
             findings += hes_spells.check_apc(con, columns, path)
+            typed = "ep"
         else:
             required = hes_events.AE_REQUIRED if name == "A&E" else hes_events.OP_REQUIRED
             require_columns(columns, path, what, required)
-            findings += hes_events.check_file(con, table, columns, path, what)
-        rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+            typed = table.removesuffix("_raw")
+            load = hes_events.load_ae if name == "A&E" else hes_events.load_op
+            load(con, kept, person)
+            findings += hes_events.check_file(con, typed, columns, path, what)
+        rows = int(con.execute(f"SELECT count(*) FROM {typed}").fetchall()[0][0])
         report.read(name, path, rows)
-        loaded[name] = ([c for c in columns if c in wanted], person, nhs)
+        loaded[name] = (kept, person, nhs)
     raise_findings(findings)
     return loaded
 
@@ -311,19 +319,19 @@ def _run(
     if imd_lookup is not None:
         hes_people.read_imd(con, imd_lookup, encoding)
 
-    columns, person, nhs = loaded["APC"]
-    hes_spells.episodes(con, columns, person, report)
+    _, person, nhs = loaded["APC"]
+    hes_spells.episodes(con, report)
     if key is not None:
         pseudonymise_person_keys(con, "ep", key, nhs, "APC", report)
     hes_spells.drop_undated(con, report)
-    hes_spells.provider_spells(con, report)
-    hes_spells.spells(con, report, cips=cips)
+    unique = hes_spells.provider_spells(con, report)
+    hes_spells.spells(con, report, cips=cips, unique_ids=unique)
     events = {"A&E": ("ae", hes_events.ae_rows), "OP": ("op", hes_events.op_rows)}
     present = []
     for name, (table, build) in events.items():
         if name in loaded:
-            columns, person, nhs = loaded[name]
-            build(con, columns, person, report)
+            _, person, nhs = loaded[name]
+            build(con, report)
             if key is not None:
                 pseudonymise_person_keys(con, table, key, nhs, name, report)
             hes_events.drop_undated(con, table, report)
@@ -347,11 +355,13 @@ def _run(
 
     if base is None:
         hes_people.extract_people(con, report, imd_lookup is not None)
+        con.execute("DROP TABLE ep")  # the people hold what the rest needs of the episodes
         hes_people.outside_life(con, "spell", "admission_date", "admission_date", "APC", report)
         hes_people.set_deaths(con)
         hes_people.outside_life(con, "spell", "admission_date", "discharge_date", "APC", report)
         against = "APC persons"
     else:
+        con.execute("DROP TABLE ep")
         hes_people.base_people(con, Path(base))
         report.linkage["APC"] = hes_people.match(con, "spell", "APC", report, "base persons")
         hes_people.outside_life(con, "spell", "admission_date", "discharge_date", "APC", report)
