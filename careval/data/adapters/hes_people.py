@@ -193,17 +193,24 @@ def outside_life(
     file: str,
     report: ImportReport,
 ) -> None:
-    """Drop the rows of ``table`` dated before the person's birth month or after their death."""
-    rows = (
-        f"SELECT t.{ROW} FROM {table} t JOIN people p ON p.person_id = t.person "
-        f"WHERE t.{first} < p.birth_month"
+    """Drop the rows of ``table`` dated before the person's birth month or after their death
+    (a DELETE joined to ``people``: each row has one person)."""
+    drop_where(
+        con,
+        f"{table} USING people p",
+        f"p.person_id = {table}.person AND {table}.{first} < p.birth_month",
+        report,
+        file,
+        "dated before the person's birth",
     )
-    drop_where(con, table, f"{ROW} IN ({rows})", report, file, "dated before the person's birth")
-    rows = (
-        f"SELECT t.{ROW} FROM {table} t JOIN people p ON p.person_id = t.person "
-        f"WHERE t.{last} > p.death_date"
+    drop_where(
+        con,
+        f"{table} USING people p",
+        f"p.person_id = {table}.person AND {table}.{last} > p.death_date",
+        report,
+        file,
+        "dated after the person's death",
     )
-    drop_where(con, table, f"{ROW} IN ({rows})", report, file, "dated after the person's death")
 
 
 def registrations(con: duckdb.DuckDBPyConnection, start: dt.date) -> None:

@@ -189,7 +189,7 @@ def cost_check(file: str) -> Check:
 
 
 def drop_flags(con: duckdb.DuckDBPyConnection, table: str, flags: Sequence[str]) -> None:
-    """Remove the check flags from ``table``."""
+    """Remove the check flags (or other columns no longer needed) from ``table``."""
     for flag in flags:
         con.execute(f"ALTER TABLE {table} DROP COLUMN {quote(flag)}")
 
@@ -216,6 +216,7 @@ def episodes(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
         "unfinished episodes (EPISTAT not 3)",
     )
     drop_where(con, "ep", "person IS NULL", report, FILE, "person key blank")
+    drop_flags(con, "ep", ["_h", "epikey", "epistat"])  # used: memory back for the spells
 
 
 def drop_undated(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
@@ -349,8 +350,10 @@ def _spell_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> tuple[st
     admission date (the same for the same episodes; nothing of the person key readable).
     """
     shared = con.execute(
+        # min <> max: more than one provider (NULLs left out, as count(DISTINCT) leaves them),
+        # without a set of distinct values kept for each PROVSPNO
         "SELECT count(*) FROM (SELECT provspno FROM ep WHERE provspno IS NOT NULL "
-        "GROUP BY provspno HAVING count(DISTINCT procode) > 1)"
+        "GROUP BY provspno HAVING min(procode) <> max(procode))"
     ).fetchall()[0][0]
     if shared:
         report.notes.append(
