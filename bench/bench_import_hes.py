@@ -10,10 +10,14 @@ attenders, dd/mm/yyyy dates, HES null dates, secondary diagnoses, A&E and outpat
 Usage::
 
     .venv/bin/python bench/bench_import_hes.py [--episodes 10000000] [--persons 2300000]
-        [--format csv|parquet] [--keep DIR]
+        [--format csv|parquet] [--keep DIR] [--extract DIR] [--profile N]
 
 It prints the extract's size, then the import's wall time and peak resident memory (its own
-process), and the import report's counts.
+process), and the import report's counts. ``--extract DIR`` imports the apc, ae and op files
+already in DIR (made by an earlier ``--keep``) instead of making an extract. ``--profile N``
+runs the import with every SQL statement timed and prints the N slowest, each with the
+process's peak resident memory when it ended (the timing adds little; use the run without it
+for the figures).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -147,41 +152,109 @@ def make_extract(folder: Path, episodes: int, persons: int, fmt: str) -> dict[st
     return rows
 
 
+def profiled_import(apc: Path, ae: Path | None, op: Path | None, out: Path, top: int) -> None:
+    """Import with every statement of the import's DuckDB connection timed; print the slowest."""
+    import careval.data.adapters.common as common
+    import careval.data.adapters.hes as hes
+
+    log: list[tuple[float, float, float, str]] = []
+    original = common.connect
+
+    class Timed:
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self._con = con
+
+        def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
+            t, cpu = time.perf_counter(), time.process_time()
+            result = self._con.execute(query, *args, **kwargs)
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            took = (time.perf_counter() - t, time.process_time() - cpu)
+            log.append((*took, rss, " ".join(str(query).split())))
+            return result
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._con, name)
+
+    def connect(threads: int | None = None) -> Any:
+        return Timed(original(threads))
+
+    hes.connect = connect  # type: ignore[assignment]
+    t = time.perf_counter()
+    hes.import_hes(out, hes.HesFiles(apc, ae, op), overwrite=True)
+    total = time.perf_counter() - t
+    timed = sum(dt for dt, _, _, _ in log)
+    cpu = sum(c for _, c, _, _ in log)
+    print(
+        f"profiled import: {total:.1f} s, of which {timed:.1f} s ({cpu:.1f} s of CPU) in "
+        f"{len(log)} statements"
+    )
+    print(" seconds  CPU s  peak GiB  statement")
+    for dt, c, rss, query in sorted(log, reverse=True)[:top]:
+        print(f"{dt:8.2f} {c:6.2f}  {rss:8.2f}  {query[:140]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=10_000_000)
     parser.add_argument("--persons", type=int, default=2_300_000)
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     parser.add_argument("--keep", type=Path, help="keep the extract and dataset here")
+    parser.add_argument("--extract", type=Path, help="import the extract already in this folder")
+    parser.add_argument("--profile", type=int, metavar="N", help="print the N slowest statements")
+    parser.add_argument("--profiled-run", nargs=5, help=argparse.SUPPRESS)
     a = parser.parse_args()
+    if a.profiled_run:  # the child process of --profile
+        apc, ae, op, out, top = a.profiled_run
+        opt = [Path(f) if f != "-" else None for f in (ae, op)]
+        profiled_import(Path(apc), opt[0], opt[1], Path(out), int(top))
+        return
     root = a.keep or Path(tempfile.mkdtemp(prefix="careval-bench-hes-"))
     root.mkdir(parents=True, exist_ok=True)
-    src = root / "extract"
-    src.mkdir(exist_ok=True)
     print(
         f"# {platform.node()} {platform.machine()}, Python {platform.python_version()}, "
         f"duckdb {duckdb.__version__}, {time.strftime('%Y-%m-%d %H:%M')}",
         flush=True,
     )
-    t0 = time.perf_counter()
-    rows = make_extract(src, a.episodes, a.persons, a.format)
-    size = sum(f.stat().st_size for f in src.iterdir())
+    if a.extract:
+        src = a.extract
+        a.format = "parquet" if (src / "apc.parquet").is_file() else "csv"
+        rows = {
+            name: int(
+                duckdb.sql(
+                    f"SELECT count(*) FROM read_{a.format}('{src / f'{name}.{a.format}'}')"
+                ).fetchone()[0]  # type: ignore[index]
+            )
+            for name in ("apc", "ae", "op")
+        }
+        made = "given"
+    else:
+        src = root / "extract"
+        src.mkdir(exist_ok=True)
+        t0 = time.perf_counter()
+        rows = make_extract(src, a.episodes, a.persons, a.format)
+        made = f"made in {time.perf_counter() - t0:.0f} s"
+    size = sum(f.stat().st_size for f in src.iterdir() if f.stem in ("apc", "ae", "op"))
     print(
         f"extract ({a.format}): {rows['apc']:,} APC episode rows, {rows['ae']:,} A&E, "
-        f"{rows['op']:,} outpatient; {size / 2**30:.2f} GiB; made in "
-        f"{time.perf_counter() - t0:.0f} s",
+        f"{rows['op']:,} outpatient; {size / 2**30:.2f} GiB; {made}",
         flush=True,
     )
     out = root / "dataset"
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "careval", "import", "hes"]
-    for name, opt in (("apc", "--apc"), ("ae", "--ae"), ("op", "--op")):
-        cmd += [opt, str(src / f"{name}.{a.format}")]
-    cmd += ["--out", str(out)]
-    if out.exists():
-        cmd.append("--overwrite")
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    files = [src / f"{name}.{a.format}" for name in ("apc", "ae", "op")]
+    if a.profile:
+        cmd = [sys.executable, __file__, "--profiled-run", *map(str, files), str(out)]
+        cmd.append(str(a.profile))
+        subprocess.run(cmd, check=True)
+    else:
+        cmd = [sys.executable, "-m", "careval", "import", "hes"]
+        for path, opt in zip(files, ("--apc", "--ae", "--op"), strict=True):
+            cmd += [opt, str(path)]
+        cmd += ["--out", str(out)]
+        if out.exists():
+            cmd.append("--overwrite")
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - t0
     peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 2**20
     report = json.loads((out / "import_report.json").read_text())

@@ -15,7 +15,10 @@ examples (:data:`careval.errors.SHOW_VALUES`): an extract holds identifying data
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +47,19 @@ ROWS_SHOWN = 5
 
 
 def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection for one import (insertion order kept: row numbers hold)."""
+    """An in-memory DuckDB connection for one import (insertion order kept: row numbers hold).
+
+    What does not fit in memory spills to a folder of its own in the system's temporary
+    directory (DuckDB makes it when it first spills and removes it on close), never to a
+    ``.tmp`` in the working directory, DuckDB's default.
+    """
     con = duckdb.connect(":memory:")
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET enable_progress_bar = false")  # DuckDB's own bar would print on stdout
+    spill = os.path.join(
+        tempfile.gettempdir(), f"careval-duckdb-{os.getpid()}-{secrets.token_hex(4)}"
+    )
+    con.execute(f"SET temp_directory = {literal(spill)}")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
@@ -94,6 +106,7 @@ def read_extract(
     encoding: str = "utf-8",
     only: Collection[str] | None = None,
     allow_empty: bool = False,
+    view: bool = False,
 ) -> list[str]:
     """Load one CSV or Parquet file into the DuckDB table ``table``: text columns named in lower
     case, plus :data:`ROW`. Returns the file's column names (lower case), all of them.
@@ -146,17 +159,30 @@ def read_extract(
             )
             or "NULL AS _none"
         )
-        con.execute(f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT {select} FROM {source}")
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote(table)} AS "
-            f"SELECT rowid + 1 AS {ROW}, * FROM {quote(table)}"
-        )
+        if view:
+            data = quote(table + "_data")
+            con.execute(f"CREATE OR REPLACE TABLE {data} AS SELECT {select} FROM {source}")
+            con.execute(
+                f"CREATE OR REPLACE VIEW {quote(table)} AS SELECT rowid + 1 AS {ROW}, * FROM {data}"
+            )
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT {select} FROM {source}")
+            con.execute(
+                f"CREATE OR REPLACE TABLE {quote(table)} AS "
+                f"SELECT rowid + 1 AS {ROW}, * FROM {quote(table)}"
+            )
     except duckdb.Error as exc:
         raise ConfigError(_read_failure(path, what, str(exc), encoding)) from None
     n = one(con, f"SELECT count(*) FROM {quote(table)}")[0]
     if not n and not allow_empty:
         raise ConfigError(f"{what} {path}: the file has a header but no rows")
     return lower
+
+
+def drop_extract(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Remove a file loaded by :func:`read_extract` with ``view`` (the view and its table)."""
+    con.execute(f"DROP VIEW IF EXISTS {quote(table)}")
+    con.execute(f"DROP TABLE IF EXISTS {quote(table + '_data')}")
 
 
 def _csv_header(path: Path, delim: str, encoding: str, what: str) -> list[str]:
@@ -233,12 +259,14 @@ def require_columns(
     return found
 
 
-def date_sql(column: str, nulls: Sequence[str] = NULL_DATES) -> str:
+def date_sql(column: str, nulls: Sequence[str] = NULL_DATES, *, trimmed: bool = False) -> str:
     """SQL turning the text column ``column`` into a DATE: ISO, dd/mm/yyyy or yyyymmdd (with an
     optional time), NULL for a blank field or a HES null date (``nulls``, :data:`NULL_DATES` by
     default; none for the canonical tables, whose dates before 1900 validation refuses), NULL too
-    for text that is no date (find those with :func:`bad_date_sql`)."""
-    c = f"trim({quote(column)})"
+    for text that is no date (find those with :func:`bad_date_sql`). ``trimmed``: the column
+    holds text trimmed already (trimming it again, five times over, costs more than the
+    parse)."""
+    c = quote(column) if trimmed else f"trim({quote(column)})"
     given = f" OR {c} IN ({', '.join(literal(d) for d in nulls)})" if nulls else ""
     # The formats a text can match, picked by its separator: the same answer as trying every
     # format in turn, several times faster (a failed try_strptime is slow: ten times on dd/mm).
@@ -263,6 +291,30 @@ def bad_date_sql(column: str, nulls: Sequence[str] = NULL_DATES) -> str:
     c = f"trim({quote(column)})"
     given = f" AND {c} NOT IN ({', '.join(literal(d) for d in nulls)})" if nulls else ""
     return f"({c} IS NOT NULL AND {c} <> '' AND ({date_sql(column, nulls)}) IS NULL{given})"
+
+
+def bad_parsed_date_sql(
+    column: str, parsed: str, nulls: Sequence[str] = NULL_DATES, *, trimmed: bool = False
+) -> str:
+    """:func:`bad_date_sql` when the date is parsed already: SQL true where ``parsed`` (the
+    column ``column`` through :func:`date_sql`) is NULL though the text is neither blank nor a
+    way of saying none. The text is not parsed a second time (``trimmed``: nor trimmed)."""
+    c = quote(column) if trimmed else f"trim({quote(column)})"
+    given = f" AND {c} NOT IN ({', '.join(literal(d) for d in nulls)})" if nulls else ""
+    return f"({c} IS NOT NULL AND {c} <> '' AND {parsed} IS NULL{given})"
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule :func:`find_all` checks: rows where ``bad_sql`` is true break it (the other
+    fields as :func:`find_rows` takes them)."""
+
+    bad_sql: str
+    file: str
+    column: str
+    rule: str
+    allowed: str = ""
+    value: str | None = None
 
 
 @dataclass(frozen=True)
@@ -321,6 +373,37 @@ def find_rows(
         return None
     text = brief(example, 40) if shown and example is not None else ""
     return Finding(file, column, rule, int(n), tuple(int(r) for r in rows), allowed, text)
+
+
+def find_all(
+    con: duckdb.DuckDBPyConnection, table: str, checks: Sequence[Check]
+) -> list[Finding | None]:
+    """:func:`find_rows` of every check, in one pass over ``table`` for the counts; the rows
+    (and example) of a check are looked up only when it has any. None for a check no row
+    breaks."""
+    if not checks:
+        return []
+    counts = one(
+        con,
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE {c.bad_sql})" for c in checks)
+        + f" FROM {quote(table)}",
+    )
+    return [
+        find_rows(
+            con,
+            table,
+            c.bad_sql,
+            file=c.file,
+            column=c.column,
+            rule=c.rule,
+            allowed=c.allowed,
+            value=c.value,
+        )
+        if n
+        else None
+        for c, n in zip(checks, counts, strict=True)
+    ]
 
 
 def raise_findings(findings: Sequence[Finding | None]) -> None:

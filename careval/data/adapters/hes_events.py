@@ -11,14 +11,17 @@ import duckdb
 from careval.data.adapters.common import (
     DATE_WORDS,
     ROW,
+    Check,
     Finding,
     ImportReport,
-    bad_date_sql,
+    bad_parsed_date_sql,
     date_sql,
-    find_rows,
+    drop_extract,
+    find_all,
+    quote,
 )
-from careval.data.adapters.hes_rows import codes, col, content_hash, dedupe, drop_where
-from careval.data.adapters.hes_spells import number_check
+from careval.data.adapters.hes_rows import codes, col, dedupe, drop_where, trimmed_rows
+from careval.data.adapters.hes_spells import cost_check, drop_flags
 from careval.data.costs import UNIT_COST
 
 PERSON_KEYS = ("hesid", "nhs_number", "newnhsno")
@@ -49,54 +52,87 @@ OP_FIRST = ("1", "3")  # first attendance, face to face or by telephone / teleme
 OP_FOLLOW_UP = ("2", "4")
 
 
-def check_dates(
-    con: duckdb.DuckDBPyConnection, table: str, column: str, path: Path, what: str
-) -> Finding | None:
-    """Text in the date column that is no date, over every row."""
-    return find_rows(
-        con,
-        table,
-        bad_date_sql(column),
-        file=f"{what} {path}",
-        column=column,
-        rule="is not a date",
-        allowed=DATE_WORDS + "; blank or a HES null date (1800-01-01, 1801-01-01) for none",
+DATE_OF = {"ae": "arrivaldate", "op": "apptdate"}  # the file's date column
+
+
+def _flags(have: set[str], table: str, parsed: str) -> tuple[str, str]:
+    """The (trimmed) text columns kept for the checks (``, "x" AS "_text_x"``) and the flag
+    columns computed from them (``_bad_<date>``, ``_bad_cost``) of an A&E or outpatient
+    table."""
+    date = DATE_OF[table]
+    texts = f", {quote(date)} AS {quote('_text_' + date)}"
+    bad = bad_parsed_date_sql("_text_" + date, parsed, trimmed=True)
+    flags = f"coalesce({bad}, false) AS {quote('_bad_' + date)}"
+    if "cost" in have:
+        texts += ", cost AS _text_cost"
+        # the typed cost has its unit cost in place of a blank: the text is tried again
+        flags += (
+            ", coalesce(_text_cost <> '' AND TRY_CAST(_text_cost AS DOUBLE) IS NULL, false) "
+            "AS _bad_cost"
+        )
+    return texts, flags
+
+
+def _typed(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], select: str) -> None:
+    """Table ``table`` from ``{table}_raw`` (removed once read): ``select`` (the typed
+    columns, over the text trimmed once: :func:`~.hes_rows.trimmed_rows`), the text of the
+    checked columns beside, then the check flags."""
+    have = set(columns)
+    date = DATE_OF[table]
+    parsed = {"ae": "arrival_date", "op": "appointment_date"}[table]
+    texts, flags = _flags(have, table, parsed)
+    kept = [date] + (["cost"] if "cost" in have else [])
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE "
+        f"({', '.join(quote('_text_' + c) for c in kept)}), {flags} "
+        f"FROM (SELECT {select}{texts} FROM {trimmed_rows(table + '_raw', columns)})"
     )
+    drop_extract(con, f"{table}_raw")
 
 
 def check_file(
     con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], path: Path, what: str
 ) -> list[Finding]:
-    """The date and cost checks of an A&E or outpatient file."""
-    date = "arrivaldate" if table == "ae_raw" else "apptdate"
-    return [
-        f
-        for f in (
-            check_dates(con, table, date, path, what),
-            number_check(con, table, columns, path, what),
+    """The date and cost checks of an A&E or outpatient file (``table`` typed by
+    :func:`load_ae` or :func:`load_op`; its flags are removed once read)."""
+    date = DATE_OF[table]
+    file = f"{what} {path}"
+    checks = [
+        Check(
+            f"_bad_{date}",
+            file=file,
+            column=date,
+            rule="is not a date",
+            allowed=DATE_WORDS + "; blank or a HES null date (1800-01-01, 1801-01-01) for none",
         )
-        if f
     ]
+    if "cost" in columns:
+        checks.append(cost_check(file))
+    found = [f for f in find_all(con, table, checks) if f]
+    drop_flags(con, table, [c.bad_sql for c in checks])
+    return found
 
 
-def ae_rows(
-    con: duckdb.DuckDBPyConnection, columns: Sequence[str], person: str, report: ImportReport
-) -> None:
-    """Table ``ae`` from ``ae_raw``: one row per attendance key with a person key."""
+def load_ae(con: duckdb.DuckDBPyConnection, columns: Sequence[str], person: str) -> None:
+    """Table ``ae`` from the loaded ``ae_raw``: every row, typed, with the check flags."""
     have = set(columns)
-    disp = f"lpad({col(have, 'aeattenddisp')}, 2, '0')"
+
+    def text(name: str) -> str:
+        return col(have, name, trimmed=True)
+
+    disp = f"lpad({text('aeattenddisp')}, 2, '0')"
     mapped = " ".join(f"WHEN {disp} IN {codes(v)} THEN '{k}'" for k, v in AE_DISPOSAL.items())
-    cost = f"coalesce(TRY_CAST({col(have, 'cost')} AS DOUBLE), {UNIT_COST['ae']})"
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE ae AS SELECT {ROW}, {col(have, "aekey")} AS aekey,
-            {col(have, person)} AS person, {date_sql("arrivaldate")} AS arrival_date,
-            CASE {mapped} ELSE NULL END AS disposal, {cost} AS cost,
-            {content_hash(columns)} AS _h
-        FROM ae_raw
-        """
+    cost = f"coalesce(TRY_CAST({text('cost')} AS DOUBLE), {UNIT_COST['ae']})"
+    select = (
+        f"{ROW}, {text('aekey')} AS aekey, {text(person)} AS person, "
+        f"{date_sql('arrivaldate', trimmed=True)} AS arrival_date, "
+        f"CASE {mapped} ELSE NULL END AS disposal, {cost} AS cost, _h"
     )
-    con.execute("DROP TABLE ae_raw")
+    _typed(con, "ae", columns, select)
+
+
+def ae_rows(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
+    """Table ``ae`` (:func:`load_ae`): one row per attendance key with a person key."""
     _common(con, "ae", "aekey", "A&E", "attendance", report)
     other = con.execute("SELECT count(*) FROM ae WHERE disposal IS NULL").fetchall()[0][0]
     if other:
@@ -104,31 +140,32 @@ def ae_rows(
         con.execute("UPDATE ae SET disposal = 'other' WHERE disposal IS NULL")
 
 
-def op_rows(
-    con: duckdb.DuckDBPyConnection, columns: Sequence[str], person: str, report: ImportReport
-) -> None:
-    """Table ``op`` from ``op_raw``: one row per appointment key with a person key."""
+def load_op(con: duckdb.DuckDBPyConnection, columns: Sequence[str], person: str) -> None:
+    """Table ``op`` from the loaded ``op_raw``: every row, typed, with the check flags."""
     have = set(columns)
-    attended = col(have, "attended")
-    first = f"upper({col(have, 'firstatt')})"
+
+    def text(name: str) -> str:
+        return col(have, name, trimmed=True)
+
+    attended = text("attended")
+    first = f"upper({text('firstatt')})"
     cost = (
-        f"coalesce(TRY_CAST({col(have, 'cost')} AS DOUBLE), "
+        f"coalesce(TRY_CAST({text('cost')} AS DOUBLE), "
         f"CASE WHEN {attended} IN {codes(OP_ATTENDED)} THEN {UNIT_COST['outpatient']} ELSE 0 END)"
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE op AS SELECT {ROW}, {col(have, "attendkey")} AS attendkey,
-            {col(have, person)} AS person, {date_sql("apptdate")} AS appointment_date,
-            {col(have, "tretspef")} AS specialty,
+    select = f"""{ROW}, {text("attendkey")} AS attendkey,
+            {text(person)} AS person, {date_sql("apptdate", trimmed=True)} AS appointment_date,
+            {text("tretspef")} AS specialty,
             CASE WHEN {first} IN {codes(OP_FIRST)} THEN true
                  WHEN {first} IN {codes(OP_FOLLOW_UP)} THEN false END AS first_attendance,
             CASE WHEN {attended} IN {codes(OP_ATTENDED)} THEN true
                  WHEN {attended} IN {codes(OP_NOT_ATTENDED)} THEN false END AS attended,
-            {cost} AS cost, {content_hash(columns)} AS _h
-        FROM op_raw
-        """
-    )
-    con.execute("DROP TABLE op_raw")
+            {cost} AS cost, _h"""
+    _typed(con, "op", columns, select)
+
+
+def op_rows(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
+    """Table ``op`` (:func:`load_op`): one row per appointment key with a person key."""
     _common(con, "op", "attendkey", "OP", "appointment", report)
     drop_where(
         con,

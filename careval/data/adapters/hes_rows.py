@@ -22,11 +22,29 @@ NOT_KNOWN_PRACTICES = ("V81997", "V81998", "V81999")
 PRIMARY_UNKNOWN = "R69X"  # ICD-10 "illness, unspecified": what HES cleaning puts in for none
 
 
-def col(columns: Collection[str], name: str | None, default: str = "CAST(NULL AS VARCHAR)") -> str:
-    """``trim(column)`` when the file has it (blank read as NULL), else ``default``."""
+def col(
+    columns: Collection[str],
+    name: str | None,
+    default: str = "CAST(NULL AS VARCHAR)",
+    *,
+    trimmed: bool = False,
+) -> str:
+    """``trim(column)`` when the file has it (blank read as NULL), else ``default``.
+    ``trimmed``: the column is trimmed already (:func:`trimmed_rows`)."""
     if name is None or name not in columns:
         return default
-    return f"nullif(trim({quote(name)}), '')"
+    return f"nullif({quote(name) if trimmed else f'trim({quote(name)})'}, '')"
+
+
+def trimmed_rows(table: str, columns: Sequence[str], untrimmed: Collection[str] = ()) -> str:
+    """A subquery of ``table``'s rows: :data:`ROW`, ``_h`` (:func:`content_hash` of the text
+    as read) and every column in ``columns`` trimmed, once (those in ``untrimmed`` as read)."""
+    trims = "".join(
+        f", {quote(c) if c in untrimmed else f'trim({quote(c)})'} AS {quote(c)}"
+        for c in columns
+        if c != ROW
+    )
+    return f"(SELECT {ROW}, {content_hash(columns)} AS _h{trims} FROM {quote(table)})"
 
 
 def codes(values: Sequence[str]) -> str:
@@ -42,10 +60,9 @@ def drop_where(
     file: str,
     reason: str,
 ) -> int:
-    """Delete the rows of ``table`` where ``condition`` is true; record and return their count."""
-    n = int(con.execute(f"SELECT count(*) FROM {table} WHERE {condition}").fetchall()[0][0])
-    if n:
-        con.execute(f"DELETE FROM {table} WHERE {condition}")
+    """Delete the rows of ``table`` where ``condition`` is true; record and return their count
+    (the count the DELETE gives: one pass over the table)."""
+    n = int(con.execute(f"DELETE FROM {table} WHERE {condition}").fetchall()[0][0])
     report.drop(file, reason, n)
     return n
 

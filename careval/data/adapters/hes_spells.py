@@ -7,7 +7,8 @@ extract (window functions, no loop over rows). Tables made here, in the import's
   one row each, fields trimmed and typed, ``_sk`` the spell key within person and provider.
 * ``pspell``: one row per provider spell, with its ``spell_id``.
 * ``spell``: the spells written (provider spells, or continuous inpatient spells with
-  ``--cips``), and ``spell_parts``: which provider spell went into which spell.
+  ``--cips``), and ``spell_parts``: which provider spell went into which spell (with the
+  provider spell's diagnosis texts ``_dx``).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ import duckdb
 from careval.data.adapters.common import (
     DATE_WORDS,
     ROW,
+    Check,
     Finding,
     ImportReport,
-    bad_date_sql,
+    bad_parsed_date_sql,
     date_sql,
-    find_rows,
+    drop_extract,
+    find_all,
+    one,
     quote,
 )
 from careval.data.adapters.hes_rows import (
@@ -33,10 +37,10 @@ from careval.data.adapters.hes_rows import (
     TRANSFER_CODES,
     codes,
     col,
-    content_hash,
     dedupe,
     drop_where,
     icd10_sql,
+    trimmed_rows,
 )
 from careval.data.costs import spell_cost_sql
 from careval.data.schema import (
@@ -92,94 +96,112 @@ REQUIRED: tuple[str | tuple[str, ...], ...] = (
 DATES = ("admidate", "epistart", "epiend", "disdate")
 
 
+def load_episodes(con: duckdb.DuckDBPyConnection, columns: Sequence[str], person: str) -> None:
+    """Table ``ep`` from the loaded APC file ``apc_raw`` (removed once read): every row, fields
+    trimmed and typed, each date parsed once, and for :func:`check_apc` the flags
+    ``_bad_<date>`` (text that is no date) and ``_bad_cost`` (a COST that is no number).
+    """
+    have = set(columns)
+
+    def text(name: str) -> str:
+        return col(have, name, trimmed=True)
+
+    procode = next(c for c in ("procode3", "procode", "procode5") if c in have)
+    if "diag_4_01" in have:
+        more = ", ".join(text(c) for c in SECONDARY if c in have)
+        diags = f"[coalesce({text('diag_4_01')}, '')]"
+        if more:  # the primary first (blank kept, in its place), then the secondaries written
+            diags += f" || list_filter([{more}], x -> x IS NOT NULL)"
+    else:
+        diags = "string_split(coalesce(diag_4_concat, ''), ',')"
+    typed = {
+        "epikey": text("epikey"),
+        "person": text(person),
+        "epistat": text("epistat"),
+        "epiorder": f"TRY_CAST({text('epiorder')} AS INTEGER)",
+        **{c: date_sql(c, trimmed=True) if c in have else "CAST(NULL AS DATE)" for c in DATES},
+        "admimeth": f"upper({text('admimeth')})",
+        "admisorc": text("admisorc"),
+        "classpat": text("classpat"),
+        "disdest": text("disdest"),
+        "dismeth": text("dismeth"),
+        "procode": f"upper(left({text(procode)}, 3))",
+        "provspno": text("provspno"),
+        "diags": diags,
+        "gpprac": f"upper({text('gpprac')})",
+        "sex": text("sex"),
+        "startage": f"TRY_CAST({text('startage')} AS INTEGER)",
+        "mydob": text("mydob"),
+        "lsoa": f"upper({text('lsoa11')})",
+        "ethnos": f"upper({text('ethnos')})",
+        "cost": f"TRY_CAST({text('cost')} AS DOUBLE)",
+    }
+    select = ", ".join(f"{sql} AS {quote(name)}" for name, sql in typed.items())
+    # the (trimmed) text of the checked columns, kept under other names for the flags
+    checked = [c for c in (*DATES, "cost") if c in have]
+    texts = "".join(f", {quote(c)} AS {quote('_text_' + c)}" for c in checked)
+    flags = [
+        f"coalesce({bad_parsed_date_sql('_text_' + c, quote(c), trimmed=True)}, false) "
+        f"AS {quote('_bad_' + c)}"
+        for c in DATES
+        if c in have
+    ]
+    if "cost" in have:
+        flags.append("coalesce(_text_cost <> '' AND cost IS NULL, false) AS _bad_cost")
+    sk = "coalesce('P' || provspno, 'A' || CAST(admidate AS VARCHAR))"
+    drop = f" EXCLUDE ({', '.join(quote('_text_' + c) for c in checked)})" if checked else ""
+    con.execute(
+        f"CREATE OR REPLACE TABLE ep AS SELECT *{drop}, {sk} AS _sk"
+        + "".join(f", {f}" for f in flags)
+        + f" FROM (SELECT {ROW}, {select}, _h{texts} FROM "
+        + trimmed_rows("apc_raw", columns, ("diag_4_concat",))
+        + ")"
+    )
+    drop_extract(con, "apc_raw")  # the episodes hold what is needed
+
+
 def check_apc(con: duckdb.DuckDBPyConnection, columns: Sequence[str], path: Path) -> list[Finding]:
-    """Unparseable dates and costs that are not numbers, over every row of the APC file."""
-    found: list[Finding] = []
-    for c in DATES:
-        if c in columns:
-            f = find_rows(
-                con,
-                "apc_raw",
-                bad_date_sql(c),
-                file=f"the APC extract {path}",
-                column=c,
-                rule="is not a date",
-                allowed=DATE_WORDS + "; blank or a HES null date (1800-01-01, 1801-01-01) for none",
-            )
-            found += [f] if f else []
-    found += [f for f in [number_check(con, "apc_raw", columns, path, "the APC extract")] if f]
+    """Unparseable dates and costs that are not numbers, over every row of the APC file (the
+    flags of :func:`load_episodes`, removed once read)."""
+    file = f"the APC extract {path}"
+    allowed = DATE_WORDS + "; blank or a HES null date (1800-01-01, 1801-01-01) for none"
+    checks = [
+        Check(f"_bad_{c}", file=file, column=c, rule="is not a date", allowed=allowed)
+        for c in DATES
+        if c in columns
+    ]
+    if "cost" in columns:
+        checks.append(cost_check(file))
+    found = [f for f in find_all(con, "ep", checks) if f]
+    drop_flags(con, "ep", [c.bad_sql for c in checks])
     return found
 
 
-def number_check(
-    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], path: Path, what: str
-) -> Finding | None:
-    """COST, when the file has it, must be a number (or blank)."""
-    if "cost" not in columns:
-        return None
-    c = "trim(cost)"
-    return find_rows(
-        con,
-        table,
-        f"{c} <> '' AND TRY_CAST({c} AS DOUBLE) IS NULL",
-        file=f"{what} {path}",
+def cost_check(file: str) -> Check:
+    """COST, when the file has it, must be a number (or blank): the flag ``_bad_cost``."""
+    return Check(
+        "_bad_cost",
+        file=file,
         column="cost",
         rule="is not a number",
         allowed="a cost in pounds such as 1590 or 1590.00, or blank",
     )
 
 
-def episodes(
-    con: duckdb.DuckDBPyConnection,
-    columns: Sequence[str],
-    person: str,
-    report: ImportReport,
-) -> None:
-    """Table ``ep`` from ``apc_raw``: the episodes kept, fields typed; drops counted in order.
+def drop_flags(con: duckdb.DuckDBPyConnection, table: str, flags: Sequence[str]) -> None:
+    """Remove the check flags (or other columns no longer needed) from ``table``."""
+    for flag in flags:
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {quote(flag)}")
+
+
+def episodes(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
+    """The episodes kept in ``ep`` (:func:`load_episodes`); drops counted in order.
 
     Order: EPIKEY blank; duplicates (same EPIKEY: the first finished row kept, else the first
     row); unfinished (EPISTAT not 3); person key blank.
     The admission date (ADMIDATE missing) is dropped after pseudonymisation, by the caller
     (:func:`drop_undated`), so that invalid NHS numbers are counted before.
     """
-    have = set(columns)
-    procode = next(c for c in ("procode3", "procode", "procode5") if c in have)
-    if "diag_4_01" in have:
-        more = ", ".join(col(have, c) for c in SECONDARY if c in have)
-        diags = f"[coalesce({col(have, 'diag_4_01')}, '')]"
-        if more:  # the primary first (blank kept, in its place), then the secondaries written
-            diags += f" || list_filter([{more}], x -> x IS NOT NULL)"
-    else:
-        diags = "string_split(coalesce(diag_4_concat, ''), ',')"
-    typed = {
-        "epikey": col(have, "epikey"),
-        "person": col(have, person),
-        "epistat": col(have, "epistat"),
-        "epiorder": f"TRY_CAST({col(have, 'epiorder')} AS INTEGER)",
-        **{c: date_sql(c) if c in have else "CAST(NULL AS DATE)" for c in DATES},
-        "admimeth": f"upper({col(have, 'admimeth')})",
-        "admisorc": col(have, "admisorc"),
-        "classpat": col(have, "classpat"),
-        "disdest": col(have, "disdest"),
-        "dismeth": col(have, "dismeth"),
-        "procode": f"upper(left({col(have, procode)}, 3))",
-        "provspno": col(have, "provspno"),
-        "diags": diags,
-        "gpprac": f"upper({col(have, 'gpprac')})",
-        "sex": col(have, "sex"),
-        "startage": f"TRY_CAST({col(have, 'startage')} AS INTEGER)",
-        "mydob": col(have, "mydob"),
-        "lsoa": f"upper({col(have, 'lsoa11')})",
-        "ethnos": f"upper({col(have, 'ethnos')})",
-        "cost": f"TRY_CAST({col(have, 'cost')} AS DOUBLE)",
-    }
-    select = ", ".join(f"{sql} AS {quote(name)}" for name, sql in typed.items())
-    sk = "coalesce('P' || provspno, 'A' || CAST(admidate AS VARCHAR))"
-    con.execute(
-        f"CREATE OR REPLACE TABLE ep AS SELECT *, {sk} AS _sk FROM (SELECT {ROW}, {select}, "
-        f"{content_hash(columns)} AS _h FROM apc_raw)"
-    )
-    con.execute("DROP TABLE apc_raw")  # checked already; the episodes hold what is needed
     report.step("APC episodes read", count(con, "ep"))
     drop_where(con, "ep", "epikey IS NULL", report, FILE, "episode key (EPIKEY) blank")
     # the finished copy of an episode first: two years' extracts hold an episode unfinished at
@@ -194,6 +216,7 @@ def episodes(
         "unfinished episodes (EPISTAT not 3)",
     )
     drop_where(con, "ep", "person IS NULL", report, FILE, "person key blank")
+    drop_flags(con, "ep", ["_h", "epikey", "epistat"])  # used: memory back for the spells
 
 
 def drop_undated(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
@@ -209,45 +232,58 @@ def drop_undated(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
     report.step("APC episodes kept", count(con, "ep"))
 
 
-def provider_spells(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
+def provider_spells(con: duckdb.DuckDBPyConnection, report: ImportReport) -> bool:
     """Table ``pspell``: one row per provider spell (person, provider, spell key ``_sk``).
 
     Episodes are ordered by EPIORDER, then EPISTART, then their row in the file; the first
     gives the admission fields, the last the discharge fields. A spell whose last episode has
     no DISDATE is kept with the last episode's EPIEND (else its admission date) as discharge.
+    Table ``dxmap`` (:func:`diagnosis_map`) is made first; ``_dx`` lists the diagnosis texts
+    of every episode of the spell (for the conditions). Returns whether every ``spell_id`` is
+    unique.
     """
-    part = "PARTITION BY person, procode, _sk"
     given, made = _spell_ids(con, report)
+    diagnosis_map(con)
+    # The first and last episodes by one aggregate each (arg_min / arg_max of the episode's
+    # place in that order: the row breaks ties, so each is one episode), not a window.
+    place = (
+        "struct_pack(o1 := epiorder IS NULL, o2 := coalesce(epiorder, 0), "
+        f"s1 := epistart IS NULL, s2 := coalesce(epistart, DATE '0001-01-01'), r := {ROW})"
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TABLE pspell AS
-        WITH o AS (
-            SELECT *, row_number() OVER ({part} ORDER BY epiorder NULLS LAST,
-                epistart NULLS LAST, {ROW}) AS _k, count(*) OVER ({part}) AS _n
-            FROM ep
-        ), g AS (
+        WITH g AS (
             SELECT person, procode, _sk, any_value(provspno) AS provspno,
-                max(admidate) FILTER (WHERE _k = 1) AS admission_date,
-                max(admimeth) FILTER (WHERE _k = 1) AS admission_method,
-                max(admisorc) FILTER (WHERE _k = 1) AS admission_source,
-                max(classpat) FILTER (WHERE _k = 1) AS patient_classification,
-                max(diags[1]) FILTER (WHERE _k = 1) AS diag_raw,
-                max(gpprac) FILTER (WHERE _k = 1) AS gpprac,
-                max(disdate) FILTER (WHERE _k = _n) AS disdate,
-                max(epiend) FILTER (WHERE _k = _n) AS last_end,
-                max(dismeth) FILTER (WHERE _k = _n) AS discharge_method,
-                max(disdest) FILTER (WHERE _k = _n) AS discharge_destination,
+                arg_min_null(struct_pack(admidate, admimeth, admisorc, classpat,
+                    d := diags[1], gpprac), {place}) AS _first,
+                arg_max_null(struct_pack(disdate, epiend, dismeth, disdest), {place}) AS _last,
                 sum(cost) AS cost_sum, count(cost) AS cost_n, count(*) AS episodes,
-                min({ROW}) AS {ROW}
-            FROM o GROUP BY person, procode, _sk
+                min({ROW}) AS {ROW}, flatten(list(diags)) AS _dx
+            FROM ep GROUP BY person, procode, _sk
+        ), f AS (
+            SELECT person, procode, _sk, provspno,
+                _first.admidate AS admission_date,
+                _first.admimeth AS admission_method,
+                _first.admisorc AS admission_source,
+                _first.classpat AS patient_classification,
+                _first.d AS diag_raw,
+                _first.gpprac AS gpprac,
+                _last.disdate AS disdate,
+                _last.epiend AS last_end,
+                _last.dismeth AS discharge_method,
+                _last.disdest AS discharge_destination,
+                cost_sum, cost_n, episodes, {ROW}, _dx
+            FROM g
         )
-        SELECT *, CASE WHEN provspno IS NOT NULL THEN {given} ELSE {made} END AS spell_id,
+        SELECT f.*, CASE WHEN provspno IS NOT NULL THEN {given} ELSE {made} END AS spell_id,
             coalesce(disdate, last_end, admission_date) AS discharge_date,
-            coalesce({icd10_sql("diag_raw")}, '{PRIMARY_UNKNOWN}') AS primary_diagnosis,
-            {icd10_sql("diag_raw")} IS NULL AS _no_diagnosis
-        FROM g
+            coalesce(m.code, '{PRIMARY_UNKNOWN}') AS primary_diagnosis,
+            m.code IS NULL AS _no_diagnosis
+        FROM f LEFT JOIN dxmap m ON m.d = f.diag_raw
         """
     )
+    con.execute("ALTER TABLE ep DROP COLUMN diags")  # in the spells now (memory)
     n, multi, open_, bad = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE episodes > 1), "
         "count(*) FILTER (WHERE disdate IS NULL), count(*) FILTER (WHERE _no_diagnosis) "
@@ -265,7 +301,7 @@ def provider_spells(con: duckdb.DuckDBPyConnection, report: ImportReport) -> Non
             f"{PRIMARY_UNKNOWN})",
             bad,
         )
-    _unique_ids(con, report)
+    unique = _unique_ids(con, report)
     drop_where(
         con,
         "pspell",
@@ -293,6 +329,17 @@ def provider_spells(con: duckdb.DuckDBPyConnection, report: ImportReport) -> Non
         FILE,
         "provider spells discharged before admission",
     )
+    return unique
+
+
+def diagnosis_map(con: duckdb.DuckDBPyConnection) -> None:
+    """Table ``dxmap``: each diagnosis text written in the episodes kept (``d``), how often
+    (``n``) and its ICD-10 code (:func:`~.hes_rows.icd10_sql`, NULL when unusable): the codes
+    are normalised once per distinct text, not once per diagnosis."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE dxmap AS SELECT d, n, {icd10_sql('d')} AS code "
+        "FROM (SELECT d, count(*) AS n FROM (SELECT unnest(diags) AS d FROM ep) GROUP BY d)"
+    )
 
 
 def _spell_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> tuple[str, str]:
@@ -303,8 +350,10 @@ def _spell_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> tuple[st
     admission date (the same for the same episodes; nothing of the person key readable).
     """
     shared = con.execute(
+        # min <> max: more than one provider (NULLs left out, as count(DISTINCT) leaves them),
+        # without a set of distinct values kept for each PROVSPNO
         "SELECT count(*) FROM (SELECT provspno FROM ep WHERE provspno IS NOT NULL "
-        "GROUP BY provspno HAVING count(DISTINCT procode) > 1)"
+        "GROUP BY provspno HAVING min(procode) <> max(procode))"
     ).fetchall()[0][0]
     if shared:
         report.notes.append(
@@ -319,14 +368,15 @@ def _spell_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> tuple[st
     return given, made
 
 
-def _unique_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
+def _unique_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> bool:
     """An id still shared (a PROVSPNO of two people at one provider) gets ``-1``, ``-2``... in
-    order of person and admission."""
+    order of person and admission. Returns whether every id is unique then (a numbered id can
+    meet an id written so in the extract)."""
     clash = con.execute(
         "SELECT count(*) FROM (SELECT spell_id FROM pspell GROUP BY spell_id HAVING count(*) > 1)"
     ).fetchall()[0][0]
     if not clash:
-        return
+        return True
     con.execute(
         """
         UPDATE pspell SET spell_id = pspell.spell_id || '-' || CAST(r._k AS VARCHAR)
@@ -341,9 +391,12 @@ def _unique_ids(con: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
         f"{clash:,} spell ids were shared by more than one spell (one PROVSPNO for two "
         "people at a provider): numbered -1, -2, ..."
     )
+    return bool(one(con, "SELECT count(*) = count(DISTINCT spell_id) FROM pspell")[0])
 
 
-def spells(con: duckdb.DuckDBPyConnection, report: ImportReport, *, cips: bool) -> None:
+def spells(
+    con: duckdb.DuckDBPyConnection, report: ImportReport, *, cips: bool, unique_ids: bool = False
+) -> None:
     """Tables ``spell`` and ``spell_parts`` from ``pspell``: provider spells as they are, or
     (``cips``) joined into continuous inpatient spells by gaps and islands.
 
@@ -351,7 +404,22 @@ def spells(con: duckdb.DuckDBPyConnection, report: ImportReport, *, cips: bool) 
     date, then spell id) when it is admitted on the day of that one's discharge or the day
     after, and that one was discharged to a transfer destination (DISDEST 49-53), or this one
     was admitted from a transfer source (ADMISORC 49-53) or by transfer (ADMIMETH 81).
+
+    ``unique_ids``: every ``spell_id`` of ``pspell`` is unique (:func:`provider_spells`), so
+    without ``cips`` each spell is one provider spell as it is (no grouping needed).
     """
+    if not cips and unique_ids:
+        con.execute(
+            "CREATE OR REPLACE TABLE spell AS SELECT spell_id, person, admission_date, "
+            "discharge_date, admission_method, admission_source, patient_classification, "
+            "primary_diagnosis, gpprac, discharge_method, cost_sum, cost_n, 1 AS parts, "
+            f"{ROW} FROM pspell"
+        )
+        con.execute(
+            "CREATE OR REPLACE VIEW spell_parts AS "
+            "SELECT person, procode, _sk, spell_id, _dx FROM pspell"
+        )
+        return
     order = "ORDER BY admission_date, discharge_date, spell_id"
     if cips:
         transfer = codes(TRANSFER_CODES)
@@ -409,7 +477,7 @@ def spells(con: duckdb.DuckDBPyConnection, report: ImportReport, *, cips: bool) 
     )
     con.execute(
         "CREATE OR REPLACE TABLE spell_parts AS "
-        f"SELECT person, procode, _sk, _final AS spell_id FROM {source}"
+        f"SELECT person, procode, _sk, _final AS spell_id, _dx FROM {source}"
     )
     con.execute("DROP TABLE _chain")
     if cips:
