@@ -128,9 +128,11 @@ def read_extract(
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         source = f"read_parquet({literal(str(path))})"
+        _names_once(_parquet_names(path, what), path, what)
     elif suffix in (".csv", ".txt", ".tsv"):
         delim = _delimiter(path, encoding)
         names = _csv_header(path, delim, encoding, what)
+        _names_once(names, path, what)
         cols = ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names)
         source = (
             f"read_csv({literal(str(path))}, header = false, skip = 1, auto_detect = false, "
@@ -143,18 +145,15 @@ def read_extract(
             f"{suffix or 'without a suffix'}; allowed: .csv, .txt, .tsv, .parquet)"
         )
     try:
-        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        names = [r[0] for r in described]
+        kinds = [str(r[1]).upper() for r in described]
         lower = [n.lower().strip() for n in names]
-        twice = sorted({n for n in lower if lower.count(n) > 1})
-        if twice:
-            raise ConfigError(
-                f"{what} {path}: columns named {', '.join(twice)} more than once (names are "
-                "compared in lower case)"
-            )
+        _names_once(names, path, what)
         select = (
             ", ".join(
-                f"CAST({quote(n)} AS VARCHAR) AS {quote(low)}"
-                for n, low in zip(names, lower, strict=True)
+                f"{_as_text(quote(n), kind)} AS {quote(low)}"
+                for n, kind, low in zip(names, kinds, lower, strict=True)
                 if only is None or low in only
             )
             or "NULL AS _none"
@@ -177,6 +176,46 @@ def read_extract(
     if not n and not allow_empty:
         raise ConfigError(f"{what} {path}: the file has a header but no rows")
     return lower
+
+
+def _as_text(column: str, kind: str) -> str:
+    """SQL giving a typed column (Parquet) as the text an extract's CSV would hold: whole
+    numbers stored as floats (pandas writes a nullable integer column so) without ``.0``, so
+    that a code such as CLASSPAT 1.0 reads as ``1``; timestamps as their date."""
+    if kind in ("DOUBLE", "FLOAT", "REAL") or kind.startswith("DECIMAL"):
+        return (
+            f"CASE WHEN isfinite(CAST({column} AS DOUBLE)) AND {column} = trunc({column}) "
+            f"AND abs({column}) < 1e15 THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) "
+            f"ELSE CAST({column} AS VARCHAR) END"
+        )
+    if kind.startswith("TIMESTAMP"):
+        return f"CAST(CAST({column} AS DATE) AS VARCHAR)"
+    return f"CAST({column} AS VARCHAR)"
+
+
+def _parquet_names(path: Path, what: str) -> list[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(path).names)
+    except Exception:  # noqa: BLE001 - whatever pyarrow raises, the file is not Parquet
+        raise ConfigError(f"{what} {path}: not a readable Parquet file") from None
+
+
+def _names_once(names: Sequence[str], path: Path, what: str) -> None:
+    """Refuse two columns whose names differ only in case (or blanks at their ends)."""
+    lower = [n.lower().strip() for n in names]
+    twice = sorted({n for n in lower if lower.count(n) > 1})
+    if not twice:
+        return
+    shown = [n for n in twice if SHOW_VALUES.get() or _name_like(n)]
+    listed = ", ".join(n.upper() for n in shown) or "some"
+    hidden = len(twice) - len(shown)
+    more = f" (and {hidden:,} not shown: is line 1 a header?)" if hidden and shown else ""
+    raise ConfigError(
+        f"{what} {path}: columns named {listed} more than once{more} (names are compared in "
+        "lower case)"
+    )
 
 
 def drop_extract(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -231,6 +270,14 @@ def _read_failure(path: Path, what: str, message: str, encoding: str) -> str:
     )
 
 
+def _name_like(text: str) -> bool:
+    """Whether a header's name looks like a column name (up to 40 letters, digits and
+    underscores, starting with a letter or underscore, no run of three digits)."""
+    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,39}", text)) and not re.search(
+        r"[0-9]{3}", text
+    )
+
+
 def require_columns(
     columns: Sequence[str], path: Path, what: str, needed: Sequence[str | tuple[str, ...]]
 ) -> dict[str, str]:
@@ -250,8 +297,17 @@ def require_columns(
         else:
             found[names[0]] = hit
     if missing:
-        shown = ", ".join(c.upper() for c in list(columns)[:40])
-        more = f" and {len(columns) - 40} more" if len(columns) > 40 else ""
+        # A file without a header line has a person's values as its "names" (an NHS number,
+        # a date of birth, an LSOA): on real data only names that look like names are listed.
+        listed = [c for c in columns if SHOW_VALUES.get() or _name_like(c)]
+        hidden = len(columns) - len(listed)
+        shown = ", ".join(c.upper() for c in listed[:40]) or "no name that looks like one"
+        more = f" and {len(listed) - 40} more" if len(listed) > 40 else ""
+        if hidden:
+            more += (
+                f" ({hidden:,} not shown, which do not look like column names: is line 1 a "
+                "header? careval --show-examples shows them)"
+            )
         raise ConfigError(
             f"{what} {path}: missing required column{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)} (names in any case); the file has {shown}{more}"

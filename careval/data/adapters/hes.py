@@ -315,6 +315,15 @@ def _load(
         report.read(name, path, rows)
         loaded[name] = (kept, person, nhs)
     raise_findings(findings)
+    kinds = {nhs for _, _, nhs in loaded.values()}
+    if len(kinds) > 1:  # tokens of NHS numbers and of HESIDs never match: nothing would link
+        by = {n: ("NHS numbers" if nhs else "HESID") for n, (_, _, nhs) in loaded.items()}
+        raise ConfigError(
+            "the files are keyed by different person keys ("
+            + ", ".join(f"{n}: {k}" for n, k in by.items())
+            + "): their tokens could never link. Give every file the same key column (NHS_NUMBER "
+            "or NEWNHSNO in all, or HESID in all)"
+        )
     return loaded
 
 
@@ -390,7 +399,14 @@ def _run(
         report.linkage[name] = hes_people.match(con, table, name, report, against)
         hes_people.outside_life(con, table, dated[table], dated[table], name, report)
 
-    report.step("spells written", hes_spells.count(con, "spell"))
+    written = hes_spells.count(con, "spell")
+    if not written:  # every spell dropped: say why rather than write an empty dataset
+        why = "; ".join(f"{f}: {c:,} {r}" for f, r, c in report.dropped[:6]) or "none recorded"
+        raise ConfigError(
+            f"the APC extract {named['APC']}: no spell is left to import (rows dropped: {why}). "
+            "Check --extract-date, the person key and the columns' codes"
+        )
+    report.step("spells written", written)
     report.step("emergency spells (regular attenders left out)", hes_spells.emergency_count(con))
     tables = {
         "inpatient_spells": (
