@@ -80,3 +80,25 @@ def test_files_keyed_by_different_person_keys_are_refused(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match=r"APC: HESID, A&E: NHS numbers"):
         import_hes(tmp_path / "out", HesFiles(apc, ae), key_file=key)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cost_of_inf_or_nan_is_no_number(tmp_path: Path) -> None:
+    rows = episodes({"COST": "inf"}, {"HESID": "P2", "PROVSPNO": "S2", "COST": "nan"})
+    with pytest.raises(ConfigError, match=r"column COST .*\(2 rows\)"):
+        run(tmp_path, rows)
+
+
+def test_a_dataset_is_never_written_inside_the_base_nor_a_directory_read_as_a_file(
+    tmp_path: Path, synth_dir: Path
+) -> None:
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(synth_dir, base)
+    before = sorted(p.name for p in base.iterdir())
+    apc = write(tmp_path / "apc.csv", episodes({}))
+    with pytest.raises(ConfigError, match="inside the input"):
+        import_hes(base / "sub", HesFiles(apc), base=base)
+    assert sorted(p.name for p in base.iterdir()) == before
+    with pytest.raises(ConfigError, match="a directory, not a file"):
+        import_hes(tmp_path / "out", HesFiles(tmp_path))

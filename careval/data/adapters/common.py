@@ -121,6 +121,8 @@ def read_extract(
     (an OMOP table nobody has a row in, such as ``death``).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path}: a directory, not a file")
     if not path.is_file():
         raise ConfigError(f"{what} {path}: no such file")
     if path.stat().st_size == 0:
@@ -395,7 +397,11 @@ class Finding:
             more = ", ..." if self.count > len(self.rows) else ""
             text += f"; row{'s' if len(self.rows) > 1 or more else ''} "
             text += ", ".join(str(r) for r in self.rows) + more
-            text += " (data rows from 1; the file's line is one more)"
+            text += (
+                " (data rows from 1)"
+                if self.file.lower().endswith(".parquet")
+                else " (data rows from 1; the file's line is one more)"
+            )
         if self.example and self.rows:
             text += f"; e.g. row {self.rows[0]}: {self.example}"
         return text

@@ -171,7 +171,8 @@ def import_hes(
     report = ImportReport("hes")
     for name, path in named.items():
         if not path.is_file():
-            raise ConfigError(f"the {name} extract {path}: no such file")
+            what = "a directory, not a file" if path.is_dir() else "no such file"
+            raise ConfigError(f"the {name} extract {path}: {what}")
     _check_inputs_outside(Path(out), [*named.values(), practices, imd_lookup, base])
     hashes = {name: sha256(path) for name, path in named.items()}
     with new_folder(out, "dataset", overwrite=overwrite) as tmp:
@@ -230,6 +231,11 @@ def _check_inputs_outside(out: Path, inputs: list[Path | None]) -> None:
             raise ConfigError(
                 f"--out {out} holds the input {path}: write the dataset somewhere else (the "
                 "inputs are never altered or removed)"
+            )
+        if path is not None and Path(path).is_dir() and where.is_relative_to(Path(path).resolve()):
+            raise ConfigError(
+                f"--out {out} is inside the input {path}: write the dataset outside it (a "
+                "dataset is never written into another)"
             )
 
 

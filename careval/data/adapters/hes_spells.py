@@ -134,7 +134,8 @@ def load_episodes(con: duckdb.DuckDBPyConnection, columns: Sequence[str], person
         "mydob": text("mydob"),
         "lsoa": f"upper({text('lsoa11')})",
         "ethnos": f"upper({text('ethnos')})",
-        "cost": f"TRY_CAST({text('cost')} AS DOUBLE)",
+        "cost": f"CASE WHEN isfinite(TRY_CAST({text('cost')} AS DOUBLE)) "
+        f"THEN TRY_CAST({text('cost')} AS DOUBLE) END",  # inf and nan are no costs
     }
     select = ", ".join(f"{sql} AS {quote(name)}" for name, sql in typed.items())
     # the (trimmed) text of the checked columns, kept under other names for the flags
