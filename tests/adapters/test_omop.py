@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from careval.cli.app import main
+from tests.adapters.cli import run_cli
 
 EXTRACT = "2021-06-30"
 TABLES = {
@@ -148,12 +148,7 @@ def write_omop(folder: Path, *, v54: bool = False, upper: bool = False, skip: tu
 
 def run(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """``careval ARGS`` in this process: exit code and standard error."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
+    return run_cli(capsys, *args)
 
 
 def do_import(src: Path, out: Path, capsys: pytest.CaptureFixture[str], *more: str | Path) -> None:

@@ -7,16 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from careval.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
+from tests.adapters.cli import run_cli as run
 
 
 def test_headerless_apc_quotes_no_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,20 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from careval.cli import main
+from tests.adapters.cli import run_cli as run
 
 APC = """HESID,EPIKEY,EPISTAT,ADMIDATE,DISDATE,ADMIMETH,CLASSPAT,PROCODE3,DIAG_4_01,SEX,MYDOB
 H1,E1,3,2012-01-05,2012-01-07,21,1,RYJ,J189,1,011940
 """
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("encoding", ["nonsense", "cp1252"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from careval.cli.app import main
+from tests.adapters.cli import run_cli as run
 
 PERSON = """person_id,gender_concept_id,year_of_birth,month_of_birth
 1,8507,1940,3
@@ -29,15 +29,6 @@ def write(folder: Path, year: str, month: str) -> Path:
     (folder / "observation_period.csv").write_text(OBSERVATION, encoding="utf-8")
     (folder / "visit_occurrence.csv").write_text(VISITS, encoding="utf-8")
     return folder
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("year", ["1e10", "inf", "1948.5", "-1e300"])

@@ -60,6 +60,7 @@ from careval.errors import (
     ConfigError,
     DataValidationError,
     Problem,
+    raise_problems,
     showing_values,
 )
 from careval.folders import check_replaceable, new_folder
@@ -187,7 +188,7 @@ def import_csv(
 
         key = read_key(key_file)
     inputs = _inputs(src)
-    _refuse(inputs.problems)
+    raise_problems(inputs.problems)
     hashes = {p.name: _sha256(p) for p in inputs.tables.values()}
     for name, folder in inputs.copied.items():
         for file in _files(folder):
@@ -347,17 +348,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _refuse(problems: list[str]) -> None:
-    """One ConfigError listing every problem (nothing when there is none)."""
-    if not problems:
-        return
-    if len(problems) == 1:
-        raise ConfigError(problems[0])
-    raise ConfigError(
-        f"{len(problems)} problems in the input:\n" + "\n".join(f"  - {p}" for p in problems)
-    )
-
-
 def _load(
     con: duckdb.DuckDBPyConnection,
     inputs: _Inputs,
@@ -435,7 +425,7 @@ def _load(
         con.execute(f"DROP TABLE {quote(typed)}")
         con.execute(f"DROP VIEW {quote(clean)}")
         con.execute(f"DROP TABLE {quote(staged)}")
-    _refuse(problems + [f.line() for f in findings])
+    raise_problems(problems + [f.line() for f in findings])
     if keys is not None:
         report.key_fingerprint = keys.fingerprint
         how = "NHS numbers, Modulus 11 checked" if keys.nhs else "any id, hashed as written"
