@@ -10,14 +10,12 @@ intervention or a cohort by, as a drug concept set would.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from careval.data.codelists import codes_for
-from careval.synthetic.settings import SynthSettings
+from careval.synthetic.settings import SynthSettings, month_start_days
 from careval.synthetic.tables import NULL_DAY, build
 
 MEDICINES = {  # condition (code list) -> ATC code of its first-line medicine
@@ -36,9 +34,8 @@ COLUMNS = ("person_id", "code_system", "code", "start_date", "end_date")
 def medications(s: SynthSettings, conditions: pa.Table, persons: pa.Table) -> pa.Table:
     """The `medications` table from the first recorded date of each condition: no exposure
     starts after the window's last day, nor after the person's death."""
-    after = s.first_month + s.n_months  # the month after the window
-    last = dt.date(after // 12, after % 12 + 1, 1) - dt.timedelta(days=1)
-    last_day = (last - dt.date(1970, 1, 1)).days
+    # the window's last day: the day before the first of the month after it
+    last_day = int(month_start_days(np.array([s.first_month + s.n_months]))[0]) - 1
     rng = np.random.default_rng(np.random.SeedSequence(s.seed, spawn_key=(8,)))
     code = conditions.column("code").to_numpy(zero_copy_only=False).astype(str)
     system = conditions.column("code_system").to_numpy(zero_copy_only=False).astype(str)
@@ -68,16 +65,16 @@ def medications(s: SynthSettings, conditions: pa.Table, persons: pa.Table) -> pa
     start = np.minimum(start, np.maximum(limit, d))
     stop = rng.random(p.size) < STOPPED
     end = start + rng.integers(90, 1500, p.size)
-    end_ok = stop & (end <= limit)
-    order = np.lexsort((start[keep], p[keep]))
-    end_days = np.where(end_ok, end, NULL_DAY)[keep][order]
+    end = np.where(stop & (end <= limit), end, NULL_DAY)
+    rows = np.flatnonzero(keep)
+    rows = rows[np.lexsort((start[rows], p[rows]))]
     return build(
         "medications",
         {
-            "person_id": pa.array(p[keep][order], pa.string()),
-            "code_system": pa.array(np.full(int(keep.sum()), "ATC"), pa.string()),
-            "code": pa.array(codes[keep][order], pa.string()),
-            "start_date": pa.array(start[keep][order].astype(np.int32), pa.date32()),
-            "end_date": pa.array(end_days.astype(np.int32), pa.date32(), mask=end_days == NULL_DAY),
+            "person_id": p[rows],
+            "code_system": np.full(rows.size, "ATC"),
+            "code": codes[rows],
+            "start_date": start[rows],
+            "end_date": end[rows],  # NULL_DAY: still taking it
         },
     )
