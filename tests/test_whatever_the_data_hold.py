@@ -271,6 +271,8 @@ def test_init_on_one_area_takes_controls_not_yet_treated(
     results = json.loads((out / "results.json").read_text())
     assert "skipped" not in results["impact"], results["impact"]
     assert results["impact"]["settings"]["not_yet_treated"] is True
+    # the only area is the programme's: every control is one of its people not yet treated
+    assert results["impact"]["n_treated"] > 0 and results["impact"]["n_controls"] > 0
     assert "no comparator area" in _skipped(results)["monitoring"]
 
 
