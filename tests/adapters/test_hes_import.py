@@ -689,6 +689,11 @@ def test_ae_and_outpatients_mapped_and_linked(tmp_path: Path) -> None:
     assert d["person not in the APC persons"] == 1
     assert d["appointments whose treatment function (TRETSPEF) is blank, & or not 3 digits"] == 1
     assert d["appointments whose ATTENDED is blank or not a HES code (0, 2-7)"] == 1
+    # the rows written, as the report and the manifest give them, are the files' rows
+    written = {f.stem: len(table(out, f.stem)) for f in out.glob("*.parquet")}
+    assert written["ae_attendances"] == 5 and written["outpatient_appointments"] == 3
+    assert report.tables == written
+    assert json.loads((out / "dataset.json").read_text())["rows"] == written
 
 
 def test_the_imported_dataset_validates(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 
 from careval.data.schema import TABLES
-from careval.errors import SHOW_VALUES, ConfigError, DataValidationError, Problem, brief
+from careval.errors import SHOW_VALUES, ConfigError, brief
 
 ROW = "_row"  # a loaded table's row number in its file, from 1 (data rows; the header is line 1)
 DELIMITERS = (",", "|", "\t", ";")
@@ -492,11 +492,12 @@ def write_tables(
             f"CAST({quote(c.name)} AS {SQL_TYPES[c.type]}) AS {quote(c.name)}" for c in spec.columns
         )
         target = folder / f"{name}.parquet"
-        con.execute(
+        written = one(  # COPY answers the rows it wrote: the file is not read back
+            con,
             f"COPY (SELECT {cols} FROM ({query})) TO {literal(str(target))} "
-            "(FORMAT parquet, COMPRESSION zstd)"
+            "(FORMAT parquet, COMPRESSION zstd)",
         )
-        rows[name] = int(one(con, f"SELECT count(*) FROM read_parquet({literal(str(target))})")[0])
+        rows[name] = int(written[0])
     return rows
 
 
@@ -581,9 +582,3 @@ def write_manifest(
         manifest["extract_date"] = extract_date
     manifest.update(more or {})
     (folder / "dataset.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
-def refuse_problems(path: str, problems: list[Problem]) -> None:
-    """Raise a DataValidationError when any problem is an error."""
-    if any(p.severity == "error" for p in problems):
-        raise DataValidationError(path, problems, values_hidden=not SHOW_VALUES.get())

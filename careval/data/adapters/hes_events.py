@@ -9,9 +9,7 @@ from pathlib import Path
 import duckdb
 
 from careval.data.adapters.common import (
-    DATE_WORDS,
     ROW,
-    Check,
     Finding,
     ImportReport,
     bad_parsed_date_sql,
@@ -21,7 +19,7 @@ from careval.data.adapters.common import (
     quote,
 )
 from careval.data.adapters.hes_rows import codes, col, dedupe, drop_where, trimmed_rows
-from careval.data.adapters.hes_spells import cost_check, drop_flags
+from careval.data.adapters.hes_spells import cost_check, date_check, drop_flags
 from careval.data.costs import UNIT_COST
 
 PERSON_KEYS = ("hesid", "nhs_number", "newnhsno")
@@ -95,17 +93,8 @@ def check_file(
 ) -> list[Finding]:
     """The date and cost checks of an A&E or outpatient file (``table`` typed by
     :func:`load_ae` or :func:`load_op`; its flags are removed once read)."""
-    date = DATE_OF[table]
     file = f"{what} {path}"
-    checks = [
-        Check(
-            f"_bad_{date}",
-            file=file,
-            column=date,
-            rule="is not a date",
-            allowed=DATE_WORDS + "; blank or a HES null date (1800-01-01, 1801-01-01) for none",
-        )
-    ]
+    checks = [date_check(file, DATE_OF[table])]
     if "cost" in columns:
         checks.append(cost_check(file))
     found = [f for f in find_all(con, table, checks) if f]

@@ -165,17 +165,24 @@ def check_apc(con: duckdb.DuckDBPyConnection, columns: Sequence[str], path: Path
     """Unparseable dates and costs that are not numbers, over every row of the APC file (the
     flags of :func:`load_episodes`, removed once read)."""
     file = f"the APC extract {path}"
-    allowed = DATE_WORDS + "; blank or a HES null date (1800-01-01, 1801-01-01) for none"
-    checks = [
-        Check(f"_bad_{c}", file=file, column=c, rule="is not a date", allowed=allowed)
-        for c in DATES
-        if c in columns
-    ]
+    checks = [date_check(file, c) for c in DATES if c in columns]
     if "cost" in columns:
         checks.append(cost_check(file))
     found = [f for f in find_all(con, "ep", checks) if f]
     drop_flags(con, "ep", [c.bad_sql for c in checks])
     return found
+
+
+def date_check(file: str, column: str) -> Check:
+    """The date ``column`` must be a date (or blank, or a HES null date): the flag
+    ``_bad_<column>``."""
+    return Check(
+        f"_bad_{column}",
+        file=file,
+        column=column,
+        rule="is not a date",
+        allowed=DATE_WORDS + "; blank or a HES null date (1800-01-01, 1801-01-01) for none",
+    )
 
 
 def cost_check(file: str) -> Check:
