@@ -18,7 +18,6 @@ programme start, passed to every analysis that uses them.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -31,6 +30,7 @@ from careval.data.validate import require_valid
 from careval.design.power import DesignResult, DesignSettings, plan
 from careval.disclosure import DisclosureSettings, because
 from careval.errors import SHOW_VALUES, ConfigError, Problem, showing_values
+from careval.files import sha256
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
@@ -204,7 +204,7 @@ def evaluate(
         say("matched-control impact study")
         impact, skipped["impact"] = checked("impact", lambda: _impact(ds, span, risk, impact_st))
         synthetic, manifest = ds.synthetic, ds.manifest
-        files = {f"{name}.parquet": _sha256(ds.file(name)) for name in ds.tables}
+        files = {f"{name}.parquet": sha256(ds.file(name)) for name in ds.tables}
     files.update(input_hashes(data, surveys, qualitative))
     say("study design and power")
     design, skipped["design"] = (
@@ -246,7 +246,7 @@ def input_hashes(
     }
     for f in [*(surveys.inputs if surveys else []), *(qualitative.inputs if qualitative else [])]:
         read.setdefault(f.relative_to(root).as_posix(), f)
-    return {name: _sha256(f) for name, f in sorted(read.items())}
+    return {name: sha256(f) for name, f in sorted(read.items())}
 
 
 def _risk(
@@ -345,11 +345,3 @@ def design_plan(impact: ImpactResult, st: DesignSettings) -> DesignResult:
         impact.attrition["treated_matched"],
         f"the matched controls (untreated people like the {impact.settings.intervention.treated})",
     )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

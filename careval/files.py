@@ -7,6 +7,7 @@ runs, models) are :mod:`careval.folders`'s.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -22,6 +23,15 @@ MAX_MEMBERS = 10_000
 MAX_RATIO = 200  # unpacked / packed size of a member larger than RATIO_FROM_BYTES
 RATIO_FROM_BYTES = 1024 * 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def sha256(path: Path) -> str:
+    """SHA-256 of a file (hex), read a megabyte at a time: the hash provenance records."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -11,7 +11,6 @@ through :func:`careval.folders.new_folder`: on any error nothing is left at ``ou
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from careval.data.adapters.common import (
 from careval.data.adapters.hes_rows import drop_where
 from careval.data.schema import TABLES
 from careval.errors import ConfigError
+from careval.files import sha256
 from careval.folders import new_folder
 
 NHS_KEYS = ("nhs_number", "newnhsno")
@@ -69,15 +69,6 @@ def memory_limit() -> str | None:
         return None
     limit = min(max(MEMORY_FLOOR, int(total * MEMORY_SHARE)), int(total * 0.8))
     return f"{limit // 2**20}MiB"
-
-
-def sha256(path: Path) -> str:
-    """SHA-256 of a file, read a megabyte at a time."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def person_column(columns: list[str], path: Path, what: str, keyed: bool) -> tuple[str, bool]:
