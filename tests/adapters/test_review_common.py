@@ -102,3 +102,24 @@ def test_a_dataset_is_never_written_inside_the_base_nor_a_directory_read_as_a_fi
     assert sorted(p.name for p in base.iterdir()) == before
     with pytest.raises(ConfigError, match="a directory, not a file"):
         import_hes(tmp_path / "out", HesFiles(tmp_path))
+
+
+def test_an_ae_or_outpatient_cost_of_inf_is_no_number_either(tmp_path: Path) -> None:
+    ae = [
+        {
+            "HESID": "P1",
+            "AEKEY": "A1",
+            "ARRIVALDATE": "2012-01-05",
+            "AEATTENDDISP": "01",
+            "COST": "inf",
+        },
+        {
+            "HESID": "P1",
+            "AEKEY": "A2",
+            "ARRIVALDATE": "2012-01-06",
+            "AEATTENDDISP": "01",
+            "COST": "",
+        },
+    ]
+    with pytest.raises(ConfigError, match=r"column COST .*\(1 row\)"):
+        run(tmp_path, episodes({}), ae=ae)

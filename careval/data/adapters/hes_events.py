@@ -65,8 +65,8 @@ def _flags(have: set[str], table: str, parsed: str) -> tuple[str, str]:
         texts += ", cost AS _text_cost"
         # the typed cost has its unit cost in place of a blank: the text is tried again
         flags += (
-            ", coalesce(_text_cost <> '' AND TRY_CAST(_text_cost AS DOUBLE) IS NULL, false) "
-            "AS _bad_cost"
+            ", coalesce(_text_cost <> '' AND NOT coalesce(isfinite(TRY_CAST(_text_cost AS "
+            "DOUBLE)), false), false) AS _bad_cost"  # inf and nan are no costs (as in APC)
         )
     return texts, flags
 
