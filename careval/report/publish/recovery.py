@@ -104,7 +104,6 @@ class Beside:
     table: str
     figures: tuple[str, ...]
     counts: tuple[str, ...]
-    where: tuple[str, str] | None = None
 
 
 _TOP = tuple(f"top_{t}pct" for t in ("1", "5"))
@@ -435,8 +434,6 @@ def _pinned(s: float, num: Any, base: Any, spec: Derived, d: DisclosureSettings)
 
 def _beside(spec: Beside, table: str, t: Any) -> Iterator[Recovery]:
     for i, row in enumerate(_rows(t)):
-        if not _kept(spec.where, row):
-            continue
         hidden = [c for c in spec.counts if row.get(c) == SUPPRESSED]
         shown = [f for f in spec.figures if row.get(f) is not None]
         if hidden and shown:
