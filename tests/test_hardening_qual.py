@@ -414,26 +414,16 @@ def test_an_export_that_cannot_be_written_stops_before_the_json(
     project: Path, tmp_path: Path, cli: Cli
 ) -> None:
     out = tmp_path / "q.json"
-    res = cli(
-        "qda",
-        "--segments",
-        str(project),
-        "--json",
-        str(out),
-        "--export-qdpx",
-        str(tmp_path / "missing" / "p.qdpx"),
-    )
+
+    def export(qdpx: Path) -> CompletedProcess[str]:
+        return cli(
+            "qda", "--segments", str(project), "--json", str(out), "--export-qdpx", str(qdpx)
+        )
+
+    res = export(tmp_path / "missing" / "p.qdpx")
     assert res.returncode == 2 and "--export-qdpx" in res.stderr and "does not exist" in res.stderr
     assert not out.exists()
-    res = cli(
-        "qda",
-        "--segments",
-        str(project),
-        "--json",
-        str(out),
-        "--export-qdpx",
-        str(tmp_path / "p.qdpx"),
-    )
+    res = export(tmp_path / "p.qdpx")
     assert res.returncode == 0, res.stderr
     assert read_project(tmp_path / "p.qdpx")[1]["text"].tolist() == ["hello", "world"]
     assert json.loads(out.read_text())["n_segments"] == 2

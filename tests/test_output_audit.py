@@ -199,6 +199,8 @@ def test_the_audit_reports_every_recovery_with_its_place() -> None:
     assert [f.row.split(" [")[0] for f in found] == ["row 0", "row 1"]
     assert found[0].columns == ("share_with_reading", "with_reading", "people")
     assert "month=2010-01-01" in found[0].row
+    # 0.890625 is 57 of 64 only (bases 63-67, readings 53-57): the 64 - 57 without a reading
+    assert {f.how for f in found} == {"share x base gives base minus numerator 7"}
 
 
 def test_calibration_deciles_follow_the_rule() -> None:

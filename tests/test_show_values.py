@@ -4,6 +4,7 @@ asks with ``careval --show-examples``; synthetic data are quoted as before."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -38,29 +39,34 @@ def test_a_bad_row_is_quoted_only_when_values_may_be_shown() -> None:
     assert quoted_line(4, SECRET) == "line 4"  # the block is over
 
 
-def _transcript(data: Path) -> Path:
+def _transcript(data: Path) -> tuple[Path, int]:
+    """A line no speaker says, last in a transcript; the file and the line's number."""
     path = next((data / "qualitative" / "transcripts").glob("*.txt"))
     path.write_text(path.read_text() + f"{SECRET} said nothing useful\n")
-    return path
+    return path, len(path.read_text().splitlines())
 
 
-def _survey(data: Path) -> Path:
+def _survey(data: Path) -> tuple[Path, int]:
+    """An answer no scale has, in the fourth respondent's row (line 5, after the header)."""
     path = data / "surveys" / "patients.csv"
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     df.loc[3, "favourable_integration"] = SECRET
     df.to_csv(path, index=False)
-    return path
+    return path, 5
 
 
 @pytest.mark.parametrize("plant", [_transcript, _survey])
 def test_run_on_real_data_names_the_line_not_its_words(
-    synth_dir: Path, tmp_path: Path, cli: Callable[..., Any], plant: Callable[[Path], Path]
+    synth_dir: Path,
+    tmp_path: Path,
+    cli: Callable[..., Any],
+    plant: Callable[[Path], tuple[Path, int]],
 ) -> None:
     data = _real(synth_dir, tmp_path / "data")
-    bad = plant(data)
+    bad, line = plant(data)
     res = cli("run", "--data", str(data), "--out", str(tmp_path / "out"))
     assert res.returncode == 2, res.stderr[-2000:]
-    assert bad.name in res.stderr and "line " in res.stderr
+    assert bad.name in res.stderr and re.search(rf"\bline {line}\b", res.stderr), res.stderr
     assert SECRET not in res.stderr + res.stdout
     assert "Traceback" not in res.stderr
     shown = cli("--show-examples", "run", "--data", str(data), "--out", str(tmp_path / "out"))

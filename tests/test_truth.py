@@ -11,6 +11,7 @@ import pytest
 from careval.data.access import Dataset
 from careval.data.truth import known_effects, true_risk_file
 from careval.errors import DatasetError
+from careval.synthetic.settings import SynthSettings
 
 
 def _copy(synth_dir: Path, to: Path, synthetic: object) -> Path:
@@ -27,7 +28,10 @@ def test_synthetic_data_give_their_truth(synth_dir: Path) -> None:
     with Dataset(synth_dir) as ds:
         assert known_effects(ds) == expected
         assert true_risk_file(ds) == synth_dir / "true_risk.parquet"
-    assert expected["emergency_admissions"]["rate_ratio"] > 0  # the fixture carries effects
+    # the fixture carries the generator's default effect (synth_dir: SynthSettings defaults)
+    assert expected["emergency_admissions"]["rate_ratio"] == pytest.approx(
+        1 + SynthSettings().effect
+    )
 
 
 def test_real_data_never_read_truth_files_they_happen_to_hold(

@@ -71,21 +71,20 @@ def undeclared_problem(
     bad = [(k, r) for k, r in found if normalise_role(r) not in allowed]
     if not bad:
         return None
-    names = sorted({normalise_role(r) for _, r in bad})
-    line, written = bad[0]
     # A speaker written by name ("Dr Anna Patel:") is an identifier: the roles as written are
     # quoted only when messages may quote values (careval --show-examples, synthetic data).
-    shown = f" ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})"
-    lines = sorted({k for k, _ in bad})
-    example = (
-        f"e.g. {quoted_value(f'line {line}', written.strip())}"
-        if SHOW_VALUES.get()
-        else ("line " if len(lines) == 1 else "lines ")
-        + ", ".join(map(str, lines[:5]))
-        + (", ..." if len(lines) > 5 else "")
-    )
+    if SHOW_VALUES.get():
+        names = sorted({normalise_role(r) for _, r in bad})
+        shown = f" ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})"
+        line, written = bad[0]
+        example = f"e.g. {quoted_value(f'line {line}', written.strip())}"
+    else:
+        shown = ""
+        lines = sorted({k for k, _ in bad})
+        example = ("line " if len(lines) == 1 else "lines ") + ", ".join(map(str, lines[:5]))
+        example += ", ..." if len(lines) > 5 else ""
     return (
         f"{path}: {len(bad):,} {unit}{'s' if len(bad) != 1 else ''} by a role that is not "
-        f"declared{shown if SHOW_VALUES.get() else ''}; {example}; allowed: "
+        f"declared{shown}; {example}; allowed: "
         f"{', '.join(allowed)} (a study declares more in its spec: [qualitative] roles = [...])"
     )

@@ -97,11 +97,9 @@ def derived_column(
     numerators: Sequence[Any] | pd.Series,
     bases: Sequence[Any] | pd.Series,
     scale: float = 1.0,
-    index: pd.Index | None = None,
 ) -> pd.Series:
     """Published numerators / published bases, element by element (an object column)."""
     values = [
         ratio_of_published(n, b, scale) for n, b in zip(list(numerators), list(bases), strict=True)
     ]
-    idx = index if index is not None else getattr(numerators, "index", None)
-    return pd.Series(values, index=idx, dtype=object)
+    return pd.Series(values, index=getattr(numerators, "index", None), dtype=object)

@@ -104,7 +104,6 @@ class Beside:
     table: str
     figures: tuple[str, ...]
     counts: tuple[str, ...]
-    where: tuple[str, str] | None = None
 
 
 _TOP = tuple(f"top_{t}pct" for t in ("1", "5"))
@@ -301,6 +300,11 @@ def _label(table: Any, i: int, row: dict[str, Any]) -> str:
     return f"row {i}" + (f" [{', '.join(keys)}]" if keys else "")
 
 
+def _kept(where: tuple[str, str] | None, row: dict[str, Any]) -> bool:
+    """Whether ``row`` is one a spec's ``where`` (column, regular expression) selects."""
+    return where is None or re.search(where[1], str(row.get(where[0]))) is not None
+
+
 def _number(v: Any) -> TypeGuard[int | float]:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -347,15 +351,15 @@ def _small(v: int, d: DisclosureSettings) -> bool:
 # ---------------------------------------------------------------------------------------------
 # The checks
 
+_BESIDE_SUPPRESSED = "published beside a suppressed count it rests on"
+
 
 def _ratio(
     root: Any, spec: Derived, table: str, t: Any, d: DisclosureSettings
 ) -> Iterator[Recovery]:
     for i, row in enumerate(_rows(t)):
         s = row.get(spec.figure)
-        if not _number(s):
-            continue
-        if spec.where is not None and not re.search(spec.where[1], str(row.get(spec.where[0]))):
+        if not _number(s) or not _kept(spec.where, row):
             continue
         base = _value(root, row, spec.base)
         num = row.get(spec.numerator) if spec.numerator else None
@@ -371,7 +375,7 @@ def _ratio(
         if found:
             yield Recovery(table, where, cols, found)
         elif base == SUPPRESSED or num == SUPPRESSED:
-            yield Recovery(table, where, cols, "published beside a suppressed count it rests on")
+            yield Recovery(table, where, cols, _BESIDE_SUPPRESSED)
 
 
 def _pinned(s: float, num: Any, base: Any, spec: Derived, d: DisclosureSettings) -> str | None:
@@ -430,17 +434,10 @@ def _pinned(s: float, num: Any, base: Any, spec: Derived, d: DisclosureSettings)
 
 def _beside(spec: Beside, table: str, t: Any) -> Iterator[Recovery]:
     for i, row in enumerate(_rows(t)):
-        if spec.where is not None and not re.search(spec.where[1], str(row.get(spec.where[0]))):
-            continue
         hidden = [c for c in spec.counts if row.get(c) == SUPPRESSED]
         shown = [f for f in spec.figures if row.get(f) is not None]
         if hidden and shown:
-            yield Recovery(
-                table,
-                _label(t, i, row),
-                (*shown, *hidden),
-                "published beside a suppressed count it rests on",
-            )
+            yield Recovery(table, _label(t, i, row), (*shown, *hidden), _BESIDE_SUPPRESSED)
 
 
 def _margins(spec: Margin, table: str, t: Any, d: DisclosureSettings) -> Iterator[Recovery]:
