@@ -26,11 +26,6 @@ def normalise_role(text: str) -> str:
     return re.sub(r"[\s\-]+", "_", text.strip().lower())
 
 
-def declared_roles(extra: Iterable[str] = ()) -> tuple[str, ...]:
-    """The built-in roles and then ``extra`` (normalised, each once)."""
-    return tuple(dict.fromkeys([*DEFAULT_ROLES, *(normalise_role(r) for r in extra)]))
-
-
 def check_role_names(roles: Iterable[str], where: str) -> None:
     """A ConfigError naming ``where`` when a role could not appear in a transcript line."""
     bad = [r for r in roles if not _NAME.fullmatch(normalise_role(r))]

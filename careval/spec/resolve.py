@@ -19,7 +19,7 @@ from careval.impact.settings import ImpactSettings
 from careval.indicators.settings import IndicatorSettings
 from careval.monitoring.areas import AreaSettings
 from careval.monitoring.programme import ProgrammeSettings
-from careval.qualitative.roles import TranscriptSettings, declared_roles
+from careval.qualitative.roles import DEFAULT_ROLES, TranscriptSettings
 from careval.risk.evaluate import RiskSettings
 from careval.settings import Settings
 from careval.spec.model import FollowUpSection, MatchingSection, RiskSection, StudySpec
@@ -50,7 +50,7 @@ def eligibility(spec: StudySpec) -> EligibilitySettings:
 
 def transcript_settings(spec: StudySpec) -> TranscriptSettings:
     """The transcript analysis's settings: the built-in roles and those the spec adds."""
-    return TranscriptSettings(roles=declared_roles(spec.qualitative.roles))
+    return TranscriptSettings(roles=(*DEFAULT_ROLES, *spec.qualitative.roles))  # normalised there
 
 
 def resolve(spec: StudySpec | None = None) -> RunSettings:
