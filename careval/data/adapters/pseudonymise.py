@@ -291,9 +291,7 @@ class Tokeniser:
 
     def token(self, value: str) -> str:
         """The token of one (already normalised) value."""
-        h = self._base.copy()
-        h.update(value.encode("utf-8"))
-        return TOKEN_PREFIX + h.hexdigest()[:TOKEN_HEX]
+        return self.tokens([value])[0]
 
     def tokens(self, values: Iterable[str]) -> list[str]:
         """The tokens of many values, in order."""
@@ -422,12 +420,13 @@ def pseudonymise_column(
     ).fetchall()[0]
     rows, missing, *bad = (int(n) for n in counted)
     by_reason = dict(zip(REASONS, bad, strict=True)) if nhs else {}
+    tokeniser = Tokeniser(key)
     con.execute(f"CREATE TEMP TABLE {mapping} (value VARCHAR, token VARCHAR)")
     people = insert_tokens(
         con,
         mapping,
         f"SELECT DISTINCT {norm} AS value FROM {classified} WHERE {why} IS NULL",
-        Tokeniser(key),
+        tokeniser,
     )
     kept = [f"{why} IS NULL"]
     if keep_invalid:
@@ -452,7 +451,7 @@ def pseudonymise_column(
         invalid=invalid,
         invalid_by_reason=by_reason,
         distinct_people=people,
-        key_fingerprint=fingerprint(key),
+        key_fingerprint=tokeniser.fingerprint,
         nhs_numbers=nhs,
         kept_invalid=keep_invalid,
         kept_missing=keep_missing,
