@@ -121,13 +121,15 @@ def import_omop(
         events.measurements(con, src, rep, limit)
         events.medications(con, src, rep, limit)
         events.procedures(con, src, rep)
-        if key is not None:
-            _tokenise(con, rep, key)
-        tables = {
-            n: f"SELECT * FROM c_{n} ORDER BY ALL"
+        made = [
+            n
             for n in OUTPUTS
             if count(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"c_{n}"])
-        }
+        ]
+        if key is not None:
+            _tokenise(con, rep, key, made)
+        tables = {n: f"SELECT * FROM c_{n} ORDER BY ALL" for n in made}
+        ancestors = src.has("concept_ancestor") and src.rows["concept_ancestor"] > 0
         with new_folder(out, "dataset", overwrite=overwrite) as folder:
             rep.tables = write_tables(con, folder, tables)
             lists = {}
@@ -137,7 +139,7 @@ def import_omop(
                     name,
                     items,
                     has_concept=src.has("concept"),
-                    has_ancestor=src.has("concept_ancestor") and src.rows["concept_ancestor"] > 0,
+                    has_ancestor=ancestors,
                 )
                 if not rows:
                     raise ConfigError(
@@ -148,7 +150,7 @@ def import_omop(
                 sizes["file"] = f"codelists/{path.name}"
                 lists[name] = sizes
                 rep.step(f"concept set {name}: codes written to codelists/{path.name}", len(rows))
-            if sets and not (src.has("concept_ancestor") and src.rows["concept_ancestor"]):
+            if sets and not ancestors:
                 rep.notes.append(
                     "no CONCEPT_ANCESTOR table: concept sets hold the listed concepts only "
                     "(no descendants)"
@@ -171,16 +173,16 @@ def import_omop(
         con.close()
 
 
-def _tokenise(con: duckdb.DuckDBPyConnection, rep: ImportReport, key: bytes) -> None:
-    """Replace ``person_id`` in every canonical table made by its keyed token."""
+def _tokenise(
+    con: duckdb.DuckDBPyConnection, rep: ImportReport, key: bytes, made: Sequence[str]
+) -> None:
+    """Replace ``person_id`` in every canonical table made (``c_NAME`` for each name of
+    ``made``) by its keyed token."""
     from careval.data.adapters.person_keys import PersonKeys
 
     keys = PersonKeys(con, key, nhs=False)
-    for name in OUTPUTS:
-        made = count(
-            con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"c_{name}"]
-        )
-        if made and "person_id" in TABLES[name].column_names:
+    for name in made:
+        if "person_id" in TABLES[name].column_names:
             keys.tokenise(f"c_{name}")
     rep.key_fingerprint = keys.fingerprint
     rep.step("people given keyed tokens (person_id as text, hashed as written)", keys.people)
