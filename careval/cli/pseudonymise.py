@@ -21,6 +21,7 @@ import typer
 
 from careval.cli.common import err, names, out
 from careval.data.adapters import pseudonymise as ps
+from careval.data.adapters.common import connect, literal
 from careval.errors import SHOW_VALUES, ConfigError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -125,10 +126,8 @@ def pseudonymise_file(
     kind = _check_paths(in_path, out_path)
     if not columns:
         raise ConfigError("--columns: give at least one column name")
-    con = duckdb.connect(":memory:")
+    con = connect()
     try:
-        con.execute("SET preserve_insertion_order = true")
-        con.execute("SET enable_progress_bar = false")
         rel = _read(con, in_path, kind)
         chosen = _columns(in_path, rel.columns, columns)
         # Written in a folder of its own beside --out: whatever the engine leaves there on a
@@ -205,10 +204,10 @@ def _check_paths(in_path: Path, out_path: Path) -> str:
 
 
 def _read(con: duckdb.DuckDBPyConnection, path: Path, kind: str) -> duckdb.DuckDBPyRelation:
-    literal = "'" + str(path).replace("'", "''") + "'"
+    source = literal(str(path))
     if kind == "parquet":
         try:
-            rel = con.sql(f"SELECT * FROM read_parquet({literal})")
+            rel = con.sql(f"SELECT * FROM read_parquet({source})")
         except duckdb.Error:
             raise ConfigError(f"--in {path}: not a readable Parquet file") from None
         import pyarrow.parquet as pq
@@ -220,15 +219,11 @@ def _read(con: duckdb.DuckDBPyConnection, path: Path, kind: str) -> duckdb.DuckD
         _unique_names(path, names)
         return rel
     header = _header(path)
-    spec = ", ".join(f"{_quoted(c)}: 'VARCHAR'" for c in header)
+    spec = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header)
     return con.sql(
-        f"SELECT * FROM read_csv({literal}, header = true, auto_detect = false, delim = ',', "
+        f"SELECT * FROM read_csv({source}, header = true, auto_detect = false, delim = ',', "
         f"quote = '\"', escape = '\"', strict_mode = true, columns = {{{spec}}})"
     )
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _header(path: Path) -> list[str]:

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from careval.cli import main
 from careval.data.schema import TABLES
 from careval.data.validate import validate
+from tests.adapters.cli import exit_code as run
 
 EXTRACT = "2014-04-01"
 
@@ -91,15 +91,6 @@ def hashes(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
-
-
-def run(*args: str) -> int:
-    """``careval ARGS`` in this process; the exit code (0 when it returns)."""
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def replace_line(path: Path, number: int, old: str, new: str) -> None:

@@ -15,7 +15,8 @@ import pytest
 from careval.data.adapters.pseudonymise import fingerprint, keygen, nhs_number_valid, read_key
 from careval.data.adapters.pseudonymise import token as token_of
 from careval.data.schema import TABLES
-from tests.adapters.test_csv_import import HAND, hashes, run, write_hand
+from tests.adapters.cli import exit_code as run
+from tests.adapters.test_csv_import import HAND, hashes, write_hand
 from tests.adapters.test_hes_import import DEFAULTS
 from tests.adapters.test_hes_import import write as write_episodes
 from tests.adapters.test_omop import EXTRACT as OMOP_EXTRACT

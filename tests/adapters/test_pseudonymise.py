@@ -20,13 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from careval.cli import main
 from careval.data.adapters import pseudonymise as ps
 from careval.data.schema import TABLES
 from careval.data.validate import validate
 from careval.errors import ConfigError
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
+from tests.adapters.cli import run_cli_out as run
 
 # --- an independent Modulus 11 check, from the NHS Data Dictionary's description ---------------
 
@@ -203,17 +203,6 @@ def test_linkage_share() -> None:
 
 
 # --- the CLI --------------------------------------------------------------------------------
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """``careval ARGS`` in this process: exit code, stdout, stderr."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 @pytest.fixture

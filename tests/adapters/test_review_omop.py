@@ -83,3 +83,58 @@ def test_schema_without_a_database_is_refused(
                     tmp_path / "ds")  # fmt: skip
     assert code == 2 and "--schema" in err, err
     assert not (tmp_path / "ds").exists()
+
+
+def test_every_problem_of_the_source_in_one_message_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad visit date, a visit twice, a bad year and a person twice: four problems in three
+    tables, in one message, dates first, then each table's own checks."""
+    src = write(tmp_path / "omop", "19x0", "5")
+    person = src / "person.csv"
+    person.write_text(person.read_text() + "1,8507,1940,3\n", encoding="utf-8")
+    visits = src / "visit_occurrence.csv"
+    visits.write_text(
+        visits.read_text().replace("2011-01-10,", "2011-13-10,") + "100,1,9201,2010-03-02,"
+        "2010-03-05\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "ds"
+    code, err = run(capsys, "import", "omop", "--dir", src, "--out", out, "--extract-date",
+                    "2021-06-30")  # fmt: skip
+    assert code == 2, err
+    assert "4 problems in the input" in err, err
+    order = [
+        "column VISIT_START_DATE is not a date (1 row)",
+        "column VISIT_OCCURRENCE_ID holds a visit more than once (2 rows)",
+        "column YEAR_OF_BIRTH is empty or not a year (1 row)",
+        "column PERSON_ID holds a person more than once (2 rows)",
+    ]
+    at = [err.find(text) for text in order]
+    assert -1 not in at and at == sorted(at), err
+    assert not out.exists()
+
+
+def test_every_problem_of_the_practices_file_in_one_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A code that is no ODS code, a practice named twice and an empty area: three lines."""
+    src = write(tmp_path / "omop", "1950", "5")
+    practices = tmp_path / "practices.csv"
+    practices.write_text(
+        "practice_code,area\nE85001,north\nE85001,south\nXYZ,north\nE85002,\n", encoding="utf-8"
+    )
+    out = tmp_path / "ds"
+    code, err = run(capsys, "import", "omop", "--dir", src, "--out", out, "--practices",
+                    practices, "--extract-date", "2021-06-30")  # fmt: skip
+    assert code == 2, err
+    assert "3 problems in the input" in err, err
+    order = [
+        "column PRACTICE_CODE is not an ODS practice code (1 row); allowed: a letter and five "
+        "digits, e.g. E85001; row 3 ",
+        "column PRACTICE_CODE names a practice more than once (2 rows); rows 1, 2 ",
+        "column AREA is empty (1 row); row 4 ",
+    ]
+    at = [err.find(text) for text in order]
+    assert -1 not in at and at == sorted(at), err
+    assert not out.exists()

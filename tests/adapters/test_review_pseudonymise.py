@@ -7,21 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from careval.cli import main
 from careval.data.adapters.pseudonymise import keygen
+from tests.adapters.cli import run_cli_out as run
 
 NHS = ("9434765919", "9434765870")  # valid NHS numbers (Modulus 11)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """``careval ARGS`` in this process: exit code, stdout, stderr."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 def test_headerless_file_names_no_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,12 +22,13 @@ import duckdb
 from careval.data.adapters import omop_events as events
 from careval.data.adapters.common import (
     DATE_WORDS,
+    Check,
     Finding,
     ImportReport,
     bad_date_sql,
     connect,
     date_sql,
-    find_rows,
+    find_all,
     quote,
     raise_findings,
     read_extract,
@@ -120,13 +121,15 @@ def import_omop(
         events.measurements(con, src, rep, limit)
         events.medications(con, src, rep, limit)
         events.procedures(con, src, rep)
-        if key is not None:
-            _tokenise(con, rep, key)
-        tables = {
-            n: f"SELECT * FROM c_{n} ORDER BY ALL"
+        made = [
+            n
             for n in OUTPUTS
             if count(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"c_{n}"])
-        }
+        ]
+        if key is not None:
+            _tokenise(con, rep, key, made)
+        tables = {n: f"SELECT * FROM c_{n} ORDER BY ALL" for n in made}
+        ancestors = src.has("concept_ancestor") and src.rows["concept_ancestor"] > 0
         with new_folder(out, "dataset", overwrite=overwrite) as folder:
             rep.tables = write_tables(con, folder, tables)
             lists = {}
@@ -136,7 +139,7 @@ def import_omop(
                     name,
                     items,
                     has_concept=src.has("concept"),
-                    has_ancestor=src.has("concept_ancestor") and src.rows["concept_ancestor"] > 0,
+                    has_ancestor=ancestors,
                 )
                 if not rows:
                     raise ConfigError(
@@ -147,7 +150,7 @@ def import_omop(
                 sizes["file"] = f"codelists/{path.name}"
                 lists[name] = sizes
                 rep.step(f"concept set {name}: codes written to codelists/{path.name}", len(rows))
-            if sets and not (src.has("concept_ancestor") and src.rows["concept_ancestor"]):
+            if sets and not ancestors:
                 rep.notes.append(
                     "no CONCEPT_ANCESTOR table: concept sets hold the listed concepts only "
                     "(no descendants)"
@@ -170,16 +173,16 @@ def import_omop(
         con.close()
 
 
-def _tokenise(con: duckdb.DuckDBPyConnection, rep: ImportReport, key: bytes) -> None:
-    """Replace ``person_id`` in every canonical table made by its keyed token."""
+def _tokenise(
+    con: duckdb.DuckDBPyConnection, rep: ImportReport, key: bytes, made: Sequence[str]
+) -> None:
+    """Replace ``person_id`` in every canonical table made (``c_NAME`` for each name of
+    ``made``) by its keyed token."""
     from careval.data.adapters.person_keys import PersonKeys
 
     keys = PersonKeys(con, key, nhs=False)
-    for name in OUTPUTS:
-        made = count(
-            con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"c_{name}"]
-        )
-        if made and "person_id" in TABLES[name].column_names:
+    for name in made:
+        if "person_id" in TABLES[name].column_names:
             keys.tokenise(f"c_{name}")
     rep.key_fingerprint = keys.fingerprint
     rep.step("people given keyed tokens (person_id as text, hashed as written)", keys.people)
@@ -220,73 +223,67 @@ def _concept_sets(given: Sequence[tuple[str, Path]]) -> list[tuple[str, list[Ite
 
 def _check(con: duckdb.DuckDBPyConnection, src: Source) -> list[Finding | None]:
     """Every date field that holds text no date reads, year of birth not a whole number, and a
-    person listed twice: findings naming table, column, rows and count."""
-    found: list[Finding | None] = []
+    person listed twice: findings naming table, column, rows and count (one pass over each
+    table for the counts, :func:`find_all`)."""
+    checks: list[tuple[str, Check]] = []
     for table, fields in DATES.items():
         if not src.has(table):
             continue
         for name in fields:
             col = src.col(table, name)
             if col is not None:
-                found.append(
-                    find_rows(
-                        con,
+                checks.append(
+                    (
                         f"o_{table}",
-                        bad_date_sql(col),
-                        file=src.where[table],
-                        column=col,
-                        rule="is not a date",
-                        allowed=DATE_WORDS,
+                        Check(
+                            bad_date_sql(col), src.where[table], col, "is not a date", DATE_WORDS
+                        ),
                     )
                 )
-    vid = quote(src.col("visit_occurrence", "visit_occurrence_id") or "")
-    found.append(
-        find_rows(
-            con,
-            "o_visit_occurrence",
-            f"{vid} IN (SELECT {vid} FROM o_visit_occurrence GROUP BY 1 HAVING count(*) > 1)",
-            file=src.where["visit_occurrence"],
-            column=src.col("visit_occurrence", "visit_occurrence_id") or "",
-            rule="holds a visit more than once",
-            allowed="one row per visit",
-        )
-    )
+    vcol = src.col("visit_occurrence", "visit_occurrence_id") or ""
+    vid = quote(vcol)
     p = src.where["person"]
     year = src.col("person", "year_of_birth") or ""
-    found.append(
-        find_rows(
-            con,
+    pcol = src.col("person", "person_id") or ""
+    pid = quote(pcol)
+    checks += [
+        (
+            "o_visit_occurrence",
+            Check(
+                f"{vid} IN (SELECT {vid} FROM o_visit_occurrence GROUP BY 1 HAVING count(*) > 1)",
+                src.where["visit_occurrence"],
+                vcol,
+                "holds a visit more than once",
+                "one row per visit",
+            ),
+        ),
+        (
             "o_person",
-            f"NOT coalesce({_whole_sql(quote(year))} BETWEEN 1 AND 9999, false)",
-            file=p,
-            column=year,
-            rule="is empty or not a year",
-            allowed="a year such as 1948",
-        )
-    )
-    pid = quote(src.col("person", "person_id") or "")
-    found.append(
-        find_rows(
-            con,
+            Check(
+                f"NOT coalesce({_whole_sql(quote(year))} BETWEEN 1 AND 9999, false)",
+                p,
+                year,
+                "is empty or not a year",
+                "a year such as 1948",
+            ),
+        ),
+        (
             "o_person",
-            f"{pid} IN (SELECT {pid} FROM o_person GROUP BY 1 HAVING count(*) > 1)",
-            file=p,
-            column=src.col("person", "person_id") or "",
-            rule="holds a person more than once",
-            allowed="one row per person",
-        )
-    )
-    found.append(
-        find_rows(
-            con,
-            "o_person",
-            f"{id_sql(pid)} IS NULL",
-            file=p,
-            column=src.col("person", "person_id") or "",
-            rule="is empty",
-        )
-    )
-    return found
+            Check(
+                f"{pid} IN (SELECT {pid} FROM o_person GROUP BY 1 HAVING count(*) > 1)",
+                p,
+                pcol,
+                "holds a person more than once",
+                "one row per person",
+            ),
+        ),
+        ("o_person", Check(f"{id_sql(pid)} IS NULL", p, pcol, "is empty")),
+    ]
+    by_table: dict[str, list[Check]] = {}
+    for table, check in checks:
+        by_table.setdefault(table, []).append(check)
+    found = {t: iter(find_all(con, t, cs)) for t, cs in by_table.items()}
+    return [next(found[table]) for table, _ in checks]
 
 
 def _whole_sql(expr: str) -> str:
@@ -363,35 +360,29 @@ def _practices_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     loc = quote("locality") if "locality" in cols else "NULL"
     mdg = quote("mdg") if "mdg" in cols else "NULL"
     code, area = quote(found["practice_code"]), quote(found["area"])
+    where = f"{what} {path}"
     raise_findings(
-        [
-            find_rows(
-                con,
-                "x_practices",
-                f"NOT regexp_full_match(coalesce(trim({code}), ''), '{ODS}')",
-                file=f"{what} {path}",
-                column="practice_code",
-                rule="is not an ODS practice code",
-                allowed="a letter and five digits, e.g. E85001",
-            ),
-            find_rows(
-                con,
-                "x_practices",
-                f"trim({code}) IN (SELECT trim({code}) FROM x_practices GROUP BY 1 "
-                "HAVING count(*) > 1)",
-                file=f"{what} {path}",
-                column="practice_code",
-                rule="names a practice more than once",
-            ),
-            find_rows(
-                con,
-                "x_practices",
-                f"coalesce(trim({area}), '') = ''",
-                file=f"{what} {path}",
-                column="area",
-                rule="is empty",
-            ),
-        ]
+        find_all(
+            con,
+            "x_practices",
+            [
+                Check(
+                    f"NOT regexp_full_match(coalesce(trim({code}), ''), '{ODS}')",
+                    where,
+                    "practice_code",
+                    "is not an ODS practice code",
+                    "a letter and five digits, e.g. E85001",
+                ),
+                Check(
+                    f"trim({code}) IN (SELECT trim({code}) FROM x_practices GROUP BY 1 "
+                    "HAVING count(*) > 1)",
+                    where,
+                    "practice_code",
+                    "names a practice more than once",
+                ),
+                Check(f"coalesce(trim({area}), '') = ''", where, "area", "is empty"),
+            ],
+        )
     )
     con.execute(
         f"CREATE TEMP TABLE xp AS SELECT trim({code}) AS practice_code, trim({area}) AS area, "

@@ -12,10 +12,11 @@ table not seen before are hashed into one temporary mapping table, and each tabl
 from __future__ import annotations
 
 import duckdb
-import pyarrow as pa
 
+from careval.data.adapters.common import quote
 from careval.data.adapters.pseudonymise import (
     Tokeniser,
+    insert_tokens,
     nhs_reason_sql,
     normalised_sql,
 )
@@ -28,14 +29,12 @@ NHS_ALLOWED = (
     "person_id is not an NHS number)"
 )
 _MAP = "_careval_person_tokens"
-_BATCH = 100_000
 
 
 def invalid_nhs_sql(column: str = COLUMN) -> str:
     """SQL, true where ``column`` holds a value that is not a valid NHS number (a missing
     value is not invalid: it is left to validation)."""
-    c = '"' + column.replace('"', '""') + '"'
-    return f"coalesce({nhs_reason_sql(c)} NOT IN ('missing'), false)"
+    return f"coalesce({nhs_reason_sql(quote(column))} NOT IN ('missing'), false)"
 
 
 class PersonKeys:
@@ -67,36 +66,22 @@ class PersonKeys:
         row = self._con.execute(f"SELECT count(*) FROM {_MAP}").fetchone()
         return int(row[0]) if row else 0
 
-    def _norm(self, column_sql: str) -> str:
-        return normalised_sql(column_sql, self.nhs)
-
     def tokenise(self, table: str, column: str = COLUMN) -> None:
         """Replace ``column`` of the table ``table`` by tokens (a missing or blank value stays
         missing); the other columns, and the rows' order when the table has a ``_row``
         column, are kept."""
-        con, c = self._con, '"' + column.replace('"', '""') + '"'
-        t = '"' + table.replace('"', '""') + '"'
-        norm = self._norm(f"s.{c}")
-        fresh = (
-            con.execute(
-                f"SELECT DISTINCT {norm} AS value FROM {t} s WHERE s.{c} IS NOT NULL "
-                f"AND {norm} <> '' AND {norm} NOT IN (SELECT value FROM {_MAP})"
-            )
-            .to_arrow_table()
-            .column("value")
+        con, c, t = self._con, quote(column), quote(table)
+        norm = normalised_sql(f"s.{c}", self.nhs)
+        insert_tokens(
+            con,
+            _MAP,
+            f"SELECT DISTINCT {norm} AS value FROM {t} s WHERE s.{c} IS NOT NULL "
+            f"AND {norm} <> '' AND {norm} NOT IN (SELECT value FROM {_MAP})",
+            self._tokeniser,
         )
-        batch = f"{_MAP}_batch"
-        for start in range(0, len(fresh), _BATCH):
-            chunk = fresh.slice(start, _BATCH)
-            tokens = self._tokeniser.tokens(chunk.to_pylist())
-            con.register(batch, pa.table({"value": chunk, "token": pa.array(tokens, pa.string())}))
-            try:
-                con.execute(f"INSERT INTO {_MAP} SELECT value, token FROM {batch}")
-            finally:
-                con.unregister(batch)
         cols = [r[0] for r in con.execute(f"DESCRIBE {t}").fetchall()]
         order = " ORDER BY s._row" if "_row" in cols else ""
-        keyed = '"' + f"{table}_keyed".replace('"', '""') + '"'
+        keyed = quote(f"{table}_keyed")
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {keyed} AS SELECT s.* REPLACE (m.token AS {c}) "
             f"FROM {t} s LEFT JOIN {_MAP} m ON {norm} = m.value{order}"

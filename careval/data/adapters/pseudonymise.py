@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
+from careval.data.adapters.common import quote
 from careval.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -290,9 +291,7 @@ class Tokeniser:
 
     def token(self, value: str) -> str:
         """The token of one (already normalised) value."""
-        h = self._base.copy()
-        h.update(value.encode("utf-8"))
-        return TOKEN_PREFIX + h.hexdigest()[:TOKEN_HEX]
+        return self.tokens([value])[0]
 
     def tokens(self, values: Iterable[str]) -> list[str]:
         """The tokens of many values, in order."""
@@ -363,10 +362,6 @@ def _relation(con: duckdb.DuckDBPyConnection, source: Source) -> duckdb.DuckDBPy
     return con.table(source) if isinstance(source, str) else source
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def pseudonymise_column(
     con: duckdb.DuckDBPyConnection,
     source: Source,
@@ -409,7 +404,7 @@ def pseudonymise_column(
     tag = secrets.token_hex(6)
     src, classified, mapping = (f"_careval_ps_{k}_{tag}" for k in ("src", "cls", "map"))
     order, norm, why = (f"_careval_{k}_{tag}" for k in ("ord", "norm", "why"))
-    c = _ident(column)
+    c = quote(column)
     blank = f"{c} IS NULL OR {_trimmed_sql(c)} = ''"
     reason = nhs_reason_sql(c) if nhs else f"CASE WHEN {blank} THEN 'missing' END"
     rel.create_view(src, replace=True)
@@ -425,7 +420,14 @@ def pseudonymise_column(
     ).fetchall()[0]
     rows, missing, *bad = (int(n) for n in counted)
     by_reason = dict(zip(REASONS, bad, strict=True)) if nhs else {}
-    people = _tokens(con, classified, norm, why, mapping, Tokeniser(key))
+    tokeniser = Tokeniser(key)
+    con.execute(f"CREATE TEMP TABLE {mapping} (value VARCHAR, token VARCHAR)")
+    people = insert_tokens(
+        con,
+        mapping,
+        f"SELECT DISTINCT {norm} AS value FROM {classified} WHERE {why} IS NULL",
+        tokeniser,
+    )
     kept = [f"{why} IS NULL"]
     if keep_invalid:
         kept.append(f"{why} <> 'missing'")
@@ -449,7 +451,7 @@ def pseudonymise_column(
         invalid=invalid,
         invalid_by_reason=by_reason,
         distinct_people=people,
-        key_fingerprint=fingerprint(key),
+        key_fingerprint=tokeniser.fingerprint,
         nhs_numbers=nhs,
         kept_invalid=keep_invalid,
         kept_missing=keep_missing,
@@ -457,22 +459,13 @@ def pseudonymise_column(
     return out, report
 
 
-def _tokens(
-    con: duckdb.DuckDBPyConnection,
-    classified: str,
-    norm: str,
-    why: str,
-    mapping: str,
-    tokeniser: Tokeniser,
+def insert_tokens(
+    con: duckdb.DuckDBPyConnection, mapping: str, values_sql: str, tokeniser: Tokeniser
 ) -> int:
-    """Hash the distinct valid values into the temporary table ``mapping`` (value, token);
-    returns how many there are."""
-    values = (
-        con.execute(f"SELECT DISTINCT {norm} AS value FROM {classified} WHERE {why} IS NULL")
-        .to_arrow_table()
-        .column("value")
-    )
-    con.execute(f"CREATE TEMP TABLE {mapping} (value VARCHAR, token VARCHAR)")
+    """Hash the values of the query ``values_sql`` (one column, ``value``: distinct, already
+    normalised) and append them with their tokens to the table ``mapping`` (value, token), a
+    batch at a time; returns how many there were."""
+    values = con.execute(values_sql).to_arrow_table().column("value")
     batch = f"{mapping}_batch"
     for start in range(0, len(values), _BATCH):
         chunk = values.slice(start, _BATCH)
@@ -525,7 +518,7 @@ def linkage(
     if not rights:
         raise ConfigError("linkage needs at least one table to match against")
     tag = secrets.token_hex(6)
-    k, rk = _ident(key_col), _ident(right_key_col or key_col)
+    k, rk = quote(key_col), quote(right_key_col or key_col)
     views = []
     for i, r in enumerate([left, *rights]):
         rel = _relation(con, r)
