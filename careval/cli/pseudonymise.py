@@ -21,7 +21,7 @@ import typer
 
 from careval.cli.common import err, names, out
 from careval.data.adapters import pseudonymise as ps
-from careval.data.adapters.common import connect, literal
+from careval.data.adapters.common import connect, literal, name_like
 from careval.errors import SHOW_VALUES, ConfigError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -30,8 +30,6 @@ _LINE = re.compile(r"CSV Error on Line: (\d+)")
 # A header's name shown in a message on real data: up to 40 letters, digits and underscores,
 # no run of three digits. Anything else may be a value (in a file without a header line the
 # first line is a person's NHS number, date of birth, LSOA), shown only with --show-examples.
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DIGITS = re.compile(r"[0-9]{3}")
 # What DuckDB says about a CSV line, in words that quote nothing from it.
 _CSV_KINDS = (
     (
@@ -257,14 +255,10 @@ def _unique_names(path: Path, names: list[str]) -> None:
         seen.add(h.lower())
 
 
-def _looks_like_name(text: str) -> bool:
-    return len(text) <= 40 and bool(_NAME.fullmatch(text)) and not _DIGITS.search(text)
-
-
 def _shown(name: str) -> str:
     """A header's name for a message: quoted when it looks like a column name or values may
     be shown, else a placeholder (it may be a value from a line of data)."""
-    if SHOW_VALUES.get() or _looks_like_name(name):
+    if SHOW_VALUES.get() or name_like(name):
         return repr(name)
     return "(a name not shown: it does not look like a column name)"
 
@@ -273,7 +267,7 @@ def _listed(present: list[str]) -> str:
     """The file's column names for a message; those that may be values only counted."""
     if SHOW_VALUES.get():
         return ", ".join(repr(c) for c in present)
-    names = [repr(c) for c in present if _looks_like_name(c)]
+    names = [repr(c) for c in present if name_like(c)]
     hidden = len(present) - len(names)
     if not hidden:
         return ", ".join(names)

@@ -210,7 +210,7 @@ def _names_once(names: Sequence[str], path: Path, what: str) -> None:
     twice = sorted({n for n in lower if lower.count(n) > 1})
     if not twice:
         return
-    shown = [n for n in twice if SHOW_VALUES.get() or _name_like(n)]
+    shown = [n for n in twice if SHOW_VALUES.get() or name_like(n)]
     listed = ", ".join(n.upper() for n in shown) or "some"
     hidden = len(twice) - len(shown)
     more = f" (and {hidden:,} not shown: is line 1 a header?)" if hidden and shown else ""
@@ -272,7 +272,7 @@ def _read_failure(path: Path, what: str, message: str, encoding: str) -> str:
     )
 
 
-def _name_like(text: str) -> bool:
+def name_like(text: str) -> bool:
     """Whether a header's name looks like a column name (up to 40 letters, digits and
     underscores, starting with a letter or underscore, no run of three digits)."""
     return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,39}", text)) and not re.search(
@@ -301,7 +301,7 @@ def require_columns(
     if missing:
         # A file without a header line has a person's values as its "names" (an NHS number,
         # a date of birth, an LSOA): on real data only names that look like names are listed.
-        listed = [c for c in columns if SHOW_VALUES.get() or _name_like(c)]
+        listed = [c for c in columns if SHOW_VALUES.get() or name_like(c)]
         hidden = len(columns) - len(listed)
         shown = ", ".join(c.upper() for c in listed[:40]) or "no name that looks like one"
         more = f" and {len(listed) - 40} more" if len(listed) > 40 else ""

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -63,6 +62,7 @@ from careval.errors import (
     raise_problems,
     showing_values,
 )
+from careval.files import sha256
 from careval.folders import check_replaceable, new_folder
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")  # what read_extract reads
@@ -189,10 +189,10 @@ def import_csv(
         key = read_key(key_file)
     inputs = _inputs(src)
     raise_problems(inputs.problems)
-    hashes = {p.name: _sha256(p) for p in inputs.tables.values()}
+    hashes = {p.name: sha256(p) for p in inputs.tables.values()}
     for name, folder in inputs.copied.items():
         for file in _files(folder):
-            hashes[f"{name}/{file.relative_to(folder).as_posix()}"] = _sha256(file)
+            hashes[f"{name}/{file.relative_to(folder).as_posix()}"] = sha256(file)
     report = ImportReport("csv")
     with showing_values(SHOW_VALUES.get() or synthetic):
         con = connect(threads)
@@ -338,14 +338,6 @@ def _links(folder: Path) -> list[str]:
 def _files(folder: Path) -> list[Path]:
     """Every file under ``folder``, in a stable order."""
     return sorted(p for p in folder.rglob("*") if p.is_file())
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _load(
