@@ -16,6 +16,7 @@ matplotlib.rcParams["svg.hashsalt"] = "careval"  # stable SVG ids: the same run,
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from jinja2 import Environment  # noqa: E402
+from markupsafe import Markup  # noqa: E402
 
 from careval.data.areas import POOL_SEPARATOR  # noqa: E402
 from careval.disclosure import DisclosureSettings  # noqa: E402
@@ -206,14 +207,29 @@ def render(
     provenance: dict,
     disclosure: DisclosureSettings,
 ) -> str:
-    """The whole page; its banner states the rules of ``disclosure`` on real data."""
+    """The whole page; its banner states the rules of ``disclosure`` on real data.
+
+    The page's style (``templates/report.css``) and script (``templates/report.js``) are
+    written into it, so the one file works offline and needs nothing beside it.
+    """
     env = Environment(autoescape=True)
-    text = resources.files("careval.report").joinpath("templates/report.html").read_text("utf-8")
+    templates = resources.files("careval.report").joinpath("templates")
+    text = templates.joinpath("report.html").read_text("utf-8")
+    css = templates.joinpath("report.css").read_text("utf-8")
+    js = templates.joinpath("report.js").read_text("utf-8")
+    # Inline text may not close its own element early.
+    assert "</style" not in css.lower() and "</script" not in js.lower()
     rules = {
         "suppressed": suppressed_range(disclosure),
         "rounding_base": disclosure.rounding_base,
         "min_people": smallest_published(disclosure),
     }
     return env.from_string(text).render(
-        title=title, sections=sections, synthetic=synthetic, provenance=provenance, rules=rules
+        title=title,
+        sections=sections,
+        synthetic=synthetic,
+        provenance=provenance,
+        rules=rules,
+        css=Markup(css),
+        js=Markup(js),
     )
