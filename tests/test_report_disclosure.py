@@ -232,11 +232,23 @@ def test_the_audit_follows_the_disclosure_settings(strict_run: Path) -> None:
     no count of 1-7."""
     page = (strict_run / "report.html").read_text()
     audit_page(page, STRICT)
-    bad, n = re.subn(r'(<td data-col="people">)[\d,]+(</td>)', r"\g<1>9\g<2>", page, count=1)
+    bad, n = re.subn(
+        r'(<td data-col="people" data-v=")[\d.]+(">)[\d,]+(</td>)',
+        r"\g<1>9\g<2>9\g<3>",
+        page,
+        count=1,
+    )
     assert n == 1
     with pytest.raises(DisclosureError, match="count.s. of 1-14 .*people: 9"):
         audit_page(bad, STRICT)
     audit_page(bad, DC)
+    # The raw value a cell carries for sorting and CSV is published too, and audited.
+    raw_only, n = re.subn(
+        r'(<td data-col="people" data-v=")[\d.]+(">)', r"\g<1>9\g<2>", page, count=1
+    )
+    assert n == 1
+    with pytest.raises(DisclosureError, match="count.s. of 1-14"):
+        audit_page(raw_only, STRICT)
 
 
 def test_surveys_and_qualitative_outputs_are_scanned_and_protected(real_run: Path) -> None:

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import html
-import io
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from importlib import resources
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+from jinja2 import Environment
+from markupsafe import Markup
 
-matplotlib.use("Agg")
-matplotlib.rcParams["svg.hashsalt"] = "careval"  # stable SVG ids: the same run, the same page
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from jinja2 import Environment  # noqa: E402
-from markupsafe import Markup  # noqa: E402
-
-from careval.data.areas import POOL_SEPARATOR  # noqa: E402
-from careval.disclosure import DisclosureSettings  # noqa: E402
-from careval.report.publish.rules import smallest_published, suppressed_range  # noqa: E402
+from careval.data.areas import POOL_SEPARATOR
+from careval.disclosure import DisclosureSettings
+from careval.report import format as fmt
+from careval.report.charts import colours, number_figures, svg_document, tidy
+from careval.report.glossary import label
+from careval.report.publish.rules import smallest_published, suppressed_range
 
 # The labels of the seed's areas (the names the synthetic generator writes).
 AREA_LABELS = {
@@ -94,35 +92,68 @@ def table_html(
     labels: dict[str, str] | None = None,
     table_id: str = "",
     text_columns: tuple[str, ...] = (),
+    kinds: dict[str, fmt.Kind] | None = None,
+    caption: str = "",
 ) -> str:
-    """A DataFrame as an HTML table with readable headings and thousands separators."""
+    """A DataFrame as an HTML table for people, in a scrolling container.
+
+    Headings are ``labels`` or the glossary's (:func:`careval.report.glossary.label`); each
+    cell is formatted by its column's kind (:func:`careval.report.format.column_kind`, or
+    ``kinds``) and keeps its raw value in ``data-v`` for sorting and the CSV download. Area
+    names in text cells read as :func:`area_label` gives them.
+    """
     labels = labels or {}
+    kinds = kinds or {}
+    col_kinds = {
+        c: kinds.get(c) or ("text" if c in text_columns else fmt.column_kind(c, df[c].tolist()))
+        for c in df.columns
+    }
     head = "".join(
-        f'<th class="{"text" if c in text_columns else ""}">'
-        f"{html.escape(labels.get(c, c.replace('_', ' ')))}</th>"
+        f'<th scope="col" class="{"text" if col_kinds[c] == "text" else ""}">'
+        f"{html.escape(labels.get(c) or label(c))}</th>"
         for c in df.columns
     )
     rows = []
     for rec in df.itertuples(index=False):
         cells = []
         for col, v in zip(df.columns, rec, strict=True):
-            cls = ' class="text"' if col in text_columns else ""
-            cells.append(f'<td{cls} data-col="{html.escape(col)}">{_fmt(v)}</td>')
+            kind = col_kinds[col]
+            cls = ' class="text"' if kind == "text" else ""
+            cells.append(f'<td{cls} data-col="{html.escape(col)}"{_raw(v)}>{_fmt(v, kind)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     ident = f' id="{table_id}"' if table_id else ""
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (
+        f'<div class="table-wrap"><table{ident}>{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
-def _fmt(v: object) -> str:
+def _raw(v: object) -> str:
+    """The ``data-v`` attribute of a cell: its raw value (empty for a missing one)."""
+    if hasattr(v, "item"):
+        v = v.item()
     if v is None or (isinstance(v, float) and pd.isna(v)):
-        return "&ndash;"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.4g}"
-    return html.escape(str(AREA_LABELS.get(str(v), v)))
+        return ' data-v=""'
+    if isinstance(v, float):  # to the published precision (results.json's 10 digits)
+        return f' data-v="{v:.10g}"'
+    return f' data-v="{html.escape(str(v))}"'
+
+
+def _fmt(v: object, kind: fmt.Kind = "number") -> str:
+    if isinstance(v, str) and kind == "text":
+        return html.escape(area_label(v) if v in AREA_LABELS else v)
+    if isinstance(v, str) and v != fmt.SUPPRESSED and not _looks_numeric(v):
+        return html.escape(str(AREA_LABELS.get(v, v)))
+    return html.escape(fmt.cell(v, kind))
+
+
+def _looks_numeric(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
 
 
 def fmt_count(v: object) -> str:
@@ -145,13 +176,15 @@ def figures(sections: list[Section]) -> list[tuple[str, str]]:
     return out
 
 
-def svg(fig: plt.Figure) -> str:
-    """A matplotlib figure as inline SVG text (and closes it)."""
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg") :]
+def svg(fig: plt.Figure, title: str = "", desc: str = "") -> str:
+    """A matplotlib figure as inline SVG text with a title and description (and closes it).
+
+    Without ``title`` the first axes' title is used; without ``desc``, the title.
+    """
+    if not title:
+        titles = (ax.get_title(loc="left") or ax.get_title() for ax in fig.axes)
+        title = next((t for t in titles if t), "")
+    return svg_document(fig, title or "Chart", desc or title or "Chart")
 
 
 def area_prose(name: str) -> str:
@@ -177,16 +210,17 @@ def line_chart(
     """One line per ``series`` value (an area, labelled by :func:`area_label`), as inline SVG;
     the ``highlight`` series (the programme's) drawn thicker."""
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    for key, part in df.groupby(series, sort=False):
+    groups = list(df.groupby(series, sort=False))
+    for (key, part), colour in zip(groups, colours(len(groups)), strict=True):
         lw = 2.6 if key in highlight else 1.4
-        ax.plot(part[x], part[y], marker="o", lw=lw, label=area_label(str(key)))
+        ax.plot(part[x], part[y], marker="o", lw=lw, label=area_label(str(key)), color=colour)
     labels = list(dict.fromkeys(df[x].astype(str)))
     if len(labels) > 12:  # thin crowded category labels
         step = -(-len(labels) // 12)
         ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=45, ha="right")
     ax.set_title(title, fontsize=11, loc="left")
     ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
+    tidy(ax)
     if df[series].nunique() > 1:
         ax.legend(
             fontsize=8,
@@ -195,9 +229,7 @@ def line_chart(
             loc="upper center",
             bbox_to_anchor=(0.5, -0.18 if len(labels) <= 12 else -0.3),
         )
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return svg(fig)
+    return svg(fig, title)
 
 
 def render(
@@ -217,14 +249,14 @@ def render(
     text = templates.joinpath("report.html").read_text("utf-8")
     css = templates.joinpath("report.css").read_text("utf-8")
     js = templates.joinpath("report.js").read_text("utf-8")
-    # Inline text may not close its own element early.
-    assert "</style" not in css.lower() and "</script" not in js.lower()
+    if "</style" in css.lower() or "</script" in js.lower():  # would end its element early
+        raise ValueError("the report's inline style or script closes its own element")
     rules = {
         "suppressed": suppressed_range(disclosure),
         "rounding_base": disclosure.rounding_base,
         "min_people": smallest_published(disclosure),
     }
-    return env.from_string(text).render(
+    page = env.from_string(text).render(
         title=title,
         sections=sections,
         synthetic=synthetic,
@@ -233,3 +265,4 @@ def render(
         css=Markup(css),
         js=Markup(js),
     )
+    return number_figures(page)

@@ -22,8 +22,9 @@ from careval.report.publish.rules import is_count_key, is_suppressed, suppressed
 CELL = re.compile(r"<td[^>]*\bdata-col=\"([^\"]+)\"[^>]*>(.*?)</td>", re.S)
 SPAN = re.compile(r"<span class='n'>(.*?)</span>", re.S)
 KEYFIG = re.compile(r'<div class="keyfig"[^>]*data-path="([^"]+)"[^>]*><b>(.*?)</b>', re.S)
-TABLE = re.compile(r'<table id="([^"]+)">(.*?)</table>', re.S)
+TABLE = re.compile(r'<table id="([^"]+)"[^>]*>(.*?)</table>', re.S)
 TD = re.compile(r"<td([^>]*)>(.*?)</td>", re.S)
+RAW = re.compile(r'\bdata-v="([^"]*)"')
 # Tables whose columns are named after codes, groups or roles rather than count keys, and in
 # which every cell that is not text (``class="text"``) is a count: who speaks after whom in MDG
 # meetings, and the thematic coding's frequencies, framework matrix and co-occurrence.
@@ -42,6 +43,13 @@ def _number(text: str) -> float | None:
         return None
 
 
+def _raw(tag: str) -> tuple[str, ...]:
+    """The raw value a cell carries for sorting and its CSV (``data-v``), if any: it is
+    published as much as the cell's text is."""
+    m = RAW.search(tag)
+    return (m[1],) if m else ()
+
+
 def small_counts(page: str, d: DisclosureSettings) -> Iterator[tuple[str, str]]:
     """``(where, text)`` of every count shown in ``page`` that ``d`` suppresses (1-7)."""
 
@@ -50,15 +58,13 @@ def small_counts(page: str, d: DisclosureSettings) -> Iterator[tuple[str, str]]:
 
     for m in CELL.finditer(page):
         col, text = m[1], m[2]
-        v = _number(text)
-        if is_count_key(col) and small(v):
+        if is_count_key(col) and any(small(_number(t)) for t in (text, *_raw(m[0]))):
             yield f"table column {col}", text
     for t in TABLE.finditer(page):
         if not COUNT_TABLES.match(t[1]):
             continue
         for m in TD.finditer(t[2]):
-            v = _number(m[2])
-            if 'class="text"' not in m[1] and small(v):
+            if 'class="text"' not in m[1] and any(small(_number(x)) for x in (m[2], *_raw(m[1]))):
                 yield f"table {t[1]}", m[2]
     for m in SPAN.finditer(page):
         if small(_number(m[1])):
