@@ -30,6 +30,8 @@ AREA_LABELS = {
 }
 # How running text names the seed's areas where it differs from the label.
 AREA_PROSE = {"pilot": "the pilot", "rest_of_england": "the rest of England"}
+# Sections for the reader who wants them, folded under their heading (opened for printing).
+FOLDED = frozenset({"methods", "provenance", "glossary", "appendix"})
 IDENTIFIER = re.compile(r"^[a-z0-9_]+$")  # a name written like ``north_central_london``
 
 
@@ -264,5 +266,6 @@ def render(
         rules=rules,
         css=Markup(css),
         js=Markup(js),
+        folded=FOLDED,
     )
     return number_figures(page)

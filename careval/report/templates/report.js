@@ -5,7 +5,6 @@
   "use strict";
   var doc = document, root = doc.documentElement;
   root.classList.add("js");
-  var FOLDED = ["methods", "provenance", "glossary", "appendix"];
   var MISSING = /^(|-|\u2013|\u2014|\*|\u2026|n\/a|na|nan|none|null)$/i;
   var NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?/i;
 
@@ -133,39 +132,22 @@
     root.classList.remove("print-measure");
   }
 
-  /* Folded sections: the heading is the button; a link into one opens it. */
-  function setFold(sec, open) {
-    sec.classList.toggle("folded", !open);
-    sec.foldButton.setAttribute("aria-expanded", String(open));
-    sec.foldState.textContent = open ? "hide" : "show";
-    if (open) checkOverflow();
-  }
-  function folds() {
-    FOLDED.forEach(function (id) {
-      var sec = doc.getElementById(id), h = sec && sec.querySelector(":scope > h2");
-      if (!sec || sec.tagName !== "SECTION" || !h) return;
-      var body = doc.createElement("div"), b = doc.createElement("button"), s = doc.createElement("span");
-      body.className = "fold-body";
-      body.id = id + "-body";
-      while (h.nextSibling) body.appendChild(h.nextSibling);
-      sec.appendChild(body);
-      b.type = "button";
-      b.className = "fold-toggle";
-      b.setAttribute("aria-controls", body.id);
-      while (h.firstChild) b.appendChild(h.firstChild);
-      s.className = "fold-state";
-      s.setAttribute("aria-hidden", "true");
-      b.appendChild(s);
-      h.appendChild(b);
-      sec.foldButton = b;
-      sec.foldState = s;
-      b.addEventListener("click", function () { setFold(sec, sec.classList.contains("folded")); });
-      setFold(sec, false);
-    });
-  }
+  /* Folded sections (<details> in the template): a link into one opens it; printing opens
+     every closed one and closes it again after. */
   function reveal(id) {
-    var el = id && doc.getElementById(id), sec = el && el.closest(".folded");
-    if (sec) setFold(sec, true);
+    var el = id && doc.getElementById(id), d = el && (el.querySelector(":scope > details.fold") || el.closest("details"));
+    if (d) d.open = true;
+  }
+  var reopen = [];
+  function openForPrint() {
+    reopen = Array.prototype.filter.call(doc.querySelectorAll("main details"), function (d) { return !d.open; });
+    reopen.forEach(function (d) { d.open = true; });
+    fitForPrint();
+  }
+  function afterPrint() {
+    reopen.forEach(function (d) { d.open = false; });
+    reopen = [];
+    doc.body.classList.remove("print-summary");
   }
 
   /* Contents: on a phone one button opens the list; the current section is named beside it. */
@@ -207,18 +189,18 @@
       doc.body.classList.add("print-summary");
       window.print();
     });
-    window.addEventListener("afterprint", function () { doc.body.classList.remove("print-summary"); });
   }
 
   tables();
-  folds();
   contents();
   boardPrint();
   doc.addEventListener("click", function (e) {
     var a = e.target.closest && e.target.closest('a[href^="#"]');
     if (a) reveal(a.getAttribute("href").slice(1));
   });
-  window.addEventListener("beforeprint", fitForPrint);
+  window.addEventListener("beforeprint", openForPrint);
+  window.addEventListener("afterprint", afterPrint);
+  doc.addEventListener("toggle", function (e) { if (e.target.open) checkOverflow(); }, true);
   window.addEventListener("hashchange", function () { reveal(location.hash.slice(1)); });
   reveal(location.hash.slice(1));
   if (location.hash) { var t = doc.getElementById(location.hash.slice(1)); if (t) t.scrollIntoView(); }
