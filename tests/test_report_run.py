@@ -139,8 +139,14 @@ def open_in_chromium(exe: str, page: Path, script: str) -> tuple[Any, list[str],
         )["result"].get("value")
     finally:
         b.close()
+    return (value, *page_errors(b.events))
+
+
+def page_errors(events: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The errors (console errors, uncaught exceptions, failed loads) and the requested URLs
+    among DevTools ``events``."""
     errors, urls = [], []
-    for e in b.events:
+    for e in events:
         method, p = e.get("method"), e.get("params", {})
         if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
             errors.append(f"console.{p['type']}: {p.get('args')}")
@@ -150,7 +156,7 @@ def open_in_chromium(exe: str, page: Path, script: str) -> tuple[Any, list[str],
             errors.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
         elif method == "Network.requestWillBeSent":
             urls.append(p.get("request", {}).get("url", ""))
-    return value, errors, urls
+    return errors, urls
 
 
 DOM_SCRIPT = """JSON.stringify({
