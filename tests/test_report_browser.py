@@ -372,6 +372,27 @@ def test_the_report_prints_on_numbered_a4_pages(browser: DevTools, report_run: P
     assert tab.errors() == []
 
 
+def test_in_print_every_table_and_chart_fits_the_a4_column(
+    browser: DevTools, report_run: Path
+) -> None:
+    """Laid out as printed (print media, the width of A4 less the page's side margins, the
+    script's preparation for printing), nothing is wider than the column: Chromium would
+    otherwise shrink every page of the print to fit the widest."""
+    column = round((210 - 2 * 14) / 25.4 * 96)  # CSS px
+    tab = Tab(browser, report_run / "report.html", {**DESKTOP, "width": column})
+    tab.b.send("Emulation.setEmulatedMedia", {"media": "print"}, session=tab.s)
+    tab.js("window.dispatchEvent(new Event('beforeprint'))")
+    wide = tab.js(
+        """JSON.stringify([...document.querySelectorAll('main table, main svg, main figure')]
+        .filter(e => e.getBoundingClientRect().width > document.documentElement.clientWidth)
+        .map(e => e.id || e.tagName))"""
+    )
+    assert wide == []
+    assert tab.js("document.documentElement.scrollWidth") <= column
+    assert tab.js("document.querySelectorAll('table.fit').length") >= 1  # some needed fitting
+    assert tab.errors() == []
+
+
 def test_the_board_summary_prints_alone_on_at_most_two_pages(
     browser: DevTools, report_run: Path
 ) -> None:
