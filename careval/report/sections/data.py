@@ -9,13 +9,17 @@ import pandas as pd
 
 from careval.cohort.summary import DataSummary
 from careval.data.areas import pooled_name
+from careval.report import format as fmt
 from careval.report.page import Section, area_label, line_chart, table_html
+from careval.report.publish.model import Published
+from careval.report.sections.flow import COVERAGE_DEFINITION, coverage, flow_figure
 
 NOT_AREAS = ("step", "description")  # the attrition table's other columns: one per area
 
 
-def data_section(summary: DataSummary) -> Section:
-    """People by area and group, attrition, and activity by financial year with a chart.
+def data_section(summary: DataSummary, pub: Published | None = None) -> Section:
+    """The flow diagram, people by area and group, attrition, and activity by financial year
+    with a chart.
 
     ``summary`` is the published copy on real data (:func:`~careval.report.publish.data.
     publish_summary`): its tables are shown as they are, the areas by their labels
@@ -32,7 +36,18 @@ def data_section(summary: DataSummary) -> Section:
         "eligible_share": "Eligible share",
     }
     ref = summary.settings.reference_date
-    parts = [
+    parts = []
+    if pub is not None:
+        parts.append("<h3>Flow of people through the evaluation</h3>")
+        parts.append(flow_figure(pub, programme))
+        share, planned, eligible = coverage(pub, programme)
+        if share is not None:
+            parts.append(
+                f"<p id='data-coverage'>In this report {COVERAGE_DEFINITION}: "
+                f"{fmt.count(planned)} of {fmt.count(eligible)}, "
+                f"<b class='coverage'>{fmt.pct(share)}</b>.</p>"
+            )
+    parts += [
         f"<h3>People by area and eligibility group on {ref:%d %B %Y}</h3>",
         table_html(people, labels, "people-by-area", ("area",)),
         "<h3>Attrition of the eligible cohort</h3>",
@@ -71,20 +86,29 @@ def data_section(summary: DataSummary) -> Section:
     )
     cov = summary.care_plan_coverage
     if len(cov):
-        parts.append("<h3>Care plans: cumulative coverage of the pilot's eligible people</h3>")
+        parts.append("<h3>Care plans made each month, cumulative</h3>")
         chart = line_chart(
             cov.assign(series=pooled_name(programme)),
             "month",
             "coverage_of_eligible",
             "series",
-            f"Share of the eligible (on {ref:%d %B %Y}) with a care plan",
-            "share",
+            f"Care plans made so far per person eligible on {ref:%d %B %Y}",
+            "plans per eligible person",
             highlight=(pooled_name(programme),),
         )
         parts.append(f"<figure>{chart}</figure>")
         parts.append(
+            "<p class='note'>This monthly series counts every care plan made, also for people "
+            "who were not eligible on the reference date (they became eligible or registered "
+            "later), over the people eligible on that date; it is therefore higher than the "
+            "coverage defined above (see the flow diagram).</p>"
+        )
+        parts.append(
             table_html(
-                summary.care_plan_coverage, {"month": "Month"}, "care-plan-coverage", ("month",)
+                summary.care_plan_coverage,
+                {"month": "Month", "coverage_of_eligible": "Care plans made per eligible person"},
+                "care-plan-coverage",
+                ("month",),
             )
         )
     parts.append(
