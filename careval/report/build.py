@@ -62,7 +62,7 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
         p.summary.settings.programme_areas,
         p.summary.settings.eligibility,
     )
-    built["data"] = data_sections.data_section(p.summary, p.results)
+    built["data"] = data_sections.data_section(p.summary, p.results, p.disclosure)
     built["objectives"] = objectives_section(p.results, ctx)
     built["methods"] = methods_section(p.results, ctx)
     built["glossary"] = glossary_section()

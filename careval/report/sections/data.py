@@ -9,6 +9,7 @@ import pandas as pd
 
 from careval.cohort.summary import DataSummary
 from careval.data.areas import pooled_name
+from careval.disclosure import DisclosureSettings
 from careval.report import format as fmt
 from careval.report.page import Section, area_label, line_chart, table_html
 from careval.report.publish.model import Published
@@ -17,9 +18,13 @@ from careval.report.sections.flow import COVERAGE_DEFINITION, coverage, flow_fig
 NOT_AREAS = ("step", "description")  # the attrition table's other columns: one per area
 
 
-def data_section(summary: DataSummary, pub: Published | None = None) -> Section:
-    """The flow diagram, people by area and group, attrition, and activity by financial year
-    with a chart.
+def data_section(
+    summary: DataSummary,
+    pub: Published | None = None,
+    disclosure: DisclosureSettings | None = None,
+) -> Section:
+    """The flow diagram (from the published results ``pub``, under ``disclosure`` on real
+    data), people by area and group, attrition, and activity by financial year with a chart.
 
     ``summary`` is the published copy on real data (:func:`~careval.report.publish.data.
     publish_summary`): its tables are shown as they are, the areas by their labels
@@ -39,7 +44,7 @@ def data_section(summary: DataSummary, pub: Published | None = None) -> Section:
     parts = []
     if pub is not None:
         parts.append("<h3>Flow of people through the evaluation</h3>")
-        parts.append(flow_figure(pub, programme))
+        parts.append(flow_figure(pub, programme, disclosure))
         share, planned, eligible = coverage(pub, programme)
         if share is not None:
             parts.append(

@@ -150,17 +150,22 @@ def _background(pub: Published, areas: tuple[str, ...], el: EligibilitySettings)
     if len(rows) == 1:
         i, row = rows[0]
         base = f"data.people_by_area[{i}]"
-        figs.append(keyfig(row.registered, f"{base}.registered", "Registered", ","))
+        figs.append(
+            keyfig(
+                row.registered, f"{base}.registered", "People registered with pilot practices", ","
+            )
+        )
         figs.append(
             keyfig(row.eligible, f"{base}.eligible", f"Eligible ({el.describe(short=True)})", ",")
         )
     share, planned, _ = coverage(pub, areas)
     paths = coverage_paths(pub, areas)
-    if planned is not None and paths:
-        shown = fmt.count(planned) if isinstance(planned, int) else str(planned)
+    if planned is not None and paths and " " not in paths[1]:
+        figs.append(keyfig(planned, paths[1], "Eligible and care-planned", ","))
+    elif planned is not None and paths:
         figs.append(
             f'<div class="keyfig" data-key="Care-planned" data-paths="{html.escape(paths[1])}">'
-            f"<b>{shown}</b>Eligible and care-planned</div>"
+            f"<b>{fmt.count(planned)}</b>Eligible and care-planned</div>"
         )
     if share is not None:
         figs.append(

@@ -22,10 +22,12 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from careval.disclosure import DisclosureSettings
 from careval.impact.settings import DEFAULT_LABEL
 from careval.report import format as fmt
 from careval.report.charts import GREY, PALETTE, accessible, figure
 from careval.report.publish.model import ImpactBlock, Published
+from careval.report.publish.rules import SUPPRESSED, is_suppressed
 
 
 @dataclass(frozen=True)
@@ -67,19 +69,36 @@ def _attrition_step(pub: Published, step: int, areas: tuple[str, ...]) -> tuple[
             if any(p is None for p in parts):
                 return None, paths
             nums = [n for n in (_num(p) for p in parts) if n is not None]
-            return (sum(nums) if len(nums) == len(parts) else "*"), paths
+            return (sum(nums) if len(nums) == len(parts) else SUPPRESSED), paths
     return None, ()
 
 
-def _diff(a: Any, b: Any) -> Any:
-    """``a - b`` of two published counts (None when either is not a number)."""
+def _difference(a: Any, b: Any, d: DisclosureSettings | None = None) -> Any:
+    """``a - b`` of two published counts (None when either is not a number); with ``d`` (real
+    data), a difference that disclosure control would suppress is shown suppressed."""
     x, y = _num(a), _num(b)
-    return None if x is None or y is None else x - y
+    if x is None or y is None:
+        return None
+    return SUPPRESSED if d is not None and is_suppressed(x - y, d) else x - y
 
 
-def flow_boxes(pub: Published, programme_areas: tuple[str, ...] = ("pilot",)) -> list[Box]:
-    """Every box of the flow, in drawing order, from the published results of ``pub``."""
+def flow_boxes(
+    pub: Published,
+    programme_areas: tuple[str, ...] = ("pilot",),
+    disclosure: DisclosureSettings | None = None,
+) -> list[Box]:
+    """Every box of the flow, in drawing order, from the published results of ``pub``.
+
+    On real data (``pub.synthetic`` false) a difference of two published counts that
+    disclosure control would suppress (``disclosure``, default its defaults) is shown as
+    suppressed too.
+    """
     areas = programme_areas
+    d = None if pub.synthetic else (disclosure or DisclosureSettings())
+
+    def _diff(a: Any, b: Any) -> Any:
+        return _difference(a, b, d)
+
     ever, p_ever = _attrition_step(pub, 1, areas)
     reg, p_reg = _attrition_step(pub, 2, areas)
     alive, p_alive = _attrition_step(pub, 3, areas)
@@ -320,7 +339,7 @@ def _lines(s: str, width: int = 48) -> list[str]:
 
 
 def _shown(v: Any) -> str:
-    return fmt.count(v) if _num(v) is not None else ("*" if v == "*" else "–")
+    return fmt.count(v) if _num(v) is not None else (SUPPRESSED if v == SUPPRESSED else "–")
 
 
 def flow_svg(boxes: list[Box]) -> str:
@@ -386,9 +405,13 @@ def flow_svg(boxes: list[Box]) -> str:
     return accessible(svg, "Flow of people through the evaluation", desc)
 
 
-def flow_figure(pub: Published, programme_areas: tuple[str, ...] = ("pilot",)) -> str:
+def flow_figure(
+    pub: Published,
+    programme_areas: tuple[str, ...] = ("pilot",),
+    disclosure: DisclosureSettings | None = None,
+) -> str:
     """The flow diagram as a numbered figure with a caption that states what it shows."""
-    boxes = flow_boxes(pub, programme_areas)
+    boxes = flow_boxes(pub, programme_areas, disclosure)
     if not boxes:
         return ""
     by = {b.id: b for b in boxes}
