@@ -73,7 +73,9 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
         "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
     built["provenance"] = data_sections.provenance_section(page_provenance)
-    built["appendix"] = appendix_section(p.results.to_json())
+    built["appendix"] = appendix_section(
+        p.results.to_json(), data_sections.provenance_tables(page_provenance)
+    )
     page_sections = in_order(built, {**NOT_RUN, **p.skipped})
     page = render(TITLE, page_sections, p.synthetic, page_provenance, p.disclosure)
     if not p.synthetic:

@@ -9,6 +9,7 @@ qualitative data, nothing in routine data), the row says so rather than guessing
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
@@ -208,8 +209,13 @@ def programme_areas(pub: Published) -> tuple[str, ...]:
     return ("pilot",)
 
 
-def _pct(v: Any) -> str:
-    return fmt.pct(v) if isinstance(v, int | float) else "withheld"
+def _date(iso: str) -> str:
+    """An ISO date as running text reads it: "1 September 2011"."""
+    try:
+        d = dt.date.fromisoformat(str(iso)[:10])
+    except ValueError:
+        return str(iso)
+    return f"{d.day} {d:%B %Y}"
 
 
 def _shift_care(pub: Published) -> Objective:
@@ -300,7 +306,8 @@ def _admissions(pub: Published) -> Objective:
                 if r.start == latest and r.comparator == quoted and isinstance(r.difference, float):
                     against = area_prose(r.comparator)
                     evidence.append(
-                        f"Across all eligible people (Table 2, from {latest}) the pilot's change "
+                        f"Across all eligible people (Table 2, from {_date(latest)}) the pilot's "
+                        "change "
                         f"was {abs(r.difference):.1f} percentage points "
                         f"{'lower' if r.difference < 0 else 'higher'} than {against}'s."
                     )
@@ -344,9 +351,8 @@ def _sentence(row: Any, judgement: str) -> str:
         return fmt.pct(v) if share else f"{fmt.number(v, 1)} {unit}".strip()
 
     went = "fell" if isinstance(row.change, int | float) and row.change < 0 else "rose"
-    subject = (
-        what if share else f"Mean {what[0].lower() + what[1:] if what[1:2].islower() else what}"
-    )
+    plain = what[1:] == what[1:].lower()  # not an abbreviation such as HbA1c
+    subject = what if share else f"Mean {what[0].lower() + what[1:] if plain else what}"
     est = row.estimate
     beyond = ""
     if isinstance(est, int | float):

@@ -272,7 +272,7 @@ def _reconcile(pub: Published, e: Estimate | None, programme_areas: tuple[str, .
             f"would show across the whole eligible population as a "
             f"{'fall' if expected < 0 else 'rise'} of about "
             + fig(
-                fmt.percent(expected, 0),
+                fmt.percent(abs(expected), 0),
                 " ".join((RR, *coverage_paths(pub, programme_areas))),
                 "diluted",
             )

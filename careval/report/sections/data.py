@@ -130,27 +130,44 @@ def _labelled(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def provenance_section(provenance: dict) -> Section:
-    """Version, seed, settings, input files and their hashes, and the run's time stamp.
+    """Version, data set, seed, disclosure control and the run's time stamp; the study
+    specification, the settings and the input files' hashes (all code names) are in the
+    appendix (:func:`provenance_tables`).
 
     The time stamp is the only part of the page that differs between two runs of the same data
     and settings; it sits in ``<span id="run-time">``.
     """
     rows = [
         ("careval version", provenance.get("careval_version")),
-        ("dataset", provenance.get("dataset")),
-        ("synthetic data", "yes" if provenance.get("synthetic") else "no"),
-        ("disclosure control", "off" if provenance.get("synthetic") else "on"),
-        ("random seed of the data", provenance.get("seed")),
+        ("Data set", provenance.get("dataset")),
+        ("Synthetic data", "yes" if provenance.get("synthetic") else "no"),
+        ("Disclosure control", "off" if provenance.get("synthetic") else "on"),
+        ("Random seed of the data", provenance.get("seed")),
     ]
     body = "".join(
         f"<tr><td class='text'>{html.escape(str(k))}</td>"
         f"<td class='text'>{html.escape(str(v))}</td></tr>"
         for k, v in rows
+        if v is not None
     )
     body += (
-        "<tr><td class='text'>run at</td><td class='text'><span id='run-time'>"
+        "<tr><td class='text'>Run at</td><td class='text'><span id='run-time'>"
         f"{html.escape(str(provenance.get('run_at', '')))}</span></td></tr>"
     )
+    n_files = len(provenance.get("input_files", {}))
+    return Section(
+        "provenance",
+        "Provenance",
+        f"<table id='provenance-table'>{body}</table>"
+        f"<p class='note'>The study specification, the settings of each analysis and the "
+        f"{n_files} input files with their SHA-256 hashes are listed, under their code names, "
+        "in the <a href='#appendix'>appendix</a>.</p>",
+    )
+
+
+def provenance_tables(provenance: dict) -> str:
+    """The study specification (``study.json``), the settings of each analysis and the input
+    files with their SHA-256 hashes: tables of code names, for the appendix."""
     files = "".join(
         f"<tr><td class='text'>{html.escape(f)}</td><td class='text'><code>{h}</code></td></tr>"
         for f, h in provenance.get("input_files", {}).items()
@@ -166,14 +183,13 @@ def provenance_section(provenance: dict) -> Section:
         for k, v in _flat(provenance.get("study", {}))
         if k != "careval_spec"
     )
-    return Section(
-        "provenance",
-        "Provenance",
-        f"<table id='provenance-table'>{body}</table>"
+    return (
         "<h3>Study specification (<code>study.json</code>)</h3>"
-        f"<table id='provenance-study'>{study}</table>"
-        f"<h3>Settings of each analysis</h3><table id='provenance-settings'>{settings}</table>"
-        f"<h3>Input files (SHA-256)</h3><table id='provenance-files'>{files}</table>",
+        f"<div class='table-wrap'><table id='provenance-study'>{study}</table></div>"
+        "<h3>Settings of each analysis</h3>"
+        f"<div class='table-wrap'><table id='provenance-settings'>{settings}</table></div>"
+        "<h3>Input files (SHA-256)</h3>"
+        f"<div class='table-wrap'><table id='provenance-files'>{files}</table></div>"
     )
 
 

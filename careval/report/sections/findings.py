@@ -132,6 +132,17 @@ def findings_section(
     return Section("summary", "Summary of findings", "".join(parts))
 
 
+# The tables with totals (:data:`~careval.report.publish.margins.MARGINS`) as people name them.
+MARGIN_TABLES = {
+    "data.people_by_area": "People by area",
+    "monitoring.table2": "Table 2",
+    "risk.by_subgroup": "Risk model by subgroup",
+    "impact.attrition": "Attrition of the matched study",
+    "indicators.diabetes.monthly": "Diabetes indicators by month",
+    "indicators.before_after.table": "Clinical indicators before and after",
+    "programme.plans_by_mdg": "Care plans by MDG",
+}
+
 OBJECTIVE_LABELS = {
     "objective": "Objective",
     "evidence": "Evidence from this run",
@@ -177,7 +188,8 @@ def _background(pub: Published, areas: tuple[str, ...], el: EligibilitySettings)
         return ""
     return (
         "<h3>Background</h3><div class='keyfigs background'>" + "".join(figs) + "</div>"
-        f"<p class='note'>In this report {COVERAGE_DEFINITION}.</p>"
+        f"<p class='note'>In this report {abbr('coverage')}"
+        f"{html.escape(COVERAGE_DEFINITION.removeprefix('coverage'))}.</p>"
     )
 
 
@@ -258,7 +270,8 @@ def methods_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Secti
         "</ul>"
     )
     margins = "".join(
-        f"<li>{html.escape(glossary_label(k))}: {html.escape(v)}</li>" for k, v in MARGINS.items()
+        f"<li>{html.escape(MARGIN_TABLES.get(k) or glossary_label(k))}: {html.escape(v)}</li>"
+        for k, v in MARGINS.items()
     )
     if synthetic:
         privacy = (
@@ -315,9 +328,10 @@ def code_names(results: dict[str, Any]) -> dict[str, str]:
     return {k: glossary_label(k) for k in sorted(found | set(LABELS))}
 
 
-def appendix_section(results: dict[str, Any]) -> Section:
+def appendix_section(results: dict[str, Any], technical: str = "") -> Section:
     """Appendix: each label shown and the code name of the same field in ``results.json`` and
-    the workbook, so that analysts can find it (the only place code names are visible)."""
+    the workbook, so that analysts can find it, then ``technical`` (the provenance's tables
+    of settings and files): the only place code names are visible."""
     rows = "".join(
         f"<tr><td class='text'>{html.escape(lab)}</td><td class='text'><code>"
         f"{html.escape(code)}</code></td></tr>"
@@ -331,5 +345,5 @@ def appendix_section(results: dict[str, Any]) -> Section:
         "their place in <code>results.json</code> in their <code>data-path</code> "
         "attribute.</p>"
         "<div class='table-wrap'><table id='code-names'><thead><tr><th>Label</th>"
-        f"<th>Code name</th></tr></thead><tbody>{rows}</tbody></table></div>",
+        f"<th>Code name</th></tr></thead><tbody>{rows}</tbody></table></div>" + technical,
     )
