@@ -12,7 +12,8 @@ import re
 from typing import Any
 
 from careval.report.publish.model import Published
-from careval.report.sections.flow import Box, adds_up, coverage, flow_boxes, flow_svg
+from careval.report.sections.flow import Box, adds_up, coverage, flow_boxes
+from careval.report.sections.flow_draw import flow_svg
 
 
 def _doc(**att: Any) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from careval.disclosure import DisclosureSettings
 from careval.report import format as fmt
 from careval.report.page import Section, area_label, line_chart, table_html
 from careval.report.publish.model import Published
-from careval.report.sections.flow import COVERAGE_DEFINITION, coverage, flow_figure
+from careval.report.sections.flow import COVERAGE_DEFINITION, coverage
+from careval.report.sections.flow_draw import flow_figure
 
 NOT_AREAS = ("step", "description")  # the attrition table's other columns: one per area
 

@@ -18,14 +18,12 @@ may differ from its parent minus its exclusions by the rounding (:func:`adds_up`
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any
 
 from careval.disclosure import DisclosureSettings
 from careval.impact.settings import DEFAULT_LABEL
 from careval.report import format as fmt
-from careval.report.charts import GREY, PALETTE, accessible, figure
 from careval.report.publish.model import ImpactBlock, Published
 from careval.report.publish.rules import SUPPRESSED, is_suppressed
 
@@ -54,7 +52,8 @@ class Box:
     arm: str = "treated"  # "treated" or "control"
 
 
-def _num(v: Any) -> int | None:
+def count_of(v: Any) -> int | None:
+    """A published count as an int; None for a suppressed (``*``), missing or other value."""
     return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
@@ -68,7 +67,7 @@ def _attrition_step(pub: Published, step: int, areas: tuple[str, ...]) -> tuple[
             paths = tuple(f"data.attrition[{i}].{a}" for a in areas)
             if any(p is None for p in parts):
                 return None, paths
-            nums = [n for n in (_num(p) for p in parts) if n is not None]
+            nums = [n for n in (count_of(p) for p in parts) if n is not None]
             return (sum(nums) if len(nums) == len(parts) else SUPPRESSED), paths
     return None, ()
 
@@ -76,7 +75,7 @@ def _attrition_step(pub: Published, step: int, areas: tuple[str, ...]) -> tuple[
 def _difference(a: Any, b: Any, d: DisclosureSettings | None = None) -> Any:
     """``a - b`` of two published counts (None when either is not a number); with ``d`` (real
     data), a difference that disclosure control would suppress is shown suppressed."""
-    x, y = _num(a), _num(b)
+    x, y = count_of(a), count_of(b)
     if x is None or y is None:
         return None
     return SUPPRESSED if d is not None and is_suppressed(x - y, d) else x - y
@@ -273,7 +272,7 @@ def adds_up(boxes: list[Box], tolerance: int = 0) -> list[str]:
         if b.parent is None or b.parent not in by_id:
             continue
         terms = [by_id[b.parent].count, b.count, *(s.count for s in b.exclusions + b.additions)]
-        maybe = [_num(t) for t in terms]
+        maybe = [count_of(t) for t in terms]
         nums = [n for n in maybe if n is not None]
         if len(nums) < len(maybe):
             continue  # a suppressed or missing count: nothing to check
@@ -294,7 +293,7 @@ def coverage(pub: Published, programme_areas: tuple[str, ...] = ("pilot",)) -> t
     """
     elig, _ = _attrition_step(pub, 4, programme_areas)
     planned, _ = _attrition_step(pub, 5, programme_areas)
-    e, p = _num(elig), _num(planned)
+    e, p = count_of(elig), count_of(planned)
     share = round(p / e, 4) if e and p is not None else None
     return share, planned, elig
 
@@ -313,128 +312,3 @@ COVERAGE_DEFINITION = (
     "coverage is the share of the people eligible on the reference date who had a care plan "
     "by the end of the data"
 )
-
-# ---- drawing ----------------------------------------------------------------------------
-
-_W, _BOX_W, _EX_X, _EX_W, _ROW, _GAP = 760, 330, 400, 350, 54, 26
-
-
-def _text(x: float, y: float, s: str, size: int = 12, bold: bool = False) -> str:
-    weight = " font-weight='bold'" if bold else ""
-    return (
-        f"<text x='{x:.0f}' y='{y:.0f}' font-size='{size}' font-family='sans-serif'"
-        f"{weight} fill='#222'>{html.escape(s)}</text>"
-    )
-
-
-def _lines(s: str, width: int = 48) -> list[str]:
-    words, out, cur = s.split(), [], ""
-    for w in words:
-        if cur and len(cur) + 1 + len(w) > width:
-            out.append(cur)
-            cur = w
-        else:
-            cur = f"{cur} {w}".strip()
-    return [*out, cur] if cur else out
-
-
-def _shown(v: Any) -> str:
-    return fmt.count(v) if _num(v) is not None else (SUPPRESSED if v == SUPPRESSED else "–")
-
-
-def flow_svg(boxes: list[Box]) -> str:
-    """The boxes as an accessible SVG: the main column, exclusions beside with their reasons."""
-    parts: list[str] = []
-    y = 10
-    pos: dict[str, tuple[int, int]] = {}
-    prev: Box | None = None
-    for b in boxes:
-        if b.arm == "control" and prev is not None and prev.arm != "control":
-            y += 16
-        lines = _lines(b.label)
-        h = max(_ROW, 22 + 15 * len(lines))
-        colour = PALETTE[0] if b.arm == "treated" else PALETTE[1]
-        if prev is not None and b.parent == prev.id:
-            py = pos[prev.id][1]
-            parts.append(
-                f"<line x1='{20 + _BOX_W / 2}' y1='{py}' x2='{20 + _BOX_W / 2}' y2='{y}' "
-                f"stroke='{GREY}' stroke-width='1.5' marker-end='url(#flow-arrow)'/>"
-            )
-        parts.append(
-            f"<g class='flow-box' data-box='{b.id}' data-path='{' '.join(b.paths)}' "
-            f"data-count='{b.count}'>"
-            f"<rect x='20' y='{y}' width='{_BOX_W}' height='{h}' rx='4' fill='#fff' "
-            f"stroke='{colour}' stroke-width='2'/>"
-            + "".join(_text(30, y + 17 + 15 * i, t) for i, t in enumerate(lines))
-            + _text(30, y + 17 + 15 * len(lines), _shown(b.count), 13, True)
-            + "</g>"
-        )
-        side = [("−", s) for s in b.exclusions] + [("+", s) for s in b.additions]
-        ey = y
-        for sign, s in side:
-            sl = _lines(f"{sign} {_shown(s.count)} {s.reason}", 50)
-            eh = 10 + 15 * len(sl)
-            parts.append(
-                f"<line x1='{20 + _BOX_W}' y1='{ey + eh / 2}' x2='{_EX_X}' y2='{ey + eh / 2}' "
-                f"stroke='{GREY}' stroke-dasharray='3 3'/>"
-                f"<g class='flow-exclusion'><rect x='{_EX_X}' y='{ey}' width='{_EX_W}' "
-                f"height='{eh}' rx='3' fill='#f4f4f4' stroke='{GREY}'/>"
-                + "".join(_text(_EX_X + 8, ey + 16 + 15 * i, t, 11) for i, t in enumerate(sl))
-                + "</g>"
-            )
-            ey += eh + 4
-        bottom = max(y + h, ey)
-        pos[b.id] = (y, y + h)
-        y = bottom + _GAP
-        prev = b
-    defs = (
-        "<defs><marker id='flow-arrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' "
-        f"markerHeight='7' orient='auto'><path d='M0,0 L10,5 L0,10 z' fill='{GREY}'/></marker>"
-        "</defs>"
-    )
-    svg = (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{_W}px' height='{y}px' "
-        f"class='flow'>{defs}{''.join(parts)}</svg>"
-    )
-    desc = "; ".join(
-        f"{b.label}: {_shown(b.count)}"
-        + "".join(f" (minus {_shown(s.count)} {s.reason})" for s in b.exclusions)
-        + "".join(f" (plus {_shown(s.count)} {s.reason})" for s in b.additions)
-        for b in boxes
-    )
-    return accessible(svg, "Flow of people through the evaluation", desc)
-
-
-def flow_figure(
-    pub: Published,
-    programme_areas: tuple[str, ...] = ("pilot",),
-    disclosure: DisclosureSettings | None = None,
-) -> str:
-    """The flow diagram as a numbered figure with a caption that states what it shows."""
-    boxes = flow_boxes(pub, programme_areas, disclosure)
-    if not boxes:
-        return ""
-    by = {b.id: b for b in boxes}
-    share, planned, elig = coverage(pub, programme_areas)
-    caption = "How the people counted in this report relate to each other."
-    if share is not None:
-        caption = (
-            f"Of the {fmt.count(elig)} people eligible on the reference date, "
-            f"{fmt.count(planned)} ({fmt.pct(share)}) were care-planned by the end of the data"
-        )
-        if "matched" in by:
-            caption += (
-                f"; {fmt.count(by['matched'].count)} care-planned people entered the matched study"
-            )
-        caption += "."
-    note = (
-        "<p class='note'>Every box equals the box above it minus the exclusions beside it"
-        + (
-            " (plus the care-planned who were not eligible on the reference date)"
-            if "planned_all" in by
-            else ""
-        )
-        + ". Under disclosure control the counts are the published, rounded ones, so a box "
-        "may differ from that sum by the rounding.</p>"
-    )
-    return figure(flow_svg(boxes), caption, "flow-diagram") + note
