@@ -179,3 +179,58 @@ def test_power_is_stated_without_contradiction_and_sections_are_in_order(
     assert "<dl class='glossary'>" in _section(page, "glossary")
     appendix = _text(_section(page, "appendix"))
     assert "Emergency admissions emergency_admissions" in appendix
+
+
+def _doc(mde: float, cost: bool) -> dict[str, Any]:
+    """Hand-made published results: a matched estimate, its follow-up and the design."""
+    outcomes: dict[str, Any] = {
+        "emergency_admissions": {
+            "rate_ratio": 0.9,
+            "rate_ratio_ci_low": 0.8,
+            "rate_ratio_ci_high": 0.95,
+            "mean_treated_before": 0.05,
+            "n_treated": 200,
+        }
+    }
+    if cost:
+        outcomes["emergency_cost"] = {"estimate": -10.0, "ci_low": -20.0, "ci_high": 0.5}
+    return {
+        "impact": {"outcomes": outcomes, "follow_up": {"median_months": 12.0}},
+        "design": {
+            "settings": {"effect": -0.1},
+            "mde": [
+                {"followup_months": 6, "mde_rate_ratio": 0.8},
+                {"followup_months": 12, "mde_rate_ratio": mde},
+                {"followup_months": 18, "mde_rate_ratio": 0.95},
+            ],
+        },
+    }
+
+
+def test_power_sentence_says_well_powered_only_when_it_is() -> None:
+    from careval.report.publish.model import Published
+    from careval.report.sections.board import power_sentence
+
+    well = _text(power_sentence(Published.read(_doc(0.93, cost=True))))
+    assert well == (
+        "With 12 months of follow-up the study could detect a fall of 7% or more; the planned "
+        "fall was 10%, so it is well powered for it."
+    )
+    weak = _text(power_sentence(Published.read(_doc(0.85, cost=True))))
+    assert "a fall of 15% or more" in weak and "too small or too short" in weak
+
+
+def test_board_absolute_change_and_cost_from_hand_made_results() -> None:
+    from careval.report.publish.model import Published
+    from careval.report.sections.board import board
+
+    text = _text(board(Published.read(_doc(0.93, cost=True)), ("pilot",), "care-planned"))
+    # 0.05 a person-month x 12 x 1,000 x (0.9 - 1) = 60 fewer per 1,000 a year; x 200 people
+    # / 1,000 = 12 avoided; -£10 x 12 x 200 = £24,000 less.
+    assert text.startswith("Among the 200 care-planned people, there were about 10% fewer")
+    assert "60 fewer emergency admissions per 1,000 people a year" in text
+    assert "about 12 admissions avoided a year" in text
+    assert "fell by about £24,000 a year" in text
+    assert "a rise of £1,200" in text  # 0.5 x 12 x 200
+    no_cost = _text(board(Published.read(_doc(0.93, cost=False)), ("pilot",), "care-planned"))
+    assert "The cost of emergency admissions was not estimated in this run." in no_cost

@@ -54,7 +54,10 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
     built = analysis_sections(p, ctx)
     lo, hi = p.summary.window
     ref = p.summary.settings.reference_date
-    window = f"Data from {lo:%d %B %Y} to {hi:%d %B %Y}; eligibility counted on {ref:%d %B %Y}."
+    window = (
+        f"Data from {lo.day} {lo:%B %Y} to {hi.day} {hi:%B %Y}; eligibility counted on "
+        f"{ref.day} {ref:%B %Y}."
+    )
     built["summary"] = findings_section(
         p.results,
         window,

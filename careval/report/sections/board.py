@@ -98,6 +98,9 @@ def power_sentence(pub: Published) -> str:
     needed = design.followup_needed_months
     if not well and isinstance(needed, int):
         text += f" About {fmt.months(needed)} of follow-up would be needed."
+    elif not well:
+        longest = design.mde[-1].followup_months
+        text += f" The design found no follow-up up to {fmt.months(longest)} long enough for it."
     return text
 
 
