@@ -1,31 +1,47 @@
-"""The matched-control results section of the report."""
+"""The matched-control results section of the report.
+
+Everything here is drawn from the published :class:`~careval.impact.study.ImpactResult`: the
+outcomes' forest plot (counts and deaths as % change, costs in £ a person-month in their own
+panel), Figure 2 as small multiples, the follow-up horizons and the subgroups as forest plots,
+deaths after entry, the planted truth against the estimate (synthetic data only), the event
+study and the balance (love plot, overlap, table).
+"""
 
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from careval.impact.balance import SMD_THRESHOLD
-from careval.impact.settings import with_article
-from careval.impact.study import ImpactResult
-from careval.report.page import (
-    DEFAULT_CONTEXT,
-    PageContext,
-    Section,
-    area_label,
-    fmt_count,
-    svg,
-    table_html,
+from careval.impact.study import DEATHS, ImpactResult
+from careval.report import format as fmt
+from careval.report.charts import GREY, PALETTE, figure, hover_points, svg_document, tidy
+from careval.report.glossary import label
+from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, table_html
+from careval.report.sections.impact_charts import (
+    Row,
+    forest,
+    forest_with_costs,
+    love_plot,
+    ratio_row,
+    small_multiples,
 )
+from careval.report.sections.impact_text import design_text, headline_text
 
-EXACT_LABELS = {"entry_month": "month of entry", "female": "sex", "age_band": "age band"}
-
-
-def _r3(v: object) -> float | None:
-    return round(float(v), 3) if isinstance(v, int | float) else None
+# Figure 2's panels: outcome, the per-person-month scale shown and its unit.
+FIGURE2 = (
+    ("emergency_admissions", 1000.0, "per 1,000 people a month"),
+    ("elective_admissions", 1000.0, "per 1,000 people a month"),
+    ("ae_attendances", 1000.0, "per 1,000 people a month"),
+    ("outpatient_attendances", 1000.0, "per 1,000 people a month"),
+    ("bed_days", 1000.0, "per 1,000 people a month"),
+    ("inpatient_cost", 1.0, "£ a person-month"),
+)
+SUBGROUP_NAMES = {"sex": "Sex", "age": "Age", "diabetes": "Diabetes"}
 
 
 def _titles(r: ImpactResult) -> dict[str, str]:
@@ -33,86 +49,365 @@ def _titles(r: ImpactResult) -> dict[str, str]:
     return {o.name: o.title for o in r.settings.outcomes}
 
 
+def _is_ratio(o: dict[str, Any]) -> bool:
+    return o.get("model") == "poisson"
+
+
+def _effect_words(o: dict[str, Any]) -> str:
+    """An outcome's effect in words: "10% fewer (14% fewer to 7% fewer)", or for a cost
+    "−£12 a person-month (−£20 to −£4)"."""
+    if _is_ratio(o):
+        return (
+            f"{fmt.change(o.get('rate_ratio'))} "
+            f"({fmt.change_interval(o.get('rate_ratio_ci_low'), o.get('rate_ratio_ci_high'))})"
+        )
+    return (
+        f"{fmt.money(o.get('estimate'), 2)} a person-month "
+        f"({fmt.money(o.get('ci_low'), 2)} to {fmt.money(o.get('ci_high'), 2)})"
+    )
+
+
 def _effect_table(r: ImpactResult) -> pd.DataFrame:
-    rows, titles = [], _titles(r)
+    titles, rows = _titles(r), []
     for name, o in r.outcomes.items():
-        ratio = o["model"] == "poisson"
-        est = o["rate_ratio"] if ratio else o["estimate"]
-        lo = o["rate_ratio_ci_low"] if ratio else o["ci_low"]
-        hi = o["rate_ratio_ci_high"] if ratio else o["ci_high"]
         rows.append(
             {
-                "outcome": titles.get(name, name),
-                "measure": "rate ratio" if ratio else "difference",
-                "estimate": round(est, 3),
-                "ci_low": round(lo, 3),
-                "ci_high": round(hi, 3),
-                "p_value": round(o["p_value"], 4),
-                "mean_before_treated": round(o["mean_treated_before"], 4),
+                "outcome": titles.get(name, label(name)),
+                "measure": "Rate ratio" if _is_ratio(o) else "Difference (£ a person-month)",
+                "effect": _effect_words(o),
+                "estimate": o["rate_ratio"] if _is_ratio(o) else o["estimate"],
+                "ci_low": o["rate_ratio_ci_low"] if _is_ratio(o) else o["ci_low"],
+                "ci_high": o["rate_ratio_ci_high"] if _is_ratio(o) else o["ci_high"],
+                "p_value": o["p_value"],
+            }
+        )
+    m = r.mortality
+    if m.get("rate_ratio") is not None:
+        rows.append(
+            {
+                "outcome": "Deaths",
+                "measure": "Rate ratio (deaths per person-year)",
+                "effect": _effect_words(m | {"model": "poisson"}),
+                "estimate": m["rate_ratio"],
+                "ci_low": m["rate_ratio_ci_low"],
+                "ci_high": m["rate_ratio_ci_high"],
+                "p_value": m.get("p_value"),
             }
         )
     return pd.DataFrame(rows)
 
 
-def _monthly_chart(r: ImpactResult) -> str:
-    m, iv = r.monthly_means, r.settings.intervention
-    fig, ax = plt.subplots(figsize=(8, 3.4))
-    ax.plot(m.k, 1000 * m.treated, marker="o", ms=3, lw=2, label=iv.treated)
-    ax.plot(m.k, 1000 * m.matched_controls, marker="o", ms=3, lw=1.5, label="matched controls")
-    ax.axvline(-0.5, color="grey", lw=1, ls="--")
-    ax.axvspan(-0.5, r.settings.effect_from_month - 0.5, color="grey", alpha=0.12)
-    ax.set_xlabel(f"months since the {iv.label} (0 = the {iv.noun}'s month)")
-    ax.set_ylabel("per 1,000 a month")
-    title = f"{r.settings.primary.title} around the {iv.label}"
-    ax.set_title(title, fontsize=11, loc="left")
-    ax.legend(frameon=False, fontsize=8)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return svg(fig)
+def _outcome_forest(r: ImpactResult) -> str:
+    titles, ratios, costs = _titles(r), [], []
+    for name, o in r.outcomes.items():
+        title = titles.get(name, label(name))
+        if _is_ratio(o):
+            row = ratio_row(
+                title,
+                o.get("rate_ratio"),
+                o.get("rate_ratio_ci_low"),
+                o.get("rate_ratio_ci_high"),
+                fmt.p_value(o.get("p_value")),
+            )
+            ratios += [row] if row else []
+        elif all(isinstance(o.get(k), float) for k in ("estimate", "ci_low", "ci_high")):
+            short = title.split(" (")[0]
+            text = f"{short}: {_effect_words(o)}; {fmt.p_value(o.get('p_value'))}"
+            costs.append(Row(short, o["estimate"], o["ci_low"], o["ci_high"], text))
+    m = r.mortality
+    dead = ratio_row(
+        "Deaths",
+        m.get("rate_ratio"),
+        m.get("rate_ratio_ci_low"),
+        m.get("rate_ratio_ci_high"),
+        fmt.p_value(m.get("p_value")),
+    )
+    ratios += [dead] if dead else []
+    if not ratios:
+        return ""
+    desc = "; ".join(x.hover for x in ratios + costs)
+    svg = forest_with_costs(
+        ratios, costs, "Effect on every outcome, against matched controls", desc
+    )
+    e = r.outcomes.get(r.settings.primary.name)
+    finding = (
+        f"{r.settings.primary.title}: {_effect_words(e)} among the "
+        f"{r.settings.intervention.treated} than their matched controls"
+        if e and e.get("rate_ratio") is not None
+        else "Effects against matched controls"
+    )
+    return figure(
+        svg,
+        f"{finding}. Counts and deaths as % change on a ratio scale (left; dashed line: no "
+        "change); costs as differences in £ a person-month in their own panel (right); bars "
+        "are 95% intervals.",
+        "impact-forest",
+    )
+
+
+def _figure2(r: ImpactResult) -> str:
+    t, titles = r.trajectories, _titles(r)
+    if not isinstance(t, pd.DataFrame) or t.empty:
+        return ""
+    panels = [
+        (n, titles.get(n, label(n)).split(" (")[0], s, u)
+        for n, s, u in FIGURE2
+        if n in set(t.outcome)
+    ]
+    if not panels:
+        return ""
+    treated = r.settings.intervention.treated
+    after = t[(t.month >= r.settings.effect_from_month)]
+    words = []
+    for name, ptitle, scale, unit in panels:
+        g = after[after.outcome == name].groupby("group")["mean"].mean() * scale
+        if {"treated", "control"} <= set(g.index) and g.notna().all():
+            words.append(
+                f"{ptitle}: {fmt.number(g['treated'], 2)} against "
+                f"{fmt.number(g['control'], 2)} {unit}"
+            )
+    desc = (
+        f"Mean use a person-month of the {treated} and their matched controls by month "
+        "since entry, with 95% bands. Average after the implementation period: "
+        + "; ".join(words)
+        + "."
+    )
+    svg = small_multiples(
+        t,
+        panels,
+        treated,
+        r.settings.effect_from_month,
+        f"Use of services by month since entry: {treated} against matched controls",
+        desc,
+    )
+    return figure(
+        svg,
+        f"Before entry the {treated} and their matched controls follow the same path (they "
+        "were matched on it); after the implementation period (shaded) the lines show where "
+        "the arms part. Bands are 95% intervals; the controls are weighted as the "
+        "difference-in-differences weights them. " + "; ".join(words) + ".",
+        "impact-figure2",
+    )
+
+
+def _horizons(r: ImpactResult) -> list[str]:
+    st, noun = r.settings, html.escape(r.settings.intervention.noun)
+    rows = [
+        ratio_row(
+            f"First {fmt.months(h['horizon_months'])}",
+            h.get("rate_ratio"),
+            h.get("rate_ratio_ci_low"),
+            h.get("rate_ratio_ci_high"),
+            f"{fmt.count(h.get('treated_with_full_horizon'))} followed that long",
+        )
+        for h in r.horizons
+    ]
+    e = r.outcomes.get(st.primary.name, {})
+    head = ratio_row(
+        f"From month {st.effect_from_month} to the end",
+        e.get("rate_ratio"),
+        e.get("rate_ratio_ci_low"),
+        e.get("rate_ratio_ci_high"),
+        "the headline",
+    )
+    got = [x for x in [*rows, head] if x]
+    if not got:
+        return []
+    impl = e.get("implementation_period") or {}
+    why = (
+        f"The headline counts from month {st.effect_from_month} after the {noun} to the end "
+        f"of follow-up (up to {fmt.months(r.follow_up.get('max_months'))}), with months 0 to "
+        f"{st.effect_from_month - 1} estimated apart as the implementation period "
+        f"({fmt.change(impl.get('rate_ratio'))} there); each horizon counts from month 0, so "
+        "it includes those implementation months, has no term of its own for them and stops "
+        "at its length, which is why every horizon's estimate is weaker than the headline."
+    )
+    desc = "; ".join(x.hover for x in got)
+    svg = forest(
+        got,
+        f"{st.primary.title} by length of follow-up",
+        desc,
+        "change against matched controls (95% interval)",
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "follow_up": f"First {fmt.months(h['horizon_months'])}",
+                "effect": fmt.change(h.get("rate_ratio")),
+                "rate_ratio": h.get("rate_ratio"),
+                "ci_low": h.get("rate_ratio_ci_low"),
+                "ci_high": h.get("rate_ratio_ci_high"),
+                "p_value": h.get("p_value"),
+                "treated_with_full_follow_up": h.get("treated_with_full_horizon"),
+            }
+            for h in r.horizons
+        ]
+    )
+    return [
+        "<h3>By length of follow-up</h3>",
+        figure(svg, f"{why}", "impact-horizons-plot"),
+        f"<p id='impact-horizons-why'>{html.escape(why)}</p>",
+        table_html(
+            table,
+            {
+                "follow_up": "Follow-up",
+                "effect": "Change",
+                "treated_with_full_follow_up": "Followed that long",
+            },
+            "impact-horizons",
+            ("follow_up", "effect"),
+        ),
+    ]
+
+
+def _subgroups(r: ImpactResult) -> list[str]:
+    rows = [x for x in r.subgroups if x.get("rate_ratio") is not None]
+    if not rows:
+        return []
+    primary = r.settings.primary.title
+    got = [
+        ratio_row(
+            f"{SUBGROUP_NAMES.get(x['subgroup'], x['subgroup'])}: {x['level']}",
+            x["rate_ratio"],
+            x["rate_ratio_ci_low"],
+            x["rate_ratio_ci_high"],
+            f"{fmt.count(x.get('n_treated'))} {r.settings.intervention.treated}; "
+            f"{fmt.p_value(x.get('p_value'))}",
+        )
+        for x in rows
+    ]
+    got = [g for g in got if g]
+    desc = "; ".join(g.hover for g in got)
+    svg = forest(
+        got, f"{primary} by subgroup", desc, "change against matched controls (95% interval)"
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "subgroup": SUBGROUP_NAMES.get(x["subgroup"], x["subgroup"]),
+                "level": x["level"],
+                "n_treated": x.get("n_treated"),
+                "effect": fmt.change(x.get("rate_ratio")),
+                "rate_ratio": x.get("rate_ratio"),
+                "ci_low": x.get("rate_ratio_ci_low"),
+                "ci_high": x.get("rate_ratio_ci_high"),
+                "p_value": x.get("p_value"),
+            }
+            for x in r.subgroups
+        ]
+    )
+    return [
+        "<h3>By subgroup</h3>",
+        figure(
+            svg,
+            f"{primary} within subgroups of the {r.settings.intervention.treated} "
+            "(each with its own matched controls): the intervals overlap, so the data "
+            "show no subgroup responding differently; each is less precise than the whole.",
+            "impact-subgroups-plot",
+        ),
+        table_html(
+            table,
+            {"level": "Group", "effect": "Change"},
+            "impact-subgroups",
+            ("subgroup", "level", "effect"),
+        ),
+    ]
+
+
+def _mortality(r: ImpactResult) -> str:
+    m, treated = r.mortality, html.escape(r.settings.intervention.treated)
+    if not m or m.get("rate_ratio") is None:
+        return ""
+    return (
+        f"<p id='impact-mortality'>Deaths after entry: {fmt.count(m.get('deaths_treated'))} "
+        f"of the {treated} ({fmt.rate(m.get('rate_treated'))}) and "
+        f"{fmt.count(m.get('deaths_controls'))} matched controls "
+        f"({fmt.rate(m.get('rate_controls'))}, weighted as matched); "
+        f"{fmt.change(m['rate_ratio'])} deaths per person-year "
+        f"({fmt.change_interval(m['rate_ratio_ci_low'], m['rate_ratio_ci_high'])}, "
+        f"{fmt.p_value(m.get('p_value'))}). A Poisson model of deaths with person-years as "
+        "offset, standard errors clustered on the person (controls serve several sets).</p>"
+    )
+
+
+def _truth(r: ImpactResult) -> list[str]:
+    if not r.truth:
+        return []
+    titles, rows = _titles(r), []
+    for name, planted in r.truth.items():
+        o = r.mortality if name == DEATHS else r.outcomes.get(name)
+        if not o or o.get("rate_ratio") is None:
+            continue
+        lo, hi = o["rate_ratio_ci_low"], o["rate_ratio_ci_high"]
+        rows.append(
+            {
+                "outcome": "Deaths" if name == DEATHS else titles.get(name, label(name)),
+                "planted": planted,
+                "estimate": o["rate_ratio"],
+                "ci_low": lo,
+                "ci_high": hi,
+                "covered": "yes" if lo <= planted <= hi else "no",
+            }
+        )
+    if not rows:
+        return []
+    t = pd.DataFrame(rows)
+    return [
+        "<h3>Planted truth against estimate</h3>",
+        "<p>These data are synthetic: the generator planted a known rate ratio for these "
+        "outcomes (1.0 is no effect; deaths are drawn without regard to plans). A&amp;E "
+        "attendances have no single planted value: the generator plants none on attendances "
+        "not admitted, but those admitted through A&amp;E carry the emergency admissions' "
+        f"effect. {int((t.covered == 'yes').sum())} of {len(t)} intervals cover the truth.</p>",
+        table_html(
+            t,
+            {
+                "planted": "Planted rate ratio",
+                "estimate": "Estimated rate ratio",
+                "covered": "Interval covers the truth",
+            },
+            "impact-truth",
+            ("outcome", "covered"),
+        ),
+    ]
 
 
 def _event_chart(r: ImpactResult) -> str:
     e, iv = r.event_study, r.settings.intervention
-    if "rate_ratio" not in e:
+    if "rate_ratio" not in e or e.empty:
         return ""
-    mid = (e.from_month + e.to_month) / 2
-    fig, ax = plt.subplots(figsize=(8, 3.0))
-    ax.errorbar(
-        mid,
-        e.rate_ratio,
-        yerr=[e.rate_ratio - e.rate_ratio_ci_low, e.rate_ratio_ci_high - e.rate_ratio],
-        fmt="o",
-        capsize=3,
-    )
-    ax.axhline(1, color="grey", lw=1)
+    mid = ((e.from_month + e.to_month) / 2).to_numpy(float)
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.vlines(mid, e.rate_ratio_ci_low, e.rate_ratio_ci_high, color=PALETTE[0], lw=2)
+    texts = [
+        f"months {int(a)} to {int(b)}: {fmt.change(v)} ({fmt.change_interval(lo, hi)})"
+        for a, b, v, lo, hi in zip(
+            e.from_month,
+            e.to_month,
+            e.rate_ratio,
+            e.rate_ratio_ci_low,
+            e.rate_ratio_ci_high,
+            strict=True,
+        )
+    ]
+    hover_points(ax, mid, e.rate_ratio, texts, color=PALETTE[0], ms=6)
+    ax.axhline(1, color=GREY, lw=1)
     if r.truth_rate_ratio is not None:
-        ax.axhline(r.truth_rate_ratio, color="tab:green", lw=1, ls=":", label="true effect")
-        ax.legend(frameon=False, fontsize=8)
-    ax.axvline(-0.5, color="grey", lw=1, ls="--")
-    ax.set_xlabel(f"months since the {iv.label} (bins; reference: the bin before the {iv.noun})")
+        ax.axhline(r.truth_rate_ratio, color=PALETTE[2], lw=1.2, ls=":", label="planted effect")
+        ax.legend(frameon=False, fontsize=9)
+    ax.axvline(-0.5, color=GREY, lw=1, ls="--")
+    ax.set_xlabel(f"months since the {iv.label} (bins; reference: the bin before entry)")
     ax.set_ylabel("rate ratio")
-    ax.set_title(f"Event study: {iv.treated} against matched controls", fontsize=11, loc="left")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return svg(fig)
-
-
-def _love_plot(r: ImpactResult) -> str:
-    b = r.balance.iloc[::-1]
-    fig, ax = plt.subplots(figsize=(6, max(3.0, 0.22 * len(b))))
-    y = np.arange(len(b))
-    ax.scatter(
-        b.smd_before.abs(), y, marker="o", facecolors="none", edgecolors="tab:red", label="before"
+    title = f"Event study: {iv.treated} against matched controls"
+    ax.set_title(title, fontsize=11, loc="left")
+    tidy(ax)
+    svg = svg_document(fig, title, "; ".join(texts))
+    return figure(
+        svg,
+        "The contrast by months since entry: before entry the bins sit near "
+        "no change (parallel paths), after it they show how the effect builds.",
+        "impact-event-study",
     )
-    ax.scatter(b.smd_after.abs(), y, marker="o", color="tab:blue", label="after")
-    ax.axvline(SMD_THRESHOLD, color="grey", ls="--", lw=1)
-    ax.set_yticks(y, [c.replace("_", " ") for c in b.covariate], fontsize=7)
-    ax.set_xlabel("absolute standardised mean difference")
-    ax.set_title("Balance (love plot)", fontsize=11, loc="left")
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return svg(fig)
 
 
 def _overlap_chart(r: ImpactResult) -> str:
@@ -122,146 +417,118 @@ def _overlap_chart(r: ImpactResult) -> str:
     p = np.clip(o.score.to_numpy(), 1e-9, 1 - 1e-9)
     lp = np.log(p / (1 - p))
     bins = np.linspace(lp.min(), lp.max(), 40).tolist()
-    fig, ax = plt.subplots(figsize=(6, 2.8))
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
     t = o.treated.to_numpy() == 1
-    ax.hist(lp[~t], bins=bins, density=True, alpha=0.5, label="potential controls")
+    treated = r.settings.intervention.treated
+    ax.hist(
+        lp[~t], bins=bins, density=True, alpha=0.45, color=GREY, label="potential controls"
+    )
     ax.hist(
         lp[~t & o.matched.to_numpy()],
         bins=bins,
         density=True,
         histtype="step",
         lw=1.5,
+        color=PALETTE[1],
         label="matched controls",
     )
-    ax.hist(lp[t], bins=bins, density=True, alpha=0.5, label=r.settings.intervention.treated)
+    ax.hist(lp[t], bins=bins, density=True, alpha=0.5, color=PALETTE[0], label=treated)
     ax.set_xlabel("logit of the propensity score")
-    ax.set_title("Score overlap", fontsize=11, loc="left")
-    ax.legend(frameon=False, fontsize=8)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return svg(fig)
+    title = "Overlap of the propensity score"
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.legend(frameon=False, fontsize=9)
+    tidy(ax)
+    svg = svg_document(
+        fig,
+        title,
+        f"Distributions of the score among the {treated}, the "
+        "potential controls and the matched controls.",
+    )
+    return figure(
+        svg, f"The matched controls' scores cover the {treated}'s range.", "impact-overlap"
+    )
+
+
+def _balance(r: ImpactResult) -> list[str]:
+    b = r.balance
+    if b is None or not len(b):
+        return []
+    worst = b.smd_after.abs().max()
+    desc = "; ".join(
+        f"{label(c)}: {fmt.number(abs(x), 3)} before, {fmt.number(abs(y), 3)} after"
+        for c, x, y in zip(b.covariate, b.smd_before, b.smd_after, strict=True)
+    )
+    svg = love_plot(b, "Balance of the matched sample (love plot)", desc)
+    table = b[
+        [
+            "covariate",
+            "mean_treated",
+            "mean_control_before",
+            "smd_before",
+            "mean_control_after",
+            "smd_after",
+            "imbalanced_after",
+        ]
+    ].copy()
+    table["covariate"] = [label(c) for c in table.covariate]
+    table["imbalanced_after"] = ["yes" if v else "no" for v in table.imbalanced_after]
+    return [
+        "<h3>Balance</h3>",
+        figure(
+            svg,
+            f"After matching every covariate's absolute {'standardised'} difference is "
+            f"at most {fmt.number(worst, 3)} (dashed line: {fmt.number(SMD_THRESHOLD, 1)}, "
+            "the usual mark of balance); sorted by the difference before matching.",
+            "impact-love",
+        ),
+        _overlap_chart(r),
+        table_html(
+            table,
+            {
+                "covariate": "Covariate",
+                "mean_treated": "Mean, treated",
+                "mean_control_before": "Mean, controls before matching",
+                "smd_before": "SMD before",
+                "mean_control_after": "Mean, controls after matching",
+                "smd_after": "SMD after",
+                "imbalanced_after": f"|SMD| above {fmt.number(SMD_THRESHOLD, 1)}",
+            },
+            "impact-balance",
+            ("covariate", "imbalanced_after"),
+        ),
+    ]
 
 
 def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
-    """Balance, the Figure 2-style monthly plot, the impact table and the naive contrast."""
-    a, f = r.attrition, r.follow_up
-    e = r.outcomes.get("emergency_admissions")
+    """The matched study for its readers: who was matched, the effects in words and charts,
+    follow-up, subgroups, deaths, the planted truth (synthetic data) and the balance."""
     st = r.settings
-    iv = st.intervention
-    label, noun, treated = (html.escape(x) for x in (iv.label, iv.noun, iv.treated))
     parts = [
-        f"<p>Each person with {with_article(label)} enters the study in the month of their "
-        f"first {noun}. "
-        "Potential controls are eligible people in "
-        f"{' and '.join(html.escape(area_label(a)) for a in st.control_areas)}"
-        " alive and registered at the start of the same month, with their history taken then. "
-        f"Matching: exact on {', '.join(EXACT_LABELS.get(x, x) for x in st.match.exact)}, "
-        "then up to "
-        f"{st.match.ratio} nearest neighbours on the logit of a propensity score (caliper "
-        f"{st.match.caliper} SD, {'with' if st.match.replace else 'without'} replacement). "
-        f"<b>{fmt_count(a['treated_matched'])}</b> of "
-        f"{fmt_count(a['treated_alive_and_registered_at_entry'])} "
-        f"{treated} people were matched to <b>{fmt_count(a['controls_matched'])}</b> "
-        f"controls; {fmt_count(a['unmatched_outside_caliper'])} had no control within the "
-        f"caliper and {fmt_count(a['unmatched_no_control_in_stratum'])} none in their exact "
-        "stratum. Entry ran "
-        f"from {f['first_entry']} to {f['last_entry']}; median follow-up "
-        f"{f['median_months']:.0f} months (range {f['min_months']:.0f} to "
-        f"{f['max_months']:.0f}).</p>"
-    ]
-    if e is not None:
-        truth = (
-            f" The true effect built into these synthetic data is a rate ratio of "
-            f"{r.truth_rate_ratio:.2f}; the interval "
-            f"{'covers' if e['rate_ratio_ci_low'] <= r.truth_rate_ratio <= e['rate_ratio_ci_high'] else 'does not cover'} it."  # noqa: E501
-            if r.truth_rate_ratio is not None
-            else ""
-        )
-        n = r.naive
-        clustered = "the matched set and the person (controls are shared between sets)"
-        parts.append(
-            "<p>Difference-in-differences on the matched panel (unit and calendar-month fixed "
-            f"effects, Poisson, standard errors clustered on {clustered}): from month "
-            f"{st.effect_from_month} after the {noun}, emergency admissions changed by a rate "
-            f"ratio of <b id='impact-rr'>{e['rate_ratio']:.3f}</b> (95% CI "
-            f"{e['rate_ratio_ci_low']:.3f} to {e['rate_ratio_ci_high']:.3f}, p = "
-            f"{e['p_value']:.3g}).{html.escape(truth)}</p>"
-            f"<p>The naive before-after comparison of the {treated} alone gives a rate ratio "
-            f"of <b id='impact-naive-rr'>{n['rate_ratio']:.3f}</b> (95% CI "
-            f"{n['rate_ratio_ci_low']:.3f} to {n['rate_ratio_ci_high']:.3f}). People are often "
-            f"given {with_article(noun)} just after a spell of high use, which would have "
-            "fallen anyway (regression to the mean); the matched controls, chosen with the "
-            f"same recent history, fall too, and only the difference is credited to the {noun}."
-            "</p>"
-        )
-    parts += [
-        "<figure>" + _monthly_chart(r) + "</figure>",
+        design_text(r),
+        headline_text(r, ctx),
+        _mortality(r),
+        _outcome_forest(r),
         "<h3>Impact by outcome</h3>",
         table_html(
             _effect_table(r),
-            {"ci_low": "95% CI low", "ci_high": "95% CI high", "p_value": "p"},
+            {"effect": "Change", "estimate": "Estimate"},
             "impact-table",
-            ("outcome", "measure"),
+            ("outcome", "measure", "effect"),
         ),
         "<p class='note'>Rate ratios for counts (Poisson), differences in pounds a "
-        f"person-month for costs (linear), from month {st.effect_from_month} after the {noun}; "
-        f"months 0 to {st.effect_from_month - 1} are estimated separately as an implementation "
-        "period.</p>",
+        f"person-month for costs (linear), from month {st.effect_from_month} after the "
+        f"{html.escape(st.intervention.noun)}; months 0 to {st.effect_from_month - 1} are "
+        "estimated separately as an implementation period.</p>",
     ]
     if r.skipped_outcomes:
         titles = _titles(r)
         parts.append(
             "<p class='note' id='impact-skipped-outcomes'>Not estimated: "
             + "; ".join(
-                f"{html.escape(titles.get(name, name))} ({html.escape(why)})"
-                for name, why in r.skipped_outcomes.items()
+                f"{html.escape(titles.get(n, label(n)))} ({html.escape(why)})"
+                for n, why in r.skipped_outcomes.items()
             )
             + ". The other outcomes are estimated as above.</p>"
         )
-    if r.horizons:
-        h = pd.DataFrame(
-            [
-                {
-                    "follow_up_months": x["horizon_months"],
-                    "rate_ratio": _r3(x.get("rate_ratio")),
-                    "ci_low": _r3(x.get("rate_ratio_ci_low")),
-                    "ci_high": _r3(x.get("rate_ratio_ci_high")),
-                    "treated_with_full_follow_up": x["treated_with_full_horizon"],
-                }
-                for x in r.horizons
-            ]
-        )
-        parts += [
-            "<h3>By length of follow-up</h3>",
-            f"<p>The average effect over the first 3, 6, 12 and 24 months after the {noun}"
-            + (" (the seed evaluation had about three)" if ctx.seed_shaped else "")
-            + ".</p>",
-            table_html(h, {"ci_low": "95% CI low", "ci_high": "95% CI high"}, "impact-horizons"),
-        ]
-    parts += [
-        "<figure>" + _event_chart(r) + "</figure>",
-        "<h3>Balance</h3>",
-        "<figure>" + _love_plot(r) + "</figure>",
-        "<figure>" + _overlap_chart(r) + "</figure>",
-        table_html(
-            r.balance[
-                [
-                    "covariate",
-                    "mean_treated",
-                    "mean_control_before",
-                    "smd_before",
-                    "mean_control_after",
-                    "smd_after",
-                    "imbalanced_after",
-                ]
-            ].round(4),
-            {
-                "smd_before": "SMD before",
-                "smd_after": "SMD after",
-                "imbalanced_after": f"|SMD| > {SMD_THRESHOLD}",
-            },
-            "impact-balance",
-            ("covariate",),
-        ),
-    ]
-    return Section("impact", "Matched-control results", "".join(parts))
+    parts += [_figure2(r), *_horizons(r), *_subgroups(r), *_truth(r), _event_chart(r), *_balance(r)]
+    return Section("impact", "Matched-control results", "".join(p for p in parts if p))
