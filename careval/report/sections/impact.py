@@ -12,24 +12,22 @@ from __future__ import annotations
 import html
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from careval.impact.balance import SMD_THRESHOLD
 from careval.impact.study import DEATHS, ImpactResult
 from careval.report import format as fmt
-from careval.report.charts import GREY, PALETTE, figure, hover_points, svg_document, tidy
+from careval.report.charts import figure
 from careval.report.glossary import label
 from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, table_html
 from careval.report.sections.impact_charts import (
     Row,
     forest,
     forest_with_costs,
-    love_plot,
     ratio_row,
     small_multiples,
 )
+from careval.report.sections.impact_checks import balance, event_chart
 from careval.report.sections.impact_text import design_text, headline_text
 
 # Figure 2's panels: outcome, the per-person-month scale shown and its unit.
@@ -68,33 +66,33 @@ def _effect_words(o: dict[str, Any]) -> str:
 
 
 def _effect_table(r: ImpactResult) -> pd.DataFrame:
+    """One row per outcome (and deaths): the change in words, the rate ratio with its
+    interval (counts) or the difference in £ a person-month (costs), and the p-value."""
     titles, rows = _titles(r), []
-    for name, o in r.outcomes.items():
+    items = [(titles.get(n, label(n)), o) for n, o in r.outcomes.items()]
+    if r.mortality.get("rate_ratio") is not None:
+        items.append(("Deaths", r.mortality | {"model": "poisson"}))
+    for title, o in items:
+        ratio = _is_ratio(o)
         rows.append(
             {
-                "outcome": titles.get(name, label(name)),
-                "measure": "Rate ratio" if _is_ratio(o) else "Difference (£ a person-month)",
+                "outcome": title,
                 "effect": _effect_words(o),
-                "estimate": o["rate_ratio"] if _is_ratio(o) else o["estimate"],
-                "ci_low": o["rate_ratio_ci_low"] if _is_ratio(o) else o["ci_low"],
-                "ci_high": o["rate_ratio_ci_high"] if _is_ratio(o) else o["ci_high"],
-                "p_value": o["p_value"],
-            }
-        )
-    m = r.mortality
-    if m.get("rate_ratio") is not None:
-        rows.append(
-            {
-                "outcome": "Deaths",
-                "measure": "Rate ratio (deaths per person-year)",
-                "effect": _effect_words(m | {"model": "poisson"}),
-                "estimate": m["rate_ratio"],
-                "ci_low": m["rate_ratio_ci_low"],
-                "ci_high": m["rate_ratio_ci_high"],
-                "p_value": m.get("p_value"),
+                "rate_ratio": o.get("rate_ratio") if ratio else None,
+                "ci_low": o.get("rate_ratio_ci_low") if ratio else None,
+                "ci_high": o.get("rate_ratio_ci_high") if ratio else None,
+                "cost_difference": None if ratio else o.get("estimate"),
+                "p_value": o.get("p_value"),
             }
         )
     return pd.DataFrame(rows)
+
+
+EFFECT_LABELS = {
+    "effect": "Change (95% interval)",
+    "cost_difference": "Difference (£ a person-month)",
+}
+EFFECT_KINDS: dict[str, fmt.Kind] = {"ci_low": "ratio", "ci_high": "ratio"}
 
 
 def _outcome_forest(r: ImpactResult) -> str:
@@ -214,13 +212,21 @@ def _horizons(r: ImpactResult) -> list[str]:
     if not got:
         return []
     impl = e.get("implementation_period") or {}
+    weaker = head is not None and all(
+        abs(np.log(x.estimate)) < abs(np.log(head.estimate)) for x in rows if x
+    )
     why = (
         f"The headline counts from month {st.effect_from_month} after the {noun} to the end "
         f"of follow-up (up to {fmt.months(r.follow_up.get('max_months'))}), with months 0 to "
         f"{st.effect_from_month - 1} estimated apart as the implementation period "
         f"({fmt.change(impl.get('rate_ratio'))} there); each horizon counts from month 0, so "
-        "it includes those implementation months, has no term of its own for them and stops "
-        "at its length, which is why every horizon's estimate is weaker than the headline."
+        "it takes in those implementation months with no term of their own and stops at its "
+        "length"
+        + (
+            ", which is why every horizon's estimate is weaker than the headline."
+            if weaker
+            else ", so the horizons and the headline measure different spans."
+        )
     )
     desc = "; ".join(x.hover for x in got)
     svg = forest(
@@ -265,7 +271,7 @@ def _subgroups(r: ImpactResult) -> list[str]:
     if not rows:
         return []
     primary = r.settings.primary.title
-    got = [
+    made = [
         ratio_row(
             f"{SUBGROUP_NAMES.get(x['subgroup'], x['subgroup'])}: {x['level']}",
             x["rate_ratio"],
@@ -276,7 +282,7 @@ def _subgroups(r: ImpactResult) -> list[str]:
         )
         for x in rows
     ]
-    got = [g for g in got if g]
+    got = [g for g in made if g is not None]
     desc = "; ".join(g.hover for g in got)
     svg = forest(
         got, f"{primary} by subgroup", desc, "change against matched controls (95% interval)"
@@ -372,133 +378,6 @@ def _truth(r: ImpactResult) -> list[str]:
     ]
 
 
-def _event_chart(r: ImpactResult) -> str:
-    e, iv = r.event_study, r.settings.intervention
-    if "rate_ratio" not in e or e.empty:
-        return ""
-    mid = ((e.from_month + e.to_month) / 2).to_numpy(float)
-    fig, ax = plt.subplots(figsize=(8, 3.2))
-    ax.vlines(mid, e.rate_ratio_ci_low, e.rate_ratio_ci_high, color=PALETTE[0], lw=2)
-    texts = [
-        f"months {int(a)} to {int(b)}: {fmt.change(v)} ({fmt.change_interval(lo, hi)})"
-        for a, b, v, lo, hi in zip(
-            e.from_month,
-            e.to_month,
-            e.rate_ratio,
-            e.rate_ratio_ci_low,
-            e.rate_ratio_ci_high,
-            strict=True,
-        )
-    ]
-    hover_points(ax, mid, e.rate_ratio, texts, color=PALETTE[0], ms=6)
-    ax.axhline(1, color=GREY, lw=1)
-    if r.truth_rate_ratio is not None:
-        ax.axhline(r.truth_rate_ratio, color=PALETTE[2], lw=1.2, ls=":", label="planted effect")
-        ax.legend(frameon=False, fontsize=9)
-    ax.axvline(-0.5, color=GREY, lw=1, ls="--")
-    ax.set_xlabel(f"months since the {iv.label} (bins; reference: the bin before entry)")
-    ax.set_ylabel("rate ratio")
-    title = f"Event study: {iv.treated} against matched controls"
-    ax.set_title(title, fontsize=11, loc="left")
-    tidy(ax)
-    svg = svg_document(fig, title, "; ".join(texts))
-    return figure(
-        svg,
-        "The contrast by months since entry: before entry the bins sit near "
-        "no change (parallel paths), after it they show how the effect builds.",
-        "impact-event-study",
-    )
-
-
-def _overlap_chart(r: ImpactResult) -> str:
-    o = r.score_overlap.dropna(subset=["score"])
-    if o.empty:
-        return ""
-    p = np.clip(o.score.to_numpy(), 1e-9, 1 - 1e-9)
-    lp = np.log(p / (1 - p))
-    bins = np.linspace(lp.min(), lp.max(), 40).tolist()
-    fig, ax = plt.subplots(figsize=(6.5, 2.8))
-    t = o.treated.to_numpy() == 1
-    treated = r.settings.intervention.treated
-    ax.hist(
-        lp[~t], bins=bins, density=True, alpha=0.45, color=GREY, label="potential controls"
-    )
-    ax.hist(
-        lp[~t & o.matched.to_numpy()],
-        bins=bins,
-        density=True,
-        histtype="step",
-        lw=1.5,
-        color=PALETTE[1],
-        label="matched controls",
-    )
-    ax.hist(lp[t], bins=bins, density=True, alpha=0.5, color=PALETTE[0], label=treated)
-    ax.set_xlabel("logit of the propensity score")
-    title = "Overlap of the propensity score"
-    ax.set_title(title, fontsize=11, loc="left")
-    ax.legend(frameon=False, fontsize=9)
-    tidy(ax)
-    svg = svg_document(
-        fig,
-        title,
-        f"Distributions of the score among the {treated}, the "
-        "potential controls and the matched controls.",
-    )
-    return figure(
-        svg, f"The matched controls' scores cover the {treated}'s range.", "impact-overlap"
-    )
-
-
-def _balance(r: ImpactResult) -> list[str]:
-    b = r.balance
-    if b is None or not len(b):
-        return []
-    worst = b.smd_after.abs().max()
-    desc = "; ".join(
-        f"{label(c)}: {fmt.number(abs(x), 3)} before, {fmt.number(abs(y), 3)} after"
-        for c, x, y in zip(b.covariate, b.smd_before, b.smd_after, strict=True)
-    )
-    svg = love_plot(b, "Balance of the matched sample (love plot)", desc)
-    table = b[
-        [
-            "covariate",
-            "mean_treated",
-            "mean_control_before",
-            "smd_before",
-            "mean_control_after",
-            "smd_after",
-            "imbalanced_after",
-        ]
-    ].copy()
-    table["covariate"] = [label(c) for c in table.covariate]
-    table["imbalanced_after"] = ["yes" if v else "no" for v in table.imbalanced_after]
-    return [
-        "<h3>Balance</h3>",
-        figure(
-            svg,
-            f"After matching every covariate's absolute {'standardised'} difference is "
-            f"at most {fmt.number(worst, 3)} (dashed line: {fmt.number(SMD_THRESHOLD, 1)}, "
-            "the usual mark of balance); sorted by the difference before matching.",
-            "impact-love",
-        ),
-        _overlap_chart(r),
-        table_html(
-            table,
-            {
-                "covariate": "Covariate",
-                "mean_treated": "Mean, treated",
-                "mean_control_before": "Mean, controls before matching",
-                "smd_before": "SMD before",
-                "mean_control_after": "Mean, controls after matching",
-                "smd_after": "SMD after",
-                "imbalanced_after": f"|SMD| above {fmt.number(SMD_THRESHOLD, 1)}",
-            },
-            "impact-balance",
-            ("covariate", "imbalanced_after"),
-        ),
-    ]
-
-
 def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """The matched study for its readers: who was matched, the effects in words and charts,
     follow-up, subgroups, deaths, the planted truth (synthetic data) and the balance."""
@@ -530,5 +409,5 @@ def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
             )
             + ". The other outcomes are estimated as above.</p>"
         )
-    parts += [_figure2(r), *_horizons(r), *_subgroups(r), *_truth(r), _event_chart(r), *_balance(r)]
+    parts += [_figure2(r), *_horizons(r), *_subgroups(r), *_truth(r), event_chart(r), *balance(r)]
     return Section("impact", "Matched-control results", "".join(p for p in parts if p))

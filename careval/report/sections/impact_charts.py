@@ -8,6 +8,7 @@ that states the finding.
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -34,11 +35,11 @@ class Row:
     hover: str
 
 
-def _finite(*v: object) -> bool:
+def _finite(*v: Any) -> bool:
     return all(isinstance(x, int | float) and math.isfinite(float(x)) for x in v)
 
 
-def ratio_row(name: str, est: object, lo: object, hi: object, extra: str = "") -> Row | None:
+def ratio_row(name: str, est: Any, lo: Any, hi: Any, extra: str = "") -> Row | None:
     """A rate ratio's row, its hover text the change in words with its interval."""
     if not _finite(est, lo, hi):
         return None
@@ -74,7 +75,9 @@ def _forest_axis(ax: plt.Axes, rows: list[Row], colour: str, ratio: bool) -> Non
         ticks = _spaced([t for t in RATIO_TICKS if lo / 1.1 <= t <= hi * 1.1 or t == 1.0])
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticklabels([fmt.signed_pct_change(t) for t in ticks], fontsize=9)
+        ax.set_xticklabels(
+            ["0%" if t == 1.0 else fmt.signed_pct_change(t) for t in ticks], fontsize=9
+        )
     tidy(ax)
     ax.grid(axis="y", visible=False)
 

@@ -75,7 +75,7 @@ def headline_text(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> str:
             f"credited to the {noun}.</p>"
         )
     return (
-        f"<p>{abbr('DiD', 'Difference-in-differences')} on the matched panel (each person "
+        f"<p>Difference-in-differences ({abbr('DiD')}) on the matched panel (each person "
         "and calendar month with its own level, Poisson regression, standard errors "
         "clustered on the matched set and the person, as controls are shared between sets) "
         f"gives the {abbr('ATT')}: from month {st.effect_from_month} after the {noun}, "
