@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from careval.impact.study import DEATHS, ImpactResult
 from careval.report import format as fmt
@@ -85,7 +86,12 @@ def _effect_table(r: ImpactResult) -> pd.DataFrame:
                 "p_value": o.get("p_value"),
             }
         )
-    return pd.DataFrame(rows)
+    return _blank(pd.DataFrame(rows))
+
+
+def _blank(df: pd.DataFrame) -> pd.DataFrame:
+    """Missing cells as None (shown as a dash), not NaN."""
+    return df.astype(object).where(df.notna(), None)
 
 
 EFFECT_LABELS = {
@@ -160,10 +166,12 @@ def _figure2(r: ImpactResult) -> str:
     for name, ptitle, scale, unit in panels:
         g = after[after.outcome == name].groupby("group")["mean"].mean() * scale
         if {"treated", "control"} <= set(g.index) and g.notna().all():
-            words.append(
-                f"{ptitle}: {fmt.number(g['treated'], 2)} against "
-                f"{fmt.number(g['control'], 2)} {unit}"
-            )
+            if scale == 1.0:  # pounds
+                pair = f"{fmt.money(g['treated'], 2)} against {fmt.money(g['control'], 2)}"
+                words.append(f"{ptitle}: {pair} a person-month")
+            else:
+                pair = f"{fmt.number(g['treated'], 1)} against {fmt.number(g['control'], 1)}"
+                words.append(f"{ptitle}: {pair} {unit}")
     desc = (
         f"Mean use a person-month of the {treated} and their matched controls by month "
         "since entry, with 95% bands. Average after the implementation period: "
@@ -180,10 +188,9 @@ def _figure2(r: ImpactResult) -> str:
     )
     return figure(
         svg,
-        f"Before entry the {treated} and their matched controls follow the same path (they "
-        "were matched on it); after the implementation period (shaded) the lines show where "
-        "the arms part. Bands are 95% intervals; the controls are weighted as the "
-        "difference-in-differences weights them. " + "; ".join(words) + ".",
+        f"Average use after the implementation period (shaded), {treated} against matched "
+        "controls: " + "; ".join(words) + ". Bands are 95% intervals; dashed line: entry; "
+        "the controls are weighted as the difference-in-differences weights them.",
         "impact-figure2",
     )
 
@@ -251,7 +258,7 @@ def _horizons(r: ImpactResult) -> list[str]:
     )
     return [
         "<h3>By length of follow-up</h3>",
-        figure(svg, f"{why}", "impact-horizons-plot"),
+        figure(svg, _horizon_finding(got), "impact-horizons-plot"),
         f"<p id='impact-horizons-why'>{html.escape(why)}</p>",
         table_html(
             table,
@@ -266,6 +273,31 @@ def _horizons(r: ImpactResult) -> list[str]:
     ]
 
 
+def _horizon_finding(rows: list[Row]) -> str:
+    """The horizons' caption: the range of the estimates and the headline."""
+    first, last, head = rows[0], rows[-2] if len(rows) > 1 else rows[0], rows[-1]
+    return (
+        f"{first.label}: {fmt.change(first.estimate)}; {last.label.lower()}: "
+        f"{fmt.change(last.estimate)}; the headline, {head.label.lower()}: "
+        f"{fmt.change(head.estimate)} (95% intervals as bars; dashed line: no change)."
+    )
+
+
+def _differences(rows: list[dict[str, Any]]) -> list[str]:
+    """The subgroups whose two levels' estimates differ at p < 0.05 (a z-test of the
+    difference of the log rate ratios, the levels taken as independent samples)."""
+    out = []
+    for group in dict.fromkeys(x["subgroup"] for x in rows):
+        pair = [x for x in rows if x["subgroup"] == group and x.get("se")]
+        if len(pair) != 2:
+            continue
+        a, b = pair
+        z = (a["estimate"] - b["estimate"]) / np.hypot(a["se"], b["se"])
+        if 2 * stats.norm.sf(abs(z)) < 0.05:
+            out.append(SUBGROUP_NAMES.get(group, group).lower())
+    return out
+
+
 def _subgroups(r: ImpactResult) -> list[str]:
     rows = [x for x in r.subgroups if x.get("rate_ratio") is not None]
     if not rows:
@@ -273,7 +305,7 @@ def _subgroups(r: ImpactResult) -> list[str]:
     primary = r.settings.primary.title
     made = [
         ratio_row(
-            f"{SUBGROUP_NAMES.get(x['subgroup'], x['subgroup'])}: {x['level']}",
+            f"{SUBGROUP_NAMES.get(x['subgroup'], x['subgroup'])}: {x['level'].capitalize()}",
             x["rate_ratio"],
             x["rate_ratio_ci_low"],
             x["rate_ratio_ci_high"],
@@ -283,32 +315,40 @@ def _subgroups(r: ImpactResult) -> list[str]:
         for x in rows
     ]
     got = [g for g in made if g is not None]
+    differ = _differences(rows)
     desc = "; ".join(g.hover for g in got)
     svg = forest(
         got, f"{primary} by subgroup", desc, "change against matched controls (95% interval)"
     )
-    table = pd.DataFrame(
-        [
-            {
-                "subgroup": SUBGROUP_NAMES.get(x["subgroup"], x["subgroup"]),
-                "level": x["level"],
-                "n_treated": x.get("n_treated"),
-                "effect": fmt.change(x.get("rate_ratio")),
-                "rate_ratio": x.get("rate_ratio"),
-                "ci_low": x.get("rate_ratio_ci_low"),
-                "ci_high": x.get("rate_ratio_ci_high"),
-                "p_value": x.get("p_value"),
-            }
-            for x in r.subgroups
-        ]
+    table = _blank(
+        pd.DataFrame(
+            [
+                {
+                    "subgroup": SUBGROUP_NAMES.get(x["subgroup"], x["subgroup"]),
+                    "level": x["level"].capitalize(),
+                    "n_treated": x.get("n_treated"),
+                    "effect": fmt.change(x.get("rate_ratio")),
+                    "rate_ratio": x.get("rate_ratio"),
+                    "ci_low": x.get("rate_ratio_ci_low"),
+                    "ci_high": x.get("rate_ratio_ci_high"),
+                    "p_value": x.get("p_value"),
+                }
+                for x in r.subgroups
+            ]
+        )
     )
     return [
         "<h3>By subgroup</h3>",
         figure(
             svg,
-            f"{primary} within subgroups of the {r.settings.intervention.treated} "
-            "(each with its own matched controls): the intervals overlap, so the data "
-            "show no subgroup responding differently; each is less precise than the whole.",
+            f"{primary} within subgroups of the {r.settings.intervention.treated} (each with "
+            "its own matched controls): "
+            + (
+                f"the two groups' effects differ (p < 0.05) by {' and '.join(differ)}"
+                if differ
+                else "no subgroup's two groups differ at p < 0.05"
+            )
+            + "; each estimate is less precise than the whole sample's.",
             "impact-subgroups-plot",
         ),
         table_html(
@@ -331,8 +371,8 @@ def _mortality(r: ImpactResult) -> str:
         f"({fmt.rate(m.get('rate_controls'))}, weighted as matched); "
         f"{fmt.change(m['rate_ratio'])} deaths per person-year "
         f"({fmt.change_interval(m['rate_ratio_ci_low'], m['rate_ratio_ci_high'])}, "
-        f"{fmt.p_value(m.get('p_value'))}). A Poisson model of deaths with person-years as "
-        "offset, standard errors clustered on the person (controls serve several sets).</p>"
+        f"{fmt.p_value(m.get('p_value'))}), from a Poisson model of deaths with person-years as "
+        "offset and standard errors clustered on the person (controls serve several sets).</p>"
     )
 
 
@@ -389,10 +429,7 @@ def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         _outcome_forest(r),
         "<h3>Impact by outcome</h3>",
         table_html(
-            _effect_table(r),
-            {"effect": "Change", "estimate": "Estimate"},
-            "impact-table",
-            ("outcome", "measure", "effect"),
+            _effect_table(r), EFFECT_LABELS, "impact-table", ("outcome", "effect"), EFFECT_KINDS
         ),
         "<p class='note'>Rate ratios for counts (Poisson), differences in pounds a "
         f"person-month for costs (linear), from month {st.effect_from_month} after the "

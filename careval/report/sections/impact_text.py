@@ -15,13 +15,15 @@ from careval.report import format as fmt
 from careval.report.glossary import abbr, label
 from careval.report.page import DEFAULT_CONTEXT, PageContext, area_label
 
+EXACT = {"female": "sex", "entry_month": "month of entry", "age_band": "age band"}
+
 
 def design_text(r: ImpactResult) -> str:
     """Who entered, how they were matched and how many: one paragraph."""
     a, f, st = r.attrition, r.follow_up, r.settings
     iv = st.intervention
     label_, noun, treated = (html.escape(x) for x in (iv.label, iv.noun, iv.treated))
-    exact = ", ".join(label(x).lower() for x in st.match.exact)
+    exact = ", ".join(EXACT.get(x, label(x).lower()) for x in st.match.exact)
     areas = " and ".join(html.escape(area_label(x)) for x in st.control_areas)
     return (
         f"<p>Each person with {with_article(label_)} enters the study in the month of their "
