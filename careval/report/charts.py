@@ -116,12 +116,12 @@ def accessible(svg: str, title: str, desc: str) -> str:
         head = re.sub(r'\swidth="[^"]*"', "", head, count=1)
         head = re.sub(r'\sheight="[^"]*"', "", head, count=1)
         head = head[:-1] + f' style="max-width:{float(width[1]) * 4 / 3:.0f}px">'
-    # Ids from the content, so the same chart has the same ids in every run.
-    uid = "c" + hashlib.sha1((title + desc + svg).encode()).hexdigest()[:10]
+    body = _with_hovers(svg[head_end:])
+    # Ids from the content, so the same chart has the same ids in every run (hashed after the
+    # hover groups' counter ids are replaced: the counter runs on within a process).
+    uid = "c" + hashlib.sha1((title + desc + head + body).encode()).hexdigest()[:10]
     head = re.sub(r'\srole="[^"]*"|\saria-label(ledby)?="[^"]*"', "", head)
     head = head[:-1] + f' role="img" aria-labelledby="{uid}-t {uid}-d">'
-    body = svg[head_end:]
-    body = _with_hovers(body)
     return (
         head
         + f'<title id="{uid}-t">{html.escape(title)}</title>'

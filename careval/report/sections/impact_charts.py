@@ -146,7 +146,7 @@ def small_multiples(
             ax.plot(x, m, color=colour, lw=1.8, label=shown)
             texts = [
                 f"{shown}, month {int(k)}: {fmt.number(v, 2)} {unit} "
-                f"({fmt.number(a, 2)} to {fmt.number(b, 2)}), {fmt.count(n)} people"
+                f"(95% interval {fmt.number(a, 2)}–{fmt.number(b, 2)}), {fmt.count(n)} people"
                 for k, v, a, b, n in zip(x, m, lo, hi, g.people, strict=True)
             ]
             hover_points(ax, x, m, texts, color=colour, ms=2.5)

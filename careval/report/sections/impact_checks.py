@@ -23,7 +23,7 @@ def event_chart(r: ImpactResult) -> str:
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.vlines(mid, e.rate_ratio_ci_low, e.rate_ratio_ci_high, color=PALETTE[0], lw=2)
     texts = [
-        f"months {int(a)} to {int(b)}: {fmt.change(v)} ({fmt.change_interval(lo, hi)})"
+        f"months {int(a)}–{int(b)}: {fmt.change(v)} ({fmt.change_interval(lo, hi)})"
         for a, b, v, lo, hi in zip(
             e.from_month,
             e.to_month,
