@@ -58,8 +58,11 @@ def overlap_chart(r: ImpactResult) -> str:
     if o.empty:
         return ""
     p = np.clip(o.score.to_numpy(), 1e-9, 1 - 1e-9)
-    lp = np.log(p / (1 - p))
-    bins = np.linspace(lp.min(), lp.max(), 40).tolist()
+    # Rounded, so that the last digits of a refit (threads, BLAS) move no value across a bin
+    # edge: the same data, the same chart in every run.
+    lp = np.round(np.log(p / (1 - p)), 6)
+    lo, hi = np.floor(lp.min() * 1e4) / 1e4, np.ceil(lp.max() * 1e4) / 1e4
+    bins = np.linspace(lo, hi, 40).tolist()
     fig, ax = plt.subplots(figsize=(6.5, 2.8))
     t = o.treated.to_numpy() == 1
     treated = r.settings.intervention.treated
