@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from careval.impact.study import DEATHS, ImpactResult
+from careval.impact.study import ImpactResult
 from careval.report import format as fmt
 from careval.report.charts import figure
 from careval.report.glossary import label
@@ -29,7 +29,12 @@ from careval.report.sections.impact_charts import (
     small_multiples,
 )
 from careval.report.sections.impact_checks import balance, event_chart
-from careval.report.sections.impact_text import design_text, headline_text
+from careval.report.sections.impact_text import (
+    design_text,
+    headline_text,
+    mortality_text,
+    truth_panel,
+)
 
 # Figure 2's panels: outcome, the per-person-month scale shown and its unit.
 FIGURE2 = (
@@ -360,64 +365,6 @@ def _subgroups(r: ImpactResult) -> list[str]:
     ]
 
 
-def _mortality(r: ImpactResult) -> str:
-    m, treated = r.mortality, html.escape(r.settings.intervention.treated)
-    if not m or m.get("rate_ratio") is None:
-        return ""
-    return (
-        f"<p id='impact-mortality'>Deaths after entry: {fmt.count(m.get('deaths_treated'))} "
-        f"of the {treated} ({fmt.rate(m.get('rate_treated'))}) and "
-        f"{fmt.count(m.get('deaths_controls'))} matched controls "
-        f"({fmt.rate(m.get('rate_controls'))}, weighted as matched); "
-        f"{fmt.change(m['rate_ratio'])} deaths per person-year "
-        f"({fmt.change_interval(m['rate_ratio_ci_low'], m['rate_ratio_ci_high'])}, "
-        f"{fmt.p_value(m.get('p_value'))}), from a Poisson model of deaths with person-years as "
-        "offset and standard errors clustered on the person (controls serve several sets).</p>"
-    )
-
-
-def _truth(r: ImpactResult) -> list[str]:
-    if not r.truth:
-        return []
-    titles, rows = _titles(r), []
-    for name, planted in r.truth.items():
-        o = r.mortality if name == DEATHS else r.outcomes.get(name)
-        if not o or o.get("rate_ratio") is None:
-            continue
-        lo, hi = o["rate_ratio_ci_low"], o["rate_ratio_ci_high"]
-        rows.append(
-            {
-                "outcome": "Deaths" if name == DEATHS else titles.get(name, label(name)),
-                "planted": planted,
-                "estimate": o["rate_ratio"],
-                "ci_low": lo,
-                "ci_high": hi,
-                "covered": "yes" if lo <= planted <= hi else "no",
-            }
-        )
-    if not rows:
-        return []
-    t = pd.DataFrame(rows)
-    return [
-        "<h3>Planted truth against estimate</h3>",
-        "<p>These data are synthetic: the generator planted a known rate ratio for these "
-        "outcomes (1.0 is no effect; deaths are drawn without regard to plans). A&amp;E "
-        "attendances have no single planted value: the generator plants none on attendances "
-        "not admitted, but those admitted through A&amp;E carry the emergency admissions' "
-        f"effect. {int((t.covered == 'yes').sum())} of {len(t)} intervals cover the truth.</p>",
-        table_html(
-            t,
-            {
-                "planted": "Planted rate ratio",
-                "estimate": "Estimated rate ratio",
-                "covered": "Interval covers the truth",
-            },
-            "impact-truth",
-            ("outcome", "covered"),
-        ),
-    ]
-
-
 def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """The matched study for its readers: who was matched, the effects in words and charts,
     follow-up, subgroups, deaths, the planted truth (synthetic data) and the balance."""
@@ -425,7 +372,7 @@ def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     parts = [
         design_text(r),
         headline_text(r, ctx),
-        _mortality(r),
+        mortality_text(r),
         _outcome_forest(r),
         "<h3>Impact by outcome</h3>",
         table_html(
@@ -446,5 +393,12 @@ def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
             )
             + ". The other outcomes are estimated as above.</p>"
         )
-    parts += [_figure2(r), *_horizons(r), *_subgroups(r), *_truth(r), event_chart(r), *balance(r)]
+    parts += [
+        _figure2(r),
+        *_horizons(r),
+        *_subgroups(r),
+        *truth_panel(r),
+        event_chart(r),
+        *balance(r),
+    ]
     return Section("impact", "Matched-control results", "".join(p for p in parts if p))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import html
 
+import pandas as pd
+
 from careval.impact.settings import with_article
-from careval.impact.study import ImpactResult
+from careval.impact.study import DEATHS, ImpactResult
 from careval.report import format as fmt
 from careval.report.glossary import abbr, label
-from careval.report.page import DEFAULT_CONTEXT, PageContext, area_label
+from careval.report.page import DEFAULT_CONTEXT, PageContext, area_label, table_html
 
 EXACT = {"female": "sex", "entry_month": "month of entry", "age_band": "age band"}
 
@@ -91,3 +93,61 @@ def headline_text(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> str:
 def _lower(title: str) -> str:
     """A label in running text: first letter lower case unless it starts an abbreviation."""
     return title[0].lower() + title[1:] if title[1:2].islower() else title
+
+
+def mortality_text(r: ImpactResult) -> str:
+    m, treated = r.mortality, html.escape(r.settings.intervention.treated)
+    if not m or m.get("rate_ratio") is None:
+        return ""
+    return (
+        f"<p id='impact-mortality'>Deaths after entry: {fmt.count(m.get('deaths_treated'))} "
+        f"of the {treated} ({fmt.rate(m.get('rate_treated'))}) and "
+        f"{fmt.count(m.get('deaths_controls'))} matched controls "
+        f"({fmt.rate(m.get('rate_controls'))}, weighted as matched); "
+        f"{fmt.change(m['rate_ratio'])} deaths per person-year "
+        f"({fmt.change_interval(m['rate_ratio_ci_low'], m['rate_ratio_ci_high'])}, "
+        f"{fmt.p_value(m.get('p_value'))}), from a Poisson model of deaths with person-years as "
+        "offset and standard errors clustered on the person (controls serve several sets).</p>"
+    )
+
+
+def truth_panel(r: ImpactResult) -> list[str]:
+    if not r.truth:
+        return []
+    titles, rows = {o.name: o.title for o in r.settings.outcomes}, []
+    for name, planted in r.truth.items():
+        o = r.mortality if name == DEATHS else r.outcomes.get(name)
+        if not o or o.get("rate_ratio") is None:
+            continue
+        lo, hi = o["rate_ratio_ci_low"], o["rate_ratio_ci_high"]
+        rows.append(
+            {
+                "outcome": "Deaths" if name == DEATHS else titles.get(name, label(name)),
+                "planted": planted,
+                "estimate": o["rate_ratio"],
+                "ci_low": lo,
+                "ci_high": hi,
+                "covered": "yes" if lo <= planted <= hi else "no",
+            }
+        )
+    if not rows:
+        return []
+    t = pd.DataFrame(rows)
+    return [
+        "<h3>Planted truth against estimate</h3>",
+        "<p>These data are synthetic: the generator planted a known rate ratio for these "
+        "outcomes (1.0 is no effect; deaths are drawn without regard to plans). A&amp;E "
+        "attendances have no single planted value: the generator plants none on attendances "
+        "not admitted, but those admitted through A&amp;E carry the emergency admissions' "
+        f"effect. {int((t.covered == 'yes').sum())} of {len(t)} intervals cover the truth.</p>",
+        table_html(
+            t,
+            {
+                "planted": "Planted rate ratio",
+                "estimate": "Estimated rate ratio",
+                "covered": "Interval covers the truth",
+            },
+            "impact-truth",
+            ("outcome", "covered"),
+        ),
+    ]
