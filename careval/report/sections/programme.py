@@ -15,6 +15,7 @@ from careval.report import format as fmt
 from careval.report.charts import figure
 from careval.report.glossary import abbr, label
 from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, table_html
+from careval.report.sections.qualitative import ROLE_LABELS, role_label
 from careval.report.sections.spc import xmr_chart_svg
 
 # Each chart: its title, the y axis, whether its values are shares, and what it counts.
@@ -117,14 +118,14 @@ def section(r: ProgrammeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
             f"<h3>{abbr('MDG')} meetings and attendance by role</h3>",
             table_html(
                 r.meetings,
-                {"mdg": "MDG", "mean_minutes": "Mean length (minutes)"},
+                {"mdg": "MDG", "mean_minutes": "Mean length (minutes)", **ROLE_LABELS},
                 "programme-meetings",
                 ("mdg",),
                 kinds={"mean_minutes": "number"},
             ),
         ]
     if len(r.attendance_share):
-        s = r.attendance_share.assign(role=[label(x) for x in r.attendance_share["role"]])
+        s = r.attendance_share.assign(role=[role_label(x) for x in r.attendance_share["role"]])
         parts.append(
             table_html(
                 s,
