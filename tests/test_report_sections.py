@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from careval.evaluation import evaluate
+from careval.evaluation import Evaluation, evaluate
 from careval.monitoring.programme import EMERGENCY_CHART
 from careval.monitoring.spc import xmr
 from careval.report.build import analysis_sections
 from careval.report.page import PageContext, Section
-from careval.report.publish.publication import publish
+from careval.report.publish.publication import Publication, publish
 from careval.report.sections.spc import xmr_chart_svg
 from careval.report.sections.surveys import LIKERT_SHADES, likert_chart_svg
 
@@ -30,13 +30,19 @@ MINE = ("risk", "monitoring", "programme", "design", "indicators", "surveys", "q
 
 
 @pytest.fixture(scope="module")
-def published(synth_dir: Path):
-    """The published results of one run on the shared synthetic dataset."""
-    return publish(evaluate(synth_dir))
+def evaluation(synth_dir: Path) -> Evaluation:
+    """One run's results on the shared synthetic dataset (true numbers)."""
+    return evaluate(synth_dir)
 
 
 @pytest.fixture(scope="module")
-def sections(published) -> dict[str, Section]:
+def published(evaluation: Evaluation) -> Publication:
+    """That run's published results, as the report renders them."""
+    return publish(evaluation)
+
+
+@pytest.fixture(scope="module")
+def sections(published: Publication) -> dict[str, Section]:
     """My sections, rendered from the published results as the report renders them."""
     ctx = PageContext(disclosure=published.disclosure, seed_shaped=published.seed_shaped)
     return analysis_sections(published, ctx)
@@ -87,11 +93,10 @@ def _independent_xmr(y: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - 2.66 * mr_bar, mean + 2.66 * mr_bar
 
 
-def test_emergency_chart_limits_match_an_independent_computation(synth_dir: Path) -> None:
+def test_emergency_chart_limits_match_an_independent_computation(evaluation: Evaluation) -> None:
     """On a synthetic run, the chart's centre line and limits are the series' mean and
     mean +/- 2.66 x the mean moving range (as NHSRplotthedots)."""
-    ev = evaluate(synth_dir)
-    chart = ev.programme.charts[EMERGENCY_CHART]
+    chart = evaluation.programme.charts[EMERGENCY_CHART]
     y = chart.points["value"].to_numpy(float)
     mean, lpl, upl = _independent_xmr(y)
     assert chart.points["mean"].to_numpy() == pytest.approx(np.full(len(y), mean))
@@ -121,3 +126,19 @@ def test_likert_legend_has_one_entry_per_shade(published) -> None:
         shades = set(re.findall(r'<rect [^>]*class="seg" [^>]*fill="(#[0-9a-fA-F]{6})"', svg))
         assert len(legend) == len(shades) > 0
         assert shades <= set(LIKERT_SHADES)
+
+
+def test_emergency_chart_counts_table2s_population(evaluation: Evaluation) -> None:
+    """The chart's months add up to Table 2's admissions of the programme's eligible people
+    over each start date's 12 months (the same rolling cohort), and results.json has it."""
+    chart = evaluation.programme.charts[EMERGENCY_CHART]
+    by_month = dict(zip(chart.points["date"].dt.strftime("%Y-%m-%d"), chart.points["value"]))
+    t = evaluation.areas.table
+    rows = t[(t.group == "all_eligible") & (t.area == "pilot")]
+    assert len(rows)
+    months = evaluation.areas.settings.months
+    for r in rows.itertuples():
+        span = pd.date_range(r.start, periods=months, freq="MS").strftime("%Y-%m-%d")
+        assert sum(by_month[m] for m in span) == r.admissions_after
+    spc = publish(evaluation).results.to_json()["programme"]["spc"]
+    assert spc[EMERGENCY_CHART]["improvement"] == "decrease"
