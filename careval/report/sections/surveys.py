@@ -111,7 +111,7 @@ def likert_chart_svg(
                 body.append(
                     f'<rect class="seg" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" '
                     f'fill="{colour}"><title>{html.escape(row.label)}: '
-                    f"{fmt.pct(row.share_of_valid)}</title></rect>"
+                    f"{fmt.percent(100 * row.share_of_valid)}</title></rect>"
                 )
                 x += w
         agree = shown[r.question]["share_agree"]
@@ -134,7 +134,7 @@ def likert_chart_svg(
         + "".join(head + body)
         + "</svg>"
     )
-    title = f"{s.definition.title}: answers to each statement"
+    title = f"{s.definition.title}: answers per item"
     return accessible(
         svg,
         title,
