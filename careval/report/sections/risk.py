@@ -34,7 +34,7 @@ def _calibrated(f: dict[str, Any]) -> str:
     slope, icpt = f.get("calibration_slope"), f.get("calibration_intercept")
     if _missing(slope) or _missing(icpt):
         return "Its calibration"
-    if 0.8 <= slope <= 1.2 and abs(icpt) <= 0.2:
+    if 0.8 <= float(slope) <= 1.2 and abs(float(icpt)) <= 0.2:  # type: ignore[arg-type]
         return "Its predicted risks are about right"
     return "Its predicted risks are off"
 

@@ -105,9 +105,13 @@ def xmr_chart_svg(result: SPCResult, title: str, ylabel: str, share: bool = Fals
             f"{d:%B %Y}: {_value(float(v), share)} ({POINT_LABELS[kind].lower()})"
             for d, v in zip(part["date"], part["value"], strict=True)
         ]
-        style = {"color": COLOURS[kind], "marker": MARKERS[kind], "ms": 5, "zorder": 3}
-        hover_points(ax, part["date"], part["value"], texts, **style)
-        handles.append(Line2D([], [], ls="", label=POINT_LABELS[kind], **style))
+        colour, marker = COLOURS[kind], MARKERS[kind]
+        hover_points(
+            ax, part["date"], part["value"], texts, color=colour, marker=marker, ms=5, zorder=3
+        )
+        handles.append(
+            Line2D([], [], ls="", label=POINT_LABELS[kind], color=colour, marker=marker, ms=5)
+        )
     if result.target is not None:
         ax.axhline(result.target, color=COLOURS["target"], lw=1.2, ls="-.", zorder=2)
         handles.append(Line2D([], [], color=COLOURS["target"], lw=1.2, ls="-.", label="Target"))

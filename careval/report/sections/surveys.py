@@ -68,7 +68,9 @@ def likert_chart_svg(
     height = top + len(items) * (bar_h + gap) + 24
     cx = left + plot_w / 2
     scale = plot_w / 2  # 100% each side
-    body, legend, desc = [], {}, []
+    body: list[str] = []
+    desc: list[str] = []
+    legend: dict[str, list[str]] = {}
     for pct in (-100, -50, 0, 50, 100):
         x = cx + pct / 100 * scale
         body.append(
@@ -118,7 +120,8 @@ def likert_chart_svg(
         if agree is not None:
             body.append(f'<text x="{width - right + 4}" y="{y + 15}">{fmt.pct(agree, 0)}</text>')
             desc.append(f"{r.text}: {fmt.pct(agree, 0)} agree")
-    head, legend_x = [], left - 320
+    head: list[str] = []
+    legend_x = float(left - 320)
     for colour in sorted(legend, key=LIKERT_SHADES.index):
         text = " / ".join(legend[colour])
         head.append(
