@@ -117,7 +117,9 @@ def accessible(svg: str, title: str, desc: str) -> str:
         head = re.sub(r'\sheight="[^"]*"', "", head, count=1)
         head = head[:-1] + f' style="max-width:{float(width[1]) * 4 / 3:.0f}px">'
     # Ids from the content, so the same chart has the same ids in every run.
-    uid = "c" + hashlib.sha1((title + desc + svg).encode()).hexdigest()[:10]
+    # (the hover groups' ids are a process-wide counter: left out, so a second run agrees)
+    stable = re.sub(r'id="hv\d+"', "", svg)
+    uid = "c" + hashlib.sha1((title + desc + stable).encode()).hexdigest()[:10]
     head = re.sub(r'\srole="[^"]*"|\saria-label(ledby)?="[^"]*"', "", head)
     head = head[:-1] + f' role="img" aria-labelledby="{uid}-t {uid}-d">'
     body = svg[head_end:]

@@ -71,6 +71,10 @@ def _mde_chart(t: pd.DataFrame, planned_fall: float) -> str:
     top = max([planned_fall, *t["analytic"].dropna(), *t["simulation"].dropna()]) * 1.15
     ax.set_ylim(0, top)
     ax.axhspan(0, planned_fall, color=PALETTE[2], alpha=0.08, lw=0)
+    ax.text(
+        min(x), planned_fall / 2, " below the line: powered for the planned fall",
+        color="#00664a", va="center", fontsize=9,
+    )  # fmt: skip
     ax.set_xticks(x)
     ax.set_xlabel("Months of follow-up")
     ax.set_ylabel("Smallest fall detectable (%)\nlower is better")

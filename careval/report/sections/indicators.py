@@ -225,8 +225,7 @@ def dementia_chart(r: IndicatorsResult) -> str:
     ax.set_ylabel(f"per 1,000 aged {age}+")
     title = f"New dementia diagnoses a month among people aged {age}+"
     ax.set_title(title, fontsize=11, loc="left")
-    zero_based(ax)
-    ax.legend(fontsize=9, frameon=False, ncol=2)
+    ax.set_ylim(bottom=0)
     _style(ax)
     p = r.dementia_care_plans
     bars = ax2.bar(pd.to_datetime(p.month), p.care_plans_dementia, width=25, color=PALETTE[3])
@@ -240,6 +239,12 @@ def dementia_chart(r: IndicatorsResult) -> str:
     ax2.tick_params(axis="x", labelrotation=45, labelsize=9)
     _style(ax2)
     fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()
+    keep = [i for i, lab in enumerate(labels) if not lab.startswith("_")]
+    fig.legend(
+        [handles[i] for i in keep], [labels[i] for i in keep], fontsize=9, frameon=False,
+        ncol=2, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+    )  # fmt: skip
     return svg(fig, title, _dementia_caption(r))
 
 

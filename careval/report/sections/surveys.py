@@ -129,7 +129,7 @@ def likert_chart_svg(
             f'fill="{colour}" stroke="#666" stroke-width="0.5"/>'
             f'<text x="{legend_x + 18}" y="22">{html.escape(text)}</text></g>'
         )
-        legend_x += 22 + 7.2 * len(text)
+        legend_x += 34 + 6.6 * len(text)
     head.append(f'<text x="{width - right + 4}" y="{top - 12}" font-weight="bold">Agree</text>')
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
