@@ -59,8 +59,12 @@ def visible_text(page: str) -> str:
 @pytest.mark.parametrize("sid", MINE)
 def test_no_code_names_in_visible_text(sections: dict[str, Section], sid: str) -> None:
     assert sid in sections, f"{sid} did not run on the synthetic data"
-    found = sorted(set(SNAKE.findall(visible_text(sections[sid].html))))
+    text = visible_text(sections[sid].html)
+    found = sorted(set(SNAKE.findall(text)))
     assert found == [], f"code names in the visible text of {sid}: {found}"
+    # Nor a number for machines: no "nan", no count with false decimals ("2,000.00").
+    assert not re.search(r"\b(nan|NaN|None)\b", text)
+    assert not re.search(r"\b\d{1,3}(,\d{3})+\.00\b", text)
 
 
 @pytest.mark.parametrize("sid", MINE)

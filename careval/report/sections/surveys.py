@@ -198,6 +198,7 @@ def section(result: SurveysResult, ctx: PageContext = DEFAULT_CONTEXT) -> Sectio
             "\u2013" if inv is None or pd.isna(inv) else percent(v)
             for v, inv in zip(rates["response_rate"], rates["invited"], strict=True)
         ]
+        rates = rates.astype(object).where(rates.notna(), None)  # unknown: a dash, not "nan"
         blocks.append(
             table_html(
                 rates[["label", "invited", "responded", "response_rate"]],
@@ -237,6 +238,7 @@ def section(result: SurveysResult, ctx: PageContext = DEFAULT_CONTEXT) -> Sectio
                     "p_value": [c["p_value"] for c in comps],
                 }
             )
+            frame = frame.astype(object).where(frame.notna(), None)
             blocks.append(
                 "<p>Differences between respondent groups (share agreeing, or the answer "
                 "distribution for other items):</p>"
