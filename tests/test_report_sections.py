@@ -136,7 +136,8 @@ def test_emergency_chart_counts_table2s_population(evaluation: Evaluation) -> No
     """The chart's months add up to Table 2's admissions of the programme's eligible people
     over each start date's 12 months (the same rolling cohort), and results.json has it."""
     chart = evaluation.programme.charts[EMERGENCY_CHART]
-    by_month = dict(zip(chart.points["date"].dt.strftime("%Y-%m-%d"), chart.points["value"]))
+    dates = chart.points["date"].dt.strftime("%Y-%m-%d")
+    by_month = dict(zip(dates, chart.points["value"], strict=True))
     t = evaluation.areas.table
     rows = t[(t.group == "all_eligible") & (t.area == "pilot")]
     assert len(rows)
