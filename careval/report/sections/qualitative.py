@@ -12,7 +12,7 @@ from careval.qualitative.evaluate import QualitativeResult
 from careval.qualitative.transcripts import TranscriptResult
 from careval.report import format as fmt
 from careval.report.charts import PALETTE, accessible, figure
-from careval.report.glossary import is_code_name, label
+from careval.report.glossary import abbr, is_code_name, label
 from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, fmt_count, table_html
 
 CODER = re.compile(r"^coder_([a-z0-9])$")
@@ -138,7 +138,8 @@ def section(result: QualitativeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Se
     if t is not None:
         d = t.to_dict()
         blocks.append(
-            f"<h3>MDG meetings: who speaks</h3><p>{fmt_count(d['n_meetings'])} transcribed "
+            f"<h3>{abbr('MDG')} meetings: who speaks</h3>"
+            f"<p>{fmt_count(d['n_meetings'])} transcribed "
             f"meetings, {fmt_count(d['n_utterances'])} utterances (one transcript line each).</p>"
         )
         blocks.append(
