@@ -27,6 +27,7 @@ from careval.report.page import (
 )
 
 ALL_LABEL = "All eligible"
+NOT_ESTIMATED = "\u2013"  # no admissions in a period: no change to estimate
 
 
 def _missing(*vs: float | None) -> bool:
@@ -125,7 +126,7 @@ def section(r: AreaResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         _cell(a, b, c) for a, b, c in zip(t["pct_change"], t["ci_low"], t["ci_high"], strict=True)
     ]
     wide = t.pivot_table(index=["group", "area"], columns="start", values="cell", aggfunc="first")
-    wide = wide.reset_index()
+    wide = wide.fillna(NOT_ESTIMATED).reset_index()
     order_g = {g: i for i, g in enumerate(group_labels)}
     order_a = {a: i for i, a in enumerate(dict.fromkeys(t["area"]))}
     wide = wide.sort_values(
@@ -142,9 +143,11 @@ def section(r: AreaResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     d["difference_ci"] = [
         _diff_cell(a, b, c) for a, b, c in zip(d.difference, d.ci_low, d.ci_high, strict=True)
     ]
-    dw = d.pivot_table(
-        index="comparator", columns="start", values="difference_ci", aggfunc="first"
-    ).reset_index()
+    dw = (
+        d.pivot_table(index="comparator", columns="start", values="difference_ci", aggfunc="first")
+        .fillna(NOT_ESTIMATED)
+        .reset_index()
+    )
     dw = dw.sort_values("comparator", key=lambda c: c.map(order_a), ignore_index=True)
     dw["comparator"] = dw.comparator.map(area_label)
     months = r.settings.months
