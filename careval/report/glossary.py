@@ -191,7 +191,60 @@ _SETTINGS: dict[str, str] = {
     "end_column": "End column",
 }
 
-LABELS: dict[str, str] = {**_DATA, **_CLINICAL, **_METHODS, **_SETTINGS}
+# ---- the board summary, Table 3 and the flow diagram -------------------------------------
+_SUMMARY: dict[str, str] = {
+    "objective": "Objective",
+    "evidence": "Evidence from this run",
+    "progress": "Progress",
+    "how_sure": "How sure",
+    "challenges": "Challenges",
+    "focus": "Focus for development",
+    "care_planned": "Everyone with a care plan",
+    "entered_in_study_window": "First care plan in the study's entry window",
+    "treated_alive_and_registered_at_entry": "Alive, registered and eligible at entry",
+    "candidate_control_rows": "Candidate controls (person-months)",
+    "candidate_control_people": "Candidate controls (people)",
+    "treated_matched": "Care-planned matched to controls",
+    "controls_matched": "Matched controls (person-months)",
+    "unmatched_no_control_in_stratum": "Unmatched: no control in the same stratum",
+    "unmatched_outside_caliper": "Unmatched: no control within the caliper",
+    "caliper_width_logit": "Caliper width (logit of the propensity score)",
+    "mean_treated_before": "Mean among the care-planned before",
+}
+
+# ---- the matched study (impact section and its published tables) ---------------------------
+_IMPACT: dict[str, str] = {
+    "subgroup": "Subgroup",
+    "subgroups": "By subgroup",
+    "level": "Group",
+    "group": "Group",
+    "trajectories": "Use by month since entry",
+    "horizon_months": "Follow-up (months)",
+    "treated_with_full_horizon": "Followed that long",
+    "implementation_period": "Implementation period",
+    "mean_treated": "Mean, treated",
+    "mean_treated_after": "Mean, treated (matched)",
+    "mean_control_before": "Mean, controls before matching",
+    "mean_control_after": "Mean, controls after matching",
+    "smd_before": "SMD before matching",
+    "smd_after": "SMD after matching",
+    "variance_ratio_after": "Variance ratio after matching",
+    "imbalanced_after": "Imbalanced after matching",
+    "deaths_treated": "Deaths, treated",
+    "deaths_controls": "Deaths, matched controls",
+    "person_years_treated": "Person-years, treated",
+    "person_years_controls": "Person-years, matched controls (weighted)",
+    "rate_treated": "Deaths per 1,000 person-years, treated",
+    "rate_controls": "Deaths per 1,000 person-years, matched controls",
+    "truth_rate_ratio": "Planted rate ratio",
+    "planted": "Planted rate ratio",
+    "covered": "Interval covers the truth",
+    "cost_difference": "Difference (£ a person-month)",
+    "rate_ratio_ci_low": "95% CI low",
+    "rate_ratio_ci_high": "95% CI high",
+}
+
+LABELS: dict[str, str] = {**_DATA, **_CLINICAL, **_METHODS, **_SETTINGS, **_SUMMARY, **_IMPACT}
 
 # Abbreviations and technical terms: the short form, what it stands for, what it means.
 TERMS: dict[str, tuple[str, str]] = {
@@ -275,6 +328,16 @@ TERMS: dict[str, tuple[str, str]] = {
         "A short memory test scored 0 to 28; 8 or more suggests cognitive impairment.",
     ),
     "COPD": ("Chronic obstructive pulmonary disease", "A long-term lung disease."),
+    "coverage": (
+        "Coverage",
+        "The share of the people eligible on the reference date who had a care plan by the end "
+        "of the data (the care-planned of the eligible, one definition throughout the report).",
+    ),
+    "person-month": (
+        "Person-month",
+        "One person followed for one month; the matched study's outcomes are counted per "
+        "person-month.",
+    ),
     "TIA": ("Transient ischaemic attack", "A mini-stroke."),
 }
 
