@@ -34,7 +34,13 @@ from careval.files import sha256
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
-from careval.monitoring.programme import ProgrammeResult, ProgrammeSettings, evaluate_programme
+from careval.monitoring.programme import (
+    EMERGENCY_CHART,
+    ProgrammeResult,
+    ProgrammeSettings,
+    emergency_admissions_chart,
+    evaluate_programme,
+)
 from careval.qualitative.evaluate import QualitativeResult, evaluate_qualitative
 from careval.risk.evaluate import RiskResult, RiskSettings, evaluate_risk
 from careval.risk.model import follow_up_end
@@ -197,6 +203,12 @@ def evaluate(
         programme, skipped["programme"] = checked(
             "programme", lambda: _programme(ds, summary, rs.programme)
         )
+        if programme is not None and not unmet_here["monitoring"]:
+            chart, why = emergency_admissions_chart(ds, span, rs.areas)
+            if chart is not None:
+                programme.charts[EMERGENCY_CHART] = chart
+            else:
+                programme.warnings.append(why)
         say("clinical indicators")
         indicators, skipped["indicators"] = checked(
             "indicators", lambda: _indicators(ds, span, rs.indicators)

@@ -443,7 +443,7 @@ def test_to_dict_is_json_and_section_renders(result: IndicatorsResult) -> None:
     assert sec.html.count("<svg") == 2
     assert 'id="indicators-before-after"' in sec.html
     assert 'id="indicators-its"' in sec.html
-    assert "McNemar" in sec.html and "ttest_rel" in sec.html
+    assert "McNemar" in sec.html and "Paired t-test" in sec.html
 
 
 def test_tidy_and_summary(result: IndicatorsResult) -> None:

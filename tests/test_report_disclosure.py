@@ -135,7 +135,7 @@ def chart_shares_withheld(out: Path, results: dict[str, Any]) -> list[tuple[str,
     bad = []
     for f in sorted((out / "figures").glob("surveys-*.svg")):
         text = f.read_text()
-        m = re.search(r'aria-label="(.*?): answers per item"', text)
+        m = re.search(r'<title id="[^"]+">(.*?): answers per item</title>', text)
         assert m is not None, f.name
         title = html.unescape(m[1])
         shown = {

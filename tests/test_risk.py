@@ -204,7 +204,7 @@ def test_evaluate_risk_compares_lightgbm(small_risk) -> None:
     assert block["auc"] == pytest.approx(g["auc"], abs=1e-6)
     page = risk_section(result).html
     assert 'id="risk-subgroups"' in page and 'id="risk-models"' in page
-    assert "aged 85+" in page and "LightGBM" in page
+    assert "Aged 85+" in page and "LightGBM" in page
     off = RiskSettings(compare_lightgbm=False)
     assert not off.compare_lightgbm  # the comparison can be turned off (run on demand)
 

@@ -550,8 +550,9 @@ def test_section_shows_rates_items_chart_and_tests(synth_result: SurveysResult) 
     pro = next(s for s in synth_result.surveys if s.name == "professionals")
     svg = likert_chart_svg(pro)
     assert svg.count("<rect") >= 3 * 10  # legend and at least two segments per item
-    # Exactly: 3 legend boxes and one segment per answer category (1-5) of each of 10 items.
-    assert svg.count("<rect") == 3 + 5 * 10
+    # Exactly: one legend box per shade (5) and one segment per answer category (1-5) of
+    # each of 10 items.
+    assert svg.count("<rect") == 5 + 5 * 10
     protected = surveys_section(publish_surveys(synth_result, DC)).html
     assert "withheld under disclosure control" in protected and "Fewer meetings" not in protected
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from careval.cohort.summary import DataSummary
 from careval.data.access import Dataset
+from careval.monitoring.areas import AreaSettings, monthly_eligible
 from careval.monitoring.spc import VARIATION_LABELS, SPCResult, xmr
 from careval.settings import Settings
 
@@ -223,3 +224,36 @@ def evaluate_programme(
         charts,
         warnings,
     )
+
+
+EMERGENCY_CHART = "emergency_admissions_per_month"
+
+
+def emergency_admissions_chart(
+    ds: Dataset, window: tuple[dt.date, dt.date], areas: AreaSettings
+) -> tuple[SPCResult | None, str]:
+    """An XmR chart of the monthly emergency admissions of the programme's population.
+
+    The population is Table 2's rolling cohort (:func:`careval.monitoring.areas.monthly_eligible`):
+    each month, the people registered, alive and eligible on its first day in the programme's
+    areas (``areas.programme_areas``), whether or not they
+    have a care plan; a month's value is their emergency admissions that month. Only months
+    wholly inside ``window`` are charted. Fewer admissions are better (improvement
+    "decrease"). Returns the chart, or None and why not (too few months, no admissions).
+    """
+    first = window[0].year * 12 + window[0].month - 1 + (window[0].day > 1)
+    end = window[1] + dt.timedelta(days=1)  # a month counts when its last day is covered
+    last = end.year * 12 + end.month - 2
+    months = list(range(first, last + 1))
+    if len(months) < MIN_POINTS:
+        return None, (
+            f"emergency admissions a month: {len(months)} whole months; an SPC chart needs at "
+            f"least {MIN_POINTS}"
+        )
+    pm = monthly_eligible(ds, months, areas.eligibility)
+    pm = pm[pm.area.isin(areas.programme_areas)]
+    per_month = pm.groupby("month").admissions.sum().reindex(months, fill_value=0)
+    if per_month.sum() == 0:
+        return None, "emergency admissions a month: no emergency admissions to chart"
+    dates = [dt.date(m // 12, m % 12 + 1, 1) for m in months]
+    return xmr(per_month.to_numpy(dtype=float), dates, improvement="decrease"), ""

@@ -16,7 +16,14 @@ from markupsafe import Markup
 from careval.data.areas import POOL_SEPARATOR
 from careval.disclosure import DisclosureSettings
 from careval.report import format as fmt
-from careval.report.charts import colours, number_figures, svg_document, tidy
+from careval.report.charts import (
+    colours,
+    hover_points,
+    number_figures,
+    svg_document,
+    tidy,
+    zero_based,
+)
 from careval.report.glossary import label
 from careval.report.publish.rules import smallest_published, suppressed_range
 
@@ -215,17 +222,23 @@ def line_chart(
     groups = list(df.groupby(series, sort=False))
     for (key, part), colour in zip(groups, colours(len(groups)), strict=True):
         lw = 2.6 if key in highlight else 1.4
-        ax.plot(part[x], part[y], marker="o", lw=lw, label=area_label(str(key)), color=colour)
+        ax.plot(part[x], part[y], lw=lw, label=area_label(str(key)), color=colour)
+        texts = [
+            f"{area_label(str(key))}, {a}: {fmt.cell(b, 'number')}"
+            for a, b in zip(part[x], part[y], strict=True)
+        ]
+        hover_points(ax, part[x], part[y], texts, color=colour, ms=5)
     labels = list(dict.fromkeys(df[x].astype(str)))
     if len(labels) > 12:  # thin crowded category labels
         step = -(-len(labels) // 12)
         ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=45, ha="right")
     ax.set_title(title, fontsize=11, loc="left")
     ax.set_ylabel(ylabel)
+    zero_based(ax)  # a rate's or a count's axis starts at zero
     tidy(ax)
     if df[series].nunique() > 1:
         ax.legend(
-            fontsize=8,
+            fontsize=9,
             frameon=False,
             ncol=3,
             loc="upper center",

@@ -14,7 +14,7 @@ from careval.report.publish.data import coverage_published
 from careval.report.publish.derived import count_out, derived, ratio_of_published
 from careval.report.publish.rules import protect_table, protect_value
 
-COUNT_CHARTS = ("care_plans_per_month", "mdg_meetings_per_month")
+COUNT_CHARTS = ("care_plans_per_month", "mdg_meetings_per_month", "emergency_admissions_per_month")
 
 
 def _round(v: float | None) -> float | None:

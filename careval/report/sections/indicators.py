@@ -3,169 +3,69 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import html
+import re
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from careval.data.areas import pooled_name
 from careval.indicators import COMPARATORS, INDICATORS, IndicatorsResult, difference_name
+from careval.report import format as fmt
+from careval.report import glossary
+from careval.report.charts import figure
+from careval.report.glossary import abbr
 from careval.report.page import (
     DEFAULT_CONTEXT,
     PageContext,
     Section,
     area_label,
     fmt_count,
-    svg,
     table_html,
 )
+from careval.report.sections.indicator_charts import (
+    LABELS,
+    TITLES,
+    dementia_caption,
+    dementia_chart,
+    diabetes_caption,
+    diabetes_chart,
+    label,
+    programme_name,
+)
 
-TITLES = {
-    "hba1c": "HbA1c",
-    "total_cholesterol": "Total cholesterol",
-    "bp": "Blood pressure",
+__all__ = ["as_plotted", "dementia_chart", "diabetes_chart", "label", "section"]
+
+MEASURES = re.compile(r"\b(hba1c|total_cholesterol|sbp|dbp)\b")
+CODE_PART = re.compile(r"scipy|statsmodels|\w_\w|\w\.\w")  # a library's name or function
+ANALYSES = {
+    "paired": "Paired",
+    "unpaired (as the seed)": "Unpaired (as the seed)",
+    "change vs comparison": "Change against comparison",
 }
-# The pooled series' labels (and the seed's programme-minus-comparators); areas: area_label.
-LABELS = {
-    COMPARATORS: "Comparison areas (pooled)",
-    difference_name("pilot"): "Pilot minus comparison areas",
-}
-
-
-def label(name: str) -> str:
-    """A series' label: a pooled series' own, else its area's (:func:`area_label`)."""
-    return LABELS.get(name) or area_label(name)
-
-
-def _chart_label(name: str) -> str:
-    """:func:`label` for a chart legend (a ``$`` would start matplotlib's mathtext)."""
-    return label(name).replace("$", r"\$")
-
-
-def _programme(r: IndicatorsResult) -> str:
-    """The programme series' name (``"pilot"`` by default)."""
-    return pooled_name(r.settings.programme_areas)
-
-
 COUNT_COLUMNS = ("n_before", "n_after", "comparison_n", "both", "before_only", "after_only")
 
 
-def _style(ax: Any) -> None:
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.grid(alpha=0.3)
+def _test_label(text: str) -> str:
+    """A test as people name it: ``"paired t-test, scipy.stats.ttest_rel"`` reads "Paired
+    t-test" (the library's function names left out; the analysis column says "as the seed")."""
+    text = str(text).replace("(unpaired, as the seed)", "")
+    parts = [p.strip() for p in text.split(",")]
+    shown = ", ".join(p for p in parts if p and not CODE_PART.search(p))
+    if not shown:
+        return glossary.label(str(text).strip())
+    return shown[0].upper() + shown[1:]
 
 
-def _start_line(ax: Any, start: dt.date) -> None:
-    ax.axvline(pd.Timestamp(start), color="grey", lw=1, ls="--")
+def _quantity_label(text: str) -> str:
+    """A before-after quantity in words: measures by their labels, ``<=`` as ``≤``."""
 
+    def measure(m: re.Match[str]) -> str:
+        name = glossary.label(m[1])
+        return name if name[1:] != name[1:].lower() else name[0].lower() + name[1:]
 
-def _short(r: IndicatorsResult, ind: str) -> str:
-    st = r.settings
-    return {
-        "hba1c": f"HbA1c <= {st.hba1c_max_mmol_mol:g} mmol/mol",
-        "total_cholesterol": f"Total cholesterol <= {st.total_cholesterol_max_mmol_l:g} mmol/l",
-        "bp": f"Blood pressure <= {st.sbp_max_mmhg:g}/{st.dbp_max_mmhg:g} mmHg",
-    }[ind]
-
-
-def diabetes_chart(r: IndicatorsResult) -> str:
-    """Figure 3: share in control by month (rolling average), pilot against comparators."""
-    d = r.diabetes_monthly
-    if d.empty:
-        return ""
-    programme = _programme(r)
-    fig, axes = plt.subplots(1, len(INDICATORS), figsize=(11, 3.6), sharey=False)
-    for ax, ind in zip(np.atleast_1d(axes), INDICATORS, strict=True):
-        part = d[d.indicator == ind]
-        for area in (*(r.settings.comparison_areas or ()), COMPARATORS, programme):
-            s = part[part.area == area]
-            x = pd.to_datetime(s.month)
-            y = 100 * s.share_in_control_rolling
-            if area == programme:
-                ax.plot(x, y, lw=2.4, color="tab:blue", label=_chart_label(area))
-            elif area == COMPARATORS:
-                ax.plot(x, y, lw=2.0, ls="--", color="black", label=_chart_label(area))
-            else:
-                ax.plot(x, y, lw=0.9, alpha=0.55, label=_chart_label(area))
-        _start_line(ax, r.settings.programme_start)
-        ax.set_title(_short(r, ind), fontsize=10, loc="left")
-        ax.set_ylabel("% of people with diabetes" if ind == INDICATORS[0] else "")
-        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-        _style(ax)
-    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
-    fig.legend(
-        handles, labels, fontsize=8, frameon=False, ncol=4, loc="lower center",
-        bbox_to_anchor=(0.5, -0.12),
-    )  # fmt: skip
-    fig.suptitle(
-        f"People with diabetes in control ({r.settings.rolling_months}-month rolling average)",
-        fontsize=11,
-        x=0.01,
-        ha="left",
-    )
-    fig.tight_layout()
-    return svg(fig)
-
-
-def dementia_chart(r: IndicatorsResult) -> str:
-    """Figure 4: new dementia diagnoses per 1,000 aged 75+ a month, with the ITS lines."""
-    d = r.dementia_monthly
-    if d.empty:
-        return ""
-    fig, (ax, ax2) = plt.subplots(
-        2, 1, figsize=(9, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}
-    )
-    programme = _programme(r)
-    colours = {programme: "tab:blue", COMPARATORS: "black"}
-    f = r.its_fitted
-    for area in (programme, COMPARATORS):
-        s = d[d.area == area]
-        x = pd.to_datetime(s.month)
-        name = _chart_label(area)
-        ax.plot(x, s.rate_per_1000, "o", ms=3, color=colours[area], alpha=0.7, label=name)
-        if not f.empty and area in set(f.series):
-            fs = f[f.series == area]
-            fx = pd.to_datetime(fs.month)
-            post = (fs.month >= r.settings.programme_start).to_numpy()
-            for k, seg in enumerate((~post, post)):  # the two segments, not joined
-                ax.plot(
-                    fx[seg],
-                    fs.fitted_ols[seg],
-                    lw=2,
-                    color=colours[area],
-                    label=f"{name}: ITS" if k == 0 else None,
-                )
-            ax.plot(
-                fx[post],
-                fs.counterfactual_ols[post],
-                lw=1.2,
-                ls=":",
-                color=colours[area],
-                label=f"{name}: pre-programme trend carried on",
-            )
-    _start_line(ax, r.settings.programme_start)
-    age = r.settings.dementia_min_age
-    ax.set_ylabel(f"per 1,000 aged {age}+")
-    ax.set_title(
-        f"New dementia diagnoses a month among people aged {age}+", fontsize=11, loc="left"
-    )
-    ax.legend(fontsize=7.5, frameon=False, ncol=2)
-    _style(ax)
-    p = r.dementia_care_plans
-    ax2.bar(pd.to_datetime(p.month), p.care_plans_dementia, width=25, color="tab:purple")
-    _start_line(ax2, r.settings.programme_start)
-    ax2.set_ylabel("care plans")
-    ax2.set_title(
-        "Care plans for people with a dementia diagnosis by the plan date", fontsize=9, loc="left"
-    )
-    ax2.tick_params(axis="x", labelrotation=45, labelsize=8)
-    _style(ax2)
-    fig.tight_layout()
-    return svg(fig)
+    out = MEASURES.sub(measure, str(text)).replace("<=", "\u2264")
+    return out[0].upper() + out[1:] if out else out
 
 
 def _before_after_table(r: IndicatorsResult) -> pd.DataFrame:
@@ -177,8 +77,9 @@ def _before_after_table(r: IndicatorsResult) -> pd.DataFrame:
     for col in ("statistic", "p_value"):
         t[col] = pd.to_numeric(t[col])
     t["quantity"] = np.where(shares, t.quantity.str.replace("share", "%", n=1), t.quantity)
-    t = t.round({c: 3 for c in ("before", "after", "change", "comparison_change", "estimate")})
-    t = t.round({"ci_low": 3, "ci_high": 3, "statistic": 3, "p_value": 4})
+    t["quantity"] = [_quantity_label(q) for q in t["quantity"]]
+    t["analysis"] = [ANALYSES.get(a, str(a).capitalize()) for a in t["analysis"]]
+    t["test"] = [_test_label(x) for x in t["test"]]
     keep = [
         "quantity",
         "analysis",
@@ -199,9 +100,35 @@ def _before_after_table(r: IndicatorsResult) -> pd.DataFrame:
     return t.where(t.notna(), None)
 
 
+BEFORE_AFTER_LABELS = {
+    "quantity": "Measure",
+    "analysis": "Analysis",
+    "test": "Test",
+    "n_before": "People before",
+    "n_after": "People after",
+    "before": "Before",
+    "after": "After",
+    "comparison_change": "Change in comparison",
+    "estimate": "Change or difference",
+    "ci_low": "95% CI low",
+    "ci_high": "95% CI high",
+    "p_value": "p",
+    "before_only": "In control before only",
+    "after_only": "In control after only",
+}
+BEFORE_AFTER_KINDS: dict[str, fmt.Kind] = {
+    **{c: "count" for c in ("n_before", "n_after", "before_only", "after_only")},
+    **{
+        c: "number"
+        for c in ("before", "after", "comparison_change", "estimate", "ci_low", "ci_high")
+    },
+    "p_value": "p",
+}
+
+
 def _its_table(r: IndicatorsResult) -> pd.DataFrame:
     rows = []
-    programme = _programme(r)
+    programme = programme_name(r)
     difference = difference_name(programme)
     for name in (programme, COMPARATORS, difference):
         res = r.its.get(name)
@@ -214,20 +141,21 @@ def _its_table(r: IndicatorsResult) -> pd.DataFrame:
             c = res["ols"]["coefficients"][term]
             row: dict[str, Any] = {
                 "series": shown,
-                "term": term.replace("_", " ") + (" a month" if term == "slope_change" else ""),
-                "estimate": round(c["estimate"], 4),
-                "ci_low": round(c["ci_low"], 4),
-                "ci_high": round(c["ci_high"], 4),
-                "p_value": round(c["p_value"], 4),
+                "term": "Level change" if term == "level_change" else "Slope change a month",
+                "estimate": c["estimate"],
+                "ci_low": c["ci_low"],
+                "ci_high": c["ci_high"],
+                "p_value": c["p_value"],
                 "hac_lags": res["hac_lags"],
             }
             pois = res.get("poisson", {}).get("coefficients", {}).get(term)
             if pois:
-                row["poisson_rate_ratio"] = round(pois["rate_ratio"], 3)
-                row["rr_ci_low"] = round(pois["rate_ratio_ci_low"], 3)
-                row["rr_ci_high"] = round(pois["rate_ratio_ci_high"], 3)
+                row["poisson_rate_ratio"] = pois["rate_ratio"]
+                row["rr_ci_low"] = pois["rate_ratio_ci_low"]
+                row["rr_ci_high"] = pois["rate_ratio_ci_high"]
             rows.append(row)
-    return pd.DataFrame(rows)
+    t = pd.DataFrame(rows).astype(object)
+    return t.where(t.notna(), None)  # a missing Poisson fit shows as a dash
 
 
 def _snapshot(r: IndicatorsResult) -> pd.DataFrame:
@@ -238,7 +166,7 @@ def _snapshot(r: IndicatorsResult) -> pd.DataFrame:
     months = sorted(set(d.month))
     at = [m for m in (r.settings.programme_start, months[-1]) if m in set(months)]
     rows = []
-    programme = _programme(r)
+    programme = programme_name(r)
     others = [a for a in dict.fromkeys(d.area) if a not in (programme, COMPARATORS)]
     for area in (programme, COMPARATORS, *others):
         row: dict[str, Any] = {"area": label(area)}
@@ -246,9 +174,8 @@ def _snapshot(r: IndicatorsResult) -> pd.DataFrame:
             for m in at:
                 v = d[(d.area == area) & (d.indicator == ind) & (d.month == m)]
                 col = f"{TITLES[ind]} {m:%b %Y}"
-                row[col] = (
-                    round(100 * float(v.share_in_control_rolling.iloc[0]), 1) if len(v) else None
-                )
+                share = v.share_in_control_rolling.iloc[0] if len(v) else None
+                row[col] = None if share is None or pd.isna(share) else float(share)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -299,16 +226,28 @@ def section(r: IndicatorsResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         "<p>People with diabetes registered and alive on the first day of each month, in "
         "control when their latest reading in the previous "
         f"{st.lookback_months} months meets the target: "
-        + "; ".join(html.escape(v) for v in defs.values())
+        + "; ".join(html.escape(v.replace("<=", "\u2264")) for v in defs.values())
         + ". People with no reading in those months count as not in control (the share with a "
-        f"reading is in results.json). Lines are {st.rolling_months}-month rolling averages of "
+        f"reading is in the results file). Lines are {st.rolling_months}-month rolling averages of "
         "the monthly shares; the dashed vertical line marks the programme start "
         f"({st.programme_start:%B %Y}).</p>",
-        "<figure>" + diabetes_chart(r) + "</figure>",
     ]
+    chart = diabetes_chart(r)
+    if chart:
+        parts.append(figure(chart, diabetes_caption(r), "indicators-diabetes"))
     snap = _snapshot(r)
     if not snap.empty:
-        parts.append(table_html(snap, {"area": "area"}, "indicators-diabetes-snapshot", ("area",)))
+        parts.append(
+            table_html(
+                snap,
+                {"area": "Area"},
+                "indicators-diabetes-snapshot",
+                ("area",),
+                kinds={c: "share" for c in snap.columns if c != "area"},
+                caption="Share in control (rolling average) at the programme start and in the "
+                "last month",
+            )
+        )
     c = r.cohort
     comp = ", ".join(area_label(a) for a in st.comparison_areas or ())
     parts += [
@@ -327,28 +266,21 @@ def section(r: IndicatorsResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         "comparison</i> rows subtract the change among "
         f"{fmt_count(c['comparison_eligible'])} people with diabetes in {html.escape(comp)} "
         "given random index dates drawn from the plan "
-        "dates (Welch t-test of the person-level changes). Shares are in percent.</p>",
+        "dates (Welch t-test of the person-level changes). Shares in control are in percent, "
+        "means in their units; a negative change is a fall.</p>",
         table_html(
             _before_after_table(r),
-            {
-                "n_before": "n before",
-                "n_after": "n after",
-                "comparison_change": "comparison change",
-                "estimate": "change or difference",
-                "ci_low": "95% CI low",
-                "ci_high": "95% CI high",
-                "p_value": "p",
-                "before_only": "in control before only",
-                "after_only": "in control after only",
-            },
+            BEFORE_AFTER_LABELS,
             "indicators-before-after",
             ("quantity", "analysis", "test"),
+            kinds=BEFORE_AFTER_KINDS,
         ),
     ]
     truth = (r.truth or {}).get("diabetes")
     if truth:
         effects = ", ".join(
-            f"{k.replace('_', ' ')} {truth[k]:+g} {truth.get('units', {}).get(k, '')}".strip()
+            f"{_quantity_label(k)} {fmt.MINUS if truth[k] < 0 else '+'}{abs(truth[k]):g} "
+            f"{truth.get('units', {}).get(k, '')}".strip()
             for k in ("hba1c", "total_cholesterol", "sbp", "dbp")
             if k in truth
         )
@@ -361,30 +293,46 @@ def section(r: IndicatorsResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         "<h3>Dementia diagnosis</h3>",
         f"<p>New dementia diagnoses (first code, GP or hospital) a month per 1,000 people aged "
         f"{st.dementia_min_age}+ registered on the first day of the month. Lines: an "
-        "interrupted time series (segmented regression, OLS with Newey-West standard errors) "
+        f"interrupted time series ({abbr('ITS')}: segmented regression, ordinary least squares "
+        f"with {abbr('HAC')} standard errors, which allow for neighbouring months being alike; "
+        "Newey-West, the number of months' lag shown in the table) "
         f"with a level and a slope change from {st.programme_start:%B %Y}, for the pilot and for "
         "the comparison areas pooled as a control series; dotted, the pre-programme line carried "
         "on. The table adds the ITS of the pilot's rate minus the comparators' (changes common "
         "to both cancel) and the Poisson version (counts with the registered as exposure, "
         f"rate ratios). {html.escape(_care_plan_note())}</p>",
-        "<figure>" + dementia_chart(r) + "</figure>",
     ]
+    chart = dementia_chart(r)
+    if chart:
+        parts.append(figure(chart, dementia_caption(r), "indicators-dementia"))
     its = _its_table(r)
     if not its.empty:
         parts.append(
             table_html(
                 its,
                 {
+                    "series": "Series",
+                    "term": "Change from the programme start",
+                    "estimate": "Estimate (per 1,000)",
                     "ci_low": "95% CI low",
                     "ci_high": "95% CI high",
                     "p_value": "p",
-                    "hac_lags": "HAC lags",
+                    "hac_lags": "Months of lag (HAC)",
                     "poisson_rate_ratio": "Poisson rate ratio",
-                    "rr_ci_low": "RR 95% CI low",
-                    "rr_ci_high": "RR 95% CI high",
+                    "rr_ci_low": "Rate ratio 95% CI low",
+                    "rr_ci_high": "Rate ratio 95% CI high",
                 },
                 "indicators-its",
                 ("series", "term"),
+                kinds={
+                    "estimate": "number",
+                    "ci_low": "number",
+                    "ci_high": "number",
+                    "hac_lags": "count",
+                    "poisson_rate_ratio": "ratio",
+                    "rr_ci_low": "ratio",
+                    "rr_ci_high": "ratio",
+                },
             )
         )
     dem_truth = (r.truth or {}).get("dementia_case_finding")
@@ -393,7 +341,7 @@ def section(r: IndicatorsResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
             "<p class='note'>In these synthetic data the pilot's diagnosis rate of undiagnosed "
             f"dementia is multiplied by {dem_truth.get('value')} from "
             f"{html.escape(str(dem_truth.get('diagnosis_rate_ratio_in_pilot_after')))}, and "
-            "care-planned people aged 75+ are offered a 6CIT at the plan.</p>"
+            f"care-planned people aged 75+ are offered a {abbr('6CIT')} at the plan.</p>"
         )
     parts += [f"<p class='banner'>{html.escape(w)}</p>" for w in r.warnings]
     return Section("indicators", "Clinical indicators", "".join(parts))
@@ -401,7 +349,7 @@ def section(r: IndicatorsResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
 
 def _care_plan_note() -> str:
     return (
-        "The care_plans table records no content or condition, so care plans mentioning "
+        "The care plans table records no content or condition, so care plans mentioning "
         "dementia are counted as plans for people with a dementia diagnosis recorded by the "
         "plan date."
     )

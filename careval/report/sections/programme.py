@@ -1,25 +1,78 @@
-"""The report's programme monitoring: care plans, coverage, MDG meetings, the fund, SPC charts."""
+"""The report's programme monitoring: care plans, coverage, MDG meetings, the fund, SPC charts.
+
+Every monthly series is an XmR chart (:mod:`careval.report.sections.spc`) with its Making Data
+Count reading in words, among them the monthly emergency admissions of the programme's
+population (the eligible people of its areas, Table 2's rolling cohort).
+"""
 
 from __future__ import annotations
 
-from careval.monitoring.programme import ProgrammeResult
+import html
+
+from careval.monitoring.programme import EMERGENCY_CHART, ProgrammeResult
+from careval.monitoring.spc import VARIATION_LABELS, SPCResult
+from careval.report import format as fmt
+from careval.report.charts import figure
+from careval.report.glossary import abbr, label
 from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, table_html
+from careval.report.sections.qualitative import ROLE_LABELS, role_label
 from careval.report.sections.spc import xmr_chart_svg
 
-SPC_TITLES = {
-    "care_plans_per_month": ("Care plans created a month", "care plans"),
-    "care_plan_quality": ("Care-plan quality (share of the six items met)", "share"),
-    "mdg_meetings_per_month": ("MDG meetings a month", "meetings"),
+# Each chart: its title, the y axis, whether its values are shares, and what it counts.
+SPC_TITLES: dict[str, tuple[str, str, bool]] = {
+    EMERGENCY_CHART: ("Emergency admissions a month", "emergency admissions", False),
+    "care_plans_per_month": ("Care plans created a month", "care plans", False),
+    "care_plan_quality": ("Care-plan quality (share of the six items met)", "items met", True),
+    "mdg_meetings_per_month": ("MDG meetings a month", "meetings", False),
 }
-VARIATION_TEXT = {
-    "common_cause": "common-cause variation only",
-    "improvement_high": "special cause: improvement (high)",
-    "improvement_low": "special cause: improvement (low)",
-    "concern_high": "special cause: concern (high)",
-    "concern_low": "special cause: concern (low)",
-    "neutral_high": "special cause (high)",
-    "neutral_low": "special cause (low)",
+SPC_NOTES = {
+    EMERGENCY_CHART: (
+        "All emergency admissions in each month of the people who were eligible (registered, "
+        "alive and eligible on the month's first day) in the programme's areas, with or "
+        "without a care plan: the whole population the programme serves, as Table 2 counts "
+        "it. Fewer admissions are better."
+    ),
+    "care_plans_per_month": "Care plans created each month in the programme's MDGs.",
+    "care_plan_quality": "The mean share of the quality items met by each month's care plans.",
+    "mdg_meetings_per_month": "MDG meetings held each month.",
 }
+
+
+def _caption(name: str, chart: SPCResult, title: str) -> str:
+    """The chart's finding: the latest month's MDC reading, with the last segment's limits."""
+    last = chart.segments[-1]
+    share = SPC_TITLES.get(name, ("", "", False))[2]
+    v = (lambda x: fmt.pct(x)) if share else (lambda x: fmt.number(x, 1))
+    return (
+        f"{title}, latest month {chart.points['date'].iloc[-1]:%B %Y}: "
+        f"{VARIATION_LABELS[chart.variation]}. Mean {v(last['mean'])} a month, process limits "
+        f"{v(last['lpl'])} to {v(last['upl'])}."
+    )
+
+
+def _spc_parts(r: ProgrammeResult) -> list[str]:
+    """One heading, note and captioned XmR chart per series, emergency admissions first."""
+    parts = [
+        f"<p>Monthly series are {abbr('SPC')} charts ({abbr('XmR', 'XmR charts')}) read with "
+        "NHS England's Making Data Count rules: a point outside the process limits, a run of "
+        "7 on one side of the mean, 7 rising or falling, or 2 of 3 near a limit is a special "
+        "cause; anything else is the process's common-cause variation.</p>"
+    ]
+    order = [n for n in SPC_TITLES if n in r.charts] + [n for n in r.charts if n not in SPC_TITLES]
+    for name in order:
+        chart = r.charts[name]
+        title, ylabel, share = SPC_TITLES.get(name, (label(name), "", False))
+        note = SPC_NOTES.get(name, "")
+        parts.append(
+            f"<h3>{html.escape(title)}</h3>"
+            + (f"<p class='note'>{html.escape(note)}</p>" if note else "")
+            + figure(
+                xmr_chart_svg(chart, title, ylabel, share),
+                _caption(name, chart, title),
+                f"spc-{name.replace('_', '-')}",
+            )
+        )
+    return parts
 
 
 def section(r: ProgrammeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
@@ -33,7 +86,7 @@ def section(r: ProgrammeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         if len(april):
             parts.append(
                 f"<p>By the end of April 2012, <b id='programme-coverage-2012-04'>"
-                f"{100 * float(april.coverage_of_eligible.iloc[0]):.1f}%</b> of the pilot's "
+                f"{fmt.pct(float(april.coverage_of_eligible.iloc[0]))}</b> of the pilot's "
                 "eligible people had a care plan"
                 + (" (the seed reported about 30%)" if ctx.seed_shaped else "")
                 + ".</p>"
@@ -41,41 +94,62 @@ def section(r: ProgrammeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     if r.fund_summary:
         f = r.fund_summary
         parts.append(
-            f"<p>Innovation fund: {100 * f['share_allocated_first_year']:.0f}% of the first "
-            f"year's £{f['budget_first_year']:,.0f} was allocated within a year of the first "
-            "allocation"
+            f"<p>Innovation fund: {fmt.pct(f['share_allocated_first_year'], 0)} of the first "
+            f"year's {fmt.money(f['budget_first_year'])} was allocated within a year of the "
+            "first allocation"
             + (" (the seed: 39%)" if ctx.seed_shaped else "")
-            + f"; £{f['spent_total']:,.0f} of £{f['allocated_total']:,.0f} allocated has been "
-            "spent.</p>"
+            + f"; {fmt.money(f['spent_total'])} of {fmt.money(f['allocated_total'])} allocated "
+            "has been spent.</p>"
         )
-    for name, chart in r.charts.items():
-        title, ylabel = SPC_TITLES.get(name, (name.replace("_", " "), ""))
-        parts.append(
-            f"<h3>{title}</h3><p class='note'>XmR chart, Making Data Count rules; latest point: "
-            f"{VARIATION_TEXT.get(chart.variation, chart.variation)}.</p>"
-            "<figure>" + xmr_chart_svg(chart, title, ylabel) + "</figure>"
-        )
+    parts += _spc_parts(r)
     if len(r.quality):
-        q = r.quality.assign(share_of_plans=r.quality.share_of_plans.round(3))
+        q = r.quality.assign(item=[str(i).capitalize() for i in r.quality["item"]])
         parts += [
             "<h3>Care-plan quality items</h3>",
-            table_html(q, {}, "programme-quality", ("item",)),
+            table_html(
+                q,
+                {"item": "Item", "share_of_plans": "Plans meeting it"},
+                "programme-quality",
+                ("item",),
+            ),
         ]
     if len(r.meetings):
         parts += [
-            "<h3>MDG meetings and attendance by role</h3>",
-            table_html(r.meetings.round(1), {}, "programme-meetings", ("mdg",)),
+            f"<h3>{abbr('MDG')} meetings and attendance by role</h3>",
+            table_html(
+                r.meetings,
+                {"mdg": "MDG", "mean_minutes": "Mean length (minutes)", **ROLE_LABELS},
+                "programme-meetings",
+                ("mdg",),
+                kinds={"mean_minutes": "number"},
+            ),
         ]
     if len(r.attendance_share):
-        s = r.attendance_share.assign(
-            share_of_attendees=r.attendance_share.share_of_attendees.round(3)
+        s = r.attendance_share.assign(role=[role_label(x) for x in r.attendance_share["role"]])
+        parts.append(
+            table_html(
+                s,
+                {"role": "Role", "share_of_attendees": "Share of attendees"},
+                "programme-attendance",
+                ("role",),
+            )
         )
-        parts.append(table_html(s, {}, "programme-attendance", ("role",)))
     if len(r.fund):
         parts += [
-            "<h3>Innovation fund by MDG (£)</h3>",
-            table_html(r.fund.round(2), {}, "programme-fund", ("mdg",)),
+            "<h3>Innovation fund by MDG</h3>",
+            table_html(
+                r.fund,
+                {
+                    "mdg": "MDG",
+                    "allocated": "Allocated (£)",
+                    "spent": "Spent (£)",
+                    "spent_share": "Share spent",
+                },
+                "programme-fund",
+                ("mdg",),
+                kinds={"allocated": "money", "spent": "money", "spent_share": "share"},
+            ),
         ]
     for w in r.warnings:
-        parts.append(f"<p class='note'>{w}</p>")
+        parts.append(f"<p class='note'>{html.escape(w)}</p>")
     return Section("programme", "Programme monitoring", "".join(parts))

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pandas as pd
 
 from careval.qualitative.evaluate import QualitativeResult
 from careval.qualitative.transcripts import TranscriptResult
+from careval.report import format as fmt
+from careval.report.charts import PALETTE, accessible, figure
+from careval.report.glossary import abbr, is_code_name, label
 from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, fmt_count, table_html
-from careval.surveys.common import percent
+
+CODER = re.compile(r"^coder_([a-z0-9])$")
+UTTER, ATTEND = PALETTE[0], "#b0b8bf"  # Okabe-Ito blue against a light grey
 
 ROLE_LABELS = {
     "chair": "Chair",
@@ -30,13 +36,28 @@ def role_label(role: str) -> str:
     return ROLE_LABELS.get(role, role.replace("_", " ").capitalize())
 
 
+def coder_label(name: str) -> str:
+    """A coder as the page names them: ``coder_a`` reads "Coder A"; a person's name stays."""
+    if m := CODER.match(name):
+        return f"Coder {m[1].upper()}"
+    return label(name) if is_code_name(name) else name
+
+
+def _coders_in(text: str, names: list[str]) -> str:
+    """``text`` with each coder's name (and its quoted form ``'coder_a''s``) as its label."""
+    for n in sorted(set(names), key=len, reverse=True):
+        text = text.replace(f"'{n}''s", f"{coder_label(n)}'s").replace(n, coder_label(n))
+    return text
+
+
 def utterance_chart_svg(t: TranscriptResult, published: dict[str, Any] | None = None) -> str:
     """Horizontal bars: share of utterances by participant type (and of people attending).
 
     The shares are as ``t`` holds them: ``t.to_dict()``, or ``published`` when the caller has it.
+    Each bar shows its share on hover; the SVG has a title and a description of the values.
     """
     d = (published if published is not None else t.to_dict())["overall"]
-    width, left, bar_h, gap, top = 720, 200, 12, 10, 30
+    width, left, bar_h, gap, top = 720, 210, 14, 10, 34
     has_att = any("share_attendees" in r for r in d)
     row_h = bar_h * (2 if has_att else 1) + gap
     height = top + len(d) * row_h + 24
@@ -49,40 +70,59 @@ def utterance_chart_svg(t: TranscriptResult, published: dict[str, Any] | None = 
     scale = plot_w / top_share
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="Share of utterances by '
-        'participant type" font-family="sans-serif" font-size="11">',
-        f'<rect x="{left}" y="6" width="12" height="12" fill="#005eb8"/>'
-        f'<text x="{left + 16}" y="16">Share of utterances</text>',
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect x="{left}" y="6" width="14" height="14" fill="{UTTER}"/>'
+        f'<text x="{left + 18}" y="18">Share of utterances</text>',
     ]
     if has_att:
         parts.append(
-            f'<rect x="{left + 160}" y="6" width="12" height="12" fill="#aeb7bd"/>'
-            f'<text x="{left + 176}" y="16">Share of people attending</text>'
+            f'<rect x="{left + 180}" y="6" width="14" height="14" fill="{ATTEND}"/>'
+            f'<text x="{left + 198}" y="18">Share of people attending</text>'
         )
+    desc = []
     for k, r in enumerate(d):
         y = top + k * row_h
+        who = role_label(r["role"])
         parts.append(
-            f'<text x="{left - 8}" y="{y + bar_h - 2}" text-anchor="end">'
-            f"{html.escape(role_label(r['role']))}</text>"
+            f'<text x="{left - 8}" y="{y + bar_h - 2}" text-anchor="end">{html.escape(who)}</text>'
         )
-        bars = [("share_utterances", "#005eb8")]
+        bars = [("share_utterances", UTTER, "of utterances")]
         if has_att:
-            bars.append(("share_attendees", "#aeb7bd"))
-        for j, (key, colour) in enumerate(bars):
+            bars.append(("share_attendees", ATTEND, "of people attending"))
+        said = []
+        for j, (key, colour, what) in enumerate(bars):
             v = r.get(key)
             yy = y + j * bar_h
             if v is None:
                 parts.append(
-                    f'<text x="{left + 4}" y="{yy + bar_h - 2}" fill="#666">withheld</text>'
+                    f'<text x="{left + 4}" y="{yy + bar_h - 2}" fill="#555">withheld</text>'
                 )
                 continue
+            said.append(f"{fmt.pct(v, 0)} {what}")
             parts.append(
                 f'<rect x="{left}" y="{yy}" width="{v * scale:.1f}" height="{bar_h - 1}" '
-                f'fill="{colour}"/><text x="{left + v * scale + 4:.1f}" y="{yy + bar_h - 2}" '
-                f'font-size="10">{100 * v:.0f}%</text>'
+                f'fill="{colour}"><title>{html.escape(who)}: {fmt.pct(v)} {what}</title></rect>'
+                f'<text x="{left + v * scale + 4:.1f}" y="{yy + bar_h - 2}">{fmt.pct(v, 0)}</text>'
             )
+        desc.append(f"{who}: " + (", ".join(said) or "withheld"))
     parts.append("</svg>")
-    return "".join(parts)
+    return accessible(
+        "".join(parts),
+        "Share of utterances at MDG meetings by participant type",
+        "; ".join(desc) + ".",
+    )
+
+
+def _utterance_caption(d: list[dict[str, Any]]) -> str:
+    """The chart's finding: who spoke most, against their share of the people attending."""
+    known = [r for r in d if r.get("share_utterances") is not None]
+    if not known:
+        return "Shares of utterances by participant type (withheld)."
+    top = max(known, key=lambda r: r["share_utterances"])
+    text = f"{role_label(top['role'])}s spoke {fmt.pct(top['share_utterances'], 0)} of utterances"
+    if top.get("share_attendees") is not None:
+        text += f" while being {fmt.pct(top['share_attendees'], 0)} of the people attending"
+    return text + "."
 
 
 def section(result: QualitativeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
@@ -98,35 +138,41 @@ def section(result: QualitativeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Se
     if t is not None:
         d = t.to_dict()
         blocks.append(
-            f"<h3>MDG meetings: who speaks</h3><p>{fmt_count(d['n_meetings'])} transcribed "
+            f"<h3>{abbr('MDG')} meetings: who speaks</h3>"
+            f"<p>{fmt_count(d['n_meetings'])} transcribed "
             f"meetings, {fmt_count(d['n_utterances'])} utterances (one transcript line each).</p>"
         )
-        blocks.append(utterance_chart_svg(t, d))
+        blocks.append(
+            figure(utterance_chart_svg(t, d), _utterance_caption(d["overall"]), "mdg-utterances")
+        )
         ov = pd.DataFrame(d["overall"])
         ov["participant"] = [role_label(r) for r in ov["role"]]
         cols = ["participant", "utterances", "share_utterances", "words", "share_words"]
         if "attendees" in ov.columns:
             cols += ["attendees", "share_attendees"]
-        for c in [c for c in cols if c.startswith("share_")]:
-            ov[c] = [percent(v) for v in ov[c]]
         blocks.append(
             table_html(
                 ov[cols],
                 labels={
-                    "share_utterances": "% utterances",
-                    "share_words": "% words",
-                    "attendees": "people attending",
-                    "share_attendees": "% attending",
+                    "participant": "Participant",
+                    "utterances": "Utterances",
+                    "share_utterances": "% of utterances",
+                    "words": "Words",
+                    "share_words": "% of words",
+                    "attendees": "People attending",
+                    "share_attendees": "% of people attending",
                 },
-                table_id="mdg-utterances",
-                text_columns=("participant", *[c for c in cols if c.startswith("share_")]),
+                table_id="mdg-utterances-table",
+                text_columns=("participant",),
+                kinds={c: "share" for c in cols if c.startswith("share_")},
             )
         )
         for test in d["tests"]:
             blocks.append(
-                f"<p>Chi-square goodness of fit against {html.escape(test['against'])}: "
-                f"&chi;&sup2; = {test['statistic']:.1f} on {test['dof']} df, "
-                f"p {_p(test['p_value'])}.</p>"
+                f"<p>Do the shares of utterances differ from {html.escape(test['against'])}? "
+                f"Chi-square goodness of fit: &chi;&sup2; = {fmt.number(test['statistic'], 1)} "
+                f"on {test['dof']} degrees of freedom, {html.escape(fmt.p_value(test['p_value']))}"
+                ".</p>"
             )
         turns = pd.DataFrame(d["turns"]).T
         if not turns.empty:
@@ -139,15 +185,21 @@ def section(result: QualitativeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Se
             )
         if d["levels"]:
             lv = pd.DataFrame(d["levels"]["levels"])
-            for c in ("share_utterances", "share_words"):
-                lv[c] = [percent(v) for v in lv[c]]
+            lv["level"] = [str(v).capitalize() for v in lv["level"]]
             blocks.append(
                 "<p>Level of discussion (coded utterances):</p>"
                 + table_html(
                     lv,
-                    labels={"share_utterances": "% utterances", "share_words": "% words"},
+                    labels={
+                        "level": "Level",
+                        "utterances": "Utterances",
+                        "share_utterances": "% of utterances",
+                        "words": "Words",
+                        "share_words": "% of words",
+                    },
                     table_id="mdg-levels",
-                    text_columns=("level", "share_utterances", "share_words"),
+                    text_columns=("level",),
+                    kinds={"share_utterances": "share", "share_words": "share"},
                 )
             )
         blocks.extend(f'<p class="warning">{html.escape(w)}</p>' for w in d["warnings"])
@@ -158,7 +210,7 @@ def section(result: QualitativeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Se
             f"<h3>Thematic coding</h3><p>{fmt_count(d['n_segments'])} coded segments; "
             f"{len(cod.codebook.codes)} codes in {len(cod.codebook.themes)} themes"
             + (
-                f"; counts are {html.escape(cod.primary_coder)}'s codings"
+                f"; counts are {html.escape(coder_label(cod.primary_coder))}'s codings"
                 if cod.primary_coder
                 else ""
             )
@@ -178,6 +230,12 @@ def section(result: QualitativeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Se
         blocks.append(
             table_html(
                 freq[show].rename(columns=lambda k: k.removeprefix("group:")),
+                labels={
+                    "code": "Code",
+                    "segments": "Segments",
+                    "documents": "Documents",
+                    "cases": "Cases",
+                },
                 table_id="qda-frequencies",
                 text_columns=("code",),
             )
@@ -188,7 +246,9 @@ def section(result: QualitativeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Se
             matrix = matrix.reindex(cod.codebook.themes).reset_index()
             blocks.append(
                 f"<p>Framework matrix (themes &times; {html.escape(cod.by)}s, segments):</p>"
-                + table_html(matrix, table_id="qda-framework", text_columns=("theme",))
+                + table_html(
+                    matrix, {"theme": "Theme"}, table_id="qda-framework", text_columns=("theme",)
+                )
             )
             if not protect:
                 quotes = []
@@ -207,23 +267,44 @@ def section(result: QualitativeResult, ctx: PageContext = DEFAULT_CONTEXT) -> Se
         co = pd.DataFrame(d["cooccurrence"]).T.reset_index().rename(columns={"index": "code"})
         blocks.append(
             "<p>Code co-occurrence (segments coded with both):</p>"
-            + table_html(co, table_id="qda-cooccurrence", text_columns=("code",))
+            + table_html(co, {"code": "Code"}, table_id="qda-cooccurrence", text_columns=("code",))
         )
+        coders = [cod.primary_coder or ""]
         if d["agreement"]:
             ag = pd.DataFrame(d["agreement"])
-            ag["percent_agreement"] = [percent(v) for v in ag["percent_agreement"]]
+            coders += [c for pair in ag["coders"] for c in str(pair).split(" vs ")]
+            ag["coders"] = [_coders_in(str(c), coders) for c in ag["coders"]]
+            method = _coders_in(d["agreement_method"], coders)
             blocks.append(
-                f"<p>Inter-coder agreement ({html.escape(d['agreement_method'])}):</p>"
+                f"<p>Inter-coder agreement ({html.escape(method)}). Cohen's kappa and "
+                "Krippendorff's alpha measure how far two coders agree "
+                "beyond what chance alone would give: 1 is perfect agreement, 0 no better than "
+                "chance; above 0.8 is usually read as strong agreement, 0.67 to 0.8 as "
+                "acceptable for tentative conclusions.</p>"
                 + table_html(
                     ag,
+                    labels={
+                        "code": "Code",
+                        "coders": "Coders",
+                        "units": "Units coded",
+                        "n_a": "Coded by the first",
+                        "n_b": "Coded by the second",
+                        "both": "Coded by both",
+                        "percent_agreement": "Agreement",
+                        "kappa": "Cohen's kappa",
+                        "alpha": "Krippendorff's alpha",
+                    },
                     table_id="qda-agreement",
-                    text_columns=("code", "coders", "percent_agreement"),
+                    text_columns=("code", "coders"),
+                    kinds={
+                        "percent_agreement": "share",
+                        "kappa": "ratio",
+                        "alpha": "ratio",
+                        **{c: "count" for c in ("units", "n_a", "n_b", "both")},
+                    },
                 )
             )
+        d["warnings"] = [_coders_in(w, coders) for w in d["warnings"]]
         blocks.extend(f'<p class="warning">{html.escape(w)}</p>' for w in d["warnings"])
     blocks.extend(f'<p class="warning">{html.escape(w)}</p>' for w in result.warnings)
     return Section(id="qualitative", title="Qualitative findings", html="\n".join(blocks))
-
-
-def _p(v: float) -> str:
-    return "< 0.001" if v < 0.001 else f"= {v:.3f}"

@@ -8,6 +8,8 @@ from typing import Any
 import pandas as pd
 
 from careval.disclosure import DisclosureSettings
+from careval.report import format as fmt
+from careval.report.charts import accessible, figure
 from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, fmt_count, table_html
 from careval.report.publish.rules import smallest_published, suppressed_range
 from careval.report.publish.shares import published_sum
@@ -15,10 +17,24 @@ from careval.surveys.common import percent
 from careval.surveys.evaluate import SurveysResult
 from careval.surveys.result import SurveyResult
 
-# Diverging palette (ColorBrewer RdBu, 5 classes): disagree red, neutral grey, agree blue.
-_NEG = ["#ca0020", "#f4a582"]
-_NEUTRAL = "#d9d9d9"
-_POS = ["#92c5de", "#0571b0"]
+# A colour-blind-safe diverging palette (ColorBrewer PuOr, 5 classes, with a grey centre):
+# strong and mild disagreement orange, neutral grey, mild and strong agreement purple. Orange
+# against purple stays apart under protanopia, deuteranopia and tritanopia.
+LIKERT_SHADES: tuple[str, ...] = ("#e66101", "#fdb863", "#d0d0d0", "#b2abd2", "#5e3c99")
+_NEG = list(LIKERT_SHADES[:2])
+_NEUTRAL = LIKERT_SHADES[2]
+_POS = list(LIKERT_SHADES[3:])
+FONT = 12  # px: 9 pt
+
+
+def _shade(role: str, i: int, n: int) -> str:
+    """The colour of the ``i``-th of ``n`` answers of ``role`` (in the scale's order, from
+    strong disagreement to strong agreement): the end of the scale dark, the rest light."""
+    if role == "neutral":
+        return _NEUTRAL
+    if role == "disagree":
+        return _NEG[0] if n > 1 and i == 0 else _NEG[1]
+    return _POS[1] if n > 1 and i == n - 1 else _POS[0]
 
 
 def likert_chart_svg(
@@ -30,39 +46,16 @@ def likert_chart_svg(
 
     Disagreeing answers extend left of the centre line, agreeing answers right, neutral answers
     straddle it; shares are of substantive answers, as ``s`` holds them (``s.to_dict()``, or
-    ``published`` when the caller has it already). Under disclosure control an item is listed
-    without a bar when it has fewer than 8 answers, or when an answer's share is withheld (given
-    by 1-7 people, or all but 1-7): the bar would show it. The numbers are those of
-    ``disclosure`` (the defaults when not given).
+    ``published`` when the caller has it already). The legend has one entry per shade drawn,
+    named by the answers it shows; each segment shows its answer and share on hover. Under
+    disclosure control an item is listed without a bar when it has fewer than 8 answers, or
+    when an answer's share is withheld (given by 1-7 people, or all but 1-7): the bar would
+    show it. The numbers are those of ``disclosure`` (the defaults when not given).
     """
     fewest = smallest_published(disclosure or DisclosureSettings())
     items = s.items[s.items["type"] == "likert"]
     if items.empty:
         return ""
-    width, left, right, bar_h, gap, top = 760, 300, 40, 18, 8, 46
-    plot_w = width - left - right
-    height = top + len(items) * (bar_h + gap) + 20
-    cx = left + plot_w / 2
-    scale = plot_w / 2  # 100% each side
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(s.definition.title)}'
-        ': answers per item" font-family="sans-serif" font-size="11">'
-    ]
-    legend_x = left
-    for colour, text in ((_NEG[0], "Disagree"), (_NEUTRAL, "Neutral"), (_POS[1], "Agree")):
-        parts.append(
-            f'<rect x="{legend_x}" y="8" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{legend_x + 16}" y="18">{text}</text>'
-        )
-        legend_x += 90
-    for pct in (-100, -50, 0, 50, 100):
-        x = cx + pct / 100 * scale
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 16}" '
-            f'stroke="#bbb" stroke-width="{1.2 if pct == 0 else 0.5}"/>'
-            f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle">{abs(pct)}%</text>'
-        )
     if published is None:
         published = s.to_dict()
     shown = {i["question"]: i for i in published["items"]}
@@ -70,54 +63,109 @@ def likert_chart_svg(
         [x for x in published["distribution"] if x["kind"] == "answer"],
         columns=["question", "label", "role", "count", "share_of_valid"],
     )
+    width, left, right, bar_h, gap, top = 760, 330, 48, 20, 8, 58
+    plot_w = width - left - right
+    height = top + len(items) * (bar_h + gap) + 24
+    cx = left + plot_w / 2
+    scale = plot_w / 2  # 100% each side
+    body: list[str] = []
+    desc: list[str] = []
+    legend: dict[str, list[str]] = {}
+    for pct in (-100, -50, 0, 50, 100):
+        x = cx + pct / 100 * scale
+        body.append(
+            f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 20}" '
+            f'stroke="#bbb" stroke-width="{1.2 if pct == 0 else 0.5}"/>'
+            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle">{abs(pct)}%</text>'
+        )
     for k, r in enumerate(items.itertuples()):
         y = top + k * (bar_h + gap)
-        label = r.text if len(r.text) <= 46 else r.text[:45] + "\u2026"
-        parts.append(
-            f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">'
+        label = r.text if len(r.text) <= 44 else r.text[:43] + "\u2026"
+        body.append(
+            f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">'
             f"<title>{html.escape(r.text)}</title>{html.escape(label)}</text>"
         )
         if isinstance(r.n_valid, str) or r.n_valid == 0:  # 1-7 answers are "*" when published
-            parts.append(
-                f'<text x="{cx + 6:.1f}" y="{y + 13}" fill="#666">'
+            body.append(
+                f'<text x="{cx + 6:.1f}" y="{y + 15}" fill="#555">'
                 f"withheld (fewer than {fewest})</text>"
             )
+            desc.append(f"{r.text}: withheld")
             continue
         rows = dist[dist["question"] == r.question]
         if rows["share_of_valid"].isna().any():  # an answer given by 1-7 people (protected)
-            parts.append(
-                f'<text x="{cx + 6:.1f}" y="{y + 13}" fill="#666">withheld (small counts)</text>'
+            body.append(
+                f'<text x="{cx + 6:.1f}" y="{y + 15}" fill="#555">withheld (small counts)</text>'
             )
+            desc.append(f"{r.text}: withheld")
             continue
-        neg = rows[rows["role"] == "disagree"]
-        neu = rows[rows["role"] == "neutral"]
-        pos = rows[rows["role"] == "agree"]
-        half_neutral = float(neu["share_of_valid"].sum()) / 2
-        x = cx - (float(neg["share_of_valid"].sum()) + half_neutral) * scale
-        segs = [
-            (row, _NEG[min(i, 1)] if len(neg) > 1 else _NEG[1])
-            for i, row in enumerate(neg.itertuples())
-        ]
-        segs += [(row, _NEUTRAL) for row in neu.itertuples()]
-        segs += [
-            (row, _POS[min(i, 1)] if len(pos) > 1 else _POS[0])
-            for i, row in enumerate(pos.itertuples())
-        ]
-        for row, colour in segs:
-            w = float(row.share_of_valid) * scale
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
-                f"<title>{html.escape(row.label)}: {100 * row.share_of_valid:.1f}%</title></rect>"
-            )
-            x += w
+        by_role = {role: rows[rows["role"] == role] for role in ("disagree", "neutral", "agree")}
+        half_neutral = float(by_role["neutral"]["share_of_valid"].sum()) / 2
+        x = cx - (float(by_role["disagree"]["share_of_valid"].sum()) + half_neutral) * scale
+        for role in ("disagree", "neutral", "agree"):
+            part = by_role[role]
+            for i, row in enumerate(part.itertuples()):
+                colour = _shade(role, i, len(part))
+                legend.setdefault(colour, [])
+                if row.label not in legend[colour]:
+                    legend[colour].append(row.label)
+                w = float(row.share_of_valid) * scale
+                body.append(
+                    f'<rect class="seg" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" '
+                    f'fill="{colour}"><title>{html.escape(row.label)}: '
+                    f"{fmt.percent(100 * row.share_of_valid)}</title></rect>"
+                )
+                x += w
         agree = shown[r.question]["share_agree"]
-        parts.append(
-            f'<text x="{width - right + 4}" y="{y + 13}" font-size="10">{100 * agree:.0f}%</text>'
-            if agree is not None
-            else ""
+        if agree is not None:
+            body.append(f'<text x="{width - right + 4}" y="{y + 15}">{fmt.pct(agree, 0)}</text>')
+            desc.append(f"{r.text}: {fmt.pct(agree, 0)} agree")
+    head: list[str] = []
+    legend_x = float(left - 320)
+    for colour in sorted(legend, key=LIKERT_SHADES.index):
+        text = " / ".join(legend[colour])
+        head.append(
+            f'<g class="legend-entry"><rect x="{legend_x}" y="10" width="14" height="14" '
+            f'fill="{colour}" stroke="#666" stroke-width="0.5"/>'
+            f'<text x="{legend_x + 18}" y="22">{html.escape(text)}</text></g>'
         )
-    parts.append("</svg>")
-    return "".join(parts)
+        legend_x += 34 + 6.6 * len(text)
+    head.append(f'<text x="{width - right + 4}" y="{top - 12}" font-weight="bold">Agree</text>')
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{FONT}">'
+        + "".join(head + body)
+        + "</svg>"
+    )
+    title = f"{s.definition.title}: answers per item"
+    return accessible(
+        svg,
+        title,
+        "Share of substantive answers from strong disagreement (left) to strong agreement "
+        "(right), neutral answers centred. " + "; ".join(desc) + ".",
+    )
+
+
+def likert_figure(s: SurveyResult, d: dict[str, Any], dc: DisclosureSettings) -> str:
+    """The likert chart in a figure whose caption names the most and least agreed items."""
+    chart = likert_chart_svg(s, d, dc)
+    if not chart:
+        return ""
+    likert = set(s.items.loc[s.items["type"] == "likert", "question"])
+    agree = [
+        (i["share_agree"], i["text"])
+        for i in d["items"]
+        if i["question"] in likert and i["share_agree"] is not None
+    ]
+    if agree:
+        hi, lo = max(agree), min(agree)
+        caption = (
+            f"Most agreed: \u2018{hi[1]}\u2019 ({fmt.pct(hi[0], 0)} of answers); least: "
+            f"\u2018{lo[1]}\u2019 ({fmt.pct(lo[0], 0)})."
+        )
+    else:
+        caption = "Every item's shares are withheld (small counts)."
+    return figure(chart, caption, f"survey-{s.name}-likert")
 
 
 def section(result: SurveysResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
@@ -150,6 +198,7 @@ def section(result: SurveysResult, ctx: PageContext = DEFAULT_CONTEXT) -> Sectio
             "\u2013" if inv is None or pd.isna(inv) else percent(v)
             for v, inv in zip(rates["response_rate"], rates["invited"], strict=True)
         ]
+        rates = rates.astype(object).where(rates.notna(), None)  # unknown: a dash, not "nan"
         blocks.append(
             table_html(
                 rates[["label", "invited", "responded", "response_rate"]],
@@ -170,7 +219,7 @@ def section(result: SurveysResult, ctx: PageContext = DEFAULT_CONTEXT) -> Sectio
                 published_sum(a, b)
                 for a, b in zip(items["n_user_missing"], items["n_blank"], strict=True)
             ]
-            blocks.append(likert_chart_svg(s, d, dc))
+            blocks.append(likert_figure(s, d, dc))
             blocks.append(
                 table_html(
                     items[["text", "n_valid", "agree", "95% CI", "don't know", "missing"]],
@@ -186,17 +235,19 @@ def section(result: SurveysResult, ctx: PageContext = DEFAULT_CONTEXT) -> Sectio
                 {
                     "item": [texts.get(c["question"], c["question"]) for c in comps],
                     "test": [c["test"] for c in comps],
-                    "p_value": [_p(c["p_value"]) for c in comps],
+                    "p_value": [c["p_value"] for c in comps],
                 }
             )
+            frame = frame.astype(object).where(frame.notna(), None)
             blocks.append(
                 "<p>Differences between respondent groups (share agreeing, or the answer "
                 "distribution for other items):</p>"
                 + table_html(
                     frame,
-                    labels={"p_value": "p-value"},
+                    labels={"item": "Item", "test": "Test", "p_value": "p"},
                     table_id=f"survey-{s.name}-comparisons",
-                    text_columns=("item", "test", "p_value"),
+                    text_columns=("item", "test"),
+                    kinds={"p_value": "p"},
                 )
             )
         if d["n_open_text_answers"]:
@@ -217,9 +268,3 @@ def section(result: SurveysResult, ctx: PageContext = DEFAULT_CONTEXT) -> Sectio
         for w in d["warnings"]:
             blocks.append(f'<p class="warning">{html.escape(w)}</p>')
     return Section(id="surveys", title="Surveys", html="\n".join(blocks))
-
-
-def _p(v: Any) -> str:
-    if v is None:
-        return "\u2013"
-    return "< 0.001" if v < 0.001 else f"{v:.3f}"
