@@ -34,6 +34,11 @@ def _num(v: Any) -> float | None:
     return float(v)
 
 
+def _absent(v: Any) -> bool:
+    """Whether ``v`` holds no value: None, or a float NaN (pandas' missing value)."""
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def _missing(v: Any) -> str:
     """How a value that is not a number is shown: ``*`` when suppressed, else a dash."""
     return SUPPRESSED if v == SUPPRESSED else DASH
@@ -218,7 +223,7 @@ def column_kind(name: str, values: Any = None) -> Kind:
 
     >>> column_kind("coverage_of_eligible"), column_kind("p_value"), column_kind("cost")
     ('share', 'p', 'money')
-    >>> column_kind("emergency_per_1000_py"), column_kind("people", [1, 2])
+    >>> column_kind("emergency_per_1000_py"), column_kind("people", [1, 2, float("nan")])
     ('rate', 'count')
     """
     low = name.lower()
@@ -228,7 +233,7 @@ def column_kind(name: str, values: Any = None) -> Kind:
     if values is None:
         return "number"
     nums = [x for v in values if (x := _num(v)) is not None]
-    texts = [v for v in values if _num(v) is None and v is not None and v != SUPPRESSED]
+    texts = [v for v in values if _num(v) is None and not _absent(v) and v != SUPPRESSED]
     if not nums:
         return "text" if texts else "number"
     if texts:
@@ -237,11 +242,17 @@ def column_kind(name: str, values: Any = None) -> Kind:
 
 
 def cell(v: Any, kind: Kind) -> str:
-    """One table cell's text for a column of ``kind``."""
+    """One table cell's text for a column of ``kind``; a missing value (None, NaN) is a dash.
+
+    >>> cell(float("nan"), "text"), cell(None, "count"), cell(0.25, "share"), cell(3.0, "count")
+    ('–', '–', '25.0%', '3')
+    """
     if isinstance(v, bool):
         return "yes" if v else "no"
-    if kind == "text" or (_num(v) is None and v is not None and v != SUPPRESSED):
-        return DASH if v is None else str(v)
+    if _absent(v):
+        return DASH
+    if kind == "text" or (_num(v) is None and v != SUPPRESSED):
+        return str(v)
     if kind == "count":
         return count(v)
     if kind == "share":

@@ -11,6 +11,7 @@ from careval.cohort.summary import DataSummary
 from careval.data.areas import pooled_name
 from careval.disclosure import DisclosureSettings
 from careval.report import format as fmt
+from careval.report.charts import figure
 from careval.report.page import Section, area_label, line_chart, table_html
 from careval.report.publish.model import Published
 from careval.report.sections.flow import COVERAGE_DEFINITION, coverage
@@ -69,19 +70,17 @@ def data_section(
     act = summary.activity_by_year  # as published: withheld rates are gaps
     if len(act):
         act = act.assign(emergency_per_1000_py=pd.to_numeric(act.emergency_per_1000_py))
-        parts.append(
-            "<figure>"
-            + line_chart(
-                act,
-                "year",
-                "emergency_per_1000_py",
-                "area",
-                "Emergency admissions per 1,000 person-years",
-                "per 1,000 person-years",
-                highlight=programme,
-            )
-            + "</figure>"
+        title = "Emergency admissions per 1,000 person-years, by financial year and area"
+        chart = line_chart(
+            act,
+            "year",
+            "emergency_per_1000_py",
+            "area",
+            title,
+            "per 1,000 person-years",
+            highlight=programme,
         )
+        parts.append(figure(chart, _activity_finding(act, programme)))
     parts.append(
         table_html(
             _labelled(summary.activity_by_year),
@@ -102,7 +101,15 @@ def data_section(
             "plans per eligible person",
             highlight=(pooled_name(programme),),
         )
-        parts.append(f"<figure>{chart}</figure>")
+        last = cov.iloc[-1]
+        parts.append(
+            figure(
+                chart,
+                f"By {last['month']}, {fmt.count(last['cumulative'])} care plans had been made: "
+                f"{fmt.number(last['coverage_of_eligible'], 2)} per person eligible on "
+                f"{ref:%d %B %Y}.",
+            )
+        )
         parts.append(
             "<p class='note'>This monthly series counts every care plan made, also for people "
             "who were not eligible on the reference date (they became eligible or registered "
@@ -123,6 +130,25 @@ def data_section(
         "excluded. Person-years count days registered and alive.</p>"
     )
     return Section("data", "Data and attrition", "".join(parts))
+
+
+def _activity_finding(act: pd.DataFrame, programme: tuple[str, ...]) -> str:
+    """The activity chart's caption: the latest year's rate in the programme's areas against
+    the range of the others'."""
+    year = act["year"].iloc[-1] if "year" in act else None
+    latest = act[act["year"] == year]
+    rates = latest.dropna(subset=["emergency_per_1000_py"])
+    own = rates[rates["area"].isin(programme)]
+    others = rates[~rates["area"].isin(programme)]
+    if own.empty:
+        return f"Emergency admissions per 1,000 person-years in each area, {year} the latest year."
+    text = "; ".join(
+        f"{area_label(r.area)} {fmt.number(r.emergency_per_1000_py, 1)}" for r in own.itertuples()
+    )
+    if not others.empty:
+        lo, hi = others["emergency_per_1000_py"].min(), others["emergency_per_1000_py"].max()
+        text += f", against {fmt.number(lo, 1)} to {fmt.number(hi, 1)} in the other areas"
+    return f"In {year}, emergency admissions per 1,000 person-years: {text}."
 
 
 def _labelled(df: pd.DataFrame) -> pd.DataFrame:
