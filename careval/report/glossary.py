@@ -191,7 +191,15 @@ _SETTINGS: dict[str, str] = {
     "end_column": "End column",
 }
 
-LABELS: dict[str, str] = {**_DATA, **_CLINICAL, **_METHODS, **_SETTINGS}
+# ---- the workbook and results.json (names of surveys and charts in sheet names) ----------
+_WORKBOOK: dict[str, str] = {
+    "gps": "GPs",
+    "care_plans_per_month": "Care plans per month",
+    "care_plan_quality": "Care plan quality",
+    "mdg_meetings_per_month": "MDG meetings per month",
+}
+
+LABELS: dict[str, str] = {**_DATA, **_CLINICAL, **_METHODS, **_SETTINGS, **_WORKBOOK}
 
 # Abbreviations and technical terms: the short form, what it stands for, what it means.
 TERMS: dict[str, tuple[str, str]] = {

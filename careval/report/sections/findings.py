@@ -166,7 +166,9 @@ def findings_section(
             )
         )
         naive = pub.naive.rate_ratio if isinstance(pub.naive, Estimate) else None
-        figs.append(keyfig(naive, "naive.rate_ratio", "Naive before-after rate ratio", ".3f"))
+        figs.append(
+            keyfig(naive, "impact.naive.rate_ratio", "Naive before-after rate ratio", ".3f")
+        )
     if isinstance(pub.risk, RiskBlock) and _given(pub.risk.auc):
         figs.append(keyfig(pub.risk.auc, "risk.auc", "Risk model AUC at validation", ".3f"))
     mde = _first_mde(pub)
