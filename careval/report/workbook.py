@@ -193,7 +193,8 @@ def sheet_name(readable: str, used: set[str]) -> str:
     base = re.sub(r"\s+", " ", base)
     if len(base) > MAX_NAME:
         cut = base[:MAX_NAME]
-        base = cut.rsplit(" ", 1)[0] if " " in cut[10:] else cut
+        whole = base[MAX_NAME] == " "  # the cut falls between words
+        base = cut if whole or " " not in cut[10:] else cut.rsplit(" ", 1)[0]
     name, i = base, 1
     while name.lower() in used:
         i += 1

@@ -139,7 +139,7 @@ TABLES: list[tuple[str, str, str]] = [
     ),
     (
         _SPC + "segments",
-        "SPC {x} limits",
+        "{x} limits",
         "The mean and process limits of each segment of the SPC chart of {x}.",
     ),
     (

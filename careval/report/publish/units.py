@@ -181,7 +181,7 @@ _RULES: list[tuple[str, str]] = [
         r"|spent_total)$",
         POUNDS,
     ),
-    (r"(^|\.)person_years$", "person-years"),
+    (r"(^|\.)person_years(_before|_after)?$", "person-years"),
     (
         r"(^|\.)(emergency_admissions|elective_admissions|admissions_before|admissions_after)$",
         ADMISSIONS,
