@@ -274,7 +274,7 @@ def describe(path: str) -> tuple[str, str]:
     """The readable name and one-line description of the table at ``path``.
 
     >>> describe("surveys.surveys.gps.items")
-    ('Gps survey items', "Each question of the Gps survey: answers and the share agreeing.")
+    ('GPs survey items', 'Each question of the GPs survey: answers and the share agreeing.')
     """
     for pattern, name, text in _COMPILED:
         if m := pattern.fullmatch(path):
