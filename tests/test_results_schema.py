@@ -117,7 +117,8 @@ def test_results_carry_version_units_and_no_duplicate(
     assert len(leaves) > 1000
     missing = sorted({p for p, _ in leaves if p not in units})
     assert missing == []
-    assert [p for p, u in units.items() if u == UNDECLARED] == []
+    undeclared = [p for p, u in units.items() if u == UNDECLARED]
+    assert undeclared == [], "give these figures a unit in careval/report/publish/units.py RULES"
     assert units["impact.outcomes.emergency_admissions.rate_ratio"] == "ratio"
     assert units["data.people_by_area[].registered"] == "people"
     assert units["data.care_plan_coverage[].coverage_of_eligible"] == "share (0-1)"

@@ -86,6 +86,14 @@ def test_headers_are_labels_with_their_code_names_findable(run: tuple[Any, dict[
     assert defs["registered"][0] == "Registered" and defs["registered"][3] == "people"
     assert defs["coverage_of_eligible"][3] == "share (0-1)" and defs["p_value"][3] == "p-value"
     assert all(r[2] and r[3] for r in defs.values())  # a meaning and a unit for every column
+    assert defs["area"][3] == "text"
+    # A name whose unit differs between tables has a row for each unit.
+    rows_ci = [
+        r for r in wb[DEFINITIONS].iter_rows(min_row=2, values_only=True) if r[1] == "ci_low"
+    ]
+    units = {r[3]: r[4] for r in rows_ci}
+    assert "Table 2 area comparison" in units["percent change"]
+    assert "Effect by follow-up horizon" in units["log rate ratio"]
 
 
 def test_number_formats_by_column_kind(run: tuple[Any, dict[str, Any]]) -> None:
@@ -155,5 +163,6 @@ def test_key_figures_have_labels_units_and_sources(run: tuple[Any, dict[str, Any
     auc = by_source["risk.auc"]
     assert auc[1] == results["risk"]["auc"] and auc[2] == "area under the ROC curve (0-1)"
     assert "_" not in auc[0]
-    assert by_source["schema_version"][1] == results["schema_version"]
+    assert by_source["schema_version"][1:3] == (results["schema_version"], None)  # text: no unit
+    assert by_source["impact.follow_up.median_months"][2] == "months"
     assert not [r for r in rows if str(r[3]).startswith("units.")]

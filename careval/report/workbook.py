@@ -235,17 +235,30 @@ def _finish(ws: Worksheet, kinds: Sequence[Kind | None], n_rows: int) -> None:
         ws.column_dimensions[get_column_letter(j)].width = width
 
 
-def _table_sheet(ws: Worksheet, where: str, rows: list[dict[str, Any]]) -> list[str]:
-    """One table on ``ws``; returns its columns' code names."""
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def column_unit(where: str, code: str, values: list[Any]) -> str:
+    """The unit of a table's column: its place's unit (:func:`unit`), or ``text`` for a
+    column that holds no number."""
+    if values and not any(_is_number(v) for v in values) and any(v is not None for v in values):
+        return "text"
+    return unit(f"{where}[].{code}")
+
+
+def _table_sheet(ws: Worksheet, where: str, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """One table on ``ws``; returns its columns' code names and units."""
     codes = list(dict.fromkeys(k for r in rows for k in r))
+    units = [column_unit(where, k, [r.get(k) for r in rows]) for k in codes]
     ws.append(_row(_headers(codes)))
-    for c, code in zip(ws[1], codes, strict=True):
-        c.comment = Comment(f"Code name: {code}\nUnit: {unit(f'{where}[].{code}')}", "careval")
+    for c, code, u in zip(ws[1], codes, units, strict=True):
+        c.comment = Comment(f"Code name: {code}\nUnit: {u}", "careval")
     for r in rows:
         ws.append(_row([r.get(k) for k in codes]))
     kinds = [_kind(k, f"{where}[].{k}", [r.get(k) for r in rows]) for k in codes]
     _finish(ws, kinds, len(rows))
-    return codes
+    return list(zip(codes, units, strict=True))
 
 
 def _impact_sheet(ws: Worksheet, results: dict[str, Any]) -> int:
@@ -323,38 +336,33 @@ def write_workbook(results: dict[str, Any], path: Path) -> list[str]:
         )
     )
     names: list[str] = []
-    columns: dict[str, dict[str, Any]] = {}  # code name -> unit, sheets
+    columns: dict[tuple[str, str], list[str]] = {}  # (code name, unit) -> sheets
     for where, rows in tables(results):
         readable, text = describe(where)
         name = sheet_name(readable, used)
         names.append(name)
-        codes = _table_sheet(wb.create_sheet(name), where, rows)
-        contents.append(_row([name, readable, text, where, len(rows), ", ".join(codes)]))
-        for code in codes:
-            entry = columns.setdefault(code, {"unit": unit(f"{where}[].{code}"), "sheets": []})
-            entry["sheets"].append(name)
+        described = _table_sheet(wb.create_sheet(name), where, rows)
+        codes = ", ".join(c for c, _ in described)
+        contents.append(_row([name, readable, text, where, len(rows), codes]))
+        for code_unit in described:
+            columns.setdefault(code_unit, []).append(name)
     figures.append(["Figure", "Value", "Unit", "Source in results.json"])
     found = list(scalars(results))
     for where, v in found:
-        figures.append(_row([_figure_label(where), v, unit(where), where]))
+        u = unit(where) if _is_number(v) else ""
+        figures.append(_row([_figure_label(where), v, u, where]))
     fig_kinds: list[Kind | None] = ["text", "number", "text", "text"]
     _finish(figures, fig_kinds, len(found))
     for row, (where, v) in zip(figures.iter_rows(min_row=2, max_col=2), found, strict=True):
         if isinstance(v, int | float) and not isinstance(v, bool):
             row[1].number_format = number_format(_kind(where.rsplit(".", 1)[-1], where, [v]))
     definitions.append(["Column", "Code name", "Meaning", "Unit", "Sheets"])
-    for code, entry in sorted(columns.items(), key=lambda kv: label(kv[0]).lower()):
-        definitions.append(
-            _row(
-                [
-                    label(code),
-                    code,
-                    meaning(code, entry["unit"]),
-                    entry["unit"],
-                    ", ".join(entry["sheets"]),
-                ]
-            )
-        )
+    # One row per column and unit: a name whose unit differs between tables (a 95% CI in
+    # percent change in Table 2, a log rate ratio in the horizons) has a row for each.
+    for (code, u), sheets in sorted(
+        columns.items(), key=lambda kv: (label(kv[0][0]).lower(), kv[0])
+    ):
+        definitions.append(_row([label(code), code, meaning(code, u), u, ", ".join(sheets)]))
     plain: list[Kind | None] = ["text"] * 5
     _finish(definitions, plain, len(columns))
     _finish(contents, [*plain[:4], "count", "text"], len(names) + 1)

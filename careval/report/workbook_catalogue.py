@@ -289,4 +289,7 @@ def meaning(code: str, unit: str) -> str:
     """What a column means: :data:`MEANINGS`, or its label and unit."""
     if code in MEANINGS:
         return MEANINGS[code]
-    return f"{label(code)}" + (f", in {unit}." if unit else ".")
+    name = label(code)
+    if not unit or unit == "text" or unit.split(" ")[0].lower() in name.lower():
+        return f"{name}."
+    return f"{name}, in {unit}."
