@@ -343,7 +343,10 @@ def test_the_typed_copy_takes_null_for_any_block_and_skipped_for_a_failed_fit() 
     pub = Published.read(doc)
     assert pub.impact.follow_up is None
     assert pub.indicators.dementia.its.fits["pilot"].poisson.skipped == "fit failed"
-    assert table3(pub)[6].evidence.startswith("matched-control rate ratio 0.88")
+    assert table3(pub)[6].evidence.startswith(
+        "The care-planned had 12% fewer emergency admissions than matched controls "
+        "(95% CI 20% fewer to 5% fewer)."
+    )
     assert pub.to_json() == doc
 
 

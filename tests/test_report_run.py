@@ -140,8 +140,14 @@ def open_in_chromium(exe: str, page: Path, script: str) -> tuple[Any, list[str],
         )["result"].get("value")
     finally:
         b.close()
+    return (value, *page_errors(b.events))
+
+
+def page_errors(events: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The errors (console errors, uncaught exceptions, failed loads) and the requested URLs
+    among DevTools ``events``."""
     errors, urls = [], []
-    for e in b.events:
+    for e in events:
         method, p = e.get("method"), e.get("params", {})
         if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
             errors.append(f"console.{p['type']}: {p.get('args')}")
@@ -151,7 +157,7 @@ def open_in_chromium(exe: str, page: Path, script: str) -> tuple[Any, list[str],
             errors.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
         elif method == "Network.requestWillBeSent":
             urls.append(p.get("request", {}).get("url", ""))
-    return value, errors, urls
+    return errors, urls
 
 
 DOM_SCRIPT = """JSON.stringify({
@@ -161,6 +167,8 @@ DOM_SCRIPT = """JSON.stringify({
   keyfigs: [...document.querySelectorAll('.keyfig[data-path]')].map(k => ({
     path: k.dataset.path, scale: parseFloat(k.dataset.scale),
     text: k.querySelector('b').textContent})),
+  figs: [...document.querySelectorAll('#summary .fig[data-kind="count"]')].map(k => ({
+    path: k.dataset.path, scale: 1, text: k.textContent})),
   ids: Object.fromEntries(['impact-rr', 'impact-naive-rr', 'risk-auc', 'design-mde-3']
     .map(i => [i, document.getElementById(i) ? document.getElementById(i).textContent : null])),
   table3: [...document.querySelectorAll('#table3 tbody tr')].map(r =>
@@ -203,9 +211,10 @@ def test_report_in_chromium_has_every_section_no_errors_and_the_json_numbers(
     assert dom["headings"] == [title for _, title in SECTION_ORDER]
     assert dom["notRun"] == []  # the synthetic dataset carries surveys and transcripts
     assert dom["svgs"] >= 8
-    # Every key figure shows the number at its place in results.json.
-    assert len(dom["keyfigs"]) >= 8
-    for k in dom["keyfigs"]:
+    # Every key figure (the background strip) and every count of the board summary shows the
+    # number at its place in results.json.
+    assert len(dom["keyfigs"]) >= 3 and len(dom["figs"]) >= 1
+    for k in dom["keyfigs"] + dom["figs"]:
         v = lookup(results, k["path"])
         assert isinstance(v, int | float), k
         assert _close(k["text"], v, k["scale"]), (k, v)

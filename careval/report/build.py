@@ -32,7 +32,13 @@ from careval.report.sections import programme as programme_page
 from careval.report.sections import qualitative as qualitative_page
 from careval.report.sections import risk as risk_page
 from careval.report.sections import surveys as surveys_page
-from careval.report.sections.findings import findings_section, methods_section, objectives_section
+from careval.report.sections.findings import (
+    appendix_section,
+    findings_section,
+    glossary_section,
+    methods_section,
+    objectives_section,
+)
 from careval.report.workbook import write_workbook
 from careval.spec.model import SPEC_VERSION
 
@@ -48,7 +54,10 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
     built = analysis_sections(p, ctx)
     lo, hi = p.summary.window
     ref = p.summary.settings.reference_date
-    window = f"Data from {lo:%d %B %Y} to {hi:%d %B %Y}; eligibility counted on {ref:%d %B %Y}."
+    window = (
+        f"Data from {lo.day} {lo:%B %Y} to {hi.day} {hi:%B %Y}; eligibility counted on "
+        f"{ref.day} {ref:%B %Y}."
+    )
     built["summary"] = findings_section(
         p.results,
         window,
@@ -56,9 +65,10 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
         p.summary.settings.programme_areas,
         p.summary.settings.eligibility,
     )
-    built["data"] = data_sections.data_section(p.summary)
+    built["data"] = data_sections.data_section(p.summary, p.results, p.disclosure)
     built["objectives"] = objectives_section(p.results, ctx)
     built["methods"] = methods_section(p.results, ctx)
+    built["glossary"] = glossary_section()
     study = study_json(ev)
     page_provenance = {
         **p.provenance,
@@ -66,6 +76,9 @@ def write_report(ev: Evaluation, out: str | Path) -> Path:
         "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
     built["provenance"] = data_sections.provenance_section(page_provenance)
+    built["appendix"] = appendix_section(
+        p.results.to_json(), data_sections.provenance_tables(page_provenance)
+    )
     page_sections = in_order(built, {**NOT_RUN, **p.skipped})
     page = render(TITLE, page_sections, p.synthetic, page_provenance, p.disclosure)
     if not p.synthetic:

@@ -115,13 +115,13 @@ def accessible(svg: str, title: str, desc: str) -> str:
         # The intrinsic size stays as a maximum (CSS ``max-width``), the element scales down.
         head = re.sub(r'\swidth="[^"]*"', "", head, count=1)
         head = re.sub(r'\sheight="[^"]*"', "", head, count=1)
-        head = head[:-1] + f' style="max-width:{float(width[1]) * 4 / 3:.0f}px">'
+        px = float(width[1]) * (4 / 3 if width[2] == "pt" else 1)
+        head = head[:-1] + f' style="max-width:{px:.0f}px">'
+    body = _with_hovers(svg[head_end:])
     # Ids from the content, so the same chart has the same ids in every run.
-    uid = "c" + hashlib.sha1((title + desc + svg).encode()).hexdigest()[:10]
+    uid = "c" + hashlib.sha1((title + desc + head + body).encode()).hexdigest()[:10]
     head = re.sub(r'\srole="[^"]*"|\saria-label(ledby)?="[^"]*"', "", head)
     head = head[:-1] + f' role="img" aria-labelledby="{uid}-t {uid}-d">'
-    body = svg[head_end:]
-    body = _with_hovers(body)
     return (
         head
         + f'<title id="{uid}-t">{html.escape(title)}</title>'

@@ -191,6 +191,27 @@ _SETTINGS: dict[str, str] = {
     "end_column": "End column",
 }
 
+# ---- the board summary, Table 3 and the flow diagram -------------------------------------
+_SUMMARY: dict[str, str] = {
+    "objective": "Objective",
+    "evidence": "Evidence from this run",
+    "progress": "Progress",
+    "how_sure": "How sure",
+    "challenges": "Challenges",
+    "focus": "Focus for development",
+    "care_planned": "Everyone with a care plan",
+    "entered_in_study_window": "First care plan in the study's entry window",
+    "treated_alive_and_registered_at_entry": "Alive, registered and eligible at entry",
+    "candidate_control_rows": "Candidate controls (person-months)",
+    "candidate_control_people": "Candidate controls (people)",
+    "treated_matched": "Care-planned matched to controls",
+    "controls_matched": "Matched controls (person-months)",
+    "unmatched_no_control_in_stratum": "Unmatched: no control in the same stratum",
+    "unmatched_outside_caliper": "Unmatched: no control within the caliper",
+    "caliper_width_logit": "Caliper width (logit of the propensity score)",
+    "mean_treated_before": "Mean among the care-planned before",
+}
+
 # ---- the workbook and results.json (names of surveys and charts in sheet names) ----------
 _WORKBOOK: dict[str, str] = {
     "gps": "GPs",
@@ -199,7 +220,14 @@ _WORKBOOK: dict[str, str] = {
     "mdg_meetings_per_month": "MDG meetings per month",
 }
 
-LABELS: dict[str, str] = {**_DATA, **_CLINICAL, **_METHODS, **_SETTINGS, **_WORKBOOK}
+LABELS: dict[str, str] = {
+    **_DATA,
+    **_CLINICAL,
+    **_METHODS,
+    **_SETTINGS,
+    **_SUMMARY,
+    **_WORKBOOK,
+}
 
 # Abbreviations and technical terms: the short form, what it stands for, what it means.
 TERMS: dict[str, tuple[str, str]] = {
@@ -283,6 +311,16 @@ TERMS: dict[str, tuple[str, str]] = {
         "A short memory test scored 0 to 28; 8 or more suggests cognitive impairment.",
     ),
     "COPD": ("Chronic obstructive pulmonary disease", "A long-term lung disease."),
+    "coverage": (
+        "Coverage",
+        "The share of the people eligible on the reference date who had a care plan by the end "
+        "of the data (the care-planned of the eligible, one definition throughout the report).",
+    ),
+    "person-month": (
+        "Person-month",
+        "One person followed for one month; the matched study's outcomes are counted per "
+        "person-month.",
+    ),
     "TIA": ("Transient ischaemic attack", "A mini-stroke."),
 }
 

@@ -9,12 +9,38 @@ qualitative data, nothing in routine data), the row says so rather than guessing
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+import datetime as dt
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from careval.data.areas import pooled_name
-from careval.disclosure import DisclosureSettings
 from careval.indicators import difference_name
+from careval.report import format as fmt
+from careval.report.glossary import label
+from careval.report.judgements import (
+    ACHIEVED,
+    COVERAGE_IN_PLACE,
+    COVERAGE_STARTED,
+    DESCRIBED,
+    FUND_UNDERSPENT,
+    HOW_SURE,
+    IN_PLACE,
+    JUDGEMENT_RULES,
+    NO_EVIDENCE,
+    NOT_IN_PLACE,
+    NOT_SHOWN,
+    OPPOSITE,
+    PARTLY,
+    PARTLY_IN_PLACE,
+    TOO_EARLY,
+    TOP_RISK_SHARE,
+    WITHHELD,
+    Direction,
+    combine,
+    how_sure,
+    judge,
+    rules,
+)
 from careval.report.page import area_prose, last_comparator
 from careval.report.publish.model import (
     DesignBlock,
@@ -28,67 +54,7 @@ from careval.report.publish.model import (
     RiskBlock,
     SurveysBlock,
 )
-from careval.report.publish.rules import smallest_published
-
-Direction = Literal["decrease", "increase"]
-
-ACHIEVED = "achieved"
-PARTLY = "partly achieved"
-NOT_SHOWN = "not shown"
-TOO_EARLY = "too early to tell"
-OPPOSITE = "moved the wrong way"
-IN_PLACE = "in place"
-PARTLY_IN_PLACE = "partly in place"
-NOT_IN_PLACE = "not in place"
-NO_EVIDENCE = "no evidence in this run"
-DESCRIBED = "described, not judged"
-WITHHELD = "withheld (disclosure control)"
-
-COVERAGE_IN_PLACE = 0.5  # care plans for at least half the eligible: the process is in place
-COVERAGE_STARTED = 0.1  # at least a tenth: partly in place
-FUND_UNDERSPENT = 0.5  # less than half the first year's budget allocated in that year
-TOP_RISK_SHARE = 0.5  # fewer than half the care-planned in the top 5% of risk: low-risk targeting
-
-
-# The rule of every judgement but the withheld one (whose text names the disclosure threshold;
-# see :func:`rules`).
-
-JUDGEMENT_RULES: tuple[tuple[str, str], ...] = (
-    (
-        ACHIEVED,
-        "the 95% confidence interval of the effect lies wholly on the intended side of no effect",
-    ),
-    (OPPOSITE, "the interval lies wholly on the other side of no effect"),
-    (
-        TOO_EARLY,
-        "the interval includes no effect and the study design says the smallest effect "
-        "detectable with the follow-up available is larger than the effect the programme "
-        "expected (minimum detectable rate ratio below the planned one)",
-    ),
-    (NOT_SHOWN, "the interval includes no effect although the study could have detected it"),
-    (
-        PARTLY,
-        "for objectives judged on several measures: some measures achieved, none the wrong way",
-    ),
-    (
-        IN_PLACE,
-        f"process objectives: care plans for at least {COVERAGE_IN_PLACE:.0%} of the eligible "
-        f"by the last month ({PARTLY_IN_PLACE}: at least {COVERAGE_STARTED:.0%}; "
-        f"{NOT_IN_PLACE}: less); governance: every MDG that made care plans held meetings",
-    ),
-    (NO_EVIDENCE, "nothing in this run's inputs bears on the objective"),
-    (DESCRIBED, "survey and qualitative findings are shown, not scored, in their own sections"),
-)
-
-
-def rules(d: DisclosureSettings) -> tuple[tuple[str, str], ...]:
-    """Each judgement and the rule that gives it, as the report prints them; the withheld rule
-    names the smallest number of people ``d`` publishes figures from."""
-    withheld = (
-        f"the numbers needed rest on fewer than {smallest_published(d)} people and are not "
-        "published"
-    )
-    return (*JUDGEMENT_RULES, (WITHHELD, withheld))
+from careval.report.sections.flow import coverage
 
 
 @dataclass(frozen=True)
@@ -99,56 +65,40 @@ class Objective:
     evidence: str
     progress: str
     challenges: str
+    how_sure: str = ""
+    focus: str = ""
 
     def to_dict(self) -> dict[str, str]:
         """JSON-ready."""
         return asdict(self)
 
 
-def judge(
-    ci_low: Any, ci_high: Any, direction: Direction, null: float, underpowered: bool = False
-) -> str:
-    """The judgement of one effect by the rules of :func:`rules`.
-
-    Examples
-    --------
-    >>> judge(0.80, 0.95, "decrease", 1.0)
-    'achieved'
-    >>> judge(0.85, 1.10, "decrease", 1.0, underpowered=True)
-    'too early to tell'
-    >>> judge(-0.01, 0.05, "increase", 0.0)
-    'not shown'
-    """
-    if not isinstance(ci_low, int | float) or not isinstance(ci_high, int | float):
-        return WITHHELD
-    good = ci_high < null if direction == "decrease" else ci_low > null
-    bad = ci_low > null if direction == "decrease" else ci_high < null
-    if good:
-        return ACHIEVED
-    if bad:
-        return OPPOSITE
-    return TOO_EARLY if underpowered else NOT_SHOWN
-
-
-def combine(judgements: list[str]) -> str:
-    """One judgement of an objective from those of its measures."""
-    real = [j for j in judgements if j not in (WITHHELD, NO_EVIDENCE)]
-    if not real:
-        return judgements[0] if judgements else NO_EVIDENCE
-    achieved = real.count(ACHIEVED)
-    if achieved == len(real):
-        return ACHIEVED
-    if achieved and OPPOSITE not in real:
-        return PARTLY
-    if OPPOSITE in real and not achieved:
-        return OPPOSITE
-    if achieved:
-        return PARTLY
-    return TOO_EARLY if TOO_EARLY in real else NOT_SHOWN
-
-
-def _num(v: Any, fmt: str = ".2f") -> str:
-    return format(v, fmt) if isinstance(v, int | float) else "withheld"
+__all__ = [
+    "ACHIEVED",
+    "COVERAGE_IN_PLACE",
+    "COVERAGE_STARTED",
+    "DESCRIBED",
+    "FUND_UNDERSPENT",
+    "HOW_SURE",
+    "IN_PLACE",
+    "JUDGEMENT_RULES",
+    "NOT_IN_PLACE",
+    "NOT_SHOWN",
+    "NO_EVIDENCE",
+    "OPPOSITE",
+    "PARTLY",
+    "PARTLY_IN_PLACE",
+    "TOO_EARLY",
+    "TOP_RISK_SHARE",
+    "WITHHELD",
+    "Direction",
+    "Objective",
+    "combine",
+    "how_sure",
+    "judge",
+    "rules",
+    "table3",
+]
 
 
 def underpowered(pub: Published) -> tuple[bool, str]:
@@ -173,17 +123,34 @@ def underpowered(pub: Published) -> tuple[bool, str]:
     return mde < planned, text
 
 
+def programme_areas(pub: Published) -> tuple[str, ...]:
+    """The programme's areas as the published settings name them (default: the pilot)."""
+    for block in (pub.impact, pub.indicators):
+        st = getattr(block, "settings", None)
+        if isinstance(st, dict) and st.get("programme_areas"):
+            return tuple(st["programme_areas"])
+    return ("pilot",)
+
+
+def _date(iso: str) -> str:
+    """An ISO date as running text reads it: "1 September 2011"."""
+    try:
+        d = dt.date.fromisoformat(str(iso)[:10])
+    except ValueError:
+        return str(iso)
+    return f"{d.day} {d:%B %Y}"
+
+
 def _shift_care(pub: Published) -> Objective:
     prog = pub.programme if isinstance(pub.programme, ProgrammeBlock) else None
-    evidence, challenges = [], []
+    evidence, challenges, focus = [], [], []
     progress = NO_EVIDENCE
-    last: tuple[str, float] | None = None
-    for r in (prog.coverage or []) if prog else []:
-        if isinstance(r.coverage_of_eligible, float):
-            last = (r.month, r.coverage_of_eligible)
-    if last is not None:
-        month, share = last
-        evidence.append(f"care plans for {share:.0%} of the eligible by {month}")
+    share, planned, eligible = coverage(pub, programme_areas(pub))
+    if share is not None:
+        evidence.append(
+            f"Care plans reached {fmt.count(planned)} of the {fmt.count(eligible)} people "
+            f"eligible on the reference date ({fmt.pct(share)}) by the end of the data."
+        )
         progress = (
             IN_PLACE
             if share >= COVERAGE_IN_PLACE
@@ -193,71 +160,132 @@ def _shift_care(pub: Published) -> Objective:
         )
         if share < COVERAGE_IN_PLACE:
             challenges.append("care planning reached less than half the eligible")
+            focus.append("extend care planning to more of the eligible")
     spc = (prog.spc or {}).get("care_plans_per_month") if prog else None
     if spc is not None and spc.variation_label:
-        evidence.append(f"care plans a month, latest point: {spc.variation_label.lower()}")
+        evidence.append(
+            f"The latest month's number of care plans shows {spc.variation_label.lower()}."
+        )
         if str(spc.variation or "").startswith("concern"):
             challenges.append("the monthly number of care plans shows special cause concern")
+            focus.append("find out why fewer care plans are made each month")
     fund = prog.fund_summary if prog else None
     if fund and isinstance(fund.share_allocated_first_year, float):
         s = fund.share_allocated_first_year
-        evidence.append(f"innovation fund: {s:.0%} of the first year's budget allocated")
+        evidence.append(f"The innovation fund allocated {fmt.pct(s)} of its first year's budget.")
         if s < FUND_UNDERSPENT:
             challenges.append("the innovation fund was underspent in its first year")
+            focus.append("understand why the groups are slow to use the innovation fund")
     return Objective(
         "Shift care out of hospital (MDGs, risk stratification, care planning, innovation fund)",
-        "; ".join(evidence) or "no care-plan or fund records",
+        " ".join(evidence) or "No care-plan or fund records.",
         progress,
         "; ".join(challenges) or "none measured",
+        focus="; ".join(focus) or "ensure the quality as well as the quantity of care plans",
     )
 
 
 def _admissions(pub: Published) -> Objective:
-    slow, power_text = underpowered(pub)
-    evidence, challenges, judgements = [], [], []
+    slow, _ = underpowered(pub)
+    evidence, challenges, judgements, focus = [], [], [], []
     impact = pub.impact if isinstance(pub.impact, ImpactBlock) else None
     outcomes = (impact.outcomes or {}) if impact else {}
+    treated = "care-planned"
     if "emergency_admissions" in outcomes:
         e = outcomes["emergency_admissions"]
         lo, hi = e.rate_ratio_ci_low, e.rate_ratio_ci_high
-        evidence.append(
-            f"matched-control rate ratio {_num(e.rate_ratio)} (95% CI {_num(lo)} to {_num(hi)})"
-        )
+        if isinstance(e.rate_ratio, int | float):
+            evidence.append(
+                f"The {treated} had {fmt.change(e.rate_ratio)} emergency admissions than "
+                f"matched controls (95% CI {fmt.change_interval(lo, hi)})."
+            )
+        else:
+            evidence.append("The matched estimate is withheld.")
         judgements.append(judge(lo, hi, "decrease", 1.0, slow))
         months = impact.follow_up.median_months if impact and impact.follow_up else None
         if isinstance(months, int | float):
-            evidence.append(f"median follow-up {months:.0f} months")
-        if power_text:
-            evidence.append(power_text)
+            evidence.append(f"Median follow-up was {fmt.months(months)}.")
         if slow:
             challenges.append("too few people or too short a follow-up to detect the planned fall")
+            needed = (
+                pub.design.followup_needed_months if isinstance(pub.design, DesignBlock) else None
+            )
+            focus.append(
+                "follow people up for longer"
+                + (f" (about {fmt.months(needed)})" if isinstance(needed, int) else "")
+            )
         naive = pub.naive.rate_ratio if isinstance(pub.naive, Estimate) else None
         if isinstance(naive, float):
-            evidence.append(f"naive before-after rate ratio {naive:.2f}")
+            evidence.append(
+                f"A before-after comparison of the {treated} alone would have shown "
+                f"{fmt.change(naive)}."
+            )
     if isinstance(pub.monitoring, MonitoringBlock):
         rows = [r for r in (pub.monitoring.differences or []) if r.group == "all_eligible"]
         quoted = last_comparator(list(dict.fromkeys(r.comparator for r in rows)))
         if rows:
             latest = max(r.start for r in rows)
             for r in rows:
-                if r.start == latest and r.comparator == quoted:
-                    against = area_prose(r.comparator).removeprefix("the ")
+                if r.start == latest and r.comparator == quoted and isinstance(r.difference, float):
+                    against = area_prose(r.comparator)
                     evidence.append(
-                        f"Table 2 (from {latest}): pilot change minus {against} "
-                        f"{_num(r.difference, '+.1f')} points"
+                        f"Across all eligible people (Table 2, from {_date(latest)}) the pilot's "
+                        "change "
+                        f"was {abs(r.difference):.1f} percentage points "
+                        f"{'lower' if r.difference < 0 else 'higher'} than {against}'s."
                     )
     if isinstance(pub.risk, RiskBlock):
         groups = {t.group: t for t in (pub.risk.targeting or [])}
         cp = groups["care-planned"].share_in_top_5pct if "care-planned" in groups else None
         if isinstance(cp, float):
-            evidence.append(f"{cp:.0%} of the care-planned were in the top 5% of risk")
+            evidence.append(f"{fmt.pct(cp)} of the {treated} were in the top 5% of risk.")
             if cp < TOP_RISK_SHARE:
                 challenges.append("care plans went mostly to people at lower risk of admission")
+                focus.append("focus care plans on people at higher risk of admission")
     return Objective(
         "Reduce emergency admissions to hospital",
-        "; ".join(evidence) or "the matched study was not run",
+        " ".join(evidence) or "the matched study was not run",
         combine(judgements),  # no evidence when there are no judgements
         "; ".join(challenges) or "none measured",
+        focus="; ".join(focus) or "keep measuring over a longer period",
+    )
+
+
+def _quantity(q: str) -> tuple[str, str]:
+    """A before-after quantity in words and its unit: ``mean hba1c (mmol/mol)`` reads
+    ("HbA1c", "mmol/mol"); ``share in control (latest HbA1c <= 59 mmol/mol)`` reads
+    ("people with HbA1c at most 59 mmol/mol", "%")."""
+    if q.startswith("share in control ("):
+        inner = q[len("share in control (") : -1].split(" (")[0]
+        inner = inner.removeprefix("latest ").replace("<=", "at most").replace(">=", "at least")
+        return f"People with {inner}", "%"
+    name, _, unit = q.removeprefix("mean ").partition(" (")
+    return label(name.strip()), unit.rstrip(")")
+
+
+def _sentence(row: Any, judgement: str) -> str:
+    """One clinical indicator's change against the comparison group, as a sentence."""
+    what, unit = _quantity(str(row.quantity))
+    share = unit == "%"
+
+    def val(v: Any) -> str:
+        if not isinstance(v, int | float):
+            return "withheld"
+        return fmt.pct(v) if share else f"{fmt.number(v, 1)} {unit}".strip()
+
+    went = "fell" if isinstance(row.change, int | float) and row.change < 0 else "rose"
+    plain = what[1:] == what[1:].lower()  # not an abbreviation such as HbA1c
+    subject = what if share else f"Mean {what[0].lower() + what[1:] if plain else what}"
+    est = row.estimate
+    beyond = ""
+    if isinstance(est, int | float):
+        size = fmt.points(est * 100) if share else f"{fmt.number(abs(est), 1)} {unit}".strip()
+        beyond = (
+            f", {size.lstrip('+−-')} {'more' if est > 0 else 'less'} than in the comparison group"
+        )
+    return (
+        f"{subject} among the care-planned {went} from {val(row.before)} to {val(row.after)}"
+        f"{beyond} ({fmt.p_value(row.p_value)}): {judgement}."
     )
 
 
@@ -265,9 +293,10 @@ def _processes(pub: Published) -> Objective:
     if not isinstance(pub.indicators, IndicatorsBlock):
         return Objective(
             "Improve care processes and clinical outcomes",
-            "clinical indicators not computed",
+            "Clinical indicators were not computed.",
             NO_EVIDENCE,
             "none measured",
+            focus="measure clinical indicators",
         )
     ind = pub.indicators
     evidence, judgements = [], []
@@ -279,8 +308,7 @@ def _processes(pub: Published) -> Objective:
         direction: Direction = "increase" if q.startswith("share") else "decrease"
         j = judge(row.ci_low, row.ci_high, direction, 0.0)
         judgements.append(j)
-        name = q.split(" (")[0] if not q.startswith("share") else q.replace("share in control ", "")
-        evidence.append(f"{name}: {j}")
+        evidence.append(_sentence(row, j))
     its = ind.dementia.its if ind.dementia else None
     settings = ind.settings if isinstance(ind.settings, dict) else {}
     programme = pooled_name(settings.get("programme_areas") or ("pilot",))
@@ -290,15 +318,18 @@ def _processes(pub: Published) -> Objective:
     if level:
         j = judge(level.ci_low, level.ci_high, "increase", 0.0)
         judgements.append(j)
-        evidence.append(f"dementia diagnoses (level change against comparators): {j}")
+        evidence.append(
+            f"Dementia diagnoses against the comparison areas ({fmt.p_value(level.p_value)}): {j}."
+        )
     progress = combine(judgements)
     return Objective(
         "Improve care processes and clinical outcomes",
-        "; ".join(evidence) or "no comparisons",
+        " ".join(evidence) or "No comparisons.",
         progress,
         "few measures improved beyond the comparison group"
         if progress != ACHIEVED
         else "sustain the improvement",
+        focus="care plans of consistent quality; measure outcomes over a longer period",
     )
 
 
@@ -309,38 +340,49 @@ def _governance(pub: Published) -> Objective:
     planned = {k for r in plans for k in r if k.startswith("MDG")}
     met = {r["mdg"] for r in meetings}
     if not meetings:
-        progress, evidence = NO_EVIDENCE, "no MDG meeting records"
+        progress, evidence = NO_EVIDENCE, "No MDG meeting records."
     else:
         progress = IN_PLACE if planned <= met else PARTLY_IN_PLACE
-        evidence = f"{len(met)} MDGs recorded meetings ({len(planned)} made care plans)"
+        evidence = (
+            f"{len(met)} multidisciplinary groups recorded meetings; {len(planned)} made care "
+            "plans."
+        )
     return Objective(
         "Establish governance structures following a network approach",
         evidence + _qualitative_note(pub),
         progress,
         "decision-making and accountability need interviews or observation",
+        focus="clearer decision-making; stronger accountability of the groups",
     )
 
 
 def _qualitative_note(pub: Published) -> str:
     return (
-        "; see the qualitative findings"
+        " See the qualitative findings."
         if isinstance(pub.qualitative, QualitativeBlock)
-        else "; qualitative findings not run"
+        else " The qualitative findings were not run."
     )
 
 
-def _survey_row(pub: Published, objective: str, what: str) -> Objective:
+def _survey_row(pub: Published, objective: str, what: str, focus: str) -> Objective:
     if isinstance(pub.surveys, SurveysBlock):
-        return Objective(objective, f"see the survey findings ({what})", DESCRIBED, "")
-    return Objective(objective, "not run: no survey inputs", NO_EVIDENCE, f"needs {what}")
+        return Objective(
+            objective, f"See the survey findings ({what}).", DESCRIBED, "", focus=focus
+        )
+    return Objective(
+        objective, "Not run: no survey inputs.", NO_EVIDENCE, f"needs {what}", focus=focus
+    )
 
 
 def table3(pub: Published) -> list[Objective]:
-    """The eight objectives of the seed's Table 3, in its order, judged from ``pub``."""
+    """The eight objectives of the seed's Table 3, in its order, judged from ``pub``; each
+    with how sure its judgement is (:data:`HOW_SURE`) and the focus for development (the
+    seed's, or what this run's results point to)."""
     culture = _survey_row(
         pub,
         "Bring about cultural change and create a shared vision",
         "professionals' and steering committees' surveys, interviews",
+        "spread the vision to clinical and middle-management levels",
     )
     att = (
         (pub.programme.attendance_share or []) if isinstance(pub.programme, ProgrammeBlock) else []
@@ -352,29 +394,36 @@ def table3(pub: Published) -> list[Objective]:
             for k, v in shares.items()
             if k in ("presenting_gp", "consultant") and isinstance(v, int | float)
         )
-        culture = Objective(
-            culture.objective,
-            f"{culture.evidence}; GPs presenting and consultants were {top:.0%} of MDG attendees",
-            culture.progress,
-            culture.challenges,
+        culture = replace(
+            culture,
+            evidence=f"{culture.evidence} GPs presenting and consultants were {fmt.pct(top)} "
+            "of the groups' attendees.",
         )
-    return [
+    rows = [
         _governance(pub),
         Objective(
             "Align financial incentives across all organisations",
-            "not in routine data (needs the pilot's agreements on shared savings)",
+            "Not in routine data (needs the pilot's agreements on shared savings).",
             NO_EVIDENCE,
             "needs documents and interviews",
+            focus="share financial risk across all organisations",
         ),
         culture,
-        _survey_row(pub, "Improve patient experience", "the patient survey"),
+        _survey_row(
+            pub,
+            "Improve patient experience",
+            "the patient survey",
+            "make sure patients know about the programme; involve them in care planning",
+        ),
         Objective(
             "Facilitate information sharing",
-            "not in routine data (needs records of the information-sharing tool)",
+            "Not in routine data (needs records of the information-sharing tool).",
             NO_EVIDENCE,
             "needs system logs and interviews",
+            focus="roll out the information-sharing tool faster and fix its faults",
         ),
         _shift_care(pub),
         _admissions(pub),
         _processes(pub),
     ]
+    return [replace(r, how_sure=how_sure(r.progress)) for r in rows]

@@ -11,6 +11,7 @@ from importlib import resources
 import matplotlib.pyplot as plt
 import pandas as pd
 from jinja2 import Environment
+from markupsafe import Markup
 
 from careval.data.areas import POOL_SEPARATOR
 from careval.disclosure import DisclosureSettings
@@ -29,6 +30,8 @@ AREA_LABELS = {
 }
 # How running text names the seed's areas where it differs from the label.
 AREA_PROSE = {"pilot": "the pilot", "rest_of_england": "the rest of England"}
+# Sections for the reader who wants them, folded under their heading (opened for printing).
+FOLDED = frozenset({"methods", "provenance", "glossary", "appendix"})
 IDENTIFIER = re.compile(r"^[a-z0-9_]+$")  # a name written like ``north_central_london``
 
 
@@ -238,15 +241,31 @@ def render(
     provenance: dict,
     disclosure: DisclosureSettings,
 ) -> str:
-    """The whole page; its banner states the rules of ``disclosure`` on real data."""
+    """The whole page; its banner states the rules of ``disclosure`` on real data.
+
+    The page's style (``templates/report.css``) and script (``templates/report.js``) are
+    written into it, so the one file works offline and needs nothing beside it.
+    """
     env = Environment(autoescape=True)
-    text = resources.files("careval.report").joinpath("templates/report.html").read_text("utf-8")
+    templates = resources.files("careval.report").joinpath("templates")
+    text = templates.joinpath("report.html").read_text("utf-8")
+    css = templates.joinpath("report.css").read_text("utf-8")
+    js = templates.joinpath("report.js").read_text("utf-8")
+    if "</style" in css.lower() or "</script" in js.lower():  # would end its element early
+        raise ValueError("the report's inline style or script closes its own element")
     rules = {
         "suppressed": suppressed_range(disclosure),
         "rounding_base": disclosure.rounding_base,
         "min_people": smallest_published(disclosure),
     }
     page = env.from_string(text).render(
-        title=title, sections=sections, synthetic=synthetic, provenance=provenance, rules=rules
+        title=title,
+        sections=sections,
+        synthetic=synthetic,
+        provenance=provenance,
+        rules=rules,
+        css=Markup(css),
+        js=Markup(js),
+        folded=FOLDED,
     )
     return number_figures(page)

@@ -512,6 +512,8 @@ class ObjectiveRow(Node):
     evidence: str = ABSENT
     progress: str = ABSENT
     challenges: str = ABSENT
+    how_sure: str = ABSENT
+    focus: str = ABSENT
 
 
 @dataclass

@@ -115,7 +115,10 @@ _RULES: list[tuple[str, str]] = [
     (r"data\.attrition\[\]\.step$", "step number"),
     (r"data\.attrition\[\]\.[a-z_]+$", PEOPLE),
     (r"(^|\.)n_obs$", "observations (person-periods)"),
-    (r"(^|\.)candidate_control_rows$", "rows (person and entry date)"),
+    (
+        r"(^|\.)(candidate_control_rows|controls_matched)$",
+        "person-months (a person at an entry month)",
+    ),
     (r"settings(\.[a-z_]+)*\.[a-z_]*seed$", "random seed"),
     (r"settings(\.[a-z_]+)*\.after_window_months(\[\])?$", MONTHS),
     (r"settings(\.[a-z_]+)*\.[a-z0-9_]+_mmol_mol$", "mmol/mol"),

@@ -24,7 +24,9 @@ SECTION_ORDER: tuple[tuple[str, str], ...] = (
     ("design", "Study design and power"),
     ("objectives", "Progress against objectives"),
     ("methods", "Methods, assumptions and limitations"),
+    ("glossary", "Glossary"),
     ("provenance", "Provenance"),
+    ("appendix", "Appendix: code names"),
 )
 
 

@@ -14,28 +14,25 @@ import pandas as pd
 
 from careval.cohort.eligibility import EligibilitySettings
 from careval.impact.settings import DEFAULT_LABEL, treated_name, with_article
-from careval.report.objectives import rules
+from careval.report import format as fmt
+from careval.report.glossary import LABELS, abbr, glossary_html, is_code_name
+from careval.report.glossary import label as glossary_label
+from careval.report.objectives import HOW_SURE, rules
 from careval.report.page import (
     DEFAULT_CONTEXT,
     PageContext,
     Section,
-    area_label,
-    area_prose,
-    last_comparator,
     table_html,
 )
 from careval.report.publish.margins import MARGINS
 from careval.report.publish.model import (
-    ABSENT,
-    DesignBlock,
     Estimate,
     ImpactBlock,
-    Mde,
-    MonitoringBlock,
     Published,
-    RiskBlock,
 )
 from careval.report.publish.rules import SUPPRESSED, smallest_published, suppressed_range
+from careval.report.sections.board import board, power_sentence
+from careval.report.sections.flow import COVERAGE_DEFINITION, coverage, coverage_paths
 
 
 def lookup(results: dict[str, Any], path: str) -> Any:
@@ -97,162 +94,110 @@ def findings_section(
     programme_areas: tuple[str, ...] = ("pilot",),
     eligibility: EligibilitySettings | None = None,
 ) -> Section:
-    """Key figures, the main findings in plain words and the objectives at a glance.
+    """The board summary: the answer in plain words (:func:`~careval.report.sections.board.
+    board`), the eight objectives at a glance and a strip of background counts.
 
-    The data summary's key figures are those of the programme's areas (``programme_areas``,
-    the data summary's setting), one set per area when there are several. ``eligibility`` is
-    the run's rule (it names the eligible key figure; default: the programme's).
+    The background counts are those of the programme's areas (``programme_areas``) together;
+    ``eligibility`` is the run's rule (it names the eligible count; default: the programme's).
     """
     el = eligibility or EligibilitySettings()
-    figs = []
-    people = pub.data.people_by_area or []
-    act = pub.data.activity_by_year or []
-    several = len(programme_areas) > 1
-    for area in programme_areas:
-        of = f" ({area_label(area)})" if several else ""
-        i = next((i for i, r in enumerate(people) if r.area == area), None)
-        if i is not None:
-            base = f"data.people_by_area[{i}]"
-            row = people[i]
-            figs.append(
-                keyfig(
-                    row.registered,
-                    f"{base}.registered",
-                    f"People registered with pilot practices{of}",
-                    ",",
-                )
-            )
-            figs.append(
-                keyfig(
-                    row.eligible,
-                    f"{base}.eligible",
-                    f"Eligible ({el.describe(short=True)}){of}",
-                    ",",
-                )
-            )
-    for area in programme_areas:
-        of = f" ({area_label(area)})" if several else ""
-        years = [i for i, r in enumerate(act) if r.area == area]
-        if years:
-            i = years[-1]
-            figs.append(
-                keyfig(
-                    act[i].emergency_per_1000_py,
-                    f"data.activity_by_year[{i}].emergency_per_1000_py",
-                    f"Pilot emergency admissions per 1,000 person-years (latest year){of}",
-                    ",.1f",
-                )
-            )
-    cov = pub.data.care_plan_coverage or []
-    ok = [i for i, r in enumerate(cov) if isinstance(r.coverage_of_eligible, float)]
-    if ok:
-        figs.append(
-            keyfig(
-                cov[ok[-1]].coverage_of_eligible,
-                f"data.care_plan_coverage[{ok[-1]}].coverage_of_eligible",
-                "Eligible with a care plan (%), latest month",
-                ".1f",
-                100,
-            )
-        )
-    e = _emergency(pub)
-    if e is not None and _given(e.rate_ratio):
-        figs.append(
-            keyfig(
-                e.rate_ratio,
-                "impact.outcomes.emergency_admissions.rate_ratio",
-                "Emergency admissions, matched-control rate ratio",
-                ".3f",
-            )
-        )
-        naive = pub.naive.rate_ratio if isinstance(pub.naive, Estimate) else None
-        figs.append(
-            keyfig(naive, "impact.naive.rate_ratio", "Naive before-after rate ratio", ".3f")
-        )
-    if isinstance(pub.risk, RiskBlock) and _given(pub.risk.auc):
-        figs.append(keyfig(pub.risk.auc, "risk.auc", "Risk model AUC at validation", ".3f"))
-    mde = _first_mde(pub)
-    if mde is not None and _given(mde.mde_rate_ratio):
-        figs.append(
-            keyfig(
-                mde.mde_rate_ratio,
-                "design.mde[0].mde_rate_ratio",
-                f"Smallest detectable rate ratio with {mde.followup_months} months of follow-up",
-                ".2f",
-            )
-        )
-    points = _findings(pub)
+    treated = _intervention(pub)[2]
     glance = pd.DataFrame(
-        [{"objective": o.objective, "progress": o.progress} for o in pub.objectives]
+        [
+            {
+                "objective": o.objective,
+                "progress": o.progress,
+                "how_sure": o.how_sure or "",
+                "focus": o.focus or "",
+            }
+            for o in pub.objectives
+        ]
     )
     parts = [
-        "<div class='keyfigs'>" + "".join(figs) + "</div>",
-        f"<p>{html.escape(window)}</p>",
-        "<h3>Main findings</h3><ul id='findings'>"
-        + "".join(f"<li>{html.escape(p)}</li>" for p in points)
-        + "</ul>",
-        "<h3>Progress against the eight objectives at a glance</h3>",
-        table_html(glance, {}, "objectives-glance", ("objective", "progress")),
+        board(pub, programme_areas, treated),
+        "<h3>The eight objectives</h3>",
+        table_html(
+            glance,
+            OBJECTIVE_LABELS,
+            "objectives-glance",
+            ("objective", "progress", "how_sure", "focus"),
+        ),
         "<p class='note'>How each judgement is reached is in "
-        "<a href='#objectives'>Progress against objectives</a>.</p>",
+        "<a href='#objectives'>Progress against objectives</a>; how the people counted relate "
+        "to each other is in the <a href='#flow-diagram'>flow diagram</a>.</p>",
+        _background(pub, programme_areas, el),
+        f"<p class='note'>{html.escape(window)}</p>",
     ]
     parts += [f"<p class='banner'>{html.escape(w)}</p>" for w in warnings]
     return Section("summary", "Summary of findings", "".join(parts))
 
 
-def _given(v: Any) -> bool:
-    """A value results.json holds (not null, not a key the run did not produce)."""
-    return v is not None and v is not ABSENT
+# The tables with totals (:data:`~careval.report.publish.margins.MARGINS`) as people name them.
+MARGIN_TABLES = {
+    "data.people_by_area": "People by area",
+    "monitoring.table2": "Table 2",
+    "risk.by_subgroup": "Risk model by subgroup",
+    "impact.attrition": "Attrition of the matched study",
+    "indicators.diabetes.monthly": "Diabetes indicators by month",
+    "indicators.before_after.table": "Clinical indicators before and after",
+    "programme.plans_by_mdg": "Care plans by MDG",
+}
+
+OBJECTIVE_LABELS = {
+    "objective": "Objective",
+    "evidence": "Evidence from this run",
+    "progress": "Progress",
+    "how_sure": "How sure",
+    "challenges": "Challenges",
+    "focus": "Focus for development",
+}
 
 
-def _first_mde(pub: Published) -> Mde | None:
-    return pub.design.mde[0] if isinstance(pub.design, DesignBlock) and pub.design.mde else None
-
-
-def _findings(pub: Published) -> list[str]:
-    out = []
-    treated = _intervention(pub)[2]
-    e = _emergency(pub)
-    if e is not None and isinstance(e.rate_ratio, float):
-        out.append(
-            f"Among the {treated}, emergency admissions changed by a rate ratio of "
-            f"{e.rate_ratio:.3f} (95% CI {e.rate_ratio_ci_low:.3f} to "
-            f"{e.rate_ratio_ci_high:.3f}) against matched controls."
-        )
-        n = pub.naive.rate_ratio if isinstance(pub.naive, Estimate) else None
-        if isinstance(n, float):
-            out.append(
-                f"A naive before-after comparison of the {treated} alone gives {n:.3f}; "
-                "the difference is what regression to the mean and secular change would have "
-                "credited to the programme."
+def _background(pub: Published, areas: tuple[str, ...], el: EligibilitySettings) -> str:
+    """Registered, eligible, care-planned and coverage of the programme's areas, in a strip."""
+    people = pub.data.people_by_area or [] if pub.data else []
+    rows = [(i, r) for i, r in enumerate(people) if r.area in areas]
+    figs = []
+    if len(rows) == 1:
+        i, row = rows[0]
+        base = f"data.people_by_area[{i}]"
+        figs.append(
+            keyfig(
+                row.registered, f"{base}.registered", "People registered with pilot practices", ","
             )
-    diffs = (
-        (pub.monitoring.differences or []) if isinstance(pub.monitoring, MonitoringBlock) else []
+        )
+        figs.append(
+            keyfig(row.eligible, f"{base}.eligible", f"Eligible ({el.describe(short=True)})", ",")
+        )
+    share, planned, _ = coverage(pub, areas)
+    paths = coverage_paths(pub, areas)
+    if planned is not None and paths and " " not in paths[1]:
+        figs.append(keyfig(planned, paths[1], "Eligible and care-planned", ","))
+    elif planned is not None and paths:
+        figs.append(
+            f'<div class="keyfig" data-key="Care-planned" data-paths="{html.escape(paths[1])}">'
+            f"<b>{fmt.count(planned)}</b>Eligible and care-planned</div>"
+        )
+    if share is not None:
+        figs.append(
+            f'<div class="keyfig" id="coverage" data-key="Coverage" '
+            f'data-paths="{html.escape(" ".join(paths))}" data-v="{share}">'
+            f"<b>{fmt.pct(share)}</b>Coverage of the eligible</div>"
+        )
+    if not figs:
+        return ""
+    return (
+        "<h3>Background</h3><div class='keyfigs background'>" + "".join(figs) + "</div>"
+        f"<p class='note'>In this report {abbr('coverage')}"
+        f"{html.escape(COVERAGE_DEFINITION.removeprefix('coverage'))}.</p>"
     )
-    quoted = last_comparator(list(dict.fromkeys(d.comparator for d in diffs)))
-    rest = [d for d in diffs if d.group == "all_eligible" and d.comparator == quoted]
-    if rest and isinstance(rest[-1].difference, float):
-        d = rest[-1]
-        out.append(
-            f"Across the whole eligible population (Table 2, from {d.start}), the pilot's "
-            f"change in emergency admissions minus {area_prose(d.comparator)}'s was "
-            f"{d.difference:+.1f} percentage points (95% CI {d.ci_low:+.1f} to "
-            f"{d.ci_high:+.1f})."
-        )
-    mde = _first_mde(pub)
-    if mde is not None and isinstance(mde.mde_rate_ratio, float):
-        out.append(
-            f"With {mde.followup_months} months of follow-up the matched study could detect "
-            f"only a rate ratio of {mde.mde_rate_ratio:.2f} or below."
-        )
-    if not out:
-        out.append("No effect estimates were produced by this run (see the sections below).")
-    return out
 
 
 def objectives_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     """The seed's Table 3 shape: objective, evidence, progress, challenges; then the rules."""
     t = pd.DataFrame([o.to_json() for o in pub.objectives])
+    order = [c for c in OBJECTIVE_LABELS if c in t]
+    t = t[order]
     listed = "".join(
         f"<li><b>{html.escape(label)}</b>: {html.escape(rule)}.</li>"
         for label, rule in rules(ctx.disclosure)
@@ -263,13 +208,13 @@ def objectives_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Se
         "<p>The eight objectives of the pilot, with the evidence this run measured. Every "
         "judgement follows one of the rules listed below the table from the published "
         "results; where the run has no evidence, the row says so.</p>"
-        + table_html(
-            t,
-            {"objective": "Objective", "evidence": "Evidence from this run"},
-            "table3",
-            ("objective", "evidence", "progress", "challenges"),
+        + table_html(t, OBJECTIVE_LABELS, "table3", tuple(order))
+        + f"<h3>Rules</h3><ul id='objective-rules'>{listed}</ul>"
+        + "<h3>How sure</h3><ul id='how-sure-rules'>"
+        + "".join(
+            f"<li><b>{html.escape(j)}</b>: {html.escape(h)}.</li>" for j, h in HOW_SURE.items()
         )
-        + f"<h3>Rules</h3><ul id='objective-rules'>{listed}</ul>",
+        + "</ul>",
     )
 
 
@@ -283,7 +228,7 @@ def methods_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Secti
     label, noun, treated = (html.escape(x) for x in _intervention(pub))
     parts = ["<h3>Follow-up</h3>"]
     f = pub.impact.follow_up if isinstance(pub.impact, ImpactBlock) else None
-    if f and _given(f.median_months):
+    if f and isinstance(f.median_months, int | float):
         parts.append(
             f"<p id='limit-follow-up'>The {treated} were followed for a median of "
             f"{f.median_months:.0f} months (range {f.min_months:.0f} to "
@@ -294,24 +239,13 @@ def methods_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Secti
     else:
         parts.append("<p id='limit-follow-up'>No matched study: no follow-up to report.</p>")
     parts.append("<h3>Power</h3>")
-    design = pub.design if isinstance(pub.design, DesignBlock) else None
-    rows = (design.mde or []) if design else []
-    if design and rows:
-        first, last = rows[0], rows[-1]
-        needed = design.followup_needed_months
-        planned = 1 + design.settings.effect
+    power = power_sentence(pub)
+    if power:
         parts.append(
-            f"<p id='limit-power'>For the planned rate ratio of {planned:.2f}, the smallest "
-            f"detectable rate ratio was {first.mde_rate_ratio:.2f} with "
-            f"{first.followup_months} months of follow-up and {last.mde_rate_ratio:.2f} "
-            f"with {last.followup_months}. "
-            + (
-                f"About {needed} months would be needed. "
-                if needed
-                else "The planned effect could not be detected within the follow-up modelled. "
-            )
-            + "An interval that includes no effect from an underpowered study is reported as "
-            "'too early to tell', not as evidence of no effect.</p>"
+            f"<p id='limit-power'>The {abbr('MDE')} (minimum detectable effect) is the smallest "
+            f"fall in emergency admissions the matched {abbr('DiD')} study would detect with "
+            f"80% power. {power} An interval that includes no effect from a study too small or "
+            "too short is reported as 'too early to tell', not as evidence of no effect.</p>"
         )
     else:
         parts.append("<p id='limit-power'>No design block: power not computed.</p>")
@@ -326,15 +260,18 @@ def methods_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Secti
         "<li>Matching balances measured characteristics only; unmeasured differences between "
         f"{treated} people and controls remain (balance table in the matched-control "
         "results).</li>"
-        "<li>Difference-in-differences assumes the two groups would have followed parallel "
-        f"paths; the event study shows the months before the {noun} as a check.</li>"
+        f"<li>{abbr('DiD', 'Difference-in-differences')} assumes the two groups would have "
+        f"followed parallel paths; the event study shows the months before the {noun} as a "
+        "check.</li>"
         "<li>Table 2 uses a rolling cohort of everyone eligible, so it shows population-level "
         "change, diluted by the many eligible people without a plan.</li>"
-        "<li>Interrupted time series assume the pre-programme trend would have continued.</li>"
+        f"<li>{abbr('ITS', 'Interrupted time series')} assume the pre-programme trend would "
+        "have continued.</li>"
         "</ul>"
     )
     margins = "".join(
-        f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>" for k, v in MARGINS.items()
+        f"<li>{html.escape(MARGIN_TABLES.get(k) or glossary_label(k))}: {html.escape(v)}</li>"
+        for k, v in MARGINS.items()
     )
     if synthetic:
         privacy = (
@@ -358,3 +295,55 @@ def methods_section(pub: Published, ctx: PageContext = DEFAULT_CONTEXT) -> Secti
         "report, the workbook, results.json or the run's messages.</p>"
     )
     return Section("methods", "Methods, assumptions and limitations", "".join(parts))
+
+
+def glossary_section() -> Section:
+    """The glossary: every abbreviation and technical term the report uses, explained."""
+    return Section(
+        "glossary",
+        "Glossary",
+        "<p>The abbreviations and technical terms of this report; each is also explained "
+        "when the pointer rests on its first use in a section.</p>" + glossary_html(),
+    )
+
+
+def code_names(results: dict[str, Any]) -> dict[str, str]:
+    """Every code name of ``results`` (its keys, and values written like code names) that the
+    report shows under a label: code name -> label."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(k, str) and (is_code_name(k) or k in LABELS):
+                    found.add(k)
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+        elif isinstance(node, str) and (is_code_name(node) or node in LABELS):
+            found.add(node)
+
+    walk(results)
+    return {k: glossary_label(k) for k in sorted(found | set(LABELS))}
+
+
+def appendix_section(results: dict[str, Any], technical: str = "") -> Section:
+    """Appendix: each label shown and the code name of the same field in ``results.json`` and
+    the workbook, so that analysts can find it, then ``technical`` (the provenance's tables
+    of settings and files): the only place code names are visible."""
+    rows = "".join(
+        f"<tr><td class='text'>{html.escape(lab)}</td><td class='text'><code>"
+        f"{html.escape(code)}</code></td></tr>"
+        for code, lab in sorted(code_names(results).items(), key=lambda kv: kv[1].lower())
+    )
+    return Section(
+        "appendix",
+        "Appendix: code names",
+        "<p>Each label of the report and the name of the same field in "
+        "<code>results.json</code> and <code>tables.xlsx</code>. Figures of the summary name "
+        "their place in <code>results.json</code> in their <code>data-path</code> "
+        "attribute.</p>"
+        "<div class='table-wrap'><table id='code-names'><thead><tr><th>Label</th>"
+        f"<th>Code name</th></tr></thead><tbody>{rows}</tbody></table></div>" + technical,
+    )
