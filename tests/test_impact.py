@@ -263,3 +263,147 @@ def test_not_yet_treated_controls_are_censored_at_their_own_plan(shape_dir: Path
     e = result.outcomes["emergency_admissions"]
     assert e["rate_ratio_ci_low"] <= result.truth_rate_ratio <= e["rate_ratio_ci_high"]
     assert result.settings.not_yet_treated
+
+
+# ---- subgroups, trajectories (Figure 2) and deaths after entry ------------------------------
+
+
+@pytest.fixture(scope="module")
+def matched(synth_dir: Path) -> dict:
+    """The default study on the shared dataset, with the pieces behind it: its result, the
+    study population, the match and the matched panel."""
+    st = ImpactSettings()
+    with Dataset(synth_dir) as ds:
+        result = evaluate_impact(ds, WINDOW, st)
+        study = study_population(ds, WINDOW, st, None)
+        persons = ds.table("persons").to_pandas()
+    f = study.frame
+    res = match(f, "treated", covariates(f), st.match)
+    names = list(result.outcomes)
+    panel, pieces = matched_panel(study, res, st, names)
+    return {
+        "result": result,
+        "study": study,
+        "match": res,
+        "panel": panel,
+        "pieces": pieces,
+        "persons": persons,
+    }
+
+
+def _glm_poisson_fe(d: pd.DataFrame, y: str, regs: list[str]) -> pd.Series:
+    """Poisson with unit and month dummies by statsmodels (units and months without any event
+    dropped first: they carry no information on the other coefficients)."""
+    import statsmodels.api as sm
+
+    for _ in range(3):
+        d = d[d.groupby("unit")[y].transform("sum") > 0]
+        d = d[d.groupby("month")[y].transform("sum") > 0]
+    x = pd.concat(
+        [
+            d[regs].astype(float),
+            pd.get_dummies(d.unit, prefix="u", dtype=float),
+            pd.get_dummies(d.month, prefix="m", drop_first=True, dtype=float),
+        ],
+        axis=1,
+    )
+    fit = sm.GLM(d[y].to_numpy(float), x, family=sm.families.Poisson()).fit(tol=1e-12)
+    return fit.params[regs]
+
+
+def test_subgroup_estimate_equals_statsmodels_on_the_same_subset(matched: dict) -> None:
+    from careval.impact.subgroups import set_attributes
+
+    r, panel = matched["result"], matched["panel"]
+    people = set_attributes(matched["study"].frame, matched["match"])
+    row = next(x for x in r.subgroups if x["level"] == "with diabetes")
+    in_level = people.has_diabetes.to_numpy() == 1
+    assert row["n_treated"] == int(in_level.sum()) > 30
+    sub = panel[in_level[panel["set"].to_numpy()]]
+    assert sub[sub.treated == 1]["set"].nunique() == row["n_treated"]
+    want = _glm_poisson_fe(
+        sub, "emergency_admissions", ["impl", "post", "impl_treated", "post_treated"]
+    )
+    assert row["estimate"] == pytest.approx(want["post_treated"], abs=1e-5)
+    assert row["rate_ratio"] == pytest.approx(np.exp(want["post_treated"]), rel=1e-5)
+    assert row["rate_ratio_ci_low"] < row["rate_ratio"] < row["rate_ratio_ci_high"]
+    levels = {(x["subgroup"], x["level"]): x["n_treated"] for x in r.subgroups}
+    n = r.attrition["treated_matched"]
+    assert levels[("sex", "women")] + levels[("sex", "men")] == n
+    assert levels[("age", "under 75")] + levels[("age", "75 and over")] == n
+
+
+def test_trajectories_are_the_panel_means_with_controls_weighted_as_matched(
+    matched: dict,
+) -> None:
+    r, panel = matched["result"], matched["panel"]
+    t = r.trajectories
+    lo, hi = r.settings.event_window
+    assert set(t.outcome) == set(r.outcomes) and t.month.between(lo, hi).all()
+    for name, k in (("emergency_admissions", 6), ("bed_days", -3), ("inpatient_cost", 12)):
+        at = panel[panel.k == k]
+        tr = at[at.treated == 1][name]
+        got = t[(t.outcome == name) & (t.month == k)].set_index("group")
+        assert got.loc["treated", "mean"] == pytest.approx(tr.mean(), rel=1e-12)
+        assert got.loc["treated", "people"] == len(tr)
+        half = 1.959964 * tr.std(ddof=1) / np.sqrt(len(tr))
+        assert got.loc["treated", "ci_high"] - got.loc["treated", "mean"] == pytest.approx(
+            half, rel=1e-5
+        )
+        # The controls' weighted mean is the mean of the sets' control units (the DiD's).
+        assert got.loc["control", "mean"] == pytest.approx(
+            at[at.treated == 0][name].mean(), rel=1e-9
+        )
+        assert got.loc["control", "ci_low"] < got.loc["control", "mean"]
+    # The primary outcome's Figure 2 of before agrees.
+    m = r.monthly_means.set_index("k")
+    e = t[(t.outcome == "emergency_admissions") & (t.group == "treated")].set_index("month")
+    np.testing.assert_allclose(e["mean"], m.treated.reindex(e.index))
+
+
+@pytest.mark.filterwarnings("ignore:cov_type not fully supported")
+def test_deaths_after_entry_cover_no_effect_and_equal_statsmodels(matched: dict) -> None:
+    import statsmodels.api as sm
+
+    from careval.impact.mortality import follow_up_rows
+    from careval.impact.population import first_of
+
+    r, study, res = matched["result"], matched["study"], matched["match"]
+    m = r.mortality
+    assert r.truth["deaths"] == 1.0  # the generator draws deaths without regard to plans
+    assert m["rate_ratio_ci_low"] <= 1.0 <= m["rate_ratio_ci_high"]
+    rows = follow_up_rows(study, res)
+    x = sm.add_constant(rows[["treated"]])
+    fit = sm.GLM(
+        rows.deaths,
+        x,
+        family=sm.families.Poisson(),
+        offset=np.log(rows.years),
+        var_weights=rows.weight,
+    ).fit(cov_type="cluster", cov_kwds={"groups": rows.person.to_numpy()})
+    assert m["estimate"] == pytest.approx(fit.params["treated"], abs=1e-9)
+    assert m["se"] == pytest.approx(fit.bse["treated"], rel=0.05)  # small-sample factor aside
+    # The treated's deaths, straight from persons.death_date.
+    f = study.frame
+    sets = np.unique(res.treated_rows[res.pairs.treated])
+    who = f.iloc[sets][["person_id", "entry_month"]]
+    died = who.merge(matched["persons"][["person_id", "death_date"]], on="person_id")
+    start = pd.to_datetime([first_of(int(k)) for k in died.entry_month])
+    end = pd.Timestamp(first_of(study.panel.first_month + study.panel.n_months))
+    dd = pd.to_datetime(died.death_date)
+    assert m["deaths_treated"] == int(((dd >= start) & (dd < end)).sum()) > 0
+    assert m["n_treated"] == r.attrition["treated_matched"]
+
+
+def test_planted_truth_for_every_outcome_with_one(matched: dict, synth_dir: Path) -> None:
+    truth = json.loads((synth_dir / "truth.json").read_text())["effects"]
+    r = matched["result"]
+    assert r.truth == {
+        "emergency_admissions": truth["emergency_admissions"]["rate_ratio"],
+        "elective_admissions": truth["elective_admissions"]["rate_ratio"],
+        "outpatient_attendances": truth["outpatient_appointments"]["rate_ratio"],
+        "deaths": 1.0,
+    }
+    d = r.to_dict()
+    assert d["truth"] == r.truth and len(d["trajectories"]) == len(r.trajectories)
+    assert d["mortality"]["rate_ratio"] == pytest.approx(r.mortality["rate_ratio"], abs=1e-6)

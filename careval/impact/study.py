@@ -53,6 +53,7 @@ from careval.errors import ConfigError
 from careval.impact.balance import balance_table
 from careval.impact.matching import match
 from careval.impact.measures import unavailable
+from careval.impact.mortality import death_rate_ratio, follow_up_rows
 from careval.impact.outcomes import (
     coef,
     control_series,
@@ -65,11 +66,22 @@ from careval.impact.outcomes import (
 )
 from careval.impact.population import covariates, first_of, study_population
 from careval.impact.settings import ImpactSettings, OutcomeSettings
+from careval.impact.subgroups import set_attributes, subgroups, trajectories
 from careval.risk.model import RiskModel
 
 DESIGN_PRE_MONTHS = 36  # untreated history kept for the design: as many months before entry
 # as its pre_months may ask for (3-36, careval.design.power.DesignSettings)
 DESIGN_MAX_POST = 36  # and up to 36 after
+# Outcome -> its key in a synthetic dataset's truth.json effects, where the planted rate ratio
+# is that outcome's (A&E attendances are not here: the generator plants 1.0 on attendances not
+# admitted, but the outcome also counts those admitted through A&E, which carry the emergency
+# admissions' effect, so no single planted value is the outcome's).
+TRUTH_KEYS = {
+    "emergency_admissions": "emergency_admissions",
+    "elective_admissions": "elective_admissions",
+    "outpatient_attendances": "outpatient_appointments",
+}
+DEATHS = "deaths"  # the mortality row's key in ``truth``: the generator plants no effect on death
 
 
 @dataclass
@@ -88,6 +100,14 @@ class ImpactResult:
     score_overlap: pd.DataFrame
     truth_rate_ratio: float | None = None
     warnings: list[str] = field(default_factory=list)
+    # The primary outcome's contrast within subgroups of the treated (sex, age, diabetes).
+    subgroups: list[dict[str, Any]] = field(default_factory=list)
+    # Figure 2 for every outcome: mean per person-month by month since entry and arm.
+    trajectories: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Deaths after entry: the rate ratio of deaths per person-year (careval.impact.mortality).
+    mortality: dict[str, Any] = field(default_factory=dict)
+    # Synthetic data only: each outcome's planted rate ratio (TRUTH_KEYS, and deaths: 1.0).
+    truth: dict[str, float] = field(default_factory=dict)
     # Outcomes of the settings not estimated, with the reason (their table absent or empty, no
     # events among the matched people, or a fit that refused), in the settings' order.
     skipped_outcomes: dict[str, str] = field(default_factory=dict)
@@ -174,6 +194,10 @@ class ImpactResult:
             "balance": [_rounded(r) for r in self.balance.to_dict(orient="records")],
             "naive": _rounded(self.naive),
             "truth_rate_ratio": self.truth_rate_ratio,
+            "truth": dict(self.truth),
+            "subgroups": [_rounded(r) for r in self.subgroups],
+            "trajectories": [_rounded(r) for r in self.trajectories.to_dict(orient="records")],
+            "mortality": _rounded(self.mortality),
             "warnings": self.warnings,
         }
 
@@ -277,8 +301,14 @@ def evaluate_impact(
             "matched": res.weights > 0,
         }
     )
-    emergency = known_effects(ds).get("emergency_admissions")
+    effects = known_effects(ds)
+    emergency = effects.get("emergency_admissions")
     truth = emergency.get("rate_ratio") if isinstance(emergency, dict) else None
+    planted = _planted(effects, list(results))
+    people = set_attributes(f, res)
+    groups = subgroups(panel, pieces, people, main, model)
+    paths = trajectories(panel, pieces, list(results), st.event_window)
+    deaths = death_rate_ratio(follow_up_rows(study, res))
     untreated = {
         m: control_series(study, res, m, DESIGN_PRE_MONTHS, DESIGN_MAX_POST)
         for m in ("emergency_admissions", "emergency_cost")
@@ -297,7 +327,26 @@ def evaluate_impact(
         truth,
         skipped_outcomes={o.name: skipped[o.name] for o in st.outcomes if o.name in skipped},
         untreated=untreated,
+        subgroups=groups,
+        trajectories=paths,
+        mortality=deaths,
+        truth=planted,
     )
+
+
+def _planted(effects: dict[str, Any], outcomes: list[str]) -> dict[str, float]:
+    """The planted rate ratio of each estimated outcome with one (:data:`TRUTH_KEYS`), and of
+    deaths (1.0: careval's generator draws deaths without regard to plans), when the dataset
+    carries its generator's truth; {} otherwise."""
+    if not effects:
+        return {}
+    out = {}
+    for name in outcomes:
+        e = effects.get(TRUTH_KEYS.get(name, ""))
+        if isinstance(e, dict) and isinstance(e.get("rate_ratio"), int | float):
+            out[name] = float(e["rate_ratio"])
+    out[DEATHS] = 1.0
+    return out
 
 
 def _primary_fits(primary: OutcomeSettings, skipped: dict[str, str]) -> None:

@@ -212,6 +212,38 @@ _SUMMARY: dict[str, str] = {
     "mean_treated_before": "Mean among the care-planned before",
 }
 
+# ---- the matched study (impact section and its published tables) ---------------------------
+_IMPACT: dict[str, str] = {
+    "subgroup": "Subgroup",
+    "subgroups": "By subgroup",
+    "level": "Group",
+    "group": "Group",
+    "trajectories": "Use by month since entry",
+    "horizon_months": "Follow-up (months)",
+    "treated_with_full_horizon": "Followed that long",
+    "implementation_period": "Implementation period",
+    "mean_treated": "Mean, treated",
+    "mean_treated_after": "Mean, treated (matched)",
+    "mean_control_before": "Mean, controls before matching",
+    "mean_control_after": "Mean, controls after matching",
+    "smd_before": "SMD before matching",
+    "smd_after": "SMD after matching",
+    "variance_ratio_after": "Variance ratio after matching",
+    "imbalanced_after": "Imbalanced after matching",
+    "deaths_treated": "Deaths, treated",
+    "deaths_controls": "Deaths, matched controls",
+    "person_years_treated": "Person-years, treated",
+    "person_years_controls": "Person-years, matched controls (weighted)",
+    "rate_treated": "Deaths per 1,000 person-years, treated",
+    "rate_controls": "Deaths per 1,000 person-years, matched controls",
+    "truth_rate_ratio": "Planted rate ratio",
+    "planted": "Planted rate ratio",
+    "covered": "Interval covers the truth",
+    "cost_difference": "Difference (£ a person-month)",
+    "rate_ratio_ci_low": "95% CI low",
+    "rate_ratio_ci_high": "95% CI high",
+}
+
 # ---- the workbook and results.json (names of surveys and charts in sheet names) ----------
 _WORKBOOK: dict[str, str] = {
     "gps": "GPs",
@@ -226,6 +258,7 @@ LABELS: dict[str, str] = {
     **_METHODS,
     **_SETTINGS,
     **_SUMMARY,
+    **_IMPACT,
     **_WORKBOOK,
 }
 

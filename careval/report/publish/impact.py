@@ -7,6 +7,7 @@ import math
 import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from careval.disclosure import DisclosureSettings
@@ -68,7 +69,82 @@ def publish_impact(result: ImpactResult, d: DisclosureSettings) -> ImpactResult:
         h["treated_with_full_horizon"] = protect_value(n, d)
         if "n_obs" in h:
             h["n_obs"] = protect_value(h["n_obs"], d)
+    _subgroups(r, d)
+    if isinstance(getattr(r, "trajectories", None), pd.DataFrame) and len(r.trajectories):
+        sums = {o.name for o in result.settings.outcomes if o.measure == "sum"}
+        r.trajectories = trajectories_published(r.trajectories, sums, d)
+    if getattr(r, "mortality", None):
+        r.mortality = mortality_published(r.mortality, d)
     return r
+
+
+def _withhold(row: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``row`` with every float (estimate, interval, rate) withheld (None), but ``keep``."""
+    return {k: None if isinstance(v, float) and k not in keep else v for k, v in row.items()}
+
+
+def _subgroups(r: ImpactResult, d: DisclosureSettings) -> None:
+    """Subgroups of fewer than the smallest published people: estimates withheld (rule 3);
+    their people counts as published (rule 1)."""
+    rows = []
+    for row in getattr(r, "subgroups", None) or []:
+        n = row.get("n_treated")
+        out = _withhold(row) if is_small(n, d) else dict(row)
+        for key in ("n_treated", "n_obs"):
+            if isinstance(out.get(key), int):
+                out[key] = protect_value(out[key], d)
+        rows.append(out)
+    r.subgroups = rows
+
+
+def trajectories_published(t: pd.DataFrame, sums: set[str], d: DisclosureSettings) -> pd.DataFrame:
+    """Figure 2's table under disclosure control.
+
+    ``people`` is a count (rule 1). A mean (and its interval) from fewer than the smallest
+    published people is withheld (rule 3). The treated arm's mean of a count outcome is a
+    count of events over people, so it follows the derived-figure rule as the primary
+    outcome's Figure 2 does: the (rounded) events over the (rounded) people, withheld when the
+    events are 1-7, its interval moved with it. Cost outcomes (``sums``) and the controls'
+    weighted means (no whole number of events) keep their value.
+    """
+    out = t.copy().astype({"people": object})
+    small = np.array([is_small(int(n), d) for n in t.people], dtype=bool)
+    values = ["mean", "ci_low", "ci_high"]
+    out.loc[small, values] = float("nan")
+    counts = ~small & (t.group == "treated").to_numpy() & ~t.outcome.isin(sums).to_numpy()
+    for i in np.flatnonzero(counts):
+        mean, n = float(t["mean"].iat[i]), int(t.people.iat[i])
+        shown = derived(mean * n, n, d)
+        if shown is None:
+            out.iloc[i, [out.columns.get_loc(c) for c in values]] = float("nan")
+        else:
+            shift = shown - mean
+            for c in values:
+                out.iat[i, out.columns.get_loc(c)] = float(t[c].iat[i]) + shift
+    out["people"] = [protect_value(int(n), d) for n in t.people]
+    return out
+
+
+def mortality_published(m: dict[str, Any], d: DisclosureSettings) -> dict[str, Any]:
+    """Deaths after entry under disclosure control: people and deaths are counts (rule 1);
+    everything withheld when the matched treated are fewer than the smallest published; an
+    arm's death rate withheld when its deaths are suppressed (it would give them back with
+    the person-years)."""
+    out = _withhold(m) if is_small(m.get("n_treated"), d) else dict(m)
+    for arm in ("treated", "controls"):
+        deaths = m.get(f"deaths_{arm}")
+        if isinstance(deaths, int):
+            out[f"deaths_{arm}"] = protect_value(deaths, d)
+            if deaths > 0 and is_small(deaths, d):
+                out[f"rate_{arm}"] = None
+    # The treated arm's rate by the derived-figure rule: published deaths over person-years.
+    years, shown = m.get("person_years_treated"), out.get("deaths_treated")
+    if out.get("rate_treated") is not None and isinstance(shown, int) and years:
+        out["rate_treated"] = 1000 * shown / float(years)
+    for key in ("n_treated", "n_controls"):
+        if isinstance(m.get(key), int):
+            out[key] = protect_value(m[key], d)
+    return out
 
 
 def impact_withheld(r: ImpactResult, d: DisclosureSettings) -> bool:

@@ -220,6 +220,24 @@ class FollowUp(Node):
 
 
 @dataclass
+class Mortality(Coefficient):
+    """``impact.mortality``: deaths after entry, care-planned against matched controls (a
+    weighted Poisson rate ratio per person-year, person-clustered; rates per 1,000
+    person-years, the controls' weighted as the matching weights them)."""
+
+    model: str = ABSENT
+    n_treated: Count = ABSENT
+    n_controls: Count = ABSENT
+    deaths_treated: Count = ABSENT
+    deaths_controls: Count = ABSENT
+    person_years_treated: Num = ABSENT
+    person_years_controls: Num = ABSENT
+    rate_treated: Num = ABSENT
+    rate_controls: Num = ABSENT
+    note: str = ABSENT
+
+
+@dataclass
 class ImpactBlock(Node):
     """``impact``: the matched-control study."""
 
@@ -236,6 +254,12 @@ class ImpactBlock(Node):
     balance: Records = ABSENT
     naive: Estimate = ABSENT
     truth_rate_ratio: Num = ABSENT
+    truth: dict[str, Num] = ABSENT  # synthetic only: outcome (or "deaths") -> planted ratio
+    # The primary outcome's DiD within subgroups: subgroup, level, n_treated, the estimate.
+    subgroups: Records = ABSENT
+    # Figure 2: outcome, month (since entry), group, people, mean, ci_low, ci_high.
+    trajectories: Records = ABSENT
+    mortality: Mortality = ABSENT
     warnings: list[str] = ABSENT
 
 

@@ -90,6 +90,8 @@ COUNT_KEYS: frozenset[str] = frozenset(
         "n_obs",
         "treated_with_full_horizon",
         "treated_with_full_follow_up",
+        "deaths_treated",
+        "deaths_controls",
         # clinical indicators
         "with_reading",
         "in_control",
