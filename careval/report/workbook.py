@@ -263,7 +263,10 @@ def _table_sheet(ws: Worksheet, where: str, rows: list[dict[str, Any]]) -> list[
 
 def _impact_sheet(ws: Worksheet, results: dict[str, Any]) -> int:
     """The matched study's results, one row per outcome; returns the number of rows."""
-    outcomes = results.get("impact", {}).get("outcomes", {}) or {}
+    impact = results.get("impact", {})
+    outcomes = dict(impact.get("outcomes", {}) or {})
+    if isinstance(impact.get("mortality"), dict) and "rate_ratio" in impact["mortality"]:
+        outcomes["deaths"] = impact["mortality"]  # deaths after entry, as a rate ratio too
     head: list[tuple[str, Kind]] = [
         ("Outcome", "text"),
         ("Rate ratio", "ratio"),

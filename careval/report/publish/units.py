@@ -74,6 +74,16 @@ _RULES: list[tuple[str, str]] = [
         r"\.(estimate|se|ci_low|ci_high)$",
         LOG_RR,
     ),
+    (r"impact\.truth\.[a-z_]+$", "rate ratio (planted)"),
+    (r"impact\.mortality\.(estimate|se|ci_low|ci_high)$", LOG_RR),
+    (r"impact\.mortality\.(rate_treated|rate_controls)$", "deaths per 1,000 person-years"),
+    (r"impact\.mortality\.(deaths_treated|deaths_controls)$", "deaths"),
+    (r"impact\.mortality\.(person_years_treated|person_years_controls)$", "person-years"),
+    (r"impact\.subgroups\[\]\.(estimate|se|ci_low|ci_high)$", LOG_RR),
+    (
+        r"impact\.trajectories\[\]\.(mean|ci_low|ci_high)$",
+        "the row's outcome per person-month (£ for a cost)",
+    ),
     (
         r"dementia\.its\.[a-z_]+\.ols\.coefficients\.[a-z_]+\.(estimate|se|ci_low|ci_high)$",
         "new diagnoses per 1,000 registered a month",
