@@ -290,7 +290,8 @@ def test_run_on_the_required_tables_only_names_what_it_skipped(
         skipped["surveys"] == "no survey inputs"
         and skipped["qualitative"] == "no qualitative inputs"
     )
-    assert {"impact", "naive", "design", "surveys", "qualitative"} <= set(skipped)
+    assert {"impact", "design", "surveys", "qualitative"} <= set(skipped)
+    assert "naive" not in results  # published once, in the impact block
     page = (tmp_path / "out" / "report.html").read_text()
     for section in ("impact", "design", "surveys", "qualitative"):
         assert f"data-not-run='{section}'" in page

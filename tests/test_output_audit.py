@@ -285,10 +285,10 @@ def test_naive_means_from_the_published_counts() -> None:
     r = SimpleNamespace(attrition={"treated_matched": 185}, naive=naive)
     _naive_means(r, true, DC)  # type: ignore[arg-type]
     assert naive["mean_before"] == float(Fraction(75, 185 * 12)) and naive["mean_after"] is None
-    results = {"impact": {"attrition": {"treated_matched": 185}}, "naive": naive}
+    results = {"impact": {"attrition": {"treated_matched": 185}, "naive": naive}}
     audit_results(results, DC)
     naive["mean_before"] = round(float(Fraction(6, 186 * 12)), 6)  # 6 admissions before
-    refused(results, "naive", "mean_before", "numerator 6")
+    refused(results, "impact.naive", "mean_before", "numerator 6")
 
 
 def test_design_baseline_rate_over_the_histories() -> None:

@@ -213,8 +213,8 @@ def _results(rr_ci: tuple[float, float], mde: float) -> dict:
                 }
             },
             "follow_up": {"median_months": 3.0},
+            "naive": {"rate_ratio": 0.7},
         },
-        "naive": {"rate_ratio": 0.7},
         "design": {
             "settings": {"effect": -0.1},
             "mde": [{"followup_months": 3, "mde_rate_ratio": mde}],
@@ -288,14 +288,16 @@ def test_workbook_holds_every_table_of_the_results(tmp_path) -> None:  # type: i
     }
     names = write_workbook(results, tmp_path / "t.xlsx")
     wb = load_workbook(tmp_path / "t.xlsx")
-    assert names == ["data.people_by_area", "risk.targeting"]
-    assert [c.value for c in wb["risk.targeting"][2]] == ["all", SUPPRESSED]
-    contents = [tuple(c.value for c in r) for r in wb["contents"].iter_rows(min_row=2)]
-    assert contents[0] == ("data.people_by_area", "data.people_by_area", 1)
-    assert len(contents) == 2  # provenance is no sheet
-    assert [c.value for c in wb["data.people_by_area"][1]] == ["area", "registered"]
-    assert [c.value for c in wb["data.people_by_area"][2]] == ["pilot", 100]
-    figures = {r[0].value: r[1].value for r in wb["key figures"].iter_rows(min_row=2)}
+    assert names == ["People by area", "Targeting by risk"]
+    assert [c.value for c in wb["Targeting by risk"][2]] == ["all", SUPPRESSED]
+    contents = [tuple(c.value for c in r) for r in wb["Contents"].iter_rows(min_row=2)]
+    tables = [r for r in contents if r[3] and r[3] != "impact.outcomes"]
+    assert tables[0][:2] == ("People by area", "People by area")
+    assert tables[0][3:] == ("data.people_by_area", 1, "area, registered")
+    assert len(tables) == 2  # provenance is no sheet
+    assert [c.value for c in wb["People by area"][1]] == ["Area", "Registered"]
+    assert [c.value for c in wb["People by area"][2]] == ["pilot", 100]
+    figures = {r[3].value: r[1].value for r in wb["Key figures"].iter_rows(min_row=2)}
     assert figures["risk.auc"] == 0.7 and figures["provenance.seed"] == 7
 
 

@@ -52,6 +52,7 @@ from careval.report.publish.rules import (
     small_count,
 )
 from careval.report.publish.shares import weighted_share_step
+from careval.report.workbook import FIGURES, IMPACT, sheet_columns
 from careval.run import run as run_
 from careval.spec import StudySpec
 
@@ -73,17 +74,24 @@ def scan(out: Path, d: DisclosureSettings = DC) -> dict[str, list[Any]]:
             (name, p["value"]) for p in chart.get("points", []) if small_count(p["value"], d)
         ]
     wb = load_workbook(out / "tables.xlsx", read_only=True)
+    columns = sheet_columns(wb)  # each table sheet's source and its columns' code names
     for ws in wb.worksheets:
         rows = list(ws.iter_rows(values_only=True))
-        if ws.title == "key figures":
+        if ws.title == FIGURES:  # figure, value, unit, source
             found["xlsx"] += [
-                (path, v) for path, v in rows[1:] if is_count_path(str(path)) and small_count(v, d)
+                (path, v)
+                for _, v, _, path in rows[1:]
+                if is_count_path(str(path)) and small_count(v, d)
             ]
             continue
-        if not rows:
+        if ws.title == IMPACT:  # the matched study's groups: counts too
+            found["xlsx"] += [(ws.title, v) for r in rows[1:] for v in r[9:11] if small_count(v, d)]
             continue
-        head = rows[0]
-        chart = any(f"spc.{c}.points" in ws.title for c in COUNT_CHARTS)
+        if not rows or ws.title not in columns:
+            continue
+        where, head = columns[ws.title]
+        assert len(head) == len(rows[0]), ws.title
+        chart = any(f"spc.{c}.points" == where[-len(f"spc.{c}.points") :] for c in COUNT_CHARTS)
         for row in rows[1:]:
             for h, v in zip(head, row, strict=False):
                 if (is_count_key(h) or (chart and h == "value")) and small_count(v, d):
@@ -279,7 +287,7 @@ def test_surveys_and_qualitative_outputs_are_scanned_and_protected(real_run: Pat
     suppressed = [p for p, v in published_counts(surveys) if v == SUPPRESSED]
     assert suppressed and any(".distribution" in p for p in suppressed)
     wb = load_workbook(real_run / "tables.xlsx", read_only=True)
-    where = {r[1] for r in wb["contents"].iter_rows(min_row=2, values_only=True)}
+    where = {r[3] for r in wb["Contents"].iter_rows(min_row=2, values_only=True) if r}
     assert any(w.startswith("surveys.surveys.") and w.endswith(".items") for w in where)
     assert any(w.startswith("qualitative.") for w in where)
     page = (real_run / "report.html").read_text()

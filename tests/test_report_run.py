@@ -23,6 +23,7 @@ from openpyxl import load_workbook
 
 from careval.report.sections import SECTION_ORDER
 from careval.report.sections.findings import lookup
+from careval.report.workbook import sheet_columns
 from careval.run import run as run_
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -219,7 +220,7 @@ def test_report_in_chromium_has_every_section_no_errors_and_the_json_numbers(
         assert _close(k["text"], v, k["scale"]), (k, v)
     e = results["impact"]["outcomes"]["emergency_admissions"]
     assert dom["ids"]["impact-rr"] == f"{e['rate_ratio']:.3f}"
-    assert dom["ids"]["impact-naive-rr"] == f"{results['naive']['rate_ratio']:.3f}"
+    assert dom["ids"]["impact-naive-rr"] == f"{results['impact']['naive']['rate_ratio']:.3f}"
     assert dom["ids"]["risk-auc"] == f"{results['risk']['auc']:.3f}"
     mde = results["design"]["mde"][0]["mde_rate_ratio"]  # shown as the fall it is, in %
     assert dom["ids"]["design-mde-3"] == f"{100 * (1 - mde):.0f}%"
@@ -232,11 +233,12 @@ def test_report_in_chromium_has_every_section_no_errors_and_the_json_numbers(
 def test_run_writes_workbook_and_figures_beside_the_report(report_run: Path) -> None:
     results = json.loads((report_run / "results.json").read_text())
     wb = load_workbook(report_run / "tables.xlsx", read_only=True)
-    sheets = {r[1]: r[0] for r in wb["contents"].iter_rows(min_row=2, values_only=True) if r[0]}
+    columns = sheet_columns(wb)  # sheet -> (its place in results.json, its columns' code names)
+    sheets = {where: name for name, (where, _) in columns.items()}
     for block in ("data.people_by_area", "monitoring.table2", "risk.targeting", "objectives"):
         assert block in sheets, block
     people = list(wb[sheets["data.people_by_area"]].iter_rows(values_only=True))
-    head = people[0]
+    head = columns[sheets["data.people_by_area"]][1]
     as_json = [[r.get(h) for h in head] for r in results["data"]["people_by_area"]]
     assert [list(r) for r in people[1:]] == as_json
     figures = sorted(p.name for p in (report_run / "figures").iterdir())

@@ -31,8 +31,8 @@ PERSONS = 3_000
 QUICK = "[risk]\ncompare_lightgbm = false\n[design]\nreplicates = 100\n"
 OPTIONAL = tuple(n for n, t in TABLES.items() if not t.required)
 REQUIRED = tuple(n for n, t in TABLES.items() if t.required)
-# Results blocks of the analyses (``naive`` goes with ``impact``), and the page's sections.
-BLOCKS = ("risk", "monitoring", "impact", "naive", "indicators", "programme", "design")
+# Results blocks of the analyses (the naive contrast is in ``impact``), and the page's sections.
+BLOCKS = ("risk", "monitoring", "impact", "indicators", "programme", "design")
 NOT_INPUT = {"surveys": "no survey inputs", "qualitative": "no qualitative inputs"}
 # Tables whose rows point at another table's rows: emptying that one empties these too (the
 # rows would otherwise break validation's reference check, as real data never would).
@@ -48,12 +48,10 @@ EMPTY_PLANS = "the care_plans table is empty: the matched study needs care plans
 CARE_PLAN_SKIPS = {
     "drop": {
         "impact": NO_PLANS,
-        "naive": NO_PLANS,
         "design": "no care_plans table: the design needs care plans",
     },
     "empty": {
         "impact": EMPTY_PLANS,
-        "naive": EMPTY_PLANS,
         "design": "the care_plans table is empty: the design needs care plans",
     },
 }
@@ -122,9 +120,9 @@ def _check(
             assert isinstance(results[block], dict) and "skipped" not in results[block], block
     assert {k: results[k]["skipped"] for k in NOT_INPUT} == NOT_INPUT
     page = (out / "report.html").read_text()
+    assert "naive" not in results  # published once, in the impact block
     for section, reason in {**skipped, **NOT_INPUT}.items():
-        if section != "naive":
-            assert f"data-not-run='{section}'>Not run: {reason}." in page.replace("&#x27;", "'")
+        assert f"data-not-run='{section}'>Not run: {reason}." in page.replace("&#x27;", "'")
     if "impact" not in skipped:
         assert results["impact"]["skipped_outcomes"] == (skipped_outcomes or {})
         for name, why in (skipped_outcomes or {}).items():
@@ -213,10 +211,10 @@ def test_run_on_a_single_practice(
     pq.write_table(table.filter(keep.to_numpy()), data / "registrations.parquet")
     results = _run(data, tmp_path / "out", capsys)
     skipped = _skipped(results)
-    assert set(skipped) == {"monitoring", "impact", "naive", "design"}, skipped
+    assert set(skipped) == {"monitoring", "impact", "design"}, skipped
     assert skipped["monitoring"].startswith("area comparison not run: ")
     assert skipped["impact"].startswith("matched study not run: ")
-    assert "control" in skipped["impact"] and skipped["naive"] == skipped["impact"]
+    assert "control" in skipped["impact"]
     assert skipped["design"].startswith("no matched study")
     _check(results, tmp_path / "out", skipped)
 
@@ -225,7 +223,7 @@ def test_each_analysis_declares_its_tables_and_the_study_its_primary_outcomes() 
     from careval.evaluation import NEEDS, needs
     from careval.impact.settings import ImpactSettings, OutcomeSettings
 
-    assert set(NEEDS) == set(BLOCKS) - {"naive"}
+    assert set(NEEDS) == set(BLOCKS)
     for n in NEEDS.values():
         assert set(n.tables) | set(n.any_of) <= set(TABLES)
     contacts = ImpactSettings(outcomes=(OutcomeSettings(table="community_contacts"),))
@@ -244,7 +242,7 @@ def test_run_on_one_area(base: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     results = _run(data, tmp_path / "out", capsys)
     skipped = _skipped(results)
     assert "no comparator area" in skipped["monitoring"]
-    assert {"monitoring", "impact", "naive", "design"} <= set(skipped)
+    assert {"monitoring", "impact", "design"} <= set(skipped)
     assert "risk" not in skipped and "programme" not in skipped
 
 

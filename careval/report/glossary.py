@@ -244,7 +244,23 @@ _IMPACT: dict[str, str] = {
     "rate_ratio_ci_high": "95% CI high",
 }
 
-LABELS: dict[str, str] = {**_DATA, **_CLINICAL, **_METHODS, **_SETTINGS, **_SUMMARY, **_IMPACT}
+# ---- the workbook and results.json (names of surveys and charts in sheet names) ----------
+_WORKBOOK: dict[str, str] = {
+    "gps": "GPs",
+    "care_plans_per_month": "Care plans per month",
+    "care_plan_quality": "Care plan quality",
+    "mdg_meetings_per_month": "MDG meetings per month",
+}
+
+LABELS: dict[str, str] = {
+    **_DATA,
+    **_CLINICAL,
+    **_METHODS,
+    **_SETTINGS,
+    **_SUMMARY,
+    **_IMPACT,
+    **_WORKBOOK,
+}
 
 # Abbreviations and technical terms: the short form, what it stands for, what it means.
 TERMS: dict[str, tuple[str, str]] = {

@@ -1,9 +1,18 @@
-"""Every published table of a run in one .xlsx workbook, made from ``results.json``'s blocks.
+"""Every published table of a run in one .xlsx workbook that describes itself, made from
+``results.json``'s blocks.
 
 The workbook is built from the same published (disclosure-controlled) blocks as
-``results.json``, so the two can never disagree: each list of records becomes a sheet, the
-scalar figures go to a ``key figures`` sheet and a ``contents`` sheet maps every sheet to its
-place in ``results.json``.
+``results.json``, so the two can never disagree. Its first sheet, ``Contents``, lists every
+table with its readable name, a one-line description, its source (the path in
+``results.json``), its rows and its columns' code names; ``Key figures`` holds every scalar
+figure with its label and unit; ``Impact results`` the matched study, one row per outcome;
+``Definitions and units`` every column's label, code name, meaning and unit. Each list of
+records then becomes a sheet named after the table (31 characters at most, unique), headed by
+the columns' human labels (:func:`careval.report.glossary.label`; the code name is in the
+header cell's comment, on the Contents sheet and on the definitions sheet), with the number
+format of its column kind (:data:`careval.report.format.EXCEL_FORMAT`: counts ``#,##0``,
+shares ``0.0%``, pounds, rates, p-values shown ``< 0.001`` below 0.001), widths fitted to
+the content, the header row frozen and a filter on every table.
 
 No string reaches a spreadsheet as a formula. Survey group labels, open-text answers and code
 names come from people, and a spreadsheet evaluates a cell that begins with ``=`` (and, on
@@ -22,13 +31,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from careval.report.format import EXCEL_FORMAT, Kind, column_kind
+from careval.report.glossary import label
+from careval.report.publish.units import unit
+from careval.report.workbook_catalogue import describe, meaning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +54,7 @@ if TYPE_CHECKING:
 # "modified" property and the zip entries with the time of saving, so the file's bytes still
 # differ between runs; its cells do not.)
 FIXED_TIME = dt.datetime(2000, 1, 1)
-SKIP = ("provenance",)  # not a table: its scalars go to the key figures sheet
+SKIP = ("provenance", "units")  # no tables: provenance's scalars are key figures
 # A cell beginning with one of these is read as a formula by some spreadsheet: OWASP's list
 # (= + - @ tab, carriage return; ASVS adds the null character) and the full-width forms, which
 # a spreadsheet in an East Asian locale may take for the ASCII ones.
@@ -107,10 +124,33 @@ def scalars(results: dict[str, Any], path: str = "") -> Iterator[tuple[str, Any]
     """Every scalar figure in ``results`` (outside tables) with its dotted path."""
     for key, v in results.items():
         here = f"{path}.{key}" if path else str(key)
+        if here == "units":  # the units are given beside each figure
+            continue
         if isinstance(v, dict):
             yield from scalars(v, here)
         elif not isinstance(v, list):
             yield here, v
+
+
+CONTENTS, FIGURES, IMPACT, DEFINITIONS = (
+    "Contents",
+    "Key figures",
+    "Impact results",
+    "Definitions and units",
+)
+CONTENTS_HEAD = ["Sheet", "Table", "Description", "Source in results.json", "Rows", "Columns"]
+# A p-value as the page shows it: below 0.001 reads "< 0.001" (an underflowed p is 2.3e-16).
+P_FORMAT = '[<0.001]"< 0.001";0.000'
+MAX_NAME = 31  # Excel's limit on a sheet name
+BOLD = Font(bold=True)
+_UNIT_KIND: dict[str, Kind] = {
+    "share (0-1)": "share",
+    "p-value": "p",
+    "£": "money",
+    "ratio": "ratio",
+    "admissions per 1,000 person-years": "rate",
+    "percent change": "percent",
+}
 
 
 def _cell(v: Any) -> Any:
@@ -123,46 +163,227 @@ def _row(values: list[Any]) -> list[Any]:
     return [_cell(v) for v in values]
 
 
-def _sheet_name(path: str, used: set[str]) -> str:
-    base = re.sub(r"[\[\]:*?/\\]", "_", path)[-28:].lstrip(".")
+def number_format(kind: Kind) -> str:
+    """The Excel number format of a column kind (:data:`EXCEL_FORMAT`; p-values as the page)."""
+    return P_FORMAT if kind == "p" else EXCEL_FORMAT[kind]
+
+
+def _kind(code: str, where: str, values: list[Any]) -> Kind:
+    """The kind of a column (or figure): by its unit where that decides, else by its name and
+    values (:func:`careval.report.format.column_kind`)."""
+    u = unit(where)
+    if u in _UNIT_KIND:
+        return _UNIT_KIND[u]
+    if u.startswith("£"):
+        return "money"
+    kind = column_kind(code, values)
+    if (
+        kind == "number"
+        and values
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in values if v is not None)
+    ):
+        return "count"
+    return kind
+
+
+def sheet_name(readable: str, used: set[str]) -> str:
+    """A unique sheet name from a table's readable name: Excel's forbidden characters dropped,
+    31 characters at most (cut at a word), a number added to a repeated name."""
+    base = re.sub(r"[\[\]:*?/\\]", " ", readable).strip(" '") or "Table"
+    base = re.sub(r"\s+", " ", base)
+    if len(base) > MAX_NAME:
+        cut = base[:MAX_NAME]
+        whole = base[MAX_NAME] == " "  # the cut falls between words
+        base = cut if whole or " " not in cut[10:] else cut.rsplit(" ", 1)[0]
     name, i = base, 1
     while name.lower() in used:
         i += 1
-        name = f"{base[:25]}~{i}"
+        tail = f" ({i})"
+        name = base[: MAX_NAME - len(tail)].rstrip() + tail
     used.add(name.lower())
     return name
 
 
+def _headers(codes: list[str]) -> list[str]:
+    """The human labels of a table's columns, unique within the table."""
+    labels = [label(c) for c in codes]
+    return [
+        f"{lab} ({c})" if labels.count(lab) > 1 else lab
+        for lab, c in zip(labels, codes, strict=True)
+    ]
+
+
+def _finish(ws: Worksheet, kinds: Sequence[Kind | None], n_rows: int) -> None:
+    """Bold, frozen, filtered header; number formats by column; widths fitted to content."""
+    for c in ws[1]:
+        c.font = BOLD
+        c.alignment = Alignment(wrap_text=False, vertical="top")
+    ws.freeze_panes = "A2"
+    if ws.max_column and n_rows:
+        ws.auto_filter.ref = f"A1:{get_column_letter(ws.max_column)}{n_rows + 1}"
+    for j, col in enumerate(ws.iter_cols(min_row=1, max_row=n_rows + 1), start=1):
+        kind = kinds[j - 1] if j - 1 < len(kinds) else None
+        width = 8
+        for i, c in enumerate(col):
+            v = c.value
+            if i and isinstance(v, int | float) and not isinstance(v, bool):
+                c.number_format = number_format(kind if kind not in (None, "text") else "number")
+                shown = 12 if kind in ("p", "share", "ratio") else len(f"{v:,.2f}")
+            else:
+                shown = len(str(v)) if v is not None else 0
+            width = max(width, min(shown + 2, 60))
+        ws.column_dimensions[get_column_letter(j)].width = width
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def column_unit(where: str, code: str, values: list[Any]) -> str:
+    """The unit of a table's column: its place's unit (:func:`unit`), or ``text`` for a
+    column that holds no number."""
+    if values and not any(_is_number(v) for v in values) and any(v is not None for v in values):
+        return "text"
+    return unit(f"{where}[].{code}")
+
+
+def _table_sheet(ws: Worksheet, where: str, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """One table on ``ws``; returns its columns' code names and units."""
+    codes = list(dict.fromkeys(k for r in rows for k in r))
+    units = [column_unit(where, k, [r.get(k) for r in rows]) for k in codes]
+    ws.append(_row(_headers(codes)))
+    for c, code, u in zip(ws[1], codes, units, strict=True):
+        c.comment = Comment(f"Code name: {code}\nUnit: {u}", "careval")
+    for r in rows:
+        ws.append(_row([r.get(k) for k in codes]))
+    kinds = [_kind(k, f"{where}[].{k}", [r.get(k) for r in rows]) for k in codes]
+    _finish(ws, kinds, len(rows))
+    return list(zip(codes, units, strict=True))
+
+
+def _impact_sheet(ws: Worksheet, results: dict[str, Any]) -> int:
+    """The matched study's results, one row per outcome; returns the number of rows."""
+    impact = results.get("impact", {})
+    outcomes = dict(impact.get("outcomes", {}) or {})
+    if isinstance(impact.get("mortality"), dict) and "rate_ratio" in impact["mortality"]:
+        outcomes["deaths"] = impact["mortality"]  # deaths after entry, as a rate ratio too
+    head: list[tuple[str, Kind]] = [
+        ("Outcome", "text"),
+        ("Rate ratio", "ratio"),
+        ("95% CI low", "ratio"),
+        ("95% CI high", "ratio"),
+        ("Change", "share"),
+        ("Difference (£ per person-month)", "money"),
+        ("Difference 95% CI low", "money"),
+        ("Difference 95% CI high", "money"),
+        ("p-value", "p"),
+        ("Care-planned", "count"),
+        ("Matched controls", "count"),
+        ("Model", "text"),
+    ]
+    ws.append([h for h, _ in head])
+    for name, e in outcomes.items():
+        rr = e.get("rate_ratio")
+        money = e.get("rate_ratio") is None  # a cost: a difference in £, not a ratio
+        ws.append(
+            _row(
+                [
+                    label(name),
+                    rr,
+                    e.get("rate_ratio_ci_low"),
+                    e.get("rate_ratio_ci_high"),
+                    round(rr - 1, 10) if isinstance(rr, int | float) else None,
+                    e.get("estimate") if money else None,
+                    e.get("ci_low") if money else None,
+                    e.get("ci_high") if money else None,
+                    e.get("p_value"),
+                    e.get("n_treated"),
+                    e.get("n_controls"),
+                    label(str(e.get("model") or "")) if e.get("model") else None,
+                ]
+            )
+        )
+    kinds: list[Kind | None] = [k for _, k in head]
+    _finish(ws, kinds, len(outcomes))
+    return len(outcomes)
+
+
+def _figure_label(where: str) -> str:
+    """A key figure's label: the human labels of its path's parts."""
+    return " \u203a ".join(label(p) for p in where.split("."))
+
+
 def write_workbook(results: dict[str, Any], path: Path) -> list[str]:
-    """Write the tables of ``results`` to ``path``; returns the sheet names."""
+    """Write the tables of ``results`` to ``path``; returns the table sheets' names."""
     wb = Workbook()
     contents = wb.active
     assert contents is not None
-    contents.title = "contents"
-    contents.append(["sheet", "results.json path", "rows"])
-    bold = Font(bold=True)
-    for c in contents[1]:
-        c.font = bold
-    used = {"contents", "key figures"}
-    names = []
+    contents.title = CONTENTS
+    contents.append(CONTENTS_HEAD)
+    figures = wb.create_sheet(FIGURES)
+    impact = wb.create_sheet(IMPACT)
+    definitions = wb.create_sheet(DEFINITIONS)
+    used = {n.lower() for n in (CONTENTS, FIGURES, IMPACT, DEFINITIONS)}
+    n_impact = _impact_sheet(impact, results)
+    contents.append(
+        _row(
+            [
+                IMPACT,
+                "Impact results",
+                "The matched study: one row per outcome, the rate "
+                "ratio with its 95% CI, the change, the p-value and the groups compared.",
+                "impact.outcomes",
+                n_impact,
+                "",
+            ]
+        )
+    )
+    names: list[str] = []
+    columns: dict[tuple[str, str], list[str]] = {}  # (code name, unit) -> sheets
     for where, rows in tables(results):
-        name = _sheet_name(where, used)
+        readable, text = describe(where)
+        name = sheet_name(readable, used)
         names.append(name)
-        ws = wb.create_sheet(name)
-        columns = list(dict.fromkeys(k for r in rows for k in r))
-        ws.append(_row(columns))
-        for c in ws[1]:
-            c.font = bold
-        for r in rows:
-            ws.append(_row([r.get(k) for k in columns]))
-        ws.freeze_panes = "A2"
-        contents.append(_row([name, where, len(rows)]))
-    figures = wb.create_sheet("key figures")
-    figures.append(["results.json path", "value"])
-    for c in figures[1]:
-        c.font = bold
-    for where, v in scalars(results):
-        figures.append(_row([where, v]))
+        described = _table_sheet(wb.create_sheet(name), where, rows)
+        codes = ", ".join(c for c, _ in described)
+        contents.append(_row([name, readable, text, where, len(rows), codes]))
+        for code_unit in described:
+            columns.setdefault(code_unit, []).append(name)
+    figures.append(["Figure", "Value", "Unit", "Source in results.json"])
+    found = list(scalars(results))
+    for where, v in found:
+        u = unit(where) if _is_number(v) else ""
+        figures.append(_row([_figure_label(where), v, u, where]))
+    fig_kinds: list[Kind | None] = ["text", "number", "text", "text"]
+    _finish(figures, fig_kinds, len(found))
+    for row, (where, v) in zip(figures.iter_rows(min_row=2, max_col=2), found, strict=True):
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            row[1].number_format = number_format(_kind(where.rsplit(".", 1)[-1], where, [v]))
+    definitions.append(["Column", "Code name", "Meaning", "Unit", "Sheets"])
+    # One row per column and unit: a name whose unit differs between tables (a 95% CI in
+    # percent change in Table 2, a log rate ratio in the horizons) has a row for each.
+    for (code, u), sheets in sorted(
+        columns.items(), key=lambda kv: (label(kv[0][0]).lower(), kv[0])
+    ):
+        definitions.append(_row([label(code), code, meaning(code, u), u, ", ".join(sheets)]))
+    plain: list[Kind | None] = ["text"] * 5
+    _finish(definitions, plain, len(columns))
+    _finish(contents, [*plain[:4], "count", "text"], len(names) + 1)
+    contents.column_dimensions["F"].width = 60
+    contents.append([])
+    contents.append(_row(["Key figures", "", "Every scalar figure with its unit.", "", len(found)]))
+    contents.append(_row([DEFINITIONS, "", "Every column's label, code name, meaning and unit."]))
+    contents["E" + str(contents.max_row - 1)].number_format = EXCEL_FORMAT["count"]
     wb.properties.created = FIXED_TIME
     wb.save(path)
     return names
+
+
+def sheet_columns(wb: Any) -> dict[str, tuple[str, list[str]]]:
+    """Each table sheet's source path and its columns' code names, from the Contents sheet
+    (readable from a workbook opened read-only: for a program that needs the code names)."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    for row in wb[CONTENTS].iter_rows(min_row=2, values_only=True):
+        if row and row[0] and len(row) >= 6 and row[3] and row[5]:
+            out[str(row[0])] = (str(row[3]), str(row[5]).split(", "))
+    return out

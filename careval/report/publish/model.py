@@ -64,7 +64,7 @@ class AreaYear(Node):
     """One row of ``data.activity_by_year``."""
 
     area: str = ABSENT
-    year: int = ABSENT
+    year: str = ABSENT  # a financial year: "2011/12"
     person_years: Num = ABSENT
     emergency_admissions: Count = ABSENT
     elective_admissions: Count = ABSENT
@@ -542,8 +542,24 @@ class ObjectiveRow(Node):
 
 @dataclass
 class Published(Node):
-    """The whole ``results.json`` document: one block per analysis (or why it did not run)."""
+    """The whole ``results.json`` document: one block per analysis (or why it did not run).
 
+    ``schema_version`` is the layout's version (docs/results.schema.json); ``units`` the unit
+    of every figure, by its generic path (:mod:`careval.report.publish.units`). The naive
+    before-after contrast is published once, in ``impact``: :attr:`naive` reads it there.
+    """
+
+    _required: ClassVar[tuple[str, ...]] = (
+        "schema_version",
+        "careval_version",
+        "synthetic",
+        "disclosure_control",
+        "data",
+        "provenance",
+        "units",
+    )
+
+    schema_version: str = ABSENT
     careval_version: str = ABSENT
     synthetic: bool = ABSENT
     disclosure_control: bool = ABSENT
@@ -551,14 +567,22 @@ class Published(Node):
     risk: RiskBlock | Skipped = ABSENT
     monitoring: MonitoringBlock | Skipped = ABSENT
     impact: ImpactBlock | Skipped = ABSENT
-    naive: Estimate | Skipped = ABSENT
     indicators: IndicatorsBlock | Skipped = ABSENT
     programme: ProgrammeBlock | Skipped = ABSENT
     design: DesignBlock | Skipped = ABSENT
     surveys: SurveysBlock | Skipped = ABSENT
     qualitative: QualitativeBlock | Skipped = ABSENT
     provenance: Provenance = ABSENT
+    units: dict[str, str] = ABSENT
     objectives: list[ObjectiveRow] = ABSENT
+
+    @property
+    def naive(self) -> Estimate | Skipped:
+        """The naive before-after contrast (``impact.naive``), or the impact block's
+        ``Skipped`` when the matched study did not run."""
+        if isinstance(self.impact, ImpactBlock):
+            return self.impact.naive
+        return self.impact
 
     @classmethod
     def read(cls, document: Json) -> Published:

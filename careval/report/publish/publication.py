@@ -27,9 +27,14 @@ from careval.report.publish.risk import publish_risk
 from careval.report.publish.rules import protect_json, smallest_published
 from careval.report.publish.shares import publish_note
 from careval.report.publish.surveys import publish_surveys
+from careval.report.publish.units import floor_p_values, leaf_paths, units_of
 from careval.report.seed import seed_shaped
 
 SIGNIFICANT_DIGITS = 10  # of every float in results.json (see canonical)
+# The version of results.json's layout (docs/results.schema.json says what changed and why): a
+# reader checks it before reading. Major: a key removed, renamed or changed in meaning (2.0:
+# the top-level ``naive`` copy of ``impact.naive`` removed); minor: keys added.
+SCHEMA_VERSION = "2.0"
 
 
 @dataclass(kw_only=True)
@@ -63,12 +68,19 @@ def publish(ev: Evaluation) -> Publication:
     prov = provenance(ev)
     document = _document(a, summary, synthetic, ev.validation_warnings, d)
     document["provenance"] = {k: v for k, v in prov.items() if k != "dataset"}
+    measured = canonical(document)
     if not synthetic:
         # Rules 1 and 3 on every block, whatever its source. Not only a safety net: it is the
         # one protection of counts no publish_* function touches (risk.n and risk.events, the
         # n_obs of impact.outcomes and naive). Idempotent, so published tables are unchanged.
         document = protect_json(document, d)
-    results = Published.read(canonical(document))
+    document = floor_p_values(canonical(document))
+    # Every figure's unit, by its place; a place whose figure was suppressed ("*") keeps its
+    # unit (taken from the figures before protection, for the places still published).
+    published = leaf_paths(document)
+    units = units_of(measured) | units_of(document)
+    document["units"] = {p: u for p, u in sorted(units.items()) if p in published}
+    results = Published.read(document)
     results.add_objectives([o.to_dict() for o in table3(results)])
     return Publication(
         **{name: getattr(a, name) for name in ANALYSES},
@@ -150,6 +162,7 @@ def _document(
     data_block = summary.to_dict()
     data_block["validation_warnings"] = [published_warning(w, synthetic, d) for w in warnings]
     doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "careval_version": __version__,
         "synthetic": synthetic,
         "disclosure_control": not synthetic,
@@ -159,11 +172,9 @@ def _document(
     doc["monitoring"] = (
         p.areas.to_dict() if p.areas is not None else {"skipped": p.skipped["monitoring"]}
     )
-    if p.impact is not None:
-        block = p.impact.to_dict()
-        doc["impact"], doc["naive"] = block, block["naive"]
-    else:
-        doc["impact"] = doc["naive"] = {"skipped": p.skipped["impact"]}
+    # The naive before-after contrast is published once, as ``impact.naive``
+    # (``Published.naive`` reads it there).
+    doc["impact"] = p.impact.to_dict() if p.impact is not None else {"skipped": p.skipped["impact"]}
     if p.indicators is not None:
         doc["indicators"] = p.indicators.to_dict()
     else:

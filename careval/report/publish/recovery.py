@@ -161,7 +161,13 @@ DERIVED: tuple[Derived, ...] = (
         where=("model", "^poisson$"),  # counts and bed days; the costs are sums of money
         per="^impact.settings.pre_months",
     ),
-    Derived("naive", "mean_before", "^impact.attrition.treated_matched", kind="mean", scale=1 / 12),
+    Derived(
+        "impact.naive",
+        "mean_before",
+        "^impact.attrition.treated_matched",
+        kind="mean",
+        scale=1 / 12,
+    ),
     Derived("design", "baseline_rate_per_person_year", "baseline_people", kind="mean", scale=12.0),
     Derived("indicators.diabetes.monthly", "share_with_reading", "people", "with_reading"),
     Derived("indicators.diabetes.monthly", "share_in_control", "people", "in_control"),
