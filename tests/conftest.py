@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,6 +24,7 @@ SLOW_FIXTURES = {
     "shape_dir",
     "shape_truth",
     "shape_run",
+    "synth_run",
     "report_run",
     "real_run",
     "strict_run",
@@ -87,4 +89,43 @@ def shape_run(shape_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
     out = tmp_path_factory.mktemp("shape-run")
     assert main(["run", "--data", str(shape_dir), "--out", str(out)]) is None
+    return out
+
+
+@pytest.fixture(scope="session")
+def synth_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``careval run`` on the shared dataset, once a session (once per xdist worker): the
+    directory with its outputs, which tests only read (copy it before changing anything)."""
+    from careval.run import run
+
+    out = tmp_path_factory.mktemp("synth-run")
+    run(synth_dir, out)
+    return out
+
+
+def flagged_real(synth_dir: Path, data: Path) -> Path:
+    """A copy of ``synth_dir`` at ``data`` flagged as real data, without its truth files."""
+    shutil.copytree(synth_dir, data)
+    for name in ("truth.json", "true_risk.parquet"):
+        (data / name).unlink(missing_ok=True)
+    manifest = json.loads((data / "dataset.json").read_text())
+    manifest["synthetic"] = False
+    (data / "dataset.json").write_text(json.dumps(manifest))
+    return data
+
+
+@pytest.fixture(scope="session")
+def real_data(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shared dataset flagged as real data (without its truth files)."""
+    return flagged_real(synth_dir, tmp_path_factory.mktemp("real") / "data")
+
+
+@pytest.fixture(scope="session")
+def real_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run of the copy flagged as real data, under the default disclosure settings, once a
+    session (read only)."""
+    from careval.run import run
+
+    out = tmp_path_factory.mktemp("real-run")
+    run(real_data, out)
     return out

@@ -94,7 +94,7 @@ def test_default_study_covers_the_true_effect(shape_run: Path, shape_truth: dict
     before = max(abs(b["smd_before"]) for b in imp["balance"])
     assert before > 0.1  # the care-planned were not like the comparator population
     assert [h["horizon_months"] for h in imp["horizons"]] == [3, 6, 12, 24]
-    assert r["naive"]["rate_ratio"] < e["rate_ratio"]  # regression to the mean adds a fall
+    assert imp["naive"]["rate_ratio"] < e["rate_ratio"]  # regression to the mean adds a fall
     page = (shape_run / "report.html").read_text()
     assert 'id="impact"' in page and f"{e['rate_ratio']:.3f}" in page
 

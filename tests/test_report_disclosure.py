@@ -28,7 +28,6 @@ import dataclasses
 import html
 import json
 import re
-import shutil
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import flagged_real
 from openpyxl import load_workbook
 
 from careval.disclosure import DisclosureSettings
@@ -155,31 +155,6 @@ def chart_shares_withheld(out: Path, results: dict[str, Any]) -> list[tuple[str,
             if (html.unescape(label), pct) not in shown:
                 bad.append((f.name, f"{label}: {pct}%"))
     return bad
-
-
-@pytest.fixture(scope="module")
-def real_data(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the synthetic dataset flagged as real data (without its truth files)."""
-    return _flagged_real(synth_dir, tmp_path_factory.mktemp("real") / "data")
-
-
-def _flagged_real(synth_dir: Path, data: Path) -> Path:
-    """A copy of ``synth_dir`` at ``data`` flagged as real data, without its truth files."""
-    shutil.copytree(synth_dir, data)
-    for name in ("truth.json", "true_risk.parquet"):
-        (data / name).unlink(missing_ok=True)
-    manifest = json.loads((data / "dataset.json").read_text())
-    manifest["synthetic"] = False
-    (data / "dataset.json").write_text(json.dumps(manifest))
-    return data
-
-
-@pytest.fixture(scope="module")
-def real_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The run of the copy flagged as real data, under the default disclosure settings."""
-    out = tmp_path_factory.mktemp("real-run")
-    run_(real_data, out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -506,7 +481,7 @@ def test_another_cohort_and_intervention_publish_no_small_count(
     from careval.cohort.eligibility import EligibilitySettings
     from careval.impact.settings import InterventionSettings
 
-    data = _flagged_real(synth_dir, tmp_path / "data")
+    data = flagged_real(synth_dir, tmp_path / "data")
     el = EligibilitySettings(min_age=65, conditions=("copd",), combine="or")
     matron = InterventionSettings(
         table="community_contacts",

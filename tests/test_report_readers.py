@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from test_report_run import find_chromium, open_in_chromium
 
-from careval.run import run as run_
-
 CODE_NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 
 PAGE_SCRIPT = """(() => {
@@ -49,12 +47,11 @@ PAGE_SCRIPT = """(() => {
 
 
 @pytest.fixture(scope="module")
-def page_dom(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def page_dom(synth_run: Path) -> dict:
     exe = find_chromium()
     if exe is None:
         pytest.skip("no Chromium binary found (looked for chromium, chromium-browser, chrome)")
-    out = tmp_path_factory.mktemp("readers-run")
-    run_(synth_dir, out)
+    out = synth_run
     value, errors, _ = open_in_chromium(exe, out / "report.html", PAGE_SCRIPT)
     assert errors == []
     return json.loads(value)  # type: ignore[no-any-return]

@@ -180,11 +180,9 @@ DOM_SCRIPT = """JSON.stringify({
 
 
 @pytest.fixture(scope="module")
-def report_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One run on the shared synthetic dataset: the directory with its outputs."""
-    out = tmp_path_factory.mktemp("report-run")
-    run_(synth_dir, out)
-    return out
+def report_run(synth_run: Path) -> Path:
+    """The session's run on the shared synthetic dataset (conftest's ``synth_run``)."""
+    return synth_run
 
 
 def _close(text: str, value: float, scale: float) -> bool:

@@ -19,17 +19,14 @@ import pytest
 
 from careval.report.sections import SECTION_ORDER
 from careval.report.sections.findings import lookup
-from careval.run import run as run_
 
 SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
 
 
 @pytest.fixture(scope="module")
-def summary_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One run on the shared synthetic dataset: the directory with its outputs."""
-    out = tmp_path_factory.mktemp("summary-run")
-    run_(synth_dir, out)
-    return out
+def summary_run(synth_run: Path) -> Path:
+    """The session's run on the shared synthetic dataset (conftest's ``synth_run``)."""
+    return synth_run
 
 
 def _page(run: Path) -> str:

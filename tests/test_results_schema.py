@@ -5,7 +5,6 @@ model that every run's document validates against, synthetic or flagged real."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,33 +23,21 @@ from careval.report.publish.units import (
     numeric_leaves,
     unit,
 )
-from careval.run import run as run_
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "docs" / "results.schema.json"
 
 
 @pytest.fixture(scope="module")
-def synthetic(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """results.json of a run on the shared synthetic dataset."""
-    out = tmp_path_factory.mktemp("schema-synthetic")
-    run_(synth_dir, out)
-    return json.loads((out / "results.json").read_text())
+def synthetic(synth_run: Path) -> dict[str, Any]:
+    """results.json of the session's run on the shared synthetic dataset."""
+    return json.loads((synth_run / "results.json").read_text())  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
-def real(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """results.json of a run on a copy of the dataset flagged real (disclosure-controlled)."""
-    data = tmp_path_factory.mktemp("schema-real") / "data"
-    shutil.copytree(synth_dir, data)
-    for name in ("truth.json", "true_risk.parquet"):
-        (data / name).unlink(missing_ok=True)
-    manifest = json.loads((data / "dataset.json").read_text())
-    manifest["synthetic"] = False
-    (data / "dataset.json").write_text(json.dumps(manifest))
-    out = tmp_path_factory.mktemp("schema-real-run")
-    run_(data, out)
-    return json.loads((out / "results.json").read_text())
+def real(real_run: Path) -> dict[str, Any]:
+    """results.json of the session's run on the copy flagged real (disclosure-controlled)."""
+    return json.loads((real_run / "results.json").read_text())  # type: ignore[no-any-return]
 
 
 def _validator() -> jsonschema.Draft202012Validator:

@@ -23,14 +23,12 @@ from careval.report.workbook import (
     sheet_name,
     tables,
 )
-from careval.run import run as run_
 
 
 @pytest.fixture(scope="module")
-def run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any]]:
+def run(synth_run: Path) -> tuple[Any, dict[str, Any]]:
     """The workbook (opened with comments and formats) and results.json of a synthetic run."""
-    out = tmp_path_factory.mktemp("workbook-run")
-    run_(synth_dir, out)
+    out = synth_run
     return load_workbook(out / "tables.xlsx"), json.loads((out / "results.json").read_text())
 
 

@@ -192,8 +192,7 @@ class Coefficient(Node):
 
 @dataclass
 class Estimate(Coefficient):
-    """One outcome's matched difference-in-differences (``impact.outcomes.*``), or the naive
-    before-after contrast (``naive``)."""
+    """An outcome's matched DiD (``impact.outcomes.*``) or the naive one (``impact.naive``)."""
 
     n_obs: Count = ABSENT
     implementation_period: Any = ABSENT
@@ -221,9 +220,8 @@ class FollowUp(Node):
 
 @dataclass
 class Mortality(Coefficient):
-    """``impact.mortality``: deaths after entry, care-planned against matched controls (a
-    weighted Poisson rate ratio per person-year, person-clustered; rates per 1,000
-    person-years, the controls' weighted as the matching weights them)."""
+    """``impact.mortality``: deaths after entry against matched controls (weighted Poisson
+    rate ratio per person-year, person-clustered; rates per 1,000 person-years)."""
 
     model: str = ABSENT
     n_treated: Count = ABSENT

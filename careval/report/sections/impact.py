@@ -200,7 +200,9 @@ def _figure2(r: ImpactResult) -> str:
     )
 
 
-def _horizons(r: ImpactResult) -> list[str]:
+def _horizons(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> list[str]:
+    """The horizons' forest plot, why they differ from the headline, and their table; on
+    seed-shaped data the seed evaluation's follow-up beside them."""
     st, noun = r.settings, html.escape(r.settings.intervention.noun)
     rows = [
         ratio_row(
@@ -261,8 +263,10 @@ def _horizons(r: ImpactResult) -> list[str]:
             for h in r.horizons
         ]
     )
+    seed = " (the seed evaluation had about three)" if ctx.seed_shaped else ""
     return [
         "<h3>By length of follow-up</h3>",
+        f"<p>The effect over the first {_and(st.horizons)} months after the {noun}{seed}.</p>",
         figure(svg, _horizon_finding(got), "impact-horizons-plot"),
         f"<p id='impact-horizons-why'>{html.escape(why)}</p>",
         table_html(
@@ -276,6 +280,12 @@ def _horizons(r: ImpactResult) -> list[str]:
             ("follow_up", "effect"),
         ),
     ]
+
+
+def _and(items: tuple[int, ...] | list[int]) -> str:
+    """``3, 6, 12 and 24``."""
+    words = [str(x) for x in items]
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
 def _horizon_finding(rows: list[Row]) -> str:
@@ -395,7 +405,7 @@ def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         )
     parts += [
         _figure2(r),
-        *_horizons(r),
+        *_horizons(r, ctx),
         *_subgroups(r),
         *truth_panel(r),
         event_chart(r),

@@ -117,8 +117,9 @@
   }
 
   /* Before printing, mark each table that cannot fit the A4 column even with its words wrapped:
-     its min-content width in the print's type, against A4 less the @page side margins. */
-  var PRINT_WIDTH = (210 - 2 * 14) * 96 / 25.4;
+     its min-content width in the print's type, against A4 less the @page side margins and a
+     little room (a table within a scrollbar's width of the edge is fitted too). */
+  var PRINT_WIDTH = (210 - 2 * 14) * 96 / 25.4 - 16;
   function fitForPrint() {
     root.classList.add("print-measure");
     wraps.forEach(function (w) {
