@@ -12,6 +12,7 @@ suppressed (``"*"``) is shown as ``*``; a missing or withheld value as an en das
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from typing import Any, Literal
@@ -190,6 +191,20 @@ def rate(v: Any, per: str = "1,000 person-years", decimals: int = 1) -> str:
     """A rate with what it is per: ``110.0 per 1,000 person-years``."""
     x = _num(v)
     return _missing(v) if x is None else f"{number(x, decimals)} per {per}"
+
+
+def date_words(iso: Any) -> str:
+    """An ISO date as running text reads it: ``2011-09-01`` reads "1 September 2011"; text
+    that is no date is returned as it is.
+
+    >>> date_words("2011-09-01"), date_words("later")
+    ('1 September 2011', 'later')
+    """
+    try:
+        d = dt.date.fromisoformat(str(iso)[:10])
+    except ValueError:
+        return str(iso)
+    return f"{d.day} {d:%B %Y}"
 
 
 def months(v: Any) -> str:

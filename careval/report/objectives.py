@@ -9,7 +9,6 @@ qualitative data, nothing in routine data), the row says so rather than guessing
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -132,15 +131,6 @@ def programme_areas(pub: Published) -> tuple[str, ...]:
     return ("pilot",)
 
 
-def _date(iso: str) -> str:
-    """An ISO date as running text reads it: "1 September 2011"."""
-    try:
-        d = dt.date.fromisoformat(str(iso)[:10])
-    except ValueError:
-        return str(iso)
-    return f"{d.day} {d:%B %Y}"
-
-
 def _shift_care(pub: Published) -> Objective:
     prog = pub.programme if isinstance(pub.programme, ProgrammeBlock) else None
     evidence, challenges, focus = [], [], []
@@ -229,7 +219,8 @@ def _admissions(pub: Published) -> Objective:
                 if r.start == latest and r.comparator == quoted and isinstance(r.difference, float):
                     against = area_prose(r.comparator)
                     evidence.append(
-                        f"Across all eligible people (Table 2, from {_date(latest)}) the pilot's "
+                        f"Across all eligible people (Table 2, from "
+                        f"{fmt.date_words(latest)}) the pilot's "
                         "change "
                         f"was {abs(r.difference):.1f} percentage points "
                         f"{'lower' if r.difference < 0 else 'higher'} than {against}'s."

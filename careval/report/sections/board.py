@@ -12,7 +12,6 @@ reader can check the page against the file.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 from typing import Any
 
@@ -126,15 +125,6 @@ def _round(x: float) -> float:
 def _money_change(x: float) -> str:
     """A change in pounds in words: "a fall of £224,000", "a rise of £25,000"."""
     return f"a {'fall' if x < 0 else 'rise'} of {fmt.money(_round(abs(x)))}"
-
-
-def _date(iso: str) -> str:
-    """An ISO date as running text reads it: "1 September 2011"."""
-    try:
-        d = dt.date.fromisoformat(str(iso)[:10])
-    except ValueError:
-        return str(iso)
-    return f"{d.day} {d:%B %Y}"
 
 
 def _points(v: float) -> str:
@@ -261,7 +251,8 @@ def _reconcile(pub: Published, e: Estimate | None, programme_areas: tuple[str, .
         return ""
     p = f"monitoring.differences[{i}]."
     text = (
-        f"Across all eligible people (Table 2, from {_date(d.start)}), the pilot's change in "
+        f"Across all eligible people (Table 2, from {fmt.date_words(d.start)}), the pilot's "
+        "change in "
         f"emergency admissions was {fig(_points(d.difference), p + 'difference', 'points')} "
         f"than {html.escape(area_prose(d.comparator))}'s (95% {abbr('CI')} "
         f"{_points(d.ci_low)} to {_points(d.ci_high).replace(' percentage points', '')})"

@@ -144,12 +144,8 @@ MARGIN_TABLES = {
 }
 
 OBJECTIVE_LABELS = {
-    "objective": "Objective",
-    "evidence": "Evidence from this run",
-    "progress": "Progress",
-    "how_sure": "How sure",
-    "challenges": "Challenges",
-    "focus": "Focus for development",
+    k: glossary_label(k)
+    for k in ("objective", "evidence", "progress", "how_sure", "challenges", "focus")
 }
 
 
