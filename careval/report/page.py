@@ -150,19 +150,11 @@ def _raw(v: object) -> str:
 
 
 def _fmt(v: object, kind: fmt.Kind = "number") -> str:
-    if isinstance(v, str) and kind == "text":
-        return html.escape(area_label(v) if v in AREA_LABELS else v)
-    if isinstance(v, str) and v != fmt.SUPPRESSED and not _looks_numeric(v):
-        return html.escape(str(AREA_LABELS.get(v, v)))
+    """A cell's text: a string as it is (an area of the seed by its label), anything else by
+    its column's kind (:func:`careval.report.format.cell`, which leaves strings alone too)."""
+    if isinstance(v, str):
+        return html.escape(AREA_LABELS.get(v, v))
     return html.escape(fmt.cell(v, kind))
-
-
-def _looks_numeric(v: str) -> bool:
-    try:
-        float(v)
-    except ValueError:
-        return False
-    return True
 
 
 def fmt_count(v: object) -> str:
