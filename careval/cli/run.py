@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -60,7 +61,19 @@ def run(
     loaded = dataclasses.replace(loaded, spec=s)
     with steps(RUN_STEPS) as step:
         report = run_(data, out_dir, loaded if spec is not None else s, progress=step)
+    for line in _not_for_decisions(Path(report).parent / "results.json"):
+        err.print(f"warning: {line}", highlight=False, markup=False)
     out.print(str(report))
+
+
+def _not_for_decisions(results: Path) -> list[str]:
+    """The matched estimates the run's diagnostics flagged, as results.json records them."""
+    try:
+        impact = json.loads(results.read_text()).get("impact") or {}
+    except (OSError, ValueError):
+        return []
+    warnings = impact.get("warnings") if isinstance(impact, dict) else None
+    return [w for w in warnings or [] if isinstance(w, str) and "not for decisions" in w]
 
 
 def init(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from careval.cli.common import names, out, write_json
+from careval.cli.common import err, names, out, write_json
 from careval.errors import ConfigError
 
 
@@ -42,6 +42,8 @@ def match_cmd(
         outcome,
     )
     write_json(json_out, result)
+    for w in result.get("warnings", []):
+        err.print(f"warning: {w}", highlight=False, markup=False)
     att = result.get("att")
     line = (
         f"matched {result['n_treated_matched']:,} of {result['n_treated']:,} treated to "

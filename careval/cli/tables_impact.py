@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError, quoted_value
+from careval.impact.diagnostics import DiagnosticSettings, diagnose, equipoise, failure_text
 from careval.impact.did import did
 from careval.impact.fe import Model
 from careval.impact.generic import match_table
@@ -88,7 +89,19 @@ def match_csv(
         raise ConfigError("\n".join(problems))
     df = df.assign(**{treatment: t.astype(int)})
     res = match_table(df, treatment, covariates, settings, outcome)
-    return {"file": str(path), **res.to_dict()}
+    values = {"max_abs_smd": res.max_abs_smd_after}
+    if res.score is not None:
+        values["equipoise"] = equipoise(res.score, df[treatment].to_numpy())
+    checks = diagnose(values, DiagnosticSettings())
+    warnings = (
+        [
+            f"the match fails its diagnostics: {failure_text(checks)}; estimates from it are not "
+            "for decisions"
+        ]
+        if checks["failed"]
+        else []
+    )
+    return {"file": str(path), **res.to_dict(), "diagnostics": checks, "warnings": warnings}
 
 
 def did_csv(

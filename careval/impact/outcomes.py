@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from careval.errors import ConfigError
 from careval.impact.fe import FEFit, Model, fit_fe
 from careval.impact.matching import MatchResult
 from careval.impact.population import StudyPopulation
-from careval.impact.settings import ImpactSettings
+from careval.impact.settings import ImpactSettings, OutcomeSettings
 from careval.impact.variance import two_way_vcov
 
 FIT_TOL = 1e-8  # convergence of the fixed-effect fits (see fit_fe)
@@ -297,4 +298,19 @@ def naive(panel: pd.DataFrame, outcome: str, model: Model, st: ImpactSettings) -
     out["description"] = (
         f"treated only: months {lag} to {lag + 11} after entry against the 12 months before"
     )
+    return out
+
+
+def fit_outcome(panel: pd.DataFrame, pieces: pd.DataFrame, o: OutcomeSettings) -> dict[str, Any]:
+    """One outcome's difference-in-differences: the effect from ``effect_from_month`` on, that
+    of the implementation months, and the treated people's mean before entry."""
+    if not panel[o.name].any():
+        raise ConfigError("no events among the matched people in the study's months")
+    fit = fit_matched(
+        panel, pieces, o.name, ["impl", "post", "impl_treated", "post_treated"], o.model
+    )
+    out = coef(fit, "post_treated")
+    out["implementation_period"] = coef(fit, "impl_treated")
+    out["model"] = o.model
+    out["mean_treated_before"] = float(panel[o.name][(panel.treated == 1) & (panel.k < 0)].mean())
     return out

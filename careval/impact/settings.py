@@ -39,6 +39,7 @@ from careval.data.areas import area_problems, overlap_problems
 from careval.data.codelists import code_list
 from careval.data.schema import ELECTIVE_METHODS, EMERGENCY_METHODS, EVENT_DATE, TABLES
 from careval.errors import ConfigError
+from careval.impact.diagnostics import DiagnosticSettings
 from careval.impact.fe import Model
 from careval.impact.matching import MatchSettings
 from careval.settings import Settings
@@ -519,6 +520,16 @@ class ImpactSettings(Settings):
     # The outcomes, primary first: the primary one also carries the horizons, the event study
     # and Figure 2, and the study is skipped if it cannot be fitted (any other is skipped alone).
     outcomes: tuple[OutcomeSettings, ...] = DEFAULT_OUTCOMES
+    # Outcomes the programme cannot plausibly change (careval.impact.controls): their estimates
+    # measure residual bias and calibrate every interval. (): placebo estimates only.
+    negative_controls: tuple[OutcomeSettings, ...] = field(
+        default_factory=lambda: _default_negative_controls()
+    )
+    # Thresholds an estimate must meet to be fit for decisions (careval.impact.diagnostics).
+    diagnostics: DiagnosticSettings = field(default_factory=DiagnosticSettings)
+    # Re-estimate the primary outcome under other calipers, ratios, replacement and control
+    # pools (careval.impact.sensitivity).
+    sensitivity: bool = True
 
     def __post_init__(self) -> None:
         problems = area_problems("programme_areas", self.programme_areas)
@@ -560,7 +571,19 @@ class ImpactSettings(Settings):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ConfigError(f"outcomes: each name once; given twice: {', '.join(twice)}")
-        for o in self.outcomes:
+        nc = [o.name for o in self.negative_controls]
+        twice = sorted({n for n in nc if nc.count(n) > 1})
+        clash = sorted(
+            {o.name for o in self.negative_controls}
+            & {o.name for o in self.outcomes if o not in self.negative_controls}
+        )
+        if twice or clash:
+            raise ConfigError(
+                "negative_controls: each name once, and not the name of another outcome; "
+                f"given twice: {', '.join(twice) or 'none'}; "
+                f"clashing with outcomes: {', '.join(clash) or 'none'}"
+            )
+        for o in (*self.outcomes, *self.negative_controls):
             built_in = BUILTIN_OUTCOMES.get(o.name)
             if built_in is not None and o.definition != built_in.definition:
                 differ = [k for k in DEFINITION if o.definition[k] != built_in.definition[k]]
@@ -574,3 +597,9 @@ class ImpactSettings(Settings):
     def primary(self) -> OutcomeSettings:
         """The primary outcome (the first)."""
         return self.outcomes[0]
+
+
+def _default_negative_controls() -> tuple[OutcomeSettings, ...]:
+    from careval.impact.controls import DEFAULT_NEGATIVE_CONTROLS  # it builds on this module
+
+    return DEFAULT_NEGATIVE_CONTROLS

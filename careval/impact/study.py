@@ -50,21 +50,23 @@ from careval.data.access import Dataset
 from careval.data.truth import known_effects
 from careval.disclosure import Note
 from careval.errors import ConfigError
+from careval.impact import bias
 from careval.impact.balance import balance_table
+from careval.impact.diagnostics import equipoise, failure_text
 from careval.impact.matching import match
 from careval.impact.measures import unavailable
 from careval.impact.mortality import death_rate_ratio, follow_up_rows
 from careval.impact.outcomes import (
-    coef,
     control_series,
     event_study,
-    fit_matched,
+    fit_outcome,
     horizons,
     matched_panel,
     monthly_means,
     naive,
 )
 from careval.impact.population import covariates, first_of, study_population
+from careval.impact.sensitivity import sensitivity
 from careval.impact.settings import ImpactSettings, OutcomeSettings
 from careval.impact.subgroups import set_attributes, subgroups, trajectories
 from careval.risk.model import RiskModel
@@ -111,6 +113,14 @@ class ImpactResult:
     # Outcomes of the settings not estimated, with the reason (their table absent or empty, no
     # events among the matched people, or a fit that refused), in the settings' order.
     skipped_outcomes: dict[str, str] = field(default_factory=dict)
+    # Negative-control and placebo estimates (careval.impact.bias), those the data could not
+    # give, the empirical null fitted to them, the design's own diagnostics (largest SMD,
+    # equipoise, median follow-up) and the primary outcome under other designs.
+    negative_controls: list[dict[str, Any]] = field(default_factory=list)
+    skipped_negative_controls: dict[str, str] = field(default_factory=dict)
+    empirical_null: dict[str, Any] = field(default_factory=dict)
+    study_diagnostics: dict[str, float] = field(default_factory=dict)
+    sensitivity: list[dict[str, Any]] = field(default_factory=list)
     # Untreated monthly series of the matched controls (for the design module), not published.
     untreated: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -198,19 +208,29 @@ class ImpactResult:
             "subgroups": [_rounded(r) for r in self.subgroups],
             "trajectories": [_rounded(r) for r in self.trajectories.to_dict(orient="records")],
             "mortality": _rounded(self.mortality),
+            "negative_controls": [_rounded(r) for r in self.negative_controls],
+            "skipped_negative_controls": dict(self.skipped_negative_controls),
+            "empirical_null": _rounded(self.empirical_null),
+            "study_diagnostics": _rounded(self.study_diagnostics),
+            "sensitivity": [_rounded(r) for r in self.sensitivity],
             "warnings": self.warnings,
         }
 
 
 def _rounded(d: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (
-            round(v, 6)
-            if isinstance(v, float) and np.isfinite(v)
-            else (None if isinstance(v, float) else v)
-        )
-        for k, v in d.items()
-    }
+    """``d`` with floats to 6 decimals and non-finite ones as None, nested dicts and lists
+    too."""
+    return {k: _round(v) for k, v in d.items()}
+
+
+def _round(v: Any) -> Any:
+    if isinstance(v, float):
+        return round(v, 6) if np.isfinite(v) else None
+    if isinstance(v, dict):
+        return _rounded(v)
+    if isinstance(v, list | tuple):
+        return [_round(x) for x in v]
+    return v
 
 
 def evaluate_impact(
@@ -230,7 +250,11 @@ def evaluate_impact(
     skipped = {o.name: why for o in st.outcomes if (why := unavailable(ds, o))}
     _primary_fits(st.primary, skipped)
     outs = [o for o in st.outcomes if o.name not in skipped]
-    study = study_population(ds, window, st, risk_model, outs)
+    by_name = {o.name: o for o in outs}
+    controls = [
+        o for o in st.negative_controls if by_name.get(o.name) != o and not unavailable(ds, o)
+    ]
+    study = study_population(ds, window, st, risk_model, [*outs, *controls])
     f = study.frame
     cov = covariates(f)
     named = [*st.match.exact, *([st.match.score] if st.match.score else [])]
@@ -272,11 +296,11 @@ def evaluate_impact(
     )
     bal_cols = list(dict.fromkeys(c for c in bal_cols if c != "risk_logit"))
     balance = balance_table(f, "treated", bal_cols, res.weights)
-    panel, pieces = matched_panel(study, res, st, [o.name for o in outs])
+    panel, pieces = matched_panel(study, res, st, [o.name for o in (*outs, *controls)])
     results: dict[str, dict[str, Any]] = {}
     for outcome in outs:
         try:
-            results[outcome.name] = _fit_outcome(panel, pieces, outcome)
+            results[outcome.name] = fit_outcome(panel, pieces, outcome)
         except ValueError as exc:  # a CarevalError, or a singular fit
             skipped[outcome.name] = str(exc)
             _primary_fits(st.primary, skipped)
@@ -309,6 +333,27 @@ def evaluate_impact(
     groups = subgroups(panel, pieces, people, main, model)
     paths = trajectories(panel, pieces, list(results), st.event_window)
     deaths = death_rate_ratio(follow_up_rows(study, res))
+    nc_rows, nc_skipped = bias.negative_controls(
+        panel, pieces, st, results, {o.name for o in controls}
+    )
+    null_info = bias.empirical_null(nc_rows)
+    for r in nc_rows:
+        cal = bias.calibrate(r, null_info) if r["kind"] == "outcome" else None
+        r["calibrated"] = cal
+        r["truth"] = 1.0 if (r["kind"] == "placebo" or effects) else None
+    study_level = {
+        "max_abs_smd": float(balance.smd_after.abs().max()),
+        "equipoise": equipoise(res.score, f.treated.to_numpy())
+        if res.score is not None and st.match.score is None
+        else float("nan"),
+        "median_follow_up": follow["median_months"],
+    }
+    bias.assess(panel, pieces, st, results, null_info, study_level)
+    failing = [n for n, r in results.items() if not r["diagnostics"]["for_decisions"]]
+    warnings = [
+        f"{n}: not for decisions: {failure_text(results[n]['diagnostics'])}" for n in failing
+    ]
+    sens = sensitivity(study, cov, st) if st.sensitivity else []
     untreated = {
         m: control_series(study, res, m, DESIGN_PRE_MONTHS, DESIGN_MAX_POST)
         for m in ("emergency_admissions", "emergency_cost")
@@ -331,6 +376,12 @@ def evaluate_impact(
         trajectories=paths,
         mortality=deaths,
         truth=planted,
+        warnings=warnings,
+        negative_controls=nc_rows,
+        skipped_negative_controls=nc_skipped,
+        empirical_null=bias.public(null_info),
+        study_diagnostics=study_level,
+        sensitivity=sens,
     )
 
 
@@ -353,18 +404,3 @@ def _primary_fits(primary: OutcomeSettings, skipped: dict[str, str]) -> None:
     """Raise if the primary outcome is among the skipped: then the study has no result."""
     if primary.name in skipped:
         raise ConfigError(f"the primary outcome {primary.name}: {skipped[primary.name]}")
-
-
-def _fit_outcome(panel: pd.DataFrame, pieces: pd.DataFrame, o: OutcomeSettings) -> dict[str, Any]:
-    """One outcome's difference-in-differences: the effect from ``effect_from_month`` on, that
-    of the implementation months, and the treated people's mean before entry."""
-    if not panel[o.name].any():
-        raise ConfigError("no events among the matched people in the study's months")
-    fit = fit_matched(
-        panel, pieces, o.name, ["impl", "post", "impl_treated", "post_treated"], o.model
-    )
-    out = coef(fit, "post_treated")
-    out["implementation_period"] = coef(fit, "impl_treated")
-    out["model"] = o.model
-    out["mean_treated_before"] = float(panel[o.name][(panel.treated == 1) & (panel.k < 0)].mean())
-    return out

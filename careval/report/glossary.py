@@ -265,6 +265,26 @@ LABELS: dict[str, str] = {
 # Abbreviations and technical terms: the short form, what it stands for, what it means.
 TERMS: dict[str, tuple[str, str]] = {
     "A&E": ("Accident and emergency", "A hospital's emergency department."),
+    "EASE": (
+        "Expected absolute systematic error",
+        "How far, on average, the negative controls put an estimate from the truth by bias "
+        "rather than chance (log scale; 0 is none, 0.25 about a 28% error).",
+    ),
+    "E-value": (
+        "E-value",
+        "How strongly an unmeasured confounder would have to be tied to both the intervention "
+        "and the outcome, as a rate ratio, to explain an estimate away.",
+    ),
+    "MDRR": (
+        "Minimum detectable rate ratio",
+        "The smallest change (as a rate ratio) the study would detect with 80% power at the 5% "
+        "level, from its own standard error.",
+    ),
+    "negative control": (
+        "Negative-control outcome",
+        "An outcome the programme cannot change: its estimate should be no change, so any "
+        "departure measures bias.",
+    ),
     "ATT": (
         "Average treatment effect on the treated",
         "The effect among the people who got the intervention, against what would have "

@@ -24,6 +24,7 @@ NOT_IN_PLACE = "not in place"
 NO_EVIDENCE = "no evidence in this run"
 DESCRIBED = "described, not judged"
 WITHHELD = "withheld (disclosure control)"
+NOT_FOR_DECISIONS = "not for decisions"
 
 COVERAGE_IN_PLACE = 0.5  # care plans for at least half the eligible: the process is in place
 COVERAGE_STARTED = 0.1  # at least a tenth: partly in place
@@ -47,6 +48,12 @@ JUDGEMENT_RULES: tuple[tuple[str, str], ...] = (
         "expected (minimum detectable rate ratio below the planned one)",
     ),
     (NOT_SHOWN, "the interval includes no effect although the study could have detected it"),
+    (
+        NOT_FOR_DECISIONS,
+        "the estimate failed one of its diagnostics (power, systematic error from the negative "
+        "controls, balance, equipoise, pre-trends or follow-up; named beside it): it is shown "
+        "but not judged, whatever its interval",
+    ),
     (
         PARTLY,
         "for objectives judged on several measures: some measures achieved, none the wrong way",
@@ -75,6 +82,7 @@ HOW_SURE: dict[str, str] = {
     NO_EVIDENCE: "no evidence in this run",
     DESCRIBED: "described, not judged",
     WITHHELD: "withheld (disclosure control)",
+    NOT_FOR_DECISIONS: "unreliable: a diagnostic failed",
 }
 
 
@@ -94,9 +102,15 @@ def rules(d: DisclosureSettings) -> tuple[tuple[str, str], ...]:
 
 
 def judge(
-    ci_low: Any, ci_high: Any, direction: Direction, null: float, underpowered: bool = False
+    ci_low: Any,
+    ci_high: Any,
+    direction: Direction,
+    null: float,
+    underpowered: bool = False,
+    failed: bool = False,
 ) -> str:
-    """The judgement of one effect by the rules of :func:`rules`.
+    """The judgement of one effect by the rules of :func:`rules`; ``failed``: the estimate
+    failed a diagnostic, so it is not for decisions whatever its interval.
 
     Examples
     --------
@@ -106,7 +120,11 @@ def judge(
     'too early to tell'
     >>> judge(-0.01, 0.05, "increase", 0.0)
     'not shown'
+    >>> judge(0.80, 0.95, "decrease", 1.0, failed=True)
+    'not for decisions'
     """
+    if failed:
+        return NOT_FOR_DECISIONS
     if not isinstance(ci_low, int | float) or not isinstance(ci_high, int | float):
         return WITHHELD
     good = ci_high < null if direction == "decrease" else ci_low > null
@@ -121,6 +139,9 @@ def judge(
 def combine(judgements: list[str]) -> str:
     """One judgement of an objective from those of its measures."""
     real = [j for j in judgements if j not in (WITHHELD, NO_EVIDENCE)]
+    if real and all(j == NOT_FOR_DECISIONS for j in real):
+        return NOT_FOR_DECISIONS
+    real = [j for j in real if j != NOT_FOR_DECISIONS]  # no evidence either way
     if not real:
         return judgements[0] if judgements else NO_EVIDENCE
     achieved = real.count(ACHIEVED)

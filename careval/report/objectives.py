@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from careval.data.areas import pooled_name
+from careval.impact.diagnostics import failure_text
 from careval.indicators import difference_name
 from careval.report import format as fmt
 from careval.report.glossary import label
@@ -191,7 +192,14 @@ def _admissions(pub: Published) -> Objective:
             )
         else:
             evidence.append("The matched estimate is withheld.")
-        judgements.append(judge(lo, hi, "decrease", 1.0, slow))
+        diag = e.diagnostics if isinstance(e.diagnostics, dict) else {}
+        failed = bool(diag.get("failed"))
+        judgements.append(judge(lo, hi, "decrease", 1.0, slow, failed))
+        if failed:
+            challenges.append(
+                "the matched estimate failed its diagnostics (" + failure_text(diag) + ")"
+            )
+            focus.append("remedy the failing diagnostic before relying on the estimate")
         months = impact.follow_up.median_months if impact and impact.follow_up else None
         if isinstance(months, int | float):
             evidence.append(f"Median follow-up was {fmt.months(months)}.")

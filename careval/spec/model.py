@@ -25,6 +25,8 @@ from careval.cohort.summary import SummarySettings
 from careval.design.power import DesignSettings
 from careval.disclosure import DisclosureSettings
 from careval.errors import ConfigError
+from careval.impact.controls import DEFAULT_NEGATIVE_CONTROLS
+from careval.impact.diagnostics import DiagnosticSettings
 from careval.impact.matching import Distance, Order
 from careval.impact.settings import (
     DEFAULT_OUTCOMES,
@@ -183,6 +185,12 @@ class MatchingSection(Settings):
     order: Order = doc(
         "Order the treated are matched in (largest score first by default).", _MATCH.order
     )
+    sensitivity: bool = doc(
+        "Also re-estimate the primary outcome with other calipers, numbers of controls, "
+        "without (or with) replacement and one comparator area at a time (the report's "
+        "sensitivity table).",
+        _IMPACT.sensitivity,
+    )
 
 
 @dataclass(frozen=True)
@@ -303,6 +311,19 @@ class StudySpec(Settings):
         "event study); each `[[outcomes]]` table one outcome. Left out: the seven built-in "
         "outcomes. An outcome whose table is absent or empty is skipped alone.",
         DEFAULT_OUTCOMES,
+    )
+    negative_controls: tuple[OutcomeSettings, ...] = doc(
+        "Outcomes the programme cannot plausibly change, each `[[negative_controls]]` table "
+        "one outcome as in `[[outcomes]]`: their estimates measure the study's residual bias "
+        "and calibrate every interval (placebo starts before entry are added to them). Left "
+        "out: elective admissions and outpatient attendances in seven specialties (see "
+        "docs/impact.md); `[]`: the placebo starts only.",
+        DEFAULT_NEGATIVE_CONTROLS,
+    )
+    diagnostics: DiagnosticSettings = doc(
+        "Thresholds each matched estimate must meet to be reported as fit for decisions "
+        "(CohortMethod-like defaults).",
+        factory=DiagnosticSettings,
     )
     disclosure: DisclosureSettings = doc(
         "Disclosure control of everything published from data not flagged synthetic.",

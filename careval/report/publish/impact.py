@@ -75,7 +75,19 @@ def publish_impact(result: ImpactResult, d: DisclosureSettings) -> ImpactResult:
         r.trajectories = trajectories_published(r.trajectories, sums, d)
     if getattr(r, "mortality", None):
         r.mortality = mortality_published(r.mortality, d)
+    r.sensitivity = [sensitivity_published(row, d) for row in getattr(r, "sensitivity", [])]
     return r
+
+
+def sensitivity_published(row: dict[str, Any], d: DisclosureSettings) -> dict[str, Any]:
+    """One alternative design's row: its people are counts (rule 1); its estimate withheld
+    when fewer than the smallest published treated people were matched (rule 3)."""
+    n = row.get("treated_matched")
+    out = _withhold(row, keep=("caliper",)) if is_small(n, d) else dict(row)
+    for key in ("treated_matched", "controls_matched", "n_obs"):
+        if isinstance(row.get(key), int):
+            out[key] = protect_value(row[key], d)
+    return out
 
 
 def _withhold(row: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:

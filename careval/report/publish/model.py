@@ -204,6 +204,13 @@ class Estimate(Coefficient):
     n_controls: Count = ABSENT
     max_abs_smd_after: Num = ABSENT
     description: str = ABSENT
+    # The outcome's checks (careval.impact.bias): the pre-trend test, the interval and p-value
+    # calibrated by the negative controls, the E-value, and the diagnostics that gate it
+    # (``diagnostics.for_decisions``, ``diagnostics.failed``, ``diagnostics.checks``).
+    pretrend: Json = ABSENT
+    calibrated: Json = ABSENT
+    e_value: Json = ABSENT
+    diagnostics: Json = ABSENT
 
 
 @dataclass
@@ -258,6 +265,15 @@ class ImpactBlock(Node):
     # Figure 2: outcome, month (since entry), group, people, mean, ci_low, ci_high.
     trajectories: Records = ABSENT
     mortality: Mortality = ABSENT
+    # Residual bias: the negative-control and placebo estimates (name, label, kind, the
+    # estimate, calibrated, truth), those not estimated, the empirical null fitted to them
+    # (fitted, n_controls, mean, sd, ease), the design's diagnostics (max_abs_smd, equipoise,
+    # median_follow_up) and the primary outcome under other designs.
+    negative_controls: Records = ABSENT
+    skipped_negative_controls: dict[str, str] = ABSENT
+    empirical_null: Json = ABSENT
+    study_diagnostics: Json = ABSENT
+    sensitivity: Records = ABSENT
     warnings: list[str] = ABSENT
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from careval.impact.diagnostics import failure_text
 from careval.report import format as fmt
 from careval.report.glossary import abbr
 from careval.report.page import area_prose, last_comparator
@@ -230,6 +231,24 @@ def _how_sure(pub: Published, e: Estimate) -> str:
         bits.append(
             "median follow-up "
             + fig(fmt.months(f.median_months), "impact.follow_up.median_months", "months")
+        )
+    diag = e.diagnostics if isinstance(e.diagnostics, dict) else {}
+    if diag.get("failed"):
+        bits.append(
+            "but the estimate failed its diagnostics ("
+            + html.escape(failure_text(diag))
+            + "), so it is <b>not for decisions</b>"
+        )
+    elif diag:
+        bits.append("it passed every diagnostic assessed (see the matched-control results)")
+    cal = e.calibrated if isinstance(e.calibrated, dict) else {}
+    if _n(cal.get("rate_ratio_ci_low")) is not None:
+        a = "impact.outcomes.emergency_admissions.calibrated."
+        bits.append(
+            "allowing for the bias the negative controls show, the interval is "
+            + fig(_chg(cal["rate_ratio_ci_low"]), a + "rate_ratio_ci_low", "change")
+            + " to "
+            + fig(_chg(cal["rate_ratio_ci_high"]), a + "rate_ratio_ci_high", "change")
         )
     line = "; ".join(bits)
     power = power_sentence(pub)

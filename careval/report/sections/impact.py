@@ -21,6 +21,7 @@ from careval.report import format as fmt
 from careval.report.charts import figure
 from careval.report.glossary import label
 from careval.report.page import DEFAULT_CONTEXT, PageContext, Section, table_html
+from careval.report.sections import impact_bias
 from careval.report.sections.impact_charts import (
     Row,
     forest,
@@ -408,6 +409,9 @@ def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         *_horizons(r, ctx),
         *_subgroups(r),
         *truth_panel(r),
+        impact_bias.diagnostics_table(r),
+        *impact_bias.negative_controls(r),
+        *impact_bias.sensitivity(r),
         event_chart(r),
         *balance(r),
     ]

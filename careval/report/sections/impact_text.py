@@ -11,6 +11,7 @@ import html
 
 import pandas as pd
 
+from careval.impact.diagnostics import failure_text
 from careval.impact.settings import with_article
 from careval.impact.study import DEATHS, ImpactResult
 from careval.report import format as fmt
@@ -78,7 +79,24 @@ def headline_text(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> str:
             "chosen with the same recent history, fall too, and only the difference is "
             f"credited to the {noun}.</p>"
         )
-    return (
+    diag = e.get("diagnostics") or {}
+    gate = ""
+    if diag.get("failed"):
+        gate = (
+            "<p class='warning' id='impact-not-for-decisions'><b>Not for decisions:</b> this "
+            "estimate failed its diagnostics ("
+            + html.escape(failure_text(diag))
+            + "); see the diagnostics table below before quoting it.</p>"
+        )
+    cal = e.get("calibrated") or {}
+    calibrated = ""
+    if cal.get("rate_ratio_ci_low") is not None:
+        calibrated = (
+            " Calibrated by the negative controls, the interval is "
+            f"{fmt.change_interval(cal['rate_ratio_ci_low'], cal['rate_ratio_ci_high'])} "
+            f"({fmt.p_value(cal.get('p_value'))})."
+        )
+    return gate + (
         f"<p>Difference-in-differences ({abbr('DiD')}) on the matched panel (each person "
         "and calendar month with its own level, Poisson regression, standard errors "
         "clustered on the matched set and the person, as controls are shared between sets) "
@@ -86,7 +104,8 @@ def headline_text(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> str:
         f"{html.escape(_lower(st.primary.title))} were <b>{fmt.change(e['rate_ratio'])}</b> "
         f"({fmt.change_interval(lo, hi)}; rate ratio <b id='impact-rr'>"
         f"{e['rate_ratio']:.3f}</b>, {fmt.p_value(e.get('p_value'))}) among the {treated} "
-        f"than among their matched controls.{html.escape(truth)}</p>{naive}"
+        f"than among their matched controls.{html.escape(calibrated)}{html.escape(truth)}</p>"
+        f"{naive}"
     )
 
 
