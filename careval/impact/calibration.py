@@ -168,7 +168,11 @@ def fit_null(log_rr: npt.ArrayLike, se: npt.ArrayLike) -> EmpiricalNull:
         sd_hat, converged = float(res.x), bool(res.success)
         if values[k] < float(res.fun):
             sd_hat = float(grid[k])
-        if lo == 0.0 and _score_at_zero(y, s) >= 0.0:
+        if (
+            lo == 0.0
+            and _score_at_zero(y, s) >= 0.0
+            and _profile(0.0, y, s) <= _profile(sd_hat, y, s) + 1e-12
+        ):
             sd_hat = 0.0  # the likelihood falls as sd^2 leaves 0: the MLE is on the boundary
     sds = np.array([sd_hat])
     mean_hat = float(_profile_mean(sds, y, s)[0])
