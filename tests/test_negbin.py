@@ -127,6 +127,16 @@ def test_integer_weights_are_repeated_rows(panel: pd.DataFrame) -> None:
     assert wfit.alpha == pytest.approx(rfit.alpha, rel=1e-7)
 
 
+def test_a_unit_without_events_is_separated_and_changes_nothing(panel: pd.DataFrame) -> None:
+    """Its unit effect would be minus infinity: dropped (and counted) as for Poisson."""
+    extra = panel[panel.unit == 1].assign(unit=999, y_nb=0)
+    fit = _fit(pd.concat([panel, extra], ignore_index=True), "y_nb", "negbin", cluster="unit")
+    base = _fit(panel, "y_nb", "negbin", cluster="unit")
+    assert fit.dropped["separation"] == 8 and fit.n_obs == len(panel)
+    np.testing.assert_allclose(fit.coefficients.estimate, base.coefficients.estimate, rtol=1e-9)
+    assert fit.alpha == pytest.approx(base.alpha, rel=1e-9)
+
+
 def test_negative_outcome_is_refused(panel: pd.DataFrame) -> None:
     d = panel.assign(y_nb=panel.y_nb.where(panel.index != 5, -1))
     with pytest.raises(ConfigError, match=r"y_nb: is negative \(1 row.*model='negbin'"):

@@ -236,7 +236,7 @@ def fit_fe(
     Raises
     ------
     ConfigError
-        A column is missing or of the wrong type, values are infinite, a Poisson outcome is
+        A column is missing or of the wrong type, values are infinite, a Poisson or NB2 outcome is
         negative, weights are not positive, or every regressor is collinear.
 
     Notes

@@ -146,11 +146,11 @@ def dispersion_test(y: np.ndarray, mu: np.ndarray) -> dict[str, float]:
     Examples
     --------
     >>> rng = np.random.default_rng(1)
-    >>> mu = np.full(2000, 3.0)
+    >>> mu = np.full(20_000, 3.0)
     >>> y = rng.negative_binomial(2, 2 / (2 + mu))  # alpha = 1/2
     >>> t = dispersion_test(y.astype(float), mu)
-    >>> round(t["alpha"], 1), t["p_value"] < 1e-6
-    (0.5, True)
+    >>> round(t["alpha"], 2), t["p_value"] < 1e-6
+    (0.51, True)
     """
     aux = ((y - mu) ** 2 - y) / mu
     sxx = float(mu @ mu)
