@@ -332,7 +332,7 @@ def test_design_problems(change, match: str) -> None:
 
 
 def test_bad_options_and_fit_fe_inputs() -> None:
-    with pytest.raises(ConfigError, match="model must be one of ols, poisson; got 'logit'"):
+    with pytest.raises(ConfigError, match="model must be one of ols, poisson, negbin; got 'logit'"):
         _did(_small(), model="logit")
     with pytest.raises(ConfigError, match="event_window must be"):
         _did(_small(), event_window=(-1, 5))

@@ -22,9 +22,9 @@ import pandas as pd
 
 from careval.errors import ConfigError
 from careval.impact import calibration
-from careval.impact.evalue import e_value
 from careval.impact.checks import placebo, pretrend
 from careval.impact.diagnostics import diagnose, mdrr
+from careval.impact.evalue import e_value
 from careval.impact.outcomes import fit_outcome
 from careval.impact.settings import ImpactSettings, OutcomeSettings
 

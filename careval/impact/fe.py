@@ -1,23 +1,24 @@
 """The fixed-effects estimation engine: checked regressions on pyfixest.
 
 ``fit_fe`` is a thin, checked wrapper on ``pyfixest.feols`` / ``pyfixest.fepois`` with the fixed
-effects absorbed. The DiD products built on it are in :mod:`careval.impact.did` (the generic
-staggered-adoption DiD and its event study) and :mod:`careval.impact.outcomes` (the matched
-study's outcome models).
+effects absorbed; the negative binomial (NB2), which pyfixest lacks, is fitted from the Poisson
+fit by :mod:`careval.impact.negbin`. The DiD products built on it are in
+:mod:`careval.impact.did` (the generic staggered-adoption DiD and its event study) and
+:mod:`careval.impact.outcomes` (the matched study's outcome models).
 
 Conventions (pyfixest 0.60, the same as R fixest's defaults and Stata's reghdfe):
 
 - Standard errors are CRV1 when a cluster column is given, otherwise HC1. The small-sample factor
   is ``G/(G-1) * (N-1)/(N-K)`` (CRV1) or ``N/(N-K)`` (HC1) where ``K`` counts the regressors plus
   the fixed-effect levels (one level fewer per extra fixed effect), except that a fixed effect
-  nested in the clusters counts as a single parameter. With unit fixed effects and clustering on
-  the unit, ``K`` is the number of regressors plus the number of periods, smaller than the
-  ``K`` of a regression on explicit dummies.
+  nested in the clusters counts as a single parameter (for NB2 too; alpha is not counted). With
+  unit fixed effects and clustering on the unit, ``K`` is the number of regressors plus the
+  number of periods, smaller than the ``K`` of a regression on explicit dummies.
 - OLS p-values and intervals use a t distribution (``G - 1`` degrees of freedom when clustered,
-  ``N - K`` otherwise); Poisson ones the normal distribution. Intervals are 95%.
+  ``N - K`` otherwise); Poisson and NB2 ones the normal distribution. Intervals are 95%.
 - Observations pyfixest drops are counted: singletons (a fixed-effect level with one
-  observation) and, for Poisson, observations separated by the fixed effects (for example every
-  observation of a unit whose outcome is always zero).
+  observation) and, for Poisson and NB2, observations separated by the fixed effects (for
+  example every observation of a unit whose outcome is always zero).
 - Weights are analytic (precision) weights, for Poisson too: pyfixest 0.60's ``fepois`` accepts
   them and gives the same estimates and sandwich as statsmodels' GLM with ``var_weights``.
 """
@@ -36,6 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from careval.errors import ConfigError
+from careval.impact import negbin as nb
 from careval.impact.inputs import (
     as_float,
     check_choice,
@@ -46,8 +48,9 @@ from careval.impact.inputs import (
     require_columns,
 )
 
-Model = Literal["ols", "poisson"]
-MODELS: tuple[str, ...] = ("ols", "poisson")
+Model = Literal["ols", "poisson", "negbin"]
+MODELS: tuple[str, ...] = ("ols", "poisson", "negbin")
+LOG_LINK: tuple[str, ...] = ("poisson", "negbin")  # reported as rate ratios
 
 _FIXEF_TOL = 1e-10  # alternating-projections tolerance (pyfixest's default 1e-6 is too loose)
 _IWLS_MAXITER = 100
@@ -67,9 +70,9 @@ class FEFit:
     ----------
     coefficients : pandas.DataFrame
         One row per estimated regressor: ``term``, ``estimate``, ``se``, ``ci_low``, ``ci_high``
-        (95%), ``p_value``; for Poisson also ``rate_ratio``, ``rr_ci_low``, ``rr_ci_high`` (the
-        exponentiated estimate and interval).
-    model : {"ols", "poisson"}
+        (95%), ``p_value``; for Poisson and NB2 also ``rate_ratio``, ``rr_ci_low``,
+        ``rr_ci_high`` (the exponentiated estimate and interval).
+    model : {"ols", "poisson", "negbin"}
     vcov : str
         ``"CRV1"`` (clustered) or ``"HC1"`` (heteroskedasticity-robust).
     cluster, weights : str or None
@@ -86,7 +89,13 @@ class FEFit:
     inference : str
         The reference distribution of p-values and intervals, e.g. ``"t(199)"`` or ``"normal"``.
     converged : bool
-        False if Poisson's IWLS stopped at its iteration limit.
+        False if Poisson's IWLS (or NB2's) stopped at its iteration limit.
+    alpha : float or None
+        NB2's overdispersion, ``Var[y] = mu + alpha mu^2`` (maximum likelihood; ``theta =
+        1/alpha`` in R's ``glm.nb``); None for other models.
+    overdispersion : dict or None
+        Poisson and NB2 without weights: the Poisson fit's overdispersion test (``alpha``,
+        ``statistic``, one-sided ``p_value``; :func:`careval.impact.negbin.dispersion_test`).
     """
 
     coefficients: pd.DataFrame
@@ -101,6 +110,8 @@ class FEFit:
     collinear: tuple[str, ...] = ()
     inference: str = "normal"
     converged: bool = True
+    alpha: float | None = None
+    overdispersion: Mapping[str, float] | None = None
 
     def tidy(self) -> pd.DataFrame:
         """Return a copy of the coefficient table."""
@@ -114,7 +125,11 @@ class FEFit:
             + f", {self.vcov} standard errors, {self.inference} inference"
         )
         lines = [head]
-        ratio = self.model == "poisson"
+        if od := self.overdispersion:
+            lines.append(f"overdispersion test: z = {od['statistic']:.3g}, p = {od['p_value']:.3g}")
+        if self.alpha is not None:
+            lines.append(f"NB2 alpha {self.alpha:.4g}")
+        ratio = self.model in LOG_LINK
         for r in self.coefficients.to_dict(orient="records"):
             est, lo, hi = (
                 (r["rate_ratio"], r["rr_ci_low"], r["rr_ci_high"])
@@ -147,6 +162,9 @@ class FEFit:
                 "collinear": list(self.collinear),
                 "inference": self.inference,
                 "converged": self.converged,
+                "alpha": self.alpha,
+                "theta": 1 / self.alpha if self.alpha else None,
+                "overdispersion": dict(self.overdispersion) if self.overdispersion else None,
                 "coefficients": self.coefficients.to_dict(orient="records"),
             }
         )
@@ -182,7 +200,7 @@ def fit_fe(
     tol: float = _FIXEF_TOL,
     cluster2: str | None = None,
 ) -> FEFit:
-    """Fit ``outcome ~ regressors | fe`` by OLS or Poisson with the fixed effects absorbed.
+    """Fit ``outcome ~ regressors | fe`` by OLS, Poisson or NB2 with the fixed effects absorbed.
 
     ``cluster2`` adds a second clustering dimension (two-way CRV1, as fixest's
     ``cluster = ~a + b``): for matching with replacement, the matched set and the person.
@@ -196,19 +214,20 @@ def fit_fe(
         The data; it is not modified. Column names need not be valid identifiers: they are
         renamed internally and the coefficient table uses the original names.
     outcome : str
-        Numeric outcome column; for Poisson non-negative (counts, or rates with an exposure
-        weight).
+        Numeric outcome column; for Poisson and NB2 non-negative (counts, or rates with an
+        exposure weight).
     regressors : sequence of str
         Numeric (or boolean) columns; interactions must be made beforehand as columns.
     fe : sequence of str
         At least one fixed-effect column (any type; each distinct value is a level).
-    model : {"ols", "poisson"}
-        ``pyfixest.feols`` or ``pyfixest.fepois``.
+    model : {"ols", "poisson", "negbin"}
+        ``pyfixest.feols``, ``pyfixest.fepois`` or the negative binomial (NB2, log link, alpha
+        by maximum likelihood; :mod:`careval.impact.negbin`).
     cluster : str, optional
         Cluster column for CRV1 standard errors; without it HC1 standard errors.
     weights : str, optional
-        Column of positive analytic weights (OLS: weighted least squares; Poisson: weighted
-        pseudo-likelihood, as statsmodels' GLM with ``var_weights``).
+        Column of positive analytic weights (OLS: weighted least squares; Poisson and NB2:
+        weighted (pseudo-)likelihood, as statsmodels' GLM with ``var_weights``).
 
     Returns
     -------
@@ -217,7 +236,7 @@ def fit_fe(
     Raises
     ------
     ConfigError
-        A column is missing or of the wrong type, values are infinite, a Poisson outcome is
+        A column is missing or of the wrong type, values are infinite, a Poisson or NB2 outcome is
         negative, weights are not positive, or every regressor is collinear.
 
     Notes
@@ -258,13 +277,13 @@ def fit_fe(
     work = pd.DataFrame(index=pd.RangeIndex(len(df)))
     names = {"cv_y": outcome}
     work["cv_y"] = as_float(df[outcome], outcome, "outcome", problems)
-    if model == "poisson":
+    if model in LOG_LINK:
         check_rule(
             work["cv_y"] < 0,
             df[outcome],
             outcome,
             "is negative",
-            "values >= 0 for model='poisson'",
+            f"values >= 0 for model={model!r}",
             problems,
         )
     for i, col in enumerate(regressors):
@@ -297,16 +316,26 @@ def fit_fe(
     work = work.loc[~missing.to_numpy()].reset_index(drop=True)
     if work.empty:
         raise ConfigError(f"no complete rows: every row has a missing value in {roles}")
-    if model == "poisson" and not (work["cv_y"] > 0).any():
-        raise ConfigError(f"{outcome}: every value is zero; model='poisson' needs positive counts")
+    if model in LOG_LINK and not (work["cv_y"] > 0).any():
+        raise ConfigError(f"{outcome}: every value is zero; model={model!r} needs positive counts")
 
     fml = "cv_y ~ " + " + ".join(f"cv_x{i}" for i in range(len(regressors)))
     fml += " | " + " + ".join(f"cv_fe{i}" for i in range(len(fe)))
-    fit = _run_pyfixest(fml, work, model, cluster, weights, regressors, fe, tol, bool(cluster2))
+    base: Model = "ols" if model == "ols" else "poisson"
+    fit = _run_pyfixest(fml, work, base, cluster, weights, regressors, fe, tol, bool(cluster2))
+    n_separation = int(getattr(fit, "n_separation_na", 0) or 0)
+    converged = bool(getattr(fit, "convergence", True))
+    overdispersion, alpha = None, None
+    if base == "poisson" and not weights:
+        overdispersion = nb.poisson_dispersion(fit, work)
+    if model == "negbin":  # the weighted least squares of the working response, by feols
+        args = (cluster, "nb2", regressors, fe, tol, bool(cluster2))
+        run: Any = lambda f, d: _run_pyfixest(f, d, "ols", *args)  # noqa: E731
+        nb2 = nb.fit_nb2(fit, work, fml, run, tol, bool(weights))
+        fit, alpha, converged = nb2.fit, nb2.alpha, converged and nb2.converged
 
     coefs = _coefficient_table(fit, names, model)
     n_obs = int(fit._N)
-    n_separation = int(getattr(fit, "n_separation_na", 0) or 0)
     dropped = {
         "missing": int(missing.sum()),
         "singleton": len(work) - n_obs - n_separation,
@@ -326,7 +355,9 @@ def fit_fe(
         dropped=dropped,
         collinear=tuple(c for c in regressors if c not in kept),
         inference=f"t({int(fit._df_t)})" if is_t else "normal",
-        converged=bool(getattr(fit, "convergence", True)),
+        converged=converged,
+        alpha=alpha,
+        overdispersion=overdispersion,
     )
 
 
@@ -412,7 +443,10 @@ def _coefficient_table(fit: Any, names: dict[str, str], model: Model) -> pd.Data
         out["p_value"] = 2 * stats.t.sf(z, float(fit._df_t))
     else:
         out["p_value"] = 2 * stats.norm.sf(z)
-    if model == "poisson":
+    if model == "negbin":  # the working fit is feols (t intervals): normal ones, as glm.nb's
+        half = stats.norm.ppf(0.975) * out["se"]
+        out["ci_low"], out["ci_high"] = out["estimate"] - half, out["estimate"] + half
+    if model in LOG_LINK:
         out["rate_ratio"] = np.exp(out["estimate"])
         out["rr_ci_low"] = np.exp(out["ci_low"])
         out["rr_ci_high"] = np.exp(out["ci_high"])

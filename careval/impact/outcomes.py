@@ -3,12 +3,13 @@
 Per matched set and month, the treated person is one unit and the mean of their living controls
 another. The difference-in-differences has unit and calendar-month fixed effects, common terms
 for the implementation months (0 to ``effect_from_month - 1``) and the months after, and the
-treated-arm contrasts of both; Poisson for counts (rate ratios), linear for costs; standard
-errors two-way clustered on the matched set and the person (shared controls). Averaging a set's
-controls into one unit leaves the estimating equations of the treatment terms unchanged (every
-control in a set shares the same regressors) and makes the fit several times faster than one
-unit per control. The same panel gives the effect by length of follow-up (the horizons), the
-binned event study, the monthly means of Figure 2 and the naive before-after contrast.
+treated-arm contrasts of both; Poisson (or negative binomial) for counts (rate ratios), linear
+for costs; standard errors two-way clustered on the matched set and the person (shared
+controls). Averaging a set's controls into one unit leaves the estimating equations of the
+treatment terms unchanged (every control in a set shares the same regressors) and makes the fit
+several times faster than one unit per control. The same panel gives the effect by length of
+follow-up (the horizons), the binned event study, the monthly means of Figure 2 and the naive
+before-after contrast.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from careval.errors import ConfigError
-from careval.impact.fe import FEFit, Model, fit_fe
+from careval.impact.fe import LOG_LINK, FEFit, Model, fit_fe
 from careval.impact.matching import MatchResult
 from careval.impact.population import StudyPopulation
 from careval.impact.settings import ImpactSettings, OutcomeSettings
@@ -113,7 +114,8 @@ def fit_matched(
     fe: tuple[str, ...] = ("unit", "month"),
 ) -> FEFit:
     """``fit_fe`` for the estimates, then standard errors two-way clustered on set and person
-    (shared controls), with intervals and p-values recomputed from them (normal)."""
+    (shared controls), with intervals and p-values recomputed from them (normal). For NB2 the
+    two-way variance uses the fit's alpha (its weights and scores)."""
     fit = fit_fe(
         panel,
         outcome=outcome,
@@ -126,7 +128,7 @@ def fit_matched(
     coefs = fit.coefficients.set_index("term")
     terms = [r for r in regressors if r in coefs.index and np.isfinite(coefs.loc[r, "estimate"])]
     beta = np.array([coefs.loc[r, "estimate"] for r in terms])
-    v = two_way_vcov(panel, pieces, outcome, terms, beta, model)
+    v = two_way_vcov(panel, pieces, outcome, terms, beta, model, fit.alpha)
     z = stats.norm.ppf(0.975)
     for i, r in enumerate(terms):
         se = float(np.sqrt(v[i, i]))
@@ -166,7 +168,7 @@ def control_series(
 def coef(fit: FEFit, term: str) -> dict[str, Any]:
     row = fit.coefficients.set_index("term").loc[term]
     out = {k: float(row[k]) for k in ("estimate", "se", "ci_low", "ci_high", "p_value")}
-    if fit.model == "poisson":
+    if fit.model in LOG_LINK:
         out["rate_ratio"] = float(np.exp(out["estimate"]))
         out["rate_ratio_ci_low"] = float(np.exp(out["ci_low"]))
         out["rate_ratio_ci_high"] = float(np.exp(out["ci_high"]))
@@ -269,7 +271,7 @@ def event_study(
             }
         )
     out = pd.DataFrame(rows)
-    if model == "poisson":
+    if model in LOG_LINK:
         for c in ("estimate", "ci_low", "ci_high"):
             out[f"rate_ratio_{c}" if c != "estimate" else "rate_ratio"] = np.exp(out[c])
     return out

@@ -40,7 +40,7 @@ from careval.data.codelists import code_list
 from careval.data.schema import ELECTIVE_METHODS, EMERGENCY_METHODS, EVENT_DATE, TABLES
 from careval.errors import ConfigError
 from careval.impact.diagnostics import DiagnosticSettings
-from careval.impact.fe import Model
+from careval.impact.fe import MODELS, Model
 from careval.impact.matching import MatchSettings
 from careval.settings import Settings
 
@@ -244,8 +244,9 @@ class OutcomeSettings(Settings):
     unit_cost
         Pounds per unit of the measure (per event, per bed day); the outcome is then a cost.
     model
-        ``poisson`` for counts (reported as rate ratios), ``ols`` for costs (pounds a
-        person-month).
+        ``poisson`` for counts (reported as rate ratios), ``negbin`` for overdispersed counts
+        (negative binomial, NB2: rate ratios too, the observations weighted by their variance
+        ``mu + alpha mu^2``), ``ols`` for costs (pounds a person-month).
     label
         How the report names the outcome. Empty: its name.
     """
@@ -325,8 +326,8 @@ class OutcomeSettings(Settings):
             problems.append(f"unit_cost: must be a positive number of pounds; got {self.unit_cost}")
         if self.codes is not None:
             self._check_codes(columns, problems)
-        if self.model not in ("poisson", "ols"):
-            problems.append(f"model: {self.model!r} is not 'poisson' or 'ols'")
+        if self.model not in MODELS:
+            problems.append(f"model: {self.model!r} is not one of {', '.join(map(repr, MODELS))}")
         if problems:
             raise ConfigError(f"outcome {self.name!r}: " + "; ".join(problems))
 

@@ -12,6 +12,11 @@ is then two-way clustered on the matched set and the person (Cameron, Gelbach an
 ``V_set + V_person - V_set*person``, each with its ``G/(G-1)`` factor), which is what MatchIt's
 vignette recommends for matching with replacement. With no shared controls it reduces to
 clustering on the set (a test checks it against pyfixest's CRV1).
+
+For the negative binomial (NB2) the score of an observation is ``x~ (y - mu)/(1 + alpha mu)``
+and the bread ``(X~' W X~)^-1`` with ``W = mu/(1 + alpha mu)`` (``alpha`` held at the fit's
+estimate; :mod:`careval.impact.negbin`), so a control unit's score splits into its people
+in the same way, each piece divided by ``1 + alpha mu`` of its row.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError
+from careval.impact.negbin import nb2_fe_means
 
 _TOL = 1e-10
 
@@ -69,13 +75,14 @@ def two_way_vcov(
     regressors: Sequence[str],
     beta: np.ndarray,
     model: str,
+    alpha: float | None = None,
 ) -> np.ndarray:
     """Two-way (set, person) clustered covariance of ``beta`` for the set-mean panel.
 
     ``panel`` has columns ``unit``, ``month``, ``set``, ``person`` (the treated person on
     treated rows, -1 on control-unit rows), the outcome and the regressors; ``pieces`` has one
     row per living control per control-unit row: ``row`` (position in ``panel``), ``person``,
-    ``n_alive`` and the outcome.
+    ``n_alive`` and the outcome. ``alpha`` is NB2's overdispersion, for ``model="negbin"``.
     """
     from pyfixest.estimation import demean
 
@@ -84,13 +91,19 @@ def two_way_vcov(
     u, m = _codes(panel["unit"]), _codes(panel["month"])
     flist = np.column_stack([u, m]).astype(np.uint64)
     ones = np.ones(len(panel))
-    if model == "poisson":
+    scale = ones  # d score / d residual: 1/(1 + alpha mu) for NB2
+    if model in ("poisson", "negbin"):
         mu = _poisson_fe_means(y, x @ beta, u, m, ones)
         keep = mu > 0
-        xt, ok = demean(x[keep], flist[keep], mu[keep], tol=_TOL)
+        if model == "negbin":
+            if alpha is None:
+                raise ConfigError("model='negbin' needs the fit's alpha")
+            mu[keep] = nb2_fe_means(y[keep], (x @ beta)[keep], flist[keep], alpha, mu[keep])
+            scale = 1 / (1 + alpha * mu)
+        w = mu * scale
+        xt, ok = demean(x[keep], flist[keep], w[keep], tol=_TOL)
         xtil = np.zeros_like(x)
         xtil[keep] = xt
-        w = mu
         fitted = mu
     elif model == "ols":
         xtil, ok = demean(x, flist, ones, tol=_TOL)
@@ -99,17 +112,17 @@ def two_way_vcov(
         w = ones
         fitted = y - r[:, 0]
     else:
-        raise ConfigError(f"model must be ols or poisson; got {model!r}")
+        raise ConfigError(f"model must be ols, poisson or negbin; got {model!r}")
     if not ok:
         raise ConfigError("the fixed-effect projections did not converge")
     bread = np.linalg.pinv((xtil * w[:, None]).T @ xtil)
     # Pieces: treated rows are their own person; control-unit rows split into their people.
     is_t = panel["person"].to_numpy() >= 0
     t_rows = np.flatnonzero(is_t)
-    s_t = xtil[t_rows] * (y[t_rows] - fitted[t_rows])[:, None]
+    s_t = xtil[t_rows] * ((y[t_rows] - fitted[t_rows]) * scale[t_rows])[:, None]
     rows = pieces["row"].to_numpy()
     yc = pieces[outcome].to_numpy(dtype=float)
-    s_c = xtil[rows] * ((yc - fitted[rows]) / pieces["n_alive"].to_numpy())[:, None]
+    s_c = xtil[rows] * ((yc - fitted[rows]) * scale[rows] / pieces["n_alive"].to_numpy())[:, None]
     score = np.vstack([s_t, s_c])
     set_ = np.r_[panel["set"].to_numpy()[t_rows], panel["set"].to_numpy()[rows]]
     # Treated and control people are distinct: offset the treated codes.
