@@ -25,10 +25,11 @@ from careval.impact import calibration
 from careval.impact.checks import placebo, pretrend
 from careval.impact.diagnostics import diagnose, mdrr
 from careval.impact.evalue import e_value
+from careval.impact.fe import LOG_LINK
 from careval.impact.outcomes import fit_outcome
 from careval.impact.settings import ImpactSettings, OutcomeSettings
 
-COUNT_MODELS = ("poisson", "negbin")  # outcomes estimated as rate ratios
+COUNT_MODELS = LOG_LINK  # outcomes estimated as rate ratios
 
 
 def _row(name: str, label: str, kind: str, est: dict[str, Any]) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from careval.errors import ConfigError
 from careval.impact import bias
 from careval.impact.balance import balance_table
 from careval.impact.diagnostics import equipoise, failure_text
+from careval.impact.fe import LOG_LINK
 from careval.impact.matching import match
 from careval.impact.measures import unavailable
 from careval.impact.mortality import death_rate_ratio, follow_up_rows
@@ -162,7 +163,7 @@ class ImpactResult:
             f"{self.max_abs_smd_after:.3f}"
         ]
         for name, o in self.outcomes.items():
-            if o["model"] == "poisson":
+            if o["model"] in LOG_LINK:
                 lines.append(
                     f"{name}: rate ratio {o['rate_ratio']:.3f} (95% CI "
                     f"{o['rate_ratio_ci_low']:.3f} to {o['rate_ratio_ci_high']:.3f})"

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from careval.impact.fe import LOG_LINK
 from careval.impact.study import ImpactResult
 from careval.report import format as fmt
 from careval.report.charts import figure
@@ -55,7 +56,7 @@ def _titles(r: ImpactResult) -> dict[str, str]:
 
 
 def _is_ratio(o: dict[str, Any]) -> bool:
-    return o.get("model") == "poisson"
+    return o.get("model") in LOG_LINK
 
 
 def _effect_words(o: dict[str, Any]) -> str:
