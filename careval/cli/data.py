@@ -35,6 +35,14 @@ def synth(
             "every programme date moves with it"
         ),
     ] = None,
+    hidden_bias: Annotated[
+        float,
+        typer.Option(
+            help="A hidden confounder (rate ratio - 1, -0.5 to 1.0; default 0: none): from their "
+            "plan month the care-planned's hospital activity runs at 1 + this times its rate, "
+            "unseen by matching, so every matched estimate is biased by about that factor"
+        ),
+    ] = 0.0,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -62,6 +70,7 @@ def synth(
         start=start,
         end=end,
         programme_start=programme_start,
+        hidden_bias=hidden_bias,
     )
     hes = data_format == "hes"
     with steps(STEPS + hes) as step:

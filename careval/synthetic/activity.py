@@ -5,7 +5,9 @@ frailty, age, deprivation and conditions with a transient quarterly shock (an AR
 scale). Care plans go preferentially to people with recent admissions, whose shock is often high
 and then fades: naive before-after comparisons of the care-planned show a fall even when the
 plan does nothing (regression to the mean). The effect of a plan is applied by thinning the
-untreated counts, so the treated rate is exactly ``(1 + effect)`` times the untreated one.
+untreated counts, so the treated rate is exactly ``(1 + effect)`` times the untreated one; a
+hidden decline (``SynthSettings.hidden_bias``) multiplies the care-planned's rates and counts the
+same way from the plan month on (:mod:`careval.synthetic.bias` does it for the other activity).
 """
 
 from __future__ import annotations
@@ -127,17 +129,33 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
     count = draw_counts(rate, rng)
     plan_month, n_elig = select_care_plans(s, pop, count, rng)
     treated = np.flatnonzero(plan_month < NEVER)
-    if treated.size and s.effect != 0:
-        start = plan_month[treated] + s.effect_lag_months
-        after = months[None, :] >= start[:, None]
-        sub_rate, sub_count = rate[treated], count[treated].astype(np.int64)
-        if s.effect < 0:  # thinning keeps each admission with probability 1 + effect
-            kept = rng.binomial(sub_count, 1 + s.effect)
-        else:  # extra admissions at rate effect x untreated rate
-            kept = sub_count + rng.poisson(sub_rate * s.effect)
-        count[treated] = np.where(after, kept, sub_count).astype(np.uint8)
-        rate[treated] = np.where(after, sub_rate * np.float32(1 + s.effect), sub_rate)
+    if treated.size and s.effect != 0:  # the plan's effect, from the lag on
+        after = months[None, :] >= plan_month[treated, None] + s.effect_lag_months
+        rate[treated], count[treated] = rescale(rate[treated], count[treated], after, s.effect, rng)
+    if treated.size and s.hidden_bias != 0:  # the hidden decline, from the plan month on
+        after = months[None, :] >= plan_month[treated, None]
+        rate[treated], count[treated] = rescale(
+            rate[treated], count[treated], after, s.hidden_bias, rng
+        )
     return Emergency(rate, count, plan_month, scale, n_elig)
+
+
+def rescale(
+    rate: np.ndarray, count: np.ndarray, after: np.ndarray, change: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rates and Poisson counts multiplied by ``1 + change`` where ``after`` holds.
+
+    A fall thins the counts (each event kept with probability ``1 + change``), a rise adds
+    Poisson events at ``change`` times the rate, so the new counts are exactly Poisson at the
+    new rate. Returns the new (rate, count), of the input's dtypes.
+    """
+    counts = count.astype(np.int64)
+    if change < 0:
+        new = rng.binomial(counts, 1 + change)
+    else:
+        new = counts + rng.poisson(rate * change)
+    new_count = np.where(after, np.minimum(new, 250), counts).astype(np.uint8)
+    return np.where(after, rate * np.float32(1 + change), rate), new_count
 
 
 def exposed(pop: Population, lo: int, hi: int, t_months: int) -> np.ndarray:

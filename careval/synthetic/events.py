@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 from careval.data.codelists import codes_for
 from careval.data.costs import TRIM_DAYS, UNIT_COST
 from careval.data.schema import COMMUNITY_SERVICES, SEXES
-from careval.synthetic import activity
+from careval.synthetic import activity, bias
 from careval.synthetic.population import CONDITION_MODEL, ETHNIC, NEVER, Population
 from careval.synthetic.settings import AREAS, SynthSettings, month_start_days
 from careval.synthetic.tables import NULL_DAY, build, event_days, ids
@@ -182,7 +182,13 @@ def hospital_tables(
     n_cond = sum((pop.conditions[c] < t_months).astype(np.int8) for c in CONDITION_MODEL)
     out: dict[str, pa.Table] = {}
 
-    # Emergency spells from the panel.
+    def decline(
+        person: np.ndarray, month: np.ndarray, rate: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The hidden decline of the care-planned (``hidden_bias``; none by default)."""
+        return bias.rescale_events(person, month, rate, em.plan_month, lo, hi, s.hidden_bias, rng)
+
+    # Emergency spells from the panel (any hidden decline is in the panel already).
     r, c = np.nonzero(em.count)
     k = em.count[r, c]
     e_person, e_month = np.repeat(r, k).astype(np.int32), np.repeat(c, k).astype(np.int32)
@@ -198,6 +204,7 @@ def hospital_tables(
     # Elective spells, maternity and regular day attenders (excluded from spell counts).
     el_rate = (0.04 + 0.004 * np.maximum(age - 30, 0)) * np.exp(0.3 * z - 0.045)
     l_person, l_month = activity.person_events(el_rate, lo, hi, rng)
+    l_person, l_month = decline(l_person, l_month, el_rate)
     day_case = rng.random(l_person.size) < 0.7
     l_los = np.where(day_case, 0, 1 + np.floor(rng.gamma(1.2, 2.5, l_person.size)))
     mat_rate = np.where(pop.female & (age >= 16) & (age < 45), 0.06, 0.0)
@@ -278,6 +285,7 @@ def hospital_tables(
     via_ae = method == "21"
     ae_rate = np.where(age < 5, 0.55, np.where(age >= 75, 0.45, 0.33)) * np.exp(0.45 * z - 0.1)
     a_person, a_month = activity.person_events(ae_rate, lo, hi, rng)
+    a_person, a_month = decline(a_person, a_month, ae_rate)
     a_days = event_days(first + a_month, death_day[a_person], rng)
     a_all = np.concatenate([person[order][via_ae], a_person])
     a_day = np.concatenate([admit[order][via_ae], a_days])
@@ -308,6 +316,7 @@ def hospital_tables(
         (0.9 + 0.045 * np.maximum(age - 20, 0)) * np.exp(0.35 * z - 0.06) * (1 + 0.12 * n_cond)
     )
     o_person, o_month = activity.person_events(op_rate, lo, hi, rng)
+    o_person, o_month = decline(o_person, o_month, op_rate)
     attended = rng.random(o_person.size) >= 0.08
     out["outpatient_appointments"] = build(
         "outpatient_appointments",

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from careval import __version__
 from careval.data.schema import ETHNIC_GROUPS, SEXES
 from careval.folders import check_replaceable, kill_point, new_folder
-from careval.synthetic import activity, clinical, events, programme
+from careval.synthetic import activity, bias, clinical, events, programme
 from careval.synthetic.medications import medications
 from careval.synthetic.population import NEVER, make_population
 from careval.synthetic.settings import (
@@ -233,6 +233,7 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
             "elective_admissions": {"rate_ratio": 1.0},
             "outpatient_appointments": {"rate_ratio": 1.0},
             "community_contacts": {"rate_ratio": events.COMMUNITY_PLAN_RATIO},
+            "hidden_bias": bias.truth_entry(s),
             "diabetes": {
                 "from_months_after_care_plan": s.effect_lag_months,
                 **{k: v * scale for k, v in clinical.DIABETES_EFFECTS.items()},
@@ -288,7 +289,8 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
         "true_risk_file": "true_risk.parquet",
         "true_risk_definition": "1 - exp(-sum of the person's true monthly emergency-admission "
         "rate over the 12 months from the index date, while registered and alive), the rate "
-        "including the transient shocks and any care-plan effect in those months: the "
+        "including the transient shocks, any care-plan effect and any hidden decline "
+        "(effects.hidden_bias) in those months: the "
         "probability given the latent rate path, so no model using only information up to the "
         "index date can exceed its AUC in expectation",
         "rows": {name: t.num_rows for name, t in tables.items()},

@@ -43,6 +43,8 @@ CARE_PLAN_RAMP = {
     "2012-04": 0.058,
 }
 CARE_PLAN_STEADY = 0.012
+# Allowed hidden confounder (``SynthSettings.hidden_bias``, a rate ratio - 1).
+HIDDEN_BIAS_RANGE = (-0.5, 1.0)
 
 
 def parse_month(text: str, what: str) -> int:
@@ -103,6 +105,15 @@ class SynthSettings(Settings):
         months after ``start``, where the seed has it (2009-04 to 2011-09). Every date of the
         programme (launch, care-plan ramp, MDG meetings, fund, transcripts, surveys) moves with
         it; it must leave at least 24 months of data before it and 12 after.
+    hidden_bias
+        A hidden confounder, as ``rate_ratio - 1`` (default 0: none; allowed -0.5 to 1.0). The
+        care-planned are then chosen partly for an unrecorded decline that, from their plan
+        month on, multiplies all their hospital activity (emergency and elective admissions,
+        outpatient appointments of every specialty, A&E attendances not admitted) by
+        ``1 + hidden_bias``, on top of the plan's own effect. Matching on the recorded history
+        cannot see it: every matched estimate is biased by about that factor, while the
+        planted plan effects in ``truth.json`` stay the causal truth (the factor is recorded
+        there as ``effects.hidden_bias``).
     """
 
     persons: int = 1_100_000
@@ -112,6 +123,7 @@ class SynthSettings(Settings):
     start: str = "2009-04"
     end: str = "2014-03"
     programme_start: str | None = None
+    hidden_bias: float = 0.0
     pilot_share: float = 0.5
     effect_lag_months: int = 3
     emergency_rate: float = 0.11  # emergency admissions per person-year overall, baseline year
@@ -135,6 +147,11 @@ class SynthSettings(Settings):
         if not -0.9 <= self.effect <= 2.0:
             problems.append(
                 f"effect must be between -0.9 and 2.0 (a rate ratio - 1); got {self.effect}"
+            )
+        if not HIDDEN_BIAS_RANGE[0] <= self.hidden_bias <= HIDDEN_BIAS_RANGE[1]:
+            problems.append(
+                f"hidden_bias must be between {HIDDEN_BIAS_RANGE[0]} and {HIDDEN_BIAS_RANGE[1]} "
+                f"(a rate ratio - 1; 0 means none); got {self.hidden_bias}"
             )
         if not 0.05 <= self.pilot_share <= 0.95:
             problems.append(f"pilot_share must be between 0.05 and 0.95; got {self.pilot_share}")
