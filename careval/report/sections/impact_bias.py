@@ -20,7 +20,7 @@ from careval.impact.study import ImpactResult
 from careval.report import format as fmt
 from careval.report.charts import figure
 from careval.report.glossary import abbr, label
-from careval.report.page import table_html
+from careval.report.page import area_label, table_html
 from careval.report.sections.impact_charts import forest, ratio_row
 
 FOR_DECISIONS = "for decisions"
@@ -239,7 +239,11 @@ def sensitivity(r: ImpactResult) -> list[str]:
         )
         table_rows.append(
             {
-                "design": s["design"],
+                "design": (
+                    f"controls from {area_label(s['control_area'])} only"
+                    if s.get("control_area")
+                    else s["design"]
+                ),
                 "treated_matched": s.get("treated_matched"),
                 "controls_matched": s.get("controls_matched"),
                 "max_abs_smd_after": s.get("max_abs_smd_after"),
