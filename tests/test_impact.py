@@ -170,6 +170,43 @@ def test_match_cli_reproduces_matchit(tmp_path: Path) -> None:
     assert {b["covariate"] for b in got["balance"]} >= {"age", "re74"}
 
 
+def test_match_cli_warns_and_records_failing_balance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Model B of the MatchIt fixture leaves |SMD| 0.137 on age (MatchIt's own balance): above
+    the 0.1 threshold, so the command warns and its JSON records the failed diagnostic."""
+    smd = pd.read_csv(FIX / "smd_B.csv")
+    worst = float(smd.smd_matched.abs().max())
+    assert worst > 0.1
+    out = tmp_path / "m.json"
+    argv = [
+        "match",
+        "--csv",
+        str(FIX / "lalonde.csv"),
+        "--treatment",
+        "treat",
+        "--covariates",
+        "age,educ,hispan,white,married,nodegree,re74,re75",
+        "--ratio",
+        "2",
+        "--caliper",
+        "0.1",
+        "--replace",
+        "--json",
+        str(out),
+    ]
+    assert main(argv) is None
+    got = json.loads(out.read_text())
+    checks = {c["diagnostic"]: c for c in got["diagnostics"]["checks"]}
+    assert checks["max_abs_smd"]["value"] == pytest.approx(worst, rel=1e-6)
+    assert (
+        checks["max_abs_smd"]["status"] == "fail" and got["diagnostics"]["for_decisions"] is False
+    )
+    assert 0 < checks["equipoise"]["value"] < 1
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "not for decisions" in err and "0.137" in err
+
+
 def test_match_cli_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     bad = tmp_path / "bad.csv"
     df = pd.read_csv(FIX / "lalonde.csv")
