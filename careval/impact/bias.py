@@ -34,7 +34,7 @@ COUNT_MODELS = LOG_LINK  # outcomes estimated as rate ratios
 
 def _row(name: str, label: str, kind: str, est: dict[str, Any]) -> dict[str, Any]:
     keep = ("estimate", "se", "ci_low", "ci_high", "p_value", "rate_ratio")
-    row = {"name": name, "label": label, "kind": kind}
+    row: dict[str, Any] = {"name": name, "label": label, "kind": kind}
     row.update({k: est.get(k) for k in keep})
     row["rate_ratio_ci_low"] = est.get("rate_ratio_ci_low")
     row["rate_ratio_ci_high"] = est.get("rate_ratio_ci_high")

@@ -342,12 +342,12 @@ def evaluate_impact(
         cal = bias.calibrate(r, null_info) if r["kind"] == "outcome" else None
         r["calibrated"] = cal
         r["truth"] = 1.0 if (r["kind"] == "placebo" or effects) else None
-    study_level = {
+    study_level: dict[str, float] = {
         "max_abs_smd": float(balance.smd_after.abs().max()),
         "equipoise": equipoise(res.score, f.treated.to_numpy())
         if res.score is not None and st.match.score is None
         else float("nan"),
-        "median_follow_up": follow["median_months"],
+        "median_follow_up": float(post_k.median()),
     }
     bias.assess(panel, pieces, st, results, null_info, study_level)
     failing = [n for n, r in results.items() if not r["diagnostics"]["for_decisions"]]

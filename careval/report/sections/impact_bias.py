@@ -259,7 +259,7 @@ def sensitivity(r: ImpactResult) -> list[str]:
         )
     df = pd.DataFrame(table_rows)
     df = df.astype(object).where(df.notna(), None)
-    ratios = [s.get("rate_ratio") for s in rows if s.get("estimated") and s.get("rate_ratio")]
+    ratios = [float(s["rate_ratio"]) for s in rows if s.get("estimated") and s.get("rate_ratio")]
     spread = (
         f" Across the {len(ratios)} designs estimated the rate ratio ran from "
         f"{fmt.ratio(min(ratios))} to {fmt.ratio(max(ratios))}."
