@@ -369,6 +369,13 @@ def did(
         weights_info = {k: v for k, v in info_w.items() if k != "weights"}
         notes.insert(0, twfe_warning(info_w, n_cohorts))
 
+    n_treated_clusters = int(np.unique(cluster_codes[d == 1]).size)
+    if n_treated_clusters < _FEW_CLUSTERS:
+        notes.append(
+            f"only {n_treated_clusters} treated cluster{'s' if n_treated_clusters > 1 else ''} "
+            f"(fewer than {_FEW_CLUSTERS}): cluster-robust standard errors and the pre-trend "
+            "test are unreliable with few treated clusters (MacKinnon and Webb 2017)"
+        )
     est_cols = list(att)
     rows = []
     for k in ks:
@@ -418,4 +425,5 @@ def did(
     )
 
 
+_FEW_CLUSTERS = 10
 _RR = {"rate_ratio": "estimate", "rr_ci_low": "ci_low", "rr_ci_high": "ci_high"}
