@@ -10,6 +10,8 @@ column ``k=...`` per event-study term.
   ``D`` (or on the event-time indicators). Its standard errors are the cluster-robust GMM
   sandwich of the two stages (Gardner 2021, Butts and Gardner 2022) with no small-sample factor;
   p-values and intervals use pyfixest's t distribution with ``N - k`` degrees of freedom.
+  did2s's first stage runs at pyfixest's default fixed-effect tolerance (1e-6; not an option of
+  ``pyfixest.did2s``), so its estimates move in about the ninth digit with the row order.
 - Poisson (and the other non-linear models of :data:`careval.impact.fe.MODELS`): Wooldridge's
   (2023) extended TWFE: one indicator per treated (cohort, period) cell in the fixed-effects fit
   of :func:`careval.impact.fe.fit_fe`, the cell effects averaged with weights proportional to
