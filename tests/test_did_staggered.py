@@ -25,6 +25,7 @@ import statsmodels.api as sm
 
 from careval.cli import main
 from careval.errors import ConfigError
+from careval.impact.bacon import bacon_weights
 from careval.impact.did import did
 from careval.impact.staggered import twfe_weights
 
@@ -95,6 +96,8 @@ def test_df_het_twfe_equals_feols_and_warns_of_negative_weights(het: pd.DataFram
     assert res.twfe_weights["n_negative"] > 0 and res.twfe_weights["sum_negative"] < 0
     assert res.warnings[0].startswith("TWFE with staggered adoption (2 cohorts)")
     assert "negative weight" in res.warnings[0]
+    share = res.twfe_weights["bacon_later_vs_earlier"]
+    assert 0 < share < 1 and f"{share:.1%} of the TWFE weight is on later- vs" in res.warnings[0]
     assert res.pretrend is not None  # from the two-stage event study
 
 
@@ -107,7 +110,10 @@ def _cells(n_per: int, cohorts: list[float], n_periods: int, seed: int) -> pd.Da
     d = (period >= g).astype(float)
     tau = np.where(d == 1, 1.0 + 0.5 * (period - np.nan_to_num(g)) + 0.2 * np.nan_to_num(g), 0)
     y = rng.normal(size=first.size)[unit] + rng.normal(size=n_periods)[period] + tau * d
-    return pd.DataFrame({"unit": unit, "period": period, "D": d, "y": y, "tau": tau, "g": g})
+    cohort = np.nan_to_num(g, nan=-1.0)
+    return pd.DataFrame(
+        {"unit": unit, "period": period, "D": d, "y": y, "tau": tau, "g": g, "cohort": cohort}
+    )
 
 
 def test_dcdh_weights_reproduce_twfe_exactly_with_known_cell_effects() -> None:
@@ -121,6 +127,40 @@ def test_dcdh_weights_reproduce_twfe_exactly_with_known_cell_effects() -> None:
     assert np.sum(w[treated] * df["tau"].to_numpy()[treated]) == pytest.approx(twfe, abs=1e-8)
     assert info["n_negative"] > 0  # the late periods of the early cohort
     assert info["sum_negative"] == pytest.approx(w[treated][w[treated] < 0].sum())
+
+
+def test_bacon_weights_decompose_twfe_exactly_into_the_2x2_comparisons() -> None:
+    """Goodman-Bacon (2021): in a balanced panel TWFE = sum of weight x 2x2 DiD, each 2x2 here
+    a TWFE fit by pyfixest on its own units and periods (with noise, so nothing is trivial).
+    Groups: treated throughout (0), cohorts 3 and 5, never treated, and treated after the end."""
+    rng = np.random.default_rng(7)
+    first = np.repeat([0.0, 3.0, 5.0, -1.0, 20.0], [4, 6, 5, 7, 3])
+    unit = np.repeat(np.arange(first.size), 8)
+    period = np.tile(np.arange(8), first.size)
+    g = first[unit]
+    d = ((g >= 0) & (period >= g)).astype(float)
+    y = rng.normal(size=unit.size) + d * (1 + 0.3 * (period - g))
+    df = pd.DataFrame({"unit": unit, "period": period, "D": d, "cohort": g, "y": y})
+    b = bacon_weights(df)
+    assert b is not None and b["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert bacon_weights(df.iloc[1:]) is None  # unbalanced
+
+    def two_by_two(groups: list[float], periods: range) -> float:
+        sub = df[df["cohort"].isin(groups) & df["period"].isin(periods)]
+        return float(pf.feols("y ~ D | unit + period", sub).coef()["D"])
+
+    total = 0.0
+    for r in b.itertuples():
+        if r.kind == "treated_vs_untreated":
+            beta = two_by_two([r.treated, -1.0, 20.0], range(8))
+        elif r.kind == "earlier_vs_later":
+            beta = two_by_two([r.treated, r.control], range(int(r.control)))
+        else:
+            beta = two_by_two([r.treated, r.control], range(int(r.control), 8))
+        total += r.weight * beta
+    assert total == pytest.approx(pf.feols("y ~ D | unit + period", df).coef()["D"], abs=1e-8)
+    forbidden = b.loc[b["kind"] == "later_vs_earlier", "weight"].sum()
+    assert twfe_weights(df, weights=False)["bacon_later_vs_earlier"] == pytest.approx(forbidden)
 
 
 def test_one_cohort_robust_and_twfe_agree_and_auto_is_twfe() -> None:

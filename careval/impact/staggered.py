@@ -18,7 +18,8 @@ column ``k=...`` per event-study term.
   the cell's treated row counts. The average is a coefficient of a reparametrised fit of the
   same model (the same column space), so its CRV1 standard error is exactly the delta-method
   standard error of the weighted average under the fit's covariance matrix.
-- The de Chaisemartin and D'Haultfoeuille (2020) weights that TWFE puts on the treated cells.
+- The de Chaisemartin and D'Haultfoeuille (2020) weights that TWFE puts on the treated cells,
+  and Goodman-Bacon's (2021) weight on its later- against earlier-treated comparisons.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from careval.errors import ConfigError
+from careval.impact.bacon import bacon_weights
 from careval.impact.fe import MODELS, fit_fe
 
 ESTIMATORS: tuple[str, ...] = ("auto", "did2s", "etwfe", "twfe")
@@ -231,7 +233,10 @@ def twfe_weights(panel: pd.DataFrame, weights: bool) -> dict[str, Any]:
     -------
     dict
         ``n_treated_cells``, ``n_negative``, ``sum_negative`` (the negative weights' sum),
-        and ``weights`` (an array over the panel's rows, NaN for untreated rows).
+        ``bacon_later_vs_earlier`` (Goodman-Bacon's weight on later- against earlier-treated
+        comparisons, :func:`careval.impact.bacon.bacon_weights`; None for an unbalanced or
+        weighted panel) and ``weights`` (an array over the panel's rows, NaN for untreated
+        rows).
     """
     from pyfixest.estimation import demean
 
@@ -244,10 +249,14 @@ def twfe_weights(panel: pd.DataFrame, weights: bool) -> dict[str, Any]:
     cell_w = np.full(len(panel), math.nan)
     cell_w[treated] = eps[treated] / eps[treated].sum()
     neg = cell_w[treated] < 0
+    bacon = None if weights else bacon_weights(panel)
     return {
         "n_treated_cells": int(treated.sum()),
         "n_negative": int(neg.sum()),
         "sum_negative": float(cell_w[treated][neg].sum()),
+        "bacon_later_vs_earlier": None
+        if bacon is None
+        else float(bacon.loc[bacon["kind"] == "later_vs_earlier", "weight"].sum()),
         "weights": cell_w,
     }
 
@@ -258,6 +267,12 @@ def twfe_warning(info: dict[str, Any], n_cohorts: int) -> str:
         f"TWFE with staggered adoption ({n_cohorts} cohorts): {info['n_negative']:,} of "
         f"{info['n_treated_cells']:,} treated unit-periods get negative weight (summing to "
         f"{info['sum_negative']:.3f}; de Chaisemartin and D'Haultfoeuille 2020), so with effects "
-        "that vary over time or by cohort the ATT can be biased, even in sign; use "
-        "estimator='auto' for the robust estimator"
+        "that vary over time or by cohort the ATT can be biased, even in sign"
+        + (
+            ""
+            if info.get("bacon_later_vs_earlier") is None
+            else f"; {info['bacon_later_vs_earlier']:.1%} of the TWFE weight is on later- vs "
+            "earlier-treated comparisons (already-treated controls; Goodman-Bacon 2021)"
+        )
+        + "; use estimator='auto' for the robust estimator"
     )
