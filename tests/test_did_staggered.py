@@ -176,6 +176,34 @@ def test_one_cohort_robust_and_twfe_agree_and_auto_is_twfe() -> None:
     assert auto.att == twfe.att
 
 
+def test_units_never_untreated_are_left_out_of_the_robust_estimators() -> None:
+    # Units treated from the first period have no untreated row for their unit effect.
+    df = _cells(8, [0.0, 3.0, 5.0, np.nan], 8, seed=8).assign(first=lambda d: d["g"])
+    df["y"] += np.random.default_rng(9).normal(size=len(df))
+    kw = {"unit": "unit", "time": "period", "outcome": "y", "first_treated": "first"}
+    res = did(df, **kw)
+    kept = df[df["g"] != 0]
+    ref = pf.did2s(
+        kept,
+        yname="y",
+        first_stage="~ 0 | unit + period",
+        second_stage="~ D",
+        treatment="D",
+        cluster="unit",
+    ).tidy()
+    assert res.att["estimate"] == pytest.approx(ref["Estimate"].iloc[0], abs=1e-10)
+    assert res.att["se"] == pytest.approx(ref["Std. Error"].iloc[0], rel=1e-8)
+    assert (res.n_obs, res.dropped) == (len(kept), {"no untreated row": 64})
+    assert any(
+        w.startswith("64 rows of units or periods never observed untreated") for w in res.warnings
+    )
+    es = res.event_study.set_index("k")
+    assert es.loc[7, "estimate"] != es.loc[7, "estimate"]  # only the left-out units reach k = 7
+    counts = df.assign(y=np.random.default_rng(10).poisson(3.0, len(df)))
+    ext = did(counts, **kw, model="poisson")
+    assert ext.estimator == "etwfe" and ext.dropped["no untreated row"] == 64
+
+
 def test_organ_donations_twfe_and_two_stage_agree_with_the_published_estimate() -> None:
     """Huntington-Klein, *The Effect* (2021), ch. 18 (difference-in-differences), regresses
     ``Rate`` on ``Treated`` with state and quarter fixed effects and state-clustered errors and

@@ -50,6 +50,7 @@ from careval.impact.staggered import (
     choose_estimator,
     did2s_fit,
     etwfe_fit,
+    identified,
     twfe_warning,
     twfe_weights,
 )
@@ -338,8 +339,17 @@ def did(
     notes: list[str] = []
     pretrend = None
     event: dict[int, dict[str, float]] = {}
+    # The robust estimators take unit and period effects from untreated rows: units or periods
+    # without one are left out of them.
+    ok = identified(panel)
+    robust, robust_binned = panel[ok].reset_index(drop=True), binned[ok]
+    if (chosen != "twfe" or model == "ols") and not ok.all():
+        notes.append(
+            f"{int((~ok).sum()):,} rows of units or periods never observed untreated left out "
+            "of the robust estimator (no untreated row to estimate their fixed effect)"
+        )
     if chosen == "etwfe":
-        att_fit, att, event, info = etwfe_fit(panel, model, bool(weights), binned)
+        att_fit, att, event, info = etwfe_fit(robust, model, bool(weights), robust_binned)
         notes.append(
             f"extended TWFE: {info['cells']} treated cohort-period cells in {info['cohorts']} "
             f"cohorts, averaged with weights = {info['weights']}"
@@ -349,15 +359,19 @@ def did(
         att_fit = fit_fe(panel, regressors=["D"], **common)
         att = att_fit.term("D")
     n_obs, n_dropped, dropped = att_fit.n_obs, att_fit.n_dropped, dict(att_fit.dropped)
+    if chosen == "etwfe":
+        n_dropped += len(panel) - len(robust)
+        dropped["no untreated row"] = len(panel) - len(robust)
     vcov = att_fit.vcov
     if att_fit.n_dropped:
         parts = [f"{n:,} {why}" for why, n in att_fit.dropped.items() if n]
         notes.append(f"{att_fit.n_dropped:,} rows dropped from the ATT fit: {', '.join(parts)}")
     if model == "ols":
-        robust_att, event, pretrend = did2s_fit(panel, es_terms, bool(weights), chosen == "did2s")
+        robust_att, event, pretrend = did2s_fit(robust, es_terms, bool(weights), chosen == "did2s")
         if robust_att is not None:
             att, vcov = robust_att, "cluster-robust GMM (did2s, no small-sample factor)"
-            n_obs, n_dropped, dropped = len(panel), 0, {}
+            n_obs, n_dropped = len(robust), len(panel) - len(robust)
+            dropped = {"no untreated row": n_dropped}
     elif chosen == "twfe":
         es_fit = fit_fe(panel, regressors=[f"k={k}" for k in es_terms], **common)
         event = {k: es_fit.term(f"k={k}") for k in es_terms if f"k={k}" not in es_fit.collinear}

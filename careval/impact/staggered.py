@@ -36,7 +36,7 @@ from scipy import stats
 
 from careval.errors import ConfigError
 from careval.impact.bacon import bacon_weights
-from careval.impact.fe import MODELS, fit_fe
+from careval.impact.fe import MODELS, _pyfixest, fit_fe
 
 ESTIMATORS: tuple[str, ...] = ("auto", "did2s", "etwfe", "twfe")
 
@@ -65,13 +65,21 @@ def choose_estimator(estimator: str, model: str, n_cohorts: int) -> str:
     return "did2s" if model == "ols" else "etwfe"
 
 
+def identified(panel: pd.DataFrame) -> np.ndarray:
+    """Rows whose unit and period both have an untreated row (``D == 0``): the rows from which
+    the robust estimators can estimate the unit and period effects."""
+    untreated = pd.Series(panel["D"].to_numpy() == 0)
+    by_unit = untreated.groupby(panel["unit"].to_numpy()).transform("any").to_numpy()
+    by_period = untreated.groupby(panel["period"].to_numpy()).transform("any").to_numpy()
+    return np.asarray(by_unit & by_period, dtype=bool)
+
+
 def _es_name(k: int) -> str:
     return f"es_m{-k}" if k < 0 else f"es_{k}"
 
 
 def _quiet_did2s(panel: pd.DataFrame, second: str, weights: bool) -> Any:
-    import pyfixest as pf
-
+    pf = _pyfixest()  # the engine's import: pyfixest must not configure the root logger
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         return pf.did2s(
@@ -106,6 +114,7 @@ def did2s_fit(
     data = panel[["unit", "period", "y", "cluster", *(["w"] if weights else [])]].copy()
     data["D"] = panel["D"].astype(bool)
     att_row = _tidy(_quiet_did2s(data, "~ D", weights))[0] if att else None
+    es_terms = [k for k in es_terms if panel[f"k={k}"].to_numpy().any()]  # in this sample
     for k in es_terms:
         data[_es_name(k)] = panel[f"k={k}"].to_numpy(float)
     es_fit = _quiet_did2s(data, "~ " + " + ".join(_es_name(k) for k in es_terms), weights)
@@ -212,11 +221,11 @@ def _averages(
                 data[f"cell:{j}"] = x[:, j] - (a[i] / a[ref]) * x[:, idx[ref]]
                 cols.append(f"cell:{j}")
     fit = fit_fe(data, regressors=cols, **common)
-    missing = [names[g] for g in groups if names[g] in fit.collinear]
-    if missing:
+    if fit.collinear:  # an average over a cell whose effect is not identified means nothing
         raise ConfigError(
-            f"the extended TWFE could not estimate {', '.join(missing)}: a treated cohort-period "
-            "cell is collinear with the fixed effects (for Poisson, often all-zero outcomes)"
+            f"the extended TWFE cannot estimate {len(fit.collinear)} of its {len(cols)} "
+            "treated cohort-period cell effects (collinear with the fixed effects; for Poisson "
+            "often a cell whose outcomes are all zero); use estimator='twfe' or coarser periods"
         )
     return fit, {g: fit.term(names[g]) for g in groups}
 
@@ -238,6 +247,7 @@ def twfe_weights(panel: pd.DataFrame, weights: bool) -> dict[str, Any]:
         weighted panel) and ``weights`` (an array over the panel's rows, NaN for untreated
         rows).
     """
+    _pyfixest()
     from pyfixest.estimation import demean
 
     fe = np.column_stack([pd.factorize(panel[c])[0] for c in ("unit", "period")]).astype(np.uint64)
