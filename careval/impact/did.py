@@ -348,6 +348,8 @@ def did(
             f"{int((~ok).sum()):,} rows of units or periods never observed untreated left out "
             "of the robust estimator (no untreated row to estimate their fixed effect)"
         )
+    excluded = len(panel) - len(robust)
+    att_fit = None
     if chosen == "etwfe":
         att_fit, att, event, info = etwfe_fit(robust, model, bool(weights), robust_binned)
         notes.append(
@@ -355,23 +357,22 @@ def did(
             f"cohorts, averaged with weights = {info['weights']}"
             + ("" if model == "ols" else "; no pre-trend test (post-period event study only)")
         )
-    else:
+    elif chosen == "twfe":
         att_fit = fit_fe(panel, regressors=["D"], **common)
         att = att_fit.term("D")
-    n_obs, n_dropped, dropped = att_fit.n_obs, att_fit.n_dropped, dict(att_fit.dropped)
-    if chosen == "etwfe":
-        n_dropped += len(panel) - len(robust)
-        dropped["no untreated row"] = len(panel) - len(robust)
-    vcov = att_fit.vcov
-    if att_fit.n_dropped:
-        parts = [f"{n:,} {why}" for why, n in att_fit.dropped.items() if n]
-        notes.append(f"{att_fit.n_dropped:,} rows dropped from the ATT fit: {', '.join(parts)}")
+    if att_fit is not None:
+        n_obs, n_dropped, dropped = att_fit.n_obs, att_fit.n_dropped, dict(att_fit.dropped)
+        vcov = att_fit.vcov
+        if att_fit.n_dropped:
+            parts = [f"{n:,} {why}" for why, n in att_fit.dropped.items() if n]
+            notes.append(f"{att_fit.n_dropped:,} rows dropped from the ATT fit: {', '.join(parts)}")
+        if chosen == "etwfe":
+            n_dropped, dropped["no untreated row"] = n_dropped + excluded, excluded
     if model == "ols":
         robust_att, event, pretrend = did2s_fit(robust, es_terms, bool(weights), chosen == "did2s")
         if robust_att is not None:
             att, vcov = robust_att, "cluster-robust GMM (did2s, no small-sample factor)"
-            n_obs, n_dropped = len(robust), len(panel) - len(robust)
-            dropped = {"no untreated row": n_dropped}
+            n_obs, n_dropped, dropped = len(robust), excluded, {"no untreated row": excluded}
     elif chosen == "twfe":
         es_fit = fit_fe(panel, regressors=[f"k={k}" for k in es_terms], **common)
         event = {k: es_fit.term(f"k={k}") for k in es_terms if f"k={k}" not in es_fit.collinear}
