@@ -85,6 +85,23 @@ def test_df_het_auto_is_did2s_covers_the_truth_and_equals_pyfixest(het: pd.DataF
     assert out["estimator"] == "did2s" and out["pretrend"]["df"] == 5
 
 
+def test_df_het_weights_and_cluster_pass_through_to_did2s(het: pd.DataFrame) -> None:
+    df = het.assign(w=np.random.default_rng(11).uniform(0.5, 2.0, len(het)))
+    res = _did(df, weights="w", cluster="state")
+    ref = pf.did2s(
+        df,
+        yname="dep_var",
+        first_stage="~ 0 | unit + year",
+        second_stage="~ treat",
+        treatment="treat",
+        cluster="state",
+        weights="w",
+    ).tidy()
+    assert res.att["estimate"] == pytest.approx(ref["Estimate"].iloc[0], abs=1e-10)
+    assert res.att["se"] == pytest.approx(ref["Std. Error"].iloc[0], rel=1e-8)
+    assert res.cluster == "state"
+
+
 def test_df_het_twfe_equals_feols_and_warns_of_negative_weights(het: pd.DataFrame) -> None:
     res = _did(het, estimator="twfe")
     ref = pf.feols("dep_var ~ treat | unit + year", het, vcov={"CRV1": "unit"})
