@@ -222,10 +222,13 @@ def test_units_never_untreated_are_left_out_of_the_robust_estimators() -> None:
 
 
 def test_organ_donations_twfe_and_two_stage_agree_with_the_published_estimate() -> None:
-    """Huntington-Klein, *The Effect* (2021), ch. 18 (difference-in-differences), regresses
-    ``Rate`` on ``Treated`` with state and quarter fixed effects and state-clustered errors and
-    reports about -0.0225 (SE about 0.006). We get -0.022459 (CRV1 SE 0.006131, as fixest and
-    pyfixest); the two-stage DiD gives the same estimate (one cohort) with its GMM SE 0.005903."""
+    """Huntington-Klein, *The Effect* (2021), ch. 18 (difference-in-differences,
+    https://theeffectbook.net/ch-DifferenceinDifference.html), regresses ``Rate`` on ``Treated``
+    with state and quarter fixed effects and state-clustered errors: about -0.0225 (SE about
+    0.006). That page was not in the search corpus, so the figure is the one quoted to us and the
+    exact reference is pyfixest's feols on the same data. We get -0.022459 (CRV1 SE 0.006131, as
+    pyfixest and fixest); the two-stage DiD gives the same estimate (one cohort) with its GMM SE
+    0.005903. One treated state: the few-treated-clusters warning must be there."""
     df = pd.read_csv(ORGAN)
     assert len(df) == 162 and df["State"].nunique() == 27
     quarter = df["Quarter"].str[1].astype(int) + 4 * (df["Quarter"].str[2:].astype(int) - 2011)
