@@ -266,13 +266,25 @@ def test_poisson_staggered_is_extended_twfe_near_the_truth() -> None:
     df, truth = _poisson(3000, seed=4)
     kw = {"unit": "unit", "time": "time", "outcome": "y", "first_treated": "first"}
     res = did(df, **kw, model="poisson")
-    assert res.estimator == "etwfe" and res.pretrend is None
+    assert res.estimator == "etwfe"
+    assert res.pretrend is not None and res.pretrend["p_value"] > 0.05  # none planted
+    assert res.pretrend["terms"] == [-5, -4, -3, -2]
     assert res.att["ci_low"] < truth < res.att["ci_high"]
     assert res.att["rate_ratio"] == pytest.approx(np.exp(res.att["estimate"]))
     assert list(res.event_study["k"]) == list(range(0, 5))  # cohort 3 of periods 0-7
     assert res.event_study.loc[0, "estimate"] == pytest.approx(-0.25, abs=0.05)  # (-0.4-0.1)/2
     with pytest.raises(ConfigError, match=r"estimator='did2s' needs model='ols'.*etwfe"):
         did(df, **kw, model="poisson", estimator="did2s")
+
+
+def test_poisson_pretrend_detects_planted_anticipation() -> None:
+    df, _ = _poisson(3000, seed=4)
+    g, t = df["first"].to_numpy(), df["time"].to_numpy()
+    rng = np.random.default_rng(12)
+    mu = np.exp(0.8 + 0.04 * t + 0.15 * ((t == g - 2) | (t == g - 3)))  # two periods early
+    df["y"] = rng.poisson(mu)
+    res = did(df, unit="unit", time="time", outcome="y", first_treated="first", model="poisson")
+    assert res.pretrend is not None and res.pretrend["p_value"] < 0.001
 
 
 def test_poisson_extended_twfe_equals_glm_with_dummies_and_delta_method() -> None:
@@ -293,6 +305,22 @@ def test_poisson_extended_twfe_equals_glm_with_dummies_and_delta_method() -> Non
     factor = np.sqrt((len(df) - design.shape[1]) / (len(df) - k_pf))
     assert res.att["estimate"] == pytest.approx(att, abs=1e-8)
     assert res.att["se"] == pytest.approx(se * factor, rel=1e-6)
+
+    # The pre-trend test: cohort-by-pre-period leads (k <= -2; k = -1 the reference) added to
+    # the same GLM, tested jointly with its clustered covariance (pyfixest's = GLM's x factor^2).
+    k = df["time"] - df["first"]
+    lead = np.where(k <= -2, df["first"].fillna(0) * 100 + k.fillna(0) + 50, 0).astype(int)
+    leads = pd.get_dummies(pd.Series(lead), prefix="l", dtype=float).drop(columns="l_0")
+    design2 = sm.add_constant(pd.concat([cells, leads, fe], axis=1))
+    glm2 = sm.GLM(df["y"], design2, family=sm.families.Poisson())
+    ref2 = glm2.fit(cov_type="cluster", cov_kwds={"groups": df["unit"]}, tol=1e-12)
+    b = ref2.params[leads.columns].to_numpy()
+    v = ref2.cov_params().loc[leads.columns, leads.columns].to_numpy()
+    k_pf2 = cells.shape[1] + leads.shape[1] + df["time"].nunique()
+    factor2 = (len(df) - design2.shape[1]) / (len(df) - k_pf2)
+    stat = float(b @ np.linalg.solve(v, b)) / factor2
+    assert res.pretrend is not None and res.pretrend["df"] == leads.shape[1]
+    assert res.pretrend["statistic"] == pytest.approx(stat, rel=1e-5)
 
 
 def _cli(tmp_path: Path, df: pd.DataFrame, *extra: str) -> list[str]:

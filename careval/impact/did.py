@@ -14,7 +14,8 @@ one of three estimators (``estimator``):
 ``"auto"`` (the default) is TWFE with one adoption cohort (where, with never-treated or
 not-yet-treated controls, TWFE and the robust estimators agree) and the robust estimator with
 two or more. See :mod:`careval.impact.staggered`. For OLS the event study and the pre-trend
-test always come from the two-stage estimator.
+test always come from the two-stage estimator; for Poisson the extended TWFE gives the
+post-period event study and a test of cohort-by-pre-period leads.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from careval.impact.staggered import (
     did2s_fit,
     etwfe_fit,
     identified,
+    poisson_pretrend,
     twfe_warning,
     twfe_weights,
 )
@@ -80,9 +82,10 @@ class DidResult:
     estimator : {"twfe", "did2s", "etwfe"}
         The estimator run (``"auto"`` resolved).
     pretrend : dict or None
-        Joint Wald test that every pre-period event-study coefficient is 0: ``statistic``
-        (chi-square), ``df``, ``p_value``, ``terms``; from the two-stage event study (OLS).
-        None for non-linear models (the fixed-effects engine gives no covariance matrix) or
+        Joint Wald test of no pre-trends: ``statistic`` (chi-square), ``df``, ``p_value``,
+        ``terms`` (the relative periods tested), ``test``. OLS: every pre-period coefficient of
+        the two-stage event study is 0. Poisson: every cohort-by-pre-period lead added to the
+        extended TWFE is 0 (Wooldridge 2023); with TWFE, none. None for other models or
         without pre-periods.
     twfe_weights : dict or None
         With TWFE on staggered adoption: ``n_treated_cells``, ``n_negative`` and
@@ -355,8 +358,9 @@ def did(
         notes.append(
             f"extended TWFE: {info['cells']} treated cohort-period cells in {info['cohorts']} "
             f"cohorts, averaged with weights = {info['weights']}"
-            + ("" if model == "ols" else "; no pre-trend test (post-period event study only)")
         )
+        if model == "poisson":
+            pretrend = poisson_pretrend(robust, robust_binned, bool(weights))
     elif chosen == "twfe":
         att_fit = fit_fe(panel, regressors=["D"], **common)
         att = att_fit.term("D")

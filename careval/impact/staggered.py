@@ -17,7 +17,9 @@ column ``k=...`` per event-study term.
   of :func:`careval.impact.fe.fit_fe`, the cell effects averaged with weights proportional to
   the cell's treated row counts. The average is a coefficient of a reparametrised fit of the
   same model (the same column space), so its CRV1 standard error is exactly the delta-method
-  standard error of the weighted average under the fit's covariance matrix.
+  standard error of the weighted average under the fit's covariance matrix. Poisson's pre-trend
+  test adds cohort-by-pre-period leads and tests them jointly (``pyfixest.fepois`` directly:
+  the engine's fits carry no covariance matrix).
 - The de Chaisemartin and D'Haultfoeuille (2020) weights that TWFE puts on the treated cells,
   and Goodman-Bacon's (2021) weight on its later- against earlier-treated comparisons.
 """
@@ -36,7 +38,7 @@ from scipy import stats
 
 from careval.errors import ConfigError
 from careval.impact.bacon import bacon_weights
-from careval.impact.fe import MODELS, _pyfixest, fit_fe
+from careval.impact.fe import _FIXEF_TOL, MODELS, _pyfixest, fit_fe
 
 ESTIMATORS: tuple[str, ...] = ("auto", "did2s", "etwfe", "twfe")
 
@@ -191,6 +193,55 @@ def etwfe_fit(
         "cohorts": int(table["g"].nunique()),
     }
     return fit, att_rows["att"], {int(k): v for k, v in k_rows.items()}, info
+
+
+def poisson_pretrend(
+    panel: pd.DataFrame, binned: np.ndarray, weights: bool
+) -> dict[str, Any] | None:
+    """Wooldridge's (2023) pre-trend test for the Poisson extended TWFE.
+
+    Cohort-by-relative-period lead indicators (``k <= -2``, binned like the event window; the
+    reference ``k = -1``) are added to the extended TWFE (cohort-by-period cells after
+    adoption) and tested jointly, with the CRV1 covariance of ``pyfixest.fepois`` at the
+    engine's tolerance (:mod:`careval.impact.fe` exposes no covariance matrix). None without
+    leads.
+    """
+    d = panel["D"].to_numpy() == 1
+    g = panel["cohort"].to_numpy()
+    t = panel["period"].to_numpy()
+    lead = (g >= 0) & ~d & (binned <= -2)
+    data = panel[["unit", "period", "y", "cluster", *(["w"] if weights else [])]].copy()
+    cols: dict[str, np.ndarray] = {}
+    for gi, ti in pd.DataFrame({"g": g[d], "t": t[d]}).drop_duplicates().itertuples(index=False):
+        cols[f"c{len(cols)}"] = (d & (g == gi) & (t == ti)).astype(float)
+    leads: dict[str, int] = {}
+    pairs = pd.DataFrame({"g": g[lead], "k": binned[lead]}).drop_duplicates()
+    for gi, ki in pairs.itertuples(index=False):
+        leads[f"l{len(leads)}"] = int(ki)
+        cols[f"l{len(leads) - 1}"] = (lead & (g == gi) & (binned == ki)).astype(float)
+    if not leads:
+        return None
+    data = pd.concat([data, pd.DataFrame(cols)], axis=1)
+    pf = _pyfixest()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        fit = pf.fepois(
+            "y ~ " + " + ".join(cols) + " | unit + period",
+            data=data,
+            vcov={"CRV1": "cluster"},
+            weights="w" if weights else None,
+            demeaner=pf.MapDemeaner(fixef_tol=_FIXEF_TOL),
+            iwls_tol=1e-8,
+        )
+    names = [str(c) for c in fit._coefnames]
+    idx = [names.index(c) for c in leads if c in names]
+    beta, vcov = np.asarray(fit._beta_hat, float), np.asarray(fit._vcov, float)
+    out = wald(beta[idx], vcov[np.ix_(idx, idx)], sorted({leads[names[i]] for i in idx}))
+    if out is not None:
+        out["test"] = (
+            "joint Wald test that every cohort-by-pre-period lead is 0 in the extended TWFE"
+        )
+    return out
 
 
 def _averages(
