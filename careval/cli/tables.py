@@ -64,17 +64,35 @@ def did_cmd(
         str, typer.Option(help="First treated period; empty for never-treated units")
     ],
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the results")],
-    model: Annotated[str, typer.Option(help="ols or poisson")] = "ols",
+    model: Annotated[
+        str, typer.Option(help="ols, poisson or another model of the fixed-effects engine")
+    ] = "ols",
     cluster: Annotated[str | None, typer.Option(help="Cluster column (default: the unit)")] = None,
+    estimator: Annotated[
+        str,
+        typer.Option(
+            help="auto, did2s, etwfe or twfe; auto: TWFE with one adoption cohort, else the "
+            "two-stage DiD (ols) or the extended TWFE (count models)"
+        ),
+    ] = "auto",
 ) -> None:
-    """Two-way fixed-effects difference-in-differences: the ATT and an event study."""
+    """Staggered-adoption difference-in-differences: the ATT, an event study, a pre-trend test."""
     from careval.cli.tables_impact import did_csv
 
-    result = did_csv(csv, unit, time, outcome, first_treated, model, cluster)  # type: ignore[arg-type]
+    # the choices are checked against careval.impact.fe.MODELS and staggered.ESTIMATORS there
+    result = did_csv(csv, unit, time, outcome, first_treated, model, cluster, estimator)  # type: ignore[arg-type]
     write_json(json_out, result)
+    for w in result["warnings"]:
+        err.print(f"warning: {w}", highlight=False, markup=False)
     att = result["att"]
-    out.print(
+    line = (
         f"ATT {att['estimate']:.4g} (95% CI {att['ci_low']:.4g} to {att['ci_high']:.4g}), "
-        f"{result['n_units']:,} units, {result['n_treated_units']:,} treated",
-        highlight=False,
+        f"{result['estimator']}, {result['n_units']:,} units, {result['n_treated_units']:,} treated"
     )
+    pre = result["pretrend"]
+    if pre:
+        line += (
+            f"; pre-trends chi-square {pre['statistic']:.3g} on {pre['df']} df, "
+            f"p = {pre['p_value']:.3g}"
+        )
+    out.print(line, highlight=False)

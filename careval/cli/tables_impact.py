@@ -12,9 +12,10 @@ import pandas as pd
 from careval.errors import ConfigError, quoted_value
 from careval.impact.diagnostics import DiagnosticSettings, diagnose, equipoise, failure_text
 from careval.impact.did import did
-from careval.impact.fe import Model
+from careval.impact.fe import MODELS, Model
 from careval.impact.generic import match_table
 from careval.impact.matching import Distance, MatchSettings
+from careval.impact.staggered import ESTIMATORS
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -112,10 +113,13 @@ def did_csv(
     first_treated: str,
     model: Model,
     cluster: str | None,
+    estimator: str = "auto",
 ) -> dict[str, Any]:
-    """The two-way fixed-effects difference-in-differences of a CSV panel (``--json``)."""
-    if model not in ("ols", "poisson"):
-        raise ConfigError(f"--model must be ols or poisson; got {model!r}")
+    """The staggered-adoption difference-in-differences of a CSV panel (``--json``)."""
+    if model not in MODELS:
+        raise ConfigError(f"--model must be one of {', '.join(MODELS)}; got {model!r}")
+    if estimator not in ESTIMATORS:
+        raise ConfigError(f"--estimator must be one of {', '.join(ESTIMATORS)}; got {estimator!r}")
     df = read_csv(path)
     _need(df, path, [unit, time, outcome, first_treated, *([cluster] if cluster else [])], "the")
     try:
@@ -127,6 +131,7 @@ def did_csv(
             first_treated=first_treated,
             model=model,
             cluster=cluster,
+            estimator=estimator,
         )
     except ConfigError as exc:  # the estimator checks a frame; the message names the file
         raise ConfigError(f"{path}: {exc}") from None

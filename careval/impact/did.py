@@ -1,10 +1,21 @@
 """Staggered-adoption difference-in-differences and its event study (``careval did``).
 
-``did`` builds the staggered-adoption design on the fixed-effects engine
-(:func:`careval.impact.fe.fit_fe`): the ATT as the coefficient of ``D_it = 1[time >=
-first_treated]`` with unit and period fixed effects, and an event study on relative time binned
-at the window's ends (``k = -1`` is the reference). The conventions of standard errors, p-values
-and dropped observations are the engine's (see :mod:`careval.impact.fe`).
+``did`` estimates the ATT of ``D_it = 1[time >= first_treated]`` with unit and period effects
+and an event study on relative time binned at the window's ends (``k = -1`` the reference), by
+one of three estimators (``estimator``):
+
+- ``"twfe"``: two-way fixed effects on :func:`careval.impact.fe.fit_fe` (its conventions of
+  standard errors, p-values and dropped observations). With staggered adoption and effects that
+  vary by cohort or over time it is biased (Goodman-Bacon 2021; de Chaisemartin and
+  D'Haultfoeuille 2020), and the result warns with the share of negative weights.
+- ``"did2s"`` (OLS): Gardner's (2021) two-stage DiD, robust to such heterogeneity.
+- ``"etwfe"`` (any model, the robust choice for Poisson): Wooldridge's (2023) extended TWFE.
+
+``"auto"`` (the default) is TWFE with one adoption cohort (where, with never-treated or
+not-yet-treated controls, TWFE and the robust estimators agree) and the robust estimator with
+two or more. See :mod:`careval.impact.staggered`. For OLS the event study and the pre-trend
+test always come from the two-stage estimator; for Poisson the extended TWFE gives the
+post-period event study and a test of cohort-by-pre-period leads.
 """
 
 from __future__ import annotations
@@ -17,6 +28,12 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError
+from careval.impact.did_inputs import (
+    check_constant_within_unit,
+    check_design,
+    check_window,
+    encode_time,
+)
 from careval.impact.fe import MODELS, Model, fit_fe
 from careval.impact.inputs import (
     as_float,
@@ -26,33 +43,60 @@ from careval.impact.inputs import (
     is_blank,
     join_problems,
     jsonable,
-    plural,
     require_columns,
     show,
-    to_dates,
-    to_numeric,
     unique,
 )
+from careval.impact.staggered import (
+    choose_estimator,
+    did2s_fit,
+    etwfe_fit,
+    identified,
+    poisson_pretrend,
+    twfe_warning,
+    twfe_weights,
+)
+
+_ESTIMANDS = {
+    "twfe": "ATT: coefficient of D = 1[time >= first_treated], unit and time FE (TWFE)",
+    "did2s": "ATT: mean effect over treated unit-periods, Gardner (2021) two-stage DiD",
+    "etwfe": "ATT: treated-row-weighted mean of cohort-by-period effects, Wooldridge (2023)",
+}
 
 
 @dataclass(eq=False)
 class DidResult:
-    """Staggered-adoption two-way fixed-effects DiD: the ATT and the event study.
+    """Staggered-adoption DiD: the ATT, the event study and the pre-trend test.
 
     Attributes
     ----------
     att : dict of str to float
-        ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value`` of ``D``; for Poisson also
-        ``rate_ratio``, ``rr_ci_low``, ``rr_ci_high``.
+        ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value`` of the ATT; for Poisson
+        (and the other log-link models) also ``rate_ratio``, ``rr_ci_low``, ``rr_ci_high``.
     event_study : pandas.DataFrame
-        One row per relative period ``k`` present in the data: ``k``, ``label`` (``"<=-6"``
-        and ``">=12"`` at the binned ends), the estimate columns of ``att``, ``n_obs`` and
-        ``n_units`` (treated unit-periods and units at that ``k``) and ``reference`` (True for
-        ``k = -1``, whose estimate is 0 by construction).
+        One row per relative period ``k`` estimated: ``k``, ``label`` (``"<=-6"`` and
+        ``">=12"`` at the binned ends), the estimate columns of ``att``, ``n_obs`` and
+        ``n_units`` (treated-unit rows and units at that ``k``) and ``reference`` (True for
+        ``k = -1``, whose estimate is 0 by construction). The extended TWFE has post-periods
+        only.
+    estimator : {"twfe", "did2s", "etwfe"}
+        The estimator run (``"auto"`` resolved).
+    pretrend : dict or None
+        Joint Wald test of no pre-trends: ``statistic`` (chi-square), ``df``, ``p_value``,
+        ``terms`` (the relative periods tested), ``test``. OLS: every pre-period coefficient of
+        the two-stage event study is 0. Poisson: every cohort-by-pre-period lead added to the
+        extended TWFE is 0 (Wooldridge 2023); with TWFE, none. None for other models or
+        without pre-periods.
+    twfe_weights : dict or None
+        With TWFE on staggered adoption: ``n_treated_cells``, ``n_negative`` and
+        ``sum_negative`` of de Chaisemartin and D'Haultfoeuille's (2020) weights.
+    n_cohorts : int
+        Distinct first treated periods among units observed treated.
     n_units, n_treated_units, n_never_treated_units, n_periods : int
         Units in the data; units observed treated; units without a ``first_treated``; distinct
         periods.
-    model : {"ols", "poisson"}
+    model : str
+        One of :data:`careval.impact.fe.MODELS`.
     cluster : str
         The cluster column (the unit column unless another was given).
     vcov : str
@@ -78,6 +122,10 @@ class DidResult:
     event_window: tuple[int, int] = (-6, 12)
     time_encoding: str = "integer periods as given"
     warnings: list[str] = field(default_factory=list)
+    estimator: str = "twfe"
+    pretrend: dict[str, Any] | None = None
+    twfe_weights: dict[str, Any] | None = None
+    n_cohorts: int = 1
 
     def tidy(self) -> pd.DataFrame:
         """One row per term: ``att`` then the event-study periods (``k=-6``, ...)."""
@@ -91,18 +139,25 @@ class DidResult:
         a = self.att
         lines = [
             f"ATT {a['estimate']:.4g} (95% CI {a['ci_low']:.4g} to {a['ci_high']:.4g}, "
-            f"p = {a['p_value']:.3g}), {self.model}"
+            f"p = {a['p_value']:.3g}), {self.model}, {self.estimator}"
         ]
-        if self.model == "poisson":
+        if "rate_ratio" in a:
             lines.append(
                 f"rate ratio {a['rate_ratio']:.4g} "
                 f"(95% CI {a['rr_ci_low']:.4g} to {a['rr_ci_high']:.4g})"
             )
         lines.append(
-            f"{self.n_units:,} units ({self.n_treated_units:,} treated, "
-            f"{self.n_never_treated_units:,} never treated), {self.n_periods:,} periods, "
-            f"{self.n_obs:,} rows; {self.vcov} standard errors clustered on {self.cluster}"
+            f"{self.n_units:,} units ({self.n_treated_units:,} treated in "
+            f"{self.n_cohorts:,} cohorts, {self.n_never_treated_units:,} never treated), "
+            f"{self.n_periods:,} periods, {self.n_obs:,} rows; {self.vcov} standard errors "
+            f"clustered on {self.cluster}"
         )
+        if self.pretrend:
+            p = self.pretrend
+            lines.append(
+                f"pre-trends: chi-square {p['statistic']:.3g} on {p['df']} df, "
+                f"p = {p['p_value']:.3g}"
+            )
         lines += self.warnings
         return "\n".join(lines)
 
@@ -111,10 +166,14 @@ class DidResult:
         records = self.event_study.to_dict(orient="records")
         return jsonable(
             {
-                "estimand": "ATT: coefficient of D = 1[time >= first_treated], unit and time FE",
+                "estimand": _ESTIMANDS[self.estimator],
+                "estimator": self.estimator,
                 "model": self.model,
                 "att": self.att,
                 "event_study": records,
+                "pretrend": self.pretrend,
+                "twfe_weights": self.twfe_weights,
+                "n_cohorts": self.n_cohorts,
                 "n_obs": self.n_obs,
                 "n_units": self.n_units,
                 "n_treated_units": self.n_treated_units,
@@ -143,16 +202,15 @@ def did(
     cluster: str | None = None,
     weights: str | None = None,
     event_window: tuple[int, int] = (-6, 12),
+    estimator: str = "auto",
 ) -> DidResult:
-    """Estimate a staggered-adoption difference-in-differences by two-way fixed effects.
+    """Estimate a staggered-adoption difference-in-differences and its event study.
 
-    The ATT is the coefficient of ``D_it = 1[time_it >= first_treated_i]`` in
-    ``outcome ~ D | unit + time``. The event study replaces ``D`` by indicators of relative time
-    ``k = time - first_treated``, with ``k <= lo`` binned into ``lo`` and ``k >= hi`` into
-    ``hi``, ``k = -1`` the omitted reference and never-treated units zero throughout. With
-    effects that differ by cohort or over time these TWFE coefficients are weighted averages
-    that can mislead (Goodman-Bacon 2021; Sun and Abraham 2021); the event study's
-    pre-periods are the check on parallel trends.
+    The ATT is that of ``D_it = 1[time_it >= first_treated_i]`` with unit and period effects.
+    The event study uses indicators of relative time ``k = time - first_treated``, with
+    ``k <= lo`` binned into ``lo`` and ``k >= hi`` into ``hi``, ``k = -1`` the omitted
+    reference and never-treated units zero throughout. ``estimator`` chooses TWFE, Gardner's
+    two-stage DiD or Wooldridge's extended TWFE (see the module's docstring).
 
     Parameters
     ----------
@@ -165,19 +223,22 @@ def did(
         strings such as ``2020-01``, non-integer numbers), converted to integers by ranking the
         sorted distinct values, so that relative time counts observed periods.
     outcome : str
-        Numeric, finite outcome; for Poisson non-negative.
+        Numeric, finite outcome; for the count models non-negative.
     first_treated : str
         First treated period, in the same units as ``time``; missing (NaN, None or empty) for
         never-treated units; constant within a unit.
-    model : {"ols", "poisson"}
-        Poisson gives rate ratios too.
+    model : str
+        One of :data:`careval.impact.fe.MODELS`; the count models give rate ratios too.
     cluster : str, optional
-        Cluster column for CRV1 standard errors; the unit column when not given (a DiD without
-        clustering on the unit understates its uncertainty).
+        Cluster column for cluster-robust standard errors; the unit column when not given (a
+        DiD without clustering on the unit understates its uncertainty).
     weights : str, optional
         Column of positive analytic weights.
     event_window : tuple of int
         ``(lo, hi)`` with ``lo <= -2`` and ``hi >= 0``.
+    estimator : {"auto", "did2s", "etwfe", "twfe"}
+        ``"auto"``: TWFE with one adoption cohort, otherwise ``"did2s"`` for OLS and
+        ``"etwfe"`` for the other models. ``"did2s"`` needs OLS.
 
     Returns
     -------
@@ -187,11 +248,11 @@ def did(
     ------
     ConfigError
         For missing columns, bad values, duplicated unit-periods, ``first_treated`` varying
-        within a unit, no treated or no comparison observations, or no treated unit observed at
-        ``k = -1``.
+        within a unit, no treated or no comparison observations, no treated unit observed at
+        ``k = -1``, or an estimator that does not fit the model.
     """
     check_choice("model", model, MODELS)
-    lo, hi = _check_window(event_window)
+    lo, hi = check_window(event_window)
     cluster_col = cluster or unit
     require_columns(df, unique([unit, time, outcome, first_treated, cluster_col, weights]))
 
@@ -202,9 +263,9 @@ def did(
     check_rule(
         is_blank(df[outcome]), df[outcome], outcome, "is missing", "a number in every row", problems
     )
-    if model == "poisson":
+    if model != "ols":
         check_rule(
-            y < 0, df[outcome], outcome, "is negative", "values >= 0 for model='poisson'", problems
+            y < 0, df[outcome], outcome, "is negative", f"values >= 0 for model={model!r}", problems
         )
     if weights:
         w = as_float(df[weights], weights, "weights", problems)
@@ -226,7 +287,7 @@ def did(
             "a cluster identifier in every row",
             problems,
         )
-    period, start, encoding = _encode_time(
+    period, start, encoding = encode_time(
         df[time], df[first_treated], time, first_treated, problems
     )
     keys = pd.DataFrame({"u": unit_codes, "t": period})
@@ -241,7 +302,7 @@ def did(
         example=lambda i: f"{unit}={show(df[unit].iloc[i])}, {time}={show(df[time].iloc[i])}",
     )
     if not problems:
-        _check_constant_within_unit(df, unit, first_treated, unit_codes, start, problems)
+        check_constant_within_unit(df, unit, first_treated, unit_codes, start, problems)
     if problems:
         raise ConfigError(join_problems(problems))
 
@@ -249,7 +310,9 @@ def did(
     treated_row = ~np.isnan(start)
     rel = np.where(treated_row, period - np.where(treated_row, start, 0.0), np.nan)
     d = (treated_row & (rel >= 0)).astype(float)
-    _check_design(d, period_i, rel, first_treated)
+    check_design(d, period_i, rel, first_treated)
+    n_cohorts = int(np.unique(start[d == 1]).size)
+    chosen = choose_estimator(estimator, model, n_cohorts)
 
     panel = pd.DataFrame(
         {
@@ -257,6 +320,7 @@ def did(
             "period": period_i,
             "y": y.to_numpy(float),
             "D": d,
+            "cohort": np.where(treated_row, start, -1.0),
             "cluster": cluster_codes,
         }
     )
@@ -275,192 +339,110 @@ def did(
         "cluster": "cluster",
         "weights": "w" if weights else None,
     }
-    att_fit = fit_fe(panel, regressors=["D"], **common)
-    es_fit = fit_fe(panel, regressors=[f"k={k}" for k in es_terms], **common)
+    notes: list[str] = []
+    pretrend = None
+    event: dict[int, dict[str, float]] = {}
+    # The robust estimators take unit and period effects from untreated rows: units or periods
+    # without one are left out of them.
+    ok = identified(panel)
+    robust, robust_binned = panel[ok].reset_index(drop=True), binned[ok]
+    if (chosen != "twfe" or model == "ols") and not ok.all():
+        notes.append(
+            f"{int((~ok).sum()):,} rows of units or periods never observed untreated left out "
+            "of the robust estimator (no untreated row to estimate their fixed effect)"
+        )
+    excluded = len(panel) - len(robust)
+    att_fit = None
+    if chosen == "etwfe":
+        att_fit, att, event, info = etwfe_fit(robust, model, bool(weights), robust_binned)
+        notes.append(
+            f"extended TWFE: {info['cells']} treated cohort-period cells in {info['cohorts']} "
+            f"cohorts, averaged with weights = {info['weights']}"
+        )
+        if model == "poisson":
+            pretrend = poisson_pretrend(robust, robust_binned, bool(weights))
+    elif chosen == "twfe":
+        att_fit = fit_fe(panel, regressors=["D"], **common)
+        att = att_fit.term("D")
+    if att_fit is not None:
+        n_obs, n_dropped, dropped = att_fit.n_obs, att_fit.n_dropped, dict(att_fit.dropped)
+        vcov = att_fit.vcov
+        if att_fit.n_dropped:
+            parts = [f"{n:,} {why}" for why, n in att_fit.dropped.items() if n]
+            notes.append(f"{att_fit.n_dropped:,} rows dropped from the ATT fit: {', '.join(parts)}")
+        if chosen == "etwfe":
+            n_dropped, dropped["no untreated row"] = n_dropped + excluded, excluded
+    if model == "ols":
+        robust_att, event, pretrend = did2s_fit(robust, es_terms, bool(weights), chosen == "did2s")
+        if robust_att is not None:
+            att, vcov = robust_att, "cluster-robust GMM (did2s, no small-sample factor)"
+            n_obs, n_dropped, dropped = len(robust), excluded, {"no untreated row": excluded}
+    elif chosen == "twfe":
+        es_fit = fit_fe(panel, regressors=[f"k={k}" for k in es_terms], **common)
+        event = {k: es_fit.term(f"k={k}") for k in es_terms if f"k={k}" not in es_fit.collinear}
+        if es_fit.collinear:
+            notes.append(f"event-study terms dropped as collinear: {', '.join(es_fit.collinear)}")
+    weights_info = None
+    if chosen == "twfe" and n_cohorts >= 2:
+        info_w = twfe_weights(panel, bool(weights))
+        weights_info = {k: v for k, v in info_w.items() if k != "weights"}
+        notes.insert(0, twfe_warning(info_w, n_cohorts))
 
-    att = att_fit.term("D")
-    est_cols = [c for c in att_fit.coefficients.columns if c != "term"]
+    n_treated_clusters = int(np.unique(cluster_codes[d == 1]).size)
+    if n_treated_clusters < _FEW_CLUSTERS:
+        notes.append(
+            f"only {n_treated_clusters} treated cluster{'s' if n_treated_clusters > 1 else ''} "
+            f"(fewer than {_FEW_CLUSTERS}): cluster-robust standard errors and the pre-trend "
+            "test are unreliable with few treated clusters (MacKinnon and Webb 2017)"
+        )
+    est_cols = list(att)
     rows = []
     for k in ks:
+        if chosen == "etwfe" and model != "ols" and k < 0:
+            continue
         at_k = treated_row & (binned == k)
         label = f"<={k}" if k == lo else f">={k}" if k == hi else str(k)
+        vals = dict(event.get(k, dict.fromkeys(est_cols, math.nan)))
+        if "rate_ratio" in est_cols and "rate_ratio" not in vals:
+            vals |= {c: math.exp(vals[s]) for c, s in _RR.items()}
         if k == -1:
-            vals = {c: math.nan for c in est_cols}
-            vals.update({"estimate": 0.0} | ({"rate_ratio": 1.0} if model == "poisson" else {}))
-        elif f"k={k}" in es_fit.collinear:
-            vals = {c: math.nan for c in est_cols}
-        else:
-            vals = es_fit.term(f"k={k}")
+            vals = dict.fromkeys(est_cols, math.nan) | {"estimate": 0.0}
+            vals |= {"rate_ratio": 1.0} if "rate_ratio" in est_cols else {}
         rows.append(
             {
                 "k": k,
                 "label": label,
-                **vals,
+                **{c: vals.get(c, math.nan) for c in est_cols},
                 "n_obs": int(at_k.sum()),
                 "n_units": int(np.unique(unit_codes[at_k]).size),
                 "reference": k == -1,
             }
         )
-    event_study = pd.DataFrame(rows)
-
-    notes = []
-    if att_fit.n_dropped:
-        parts = [f"{n:,} {why}" for why, n in att_fit.dropped.items() if n]
-        notes.append(f"{att_fit.n_dropped:,} rows dropped from the regression: {', '.join(parts)}")
-    if es_fit.collinear:
-        notes.append(f"event-study terms dropped as collinear: {', '.join(es_fit.collinear)}")
     observed_treated = pd.Series(d).groupby(unit_codes).max()
     has_start = pd.Series(treated_row).groupby(unit_codes).max().astype(bool)
     return DidResult(
         att=att,
-        event_study=event_study,
+        event_study=pd.DataFrame(rows),
         n_units=int(observed_treated.size),
         n_treated_units=int(observed_treated.sum()),
         n_periods=int(np.unique(period_i).size),
         model=model,
         cluster=cluster_col,
         n_never_treated_units=int((~has_start).sum()),
-        vcov=att_fit.vcov,
-        n_obs=att_fit.n_obs,
-        n_dropped=att_fit.n_dropped,
-        dropped=dict(att_fit.dropped),
+        vcov=vcov,
+        n_obs=n_obs,
+        n_dropped=n_dropped,
+        dropped=dropped,
         weights=weights,
         event_window=(lo, hi),
         time_encoding=encoding,
         warnings=notes,
+        estimator=chosen,
+        pretrend=pretrend,
+        twfe_weights=weights_info,
+        n_cohorts=n_cohorts,
     )
 
 
-def _check_design(d: np.ndarray, period: np.ndarray, rel: np.ndarray, first_treated: str) -> None:
-    if not d.any():
-        raise ConfigError(
-            f"{first_treated}: no row is treated (time >= {first_treated} in 0 rows); "
-            "need at least one unit observed at or after its first treated period"
-        )
-    by_period = pd.DataFrame({"p": period, "d": d}).groupby("p")["d"].agg(["min", "max"])
-    if not ((by_period["min"] == 0) & (by_period["max"] == 1)).any():
-        raise ConfigError(
-            f"{first_treated}: no comparison units: in no period are some units treated and "
-            "others not; need at least one never-treated or not-yet-treated unit"
-        )
-    if not (rel == -1).any():
-        raise ConfigError(
-            f"{first_treated}: no treated unit is observed in the period before its first "
-            "treated period (k = -1), the event study's reference"
-        )
-
-
-def _encode_time(
-    time: pd.Series, start: pd.Series, time_name: str, start_name: str, problems: list[str]
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Periods and first-treated periods as float arrays (NaN where missing) and a note."""
-    n = len(time)
-    blank = is_blank(start)
-    as_dates = pd.api.types.is_datetime64_any_dtype(time)
-    t_num: pd.Series | None = None
-    if not as_dates:
-        t_num = to_numeric(time)
-        if (t_num.isna() & time.notna()).any():  # not numbers: try ISO dates
-            t_num, as_dates = None, True
-    if as_dates:
-        t_val = to_dates(time)
-        bad = t_val.isna() & time.notna()
-        check_rule(
-            bad,
-            time,
-            time_name,
-            "is neither an integer nor an ISO date",
-            "integers, or dates such as 2020-01-31 or 2020-01",
-            problems,
-        )
-        s_val = to_dates(start.mask(blank))
-        check_rule(
-            s_val.isna() & ~blank,
-            start,
-            start_name,
-            "is not an ISO date like time",
-            "dates such as 2020-01-31, or empty for never treated",
-            problems,
-        )
-    else:
-        assert t_num is not None
-        t_val = t_num
-        s_val = to_numeric(start.mask(blank))
-        check_rule(
-            s_val.isna() & ~blank,
-            start,
-            start_name,
-            "is not a number like time",
-            "numbers, or empty for never treated",
-            problems,
-        )
-    check_rule(time.isna(), time, time_name, "is missing", "a period in every row", problems)
-
-    t_ok = t_val.notna().to_numpy()
-    integer = not as_dates and bool(np.all(np.mod(t_val[t_ok].to_numpy(float), 1) == 0))
-    if integer:
-        s_float = s_val.to_numpy(float)
-        s_ok = ~np.isnan(s_float)
-        check_rule(
-            pd.Series(s_ok & (np.mod(np.where(s_ok, s_float, 0), 1) != 0), index=start.index),
-            start,
-            start_name,
-            "is not a whole number though time is",
-            "integer periods like time",
-            problems,
-        )
-        return t_val.to_numpy(float), s_float, "integer periods as given"
-    if not t_ok.any():
-        return np.full(n, np.nan), np.full(n, np.nan), "no periods"
-    values = t_val.to_numpy()
-    levels = np.unique(values[t_ok])
-    period = np.full(n, np.nan)
-    period[t_ok] = np.searchsorted(levels, values[t_ok])
-    s_vals = s_val.to_numpy()
-    s_ok = s_val.notna().to_numpy()
-    first = np.full(n, np.nan)
-    first[s_ok] = np.searchsorted(levels, s_vals[s_ok], side="left")  # first period >= start
-    kind = "dates" if as_dates else "values"
-    shown = [str(pd.Timestamp(v).date()) if as_dates else str(v) for v in levels[[0, -1]]]
-    note = (
-        f"{kind} of {time_name} ranked: period 0 = {shown[0]} ... period {levels.size - 1} = "
-        f"{shown[1]}; relative time counts observed periods, not calendar intervals"
-    )
-    return period, first, note
-
-
-def _check_constant_within_unit(
-    df: pd.DataFrame,
-    unit: str,
-    first_treated: str,
-    unit_codes: np.ndarray,
-    start: np.ndarray,
-    problems: list[str],
-) -> None:
-    key = pd.Series(np.where(np.isnan(start), -np.inf, start))
-    n_values = key.groupby(unit_codes).nunique()
-    varying = n_values.index[n_values > 1]
-    if varying.size:
-        rows = np.isin(unit_codes, varying)
-        first = int(np.flatnonzero(rows)[0])
-        example_unit = df[unit].iloc[first]
-        shown = df[first_treated].iloc[np.flatnonzero(unit_codes == unit_codes[first])]
-        values = ", ".join(show(v) for v in pd.unique(shown)[:4])
-        problems.append(
-            f"{first_treated}: varies within a unit ({plural(varying.size, 'unit')}, "
-            f"{plural(int(rows.sum()), 'row')}); allowed: one first treated period per unit "
-            f"(empty throughout for never treated); e.g. {unit}={show(example_unit)} has {values}"
-        )
-
-
-def _check_window(window: tuple[int, int]) -> tuple[int, int]:
-    try:
-        lo, hi = (int(v) for v in window)
-        valid = lo == window[0] and hi == window[1] and lo <= -2 and hi >= 0
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ConfigError(
-            f"event_window must be (lo, hi) integers with lo <= -2 and hi >= 0; got {window!r}"
-        )
-    return lo, hi
+_FEW_CLUSTERS = 10
+_RR = {"rate_ratio": "estimate", "rr_ci_low": "ci_low", "rr_ci_high": "ci_high"}
