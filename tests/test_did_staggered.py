@@ -380,3 +380,47 @@ def test_full_df_het_twfe_is_biased_and_did2s_covers_the_true_att() -> None:
     robust = _did(df)
     assert robust.estimator == "did2s" and robust.att["ci_low"] < truth < robust.att["ci_high"]
     assert robust.att["estimate"] == pytest.approx(2.2305, abs=1e-4)
+
+
+def test_cli_records_the_pretrend_diagnostic_and_warns_when_it_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Parallel pre-trends pass; a rise planted in the treated units' last two pre-periods
+    fails the joint test, and the command says the ATT is not for decisions."""
+    df = _cells(40, [3.0, 5.0, np.nan], 8, seed=8).assign(first=lambda d: d["g"])
+    df["y"] += np.random.default_rng(9).normal(size=len(df))  # _cells has no noise of its own
+    assert main(_cli(tmp_path, df)) is None
+    got = json.loads((tmp_path / "d.json").read_text())
+    assert got["diagnostics"]["for_decisions"] is True
+    assert "not for decisions" not in capsys.readouterr().err
+    lead = (df["period"] >= df["g"] - 2) & (df["period"] < df["g"])
+    df.loc[lead, "y"] += 1.5
+    assert main(_cli(tmp_path, df)) is None
+    got = json.loads((tmp_path / "d.json").read_text())
+    assert got["diagnostics"]["failed"] == ["pretrend_p"] and got["pretrend"]["p_value"] < 0.05
+    err = capsys.readouterr().err
+    assert "warning: the ATT is not for decisions: p-value of the pre-trend test" in err
+
+
+def test_count_models_report_overdispersion_and_negbin_its_alpha() -> None:
+    """Overdispersed counts (NB2, theta 2) under staggered adoption: the Poisson fit's
+    overdispersion test rejects, negbin estimates alpha > 0, and both ATTs cover the planted
+    log rate ratio -0.2 (one common effect, so the cohort cells agree)."""
+    rng = np.random.default_rng(1)
+    n, t_n = 600, 8
+    u = np.repeat(np.arange(n), t_n)
+    t = np.tile(np.arange(t_n), n)
+    g = np.where(np.arange(n) % 3 == 0, 3.0, np.where(np.arange(n) % 3 == 1, 5.0, np.nan))[u]
+    d = (t >= np.nan_to_num(g, nan=99)).astype(float)
+    mu = np.exp(0.5 + 0.3 * rng.normal(size=n)[u] + 0.05 * t - 0.2 * d)
+    y = rng.negative_binomial(2, 2 / (2 + mu))
+    df = pd.DataFrame({"u": u, "t": t, "y": y, "g": g})
+    fits = {
+        m: did(df, unit="u", time="t", outcome="y", first_treated="g", model=m)
+        for m in ("poisson", "negbin")
+    }
+    assert fits["poisson"].overdispersion["p_value"] < 1e-6
+    assert fits["poisson"].alpha is None and 0.1 < fits["negbin"].alpha < 1.0
+    for r in fits.values():
+        assert r.estimator == "etwfe" and r.att["ci_low"] < -0.2 < r.att["ci_high"]
+    assert "alpha" in fits["negbin"].to_dict()

@@ -135,4 +135,14 @@ def did_csv(
         )
     except ConfigError as exc:  # the estimator checks a frame; the message names the file
         raise ConfigError(f"{path}: {exc}") from None
-    return {"file": str(path), **res.to_dict()}
+    result = {"file": str(path), **res.to_dict()}
+    pre = res.pretrend or {}
+    checks = diagnose({"pretrend_p": pre.get("p_value")}, DiagnosticSettings())
+    result["diagnostics"] = checks
+    if checks["failed"]:
+        result["warnings"] = [
+            *result["warnings"],
+            f"the ATT is not for decisions: {failure_text(checks)}; the groups did not move "
+            "alike before treatment",
+        ]
+    return result

@@ -126,6 +126,10 @@ class DidResult:
     pretrend: dict[str, Any] | None = None
     twfe_weights: dict[str, Any] | None = None
     n_cohorts: int = 1
+    # Count models: the Poisson fit's overdispersion test (Cameron-Trivedi) and, for negbin,
+    # the NB2 alpha of the ATT fit (careval.impact.negbin).
+    overdispersion: dict[str, Any] | None = None
+    alpha: float | None = None
 
     def tidy(self) -> pd.DataFrame:
         """One row per term: ``att`` then the event-study periods (``k=-6``, ...)."""
@@ -174,6 +178,8 @@ class DidResult:
                 "pretrend": self.pretrend,
                 "twfe_weights": self.twfe_weights,
                 "n_cohorts": self.n_cohorts,
+                "overdispersion": self.overdispersion,
+                "alpha": self.alpha,
                 "n_obs": self.n_obs,
                 "n_units": self.n_units,
                 "n_treated_units": self.n_treated_units,
@@ -441,6 +447,10 @@ def did(
         pretrend=pretrend,
         twfe_weights=weights_info,
         n_cohorts=n_cohorts,
+        overdispersion=dict(att_fit.overdispersion)
+        if att_fit is not None and att_fit.overdispersion
+        else None,
+        alpha=att_fit.alpha if att_fit is not None else None,
     )
 
 
