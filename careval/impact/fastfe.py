@@ -32,8 +32,10 @@ count) goes to ``fit_fe``, which fits it or raises its usual error.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -130,11 +132,12 @@ def fit_points(
         n_sep = int(separated.sum())
         sample[np.flatnonzero(sample)[separated]] = False
     y, x, flist = y[sample], x[sample], flist[sample]
-    if model == "ols":
-        beta, kept = _ols(y, x, flist, tol)
-        converged = True
-    else:
-        beta, kept, converged = _poisson(y, x, flist, tol)
+    with one_blas_thread():
+        if model == "ols":
+            beta, kept = _ols(y, x, flist, tol)
+            converged = True
+        else:
+            beta, kept, converged = _poisson(y, x, flist, tol)
     if not kept.any():
         raise ConfigError(
             f"every regressor ({', '.join(regressors)}) is collinear with the fixed effects "
@@ -196,6 +199,23 @@ def _by_fit_fe(
         cluster=cluster,
         tol=tol,
     )
+
+
+def one_blas_thread() -> Any:
+    """A context in which BLAS (numpy, scipy) uses one thread.
+
+    The matched study's products have a few dozen columns: one thread does them as fast, and
+    threads waiting for busy cores made a fit several times slower on a loaded machine.
+    """
+    return _blas().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas() -> Any:
+    """The loaded BLAS thread pools (threadpoolctl, a dependency of scikit-learn)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _separated(y: np.ndarray, flist: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from careval.impact.fastfe import fit_points
+from careval.impact.fastfe import fit_points, one_blas_thread
 from careval.impact.fe import FEFit, Model, fit_fe
 from careval.impact.matching import MatchResult
 from careval.impact.population import StudyPopulation
@@ -119,7 +119,8 @@ def fit_matched(
     coefs = fit.coefficients.set_index("term")
     terms = [r for r in regressors if r in coefs.index and np.isfinite(coefs.loc[r, "estimate"])]
     beta = np.array([coefs.loc[r, "estimate"] for r in terms])
-    v = two_way_vcov(panel, pieces, outcome, terms, beta, model)
+    with one_blas_thread():
+        v = two_way_vcov(panel, pieces, outcome, terms, beta, model)
     z = stats.norm.ppf(0.975)
     for i, r in enumerate(terms):
         se = float(np.sqrt(v[i, i]))
