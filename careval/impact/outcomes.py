@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from careval.errors import ConfigError
+from careval.impact.fastfe import fit_points, one_blas_thread
 from careval.impact.fe import LOG_LINK, FEFit, Model, fit_fe
 from careval.impact.matching import MatchResult
 from careval.impact.population import StudyPopulation
@@ -113,22 +114,16 @@ def fit_matched(
     model: Model,
     fe: tuple[str, ...] = ("unit", "month"),
 ) -> FEFit:
-    """``fit_fe`` for the estimates, then standard errors two-way clustered on set and person
-    (shared controls), with intervals and p-values recomputed from them (normal). For NB2 the
-    two-way variance uses the fit's alpha (its weights and scores)."""
-    fit = fit_fe(
-        panel,
-        outcome=outcome,
-        regressors=regressors,
-        fe=list(fe),
-        model=model,
-        cluster="set",
-        tol=FIT_TOL,
-    )
+    """The estimates (:func:`careval.impact.fastfe.fit_points`, those of ``fit_fe``), then
+    standard errors two-way clustered on set and person (shared controls), with intervals,
+    p-values and, for Poisson, the rate ratios' intervals from them (normal). For NB2 (fitted by
+    ``fit_fe``) the two-way variance uses the fit's alpha (its weights and scores)."""
+    fit = fit_points(panel, outcome, regressors, model, fe, tol=FIT_TOL, cluster="set")
     coefs = fit.coefficients.set_index("term")
     terms = [r for r in regressors if r in coefs.index and np.isfinite(coefs.loc[r, "estimate"])]
     beta = np.array([coefs.loc[r, "estimate"] for r in terms])
-    v = two_way_vcov(panel, pieces, outcome, terms, beta, model, fit.alpha)
+    with one_blas_thread():
+        v = two_way_vcov(panel, pieces, outcome, terms, beta, model, fit.alpha)
     z = stats.norm.ppf(0.975)
     for i, r in enumerate(terms):
         se = float(np.sqrt(v[i, i]))
@@ -137,8 +132,15 @@ def fit_matched(
         coefs.loc[r, "ci_low"] = est - z * se
         coefs.loc[r, "ci_high"] = est + z * se
         coefs.loc[r, "p_value"] = float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else np.nan
+    if "rr_ci_low" in coefs.columns:
+        coefs["rr_ci_low"] = np.exp(coefs["ci_low"])
+        coefs["rr_ci_high"] = np.exp(coefs["ci_high"])
     return dataclasses.replace(
-        fit, coefficients=coefs.reset_index(), vcov="CRV1 two-way", cluster="set+person"
+        fit,
+        coefficients=coefs.reset_index(),
+        vcov="CRV1 two-way",
+        cluster="set+person",
+        inference="normal",
     )
 
 

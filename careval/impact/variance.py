@@ -132,8 +132,9 @@ def two_way_vcov(
     def meat(groups: np.ndarray) -> np.ndarray:
         codes, inv = np.unique(groups, return_inverse=True)
         g = codes.size
-        sums = np.zeros((g, score.shape[1]))
-        np.add.at(sums, inv, score)
+        sums = np.column_stack(  # per-group sums of the scores (bincount: fast, as add.at)
+            [np.bincount(inv, weights=score[:, j], minlength=g) for j in range(score.shape[1])]
+        )
         return (g / (g - 1)) * (sums.T @ sums) if g > 1 else sums.T @ sums
 
     both = set_ * (int(person.max()) + 1) + person

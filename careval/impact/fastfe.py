@@ -1,0 +1,339 @@
+"""Point estimates of fixed-effects regressions without pyfixest's per-fit overhead.
+
+The matched study fits some forty models per run and keeps only their point estimates (its
+standard errors come from :func:`careval.impact.variance.two_way_vcov`). Through
+:func:`careval.impact.fe.fit_fe` each fit pays pyfixest's formula parsing (formulaic) and its
+cross-tabulating separation check, several times the cost of the estimation itself.
+:func:`fit_points` does the same estimation on arrays with pyfixest's own numerical routines
+(the alternating-projections demeaner, the singleton and collinearity detectors), following
+pyfixest 0.60's ``feols`` and ``fepois`` step by step, so that the estimation sample, the dropped
+counts, the collinear terms and the estimates are those of ``fit_fe`` (the tests check them to
+1e-7 against it):
+
+- rows with a missing value in a used column are dropped, then singletons (a fixed-effect level
+  with one observation, as pyfixest's default ``fixef_rm="singleton"``), then, for Poisson, the
+  observations of every fixed-effect level whose outcome is always zero (pyfixest's default
+  ``separation_check=["fe"]``: one pass over each fixed effect on the sample left by the
+  singletons, not repeated);
+- OLS demeans the outcome and the regressors together, drops regressors collinear with the
+  others or the fixed effects (fixest's Cholesky rule on ``X'X`` with tolerance 1e-9) and solves
+  the normal equations;
+- Poisson runs ppmlhdfe's iteratively reweighted least squares: starting from
+  ``mu = (y + mean(y)) / 2``, the working response ``z = eta + (y - mu) / mu`` and the
+  regressors are demeaned with weights ``mu``, ``beta`` is their weighted least squares
+  coefficient and the linear predictor becomes ``z - (z~ - X~ beta)`` (the fixed-effect part
+  recovered from the demeaned residual); it stops when the deviance changes by less than
+  ``tol`` relative to ``0.1 + |deviance|`` (fixest's criterion), at most 100 iterations.
+  Collinearity is checked after the first demeaning.
+
+Any other model (or input that ``fit_fe`` would refuse, such as infinite values or a negative
+count) goes to ``fit_fe``, which fits it or raises its usual error.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+
+from careval.errors import ConfigError
+from careval.impact.fe import _IWLS_MAXITER, FEFit, Model, fit_fe
+from careval.impact.inputs import codes
+
+_COLLIN_TOL = 1e-9  # pyfixest's default collin_tol for feols and fepois
+_FIXEF_MAXITER = 10_000  # pyfixest's default fixef_maxiter
+
+
+def fit_points(
+    panel: pd.DataFrame,
+    outcome: str,
+    regressors: Sequence[str],
+    model: Model,
+    fe: Sequence[str] = ("unit", "month"),
+    tol: float = 1e-8,
+    cluster: str | None = None,
+) -> FEFit:
+    """Estimates of ``outcome ~ regressors | fe`` (OLS or Poisson), as :func:`fit_fe` gives them.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The data; it is not modified.
+    outcome : str
+        Numeric outcome column (for Poisson non-negative).
+    regressors : sequence of str
+        Numeric or boolean regressor columns.
+    model : {"ols", "poisson"}
+        Any other model is fitted by :func:`fit_fe`.
+    fe : sequence of str
+        Fixed-effect columns (each distinct value a level).
+    tol : float
+        Tolerance of the fixed-effect projections and of Poisson's deviance criterion, with the
+        meaning it has in :func:`fit_fe`.
+    cluster : str, optional
+        A cluster column: its missing rows are dropped, and ``n_clusters`` and the OLS
+        reference distribution are those of ``fit_fe`` with this cluster.
+
+    Returns
+    -------
+    FEFit
+        With ``estimate`` (and for Poisson ``rate_ratio``) filled and the standard errors,
+        intervals and p-values NaN; ``vcov`` is ``"none"``.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`fit_fe`: bad columns or values, no complete rows, a Poisson outcome that is
+        always zero, every regressor collinear; or fixed-effect projections that do not
+        converge.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> d = pd.DataFrame({"unit": np.repeat(np.arange(50), 4), "period": np.tile(range(4), 50)})
+    >>> d["x"] = rng.normal(size=200)
+    >>> d["y"] = 2 * d["x"] + rng.normal(size=200)
+    >>> fit = fit_points(d, "y", ["x"], "ols", fe=("unit", "period"))
+    >>> round(fit.term("x")["estimate"], 1), fit.n_obs
+    (2.0, 200)
+    """
+    regressors, fe = list(regressors), list(fe)
+    if model not in ("ols", "poisson") or not _plain(panel, outcome, regressors, fe, cluster):
+        return _by_fit_fe(panel, outcome, regressors, model, fe, tol, cluster)
+    y = panel[outcome].to_numpy(dtype=float)
+    x = np.column_stack([panel[c].to_numpy(dtype=float) for c in regressors])
+    if np.isinf(y).any() or np.isinf(x).any() or (model == "poisson" and (y < 0).any()):
+        return _by_fit_fe(panel, outcome, regressors, model, fe, tol, cluster)
+    fcodes = np.column_stack([codes(panel[c]) for c in fe])
+    cl = codes(panel[cluster]) if cluster else np.zeros(len(panel), dtype=np.int64)
+    missing = np.isnan(y) | np.isnan(x).any(axis=1) | (fcodes < 0).any(axis=1) | (cl < 0)
+    keep = ~missing
+    if not keep.any() or (model == "poisson" and not (y[keep] > 0).any()):
+        return _by_fit_fe(panel, outcome, regressors, model, fe, tol, cluster)
+    # pyfixest factorises the fixed effects on the complete rows and keeps those codes after
+    # dropping singletons and separated rows (levels left empty carry no weight)
+    if missing.any():
+        y, x, cl = y[keep], x[keep], cl[keep]
+        fcodes = np.column_stack([pd.factorize(f[keep])[0] for f in fcodes.T])
+    flist = fcodes.astype(np.uint64)
+
+    from pyfixest.core.detect_singletons import detect_singletons
+
+    sample = ~detect_singletons(flist)
+    n_single = int(y.size - sample.sum())
+    n_sep = 0
+    if model == "poisson":
+        separated = _separated(y[sample], flist[sample])
+        n_sep = int(separated.sum())
+        sample[np.flatnonzero(sample)[separated]] = False
+    y, x, flist = y[sample], x[sample], flist[sample]
+    with one_blas_thread():
+        if model == "ols":
+            beta, kept = _ols(y, x, flist, tol)
+            converged = True
+        else:
+            beta, kept, converged = _poisson(y, x, flist, tol)
+    if not kept.any():
+        raise ConfigError(
+            f"every regressor ({', '.join(regressors)}) is collinear with the fixed effects "
+            f"({', '.join(fe)}) or constant; nothing can be estimated"
+        )
+    if not converged:
+        warnings.warn(f"Poisson IWLS did not converge in {_IWLS_MAXITER} iterations", stacklevel=2)
+    terms = [r for r, k in zip(regressors, kept, strict=True) if k]
+    n_obs = int(y.size)
+    n_clusters = int(np.unique(cl[sample]).size) if cluster else None
+    return FEFit(
+        coefficients=_table(terms, beta, model),
+        model=model,
+        vcov="none",
+        cluster=cluster,
+        weights=None,
+        n_obs=n_obs,
+        n_clusters=n_clusters,
+        n_dropped=len(panel) - n_obs,
+        dropped={"missing": int(missing.sum()), "singleton": n_single, "separation": n_sep},
+        collinear=tuple(r for r, k in zip(regressors, kept, strict=True) if not k),
+        inference=_inference(model, n_obs, int(kept.sum()), flist, n_clusters),
+        converged=converged,
+    )
+
+
+def _plain(
+    panel: pd.DataFrame, outcome: str, regressors: list[str], fe: list[str], cluster: str | None
+) -> bool:
+    """Whether the input is one this module fits; anything else goes to ``fit_fe``'s checks."""
+    roles = [outcome, *regressors, *fe]
+    used = [*roles, *([cluster] if cluster else [])]
+    if not regressors or not fe or len(set(roles)) < len(roles):
+        return False
+    if not all(c in panel.columns for c in used):
+        return False
+    for c in [outcome, *regressors]:
+        s = panel[c]
+        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+            return False
+    return True
+
+
+def _by_fit_fe(
+    panel: pd.DataFrame,
+    outcome: str,
+    regressors: list[str],
+    model: Model,
+    fe: list[str],
+    tol: float,
+    cluster: str | None,
+) -> FEFit:
+    return fit_fe(
+        panel,
+        outcome=outcome,
+        regressors=regressors,
+        fe=fe,
+        model=model,
+        cluster=cluster,
+        tol=tol,
+    )
+
+
+def one_blas_thread() -> Any:
+    """A context in which BLAS (numpy, scipy) uses one thread.
+
+    The matched study's products have a few dozen columns: one thread does them as fast, and
+    threads waiting for busy cores made a fit several times slower on a loaded machine.
+    """
+    return _blas().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas() -> Any:
+    """The loaded BLAS thread pools (threadpoolctl, a dependency of scikit-learn)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _separated(y: np.ndarray, flist: np.ndarray) -> np.ndarray:
+    """Rows of a fixed-effect level whose outcome is zero throughout (any fixed effect)."""
+    out = np.zeros(y.size, dtype=bool)
+    if (y > 0).all():
+        return out
+    pos = (y > 0).astype(float)
+    for j in range(flist.shape[1]):
+        f = flist[:, j].astype(np.int64)
+        n_pos = np.bincount(f, weights=pos)
+        out |= n_pos[f] == 0
+    return out
+
+
+def _demean(x: np.ndarray, flist: np.ndarray, weights: np.ndarray, tol: float) -> np.ndarray:
+    from pyfixest.estimation import demean
+
+    out, ok = demean(x, flist, weights, tol=tol, maxiter=_FIXEF_MAXITER)
+    if not ok:
+        raise ConfigError(
+            f"the fixed-effect projections did not converge in {_FIXEF_MAXITER:,} iterations"
+        )
+    return np.asarray(out)
+
+
+def _independent(xd: np.ndarray) -> np.ndarray:
+    """Columns of the demeaned regressors kept by fixest's collinearity rule (True = kept)."""
+    from pyfixest.core.collinear import find_collinear_variables
+
+    txx = np.ascontiguousarray(xd.T @ xd, dtype=np.float64)
+    excluded, _, _ = find_collinear_variables(txx, _COLLIN_TOL)
+    return ~np.asarray(excluded, dtype=bool)
+
+
+def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray(scipy.linalg.solve(a, b, assume_a="pos")).ravel()
+
+
+def _ols(
+    y: np.ndarray, x: np.ndarray, flist: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray]:
+    yx = _demean(np.column_stack([y, x]), flist, np.ones(y.size), tol)
+    yd, xd = yx[:, :1], yx[:, 1:]
+    kept = _independent(xd)
+    if not kept.any():
+        return np.array([]), kept
+    xd = xd[:, kept]
+    return _solve(xd.T @ xd, xd.T @ yd), kept
+
+
+def _deviance(y: np.ndarray, mu: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(2 * np.sum(np.where(y == 0, 0, y * np.log(y / mu)) - (y - mu)))
+
+
+def _poisson(
+    y: np.ndarray, x: np.ndarray, flist: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """ppmlhdfe's IWLS as pyfixest 0.60 runs it: (beta, kept columns, converged)."""
+    y = y[:, None]
+    iwls_tol = min(tol, 1e-8)  # as fit_fe passes it
+    mu = (y + np.mean(y)) / 2
+    eta = np.log(mu)
+    last = _deviance(y, mu)
+    kept = np.ones(x.shape[1], dtype=bool)
+    beta = np.array([])
+    converged = stop = False
+    for i in range(_IWLS_MAXITER):
+        if stop:
+            converged = True
+            break
+        z = eta + y / mu - 1
+        zx = _demean(np.concatenate([z, x], axis=1), flist, mu.ravel(), tol)
+        zd, xd = zx[:, :1], zx[:, 1:]
+        if i == 0:  # collinearity after the first demeaning, as pyfixest
+            kept = _independent(xd)
+            if not kept.any():
+                return beta, kept, True
+            x, xd = x[:, kept], xd[:, kept]
+        sw = np.sqrt(mu)
+        wx, wz = sw * xd, sw * zd
+        beta = _solve(wx.T @ wx, wx.T @ wz)
+        resid = zd - xd @ beta[:, None]
+        eta = z - resid
+        mu = np.exp(eta)
+        dev = _deviance(y, mu)
+        stop = abs(dev - last) / (0.1 + abs(last)) < iwls_tol
+        last = dev
+    return beta, kept, converged
+
+
+def _table(terms: list[str], beta: np.ndarray, model: str) -> pd.DataFrame:
+    nan = np.full(len(terms), np.nan)
+    out = pd.DataFrame(
+        {
+            "term": terms,
+            "estimate": beta.astype(float),
+            "se": nan,
+            "ci_low": nan,
+            "ci_high": nan,
+            "p_value": nan,
+        }
+    )
+    if model == "poisson":
+        out["rate_ratio"] = np.exp(out["estimate"])
+        out["rr_ci_low"] = nan
+        out["rr_ci_high"] = nan
+    return out
+
+
+def _inference(model: str, n_obs: int, k: int, flist: np.ndarray, n_clusters: int | None) -> str:
+    """fit_fe's reference distribution: normal for Poisson; for OLS t with ``G - 1`` degrees
+    of freedom when clustered, otherwise ``N - K`` (regressors plus fixed-effect levels, one
+    fewer per extra fixed effect)."""
+    if model != "ols":
+        return "normal"
+    if n_clusters is not None:
+        return f"t({n_clusters - 1})"
+    levels = sum(int(np.unique(flist[:, j]).size) for j in range(flist.shape[1]))
+    return f"t({n_obs - k - levels + flist.shape[1] - 1})"
