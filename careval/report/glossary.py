@@ -214,6 +214,14 @@ _SUMMARY: dict[str, str] = {
 
 # ---- the matched study (impact section and its published tables) ---------------------------
 _IMPACT: dict[str, str] = {
+    "negative_controls": "Negative controls",
+    "sensitivity": "Sensitivity to the design",
+    "kind": "Kind (outcome or placebo start)",
+    "truth": "True rate ratio",
+    "ratio": "Controls per treated person",
+    "replace": "With replacement",
+    "control_area": "Control area",
+    "estimated": "Estimated",
     "subgroup": "Subgroup",
     "subgroups": "By subgroup",
     "level": "Group",

@@ -42,6 +42,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from careval.impact.diagnostics import DIAGNOSTICS
 from careval.report.format import EXCEL_FORMAT, Kind, column_kind
 from careval.report.glossary import label
 from careval.report.publish.units import unit
@@ -261,6 +262,9 @@ def _table_sheet(ws: Worksheet, where: str, rows: list[dict[str, Any]]) -> list[
     return list(zip(codes, units, strict=True))
 
 
+DIAGNOSTIC_LABELS = {key: text for key, text, _worse in DIAGNOSTICS}
+
+
 def _impact_sheet(ws: Worksheet, results: dict[str, Any]) -> int:
     """The matched study's results, one row per outcome; returns the number of rows."""
     impact = results.get("impact", {})
@@ -277,6 +281,9 @@ def _impact_sheet(ws: Worksheet, results: dict[str, Any]) -> int:
         ("Difference 95% CI low", "money"),
         ("Difference 95% CI high", "money"),
         ("p-value", "p"),
+        ("Calibrated 95% CI low", "ratio"),
+        ("Calibrated 95% CI high", "ratio"),
+        ("For decisions", "text"),
         ("Care-planned", "count"),
         ("Matched controls", "count"),
         ("Model", "text"),
@@ -285,6 +292,15 @@ def _impact_sheet(ws: Worksheet, results: dict[str, Any]) -> int:
     for name, e in outcomes.items():
         rr = e.get("rate_ratio")
         money = e.get("rate_ratio") is None  # a cost: a difference in £, not a ratio
+        cal = e.get("calibrated") or {}
+        diag = e.get("diagnostics")
+        verdict = (
+            None
+            if not isinstance(diag, dict)
+            else "no: " + "; ".join(DIAGNOSTIC_LABELS.get(k, k) for k in diag["failed"])
+            if diag.get("failed")
+            else "yes"
+        )
         ws.append(
             _row(
                 [
@@ -297,6 +313,9 @@ def _impact_sheet(ws: Worksheet, results: dict[str, Any]) -> int:
                     e.get("ci_low") if money else None,
                     e.get("ci_high") if money else None,
                     e.get("p_value"),
+                    cal.get("rate_ratio_ci_low"),
+                    cal.get("rate_ratio_ci_high"),
+                    verdict,
                     e.get("n_treated"),
                     e.get("n_controls"),
                     label(str(e.get("model") or "")) if e.get("model") else None,

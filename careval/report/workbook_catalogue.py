@@ -83,6 +83,16 @@ TABLES: list[tuple[str, str, str]] = [
         "Each covariate's mean in the care-planned and controls, before and after matching.",
     ),
     (
+        "impact.negative_controls",
+        "Negative controls",
+        "Outcomes the programme cannot change and placebo starts: their estimates measure bias.",
+    ),
+    (
+        "impact.sensitivity",
+        "Sensitivity to the design",
+        "The primary outcome re-estimated with other calipers, ratios and control pools.",
+    ),
+    (
         "indicators.diabetes.monthly",
         "Diabetes control by month",
         "People with diabetes with a reading and in control each month, by area.",

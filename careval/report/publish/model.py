@@ -266,7 +266,7 @@ class ImpactBlock(Node):
     trajectories: Records = ABSENT
     mortality: Mortality = ABSENT
     # Residual bias: the negative-control and placebo estimates (name, label, kind, the
-    # estimate, calibrated, truth), those not estimated, the empirical null fitted to them
+    # estimate, truth), those not estimated, the empirical null fitted to them
     # (fitted, n_controls, mean, sd, ease), the design's diagnostics (max_abs_smd, equipoise,
     # median_follow_up) and the primary outcome under other designs.
     negative_controls: Records = ABSENT
