@@ -15,7 +15,7 @@ count outcome's contrast at a fake programme start in the months before entry
 
 from __future__ import annotations
 
-from careval.impact.settings import BUILTIN_OUTCOMES, OutcomeSettings
+from careval.impact.outcome_settings import BUILTIN_OUTCOMES, OutcomeSettings
 
 # Treatment-function (specialty) codes of outpatient attendances used as negative controls.
 NEGATIVE_CONTROL_SPECIALTIES: dict[str, str] = {

@@ -126,12 +126,13 @@ def negative_controls(r: ImpactResult) -> list[str]:
             "There were too few of them to fit the systematic error, so no interval is calibrated."
         )
     off = [c for c in r.negative_controls if _excludes_one(c)]
+    n_placebo = sum(1 for c in r.negative_controls if c.get("kind") == "placebo")
     lead = (
-        f"{len(got)} negative controls: outcomes the programme cannot plausibly change "
-        "(outpatient attendances in specialties it does not manage, planned admissions) and "
-        "placebo starts before entry, when nobody was treated. Their true rate ratio is 1, so "
-        f"they measure the bias the matching left: {len(off)} of them exclude 1 at the 95% "
-        "level, against about 1 in 20 expected by chance."
+        f"{len(got)} negative controls: {len(got) - n_placebo} outcomes the "
+        f"{r.settings.intervention.noun} cannot plausibly change and {n_placebo} placebo starts "
+        "before entry, when nobody was treated. Their true rate ratio is 1, so they measure the "
+        f"bias the matching left: {len(off)} of them exclude 1 at the 95% level, against about "
+        "1 in 20 expected by chance."
     )
     desc = "; ".join(x.hover for x in got)
     svg = forest(got, "Negative controls (true rate ratio 1)", desc, "Change against controls")
@@ -195,7 +196,8 @@ def _calibrated_table(r: ImpactResult) -> str:
         "<p>Calibrated by the negative controls (Schuemie and colleagues' empirical "
         "calibration), each interval widens and shifts by the systematic error they show. The "
         "E-value is how strongly an unmeasured confounder would have to be associated with both "
-        "the care plan and the outcome (as a rate ratio) to explain the estimate away, or to "
+        f"the {html.escape(r.settings.intervention.noun)} and the outcome (as a rate ratio) to "
+        "explain the estimate away, or to "
         "move its interval to include no change.</p>"
         + table_html(
             df,
