@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,25 @@ def test_fit_matched_estimates_equal_pyfixest_on_the_matched_panel(
     assert (c.se > 0).all() and (c.ci_low < c.estimate).all()
     if model == "poisson":
         np.testing.assert_allclose(c.rr_ci_low, np.exp(c.ci_low))
+
+
+def test_fitting_leaves_the_root_logger_alone() -> None:
+    """pyfixest 0.60 calls logging.basicConfig(level=INFO) on import; the first import through
+    fit_points (or the two-way variance) must undo it, or every library's INFO messages reach
+    the user's terminal (matplotlib's did, in the demo). A fresh interpreter, so the import is
+    the first."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, numpy as np, pandas as pd\n"
+        "from careval.impact.fastfe import fit_points\n"
+        "d = pd.DataFrame({'unit': np.repeat(np.arange(40), 4), 'month': np.tile(range(4), 40)})\n"
+        "d['x'] = np.random.default_rng(0).normal(size=160)\n"
+        "d['y'] = np.random.default_rng(1).poisson(1.0, 160).astype(float)\n"
+        "fit_points(d, 'y', ['x'], 'poisson', ('unit', 'month'))\n"
+        "root = logging.getLogger()\n"
+        "print(root.level, len(root.handlers))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(logging.WARNING), "0"]

@@ -42,7 +42,7 @@ import pandas as pd
 import scipy.linalg
 
 from careval.errors import ConfigError
-from careval.impact.fe import _IWLS_MAXITER, FEFit, Model, fit_fe
+from careval.impact.fe import _IWLS_MAXITER, FEFit, Model, _pyfixest, fit_fe
 from careval.impact.inputs import codes
 
 _COLLIN_TOL = 1e-9  # pyfixest's default collin_tol for feols and fepois
@@ -122,6 +122,7 @@ def fit_points(
         fcodes = np.column_stack([pd.factorize(f[keep])[0] for f in fcodes.T])
     flist = fcodes.astype(np.uint64)
 
+    _pyfixest()  # first, so that importing pyfixest leaves the root logger alone
     from pyfixest.core.detect_singletons import detect_singletons
 
     sample = ~detect_singletons(flist)
@@ -232,6 +233,7 @@ def _separated(y: np.ndarray, flist: np.ndarray) -> np.ndarray:
 
 
 def _demean(x: np.ndarray, flist: np.ndarray, weights: np.ndarray, tol: float) -> np.ndarray:
+    _pyfixest()  # first, so that importing pyfixest leaves the root logger alone
     from pyfixest.estimation import demean
 
     out, ok = demean(x, flist, weights, tol=tol, maxiter=_FIXEF_MAXITER)
@@ -244,6 +246,7 @@ def _demean(x: np.ndarray, flist: np.ndarray, weights: np.ndarray, tol: float) -
 
 def _independent(xd: np.ndarray) -> np.ndarray:
     """Columns of the demeaned regressors kept by fixest's collinearity rule (True = kept)."""
+    _pyfixest()  # first, so that importing pyfixest leaves the root logger alone
     from pyfixest.core.collinear import find_collinear_variables
 
     txx = np.ascontiguousarray(xd.T @ xd, dtype=np.float64)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError
+from careval.impact.fe import _pyfixest
 from careval.impact.negbin import nb2_fe_means
 
 _TOL = 1e-10
@@ -84,6 +85,7 @@ def two_way_vcov(
     row per living control per control-unit row: ``row`` (position in ``panel``), ``person``,
     ``n_alive`` and the outcome. ``alpha`` is NB2's overdispersion, for ``model="negbin"``.
     """
+    _pyfixest()  # first, so that importing pyfixest leaves the root logger alone
     from pyfixest.estimation import demean
 
     x = panel[list(regressors)].to_numpy(dtype=float)
