@@ -89,6 +89,26 @@ def test_diagnose_fails_exactly_the_values_beyond_their_thresholds() -> None:
     assert edge["failed"] == []
 
 
+def test_a_significant_pretrend_fails_only_when_it_is_material() -> None:
+    """The demo's case: 20,000 care-planned, pre-entry bins within 4% of the controls, joint
+    test p = 0.023. Significant but immaterial passes; 8% fails; unknown size (a panel without
+    a natural scale) falls back to the test alone."""
+    th = DiagnosticSettings()
+    small = diagnose({"pretrend_p": 0.023, "pretrend_change": 0.04}, th)
+    assert small["failed"] == []
+    check = next(c for c in small["checks"] if c["diagnostic"] == "pretrend_p")
+    assert check["status"] == "pass" and check["largest_change"] == 0.04
+    big = diagnose({"pretrend_p": 0.023, "pretrend_change": 0.08}, th)
+    assert big["failed"] == ["pretrend_p"]
+    assert "with a pre-entry difference of 8.0% (more than 5%)" in failure_text(big)
+    assert diagnose({"pretrend_p": 0.023}, th)["failed"] == ["pretrend_p"]
+    assert diagnose({"pretrend_p": 0.3, "pretrend_change": 0.5}, th)["failed"] == []
+    strict = DiagnosticSettings(max_pretrend_change=0.01)
+    assert diagnose({"pretrend_p": 0.023, "pretrend_change": 0.04}, strict)["failed"] == [
+        "pretrend_p"
+    ]
+
+
 def test_thresholds_are_checked() -> None:
     with pytest.raises(ConfigError, match="max_mdrr must be above 1"):
         DiagnosticSettings(max_mdrr=0.9)
@@ -125,12 +145,13 @@ def test_pretrend_and_placebo_on_a_panel_without_effect() -> None:
     )
     st = ImpactSettings()
     flat = pretrend(p, pieces, "y", "poisson", st)
-    assert flat["bins"] == 7 and flat["p_value"] > 0.01
+    assert flat["bins"] == 7 and flat["p_value"] > 0.01 and flat["max_change"] < 0.2
     pl = placebo(p, pieces, "y", "poisson", st)
     assert pl is not None and 0.85 < pl["rate_ratio"] < 1.15
     assert pl["rate_ratio_ci_low"] < 1 < pl["rate_ratio_ci_high"]
     rise = (p.treated == 1) & (p.k >= -12) & (p.k < 0)
     p.loc[rise, "y"] = rng.poisson(0.3 * 1.5, int(rise.sum()))
-    assert pretrend(p, pieces, "y", "poisson", st)["p_value"] < 1e-6
+    risen = pretrend(p, pieces, "y", "poisson", st)
+    assert risen["p_value"] < 1e-6 and 0.3 < risen["max_change"] < 0.7  # planted: 1.5
     moved = placebo(p, pieces, "y", "poisson", st)
     assert moved is not None and moved["rate_ratio_ci_low"] > 1.2

@@ -139,7 +139,13 @@ def assess(
         try:
             est["pretrend"] = pretrend(panel, pieces, name, o.model, st)
         except ValueError:
-            est["pretrend"] = {"statistic": None, "df": 0, "p_value": None, "bins": 0}
+            est["pretrend"] = {
+                "statistic": None,
+                "df": 0,
+                "p_value": None,
+                "bins": 0,
+                "max_change": None,
+            }
         count = o.model in COUNT_MODELS
         if count:
             est["calibrated"] = calibrate(est, null_info)
@@ -151,6 +157,7 @@ def assess(
             "mdrr": mdrr(est["se"]) if count else math.nan,
             "ease": null_info.get("ease", math.nan),
             "pretrend_p": est["pretrend"].get("p_value"),
+            "pretrend_change": est["pretrend"].get("max_change"),
         }
         est["diagnostics"] = diagnose(values, st.diagnostics)
 

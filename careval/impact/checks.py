@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from careval.impact.diagnostics import wald_test
-from careval.impact.fe import Model
+from careval.impact.fe import LOG_LINK, Model
 from careval.impact.outcomes import coef, fit_matched, subset
 from careval.impact.settings import ImpactSettings
 from careval.impact.variance import two_way_vcov
@@ -47,7 +47,8 @@ def pretrend(
     b = np.floor_divide(sub.k.to_numpy(), width)
     bins = sorted(set(b.tolist()) - {-1})
     if not bins:
-        return {"statistic": float("nan"), "df": 0, "p_value": float("nan"), "bins": 0}
+        nan = float("nan")
+        return {"statistic": nan, "df": 0, "p_value": nan, "bins": 0, "max_change": nan}
     d = sub[[outcome, "unit", "month", "set", "treated", "person"]].copy()
     tr = d.treated.to_numpy()
     regs, contrasts = [], []
@@ -65,7 +66,20 @@ def pretrend(
     pick = [i for i, t in enumerate(terms) if t.startswith("bt_")]
     out = wald_test(beta[pick], v[np.ix_(pick, pick)])
     out["bins"] = len(pick)
+    out["max_change"] = _largest_change(beta[pick], model, d, outcome)
     return out
+
+
+def _largest_change(contrasts: np.ndarray, model: Model, d: pd.DataFrame, outcome: str) -> float:
+    """The largest pre-entry difference between the arms as a share: ``|rate ratio - 1|`` for
+    a count, ``|difference|`` over the treated arm's pre-entry mean for a linear outcome (NaN
+    when that mean is 0)."""
+    if contrasts.size == 0:
+        return float("nan")
+    if model in LOG_LINK:
+        return float(np.max(np.abs(np.expm1(contrasts))))
+    mean = float(d.loc[d.treated == 1, outcome].mean())
+    return float(np.max(np.abs(contrasts)) / abs(mean)) if mean else float("nan")
 
 
 def placebo(

@@ -51,7 +51,14 @@ class DiagnosticSettings(Settings):
         preference score between 0.3 and 0.7; not applied when matching is on a given score.
     min_pretrend_p
         An estimate fails when the joint test that treated and controls moved alike before
-        entry has a p-value below this.
+        entry has a p-value below this and the pre-entry difference is material
+        (``max_pretrend_change``).
+    max_pretrend_change
+        The largest pre-entry difference between the arms (a share: 0.05 is 5%, as a rate ratio
+        for counts, of the treated arm's pre-entry mean for costs) below which a significant
+        pre-trend test does not fail the estimate. With tens of thousands of people the test
+        rejects differences far smaller than any effect of interest (Roth 2022): significance
+        alone would gate out sound estimates, magnitude alone would pass noisy ones.
     min_median_follow_up
         Fewest months of median follow-up after entry.
     """
@@ -61,13 +68,14 @@ class DiagnosticSettings(Settings):
     max_abs_smd: float = 0.1
     min_equipoise: float = 0.2
     min_pretrend_p: float = 0.05
+    max_pretrend_change: float = 0.05
     min_median_follow_up: float = 6.0
 
     def __post_init__(self) -> None:
         problems = []
         if not self.max_mdrr > 1:
             problems.append(f"max_mdrr must be above 1; got {self.max_mdrr}")
-        for name in ("max_ease", "max_abs_smd"):
+        for name in ("max_ease", "max_abs_smd", "max_pretrend_change"):
             if not getattr(self, name) > 0:
                 problems.append(f"{name} must be above 0; got {getattr(self, name)}")
         for name in ("min_equipoise", "min_pretrend_p"):
@@ -158,8 +166,10 @@ def diagnose(values: dict[str, Any], settings: DiagnosticSettings) -> dict[str, 
     """Check each diagnostic value against its threshold.
 
     ``values`` maps diagnostic keys (:data:`DIAGNOSTICS`) to numbers; a missing, None or NaN
-    value is *not assessed* and does not fail. Returns ``{"checks": [...], "failed": [...],
-    "for_decisions": bool}``, each check with ``diagnostic``, ``label``, ``value``,
+    value is *not assessed* and does not fail. ``pretrend_change`` (the largest pre-entry
+    difference, a share) qualifies ``pretrend_p``: a significant test fails only when the
+    difference exceeds ``max_pretrend_change`` or is unknown. Returns ``{"checks": [...],
+    "failed": [...], "for_decisions": bool}``, each check with ``diagnostic``, ``label``, ``value``,
     ``threshold``, ``rule`` (``"at most"`` or ``"at least"``) and ``status`` (``"pass"``,
     ``"fail"`` or ``"not assessed"``).
 
@@ -174,9 +184,22 @@ def diagnose(values: dict[str, Any], settings: DiagnosticSettings) -> dict[str, 
         threshold = float(getattr(settings, _THRESHOLD[key]))
         v = values.get(key)
         value = float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+        beyond = value is not None and (
+            (value > threshold) if larger_is_worse else (value < threshold)
+        )
+        check: dict[str, Any] = {}
+        if key == "pretrend_p":
+            change = values.get("pretrend_change")
+            change = (
+                float(change) if isinstance(change, int | float) and math.isfinite(change) else None
+            )
+            check["largest_change"] = change
+            check["max_change"] = float(settings.max_pretrend_change)
+            if beyond and change is not None and change <= settings.max_pretrend_change:
+                beyond = False  # significant, but too small to matter
         if value is None:
             status = "not assessed"
-        elif (value > threshold) if larger_is_worse else (value < threshold):
+        elif beyond:
             status = "fail"
             failed.append(key)
         else:
@@ -189,6 +212,7 @@ def diagnose(values: dict[str, Any], settings: DiagnosticSettings) -> dict[str, 
                 "threshold": threshold,
                 "rule": "at most" if larger_is_worse else "at least",
                 "status": status,
+                **check,
             }
         )
     return {"checks": checks, "failed": failed, "for_decisions": not failed}
@@ -200,5 +224,11 @@ def failure_text(result: dict[str, Any]) -> str:
     parts = []
     for c in result.get("checks", []):
         if c["status"] == "fail":
-            parts.append(f"{c['label']} {c['value']:.3g} ({c['rule']} {c['threshold']:.3g})")
+            text = f"{c['label']} {c['value']:.3g} ({c['rule']} {c['threshold']:.3g})"
+            if c.get("largest_change") is not None:
+                text += (
+                    f" with a pre-entry difference of {c['largest_change']:.1%} "
+                    f"(more than {c['max_change']:.0%})"
+                )
+            parts.append(text)
     return "; ".join(parts)

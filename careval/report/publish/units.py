@@ -86,6 +86,11 @@ _RULES: list[tuple[str, str]] = [
     (r"impact\.outcomes\.[a-z_]+\.pretrend\.statistic$", "chi-square statistic"),
     (r"impact\.outcomes\.[a-z_]+\.pretrend\.df$", "degrees of freedom"),
     (r"impact\.outcomes\.[a-z_]+\.pretrend\.bins$", "pre-entry bins tested"),
+    (r"impact\.outcomes\.[a-z_]+\.pretrend\.max_change$", SHARE),
+    (
+        r"impact\.outcomes\.[a-z_]+\.diagnostics\.checks\[\]\.(largest_change|max_change)$",
+        SHARE,
+    ),
     (r"impact\.sensitivity\[\]\.caliper$", "standard deviations of the score"),
     (r"impact\.sensitivity\[\]\.ratio$", "controls per treated person"),
     (

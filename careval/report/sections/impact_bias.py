@@ -31,6 +31,7 @@ _SHORT = {
     "max_abs_smd": "Largest SMD after matching",
     "equipoise": "Share in equipoise",
     "pretrend_p": "Pre-trend test p",
+    "pretrend_change": "Largest difference before entry",
     "median_follow_up": "Median follow-up (months)",
 }
 _KINDS: dict[str, fmt.Kind] = {
@@ -39,6 +40,7 @@ _KINDS: dict[str, fmt.Kind] = {
     "max_abs_smd": "number",
     "equipoise": "share",
     "pretrend_p": "p",
+    "pretrend_change": "share",
     "median_follow_up": "number",
 }
 
@@ -63,6 +65,8 @@ def diagnostics_table(r: ImpactResult) -> str:
         row: dict[str, Any] = {"outcome": titles.get(name, label(name))}
         for key, _text, _worse in DIAGNOSTICS:
             row[key] = checks.get(key, {}).get("value")
+            if key == "pretrend_p":
+                row["pretrend_change"] = checks.get(key, {}).get("largest_change")
         row["verdict"] = verdict(o)
         row["failing"] = failure_text(d) or "none"
         rows.append(row)
@@ -76,7 +80,10 @@ def diagnostics_table(r: ImpactResult) -> str:
         f"systematic error at most {th.max_ease:g}; largest absolute standardised difference "
         f"at most {th.max_abs_smd:g}; at least {fmt.pct(th.min_equipoise)} of the study "
         f"population in equipoise (preference score 0.3 to 0.7); pre-trend test p at least "
-        f"{th.min_pretrend_p:g}; median follow-up at least {fmt.months(th.min_median_follow_up)}"
+        f"{th.min_pretrend_p:g} unless the largest difference before entry is under "
+        f"{fmt.pct(th.max_pretrend_change, 0)} (with many people the test finds differences too "
+        "small to matter); median follow-up at least "
+        f"{fmt.months(th.min_median_follow_up)}"
     )
     n_bad = sum(1 for o in r.outcomes.values() if verdict(o) == NOT_FOR_DECISIONS)
     lead = (
