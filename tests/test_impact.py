@@ -140,10 +140,9 @@ def test_impact_result_tidy_summary_and_settings(null_result: ImpactResult) -> N
     assert block["event_window"] == [-12, 23] and block["match"]["caliper"] == 0.2
 
 
-def test_match_cli_reproduces_matchit(tmp_path: Path) -> None:
-    out = tmp_path / "m.json"
-    ref = json.loads((FIX / "results.json").read_text())["models"]["B"]
-    argv = [
+def _model_b(out: Path, *extra: str) -> list[str]:
+    """``careval match`` as the MatchIt fixture's model B: 2:1 with replacement, caliper 0.1."""
+    return [
         "match",
         "--csv",
         str(FIX / "lalonde.csv"),
@@ -156,12 +155,16 @@ def test_match_cli_reproduces_matchit(tmp_path: Path) -> None:
         "--caliper",
         "0.1",
         "--replace",
-        "--outcome",
-        "re78",
+        *extra,
         "--json",
         str(out),
     ]
-    assert main(argv) is None
+
+
+def test_match_cli_reproduces_matchit(tmp_path: Path) -> None:
+    out = tmp_path / "m.json"
+    ref = json.loads((FIX / "results.json").read_text())["models"]["B"]
+    assert main(_model_b(out, "--outcome", "re78")) is None
     got = json.loads(out.read_text())
     assert got["att"]["estimate"] == pytest.approx(ref["att"], rel=1e-9)
     assert got["att"]["se"] == pytest.approx(ref["se"], rel=1e-6)
@@ -179,23 +182,7 @@ def test_match_cli_warns_and_records_failing_balance(
     worst = float(smd.smd_matched.abs().max())
     assert worst > 0.1
     out = tmp_path / "m.json"
-    argv = [
-        "match",
-        "--csv",
-        str(FIX / "lalonde.csv"),
-        "--treatment",
-        "treat",
-        "--covariates",
-        "age,educ,hispan,white,married,nodegree,re74,re75",
-        "--ratio",
-        "2",
-        "--caliper",
-        "0.1",
-        "--replace",
-        "--json",
-        str(out),
-    ]
-    assert main(argv) is None
+    assert main(_model_b(out)) is None
     got = json.loads(out.read_text())
     checks = {c["diagnostic"]: c for c in got["diagnostics"]["checks"]}
     assert checks["max_abs_smd"]["value"] == pytest.approx(worst, rel=1e-6)
