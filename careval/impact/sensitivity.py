@@ -23,6 +23,7 @@ from careval.impact.population import StudyPopulation
 from careval.impact.settings import ImpactSettings
 
 MIN_TREATED = 20  # a variant matching fewer treated people is reported as not estimated
+MAX_AREAS = 4  # comparator areas tried alone
 REGRESSORS = ["impl", "post", "impl_treated", "post_treated"]
 
 
@@ -62,11 +63,12 @@ def sensitivity(
     """
     f = study.frame
     o = st.primary
-    areas = (
-        sorted(str(a) for a in f.loc[f.treated == 0, "area"].dropna().unique())
-        if "area" in f.columns
-        else []
-    )
+    # One comparator area at a time: the largest pools, at most MAX_AREAS of them (a national
+    # comparator may have dozens of areas, each a whole re-match).
+    areas: list[str] = []
+    if "area" in f.columns:
+        pools = f.loc[f.treated == 0, "area"].dropna().astype(str).value_counts()
+        areas = sorted(str(a) for a in pools.index[:MAX_AREAS])
     rows = []
     for text, ms, area in variants(st, areas):
         row: dict[str, Any] = {

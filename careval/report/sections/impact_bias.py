@@ -78,7 +78,7 @@ def diagnostics_table(r: ImpactResult) -> str:
     rules = (
         f"smallest detectable rate ratio at most {th.max_mdrr:g} (a fall as its inverse); "
         f"systematic error at most {th.max_ease:g}; largest absolute standardised difference "
-        f"at most {th.max_abs_smd:g}; at least {fmt.pct(th.min_equipoise)} of the study "
+        f"at most {th.max_abs_smd:g}; at least {fmt.pct(th.min_equipoise, 0)} of the study "
         f"population in equipoise (preference score 0.3 to 0.7); pre-trend test p at least "
         f"{th.min_pretrend_p:g} unless the largest difference before entry is under "
         f"{fmt.pct(th.max_pretrend_change, 0)} (with many people the test finds differences too "
