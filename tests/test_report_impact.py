@@ -221,3 +221,28 @@ def test_truth_panel_on_synthetic_data(study: dict) -> None:
         assert (">yes<" in row) == covered
     none = section(type(r)(**{**r.__dict__, "truth": {}})).html
     assert "impact-truth" not in none
+
+
+def test_diagnostics_negative_controls_and_sensitivity_in_the_section(study: dict) -> None:
+    """The three tables of residual bias, each row from the result: every outcome's verdict,
+    the negative controls' forest plot, the calibrated intervals and the sensitivity rows."""
+    r: ImpactResult = study["result"]
+    page = section(r).html
+    seen = _visible(page)
+    table = re.search(r'id="impact-diagnostics-table".*?</table>', page, flags=re.S)
+    assert table
+    verdicts = re.findall(r">(not for decisions|for decisions)<", table[0])
+    assert len(verdicts) == len(r.outcomes)
+    expected = [
+        "not for decisions" if o["diagnostics"]["failed"] else "for decisions"
+        for o in r.outcomes.values()
+    ]
+    assert verdicts == expected
+    plot = re.search(r'id="impact-negative-controls-plot".*?</figure>', page, flags=re.S)
+    assert plot and plot[0].count("<title>") >= len(r.negative_controls)
+    cal = r.outcomes["emergency_admissions"]["calibrated"]
+    shown = fmt.change_interval(cal["rate_ratio_ci_low"], cal["rate_ratio_ci_high"])
+    assert shown in seen
+    sens = re.search(r'id="impact-sensitivity-table".*?</table>', page, flags=re.S)
+    assert sens and sens[0].count("<tr") == len(r.sensitivity) + 1
+    assert "E-value" in seen and "placebo" in seen
