@@ -352,7 +352,7 @@ def evaluate_impact(
     warnings = [
         f"{n}: not for decisions: {failure_text(results[n]['diagnostics'])}" for n in failing
     ]
-    sens = sensitivity(study, cov, st) if st.sensitivity else []
+    sens = sensitivity(study, cov, st, res.score) if st.sensitivity else []
     untreated = {
         m: control_series(study, res, m, DESIGN_PRE_MONTHS, DESIGN_MAX_POST)
         for m in ("emergency_admissions", "emergency_cost")
