@@ -84,8 +84,12 @@ def scan(out: Path, d: DisclosureSettings = DC) -> dict[str, list[Any]]:
                 if is_count_path(str(path)) and small_count(v, d)
             ]
             continue
-        if ws.title == IMPACT:  # the matched study's groups: counts too
-            found["xlsx"] += [(ws.title, v) for r in rows[1:] for v in r[9:11] if small_count(v, d)]
+        if ws.title == IMPACT:  # the matched study's groups: counts too, found by heading
+            at = [i for i, h in enumerate(rows[0]) if h in ("Care-planned", "Matched controls")]
+            assert len(at) == 2, rows[0]
+            found["xlsx"] += [
+                (ws.title, r[i]) for r in rows[1:] for i in at if small_count(r[i], d)
+            ]
             continue
         if not rows or ws.title not in columns:
             continue
