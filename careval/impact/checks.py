@@ -17,9 +17,8 @@ import pandas as pd
 
 from careval.impact.diagnostics import wald_test
 from careval.impact.fe import LOG_LINK, Model
-from careval.impact.outcomes import coef, fit_matched, subset
+from careval.impact.outcomes import coef, fit_matched, fit_matched_vcov, subset
 from careval.impact.settings import ImpactSettings
-from careval.impact.variance import two_way_vcov
 
 MIN_PLACEBO_MONTHS = 6  # months needed on each side of the fake start
 
@@ -58,11 +57,9 @@ def pretrend(
         d[f"bt_{-bb}"] = ind * tr
         regs.append(f"b_{-bb}")
         contrasts.append(f"bt_{-bb}")
-    fit = fit_matched(d, sub_pieces, outcome, [*regs, *contrasts], model)
+    fit, terms, v = fit_matched_vcov(d, sub_pieces, outcome, [*regs, *contrasts], model)
     coefs = fit.coefficients.set_index("term")
-    terms = [t for t in [*regs, *contrasts] if np.isfinite(coefs.loc[t, "estimate"])]
     beta = np.array([coefs.loc[t, "estimate"] for t in terms])
-    v = two_way_vcov(d, sub_pieces, outcome, terms, beta, model)
     pick = [i for i, t in enumerate(terms) if t.startswith("bt_")]
     out = wald_test(beta[pick], v[np.ix_(pick, pick)])
     out["bins"] = len(pick)

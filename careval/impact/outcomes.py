@@ -114,7 +114,21 @@ def fit_matched(
     model: Model,
     fe: tuple[str, ...] = ("unit", "month"),
 ) -> FEFit:
-    """The estimates (:func:`careval.impact.fastfe.fit_points`, those of ``fit_fe``), then
+    """:func:`fit_matched_vcov`'s fit alone."""
+    return fit_matched_vcov(panel, pieces, outcome, regressors, model, fe)[0]
+
+
+def fit_matched_vcov(
+    panel: pd.DataFrame,
+    pieces: pd.DataFrame,
+    outcome: str,
+    regressors: list[str],
+    model: Model,
+    fe: tuple[str, ...] = ("unit", "month"),
+) -> tuple[FEFit, list[str], np.ndarray]:
+    """The fit, the terms estimated (in ``regressors``' order) and their two-way covariance.
+
+    The estimates (:func:`careval.impact.fastfe.fit_points`, those of ``fit_fe``), then
     standard errors two-way clustered on set and person (shared controls), with intervals,
     p-values and, for Poisson, the rate ratios' intervals from them (normal). For NB2 (fitted by
     ``fit_fe``) the two-way variance uses the fit's alpha (its weights and scores)."""
@@ -135,13 +149,14 @@ def fit_matched(
     if "rr_ci_low" in coefs.columns:
         coefs["rr_ci_low"] = np.exp(coefs["ci_low"])
         coefs["rr_ci_high"] = np.exp(coefs["ci_high"])
-    return dataclasses.replace(
+    out = dataclasses.replace(
         fit,
         coefficients=coefs.reset_index(),
         vcov="CRV1 two-way",
         cluster="set+person",
         inference="normal",
     )
+    return out, terms, v
 
 
 def control_series(

@@ -232,7 +232,7 @@ def _calibrated_table(r: ImpactResult) -> str:
 
 def sensitivity(r: ImpactResult) -> list[str]:
     """The primary outcome under other designs, and its placebo test."""
-    rows = [s for s in r.sensitivity]
+    rows = r.sensitivity
     if not rows:
         return []
     primary = r.settings.primary
