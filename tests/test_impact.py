@@ -431,3 +431,10 @@ def test_planted_truth_for_every_outcome_with_one(matched: dict, synth_dir: Path
     d = r.to_dict()
     assert d["truth"] == r.truth and len(d["trajectories"]) == len(r.trajectories)
     assert d["mortality"]["rate_ratio"] == pytest.approx(r.mortality["rate_ratio"], abs=1e-6)
+    # Each estimate carries its truth beside it, and whether its interval covers it.
+    for name, planted in r.truth.items():
+        o = d["mortality"] if name == "deaths" else d["outcomes"][name]
+        assert o["truth"] == planted
+        lo, hi = o["rate_ratio_ci_low"], o["rate_ratio_ci_high"]
+        assert o["truth_covered"] is (lo <= planted <= hi)
+    assert not {"truth", "truth_covered"} & set(d["outcomes"]["ae_attendances"])

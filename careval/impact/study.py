@@ -190,6 +190,7 @@ class ImpactResult:
                 "n_treated": n_t,
                 "n_controls": n_c,
                 "max_abs_smd_after": round(self.max_abs_smd_after, 6),
+                **_beside_truth(o, self.truth.get(name)),
             }
         return {
             "settings": self.settings.to_dict(),
@@ -208,7 +209,10 @@ class ImpactResult:
             "truth": dict(self.truth),
             "subgroups": [_rounded(r) for r in self.subgroups],
             "trajectories": [_rounded(r) for r in self.trajectories.to_dict(orient="records")],
-            "mortality": _rounded(self.mortality),
+            "mortality": {
+                **_rounded(self.mortality),
+                **_beside_truth(self.mortality, self.truth.get(DEATHS)),
+            },
             "negative_controls": [_rounded(r) for r in self.negative_controls],
             "skipped_negative_controls": dict(self.skipped_negative_controls),
             "empirical_null": _rounded(self.empirical_null),
@@ -216,6 +220,15 @@ class ImpactResult:
             "sensitivity": [_rounded(r) for r in self.sensitivity],
             "warnings": self.warnings,
         }
+
+
+def _beside_truth(o: dict[str, Any], planted: float | None) -> dict[str, Any]:
+    """On synthetic data, the planted rate ratio of an estimate and whether its 95% interval
+    covers it (``truth``, ``truth_covered``); nothing when there is no truth or no interval."""
+    lo, hi = o.get("rate_ratio_ci_low"), o.get("rate_ratio_ci_high")
+    if planted is None or lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return {}
+    return {"truth": planted, "truth_covered": bool(lo <= planted <= hi)}
 
 
 def _rounded(d: dict[str, Any]) -> dict[str, Any]:

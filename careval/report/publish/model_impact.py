@@ -45,6 +45,9 @@ class Estimate(Coefficient):
     calibrated: Json = ABSENT
     e_value: Json = ABSENT
     diagnostics: Json = ABSENT
+    # Synthetic data only: the planted rate ratio and whether the 95% interval covers it.
+    truth: Num = ABSENT
+    truth_covered: bool = ABSENT
 
 
 @dataclass
@@ -74,6 +77,8 @@ class Mortality(Coefficient):
     rate_treated: Num = ABSENT
     rate_controls: Num = ABSENT
     note: str = ABSENT
+    truth: Num = ABSENT  # synthetic only: the planted rate ratio (1.0) and whether it is covered
+    truth_covered: bool = ABSENT
 
 
 @dataclass

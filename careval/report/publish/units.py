@@ -75,6 +75,7 @@ _RULES: list[tuple[str, str]] = [
         LOG_RR,
     ),
     (r"impact\.truth\.[a-z_]+$", "rate ratio (planted)"),
+    (r"impact\.(outcomes\.[a-z_]+|mortality)\.truth$", "rate ratio (planted)"),
     (r"impact\.empirical_null\.(mean|sd|ease)$", "log rate ratio (systematic error)"),
     (r"impact\.negative_controls\[\]\.(estimate|se|ci_low|ci_high)$", LOG_RR),
     (r"impact\.negative_controls\[\]\.truth$", "rate ratio (planted)"),
