@@ -313,6 +313,14 @@ def test_care_planned_change_follows_truth(data_dir: Path, result: IndicatorsRes
         assert abs(vs.loc[name, "estimate"] - truth[name]) < 3 * se, name
     assert vs.loc["hba1c", "ci_high"] < 0
     assert vs.loc["total_cholesterol", "ci_high"] < 0
+    # Each estimate of the effect carries the planted change beside it, the others none.
+    for name in ("hba1c", "total_cholesterol", "sbp", "dbp"):
+        row = vs.loc[name]
+        assert row.truth == truth[name]
+        assert row.truth_covered is bool(row.ci_low <= truth[name] <= row.ci_high)
+    assert paired.truth.isna().all()
+    shares = result.before_after[result.before_after.quantity.str.startswith("share")]
+    assert shares.truth.isna().all() and shares.truth_covered.isna().all()
 
 
 def test_no_effect_is_consistent_with_zero(null_dir: Path, null_result: IndicatorsResult) -> None:
@@ -452,6 +460,7 @@ def test_tidy_and_summary(result: IndicatorsResult) -> None:
         "indicator", "quantity", "analysis", "test", "n_before", "n_after", "before", "after",
         "change", "comparison_n", "comparison_change", "estimate", "ci_low", "ci_high",
         "statistic", "p_value", "both", "before_only", "after_only", "neither",
+        "truth", "truth_covered",  # synthetic data: the planted change beside the estimate
     ]  # fmt: skip
     row = tidy[(tidy.quantity == "mean hba1c (mmol/mol)") & (tidy.analysis == "paired")].iloc[0]
     assert row.estimate == pytest.approx(row.after - row.before)

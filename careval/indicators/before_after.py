@@ -223,3 +223,29 @@ def _before_after_table(pairs: dict[str, pd.DataFrame], st: IndicatorSettings) -
     return out.astype(
         {c: "Int64" for c in ["n_before", "n_after", "comparison_n", *MCNEMAR_COUNTS]}
     )
+
+
+def beside_truth(table: pd.DataFrame, truth: dict[str, Any] | None) -> pd.DataFrame:
+    """On synthetic data, ``table`` with the planted change beside each ``change vs
+    comparison`` mean (``truth``) and whether its 95% interval covers it (``truth_covered``).
+
+    Those rows estimate the plan's effect (the care-planned's change minus the comparison
+    group's), which the generator plants from a number of months after the plan
+    (``truth.json`` ``effects.diabetes``: HbA1c, cholesterol, systolic and diastolic, the last
+    with the part that follows systolic). The paired and unpaired rows also hold the secular
+    trend and the shares in control a threshold's response to it: no planted value is theirs.
+    ``table`` unchanged when there is no truth.
+    """
+    planted = (truth or {}).get("diabetes")
+    if not planted or table.empty:
+        return table
+    quantity = {f"mean {n} ({UNITS[n]})": n for n in UNITS}
+    out = table.copy()
+    key = out.quantity.map(quantity)
+    value = key.map(lambda k: planted.get(k) if isinstance(k, str) else None)
+    value = value.where(out.analysis == "change vs comparison")
+    out["truth"] = pd.to_numeric(value, errors="coerce")
+    has = out.truth.notna() & out.ci_low.notna() & out.ci_high.notna()
+    covered = (out.ci_low <= out.truth) & (out.truth <= out.ci_high)
+    out["truth_covered"] = covered.where(has).astype(object).where(has, None)
+    return out

@@ -15,7 +15,7 @@ from careval.data.access import Dataset
 from careval.data.areas import Comparison, data_areas, resolve_areas
 from careval.data.truth import known_effects
 from careval.errors import ConfigError
-from careval.indicators.before_after import _before_after_pairs, _before_after_table
+from careval.indicators.before_after import _before_after_pairs, _before_after_table, beside_truth
 from careval.indicators.dementia import _dementia
 from careval.indicators.diabetes import _diabetes_monthly
 from careval.indicators.its import _its, difference_name
@@ -132,7 +132,8 @@ def evaluate_indicators(
 
     # --- before / after -------------------------------------------------------------------------
     pairs, cohort = _before_after_pairs(ds, dreg, person_index, readings, end_day, st, warnings)
-    before_after = _before_after_table(pairs, st)
+    truth = _truth(ds)
+    before_after = beside_truth(_before_after_table(pairs, st), truth)
     lap("before/after")
 
     # --- dementia -------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ def evaluate_indicators(
         dementia_care_plans=dementia_care_plans,
         its=its,
         its_fitted=its_fitted,
-        truth=_truth(ds),
+        truth=truth,
         warnings=warnings,
         timings=timings,
     )

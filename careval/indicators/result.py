@@ -69,7 +69,9 @@ class IndicatorsResult:
     def tidy(self) -> pd.DataFrame:
         """The before/after table: one row per quantity and analysis (paired, unpaired as the
         seed, change vs comparison) with ``estimate``, ``ci_low``, ``ci_high``, ``statistic``
-        and ``p_value`` (columns: :data:`careval.indicators.before_after.BEFORE_AFTER_COLUMNS`).
+        and ``p_value`` (columns: :data:`careval.indicators.before_after.BEFORE_AFTER_COLUMNS`,
+        and on synthetic data ``truth`` and ``truth_covered``:
+        :func:`careval.indicators.before_after.beside_truth`).
         """
         return self.before_after.copy()
 

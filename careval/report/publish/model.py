@@ -210,6 +210,8 @@ class BeforeAfterRow(Node):
     before_only: Count = ABSENT
     after_only: Count = ABSENT
     neither: Count = ABSENT
+    truth: Num = ABSENT  # synthetic only: the planted change ("change vs comparison" means)
+    truth_covered: bool = ABSENT
 
 
 @dataclass

@@ -116,7 +116,7 @@ _RULES: list[tuple[str, str]] = [
     ),
     (r"impact\.naive\.(mean_before|mean_after)$", "emergency admissions per person-month"),
     (
-        r"before_after\.table\[\]\.(before|after|change|comparison_change|estimate|ci_low|ci_high)$",
+        r"before_after\.table\[\]\.(before|after|change|comparison_change|estimate|ci_low|ci_high|truth)$",
         "the row's quantity (a share 0-1, or a mean in the unit it names)",
     ),
     (r"before_after\.table\[\]\.statistic$", "test statistic"),

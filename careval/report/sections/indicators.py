@@ -96,6 +96,9 @@ def _before_after_table(r: IndicatorsResult) -> pd.DataFrame:
         "before_only",
         "after_only",
     ]
+    if "truth" in t:  # synthetic data: the planted change beside each estimate of the effect
+        keep += ["truth", "truth_covered"]
+        t["truth_covered"] = t.truth_covered.map({True: "yes", False: "no"})
     t = t[keep].astype(object)
     return t.where(t.notna(), None)
 
@@ -115,12 +118,14 @@ BEFORE_AFTER_LABELS = {
     "p_value": "p",
     "before_only": "In control before only",
     "after_only": "In control after only",
+    "truth": "Planted change",
+    "truth_covered": "Interval covers it",
 }
 BEFORE_AFTER_KINDS: dict[str, fmt.Kind] = {
     **{c: "count" for c in ("n_before", "n_after", "before_only", "after_only")},
     **{
         c: "number"
-        for c in ("before", "after", "comparison_change", "estimate", "ci_low", "ci_high")
+        for c in ("before", "after", "comparison_change", "estimate", "ci_low", "ci_high", "truth")
     },
     "p_value": "p",
 }
