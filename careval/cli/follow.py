@@ -30,9 +30,9 @@ def _inside(a: Path, b: Path) -> bool:
     return a == b or b in a.parents
 
 
-def open_state(state: Path, data: Path) -> None:
-    """Make ``state`` careval's follow folder, or check that it is one (exit 2 otherwise)."""
-    from careval.folders import MARKER, read_marker, write_marker
+def check_state(state: Path, data: Path) -> None:
+    """Refuse a ``--state`` that careval may not write (exit 2); touches nothing."""
+    from careval.folders import MARKER, read_marker
 
     what = f"--state {state}"
     if state.is_symlink():
@@ -46,7 +46,7 @@ def open_state(state: Path, data: Path) -> None:
     if not state.exists():
         if not state.parent.is_dir():
             raise ConfigError(f"{what}: the directory {state.parent} does not exist")
-        state.mkdir()
+        return
     marker = read_marker(state)
     if marker is None:
         if os.listdir(state):
@@ -54,12 +54,21 @@ def open_state(state: Path, data: Path) -> None:
                 f"{what} exists, is not empty and was not written by careval follow (it has no "
                 f"{MARKER}); nothing was touched: give a new or empty folder"
             )
-        write_marker(state, "follow", ENTRIES)
     elif marker["kind"] != "follow":
         raise ConfigError(
             f"{what} is a careval {marker['kind']} folder, not a follow state; nothing was "
             "touched: give a new or empty folder"
         )
+
+
+def open_state(state: Path, data: Path) -> None:
+    """Make ``state`` careval's follow folder, or check that it is one (exit 2 otherwise)."""
+    from careval.folders import read_marker, write_marker
+
+    check_state(state, data)
+    state.mkdir(exist_ok=True)
+    if read_marker(state) is None:  # new or empty: careval's from now on
+        write_marker(state, "follow", ENTRIES)
 
 
 def read_history(state: Path) -> list[dict[str, Any]]:
@@ -125,6 +134,9 @@ def follow(
 ) -> None:
     """Re-run the matched study's primary outcome for each month of data not yet looked at,
     keep the history in --state, and report each estimate against its sequential boundary."""
+    if not data.is_dir():
+        raise ConfigError(f"--data {data}: no such directory")
+    check_state(state, data)  # before the slow imports: a bad --state is refused at once
     from careval.data.access import Dataset
     from careval.files import write_atomic
     from careval.impact.follow import FollowSettings, assess, detection, estimate_at, look_months
@@ -151,8 +163,6 @@ def follow(
         follow_months=follow_months,
         every=every,
     )
-    if not data.is_dir():
-        raise ConfigError(f"--data {data}: no such directory")
     open_state(state, data)
     validated(data)
     made_with = {

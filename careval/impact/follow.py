@@ -187,6 +187,7 @@ def assess(looks: list[dict[str, Any]], fs: FollowSettings) -> list[dict[str, An
         r["information"] = info
         r["fraction"] = info / i_max
         r["z"] = r["estimate"] / se
+        r.update(critical=None, bound_low=None, bound_high=None, crossed=False, final=False)
         if info > best and (not spending or out[spending[-1]]["fraction"] < 1):
             spending.append(i)
             best = info
