@@ -8,9 +8,10 @@ minute) with the matched study's primary estimate on the data cut at each look's
 (:func:`careval.impact.follow.assess`).
 
 The planned maximum information: ``--max-information final`` (the default) takes the largest
-information of each replicate's looks (its last, as a rule), so that look spends the whole alpha and the
-false-alarm rate is measured against exactly ``alpha``; a number fixes it for every replicate
-(a planned design: then the rate is at most ``alpha``, less when the data never reach it).
+information of each replicate's looks (its last, as a rule), so that look spends the whole
+alpha and the false-alarm rate is measured against exactly ``alpha``; a number fixes it for
+every replicate (a planned design: then the rate is at most ``alpha``, less when the data
+never reach it).
 
 Reported: the share of replicates whose estimate ever crossed the boundary (with no effect: the
 false-alarm rate, to be compared with alpha +- 1.96 MC standard errors), the median month of

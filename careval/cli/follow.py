@@ -183,7 +183,7 @@ def follow(
     with Dataset(data) as ds:
         if spec is not None:
             check(loaded, ds)
-        months = look_months(ds, impact, fs)
+        months = look_months(ds, impact, fs, s.study.end)
         start = window(s, ds)[0]
         synthetic = ds.synthetic
     history = read_history(state)

@@ -97,12 +97,14 @@ def month_end(month: int) -> dt.date:
     return first_of(month + 1) - dt.timedelta(days=1)
 
 
-def look_months(ds: Dataset, impact: ImpactSettings, fs: FollowSettings) -> list[int]:
+def look_months(
+    ds: Dataset, impact: ImpactSettings, fs: FollowSettings, end: dt.date | None = None
+) -> list[int]:
     """The months a look falls on: from the first look to the last complete month of data.
 
     The last complete month is the one before the month of the day after the data's last
     date (the extract date in ``dataset.json`` when given, else the last admission), and no
-    later than the study's ``study.end`` if ``impact.entry_to`` is set. The first look is
+    later than the month of ``end`` (the spec's ``study.end``) when given. The first look is
     ``fs.first_look`` or the first month by whose end ``fs.min_treated`` people have had their
     first intervention event at least ``fs.follow_months`` months before (the dates of the
     events, known by then: no later data are used). Empty when no month qualifies.
@@ -111,6 +113,8 @@ def look_months(ds: Dataset, impact: ImpactSettings, fs: FollowSettings) -> list
     extract = ds.manifest.get("extract_date")
     last_day = dt.date.fromisoformat(extract) - dt.timedelta(days=1) if extract else hi
     last = month_of(last_day + dt.timedelta(days=1)) - 1
+    if end is not None:
+        last = min(last, month_of(end + dt.timedelta(days=1)) - 1)
     if fs.first_look is not None:
         first = month_of(fs.first_look)
     else:
