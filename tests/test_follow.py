@@ -193,3 +193,18 @@ def test_a_strong_planted_effect_crosses_and_none_does_not(
     assert (found is not None) == crossed
     if found:
         assert found["direction"] == "benefit" and found["month"] < "2014-03"
+
+
+def test_a_look_cut_short_by_a_kill_is_dropped_and_a_damaged_history_refused(
+    tmp_path: Path,
+) -> None:
+    from careval.cli.follow import read_history
+    from careval.errors import ConfigError
+
+    path = tmp_path / "history.jsonl"
+    path.write_text('{"month": "2013-01"}\n{"month": "2013-02"}\n{"month": "20')
+    assert [r["month"] for r in read_history(tmp_path)] == ["2013-01", "2013-02"]
+    assert path.read_text() == '{"month": "2013-01"}\n{"month": "2013-02"}\n'
+    path.write_text('{"month": "2013-01"}\nnot json\n')
+    with pytest.raises(ConfigError, match="line 2 is not JSON"):
+        read_history(tmp_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -76,8 +77,15 @@ def read_history(state: Path) -> list[dict[str, Any]]:
     path = state / HISTORY
     if not path.is_file():
         return []
+    from careval.files import write_atomic
+
+    text = path.read_text("utf-8")
+    lines = text.split("\n")
+    if lines[-1]:  # a line cut short by a kill while it was appended: it never was a look
+        text = "\n".join(lines[:-1]) + ("\n" if len(lines) > 1 else "")
+        write_atomic(path, text.encode("utf-8"))
     rows = []
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
                 rows.append(json.loads(line))
@@ -193,7 +201,8 @@ def follow(
         try:
             row = estimate_at(data, m, impact, start)
         except ConfigError as exc:  # this cut cannot support the study: recorded, not retried
-            row = {"month": f"{m // 12}-{m % 12 + 1:02d}", "not_estimated": str(exc)}
+            why = str(exc) if synthetic else re.sub(r"\d[\d,]*", "n", str(exc))  # no counts
+            row = {"month": f"{m // 12}-{m % 12 + 1:02d}", "not_estimated": why}
         if not synthetic:
             for k in ("n_treated", "n_controls"):
                 if k in row:
