@@ -5,7 +5,8 @@ with the planted effect ``--effect`` on emergency admissions and followed look b
 ``--every`` months from ``--first-look``; quarterly by default, to keep a replicate under a
 minute) with the matched study's primary estimate on the data cut at each look's month end
 (:func:`careval.impact.follow.estimate_at`), against the Lan-DeMets boundary
-(:func:`careval.impact.follow.assess`).
+(:func:`careval.impact.follow.assess`). The risk model is fitted once per replicate as
+``careval follow`` fits it (``--no-risk-model``: matching without its score).
 
 The planned maximum information: ``--max-information final`` (the default) takes the largest
 information of each replicate's looks (its last, as a rule), so that look spends the whole
@@ -39,14 +40,28 @@ from pathlib import Path
 
 
 def replicate(
-    seed: int, persons: int, effect: float, fs_args: dict, max_information: str, work: Path
+    seed: int,
+    persons: int,
+    effect: float,
+    fs_args: dict,
+    max_information: str,
+    work: Path,
+    use_risk: bool = True,
 ) -> dict:
     """One population followed look by look: its looks, whether and when it crossed."""
     from careval.cohort.summary import data_window
     from careval.data.access import Dataset
     from careval.errors import ConfigError
-    from careval.impact.follow import FollowSettings, assess, detection, estimate_at, look_months
+    from careval.impact.follow import (
+        FollowSettings,
+        assess,
+        detection,
+        estimate_at,
+        look_months,
+        risk_model,
+    )
     from careval.impact.settings import ImpactSettings
+    from careval.risk.evaluate import RiskSettings
     from careval.synthetic.generate import generate
     from careval.synthetic.settings import SynthSettings
 
@@ -59,10 +74,11 @@ def replicate(
     with Dataset(data) as ds:
         months = look_months(ds, impact, fs)
         start = data_window(ds)[0]
+    risk = risk_model(data, RiskSettings().train_date, impact) if use_risk else None
     looks = []
     for m in months:
         try:
-            looks.append(estimate_at(data, m, impact, start))
+            looks.append(estimate_at(data, m, impact, start, risk))
         except ConfigError as exc:
             looks.append({"month": f"{m // 12}-{m % 12 + 1:02d}", "not_estimated": str(exc)})
     infos = [1 / r["se"] ** 2 for r in looks if r.get("se")]
@@ -107,6 +123,7 @@ def main() -> None:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--spending", default="obrien_fleming")
     p.add_argument("--max-information", default="final", help="'final' or a number")
+    p.add_argument("--no-risk-model", action="store_true", help="match without the risk score")
     p.add_argument("--log", type=Path, default=Path("bench_follow.jsonl"))
     a = p.parse_args()
     fs_args = {
@@ -121,7 +138,15 @@ def main() -> None:
     try:
         with a.log.open("w", encoding="utf-8") as f:
             for i in range(a.replicates):
-                r = replicate(a.seed + i, a.persons, a.effect, fs_args, a.max_information, work)
+                r = replicate(
+                    a.seed + i,
+                    a.persons,
+                    a.effect,
+                    fs_args,
+                    a.max_information,
+                    work,
+                    not a.no_risk_model,
+                )
                 f.write(json.dumps(r) + "\n")
                 f.flush()
                 out.append(r)
@@ -144,6 +169,7 @@ def main() -> None:
         "alpha": a.alpha,
         "spending": a.spending,
         "max_information": a.max_information,
+        "risk_model": not a.no_risk_model,
         "crossed_share": rate,
         "mc_se": math.sqrt(max(rate * (1 - rate), 1e-12) / n),
         "mc_se_at_alpha": math.sqrt(a.alpha * (1 - a.alpha) / n),

@@ -23,6 +23,7 @@ from careval.impact.follow import (
     estimate_at,
     look_months,
     month_end,
+    risk_model,
 )
 from careval.impact.panel import month_of
 from careval.impact.settings import ImpactSettings
@@ -32,6 +33,7 @@ from careval.synthetic.settings import SynthSettings
 
 CUT_MONTH = month_of(dt.date(2013, 3, 1))
 LEAN = ImpactSettings(negative_controls=(), sensitivity=False)
+TRAIN = dt.date(2011, 4, 1)  # the risk model's training date (RiskSettings' default)
 
 
 def test_the_cut_holds_nothing_dated_after_it(synth_dir: Path) -> None:
@@ -82,9 +84,11 @@ def test_a_look_does_not_see_what_happened_after_its_cut(synth_dir: Path, tmp_pa
     _rewrite_after(synth_dir, changed, cut)
     with Dataset(synth_dir) as ds:
         start = data_window(ds)[0]
-    a = estimate_at(synth_dir, CUT_MONTH, LEAN, start)
-    b = estimate_at(changed, CUT_MONTH, LEAN, start)
-    assert a == b
+    risk_a, risk_b = (risk_model(p, TRAIN, LEAN) for p in (synth_dir, changed))
+    assert risk_a is not None and risk_b is not None and risk_a.known < cut
+    a = estimate_at(synth_dir, CUT_MONTH, LEAN, start, risk_a)
+    b = estimate_at(changed, CUT_MONTH, LEAN, start, risk_b)
+    assert a == b and a["risk_model"]
     later = CUT_MONTH + 6  # the change is there to be seen by a later look
     assert estimate_at(synth_dir, later, LEAN, start) != estimate_at(changed, later, LEAN, start)
 
@@ -93,10 +97,12 @@ def test_a_look_is_the_matched_studys_primary_estimate_at_the_cut(synth_dir: Pat
     cut = month_end(CUT_MONTH)
     with Dataset(synth_dir) as ds:
         start = data_window(ds)[0]
-    look = estimate_at(synth_dir, CUT_MONTH, LEAN, start)
+    risk = risk_model(synth_dir, TRAIN, LEAN)
+    assert risk is not None
+    look = estimate_at(synth_dir, CUT_MONTH, LEAN, start, risk)
     one = dataclasses.replace(LEAN, outcomes=(LEAN.primary,))
     with CutDataset(synth_dir, cut=cut) as ds:
-        full = evaluate_impact(ds, (start, cut), one).outcomes[LEAN.primary.name]
+        full = evaluate_impact(ds, (start, cut), one, risk.model).outcomes[LEAN.primary.name]
     for k in ("estimate", "se", "rate_ratio", "ci_low", "ci_high"):
         assert look[k] == pytest.approx(full[k], rel=1e-9)
 

@@ -139,6 +139,14 @@ def follow(
             "of one analysis detecting the spec's design.effect at design.alpha, design.power"
         ),
     ] = None,
+    use_risk: Annotated[
+        bool,
+        typer.Option(
+            "--risk-model/--no-risk-model",
+            help="Match with the risk model's score, fitted once as careval run fits it, from "
+            "the first look whose data cover its training year",
+        ),
+    ] = True,
 ) -> None:
     """Re-run the matched study's primary outcome for each month of data not yet looked at,
     keep the history in --state, and report each estimate against its sequential boundary."""
@@ -147,7 +155,14 @@ def follow(
     check_state(state, data)  # before the slow imports: a bad --state is refused at once
     from careval.data.access import Dataset
     from careval.files import write_atomic
-    from careval.impact.follow import FollowSettings, assess, detection, estimate_at, look_months
+    from careval.impact.follow import (
+        FollowSettings,
+        assess,
+        detection,
+        estimate_at,
+        look_months,
+        risk_model,
+    )
     from careval.report.publish.rules import protect_count
     from careval.report.sections.follow import page
     from careval.spec import LoadedSpec, StudySpec, load
@@ -177,6 +192,7 @@ def follow(
         "dataset": str(data.resolve()),
         "impact": impact.to_dict(),
         "follow": {**fs.to_dict(), "first_look": fs.first_look and fs.first_look.isoformat()},
+        "risk_model_trained_on": s.risk.train_date.isoformat() if use_risk else None,
     }
     settings_file = state / SETTINGS
     if settings_file.is_file():
@@ -197,9 +213,10 @@ def follow(
     history = read_history(state)
     seen = {r["month"] for r in history}
     new = [m for m in months if f"{m // 12}-{m % 12 + 1:02d}" not in seen]
+    risk = risk_model(data, s.risk.train_date, impact) if use_risk and new else None
     for m in new:
         try:
-            row = estimate_at(data, m, impact, start)
+            row = estimate_at(data, m, impact, start, risk)
         except ConfigError as exc:  # this cut cannot support the study: recorded, not retried
             why = str(exc) if synthetic else re.sub(r"\d[\d,]*", "n", str(exc))  # no counts
             row = {"month": f"{m // 12}-{m % 12 + 1:02d}", "not_estimated": why}

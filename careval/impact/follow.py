@@ -5,8 +5,10 @@ A **look** at month ``m`` runs the matched study on the data known by the end of
 (:class:`careval.data.cut.CutDataset`; the study window ends at the cut, so people treated up
 to ``min_follow_up`` months before it enter, each followed to the cut): the primary outcome's
 matched difference-in-differences only (no other outcomes, negative controls, sensitivity
-analyses, subgroups or event study), matched on the recorded covariates without the risk
-model (training one per look would need a validation period the early looks do not have).
+analyses, subgroups or event study). The risk model is fitted once, as ``careval run`` fits
+it (at the spec's ``risk.train_date``), on the data known when its 12-month outcome ends
+(:func:`risk_model`); looks from then on match with its score among the covariates, as the
+run does, and earlier looks without it.
 
 **Information and the boundary.** Each look's information is ``1 / se**2`` of the estimate
 (the log rate ratio of a count outcome). The planned maximum is the information a single final
@@ -36,6 +38,7 @@ from careval.cohort.summary import data_window
 from careval.data.access import Dataset
 from careval.data.cut import CutDataset
 from careval.errors import ConfigError
+from careval.features.index_date import FeatureSettings
 from careval.impact.fe import LOG_LINK
 from careval.impact.matching import match
 from careval.impact.measures import unavailable
@@ -44,6 +47,7 @@ from careval.impact.panel import month_of
 from careval.impact.population import covariates, first_events, first_of, study_population
 from careval.impact.sequential import SPENDING, boundaries, planned_information
 from careval.impact.settings import ImpactSettings
+from careval.risk.model import OUTCOME, RiskModel, design_matrix, follow_up_end, risk_frame
 from careval.settings import Settings
 
 
@@ -127,8 +131,40 @@ def look_months(
     return list(range(first, last + 1, fs.every))
 
 
-def estimate_at(path: Path, month: int, impact: ImpactSettings, start: dt.date) -> dict[str, Any]:
-    """The primary outcome's matched estimate on the data known by the end of ``month``.
+@dataclass(frozen=True)
+class KnownRiskModel:
+    """The study's risk model and the last day of the data it was trained on."""
+
+    model: RiskModel
+    known: dt.date
+
+
+def risk_model(path: Path, train_date: dt.date, impact: ImpactSettings) -> KnownRiskModel | None:
+    """The matched study's risk model as ``careval run`` fits it (logistic, at
+    ``train_date``, the 12-month outcome), trained on the data known when that outcome's year
+    ends; None when the data do not reach that day or the model cannot be fitted. A look whose
+    cut is on or after that day uses it; earlier looks match without it."""
+    known = follow_up_end(train_date) - dt.timedelta(days=1)
+    with Dataset(path) as ds:
+        if data_window(ds)[1] < known:
+            return None
+    with CutDataset(path, cut=known) as ds:
+        train = risk_frame(ds, train_date, FeatureSettings(eligibility=impact.eligibility))
+    y = train[OUTCOME].to_numpy()
+    if len(train) < 2 or y.min() == y.max():
+        return None
+    return KnownRiskModel(RiskModel().fit(design_matrix(train), y), known)
+
+
+def estimate_at(
+    path: Path,
+    month: int,
+    impact: ImpactSettings,
+    start: dt.date,
+    risk: KnownRiskModel | None = None,
+) -> dict[str, Any]:
+    """The primary outcome's matched estimate on the data known by the end of ``month``
+    (with ``risk``'s model when its training data were known by then).
 
     Raises
     ------
@@ -140,11 +176,12 @@ def estimate_at(path: Path, month: int, impact: ImpactSettings, start: dt.date) 
         impact, outcomes=(impact.primary,), negative_controls=(), sensitivity=False
     )
     cut = month_end(month)
+    model = risk.model if risk is not None and risk.known <= cut else None
     with CutDataset(path, cut=cut) as ds:
         why = unavailable(ds, st.primary)
         if why:
             raise ConfigError(f"the primary outcome {st.primary.name}: {why}")
-        study = study_population(ds, (start, cut), st, None, [st.primary])
+        study = study_population(ds, (start, cut), st, model, [st.primary])
     f = study.frame
     res = match(f, "treated", covariates(f), st.match)
     if res.n_treated_matched == 0:
@@ -167,6 +204,7 @@ def estimate_at(path: Path, month: int, impact: ImpactSettings, start: dt.date) 
         "n_treated": int(res.n_treated_matched),
         "n_controls": int(res.n_controls_matched),
         "median_follow_up_months": float(post.median()),
+        "risk_model": model is not None,
     }
 
 
