@@ -15,9 +15,11 @@ every replicate (a planned design: then the rate is at most ``alpha``, less when
 never reach it).
 
 Reported: the share of replicates whose estimate ever crossed the boundary (with no effect: the
-false-alarm rate, to be compared with alpha +- 1.96 MC standard errors), the median month of
-first detection among those that crossed, and the seconds per replicate. One JSON line per
-replicate goes to ``--log``.
+false-alarm rate, to be compared with alpha +- 1.96 MC standard errors); beside it the share
+whose last look alone, as one fixed test at alpha, rejects (with no effect: the estimator's own
+type I error, which the boundary cannot correct: when it is above alpha, so will the false
+alarms be); the median month of first detection among those that crossed, and the seconds
+per replicate. One JSON line per replicate goes to ``--log``.
 
 Usage::
 
@@ -37,6 +39,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from scipy import stats
 
 
 def replicate(
@@ -88,6 +92,14 @@ def replicate(
         fs = dataclasses.replace(fs, max_information=float(max_information))
     rows = assess(looks, fs)
     found = detection(rows)
+    last = next((r for r in reversed(rows) if r.get("se")), None)
+    z_fixed = stats.norm.isf(fs.alpha / fs.sides)
+    final_z = last["z"] if last else None
+    # The last look alone as a fixed test at alpha: separates the estimator's own type I
+    # error (its standard error, its bias) from what the repeated looks add.
+    fixed = final_z is not None and (
+        abs(final_z) >= z_fixed if fs.sides == 2 else -final_z >= z_fixed
+    )
     shutil.rmtree(data)
     return {
         "seed": seed,
@@ -98,9 +110,9 @@ def replicate(
         "crossed": found is not None,
         "detected": found["month"] if found else None,
         "direction": found["direction"] if found else None,
-        "final_rate_ratio": next(
-            (r.get("rate_ratio") for r in reversed(rows) if r.get("se")), None
-        ),
+        "final_rate_ratio": last.get("rate_ratio") if last else None,
+        "final_z": final_z,
+        "final_look_alone_rejects": fixed,
         "seconds_generate": round(t_gen, 1),
         "seconds": round(time.perf_counter() - t0, 1),
         "seconds_per_look": round((time.perf_counter() - t0 - t_gen) / max(len(rows), 1), 2),
@@ -173,6 +185,7 @@ def main() -> None:
         "crossed_share": rate,
         "mc_se": math.sqrt(max(rate * (1 - rate), 1e-12) / n),
         "mc_se_at_alpha": math.sqrt(a.alpha * (1 - a.alpha) / n),
+        "final_look_alone_rejects_share": sum(r["final_look_alone_rejects"] for r in out) / n,
         "median_detection_month": months[len(months) // 2] if months else None,
         "seconds_per_replicate": statistics.mean(r["seconds"] for r in out),
         "seconds_per_look": statistics.mean(r["seconds_per_look"] for r in out),
