@@ -97,7 +97,7 @@ def replicate(
     final_z = last["z"] if last else None
     # The last look alone as a fixed test at alpha: separates the estimator's own type I
     # error (its standard error, its bias) from what the repeated looks add.
-    fixed = final_z is not None and (
+    fixed = final_z is not None and bool(
         abs(final_z) >= z_fixed if fs.sides == 2 else -final_z >= z_fixed
     )
     shutil.rmtree(data)
