@@ -11,6 +11,7 @@ refused; so is one made with another dataset or other settings.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from careval.cli.common import err, out, parse_date, validated
+from careval.cli.common import err, out, validated
 from careval.errors import ConfigError
 
 HISTORY, SETTINGS, REPORT = "history.jsonl", "follow.json", "report.html"
@@ -173,7 +174,13 @@ def follow(
     s = loaded.spec
     impact = resolve(s).impact
     impact = dataclasses.replace(impact, negative_controls=(), sensitivity=False)
-    first = parse_date(first_look + "-01", "--first-look") if first_look else None
+    first = None
+    if first_look is not None:
+        try:
+            first = dt.date.fromisoformat(first_look + "-01")
+        except ValueError:
+            why = f"--first-look must be a month as YYYY-MM; got {first_look!r}"
+            raise ConfigError(why) from None
     fs = FollowSettings(
         alpha=s.design.alpha,
         sides=sides,
