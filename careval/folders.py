@@ -40,7 +40,7 @@ from typing import Any, Literal
 from careval import __version__
 from careval.errors import ConfigError
 
-Kind = Literal["dataset", "run", "model", "case_lists"]
+Kind = Literal["dataset", "run", "model", "case_lists", "follow"]
 MARKER = ".careval.json"
 RUNS = ".careval-runs"  # a run folder's own directory: one directory per run, and ``current``
 CURRENT = "current"
@@ -49,7 +49,13 @@ _TMP, _OLD = ".careval-tmp.", ".careval-old."
 _RUN_NAME = re.compile(r"run-\d{8}T\d{6}-[0-9a-f]{8}")
 _LINK_TMP = re.compile(r"current\.[0-9a-f]{8}")
 _LEGACY = f"outputs of careval versions without the {MARKER} marker are deleted by hand"
-_NAMES = {"dataset": "dataset", "run": "run", "model": "risk model", "case_lists": "case-list"}
+_NAMES = {
+    "dataset": "dataset",
+    "run": "run",
+    "model": "risk model",
+    "case_lists": "case-list",
+    "follow": "follow-state",
+}
 
 
 def kill_point(step: str) -> None:

@@ -10,6 +10,7 @@ import typer
 from careval.cli import (
     data,
     design,
+    follow,
     import_csv,
     import_omop,
     pseudonymise,
@@ -56,6 +57,7 @@ app.command()(run.demo)
 app.command("match")(tables.match_cmd)
 app.command("did")(tables.did_cmd)
 app.command()(design.design)
+app.command()(follow.follow)
 app.command()(spc.spc)
 app.add_typer(risk.risk_app, name="risk", help="Risk stratification and case finding.")
 app.command("survey")(surveys.survey)
