@@ -59,6 +59,8 @@ CARE_PLAN_SKIPS = {
 OUTCOMES_OF = {
     "ae_attendances": ("ae_attendances",),
     "outpatient_appointments": ("outpatient_attendances",),
+    "community_contacts": ("community_contacts", "mental_health_contacts"),
+    "social_care_services": ("social_care_packages", "care_home_days"),
 }
 
 
