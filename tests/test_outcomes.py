@@ -17,10 +17,10 @@ from careval.data.access import Dataset
 from careval.errors import ConfigError
 from careval.impact.matching import match
 from careval.impact.measures import Grid, outcome_values
+from careval.impact.outcome_settings import PANEL_OUTCOMES, SYSTEM_OUTCOMES
 from careval.impact.outcomes import matched_panel
 from careval.impact.panel import MEASURES, build_panel, month_of
 from careval.impact.population import covariates, first_of, study_population
-from careval.impact.outcome_settings import PANEL_OUTCOMES, SYSTEM_OUTCOMES
 from careval.impact.settings import (
     BUILTIN_OUTCOMES,
     DEFAULT_OUTCOMES,
