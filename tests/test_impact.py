@@ -426,6 +426,10 @@ def test_planted_truth_for_every_outcome_with_one(matched: dict, synth_dir: Path
         "emergency_admissions": truth["emergency_admissions"]["rate_ratio"],
         "elective_admissions": truth["elective_admissions"]["rate_ratio"],
         "outpatient_attendances": truth["outpatient_appointments"]["rate_ratio"],
+        "community_contacts": truth["community_contacts"]["rate_ratio"],
+        "mental_health_contacts": truth["mental_health_contacts"]["rate_ratio"],
+        "social_care_packages": truth["social_care_packages"]["rate_ratio"],
+        "care_home_days": truth["care_home_days"]["rate_ratio"],
         "deaths": 1.0,
     }
     d = r.to_dict()

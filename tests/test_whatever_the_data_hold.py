@@ -22,6 +22,7 @@ import pytest
 
 from careval.cli import main
 from careval.data.schema import TABLES
+from careval.impact.outcome_settings import SYSTEM_OUTCOMES
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
 
@@ -56,9 +57,12 @@ CARE_PLAN_SKIPS = {
     },
 }
 # Outcomes of the matched study each table feeds.
+SPARSE = ("no events among the matched people", "too few events among the matched people")
 OUTCOMES_OF = {
     "ae_attendances": ("ae_attendances",),
     "outpatient_appointments": ("outpatient_attendances",),
+    "community_contacts": ("community_contacts", "mental_health_contacts"),
+    "social_care_services": ("social_care_packages", "care_home_days"),
 }
 
 
@@ -124,7 +128,15 @@ def _check(
     for section, reason in {**skipped, **NOT_INPUT}.items():
         assert f"data-not-run='{section}'>Not run: {reason}." in page.replace("&#x27;", "'")
     if "impact" not in skipped:
-        assert results["impact"]["skipped_outcomes"] == (skipped_outcomes or {})
+        got = dict(results["impact"]["skipped_outcomes"])
+        # The system's rarer outcomes (care home days above all) can find too few events among
+        # the few matched people of 3,000: skipped alone, for that reason, whatever the tables.
+        sparse = {
+            k
+            for k, v in got.items()
+            if k in SYSTEM_OUTCOMES and k not in (skipped_outcomes or {}) and v.startswith(SPARSE)
+        }
+        assert {k: v for k, v in got.items() if k not in sparse} == (skipped_outcomes or {})
         for name, why in (skipped_outcomes or {}).items():
             assert name not in results["impact"]["outcomes"]
             assert why in page

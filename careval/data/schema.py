@@ -64,6 +64,29 @@ COMMUNITY_SERVICES = (
     "reablement",
 )
 SECTORS = ("health", "social_care")
+# Adult social care services, shaped like a council's Client Level Data (CLD) and the SALT
+# long-term-support return: the setting (CLD service component), whether support is long or short
+# term, and the primary support reason. Care homes are the settings a person lives in.
+SOCIAL_CARE_SETTINGS = (
+    "home_care",
+    "reablement",
+    "day_care",
+    "direct_payment",
+    "supported_living",
+    "equipment",
+    "residential",
+    "nursing",
+)
+CARE_HOME_SETTINGS = ("residential", "nursing")
+SUPPORT_TYPES = ("long_term", "short_term")
+SUPPORT_REASONS = (
+    "physical_support",
+    "sensory_support",
+    "memory_and_cognition",
+    "learning_disability",
+    "mental_health",
+    "social_support",
+)
 AUTHOR_ROLES = ("gp", "practice_nurse", "community_matron", "other")
 MDG_ROLES = (
     "chair",
@@ -404,6 +427,51 @@ TABLES: dict[str, Table] = {
             life_events=("contact_date",),
         ),
         Table(
+            "social_care_services",
+            "Adult social care services (packages and care home stays), one row per service "
+            "episode, as in a council's Client Level Data.",
+            (
+                Column("service_id", "string", "Service episode identifier"),
+                PERSON,
+                Column(
+                    "start_date", "date", "First day of the service (admission, for a care home)"
+                ),
+                Column(
+                    "end_date",
+                    "date",
+                    "Day the service ended (left the care home or died; null: still open at the "
+                    "extract); days in care run from start_date to end_date, the end not counted",
+                    nullable=True,
+                ),
+                Column("setting", "string", "CLD service component", allowed=SOCIAL_CARE_SETTINGS),
+                Column(
+                    "support_type",
+                    "string",
+                    "Long-term support or short-term support to maximise independence (SALT)",
+                    allowed=SUPPORT_TYPES,
+                ),
+                Column(
+                    "support_reason",
+                    "string",
+                    "Primary support reason (null: not recorded)",
+                    nullable=True,
+                    allowed=SUPPORT_REASONS,
+                ),
+                Column(
+                    "weekly_cost",
+                    "float",
+                    "Planned cost in pounds a week (null: not recorded)",
+                    nullable=True,
+                    min=0,
+                    max=20_000,
+                ),
+            ),
+            key=("service_id",),
+            date_order=(("start_date", "end_date"),),
+            # A council closes a service some days after a death, so only the start is bounded.
+            life_events=("start_date",),
+        ),
+        Table(
             "care_plans",
             "Care plans created in the programme, with their quality items.",
             (
@@ -468,6 +536,7 @@ EVENT_DATE = {  # the date that places an event in time, per event table
     "ae_attendances": "arrival_date",
     "outpatient_appointments": "appointment_date",
     "community_contacts": "contact_date",
+    "social_care_services": "start_date",
     "care_plans": "created_date",
     "mdg_meetings": "meeting_date",
     "innovation_fund": "allocation_date",

@@ -97,6 +97,8 @@ def placebo(
     if not sub[outcome].any():
         return None
     fit = fit_matched(sub, sub_pieces, outcome, ["after", "after_treated"], model)
+    if "after_treated" not in set(fit.coefficients.term):  # dropped: a rare outcome separated
+        return None
     out = coef(fit, "after_treated")
     out["fake_start_months_before_entry"] = fake
     out["model"] = model

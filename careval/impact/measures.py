@@ -85,7 +85,9 @@ class Grid:
 
     def spans(self, t: ir.Table, start: str, end: str) -> pd.DataFrame:
         """Rows of ``t`` whose ``start``-``end`` span overlaps the grid: row, start and end (as
-        days, clipped to the grid), and the table's other columns."""
+        days, clipped to the grid), and the table's other columns. A null ``end`` is a span
+        still open (a care home stay at the extract): it runs to the grid's end."""
+        t = t.mutate(**{end: t[end].fill_null(self.hi)})
         sp = (
             t.filter((t[start] < self.hi) & (t[end] > self.lo))
             .semi_join(self.who, "person_id")

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from careval.data.codelists import code_list
-from careval.data.schema import ELECTIVE_METHODS, EMERGENCY_METHODS, EVENT_DATE, TABLES
+from careval.data.schema import (
+    CARE_HOME_SETTINGS,
+    ELECTIVE_METHODS,
+    EMERGENCY_METHODS,
+    EVENT_DATE,
+    TABLES,
+)
 from careval.errors import ConfigError
 from careval.impact.fe import MODELS, Model
 from careval.settings import Settings
@@ -244,7 +250,7 @@ _BED_DAYS: dict[str, Any] = {"measure": "bed_days", "end_column": "discharge_dat
 _COST: dict[str, Any] = {"measure": "sum", "value_column": "cost", "model": "ols"}
 # The measures of the study's panel (careval.impact.panel.MEASURES), as outcomes. They also feed
 # the matching features, so an outcome under one of these names must be defined as here.
-BUILTIN_OUTCOMES: dict[str, OutcomeSettings] = {
+PANEL_OUTCOMES: dict[str, OutcomeSettings] = {
     o.name: o
     for o in (
         OutcomeSettings(
@@ -298,7 +304,44 @@ BUILTIN_OUTCOMES: dict[str, OutcomeSettings] = {
         ),
     )
 }
-# The seed evaluation's outcomes, primary first.
+_SOCIAL_CARE = "social_care_services"
+# Outcomes across the system beyond the hospital: community and mental health contacts, social
+# care packages and days in care homes. They are measured only when a study asks for them (from
+# their tables, when present); a synthetic dataset's truth.json plants an effect on each under
+# the same name (careval.impact.study.TRUTH_KEYS), so each must be defined as here too. All are
+# Poisson: the rate ratio is the Poisson quasi-likelihood's, consistent however overdispersed
+# the counts (care home days are: a month in care is 28-31 days, most months none), with the
+# standard errors clustered on the matched set.
+SYSTEM_OUTCOMES: dict[str, OutcomeSettings] = {
+    o.name: o
+    for o in (
+        OutcomeSettings(
+            "community_contacts", "community_contacts", label="Community contacts (all services)"
+        ),
+        OutcomeSettings(
+            "mental_health_contacts",
+            "community_contacts",
+            where={"service": ("mental_health",)},
+            label="Mental health contacts (community)",
+        ),
+        OutcomeSettings(
+            "social_care_packages",
+            _SOCIAL_CARE,
+            exclude={"setting": CARE_HOME_SETTINGS},
+            label="New social care packages (at home)",
+        ),
+        OutcomeSettings(
+            "care_home_days",
+            _SOCIAL_CARE,
+            where={"setting": CARE_HOME_SETTINGS},
+            measure="bed_days",
+            end_column="end_date",
+            label="Days in residential or nursing care",
+        ),
+    )
+}
+BUILTIN_OUTCOMES: dict[str, OutcomeSettings] = PANEL_OUTCOMES | SYSTEM_OUTCOMES
+# The seed evaluation's outcomes, primary first, then the system's.
 DEFAULT_OUTCOMES = tuple(
     BUILTIN_OUTCOMES[n]
     for n in (
@@ -309,5 +352,6 @@ DEFAULT_OUTCOMES = tuple(
         "bed_days",
         "emergency_cost",
         "inpatient_cost",
+        *SYSTEM_OUTCOMES,
     )
 )

@@ -328,6 +328,11 @@ def fit_outcome(panel: pd.DataFrame, pieces: pd.DataFrame, o: OutcomeSettings) -
     fit = fit_matched(
         panel, pieces, o.name, ["impl", "post", "impl_treated", "post_treated"], o.model
     )
+    if not {"post_treated", "impl_treated"} <= set(fit.coefficients.term):
+        raise ConfigError(
+            "too few events among the matched people to estimate the effect (the fit dropped "
+            "the treated arm's term)"
+        )
     out = coef(fit, "post_treated")
     out["implementation_period"] = coef(fit, "impl_treated")
     out["model"] = o.model

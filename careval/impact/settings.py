@@ -3,19 +3,22 @@
 The study's outcomes are settings too: each :class:`OutcomeSettings` says what is counted or
 summed per person and calendar month, from which event table, with which rows kept, and how it
 is modelled. The default list (:data:`DEFAULT_OUTCOMES`) is the seven outcomes of the seed
-evaluation; emergency admissions come first because the first outcome is the primary one,
-which also carries the horizons, the event study and Figure 2.
+evaluation, then four across the system (community and mental health contacts, new social care
+packages, days in care homes: each skipped, with its reason, when its table is absent);
+emergency admissions come first because the first outcome is the primary one, which also
+carries the horizons, the event study and Figure 2.
 
 Examples
 --------
-Community contacts, counted from their table, as one more outcome:
+Community contacts are a built-in outcome: counted from their table, as one more outcome of a
+study with only the primary outcome:
 
 >>> contacts = OutcomeSettings(table="community_contacts")
 >>> contacts.name, contacts.date_column, contacts.measure
 ('community_contacts', 'contact_date', 'count')
->>> st = ImpactSettings(outcomes=(*DEFAULT_OUTCOMES, contacts))
->>> [o.name for o in st.outcomes][-2:]
-['inpatient_cost', 'community_contacts']
+>>> st = ImpactSettings(outcomes=(DEFAULT_OUTCOMES[0], contacts))
+>>> [o.name for o in st.outcomes]
+['emergency_admissions', 'community_contacts']
 
 Home care visits costed at £25 each (a linear model, in pounds a person-month):
 
@@ -44,6 +47,7 @@ from careval.impact.outcome_settings import (
     BUILTIN_OUTCOMES,
     DEFAULT_OUTCOMES,
     DEFINITION,
+    PANEL_OUTCOMES,
     OutcomeSettings,
     column_problems,
 )
@@ -294,10 +298,14 @@ class ImpactSettings(Settings):
             built_in = BUILTIN_OUTCOMES.get(o.name)
             if built_in is not None and o.definition != built_in.definition:
                 differ = [k for k in DEFINITION if o.definition[k] != built_in.definition[k]]
+                why = (
+                    "it also feeds the matching features"
+                    if o.name in PANEL_OUTCOMES
+                    else "a synthetic dataset's planted truth is keyed by its name"
+                )
                 raise ConfigError(
-                    f"outcomes: {o.name!r} is a built-in measure (it also feeds the matching "
-                    f"features) and is defined otherwise ({', '.join(differ)} differ); give "
-                    "your outcome another name"
+                    f"outcomes: {o.name!r} is a built-in measure ({why}) and is defined "
+                    f"otherwise ({', '.join(differ)} differ); give your outcome another name"
                 )
 
     @property

@@ -83,6 +83,10 @@ TRUTH_KEYS = {
     "emergency_admissions": "emergency_admissions",
     "elective_admissions": "elective_admissions",
     "outpatient_attendances": "outpatient_appointments",
+    "community_contacts": "community_contacts",
+    "mental_health_contacts": "mental_health_contacts",
+    "social_care_packages": "social_care_packages",
+    "care_home_days": "care_home_days",
 }
 DEATHS = "deaths"  # the mortality row's key in ``truth``: the generator plants no effect on death
 

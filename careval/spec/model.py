@@ -308,8 +308,10 @@ class StudySpec(Settings):
     )
     outcomes: tuple[OutcomeSettings, ...] = doc(
         "The matched study's outcomes, the primary first (it carries the horizons and the "
-        "event study); each `[[outcomes]]` table one outcome. Left out: the seven built-in "
-        "outcomes. An outcome whose table is absent or empty is skipped alone.",
+        "event study); each `[[outcomes]]` table one outcome. Left out: the seed evaluation's "
+        "seven outcomes, then the system's four (community contacts, mental health contacts, "
+        "new social care packages, days in residential or nursing care). An outcome whose "
+        "table is absent or empty is skipped alone.",
         DEFAULT_OUTCOMES,
     )
     negative_controls: tuple[OutcomeSettings, ...] = doc(

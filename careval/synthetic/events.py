@@ -15,6 +15,13 @@ from careval.synthetic.settings import AREAS, SynthSettings, month_start_days
 from careval.synthetic.tables import NULL_DAY, build, event_days, ids
 
 COMMUNITY_PLAN_RATIO = 1.3  # community contacts of the care-planned after the lag, x untreated
+# Share of each community service among untreated contacts (the same for everyone). A care plan's
+# extra contacts are of every service but mental health, so mental health contacts have a rate
+# ratio of exactly 1 (a known null), all contacts exactly COMMUNITY_PLAN_RATIO, and the contacts
+# other than mental health 1 + (COMMUNITY_PLAN_RATIO - 1) / (1 - mental health's share).
+COMMUNITY_SHARES = (0.30, 0.10, 0.05, 0.12, 0.05, 0.12, 0.18, 0.08)
+MENTAL_HEALTH_PLAN_RATIO = 1.0
+MENTAL_HEALTH_SHARE = COMMUNITY_SHARES[COMMUNITY_SERVICES.index("mental_health")]
 EMERGENCY_METHODS = (
     ["21", "22", "23", "24", "25", "2A", "2B", "2C", "2D"],
     [0.64, 0.09, 0.03, 0.03, 0.01, 0.10, 0.04, 0.01, 0.05],
@@ -338,13 +345,18 @@ def hospital_tables(
     x_person, x_month = activity.person_events(
         cc_rate * (COMMUNITY_PLAN_RATIO - 1), plan_lo, hi, rng
     )
+    not_mh = [
+        p if c != "mental_health" else 0.0
+        for c, p in zip(COMMUNITY_SERVICES, COMMUNITY_SHARES, strict=True)
+    ]
+    service = np.concatenate(
+        [
+            _pick(rng, (list(COMMUNITY_SERVICES), list(COMMUNITY_SHARES)), c_person.size),
+            _pick(rng, (list(COMMUNITY_SERVICES), not_mh), x_person.size),
+        ]
+    )
     c_person = np.concatenate([c_person, x_person])
     c_month = np.concatenate([c_month, x_month])
-    service = _pick(
-        rng,
-        (list(COMMUNITY_SERVICES), [0.30, 0.10, 0.05, 0.12, 0.05, 0.12, 0.18, 0.08]),
-        c_person.size,
-    )
     sector = np.where(
         np.isin(service, ["social_care_assessment", "home_care", "reablement"]),
         "social_care",

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from careval import __version__
 from careval.data.schema import ETHNIC_GROUPS, SEXES
 from careval.folders import check_replaceable, kill_point, new_folder
-from careval.synthetic import activity, bias, clinical, events, programme
+from careval.synthetic import activity, bias, clinical, events, programme, social_care
 from careval.synthetic.medications import medications
 from careval.synthetic.population import NEVER, make_population
 from careval.synthetic.settings import (
@@ -65,7 +65,7 @@ def generate(
     out = Path(out)
     check_replaceable(out, "dataset", overwrite)  # before the work; again before the swap
     say = progress or (lambda _step: None)
-    streams = np.random.SeedSequence(s.seed).spawn(8)
+    streams = np.random.SeedSequence(s.seed).spawn(9)  # the ninth: social care
     rng = [np.random.default_rng(x) for x in streams]
     first, t_months = s.first_month, s.n_months
 
@@ -101,6 +101,9 @@ def generate(
                 "created_date": plan_days,
                 **plan_cols,
             },
+        )
+        tables["social_care_services"] = social_care.social_care_services(
+            s, pop, em.plan_month, pid, death_day, rng[8]
         )
         meetings, attendance = programme.mdg_meetings(s, rng[6])
         meetings["meeting_date"] = event_days(first + meetings.pop("month"), None, rng[6])
@@ -232,7 +235,32 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
             "ae_attendances_not_admitted": {"rate_ratio": 1.0},
             "elective_admissions": {"rate_ratio": 1.0},
             "outpatient_appointments": {"rate_ratio": 1.0},
-            "community_contacts": {"rate_ratio": events.COMMUNITY_PLAN_RATIO},
+            "community_contacts": {
+                "rate_ratio": events.COMMUNITY_PLAN_RATIO,
+                "from_months_after_care_plan": s.effect_lag_months,
+                "applies_to": "all community contacts (every service and sector)",
+            },
+            "mental_health_contacts": {
+                "rate_ratio": events.MENTAL_HEALTH_PLAN_RATIO,
+                "applies_to": "community contacts of service mental_health (a known null)",
+            },
+            "community_contacts_not_mental_health": {
+                "rate_ratio": round(
+                    1 + (events.COMMUNITY_PLAN_RATIO - 1) / (1 - events.MENTAL_HEALTH_SHARE), 6
+                ),
+                "applies_to": "community contacts of every service but mental_health",
+            },
+            "social_care_packages": {
+                "rate_ratio": social_care.PACKAGE_PLAN_RATIO,
+                "from_months_after_care_plan": s.effect_lag_months,
+                "applies_to": "new community social care packages (social_care_services rows "
+                "by start_date, every setting but residential and nursing)",
+            },
+            "care_home_days": {
+                "rate_ratio": social_care.CARE_HOME_PLAN_RATIO,
+                "applies_to": "days in residential or nursing care (social_care_services, "
+                "start_date to end_date; admissions and stays drawn without regard to plans)",
+            },
             "hidden_bias": bias.truth_entry(s),
             "diabetes": {
                 "from_months_after_care_plan": s.effect_lag_months,

@@ -67,6 +67,7 @@ _RULES: list[tuple[str, str]] = [
         "£ per person-month",
     ),
     (r"impact\.outcomes\.[a-z_]*cost\.mean_treated_before$", "£ per person-month"),
+    (r"impact\.outcomes\.[a-z_]*days\.mean_treated_before$", "days per person-month"),
     (r"impact\.outcomes\.[a-z_]+\.mean_treated_before$", "events per person-month"),
     (
         r"(impact\.(outcomes\.[a-z_]+(\.implementation_period)?|naive|horizons\[\]|event_study\[\])"
