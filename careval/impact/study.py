@@ -76,11 +76,11 @@ DESIGN_PRE_MONTHS = 36  # untreated history kept for the design: as many months 
 # as its pre_months may ask for (3-36, careval.design.power.DesignSettings)
 DESIGN_MAX_POST = 36  # and up to 36 after
 # Outcome -> its key in a synthetic dataset's truth.json effects, where the planted rate ratio
-# is that outcome's (A&E attendances are not here: the generator plants 1.0 on attendances not
-# admitted, but the outcome also counts those admitted through A&E, which carry the emergency
-# admissions' effect, so no single planted value is the outcome's).
+# is that outcome's (A&E attendances': the total effect of the emergency admissions' ratio on
+# those admitted through A&E and none on those not admitted, careval.synthetic.events.ae_truth).
 TRUTH_KEYS = {
     "emergency_admissions": "emergency_admissions",
+    "ae_attendances": "ae_attendances",
     "elective_admissions": "elective_admissions",
     "outpatient_attendances": "outpatient_appointments",
     "community_contacts": "community_contacts",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -290,7 +292,7 @@ def hospital_tables(
 
     # A&E: every emergency admission via A&E (method 21) plus attendances not admitted.
     via_ae = method == "21"
-    ae_rate = np.where(age < 5, 0.55, np.where(age >= 75, 0.45, 0.33)) * np.exp(0.45 * z - 0.1)
+    ae_rate = ae_not_admitted_rate(age, z)
     a_person, a_month = activity.person_events(ae_rate, lo, hi, rng)
     a_person, a_month = decline(a_person, a_month, ae_rate)
     a_days = event_days(first + a_month, death_day[a_person], rng)
@@ -374,6 +376,46 @@ def hospital_tables(
         },
     )
     return out
+
+
+def ae_not_admitted_rate(age: np.ndarray, frailty: np.ndarray) -> np.ndarray:
+    """A&E attendances not admitted per person-year (age at the window's middle)."""
+    return np.where(age < 5, 0.55, np.where(age >= 75, 0.45, 0.33)) * np.exp(0.45 * frailty - 0.1)
+
+
+def ae_truth(s: SynthSettings, pop: Population, em: activity.Emergency) -> dict[str, Any]:
+    """The planted total effect of a care plan on A&E attendances, for ``truth.json``.
+
+    The outcome counts attendances admitted (every emergency admission by method 21, a fixed
+    share of them, carrying the plan's effect) and those not admitted (no effect). Over the
+    care-planned's person-months from the effect's lag to the end of their exposure, with
+    expected untreated counts ``A`` (admitted: that share of the untreated emergency rate) and
+    ``B`` (not admitted), the plan multiplies the expected attendances by
+    ``(B + (1 + effect) A) / (B + A)``: the rate ratio a matched study estimates. A hidden
+    decline (``hidden_bias``) multiplies both parts alike and leaves it unchanged.
+    """
+    share = EMERGENCY_METHODS[1][EMERGENCY_METHODS[0].index("21")]
+    treated = np.flatnonzero(em.plan_month < NEVER)
+    lo, hi = activity.exposure_bounds(pop, s.n_months)
+    months = np.arange(s.n_months)
+    after = (months[None, :] >= em.plan_month[treated, None] + s.effect_lag_months) & (
+        months[None, :] < hi[treated, None]
+    )
+    untreated = em.rate[treated].astype(np.float64) / (1 + s.effect)
+    admitted = share * float((untreated * after).sum())
+    age = pop.age_months(s.n_months // 2, s.first_month)[treated] / 12.0
+    rate = ae_not_admitted_rate(age, pop.frailty[treated]) / 12.0
+    not_admitted = float((rate * after.sum(axis=1)).sum())
+    total = admitted + not_admitted
+    rr = (not_admitted + (1 + s.effect) * admitted) / total if total > 0 else 1.0
+    return {
+        "rate_ratio": round(rr, 6),
+        "from_months_after_care_plan": s.effect_lag_months,
+        "admitted_share_untreated": round(admitted / total, 6) if total > 0 else None,
+        "definition": "total effect: attendances admitted (method 21) carry the emergency "
+        "admissions' rate ratio, those not admitted none; weighted by the care-planned's "
+        "expected untreated attendances after the lag",
+    }
 
 
 def _within_group_index(group: np.ndarray) -> np.ndarray:

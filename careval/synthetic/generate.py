@@ -233,6 +233,7 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
                 "applies_to": "people with a care plan, from that many months after the plan",
             },
             "ae_attendances_not_admitted": {"rate_ratio": 1.0},
+            "ae_attendances": events.ae_truth(s, pop, em),
             "elective_admissions": {"rate_ratio": 1.0},
             "outpatient_appointments": {"rate_ratio": 1.0},
             "community_contacts": {

@@ -156,9 +156,9 @@ def truth_panel(r: ImpactResult) -> list[str]:
         "<h3>Planted truth against estimate</h3>",
         "<p>These data are synthetic: the generator planted a known rate ratio for these "
         "outcomes (1.0 is no effect; deaths are drawn without regard to plans). A&amp;E "
-        "attendances have no single planted value: the generator plants none on attendances "
-        "not admitted, but those admitted through A&amp;E carry the emergency admissions' "
-        f"effect. {int((t.covered == 'yes').sum())} of {len(t)} intervals cover the truth.</p>",
+        "attendances' truth is a total effect: those admitted carry the emergency admissions' "
+        "effect, those not admitted none, so it lies between the two. "
+        f"{int((t.covered == 'yes').sum())} of {len(t)} intervals cover the truth.</p>",
         table_html(
             t,
             {
