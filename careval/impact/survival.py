@@ -183,7 +183,7 @@ def _arm_curves(
     if competing:
         f1, f2 = aalen_johansen(t, s, w, 1), aalen_johansen(t, s, w, 2)
         out |= {
-            "deaths": int(people_with_event_by(t, s, p, np.array([np.inf]), cause=2)[0]),
+            "people_died": int(people_with_event_by(t, s, p, np.array([np.inf]), cause=2)[0]),
             "incidence": f1.at(months).tolist(),
             "incidence_death": f2.at(months).tolist(),
             "deaths_by": people_with_event_by(t, s, p, months, cause=2).tolist(),
@@ -215,7 +215,7 @@ def survival_analysis(
         lost[arm] = {
             "person_months_followed": float((w * r.months_followed).sum()),
             "person_months_lost_to_death": float((w * r.months_lost).sum()),
-            "deaths": int(r.person[r.died == 1].nunique()),
+            "people_died": int(r.person[r.died == 1].nunique()),
         }
     return {
         "time_unit": "months",
