@@ -197,3 +197,13 @@ def test_published_survival_shows_no_small_count(matched: dict) -> None:
         "time_unit": "months",
         "note": "withheld: too few people",
     }
+
+
+def test_cox_gives_a_reason_not_a_number_when_it_cannot_estimate() -> None:
+    rows = pd.DataFrame(
+        {"time": [1.0, 2, 3, 4, 5, 6], "treated": [1, 1, 1, 0, 0, 0], "weight": 1.0}
+    ).assign(person=range(6))
+    none = cox_treated(rows, "time", np.array([1, 1, 1, 0, 0, 0]))
+    assert none == {"model": "cox", "note": "no events in one arm"}
+    apart = cox_treated(rows, "time", np.array([1, 0, 1, 0, 1, 0]))  # treated events all first
+    assert "hazard_ratio" not in apart and "no finite" in apart["note"]

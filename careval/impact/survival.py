@@ -52,6 +52,7 @@ from careval.impact.settings import OutcomeSettings
 DAYS_PER_MONTH = 365.25 / 12
 LANDMARKS = (12, 24)  # months at which cumulative incidence and survival are reported
 ARMS = ("treated", "controls")
+MAX_LOG_HR = 10.0  # |log hazard ratio| beyond this (a ratio past 22,000) is a diverging fit
 
 
 def _day_month(days: np.ndarray) -> np.ndarray:
@@ -140,13 +141,20 @@ def cox_treated(rows: pd.DataFrame, time: str, event: np.ndarray) -> dict[str, A
     )
     if df.event[df.treated == 1].sum() == 0 or df.event[df.treated == 0].sum() == 0:
         return {"model": "cox", "note": "no events in one arm"}
+    from lifelines.exceptions import ConvergenceError
+
     with warnings.catch_warnings():  # lifelines warns of non-integer weights (intended)
         warnings.simplefilter("ignore")
-        fit = CoxPHFitter().fit(
-            df, "time", "event", weights_col="w", cluster_col="person", robust=True
-        )
+        try:
+            fit = CoxPHFitter().fit(
+                df, "time", "event", weights_col="w", cluster_col="person", robust=True
+            )
+        except ConvergenceError as exc:  # e.g. complete separation: no estimate, a reason
+            return {"model": "cox", "note": f"the Cox model did not converge: {exc}"[:200]}
     est = float(fit.params_["treated"])
     se = float(fit.standard_errors_["treated"])
+    if abs(est) > MAX_LOG_HR:  # monotone likelihood (one arm's events all first): no estimate
+        return {"model": "cox", "note": "no finite hazard ratio (the events separate the arms)"}
     z = float(stats.norm.ppf(0.975))
     return {
         "model": "cox",
