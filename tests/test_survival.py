@@ -13,6 +13,7 @@ import pytest
 
 from careval.data.access import Dataset
 from careval.disclosure import DisclosureSettings
+from careval.impact.finegray import fine_gray
 from careval.impact.km import aalen_johansen, at_risk_people, kaplan_meier
 from careval.impact.matching import match
 from careval.impact.mortality import death_rate_ratio, follow_up_rows
@@ -87,6 +88,22 @@ def test_cox_equals_r_coxph_with_weights_and_clusters(fixture: tuple) -> None:
         assert got["se"] == pytest.approx(want.robust_se, rel=0.01)
         assert got["se"] != pytest.approx(want.naive_se, rel=0.03)  # the robust one, clustered
         assert got["hazard_ratio"] == pytest.approx(np.exp(want.coef), rel=1e-6)
+
+
+def test_fine_gray_equals_r_finegray_and_coxph(fixture: tuple) -> None:
+    data, _, cox = fixture
+    want = cox[cox.model == "fine_gray"].iloc[0]
+    got = fine_gray(data.time, data.status, data.treated, data.w, data.id)
+    assert got["estimate"] == pytest.approx(want.coef, abs=1e-8)
+    assert got["se"] == pytest.approx(want.robust_se, rel=1e-6)
+    assert got["se_naive"] == pytest.approx(want.naive_se, rel=1e-6)
+    # With no competing events it is the cause-specific Cox model (Breslow ties).
+    plain = data.assign(status=np.where(data.status == 2, 0, data.status))
+    r = fine_gray(plain.time, plain.status, plain.treated, plain.w, plain.id)
+    ref = cox_treated(
+        plain.rename(columns={"w": "weight", "id": "person"}), "time", plain.status.to_numpy()
+    )
+    assert r["estimate"] == pytest.approx(ref["estimate"], abs=0.02)  # Efron against Breslow
 
 
 def test_people_at_risk_count_a_shared_control_once() -> None:

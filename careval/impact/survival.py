@@ -17,7 +17,9 @@ Three views, per arm (treated, matched controls):
    free of admission, death censoring, and the cause-specific Cox hazard ratio.
 3. **Competing risks**: the weighted Aalen-Johansen cumulative incidence of a first
    emergency admission with death as the competing event (and of death before any admission),
-   so that a group dying sooner does not look as if it were admitted less.
+   so that a group dying sooner does not look as if it were admitted less, and its Fine-Gray
+   subdistribution hazard ratio (:mod:`careval.impact.finegray`, as R's ``finegray()`` and
+   ``coxph``).
 
 Times are in months (days / 30.4375). An event on day ``x`` of follow-up is placed at
 ``x + 0.5`` days (within its day, so an event on the entry day is after time 0); a person
@@ -37,6 +39,7 @@ import pandas as pd
 from scipy import stats
 
 from careval.data.access import Dataset
+from careval.impact.finegray import fine_gray
 from careval.impact.km import (
     aalen_johansen,
     at_risk_people,
@@ -237,6 +240,13 @@ def survival_analysis(
             "outcome": outcome.name,
             "arms": adm,
             "cox": cox_treated(rows, "event_time", (rows.status == 1).to_numpy()),
+            "fine_gray": fine_gray(
+                rows.event_time.to_numpy(),
+                rows.status.to_numpy(),
+                rows.treated.to_numpy(),
+                rows.weight.to_numpy(),
+                rows.person.to_numpy(),
+            ),
         },
         "panel_deaths": lost,
     }

@@ -113,7 +113,11 @@ _RULES: list[tuple[str, str]] = [
     (r"impact\.survival\.\w+\.arms\.\w+\.(at_risk|events_by|deaths_by)\[\]$", PEOPLE),
     (r"impact\.survival\.\w+\.arms\.\w+\.(people|events|people_died)$", PEOPLE),
     (r"impact\.survival\.\w+\.cox\.(estimate|se|ci_low|ci_high)$", "log hazard ratio"),
-    (r"impact\.survival\.\w+\.cox\.hazard_ratio(_ci_low|_ci_high)?$", RATIO),
+    (
+        r"impact\.survival\.\w+\.fine_gray\.(estimate|se|se_naive|ci_low|ci_high)$",
+        "log subdistribution hazard ratio",
+    ),
+    (r"impact\.survival\.\w+\.(cox|fine_gray)\.hazard_ratio(_ci_low|_ci_high)?$", RATIO),
     (r"impact\.survival\.panel_deaths\.\w+\.person_months_\w+$", "person-months"),
     (r"impact\.survival\.panel_deaths\.\w+\.people_died$", PEOPLE),
     (r"impact\.subgroups\[\]\.(estimate|se|ci_low|ci_high)$", LOG_RR),

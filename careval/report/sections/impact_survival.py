@@ -4,7 +4,8 @@ Drawn from the published ``survival`` block of the impact result
 (:mod:`careval.impact.survival`, published by :mod:`careval.report.publish.survival`):
 Kaplan-Meier step curves of both arms (staying alive; staying free of an emergency
 admission), the cumulative incidence of a first emergency admission with death competing,
-the hazard ratios with the deaths and the 12-month figures in a small table, the numbers at
+the hazard ratios (Cox, and Fine-Gray for admission with death competing) with the deaths
+and the 12-month figures in a small table, the numbers at
 risk, and the person-months the monthly panel loses to death. A withheld point (null) carries
 the last published value forward, as a step curve does.
 """
@@ -88,18 +89,19 @@ def _table(r: ImpactResult, s: dict[str, Any], names: dict[str, str]) -> pd.Data
     d, a = s["death"], s["first_admission"]
     truth = r.truth.get(DEATHS) if r.truth else None
     rows = []
-    for what, part, count_key, landmark in (
-        ("Death (any cause)", d, "events", "survival_12"),
-        ("First emergency admission", a, "events", "incidence_12"),
+    for what, part, landmark, model in (
+        ("Death (any cause)", d, "survival_12", "cox"),
+        ("First emergency admission (death censors)", a, "survival_12", "cox"),
+        ("First emergency admission, death competing (Fine-Gray)", a, "incidence_12", "fine_gray"),
     ):
-        c = part["cox"]
+        c = part.get(model, {})
         row: dict[str, Any] = {"measure": what}
         for arm, _ in ARMS:
             x = part["arms"].get(arm, {})
             value = x.get(landmark)
-            if landmark == "survival_12" and value is not None:
-                value = 1 - value  # died by 12 months
-            row[f"{arm}_people_with_event"] = x.get(count_key)
+            if landmark.startswith("survival") and value is not None:
+                value = 1 - value  # had the event by 12 months (Kaplan-Meier)
+            row[f"{arm}_people_with_event"] = x.get("events")
             row[f"{arm}_by_12_months"] = value
         row |= {
             "hazard_ratio": c.get("hazard_ratio"),
@@ -153,7 +155,8 @@ def survival_parts(r: ImpactResult) -> list[str]:
         f"Within 12 months, {fmt.pct(at.get('incidence_12'), 0)} of the {esc(treated)} and "
         f"{fmt.pct(ac.get('incidence_12'), 0)} of matched controls had an emergency admission "
         f"(counting only admissions before any death); the hazard of a first emergency "
-        f"admission: {esc(_hr_words(a['cox']))}.</p>"
+        f"admission: {esc(_hr_words(a['cox']))}, and with death competing (Fine-Gray "
+        f"subdistribution) {esc(_hr_words(a.get('fine_gray', {})))}.</p>"
         "<p class='note'>Kaplan-Meier and Aalen-Johansen curves weighted as matched (the "
         "controls of a set share the weight of one person); Cox models with the same weights "
         "and standard errors clustered on the person. A death ends the time to admission "
