@@ -8,10 +8,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.careval-lock.sha256
-want=$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(sha256sum requirements.lock requirements-nodeps.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r requirements.lock
+  # lifelines declares pandas<3 yet runs on the lock's pandas: pinned there, installed alone.
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.lock
   echo "$want" > "$stamp"
 fi
 log=$(mktemp)

@@ -38,8 +38,11 @@ def follow_up_rows(study: StudyPopulation, result: MatchResult) -> pd.DataFrame:
     """One row per matched treated person and per (set, control) pair.
 
     ``treated`` (0/1), ``person`` (panel row, the cluster), ``weight`` (1 for the treated,
-    1 / the set's controls for a control), ``deaths`` (0/1: died in the follow-up) and
-    ``years`` (person-years followed).
+    1 / the set's controls for a control), ``deaths`` (0/1: died in the follow-up),
+    ``years`` (person-years followed), ``start`` (days since the epoch of the entry month's
+    first day), ``limit`` (the day follow-up ends but for death: the end of the data or a
+    control's own treatment month, not counted) and ``death`` (the day of death; NEVER when
+    alive), for the time-to-event analyses (:mod:`careval.impact.survival`).
     """
     f, pn = study.frame, study.panel
     t_idx, c_idx = result.pairs.treated, result.pairs.control
@@ -51,16 +54,16 @@ def follow_up_rows(study: StudyPopulation, result: MatchResult) -> pd.DataFrame:
 
     last = pn.first_month + pn.n_months  # the month after the data
 
-    def arm(rows: np.ndarray, censor_month: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def arm(rows: np.ndarray, censor_month: np.ndarray) -> tuple[np.ndarray, ...]:
         start = month_start(entry[rows])
         limit = month_start(np.minimum(censor_month, last))
         death = pn.death_day[row[rows]].astype(np.int64)
         died = (death >= start) & (death < limit)
         years = np.maximum(np.minimum(death, limit) - start, 0) / DAYS_PER_YEAR
-        return died.astype(float), years
+        return died.astype(float), years, start, limit, death
 
-    t_died, t_years = arm(sets, np.full(sets.size, last))
-    c_died, c_years = arm(co, f.censor_month.to_numpy()[co])
+    t_died, t_years, t_start, t_limit, t_death = arm(sets, np.full(sets.size, last))
+    c_died, c_years, c_start, c_limit, c_death = arm(co, f.censor_month.to_numpy()[co])
     return pd.DataFrame(
         {
             "treated": np.r_[np.ones(sets.size), np.zeros(co.size)],
@@ -68,6 +71,9 @@ def follow_up_rows(study: StudyPopulation, result: MatchResult) -> pd.DataFrame:
             "weight": np.r_[np.ones(sets.size), 1.0 / per_set[set_of_pair]],
             "deaths": np.r_[t_died, c_died],
             "years": np.r_[t_years, c_years],
+            "start": np.r_[t_start, c_start],
+            "limit": np.r_[t_limit, c_limit],
+            "death": np.r_[t_death, c_death],
         }
     )
 

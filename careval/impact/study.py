@@ -57,6 +57,7 @@ from careval.impact.fe import LOG_LINK
 from careval.impact.matching import match
 from careval.impact.measures import unavailable
 from careval.impact.mortality import death_rate_ratio, follow_up_rows
+from careval.impact.outcome_settings import BUILTIN_OUTCOMES
 from careval.impact.outcomes import (
     control_series,
     event_study,
@@ -70,6 +71,7 @@ from careval.impact.population import covariates, first_of, study_population
 from careval.impact.sensitivity import sensitivity
 from careval.impact.settings import ImpactSettings, OutcomeSettings
 from careval.impact.subgroups import set_attributes, subgroups, trajectories
+from careval.impact.survival import survival_analysis
 from careval.risk.model import RiskModel
 
 DESIGN_PRE_MONTHS = 36  # untreated history kept for the design: as many months before entry
@@ -113,6 +115,10 @@ class ImpactResult:
     trajectories: pd.DataFrame = field(default_factory=pd.DataFrame)
     # Deaths after entry: the rate ratio of deaths per person-year (careval.impact.mortality).
     mortality: dict[str, Any] = field(default_factory=dict)
+    # Time to event (careval.impact.survival): Kaplan-Meier of death and of the first emergency
+    # admission, their Cox hazard ratios, the cumulative incidence of admission with death
+    # competing, and the person-months the monthly panel loses to death; {} without spells.
+    survival: dict[str, Any] = field(default_factory=dict)
     # Synthetic data only: each outcome's planted rate ratio (TRUTH_KEYS, and deaths: 1.0).
     truth: dict[str, float] = field(default_factory=dict)
     # Outcomes of the settings not estimated, with the reason (their table absent or empty, no
@@ -217,6 +223,7 @@ class ImpactResult:
                 **_rounded(self.mortality),
                 **_beside_truth(self.mortality, self.truth.get(DEATHS)),
             },
+            "survival": _rounded(self.survival),
             "negative_controls": [_rounded(r) for r in self.negative_controls],
             "skipped_negative_controls": dict(self.skipped_negative_controls),
             "empirical_null": _rounded(self.empirical_null),
@@ -351,6 +358,8 @@ def evaluate_impact(
     groups = subgroups(panel, pieces, people, main, model)
     paths = trajectories(panel, pieces, list(results), st.event_window)
     deaths = death_rate_ratio(follow_up_rows(study, res))
+    admission = by_name.get("emergency_admissions", BUILTIN_OUTCOMES["emergency_admissions"])
+    times = survival_analysis(ds, study, res, admission) if not unavailable(ds, admission) else {}
     nc_rows, nc_skipped = bias.negative_controls(
         panel, pieces, st, results, {o.name for o in controls}
     )
@@ -391,6 +400,7 @@ def evaluate_impact(
         subgroups=groups,
         trajectories=paths,
         mortality=deaths,
+        survival=times,
         truth=planted,
         warnings=warnings,
         negative_controls=nc_rows,

@@ -20,6 +20,7 @@ from careval.report.publish.rules import (
     protect_mapping,
     protect_value,
 )
+from careval.report.publish.survival import survival_published
 
 IMPACT_MARGIN = (
     ("treated_matched", "unmatched_outside_caliper", "unmatched_no_control_in_stratum"),
@@ -75,6 +76,8 @@ def publish_impact(result: ImpactResult, d: DisclosureSettings) -> ImpactResult:
         r.trajectories = trajectories_published(r.trajectories, sums, d)
     if getattr(r, "mortality", None):
         r.mortality = mortality_published(r.mortality, d)
+    if getattr(r, "survival", None):
+        r.survival = survival_published(r.survival, result.attrition.get("treated_matched"), d)
     r.sensitivity = [sensitivity_published(row, d) for row in getattr(r, "sensitivity", [])]
     return r
 

@@ -104,6 +104,10 @@ class ImpactBlock(Node):
     # Figure 2: outcome, month (since entry), group, people, mean, ci_low, ci_high.
     trajectories: Records = ABSENT
     mortality: Mortality = ABSENT
+    # Time to event (careval.impact.survival): months, the curves per arm of death and of the
+    # first emergency admission (with death competing), their Cox hazard ratios, and the
+    # person-months the monthly panel loses to death.
+    survival: Json = ABSENT
     # Residual bias: the negative-control and placebo estimates (name, label, kind, the
     # estimate, truth), those not estimated, the empirical null fitted to them
     # (fitted, n_controls, mean, sd, ease), the design's diagnostics (max_abs_smd, equipoise,

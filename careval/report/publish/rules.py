@@ -92,6 +92,7 @@ COUNT_KEYS: frozenset[str] = frozenset(
         "treated_with_full_follow_up",
         "deaths_treated",
         "deaths_controls",
+        "people_died",  # time to event (impact.survival)
         # clinical indicators
         "with_reading",
         "in_control",
@@ -157,7 +158,10 @@ MDG_COLUMN = re.compile(r"^MDG\w*$")  # care plans by MDG: one count column per 
 GROUP_COLUMN = re.compile(r"^group:")  # coded segments by respondent group: one column each
 # Keys whose value is a list (or a list of lists) of counts: the cells of a contingency table
 # (surveys' group comparisons) and the observed counts of a goodness-of-fit test.
-COUNT_LIST_KEYS: frozenset[str] = frozenset({"counts", "observed"})
+# The time-to-event curves' people at risk and with the event by each month (impact.survival).
+COUNT_LIST_KEYS: frozenset[str] = frozenset(
+    {"counts", "observed", "at_risk", "events_by", "deaths_by"}
+)
 # Keys whose value is a matrix of counts as ``{row: {column: count}}``: who speaks after whom
 # in MDG meetings, and code co-occurrence in thematic coding.
 COUNT_MATRIX_KEYS: frozenset[str] = frozenset({"turns", "cooccurrence"})

@@ -106,6 +106,22 @@ _RULES: list[tuple[str, str]] = [
     (r"impact\.mortality\.(rate_treated|rate_controls)$", "deaths per 1,000 person-years"),
     (r"impact\.mortality\.(deaths_treated|deaths_controls)$", "deaths"),
     (r"impact\.mortality\.(person_years_treated|person_years_controls)$", "person-years"),
+    # time to event (careval.impact.survival): curves by month since entry, per arm
+    (r"impact\.survival\.(months|landmarks)\[\]$", "months since entry"),
+    (
+        r"impact\.survival\.\w+\.arms\.\w+\.(survival|incidence|incidence_death)(_\d+)?(\[\])?$",
+        SHARE,
+    ),
+    (r"impact\.survival\.\w+\.arms\.\w+\.(at_risk|events_by|deaths_by)\[\]$", PEOPLE),
+    (r"impact\.survival\.\w+\.arms\.\w+\.(people|events|people_died)$", PEOPLE),
+    (r"impact\.survival\.\w+\.cox\.(estimate|se|ci_low|ci_high)$", "log hazard ratio"),
+    (
+        r"impact\.survival\.\w+\.fine_gray\.(estimate|se|se_naive|ci_low|ci_high)$",
+        "log subdistribution hazard ratio",
+    ),
+    (r"impact\.survival\.\w+\.(cox|fine_gray)\.hazard_ratio(_ci_low|_ci_high)?$", RATIO),
+    (r"impact\.survival\.panel_deaths\.\w+\.person_months_\w+$", "person-months"),
+    (r"impact\.survival\.panel_deaths\.\w+\.people_died$", PEOPLE),
     (r"impact\.subgroups\[\]\.(estimate|se|ci_low|ci_high)$", LOG_RR),
     (
         r"impact\.trajectories\[\]\.(mean|ci_low|ci_high)$",

@@ -3,8 +3,9 @@
 Everything here is drawn from the published :class:`~careval.impact.study.ImpactResult`: the
 outcomes' forest plot (counts and deaths as % change, costs in £ a person-month in their own
 panel), Figure 2 as small multiples, the follow-up horizons and the subgroups as forest plots,
-deaths after entry, the planted truth against the estimate (synthetic data only), the event
-study and the balance (love plot, overlap, table).
+deaths after entry, survival and time to the first emergency admission
+(:mod:`careval.report.sections.impact_survival`), the planted truth against the estimate
+(synthetic data only), the event study and the balance (love plot, overlap, table).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from careval.report.sections.impact_charts import (
     small_multiples,
 )
 from careval.report.sections.impact_checks import balance, event_chart
+from careval.report.sections.impact_survival import survival_parts
 from careval.report.sections.impact_text import (
     design_text,
     headline_text,
@@ -409,6 +411,7 @@ def section(r: ImpactResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         _figure2(r),
         *_horizons(r, ctx),
         *_subgroups(r),
+        *survival_parts(r),
         *truth_panel(r),
         impact_bias.diagnostics_table(r),
         *impact_bias.negative_controls(r),
