@@ -412,11 +412,15 @@ def test_deaths_after_entry_cover_no_effect_and_equal_statsmodels(matched: dict)
     sets = np.unique(res.treated_rows[res.pairs.treated])
     who = f.iloc[sets][["person_id", "entry_month"]]
     died = who.merge(matched["persons"][["person_id", "death_date"]], on="person_id")
-    start = pd.to_datetime([first_of(int(k)) for k in died.entry_month])
+    # Followed from the landmark, the first day of the month after entry.
+    start = pd.to_datetime([first_of(int(k) + 1) for k in died.entry_month])
     end = pd.Timestamp(first_of(study.panel.first_month + study.panel.n_months))
     dd = pd.to_datetime(died.death_date)
-    assert m["deaths_treated"] == int(((dd >= start) & (dd < end)).sum()) > 0
-    assert m["n_treated"] == r.attrition["treated_matched"]
+    assert m["deaths_treated"] == int(((dd > start) & (dd < end)).sum()) > 0
+    followed = (start < end) & ~(dd <= start)
+    assert m["n_treated"] == int(followed.sum()) <= r.attrition["treated_matched"]
+    # No one in the rows died before the landmark or has no time after it.
+    assert (rows.death > rows.start).all() and (rows.years > 0).all()
 
 
 def test_planted_truth_for_every_outcome_with_one(matched: dict, synth_dir: Path) -> None:
@@ -424,6 +428,7 @@ def test_planted_truth_for_every_outcome_with_one(matched: dict, synth_dir: Path
     r = matched["result"]
     assert r.truth == {
         "emergency_admissions": truth["emergency_admissions"]["rate_ratio"],
+        "ae_attendances": truth["ae_attendances"]["rate_ratio"],
         "elective_admissions": truth["elective_admissions"]["rate_ratio"],
         "outpatient_attendances": truth["outpatient_appointments"]["rate_ratio"],
         "community_contacts": truth["community_contacts"]["rate_ratio"],
@@ -441,4 +446,4 @@ def test_planted_truth_for_every_outcome_with_one(matched: dict, synth_dir: Path
         assert o["truth"] == planted
         lo, hi = o["rate_ratio_ci_low"], o["rate_ratio_ci_high"]
         assert o["truth_covered"] is (lo <= planted <= hi)
-    assert not {"truth", "truth_covered"} & set(d["outcomes"]["ae_attendances"])
+    assert not {"truth", "truth_covered"} & set(d["outcomes"]["bed_days"])

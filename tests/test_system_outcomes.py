@@ -279,3 +279,33 @@ def test_the_matched_study_covers_every_planted_ratio(shape_dir: Path, shape_tru
         assert r.truth[name] == truth
         assert o["rate_ratio_ci_low"] <= truth <= o["rate_ratio_ci_high"], (name, o)
     assert r.outcomes["community_contacts"]["rate_ratio_ci_low"] > 1
+
+
+def test_ae_truth_is_the_total_effect_the_tables_show(synth_dir: Path) -> None:
+    """truth.json's A&E rate ratio, computed from the generator's untreated rates, against the
+    attendances the tables hold: among the care-planned after the lag, those admitted carry the
+    emergency ratio and the rest none, so the untreated count of the admitted is theirs divided
+    by it and the total effect is (all) / (not admitted + admitted / ratio)."""
+    doc = json.loads((synth_dir / "truth.json").read_text())
+    rr_em = doc["effects"]["emergency_admissions"]["rate_ratio"]
+    lag = doc["effects"]["emergency_admissions"]["from_months_after_care_plan"]
+    ae_truth = doc["effects"]["ae_attendances"]
+    assert rr_em < ae_truth["rate_ratio"] < 1.0  # between the admitted's ratio and none
+    plans = pq.read_table(synth_dir / "care_plans.parquet").to_pandas()
+    first = plans.groupby("person_id").created_date.min()
+    ae = pq.read_table(synth_dir / "ae_attendances.parquet").to_pandas()
+    ae = ae[ae.person_id.isin(first.index)]
+    arrival = pd.to_datetime(ae.arrival_date)
+    plan = pd.to_datetime(ae.person_id.map(first))
+    since = (arrival.dt.year - plan.dt.year) * 12 + arrival.dt.month - plan.dt.month
+    after = ae[since >= lag]
+    admitted = int((after.disposal == "admitted").sum())
+    rest = int((after.disposal != "admitted").sum())
+    implied = (admitted + rest) / (rest + admitted / rr_em)
+    assert admitted > 30 and rest > 30
+    # Poisson noise in the admitted share: its SE moves the implied ratio by about 0.005 here.
+    share = ae_truth["admitted_share_untreated"]
+    observed = (admitted / rr_em) / (rest + admitted / rr_em)
+    se = (observed * (1 - observed) / (admitted + rest)) ** 0.5
+    assert abs(observed - share) < 3 * se
+    assert implied == pytest.approx(ae_truth["rate_ratio"], abs=3 * se * (1 - rr_em))

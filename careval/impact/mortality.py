@@ -1,10 +1,20 @@
 """Deaths after entry: the care-planned against their matched controls.
 
-Each matched pair contributes a control followed from the set's entry month (the first day of
-it) to the earliest of their death, the end of the data and (with ``not_yet_treated``) their
-own treatment month; each treated person is followed from the same day to their death or the
-end of the data. Controls are weighted as the difference-in-differences weights them: the
-controls of a set share the weight of one person (1 / the set's controls).
+Each matched pair contributes a control followed from the first day of the month after the
+set's entry month to the earliest of their death, the end of the data and (with
+``not_yet_treated``) their own treatment month; each treated person is followed from the same
+day to their death or the end of the data. Controls are weighted as the
+difference-in-differences weights them: the controls of a set share the weight of one person
+(1 / the set's controls).
+
+Follow-up starts a month after entry, among those alive then, because the arms are not alike
+within the entry month: a treated person is alive on their plan's day by definition, while a
+control need only be alive on the month's first day. Counting the entry month would give the
+treated immortal time (on the synthetic population, which plans only people who live through
+the plan's month, it lowered the log rate ratio of deaths by about 0.06 with no effect
+planted: docs/benchmarks.md). Both arms are therefore followed from the same landmark, and a
+person (treated or control) who dies in the entry month is left out of both the deaths and the
+time-to-event analyses (:mod:`careval.impact.survival`).
 
 The rate ratio is that of a Poisson model of deaths with the log of person-years as offset
 and one term for the treated arm (weighted), whose maximum-likelihood estimate has the closed
@@ -39,10 +49,12 @@ def follow_up_rows(study: StudyPopulation, result: MatchResult) -> pd.DataFrame:
 
     ``treated`` (0/1), ``person`` (panel row, the cluster), ``weight`` (1 for the treated,
     1 / the set's controls for a control), ``deaths`` (0/1: died in the follow-up),
-    ``years`` (person-years followed), ``start`` (days since the epoch of the entry month's
-    first day), ``limit`` (the day follow-up ends but for death: the end of the data or a
-    control's own treatment month, not counted) and ``death`` (the day of death; NEVER when
-    alive), for the time-to-event analyses (:mod:`careval.impact.survival`).
+    ``years`` (person-years followed), ``start`` (days since the epoch of the first day of
+    the month after entry: the landmark, see the module docstring), ``limit`` (the day
+    follow-up ends but for death: the end of the data or a control's own treatment month, not
+    counted) and ``death`` (the day of death; NEVER when alive), for the time-to-event
+    analyses (:mod:`careval.impact.survival`). People who died before the landmark, or
+    whose follow-up ends by it, have no row.
     """
     f, pn = study.frame, study.panel
     t_idx, c_idx = result.pairs.treated, result.pairs.control
@@ -55,7 +67,7 @@ def follow_up_rows(study: StudyPopulation, result: MatchResult) -> pd.DataFrame:
     last = pn.first_month + pn.n_months  # the month after the data
 
     def arm(rows: np.ndarray, censor_month: np.ndarray) -> tuple[np.ndarray, ...]:
-        start = month_start(entry[rows])
+        start = month_start(entry[rows] + 1)  # the landmark: a month after entry
         limit = month_start(np.minimum(censor_month, last))
         death = pn.death_day[row[rows]].astype(np.int64)
         died = (death >= start) & (death < limit)
@@ -64,7 +76,7 @@ def follow_up_rows(study: StudyPopulation, result: MatchResult) -> pd.DataFrame:
 
     t_died, t_years, t_start, t_limit, t_death = arm(sets, np.full(sets.size, last))
     c_died, c_years, c_start, c_limit, c_death = arm(co, f.censor_month.to_numpy()[co])
-    return pd.DataFrame(
+    rows = pd.DataFrame(
         {
             "treated": np.r_[np.ones(sets.size), np.zeros(co.size)],
             "person": np.r_[row[sets], row[co]],
@@ -76,6 +88,8 @@ def follow_up_rows(study: StudyPopulation, result: MatchResult) -> pd.DataFrame:
             "death": np.r_[t_death, c_death],
         }
     )
+    # Alive at the landmark, with time to follow after it.
+    return rows[(rows.death > rows.start) & (rows.limit > rows.start)].reset_index(drop=True)
 
 
 def death_rate_ratio(rows: pd.DataFrame) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Time to event in the matched study: death, and the first emergency admission after entry.
 
 The follow-up is that of the mortality rate ratio (:func:`careval.impact.mortality.
-follow_up_rows`): each matched treated person and each (set, control) pair is followed from
-the first day of the set's entry month to the earliest of death, the end of the data and (a
+follow_up_rows`): each matched treated person and each (set, control) pair alive at the
+landmark is followed from it (the first day of the month after the set's entry month; the
+mortality module says why) to the earliest of death, the end of the data and (a
 not-yet-treated control) their own treatment month; controls carry the matching weights (the
 controls of a set share a weight of 1) and every standard error is clustered on the person
 (a control can serve several sets, and a not-yet-treated control can later be treated).
