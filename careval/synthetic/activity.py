@@ -39,6 +39,8 @@ SHOCK_RHO = 0.45  # its correlation from one quarter to the next
 FRAILTY_LOADING = 0.7  # log-rate per sd of persistent frailty
 CHUNK = 250_000  # people per block when filling N x T matrices
 MAX_MONTHLY_RATE = 1.0  # cap on the true emergency-admission rate per person-month
+GROUPS = 4  # eligibility groups the case-mix level is held in (see group_cells)
+SEASON_AMPLITUDE = 0.08  # winter peak in January: 1 + 0.08 cos(2 pi (calendar month) / 12)
 
 
 @dataclass
@@ -50,11 +52,38 @@ class Emergency:
     plan_month: np.ndarray  # window month of care plan (NEVER: none)
     scale: float  # calibration constant of the rate
     eligible_at_launch: int  # pilot people eligible at launch (the ramp's denominator)
+    held_level: np.ndarray  # areas x GROUPS: rate per person-month each group is held at
 
 
 def eligible(pop: Population, month: int, first: int) -> np.ndarray:
     """Programme eligibility at a window month: aged 75+ or diagnosed with diabetes."""
     return (pop.age_months(month, first) >= 75 * 12) | (pop.diabetes_onset <= month)
+
+
+def group_cells(pop: Population, lo: int, hi: int, t_months: int, first: int) -> np.ndarray:
+    """(hi - lo) x T cell of each person-month: ``(area * GROUPS + group) * T + month``.
+
+    The group is 0 not eligible, 1 under 75 with diabetes, 2 aged 75+ without, 3 with it.
+    """
+    m = np.arange(t_months, dtype=np.int32)[None, :]
+    old = (first + m - pop.birth_month[lo:hi, None]) >= 75 * 12
+    grp = 2 * old.astype(np.int32) + (pop.diabetes_onset[lo:hi, None] <= m)
+    return (pop.area[lo:hi, None].astype(np.int32) * GROUPS + grp) * t_months + m
+
+
+def hold_levels(
+    level: np.ndarray, person_months: np.ndarray, n_areas: int, t_months: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first-year mean level of each area and group (areas x GROUPS) and the factor
+    (areas x GROUPS x T) that holds each month's mean level at it (1 where a cell is empty)."""
+    shape = (n_areas, GROUPS, t_months)
+    lv, pm = level.reshape(shape), person_months.reshape(shape)
+    mean = np.where(pm > 0, lv / np.maximum(pm, 1), np.nan)
+    first_year = mean[:, :, :12]
+    counted = np.isfinite(first_year).sum(axis=2)
+    held = np.where(counted > 0, np.nansum(first_year, axis=2) / np.maximum(counted, 1), 0.0)
+    steady = np.where(np.isfinite(mean) & (mean > 0), held[:, :, None] / mean, 1.0)
+    return held, np.where(held[:, :, None] > 0, steady, 1.0)
 
 
 def person_multiplier(pop: Population, launch: int) -> np.ndarray:
@@ -78,7 +107,7 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
     n, t_months, first, launch = pop.n, s.n_months, s.first_month, s.launch
     months = np.arange(t_months)
     cal = (first + months) % 12
-    season = (1 + 0.08 * np.cos(2 * np.pi * (cal - 0) / 12)).astype(np.float32)  # peak January
+    season = (1 + SEASON_AMPLITUDE * np.cos(2 * np.pi * cal / 12)).astype(np.float32)
     trend = (
         np.stack([np.exp(AREA_TREND[a] * (months - launch) / 12.0) for a in AREAS]).astype(
             np.float32
@@ -89,8 +118,9 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
     persist = person_multiplier(pop, launch)
 
     rate = np.empty((n, t_months), dtype=np.float32)
-    level = np.zeros((len(AREAS), t_months))
-    person_months = np.zeros((len(AREAS), t_months))
+    cells = len(AREAS) * GROUPS * t_months
+    level = np.zeros(cells)
+    person_months = np.zeros(cells)
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         k = hi - lo
@@ -105,20 +135,22 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
         block *= persist[lo:hi, None]
         mask = exposed(pop, lo, hi, t_months)
         block *= mask
-        for a in range(len(AREAS)):  # case-mix level by area and month, before the shocks
-            rows = pop.area[lo:hi] == a
-            level[a] += block[rows].sum(axis=0, dtype=np.float64)
-            person_months[a] += mask[rows].sum(axis=0, dtype=np.float64)
+        cell = group_cells(pop, lo, hi, t_months, first).ravel()  # case-mix level, no shocks
+        level += np.bincount(cell, weights=block.ravel(), minlength=cells)
+        person_months += np.bincount(cell, weights=mask.ravel(), minlength=cells)
         block *= np.repeat(shock, 3, axis=1)[:, :t_months]
         rate[lo:hi] = block
-    # Hold each area's case-mix level at its first-year value: with a fixed frailty per person,
-    # deaths of the frailest would otherwise lower the rate year by year (real populations
-    # replenish it). Then apply the designed trend and season, and calibrate the overall rate.
-    mean = level / np.maximum(person_months, 1)
-    steady = mean[:, :12].mean(axis=1, keepdims=True) / np.maximum(mean, 1e-12)
-    factor = (steady * trend).astype(np.float32)
+    # Hold the case-mix level of each area and eligibility group at its first-year value: with
+    # a fixed frailty per person and a closed cohort, deaths of the frailest and the ageing-in
+    # of healthier 74-year-olds would otherwise lower the eligible groups' rates by 6-8% a year
+    # (real populations replenish them), and holding the whole area's level instead would leave
+    # that fall in the eligible (Table 2's population) while ageing raised the rest. Then apply
+    # the designed trend and season, and calibrate the overall rate.
+    held, steady = hold_levels(level, person_months, len(AREAS), t_months)
+    factor = (steady * trend[:, None, :]).astype(np.float32).ravel()
     for lo in range(0, n, CHUNK):
-        rate[lo : lo + CHUNK] *= factor[pop.area[lo : lo + CHUNK]]
+        hi = min(lo + CHUNK, n)
+        rate[lo:hi] *= factor[group_cells(pop, lo, hi, t_months, first)]
     exp12 = exposed(pop, 0, n, 12).sum()
     scale = float(s.emergency_rate / 12.0 * exp12 / rate[:, :12].sum(dtype=np.float64))
     rate *= np.float32(scale)
@@ -137,7 +169,7 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
         rate[treated], count[treated] = rescale(
             rate[treated], count[treated], after, s.hidden_bias, rng
         )
-    return Emergency(rate, count, plan_month, scale, n_elig)
+    return Emergency(rate, count, plan_month, scale, n_elig, held * scale)
 
 
 def rescale(

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from careval import __version__
 from careval.data.schema import ETHNIC_GROUPS, SEXES
 from careval.folders import check_replaceable, kill_point, new_folder
-from careval.synthetic import activity, bias, clinical, events, programme
+from careval.synthetic import activity, area_truth, bias, clinical, events, programme
 from careval.synthetic.medications import medications
 from careval.synthetic.population import NEVER, make_population
 from careval.synthetic.settings import (
@@ -286,6 +286,7 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
             ramp_end_key: round(by_ramp_end / max(em.eligible_at_launch, 1), 4),
         },
         "areas": list(AREAS),
+        "area_trends": area_truth.area_trends(s, pop, em),
         "true_risk_file": "true_risk.parquet",
         "true_risk_definition": "1 - exp(-sum of the person's true monthly emergency-admission "
         "rate over the 12 months from the index date, while registered and alive), the rate "
