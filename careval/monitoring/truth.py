@@ -14,9 +14,9 @@ the pilot; ``at_risk`` the person-months the rate applies to, ``counted`` those 
 counts, which include the month of death). The expected change is ``rate(after) /
 rate(before) - 1``. Within one area and group it is the designed ``exp(trend) - 1`` times the
 ratio of the plans' mean factors; the all-eligible rows also move with the groups' changing
-sizes (the population ages), which the person-month weights carry. The rate cap
-(``maximum_monthly_rate``) and the transient shocks (mean 1) are left out: their effect on
-these ratios is well under a percentage point.
+sizes (the population ages), which the person-month weights carry. The transient shocks
+(mean 1) and their rarely reached cap (``maximum_monthly_rate_with_shock``) are left out: the
+persistent rate's cap comes before the hold, so it cannot move a group's level.
 """
 
 from __future__ import annotations

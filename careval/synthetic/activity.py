@@ -17,14 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import poisson
 
+from careval.synthetic.care_plan_schedule import monthly_plans
 from careval.synthetic.population import CONDITION_MODEL, NEVER, Population
-from careval.synthetic.settings import (
-    AREAS,
-    CARE_PLAN_RAMP,
-    CARE_PLAN_STEADY,
-    SynthSettings,
-    month_text,
-)
+from careval.synthetic.settings import AREAS, SynthSettings
 
 # Secular trend in emergency admissions per year by area (log scale) and winter seasonality.
 AREA_TREND = {
@@ -38,7 +33,10 @@ SHOCK_SD = 0.75  # sd of the transient log-rate shock
 SHOCK_RHO = 0.45  # its correlation from one quarter to the next
 FRAILTY_LOADING = 0.7  # log-rate per sd of persistent frailty
 CHUNK = 250_000  # people per block when filling N x T matrices
-MAX_MONTHLY_RATE = 1.0  # cap on the true emergency-admission rate per person-month
+# The product of log-normal frailty, conditions and age has an explosive tail: no one is
+# admitted as an emergency more than about once a month for long (the persistent rate's cap).
+MAX_MONTHLY_RATE = 1.0
+MAX_SHOCKED_RATE = 5.0  # cap on the rate with its transient shock, per person-month
 GROUPS = 4  # eligibility groups the case-mix level is held in (see group_cells)
 SEASON_AMPLITUDE = 0.08  # winter peak in January: 1 + 0.08 cos(2 pi (calendar month) / 12)
 
@@ -58,6 +56,17 @@ class Emergency:
 def eligible(pop: Population, month: int, first: int) -> np.ndarray:
     """Programme eligibility at a window month: aged 75+ or diagnosed with diabetes."""
     return (pop.age_months(month, first) >= 75 * 12) | (pop.diabetes_onset <= month)
+
+
+def case_mix(
+    pop: Population, persist: np.ndarray, lo: int, hi: int, t_months: int, first: int
+) -> np.ndarray:
+    """(hi - lo) x T persistent relative rate (age and ``persist``), 0 when not exposed."""
+    age = (first + np.arange(t_months)[None, :] - pop.birth_month[lo:hi, None]) / 12.0
+    block = age_factor(age).astype(np.float32)
+    block *= persist[lo:hi, None]
+    block *= exposed(pop, lo, hi, t_months)
+    return block
 
 
 def group_cells(pop: Population, lo: int, hi: int, t_months: int, first: int) -> np.ndarray:
@@ -117,6 +126,14 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
     n_q = (t_months + 2) // 3
     persist = person_multiplier(pop, launch)
 
+    exp12 = exposed(pop, 0, n, 12).sum()
+    # The persistent rate is capped where it would exceed MAX_MONTHLY_RATE at the baseline
+    # year's calibration, before the levels are held, so the cap cannot move a group's level.
+    base = sum(
+        case_mix(pop, persist, lo, min(lo + CHUNK, n), 12, first).sum(dtype=np.float64)
+        for lo in range(0, n, CHUNK)
+    )
+    ceiling = np.float32(MAX_MONTHLY_RATE / (s.emergency_rate / 12.0 * exp12 / max(base, 1e-12)))
     rate = np.empty((n, t_months), dtype=np.float32)
     cells = len(AREAS) * GROUPS * t_months
     level = np.zeros(cells)
@@ -130,13 +147,10 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
         for q in range(1, n_q):
             shock[:, q] = SHOCK_RHO * shock[:, q - 1] + innov * rng.standard_normal(k)
         shock = np.exp(shock - SHOCK_SD**2 / 2)
-        age = (first + months[None, :] - pop.birth_month[lo:hi, None]) / 12.0
-        block = age_factor(age).astype(np.float32)
-        block *= persist[lo:hi, None]
-        mask = exposed(pop, lo, hi, t_months)
-        block *= mask
+        block = np.minimum(case_mix(pop, persist, lo, hi, t_months, first), ceiling)
         cell = group_cells(pop, lo, hi, t_months, first).ravel()  # case-mix level, no shocks
         level += np.bincount(cell, weights=block.ravel(), minlength=cells)
+        mask = exposed(pop, lo, hi, t_months)
         person_months += np.bincount(cell, weights=mask.ravel(), minlength=cells)
         block *= np.repeat(shock, 3, axis=1)[:, :t_months]
         rate[lo:hi] = block
@@ -151,12 +165,10 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         rate[lo:hi] *= factor[group_cells(pop, lo, hi, t_months, first)]
-    exp12 = exposed(pop, 0, n, 12).sum()
     scale = float(s.emergency_rate / 12.0 * exp12 / rate[:, :12].sum(dtype=np.float64))
     rate *= np.float32(scale)
-    # The product of log-normal frailty, conditions, age and shock has an explosive tail; no one
-    # is admitted as an emergency more than about once a month for long.
-    np.minimum(rate, np.float32(MAX_MONTHLY_RATE), out=rate)
+    # The transient shocks on top have an explosive tail: bound them (rarely reached).
+    np.minimum(rate, np.float32(MAX_SHOCKED_RATE), out=rate)
 
     count = draw_counts(rate, rng)
     plan_month, n_elig = select_care_plans(s, pop, count, rng)
@@ -213,7 +225,10 @@ def draw_counts(rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def select_care_plans(
     s: SynthSettings, pop: Population, count: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, int]:
-    """Each month, care-plan a quota of eligible pilot people, favouring recent high users."""
+    """Each month, care-plan a quota of eligible pilot people, favouring recent high users.
+
+    The quotas come from :func:`careval.synthetic.care_plan_schedule.monthly_plans`.
+    """
     first, t_months, launch = s.first_month, s.n_months, s.launch
     plan_month = np.full(pop.n, NEVER, dtype=np.int32)
     pilot = np.flatnonzero(pop.area == 0)
@@ -224,10 +239,9 @@ def select_care_plans(
     engagement = pop.practice_engagement[mdg]
     n_cond = sum((pop.conditions[c][pilot] <= launch).astype(np.int8) for c in CONDITION_MODEL)
     static = engagement * np.exp(0.08 * n_cond + 0.1 * pop.frailty[pilot])
-    seed_calendar = first - s.programme_offset  # the ramp is keyed by the seed's months
+    quotas = monthly_plans(s, n_elig, rng)  # the ramp, holidays and month-to-month variation
     for m in range(s.care_plans_from, t_months):
-        share = CARE_PLAN_RAMP.get(month_text(seed_calendar + m), CARE_PLAN_STEADY)
-        quota = int(round(share * n_elig))
+        quota = int(quotas[m])
         ok = eligible(pop, m, first)[pilot] & pop.registered_alive(m)[pilot]
         ok &= plan_month[pilot] == NEVER
         cand = np.flatnonzero(ok)

@@ -88,7 +88,7 @@ def area_trends(s: SynthSettings, pop: Population, em: activity.Emergency) -> di
         "eligibility": {"min_age": 75, "conditions": ["diabetes"], "combine": "or"},
         "groups": list(GROUP_NAMES),
         "first_month": month_text(first),
-        "maximum_monthly_rate": activity.MAX_MONTHLY_RATE,
+        "maximum_monthly_rate_with_shock": activity.MAX_SHOCKED_RATE,
         "held_rate_per_person_month": {
             a: {name: float(em.held_level[i, k + 1]) for k, name in enumerate(GROUP_NAMES)}
             for i, a in enumerate(AREAS)

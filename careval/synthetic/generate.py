@@ -268,6 +268,7 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
             },
             "frailty_loading": activity.FRAILTY_LOADING,
             "max_monthly_emergency_rate": activity.MAX_MONTHLY_RATE,
+            "max_monthly_emergency_rate_with_shock": activity.MAX_SHOCKED_RATE,
         },
         "calibration": {
             "emergency_rate_scale": em.scale,
