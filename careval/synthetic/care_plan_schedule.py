@@ -8,7 +8,8 @@ expectation: the plans to December 2011 (the seed's 1,494 at the default size), 
 January to April 2012 (about 30% covered by April) and a steady year's 12 x 1.2%. Each
 month's count is then drawn as gamma-Poisson (negative binomial): a month's underlying
 activity varies by a coefficient of variation ``1 / sqrt(DISPERSION)`` (10%) around its mean
-(staff leave, MDG meetings moved), and plans arrive as Poisson events at that rate.
+(staff leave, MDG meetings moved), and plans arrive as Poisson events at that rate; the
+programme's first month (``SynthSettings.programme_start``) has at least one.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def monthly_plans(s: SynthSettings, n_eligible: int, rng: np.random.Generator) -
     """Care plans to make in each window month: gamma-Poisson around :func:`mean_plans`."""
     mean = mean_plans(s, n_eligible)
     activity = rng.gamma(DISPERSION, np.maximum(mean, 1e-12) / DISPERSION)
-    return np.where(mean > 0, rng.poisson(activity), 0).astype(np.int64)
+    out = np.where(mean > 0, rng.poisson(activity), 0).astype(np.int64)
+    out[s.care_plans_from] = max(out[s.care_plans_from], 1)  # the month of the first plans
+    return out
 
 
 def ramp_end(s: SynthSettings) -> int:

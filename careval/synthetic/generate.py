@@ -65,7 +65,8 @@ def generate(
     out = Path(out)
     check_replaceable(out, "dataset", overwrite)  # before the work; again before the swap
     say = progress or (lambda _step: None)
-    streams = np.random.SeedSequence(s.seed).spawn(8)
+    # the ninth stream: MDG meetings and the fund, whose draws must not follow the plans' count
+    streams = np.random.SeedSequence(s.seed).spawn(9)
     rng = [np.random.default_rng(x) for x in streams]
     first, t_months = s.first_month, s.n_months
 
@@ -102,12 +103,12 @@ def generate(
                 **plan_cols,
             },
         )
-        meetings, attendance = programme.mdg_meetings(s, rng[6])
-        meetings["meeting_date"] = event_days(first + meetings.pop("month"), None, rng[6])
+        meetings, attendance = programme.mdg_meetings(s, rng[8])
+        meetings["meeting_date"] = event_days(first + meetings.pop("month"), None, rng[8])
         tables["mdg_meetings"] = build("mdg_meetings", meetings)
         tables["mdg_attendance"] = build("mdg_attendance", attendance)
-        fund = programme.innovation_fund(s, pop, rng[6])
-        fund["allocation_date"] = event_days(first + fund.pop("month").astype(int), None, rng[6])
+        fund = programme.innovation_fund(s, pop, rng[8])
+        fund["allocation_date"] = event_days(first + fund.pop("month").astype(int), None, rng[8])
         tables["innovation_fund"] = build("innovation_fund", fund)
         tables["medications"] = medications(s, tables["conditions"], tables["persons"])
         meas = [dm_meas, six_cit]
