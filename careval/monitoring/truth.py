@@ -22,14 +22,30 @@ persistent rate's cap comes before the hold, so it cannot move a group's level.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from careval.monitoring.areas import AreaSettings
+from careval.cohort.eligibility import EligibilitySettings
 
 ALL = "all_eligible"
+
+
+class AreaSettings(Protocol):
+    """What is read of :class:`careval.monitoring.areas.AreaSettings` (which imports this
+    module, so it is not imported here)."""
+
+    @property
+    def starts(self) -> Sequence[dt.date]: ...
+    @property
+    def months(self) -> int: ...
+    @property
+    def eligibility(self) -> EligibilitySettings: ...
+    @property
+    def programme_areas(self) -> Sequence[str]: ...
+    @property
+    def comparator_areas(self) -> Sequence[str] | None: ...
 
 
 def _month(d: dt.date) -> int:
