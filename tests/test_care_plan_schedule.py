@@ -22,7 +22,7 @@ from careval.synthetic.care_plan_schedule import (
 from careval.synthetic.settings import CARE_PLAN_RAMP, CARE_PLAN_STEADY, SynthSettings
 
 S = SynthSettings()
-ELIGIBLE = 28_700  # the default population's eligible at launch: 1,494 plans by December 2011
+ELIGIBLE = 28_700  # eligible at launch: the ramp then gives the seed's 1,494 plans by Dec 2011
 AFTER = ramp_end(S) + 1  # May 2012
 DATES = pd.date_range("2012-05-01", "2014-03-01", freq="MS")
 
@@ -70,7 +70,7 @@ def _longest_tie(x: np.ndarray) -> int:
 
 
 def test_spc_chart_after_the_ramp_has_no_artefacts() -> None:
-    # stated seed: the default population's count, 23 months from May 2012
+    # stated seed 2011 at the seed's size, 23 months from May 2012
     q = monthly_plans(S, ELIGIBLE, np.random.default_rng(2011))[AFTER:]
     assert len(q) == len(DATES) and _longest_tie(q) == 1 and len(set(q)) >= 20
     chart = xmr(q.astype(float), DATES, improvement="increase").points
