@@ -268,6 +268,11 @@ def evaluate_areas(
     months = sorted({m + k - d for m in starts for k in range(st.months) for d in (0, 12)})
     pm = monthly_eligible(ds, months, st.eligibility)
     pm = pm[pm.area.isin(areas.programme + areas.comparators)]
+    if not pm.area.isin(areas.comparators).any():
+        raise ConfigError(
+            "no comparator area has eligible people registered in the months compared "
+            f"(comparator areas: {', '.join(areas.comparators)})"
+        )
     pm = pm.assign(area=pm.area.where(~pm.area.isin(areas.programme), areas.name))
     groups = st.eligibility.group_names()
     z = stats.norm.ppf(0.975)
