@@ -82,7 +82,7 @@ def test_spc_signals_come_at_the_rate_expected_by_chance(eligible: int) -> None:
     mean = mean_plans(S, eligible)[AFTER:]
     holiday = DATES.month.isin(list(HOLIDAYS))
     got, chance = [], []
-    for seed in range(150):
+    for seed in range(100):
         q = monthly_plans(S, eligible, np.random.default_rng(seed))[AFTER:]
         got.append(xmr(q.astype(float), DATES).points.special_cause.to_numpy()[~holiday].mean())
         r = np.random.default_rng(10_000 + seed)

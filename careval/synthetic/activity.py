@@ -21,7 +21,9 @@ from careval.synthetic.care_plan_schedule import monthly_plans
 from careval.synthetic.population import CONDITION_MODEL, NEVER, Population
 from careval.synthetic.settings import AREAS, SynthSettings
 
-# Secular trend in emergency admissions per year by area (log scale) and winter seasonality.
+# Secular trend in emergency admissions per year by area (log scale), within each eligibility
+# group (group_cells): the rate per person-month of each group follows it. The whole area's rate
+# rises 1-2% a year faster as the population ages (its eligible share grows), as real ones do.
 AREA_TREND = {
     "pilot": 0.010,
     "inner_nwl_other": -0.012,
