@@ -151,3 +151,15 @@ def test_table2_covers_its_truth(tmp_path: Path, seed: int) -> None:
     assert ((t.ci_low <= t.true_pct_change) & (t.true_pct_change <= t.ci_high)).all()
     d = r.differences[r.differences.group == "all_eligible"]
     assert ((d.ci_low <= d.true_difference) & (d.true_difference <= d.ci_high)).all()
+    # the report shows each change beside its truth; results.json carries both
+    from careval.disclosure import DisclosureSettings
+    from careval.report.publish.areas import publish_areas
+    from careval.report.sections.areas import section
+
+    pub = publish_areas(r, DisclosureSettings())
+    p = t[t.area == "pilot"].iloc[0]
+    truth = f"{abs(p.true_pct_change):.1f}%"
+    assert f"; truth {'+' if p.true_pct_change >= 0 else chr(0x2212)}{truth}" in section(pub).html
+    rows = pub.to_dict()["table2"]
+    assert all("true_pct_change" in row for row in rows)
+    assert all("true_difference" in row for row in pub.to_dict()["differences"])
