@@ -1,22 +1,18 @@
 """The change Table 2 estimates on a synthetic population, from its ``truth.json``.
 
-The generator (:mod:`careval.synthetic.area_truth`) holds each area's and eligibility group's
-case-mix rate at its first-year level and multiplies it by the area's designed trend and a
-winter season; in the pilot the care plans then multiply the planned people's rates by their
-effect. Table 2's estimand for an area (or the pooled programme areas), a set of groups and a
-period is the expected admissions over the person-months it counts::
+The generator (:mod:`careval.synthetic.area_truth`) records, for each area, eligibility group
+and month, the expected emergency admissions without the transient shocks (mean 1) or the
+care plans (``E``), the person-months Table 2 counts (registered and alive on the month's first
+day, ``N``), and in the pilot the factor by which the plans multiply the group's expected
+admissions (``f``). Table 2's estimand for an area (or the pooled programme areas), a set of
+groups and a period ``P`` is::
 
-    rate(P) = sum_{a, g, m in P} L[a, g] * exp(trend[a] * (m - ref) / 12) * season(m)
-                                 * f[a, g, m] * at_risk[a, g, m]  /  sum counted[a, g, m]
+    rate(P) = sum_{a, g, m in P} E[a, g, m] * f[a, g, m]  /  sum_{a, g, m in P} N[a, g, m]
 
-(``L`` the held rate, ``f`` the plans' factor on the group's expected admissions, 1 outside
-the pilot; ``at_risk`` the person-months the rate applies to, ``counted`` those Table 2
-counts, which include the month of death). The expected change is ``rate(after) /
-rate(before) - 1``. Within one area and group it is the designed ``exp(trend) - 1`` times the
-ratio of the plans' mean factors; the all-eligible rows also move with the groups' changing
-sizes (the population ages), which the person-month weights carry. The transient shocks
-(mean 1) and their rarely reached cap (``maximum_monthly_rate_with_shock``) are left out: the
-persistent rate's cap comes before the hold, so it cannot move a group's level.
+and the expected change is ``rate(after) / rate(before) - 1``. It carries the designed trend
+and season, the case-mix hold and whatever the eligible's case mix does beside it (see
+``held_constant``), and the plans' effect. The rarely reached cap on the shocked rate
+(``maximum_monthly_rate_with_shock``) is left out.
 """
 
 from __future__ import annotations
@@ -92,7 +88,7 @@ def expected_area_changes(doc: dict[str, Any], settings: AreaSettings) -> dict[s
     out: dict[str, Any] = {"table2": [], "differences": []}
     if not isinstance(at, dict) or not _applies(at, settings):
         return out
-    areas = list(at["held_rate_per_person_month"])
+    areas = list(at["expected_admissions"])
     programme = [a for a in settings.programme_areas if a in areas]
     if len(programme) != len(settings.programme_areas):
         return out
@@ -103,19 +99,13 @@ def expected_area_changes(doc: dict[str, Any], settings: AreaSettings) -> dict[s
     )
     groups = list(at["groups"])
     first = _parse(at["first_month"])
-    ref = _parse(at["trend_reference_month"])
     t = len(at["person_months"][areas[0]][groups[0]])
-    months = np.arange(first, first + t)
-    sea = at["season"]
-    season = 1 + sea["amplitude"] * np.cos(2 * np.pi * (months % 12 - (sea["peak_month"] - 1)) / 12)
     # expected admissions and counted person-months by area, group and window month
     expected, counted = {}, {}
     for a in areas:
-        trend = np.exp(at["log_trend_per_year"][a] * (months - ref) / 12) * season
         for g in groups:
             f = np.asarray(at["pilot_effect_factor"][g]) if a == at["effect_area"] else 1.0
-            level = at["held_rate_per_person_month"][a][g]
-            expected[a, g] = level * trend * f * np.asarray(at["at_risk_person_months"][a][g])
+            expected[a, g] = np.asarray(at["expected_admissions"][a][g], dtype=float) * f
             counted[a, g] = np.asarray(at["person_months"][a][g], dtype=float)
     from_name = "pooled"
     rows: dict[str, list[str]] = {from_name: programme, **{c: [c] for c in comparators}}

@@ -21,9 +21,8 @@ from careval.synthetic.care_plan_schedule import monthly_plans
 from careval.synthetic.population import CONDITION_MODEL, NEVER, Population
 from careval.synthetic.settings import AREAS, SynthSettings
 
-# Secular trend in emergency admissions per year by area (log scale), within each eligibility
-# group (group_cells): the rate per person-month of each group follows it. The whole area's rate
-# rises 1-2% a year faster as the population ages (its eligible share grows), as real ones do.
+# Secular trend in emergency admissions per year by area (log scale): the area's case-mix level
+# is held (HOLD_BY) and multiplied by it and a winter season.
 AREA_TREND = {
     "pilot": 0.010,
     "inner_nwl_other": -0.012,
@@ -39,7 +38,9 @@ CHUNK = 250_000  # people per block when filling N x T matrices
 # admitted as an emergency more than about once a month for long (the persistent rate's cap).
 MAX_MONTHLY_RATE = 1.0
 MAX_SHOCKED_RATE = 5.0  # cap on the rate with its transient shock, per person-month
-GROUPS = 4  # eligibility groups the case-mix level is held in (see group_cells)
+GROUPS = 4  # eligibility groups of the case-mix bookkeeping (see group_cells)
+# Hold the case-mix level of each area ("area") or of each area and eligibility group ("group").
+HOLD_BY = "area"
 SEASON_AMPLITUDE = 0.08  # winter peak in January: 1 + 0.08 cos(2 pi (calendar month) / 12)
 
 
@@ -52,7 +53,7 @@ class Emergency:
     plan_month: np.ndarray  # window month of care plan (NEVER: none)
     scale: float  # calibration constant of the rate
     eligible_at_launch: int  # pilot people eligible at launch (the ramp's denominator)
-    held_level: np.ndarray  # areas x GROUPS: rate per person-month each group is held at
+    expected: np.ndarray  # areas x GROUPS x T: untreated expected admissions (no shocks)
 
 
 def eligible(pop: Population, month: int, first: int) -> np.ndarray:
@@ -83,12 +84,16 @@ def group_cells(pop: Population, lo: int, hi: int, t_months: int, first: int) ->
 
 
 def hold_levels(
-    level: np.ndarray, person_months: np.ndarray, n_areas: int, t_months: int
+    level: np.ndarray, person_months: np.ndarray, n_areas: int, t_months: int, by: str = "area"
 ) -> tuple[np.ndarray, np.ndarray]:
     """The first-year mean level of each area and group (areas x GROUPS) and the factor
-    (areas x GROUPS x T) that holds each month's mean level at it (1 where a cell is empty)."""
+    (areas x GROUPS x T) that holds each month's mean level at it (1 where a cell is empty);
+    ``by`` "area": the mean over the area's groups together, the same factor for each."""
     shape = (n_areas, GROUPS, t_months)
     lv, pm = level.reshape(shape), person_months.reshape(shape)
+    if by == "area":
+        lv = np.repeat(lv.sum(axis=1, keepdims=True), GROUPS, axis=1)
+        pm = np.repeat(pm.sum(axis=1, keepdims=True), GROUPS, axis=1)
     mean = np.where(pm > 0, lv / np.maximum(pm, 1), np.nan)
     first_year = mean[:, :, :12]
     counted = np.isfinite(first_year).sum(axis=2)
@@ -156,13 +161,14 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
         person_months += np.bincount(cell, weights=mask.ravel(), minlength=cells)
         block *= np.repeat(shock, 3, axis=1)[:, :t_months]
         rate[lo:hi] = block
-    # Hold the case-mix level of each area and eligibility group at its first-year value: with
-    # a fixed frailty per person and a closed cohort, deaths of the frailest and the ageing-in
-    # of healthier 74-year-olds would otherwise lower the eligible groups' rates by 6-8% a year
-    # (real populations replenish them), and holding the whole area's level instead would leave
-    # that fall in the eligible (Table 2's population) while ageing raised the rest. Then apply
-    # the designed trend and season, and calibrate the overall rate.
-    held, steady = hold_levels(level, person_months, len(AREAS), t_months)
+    # Hold each area's case-mix level at its first-year value: with a fixed frailty per person,
+    # deaths of the frailest would otherwise lower the rate year by year. The eligible (a
+    # rolling subgroup) still fall 6-8% a year against the design: their frail die, healthier
+    # 74-year-olds age in and no new conditions accrue. HOLD_BY = "group" holds each
+    # eligibility group instead (each then follows the design, but a survivor's own rate rises
+    # by the group's compensation, ~8% a year at 75+, which hides regression to the mean in a
+    # naive before-after contrast). truth.json records the expected admissions either way.
+    _held, steady = hold_levels(level, person_months, len(AREAS), t_months, HOLD_BY)
     factor = (steady * trend[:, None, :]).astype(np.float32).ravel()
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
@@ -183,7 +189,8 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
         rate[treated], count[treated] = rescale(
             rate[treated], count[treated], after, s.hidden_bias, rng
         )
-    return Emergency(rate, count, plan_month, scale, n_elig, held * scale)
+    expected = level.reshape(steady.shape) * factor.reshape(steady.shape) * scale
+    return Emergency(rate, count, plan_month, scale, n_elig, expected)
 
 
 def rescale(

@@ -1,15 +1,14 @@
 """The truth behind Table 2: ``truth.json``'s ``area_trends`` object.
 
-Each person-month's emergency rate is ``held level (area, eligibility group) x exp(trend x
-years from launch) x season x transient shock`` (:func:`careval.synthetic.activity.
-emergency_panel`), then in the pilot the care plans' effect (and any hidden decline) from
-their months on. The object records what a reader needs to compute the change Table 2
-estimates for any start date (:func:`careval.monitoring.truth.expected_area_changes`): the
-designed log trends and season, the level each area and group is held at, the person-months
-Table 2 counts in each (registered and alive on the month's first day) and those the rate
-applies to (the month of death excluded), and, month by month, the factor by which the
-pilot's plans multiply each group's expected admissions (the treated's share of them weighted
-by their effect).
+Each person-month's emergency rate is ``case mix x hold factor x exp(trend x years from
+launch) x season x transient shock`` (:func:`careval.synthetic.activity.emergency_panel`),
+then in the pilot the care plans' effect (and any hidden decline) from their months on. The
+object records what a reader needs to compute the change Table 2 estimates for any start date
+(:func:`careval.monitoring.truth.expected_area_changes`): the designed log trends and season,
+what is held constant, the expected admissions without shocks or plans in each area,
+eligibility group and month, the person-months Table 2 counts in each (registered and alive on
+the month's first day), and month by month the factor by which the pilot's plans multiply each
+group's expected admissions (the treated's share of them weighted by their effect).
 """
 
 from __future__ import annotations
@@ -29,12 +28,15 @@ GROUP_NAMES = (
     "aged_75_plus_without_diabetes",
     "aged_75_plus_with_diabetes",
 )
-HELD = (
-    "the mean case-mix rate (age, frailty, deprivation, conditions; before the transient "
-    "shocks) per registered, living person-month of each area and eligibility group, held at "
-    "its value over the window's first 12 months: each group's rate follows the designed "
-    "trend and season alone, while the groups' sizes change as the population ages and dies"
-)
+HELD = {
+    "area": "each area's mean case-mix rate (age, frailty, deprivation, conditions; before the "
+    "transient shocks) per registered, living person-month, held at its value over the "
+    "window's first 12 months; the eligible's case mix still falls (their frail die, healthier "
+    "people age in, no conditions accrue), which expected_admissions carries",
+    "group": "each area's and eligibility group's mean case-mix rate (before the transient "
+    "shocks) per registered, living person-month, held at its first-12-months value: each "
+    "group follows the designed trend and season alone",
+}
 
 
 def untreated_rate(s: SynthSettings, em: activity.Emergency, rows: np.ndarray) -> np.ndarray:
@@ -56,7 +58,6 @@ def area_trends(s: SynthSettings, pop: Population, em: activity.Emergency) -> di
     size = n_areas * g * t
     m = np.arange(t)[None, :]
     counted = np.zeros(size)
-    at_risk = np.zeros(size)
     treated = np.zeros(size)
     untreated = np.zeros(size)
     for lo in range(0, pop.n, activity.CHUNK):
@@ -67,13 +68,12 @@ def area_trends(s: SynthSettings, pop: Population, em: activity.Emergency) -> di
         on = (m >= pop.reg_start[lo:hi, None]) & (m < pop.leave_month[lo:hi, None])
         on &= m <= pop.death_month[lo:hi, None]
         counted += _sums(cells, on.astype(np.float64), size)
-        at_risk += _sums(cells, activity.exposed(pop, lo, hi, t).astype(np.float64), size)
         pilot = np.flatnonzero(pop.area[lo:hi] == 0) + lo
         pc = cells[pilot - lo]
         treated += _sums(pc, em.rate[pilot].astype(np.float64), size)
         untreated += _sums(pc, untreated_rate(s, em, pilot).astype(np.float64), size)
     shape = (n_areas, g, t)
-    cnt, risk = counted.reshape(shape), at_risk.reshape(shape)
+    cnt = counted.reshape(shape)
     tr, un = treated.reshape(shape)[0], untreated.reshape(shape)[0]
     factor = np.where(un > 0, tr / np.maximum(un, 1e-300), 1.0)
     return {
@@ -84,21 +84,20 @@ def area_trends(s: SynthSettings, pop: Population, em: activity.Emergency) -> di
             "peak_month": 1,
             "form": "1 + amplitude * cos(2 * pi * (calendar month - peak_month) / 12)",
         },
-        "held_constant": HELD,
+        "held_constant": HELD[activity.HOLD_BY],
         "eligibility": {"min_age": 75, "conditions": ["diabetes"], "combine": "or"},
         "groups": list(GROUP_NAMES),
         "first_month": month_text(first),
         "maximum_monthly_rate_with_shock": activity.MAX_SHOCKED_RATE,
-        "held_rate_per_person_month": {
-            a: {name: float(em.held_level[i, k + 1]) for k, name in enumerate(GROUP_NAMES)}
+        "expected_admissions": {
+            a: {
+                name: np.round(em.expected[i, k + 1], 4).tolist()
+                for k, name in enumerate(GROUP_NAMES)
+            }
             for i, a in enumerate(AREAS)
         },
         "person_months": {
             a: {name: cnt[i, k + 1].astype(int).tolist() for k, name in enumerate(GROUP_NAMES)}
-            for i, a in enumerate(AREAS)
-        },
-        "at_risk_person_months": {
-            a: {name: risk[i, k + 1].astype(int).tolist() for k, name in enumerate(GROUP_NAMES)}
             for i, a in enumerate(AREAS)
         },
         "effect_area": AREAS[0],
