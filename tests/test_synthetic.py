@@ -236,9 +236,10 @@ def test_the_programme_follows_the_data_window(tmp_path: Path) -> None:
     )
     assert seed["calibration"]["care_plan_coverage_april_2012"] > 0.2
     assert "care_plan_coverage_april_2012" not in later["calibration"]
-    assert (
-        later["calibration"]["care_plan_coverage_january_2016"]
-        == seed["calibration"]["care_plan_coverage_april_2012"]
+    # The ramp's expected totals move with the programme; the counts are drawn around them and
+    # the holiday dips stay in August and December: about 60 plans, a Poisson sd of 4 points.
+    assert later["calibration"]["care_plan_coverage_january_2016"] == pytest.approx(
+        seed["calibration"]["care_plan_coverage_april_2012"], abs=0.1
     )
     meetings = read(tmp_path / "later", "mdg_meetings")
     fund = read(tmp_path / "later", "innovation_fund")
@@ -253,9 +254,9 @@ def test_the_programme_follows_the_data_window(tmp_path: Path) -> None:
     assert len(observed) == 8 and all("2015-08-01" <= d < "2016-02-01" for d in observed)
     # The population and the programme are the seed window's, moved: the same counts in every
     # month since the start. Hospital activity is not (its winter season follows the calendar),
-    # so neither is who gets the plans nor the measurements that follow them.
+    # so neither is who gets the plans nor the measurements that follow them, nor how many
+    # plans a month (they dip in the calendar's August and December).
     for table, column in (
-        ("care_plans", "created_date"),
         ("mdg_meetings", "meeting_date"),
         ("innovation_fund", "allocation_date"),
         ("persons", "birth_month"),

@@ -19,6 +19,24 @@ TRUTH = "truth.json"
 TRUE_RISK = "true_risk.parquet"
 
 
+def truth_document(ds: Dataset) -> dict[str, Any]:
+    """A synthetic dataset's whole ``truth.json`` ({} when there is none, or data not synthetic).
+
+    Raises
+    ------
+    DatasetError
+        When the dataset is synthetic and ``truth.json`` is not valid JSON.
+    """
+    path = Path(ds.path) / TRUTH
+    if not ds.synthetic or not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+    return doc if isinstance(doc, dict) else {"effects": None}
+
+
 def known_effects(ds: Dataset) -> dict[str, Any]:
     """The ``effects`` object of a synthetic dataset's ``truth.json`` ({} when there is none).
 
@@ -28,16 +46,14 @@ def known_effects(ds: Dataset) -> dict[str, Any]:
         When the dataset is synthetic and ``truth.json`` is not a JSON object whose
         ``effects`` is an object.
     """
-    path = Path(ds.path) / TRUTH
-    if not ds.synthetic or not path.is_file():
+    doc = truth_document(ds)
+    if not doc:
         return {}
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
-    effects = doc.get("effects", {}) if isinstance(doc, dict) else None
+    effects = doc.get("effects", {})
     if not isinstance(effects, dict):
-        raise DatasetError(f"{path}: must hold a JSON object with an 'effects' object")
+        raise DatasetError(
+            f"{Path(ds.path) / TRUTH}: must hold a JSON object with an 'effects' object"
+        )
     return effects
 
 

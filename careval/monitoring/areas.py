@@ -18,6 +18,10 @@ admissions in each period, ``phi`` the overdispersion of a person's admissions o
 estimated as variance / mean of the per-person totals, at least 1). Both periods hold many of
 the same people, whose positive correlation would narrow the interval; ignoring it keeps the
 interval conservative. Differences between areas are independent: their variances add.
+
+On a synthetic population whose ``truth.json`` has ``area_trends``, each row also carries the
+change it estimates (``true_pct_change``; ``true_difference`` for the differences), from
+:func:`careval.monitoring.truth.expected_area_changes`.
 """
 
 from __future__ import annotations
@@ -44,10 +48,10 @@ from careval.data.areas import (
     pooled_name,
     resolve_areas,
 )
+from careval.data.truth import truth_document
 from careval.errors import ConfigError
+from careval.monitoring.truth import ALL, expected_area_changes
 from careval.settings import Settings
-
-ALL = "all_eligible"
 
 
 @dataclass(frozen=True)
@@ -264,6 +268,11 @@ def evaluate_areas(
     months = sorted({m + k - d for m in starts for k in range(st.months) for d in (0, 12)})
     pm = monthly_eligible(ds, months, st.eligibility)
     pm = pm[pm.area.isin(areas.programme + areas.comparators)]
+    if not pm.area.isin(areas.comparators).any():
+        raise ConfigError(
+            "no comparator area has eligible people registered in the months compared "
+            f"(comparator areas: {', '.join(areas.comparators)})"
+        )
     pm = pm.assign(area=pm.area.where(~pm.area.isin(areas.programme), areas.name))
     groups = st.eligibility.group_names()
     z = stats.norm.ppf(0.975)
@@ -337,4 +346,21 @@ def evaluate_areas(
                     "p_value": float(2 * stats.norm.sf(abs(d) / se)) if se > 0 else float("nan"),
                 }
             )
-    return AreaResult(st, table, pd.DataFrame(diffs), warnings)
+    return AreaResult(st, *_with_truth(ds, st, table, pd.DataFrame(diffs)), warnings)
+
+
+def _with_truth(
+    ds: Dataset, st: AreaSettings, table: pd.DataFrame, diffs: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """On a synthetic population with area trends in its truth, Table 2 and the differences
+    with the change each estimates (``true_pct_change``, ``true_difference``); else as given."""
+    truth = expected_area_changes(truth_document(ds), st)
+    if not truth["table2"]:
+        return table, diffs
+    keys = ["group", "start", "area"]
+    table = table.merge(pd.DataFrame(truth["table2"]), on=keys, how="left")
+    if not diffs.empty:
+        diffs = diffs.merge(
+            pd.DataFrame(truth["differences"]), on=["group", "start", "comparator"], how="left"
+        )
+    return table, diffs

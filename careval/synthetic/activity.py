@@ -17,16 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import poisson
 
+from careval.synthetic.care_plan_schedule import monthly_plans
 from careval.synthetic.population import CONDITION_MODEL, NEVER, Population
-from careval.synthetic.settings import (
-    AREAS,
-    CARE_PLAN_RAMP,
-    CARE_PLAN_STEADY,
-    SynthSettings,
-    month_text,
-)
+from careval.synthetic.settings import AREAS, SynthSettings
 
-# Secular trend in emergency admissions per year by area (log scale) and winter seasonality.
+# Secular trend in emergency admissions per year by area (log scale): the area's case-mix level
+# is held (HOLD_BY) and multiplied by it and a winter season.
 AREA_TREND = {
     "pilot": 0.010,
     "inner_nwl_other": -0.012,
@@ -38,7 +34,14 @@ SHOCK_SD = 0.75  # sd of the transient log-rate shock
 SHOCK_RHO = 0.45  # its correlation from one quarter to the next
 FRAILTY_LOADING = 0.7  # log-rate per sd of persistent frailty
 CHUNK = 250_000  # people per block when filling N x T matrices
-MAX_MONTHLY_RATE = 1.0  # cap on the true emergency-admission rate per person-month
+# The product of log-normal frailty, conditions and age has an explosive tail: no one is
+# admitted as an emergency more than about once a month for long (the persistent rate's cap).
+MAX_MONTHLY_RATE = 1.0
+MAX_SHOCKED_RATE = 5.0  # cap on the rate with its transient shock, per person-month
+GROUPS = 4  # eligibility groups of the case-mix bookkeeping (see group_cells)
+# Hold the case-mix level of each area ("area") or of each area and eligibility group ("group").
+HOLD_BY = "area"
+SEASON_AMPLITUDE = 0.08  # winter peak in January: 1 + 0.08 cos(2 pi (calendar month) / 12)
 
 
 @dataclass
@@ -50,11 +53,53 @@ class Emergency:
     plan_month: np.ndarray  # window month of care plan (NEVER: none)
     scale: float  # calibration constant of the rate
     eligible_at_launch: int  # pilot people eligible at launch (the ramp's denominator)
+    expected: np.ndarray  # areas x GROUPS x T: untreated expected admissions (no shocks)
 
 
 def eligible(pop: Population, month: int, first: int) -> np.ndarray:
     """Programme eligibility at a window month: aged 75+ or diagnosed with diabetes."""
     return (pop.age_months(month, first) >= 75 * 12) | (pop.diabetes_onset <= month)
+
+
+def case_mix(
+    pop: Population, persist: np.ndarray, lo: int, hi: int, t_months: int, first: int
+) -> np.ndarray:
+    """(hi - lo) x T persistent relative rate (age and ``persist``), 0 when not exposed."""
+    age = (first + np.arange(t_months)[None, :] - pop.birth_month[lo:hi, None]) / 12.0
+    block = age_factor(age).astype(np.float32)
+    block *= persist[lo:hi, None]
+    block *= exposed(pop, lo, hi, t_months)
+    return block
+
+
+def group_cells(pop: Population, lo: int, hi: int, t_months: int, first: int) -> np.ndarray:
+    """(hi - lo) x T cell of each person-month: ``(area * GROUPS + group) * T + month``.
+
+    The group is 0 not eligible, 1 under 75 with diabetes, 2 aged 75+ without, 3 with it.
+    """
+    m = np.arange(t_months, dtype=np.int32)[None, :]
+    old = (first + m - pop.birth_month[lo:hi, None]) >= 75 * 12
+    grp = 2 * old.astype(np.int32) + (pop.diabetes_onset[lo:hi, None] <= m)
+    return (pop.area[lo:hi, None].astype(np.int32) * GROUPS + grp) * t_months + m
+
+
+def hold_levels(
+    level: np.ndarray, person_months: np.ndarray, n_areas: int, t_months: int, by: str = "area"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first-year mean level of each area and group (areas x GROUPS) and the factor
+    (areas x GROUPS x T) that holds each month's mean level at it (1 where a cell is empty);
+    ``by`` "area": the mean over the area's groups together, the same factor for each."""
+    shape = (n_areas, GROUPS, t_months)
+    lv, pm = level.reshape(shape), person_months.reshape(shape)
+    if by == "area":
+        lv = np.repeat(lv.sum(axis=1, keepdims=True), GROUPS, axis=1)
+        pm = np.repeat(pm.sum(axis=1, keepdims=True), GROUPS, axis=1)
+    mean = np.where(pm > 0, lv / np.maximum(pm, 1), np.nan)
+    first_year = mean[:, :, :12]
+    counted = np.isfinite(first_year).sum(axis=2)
+    held = np.where(counted > 0, np.nansum(first_year, axis=2) / np.maximum(counted, 1), 0.0)
+    steady = np.where(np.isfinite(mean) & (mean > 0), held[:, :, None] / mean, 1.0)
+    return held, np.where(held[:, :, None] > 0, steady, 1.0)
 
 
 def person_multiplier(pop: Population, launch: int) -> np.ndarray:
@@ -78,7 +123,7 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
     n, t_months, first, launch = pop.n, s.n_months, s.first_month, s.launch
     months = np.arange(t_months)
     cal = (first + months) % 12
-    season = (1 + 0.08 * np.cos(2 * np.pi * (cal - 0) / 12)).astype(np.float32)  # peak January
+    season = (1 + SEASON_AMPLITUDE * np.cos(2 * np.pi * cal / 12)).astype(np.float32)
     trend = (
         np.stack([np.exp(AREA_TREND[a] * (months - launch) / 12.0) for a in AREAS]).astype(
             np.float32
@@ -88,9 +133,18 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
     n_q = (t_months + 2) // 3
     persist = person_multiplier(pop, launch)
 
+    exp12 = exposed(pop, 0, n, 12).sum()
+    # The persistent rate is capped where it would exceed MAX_MONTHLY_RATE at the baseline
+    # year's calibration, before the levels are held, so the cap cannot move a group's level.
+    base = sum(
+        case_mix(pop, persist, lo, min(lo + CHUNK, n), 12, first).sum(dtype=np.float64)
+        for lo in range(0, n, CHUNK)
+    )
+    ceiling = np.float32(MAX_MONTHLY_RATE / (s.emergency_rate / 12.0 * exp12 / max(base, 1e-12)))
     rate = np.empty((n, t_months), dtype=np.float32)
-    level = np.zeros((len(AREAS), t_months))
-    person_months = np.zeros((len(AREAS), t_months))
+    cells = len(AREAS) * GROUPS * t_months
+    level = np.zeros(cells)
+    person_months = np.zeros(cells)
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         k = hi - lo
@@ -100,31 +154,29 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
         for q in range(1, n_q):
             shock[:, q] = SHOCK_RHO * shock[:, q - 1] + innov * rng.standard_normal(k)
         shock = np.exp(shock - SHOCK_SD**2 / 2)
-        age = (first + months[None, :] - pop.birth_month[lo:hi, None]) / 12.0
-        block = age_factor(age).astype(np.float32)
-        block *= persist[lo:hi, None]
+        block = np.minimum(case_mix(pop, persist, lo, hi, t_months, first), ceiling)
+        cell = group_cells(pop, lo, hi, t_months, first).ravel()  # case-mix level, no shocks
+        level += np.bincount(cell, weights=block.ravel(), minlength=cells)
         mask = exposed(pop, lo, hi, t_months)
-        block *= mask
-        for a in range(len(AREAS)):  # case-mix level by area and month, before the shocks
-            rows = pop.area[lo:hi] == a
-            level[a] += block[rows].sum(axis=0, dtype=np.float64)
-            person_months[a] += mask[rows].sum(axis=0, dtype=np.float64)
+        person_months += np.bincount(cell, weights=mask.ravel(), minlength=cells)
         block *= np.repeat(shock, 3, axis=1)[:, :t_months]
         rate[lo:hi] = block
     # Hold each area's case-mix level at its first-year value: with a fixed frailty per person,
-    # deaths of the frailest would otherwise lower the rate year by year (real populations
-    # replenish it). Then apply the designed trend and season, and calibrate the overall rate.
-    mean = level / np.maximum(person_months, 1)
-    steady = mean[:, :12].mean(axis=1, keepdims=True) / np.maximum(mean, 1e-12)
-    factor = (steady * trend).astype(np.float32)
+    # deaths of the frailest would otherwise lower the rate year by year. The eligible (a
+    # rolling subgroup) still fall 6-8% a year against the design: their frail die, healthier
+    # 74-year-olds age in and no new conditions accrue. HOLD_BY = "group" holds each
+    # eligibility group instead (each then follows the design, but a survivor's own rate rises
+    # by the group's compensation, ~8% a year at 75+, which hides regression to the mean in a
+    # naive before-after contrast). truth.json records the expected admissions either way.
+    _held, steady = hold_levels(level, person_months, len(AREAS), t_months, HOLD_BY)
+    factor = (steady * trend[:, None, :]).astype(np.float32).ravel()
     for lo in range(0, n, CHUNK):
-        rate[lo : lo + CHUNK] *= factor[pop.area[lo : lo + CHUNK]]
-    exp12 = exposed(pop, 0, n, 12).sum()
+        hi = min(lo + CHUNK, n)
+        rate[lo:hi] *= factor[group_cells(pop, lo, hi, t_months, first)]
     scale = float(s.emergency_rate / 12.0 * exp12 / rate[:, :12].sum(dtype=np.float64))
     rate *= np.float32(scale)
-    # The product of log-normal frailty, conditions, age and shock has an explosive tail; no one
-    # is admitted as an emergency more than about once a month for long.
-    np.minimum(rate, np.float32(MAX_MONTHLY_RATE), out=rate)
+    # The transient shocks on top have an explosive tail: bound them (rarely reached).
+    np.minimum(rate, np.float32(MAX_SHOCKED_RATE), out=rate)
 
     count = draw_counts(rate, rng)
     plan_month, n_elig = select_care_plans(s, pop, count, rng)
@@ -137,7 +189,8 @@ def emergency_panel(s: SynthSettings, pop: Population, rng: np.random.Generator)
         rate[treated], count[treated] = rescale(
             rate[treated], count[treated], after, s.hidden_bias, rng
         )
-    return Emergency(rate, count, plan_month, scale, n_elig)
+    expected = level.reshape(steady.shape) * factor.reshape(steady.shape) * scale
+    return Emergency(rate, count, plan_month, scale, n_elig, expected)
 
 
 def rescale(
@@ -181,7 +234,10 @@ def draw_counts(rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def select_care_plans(
     s: SynthSettings, pop: Population, count: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, int]:
-    """Each month, care-plan a quota of eligible pilot people, favouring recent high users."""
+    """Each month, care-plan a quota of eligible pilot people, favouring recent high users.
+
+    The quotas come from :func:`careval.synthetic.care_plan_schedule.monthly_plans`.
+    """
     first, t_months, launch = s.first_month, s.n_months, s.launch
     plan_month = np.full(pop.n, NEVER, dtype=np.int32)
     pilot = np.flatnonzero(pop.area == 0)
@@ -192,10 +248,9 @@ def select_care_plans(
     engagement = pop.practice_engagement[mdg]
     n_cond = sum((pop.conditions[c][pilot] <= launch).astype(np.int8) for c in CONDITION_MODEL)
     static = engagement * np.exp(0.08 * n_cond + 0.1 * pop.frailty[pilot])
-    seed_calendar = first - s.programme_offset  # the ramp is keyed by the seed's months
+    quotas = monthly_plans(s, n_elig, rng)  # the ramp, holidays and month-to-month variation
     for m in range(s.care_plans_from, t_months):
-        share = CARE_PLAN_RAMP.get(month_text(seed_calendar + m), CARE_PLAN_STEADY)
-        quota = int(round(share * n_elig))
+        quota = int(quotas[m])
         ok = eligible(pop, m, first)[pilot] & pop.registered_alive(m)[pilot]
         ok &= plan_month[pilot] == NEVER
         cand = np.flatnonzero(ok)

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from careval import __version__
 from careval.data.schema import ETHNIC_GROUPS, SEXES
 from careval.folders import check_replaceable, kill_point, new_folder
-from careval.synthetic import activity, bias, clinical, events, programme, social_care
+from careval.synthetic import activity, area_truth, bias, clinical, events, programme, social_care
 from careval.synthetic.medications import medications
 from careval.synthetic.population import NEVER, make_population
 from careval.synthetic.settings import (
@@ -65,7 +65,10 @@ def generate(
     out = Path(out)
     check_replaceable(out, "dataset", overwrite)  # before the work; again before the swap
     say = progress or (lambda _step: None)
-    streams = np.random.SeedSequence(s.seed).spawn(9)  # the ninth: social care
+    # The ninth stream: social care; the tenth: MDG meetings and the fund, whose draws must not
+    # follow the plans' count (SeedSequence children are fixed by their index: adding one
+    # leaves the others' draws as they were).
+    streams = np.random.SeedSequence(s.seed).spawn(10)
     rng = [np.random.default_rng(x) for x in streams]
     first, t_months = s.first_month, s.n_months
 
@@ -105,12 +108,12 @@ def generate(
         tables["social_care_services"] = social_care.social_care_services(
             s, pop, em.plan_month, pid, death_day, rng[8]
         )
-        meetings, attendance = programme.mdg_meetings(s, rng[6])
-        meetings["meeting_date"] = event_days(first + meetings.pop("month"), None, rng[6])
+        meetings, attendance = programme.mdg_meetings(s, rng[9])
+        meetings["meeting_date"] = event_days(first + meetings.pop("month"), None, rng[9])
         tables["mdg_meetings"] = build("mdg_meetings", meetings)
         tables["mdg_attendance"] = build("mdg_attendance", attendance)
-        fund = programme.innovation_fund(s, pop, rng[6])
-        fund["allocation_date"] = event_days(first + fund.pop("month").astype(int), None, rng[6])
+        fund = programme.innovation_fund(s, pop, rng[9])
+        fund["allocation_date"] = event_days(first + fund.pop("month").astype(int), None, rng[9])
         tables["innovation_fund"] = build("innovation_fund", fund)
         tables["medications"] = medications(s, tables["conditions"], tables["persons"])
         meas = [dm_meas, six_cit]
@@ -297,6 +300,7 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
             },
             "frailty_loading": activity.FRAILTY_LOADING,
             "max_monthly_emergency_rate": activity.MAX_MONTHLY_RATE,
+            "max_monthly_emergency_rate_with_shock": activity.MAX_SHOCKED_RATE,
         },
         "calibration": {
             "emergency_rate_scale": em.scale,
@@ -315,6 +319,7 @@ def _truth(s: SynthSettings, pop, em: activity.Emergency, tables: dict[str, pa.T
             ramp_end_key: round(by_ramp_end / max(em.eligible_at_launch, 1), 4),
         },
         "areas": list(AREAS),
+        "area_trends": area_truth.area_trends(s, pop, em),
         "true_risk_file": "true_risk.parquet",
         "true_risk_definition": "1 - exp(-sum of the person's true monthly emergency-admission "
         "rate over the 12 months from the index date, while registered and alive), the rate "

@@ -168,11 +168,13 @@ class Difference(Node):
     ci_low: Num = ABSENT
     ci_high: Num = ABSENT
     p_value: Num = ABSENT
+    true_difference: Num = ABSENT  # synthetic data: the difference the population was made with
 
 
 @dataclass
 class MonitoringBlock(Node):
-    """``monitoring``: Table 2 and the pilot-minus-comparator differences."""
+    """``monitoring``: Table 2 and the pilot-minus-comparator differences (on synthetic data
+    whose truth has area trends, each ``table2`` row has ``true_pct_change`` too)."""
 
     settings: Json = ABSENT
     table2: Records = ABSENT

@@ -45,6 +45,13 @@ def _cell(pct: float | None, lo: float | None, hi: float | None) -> str:
     return f"{_signed(pct)} ({_signed(lo)} to {_signed(hi)})"  # type: ignore[arg-type]
 
 
+def _with_truth(cell: str, truth: float | None, show: object) -> str:
+    """A cell with the planted truth after it (synthetic data whose truth has area trends)."""
+    if truth is None or pd.isna(truth) or cell == "withheld":
+        return cell
+    return f"{cell}; truth {show(truth)}"  # type: ignore[operator]
+
+
 def _points(v: float) -> str:
     """A difference of percentage changes, signed, in points."""
     return (fmt.MINUS if v < 0 else "+") + f"{abs(v):.1f}"
@@ -122,8 +129,10 @@ def section(r: AreaResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     el = r.settings.eligibility
     group_labels = {ALL: ALL_LABEL, **{g.name: g.label for g in el.groups()}}
     t = r.table.copy()
+    truths = t["true_pct_change"] if "true_pct_change" in t else [None] * len(t)
     t["cell"] = [
-        _cell(a, b, c) for a, b, c in zip(t["pct_change"], t["ci_low"], t["ci_high"], strict=True)
+        _with_truth(_cell(a, b, c), v, _signed)
+        for a, b, c, v in zip(t["pct_change"], t["ci_low"], t["ci_high"], truths, strict=True)
     ]
     wide = t.pivot_table(index=["group", "area"], columns="start", values="cell", aggfunc="first")
     wide = wide.fillna(NOT_ESTIMATED).reset_index()
@@ -140,8 +149,10 @@ def section(r: AreaResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
     labels = {s: f"From {pd.Timestamp(s):%B %Y}" for s in starts}
     d = r.differences.copy()
     d = d[d.group == ALL]
+    dtruths = d["true_difference"] if "true_difference" in d else [None] * len(d)
     d["difference_ci"] = [
-        _diff_cell(a, b, c) for a, b, c in zip(d.difference, d.ci_low, d.ci_high, strict=True)
+        _with_truth(_diff_cell(a, b, c), v, _points)
+        for a, b, c, v in zip(d.difference, d.ci_low, d.ci_high, dtruths, strict=True)
     ]
     dw = (
         d.pivot_table(index="comparator", columns="start", values="difference_ci", aggfunc="first")
@@ -174,6 +185,12 @@ def section(r: AreaResult, ctx: PageContext = DEFAULT_CONTEXT) -> Section:
         "conservative. An area comparison sees the whole eligible population, most of whom "
         "had no care plan; it answers a different question from the matched study.</p>",
     ]
+    if "true_pct_change" in t:
+        parts.append(
+            "<p class='note'>Synthetic data: each cell also shows the change the population was "
+            "made with (the truth: each area's designed trend, the groups' changing sizes and, "
+            "in the pilot, the care plans' effect), which the interval should usually hold.</p>"
+        )
     for w in r.warnings:
         parts.append(f"<p class='note'>{w}</p>")
     return Section("monitoring", "Area comparison (Table 2)", "".join(parts))
