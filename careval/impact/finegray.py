@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
+
+from careval.impact.intervals import log_ratio
 
 MAX_ITER = 50
 TOL = 1e-10
@@ -119,16 +120,8 @@ def fine_gray(
     resid = w * (np.where(ev, x - p_at, 0.0) - compensator) / info
     _, cluster = np.unique(np.asarray(person), return_inverse=True)
     se = float(np.sqrt((np.bincount(cluster, weights=resid) ** 2).sum()))
-    z = float(stats.norm.ppf(0.975))
     return {
         "model": "fine_gray",
-        "estimate": beta,
-        "se": se,
+        **log_ratio(beta, se, "hazard_ratio"),
         "se_naive": float(np.sqrt(1.0 / info)),
-        "ci_low": beta - z * se,
-        "ci_high": beta + z * se,
-        "p_value": float(2 * stats.norm.sf(abs(beta) / se)) if se > 0 else float("nan"),
-        "hazard_ratio": float(np.exp(beta)),
-        "hazard_ratio_ci_low": float(np.exp(beta - z * se)),
-        "hazard_ratio_ci_high": float(np.exp(beta + z * se)),
     }

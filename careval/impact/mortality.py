@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from careval.impact.intervals import log_ratio
 from careval.impact.matching import MatchResult
 from careval.impact.measures import month_start
 from careval.impact.population import StudyPopulation
@@ -126,14 +126,4 @@ def death_rate_ratio(rows: pd.DataFrame) -> dict[str, Any]:
     infl = np.where(t, (d - r_t * y) / d_t, -w * (d - r_c * y) / d_c)
     var = float((pd.Series(infl).groupby(rows.person.to_numpy()).sum() ** 2).sum())
     est, se = float(np.log(r_t / r_c)), float(np.sqrt(var))
-    z = float(stats.norm.ppf(0.975))
-    return out | {
-        "estimate": est,
-        "se": se,
-        "ci_low": est - z * se,
-        "ci_high": est + z * se,
-        "p_value": float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else float("nan"),
-        "rate_ratio": float(np.exp(est)),
-        "rate_ratio_ci_low": float(np.exp(est - z * se)),
-        "rate_ratio_ci_high": float(np.exp(est + z * se)),
-    }
+    return out | log_ratio(est, se, "rate_ratio")

@@ -37,10 +37,10 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from careval.data.access import Dataset
 from careval.impact.finegray import fine_gray
+from careval.impact.intervals import log_ratio
 from careval.impact.km import (
     aalen_johansen,
     at_risk_people,
@@ -159,18 +159,7 @@ def cox_treated(rows: pd.DataFrame, time: str, event: np.ndarray) -> dict[str, A
     se = float(fit.standard_errors_["treated"])
     if abs(est) > MAX_LOG_HR:  # monotone likelihood (one arm's events all first): no estimate
         return {"model": "cox", "note": "no finite hazard ratio (the events separate the arms)"}
-    z = float(stats.norm.ppf(0.975))
-    return {
-        "model": "cox",
-        "estimate": est,
-        "se": se,
-        "ci_low": est - z * se,
-        "ci_high": est + z * se,
-        "p_value": float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else float("nan"),
-        "hazard_ratio": float(np.exp(est)),
-        "hazard_ratio_ci_low": float(np.exp(est - z * se)),
-        "hazard_ratio_ci_high": float(np.exp(est + z * se)),
-    }
+    return {"model": "cox", **log_ratio(est, se, "hazard_ratio")}
 
 
 def _arm_curves(
