@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from careval.cli import main
-from careval.data.schema import markdown
+from careval.data.schema_docs import markdown
 from careval.synthetic.settings import AREAS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -182,12 +182,14 @@ def test_follow_refuses_a_bad_state(synth_dir: Path, tmp_path: Path, cli) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("effect", "crossed"), [(-0.3, True), (0.0, False)])
+@pytest.mark.parametrize(("effect", "crossed"), [(-0.5, True), (0.0, False)])
 def test_a_strong_planted_effect_crosses_and_none_does_not(
     tmp_path: Path, effect: float, crossed: bool
 ) -> None:
-    """20,000 people, seed 5: with a rate ratio of 0.7 the one-sided O'Brien-Fleming boundary
-    (planned information 25, about the final look's) is crossed; with no effect it is not."""
+    """20,000 people, seed 5: with a rate ratio of 0.5 the one-sided O'Brien-Fleming boundary
+    (planned information 25, about the final look's) is crossed; with no effect it is not.
+    (A rate ratio of 0.7 is not a fixed-seed property: at 30,000 people a 0.8 is found in two
+    replicates of three, docs/benchmarks.md; 0.5 is found in every one we ran.)"""
     data = tmp_path / "data"
     generate(data, SynthSettings(persons=20_000, seed=5, effect=effect))
     fs = FollowSettings(max_information=25.0, sides=1, first_look=dt.date(2012, 6, 1), every=4)

@@ -62,7 +62,7 @@ def randomised() -> dict[str, object]:
         for k, p in (("plan", plan), ("none", no_plan))
     }
     zeros = np.zeros((pop.n, t), dtype=np.uint8)
-    em = activity.Emergency(zeros.astype(np.float32), zeros, plan, 1.0, 0)
+    em = activity.Emergency(zeros.astype(np.float32), zeros, plan, 1.0, 0, np.zeros((0, 0, t)))
     contacts = events.hospital_tables(s, pop, em, pid, death_day, np.random.default_rng(6))
     return {
         "s": s,

@@ -101,6 +101,11 @@ def candidates(
         reg.filter(reg.area.isin(list(control_areas))).select(*cols),
         reg.semi_join(who, "person_id").select(*cols),
     ).to_pandas()
+    if reg.empty:
+        raise ConfigError(
+            "no registrations of the people entering the study, nor of possible controls in "
+            f"the control areas ({', '.join(control_areas) or 'none'}): nobody to match"
+        )
     regs = MonthlyRegistrations(ds, reg, el, only_these=True)
     out = []
     for m in sorted(entries.entry_month.unique()):
