@@ -17,7 +17,7 @@ population of ``--persons``, then on it:
   (:func:`careval.indicators.evaluate_indicators`, the ``change vs comparison`` rows of the
   mean HbA1c, cholesterol, systolic and diastolic pressure), against ``effects.diabetes``;
 - Table 2's pilot-minus-comparator differences (:func:`careval.monitoring.areas.evaluate_areas`),
-  against ``careval.monitoring.truth.expected_area_changes`` when that exists (issue 19, H2).
+  against their ``true_difference`` (:func:`careval.monitoring.truth.expected_area_changes`).
 
 One JSON line per replicate goes to ``--log``; at the end, per effect and quantity: coverage of
 the 95% CI (Monte Carlo SE), mean bias (log scale for ratios; as % of the effect, or absolute
@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 WINDOW = (dt.date(2009, 4, 1), dt.date(2014, 3, 31))
-INDICATOR_ANALYSIS = "change vs comparison"
 Z = 1.959963984540054
 
 
@@ -104,62 +103,24 @@ def _diff_row(name: str, est: float, lo: float, hi: float, truth: float) -> dict
     }
 
 
-def _area_truth(doc: dict[str, Any], st: Any) -> Any:
-    """``expected_area_changes(doc, settings)`` when the module exists, else None."""
-    try:
-        from careval.monitoring.truth import (  # type: ignore[import-not-found]
-            expected_area_changes,
-        )
-    except ImportError:
-        return None
-    return expected_area_changes(doc, st)
-
-
-def _lookup(tree: Any, keys: set[str]) -> float | None:
-    """The one number in a nested dict/list whose path (keys and record fields) holds every
-    name of ``keys`` (area, group and start date); None when there is none or several."""
-    found: list[float] = []
-
-    def walk(node: Any, path: set[str]) -> None:
-        if isinstance(node, dict):
-            labels = {str(v) for v in node.values() if isinstance(v, str)}
-            for k, v in node.items():
-                if isinstance(v, int | float) and not isinstance(v, bool):
-                    if keys <= path | labels and k in ("pct_change", "expected", "expected_pct"):
-                        found.append(float(v))
-                    elif keys <= path | {str(k)}:
-                        found.append(float(v))
-                else:
-                    walk(v, path | labels | {str(k)})
-        elif isinstance(node, list):
-            for v in node:
-                walk(v, path)
-
-    walk(tree, set())
-    return found[0] if len(set(found)) == 1 else None
-
-
-def _area_rows(areas: Any, expected: Any) -> list[dict[str, Any]]:
-    """Table 2's programme-minus-comparator differences that have a truth."""
+def _area_rows(areas: Any) -> list[dict[str, Any]]:
+    """Table 2's programme-minus-comparator differences, each against the ``true_difference``
+    :func:`careval.monitoring.areas.evaluate_areas` gives on synthetic data (none without)."""
     from careval.data.areas import pooled_name
 
-    programme = pooled_name(areas.settings.programme_areas)
-    rows = []
-    if "true_difference" in areas.differences:  # evaluate_areas gives it on synthetic data
-        for d in areas.differences.itertuples():
-            name = f"table2 {d.start} {d.group} {programme}-{d.comparator}"
-            rows.append(_diff_row(name, d.difference, d.ci_low, d.ci_high, d.true_difference))
-        return rows
-    if expected is None:
+    if "true_difference" not in areas.differences:
         return []
-    for d in areas.differences.itertuples():
-        p = _lookup(expected, {programme, d.group, d.start})
-        c = _lookup(expected, {d.comparator, d.group, d.start})
-        if p is None or c is None:
-            continue
-        name = f"table2 {d.start} {d.group} {programme}-{d.comparator}"
-        rows.append(_diff_row(name, d.difference, d.ci_low, d.ci_high, p - c))
-    return rows
+    programme = pooled_name(areas.settings.programme_areas)
+    return [
+        _diff_row(
+            f"table2 {d.start} {d.group} {programme}-{d.comparator}",
+            d.difference,
+            d.ci_low,
+            d.ci_high,
+            d.true_difference,
+        )
+        for d in areas.differences.itertuples()
+    ]
 
 
 def replicate(rr: float, seed: int, persons: int) -> dict[str, Any]:
@@ -209,20 +170,17 @@ def replicate(rr: float, seed: int, persons: int) -> dict[str, Any]:
                     )
                 )
             ind = evaluate_indicators(ds, WINDOW)
-            diabetes = effects.get("diabetes", {})
-            t = ind.before_after
-            for row in t[t.analysis == INDICATOR_ANALYSIS].itertuples():
-                words = str(row.quantity).split()
-                measure = words[1] if words[0] == "mean" else None
-                truth = diabetes.get(measure) if measure else None
-                if isinstance(truth, int | float) and not math.isnan(row.estimate):
+            t = ind.before_after  # its truth column: careval.indicators.before_after.beside_truth
+            if "truth" in t:
+                for row in t[t.truth.notna() & t.estimate.notna()].itertuples():
+                    measure = str(row.quantity).split()[1]
                     rows.append(
                         _diff_row(
-                            f"diabetes {measure}", row.estimate, row.ci_low, row.ci_high, truth
+                            f"diabetes {measure}", row.estimate, row.ci_low, row.ci_high, row.truth
                         )
                     )
             areas = evaluate_areas(ds, WINDOW)
-            rows += _area_rows(areas, _area_truth(doc, areas.settings))
+            rows += _area_rows(areas)
             n_treated = r.attrition["treated_matched"]
             estimated = sorted(r.outcomes)
     finally:
