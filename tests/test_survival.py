@@ -177,7 +177,10 @@ def test_treated_curves_equal_lifelines_on_the_study_rows(matched: dict) -> None
             t.event_time, t.status, event_of_interest=1
         )
     ref_cif = aj.cumulative_density_.iloc[:, 0]
-    want = ref_cif.reindex(ref_cif.index.union(months)).ffill().fillna(0.0).loc[months]
+    # lifelines jitters tied times at random, so an event at exactly a month's point can land
+    # just before or after it: read its curve a hair after each point (ours counts the point).
+    after = months + 1e-4
+    want = ref_cif.reindex(ref_cif.index.union(after)).ffill().fillna(0.0).loc[after]
     np.testing.assert_allclose(
         s["first_admission"]["arms"]["treated"]["incidence"], want, atol=1e-6
     )
