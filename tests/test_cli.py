@@ -70,6 +70,20 @@ def test_run_writes_report_and_results(synth_dir: Path, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().endswith("report.html")
     results = json.loads((out / "results.json").read_text())
+    # The summary on stderr gives the published hazard ratios of the survival block.
+    survival = results["impact"]["survival"]
+    for part, model, start in (
+        ("death", "cox", "time to death"),
+        ("first_admission", "cox", "time to first emergency admission"),
+        ("first_admission", "fine_gray", "time to first emergency admission"),
+    ):
+        fit = survival[part][model]
+        hr, lo, hi = (
+            fit[k] for k in ("hazard_ratio", "hazard_ratio_ci_low", "hazard_ratio_ci_high")
+        )
+        shown = f"HR {round(hr, 2):.2f} (95% CI {round(lo, 2):.2f} to {round(hi, 2):.2f})"
+        (line,) = [x for x in res.stderr.splitlines() if x.startswith(start)]
+        assert shown in line, (shown, line)
     page = (out / "report.html").read_text()
     # Self-contained: nothing is fetched (namespace URIs inside SVG are names, not loads).
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
@@ -295,3 +309,17 @@ def test_run_on_the_required_tables_only_names_what_it_skipped(
     page = (tmp_path / "out" / "report.html").read_text()
     for section in ("impact", "design", "surveys", "qualitative"):
         assert f"data-not-run='{section}'" in page
+
+
+def test_run_summary_says_when_survival_was_withheld_or_not_estimated() -> None:
+    from careval.cli.run_summary import survival_lines
+
+    withheld = {"impact": {"survival": {"time_unit": "months", "note": "withheld: too few people"}}}
+    assert survival_lines(withheld) == ["time to event: withheld: too few people"]
+    assert survival_lines({"impact": {"skipped": "no care plans"}}) == []
+    fit = {"hazard_ratio": 0.905, "hazard_ratio_ci_low": 0.8249, "hazard_ratio_ci_high": 0.996}
+    none = {"model": "cox", "note": "no events in one arm"}
+    s = {"death": {"cox": none}, "first_admission": {"cox": fit, "fine_gray": fit}}
+    death, admission = survival_lines({"impact": {"survival": s}})
+    assert death.endswith("no hazard ratio (no events in one arm)")
+    assert admission.count("HR 0.91 (95% CI 0.82 to 1.00)") == 2

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from careval.disclosure import DisclosureSettings
 from careval.report.format import EXCEL_FORMAT
 from careval.report.glossary import label
+from careval.report.publish.rules import SUPPRESSED
+from careval.report.publish.survival import survival_published
 from careval.report.workbook import (
     CONTENTS,
     DEFINITIONS,
@@ -22,7 +25,9 @@ from careval.report.workbook import (
     sheet_columns,
     sheet_name,
     tables,
+    write_workbook,
 )
+from careval.report.workbook_survival import ARMS, EVENTS, MODELS, survival_tables
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,8 @@ def test_sheet_names_are_readable_short_and_unique(run: tuple[Any, dict[str, Any
     assert "SPC MDG meetings per month" in names and "MDG meetings per month limits" in names
     # One sheet per table of results.json, each listed on the contents sheet with its source.
     listed = sheet_columns(wb)
-    assert sorted(src for src, _ in listed.values()) == sorted(p for p, _ in tables(results))
+    sources = [p for p, _ in tables(results)] + [src for _, src, _ in survival_tables(results)]
+    assert sorted(src for src, _ in listed.values()) == sorted(sources)
     assert set(listed) | {CONTENTS, FIGURES, IMPACT, DEFINITIONS} == set(names)
     contents = list(wb[CONTENTS].iter_rows(min_row=2, values_only=True))
     described = {r[0]: r for r in contents if r and r[0]}
@@ -165,3 +171,174 @@ def test_key_figures_have_labels_units_and_sources(run: tuple[Any, dict[str, Any
     assert by_source["schema_version"][1:3] == (results["schema_version"], None)  # text: no unit
     assert by_source["impact.follow_up.median_months"][2] == "months"
     assert not [r for r in rows if str(r[3]).startswith("units.")]
+
+
+SURVIVAL_SHEETS = {
+    "hazard_ratios": "Survival hazard ratios",
+    "people_and_events": "Survival people and events",
+    "curves": "Survival curves by month",
+    "panel_deaths": "Months lost to death",
+}
+
+
+def _records(wb: Any, name: str) -> list[dict[str, Any]]:
+    """A table sheet's rows keyed by its columns' code names (from the Contents sheet)."""
+    codes = sheet_columns(wb)[name][1]
+    rows = list(wb[name].iter_rows(min_row=2, values_only=True))
+    return [dict(zip(codes, r, strict=True)) for r in rows]
+
+
+def assert_sheets_hold(wb: Any, s: dict[str, Any]) -> None:
+    """The survival sheets of ``wb`` hold exactly the values of the published block ``s``."""
+    events, groups = dict(EVENTS), dict(ARMS)
+    assert set(SURVIVAL_SHEETS.values()) <= set(wb.sheetnames)
+    hrs = {(r["event"], r["model"]): r for r in _records(wb, SURVIVAL_SHEETS["hazard_ratios"])}
+    assert len(hrs) == len(MODELS)
+    for part, model, name in MODELS:
+        fit, row = s[part][model], hrs[(events[part], name)]
+        for k in ("hazard_ratio", "hazard_ratio_ci_low", "hazard_ratio_ci_high", "p_value"):
+            assert row[k] == fit.get(k), (part, model, k)
+    people = _records(wb, SURVIVAL_SHEETS["people_and_events"])
+    curves = _records(wb, SURVIVAL_SHEETS["curves"])
+    months = s["months"]
+    assert len(people) == 4 and len(curves) == 4 * len(months)
+    for part, event in events.items():
+        for arm, group in groups.items():
+            a = s[part]["arms"][arm]
+            (row,) = [r for r in people if (r["event"], r["group"]) == (event, group)]
+            for k in ("people", "events", "people_died", "survival_12", "incidence_24"):
+                assert row.get(k) == a.get(k), (part, arm, k)
+            mine = [r for r in curves if (r["event"], r["group"]) == (event, group)]
+            assert [r["month"] for r in mine] == months
+            for k in ("survival", "at_risk", "events_by", "incidence", "deaths_by"):
+                assert [r[k] for r in mine] == a.get(k, [None] * len(months)), (part, arm, k)
+    panel = {r["group"]: r for r in _records(wb, SURVIVAL_SHEETS["panel_deaths"])}
+    for arm, group in groups.items():
+        assert {k: panel[group][k] for k in s["panel_deaths"][arm]} == s["panel_deaths"][arm]
+
+
+def test_the_survival_sheets_hold_the_published_survival_block(
+    run: tuple[Any, dict[str, Any]],
+) -> None:
+    wb, results = run
+    s = results["impact"]["survival"]
+    assert_sheets_hold(wb, s)
+    contents = {r[0]: r for r in wb[CONTENTS].iter_rows(min_row=2, values_only=True) if r}
+    hr = contents[SURVIVAL_SHEETS["hazard_ratios"]]
+    assert hr[3].startswith("impact.survival.") and hr[4] == len(MODELS)
+    assert "hazard_ratio_ci_low" in hr[5] and str(hr[2]).endswith(".")
+    defs = {r[1]: r for r in wb[DEFINITIONS].iter_rows(min_row=2, values_only=True)}
+    assert defs["hazard_ratio"][3] == "ratio" and defs["at_risk"][3] == "people"
+    assert defs["survival"][3] == "share (0-1)" and "Kaplan-Meier" in defs["survival"][2]
+    curves = wb[SURVIVAL_SHEETS["curves"]]
+    formats = {h.value: c.number_format for h, c in zip(curves[1], curves[2], strict=True)}
+    assert formats["Survival"] == "0.0%" and formats["At risk"] == EXCEL_FORMAT["count"]
+
+
+def _raw_survival() -> dict[str, Any]:
+    """A small time-to-event block as :func:`careval.impact.survival.survival` returns it:
+    40 care-planned people of whom 5 die (2 in the first month), 50 controls."""
+
+    def arm(n: int, at_risk: list[int], died: list[int], km: list[float]) -> dict[str, Any]:
+        return {
+            "people": n,
+            "events": died[-1],
+            "survival": km,
+            "at_risk": at_risk,
+            "events_by": died,
+            "survival_12": km[-1],
+        }
+
+    def admission(n: int, at_risk: list[int], admitted: list[int]) -> dict[str, Any]:
+        inc = [a / n for a in admitted]
+        return {
+            **arm(n, at_risk, admitted, [1 - x for x in inc]),
+            "people_died": 3,
+            "incidence": inc,
+            "incidence_death": [0.0, 0.025, 0.05, 0.075],
+            "deaths_by": [0, 1, 2, 3],
+            "incidence_12": inc[-1],
+        }
+
+    fit = {"model": "cox", "hazard_ratio": 0.8, "hazard_ratio_ci_low": 0.5}
+    fit |= {"hazard_ratio_ci_high": 1.3, "p_value": 0.37}
+    return {
+        "time_unit": "months",
+        "months": [0.0, 1.0, 2.0, 3.0],
+        "landmarks": [12, 24],
+        "death": {
+            "arms": {
+                "treated": arm(40, [40, 38, 37, 35], [0, 2, 3, 5], [1.0, 0.95, 0.925, 0.875]),
+                "controls": arm(50, [50, 50, 49, 40], [0, 0, 1, 10], [1.0, 1.0, 0.98, 0.8]),
+            },
+            "cox": fit,
+        },
+        "first_admission": {
+            "outcome": "emergency_admissions",
+            "arms": {
+                "treated": admission(40, [40, 30, 25, 20], [0, 10, 14, 20]),
+                "controls": admission(50, [50, 41, 30, 24], [0, 9, 20, 26]),
+            },
+            "cox": {**fit, "hazard_ratio": 0.9},
+            "fine_gray": {**fit, "model": "fine_gray", "hazard_ratio": 0.95},
+        },
+        "panel_deaths": {
+            arm: {"person_months_followed": 100.4, "person_months_lost_to_death": 6.2}
+            | {"people_died": died}
+            for arm, died in (("treated", 5), ("controls", 10))
+        },
+    }
+
+
+def test_the_survival_sheets_show_small_counts_suppressed_as_published(tmp_path: Path) -> None:
+    raw = _raw_survival()
+    d = DisclosureSettings()
+    published = survival_published(raw, 40, d)
+    write_workbook({"impact": {"survival": published}}, tmp_path / "t.xlsx")
+    wb = load_workbook(tmp_path / "t.xlsx")
+    assert_sheets_hold(wb, published)
+    # The 5 care-planned deaths (1-7) are suppressed in publishing and in the sheet; so are
+    # the 2 and 3 dead by months 1 and 2, and the curve's points there are withheld.
+    people = _records(wb, SURVIVAL_SHEETS["people_and_events"])
+    deaths = [
+        r for r in people if r["event"] == "Death (any cause)" and r["group"] == "Care-planned"
+    ]
+    assert raw["death"]["arms"]["treated"]["events"] == 5 and deaths[0]["events"] == SUPPRESSED
+    curve = [
+        r
+        for r in _records(wb, SURVIVAL_SHEETS["curves"])
+        if r["event"] == "Death (any cause)" and r["group"] == "Care-planned"
+    ]
+    assert [r["events_by"] for r in curve] == [0, SUPPRESSED, SUPPRESSED, SUPPRESSED]
+    assert [r["survival"] for r in curve][1:3] == [None, None]
+    panel = {r["group"]: r for r in _records(wb, SURVIVAL_SHEETS["panel_deaths"])}
+    assert panel["Care-planned"]["people_died"] == SUPPRESSED
+    assert panel["Care-planned"]["person_months_lost_to_death"] is None  # 1-7 deaths
+    # No raw count of 1-7 anywhere in the survival sheets' count columns.
+    counts = ("people", "events", "people_died", "at_risk", "events_by", "deaths_by")
+    cells = [
+        r[k]
+        for name in SURVIVAL_SHEETS.values()
+        for r in _records(wb, name)
+        for k in counts
+        if k in r
+    ]
+    assert not [v for v in cells if isinstance(v, int) and 1 <= v <= 7]
+    # Withheld whole when the matched care-planned are fewer than 8: no survival sheet.
+    names = write_workbook(
+        {"impact": {"survival": survival_published(raw, 6, d)}}, tmp_path / "w.xlsx"
+    )
+    assert not set(SURVIVAL_SHEETS.values()) & set(names)
+
+
+def test_the_real_runs_survival_sheets_hold_its_suppressed_counts(real_run: Path) -> None:
+    wb = load_workbook(real_run / "tables.xlsx")
+    s = json.loads((real_run / "results.json").read_text())["impact"]["survival"]
+    assert_sheets_hold(wb, s)
+    by = [
+        v
+        for part in ("death", "first_admission")
+        for a in s[part]["arms"].values()
+        for v in a["events_by"]
+    ]
+    assert SUPPRESSED in by  # small counts were there, and the sheet has them suppressed

@@ -6,11 +6,12 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from careval.cli.common import err, out, parse_date, steps, validated
+from careval.cli.run_summary import survival_lines
 from careval.errors import ConfigError
 
 
@@ -61,17 +62,32 @@ def run(
     loaded = dataclasses.replace(loaded, spec=s)
     with steps(RUN_STEPS) as step:
         report = run_(data, out_dir, loaded if spec is not None else s, progress=step)
-    for line in _not_for_decisions(Path(report).parent / "results.json"):
+    _finish(Path(report))
+
+
+def _finish(report: Path) -> None:
+    """The run's flagged estimates and its summary lines (stderr, from the published
+    results.json beside ``report``), then the report's path (stdout)."""
+    results = _results(report.parent / "results.json")
+    for line in _not_for_decisions(results):
         err.print(f"warning: {line}", highlight=False, markup=False)
+    for line in survival_lines(results):
+        err.print(line, highlight=False, markup=False)
     out.print(str(report))
 
 
-def _not_for_decisions(results: Path) -> list[str]:
-    """The matched estimates the run's diagnostics flagged, as results.json records them."""
+def _results(path: Path) -> dict[str, Any]:
+    """The published results.json of a run (empty when it cannot be read)."""
     try:
-        impact = json.loads(results.read_text()).get("impact") or {}
+        doc = json.loads(path.read_text())
     except (OSError, ValueError):
-        return []
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _not_for_decisions(results: dict[str, Any]) -> list[str]:
+    """The matched estimates the run's diagnostics flagged, as results.json records them."""
+    impact = results.get("impact") or {}
     warnings = impact.get("warnings") if isinstance(impact, dict) else None
     return [w for w in warnings or [] if isinstance(w, str) and "not for decisions" in w]
 
@@ -135,4 +151,4 @@ def demo(
 
     with steps(STEPS + RUN_STEPS) as step:
         report = demo_(out_dir, persons=persons, progress=step)
-    out.print(str(report.resolve()))
+    _finish(report.resolve())

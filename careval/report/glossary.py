@@ -254,6 +254,18 @@ _IMPACT: dict[str, str] = {
     "cost_difference": "Difference (£ a person-month)",
     "rate_ratio_ci_low": "95% CI low",
     "rate_ratio_ci_high": "95% CI high",
+    # time to event (impact.survival)
+    "hazard_ratio": "Hazard ratio",
+    "hazard_ratio_ci_low": "95% CI low",
+    "hazard_ratio_ci_high": "95% CI high",
+    "at_risk": "At risk",
+    "events_by": "With the event so far",
+    "deaths_by": "Died before an admission so far",
+    "incidence": "Cumulative incidence",
+    "incidence_death": "Cumulative incidence of death first",
+    "people_died": "Died",
+    "person_months_followed": "Person-months followed",
+    "person_months_lost_to_death": "Person-months lost to death",
 }
 
 # ---- the workbook and results.json (names of surveys and charts in sheet names) ----------
@@ -391,6 +403,7 @@ TERMS: dict[str, tuple[str, str]] = {
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
 _HORIZON = re.compile(r"^(?P<base>.+)_(?P<n>\d+)m$")
+_LANDMARK = re.compile(r"^(?P<base>survival|incidence|incidence_death)_(?P<n>\d+)$")
 
 
 def label(name: str) -> str:
@@ -405,6 +418,8 @@ def label(name: str) -> str:
         return LABELS[name]
     if m := _HORIZON.match(name):
         return f"{label(m['base'])} ({m['n']} months)"
+    if m := _LANDMARK.match(name):  # a survival curve's figure at a landmark month
+        return f"{label(m['base'])} at {m['n']} months"
     if name.startswith("latest_") and name.endswith("_recorded"):
         return f"{label(name[len('latest_') : -len('_recorded')])} recorded"
     if name.startswith("latest_"):

@@ -12,7 +12,10 @@ the columns' human labels (:func:`careval.report.glossary.label`; the code name 
 header cell's comment, on the Contents sheet and on the definitions sheet), with the number
 format of its column kind (:data:`careval.report.format.EXCEL_FORMAT`: counts ``#,##0``,
 shares ``0.0%``, pounds, rates, p-values shown ``< 0.001`` below 0.001), widths fitted to
-the content, the header row frozen and a filter on every table.
+the content, the header row frozen and a filter on every table. The time-to-event block
+(``impact.survival``), whose curves are lists inside each arm, is laid out as tables of its
+published values by :mod:`careval.report.workbook_survival` (hazard ratios, people and events,
+the curves by month, the person-months lost to death).
 
 No string reaches a spreadsheet as a formula. Survey group labels, open-text answers and code
 names come from people, and a spreadsheet evaluates a cell that begins with ``=`` (and, on
@@ -47,6 +50,7 @@ from careval.report.format import EXCEL_FORMAT, Kind, column_kind
 from careval.report.glossary import label
 from careval.report.publish.units import unit
 from careval.report.workbook_catalogue import describe, meaning
+from careval.report.workbook_survival import survival_tables
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -359,13 +363,14 @@ def write_workbook(results: dict[str, Any], path: Path) -> list[str]:
     )
     names: list[str] = []
     columns: dict[tuple[str, str], list[str]] = {}  # (code name, unit) -> sheets
-    for where, rows in tables(results):
+    found_tables = [(w, w, rows) for w, rows in tables(results)] + survival_tables(results)
+    for where, source, rows in found_tables:
         readable, text = describe(where)
         name = sheet_name(readable, used)
         names.append(name)
         described = _table_sheet(wb.create_sheet(name), where, rows)
         codes = ", ".join(c for c, _ in described)
-        contents.append(_row([name, readable, text, where, len(rows), codes]))
+        contents.append(_row([name, readable, text, source, len(rows), codes]))
         for code_unit in described:
             columns.setdefault(code_unit, []).append(name)
     figures.append(["Figure", "Value", "Unit", "Source in results.json"])

@@ -93,6 +93,29 @@ TABLES: list[tuple[str, str, str]] = [
         "The primary outcome re-estimated with other calipers, ratios and control pools.",
     ),
     (
+        "impact.survival.hazard_ratios",
+        "Survival hazard ratios",
+        "Hazard ratios of death and of a first emergency admission after entry, care-planned "
+        "against matched controls (Cox; Fine-Gray with death competing).",
+    ),
+    (
+        "impact.survival.people_and_events",
+        "Survival people and events",
+        "People followed from entry, people with the event and the 12- and 24-month figures, "
+        "by event and group.",
+    ),
+    (
+        "impact.survival.curves",
+        "Survival curves by month",
+        "Kaplan-Meier and cumulative incidence curves by month since entry, with the people at "
+        "risk and with the event so far (a withheld point is empty).",
+    ),
+    (
+        "impact.survival.panel_deaths",
+        "Months lost to death",
+        "Person-months after entry followed and lost to death in the monthly panel, by group.",
+    ),
+    (
         "indicators.diabetes.monthly",
         "Diabetes control by month",
         "People with diabetes with a reading and in control each month, by area.",
@@ -277,6 +300,29 @@ MEANINGS: dict[str, str] = {
     "auc": "Area under the ROC curve: how well the risk model ranks people.",
     "pct_change": "Percentage change from before to after.",
     "difference": "Difference between the programme area's change and the comparator's.",
+    # time to event (the survival sheets)
+    "event": "The event followed from entry: death, or a first emergency admission.",
+    "model": "The model that estimated the row.",
+    "note": "Why the row has no estimate.",
+    "hazard_ratio": "The hazard of the event in the care-planned relative to matched controls "
+    "(below 1: the event comes later or less often).",
+    "hazard_ratio_ci_low": "Lower end of the 95% confidence interval of the hazard ratio.",
+    "hazard_ratio_ci_high": "Upper end of the 95% confidence interval of the hazard ratio.",
+    "events": "People with the event during follow-up.",
+    "people_died": "People who died (for a first admission: before any admission).",
+    "at_risk": "People still followed and free of the event at the start of the month.",
+    "events_by": "People with the event by the month.",
+    "deaths_by": "People who died before any emergency admission by the month.",
+    "survival": "Kaplan-Meier share free of the event by the month (for a first admission, "
+    "death censors), weighted as matched.",
+    "incidence": "Aalen-Johansen cumulative incidence of a first emergency admission by the "
+    "month, death competing, weighted as matched.",
+    "incidence_death": "Aalen-Johansen cumulative incidence of death before any emergency "
+    "admission by the month, weighted as matched.",
+    "person_months_followed": "Person-months after entry in the monthly panel, weighted as "
+    "matched.",
+    "person_months_lost_to_death": "Person-months from death to the end of follow-up, which "
+    "the monthly panel loses, weighted as matched.",
 }
 
 

@@ -93,6 +93,11 @@ COUNT_KEYS: frozenset[str] = frozenset(
         "deaths_treated",
         "deaths_controls",
         "people_died",  # time to event (impact.survival)
+        # ...and its lists of counts by month (COUNT_LIST_KEYS) as the columns of the
+        # workbook's survival curves sheet (careval.report.workbook_survival)
+        "at_risk",
+        "events_by",
+        "deaths_by",
         # clinical indicators
         "with_reading",
         "in_control",

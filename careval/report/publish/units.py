@@ -122,6 +122,20 @@ _RULES: list[tuple[str, str]] = [
     (r"impact\.survival\.\w+\.(cox|fine_gray)\.hazard_ratio(_ci_low|_ci_high)?$", RATIO),
     (r"impact\.survival\.panel_deaths\.\w+\.person_months_\w+$", "person-months"),
     (r"impact\.survival\.panel_deaths\.\w+\.people_died$", PEOPLE),
+    # the workbook's tables of the block (careval.report.workbook_survival)
+    (r"impact\.survival\.hazard_ratios\[\]\.hazard_ratio(_ci_low|_ci_high)?$", RATIO),
+    (
+        r"impact\.survival\.(people_and_events|curves|panel_deaths)\[\]\.(at_risk|events_by"
+        r"|deaths_by|people|events|people_died)$",
+        PEOPLE,
+    ),
+    (
+        r"impact\.survival\.(people_and_events|curves)\[\]\.(survival|incidence|incidence_death)"
+        r"(_\d+)?$",
+        SHARE,
+    ),
+    (r"impact\.survival\.curves\[\]\.month$", "months since entry"),
+    (r"impact\.survival\.panel_deaths\[\]\.person_months_\w+$", "person-months"),
     (r"impact\.subgroups\[\]\.(estimate|se|ci_low|ci_high)$", LOG_RR),
     (
         r"impact\.trajectories\[\]\.(mean|ci_low|ci_high)$",
