@@ -132,26 +132,19 @@ def test_pretrend_and_placebo_on_a_panel_without_effect() -> None:
             for treated in (1, 0):
                 rows.append((s, 2 * s + treated, treated, k, 200 + s % 24 + k))
     p = pd.DataFrame(rows, columns=["set", "unit", "treated", "k", "month"])
-    p["person"] = np.where(p.treated == 1, p.set, -1)
+    p["person"] = np.where(p.treated == 1, p.set, p.set + 10_000)
+    p["w"] = 1.0
     rate = 0.3 * np.ones(len(p))
     p["y"] = rng.poisson(rate).astype(float)
-    pieces = pd.DataFrame(
-        {
-            "row": np.flatnonzero(p.treated == 0),
-            "person": p.set[p.treated == 0].to_numpy() + 10_000,
-            "n_alive": 1,
-            "y": p.y[p.treated == 0].to_numpy(),
-        }
-    )
     st = ImpactSettings()
-    flat = pretrend(p, pieces, "y", "poisson", st)
+    flat = pretrend(p, "y", "poisson", st)
     assert flat["bins"] == 7 and flat["p_value"] > 0.01 and flat["max_change"] < 0.2
-    pl = placebo(p, pieces, "y", "poisson", st)
+    pl = placebo(p, "y", "poisson", st)
     assert pl is not None and 0.85 < pl["rate_ratio"] < 1.15
     assert pl["rate_ratio_ci_low"] < 1 < pl["rate_ratio_ci_high"]
     rise = (p.treated == 1) & (p.k >= -12) & (p.k < 0)
     p.loc[rise, "y"] = rng.poisson(0.3 * 1.5, int(rise.sum()))
-    risen = pretrend(p, pieces, "y", "poisson", st)
+    risen = pretrend(p, "y", "poisson", st)
     assert risen["p_value"] < 1e-6 and 0.3 < risen["max_change"] < 0.7  # planted: 1.5
-    moved = placebo(p, pieces, "y", "poisson", st)
+    moved = placebo(p, "y", "poisson", st)
     assert moved is not None and moved["rate_ratio_ci_low"] > 1.2

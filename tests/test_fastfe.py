@@ -83,6 +83,22 @@ def test_estimates_and_sample_equal_pyfixest(seed: int, model: str, y: str) -> N
     assert d.equals(_panel(seed))  # the input is not modified
 
 
+@pytest.mark.parametrize("seed", [7, 8])
+@pytest.mark.parametrize(("model", "y"), [("poisson", "count"), ("ols", "cost")])
+def test_weighted_estimates_equal_pyfixest(seed: int, model: str, y: str) -> None:
+    """Analytic weights (the matched study's 1/k on each control): pyfixest's weighted fit."""
+    d = _panel(seed)
+    d["w"] = np.where(d.treated == 1, 1.0, 1.0 / (1 + d["set"] % 5))
+    kw = {"outcome": y, "regressors": REGS, "fe": ["unit", "month"], "model": model}
+    want = fit_fe(d, cluster="set", weights="w", tol=FIT_TOL, **kw)  # type: ignore[arg-type]
+    got = fit_points(d, y, REGS, model, ("unit", "month"), tol=FIT_TOL, cluster="set", weights="w")  # type: ignore[arg-type]
+    _same(got, want)
+    plain = fit_points(d, y, REGS, model, ("unit", "month"), tol=FIT_TOL)  # type: ignore[arg-type]
+    diff = got.coefficients.estimate.to_numpy() - plain.coefficients.estimate.to_numpy()
+    assert np.abs(diff).max() > 1e-4  # the weights matter here
+    assert got.weights == "w"
+
+
 @pytest.mark.parametrize(("model", "y"), [("poisson", "count"), ("ols", "cost")])
 def test_collinear_terms_singletons_separation_and_missing_rows_as_pyfixest(
     model: str, y: str
@@ -141,7 +157,7 @@ def test_other_models_and_bad_input_go_to_fit_fe() -> None:
 
 
 @pytest.fixture(scope="module")
-def matched(synth_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def matched(synth_dir: Path) -> pd.DataFrame:
     """The matched panel of the small synthetic population (the default study)."""
     st = ImpactSettings()
     names = [o.name for o in st.outcomes]
@@ -155,10 +171,10 @@ def matched(synth_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     ("outcome", "model"), [("emergency_admissions", "poisson"), ("emergency_cost", "ols")]
 )
 def test_fit_matched_estimates_equal_pyfixest_on_the_matched_panel(
-    matched: tuple[pd.DataFrame, pd.DataFrame], outcome: str, model: str
+    matched: pd.DataFrame, outcome: str, model: str
 ) -> None:
-    panel, pieces = matched
-    got = fit_matched(panel, pieces, outcome, REGS, model)  # type: ignore[arg-type]
+    panel = matched
+    got = fit_matched(panel, outcome, REGS, model)  # type: ignore[arg-type]
     want = fit_fe(
         panel,
         outcome=outcome,
@@ -166,6 +182,7 @@ def test_fit_matched_estimates_equal_pyfixest_on_the_matched_panel(
         fe=["unit", "month"],
         model=model,  # type: ignore[arg-type]
         cluster="set",
+        weights="w",
         tol=FIT_TOL,
     )
     _same(got, want, inference=False)  # fit_matched's intervals are normal

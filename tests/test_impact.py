@@ -268,7 +268,7 @@ def test_not_yet_treated_controls_are_censored_at_their_own_plan(shape_dir: Path
         default = study_population(ds, WINDOW, ImpactSettings(), None).frame
     f = study.frame
     res = match(f, "treated", covariates(f), st.match)
-    panel, pieces = matched_panel(study, res, st, ["emergency_admissions"])
+    panel = matched_panel(study, res, st, ["emergency_admissions"])
     controls = f.iloc[res.control_rows[res.pairs.control]]
     # Pilot people not yet care-planned are in the pool and some are matched; some of those
     # are care-planned later, so the censoring is exercised.
@@ -278,8 +278,8 @@ def test_not_yet_treated_controls_are_censored_at_their_own_plan(shape_dir: Path
     # No control month at or after the control's own plan enters the panel.
     censor = pd.Series(f.censor_month.to_numpy(), index=f.panel_row.to_numpy())
     censor = censor[~censor.index.duplicated()]
-    month = panel.month.to_numpy()[pieces.row.to_numpy()]
-    assert (month < censor.loc[pieces.person.to_numpy()].to_numpy()).all()
+    c = panel[panel.treated == 0]
+    assert (c.month.to_numpy() < censor.loc[c.person.to_numpy()].to_numpy()).all()
     # Without the option nobody with a plan is a control.
     assert (default[default.treated == 0].censor_month == NEVER_MONTH).all()
     assert (default.treated == 0).sum() > 1000
@@ -294,7 +294,7 @@ def test_not_yet_treated_controls_are_censored_at_their_own_plan(shape_dir: Path
 
 @pytest.fixture(scope="module")
 def matched(synth_dir: Path) -> dict:
-    """The default study on the shared dataset, with the pieces behind it: its result, the
+    """The default study on the shared dataset, with what is behind it: its result, the
     study population, the match and the matched panel."""
     st = ImpactSettings()
     with Dataset(synth_dir) as ds:
@@ -304,20 +304,81 @@ def matched(synth_dir: Path) -> dict:
     f = study.frame
     res = match(f, "treated", covariates(f), st.match)
     names = list(result.outcomes)
-    panel, pieces = matched_panel(study, res, st, names)
-    return {
-        "result": result,
-        "study": study,
-        "match": res,
-        "panel": panel,
-        "pieces": pieces,
-        "persons": persons,
-    }
+    panel = matched_panel(study, res, st, names)
+    return {"result": result, "study": study, "match": res, "panel": panel, "persons": persons}
+
+
+def test_the_panel_has_a_unit_per_control_weighted_as_matched(matched: dict) -> None:
+    """One unit per treated person and per (set, control); a set's k controls weigh 1/k each
+    (the matching weights); every unit is one person in one set, followed month by month from
+    the panel's start until they die, are care-planned themselves or the data end."""
+    panel, res, study = matched["panel"], matched["match"], matched["study"]
+    units = panel.groupby("unit").agg(
+        set=("set", "nunique"),
+        person=("person", "nunique"),
+        w=("w", "first"),
+        treated=("treated", "first"),
+        s=("set", "first"),
+        n=("k", "size"),
+        lo=("k", "min"),
+        hi=("k", "max"),
+    )
+    assert (units.set == 1).all() and (units.person == 1).all()
+    assert (units.n == units.hi - units.lo + 1).all()  # no gaps: months until the end
+    assert not panel.duplicated(["unit", "k"]).any()
+    assert int((units.treated == 1).sum()) == matched["result"].attrition["treated_matched"]
+    c = units[units.treated == 0]
+    assert len(c) == len(res.pairs.treated)
+    np.testing.assert_allclose(c.groupby("s").w.sum(), 1.0)
+    assert (units[units.treated == 1].w == 1.0).all()
+    sizes = c.groupby("s").size()
+    np.testing.assert_allclose(c.w, 1.0 / sizes.loc[c.s].to_numpy())
+    # A unit stops only at the person's death or leaving, their own plan or the data's end.
+    pn, f = study.panel, study.frame
+    by_unit = panel.groupby("unit").agg(person=("person", "first"), last=("month", "max"))
+    censor = pd.Series(f.censor_month.to_numpy(), index=f.panel_row.to_numpy())
+    censor = censor[~censor.index.duplicated()]
+    person, after = by_unit.person.to_numpy(), by_unit["last"].to_numpy() + 1
+    stopped = after < pn.first_month + pn.n_months
+    died = ~pn.alive_at(person, after)
+    planned = (units.treated.to_numpy() == 0) & (after == censor.loc[person].to_numpy())
+    left = ~pn.registered[
+        person, np.minimum(after, pn.first_month + pn.n_months - 1) - pn.first_month
+    ]
+    assert stopped.sum() > 20 and died[stopped].sum() > 20 and (left & ~died)[stopped].sum() > 5
+    assert (died | planned | left)[stopped].all()
+
+
+def test_the_panel_follows_people_while_registered(matched: dict, synth_dir: Path) -> None:
+    """A month is followed while the person is registered at a practice on its first day, as
+    the registrations table says (read here with pandas, month by month)."""
+    pn = matched["study"].panel
+    reg = pd.read_parquet(synth_dir / "registrations.parquet")
+    reg = reg[reg.person_id.isin(pn.person_id)]
+    firsts = pd.DataFrame({"j": np.arange(pn.n_months)})
+    firsts["day"] = pd.to_datetime(
+        [f"{(pn.first_month + j) // 12}-{(pn.first_month + j) % 12 + 1:02d}-01" for j in firsts.j]
+    )
+    x = reg.merge(firsts, how="cross")
+    start, end = pd.to_datetime(x.start_date), pd.to_datetime(x.end_date)
+    x = x[(start <= x.day) & (end.isna() | (end >= x.day))]
+    want = np.zeros_like(pn.registered)
+    want[pn.rows(x.person_id.to_numpy()), x.j.to_numpy()] = True
+    np.testing.assert_array_equal(pn.registered, want)
+    assert 0.02 < 1 - want.mean() < 0.5  # some months are unregistered: the check can fail
+    # registered_until: the first unregistered month from each month on
+    rows = np.arange(pn.person_id.size)
+    m0 = pn.first_month + 3
+    got = pn.registered_until(rows, np.full(rows.size, m0))
+    off = ~want[:, 3:]
+    first_off = np.where(off.any(axis=1), off.argmax(axis=1) + m0, pn.first_month + pn.n_months)
+    np.testing.assert_array_equal(got, first_off)
 
 
 def _glm_poisson_fe(d: pd.DataFrame, y: str, regs: list[str]) -> pd.Series:
-    """Poisson with unit and month dummies by statsmodels (units and months without any event
-    dropped first: they carry no information on the other coefficients)."""
+    """Poisson with unit and month dummies and the matching weights by statsmodels (units and
+    months without any event dropped first: they carry no information on the other
+    coefficients)."""
     import statsmodels.api as sm
 
     for _ in range(3):
@@ -331,7 +392,9 @@ def _glm_poisson_fe(d: pd.DataFrame, y: str, regs: list[str]) -> pd.Series:
         ],
         axis=1,
     )
-    fit = sm.GLM(d[y].to_numpy(float), x, family=sm.families.Poisson()).fit(tol=1e-12)
+    fit = sm.GLM(
+        d[y].to_numpy(float), x, family=sm.families.Poisson(), var_weights=d.w.to_numpy()
+    ).fit(tol=1e-12)
     return fit.params[regs]
 
 
@@ -374,10 +437,12 @@ def test_trajectories_are_the_panel_means_with_controls_weighted_as_matched(
         assert got.loc["treated", "ci_high"] - got.loc["treated", "mean"] == pytest.approx(
             half, rel=1e-5
         )
-        # The controls' weighted mean is the mean of the sets' control units (the DiD's).
+        # The controls' mean weights each by 1/k, as the DiD does (each set's controls weigh 1).
+        c = at[at.treated == 0]
         assert got.loc["control", "mean"] == pytest.approx(
-            at[at.treated == 0][name].mean(), rel=1e-9
+            np.average(c[name], weights=c.w), rel=1e-9
         )
+        assert got.loc["control", "people"] == c.person.nunique()
         assert got.loc["control", "ci_low"] < got.loc["control", "mean"]
     # The primary outcome's Figure 2 of before agrees.
     m = r.monthly_means.set_index("k")

@@ -215,7 +215,7 @@ def test_one_treated_person_month_counted_from_the_parquet_table(contacts_study)
     _, study, data = contacts_study
     f = study.frame
     res = match(f, "treated", covariates(f), WITH_CONTACTS.match)
-    panel, _ = matched_panel(study, res, WITH_CONTACTS, ["community_contacts", "home_care_cost"])
+    panel = matched_panel(study, res, WITH_CONTACTS, ["community_contacts", "home_care_cost"])
     treated = panel[(panel.treated == 1) & (panel.k >= 0) & (panel.community_contacts > 0)]
     assert len(treated) > 10
     cc = pd.read_parquet(data / "community_contacts.parquet")

@@ -327,6 +327,7 @@ def test_publish_design_and_figure_2_follow_the_rule() -> None:
             "treated": [1.0] * 2 + [0.0] * 10,
             "set": [1, 2] + [1] * 5 + [2] * 5,
             "y": [1, 0] + [1, 1, 1, 0, 0] + [0, 0, 0, 0, 1],
+            "w": [1.0] * 2 + [0.2] * 10,  # each set's 5 controls weigh 1/5
         }
     )
     m = monthly_means(panel, "y", (0, 0))

@@ -41,7 +41,7 @@ def study(synth_dir: Path) -> dict:
         result = evaluate_impact(ds, WINDOW, st)
         pop = study_population(ds, WINDOW, st, None)
     res = match(pop.frame, "treated", covariates(pop.frame), st.match)
-    panel, _ = matched_panel(pop, res, st, list(result.outcomes))
+    panel = matched_panel(pop, res, st, list(result.outcomes))
     return {"result": result, "panel": panel, "published": publish_impact(result, D)}
 
 

@@ -148,6 +148,29 @@ def test_first_emergency_admission_equals_pandas_on_the_spells(matched: dict) ->
     assert hit.sum() > 100
 
 
+def test_admissions_are_followed_until_the_person_leaves(matched: dict, synth_dir: Path) -> None:
+    """After leaving the practices of the data, a person's admissions are not in the extract:
+    the first-admission follow-up stops at the first month they are not registered on its
+    1st (from registrations.parquet, read here with pandas); death's follow-up does not."""
+    rows, study = matched["rows"], matched["study"]
+    reg = pd.read_parquet(synth_dir / "registrations.parquet")
+    ids = study.panel.person_id[rows.person.to_numpy()]
+    end = reg.groupby("person_id").end_date.max().reindex(ids)  # one registration each here
+    end_m = pd.to_datetime(end).dt.to_period("M")
+    seen = (end_m + 1).dt.start_time.to_numpy(dtype="datetime64[D]").astype(np.int64)
+    dpm = 365.25 / 12
+    start, limit, death = (rows[c].to_numpy() for c in ("start", "limit", "death"))
+    left = ~np.isnan(seen.astype(float)) & end.notna().to_numpy()
+    left &= (seen > start) & (seen < limit) & (seen <= death)  # left alive, during follow-up
+    assert left.sum() > 20
+    censored = left & (rows.status.to_numpy() == 0)
+    np.testing.assert_allclose(rows.event_time.to_numpy()[censored] * dpm, (seen - start)[censored])
+    assert (rows.event_time.to_numpy()[left] * dpm <= (seen - start)[left] + 1e-9).all()
+    # death's follow-up runs on past the leaving
+    alive = left & (rows.died.to_numpy() == 0)
+    np.testing.assert_allclose(rows.death_time.to_numpy()[alive] * dpm, (limit - start)[alive])
+
+
 def test_death_hazard_ratio_covers_no_effect_and_agrees_with_rate_ratio(matched: dict) -> None:
     """The generator plants no effect on death: the HR's interval covers 1.0, and it is close
     to the Poisson rate ratio of the same deaths (short follow-up, a steady death rate)."""

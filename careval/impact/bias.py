@@ -43,7 +43,6 @@ def _row(name: str, label: str, kind: str, est: dict[str, Any]) -> dict[str, Any
 
 def negative_controls(
     panel: pd.DataFrame,
-    pieces: pd.DataFrame,
     st: ImpactSettings,
     results: dict[str, dict[str, Any]],
     measured: set[str],
@@ -61,7 +60,7 @@ def negative_controls(
             skipped[o.name] = "its table is not in the data or has no rows"
             continue
         try:
-            rows.append(_row(o.name, o.title, "outcome", fit_outcome(panel, pieces, o)))
+            rows.append(_row(o.name, o.title, "outcome", fit_outcome(panel, o)))
         except ValueError as exc:  # a ConfigError, or a singular fit
             skipped[o.name] = str(exc).splitlines()[0]
     for name in results:
@@ -69,7 +68,7 @@ def negative_controls(
         if o.model not in COUNT_MODELS:
             continue
         try:
-            p = placebo(panel, pieces, name, o.model, st)
+            p = placebo(panel, name, o.model, st)
         except ValueError:
             p = None
         if p is not None:
@@ -124,7 +123,6 @@ def calibrate(est: dict[str, Any], null_info: dict[str, Any]) -> dict[str, Any] 
 
 def assess(
     panel: pd.DataFrame,
-    pieces: pd.DataFrame,
     st: ImpactSettings,
     results: dict[str, dict[str, Any]],
     null_info: dict[str, Any],
@@ -137,7 +135,7 @@ def assess(
     for name, est in results.items():
         o: OutcomeSettings = by_name[name]
         try:
-            est["pretrend"] = pretrend(panel, pieces, name, o.model, st)
+            est["pretrend"] = pretrend(panel, name, o.model, st)
         except ValueError:
             est["pretrend"] = {
                 "statistic": None,

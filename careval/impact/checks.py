@@ -17,7 +17,7 @@ import pandas as pd
 
 from careval.impact.diagnostics import wald_test
 from careval.impact.fe import LOG_LINK, Model
-from careval.impact.outcomes import coef, fit_matched, fit_matched_vcov, subset
+from careval.impact.outcomes import PANEL_KEYS, coef, fit_matched, fit_matched_vcov, subset
 from careval.impact.settings import ImpactSettings
 
 MIN_PLACEBO_MONTHS = 6  # months needed on each side of the fake start
@@ -30,7 +30,6 @@ def placebo_months(settings: ImpactSettings) -> int:
 
 def pretrend(
     panel: pd.DataFrame,
-    pieces: pd.DataFrame,
     outcome: str,
     model: Model,
     settings: ImpactSettings,
@@ -42,13 +41,13 @@ def pretrend(
     """
     width = settings.event_bin_months
     mask = (panel.k < 0).to_numpy()
-    sub, sub_pieces = subset(panel, pieces, mask)
+    sub = subset(panel, mask)
     b = np.floor_divide(sub.k.to_numpy(), width)
     bins = sorted(set(b.tolist()) - {-1})
     if not bins:
         nan = float("nan")
         return {"statistic": nan, "df": 0, "p_value": nan, "bins": 0, "max_change": nan}
-    d = sub[[outcome, "unit", "month", "set", "treated", "person"]].copy()
+    d = sub[[outcome, *PANEL_KEYS]].copy()
     tr = d.treated.to_numpy()
     regs, contrasts = [], []
     for bb in bins:
@@ -57,7 +56,7 @@ def pretrend(
         d[f"bt_{-bb}"] = ind * tr
         regs.append(f"b_{-bb}")
         contrasts.append(f"bt_{-bb}")
-    fit, terms, v = fit_matched_vcov(d, sub_pieces, outcome, [*regs, *contrasts], model)
+    fit, terms, v = fit_matched_vcov(d, outcome, [*regs, *contrasts], model)
     coefs = fit.coefficients.set_index("term")
     beta = np.array([coefs.loc[t, "estimate"] for t in terms])
     pick = [i for i, t in enumerate(terms) if t.startswith("bt_")]
@@ -81,7 +80,6 @@ def _largest_change(contrasts: np.ndarray, model: Model, d: pd.DataFrame, outcom
 
 def placebo(
     panel: pd.DataFrame,
-    pieces: pd.DataFrame,
     outcome: str,
     model: Model,
     settings: ImpactSettings,
@@ -91,12 +89,12 @@ def placebo(
     fake = placebo_months(settings)
     if fake < MIN_PLACEBO_MONTHS or settings.pre_months - fake < MIN_PLACEBO_MONTHS:
         return None
-    sub, sub_pieces = subset(panel, pieces, (panel.k < 0).to_numpy())
+    sub = subset(panel, (panel.k < 0).to_numpy())
     sub["after"] = (sub.k >= -fake).astype(float)
     sub["after_treated"] = sub.after * sub.treated
     if not sub[outcome].any():
         return None
-    fit = fit_matched(sub, sub_pieces, outcome, ["after", "after_treated"], model)
+    fit = fit_matched(sub, outcome, ["after", "after_treated"], model)
     if "after_treated" not in set(fit.coefficients.term):  # dropped: a rare outcome separated
         return None
     out = coef(fit, "after_treated")

@@ -57,6 +57,7 @@ def fit_points(
     fe: Sequence[str] = ("unit", "month"),
     tol: float = 1e-8,
     cluster: str | None = None,
+    weights: str | None = None,
 ) -> FEFit:
     """Estimates of ``outcome ~ regressors | fe`` (OLS or Poisson), as :func:`fit_fe` gives them.
 
@@ -78,6 +79,10 @@ def fit_points(
     cluster : str, optional
         A cluster column: its missing rows are dropped, and ``n_clusters`` and the OLS
         reference distribution are those of ``fit_fe`` with this cluster.
+    weights : str, optional
+        A column of positive analytic weights, as ``fit_fe``'s: weighted least squares, or the
+        Poisson pseudo-likelihood with each row's score multiplied by its weight (pyfixest's
+        IWLS with working weights ``weight * mu``).
 
     Returns
     -------
@@ -103,22 +108,33 @@ def fit_points(
     (2.0, 200)
     """
     regressors, fe = list(regressors), list(fe)
-    if model not in ("ols", "poisson") or not _plain(panel, outcome, regressors, fe, cluster):
-        return _by_fit_fe(panel, outcome, regressors, model, fe, tol, cluster)
+    refer = functools.partial(
+        _by_fit_fe, panel, outcome, regressors, model, fe, tol, cluster, weights
+    )
+    if model not in ("ols", "poisson") or not _plain(
+        panel, outcome, regressors, fe, cluster, weights
+    ):
+        return refer()
     y = panel[outcome].to_numpy(dtype=float)
     x = np.column_stack([panel[c].to_numpy(dtype=float) for c in regressors])
-    if np.isinf(y).any() or np.isinf(x).any() or (model == "poisson" and (y < 0).any()):
-        return _by_fit_fe(panel, outcome, regressors, model, fe, tol, cluster)
+    w = panel[weights].to_numpy(dtype=float) if weights else np.ones(y.size)
+    if (
+        np.isinf(y).any()
+        or np.isinf(x).any()
+        or (model == "poisson" and (y < 0).any())
+        or not (np.isfinite(w) & (w > 0)).all()
+    ):
+        return refer()
     fcodes = np.column_stack([codes(panel[c]) for c in fe])
     cl = codes(panel[cluster]) if cluster else np.zeros(len(panel), dtype=np.int64)
     missing = np.isnan(y) | np.isnan(x).any(axis=1) | (fcodes < 0).any(axis=1) | (cl < 0)
     keep = ~missing
     if not keep.any() or (model == "poisson" and not (y[keep] > 0).any()):
-        return _by_fit_fe(panel, outcome, regressors, model, fe, tol, cluster)
+        return refer()
     # pyfixest factorises the fixed effects on the complete rows and keeps those codes after
     # dropping singletons and separated rows (levels left empty carry no weight)
     if missing.any():
-        y, x, cl = y[keep], x[keep], cl[keep]
+        y, x, cl, w = y[keep], x[keep], cl[keep], w[keep]
         fcodes = np.column_stack([pd.factorize(f[keep])[0] for f in fcodes.T])
     flist = fcodes.astype(np.uint64)
 
@@ -132,13 +148,13 @@ def fit_points(
         separated = _separated(y[sample], flist[sample])
         n_sep = int(separated.sum())
         sample[np.flatnonzero(sample)[separated]] = False
-    y, x, flist = y[sample], x[sample], flist[sample]
+    y, x, flist, w = y[sample], x[sample], flist[sample], w[sample]
     with one_blas_thread():
         if model == "ols":
-            beta, kept = _ols(y, x, flist, tol)
+            beta, kept = _ols(y, x, flist, tol, w)
             converged = True
         else:
-            beta, kept, converged = _poisson(y, x, flist, tol)
+            beta, kept, converged = _poisson(y, x, flist, tol, w)
     if not kept.any():
         raise ConfigError(
             f"every regressor ({', '.join(regressors)}) is collinear with the fixed effects "
@@ -154,7 +170,7 @@ def fit_points(
         model=model,
         vcov="none",
         cluster=cluster,
-        weights=None,
+        weights=weights,
         n_obs=n_obs,
         n_clusters=n_clusters,
         n_dropped=len(panel) - n_obs,
@@ -166,16 +182,21 @@ def fit_points(
 
 
 def _plain(
-    panel: pd.DataFrame, outcome: str, regressors: list[str], fe: list[str], cluster: str | None
+    panel: pd.DataFrame,
+    outcome: str,
+    regressors: list[str],
+    fe: list[str],
+    cluster: str | None,
+    weights: str | None,
 ) -> bool:
     """Whether the input is one this module fits; anything else goes to ``fit_fe``'s checks."""
     roles = [outcome, *regressors, *fe]
-    used = [*roles, *([cluster] if cluster else [])]
-    if not regressors or not fe or len(set(roles)) < len(roles):
+    used = [*roles, *([cluster] if cluster else []), *([weights] if weights else [])]
+    if not regressors or not fe or len(set(roles)) < len(roles) or weights in roles:
         return False
     if not all(c in panel.columns for c in used):
         return False
-    for c in [outcome, *regressors]:
+    for c in [outcome, *regressors, *([weights] if weights else [])]:
         s = panel[c]
         if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
             return False
@@ -190,6 +211,7 @@ def _by_fit_fe(
     fe: list[str],
     tol: float,
     cluster: str | None,
+    weights: str | None,
 ) -> FEFit:
     return fit_fe(
         panel,
@@ -198,6 +220,7 @@ def _by_fit_fe(
         fe=fe,
         model=model,
         cluster=cluster,
+        weights=weights,
         tol=tol,
     )
 
@@ -259,10 +282,12 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _ols(
-    y: np.ndarray, x: np.ndarray, flist: np.ndarray, tol: float
+    y: np.ndarray, x: np.ndarray, flist: np.ndarray, tol: float, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    yx = _demean(np.column_stack([y, x]), flist, np.ones(y.size), tol)
-    yd, xd = yx[:, :1], yx[:, 1:]
+    """Weighted least squares after weighted demeaning, as pyfixest's ``feols``."""
+    yx = _demean(np.column_stack([y, x]), flist, w, tol)
+    sw = np.sqrt(w)[:, None]
+    yd, xd = sw * yx[:, :1], sw * yx[:, 1:]
     kept = _independent(xd)
     if not kept.any():
         return np.array([]), kept
@@ -276,9 +301,11 @@ def _deviance(y: np.ndarray, mu: np.ndarray) -> float:
 
 
 def _poisson(
-    y: np.ndarray, x: np.ndarray, flist: np.ndarray, tol: float
+    y: np.ndarray, x: np.ndarray, flist: np.ndarray, tol: float, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """ppmlhdfe's IWLS as pyfixest 0.60 runs it: (beta, kept columns, converged)."""
+    """ppmlhdfe's IWLS as pyfixest 0.60 runs it: (beta, kept columns, converged). Analytic
+    weights ``w`` multiply the working weights ``mu``; the start and the deviance criterion
+    ignore them, as pyfixest's."""
     y = y[:, None]
     iwls_tol = min(tol, 1e-8)  # as fit_fe passes it
     mu = (y + np.mean(y)) / 2
@@ -292,14 +319,15 @@ def _poisson(
             converged = True
             break
         z = eta + y / mu - 1
-        zx = _demean(np.concatenate([z, x], axis=1), flist, mu.ravel(), tol)
+        cw = w * mu.ravel()
+        zx = _demean(np.concatenate([z, x], axis=1), flist, cw, tol)
         zd, xd = zx[:, :1], zx[:, 1:]
         if i == 0:  # collinearity after the first demeaning, as pyfixest
             kept = _independent(xd)
             if not kept.any():
                 return beta, kept, True
             x, xd = x[:, kept], xd[:, kept]
-        sw = np.sqrt(mu)
+        sw = np.sqrt(cw)[:, None]
         wx, wz = sw * xd, sw * zd
         beta = _solve(wx.T @ wx, wx.T @ wz)
         resid = zd - xd @ beta[:, None]

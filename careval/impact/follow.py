@@ -186,8 +186,8 @@ def estimate_at(
     res = match(f, "treated", covariates(f), st.match)
     if res.n_treated_matched == 0:
         raise ConfigError("no treated person found a control")
-    panel, pieces = matched_panel(study, res, st, [st.primary.name])
-    fit = fit_outcome(panel, pieces, st.primary)
+    panel = matched_panel(study, res, st, [st.primary.name])
+    fit = fit_outcome(panel, st.primary)
     post = panel[(panel.treated == 1) & (panel.k >= 0)].groupby("set").k.max() + 1
     return {
         "month": first_of(month).isoformat()[:7],

@@ -256,17 +256,20 @@ def nb2_fe_means(
     alpha: float,
     mu_start: np.ndarray,
     tol: float = 1e-10,
+    w: np.ndarray | None = None,
 ) -> np.ndarray:
     """NB2 means ``exp(offset + fixed effects)`` with the fixed effects fitted given ``alpha``.
 
     IRLS for the fixed effects alone (the regressors' part ``offset = X b`` held), from
-    ``mu_start`` (positive; Poisson means are a good start). Used by the matched study's two-way
-    variance (:mod:`careval.impact.variance`), which recomputes the means from ``b``.
+    ``mu_start`` (positive; Poisson means are a good start); ``w`` are analytic weights. Used
+    by the matched study's two-way variance (:mod:`careval.impact.variance`), which recomputes
+    the means from ``b``.
     """
     mu = mu_start.astype(float)
     eta = np.log(mu)
+    aw = np.ones(mu.size) if w is None else w
     for _ in range(_MAXITER):
-        wt = mu / (1 + alpha * mu)
+        wt = aw * mu / (1 + alpha * mu)
         z = eta + (y - mu) / mu
         r = _demean((z - offset)[:, None], flist, wt, tol)[:, 0]
         eta_new = z - r

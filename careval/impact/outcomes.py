@@ -1,13 +1,15 @@
 """The matched study's outcome models: the panel around entry and its difference-in-differences.
 
-Per matched set and month, the treated person is one unit and the mean of their living controls
-another. The difference-in-differences has unit and calendar-month fixed effects, common terms
-for the implementation months (0 to ``effect_from_month - 1``) and the months after, and the
+Per matched set, the treated person is one unit and each of their ``k`` controls another,
+weighted ``1/k`` (the matching weights: a set's controls together weigh as its treated person).
+The difference-in-differences has unit and calendar-month fixed effects, common terms for the
+implementation months (0 to ``effect_from_month - 1``) and the months after, and the
 treated-arm contrasts of both; Poisson (or negative binomial) for counts (rate ratios), linear
 for costs; standard errors two-way clustered on the matched set and the person (shared
-controls). Averaging a set's controls into one unit leaves the estimating equations of the
-treatment terms unchanged (every control in a set shares the same regressors) and makes the fit
-several times faster than one unit per control. The same panel gives the effect by length of
+controls). Each control keeps their own fixed effect: averaging a set's living controls into one
+unit (the earlier design) let the unit's make-up change as frailer controls died
+or were care-planned themselves, which biased every outcome upward (outpatient attendances, a
+known null, by +2.6% in the coverage grid). The same panel gives the effect by length of
 follow-up (the horizons), the binned event study, the monthly means of Figure 2 and the naive
 before-after contrast.
 """
@@ -30,97 +32,86 @@ from careval.impact.settings import ImpactSettings, OutcomeSettings
 from careval.impact.variance import two_way_vcov
 
 FIT_TOL = 1e-8  # convergence of the fixed-effect fits (see fit_fe)
+WEIGHT = "w"  # the panel's matching weights (matched_panel)
+PANEL_KEYS = ["unit", "month", "set", "treated", "person", WEIGHT]  # what every fit needs
 
 
 def matched_panel(
     study: StudyPopulation, result: MatchResult, settings: ImpactSettings, measures: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Long panel around each set's entry month, and the people behind its control units.
+) -> pd.DataFrame:
+    """Long panel around each set's entry month: one unit per treated person and one per
+    (set, control).
 
-    Per matched set and month: the treated person as one unit and the mean of the set's living
-    controls as another (``person`` is the treated person's panel row, -1 on control units).
-    The second frame has one row per living control behind each control-unit row (``row``,
-    ``person``, ``n_alive`` and the measures), for standard errors that see controls shared
-    between sets (:mod:`careval.impact.variance`).
+    Columns: ``set``, ``unit``, ``person`` (the person's panel row: one person in several
+    sets, or a control before their own plan and treated after it, is one cluster),
+    ``treated``, ``k`` (months since the set's entry), ``month``, ``w`` (1 for the treated,
+    ``1/k`` for each of a set's ``k`` controls, so that each set's controls weigh as its
+    treated person: the matching weights), the measures, and the DiD terms ``impl``,
+    ``post``, ``impl_treated``, ``post_treated``. A row is a month inside the data on whose
+    first day the person is alive and registered at a practice (:meth:`careval.impact.panel.
+    Panel.followed_at`: after leaving, their activity is not in the extract); a control's rows
+    stop at their own care plan.
     """
     f = study.frame
     pn = study.panel
     tr = result.treated_rows[result.pairs.treated]  # frame row of the treated, per pair
     co = result.control_rows[result.pairs.control]
     sets, set_of_pair = np.unique(tr, return_inverse=True)
-    entry = f.entry_month.to_numpy()[sets]
-    t_row = f.panel_row.to_numpy()[sets]
-    c_row = f.panel_row.to_numpy()[co]
-    c_censor = f.censor_month.to_numpy()[co]  # a control's own plan month (or NEVER_MONTH)
+    n_sets = sets.size
+    k_of_set = np.bincount(set_of_pair, minlength=n_sets)
+    # every unit: the sets' treated people, then the pairs' controls
+    who = np.r_[f.panel_row.to_numpy()[sets], f.panel_row.to_numpy()[co]]
+    set_of = np.r_[np.arange(n_sets), set_of_pair]
+    entry = f.entry_month.to_numpy()[sets][set_of]
+    censor = np.r_[np.full(n_sets, np.iinfo(np.int64).max), f.censor_month.to_numpy()[co]]
+    weight = np.r_[np.ones(n_sets), 1.0 / k_of_set[set_of_pair]]
+    is_t = np.r_[np.ones(n_sets), np.zeros(co.size)]
     lo_k = -settings.pre_months
     hi_k = pn.first_month + pn.n_months - 1 - int(entry.min())
-    n_sets = sets.size
-    parts, piece_parts = [], []
-    offset = 0
-    for k in range(lo_k, hi_k + 1):
-        month = entry + k
-        inside = (month >= pn.first_month) & (month < pn.first_month + pn.n_months)
-        if not inside.any():
-            continue
-        j = np.clip(month - pn.first_month, 0, pn.n_months - 1)
-        t_alive = inside & pn.alive_at(t_row, month)
-        c_month = month[set_of_pair]
-        c_alive = inside[set_of_pair] & pn.alive_at(c_row, c_month) & (c_month < c_censor)
-        n_alive = np.bincount(set_of_pair, weights=c_alive, minlength=n_sets)
-        both = t_alive & (n_alive > 0)
-        if not both.any():
-            continue
-        idx = np.flatnonzero(both)
-        jc = j[set_of_pair]
-        block: dict[str, np.ndarray] = {
-            "set": np.r_[idx, idx],
-            "unit": np.r_[2 * idx + 1, 2 * idx],
-            "person": np.r_[t_row[idx], np.full(idx.size, -1)],
-            "treated": np.r_[np.ones(idx.size), np.zeros(idx.size)],
-            "k": np.full(2 * idx.size, k),
-            "month": np.r_[month[idx], month[idx]],
+    ks = np.arange(lo_k, hi_k + 1)
+    # (unit, k) pairs inside the data, then those alive and (controls) before their own plan
+    unit = np.repeat(np.arange(who.size), ks.size)
+    k = np.tile(ks, who.size)
+    month = entry[unit] + k
+    inside = (month >= pn.first_month) & (month < pn.first_month + pn.n_months)
+    unit, k, month = unit[inside], k[inside], month[inside]
+    alive = pn.followed_at(who[unit], month) & (month < censor[unit])
+    unit, k, month = unit[alive], k[alive], month[alive]
+    j = month - pn.first_month
+    out = pd.DataFrame(
+        {
+            "set": set_of[unit],
+            "unit": unit,
+            "person": who[unit],
+            "treated": is_t[unit],
+            "k": k,
+            "month": month,
+            "w": weight[unit],
         }
-        pidx = np.flatnonzero(both[set_of_pair] & c_alive)
-        ps = set_of_pair[pidx]
-        piece: dict[str, np.ndarray] = {
-            "row": offset + idx.size + np.searchsorted(idx, ps),
-            "person": c_row[pidx],
-            "n_alive": n_alive[ps],
-        }
-        for name in measures:
-            v = pn.values[name]
-            cv = np.bincount(
-                set_of_pair, weights=np.where(c_alive, v[c_row, jc], 0.0), minlength=n_sets
-            ) / np.maximum(n_alive, 1)
-            block[name] = np.r_[v[t_row, j][idx], cv[idx]]
-            piece[name] = v[c_row[pidx], jc[pidx]]
-        parts.append(pd.DataFrame(block))
-        piece_parts.append(pd.DataFrame(piece))
-        offset += 2 * idx.size
-    out = pd.concat(parts, ignore_index=True)
+    )
+    for name in measures:
+        out[name] = pn.values[name][who[unit], j]
     lag = settings.effect_from_month
     out["impl"] = ((out.k >= 0) & (out.k < lag)).astype(float)
     out["post"] = (out.k >= lag).astype(float)
     out["impl_treated"] = out.impl * out.treated
     out["post_treated"] = out.post * out.treated
-    return out, pd.concat(piece_parts, ignore_index=True)
+    return out
 
 
 def fit_matched(
     panel: pd.DataFrame,
-    pieces: pd.DataFrame,
     outcome: str,
     regressors: list[str],
     model: Model,
     fe: tuple[str, ...] = ("unit", "month"),
 ) -> FEFit:
     """:func:`fit_matched_vcov`'s fit alone."""
-    return fit_matched_vcov(panel, pieces, outcome, regressors, model, fe)[0]
+    return fit_matched_vcov(panel, outcome, regressors, model, fe)[0]
 
 
 def fit_matched_vcov(
     panel: pd.DataFrame,
-    pieces: pd.DataFrame,
     outcome: str,
     regressors: list[str],
     model: Model,
@@ -128,16 +119,19 @@ def fit_matched_vcov(
 ) -> tuple[FEFit, list[str], np.ndarray]:
     """The fit, the terms estimated (in ``regressors``' order) and their two-way covariance.
 
-    The estimates (:func:`careval.impact.fastfe.fit_points`, those of ``fit_fe``), then
+    The estimates, with the panel's matching weights ``w`` (:func:`careval.impact.fastfe.
+    fit_points`, those of ``fit_fe``), then
     standard errors two-way clustered on set and person (shared controls), with intervals,
     p-values and, for Poisson, the rate ratios' intervals from them (normal). For NB2 (fitted by
     ``fit_fe``) the two-way variance uses the fit's alpha (its weights and scores)."""
-    fit = fit_points(panel, outcome, regressors, model, fe, tol=FIT_TOL, cluster="set")
+    fit = fit_points(
+        panel, outcome, regressors, model, fe, tol=FIT_TOL, cluster="set", weights=WEIGHT
+    )
     coefs = fit.coefficients.set_index("term")
     terms = [r for r in regressors if r in coefs.index and np.isfinite(coefs.loc[r, "estimate"])]
     beta = np.array([coefs.loc[r, "estimate"] for r in terms])
     with one_blas_thread():
-        v = two_way_vcov(panel, pieces, outcome, terms, beta, model, fit.alpha)
+        v = two_way_vcov(panel, outcome, terms, beta, model, fit.alpha, WEIGHT)
     z = stats.norm.ppf(0.975)
     for i, r in enumerate(terms):
         se = float(np.sqrt(v[i, i]))
@@ -165,7 +159,8 @@ def control_series(
     """Matched controls' monthly ``measure`` aligned on their set's entry month.
 
     One row per distinct (control, entry month); columns are months ``-pre`` .. ``post - 1``
-    since entry; NaN where the month is outside the data or the person has died. These are
+    since entry; NaN where the month is outside the data or the person has died or left (not
+    registered: :meth:`careval.impact.panel.Panel.followed_at`). These are
     untreated histories of people like the care-planned: the design module resamples them.
     """
     f, pn = study.frame, study.panel
@@ -176,7 +171,7 @@ def control_series(
     month = entry[:, None] + ks[None, :]
     inside = (month >= pn.first_month) & (month < pn.first_month + pn.n_months)
     j = np.clip(month - pn.first_month, 0, pn.n_months - 1)
-    alive = pn.alive_at(np.repeat(prow, ks.size), month.ravel()).reshape(month.shape)
+    alive = pn.followed_at(np.repeat(prow, ks.size), month.ravel()).reshape(month.shape)
     alive &= month < f.censor_month.to_numpy()[rows][:, None]  # untreated months only
     v = pn.values[measure][prow[:, None], j]
     return np.where(inside & alive, v, np.nan)
@@ -193,19 +188,13 @@ def coef(fit: FEFit, term: str) -> dict[str, Any]:
     return out
 
 
-def subset(
-    panel: pd.DataFrame, pieces: pd.DataFrame, mask: np.ndarray
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of the panel where ``mask`` holds, with the pieces re-pointed at them."""
-    new_pos = np.cumsum(mask) - 1
-    keep = mask[pieces["row"].to_numpy()]
-    sub_pieces = pieces[keep].copy()
-    sub_pieces["row"] = new_pos[sub_pieces["row"].to_numpy()]
-    return panel[mask].reset_index(drop=True), sub_pieces.reset_index(drop=True)
+def subset(panel: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """Rows of the panel where ``mask`` holds."""
+    return panel[mask].reset_index(drop=True)
 
 
 def horizons(
-    panel: pd.DataFrame, pieces: pd.DataFrame, outcome: str, model: Model, months: tuple[int, ...]
+    panel: pd.DataFrame, outcome: str, model: Model, months: tuple[int, ...]
 ) -> list[dict[str, Any]]:
     """The average effect over the first ``h`` months after entry, for each ``h`` in ``months``.
 
@@ -214,12 +203,12 @@ def horizons(
     """
     out = []
     for h in months:
-        sub, sub_pieces = subset(panel, pieces, (panel.k < h).to_numpy())
+        sub = subset(panel, (panel.k < h).to_numpy())
         sub["after"] = (sub.k >= 0).astype(float)
         sub["after_treated"] = sub.after * sub.treated
         if not (sub.after_treated > 0).any():
             continue
-        fit = fit_matched(sub, sub_pieces, outcome, ["after", "after_treated"], model)
+        fit = fit_matched(sub, outcome, ["after", "after_treated"], model)
         row = {"horizon_months": h, "outcome": outcome, **coef(fit, "after_treated")}
         row["treated_with_full_horizon"] = int(
             panel[(panel.treated == 1) & (panel.k == h - 1)]["set"].nunique()
@@ -233,13 +222,14 @@ def monthly_means(panel: pd.DataFrame, outcome: str, window: tuple[int, int]) ->
     treated people behind each month (the far months rest on the early entrants) and the
     control rows (person-months) the controls' mean is taken over."""
     win = panel[(panel.k >= window[0]) & (panel.k <= window[1])]
+    by = win.assign(wy=win[WEIGHT] * win[outcome]).groupby(["k", "treated"])
     monthly = (
-        win.groupby(["k", "treated"])[outcome]
-        .mean()
+        (by.wy.sum() / by[WEIGHT].sum())  # the controls' weighted mean: each set's weighs 1
         .unstack("treated")
         .rename(columns={0.0: "matched_controls", 1.0: "treated"})
         .reset_index()
     )
+    monthly.columns.name = None
     n_k = win[win.treated == 1].groupby("k")["set"].nunique()
     monthly["treated_people"] = n_k.reindex(monthly.k, fill_value=0).to_numpy()
     rows_k = win[win.treated == 0].groupby("k").size()  # the controls' mean is over these
@@ -248,7 +238,7 @@ def monthly_means(panel: pd.DataFrame, outcome: str, window: tuple[int, int]) ->
 
 
 def event_study(
-    panel: pd.DataFrame, pieces: pd.DataFrame, outcome: str, model: Model, settings: ImpactSettings
+    panel: pd.DataFrame, outcome: str, model: Model, settings: ImpactSettings
 ) -> pd.DataFrame:
     """Treated-arm contrast by months since entry, in bins of ``width`` months.
 
@@ -259,7 +249,7 @@ def event_study(
     (lo, hi), width = settings.event_window, settings.event_bin_months
     k = panel.k.clip(lo, hi).to_numpy()
     b = np.floor_divide(k, width)  # bin -1 holds months -width..-1: the reference
-    d = panel[[outcome, "unit", "month", "set", "treated", "person"]].copy()
+    d = panel[[outcome, *PANEL_KEYS]].copy()
     regs = []
     bins = sorted(set(b.tolist()) - {-1})
     tr = d.treated.to_numpy()
@@ -268,7 +258,7 @@ def event_study(
         d[f"b_{bb + 1000}"] = ind
         d[f"bt_{bb + 1000}"] = ind * tr
         regs += [f"b_{bb + 1000}", f"bt_{bb + 1000}"]
-    fit = fit_matched(d, pieces, outcome, regs, model)
+    fit = fit_matched(d, outcome, regs, model)
     coefs = fit.coefficients.set_index("term")
     rows = []
     for bb in sorted([*bins, -1]):
@@ -320,14 +310,12 @@ def naive(panel: pd.DataFrame, outcome: str, model: Model, st: ImpactSettings) -
     return out
 
 
-def fit_outcome(panel: pd.DataFrame, pieces: pd.DataFrame, o: OutcomeSettings) -> dict[str, Any]:
+def fit_outcome(panel: pd.DataFrame, o: OutcomeSettings) -> dict[str, Any]:
     """One outcome's difference-in-differences: the effect from ``effect_from_month`` on, that
     of the implementation months, and the treated people's mean before entry."""
     if not panel[o.name].any():
         raise ConfigError("no events among the matched people in the study's months")
-    fit = fit_matched(
-        panel, pieces, o.name, ["impl", "post", "impl_treated", "post_treated"], o.model
-    )
+    fit = fit_matched(panel, o.name, ["impl", "post", "impl_treated", "post_treated"], o.model)
     if not {"post_treated", "impl_treated"} <= set(fit.coefficients.term):
         raise ConfigError(
             "too few events among the matched people to estimate the effect (the fit dropped "

@@ -77,11 +77,13 @@ class Panel:
     female: np.ndarray
     imd_decile: np.ndarray  # int64; float64 with NaN where unknown when any decile is unknown
     death_day: np.ndarray  # days since epoch; NEVER when alive
+    registered: np.ndarray  # (people, months) bool: registered at a practice on the 1st
     first_day: dict[str, np.ndarray]  # condition -> first recorded day; NEVER when none
     charlson_day: dict[str, np.ndarray]  # Charlson category -> first recorded day; NEVER if none
     hfrs: pd.DataFrame  # HFRS diagnoses in the panel's months: row, day, code, weight
     measurements: pd.DataFrame  # row, day, measure, value (sorted by day, then value)
     _cum: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _left: np.ndarray | None = field(default=None, repr=False)
 
     def rows(self, ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """Row positions of person ids (all must be in the panel)."""
@@ -191,6 +193,30 @@ class Panel:
         """Whether each person is alive on the first day of the month."""
         return self.death_day[rows] > month_start(np.asarray(months))
 
+    def followed_at(self, rows: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """Whether each person is alive and registered at a practice of the data on the first
+        day of the month (inside the panel's months): a month whose activity the data hold.
+        Before registering and after leaving, a person's visits are not in the extract, so
+        those months are unobserved, not months without activity."""
+        months = np.asarray(months)
+        j = months - self.first_month
+        inside = (j >= 0) & (j < self.n_months)
+        reg = self.registered[rows, np.clip(j, 0, self.n_months - 1)] & inside
+        return reg & self.alive_at(rows, months)
+
+    def registered_until(self, rows: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """The first month on or after ``months`` on whose first day each person is not
+        registered (the month after the panel's last when they stay): where the extract stops
+        holding their activity."""
+        if self._left is None:  # the next unregistered month from each month on
+            t = self.n_months
+            nxt = np.full((self.registered.shape[0], t + 1), self.first_month + t)
+            for j in range(t - 1, -1, -1):
+                nxt[:, j] = np.where(self.registered[:, j], nxt[:, j + 1], self.first_month + j)
+            self._left = nxt
+        j = np.clip(np.asarray(months) - self.first_month, 0, self.n_months)
+        return self._left[rows, j]
+
 
 def build_panel(
     ds: Dataset,
@@ -249,6 +275,7 @@ def build_panel(
     birth = p.birth_month.to_numpy(dtype="datetime64[M]").astype(np.int64) + 1970 * 12
     death = p.death_date.to_numpy(dtype="datetime64[D]")
     death_day = np.where(np.isnat(death), NEVER, death.astype(np.int64))
+    registered = registered_months(ds, grid)
     first_day = {}
     for cond in CONDITIONS:
         fd = first_diagnosis(ds, cond).semi_join(who, "person_id").to_pyarrow().to_pandas()
@@ -293,8 +320,41 @@ def build_panel(
             dtype=np.int64 if p.imd_decile.notna().all() else np.float64
         ),
         death_day=death_day,
+        registered=registered,
         first_day=first_day,
         charlson_day=charlson_day,
         hfrs=hfrs,
         measurements=measurements,
     )
+
+
+def registered_months(ds: Dataset, grid: Grid) -> np.ndarray:
+    """(people, months) bool: registered at any practice of the data on the month's first day
+    (``start_date`` on or before it, ``end_date``, the last day registered, on or after it or
+    null), as the study's entry rule reads registrations."""
+    r = ds.table("registrations")
+    reg = (
+        r.filter((r.end_date.isnull() | (r.end_date >= grid.lo)) & (r.start_date < grid.hi))
+        .semi_join(grid.who, "person_id")
+        .select("person_id", "start_date", "end_date")
+        .to_pyarrow()
+        .to_pandas()
+    )
+    n, t = grid.ids.size, grid.n_months
+    out = np.zeros((n, t + 1), dtype=np.int32)
+    if len(reg):
+        start = reg.start_date.to_numpy(dtype="datetime64[D]")
+        end = reg.end_date.to_numpy(dtype="datetime64[D]")
+        m_start = start.astype("datetime64[M]")
+        # the first month whose first day is on or after the start
+        first = m_start.astype(np.int64) + (start > m_start.astype("datetime64[D]"))
+        last = np.where(np.isnat(end), np.iinfo(np.int64).max // 2, 0)
+        last[~np.isnat(end)] = end[~np.isnat(end)].astype("datetime64[M]").astype(np.int64)
+        base = grid.first_month - 1970 * 12
+        lo = np.clip(first - base, 0, t)
+        hi = np.clip(last - base + 1, 0, t)  # one past the last month registered on its 1st
+        ok = hi > lo
+        row = grid.index.get_indexer(reg.person_id)[ok]
+        np.add.at(out, (row, lo[ok]), 1)
+        np.add.at(out, (row, hi[ok]), -1)
+    return np.cumsum(out, axis=1)[:, :t] > 0

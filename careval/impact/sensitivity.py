@@ -113,8 +113,8 @@ def sensitivity(
                 continue
             bal = balance_table(sub.frame, "treated", covariates, res.weights)
             row["max_abs_smd_after"] = float(bal.smd_after.abs().max())
-            panel, pieces = matched_panel(sub, res, st, [o.name])
-            fit = fit_matched(panel, pieces, o.name, REGRESSORS, o.model)
+            panel = matched_panel(sub, res, st, [o.name])
+            fit = fit_matched(panel, o.name, REGRESSORS, o.model)
             row.update(coef(fit, "post_treated"))
             row["estimated"] = True
         except (ConfigError, ValueError, np.linalg.LinAlgError):

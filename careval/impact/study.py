@@ -321,17 +321,17 @@ def evaluate_impact(
     )
     bal_cols = list(dict.fromkeys(c for c in bal_cols if c != "risk_logit"))
     balance = balance_table(f, "treated", bal_cols, res.weights)
-    panel, pieces = matched_panel(study, res, st, [o.name for o in (*outs, *controls)])
+    panel = matched_panel(study, res, st, [o.name for o in (*outs, *controls)])
     results: dict[str, dict[str, Any]] = {}
     for outcome in outs:
         try:
-            results[outcome.name] = fit_outcome(panel, pieces, outcome)
+            results[outcome.name] = fit_outcome(panel, outcome)
         except ValueError as exc:  # a CarevalError, or a singular fit
             skipped[outcome.name] = str(exc)
             _primary_fits(st.primary, skipped)
     main, model = st.primary.name, st.primary.model
-    by_horizon = horizons(panel, pieces, main, model, st.horizons)
-    event = event_study(panel, pieces, main, model, st)
+    by_horizon = horizons(panel, main, model, st.horizons)
+    event = event_study(panel, main, model, st)
     monthly = monthly_means(panel, main, st.event_window)
     before_after = naive(panel, main, model, st)
     post_k = panel[(panel.treated == 1) & (panel.k >= 0)].groupby("set").k.max() + 1
@@ -355,14 +355,12 @@ def evaluate_impact(
     truth = emergency.get("rate_ratio") if isinstance(emergency, dict) else None
     planted = _planted(effects, list(results))
     people = set_attributes(f, res)
-    groups = subgroups(panel, pieces, people, main, model)
-    paths = trajectories(panel, pieces, list(results), st.event_window)
+    groups = subgroups(panel, people, main, model)
+    paths = trajectories(panel, list(results), st.event_window)
     deaths = death_rate_ratio(follow_up_rows(study, res))
     admission = by_name.get("emergency_admissions", BUILTIN_OUTCOMES["emergency_admissions"])
     times = survival_analysis(ds, study, res, admission) if not unavailable(ds, admission) else {}
-    nc_rows, nc_skipped = bias.negative_controls(
-        panel, pieces, st, results, {o.name for o in controls}
-    )
+    nc_rows, nc_skipped = bias.negative_controls(panel, st, results, {o.name for o in controls})
     null_info = bias.empirical_null(nc_rows)
     for r in nc_rows:  # every one's truth is no effect, by design (known on synthetic data)
         r["truth"] = 1.0 if (r["kind"] == "placebo" or effects) else None
@@ -373,7 +371,7 @@ def evaluate_impact(
         else float("nan"),
         "median_follow_up": float(post_k.median()),
     }
-    bias.assess(panel, pieces, st, results, null_info, study_level)
+    bias.assess(panel, st, results, null_info, study_level)
     failing = [n for n, r in results.items() if not r["diagnostics"]["for_decisions"]]
     warnings = [
         f"{n}: not for decisions: {failure_text(results[n]['diagnostics'])}" for n in failing

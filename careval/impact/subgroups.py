@@ -52,7 +52,6 @@ def subgroup_levels(people: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
 
 def subgroups(
     panel: pd.DataFrame,
-    pieces: pd.DataFrame,
     people: pd.DataFrame,
     outcome: str,
     model: Model,
@@ -68,12 +67,12 @@ def subgroups(
         n = int(in_level.sum())
         row: dict[str, Any] = {"subgroup": group, "level": level, "n_treated": n}
         mask = in_level[set_of_row]
-        sub, sub_pieces = subset(panel, pieces, mask)
+        sub = subset(panel, mask)
         if n == 0 or not sub[outcome].any() or not (sub.post_treated > 0).any():
             rows.append(row | {"note": "no treated people or no events"})
             continue
         try:
-            fit = fit_matched(sub, sub_pieces, outcome, TERMS, model)
+            fit = fit_matched(sub, outcome, TERMS, model)
             row |= coef(fit, "post_treated")
         except (ValueError, KeyError) as exc:  # singular or refused fit
             row["note"] = str(exc)
@@ -83,7 +82,6 @@ def subgroups(
 
 def trajectories(
     panel: pd.DataFrame,
-    pieces: pd.DataFrame,
     outcomes: list[str],
     window: tuple[int, int],
 ) -> pd.DataFrame:
@@ -92,16 +90,13 @@ def trajectories(
     One row per outcome, month (``k``, months since entry, within ``window``) and group:
     ``people`` (distinct people behind the mean), ``mean``, ``ci_low``, ``ci_high`` (normal
     95%). The treated mean is over the treated people alive that month; the controls' mean
-    weights each living control by 1 / the living controls of their set (the mean of the sets'
-    control means, the control unit of the difference-in-differences), with a variance
-    clustered on the control person.
+    weights each living control by their matching weight ``w`` (1 / their set's controls, as
+    the difference-in-differences does), with a variance clustered on the control person.
     """
     z = float(stats.norm.ppf(0.975))
-    k_row = panel.k.to_numpy()
-    pk = k_row[pieces["row"].to_numpy()]
-    in_win = (pk >= window[0]) & (pk <= window[1])
-    pc = pieces[in_win].assign(k=pk[in_win], w=1.0 / pieces.n_alive.to_numpy()[in_win])
-    tr = panel[(panel.treated == 1) & (panel.k >= window[0]) & (panel.k <= window[1])]
+    win = panel[(panel.k >= window[0]) & (panel.k <= window[1])]
+    pc = win[win.treated == 0]
+    tr = win[win.treated == 1]
     parts = []
     for name in outcomes:
         g = tr.groupby("k")[name]

@@ -48,7 +48,7 @@ from careval.impact.km import (
     people_with_event_by,
 )
 from careval.impact.matching import MatchResult
-from careval.impact.measures import outcome_events
+from careval.impact.measures import month_start, outcome_events
 from careval.impact.mortality import follow_up_rows
 from careval.impact.population import StudyPopulation
 from careval.impact.settings import OutcomeSettings
@@ -103,15 +103,24 @@ def event_rows(
     died = rows.deaths.to_numpy() > 0
     ids = study.panel.person_id[rows.person.to_numpy(np.int64)]
     first = first_event_days(ds, outcome, ids, start)
-    admitted = (first >= start) & (first < limit) & (first <= death)
+    # Admissions are in the extract only while the person is registered: their follow-up
+    # stops on leaving (deaths are national records, followed to the end).
+    left = month_start(
+        study.panel.registered_until(rows.person.to_numpy(np.int64), _day_month(start))
+    )
+    seen = np.minimum(limit, left)
+    admitted = (first >= start) & (first < seen) & (first <= death)
+    died_seen = died & (death < seen)
     out = rows.assign(
         death_time=np.where(died, death - start + 0.5, limit - start) / DAYS_PER_MONTH,
         died=died.astype(np.int64),
         event_time=np.select(
-            [admitted, died], [first - start + 0.5, death - start + 0.5], limit - start
+            [admitted, died_seen],
+            [first - start + 0.5, death - start + 0.5],
+            np.maximum(seen - start, 0),
         )
         / DAYS_PER_MONTH,
-        status=np.select([admitted, died], [1, 2], 0),
+        status=np.select([admitted, died_seen], [1, 2], 0),
     )
     # The panel's months (careval.impact.outcomes.matched_panel): month m is in while the
     # person is alive on its first day, so months from the first one starting on or after the

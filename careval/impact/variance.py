@@ -1,22 +1,23 @@
 """Standard errors of the matched DiD when controls are shared between matched sets.
 
-The study fits one unit per set for its controls (the mean of the set's living controls). With
-matching with replacement one person can be a control in several sets, so those sets are not
-independent, and clustering on the set alone understates the uncertainty (the replicate
-benchmark found the spread of estimates 18% wider than their standard errors).
+The study's panel has one unit per treated person and one per (set, control), each control
+weighted 1/k in a set of k controls (:func:`careval.impact.outcomes.matched_panel`). With
+matching with replacement one person can be a control in several sets (and a control before
+their own care plan and treated after it), so those sets are not independent, and clustering on
+the set alone understates the uncertainty (the replicate benchmark found the spread of estimates
+18% wider than their standard errors).
 
-This module recomputes the sandwich variance of the fitted coefficients with the score of each
-control unit split into its people: a control unit's residual ``mean_c(y_c) - mu`` is the mean
-of ``y_c - mu`` over its living controls, so its score is a sum of per-person pieces. The meat
-is then two-way clustered on the matched set and the person (Cameron, Gelbach and Miller:
+This module recomputes the sandwich variance of the fitted coefficients from each row's score
+``w x~ (y - mu)`` and the bread ``(X~' W X~)^-1`` (``W = w mu`` for Poisson, ``w`` for least
+squares, ``X~`` the regressors residualised on the fixed effects with those weights), two-way
+clustered on the matched set and the person (Cameron, Gelbach and Miller:
 ``V_set + V_person - V_set*person``, each with its ``G/(G-1)`` factor), which is what MatchIt's
 vignette recommends for matching with replacement. With no shared controls it reduces to
 clustering on the set (a test checks it against pyfixest's CRV1).
 
-For the negative binomial (NB2) the score of an observation is ``x~ (y - mu)/(1 + alpha mu)``
-and the bread ``(X~' W X~)^-1`` with ``W = mu/(1 + alpha mu)`` (``alpha`` held at the fit's
-estimate; :mod:`careval.impact.negbin`), so a control unit's score splits into its people
-in the same way, each piece divided by ``1 + alpha mu`` of its row.
+For the negative binomial (NB2) the score of an observation is ``w x~ (y - mu)/(1 + alpha mu)``
+and ``W = w mu/(1 + alpha mu)`` (``alpha`` held at the fit's estimate;
+:mod:`careval.impact.negbin`).
 """
 
 from __future__ import annotations
@@ -71,19 +72,19 @@ def _poisson_fe_means(
 
 def two_way_vcov(
     panel: pd.DataFrame,
-    pieces: pd.DataFrame,
     outcome: str,
     regressors: Sequence[str],
     beta: np.ndarray,
     model: str,
     alpha: float | None = None,
+    weights: str | None = None,
 ) -> np.ndarray:
-    """Two-way (set, person) clustered covariance of ``beta`` for the set-mean panel.
+    """Two-way (set, person) clustered covariance of ``beta`` for the matched panel.
 
-    ``panel`` has columns ``unit``, ``month``, ``set``, ``person`` (the treated person on
-    treated rows, -1 on control-unit rows), the outcome and the regressors; ``pieces`` has one
-    row per living control per control-unit row: ``row`` (position in ``panel``), ``person``,
-    ``n_alive`` and the outcome. ``alpha`` is NB2's overdispersion, for ``model="negbin"``.
+    ``panel`` has columns ``unit``, ``month``, ``set``, ``person`` (who the row is about: a
+    person in several sets, as a control or as both a control and a treated person, is one
+    cluster), the outcome, the regressors and, if given, the analytic ``weights`` of the fit.
+    ``alpha`` is NB2's overdispersion, for ``model="negbin"``.
     """
     _pyfixest()  # first, so that importing pyfixest leaves the root logger alone
     from pyfixest.estimation import demean
@@ -92,44 +93,37 @@ def two_way_vcov(
     y = panel[outcome].to_numpy(dtype=float)
     u, m = _codes(panel["unit"]), _codes(panel["month"])
     flist = np.column_stack([u, m]).astype(np.uint64)
-    ones = np.ones(len(panel))
-    scale = ones  # d score / d residual: 1/(1 + alpha mu) for NB2
+    aw = panel[weights].to_numpy(dtype=float) if weights else np.ones(len(panel))
+    scale = np.ones(len(panel))  # d score / d residual: 1/(1 + alpha mu) for NB2
     if model in ("poisson", "negbin"):
-        mu = _poisson_fe_means(y, x @ beta, u, m, ones)
+        mu = _poisson_fe_means(y, x @ beta, u, m, aw)
         keep = mu > 0
         if model == "negbin":
             if alpha is None:
                 raise ConfigError("model='negbin' needs the fit's alpha")
-            mu[keep] = nb2_fe_means(y[keep], (x @ beta)[keep], flist[keep], alpha, mu[keep])
+            mu[keep] = nb2_fe_means(
+                y[keep], (x @ beta)[keep], flist[keep], alpha, mu[keep], w=aw[keep]
+            )
             scale = 1 / (1 + alpha * mu)
-        w = mu * scale
+        w = aw * mu * scale
         xt, ok = demean(x[keep], flist[keep], w[keep], tol=_TOL)
         xtil = np.zeros_like(x)
         xtil[keep] = xt
-        fitted = mu
+        resid = y - mu
     elif model == "ols":
-        xtil, ok = demean(x, flist, ones, tol=_TOL)
-        r, ok2 = demean((y - x @ beta)[:, None], flist, ones, tol=_TOL)
+        xtil, ok = demean(x, flist, aw, tol=_TOL)
+        r, ok2 = demean((y - x @ beta)[:, None], flist, aw, tol=_TOL)
         ok = ok and ok2
-        w = ones
-        fitted = y - r[:, 0]
+        w = aw
+        resid = r[:, 0]
     else:
         raise ConfigError(f"model must be ols, poisson or negbin; got {model!r}")
     if not ok:
         raise ConfigError("the fixed-effect projections did not converge")
     bread = np.linalg.pinv((xtil * w[:, None]).T @ xtil)
-    # Pieces: treated rows are their own person; control-unit rows split into their people.
-    is_t = panel["person"].to_numpy() >= 0
-    t_rows = np.flatnonzero(is_t)
-    s_t = xtil[t_rows] * ((y[t_rows] - fitted[t_rows]) * scale[t_rows])[:, None]
-    rows = pieces["row"].to_numpy()
-    yc = pieces[outcome].to_numpy(dtype=float)
-    s_c = xtil[rows] * ((yc - fitted[rows]) * scale[rows] / pieces["n_alive"].to_numpy())[:, None]
-    score = np.vstack([s_t, s_c])
-    set_ = np.r_[panel["set"].to_numpy()[t_rows], panel["set"].to_numpy()[rows]]
-    # Treated and control people are distinct: offset the treated codes.
-    pc = pieces["person"].to_numpy().astype(np.int64)
-    person = np.r_[panel["person"].to_numpy()[t_rows].astype(np.int64) + pc.max() + 1, pc]
+    score = xtil * (aw * resid * scale)[:, None]
+    set_ = panel["set"].to_numpy().astype(np.int64)
+    person = panel["person"].to_numpy().astype(np.int64)
 
     def meat(groups: np.ndarray) -> np.ndarray:
         codes, inv = np.unique(groups, return_inverse=True)
