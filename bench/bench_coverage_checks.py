@@ -7,12 +7,12 @@ panel (as :mod:`bench_coverage` runs it: no risk model) and report, one JSON lin
   from month ``effect_from_month`` on are thinned on the same panel (each kept with probability
   ``r``, as the generator plants its effect), ten draws; the mean change of the estimated log
   rate ratio should be ``log r`` if the estimator neither dilutes nor pulls toward the null.
-- ``<outcome>``: the estimate with the study's unit (the mean of a set's living controls, one
-  fixed effect) against one unit per (set, control), each with its own fixed effect. They differ
-  when controls' deaths change the mean unit's make-up (survivors have lower rates).
-- ``deaths``: the mortality rate ratio as the study computes it, and with the entry month left
-  out of both arms (the generator care-plans only people who live through their plan month,
-  while a control need only be alive on its first day).
+- ``<outcome>``: the study's estimate (one unit per (set, control) weighted 1/k, months
+  followed while registered) beside two earlier designs rebuilt on the same population:
+  ``mean_unit``, the mean of a set's living controls as one unit (its make-up changes as frail
+  controls die or leave), and ``unregistered``, months kept after a person leaves their
+  practice (zeros the extract cannot see, more of them among the longer-lived controls).
+- ``deaths``: the mortality rate ratio as the study computes it (truth 1).
 
 Usage::
 
@@ -22,6 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -42,50 +43,27 @@ OUTS = ["emergency_admissions", "outpatient_attendances", "elective_admissions",
 def _post(panel: pd.DataFrame, outcome: str) -> float:
     from careval.impact.fastfe import fit_points
 
-    fit = fit_points(panel, outcome, REG, "poisson", ("unit", "month"), tol=1e-8)
+    w = "w" if "w" in panel else None
+    fit = fit_points(panel, outcome, REG, "poisson", ("unit", "month"), tol=1e-8, weights=w)
     return float(fit.coefficients.set_index("term").loc["post_treated", "estimate"])
 
 
-def _per_control(panel: pd.DataFrame, pieces: pd.DataFrame) -> pd.DataFrame:
-    """The panel with one unit per (set, control) instead of the mean of the living controls."""
+def _mean_unit(panel: pd.DataFrame) -> pd.DataFrame:
+    """The panel with each set's living controls averaged into one unit per month."""
     t = panel[panel.treated == 1]
-    base = panel.iloc[pieces.row.to_numpy()]
+    c = panel[panel.treated == 0]
     keep = ["set", "k", "month", "treated", *REG]
-    c = pd.DataFrame({k: base[k].to_numpy() for k in keep})
-    key = pd.MultiIndex.from_arrays([c.set.to_numpy(), pieces.person.to_numpy()])
-    c["unit"] = pd.factorize(key)[0] + int(panel.unit.max()) + 1
-    for o in OUTS:
-        c[o] = pieces[o].to_numpy()
-    return pd.concat([t[[*keep, "unit", *OUTS]], c], ignore_index=True)
+    mean = c.groupby(["set", "k"], sort=False)[[*keep[2:], *OUTS]].mean().reset_index()
+    mean["unit"] = mean["set"] + int(panel.unit.max()) + 1
+    return pd.concat([t[[*keep, "unit", *OUTS]], mean[[*keep, "unit", *OUTS]]], ignore_index=True)
 
 
-def _deaths(study, res, lag: int) -> dict[str, float]:
-    """Mortality rate ratio from the entry month (the study's) and from the month after."""
-    from careval.impact.measures import month_start
+def _deaths(study, res) -> float:  # type: ignore[no-untyped-def]
+    """The study's mortality rate ratio (followed from the month after entry, a landmark that
+    keeps the plan month's guaranteed survival out of both arms)."""
     from careval.impact.mortality import death_rate_ratio, follow_up_rows
 
-    rows = follow_up_rows(study, res)
-    out = {"from_entry": float(death_rate_ratio(rows)["rate_ratio"])}
-    f, pn = study.frame, study.panel
-    tr = res.treated_rows[res.pairs.treated]
-    sets = np.unique(tr)
-    co = res.control_rows[res.pairs.control]
-    who = np.r_[sets, co]
-    entry = f.entry_month.to_numpy()[who]
-    death = pn.death_day[f.panel_row.to_numpy()[who]].astype(np.int64)
-    first = month_start(entry)
-    second = month_start(entry + 1)
-    in_entry = (death >= first) & (death < second)
-    gone = np.minimum(death, second) - first
-    later = rows.assign(
-        deaths=np.where(in_entry, 0.0, rows.deaths.to_numpy()),
-        years=np.maximum(rows.years.to_numpy() - gone / 365.25, 0.0),
-    )
-    later = later[~in_entry | (rows.treated.to_numpy() == 1)]
-    out["from_month_after_entry"] = float(death_rate_ratio(later)["rate_ratio"])
-    out["treated_deaths_in_entry_month"] = int(in_entry[: sets.size].sum())
-    out["control_deaths_in_entry_month_share"] = float(in_entry[sets.size :].mean())
-    return out
+    return float(death_rate_ratio(follow_up_rows(study, res))["rate_ratio"])
 
 
 def check(rr: float, seed: int, persons: int) -> dict:
@@ -106,17 +84,24 @@ def check(rr: float, seed: int, persons: int) -> dict:
         with Dataset(tmp / "d") as ds:
             study = study_population(ds, WINDOW, st, None, list(st.outcomes))
             res = match(study.frame, "treated", covariates(study.frame), st.match)
-            panel, pieces = matched_panel(study, res, st, OUTS)
+            panel = matched_panel(study, res, st, OUTS)
+            pn = study.panel
+            anyone = dataclasses.replace(pn, registered=np.ones_like(pn.registered), _left=None)
+            unregistered = matched_panel(dataclasses.replace(study, panel=anyone), res, st, OUTS)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    per = _per_control(panel, pieces)
+    mean = _mean_unit(panel)
     row: dict = {"rr": rr, "seed": seed, "n_sets": int(panel.set.nunique())}
     for o in OUTS:
-        row[o] = {"mean_unit": _post(panel, o), "per_control": _post(per, o)}
+        row[o] = {
+            "study": _post(panel, o),
+            "mean_unit": _post(mean, o),
+            "unregistered": _post(unregistered, o),
+        }
     rng = np.random.default_rng(seed)
     y = panel.emergency_admissions.to_numpy().astype(np.int64)
     hit = ((panel.treated == 1) & (panel.k >= st.effect_from_month)).to_numpy()
-    base = row["emergency_admissions"]["mean_unit"]
+    base = row["emergency_admissions"]["study"]
     for r in (0.9, 0.8):
         d = []
         for _ in range(10):
@@ -124,9 +109,10 @@ def check(rr: float, seed: int, persons: int) -> dict:
             thinned.loc[hit, "emergency_admissions"] = rng.binomial(y[hit], r)
             d.append(_post(thinned, "emergency_admissions") - base)
         row[f"thin_{r:g}"] = {"change": statistics.fmean(d), "expected": math.log(r)}
-    alive = pieces.groupby(panel.k.to_numpy()[pieces.row.to_numpy()]).n_alive.mean()
-    row["controls_alive_per_set_k0_k12_k24"] = [float(alive.get(k, np.nan)) for k in (0, 12, 24)]
-    row["deaths"] = _deaths(study, res, st.effect_from_month)
+    c = panel[panel.treated == 0]
+    alive = c.groupby(["set", "k"]).size().groupby(level="k").mean()
+    row["controls_followed_per_set_k0_k12_k24"] = [float(alive.get(k, np.nan)) for k in (0, 12, 24)]
+    row["deaths"] = _deaths(study, res)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
 
@@ -146,19 +132,28 @@ def main() -> None:
         se = statistics.stdev(xs) / math.sqrt(len(xs))
         return f"{statistics.fmean(xs):+.4f} (MC SE {se:.4f})"
 
+    truth = math.log(a.rr)
     for o in OUTS:
-        m = [r[o]["mean_unit"] for r in rows]
-        p = [r[o]["per_control"] for r in rows]
+        # A&E carries part of the emergency effect (events.ae_truth): its truth is 0 at rr 1 only
+        t = (
+            truth
+            if o == "emergency_admissions"
+            else 0.0
+            if a.rr == 1.0 or o != "ae_attendances"
+            else float("nan")
+        )
+        got = {v: [r[o][v] for r in rows] for v in ("study", "mean_unit", "unregistered")}
         print(
-            f"{o}: mean unit {mean_se(m)}; per control {mean_se(p)}; "
-            f"per control - mean unit {mean_se([b - c for b, c in zip(p, m, strict=True)])}"
+            f"{o}: study - truth {mean_se([x - t for x in got['study']])}; "
+            + "; ".join(
+                f"{v} - study {mean_se([b - c for b, c in zip(got[v], got['study'], strict=True)])}"
+                for v in ("mean_unit", "unregistered")
+            )
         )
     for r in ("0.9", "0.8"):
         d = [x[f"thin_{r}"]["change"] - x[f"thin_{r}"]["expected"] for x in rows]
         print(f"thinning to {r}: change - log({r}) = {mean_se(d)}")
-    for k in ("from_entry", "from_month_after_entry"):
-        logs = [math.log(r["deaths"][k]) for r in rows]
-        print(f"deaths {k}: mean log rate ratio {mean_se(logs)}")
+    print(f"deaths: mean log rate ratio {mean_se([math.log(r['deaths']) for r in rows])}")
 
 
 if __name__ == "__main__":

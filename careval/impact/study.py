@@ -22,13 +22,12 @@ Design (the seed's, made rigorous):
    deprivation), with a caliper, up to five controls each, with replacement by default (the
    comparator pool is not much larger than the treated group).
 4. **Outcomes**: a monthly panel around entry for each matched set, with the treated person as
-   one unit and the mean of their controls as another. The difference-in-differences has unit
-   and calendar-month fixed effects, common terms for the implementation months (0 to
-   ``effect_from_month - 1``) and the months after, and the treated-arm contrasts of both;
-   Poisson for counts (rate ratios), linear for costs; standard errors clustered on the matched
-   set. Averaging a set's controls into one unit leaves the estimating equations of the
-   treatment terms unchanged (every control in a set shares the same regressors) and makes the
-   fit several times faster than one unit per control.
+   one unit and each of their ``k`` controls as another, weighted ``1/k``, each followed while
+   alive and registered (:func:`careval.impact.outcomes.matched_panel`). The
+   difference-in-differences has unit and calendar-month fixed effects, common terms for the
+   implementation months (0 to ``effect_from_month - 1``) and the months after, and the
+   treated-arm contrasts of both; Poisson for counts (rate ratios), linear for costs; standard
+   errors two-way clustered on the matched set and the person.
 5. **Naive** before-after change in the treated alone, shown beside it.
 
 The steps are modules: :mod:`careval.impact.population` (rolling entry and the candidate

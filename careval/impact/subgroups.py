@@ -10,7 +10,7 @@ the position of the set's treated person among the distinct treated frame rows o
   (for the 75 split, which follows the bands' edges) age.
 * :func:`trajectories`: each outcome's mean per person-month by month since entry, for the
   treated and for their matched controls weighted as the difference-in-differences weights
-  them (each set's living controls share the weight of one person), with 95% intervals; the
+  them (each of a set's ``k`` controls weighs ``1/k``), with 95% intervals; the
   controls' interval is clustered on the control person, as controls are reused between sets.
 """
 
