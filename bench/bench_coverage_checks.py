@@ -1,7 +1,8 @@
 """Checks behind the coverage grid (issue 19): where a bias of the matched study comes from.
 
 For each seed, generate a population (rate ratio ``--rr``), build the default study's matched
-panel (as :mod:`bench_coverage` runs it: no risk model) and report, one JSON line a seed:
+panel (as :mod:`bench_coverage` runs it: no risk model, unless ``--risk-model``) and report,
+one JSON line a seed:
 
 - ``thin_<r>``: the effect-dependent part of the estimator. The treated's emergency admissions
   from month ``effect_from_month`` on are thinned on the same panel (each kept with probability
@@ -66,7 +67,7 @@ def _deaths(study, res) -> float:  # type: ignore[no-untyped-def]
     return float(death_rate_ratio(follow_up_rows(study, res))["rate_ratio"])
 
 
-def check(rr: float, seed: int, persons: int) -> dict:
+def check(rr: float, seed: int, persons: int, risk_model: bool = False) -> dict:
     """One seed's checks (see the module docstring)."""
     from careval.data.access import Dataset
     from careval.impact.matching import match
@@ -82,7 +83,12 @@ def check(rr: float, seed: int, persons: int) -> dict:
         generate(tmp / "d", SynthSettings(persons=persons, seed=seed, effect=round(rr - 1, 10)))
         st = ImpactSettings(sensitivity=False, negative_controls=())
         with Dataset(tmp / "d") as ds:
-            study = study_population(ds, WINDOW, st, None, list(st.outcomes))
+            model = None
+            if risk_model:  # as careval run matches: on the trained risk score too
+                from careval.risk.evaluate import RiskSettings, evaluate_risk
+
+                model = evaluate_risk(ds, RiskSettings(compare_lightgbm=False)).model
+            study = study_population(ds, WINDOW, st, model, list(st.outcomes))
             res = match(study.frame, "treated", covariates(study.frame), st.match)
             panel = matched_panel(study, res, st, OUTS)
             pn = study.panel
@@ -122,10 +128,13 @@ def main() -> None:
     ap.add_argument("--rr", type=float, default=1.0)
     ap.add_argument("--persons", type=int, default=30_000)
     ap.add_argument("--seeds", type=int, nargs=2, default=[1, 8], metavar=("FIRST", "LAST"))
+    ap.add_argument(
+        "--risk-model", action="store_true", help="match on the risk score too (careval run)"
+    )
     a = ap.parse_args()
     rows = []
     for seed in range(a.seeds[0], a.seeds[1] + 1):
-        rows.append(check(a.rr, seed, a.persons))
+        rows.append(check(a.rr, seed, a.persons, a.risk_model))
         print(json.dumps(rows[-1]), flush=True)
 
     def mean_se(xs: list[float]) -> str:
