@@ -92,7 +92,7 @@ def check(rr: float, seed: int, persons: int, risk_model: bool = False) -> dict:
             res = match(study.frame, "treated", covariates(study.frame), st.match)
             panel = matched_panel(study, res, st, OUTS)
             pn = study.panel
-            anyone = dataclasses.replace(pn, registered=np.ones_like(pn.registered), _left=None)
+            anyone = dataclasses.replace(pn, registered=np.ones_like(pn.registered))
             unregistered = matched_panel(dataclasses.replace(study, panel=anyone), res, st, OUTS)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

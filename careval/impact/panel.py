@@ -83,7 +83,6 @@ class Panel:
     hfrs: pd.DataFrame  # HFRS diagnoses in the panel's months: row, day, code, weight
     measurements: pd.DataFrame  # row, day, measure, value (sorted by day, then value)
     _cum: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    _left: np.ndarray | None = field(default=None, repr=False)
 
     def rows(self, ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """Row positions of person ids (all must be in the panel)."""
@@ -208,14 +207,10 @@ class Panel:
         """The first month on or after ``months`` on whose first day each person is not
         registered (the month after the panel's last when they stay): where the extract stops
         holding their activity."""
-        if self._left is None:  # the next unregistered month from each month on
-            t = self.n_months
-            nxt = np.full((self.registered.shape[0], t + 1), self.first_month + t)
-            for j in range(t - 1, -1, -1):
-                nxt[:, j] = np.where(self.registered[:, j], nxt[:, j + 1], self.first_month + j)
-            self._left = nxt
-        j = np.clip(np.asarray(months) - self.first_month, 0, self.n_months)
-        return self._left[rows, j]
+        t = self.n_months
+        j = np.clip(np.asarray(months) - self.first_month, 0, t)
+        off = ~self.registered[rows] & (np.arange(t)[None, :] >= j[:, None])
+        return np.where(off.any(axis=1), off.argmax(axis=1), t) + self.first_month
 
 
 def build_panel(
@@ -348,9 +343,9 @@ def registered_months(ds: Dataset, grid: Grid) -> np.ndarray:
         m_start = start.astype("datetime64[M]")
         # the first month whose first day is on or after the start
         first = m_start.astype(np.int64) + (start > m_start.astype("datetime64[D]"))
-        last = np.where(np.isnat(end), np.iinfo(np.int64).max // 2, 0)
-        last[~np.isnat(end)] = end[~np.isnat(end)].astype("datetime64[M]").astype(np.int64)
         base = grid.first_month - 1970 * 12
+        # the last month registered on its first day (the end's own month); open: the grid's
+        last = np.where(np.isnat(end), base + t, end.astype("datetime64[M]").astype(np.int64))
         lo = np.clip(first - base, 0, t)
         hi = np.clip(last - base + 1, 0, t)  # one past the last month registered on its 1st
         ok = hi > lo
