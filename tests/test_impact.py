@@ -18,7 +18,14 @@ from careval.impact.did import did
 from careval.impact.matching import match
 from careval.impact.outcomes import matched_panel
 from careval.impact.panel import build_panel, month_of
-from careval.impact.population import NEVER_MONTH, candidates, covariates, study_population
+from careval.impact.population import (
+    NEVER_MONTH,
+    RECENT_BAND,
+    candidates,
+    covariates,
+    study_population,
+    use_band_columns,
+)
 from careval.impact.settings import COMPARATORS, ImpactSettings
 from careval.impact.study import ImpactResult, evaluate_impact
 from careval.synthetic.generate import generate
@@ -347,6 +354,26 @@ def test_the_panel_has_a_unit_per_control_weighted_as_matched(matched: dict) -> 
     ]
     assert stopped.sum() > 20 and died[stopped].sum() > 20 and (left & ~died)[stopped].sum() > 5
     assert (died | planned | left)[stopped].all()
+
+
+def test_controls_share_their_treated_persons_recent_admissions_band(matched: dict) -> None:
+    """Every matched control had the same 0, 1, or 2 or more emergency admissions in the six
+    months before entry as their treated person (exact matching on the band), and the bands
+    and the score's band indicators are read from the features' own counts."""
+    f, res = matched["study"].frame, matched["match"]
+    six = f.emergency_admissions_6m.to_numpy()
+    np.testing.assert_array_equal(f[RECENT_BAND].to_numpy(), np.minimum(six, 2))
+    for w in (3, 6, 12):
+        for j in (1, 2, 3):
+            got = f[f"emergency_admissions_{w}m_ge{j}"].to_numpy()
+            np.testing.assert_array_equal(got, f[f"emergency_admissions_{w}m"].to_numpy() >= j)
+    varying = [c for c in use_band_columns() if f[c].nunique() > 1]
+    assert len(varying) >= 6 and set(varying) <= set(covariates(f))
+    band = f[RECENT_BAND].to_numpy()
+    t = res.treated_rows[res.pairs.treated]
+    c = res.control_rows[res.pairs.control]
+    np.testing.assert_array_equal(band[t], band[c])
+    assert set(band[t]) == {0, 1, 2}  # the treated span all three bands
 
 
 def test_the_panel_follows_people_while_registered(matched: dict, synth_dir: Path) -> None:

@@ -52,6 +52,18 @@ PS_COVARIATES = (
     "months_since_emergency",
     "n_long_term_conditions",
 )
+# Recent emergency admissions enter the propensity model as bands too (at least 1, 2, 3 in the
+# last 3, 6 and 12 months), and the study matches exactly on RECENT_BAND: 0, 1, 2 or more in
+# the last 6 months. Programmes pick people for their recent admissions, and recent counts
+# are partly chance: a treated person picked for a chance peak, matched to a control whose
+# same counts are closer to their usual rate, falls further back afterwards. Matched only
+# through a score linear in the counts, the treated ended with slightly more recent admissions
+# than their controls (+0.007 in 6 months) and that chance excess gave the no-effect estimate
+# a log rate ratio of about -0.04; the same fit on the generator's true rates showed none
+# (bench/bench_recent_use.py and docs/benchmarks.md).
+RECENT_BAND = "emergency_admissions_6m_band"
+RECENT_BAND_CAP = 2
+USE_BANDS = {3: (1, 2, 3), 6: (1, 2, 3), 12: (1, 2, 3)}  # window (months) -> at least these
 
 
 @dataclass
@@ -229,13 +241,28 @@ def study_population(
     fill_unknown_imd(frame)  # where a decile is unknown: the middle value and an indicator
     frame["age_band"] = _age_band(frame.age)
     frame["months_since_emergency"] = frame.months_since_emergency.clip(upper=25)
+    add_use_bands(frame)
     return StudyPopulation(frame, panel, attrition)
+
+
+def use_band_columns() -> list[str]:
+    """The propensity model's band indicators of recent emergency admissions."""
+    return [f"emergency_admissions_{w}m_ge{j}" for w, js in USE_BANDS.items() for j in js]
+
+
+def add_use_bands(frame: pd.DataFrame) -> None:
+    """Add :data:`RECENT_BAND` and the band indicators (:func:`use_band_columns`) in place."""
+    frame[RECENT_BAND] = np.minimum(frame.emergency_admissions_6m, RECENT_BAND_CAP).astype(np.int64)
+    for w, js in USE_BANDS.items():
+        count = frame[f"emergency_admissions_{w}m"]
+        for j in js:
+            frame[f"emergency_admissions_{w}m_ge{j}"] = (count >= j).astype(np.int64)
 
 
 def covariates(frame: pd.DataFrame) -> list[str]:
     """Propensity-score covariates present (and varying) in the study frame."""
     has = sorted(c for c in frame.columns if c.startswith("has_"))
-    cols = list(PS_COVARIATES) + has
+    cols = list(PS_COVARIATES) + use_band_columns() + has
     if has:  # the count of conditions is the sum of the indicators: keep it out of the model
         cols.remove("n_long_term_conditions")
     return [c for c in cols if c in frame.columns and frame[c].nunique() > 1]

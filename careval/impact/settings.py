@@ -222,7 +222,7 @@ class ImpactSettings(Settings):
             ratio=5,
             caliper=0.2,
             replace=True,
-            exact=("entry_month", "female", "age_band"),
+            exact=("entry_month", "female", "age_band", "emergency_admissions_6m_band"),
             distance="logit_ps",
         )
     )

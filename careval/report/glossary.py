@@ -98,6 +98,7 @@ _CLINICAL: dict[str, str] = {
     "charlson_index": "Charlson comorbidity index",
     "n_long_term_conditions": "Number of long-term conditions",
     "months_since_emergency": "Months since last emergency admission",
+    "emergency_admissions_6m_band": "Emergency admissions in the last 6 months (0, 1, 2 or more)",
     "risk_score": "Risk score",
     "hba1c": "HbA1c",
     "sbp": "Systolic blood pressure",
@@ -403,6 +404,7 @@ TERMS: dict[str, tuple[str, str]] = {
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
 _HORIZON = re.compile(r"^(?P<base>.+)_(?P<n>\d+)m$")
+_AT_LEAST = re.compile(r"^(?P<base>.+)_(?P<n>\d+)m_ge(?P<j>\d+)$")
 _LANDMARK = re.compile(r"^(?P<base>survival|incidence|incidence_death)_(?P<n>\d+)$")
 
 
@@ -411,11 +413,15 @@ def label(name: str) -> str:
 
     >>> label("has_chd"), label("emergency_admissions_12m"), label("scipy.stats.ttest_rel")
     ('Coronary heart disease', 'Emergency admissions (12 months)', 'Paired t-test')
+    >>> label("emergency_admissions_3m_ge2")
+    'Emergency admissions: 2 or more (3 months)'
     >>> label("latest_hba1c_recorded"), label("latest_sbp"), label("north_central_london")
     ('HbA1c recorded', 'Latest systolic blood pressure', 'North central london')
     """
     if name in LABELS:
         return LABELS[name]
+    if m := _AT_LEAST.match(name):  # a band indicator: at least j in the last n months
+        return f"{label(m['base'])}: {m['j']} or more ({m['n']} months)"
     if m := _HORIZON.match(name):
         return f"{label(m['base'])} ({m['n']} months)"
     if m := _LANDMARK.match(name):  # a survival curve's figure at a landmark month

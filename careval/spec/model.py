@@ -166,7 +166,9 @@ class MatchingSection(Settings):
         _IMPACT.not_yet_treated,
     )
     exact: tuple[str, ...] = doc(
-        "Variables matched exactly (`entry_month` must stay).", _MATCH.exact
+        "Variables matched exactly (`entry_month` must stay); `emergency_admissions_6m_band` is "
+        "0, 1, or 2 or more emergency admissions in the 6 months before entry.",
+        _MATCH.exact,
     )
     distance: Distance = doc(
         '`"ps"` (propensity score), `"logit_ps"` (its logit) or `"mahalanobis"`.',
