@@ -123,11 +123,16 @@ def check(rr: float, seed: int, persons: int, risk_model: bool = False) -> dict:
     return row
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def seed_arguments(ap: argparse.ArgumentParser) -> None:
+    """The rate ratio, population size and seed range these checks share."""
     ap.add_argument("--rr", type=float, default=1.0)
     ap.add_argument("--persons", type=int, default=30_000)
     ap.add_argument("--seeds", type=int, nargs=2, default=[1, 8], metavar=("FIRST", "LAST"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    seed_arguments(ap)
     ap.add_argument(
         "--risk-model", action="store_true", help="match on the risk score too (careval run)"
     )

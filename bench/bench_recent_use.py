@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
 import math
 import shutil
@@ -34,9 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_coverage_checks import _post
-
-WINDOW = (dt.date(2009, 4, 1), dt.date(2014, 3, 31))
+from bench_coverage_checks import WINDOW, _post, seed_arguments
 
 
 def _generate_capturing(out: Path, settings: Any) -> tuple[Any, np.ndarray]:
@@ -122,9 +119,7 @@ def check(rr: float, seed: int, persons: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rr", type=float, default=1.0)
-    ap.add_argument("--persons", type=int, default=30_000)
-    ap.add_argument("--seeds", type=int, nargs=2, default=[1, 8], metavar=("FIRST", "LAST"))
+    seed_arguments(ap)
     ap.add_argument("--from-log", type=Path, nargs="*", help="summarise these JSON-lines logs")
     a = ap.parse_args()
     if a.from_log:

@@ -29,7 +29,12 @@ from careval.data.codelists import code_list
 from careval.errors import ConfigError
 from careval.features.index_date import WINDOWS
 from careval.impact.panel import Panel, build_panel, month_of
-from careval.impact.settings import ImpactSettings, InterventionSettings, OutcomeSettings
+from careval.impact.settings import (
+    RECENT_BAND,
+    ImpactSettings,
+    InterventionSettings,
+    OutcomeSettings,
+)
 from careval.risk.model import IMD_RECORDED, RiskModel, design_matrix, fill_unknown_imd
 
 NEVER_MONTH = 10**9  # censor month (a month number) of someone never treated
@@ -61,7 +66,6 @@ PS_COVARIATES = (
 # than their controls (+0.007 in 6 months) and that chance excess gave the no-effect estimate
 # a log rate ratio of about -0.04; the same fit on the generator's true rates showed none
 # (bench/bench_recent_use.py and docs/benchmarks.md).
-RECENT_BAND = "emergency_admissions_6m_band"
 RECENT_BAND_CAP = 2
 USE_BANDS = {3: (1, 2, 3), 6: (1, 2, 3), 12: (1, 2, 3)}  # window (months) -> at least these
 

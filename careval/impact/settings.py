@@ -193,6 +193,11 @@ def with_article(label: str) -> str:
     return f"{'an' if label[:1].lower() in 'aeiou' else 'a'} {label}"
 
 
+# 0, 1, or 2 or more emergency admissions in the 6 months before entry: a column of the study
+# population (careval.impact.population.add_use_bands) the default match is exact on.
+RECENT_BAND = "emergency_admissions_6m_band"
+
+
 @dataclass(frozen=True)
 class ImpactSettings(Settings):
     """Settings of the matched study; every default is stated in the report.
@@ -222,7 +227,7 @@ class ImpactSettings(Settings):
             ratio=5,
             caliper=0.2,
             replace=True,
-            exact=("entry_month", "female", "age_band", "emergency_admissions_6m_band"),
+            exact=("entry_month", "female", "age_band", RECENT_BAND),
             distance="logit_ps",
         )
     )

@@ -18,12 +18,7 @@ from careval.report import format as fmt
 from careval.report.glossary import abbr, label
 from careval.report.page import DEFAULT_CONTEXT, PageContext, area_label, table_html
 
-EXACT = {
-    "female": "sex",
-    "entry_month": "month of entry",
-    "age_band": "age band",
-    "emergency_admissions_6m_band": "emergency admissions in the last 6 months (0, 1, 2 or more)",
-}
+EXACT = {"female": "sex", "entry_month": "month of entry", "age_band": "age band"}
 
 
 def design_text(r: ImpactResult) -> str:
