@@ -10,7 +10,6 @@ refused; so is one made with another dataset or other settings.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -22,9 +21,7 @@ import typer
 
 from careval.cli.common import err, out, validated
 from careval.errors import ConfigError
-
-HISTORY, SETTINGS, REPORT = "history.jsonl", "follow.json", "report.html"
-ENTRIES = (HISTORY, SETTINGS, REPORT)
+from careval.impact.follow_state import ENTRIES, HISTORY, REPORT, SETTINGS, parse_history
 
 
 def _inside(a: Path, b: Path) -> bool:
@@ -81,17 +78,9 @@ def read_history(state: Path) -> list[dict[str, Any]]:
     from careval.files import write_atomic
 
     text = path.read_text("utf-8")
-    lines = text.split("\n")
-    if lines[-1]:  # a line cut short by a kill while it was appended: it never was a look
-        text = "\n".join(lines[:-1]) + ("\n" if len(lines) > 1 else "")
-        write_atomic(path, text.encode("utf-8"))
-    rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise ConfigError(f"{path}: line {n} is not JSON; the history is damaged") from None
+    rows, kept = parse_history(text, path)
+    if kept != text:  # a line cut short by a kill while it was appended: it never was a look
+        write_atomic(path, kept.encode("utf-8"))
     return rows
 
 
@@ -164,6 +153,7 @@ def follow(
         look_months,
         risk_model,
     )
+    from careval.impact.follow_state import follow_impact, made_with
     from careval.report.publish.rules import protect_count
     from careval.report.sections.follow import page
     from careval.spec import LoadedSpec, StudySpec, load
@@ -172,8 +162,7 @@ def follow(
 
     loaded = load(spec) if spec is not None else LoadedSpec(StudySpec(), None, frozenset())
     s = loaded.spec
-    impact = resolve(s).impact
-    impact = dataclasses.replace(impact, negative_controls=(), sensitivity=False)
+    impact = follow_impact(resolve(s).impact)
     first = None
     if first_look is not None:
         try:
@@ -195,22 +184,17 @@ def follow(
     )
     open_state(state, data)
     validated(data)
-    made_with = {
-        "dataset": str(data.resolve()),
-        "impact": impact.to_dict(),
-        "follow": {**fs.to_dict(), "first_look": fs.first_look and fs.first_look.isoformat()},
-        "risk_model_trained_on": s.risk.train_date.isoformat() if use_risk else None,
-    }
+    made = made_with(data, impact, fs, s.risk.train_date if use_risk else None)
     settings_file = state / SETTINGS
     if settings_file.is_file():
         before = json.loads(settings_file.read_text("utf-8"))
-        if before != json.loads(json.dumps(made_with, default=str)):
+        if before != made:
             raise ConfigError(
                 f"--state {state} holds a history made with another dataset or other settings "
                 "(follow.json); give a new folder for a new evaluation"
             )
     else:
-        write_atomic(settings_file, (json.dumps(made_with, indent=2, default=str) + "\n").encode())
+        write_atomic(settings_file, (json.dumps(made, indent=2) + "\n").encode())
     with Dataset(data) as ds:
         if spec is not None:
             check(loaded, ds)
