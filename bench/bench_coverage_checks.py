@@ -29,8 +29,10 @@ import json
 import math
 import shutil
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +132,28 @@ def seed_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seeds", type=int, nargs=2, default=[1, 8], metavar=("FIRST", "LAST"))
 
 
+def mean_se(xs: list[float]) -> str:
+    """The mean and its Monte Carlo standard error, as the checks print them."""
+    se = statistics.stdev(xs) / math.sqrt(len(xs))
+    return f"{statistics.fmean(xs):+.4f} ({se:.4f})"
+
+
+def logged_or_run(check_one: Callable[[float, int, int], dict]) -> list[dict]:
+    """The rows of ``--from-log`` files when given; else ``check_one(rr, seed, persons)`` for
+    each seed, each row printed as a JSON line as it comes (the checks' shared command line)."""
+    ap = argparse.ArgumentParser(description=(sys.modules["__main__"].__doc__ or "").split("\n")[0])
+    seed_arguments(ap)
+    ap.add_argument("--from-log", type=Path, nargs="*", help="summarise these JSON-lines logs")
+    a = ap.parse_args()
+    if a.from_log:
+        return [json.loads(x) for p in a.from_log for x in p.read_text().splitlines() if x]
+    rows = []
+    for seed in range(a.seeds[0], a.seeds[1] + 1):
+        rows.append(check_one(a.rr, seed, a.persons))
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     seed_arguments(ap)
@@ -141,10 +165,6 @@ def main() -> None:
     for seed in range(a.seeds[0], a.seeds[1] + 1):
         rows.append(check(a.rr, seed, a.persons, a.risk_model))
         print(json.dumps(rows[-1]), flush=True)
-
-    def mean_se(xs: list[float]) -> str:
-        se = statistics.stdev(xs) / math.sqrt(len(xs))
-        return f"{statistics.fmean(xs):+.4f} (MC SE {se:.4f})"
 
     truth = math.log(a.rr)
     for o in OUTS:

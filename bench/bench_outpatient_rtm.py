@@ -24,8 +24,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import shutil
 import statistics
@@ -36,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from bench_coverage_checks import WINDOW, _post, seed_arguments
+from bench_coverage_checks import WINDOW, _post, logged_or_run, mean_se
 
 OUTS = ["emergency_admissions", "outpatient_attendances"]
 DROPPED = "outpatient_attendances_12m"
@@ -90,21 +88,7 @@ def check(rr: float, seed: int, persons: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    seed_arguments(ap)
-    ap.add_argument("--from-log", type=Path, nargs="*", help="summarise these JSON-lines logs")
-    a = ap.parse_args()
-    if a.from_log:
-        rows = [json.loads(x) for p in a.from_log for x in p.read_text().splitlines() if x]
-    else:
-        rows = []
-        for seed in range(a.seeds[0], a.seeds[1] + 1):
-            rows.append(check(a.rr, seed, a.persons))
-            print(json.dumps(rows[-1]), flush=True)
-
-    def mean_se(xs: list[float]) -> str:
-        se = statistics.stdev(xs) / math.sqrt(len(xs))
-        return f"{statistics.fmean(xs):+.4f} ({se:.4f})"
+    rows = logged_or_run(check)
 
     truth = {"emergency_admissions": math.log(rows[0]["rr"]), "outpatient_attendances": 0.0}
     print(f"{len(rows)} seeds; mean (MC SE) of each estimate minus its truth")
