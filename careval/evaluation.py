@@ -31,6 +31,7 @@ from careval.design.power import DesignResult, DesignSettings, plan
 from careval.disclosure import DisclosureSettings, because
 from careval.errors import SHOW_VALUES, ConfigError, Problem, showing_values
 from careval.files import sha256
+from careval.impact.follow_state import FollowResult, read_follow
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
@@ -52,7 +53,11 @@ from careval.surveys.evaluate import SurveysResult, evaluate_surveys
 
 Progress = Callable[[str], None]
 STEPS = 8  # calls of ``progress`` in one evaluation (for a progress bar's total)
-NOT_RUN = {"surveys": "no survey inputs", "qualitative": "no qualitative inputs"}
+NOT_RUN = {
+    "surveys": "no survey inputs",
+    "qualitative": "no qualitative inputs",
+    "follow": "no follow history given (careval follow --state DIR, then careval run --follow DIR)",
+}
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ class Analyses:
     design: DesignResult | None = None
     surveys: SurveysResult | None = None
     qualitative: QualitativeResult | None = None
+    follow: FollowResult | None = None
     skipped: dict[str, str] = field(default_factory=dict)
 
 
@@ -162,6 +168,7 @@ def evaluate(
     data: str | Path,
     spec: StudySpec | LoadedSpec | None = None,
     progress: Progress | None = None,
+    follow: Path | None = None,
 ) -> Evaluation:
     """Validate the dataset in ``data`` and run every analysis that its tables allow.
 
@@ -169,7 +176,8 @@ def evaluate(
     (:class:`~careval.spec.toml.LoadedSpec`) is first checked against the data: every key it
     set must fit them (dates inside the data, areas that practices have). The spec's
     ``[disclosure]`` is not used here: it is kept in the :class:`Evaluation` for its
-    publication.
+    publication. ``follow`` is a ``careval follow`` state folder whose looks the run carries
+    (read, never written: :func:`careval.impact.follow_state.read_follow`).
     """
     say = progress or (lambda _step: None)
     data = Path(data)
@@ -215,6 +223,11 @@ def evaluate(
         )
         say("matched-control impact study")
         impact, skipped["impact"] = checked("impact", lambda: _impact(ds, span, risk, impact_st))
+        follow_result = (
+            read_follow(follow, data, impact_st, rs.spec.risk.train_date, ds, rs.spec.study.end)
+            if follow is not None
+            else None
+        )
         synthetic, manifest = ds.synthetic, ds.manifest
         files = {f"{name}.parquet": sha256(ds.file(name)) for name in ds.tables}
     files.update(input_hashes(data, surveys, qualitative))
@@ -238,6 +251,7 @@ def evaluate(
         design=design,
         surveys=surveys,
         qualitative=qualitative,
+        follow=follow_result,
         skipped=skipped,
     )
 

@@ -31,6 +31,7 @@ def run(
     out: str | Path,
     spec: StudySpec | LoadedSpec | None = None,
     progress: Progress | None = None,
+    follow: Path | None = None,
 ) -> Path:
     """Evaluate the dataset in ``data`` into ``out``; returns the path of the report.
 
@@ -38,11 +39,18 @@ def run(
     ``tables.xlsx`` (every published table), ``figures/`` (each chart as SVG) and
     ``study.json`` (the resolved study specification), all under disclosure control (the
     spec's ``[disclosure]``) unless the dataset is flagged synthetic. ``spec`` is the study
-    specification (the defaults when None).
+    specification (the defaults when None); ``follow`` a ``careval follow`` state whose looks
+    the report carries (checked before the work: same dataset, same matched study).
     """
     data, out = Path(data), Path(out)
     check_run_folder(out, OUTPUTS, data)  # before the work; write_report checks again
-    ev = evaluate(data, spec, progress)
+    if follow is not None:
+        from careval.impact.follow_state import check_follow_state
+        from careval.spec.resolve import resolve
+
+        given = spec.spec if isinstance(spec, LoadedSpec) else spec or StudySpec()
+        check_follow_state(Path(follow), data, resolve(given).impact, given.risk.train_date)
+    ev = evaluate(data, spec, progress, follow=None if follow is None else Path(follow))
     if progress:
         progress("writing the report")
     return write_report(ev, out)

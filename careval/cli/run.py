@@ -41,6 +41,14 @@ def run(
             "controls, each censored at their own treatment (overrides the spec)",
         ),
     ] = None,
+    follow: Annotated[
+        Path | None,
+        typer.Option(
+            "--follow",
+            help="careval follow's --state folder: the report carries its looks as the "
+            "real-time evaluation (same dataset and matched study; the folder is only read)",
+        ),
+    ] = None,
 ) -> None:
     """Validate a dataset, run the evaluation, write report.html and results.json.
 
@@ -61,7 +69,9 @@ def run(
         s = dataclasses.replace(s, matching=m)
     loaded = dataclasses.replace(loaded, spec=s)
     with steps(RUN_STEPS) as step:
-        report = run_(data, out_dir, loaded if spec is not None else s, progress=step)
+        report = run_(
+            data, out_dir, loaded if spec is not None else s, progress=step, follow=follow
+        )
     _finish(Path(report))
 
 

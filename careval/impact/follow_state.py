@@ -1,9 +1,12 @@
-"""The follow state folder: what ``careval follow`` keeps in it, and how its history reads.
+"""The follow state folder: what ``careval follow`` keeps, and reading it back for a run.
 
 ``careval follow --state DIR`` (:mod:`careval.cli.follow`) writes the folder: ``follow.json``
 (what its looks were made with: :func:`made_with`), ``history.jsonl`` (one look a line,
-appended; :func:`parse_history` reads it) and ``report.html``. Kept apart from the command so
-that another reader of the state (the main report, next) takes the same names and rules.
+appended) and ``report.html``. ``careval run --follow DIR`` reads it through
+:func:`read_follow` and writes nothing into it: the run's report then carries the looks as its
+real-time evaluation section, once the folder is shown to be a follow state of the same
+dataset and the same matched study (:func:`check_follow_state`); otherwise the run is refused
+before any work.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from careval.errors import ConfigError
 
 if TYPE_CHECKING:  # the CLI imports this module at start: the analysis modules load when used
+    from careval.data.access import Dataset
     from careval.impact.follow import FollowSettings
     from careval.impact.settings import ImpactSettings
 
@@ -58,3 +63,107 @@ def parse_history(text: str, path: Path) -> tuple[list[dict[str, Any]], str]:
             except json.JSONDecodeError:
                 raise ConfigError(f"{path}: line {n} is not JSON; the history is damaged") from None
     return rows, text
+
+
+def check_follow_state(
+    state: Path, data: Path, impact: ImpactSettings, train_date: dt.date
+) -> FollowSettings:
+    """The boundary settings of a follow state that a run on ``data`` with ``impact`` may
+    carry; a :class:`ConfigError` naming what is wrong otherwise. Reads only."""
+    from careval.folders import read_marker
+    from careval.impact.follow import FollowSettings
+
+    what = f"--follow {state}"
+    if state.is_symlink() or not state.is_dir():
+        raise ConfigError(f"{what}: not a folder; give the --state folder of careval follow")
+    marker = read_marker(state)
+    if marker is None or marker["kind"] != "follow":
+        kind = f"a careval {marker['kind']} folder" if marker else "not written by careval follow"
+        raise ConfigError(f"{what} is {kind}; give the --state folder of careval follow")
+    settings = state / SETTINGS
+    if not settings.is_file():
+        raise ConfigError(f"{what} holds no looks yet ({SETTINGS} is missing): run careval follow")
+    try:
+        recorded = json.loads(settings.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise ConfigError(f"{what}: {SETTINGS} cannot be read; the state is damaged") from None
+    if not isinstance(recorded, dict) or not {"dataset", "impact", "follow"} <= set(recorded):
+        raise ConfigError(f"{what}: {SETTINGS} is not careval follow's; the state is damaged")
+    if recorded["dataset"] != str(data.resolve()):
+        raise ConfigError(
+            f"{what} followed the dataset {recorded['dataset']}, not --data {data.resolve()}; "
+            "a run carries only the looks of its own dataset"
+        )
+    mine = follow_impact(impact).to_dict()
+    mine = json.loads(json.dumps(mine, default=str))
+    differ = sorted(
+        k for k in set(mine) | set(recorded["impact"]) if mine.get(k) != recorded["impact"].get(k)
+    )
+    if differ:
+        raise ConfigError(
+            f"{what}: its looks were made with other matched-study settings than this run's "
+            f"(they differ in {', '.join(differ)}); follow the run's spec in a new state folder"
+        )
+    fs = FollowSettings.from_dict(recorded["follow"], f"{SETTINGS} follow")
+    trained = recorded.get("risk_model_trained_on")
+    if trained is not None and trained != train_date.isoformat():
+        raise ConfigError(
+            f"{what}: its looks matched with a risk model trained at {trained}, this run's at "
+            f"{train_date.isoformat()}; follow the run's spec in a new state folder"
+        )
+    return fs
+
+
+@dataclass(frozen=True)
+class FollowResult:
+    """The real-time evaluation as a run publishes it: the recorded looks, each assessed
+    against its boundary, the first crossing, and the months the data would allow a look at
+    that the history does not yet hold."""
+
+    settings: FollowSettings
+    looks: list[dict[str, Any]]
+    detected: dict[str, Any] | None
+    risk_model: bool
+    pending: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``follow`` block of ``results.json``."""
+        return {
+            "settings": {
+                **self.settings.to_dict(),
+                "planned_information": self.settings.planned_information,
+            },
+            "risk_model": self.risk_model,
+            "looks": self.looks,
+            "detected": self.detected,
+            "pending": self.pending,
+        }
+
+
+def read_follow(
+    state: Path,
+    data: Path,
+    impact: ImpactSettings,
+    train_date: dt.date,
+    ds: Dataset,
+    end: dt.date | None = None,
+) -> FollowResult:
+    """The follow state's looks for a run on ``ds`` (checked by :func:`check_follow_state`),
+    assessed as ``careval follow`` assesses them; nothing in ``state`` is written."""
+    from careval.impact.follow import assess, detection, look_months
+
+    fs = check_follow_state(state, data, impact, train_date)
+    path = state / HISTORY
+    rows = parse_history(path.read_text("utf-8"), path)[0] if path.is_file() else []
+    recorded = json.loads((state / SETTINGS).read_text("utf-8"))
+    looks = assess(sorted(rows, key=lambda r: r["month"]), fs)
+    seen = {r["month"] for r in rows}
+    months = look_months(ds, follow_impact(impact), fs, end)
+    pending = [f"{m // 12}-{m % 12 + 1:02d}" for m in months]
+    return FollowResult(
+        settings=fs,
+        looks=looks,
+        detected=detection(looks),
+        risk_model=recorded.get("risk_model_trained_on") is not None,
+        pending=[m for m in pending if m not in seen],
+    )

@@ -25,6 +25,7 @@ from careval.report.publish.publication import Publication, publish
 from careval.report.sections import areas as areas_page
 from careval.report.sections import data as data_sections
 from careval.report.sections import design as design_page
+from careval.report.sections import follow as follow_page
 from careval.report.sections import impact as impact_page
 from careval.report.sections import in_order
 from careval.report.sections import indicators as indicators_page
@@ -104,6 +105,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Any, PageContext], Section]]] = {
     "design": ("design", design_page.section),
     "surveys": ("surveys", surveys_page.section),
     "qualitative": ("qualitative", qualitative_page.section),
+    "follow": ("follow", follow_page.run_section),
 }
 
 

@@ -438,6 +438,22 @@ class QualitativeBlock(Node):
     warnings: list[str] = ABSENT
 
 
+# ---- real-time evaluation ---------------------------------------------------------------
+
+
+@dataclass
+class FollowBlock(Node):
+    """``follow``: the looks of ``careval follow`` that the run carries, each against its
+    boundary (``detected``: the first that crossed, or null; ``pending``: months the data would
+    allow a look at that the history does not hold)."""
+
+    settings: Json = ABSENT
+    risk_model: bool = ABSENT
+    looks: Records = ABSENT
+    detected: Json | None = ABSENT
+    pending: list[str] = ABSENT
+
+
 # ---- the document -----------------------------------------------------------------------
 
 
@@ -492,6 +508,7 @@ class Published(Node):
     monitoring: MonitoringBlock | Skipped = ABSENT
     impact: ImpactBlock | Skipped = ABSENT
     indicators: IndicatorsBlock | Skipped = ABSENT
+    follow: FollowBlock | Skipped = ABSENT
     programme: ProgrammeBlock | Skipped = ABSENT
     design: DesignBlock | Skipped = ABSENT
     surveys: SurveysBlock | Skipped = ABSENT

@@ -18,6 +18,7 @@ from careval.report.objectives import table3
 from careval.report.publish.areas import publish_areas
 from careval.report.publish.data import publish_summary, published_warning
 from careval.report.publish.design import publish_design
+from careval.report.publish.follow import publish_follow
 from careval.report.publish.impact import impact_withheld, publish_impact
 from careval.report.publish.indicators import publish_indicators
 from careval.report.publish.model import Published
@@ -33,8 +34,8 @@ from careval.report.seed import seed_shaped
 SIGNIFICANT_DIGITS = 10  # of every float in results.json (see canonical)
 # The version of results.json's layout (docs/results.schema.json says what changed and why): a
 # reader checks it before reading. Major: a key removed, renamed or changed in meaning (2.0:
-# the top-level ``naive`` copy of ``impact.naive`` removed); minor: keys added.
-SCHEMA_VERSION = "2.0"
+# the top-level ``naive`` copy of ``impact.naive`` removed); minor: keys added (2.1: ``follow``).
+SCHEMA_VERSION = "2.1"
 
 
 @dataclass(kw_only=True)
@@ -133,6 +134,7 @@ PUBLISHERS: dict[str, Callable[[Any, DisclosureSettings], Any]] = {
     "design": publish_design,
     "surveys": publish_surveys,
     "qualitative": publish_qualitative,
+    "follow": publish_follow,
 }
 
 
@@ -179,6 +181,7 @@ def _document(
         doc["indicators"] = p.indicators.to_dict()
     else:
         doc["indicators"] = {"skipped": p.skipped["indicators"]}
+    doc["follow"] = p.follow.to_dict() if p.follow is not None else {"skipped": NOT_RUN["follow"]}
     doc["programme"] = (
         p.programme.to_dict() if p.programme is not None else {"skipped": p.skipped["programme"]}
     )

@@ -47,6 +47,8 @@ it changes when a key is removed, renamed or changes meaning; the minor version 
 added. 2.0 (from the unversioned 1.x layout): the top-level `naive` block, a copy of
 `impact.naive`, was removed (the naive before-after contrast is published once, in
 `impact.naive`); `schema_version` and `units` were added; p-values are never 0.
+2.1: the `follow` block (the looks of `careval follow` that `careval run --follow` carries,
+or why there are none).
 
 units: the unit of every numeric figure in the document, keyed by the figure's generic path
 (its dotted path with every list index written `[]`, e.g.

@@ -75,6 +75,23 @@ _RULES: list[tuple[str, str]] = [
         r"\.(estimate|se|ci_low|ci_high)$",
         LOG_RR,
     ),
+    # the real-time evaluation (careval follow's looks): on the primary outcome's scale
+    (
+        r"follow\.(looks\[\]|detected)\.(estimate|ci_low|ci_high|se)$",
+        "log rate ratio (a difference when the primary outcome is not a count)",
+    ),
+    (
+        r"follow\.(looks\[\]|detected)\.(rate_ratio(_ci_low|_ci_high)?|bound_low|bound_high)$",
+        RATIO,
+    ),
+    (r"follow\.looks\[\]\.(z|critical)$", "z statistic"),
+    (r"follow\.looks\[\]\.information$", "information (1 / se squared)"),
+    (r"follow\.looks\[\]\.fraction$", "information fraction (of the planned maximum)"),
+    (r"follow\.looks\[\]\.spent$", "alpha spent (cumulative probability)"),
+    (r"follow\.looks\[\]\.(n_treated|n_controls)$", PEOPLE),
+    (r"follow\.looks\[\]\.median_follow_up_months$", MONTHS),
+    (r"follow\.settings\.planned_information$", "information (1 / se squared)"),
+    (r"follow\.settings\.[a-z_]+$", SETTING),
     (r"impact\.truth\.[a-z_]+$", "rate ratio (planted)"),
     (r"impact\.(outcomes\.[a-z_]+|mortality)\.truth$", "rate ratio (planted)"),
     (r"impact\.empirical_null\.(mean|sd|ease)$", "log rate ratio (systematic error)"),

@@ -17,6 +17,7 @@ SECTION_ORDER: tuple[tuple[str, str], ...] = (
     ("risk", "Targeting and risk"),
     ("monitoring", "Area comparison (Table 2)"),
     ("impact", "Matched-control results"),
+    ("follow", "Real-time evaluation"),
     ("indicators", "Clinical indicators"),
     ("programme", "Programme monitoring"),
     ("surveys", "Surveys"),

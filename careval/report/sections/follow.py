@@ -1,8 +1,9 @@
 """The real-time evaluation section: the estimate at each monthly look against its boundary.
 
 ``careval follow`` writes this section as a small page of its own (``report.html`` in the
-state folder), from the history it keeps; the main report does not carry it (a run evaluates
-one extract, the follow history is another folder's).
+state folder), from the history it keeps; ``careval run --follow STATE`` puts the same section
+in the main report (:func:`run_section`), from the published ``follow`` block, with the months
+the run's data would allow a look at that the history does not yet hold.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import pandas as pd
 from careval import __version__
 from careval.disclosure import DisclosureSettings
 from careval.impact.follow import FollowSettings
+from careval.impact.follow_state import FollowResult
 from careval.report.charts import GREY, PALETTE, figure, hover_points, tidy
-from careval.report.page import Section, render, svg, table_html
+from careval.report.page import PageContext, Section, render, svg, table_html
 
 SPENDING_NAMES = {"obrien_fleming": "O'Brien-Fleming type", "pocock": "Pocock type"}
 
@@ -153,3 +155,30 @@ def page(
     return render(
         "careval follow", [section(rows, fs, detected)], synthetic, provenance, disclosure
     )
+
+
+def run_section(result: FollowResult, ctx: PageContext) -> Section:
+    """The section in the main report: the looks of the state the run was given, and whether
+    the history has caught up with the run's data."""
+    one = section(result.looks, result.settings, result.detected)
+    matched = (
+        "with the risk model's score among the matching covariates from the look whose data "
+        "cover its training year"
+        if result.risk_model
+        else "without the risk model's score"
+    )
+    if result.pending:
+        n = len(result.pending)
+        months = f"{result.pending[0]}" + (f" to {result.pending[-1]}" if n > 1 else "")
+        behind = (
+            f"<p class='follow-pending'>The data of this run would allow {n} look"
+            f"{'s' if n > 1 else ''} the history does not yet hold ({html.escape(months)}): "
+            "run <code>careval follow</code> with the same --state to add them.</p>"
+        )
+    else:
+        behind = "<p>The history holds a look at every month the data of this run allow.</p>"
+    intro = (
+        f"<p>The looks below were taken by <code>careval follow</code> on this dataset, "
+        f"matched {matched}.</p>"
+    )
+    return Section(one.id, one.title, intro + behind + one.html)
