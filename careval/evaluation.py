@@ -31,7 +31,7 @@ from careval.design.power import DesignResult, DesignSettings, plan
 from careval.disclosure import DisclosureSettings, because
 from careval.errors import SHOW_VALUES, ConfigError, Problem, showing_values
 from careval.files import sha256
-from careval.impact.follow_state import FollowResult, read_follow
+from careval.impact.follow_state import HISTORY, SETTINGS, FollowResult, read_follow
 from careval.impact.study import DESIGN_PRE_MONTHS, ImpactResult, ImpactSettings, evaluate_impact
 from careval.indicators import IndicatorSettings, IndicatorsResult, evaluate_indicators
 from careval.monitoring.areas import AreaResult, AreaSettings, evaluate_areas
@@ -53,6 +53,7 @@ from careval.surveys.evaluate import SurveysResult, evaluate_surveys
 
 Progress = Callable[[str], None]
 STEPS = 8  # calls of ``progress`` in one evaluation (for a progress bar's total)
+FOLLOW_FILES = "(follow state)"  # input_files' prefix for the files of ``--follow``
 NOT_RUN = {
     "surveys": "no survey inputs",
     "qualitative": "no qualitative inputs",
@@ -231,6 +232,11 @@ def evaluate(
         synthetic, manifest = ds.synthetic, ds.manifest
         files = {f"{name}.parquet": sha256(ds.file(name)) for name in ds.tables}
     files.update(input_hashes(data, surveys, qualitative))
+    if follow is not None:  # the looks the run carries are an input too, from outside the data
+        kept = (SETTINGS, HISTORY)
+        files.update(
+            {f"{FOLLOW_FILES}/{n}": sha256(follow / n) for n in kept if (follow / n).is_file()}
+        )
     say("study design and power")
     design, skipped["design"] = (
         (None, unmet_here["design"]) if unmet_here["design"] else _design(impact, design_st)

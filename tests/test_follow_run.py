@@ -58,6 +58,9 @@ def test_the_run_carries_the_follow_looks_and_leaves_the_state_alone(
     assert block["risk_model"] is True
     # every sixth month from 2013-06: the data (to 2014-03) allow no look the history lacks
     assert block["pending"] == []
+    inputs = results["provenance"]["input_files"]
+    assert inputs["(follow state)/history.jsonl"] == before["history.jsonl"]
+    assert inputs["(follow state)/follow.json"] == before["follow.json"]
     follow_units = {p: u for p, u in results["units"].items() if p.startswith("follow.")}
     assert follow_units["follow.looks[].rate_ratio"] == "ratio"
     assert UNDECLARED not in follow_units.values()
@@ -83,6 +86,13 @@ def test_the_run_carries_the_follow_looks_and_leaves_the_state_alone(
     with Dataset(synth_dir) as ds:
         got = read_follow(short, synth_dir, resolve(StudySpec()).impact, TRAIN, ds)
     assert [x["month"] for x in got.looks] == ["2013-06"] and got.pending == ["2013-12"]
+    tidy = got.tidy()
+    assert tidy.month.tolist() == ["2013-06"]
+    assert tidy.rate_ratio.iloc[0] == pytest.approx(block["looks"][0]["rate_ratio"], rel=1e-9)
+    assert tidy.z.iloc[0] == pytest.approx(block["looks"][0]["z"], rel=1e-9)
+    text = got.summary()
+    assert "1 look recorded (1 with an estimate)" in text and "not taken: 2013-12" in text
+    assert ("first crossed" in text) == (block["looks"][0]["crossed"] is True)
     html = run_section(got, PageContext()).html
     assert "follow-pending" in html and "2013-12" in html
 

@@ -22,6 +22,7 @@ import pytest
 
 from careval.cli import main
 from careval.data.schema import TABLES
+from careval.evaluation import NOT_RUN
 from careval.impact.outcome_settings import SYSTEM_OUTCOMES
 from careval.synthetic.generate import generate
 from careval.synthetic.settings import SynthSettings
@@ -34,7 +35,8 @@ OPTIONAL = tuple(n for n, t in TABLES.items() if not t.required)
 REQUIRED = tuple(n for n, t in TABLES.items() if t.required)
 # Results blocks of the analyses (the naive contrast is in ``impact``), and the page's sections.
 BLOCKS = ("risk", "monitoring", "impact", "indicators", "programme", "design")
-NOT_INPUT = {"surveys": "no survey inputs", "qualitative": "no qualitative inputs"}
+# The inputs from outside the data folder, none given here: each says so on the page.
+NOT_INPUT = {k: NOT_RUN[k] for k in ("surveys", "qualitative", "follow")}
 # Tables whose rows point at another table's rows: emptying that one empties these too (the
 # rows would otherwise break validation's reference check, as real data never would).
 DEPENDENT = {

@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any
 from careval.errors import ConfigError
 
 if TYPE_CHECKING:  # the CLI imports this module at start: the analysis modules load when used
+    import pandas as pd
+
     from careval.data.access import Dataset
     from careval.impact.follow import FollowSettings
     from careval.impact.settings import ImpactSettings
 
 HISTORY, SETTINGS, REPORT = "history.jsonl", "follow.json", "report.html"
+SPENDING_NAMES = {"obrien_fleming": "O'Brien-Fleming type", "pocock": "Pocock type"}
 ENTRIES = (HISTORY, SETTINGS, REPORT)
 
 
@@ -125,6 +128,42 @@ class FollowResult:
     detected: dict[str, Any] | None
     risk_model: bool
     pending: list[str]
+
+    def tidy(self) -> pd.DataFrame:
+        """One row per recorded look, in month order: the estimate, its interval, the
+        information fraction, z, the boundary and whether the look crossed it (empty values
+        where a look has no estimate)."""
+        import pandas as pd
+
+        cols = ["month", "n_treated", "n_controls", "estimate", "se", "rate_ratio"]
+        cols += ["rate_ratio_ci_low", "rate_ratio_ci_high", "ci_low", "ci_high", "fraction"]
+        cols += ["z", "critical", "bound_low", "bound_high", "spent", "crossed", "final"]
+        return pd.DataFrame([{c: r.get(c) for c in cols} for r in self.looks], columns=cols)
+
+    def summary(self) -> str:
+        """A few lines: the looks recorded, the first crossing, the looks still to take."""
+        est = [r for r in self.looks if r.get("se") is not None]
+        lines = [
+            f"Real-time evaluation: {len(self.looks)} look{'' if len(self.looks) == 1 else 's'} "
+            f"recorded ({len(est)} with an "
+            f"estimate), {SPENDING_NAMES[self.settings.spending]} spending of alpha "
+            f"{self.settings.alpha}"
+        ]
+        if est:
+            last = est[-1]
+            lines.append(
+                f"Latest look {last['month']}: z {last['z']:.2f}, information fraction "
+                f"{last['fraction']:.2f}"
+            )
+        d = self.detected
+        lines.append(
+            f"Boundary first crossed at the look of {d['month']} ({d['direction']})"
+            if d
+            else "No look has crossed its boundary"
+        )
+        if self.pending:
+            lines.append(f"Months the data allow a look at, not taken: {', '.join(self.pending)}")
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``follow`` block of ``results.json``."""

@@ -20,11 +20,9 @@ import pandas as pd
 from careval import __version__
 from careval.disclosure import DisclosureSettings
 from careval.impact.follow import FollowSettings
-from careval.impact.follow_state import FollowResult
+from careval.impact.follow_state import SPENDING_NAMES, FollowResult
 from careval.report.charts import GREY, PALETTE, figure, hover_points, tidy
 from careval.report.page import PageContext, Section, render, svg, table_html
-
-SPENDING_NAMES = {"obrien_fleming": "O'Brien-Fleming type", "pocock": "Pocock type"}
 
 
 def _month(text: str) -> float:
