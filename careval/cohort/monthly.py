@@ -52,22 +52,50 @@ class MonthlyRegistrations:
         reg["_birth"] = birth.dt.year * 12 + birth.dt.month - 1
         # (an empty mapping would be cast to float by pandas: no conditions, no dates)
         reg["_dx"] = pd.to_datetime(reg.person_id.map(dx) if len(dx) else pd.NaT)
+        # Sorted once (each person's latest registration first), so a month's rows are a
+        # filter of this order and each person's first row is their latest registration.
+        reg = reg.sort_values(["person_id", "start_date"], ascending=[True, False])
+        reg = reg.reset_index(drop=True)
+        codes, self.ids = pd.factorize(reg.person_id, sort=True)
+        reg["_code"] = codes  # ascending with person_id: ``ids[code]`` is the person
         self.reg = reg
-        self._start, self._end = pd.to_datetime(reg.start_date), pd.to_datetime(reg.end_date)
-        self._death = pd.to_datetime(reg.death_date)
+        self._start = _days(reg.start_date)
+        self._end = _days(reg.end_date)
+        self._death = _days(reg.death_date)
+        self._code = codes
+        self._birth = reg._birth.to_numpy()
+        self._dx = _days(reg._dx)
 
     def on(self, month: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """On the first day of ``month`` (a month number): each registered, living person's
         latest registration starting by then, whether they are of age, and whether they have
         an eligibility condition recorded by then (both True when the rule has no such
         criterion: :meth:`EligibilitySettings.eligible` then ignores it)."""
-        d = pd.Timestamp(dt.date(month // 12, month % 12 + 1, 1))
-        start, end, death = self._start, self._end, self._death
-        on = ((start <= d) & (end.isna() | (end >= d)) & (death.isna() | (death > d))).to_numpy()
-        g = self.reg[on].sort_values(["person_id", "start_date"], ascending=[True, False])
-        g = g.drop_duplicates("person_id")
+        d = _day(month)
+        on = (self._start <= d) & (self._end >= d) & (self._death > d)
+        rows = np.flatnonzero(on)
+        code = self._code[rows]
+        first = np.ones(rows.size, dtype=bool)
+        first[1:] = code[1:] != code[:-1]
+        rows = rows[first]
+        g = self.reg.iloc[rows]
         el = self.eligibility
-        age = ((month - g._birth) // 12).to_numpy()
-        of_age = age >= el.min_age if el.min_age is not None else np.ones(len(g), bool)
-        with_condition = (g._dx <= d).to_numpy() if el.conditions else np.ones(len(g), bool)
+        age = (month - self._birth[rows]) // 12
+        of_age = age >= el.min_age if el.min_age is not None else np.ones(rows.size, bool)
+        with_condition = self._dx[rows] <= d if el.conditions else np.ones(rows.size, bool)
         return g, of_age, with_condition
+
+
+LATER = np.iinfo(np.int64).max  # a missing date: after every day
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    """Dates as days since 1970 (int64); :data:`LATER` where there is none (no start yet, no
+    end, no death, no diagnosis)."""
+    d = pd.to_datetime(values).to_numpy().astype("datetime64[D]").astype(np.int64)
+    return np.where(pd.isna(values).to_numpy(), LATER, d)
+
+
+def _day(month: int) -> int:
+    """The first day of ``month`` (a month number) in days since 1970."""
+    return (dt.date(month // 12, month % 12 + 1, 1) - dt.date(1970, 1, 1)).days

@@ -116,8 +116,12 @@ def monthly_eligible(
         .to_pandas()
     )
     ad = pd.to_datetime(adm.admission_date)
-    adm["_m"] = ad.dt.year * 12 + ad.dt.month - 1
-    counts = adm.groupby(["person_id", "_m"]).size()
+    # Each registered person's admissions per month, keyed by (person code, month offset):
+    # a month's counts are then one sorted lookup, not a reindex on string ids.
+    code = regs.ids.get_indexer(adm.person_id)
+    span = max(months) - min(months) + 1
+    key = code * span + (ad.dt.year * 12 + ad.dt.month - 1 - min(months)).to_numpy()
+    keys, counts = np.unique(key[code >= 0], return_counts=True)
     out = []
     for m in months:
         g, old, cond = regs.on(m)
@@ -130,8 +134,9 @@ def monthly_eligible(
             if groups
             else np.full(len(g), ALL, dtype=object)
         )
-        idx = pd.MultiIndex.from_arrays([g.person_id.to_numpy(), np.full(len(g), m)])
-        n = counts.reindex(idx, fill_value=0).to_numpy()
+        want = g._code.to_numpy() * span + (m - min(months))
+        at = np.minimum(np.searchsorted(keys, want), max(keys.size - 1, 0))
+        n = np.where(keys[at] == want, counts[at], 0) if keys.size else np.zeros(len(g), int)
         out.append(
             pd.DataFrame(
                 {
