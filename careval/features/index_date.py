@@ -17,8 +17,8 @@ import ibis.expr.types as ir
 
 from careval.cohort.eligibility import (
     EligibilitySettings,
+    condition_predicate,
     emergency_spells,
-    first_diagnosis,
     population_at,
 )
 from careval.data.access import Dataset
@@ -95,6 +95,37 @@ def _occupied(
         )
         aggs[f"{prefix}_{w}m"] = ibis.greatest(days, 0).sum()
     return s.group_by("person_id").agg(**aggs)
+
+
+def conditions_before(ds: Dataset, conditions: Sequence[str], d: ir.DateValue) -> ir.Table:
+    """Per person with any of ``conditions`` coded before ``d`` (GP records and hospital
+    diagnoses, as :func:`~careval.cohort.eligibility.first_diagnosis` reads them): person_id
+    and ``has_<condition>`` (1 when coded before ``d``, else 0), one column per condition.
+
+    One pass over each source with a column per condition, rather than one query and one join
+    per condition: the same answer as ``first_diagnosis(ds, c).first_date < d`` for each.
+    """
+    cols = [f"has_{c}" for c in conditions]
+    parts = []
+    if ds.has("conditions"):
+        c = ds.table("conditions")
+        c = c.filter(c.date < d)
+        flags = {
+            col: condition_predicate(c, cond, "code_system", "code")
+            for col, cond in zip(cols, conditions, strict=True)
+        }
+        parts.append(c.select("person_id", **flags))
+    s = ds.table("inpatient_spells")
+    s = s.filter(s.admission_date < d)
+    flags = {
+        col: condition_predicate(s, cond, None, "primary_diagnosis")
+        for col, cond in zip(cols, conditions, strict=True)
+    }
+    parts.append(s.select("person_id", **flags))
+    union = parts[0] if len(parts) == 1 else ibis.union(*parts)
+    return union.group_by("person_id").agg(
+        **{col: ibis.coalesce(union[col].cast("int64").max(), 0) for col in cols}
+    )
 
 
 def features_at(
@@ -174,16 +205,11 @@ def features_at(
     out = out.left_join(last, "person_id").drop("person_id_right")
     months = (d.year() * 12 + d.month()) - (out._last.year() * 12 + out._last.month())
     out = out.mutate(months_since_emergency=ibis.coalesce(months, 999).cast("int64")).drop("_last")
-    cond_cols = []
-    for cond in st.conditions:
-        first = first_diagnosis(ds, cond).filter(ibis._.first_date < d)
-        col = f"has_{cond}"
-        out = (
-            out.left_join(first, "person_id")
-            .mutate(**{col: ibis._.first_date.notnull().cast("int64")})
-            .drop("first_date", "person_id_right")
-        )
-        cond_cols.append(col)
+    cond_cols = [f"has_{cond}" for cond in st.conditions]
+    if cond_cols:
+        flags = conditions_before(ds, st.conditions, d)
+        out = out.left_join(flags, "person_id").drop("person_id_right")
+        out = out.mutate(**{c: ibis.coalesce(out[c], 0) for c in cond_cols})
     n_ltc = sum((out[c] for c in cond_cols), ibis.literal(0))
     numeric = [c for c in out.columns if c.endswith("m") and c[-2:-1].isdigit()]
     out = out.mutate(n_long_term_conditions=n_ltc, **{c: ibis.coalesce(out[c], 0) for c in numeric})

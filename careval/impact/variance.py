@@ -134,10 +134,11 @@ def two_way_vcov(
         return (g / (g - 1)) * (sums.T @ sums) if g > 1 else sums.T @ sums
 
     both = set_ * (int(person.max()) + 1) + person
-    v = bread @ (meat(set_) + meat(person) - meat(both)) @ bread
+    m_set, m_person = meat(set_), meat(person)
+    v = bread @ (m_set + m_person - meat(both)) @ bread
     # A two-way meat can lose positive definiteness in small samples: fall back to the larger
     # of the one-way variances on the diagonal, as fixest and Cameron-Gelbach-Miller suggest.
-    one = np.maximum(np.diag(bread @ meat(set_) @ bread), np.diag(bread @ meat(person) @ bread))
+    one = np.maximum(np.diag(bread @ m_set @ bread), np.diag(bread @ m_person @ bread))
     d = np.diag(v).copy()
     bad = d <= 0
     if bad.any():
