@@ -89,3 +89,25 @@ def test_longer_windows_never_count_less(synth_dir: Path, window: int) -> None:
     longer = {3: 6, 6: 12, 12: 24, 24: 24}[window]
     assert (f[f"emergency_admissions_{window}m"] <= f[f"emergency_admissions_{longer}m"]).all()
     assert (f[f"emergency_bed_days_{window}m"] >= 0).all()
+
+
+def test_condition_flags_are_each_conditions_first_diagnosis_before_the_date(
+    synth_dir: Path,
+) -> None:
+    """conditions_before's one pass gives, for every condition, what first_diagnosis's own
+    query gives: coded (GP record or hospital diagnosis) before the date."""
+    import ibis
+
+    from careval.cohort.eligibility import first_diagnosis
+    from careval.features.index_date import FeatureSettings, conditions_before
+
+    conds = FeatureSettings().conditions
+    with Dataset(synth_dir) as ds:
+        flags = conditions_before(ds, conds, ibis.date(INDEX)).to_pandas().set_index("person_id")
+        for cond in conds:
+            first = first_diagnosis(ds, cond).to_pandas()
+            want = set(first.person_id[pd.to_datetime(first.first_date) < pd.Timestamp(INDEX)])
+            got = set(flags.index[flags[f"has_{cond}"] == 1])
+            assert got == want, cond
+            assert len(want) > 0, cond  # the small population has every condition
+    assert set(flags.columns) == {f"has_{c}" for c in conds}
