@@ -204,25 +204,25 @@ def codes_predicate(t: ir.Table, codes: Sequence[Code], system_col: str | None, 
     return out
 
 
+def diagnosis_sources(ds: Dataset) -> list[tuple[ir.Table, str | None, str, str]]:
+    """Where a condition is coded: (table, code-system column or None for ICD-10 only, code
+    column, date column) for GP records (when the data have them) and hospital diagnoses."""
+    out: list[tuple[ir.Table, str | None, str, str]] = []
+    if ds.has("conditions"):
+        out.append((ds.table("conditions"), "code_system", "code", "date"))
+    out.append((ds.table("inpatient_spells"), None, "primary_diagnosis", "admission_date"))
+    return out
+
+
 def first_diagnosis(ds: Dataset, condition: str) -> ir.Table:
     """Earliest date each person has ``condition`` coded: GP records and hospital diagnoses.
 
     ``condition`` is a built-in name or a code list's path. Columns: person_id, first_date.
     """
-    parts = []
-    if ds.has("conditions"):
-        c = ds.table("conditions")
-        parts.append(
-            c.filter(condition_predicate(c, condition, "code_system", "code")).select(
-                "person_id", date=c.date
-            )
-        )
-    s = ds.table("inpatient_spells")
-    parts.append(
-        s.filter(condition_predicate(s, condition, None, "primary_diagnosis")).select(
-            "person_id", date=s.admission_date
-        )
-    )
+    parts = [
+        t.filter(condition_predicate(t, condition, system, code)).select("person_id", date=t[day])
+        for t, system, code, day in diagnosis_sources(ds)
+    ]
     union = parts[0] if len(parts) == 1 else ibis.union(*parts)
     return union.group_by("person_id").agg(first_date=union.date.min())
 

@@ -18,6 +18,7 @@ import ibis.expr.types as ir
 from careval.cohort.eligibility import (
     EligibilitySettings,
     condition_predicate,
+    diagnosis_sources,
     emergency_spells,
     population_at,
 )
@@ -99,7 +100,7 @@ def _occupied(
 
 def conditions_before(ds: Dataset, conditions: Sequence[str], d: ir.DateValue) -> ir.Table:
     """Per person with any of ``conditions`` coded before ``d`` (GP records and hospital
-    diagnoses, as :func:`~careval.cohort.eligibility.first_diagnosis` reads them): person_id
+    diagnoses: :func:`~careval.cohort.eligibility.diagnosis_sources`): person_id
     and ``has_<condition>`` (1 when coded before ``d``, else 0), one column per condition.
 
     One pass over each source with a column per condition, rather than one query and one join
@@ -107,21 +108,13 @@ def conditions_before(ds: Dataset, conditions: Sequence[str], d: ir.DateValue) -
     """
     cols = [f"has_{c}" for c in conditions]
     parts = []
-    if ds.has("conditions"):
-        c = ds.table("conditions")
-        c = c.filter(c.date < d)
+    for t, system, code, day in diagnosis_sources(ds):
+        t = t.filter(t[day] < d)
         flags = {
-            col: condition_predicate(c, cond, "code_system", "code")
+            col: condition_predicate(t, cond, system, code)
             for col, cond in zip(cols, conditions, strict=True)
         }
-        parts.append(c.select("person_id", **flags))
-    s = ds.table("inpatient_spells")
-    s = s.filter(s.admission_date < d)
-    flags = {
-        col: condition_predicate(s, cond, None, "primary_diagnosis")
-        for col, cond in zip(cols, conditions, strict=True)
-    }
-    parts.append(s.select("person_id", **flags))
+        parts.append(t.select("person_id", **flags))
     union = parts[0] if len(parts) == 1 else ibis.union(*parts)
     return union.group_by("person_id").agg(
         **{col: ibis.coalesce(union[col].cast("int64").max(), 0) for col in cols}

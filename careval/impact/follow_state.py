@@ -143,11 +143,10 @@ class FollowResult:
     def summary(self) -> str:
         """A few lines: the looks recorded, the first crossing, the looks still to take."""
         est = [r for r in self.looks if r.get("se") is not None]
+        n, st = len(self.looks), self.settings
         lines = [
-            f"Real-time evaluation: {len(self.looks)} look{'' if len(self.looks) == 1 else 's'} "
-            f"recorded ({len(est)} with an "
-            f"estimate), {SPENDING_NAMES[self.settings.spending]} spending of alpha "
-            f"{self.settings.alpha}"
+            f"Real-time evaluation: {n} look{'' if n == 1 else 's'} recorded ({len(est)} with "
+            f"an estimate), {SPENDING_NAMES[st.spending]} spending of alpha {st.alpha}"
         ]
         if est:
             last = est[-1]

@@ -118,10 +118,11 @@ def monthly_eligible(
     ad = pd.to_datetime(adm.admission_date)
     # Each registered person's admissions per month, keyed by (person code, month offset):
     # a month's counts are then one sorted lookup, not a reindex on string ids.
+    m0, span = min(months), max(months) - min(months) + 1
     code = regs.ids.get_indexer(adm.person_id)
-    span = max(months) - min(months) + 1
-    key = code * span + (ad.dt.year * 12 + ad.dt.month - 1 - min(months)).to_numpy()
+    key = code * span + (ad.dt.year * 12 + ad.dt.month - 1 - m0).to_numpy()
     keys, counts = np.unique(key[code >= 0], return_counts=True)
+    keys, counts = np.append(keys, -1), np.append(counts, 0)  # a last key no lookup matches
     out = []
     for m in months:
         g, old, cond = regs.on(m)
@@ -134,9 +135,9 @@ def monthly_eligible(
             if groups
             else np.full(len(g), ALL, dtype=object)
         )
-        want = g._code.to_numpy() * span + (m - min(months))
-        at = np.minimum(np.searchsorted(keys, want), max(keys.size - 1, 0))
-        n = np.where(keys[at] == want, counts[at], 0) if keys.size else np.zeros(len(g), int)
+        want = g._code.to_numpy() * span + (m - m0)
+        at = np.minimum(np.searchsorted(keys[:-1], want), keys.size - 1)
+        n = np.where(keys[at] == want, counts[at], 0)
         out.append(
             pd.DataFrame(
                 {
