@@ -28,46 +28,12 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError
-from careval.impact.fe import _pyfixest
+from careval.impact.absorb import UnitMonth, poisson
 from careval.impact.negbin import nb2_fe_means
-
-_TOL = 1e-10
 
 
 def _codes(s: pd.Series) -> np.ndarray:
-    return pd.factorize(s, sort=False)[0].astype(np.int64)
-
-
-def _poisson_fe_means(
-    y: np.ndarray, eta: np.ndarray, u: np.ndarray, m: np.ndarray, w: np.ndarray
-) -> np.ndarray:
-    """Fitted means of a Poisson model with unit and month effects, given ``eta = X b``.
-
-    Alternates the two sets of effects to their score equations (iterative proportional
-    fitting); rows of units with no events get mean 0 (they carry no information).
-    """
-    nu, nm = int(u.max()) + 1, int(m.max()) + 1
-    ysum_u = np.bincount(u, weights=w * y, minlength=nu)
-    ysum_m = np.bincount(m, weights=w * y, minlength=nm)
-    a = np.zeros(nu)
-    g = np.zeros(nm)
-    ok_u = ysum_u > 0
-    for _ in range(2000):
-        e = np.exp(eta + g[m])
-        a_new = np.full(nu, -np.inf)
-        a_new[ok_u] = np.log(ysum_u[ok_u]) - np.log(
-            np.bincount(u, weights=w * e, minlength=nu)[ok_u]
-        )
-        e = np.exp(eta + np.where(ok_u[u], a_new[u], -np.inf))
-        den = np.bincount(m, weights=w * e, minlength=nm)
-        g_new = np.where(den > 0, np.log(np.maximum(ysum_m, 1e-300)) - np.log(den + 1e-300), 0.0)
-        g_new = np.where(ysum_m > 0, g_new, -30.0)
-        step_a = float(np.abs(a_new[ok_u] - a[ok_u]).max()) if ok_u.any() else 0.0
-        done = step_a < _TOL and float(np.max(np.abs(g_new - g))) < _TOL
-        a, g = a_new, g_new
-        if done:
-            break
-    return np.where(ok_u[u], np.exp(eta + a[u] + g[m]), 0.0)
+    return pd.factorize(s, sort=True)[0].astype(np.int64)
 
 
 def two_way_vcov(
@@ -86,9 +52,6 @@ def two_way_vcov(
     cluster), the outcome, the regressors and, if given, the analytic ``weights`` of the fit.
     ``alpha`` is NB2's overdispersion, for ``model="negbin"``.
     """
-    _pyfixest()  # first, so that importing pyfixest leaves the root logger alone
-    from pyfixest.estimation import demean
-
     x = panel[list(regressors)].to_numpy(dtype=float)
     y = panel[outcome].to_numpy(dtype=float)
     u, m = _codes(panel["unit"]), _codes(panel["month"])
@@ -96,8 +59,16 @@ def two_way_vcov(
     aw = panel[weights].to_numpy(dtype=float) if weights else np.ones(len(panel))
     scale = np.ones(len(panel))  # d score / d residual: 1/(1 + alpha mu) for NB2
     if model in ("poisson", "negbin"):
-        mu = _poisson_fe_means(y, x @ beta, u, m, aw)
-        keep = mu > 0
+        # the means given beta (unit and month effects refitted, by Newton's method); rows of
+        # units or months with no events get mean 0 (their effects are minus infinity; they
+        # carry no information)
+        wy = aw * y
+        keep = (np.bincount(u, weights=wy) > 0)[u] & (np.bincount(m, weights=wy) > 0)[m]
+        mu, xtil = np.zeros(len(panel)), np.zeros_like(x)
+        fe = UnitMonth(pd.factorize(u[keep], sort=True)[0], pd.factorize(m[keep], sort=True)[0])
+        if keep.any():
+            fit = poisson(fe, y[keep], x[keep], aw[keep], beta=beta)
+            mu[keep], xtil[keep] = fit.mu, fit.xtilde
         if model == "negbin":
             if alpha is None:
                 raise ConfigError("model='negbin' needs the fit's alpha")
@@ -105,29 +76,22 @@ def two_way_vcov(
                 y[keep], (x @ beta)[keep], flist[keep], alpha, mu[keep], w=aw[keep]
             )
             scale = 1 / (1 + alpha * mu)
+            xtil[keep] = fe.residualize(x[keep], (aw * mu * scale)[keep])
         w = aw * mu * scale
-        xt, ok = demean(x[keep], flist[keep], w[keep], tol=_TOL)
-        xtil = np.zeros_like(x)
-        xtil[keep] = xt
         resid = y - mu
     elif model == "ols":
-        xtil, ok = demean(x, flist, aw, tol=_TOL)
-        r, ok2 = demean((y - x @ beta)[:, None], flist, aw, tol=_TOL)
-        ok = ok and ok2
-        w = aw
-        resid = r[:, 0]
+        both = UnitMonth(u, m).residualize(np.column_stack([x, y - x @ beta]), aw)
+        xtil, resid, w = both[:, :-1], both[:, -1], aw
     else:
         raise ConfigError(f"model must be ols, poisson or negbin; got {model!r}")
-    if not ok:
-        raise ConfigError("the fixed-effect projections did not converge")
     bread = np.linalg.pinv((xtil * w[:, None]).T @ xtil)
     score = xtil * (aw * resid * scale)[:, None]
     set_ = panel["set"].to_numpy().astype(np.int64)
     person = panel["person"].to_numpy().astype(np.int64)
 
     def meat(groups: np.ndarray) -> np.ndarray:
-        codes, inv = np.unique(groups, return_inverse=True)
-        g = codes.size
+        inv = pd.factorize(groups)[0]
+        g = int(inv.max()) + 1
         sums = np.column_stack(  # per-group sums of the scores (bincount: fast, as add.at)
             [np.bincount(inv, weights=score[:, j], minlength=g) for j in range(score.shape[1])]
         )
