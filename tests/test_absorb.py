@@ -115,7 +115,7 @@ def test_units_with_the_same_rows_are_one_pattern_and_the_answer_is_the_same() -
     d = _with_events(_panel(4, n_units=600))
     fe = _fe(d)
     y, x, w = d.y.to_numpy(), d[REGS].to_numpy(), d.w.to_numpy()
-    pt = Patterns.of(fe, w, x)
+    pt = Patterns.of(fe, w, list(x.T))
     assert not pt.weighted  # the weights are constant within units: not part of the pattern
     assert pt.fe.n_units < fe.n_units / 3 and pt.take.size < y.size / 3
     # each unit's rows are its pattern's rows
@@ -125,7 +125,7 @@ def test_units_with_the_same_rows_are_one_pattern_and_the_answer_is_the_same() -
     # shuffled rows are not grouped (every unit is its own pattern): the same fit
     order = np.random.default_rng(0).permutation(y.size)
     fe_s = UnitMonth(fe.unit[order], fe.month[order])
-    assert Patterns.of(fe_s, w[order], x[order]).fe.n_units == fe.n_units
+    assert Patterns.of(fe_s, w[order], list(x[order].T)).fe.n_units == fe.n_units
     shuffled = poisson(fe_s, y[order], x[order], w[order])
     np.testing.assert_allclose(shuffled.beta, fit.beta, rtol=1e-10)
     np.testing.assert_allclose(shuffled.mu, fit.mu[order], rtol=1e-8, atol=1e-12)

@@ -31,6 +31,7 @@ two-way variance do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,8 +146,8 @@ class Patterns:
 
     ``fe``: the pattern rows' (pattern, month); ``take``: for each pattern row, the original row
     it is read from; ``of_row``: each original row's pattern row; ``of_unit``: each unit's
-    pattern; ``weighted``: whether the weights are part of the pattern (else each unit's weight
-    is constant and cancels from its shares).
+    pattern; ``weighted``: whether the weights are part of the pattern (else each unit's weight,
+    ``unit_w``, is constant and cancels from its shares).
     """
 
     fe: UnitMonth
@@ -154,23 +155,26 @@ class Patterns:
     of_row: np.ndarray
     of_unit: np.ndarray
     weighted: bool
+    unit_w: np.ndarray
 
     @classmethod
-    def of(cls, fe: UnitMonth, w: np.ndarray, cols: np.ndarray) -> Patterns:
-        """The patterns of the units' rows of ``cols`` (n by k) and weights ``w``; every unit
-        its own pattern when the rows are not sorted by unit and month (or patterns would save
-        little)."""
+    def of(cls, fe: UnitMonth, w: np.ndarray, cols: Sequence[np.ndarray]) -> Patterns:
+        """The patterns of the units' rows of the columns ``cols`` and weights ``w``; every
+        unit its own pattern when the rows are not sorted by unit and month (or patterns would
+        save little)."""
         u, m, n = fe.unit, fe.month, fe.unit.size
-        own = cls(fe, np.arange(n), np.arange(n), np.arange(fe.n_units), True)
+        own = cls(fe, np.arange(n), np.arange(n), np.arange(fe.n_units), True, np.ones(fe.n_units))
         if n < 2 or not _sorted(u, m):
             return own
         count = np.bincount(u, minlength=fe.n_units)
         start = np.r_[0, np.cumsum(count)[:-1]]
         weighted = bool((w != w[start[u]]).any())
-        code = m.astype(np.int64)  # each row's (month, columns, weight) as one code
-        for c in [*cols.T, *([w] if weighted else [])]:
-            f, levels = pd.factorize(c)
-            code = pd.factorize(code * len(levels) + f)[0].astype(np.int64)
+        code, levels = m, fe.n_months  # each row's (month, columns, weight) as one code
+        for c in [*cols, *([w] if weighted else [])]:
+            f, n_f = _small_codes(c)
+            if levels * n_f >= 2**62:
+                code, levels = dense_codes(code)
+            code, levels = code * n_f + f, levels * n_f
         width = int(count.max())
         if width > _MAX_PATTERN_ROWS:
             return own
@@ -191,7 +195,45 @@ class Patterns:
         pat_of_row = np.repeat(np.arange(n_pat), rows)
         take = start[rep][pat_of_row] + (np.arange(rows.sum()) - first[pat_of_row])
         of_row = first[of_unit[u]] + pos
-        return cls(UnitMonth(pat_of_row, m[take]), take, of_row, of_unit, weighted)
+        unit_w = np.ones(fe.n_units) if weighted else w[np.minimum(start, n - 1)]
+        return cls(UnitMonth(pat_of_row, m[take]), take, of_row, of_unit, weighted, unit_w)
+
+    def row_weights(self, w: np.ndarray, unit_factor: np.ndarray) -> np.ndarray:
+        """The pattern rows' summed weights ``w * unit_factor[unit]`` over their units
+        (``unit_factor`` one number per unit)."""
+        per = np.bincount(
+            self.of_unit, weights=self.unit_w * unit_factor, minlength=self.fe.n_units
+        )
+        return (w[self.take] if self.weighted else 1.0) * per[self.fe.unit]
+
+    def multiplicity(self) -> np.ndarray:
+        """How many units each pattern row stands for."""
+        return np.bincount(self.of_unit, minlength=self.fe.n_units)[self.fe.unit].astype(float)
+
+
+def dense_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes ``0 .. n - 1`` of the distinct values in sorted order, and ``n``; integers of a
+    small range by counting (no hashing or sorting)."""
+    v = np.asarray(values)
+    if v.size and np.issubdtype(v.dtype, np.integer):
+        lo, hi = int(v.min()), int(v.max())
+        if hi - lo <= 4 * v.size + 1024:
+            present = np.bincount(v - lo, minlength=hi - lo + 1) > 0
+            remap = np.cumsum(present) - 1
+            return remap[v - lo], int(present.sum())
+    codes, uniques = pd.factorize(v, sort=True)
+    return codes.astype(np.int64), len(uniques)
+
+
+def _small_codes(c: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes of a column and their number: 0/1 and other small whole numbers directly."""
+    lo, hi = float(c.min()), float(c.max())
+    if hi - lo < 256 and np.isfinite(lo) and np.isfinite(hi):
+        f = c - lo
+        ints = f.astype(np.int64)
+        if (ints == f).all():
+            return ints, int(hi - lo) + 1
+    return dense_codes(c)
 
 
 def _sorted(u: np.ndarray, m: np.ndarray) -> bool:
@@ -221,6 +263,7 @@ def poisson(
     w: np.ndarray,
     offset: np.ndarray | None = None,
     beta: np.ndarray | None = None,
+    patterns: Patterns | None = None,
 ) -> PoissonFit:
     """Weighted Poisson maximum likelihood with unit and month effects, by Newton's method on
     the likelihood concentrated over the units (see the module docstring), on the units'
@@ -228,12 +271,13 @@ def poisson(
 
     With ``beta`` given the coefficients are held there and only the month (and unit) effects
     are fitted: the means of given coefficients. Every unit and every month must have a positive
-    outcome somewhere, and ``x`` must not be collinear with the effects.
+    outcome somewhere, and ``x`` must not be collinear with the effects. ``patterns``: those of
+    ``x``'s columns (or more) and ``w``, if already found.
     """
     k = x.shape[1]
     off = np.zeros(y.size) if offset is None else offset
     free_beta = beta is None
-    pt = Patterns.of(fe, w, np.column_stack([x, off]))
+    pt = patterns or Patterns.of(fe, w, [*x.T, *([] if offset is None else [off])])
     pfe, take = pt.fe, pt.take
     xp, offp = x[take], off[take]
     wp = w[take] if pt.weighted else np.ones(take.size)
@@ -292,12 +336,7 @@ def poisson(
     # each row's mean: its pattern's exp(eta) times the unit's outcome total over the
     # pattern's sum (the unit's constant weight cancels when it is not part of the pattern)
     eta_p = offp + g[pfe.month] + xp @ b
-    if pt.weighted:
-        unit_w = np.ones(fe.n_units)
-    else:  # each unit's constant weight
-        unit_w = np.bincount(fe.unit, weights=w, minlength=fe.n_units) / np.maximum(
-            np.bincount(fe.unit, minlength=fe.n_units), 1
-        )
+    unit_w = pt.unit_w
     y_of_unit = y_unit / unit_w
     pat = pt.of_unit[fe.unit]
     mu = np.exp(eta_p - top[pfe.unit])[pt.of_row] * y_of_unit[fe.unit] / np.where(s > 0, s, 1)[pat]

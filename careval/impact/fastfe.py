@@ -50,7 +50,7 @@ import scipy.linalg
 
 from careval.errors import ConfigError
 from careval.impact import absorb
-from careval.impact.absorb import UnitMonth
+from careval.impact.absorb import Patterns, UnitMonth, dense_codes
 from careval.impact.fe import _IWLS_MAXITER, FEFit, Model, _pyfixest, fit_fe
 from careval.impact.inputs import codes
 
@@ -136,7 +136,7 @@ def fit_points(
     ):
         return refer()
     # sorted codes: exact absorption groups units by their rows in month order
-    fcodes = np.column_stack([pd.factorize(panel[c], sort=True)[0] for c in fe]).astype(np.int64)
+    fcodes = np.column_stack([_sorted_codes(panel[c]) for c in fe])
     cl = codes(panel[cluster]) if cluster else np.zeros(len(panel), dtype=np.int64)
     missing = np.isnan(y) | np.isnan(x).any(axis=1) | (fcodes < 0).any(axis=1) | (cl < 0)
     keep = ~missing
@@ -146,7 +146,7 @@ def fit_points(
     # dropping singletons and separated rows (levels left empty carry no weight)
     if missing.any():
         y, x, cl, w = y[keep], x[keep], cl[keep], w[keep]
-        fcodes = np.column_stack([pd.factorize(f[keep], sort=True)[0] for f in fcodes.T])
+        fcodes = np.column_stack([dense_codes(f[keep])[0] for f in fcodes.T])
     flist = fcodes.astype(np.uint64)
 
     _pyfixest()  # first, so that importing pyfixest leaves the root logger alone
@@ -284,9 +284,16 @@ def _demean(x: np.ndarray, flist: np.ndarray, weights: np.ndarray, tol: float) -
 def _independent(xd: np.ndarray) -> np.ndarray:
     """Columns of the demeaned regressors kept by fixest's collinearity rule (True = kept)."""
     _pyfixest()  # first, so that importing pyfixest leaves the root logger alone
+
+    return _independent_gram(xd.T @ xd)
+
+
+def _independent_gram(txx: np.ndarray) -> np.ndarray:
+    """:func:`_independent` from the cross-products ``X~' X~``."""
+    _pyfixest()
     from pyfixest.core.collinear import find_collinear_variables
 
-    txx = np.ascontiguousarray(xd.T @ xd, dtype=np.float64)
+    txx = np.ascontiguousarray(txx, dtype=np.float64)
     excluded, _, _ = find_collinear_variables(txx, _COLLIN_TOL)
     return ~np.asarray(excluded, dtype=bool)
 
@@ -295,12 +302,19 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(scipy.linalg.solve(a, b, assume_a="pos")).ravel()
 
 
+def _sorted_codes(s: pd.Series) -> np.ndarray:
+    """A fixed-effect column's codes in the order of its values, -1 where missing."""
+    if s.dtype.kind in "iu":  # numpy integers (no missing values)
+        return dense_codes(s.to_numpy())[0]
+    return pd.factorize(s, sort=True)[0].astype(np.int64)
+
+
 def _unit_month(flist: np.ndarray) -> UnitMonth | None:
     """The sample's fixed effects for exact absorption (:mod:`careval.impact.absorb`): one
     fixed effect, or two of which the smaller has at most ``_MAX_DUMMIES`` levels; else None."""
     if flist.shape[1] > 2 or flist.shape[0] == 0:
         return None
-    cols = [pd.factorize(flist[:, j], sort=True)[0] for j in range(flist.shape[1])]
+    cols = [dense_codes(flist[:, j].astype(np.int64))[0] for j in range(flist.shape[1])]
     if len(cols) == 1:
         return UnitMonth(cols[0], np.zeros(cols[0].size, dtype=np.int64))
     n0, n1 = (int(c.max()) + 1 for c in cols)
@@ -377,14 +391,23 @@ def _poisson_newton(
     y: np.ndarray, x: np.ndarray, fe: UnitMonth, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """The Poisson maximum likelihood estimate by Newton's method (:func:`careval.impact.absorb.
-    poisson`): (beta, kept columns, converged). Regressors are dropped as pyfixest drops them:
-    fixest's collinearity rule on the regressors residualised with IWLS's first weights
-    ``w (y + mean(y)) / 2``."""
-    xd = fe.residualize(x, w * (y + np.mean(y)) / 2)
-    kept = _independent(xd)
+    poisson`): (beta, kept columns, converged).
+
+    Regressors are dropped by fixest's collinearity rule on the regressors residualised with
+    weights near IWLS's first ones: pyfixest's ``w (y + mean(y)) / 2`` with each row's ``y``
+    replaced by its unit's mean, so that the units' patterns serve this step too. Exact
+    collinearity does not depend on the weights; only a nearly collinear regressor could be
+    judged differently.
+    """
+    pt = Patterns.of(fe, w, list(x.T))
+    n_rows = np.bincount(fe.unit, minlength=fe.n_units)
+    unit_mean = np.bincount(fe.unit, weights=y, minlength=fe.n_units) / np.maximum(n_rows, 1)
+    xp = x[pt.take]
+    xd = pt.fe.residualize(xp, pt.row_weights(w, (unit_mean + np.mean(y)) / 2))
+    kept = _independent_gram((xd * pt.multiplicity()[:, None]).T @ xd)
     if not kept.any():
         return np.array([]), kept, True
-    fit = absorb.poisson(fe, y, x[:, kept], w)
+    fit = absorb.poisson(fe, y, x[:, kept], w, patterns=pt)
     return fit.beta, kept, fit.converged
 
 

@@ -28,11 +28,14 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError
-from careval.impact.absorb import UnitMonth, poisson
+from careval.impact.absorb import UnitMonth, dense_codes, group_sums, poisson
 from careval.impact.negbin import nb2_fe_means
 
 
 def _codes(s: pd.Series) -> np.ndarray:
+    """Codes in the order of the values (the units' patterns need months in order)."""
+    if s.dtype.kind in "iu":
+        return dense_codes(s.to_numpy())[0]
     return pd.factorize(s, sort=True)[0].astype(np.int64)
 
 
@@ -65,7 +68,7 @@ def two_way_vcov(
         wy = aw * y
         keep = (np.bincount(u, weights=wy) > 0)[u] & (np.bincount(m, weights=wy) > 0)[m]
         mu, xtil = np.zeros(len(panel)), np.zeros_like(x)
-        fe = UnitMonth(pd.factorize(u[keep], sort=True)[0], pd.factorize(m[keep], sort=True)[0])
+        fe = UnitMonth(dense_codes(u[keep])[0], dense_codes(m[keep])[0])
         if keep.any():
             fit = poisson(fe, y[keep], x[keep], aw[keep], beta=beta)
             mu[keep], xtil[keep] = fit.mu, fit.xtilde
@@ -86,15 +89,20 @@ def two_way_vcov(
         raise ConfigError(f"model must be ols, poisson or negbin; got {model!r}")
     bread = np.linalg.pinv((xtil * w[:, None]).T @ xtil)
     score = xtil * (aw * resid * scale)[:, None]
-    set_ = panel["set"].to_numpy().astype(np.int64)
-    person = panel["person"].to_numpy().astype(np.int64)
+    set_ = _codes(panel["set"])
+    person = _codes(panel["person"])
+    # The scores summed by unit first when each unit is in one set and is one person (the
+    # matched panel): the three groupings' sums then come from the units' sums.
+    first = np.full(int(u.max()) + 1, u.size)  # each unit's first row
+    np.minimum.at(first, u, np.arange(u.size))
+    nested = bool((set_ == set_[first[u]]).all() and (person == person[first[u]]).all())
+    if nested:
+        score = group_sums(u, np.ones(u.size), score, first.size)
+        set_, person = set_[first], person[first]
 
     def meat(groups: np.ndarray) -> np.ndarray:
-        inv = pd.factorize(groups)[0]
-        g = int(inv.max()) + 1
-        sums = np.column_stack(  # per-group sums of the scores (bincount: fast, as add.at)
-            [np.bincount(inv, weights=score[:, j], minlength=g) for j in range(score.shape[1])]
-        )
+        inv, g = dense_codes(groups)
+        sums = group_sums(inv, np.ones(inv.size), score, g)  # per-group sums of the scores
         return (g / (g - 1)) * (sums.T @ sums) if g > 1 else sums.T @ sums
 
     both = set_ * (int(person.max()) + 1) + person
