@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from careval.impact.absorb import Patterns, UnitMonth, poisson
-from careval.impact.fe import _pyfixest, fit_fe
+from careval.impact.fe import FEFit, _pyfixest, fit_fe
 
 TIGHT = 1e-13
 FIXTURES = Path(__file__).parent / "fixtures" / "absorb"
@@ -66,6 +66,13 @@ def _with_events(d: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
+def _reference(d: pd.DataFrame, regs: list[str], tol: float) -> FEFit:
+    """pyfixest's weighted Poisson fit with unit and month effects, converged to ``tol``."""
+    return fit_fe(
+        d, outcome="y", regressors=regs, fe=["unit", "month"], model="poisson", weights="w", tol=tol
+    )
+
+
 def _fe(d: pd.DataFrame) -> UnitMonth:
     return UnitMonth(pd.factorize(d.unit, sort=True)[0], pd.factorize(d.month, sort=True)[0])
 
@@ -91,15 +98,7 @@ def test_poisson_is_the_maximum_likelihood_fit_fe_converges_to(weights: str) -> 
     fe = _fe(d)
     y, x, w = d.y.to_numpy(), d[REGS].to_numpy(), d.w.to_numpy()
     fit = poisson(fe, y, x, w)
-    want = fit_fe(
-        d,
-        outcome="y",
-        regressors=REGS,
-        fe=["unit", "month"],
-        model="poisson",
-        weights="w",
-        tol=TIGHT,
-    )
+    want = _reference(d, REGS, TIGHT)
     assert fit.converged and fit.iterations < 15
     np.testing.assert_allclose(fit.beta, want.coefficients.estimate, rtol=1e-9)
     # the score equations hold: every unit's and month's weighted residuals sum to zero
@@ -157,15 +156,7 @@ def test_separation_by_a_regressor_stops_as_pyfixest() -> None:
     d = _with_events(d)
     regs = [*REGS, "never"]
     fit = poisson(_fe(d), d.y.to_numpy(), d[regs].to_numpy(), d.w.to_numpy())
-    want = fit_fe(
-        d,
-        outcome="y",
-        regressors=regs,
-        fe=["unit", "month"],
-        model="poisson",
-        weights="w",
-        tol=1e-10,
-    )
+    want = _reference(d, regs, 1e-10)
     assert fit.converged and fit.beta[-1] < -10
     assert want.coefficients.estimate.iloc[-1] < -5
     np.testing.assert_allclose(fit.beta[:-1], want.coefficients.estimate.iloc[:-1], rtol=1e-6)
