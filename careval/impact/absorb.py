@@ -46,13 +46,14 @@ _MAX_PATTERN_ROWS = 1_000  # units with more rows than this are not grouped into
 _MAX_PATTERN_SHARE = 0.5  # nor when the patterns would be more than this share of the units
 
 
-def group_sums(groups: np.ndarray, weights: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
-    """Per-group sums of ``weights * x`` (each column of a 2-d ``x``)."""
+def group_sums(groups: np.ndarray, weights: np.ndarray | None, x: np.ndarray, n: int) -> np.ndarray:
+    """Per-group sums of ``weights * x`` (each column of a 2-d ``x``; no weights: of ``x``)."""
     if x.ndim == 1:
-        return np.bincount(groups, weights=weights * x, minlength=n)
+        return np.bincount(groups, weights=x if weights is None else weights * x, minlength=n)
     out = np.empty((n, x.shape[1]))
     for j in range(x.shape[1]):
-        out[:, j] = np.bincount(groups, weights=weights * x[:, j], minlength=n)
+        col = x[:, j] if weights is None else weights * x[:, j]
+        out[:, j] = np.bincount(groups, weights=col, minlength=n)
     return out
 
 
@@ -136,7 +137,7 @@ class Patterns:
     """Units grouped by the pattern of their rows, for a likelihood that sees units only
     through it.
 
-    Two units whose rows have the same months, regressors, offsets (and weights, unless each
+    Two units whose rows have the same months and regressors (and weights, unless each
     unit's weight is constant) in the same order have the same within-unit shares
     ``w exp(eta) / sum_t w exp(eta)`` whatever the coefficients, so Poisson's concentrated
     likelihood, its gradient and its information need each pattern once, with the units' outcome
@@ -163,9 +164,8 @@ class Patterns:
         unit its own pattern when the rows are not sorted by unit and month (or patterns would
         save little)."""
         u, m, n = fe.unit, fe.month, fe.unit.size
-        own = cls(fe, np.arange(n), np.arange(n), np.arange(fe.n_units), True, np.ones(fe.n_units))
         if n < 2 or not _sorted(u, m):
-            return own
+            return cls.own(fe)
         count = np.bincount(u, minlength=fe.n_units)
         start = np.r_[0, np.cumsum(count)[:-1]]
         weighted = bool((w != w[start[u]]).any())
@@ -177,7 +177,7 @@ class Patterns:
             code, levels = code * n_f + f, levels * n_f
         width = int(count.max())
         if width > _MAX_PATTERN_ROWS:
-            return own
+            return cls.own(fe)
         grid = np.full((fe.n_units, width), -1, dtype=np.int64)
         pos = np.arange(n) - start[u]
         grid[u, pos] = code
@@ -189,7 +189,7 @@ class Patterns:
         n_pat = len(hashes)
         rep = np.unique(of_unit, return_index=True)[1]  # each pattern's first unit
         if n_pat > _MAX_PATTERN_SHARE * fe.n_units or not (grid == grid[rep[of_unit]]).all():
-            return own
+            return cls.own(fe)
         rows = count[rep]
         first = np.r_[0, np.cumsum(rows)[:-1]]
         pat_of_row = np.repeat(np.arange(n_pat), rows)
@@ -198,13 +198,24 @@ class Patterns:
         unit_w = np.ones(fe.n_units) if weighted else w[np.minimum(start, n - 1)]
         return cls(UnitMonth(pat_of_row, m[take]), take, of_row, of_unit, weighted, unit_w)
 
+    @classmethod
+    def own(cls, fe: UnitMonth) -> Patterns:
+        """Every unit its own pattern."""
+        n = fe.unit.size
+        return cls(fe, np.arange(n), np.arange(n), np.arange(fe.n_units), True, np.ones(fe.n_units))
+
+    def pattern_w(self, w: np.ndarray) -> np.ndarray:
+        """The weights of the pattern rows' own (the rows' when they are part of the pattern,
+        else 1: each unit's constant weight is in ``unit_w``)."""
+        return w[self.take] if self.weighted else np.ones(self.take.size)
+
     def row_weights(self, w: np.ndarray, unit_factor: np.ndarray) -> np.ndarray:
         """The pattern rows' summed weights ``w * unit_factor[unit]`` over their units
         (``unit_factor`` one number per unit)."""
         per = np.bincount(
             self.of_unit, weights=self.unit_w * unit_factor, minlength=self.fe.n_units
         )
-        return (w[self.take] if self.weighted else 1.0) * per[self.fe.unit]
+        return self.pattern_w(w) * per[self.fe.unit]
 
     def multiplicity(self) -> np.ndarray:
         """How many units each pattern row stands for."""
@@ -223,6 +234,14 @@ def dense_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
             return remap[v - lo], int(present.sum())
     codes, uniques = pd.factorize(v, sort=True)
     return codes.astype(np.int64), len(uniques)
+
+
+def sorted_codes(s: pd.Series) -> np.ndarray:
+    """A column's codes in the order of its values, -1 where missing (the units' patterns need
+    months in order)."""
+    if s.dtype.kind in "iu":  # numpy integers (no missing values)
+        return dense_codes(s.to_numpy())[0]
+    return pd.factorize(s, sort=True)[0].astype(np.int64)
 
 
 def _small_codes(c: np.ndarray) -> tuple[np.ndarray, int]:
@@ -261,7 +280,6 @@ def poisson(
     y: np.ndarray,
     x: np.ndarray,
     w: np.ndarray,
-    offset: np.ndarray | None = None,
     beta: np.ndarray | None = None,
     patterns: Patterns | None = None,
 ) -> PoissonFit:
@@ -275,12 +293,10 @@ def poisson(
     ``x``'s columns (or more) and ``w``, if already found.
     """
     k = x.shape[1]
-    off = np.zeros(y.size) if offset is None else offset
     free_beta = beta is None
-    pt = patterns or Patterns.of(fe, w, [*x.T, *([] if offset is None else [off])])
+    pt = patterns or Patterns.of(fe, w, list(x.T))
     pfe, take = pt.fe, pt.take
-    xp, offp = x[take], off[take]
-    wp = w[take] if pt.weighted else np.ones(take.size)
+    xp, wp = x[take], pt.pattern_w(w)
     wy = w * y
     y_unit = np.bincount(fe.unit, weights=wy, minlength=fe.n_units)
     y_pat = np.bincount(pt.of_unit, weights=y_unit, minlength=pfe.n_units)
@@ -292,17 +308,18 @@ def poisson(
 
     def at(g: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """Concentrated log-likelihood (up to a constant), each pattern row's summed ``w mu``,
-        and each pattern's ``sum_t w exp(eta - top)`` and ``top`` (its largest ``eta``)."""
-        eta = offp + g[pfe.month] + xp @ b
+        its ``w exp(eta - top)`` and each pattern's sum of those (``top``: the pattern's largest
+        ``eta``, which keeps every pattern's sum from underflowing)."""
+        eta = g[pfe.month] + xp @ b
         top = _group_max(pfe.unit, eta, pfe.n_units, first)
         e = wp * np.exp(eta - top[pfe.unit])
         s = np.bincount(pfe.unit, weights=e, minlength=pfe.n_units)
         ll = float(lin_g @ g + lin_b @ b - y_pat[pos] @ (np.log(s[pos]) + top[pos]))
         share = np.divide(y_pat, s, out=np.zeros(pfe.n_units), where=s > 0)
-        return ll, e * share[pfe.unit], s, top
+        return ll, e * share[pfe.unit], e, s
 
     g, b = np.zeros(fe.n_months), (np.zeros(k) if beta is None else np.asarray(beta, float))
-    ll, wmu, s, top = at(g, b)
+    ll, wmu, e, s = at(g, b)
     converged, iterations = False, 0
     while not converged and iterations < _MAXITER:
         iterations += 1
@@ -331,15 +348,13 @@ def poisson(
         moved = step * max(np.abs(d_g).max(initial=0.0), np.abs(d_b).max(initial=0.0))
         gain = trial[0] - ll
         g, b = g + step * d_g, b + step * d_b
-        ll, wmu, s, top = trial
+        ll, wmu, e, s = trial
         converged = moved < _STEP_TOL or gain < _GAIN_TOL * (0.1 + abs(ll))
-    # each row's mean: its pattern's exp(eta) times the unit's outcome total over the
+    # each row's mean: its pattern row's exp(eta - top) times the unit's outcome total over the
     # pattern's sum (the unit's constant weight cancels when it is not part of the pattern)
-    eta_p = offp + g[pfe.month] + xp @ b
-    unit_w = pt.unit_w
-    y_of_unit = y_unit / unit_w
     pat = pt.of_unit[fe.unit]
-    mu = np.exp(eta_p - top[pfe.unit])[pt.of_row] * y_of_unit[fe.unit] / np.where(s > 0, s, 1)[pat]
+    y_of_unit = y_unit / pt.unit_w
+    mu = (e / wp)[pt.of_row] * y_of_unit[fe.unit] / np.where(s > 0, s, 1)[pat]
     xt = pfe.residualize(xp, wmu)[pt.of_row] if k else np.zeros((y.size, 0))
     return PoissonFit(b, g, mu, xt, converged, iterations)
 

@@ -50,7 +50,7 @@ import scipy.linalg
 
 from careval.errors import ConfigError
 from careval.impact import absorb
-from careval.impact.absorb import Patterns, UnitMonth, dense_codes
+from careval.impact.absorb import Patterns, UnitMonth, dense_codes, sorted_codes
 from careval.impact.fe import _IWLS_MAXITER, FEFit, Model, _pyfixest, fit_fe
 from careval.impact.inputs import codes
 
@@ -136,7 +136,7 @@ def fit_points(
     ):
         return refer()
     # sorted codes: exact absorption groups units by their rows in month order
-    fcodes = np.column_stack([_sorted_codes(panel[c]) for c in fe])
+    fcodes = np.column_stack([sorted_codes(panel[c]) for c in fe])
     cl = codes(panel[cluster]) if cluster else np.zeros(len(panel), dtype=np.int64)
     missing = np.isnan(y) | np.isnan(x).any(axis=1) | (fcodes < 0).any(axis=1) | (cl < 0)
     keep = ~missing
@@ -283,14 +283,12 @@ def _demean(x: np.ndarray, flist: np.ndarray, weights: np.ndarray, tol: float) -
 
 def _independent(xd: np.ndarray) -> np.ndarray:
     """Columns of the demeaned regressors kept by fixest's collinearity rule (True = kept)."""
-    _pyfixest()  # first, so that importing pyfixest leaves the root logger alone
-
     return _independent_gram(xd.T @ xd)
 
 
 def _independent_gram(txx: np.ndarray) -> np.ndarray:
     """:func:`_independent` from the cross-products ``X~' X~``."""
-    _pyfixest()
+    _pyfixest()  # first, so that importing pyfixest leaves the root logger alone
     from pyfixest.core.collinear import find_collinear_variables
 
     txx = np.ascontiguousarray(txx, dtype=np.float64)
@@ -300,13 +298,6 @@ def _independent_gram(txx: np.ndarray) -> np.ndarray:
 
 def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(scipy.linalg.solve(a, b, assume_a="pos")).ravel()
-
-
-def _sorted_codes(s: pd.Series) -> np.ndarray:
-    """A fixed-effect column's codes in the order of its values, -1 where missing."""
-    if s.dtype.kind in "iu":  # numpy integers (no missing values)
-        return dense_codes(s.to_numpy())[0]
-    return pd.factorize(s, sort=True)[0].astype(np.int64)
 
 
 def _unit_month(flist: np.ndarray) -> UnitMonth | None:

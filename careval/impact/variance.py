@@ -28,15 +28,8 @@ import numpy as np
 import pandas as pd
 
 from careval.errors import ConfigError
-from careval.impact.absorb import UnitMonth, dense_codes, group_sums, poisson
+from careval.impact.absorb import UnitMonth, dense_codes, group_sums, poisson, sorted_codes
 from careval.impact.negbin import nb2_fe_means
-
-
-def _codes(s: pd.Series) -> np.ndarray:
-    """Codes in the order of the values (the units' patterns need months in order)."""
-    if s.dtype.kind in "iu":
-        return dense_codes(s.to_numpy())[0]
-    return pd.factorize(s, sort=True)[0].astype(np.int64)
 
 
 def two_way_vcov(
@@ -57,7 +50,7 @@ def two_way_vcov(
     """
     x = panel[list(regressors)].to_numpy(dtype=float)
     y = panel[outcome].to_numpy(dtype=float)
-    u, m = _codes(panel["unit"]), _codes(panel["month"])
+    u, m = sorted_codes(panel["unit"]), sorted_codes(panel["month"])
     flist = np.column_stack([u, m]).astype(np.uint64)
     aw = panel[weights].to_numpy(dtype=float) if weights else np.ones(len(panel))
     scale = np.ones(len(panel))  # d score / d residual: 1/(1 + alpha mu) for NB2
@@ -89,20 +82,20 @@ def two_way_vcov(
         raise ConfigError(f"model must be ols, poisson or negbin; got {model!r}")
     bread = np.linalg.pinv((xtil * w[:, None]).T @ xtil)
     score = xtil * (aw * resid * scale)[:, None]
-    set_ = _codes(panel["set"])
-    person = _codes(panel["person"])
+    set_ = sorted_codes(panel["set"])
+    person = sorted_codes(panel["person"])
     # The scores summed by unit first when each unit is in one set and is one person (the
     # matched panel): the three groupings' sums then come from the units' sums.
     first = np.full(int(u.max()) + 1, u.size)  # each unit's first row
     np.minimum.at(first, u, np.arange(u.size))
     nested = bool((set_ == set_[first[u]]).all() and (person == person[first[u]]).all())
     if nested:
-        score = group_sums(u, np.ones(u.size), score, first.size)
+        score = group_sums(u, None, score, first.size)
         set_, person = set_[first], person[first]
 
     def meat(groups: np.ndarray) -> np.ndarray:
         inv, g = dense_codes(groups)
-        sums = group_sums(inv, np.ones(inv.size), score, g)  # per-group sums of the scores
+        sums = group_sums(inv, None, score, g)  # per-group sums of the scores
         return (g / (g - 1)) * (sums.T @ sums) if g > 1 else sums.T @ sums
 
     both = set_ * (int(person.max()) + 1) + person
