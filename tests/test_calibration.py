@@ -279,3 +279,17 @@ def test_e_value_protective_and_null_crossing() -> None:
         e_value(2.0, 2.5, 3.0)
     with pytest.raises(ConfigError, match="positive"):
         e_value(-1.0)
+
+
+def test_e_value_of_an_interval_reaching_zero_or_infinity() -> None:
+    """A separated fit (a term whose rows all have events, or none) has a huge standard error:
+    its rate ratio's limits underflow to 0 or overflow to infinity. The interval then includes
+    1 (E-value 1), as the Eunomia run's was; a negative or missing limit is still refused."""
+    assert e_value(2e10, 0.0, math.inf) == {"rr": 2e10, "e_value": pytest.approx(4e10, rel=1e-9),
+                                            "e_value_ci": 1.0}  # fmt: skip
+    assert e_value(1e-8, 0.0, math.inf)["e_value_ci"] == 1.0
+    assert e_value(3.9, 1.8, math.inf)["e_value_ci"] == pytest.approx(3.0, abs=1e-12)
+    with pytest.raises(ConfigError, match="from 0 to infinity"):
+        e_value(2.0, -0.1, 3.0)
+    with pytest.raises(ConfigError, match="from 0 to infinity"):
+        e_value(2.0, math.nan, 3.0)

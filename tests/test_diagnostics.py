@@ -34,6 +34,14 @@ def test_mdrr_is_the_rate_ratio_detected_with_80_percent_power(se: float) -> Non
     assert math.isnan(mdrr(float("nan"))) and math.isnan(mdrr(0.0))
 
 
+def test_mdrr_of_a_separated_fit_is_infinite() -> None:
+    """A standard error in the hundreds (the Eunomia run's separated fit: about 390) detects no
+    ratio; just below the float range the formula still holds."""
+    assert mdrr(390.0) == math.inf
+    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    assert math.log(mdrr(700.0 / z)) == pytest.approx(700.0, rel=1e-12)
+
+
 def test_wald_test_matches_statsmodels() -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=(400, 3))

@@ -39,7 +39,8 @@ import pandas as pd
 
 _EIG_TOL = 1e-10  # eigenvalues of G below this fraction of the largest are its null space
 _STEP_TOL = 1e-10  # Newton stops when no parameter moves more than this
-_GAIN_TOL = 1e-13  # or when the likelihood gains less than this (relatively): separation
+_DEV_TOL = 1e-8  # or, while a coefficient runs off, when the deviance changes less (fixest)
+_RUNNING = 1e-3  # a coefficient's step this large once the deviance has settled: running off
 _MAXITER = 100
 _HALVINGS = 40
 _MAX_PATTERN_ROWS = 1_000  # units with more rows than this are not grouped into patterns
@@ -318,6 +319,10 @@ def poisson(
         share = np.divide(y_pat, s, out=np.zeros(pfe.n_units), where=s > 0)
         return ll, e * share[pfe.unit], e, s
 
+    # the deviance is 2 (dev_c - ll), dev_c from the outcomes and the units' totals
+    y_of_unit = y_unit / pt.unit_w
+    ypos, upos = y > 0, y_unit > 0
+    dev_c = float(wy[ypos] @ np.log(y[ypos]) - y_unit[upos] @ np.log(y_of_unit[upos]))
     g, b = np.zeros(fe.n_months), (np.zeros(k) if beta is None else np.asarray(beta, float))
     ll, wmu, e, s = at(g, b)
     converged, iterations = False, 0
@@ -349,11 +354,16 @@ def poisson(
         gain = trial[0] - ll
         g, b = g + step * d_g, b + step * d_b
         ll, wmu, e, s = trial
-        converged = moved < _STEP_TOL or gain < _GAIN_TOL * (0.1 + abs(ll))
+        # exact: until nothing moves; but where a regressor's coefficient runs off to minus
+        # infinity (separation: each step moves it by about one), stop as pyfixest's IWLS does, when
+        # the deviance 2 (dev_c - ll) changes by less than 1e-8 relatively
+        running = step * np.abs(d_b).max(initial=0.0) > _RUNNING
+        converged = moved < _STEP_TOL or (
+            running and 2 * gain < _DEV_TOL * (0.1 + abs(2 * (dev_c - ll)))
+        )
     # each row's mean: its pattern row's exp(eta - top) times the unit's outcome total over the
     # pattern's sum (the unit's constant weight cancels when it is not part of the pattern)
     pat = pt.of_unit[fe.unit]
-    y_of_unit = y_unit / pt.unit_w
     mu = (e / wp)[pt.of_row] * y_of_unit[fe.unit] / np.where(s > 0, s, 1)[pat]
     xt = pfe.residualize(xp, wmu)[pt.of_row] if k else np.zeros((y.size, 0))
     return PoissonFit(b, g, mu, xt, converged, iterations)

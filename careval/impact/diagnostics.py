@@ -19,6 +19,7 @@ for decisions.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,9 @@ _THRESHOLD = {
 }
 
 
+_LOG_MAX = math.log(sys.float_info.max)
+
+
 def mdrr(se: float, alpha: float = 0.05, power: float = POWER) -> float:
     """Minimum detectable rate ratio of an estimate with standard error ``se`` (log scale).
 
@@ -125,7 +129,9 @@ def mdrr(se: float, alpha: float = 0.05, power: float = POWER) -> float:
     if not (isinstance(se, int | float) and math.isfinite(se) and se > 0):
         return math.nan
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
-    return float(math.exp(z * se))
+    log_rr = z * se
+    # a separated fit's standard error can be in the hundreds: no ratio is detectable
+    return float(math.exp(log_rr)) if log_rr < _LOG_MAX else math.inf
 
 
 def equipoise(ps: np.ndarray, treated: np.ndarray) -> float:

@@ -22,8 +22,14 @@ def _e(rr: float) -> float:
     return r + math.sqrt(r * (r - 1.0))
 
 
-def _check(name: str, value: float | None) -> None:
-    if value is not None and not (math.isfinite(value) and value > 0.0):
+def _check(name: str, value: float | None, limit: bool) -> None:
+    """A ratio must be finite and positive; a limit may be 0 or infinite (a ratio's interval
+    reaches them when a fit is separated and its standard error huge)."""
+    if value is None:
+        return
+    if limit and not (value >= 0.0):  # NaN fails too
+        raise ConfigError(f"e_value: {name} must be a ratio from 0 to infinity (got {value!r})")
+    if not limit and not (math.isfinite(value) and value > 0.0):
         raise ConfigError(f"e_value: {name} must be a finite positive ratio (got {value!r})")
 
 
@@ -35,7 +41,8 @@ def e_value(rr: float, lo: float | None = None, hi: float | None = None) -> dict
     rr : float
         Point estimate of the ratio (> 0).
     lo, hi : float, optional
-        Confidence limits (``lo <= rr <= hi``). For ``rr > 1`` the lower limit matters, for
+        Confidence limits (``lo <= rr <= hi``; 0 and infinity allowed). For ``rr > 1`` the
+        lower limit matters, for
         ``rr < 1`` the upper; a limit that is not given leaves ``e_value_ci`` as None.
 
     Returns
@@ -47,10 +54,11 @@ def e_value(rr: float, lo: float | None = None, hi: float | None = None) -> dict
     Raises
     ------
     ConfigError
-        A non-finite or non-positive ratio or limit, or limits that do not bracket ``rr``.
+        A non-finite or non-positive ratio, a negative or missing limit, or limits that do not
+        bracket ``rr``.
     """
-    for name, value in (("rr", rr), ("lo", lo), ("hi", hi)):
-        _check(name, value)
+    for name, value, limit in (("rr", rr, False), ("lo", lo, True), ("hi", hi, True)):
+        _check(name, value, limit)
     if (lo is not None and lo > rr) or (hi is not None and hi < rr):
         raise ConfigError(f"e_value: the limits must bracket rr (got lo={lo}, rr={rr}, hi={hi})")
     ci: float | None
