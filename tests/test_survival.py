@@ -20,7 +20,7 @@ from careval.impact.mortality import death_rate_ratio, follow_up_rows
 from careval.impact.outcome_settings import BUILTIN_OUTCOMES
 from careval.impact.population import covariates, study_population
 from careval.impact.settings import ImpactSettings
-from careval.impact.survival import cox_treated, event_rows, survival_analysis
+from careval.impact.survival import cox_sandwich, cox_treated, event_rows, survival_analysis
 from careval.report.publish.rules import published_counts, small_count
 from careval.report.publish.survival import survival_published
 
@@ -88,6 +88,50 @@ def test_cox_equals_r_coxph_with_weights_and_clusters(fixture: tuple) -> None:
         assert got["se"] == pytest.approx(want.robust_se, rel=0.01)
         assert got["se"] != pytest.approx(want.naive_se, rel=0.03)  # the robust one, clustered
         assert got["hazard_ratio"] == pytest.approx(np.exp(want.coef), rel=1e-6)
+
+
+@pytest.mark.parametrize("covariates", [["treated"], ["treated", "age"]])
+def test_the_linear_time_sandwich_is_lifelines_robust_variance(covariates: list[str]) -> None:
+    """cox_sandwich's running totals against lifelines' quadratic loop (robust=True,
+    cluster_col): tied times and events, case weights, clusters of several rows, rows in no
+    particular order."""
+    from lifelines import CoxPHFitter
+
+    rng = np.random.default_rng(7)
+    n = 600
+    d = pd.DataFrame(
+        {
+            "time": rng.integers(1, 40, n).astype(float),  # many ties
+            "event": (rng.random(n) < 0.6).astype(float),
+            "treated": (rng.random(n) < 0.4).astype(float),
+            "age": rng.normal(80, 6, n),
+            "w": rng.choice([1.0, 0.5, 1 / 3], n),
+            "person": rng.integers(0, 250, n),
+        }
+    )
+    d["time"] += np.where(d.treated == 1, rng.exponential(5, n), 0).round()
+    cols = ["time", "event", *covariates, "w"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-integer weights: intended
+        ref = CoxPHFitter().fit(
+            d[[*cols, "person"]],
+            "time",
+            "event",
+            weights_col="w",
+            cluster_col="person",
+            robust=True,
+        )
+        plain = CoxPHFitter().fit(d[cols], "time", "event", weights_col="w")
+    got = cox_sandwich(
+        d[["time", "event"]],
+        d[covariates],
+        d.w,
+        d.person,
+        plain.params_.to_numpy(),
+        plain.variance_matrix_.to_numpy(),
+    )
+    np.testing.assert_allclose(np.sqrt(np.diag(got)), ref.standard_errors_, rtol=1e-10)
+    assert not np.allclose(np.sqrt(np.diag(got)), plain.standard_errors_, rtol=0.01)
 
 
 def test_fine_gray_equals_r_finegray_and_coxph(fixture: tuple) -> None:

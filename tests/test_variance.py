@@ -77,3 +77,27 @@ def test_shared_controls_widen_the_interval() -> None:
     panel = _panel(np.random.default_rng(2), 600, 5, 700)
     ours, one_way = _se(panel, "poisson", two_way=False)
     assert ours > 1.05 * one_way
+
+
+def test_the_fits_own_means_give_the_refitted_variance() -> None:
+    """Given the Poisson fit's means (fastfe.estimate), the variance skips refitting them and
+    treats rows outside the fit's sample as fitted exactly: the same covariance as refitting,
+    here with singleton units (one row) and units whose outcome is always zero."""
+    from careval.impact.fastfe import estimate
+
+    panel = _panel(np.random.default_rng(4), 400, 3, 500)
+    panel["age"] = np.random.default_rng(5).normal(size=len(panel))  # a row-level regressor
+    one = panel.groupby("unit").head(1).iloc[:30].assign(unit=lambda d: 10_000 + d.unit, y=1.0)
+    zero = panel[panel.unit.isin(panel.unit.unique()[:20])].assign(
+        unit=lambda d: 20_000 + d.unit, y=0.0
+    )
+    panel = pd.concat([panel, one, zero]).sort_values(["unit", "month"], ignore_index=True)
+    regs = ["age", "post_treated"]
+    fit, means = estimate(panel, "y", regs, "poisson", cluster="set", weights="w")
+    assert means is not None
+    assert fit.dropped["singleton"] == 30 and fit.dropped["separation"] >= zero.shape[0]
+    assert list(fit.coefficients.term) == regs
+    beta = fit.coefficients.estimate.to_numpy()
+    refit = two_way_vcov(panel, "y", regs, beta, "poisson", None, "w")
+    own = two_way_vcov(panel, "y", regs, beta, "poisson", None, "w", means)
+    np.testing.assert_allclose(own, refit, rtol=1e-8)

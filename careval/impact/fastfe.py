@@ -39,6 +39,7 @@ count) goes to ``fit_fe``, which fits it or raises its usual error.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from collections.abc import Sequence
@@ -117,6 +118,34 @@ def fit_points(
     >>> round(fit.term("x")["estimate"], 1), fit.n_obs
     (2.0, 200)
     """
+    return estimate(panel, outcome, regressors, model, fe, tol, cluster, weights)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Means:
+    """A Poisson fit's state at its estimate, for the variance (:func:`careval.impact.variance.
+    two_way_vcov`): ``sample``, the panel rows of the estimation sample (in order); ``mu``, their
+    fitted means; ``xtilde``, the kept regressors residualised on the fixed effects with weights
+    ``w mu``. Every row outside the sample is fitted exactly (a singleton's own effect, or a
+    level whose outcome is always zero: mean zero), with no score and no information."""
+
+    sample: np.ndarray
+    mu: np.ndarray
+    xtilde: np.ndarray
+
+
+def estimate(
+    panel: pd.DataFrame,
+    outcome: str,
+    regressors: Sequence[str],
+    model: Model,
+    fe: Sequence[str] = ("unit", "month"),
+    tol: float = 1e-8,
+    cluster: str | None = None,
+    weights: str | None = None,
+) -> tuple[FEFit, Means | None]:
+    """:func:`fit_points`'s fit and, for Poisson fitted exactly with no incomplete rows, its
+    :class:`Means` (else None)."""
     regressors, fe = list(regressors), list(fe)
     refer = functools.partial(
         _by_fit_fe, panel, outcome, regressors, model, fe, tol, cluster, weights
@@ -124,7 +153,7 @@ def fit_points(
     if model not in ("ols", "poisson") or not _plain(
         panel, outcome, regressors, fe, cluster, weights
     ):
-        return refer()
+        return refer(), None
     y = panel[outcome].to_numpy(dtype=float)
     x = np.column_stack([panel[c].to_numpy(dtype=float) for c in regressors])
     w = panel[weights].to_numpy(dtype=float) if weights else np.ones(y.size)
@@ -134,14 +163,14 @@ def fit_points(
         or (model == "poisson" and (y < 0).any())
         or not (np.isfinite(w) & (w > 0)).all()
     ):
-        return refer()
+        return refer(), None
     # sorted codes: exact absorption groups units by their rows in month order
     fcodes = np.column_stack([sorted_codes(panel[c]) for c in fe])
     cl = codes(panel[cluster]) if cluster else np.zeros(len(panel), dtype=np.int64)
     missing = np.isnan(y) | np.isnan(x).any(axis=1) | (fcodes < 0).any(axis=1) | (cl < 0)
     keep = ~missing
     if not keep.any() or (model == "poisson" and not (y[keep] > 0).any()):
-        return refer()
+        return refer(), None
     # pyfixest factorises the fixed effects on the complete rows and keeps those codes after
     # dropping singletons and separated rows (levels left empty carry no weight)
     if missing.any():
@@ -161,12 +190,15 @@ def fit_points(
         sample[np.flatnonzero(sample)[separated]] = False
     y, x, flist, w = y[sample], x[sample], flist[sample], w[sample]
     exact = _unit_month(flist)
+    means = None
     with one_blas_thread():
         if model == "ols":
             beta, kept = _ols(y, x, flist, tol, w, exact)
             converged = True
         elif exact is not None:
-            beta, kept, converged = _poisson_newton(y, x, exact, w)
+            beta, kept, converged, pf = _poisson_newton(y, x, exact, w)
+            if pf is not None and not missing.any():
+                means = Means(np.flatnonzero(sample), pf.mu, pf.xtilde)
         else:
             beta, kept, converged = _poisson(y, x, flist, tol, w)
     if not kept.any():
@@ -179,7 +211,7 @@ def fit_points(
     terms = [r for r, k in zip(regressors, kept, strict=True) if k]
     n_obs = int(y.size)
     n_clusters = int(np.unique(cl[sample]).size) if cluster else None
-    return FEFit(
+    fit = FEFit(
         coefficients=_table(terms, beta, model),
         model=model,
         vcov="none",
@@ -193,6 +225,7 @@ def fit_points(
         inference=_inference(model, n_obs, int(kept.sum()), flist, n_clusters),
         converged=converged,
     )
+    return fit, means
 
 
 def _plain(
@@ -380,9 +413,9 @@ def _poisson(
 
 def _poisson_newton(
     y: np.ndarray, x: np.ndarray, fe: UnitMonth, w: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, bool]:
+) -> tuple[np.ndarray, np.ndarray, bool, absorb.PoissonFit | None]:
     """The Poisson maximum likelihood estimate by Newton's method (:func:`careval.impact.absorb.
-    poisson`): (beta, kept columns, converged).
+    poisson`): (beta, kept columns, converged, the fit; None when nothing is kept).
 
     Regressors are dropped by fixest's collinearity rule on the regressors residualised with
     weights near IWLS's first ones: pyfixest's ``w (y + mean(y)) / 2`` with each row's ``y``
@@ -397,9 +430,9 @@ def _poisson_newton(
     xd = pt.fe.residualize(xp, pt.row_weights(w, (unit_mean + np.mean(y)) / 2))
     kept = _independent_gram((xd * pt.multiplicity()[:, None]).T @ xd)
     if not kept.any():
-        return np.array([]), kept, True
+        return np.array([]), kept, True, None
     fit = absorb.poisson(fe, y, x[:, kept], w, patterns=pt)
-    return fit.beta, kept, fit.converged
+    return fit.beta, kept, fit.converged, fit
 
 
 def _table(terms: list[str], beta: np.ndarray, model: str) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from careval.errors import ConfigError
-from careval.impact.fastfe import fit_points, one_blas_thread
+from careval.impact.fastfe import estimate, one_blas_thread
 from careval.impact.fe import LOG_LINK, FEFit, Model, fit_fe
 from careval.impact.matching import MatchResult
 from careval.impact.population import StudyPopulation
@@ -120,18 +120,20 @@ def fit_matched_vcov(
     """The fit, the terms estimated (in ``regressors``' order) and their two-way covariance.
 
     The estimates, with the panel's matching weights ``w`` (:func:`careval.impact.fastfe.
-    fit_points`, those of ``fit_fe``), then
+    estimate`, those of ``fit_fe``), then
     standard errors two-way clustered on set and person (shared controls), with intervals,
     p-values and, for Poisson, the rate ratios' intervals from them (normal). For NB2 (fitted by
-    ``fit_fe``) the two-way variance uses the fit's alpha (its weights and scores)."""
-    fit = fit_points(
+    ``fit_fe``) the two-way variance uses the fit's alpha (its weights and scores); for Poisson,
+    the fit's own means and residualised regressors."""
+    fit, means = estimate(
         panel, outcome, regressors, model, fe, tol=FIT_TOL, cluster="set", weights=WEIGHT
     )
     coefs = fit.coefficients.set_index("term")
     terms = [r for r in regressors if r in coefs.index and np.isfinite(coefs.loc[r, "estimate"])]
     beta = np.array([coefs.loc[r, "estimate"] for r in terms])
     with one_blas_thread():
-        v = two_way_vcov(panel, outcome, terms, beta, model, fit.alpha, WEIGHT)
+        own = means if tuple(fe) == ("unit", "month") else None  # the variance's effects
+        v = two_way_vcov(panel, outcome, terms, beta, model, fit.alpha, WEIGHT, own)
     z = stats.norm.ppf(0.975)
     for i, r in enumerate(terms):
         se = float(np.sqrt(v[i, i]))

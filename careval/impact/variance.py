@@ -29,6 +29,7 @@ import pandas as pd
 
 from careval.errors import ConfigError
 from careval.impact.absorb import UnitMonth, dense_codes, group_sums, poisson, sorted_codes
+from careval.impact.fastfe import Means
 from careval.impact.negbin import nb2_fe_means
 
 
@@ -40,13 +41,15 @@ def two_way_vcov(
     model: str,
     alpha: float | None = None,
     weights: str | None = None,
+    means: Means | None = None,
 ) -> np.ndarray:
     """Two-way (set, person) clustered covariance of ``beta`` for the matched panel.
 
     ``panel`` has columns ``unit``, ``month``, ``set``, ``person`` (who the row is about: a
     person in several sets, as a control or as both a control and a treated person, is one
     cluster), the outcome, the regressors and, if given, the analytic ``weights`` of the fit.
-    ``alpha`` is NB2's overdispersion, for ``model="negbin"``.
+    ``alpha`` is NB2's overdispersion, for ``model="negbin"``. ``means``: a Poisson fit's own
+    means at ``beta`` (:func:`careval.impact.fastfe.estimate`), which spare refitting them.
     """
     x = panel[list(regressors)].to_numpy(dtype=float)
     y = panel[outcome].to_numpy(dtype=float)
@@ -54,7 +57,12 @@ def two_way_vcov(
     flist = np.column_stack([u, m]).astype(np.uint64)
     aw = panel[weights].to_numpy(dtype=float) if weights else np.ones(len(panel))
     scale = np.ones(len(panel))  # d score / d residual: 1/(1 + alpha mu) for NB2
-    if model in ("poisson", "negbin"):
+    if model == "poisson" and means is not None and means.xtilde.shape[1] == x.shape[1]:
+        # the fit's own means; rows outside its sample are fitted exactly (mean = outcome)
+        mu, xtil = y.copy(), np.zeros_like(x)
+        mu[means.sample], xtil[means.sample] = means.mu, means.xtilde
+        w, resid = aw * mu, y - mu
+    elif model in ("poisson", "negbin"):
         # the means given beta (unit and month effects refitted, by Newton's method); rows of
         # units or months with no events get mean 0 (their effects are minus infinity; they
         # carry no information)
