@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from careval.impact import absorb
 from careval.impact.absorb import Patterns, UnitMonth, poisson
 from careval.impact.fe import FEFit, _pyfixest, fit_fe
 
@@ -172,3 +173,23 @@ def test_a_month_whose_events_are_only_in_units_ending_there() -> None:
     r = f["w"] * (f["y"] - fit.mu)
     assert np.abs(np.bincount(fe.unit, weights=r)).max() < 1e-9
     assert np.abs(np.bincount(fe.month, weights=r)).max() < 1e-9
+
+
+def test_the_sparse_gram_is_the_dense_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past _DENSE_CELLS units by months the months' Gram matrix is built sparse: the same
+    residuals, on an unbalanced panel with weights."""
+    rng = np.random.default_rng(3)
+    n_units, n_months = 400, 30
+    u = np.repeat(np.arange(n_units), rng.integers(1, n_months, n_units))
+    m = np.concatenate([rng.permutation(n_months)[:c] for c in np.bincount(u)])
+    x = rng.normal(size=(u.size, 3)) + m[:, None] * 0.1
+    v = rng.uniform(0.2, 2.0, u.size)
+    fe = UnitMonth(u, m)
+    dense = fe.residualize(x, v)
+    monkeypatch.setattr(absorb, "_DENSE_CELLS", 0)
+    sparse = fe.residualize(x, v)
+    np.testing.assert_allclose(sparse, dense, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.bincount(m, weights=v * sparse[:, 0]), 0, atol=1e-9)
+    p = rng.permutation(u.size)  # rows in no order
+    shuffled = UnitMonth(u[p], m[p]).residualize(x[p], v[p])
+    np.testing.assert_allclose(shuffled, dense[p], rtol=1e-10, atol=1e-12)

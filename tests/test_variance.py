@@ -79,10 +79,12 @@ def test_shared_controls_widen_the_interval() -> None:
     assert ours > 1.05 * one_way
 
 
-def test_the_fits_own_means_give_the_refitted_variance() -> None:
-    """Given the Poisson fit's means (fastfe.estimate), the variance skips refitting them and
-    treats rows outside the fit's sample as fitted exactly: the same covariance as refitting,
-    here with singleton units (one row) and units whose outcome is always zero."""
+@pytest.mark.parametrize("model", ["poisson", "ols"])
+def test_the_fits_own_means_give_the_refitted_variance(model: str) -> None:
+    """Given the fit's means or residuals (fastfe.estimate), the variance skips computing them
+    again and treats rows outside the fit's sample as fitted exactly: the same covariance as
+    computing them, here with singleton units (one row) and units whose outcome is always
+    zero."""
     from careval.impact.fastfe import estimate
 
     panel = _panel(np.random.default_rng(4), 400, 3, 500)
@@ -93,11 +95,12 @@ def test_the_fits_own_means_give_the_refitted_variance() -> None:
     )
     panel = pd.concat([panel, one, zero]).sort_values(["unit", "month"], ignore_index=True)
     regs = ["age", "post_treated"]
-    fit, means = estimate(panel, "y", regs, "poisson", cluster="set", weights="w")
+    fit, means = estimate(panel, "y", regs, model, cluster="set", weights="w")  # type: ignore[arg-type]
     assert means is not None
-    assert fit.dropped["singleton"] == 30 and fit.dropped["separation"] >= zero.shape[0]
+    assert fit.dropped["singleton"] == 30
+    assert fit.dropped["separation"] >= (zero.shape[0] if model == "poisson" else 0)
     assert list(fit.coefficients.term) == regs
     beta = fit.coefficients.estimate.to_numpy()
-    refit = two_way_vcov(panel, "y", regs, beta, "poisson", None, "w")
-    own = two_way_vcov(panel, "y", regs, beta, "poisson", None, "w", means)
+    refit = two_way_vcov(panel, "y", regs, beta, model, None, "w")
+    own = two_way_vcov(panel, "y", regs, beta, model, None, "w", means)
     np.testing.assert_allclose(own, refit, rtol=1e-8)

@@ -22,6 +22,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from careval.compute import duckdb_settings
 from careval.data.schema import TABLES
 from careval.errors import SHOW_VALUES, ConfigError, DatasetError
 
@@ -203,6 +204,8 @@ def _connect(backend: str, spark: Any) -> Any:
         con = ibis.duckdb.connect()
         con.raw_sql("SET preserve_insertion_order = false")
         con.raw_sql("SET enable_progress_bar = false")  # careval draws its own progress
+        for sql in duckdb_settings():  # CAREVAL_THREADS, CAREVAL_MEMORY_LIMIT
+            con.raw_sql(sql)
         return con
     if backend == "pyspark":
         try:

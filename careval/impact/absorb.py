@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 
 _EIG_TOL = 1e-10  # eigenvalues of G below this fraction of the largest are its null space
 _STEP_TOL = 1e-10  # Newton stops when no parameter moves more than this
@@ -45,6 +46,7 @@ _MAXITER = 100
 _HALVINGS = 40
 _MAX_PATTERN_ROWS = 1_000  # units with more rows than this are not grouped into patterns
 _MAX_PATTERN_SHARE = 0.5  # nor when the patterns would be more than this share of the units
+_DENSE_CELLS = 1 << 20  # units times months up to which the months' Gram matrix is built dense
 
 
 def group_sums(groups: np.ndarray, weights: np.ndarray | None, x: np.ndarray, n: int) -> np.ndarray:
@@ -63,15 +65,16 @@ class Blocks:
     """The within-unit pieces of ``[D, X]' V [D, X]`` for weights ``V``.
 
     ``xu``: ``X`` demeaned within units; ``gram``: the months' ``D~' V D~``; ``cross``:
-    ``D~' V X~`` (months by regressors); ``xx``: ``X~' V X~``; ``shares``: the unit-by-month
-    sums of ``V`` divided by the unit's total, which demean the month dummies.
+    ``D~' V X~`` (months by regressors); ``xx``: ``X~' V X~``; ``v`` and ``inv_total``: the
+    weights and each unit's ``1 / sum V``, which demean the month dummies.
     """
 
     xu: np.ndarray
     gram: np.ndarray
     cross: np.ndarray
     xx: np.ndarray
-    shares: np.ndarray
+    v: np.ndarray
+    inv_total: np.ndarray
 
 
 class UnitMonth:
@@ -95,29 +98,55 @@ class UnitMonth:
         self.n_units = int(self.unit.max()) + 1 if self.unit.size else 0
         self.n_months = int(self.month.max()) + 1 if self.month.size else 0
 
-    def blocks(self, v: np.ndarray, x: np.ndarray) -> Blocks:
-        """The information blocks for positive weights ``v`` and regressors ``x`` (n by k)."""
+    def blocks(self, v: np.ndarray, x: np.ndarray, gram: np.ndarray | None = None) -> Blocks:
+        """The information blocks for positive weights ``v`` and regressors ``x`` (n by k);
+        ``gram``: the months' Gram matrix for these weights, if already known (it does not
+        depend on ``x``)."""
         u, m, nu, nm = self.unit, self.month, self.n_units, self.n_months
         total = np.bincount(u, weights=v, minlength=nu)
         inv = np.divide(1.0, total, out=np.zeros(nu), where=total > 0)
         xu = x - (group_sums(u, v, x, nu) * inv[:, None])[u]
-        # unit-by-month sums of v (dense: units by some sixty months), each unit's share
-        c = np.bincount(u * nm + m, weights=v, minlength=nu * nm).reshape(nu, nm)
-        shares = c * inv[:, None]
-        gram = np.diag(c.sum(axis=0)) - shares.T @ c
+        if gram is None:
+            gram = self.gram(v, inv)
         cross = group_sums(m, v, xu, nm)
         xx = (xu * v[:, None]).T @ xu
-        return Blocks(xu, gram, cross, xx, shares)
+        return Blocks(xu, gram, cross, xx, v, inv)
+
+    def gram(self, v: np.ndarray, inv_total: np.ndarray) -> np.ndarray:
+        """``D~' V D~ = diag(v by month) - C' diag(1 / v by unit) C``, ``C`` the unit-by-month
+        sums of ``v``: dense when units times months is small, else sparse (a unit has rows in
+        few of the months)."""
+        u, m, nu, nm = self.unit, self.month, self.n_units, self.n_months
+        by_month = np.bincount(m, weights=v, minlength=nm)
+        if nu * nm <= _DENSE_CELLS:
+            c = np.bincount(u * nm + m, weights=v, minlength=nu * nm).reshape(nu, nm)
+            return np.diag(by_month) - (c * inv_total[:, None]).T @ c
+        # rows by unit (as given when sorted), one entry per row: repeated cells add up
+        order = slice(None) if bool((np.diff(u) >= 0).all()) else np.argsort(u, kind="stable")
+        ptr = np.r_[0, np.cumsum(np.bincount(u, minlength=nu))]
+        vo, mo = v[order], m[order]
+        c = scipy.sparse.csr_matrix((vo, mo, ptr), shape=(nu, nm))
+        scaled = scipy.sparse.csr_matrix((vo * inv_total[u[order]], mo, ptr), shape=(nu, nm))
+        return np.diag(by_month) - np.asarray((c.T @ scaled).toarray())
 
     def month_part(self, b: Blocks, gamma: np.ndarray) -> np.ndarray:
         """``D~ gamma``: month effects ``gamma`` (months, or months by columns) demeaned within
         units with the blocks' weights."""
-        return gamma[self.month] - (b.shares @ gamma)[self.unit]
+        g = gamma[self.month]
+        return g - (group_sums(self.unit, b.v, g, self.n_units) * _col(b.inv_total, g))[self.unit]
 
-    def residualize(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """``x`` (n by k) residualised on the unit and month effects with weights ``v``."""
-        b = self.blocks(v, x)
+    def residualize(
+        self, x: np.ndarray, v: np.ndarray, gram: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``x`` (n by k) residualised on the unit and month effects with weights ``v``
+        (``gram``: :meth:`blocks`')."""
+        b = self.blocks(v, x, gram)
         return b.xu - self.month_part(b, pinv_solve(b.gram, b.cross))
+
+
+def _col(a: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``a`` as a column when ``like`` is 2-d."""
+    return a[:, None] if like.ndim == 2 else a
 
 
 def pinv_solve(g: np.ndarray, rhs: np.ndarray) -> np.ndarray:

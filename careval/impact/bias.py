@@ -27,6 +27,7 @@ from careval.impact.diagnostics import diagnose, mdrr
 from careval.impact.evalue import e_value
 from careval.impact.fe import LOG_LINK
 from careval.impact.outcomes import fit_outcome
+from careval.impact.parallel import each
 from careval.impact.settings import ImpactSettings, OutcomeSettings
 
 COUNT_MODELS = LOG_LINK  # outcomes estimated as rate ratios
@@ -52,25 +53,39 @@ def negative_controls(
     estimated, with the reason."""
     rows, skipped = [], {}
     by_name = {o.name: o for o in st.outcomes}
-    for o in st.negative_controls:
-        if o.name in results and by_name.get(o.name) == o:
-            rows.append(_row(o.name, o.title, "outcome", results[o.name]))
-            continue
-        if o.name not in measured:
-            skipped[o.name] = "its table is not in the data or has no rows"
-            continue
+    reused = {
+        o.name for o in st.negative_controls if o.name in results and by_name.get(o.name) == o
+    }
+    to_fit = [o for o in st.negative_controls if o.name not in reused and o.name in measured]
+
+    def control(o: OutcomeSettings) -> dict[str, Any] | str:
         try:
-            rows.append(_row(o.name, o.title, "outcome", fit_outcome(panel, o)))
+            return fit_outcome(panel, o)
         except ValueError as exc:  # a ConfigError, or a singular fit
-            skipped[o.name] = str(exc).splitlines()[0]
-    for name in results:
-        o = by_name[name]
-        if o.model not in COUNT_MODELS:
-            continue
+            return str(exc).splitlines()[0]
+
+    counts = [n for n in results if by_name[n].model in COUNT_MODELS]
+
+    def fake_start(name: str) -> dict[str, Any] | None:
         try:
-            p = placebo(panel, name, o.model, st)
+            return placebo(panel, name, by_name[name].model, st)
         except ValueError:
-            p = None
+            return None
+
+    # side by side (careval.impact.parallel)
+    fitted = dict(zip([o.name for o in to_fit], each(control, to_fit), strict=True))
+    fakes = each(fake_start, counts)
+    for o in st.negative_controls:
+        if o.name in reused:
+            rows.append(_row(o.name, o.title, "outcome", results[o.name]))
+        elif o.name not in measured:
+            skipped[o.name] = "its table is not in the data or has no rows"
+        elif isinstance(got := fitted[o.name], str):
+            skipped[o.name] = got
+        else:
+            rows.append(_row(o.name, o.title, "outcome", got))
+    for name, p in zip(counts, fakes, strict=True):
+        o = by_name[name]
         if p is not None:
             label = f"{o.title}: placebo start {p['fake_start_months_before_entry']} months early"
             rows.append(_row(f"placebo_{name}", label, "placebo", p))
@@ -132,18 +147,17 @@ def assess(
     diagnostics (in place). ``study_level`` holds the design's own diagnostics: ``max_abs_smd``,
     ``equipoise`` and ``median_follow_up``."""
     by_name = {o.name: o for o in st.outcomes}
-    for name, est in results.items():
-        o: OutcomeSettings = by_name[name]
+
+    def trend(name: str) -> dict[str, Any]:
         try:
-            est["pretrend"] = pretrend(panel, name, o.model, st)
+            return pretrend(panel, name, by_name[name].model, st)
         except ValueError:
-            est["pretrend"] = {
-                "statistic": None,
-                "df": 0,
-                "p_value": None,
-                "bins": 0,
-                "max_change": None,
-            }
+            return {"statistic": None, "df": 0, "p_value": None, "bins": 0, "max_change": None}
+
+    trends = each(trend, list(results))  # side by side (careval.impact.parallel)
+    for (name, est), tested in zip(results.items(), trends, strict=True):
+        o: OutcomeSettings = by_name[name]
+        est["pretrend"] = tested
         count = o.model in COUNT_MODELS
         if count:
             est["calibrated"] = calibrate(est, null_info)

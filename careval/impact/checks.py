@@ -17,7 +17,7 @@ import pandas as pd
 
 from careval.impact.diagnostics import wald_test
 from careval.impact.fe import LOG_LINK, Model
-from careval.impact.outcomes import PANEL_KEYS, coef, fit_matched, fit_matched_vcov, subset
+from careval.impact.outcomes import coef, fit_matched, fit_matched_vcov, subset
 from careval.impact.settings import ImpactSettings
 
 MIN_PLACEBO_MONTHS = 6  # months needed on each side of the fake start
@@ -41,13 +41,13 @@ def pretrend(
     """
     width = settings.event_bin_months
     mask = (panel.k < 0).to_numpy()
-    sub = subset(panel, mask)
+    sub = subset(panel, mask, [outcome])
     b = np.floor_divide(sub.k.to_numpy(), width)
     bins = sorted(set(b.tolist()) - {-1})
     if not bins:
         nan = float("nan")
         return {"statistic": nan, "df": 0, "p_value": nan, "bins": 0, "max_change": nan}
-    d = sub[[outcome, *PANEL_KEYS]].copy()
+    d = sub  # its own copy of the columns the fit needs
     tr = d.treated.to_numpy()
     regs, contrasts = [], []
     for bb in bins:
@@ -89,7 +89,7 @@ def placebo(
     fake = placebo_months(settings)
     if fake < MIN_PLACEBO_MONTHS or settings.pre_months - fake < MIN_PLACEBO_MONTHS:
         return None
-    sub = subset(panel, (panel.k < 0).to_numpy())
+    sub = subset(panel, (panel.k < 0).to_numpy(), [outcome])
     sub["after"] = (sub.k >= -fake).astype(float)
     sub["after_treated"] = sub.after * sub.treated
     if not sub[outcome].any():

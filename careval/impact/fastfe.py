@@ -39,10 +39,12 @@ count) goes to ``fit_fe``, which fits it or raises its usual error.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,7 +53,7 @@ import scipy.linalg
 
 from careval.errors import ConfigError
 from careval.impact import absorb
-from careval.impact.absorb import Patterns, UnitMonth, dense_codes, sorted_codes
+from careval.impact.absorb import Patterns, UnitMonth, dense_codes, pinv_solve, sorted_codes
 from careval.impact.fe import _IWLS_MAXITER, FEFit, Model, _pyfixest, fit_fe
 from careval.impact.inputs import codes
 
@@ -123,15 +125,18 @@ def fit_points(
 
 @dataclasses.dataclass(frozen=True)
 class Means:
-    """A Poisson fit's state at its estimate, for the variance (:func:`careval.impact.variance.
-    two_way_vcov`): ``sample``, the panel rows of the estimation sample (in order); ``mu``, their
-    fitted means; ``xtilde``, the kept regressors residualised on the fixed effects with weights
-    ``w mu``. Every row outside the sample is fitted exactly (a singleton's own effect, or a
-    level whose outcome is always zero: mean zero), with no score and no information."""
+    """A fit's state at its estimate, for the variance (:func:`careval.impact.variance.
+    two_way_vcov`): ``sample``, the panel rows of the estimation sample (in order); ``xtilde``,
+    their kept regressors residualised on the fixed effects (with weights ``w mu`` for
+    Poisson, ``w`` for least squares); ``mu``, Poisson's fitted means; ``resid``, least
+    squares' residuals. Every row outside the sample is fitted exactly (a singleton's own
+    effect, or a level whose outcome is always zero: mean zero), with no score and no
+    information."""
 
     sample: np.ndarray
-    mu: np.ndarray
     xtilde: np.ndarray
+    mu: np.ndarray | None = None
+    resid: np.ndarray | None = None
 
 
 def estimate(
@@ -144,8 +149,8 @@ def estimate(
     cluster: str | None = None,
     weights: str | None = None,
 ) -> tuple[FEFit, Means | None]:
-    """:func:`fit_points`'s fit and, for Poisson fitted exactly with no incomplete rows, its
-    :class:`Means` (else None)."""
+    """:func:`fit_points`'s fit and, for a fit with exact absorption and no incomplete rows,
+    its :class:`Means` (else None)."""
     regressors, fe = list(regressors), list(fe)
     refer = functools.partial(
         _by_fit_fe, panel, outcome, regressors, model, fe, tol, cluster, weights
@@ -192,13 +197,18 @@ def estimate(
     exact = _unit_month(flist)
     means = None
     with one_blas_thread():
-        if model == "ols":
+        if model == "ols" and exact is not None:
+            beta, kept, xt, resid = _ols_exact(y, x, exact, w)
+            converged = True
+            if not missing.any():
+                means = Means(np.flatnonzero(sample), xt, resid=resid)
+        elif model == "ols":
             beta, kept = _ols(y, x, flist, tol, w, exact)
             converged = True
         elif exact is not None:
             beta, kept, converged, pf = _poisson_newton(y, x, exact, w)
             if pf is not None and not missing.any():
-                means = Means(np.flatnonzero(sample), pf.mu, pf.xtilde)
+                means = Means(np.flatnonzero(sample), pf.xtilde, mu=pf.mu)
         else:
             beta, kept, converged = _poisson(y, x, flist, tol, w)
     if not kept.any():
@@ -272,13 +282,41 @@ def _by_fit_fe(
     )
 
 
-def one_blas_thread() -> Any:
+@dataclasses.dataclass
+class _BlasLimit:
+    """The process's one-thread BLAS limit while a thread holds it (:func:`one_blas_thread`)."""
+
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    owner: threading.Thread | None = None  # the thread that set it
+    limiter: Any = None  # threadpoolctl's, which restores the original limits
+
+
+_BLAS_LIMIT = _BlasLimit()
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
     """A context in which BLAS (numpy, scipy) uses one thread.
 
     The matched study's products have a few dozen columns: one thread does them as fast, and
-    threads waiting for busy cores made a fit several times slower on a loaded machine.
+    threads waiting for busy cores made a fit several times slower on a loaded machine. The
+    limit is the process's, and threadpoolctl lets only the thread that set it change it back:
+    the first thread in sets it and restores the original when it leaves; inside, nested uses
+    and other threads' (:mod:`careval.impact.parallel`, which holds it around its pool) change
+    nothing.
     """
-    return _blas().limit(limits=1, user_api="blas")
+    state, me = _BLAS_LIMIT, threading.current_thread()
+    with state.lock:
+        mine = state.owner is None
+        if mine:
+            state.owner, state.limiter = me, _blas().limit(limits=1, user_api="blas")
+    try:
+        yield
+    finally:
+        if mine:
+            with state.lock:
+                state.limiter.restore_original_limits()
+                state.owner = state.limiter = None
 
 
 @functools.cache
@@ -355,9 +393,11 @@ def _ols(
     exact: UnitMonth | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares after weighted demeaning, as pyfixest's ``feols`` (the
-    demeaning exact where the fixed effects allow)."""
-    yx = np.column_stack([y, x])
-    yx = exact.residualize(yx, w) if exact is not None else _demean(yx, flist, w, tol)
+    demeaning exact where the fixed effects allow: :func:`_ols_exact`)."""
+    if exact is not None:
+        beta, kept, _, _ = _ols_exact(y, x, exact, w)
+        return beta, kept
+    yx = _demean(np.column_stack([y, x]), flist, w, tol)
     sw = np.sqrt(w)[:, None]
     yd, xd = sw * yx[:, :1], sw * yx[:, 1:]
     kept = _independent(xd)
@@ -365,6 +405,34 @@ def _ols(
         return np.array([]), kept
     xd = xd[:, kept]
     return _solve(xd.T @ xd, xd.T @ yd), kept
+
+
+def _ols_exact(
+    y: np.ndarray, x: np.ndarray, fe: UnitMonth, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Least squares with exact absorption on the units' patterns: (beta, kept columns, the
+    kept regressors residualised on the effects and the residuals, both per row).
+
+    The regressors residualised on the effects (``X~``) are the same for every unit of a
+    pattern, and the months' Gram matrix of the pattern rows (each weighing its units'
+    summed weights) is the rows' own, so ``X~`` and ``X~' W X~`` come from the patterns and
+    ``X~' W y`` from the rows' ``w y`` summed per pattern row (``X~' W y~ = X~' W y``: ``X~`` is
+    orthogonal to the effects)."""
+    pt = Patterns.of(fe, w, list(x.T))
+    vp = pt.row_weights(w, np.ones(fe.n_units))
+    bp = pt.fe.blocks(vp, x[pt.take])
+    xt = bp.xu - pt.fe.month_part(bp, pinv_solve(bp.gram, bp.cross))
+    txx = (xt * vp[:, None]).T @ xt
+    kept = _independent_gram(txx)
+    if not kept.any():
+        return np.array([]), kept, np.zeros((y.size, 0)), np.zeros(y.size)
+    xt = xt[:, kept]
+    xty = xt.T @ np.bincount(pt.of_row, weights=w * y, minlength=pt.take.size)
+    beta = _solve(txx[np.ix_(kept, kept)], xty)
+    # the residuals: y - x beta residualised on the effects (the rows' Gram matrix is the
+    # patterns')
+    resid = fe.residualize((y - x[:, kept] @ beta)[:, None], w, bp.gram)[:, 0]
+    return beta, kept, xt[pt.of_row], resid
 
 
 def _deviance(y: np.ndarray, mu: np.ndarray) -> float:

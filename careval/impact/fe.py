@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from careval.compute import WARNING_FILTERS
 from careval.errors import ConfigError
 from careval.impact import negbin as nb
 from careval.impact.inputs import (
@@ -402,7 +403,11 @@ def _run_pyfixest(
         "demeaner": pf.MapDemeaner(fixef_tol=tol),
         "copy_data": False,  # ``work`` is ours
     }
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
+    with (
+        WARNING_FILTERS,
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         warnings.simplefilter("always")
         try:
             if model == "ols":

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from careval.compute import WARNING_FILTERS
 from careval.disclosure import Note
 from careval.errors import ConfigError
 from careval.impact.nearest import UNMATCHED_REASONS, Order, Pairs, nearest, strata_codes
@@ -72,7 +73,7 @@ def propensity_score(x: pd.DataFrame, treated: np.ndarray) -> np.ndarray:
     keep = sd > 0
     z = (xv[:, keep] - xv[:, keep].mean(axis=0)) / sd[keep]
     y = np.asarray(treated, dtype=int)
-    with warnings.catch_warnings():
+    with WARNING_FILTERS, warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         # Collinear columns make the Hessian singular; scikit-learn then finishes with lbfgs.
         # The fitted probabilities are unique even when the coefficients are not.

@@ -190,8 +190,12 @@ def coef(fit: FEFit, term: str) -> dict[str, Any]:
     return out
 
 
-def subset(panel: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
-    """Rows of the panel where ``mask`` holds."""
+def subset(panel: pd.DataFrame, mask: np.ndarray, columns: list[str] | None = None) -> pd.DataFrame:
+    """Rows of the panel where ``mask`` holds: ``columns`` (with :data:`PANEL_KEYS` and ``k``)
+    or all of them."""
+    if columns is not None:
+        keep = list(dict.fromkeys([*PANEL_KEYS, "k", *columns]))
+        return pd.DataFrame({c: panel[c].to_numpy()[mask] for c in keep})
     return panel[mask].reset_index(drop=True)
 
 
@@ -205,7 +209,7 @@ def horizons(
     """
     out = []
     for h in months:
-        sub = subset(panel, (panel.k < h).to_numpy())
+        sub = subset(panel, (panel.k < h).to_numpy(), [outcome])
         sub["after"] = (sub.k >= 0).astype(float)
         sub["after_treated"] = sub.after * sub.treated
         if not (sub.after_treated > 0).any():

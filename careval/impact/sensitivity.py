@@ -19,6 +19,7 @@ from careval.errors import ConfigError
 from careval.impact.balance import balance_table
 from careval.impact.matching import MatchSettings, match
 from careval.impact.outcomes import coef, fit_matched, matched_panel
+from careval.impact.parallel import each
 from careval.impact.population import StudyPopulation
 from careval.impact.settings import ImpactSettings
 
@@ -85,8 +86,9 @@ def sensitivity(
     if "area" in f.columns:
         pools = f.loc[f.treated == 0, "area"].dropna().astype(str).value_counts()
         areas = sorted(str(a) for a in pools.index[:MAX_AREAS])
-    rows = []
-    for text, ms, area in variants(st, areas):
+
+    def estimate(variant: tuple[str, MatchSettings, str | None]) -> dict[str, Any]:
+        text, ms, area = variant
         row: dict[str, Any] = {
             "design": text,
             "caliper": ms.caliper,
@@ -109,8 +111,7 @@ def sensitivity(
             row["controls_matched"] = res.n_controls_matched
             if res.n_treated_matched < MIN_TREATED:
                 row["note"] = f"fewer than {MIN_TREATED} treated people matched"
-                rows.append(row)
-                continue
+                return row
             bal = balance_table(sub.frame, "treated", covariates, res.weights)
             row["max_abs_smd_after"] = float(bal.smd_after.abs().max())
             panel = matched_panel(sub, res, st, [o.name])
@@ -120,5 +121,6 @@ def sensitivity(
         except (ConfigError, ValueError, np.linalg.LinAlgError):
             # The reason may quote counts of people: it stays out of what is published.
             row["note"] = "the matching or the outcome model could not be fitted"
-        rows.append(row)
-    return rows
+        return row
+
+    return each(estimate, variants(st, areas))  # side by side (careval.impact.parallel)

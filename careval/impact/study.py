@@ -66,6 +66,7 @@ from careval.impact.outcomes import (
     monthly_means,
     naive,
 )
+from careval.impact.parallel import each
 from careval.impact.population import covariates, first_of, study_population
 from careval.impact.sensitivity import sensitivity
 from careval.impact.settings import ImpactSettings, OutcomeSettings
@@ -322,11 +323,11 @@ def evaluate_impact(
     balance = balance_table(f, "treated", bal_cols, res.weights)
     panel = matched_panel(study, res, st, [o.name for o in (*outs, *controls)])
     results: dict[str, dict[str, Any]] = {}
-    for outcome in outs:
-        try:
-            results[outcome.name] = fit_outcome(panel, outcome)
-        except ValueError as exc:  # a CarevalError, or a singular fit
-            skipped[outcome.name] = str(exc)
+    for outcome, (fitted, why) in zip(outs, each(lambda o: _fit(panel, o), outs), strict=True):
+        if fitted is not None:
+            results[outcome.name] = fitted
+        else:
+            skipped[outcome.name] = why
             _primary_fits(st.primary, skipped)
     main, model = st.primary.name, st.primary.model
     by_horizon = horizons(panel, main, model, st.horizons)
@@ -406,6 +407,14 @@ def evaluate_impact(
         study_diagnostics=study_level,
         sensitivity=sens,
     )
+
+
+def _fit(panel: pd.DataFrame, o: OutcomeSettings) -> tuple[dict[str, Any] | None, str]:
+    """An outcome's difference-in-differences, or None and why it could not be fitted."""
+    try:
+        return fit_outcome(panel, o), ""
+    except ValueError as exc:  # a CarevalError, or a singular fit
+        return None, str(exc)
 
 
 def _planted(effects: dict[str, Any], outcomes: list[str]) -> dict[str, float]:

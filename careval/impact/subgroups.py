@@ -67,7 +67,7 @@ def subgroups(
         n = int(in_level.sum())
         row: dict[str, Any] = {"subgroup": group, "level": level, "n_treated": n}
         mask = in_level[set_of_row]
-        sub = subset(panel, mask)
+        sub = subset(panel, mask, [outcome, *TERMS])
         if n == 0 or not sub[outcome].any() or not (sub.post_treated > 0).any():
             rows.append(row | {"note": "no treated people or no events"})
             continue

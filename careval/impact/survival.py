@@ -38,6 +38,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from careval.compute import WARNING_FILTERS
 from careval.data.access import Dataset
 from careval.impact.finegray import fine_gray
 from careval.impact.intervals import log_ratio
@@ -156,7 +157,8 @@ def cox_treated(rows: pd.DataFrame, time: str, event: np.ndarray) -> dict[str, A
         return {"model": "cox", "note": "no events in one arm"}
     from lifelines.exceptions import ConvergenceError
 
-    with warnings.catch_warnings():  # lifelines warns of non-integer weights (intended)
+    # lifelines warns of non-integer weights (intended)
+    with WARNING_FILTERS, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:  # the point estimate; the robust variance below (lifelines' is quadratic in rows)
             fit = CoxPHFitter().fit(df.drop(columns="person"), "time", "event", weights_col="w")
@@ -198,8 +200,8 @@ def cox_sandwich(
     """
     order = outcome.sort_values(by=["time", "event"]).index  # lifelines' order
     xs = x.loc[order].to_numpy(float)
-    std = x.std(0).to_numpy(float)  # lifelines fits on x normalised by its sd (and mean)
-    xn = (xs - x.mean(0).to_numpy(float)) / std
+    std = x.std(axis=0).to_numpy(float)  # lifelines fits on x normalised by its sd (and mean)
+    xn = (xs - x.mean(axis=0).to_numpy(float)) / std
     e = outcome.event.loc[order].to_numpy(float)
     ws = w.loc[order].to_numpy(float)
     phi = np.exp(xn @ (beta * std))

@@ -48,8 +48,9 @@ def two_way_vcov(
     ``panel`` has columns ``unit``, ``month``, ``set``, ``person`` (who the row is about: a
     person in several sets, as a control or as both a control and a treated person, is one
     cluster), the outcome, the regressors and, if given, the analytic ``weights`` of the fit.
-    ``alpha`` is NB2's overdispersion, for ``model="negbin"``. ``means``: a Poisson fit's own
-    means at ``beta`` (:func:`careval.impact.fastfe.estimate`), which spare refitting them.
+    ``alpha`` is NB2's overdispersion, for ``model="negbin"``. ``means``: the fit's own means
+    (Poisson) or residuals (least squares) and residualised regressors at ``beta``
+    (:func:`careval.impact.fastfe.estimate`), which spare computing them again.
     """
     x = panel[list(regressors)].to_numpy(dtype=float)
     y = panel[outcome].to_numpy(dtype=float)
@@ -57,11 +58,15 @@ def two_way_vcov(
     flist = np.column_stack([u, m]).astype(np.uint64)
     aw = panel[weights].to_numpy(dtype=float) if weights else np.ones(len(panel))
     scale = np.ones(len(panel))  # d score / d residual: 1/(1 + alpha mu) for NB2
-    if model == "poisson" and means is not None and means.xtilde.shape[1] == x.shape[1]:
+    own = means is not None and means.xtilde.shape[1] == x.shape[1]
+    if own and model == "poisson" and means is not None and means.mu is not None:
         # the fit's own means; rows outside its sample are fitted exactly (mean = outcome)
         mu, xtil = y.copy(), np.zeros_like(x)
         mu[means.sample], xtil[means.sample] = means.mu, means.xtilde
         w, resid = aw * mu, y - mu
+    elif own and model == "ols" and means is not None and means.resid is not None:
+        xtil, resid, w = np.zeros_like(x), np.zeros(len(panel)), aw
+        xtil[means.sample], resid[means.sample] = means.xtilde, means.resid
     elif model in ("poisson", "negbin"):
         # the means given beta (unit and month effects refitted, by Newton's method); rows of
         # units or months with no events get mean 0 (their effects are minus infinity; they

@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from careval.compute import duckdb_settings
 from careval.data.schema import TABLES
 from careval.errors import SHOW_VALUES, ConfigError, brief
 
@@ -60,6 +61,8 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
         tempfile.gettempdir(), f"careval-duckdb-{os.getpid()}-{secrets.token_hex(4)}"
     )
     con.execute(f"SET temp_directory = {literal(spill)}")
+    for sql in duckdb_settings():  # CAREVAL_THREADS, CAREVAL_MEMORY_LIMIT
+        con.execute(sql)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
