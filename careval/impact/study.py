@@ -39,6 +39,8 @@ them in order (:func:`evaluate_impact`) and holds the result.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -322,18 +324,50 @@ def evaluate_impact(
     bal_cols = list(dict.fromkeys(c for c in bal_cols if c != "risk_logit"))
     balance = balance_table(f, "treated", bal_cols, res.weights)
     panel = matched_panel(study, res, st, [o.name for o in (*outs, *controls)])
+    main, model = st.primary.name, st.primary.model
+    people = set_attributes(f, res)
+    admission = by_name.get("emergency_admissions", BUILTIN_OUTCOMES["emergency_admissions"])
+    # Everything the panel and the match give, side by side (careval.impact.parallel): each
+    # outcome's fit, the primary outcome's horizons, event study, subgroups and other views,
+    # the other designs; the longest first.
+    jobs: dict[str, Callable[[], Any]] = {
+        "event": lambda: event_study(panel, main, model, st),
+        "sensitivity": lambda: sensitivity(study, cov, st, res.score) if st.sensitivity else [],
+        **{f"outcome {o.name}": functools.partial(_fit, panel, o) for o in outs},
+        "horizons": lambda: horizons(panel, main, model, st.horizons),
+        "subgroups": lambda: subgroups(panel, people, main, model),
+        "trajectories": lambda: trajectories(panel, [o.name for o in outs], st.event_window),
+        "survival": lambda: (
+            survival_analysis(ds, study, res, admission) if not unavailable(ds, admission) else {}
+        ),
+        "deaths": lambda: death_rate_ratio(follow_up_rows(study, res)),
+        "naive": lambda: naive(panel, main, model, st),
+        "monthly": lambda: monthly_means(panel, main, st.event_window),
+    }
+    done = dict(zip(jobs, each(_attempt, list(jobs.values())), strict=True))
+
+    def got(name: str) -> Any:
+        """A job's result, or its error raised (in the order the steps had one by one)."""
+        value, error = done[name]
+        if error is not None:
+            raise error
+        return value
+
     results: dict[str, dict[str, Any]] = {}
-    for outcome, (fitted, why) in zip(outs, each(lambda o: _fit(panel, o), outs), strict=True):
+    for outcome in outs:
+        fitted, why = got(f"outcome {outcome.name}")
         if fitted is not None:
             results[outcome.name] = fitted
         else:
             skipped[outcome.name] = why
             _primary_fits(st.primary, skipped)
-    main, model = st.primary.name, st.primary.model
-    by_horizon = horizons(panel, main, model, st.horizons)
-    event = event_study(panel, main, model, st)
-    monthly = monthly_means(panel, main, st.event_window)
-    before_after = naive(panel, main, model, st)
+    by_horizon, event, monthly, before_after = (
+        got(k) for k in ("horizons", "event", "monthly", "naive")
+    )
+    groups, paths, deaths, times = (
+        got(k) for k in ("subgroups", "trajectories", "deaths", "survival")
+    )
+    paths = paths[paths.outcome.isin(list(results))].reset_index(drop=True)
     post_k = panel[(panel.treated == 1) & (panel.k >= 0)].groupby("set").k.max() + 1
     follow = {
         "median_months": float(post_k.median()),
@@ -354,12 +388,6 @@ def evaluate_impact(
     emergency = effects.get("emergency_admissions")
     truth = emergency.get("rate_ratio") if isinstance(emergency, dict) else None
     planted = _planted(effects, list(results))
-    people = set_attributes(f, res)
-    groups = subgroups(panel, people, main, model)
-    paths = trajectories(panel, list(results), st.event_window)
-    deaths = death_rate_ratio(follow_up_rows(study, res))
-    admission = by_name.get("emergency_admissions", BUILTIN_OUTCOMES["emergency_admissions"])
-    times = survival_analysis(ds, study, res, admission) if not unavailable(ds, admission) else {}
     nc_rows, nc_skipped = bias.negative_controls(panel, st, results, {o.name for o in controls})
     null_info = bias.empirical_null(nc_rows)
     for r in nc_rows:  # every one's truth is no effect, by design (known on synthetic data)
@@ -376,7 +404,7 @@ def evaluate_impact(
     warnings = [
         f"{n}: not for decisions: {failure_text(results[n]['diagnostics'])}" for n in failing
     ]
-    sens = sensitivity(study, cov, st, res.score) if st.sensitivity else []
+    sens = got("sensitivity")
     untreated = {
         m: control_series(study, res, m, DESIGN_PRE_MONTHS, DESIGN_MAX_POST)
         for m in ("emergency_admissions", "emergency_cost")
@@ -407,6 +435,14 @@ def evaluate_impact(
         study_diagnostics=study_level,
         sensitivity=sens,
     )
+
+
+def _attempt(job: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    """``job()``, and the exception it raised (None if none)."""
+    try:
+        return job(), None
+    except Exception as exc:  # raised again where the result is used
+        return None, exc
 
 
 def _fit(panel: pd.DataFrame, o: OutcomeSettings) -> tuple[dict[str, Any] | None, str]:
