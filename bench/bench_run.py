@@ -3,10 +3,11 @@ results are unchanged.
 
 Runs :func:`careval.run.run` in this process on ``--data`` (a ``careval synth`` folder) into a
 new temporary folder, timing each step from the progress callback the CLI's bar uses. Prints
-one Markdown row per stage and a JSON line with the totals (wall, user and system CPU, CPU% and
-peak resident memory). ``--keep FILE`` copies the run's ``results.json`` to FILE;
-``--compare FILE`` reports every value of this run's ``results.json`` that differs from FILE's
-(provenance's times and versions aside), so a speed change can show it changed no result.
+one Markdown row per stage and a JSON line with the totals (wall, user and system CPU with the
+side analyses' process, CPU% and peak resident memory of this process and of that one).
+``--keep FILE`` copies the run's ``results.json`` to FILE; ``--compare FILE`` reports every
+value of this run's ``results.json`` that differs from FILE's (provenance's times and versions
+aside), so a speed change can show it changed no result.
 
 Usage::
 
@@ -78,6 +79,7 @@ def main() -> None:
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
     ru = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the side analyses' process
     wall = end - t0
     print("| stage | wall s |\n|---|---:|")
     print(f"| start (imports, folder checks) | {marks[0][1] - t0:.1f} |")
@@ -86,10 +88,13 @@ def main() -> None:
     totals = {
         "data": str(a.data),
         "wall_s": round(wall, 1),
-        "user_s": round(ru.ru_utime, 1),
-        "sys_s": round(ru.ru_stime, 1),
-        "cpu_pct": round(100 * (ru.ru_utime + ru.ru_stime) / wall),
+        "user_s": round(ru.ru_utime + kids.ru_utime, 1),
+        "sys_s": round(ru.ru_stime + kids.ru_stime, 1),
+        "cpu_pct": round(
+            100 * (ru.ru_utime + ru.ru_stime + kids.ru_utime + kids.ru_stime) / wall
+        ),
         "peak_rss_gib": round(ru.ru_maxrss / 2**20, 2),
+        "child_peak_rss_gib": round(kids.ru_maxrss / 2**20, 2),
         "load_at_start": round(load, 2),
     }
     print(json.dumps(totals))

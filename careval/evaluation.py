@@ -17,8 +17,11 @@ programme start, passed to every analysis that uses them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -205,23 +208,24 @@ def evaluate(
 
         summary = summarise(ds, st, window(rs.spec, ds))
         span = summary.window
-        say("risk model and targeting")
-        risk, skipped["risk"] = checked("risk", lambda: _risk(ds, span, risk_st, st.eligibility))
-        say("area comparison and programme monitoring")
-        areas, skipped["monitoring"] = checked("monitoring", lambda: _areas(ds, span, rs.areas))
-        programme, skipped["programme"] = checked(
-            "programme", lambda: _programme(ds, summary, rs.programme)
-        )
-        if programme is not None and not unmet_here["monitoring"]:
-            chart, why = emergency_admissions_chart(ds, span, rs.areas)
-            if chart is not None:
-                programme.charts[EMERGENCY_CHART] = chart
-            else:
-                programme.warnings.append(why)
+        shown = SHOW_VALUES.get()
+        with contextlib.ExitStack() as stack:
+            side: Future[Side] | None = None
+            if people(ds) >= SIDE_PROCESS_PEOPLE:
+                pool = stack.enter_context(
+                    ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                )
+                side = pool.submit(side_analyses, data, span, rs, summary, unmet_here, shown)
+            say("risk model and targeting")
+            risk, skipped["risk"] = checked(
+                "risk", lambda: _risk(ds, span, risk_st, st.eligibility)
+            )
+            say("area comparison and programme monitoring")
+            done = side.result() if side is not None else _side(ds, span, rs, summary, unmet_here)
+        areas, programme, indicators = done.areas, done.programme, done.indicators
+        skipped |= {"monitoring": done.why_areas, "programme": done.why_programme}
         say("clinical indicators")
-        indicators, skipped["indicators"] = checked(
-            "indicators", lambda: _indicators(ds, span, rs.indicators)
-        )
+        skipped["indicators"] = done.why_indicators
         say("matched-control impact study")
         impact, skipped["impact"] = checked("impact", lambda: _impact(ds, span, risk, impact_st))
         follow_result = (
@@ -260,6 +264,68 @@ def evaluate(
         follow=follow_result,
         skipped=skipped,
     )
+
+
+SIDE_PROCESS_PEOPLE = 200_000  # from this many people the side analyses get a process
+
+
+@dataclass(frozen=True)
+class Side:
+    """The analyses that need neither the risk model nor the matched study: Table 2, the
+    programme's monitoring and the clinical indicators, with why any was not run."""
+
+    areas: AreaResult | None
+    why_areas: str
+    programme: ProgrammeResult | None
+    why_programme: str
+    indicators: IndicatorsResult | None
+    why_indicators: str
+
+
+def people(ds: Dataset) -> int:
+    """The people in the dataset (0 without a persons table)."""
+    return int(ds.table("persons").count().to_pyarrow().as_py()) if "persons" in ds.tables else 0
+
+
+def side_analyses(
+    data: Path,
+    span: tuple[dt.date, dt.date],
+    rs: RunSettings,
+    summary: DataSummary,
+    unmet_here: dict[str, str],
+    shown: bool,
+) -> Side:
+    """:func:`_side` on its own connection to ``data``, in a process of its own: on a large
+    dataset it then runs beside the risk model (the two use both cores, and neither the
+    interpreter's lock nor the warning filters are shared). ``shown``: whether messages may
+    quote values (the caller's :data:`~careval.errors.SHOW_VALUES`)."""
+    with showing_values(shown), Dataset(data) as ds:
+        return _side(ds, span, rs, summary, unmet_here)
+
+
+def _side(
+    ds: Dataset,
+    span: tuple[dt.date, dt.date],
+    rs: RunSettings,
+    summary: DataSummary,
+    unmet_here: dict[str, str],
+) -> Side:
+    """Table 2, the programme's monitoring (with the emergency admissions chart) and the
+    clinical indicators, each when its tables are there."""
+
+    def checked(name: str, run: Callable[[], tuple[Any, str]]) -> tuple[Any, str]:
+        return (None, unmet_here[name]) if unmet_here[name] else run()
+
+    areas, why_areas = checked("monitoring", lambda: _areas(ds, span, rs.areas))
+    programme, why_programme = checked("programme", lambda: _programme(ds, summary, rs.programme))
+    if programme is not None and not unmet_here["monitoring"]:
+        chart, why = emergency_admissions_chart(ds, span, rs.areas)
+        if chart is not None:
+            programme.charts[EMERGENCY_CHART] = chart
+        else:
+            programme.warnings.append(why)
+    indicators, why_indicators = checked("indicators", lambda: _indicators(ds, span, rs.indicators))
+    return Side(areas, why_areas, programme, why_programme, indicators, why_indicators)
 
 
 def input_hashes(
