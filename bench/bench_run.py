@@ -24,6 +24,7 @@ import math
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,6 +58,11 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if a == b else [f"{path}: {a!r}, was {b!r}"]
 
 
+def _peak_gib() -> float:
+    """This process's peak resident memory so far, GiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
@@ -67,11 +73,20 @@ def main() -> None:
     from careval.run import run
 
     marks: list[tuple[str, float]] = []
+    peaks: list[float] = []  # this process's peak RSS (GiB) when each step starts
+
+    def mark(step: str) -> None:
+        marks.append((step, time.perf_counter()))
+        peaks.append(_peak_gib())
+        if len(marks) > 1:  # as it goes, so that a run stopped midway still shows its steps
+            (last, at), now = marks[-2], marks[-1][1]
+            print(f"{last}: {now - at:.1f} s, peak {peaks[-1]:.2f} GiB", file=sys.stderr)
+
     out = Path(tempfile.mkdtemp(prefix="careval-benchrun-")) / "out"
     t0 = time.perf_counter()
     load = os.getloadavg()[0]
     try:
-        run(a.data, out, progress=lambda step: marks.append((step, time.perf_counter())))
+        run(a.data, out, progress=mark)
         end = time.perf_counter()
         results = json.loads((out / "results.json").read_text())
         if a.keep:
@@ -81,18 +96,17 @@ def main() -> None:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the side analyses' process
     wall = end - t0
-    print("| stage | wall s |\n|---|---:|")
-    print(f"| start (imports, folder checks) | {marks[0][1] - t0:.1f} |")
-    for (step, at), (_, nxt) in zip(marks, [*marks[1:], ("end", end)], strict=True):
-        print(f"| {step} | {nxt - at:.1f} |")
+    print("| stage | wall s | peak RSS by its end, GiB |\n|---|---:|---:|")
+    print(f"| start (imports, folder checks) | {marks[0][1] - t0:.1f} | {peaks[0]:.2f} |")
+    ends = [*peaks[1:], _peak_gib()]
+    for (step, at), (_, nxt), peak in zip(marks, [*marks[1:], ("end", end)], ends, strict=True):
+        print(f"| {step} | {nxt - at:.1f} | {peak:.2f} |")
     totals = {
         "data": str(a.data),
         "wall_s": round(wall, 1),
         "user_s": round(ru.ru_utime + kids.ru_utime, 1),
         "sys_s": round(ru.ru_stime + kids.ru_stime, 1),
-        "cpu_pct": round(
-            100 * (ru.ru_utime + ru.ru_stime + kids.ru_utime + kids.ru_stime) / wall
-        ),
+        "cpu_pct": round(100 * (ru.ru_utime + ru.ru_stime + kids.ru_utime + kids.ru_stime) / wall),
         "peak_rss_gib": round(ru.ru_maxrss / 2**20, 2),
         "child_peak_rss_gib": round(kids.ru_maxrss / 2**20, 2),
         "load_at_start": round(load, 2),

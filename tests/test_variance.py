@@ -79,12 +79,13 @@ def test_shared_controls_widen_the_interval() -> None:
     assert ours > 1.05 * one_way
 
 
+@pytest.mark.parametrize("nested", [True, False])
 @pytest.mark.parametrize("model", ["poisson", "ols"])
-def test_the_fits_own_means_give_the_refitted_variance(model: str) -> None:
+def test_the_fits_own_means_give_the_refitted_variance(model: str, nested: bool) -> None:
     """Given the fit's means or residuals (fastfe.estimate), the variance skips computing them
     again and treats rows outside the fit's sample as fitted exactly: the same covariance as
     computing them, here with singleton units (one row) and units whose outcome is always
-    zero."""
+    zero; with each unit one person (the matched panel) or not (scores then by row)."""
     from careval.impact.fastfe import estimate
 
     panel = _panel(np.random.default_rng(4), 400, 3, 500)
@@ -94,6 +95,8 @@ def test_the_fits_own_means_give_the_refitted_variance(model: str) -> None:
         unit=lambda d: 20_000 + d.unit, y=0.0
     )
     panel = pd.concat([panel, one, zero]).sort_values(["unit", "month"], ignore_index=True)
+    if not nested:  # some units' first months are another person's
+        panel.loc[panel.month == 0, "person"] = panel.person.max() + 1 + panel.unit % 7
     regs = ["age", "post_treated"]
     fit, means = estimate(panel, "y", regs, model, cluster="set", weights="w")  # type: ignore[arg-type]
     assert means is not None

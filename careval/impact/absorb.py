@@ -295,14 +295,22 @@ def _sorted(u: np.ndarray, m: np.ndarray) -> bool:
 class PoissonFit:
     """Newton's answer: coefficients, month effects (up to a constant), the fitted means, the
     regressors residualised on the effects with the fit's weights ``w mu`` (the ``X~`` of the
-    information ``X~' W X~``), whether it converged and in how many iterations."""
+    information ``X~' W X~``: ``xtilde``, the same for every unit of a pattern, so kept per
+    pattern row, ``pattern_xtilde``, with each row's pattern row, ``of_row``), whether it
+    converged and in how many iterations."""
 
     beta: np.ndarray
     month_effects: np.ndarray
     mu: np.ndarray
-    xtilde: np.ndarray
+    pattern_xtilde: np.ndarray
+    of_row: np.ndarray
     converged: bool
     iterations: int
+
+    @property
+    def xtilde(self) -> np.ndarray:
+        """``X~`` per row."""
+        return self.pattern_xtilde[self.of_row]
 
 
 def poisson(
@@ -394,8 +402,8 @@ def poisson(
     # pattern's sum (the unit's constant weight cancels when it is not part of the pattern)
     pat = pt.of_unit[fe.unit]
     mu = (e / wp)[pt.of_row] * y_of_unit[fe.unit] / np.where(s > 0, s, 1)[pat]
-    xt = pfe.residualize(xp, wmu)[pt.of_row] if k else np.zeros((y.size, 0))
-    return PoissonFit(b, g, mu, xt, converged, iterations)
+    xt = pfe.residualize(xp, wmu) if k else np.zeros((pfe.unit.size, 0))
+    return PoissonFit(b, g, mu, xt, pt.of_row, converged, iterations)
 
 
 def _starts(unit: np.ndarray) -> np.ndarray:

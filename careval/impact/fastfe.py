@@ -127,14 +127,16 @@ def fit_points(
 class Means:
     """A fit's state at its estimate, for the variance (:func:`careval.impact.variance.
     two_way_vcov`): ``sample``, the panel rows of the estimation sample (in order); ``xtilde``,
-    their kept regressors residualised on the fixed effects (with weights ``w mu`` for
-    Poisson, ``w`` for least squares); ``mu``, Poisson's fitted means; ``resid``, least
-    squares' residuals. Every row outside the sample is fitted exactly (a singleton's own
-    effect, or a level whose outcome is always zero: mean zero), with no score and no
+    the kept regressors residualised on the fixed effects (with weights ``w mu`` for Poisson,
+    ``w`` for least squares), the same for every unit of a pattern and so kept per pattern row,
+    with ``rows`` each sample row's; ``mu``, Poisson's fitted means; ``resid``, least squares'
+    residuals (per sample row). Every row outside the sample is fitted exactly (a singleton's
+    own effect, or a level whose outcome is always zero: mean zero), with no score and no
     information."""
 
     sample: np.ndarray
     xtilde: np.ndarray
+    rows: np.ndarray
     mu: np.ndarray | None = None
     resid: np.ndarray | None = None
 
@@ -198,17 +200,17 @@ def estimate(
     means = None
     with one_blas_thread():
         if model == "ols" and exact is not None:
-            beta, kept, xt, resid = _ols_exact(y, x, exact, w)
+            beta, kept, xt, of_row, resid = _ols_exact(y, x, exact, w)
             converged = True
             if not missing.any():
-                means = Means(np.flatnonzero(sample), xt, resid=resid)
+                means = Means(np.flatnonzero(sample), xt, of_row, resid=resid)
         elif model == "ols":
             beta, kept = _ols(y, x, flist, tol, w, exact)
             converged = True
         elif exact is not None:
             beta, kept, converged, pf = _poisson_newton(y, x, exact, w)
             if pf is not None and not missing.any():
-                means = Means(np.flatnonzero(sample), pf.xtilde, mu=pf.mu)
+                means = Means(np.flatnonzero(sample), pf.pattern_xtilde, pf.of_row, mu=pf.mu)
         else:
             beta, kept, converged = _poisson(y, x, flist, tol, w)
     if not kept.any():
@@ -395,7 +397,7 @@ def _ols(
     """Weighted least squares after weighted demeaning, as pyfixest's ``feols`` (the
     demeaning exact where the fixed effects allow: :func:`_ols_exact`)."""
     if exact is not None:
-        beta, kept, _, _ = _ols_exact(y, x, exact, w)
+        beta, kept, _, _, _ = _ols_exact(y, x, exact, w)
         return beta, kept
     yx = _demean(np.column_stack([y, x]), flist, w, tol)
     sw = np.sqrt(w)[:, None]
@@ -409,9 +411,10 @@ def _ols(
 
 def _ols_exact(
     y: np.ndarray, x: np.ndarray, fe: UnitMonth, w: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Least squares with exact absorption on the units' patterns: (beta, kept columns, the
-    kept regressors residualised on the effects and the residuals, both per row).
+    kept regressors residualised on the effects per pattern row, each row's pattern row, the
+    residuals per row).
 
     The regressors residualised on the effects (``X~``) are the same for every unit of a
     pattern, and the months' Gram matrix of the pattern rows (each weighing its units'
@@ -425,14 +428,14 @@ def _ols_exact(
     txx = (xt * vp[:, None]).T @ xt
     kept = _independent_gram(txx)
     if not kept.any():
-        return np.array([]), kept, np.zeros((y.size, 0)), np.zeros(y.size)
+        return np.array([]), kept, np.zeros((pt.take.size, 0)), pt.of_row, np.zeros(y.size)
     xt = xt[:, kept]
     xty = xt.T @ np.bincount(pt.of_row, weights=w * y, minlength=pt.take.size)
     beta = _solve(txx[np.ix_(kept, kept)], xty)
     # the residuals: y - x beta residualised on the effects (the rows' Gram matrix is the
     # patterns')
     resid = fe.residualize((y - x[:, kept] @ beta)[:, None], w, bp.gram)[:, 0]
-    return beta, kept, xt[pt.of_row], resid
+    return beta, kept, xt, pt.of_row, resid
 
 
 def _deviance(y: np.ndarray, mu: np.ndarray) -> float:

@@ -52,59 +52,49 @@ def two_way_vcov(
     (Poisson) or residuals (least squares) and residualised regressors at ``beta``
     (:func:`careval.impact.fastfe.estimate`), which spare computing them again.
     """
-    x = panel[list(regressors)].to_numpy(dtype=float)
+    n = len(panel)
     y = panel[outcome].to_numpy(dtype=float)
-    u, m = sorted_codes(panel["unit"]), sorted_codes(panel["month"])
-    flist = np.column_stack([u, m]).astype(np.uint64)
-    aw = panel[weights].to_numpy(dtype=float) if weights else np.ones(len(panel))
-    scale = np.ones(len(panel))  # d score / d residual: 1/(1 + alpha mu) for NB2
-    own = means is not None and means.xtilde.shape[1] == x.shape[1]
-    if own and model == "poisson" and means is not None and means.mu is not None:
-        # the fit's own means; rows outside its sample are fitted exactly (mean = outcome)
-        mu, xtil = y.copy(), np.zeros_like(x)
-        mu[means.sample], xtil[means.sample] = means.mu, means.xtilde
-        w, resid = aw * mu, y - mu
-    elif own and model == "ols" and means is not None and means.resid is not None:
-        xtil, resid, w = np.zeros_like(x), np.zeros(len(panel)), aw
-        xtil[means.sample], resid[means.sample] = means.xtilde, means.resid
-    elif model in ("poisson", "negbin"):
-        # the means given beta (unit and month effects refitted, by Newton's method); rows of
-        # units or months with no events get mean 0 (their effects are minus infinity; they
-        # carry no information)
-        wy = aw * y
-        keep = (np.bincount(u, weights=wy) > 0)[u] & (np.bincount(m, weights=wy) > 0)[m]
-        mu, xtil = np.zeros(len(panel)), np.zeros_like(x)
-        fe = UnitMonth(dense_codes(u[keep])[0], dense_codes(m[keep])[0])
-        if keep.any():
-            fit = poisson(fe, y[keep], x[keep], aw[keep], beta=beta)
-            mu[keep], xtil[keep] = fit.mu, fit.xtilde
-        if model == "negbin":
-            if alpha is None:
-                raise ConfigError("model='negbin' needs the fit's alpha")
-            mu[keep] = nb2_fe_means(
-                y[keep], (x @ beta)[keep], flist[keep], alpha, mu[keep], w=aw[keep]
-            )
-            scale = 1 / (1 + alpha * mu)
-            xtil[keep] = fe.residualize(x[keep], (aw * mu * scale)[keep])
-        w = aw * mu * scale
-        resid = y - mu
-    elif model == "ols":
-        both = UnitMonth(u, m).residualize(np.column_stack([x, y - x @ beta]), aw)
-        xtil, resid, w = both[:, :-1], both[:, -1], aw
+    u = sorted_codes(panel["unit"])
+    aw = panel[weights].to_numpy(dtype=float) if weights else np.ones(n)
+    k = len(regressors)
+    # Each score row is ``xt[of] * e`` over the panel rows ``idx``, and the bread's weights are
+    # ``b``: with the fit's own means, xt is per pattern row and idx the fit's sample (no n by
+    # k array is made); otherwise per panel row.
+    if means is not None and means.xtilde.shape[1] == k and model in ("poisson", "ols"):
+        idx, xt, of = means.sample, means.xtilde, means.rows
+        if model == "poisson" and means.mu is not None:
+            e, b = aw[idx] * (y[idx] - means.mu), aw[idx] * means.mu
+        elif model == "ols" and means.resid is not None:
+            e, b = aw[idx] * means.resid, aw[idx]
+        else:
+            raise ConfigError(f"the fit's means do not belong to a {model} model")
     else:
-        raise ConfigError(f"model must be ols, poisson or negbin; got {model!r}")
-    bread = np.linalg.pinv((xtil * w[:, None]).T @ xtil)
-    score = xtil * (aw * resid * scale)[:, None]
+        idx, of = np.arange(n), np.arange(n)
+        xt, e, b = _scores(panel, y, u, aw, regressors, beta, model, alpha)
+    w_of = np.bincount(of, weights=b, minlength=xt.shape[0])
+    bread = np.linalg.pinv((xt * w_of[:, None]).T @ xt)
     set_ = sorted_codes(panel["set"])
     person = sorted_codes(panel["person"])
+
+    def summed(groups: np.ndarray, n_groups: int) -> np.ndarray:
+        """Per-group sums of the score rows (``groups`` per row of ``idx``), a column at a
+        time."""
+        out = np.empty((n_groups, k))
+        for j in range(k):
+            out[:, j] = np.bincount(groups, weights=xt[of, j] * e, minlength=n_groups)
+        return out
+
     # The scores summed by unit first when each unit is in one set and is one person (the
     # matched panel): the three groupings' sums then come from the units' sums.
     first = np.full(int(u.max()) + 1, u.size)  # each unit's first row
     np.minimum.at(first, u, np.arange(u.size))
     nested = bool((set_ == set_[first[u]]).all() and (person == person[first[u]]).all())
     if nested:
-        score = group_sums(u, None, score, first.size)
+        score = summed(u[idx], first.size)
         set_, person = set_[first], person[first]
+    else:  # every panel row (those outside idx with no score): the groups are the panel's
+        score = np.zeros((n, k))
+        score[idx] = xt[of] * e[:, None]
 
     def meat(groups: np.ndarray) -> np.ndarray:
         inv, g = dense_codes(groups)
@@ -123,3 +113,45 @@ def two_way_vcov(
         d[bad] = one[bad]
         np.fill_diagonal(v, d)
     return v
+
+
+def _scores(
+    panel: pd.DataFrame,
+    y: np.ndarray,
+    u: np.ndarray,
+    aw: np.ndarray,
+    regressors: Sequence[str],
+    beta: np.ndarray,
+    model: str,
+    alpha: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per panel row: the regressors residualised on the effects, the score weight (the
+    score is their product) and the bread's weight, the means refitted at ``beta``."""
+    x = panel[list(regressors)].to_numpy(dtype=float)
+    m = sorted_codes(panel["month"])
+    scale = np.ones(len(panel))  # d score / d residual: 1/(1 + alpha mu) for NB2
+    if model in ("poisson", "negbin"):
+        # the means given beta (unit and month effects refitted, by Newton's method); rows of
+        # units or months with no events get mean 0 (their effects are minus infinity; they
+        # carry no information)
+        wy = aw * y
+        keep = (np.bincount(u, weights=wy) > 0)[u] & (np.bincount(m, weights=wy) > 0)[m]
+        mu, xtil = np.zeros(len(panel)), np.zeros_like(x)
+        fe = UnitMonth(dense_codes(u[keep])[0], dense_codes(m[keep])[0])
+        if keep.any():
+            fit = poisson(fe, y[keep], x[keep], aw[keep], beta=beta)
+            mu[keep], xtil[keep] = fit.mu, fit.xtilde
+        if model == "negbin":
+            if alpha is None:
+                raise ConfigError("model='negbin' needs the fit's alpha")
+            flist = np.column_stack([u, m]).astype(np.uint64)
+            mu[keep] = nb2_fe_means(
+                y[keep], (x @ beta)[keep], flist[keep], alpha, mu[keep], w=aw[keep]
+            )
+            scale = 1 / (1 + alpha * mu)
+            xtil[keep] = fe.residualize(x[keep], (aw * mu * scale)[keep])
+        return xtil, aw * (y - mu) * scale, aw * mu * scale
+    if model == "ols":
+        both = UnitMonth(u, m).residualize(np.column_stack([x, y - x @ beta]), aw)
+        return both[:, :-1], aw * both[:, -1], aw
+    raise ConfigError(f"model must be ols, poisson or negbin; got {model!r}")
