@@ -11,4 +11,7 @@ workers=${CAREVAL_TEST_WORKERS:-2}
 if [ "$workers" = "0" ]; then
   exec .venv/bin/python -m pytest -q "$@"
 fi
+# The workers already use the cores: each runs careval's own fits on one thread unless
+# CAREVAL_THREADS says otherwise (tests/test_parallel.py sets its own, to check two threads).
+export CAREVAL_THREADS=${CAREVAL_THREADS:-1}
 exec .venv/bin/python -m pytest -q -n "$workers" --dist loadfile "$@"
