@@ -192,11 +192,11 @@ def cox_sandwich(
 
     ``outcome`` has the columns ``time`` and ``event``; ``x`` the covariates; ``beta`` and
     ``variance`` are the fit's coefficients and model-based covariance. lifelines sums each row's
-    score residual over every earlier row of the sorted data, a loop quadratic in the rows (10 s
-    for 40,000 rows; hours at North West London's size); the same sums are running totals. Its
-    residuals ignore ties (each row's risk set runs from its own place in the order of time and
-    event), which is why its standard errors differ slightly from R's ``coxph`` with Efron ties;
-    the order is lifelines' own, so the figures are its.
+    score residual over every earlier row of the sorted data, a loop quadratic in the rows (5 s a
+    model for the 58,000 rows at 550,000 people, some 90 s at 2.3 million); the same sums are
+    running totals. Its residuals ignore ties (each row's risk set runs from its own place in
+    the order of time and event), which is why its standard errors differ slightly from R's
+    ``coxph`` with Efron ties; the order is lifelines' own, so the figures are its.
     """
     order = outcome.sort_values(by=["time", "event"]).index  # lifelines' order
     xs = x.loc[order].to_numpy(float)
