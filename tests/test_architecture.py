@@ -90,6 +90,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "careval.files",
         "careval.folders",
         "careval.disclosure",
+        "careval.compute",
     ),
     ("careval.data",),
     ("careval.cohort", "careval.features"),
