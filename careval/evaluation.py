@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -202,9 +203,7 @@ def evaluate(
         st, impact_st, risk_st, design_st = rs.summary, rs.impact, rs.risk, rs.design
         unmet_here = {name: unmet(ds, n) for name, n in needs(impact_st).items()}
 
-        def checked(name: str, run: Callable[[], tuple[Any, str]]) -> tuple[Any, str]:
-            """``run()`` when the analysis's tables are there; else None and why not."""
-            return (None, unmet_here[name]) if unmet_here[name] else run()
+        checked = functools.partial(_checked, unmet_here)
 
         summary = summarise(ds, st, window(rs.spec, ds))
         span = summary.window
@@ -303,6 +302,14 @@ def side_analyses(
         return _side(ds, span, rs, summary, unmet_here)
 
 
+def _checked(
+    unmet_here: dict[str, str], name: str, run: Callable[[], tuple[Any, str]]
+) -> tuple[Any, str]:
+    """``run()`` when the analysis's tables are there (``unmet_here[name]`` empty); else None
+    and why not."""
+    return (None, unmet_here[name]) if unmet_here[name] else run()
+
+
 def _side(
     ds: Dataset,
     span: tuple[dt.date, dt.date],
@@ -313,8 +320,7 @@ def _side(
     """Table 2, the programme's monitoring (with the emergency admissions chart) and the
     clinical indicators, each when its tables are there."""
 
-    def checked(name: str, run: Callable[[], tuple[Any, str]]) -> tuple[Any, str]:
-        return (None, unmet_here[name]) if unmet_here[name] else run()
+    checked = functools.partial(_checked, unmet_here)
 
     areas, why_areas = checked("monitoring", lambda: _areas(ds, span, rs.areas))
     programme, why_programme = checked("programme", lambda: _programme(ds, summary, rs.programme))
