@@ -40,7 +40,7 @@ from typing import Any, Literal
 from careval import __version__
 from careval.errors import ConfigError
 
-Kind = Literal["dataset", "run", "model", "case_lists", "follow"]
+Kind = Literal["dataset", "run", "model", "case_lists", "follow", "app_export"]
 MARKER = ".careval.json"
 RUNS = ".careval-runs"  # a run folder's own directory: one directory per run, and ``current``
 CURRENT = "current"
@@ -55,6 +55,7 @@ _NAMES = {
     "model": "risk model",
     "case_lists": "case-list",
     "follow": "follow-state",
+    "app_export": "app-export",
 }
 
 

@@ -129,3 +129,21 @@ def real_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("real-run")
     run(real_data, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def app_template(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The app's database on the shared dataset, with its demo users (closed; copy to use).
+
+    Returns the database file and the demo users' log-ins by user name.
+    """
+    from careval.app import snapshot
+    from careval.app.demo import demo_users
+    from careval.app.store import open_store
+
+    db = tmp_path_factory.mktemp("app") / "app.db"
+    store = open_store(db)
+    snapshot.build(store, synth_dir)
+    users = {u.username: u for u in demo_users(store)}
+    store.close()
+    return db, users

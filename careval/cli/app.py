@@ -17,6 +17,7 @@ from careval.cli import (
     qualitative,
     risk,
     run,
+    serve,
     spc,
     surveys,
     tables,
@@ -58,6 +59,8 @@ app.command("match")(tables.match_cmd)
 app.command("did")(tables.did_cmd)
 app.command()(design.design)
 app.command()(follow.follow)
+app.command()(serve.serve)
+app.command("export")(serve.export)
 app.command()(spc.spc)
 app.add_typer(risk.risk_app, name="risk", help="Risk stratification and case finding.")
 app.command("survey")(surveys.survey)
