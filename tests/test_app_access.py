@@ -98,6 +98,7 @@ PAGES = {
     "/programme": "manager1=200",
     "/evaluation": "evaluator1=200",
     "/admin/users": "admin1=200",
+    "/admin/users/1": "admin1=200",
     "/admin/audit": "admin1=200",
     "/admin/audit.csv": "admin1=200",
 }
@@ -225,3 +226,52 @@ def test_anonymous_requests_are_sent_to_sign_in(world) -> None:
         assert (r.status_code, r.headers.get("location")) == (303, "/login")
     r = anon.post(f"/people/{world['a']}/plans", data={"goals": "x"}, follow_redirects=False)
     assert r.status_code == 403  # no token: refused before anything else
+
+
+def test_the_administrator_grants_and_changes_access(world) -> None:
+    s: Site = world["site"]
+    admin = world["clients"]["admin1"]
+    from careval.app.store import Person
+
+    with s.store.session() as db:
+        counts = db.execute(
+            select(Person.practice_code, func.count()).group_by(Person.practice_code)
+        ).all()
+    (x, _), (y, _) = sorted(counts, key=lambda r: -r[1])[:2]
+    new = {"username": "gp.new", "role": "gp", "practice_code": x, "password": "a long secret 42"}
+    bad = [
+        ({**new, "role": "superuser"}, "the role must be one of"),
+        ({**new, "practice_code": "Z99999"}, "a GP needs the code of a practice in the data"),
+        ({**new, "password": "short"}, "at least 12 characters"),
+        ({**new, "password": "my gp.new password"}, "must not contain the user name"),
+        ({**new, "role": "evaluator", "mdgs": "MDG01"}, "only GPs and MDG members"),
+    ]
+    for data, message in bad:
+        r = admin.post("/admin/users", data={"csrf_token": admin.csrf, **data})
+        assert r.status_code == 400 and message in r.text, message
+    r = admin.post("/admin/users", data={"csrf_token": admin.csrf, **new}, follow_redirects=False)
+    assert r.status_code == 303
+    assert admin.post("/admin/users", data={"csrf_token": admin.csrf, **new}).status_code == 400
+
+    def practices(client) -> set[str]:
+        ids = re.findall(r'href="/people/([^"/]+)"', client.get("/cases?everyone=1").text)
+        with s.store.session() as db:
+            rows = db.execute(select(Person.practice_code).where(Person.person_id.in_(ids)))
+            return {p for (p,) in rows}
+
+    gp = s.login("gp.new", "a long secret 42")
+    assert practices(gp) == {x}
+    from careval.app.store import User
+
+    with s.store.session() as db:
+        uid = db.scalar(select(User.id).where(User.username == "gp.new"))
+    page = admin.get(f"/admin/users/{uid}").text
+    assert f"<option selected>{x}</option>" in page
+    r = admin.post(
+        f"/admin/users/{uid}",
+        data={"csrf_token": admin.csrf, "role": "gp", "practice_code": y},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert gp.get("/cases", follow_redirects=False).status_code == 303  # signed out
+    assert practices(s.login("gp.new", "a long secret 42")) == {y}

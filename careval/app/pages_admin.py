@@ -113,6 +113,22 @@ async def create_user(c: Annotated[Ctx, page("admin")]) -> Response:
     return redirect("/admin/users")
 
 
+@router.get("/admin/users/{user_id}")
+def edit_user(c: Annotated[Ctx, page("admin")], user_id: int) -> Response:
+    """A user's role, grants and password, to change."""
+    user = c.db.get(User, user_id)
+    if user is None:
+        raise not_found()
+    return c.render(
+        "user_form.html",
+        who=user,
+        roles=ROLES,
+        practices=sorted(c.request.app.state.practices),
+        organisations=c.request.app.state.organisations,
+        mdgs=sorted(c.request.app.state.mdgs),
+    )
+
+
 @router.post("/admin/users/{user_id}", dependencies=[CSRF])
 async def update_user(c: Annotated[Ctx, page("admin")], user_id: int) -> Response:
     """Change a user's role and grants, set a new password, or (de)activate them."""
