@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from starlette.datastructures import FormData
 
 from careval.app import security
 from careval.app.store import ROLES, AuditEvent, User, UserMdg
@@ -27,49 +29,67 @@ AUDIT_COLUMNS = (
 )
 
 
-def user_problem(
-    c: Ctx, form: object, creating: bool, username: str = ""
-) -> tuple[dict[str, object], str | None]:
-    """The user's fields from the form, or what is wrong with them."""
-    get = form.get  # type: ignore[attr-defined]
-    role = str(get("role", ""))
-    practice = str(get("practice_code", "")).strip().upper() or None
-    org = str(get("organisation", "")).strip() or None
-    mdgs = sorted({m for m in form.getlist("mdgs") if isinstance(m, str)})  # type: ignore[attr-defined]
-    values: dict[str, object] = {
-        "role": role,
-        "practice_code": practice,
-        "organisation": org,
-        "mdgs": mdgs,
-        "display_name": str(get("display_name", "")).strip()[:200],
-    }
-    if role not in ROLES:
-        return values, f"the role must be one of {', '.join(ROLES)}"
+@dataclass(frozen=True)
+class UserFields:
+    """A user as the administrator's form gives it (grants cleared where the role has none)."""
+
+    username: str
+    role: str
+    display_name: str
+    practice_code: str | None
+    organisation: str | None
+    mdgs: tuple[str, ...]
+    password: str | None
+
+    def apply(self, user: User) -> None:
+        user.role = self.role
+        user.practice_code = self.practice_code if self.role == "gp" else None
+        user.organisation = self.organisation if self.role == "provider_clinician" else None
+        user.mdgs = [UserMdg(mdg=m) for m in self.mdgs]
+        if self.display_name:
+            user.display_name = self.display_name
+        if self.password:
+            user.password_hash = security.hash_password(self.password)
+
+
+def user_fields(c: Ctx, form: FormData, username: str | None) -> tuple[UserFields, str | None]:
+    """The form's user (a new one when ``username`` is None), and what is wrong with it."""
+    creating = username is None
+    name = str(form.get("username", "")).strip().lower() if creating else str(username)
+    role = str(form.get("role", ""))
+    password = str(form.get("password", ""))
+    fields = UserFields(
+        username=name,
+        role=role,
+        display_name=str(form.get("display_name", "")).strip()[:200],
+        practice_code=str(form.get("practice_code", "")).strip().upper() or None,
+        organisation=str(form.get("organisation", "")).strip() or None,
+        mdgs=tuple(sorted({m for m in form.getlist("mdgs") if isinstance(m, str)})),
+        password=password or None,
+    )
     known = c.request.app.state
-    if role == "gp" and practice not in known.practices:
-        return values, "a GP needs the code of a practice in the data"
-    if role == "provider_clinician" and org not in known.organisations:
-        return values, "a provider clinician needs one of the listed organisations"
-    if any(m not in known.mdgs for m in mdgs):
-        return values, "an MDG that is not in the data was chosen"
-    if role not in ("gp", "mdg_member") and mdgs:
-        return values, "only GPs and MDG members belong to MDGs"
-    if role == "mdg_member" and not mdgs:
-        return values, "an MDG member needs at least one MDG"
-    if creating:
-        name = str(get("username", "")).strip().lower()
-        values["username"] = name
-        if not name or not name.replace("_", "").replace(".", "").isalnum() or len(name) > 64:
-            return values, "a user name is letters, digits, dots and underscores (up to 64)"
-        if c.db.scalar(select(User).where(User.username == name)):
-            return values, "that user name is taken"
-    password = str(get("password", ""))
-    if creating or password:
-        problem = security.password_problem(password, str(values.get("username", username)))
-        if problem:
-            return values, problem
-        values["password"] = password
-    return values, None
+    problem = None
+    if role not in ROLES:
+        problem = f"the role must be one of {', '.join(ROLES)}"
+    elif role == "gp" and fields.practice_code not in known.practices:
+        problem = "a GP needs the code of a practice in the data"
+    elif role == "provider_clinician" and fields.organisation not in known.organisations:
+        problem = "a provider clinician needs one of the listed organisations"
+    elif any(m not in known.mdgs for m in fields.mdgs):
+        problem = "an MDG that is not in the data was chosen"
+    elif role not in ("gp", "mdg_member") and fields.mdgs:
+        problem = "only GPs and MDG members belong to MDGs"
+    elif role == "mdg_member" and not fields.mdgs:
+        problem = "an MDG member needs at least one MDG"
+    elif creating and (
+        not name or not name.replace("_", "").replace(".", "").isalnum() or len(name) > 64
+    ):
+        problem = "a user name is letters, digits, dots and underscores (up to 64)"
+    elif creating and c.db.scalar(select(User).where(User.username == name)):
+        problem = "that user name is taken"
+    elif creating or password:
+        problem = security.password_problem(password, name)
+    return fields, problem
 
 
 def _page(c: Ctx, status: int = 200, problem: str | None = None) -> Response:
@@ -94,18 +114,11 @@ def users(c: Annotated[Ctx, page("admin")]) -> Response:
 @router.post("/admin/users", dependencies=[CSRF])
 async def create_user(c: Annotated[Ctx, page("admin")]) -> Response:
     form = await c.request.form()
-    values, problem = user_problem(c, form, creating=True)
+    fields, problem = user_fields(c, form, None)
     if problem:
         return _page(c, 400, problem)
-    user = User(
-        username=str(values["username"]),
-        display_name=str(values["display_name"]) or str(values["username"]),
-        password_hash=security.hash_password(str(values["password"])),
-        role=str(values["role"]),
-        practice_code=values["practice_code"] if values["role"] == "gp" else None,  # type: ignore[arg-type]
-        organisation=values["organisation"] if values["role"] == "provider_clinician" else None,  # type: ignore[arg-type]
-        mdgs=[UserMdg(mdg=m) for m in values["mdgs"]],  # type: ignore[attr-defined]
-    )
+    user = User(username=fields.username, display_name=fields.username, password_hash="")
+    fields.apply(user)
     c.db.add(user)
     c.db.flush()
     c.audit("create_user", object_type="user", object_id=user.id, detail=user.role)
@@ -153,24 +166,17 @@ async def update_user(c: Annotated[Ctx, page("admin")], user_id: int) -> Respons
         c.audit("unlock_user", object_type="user", object_id=user.id)
         c.db.commit()
         return redirect("/admin/users")
-    values, problem = user_problem(c, form, creating=False, username=user.username)
+    fields, problem = user_fields(c, form, user.username)
     if problem:
         return _page(c, 400, problem)
-    user.role = str(values["role"])
-    user.practice_code = values["practice_code"] if user.role == "gp" else None  # type: ignore[assignment]
-    user.organisation = values["organisation"] if user.role == "provider_clinician" else None  # type: ignore[assignment]
-    user.mdgs = [UserMdg(mdg=m) for m in values["mdgs"]]  # type: ignore[attr-defined]
-    if values["display_name"]:
-        user.display_name = str(values["display_name"])
-    if "password" in values:
-        user.password_hash = security.hash_password(str(values["password"]))
+    fields.apply(user)
     security.end_sessions_of(c.db, user.id)  # new grants take effect at the next sign-in
     c.audit("change_user", object_type="user", object_id=user.id, detail=user.role)
     c.db.commit()
     return redirect("/admin/users")
 
 
-def _audit_query(c: Ctx) -> object:
+def _audit_query(c: Ctx) -> Select[AuditEvent]:
     q = select(AuditEvent).order_by(AuditEvent.id.desc())
     p = c.request.query_params
     if p.get("username"):
@@ -185,7 +191,7 @@ def _audit_query(c: Ctx) -> object:
 @router.get("/admin/audit")
 def audit(c: Annotated[Ctx, page("admin")]) -> Response:
     """The audit log, newest first, filtered by user, person or date."""
-    rows = c.db.scalars(_audit_query(c).limit(AUDIT_PAGE)).all()  # type: ignore[attr-defined]
+    rows = c.db.scalars(_audit_query(c).limit(AUDIT_PAGE)).all()
     names = c.db.scalars(select(AuditEvent.username).distinct().order_by(AuditEvent.username)).all()
     c.audit("view_audit")
     c.db.commit()
@@ -198,7 +204,7 @@ def audit_csv(c: Annotated[Ctx, page("admin")]) -> Response:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(AUDIT_COLUMNS)
-    for e in c.db.scalars(_audit_query(c)):  # type: ignore[call-overload]
+    for e in c.db.scalars(_audit_query(c)):
         w.writerow([getattr(e, k) if getattr(e, k) is not None else "" for k in AUDIT_COLUMNS])
     c.audit("export_audit")
     c.db.commit()

@@ -36,7 +36,7 @@ def _review_due(today: dt.date) -> Exists:
 
 
 def drivers(p: Person) -> list[tuple[str, float | None, float | None]]:
-    return [tuple(d) for d in json.loads(p.drivers)]  # type: ignore[misc]
+    return [(str(n), v, c) for n, v, c in json.loads(p.drivers)]
 
 
 @router.get("/cases")

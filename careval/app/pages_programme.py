@@ -19,7 +19,7 @@ from typing import Annotated
 import pandas as pd
 from fastapi import APIRouter
 from fastapi.responses import Response
-from sqlalchemy import Integer, cast, func, or_, select
+from sqlalchemy import Executable, Integer, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from careval.app.store import (
@@ -50,8 +50,8 @@ RATES = ("coverage", "mean_quality")
 COLUMNS = ("mdg", *COUNTS, *RATES, "fund_allocated", "fund_spent")
 
 
-def _by_mdg(db: Session, query: object) -> dict[str, float]:
-    return {k: v for k, v in db.execute(query).all() if k is not None}  # type: ignore[call-overload]
+def _by_mdg(db: Session, query: Executable) -> dict[str, float]:
+    return {k: v for k, v in db.execute(query).all() if k is not None}
 
 
 def programme_table(db: Session, today: dt.date) -> pd.DataFrame:

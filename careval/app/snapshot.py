@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -136,8 +137,8 @@ def _drivers(listed: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def _num(v: object) -> float | None:
-    f = float(v)  # type: ignore[arg-type]
+def _num(v: Any) -> float | None:
+    f = float(v)
     return None if np.isnan(f) else round(f, 6)
 
 

@@ -22,7 +22,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from careval.app import access, security
-from careval.app.snapshot import SnapshotInfo
 from careval.app.store import ROLE_NAMES, AuditEvent, AuthSession, User
 from careval.settings import Settings
 
@@ -210,6 +209,3 @@ def cookie(
         path="/",
     )
 
-
-def snapshot_of(request: Request) -> SnapshotInfo:
-    return request.app.state.snapshot  # type: ignore[no-any-return]

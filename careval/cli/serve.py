@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from careval.cli.common import err, out, steps, validated
 from careval.errors import ConfigError
 from careval.folders import new_folder
+
+if TYPE_CHECKING:
+    from careval.app.store import Store
 
 DEMO_DIR = Path("careval-app-demo")
 DEMO_PERSONS = 20_000
@@ -148,7 +151,7 @@ def serve(
         store.close()
 
 
-def _add_admin(store: object, username: str) -> None:
+def _add_admin(store: Store, username: str) -> None:
     from careval.app import security
     from careval.app.store import User
 
@@ -158,7 +161,7 @@ def _add_admin(store: object, username: str) -> None:
     name = username.strip().lower()
     if problem := security.password_problem(password, name):
         raise ConfigError(f"--add-admin {username}: {problem}")
-    with store.session() as db:  # type: ignore[attr-defined]
+    with store.session() as db:
         if db.query(User).filter(User.username == name).first():
             raise ConfigError(f"--add-admin {username}: that user name is taken")
         db.add(
