@@ -42,3 +42,25 @@ if [ -z "$found_browser" ] && [ ! -x /usr/bin/chromium ]; then
     echo "setup: chromium not found and apt-get unavailable; the browser test will be skipped" >&2
   fi
 fi
+# A throwaway PostgreSQL server for the app's PostgreSQL test (tests/test_app_postgres.py).
+# Debian's package, installed only when initdb is missing and only where apt-get can run as
+# root; setup never fails because of it (the test then skips, saying initdb was not found).
+# Debian keeps initdb off PATH, in /usr/lib/postgresql/<version>/bin, where the test looks too.
+found_initdb=""
+command -v initdb >/dev/null 2>&1 && found_initdb=initdb
+for b in /usr/lib/postgresql/*/bin/initdb; do
+  [ -x "$b" ] && found_initdb="$b"
+done
+if [ -z "$found_initdb" ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "setup: installing postgresql (apt-get) for the app's PostgreSQL test" >&2
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+          postgresql; } >/tmp/careval-apt-postgresql.log 2>&1; then
+      echo "setup: could not install postgresql (see /tmp/careval-apt-postgresql.log);" \
+        "the PostgreSQL test will be skipped" >&2
+    fi
+  else
+    echo "setup: initdb not found and apt-get unavailable; the PostgreSQL test will be skipped" >&2
+  fi
+fi
