@@ -337,3 +337,34 @@ def test_serve_demo_and_export_from_the_command_line(tmp_path) -> None:
     # A dataset without an administrator is not served.
     r = careval("serve", "--data", str(demo / "data"), "--db", str(tmp_path / "new.db"), "--check")
     assert r.returncode == 2 and "--add-admin" in r.stderr
+
+
+def test_export_with_data_makes_a_new_dataset_with_both_sets_of_records(s: Site, tmp_path) -> None:
+    gp = s.login("gp1")
+    pid = re.findall(r'href="/people/([^"/]+)"', gp.get("/cases?plan=without&everyone=1").text)[20]
+    _plan(gp, pid, q_advance_care_plan="on")
+    db = s.store.engine.url.database
+    before = {p.name: p.stat().st_mtime_ns for p in s.data.iterdir()}
+    own = pd.read_parquet(s.data / "care_plans.parquet")
+    out = tmp_path / "merged"
+    r = careval(
+        "export", "--db", db, "--data", str(s.data), "--out", str(out), "--today", "2014-03-31"
+    )
+    assert r.returncode == 0, r.stderr
+    plans = pd.read_parquet(out / "care_plans.parquet")
+    app = plans[plans.care_plan_id.str.startswith("APP")]
+    assert len(plans) == len(own) + len(app) and pid in set(app.person_id)
+    assert plans.care_plan_id.is_unique
+    pd.testing.assert_frame_equal(
+        plans[~plans.care_plan_id.str.startswith("APP")].reset_index(drop=True),
+        own,
+        check_dtype=False,
+    )
+    assert (out / "persons.parquet").stat().st_size == (s.data / "persons.parquet").stat().st_size
+    require_valid(out)
+    assert {p.name: p.stat().st_mtime_ns for p in s.data.iterdir()} == before  # untouched
+    # A merge of a merge would count the app's records twice: refused, nothing written.
+    again = tmp_path / "again"
+    r = careval("export", "--db", db, "--data", str(out), "--out", str(again))
+    assert r.returncode == 2 and "already holds the app's records" in r.stderr
+    assert not again.exists()

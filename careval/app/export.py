@@ -11,18 +11,27 @@ captured.
   recorded; ``cases_discussed`` counts the cases reviewed. Meetings still to come, or held
   without their length, are left out (counted), not given a made-up length.
 - **mdg_attendance**: the attendance by role of those meetings.
+
+:func:`merged` adds them to a dataset's own three tables, and :func:`copy_dataset` makes the
+rest of a new dataset folder from the old one, for ``careval export --data``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from careval.app.store import CarePlan, Meeting, Store
 from careval.data.schema import ARROW_TYPES, CARE_PLAN_QUALITY_ITEMS, TABLES
+from careval.errors import ConfigError
+from careval.folders import MARKER
 
 EXPORTED = ("care_plans", "mdg_meetings", "mdg_attendance")
 
@@ -96,3 +105,39 @@ def export(store: Store, today: dt.date) -> Export:
         },
         {k: v for k, v in left.items() if v},
     )
+
+
+def merged(data: Path, result: Export) -> dict[str, pa.Table]:
+    """The dataset's own three tables with the app's rows added (ids ``APP...`` cannot clash).
+
+    Refused when the dataset already holds the app's rows (it was made by a merge before).
+    """
+    out = {}
+    for name, table in result.tables.items():
+        file = data / f"{name}.parquet"
+        if not file.exists():
+            out[name] = table
+            continue
+        own = pq.read_table(file).select(table.schema.names).cast(table.schema)
+        key = TABLES[name].columns[0].name
+        ids = pc.cast(own.column(key), pa.string())
+        if pc.any(pc.starts_with(ids, "APP")).as_py():
+            raise ConfigError(
+                f"{file}: column {key} already holds the app's records (ids starting APP): "
+                "merge into the extract as it came, not into an earlier merge"
+            )
+        out[name] = pa.concat_tables([own, table])
+    return out
+
+
+def copy_dataset(data: Path, into: Path, replaced: set[str]) -> None:
+    """Every file and folder of ``data`` copied into ``into``, except the ``replaced`` files
+    and careval's own folder marker. Copies, not hard links: a file edited in place in the new
+    dataset must not change the old one."""
+    for entry in sorted(data.iterdir()):
+        if entry.name in replaced or entry.name == MARKER:
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, into / entry.name)
+        else:
+            shutil.copy2(entry, into / entry.name)

@@ -179,18 +179,26 @@ def _add_admin(store: Store, username: str) -> None:
 def export(
     db: Annotated[str, typer.Option("--db", help="The app's database (path or URL)")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to create with the tables")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A dataset: --out becomes a copy of it whose three tables hold its own rows and "
+            "the app's (validated), ready for careval run and careval follow",
+        ),
+    ] = None,
     today: Annotated[
         str | None,
         typer.Option(help="Meetings after this date are still to come (default: today)"),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option(help="Replace an export folder careval wrote earlier")
+        bool, typer.Option(help="Replace an export (or merged dataset) careval wrote earlier")
     ] = False,
 ) -> None:
     """Write what the app recorded as care_plans, mdg_meetings and mdg_attendance (Parquet).
 
-    Put the three files into a dataset folder (in place of the extract's own) and careval run
-    evaluates the plans and meetings the app captured.
+    With --data, --out is a new dataset: the given one with the app's plans and meetings added
+    to its own (the given dataset is not changed), validated, for careval run and follow.
     """
     import pyarrow.parquet as pq
 
@@ -206,9 +214,20 @@ def export(
         result = export_tables(store, day)
     finally:
         store.close()
-    with new_folder(out_dir, "app_export", overwrite=overwrite) as tmp:
-        for name, table in result.tables.items():
-            pq.write_table(table, tmp / f"{name}.parquet")
+    if data is None:
+        with new_folder(out_dir, "app_export", overwrite=overwrite) as tmp:
+            for name, table in result.tables.items():
+                pq.write_table(table, tmp / f"{name}.parquet")
+    else:
+        from careval.app.export import copy_dataset, merged
+
+        validated(data)
+        tables = merged(data, result)
+        with new_folder(out_dir, "dataset", overwrite=overwrite) as tmp:
+            copy_dataset(data, tmp, {f"{n}.parquet" for n in tables})
+            for name, table in tables.items():
+                pq.write_table(table, tmp / f"{name}.parquet")
+            validated(tmp)
     rows = result.rows()
     out.print(
         f"wrote {out_dir}: {rows['care_plans']:,} care plans, {rows['mdg_meetings']:,} meetings, "
