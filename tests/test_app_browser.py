@@ -19,6 +19,7 @@ from tests.app_support import site
 from tests.test_report_run import find_chromium
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.slow  # a browser and a server: the whole suite's, not the fast tier's
 
 
 def _free_port() -> int:

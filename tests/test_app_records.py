@@ -306,6 +306,7 @@ def test_the_migrations_make_the_models_schema(tmp_path) -> None:
     engine.dispose()
 
 
+@pytest.mark.slow  # a population made and scored in a subprocess
 def test_serve_demo_and_export_from_the_command_line(tmp_path) -> None:
     demo = tmp_path / "demo"
     r = careval("serve", "--demo", "--demo-dir", str(demo), "--persons", "3000", "--check")
